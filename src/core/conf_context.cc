@@ -1,0 +1,375 @@
+#include "core/conf_context.h"
+
+#include <cassert>
+#include <limits>
+
+#include "core/cycle.h"
+#include "core/log.h"
+
+namespace core {
+namespace {
+
+const ModuleRegistry* g_active = nullptr;
+
+/// A conf for setters that need none.
+struct NoConf : ConfBase {};
+
+}  // namespace
+
+// ---- ModuleRegistry ----
+
+ModuleRegistry::ModuleRegistry(std::span<const Module* const> modules) : modules_(modules) {
+    for (size_t i = 0; i < modules_.size(); i++) {
+        const Module& m = *modules_[i];
+        for (const Directive& d : m.directives) {
+            by_name_[d.name].push_back(Entry{static_cast<int>(i), &d});
+        }
+        for (const ConfHooks& h : m.confs) {
+            *h.index = static_cast<int>(i);
+        }
+    }
+}
+
+int ModuleRegistry::index_of(const Module& m) const {
+    for (size_t i = 0; i < modules_.size(); i++) {
+        if (modules_[i] == &m) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+const Module* ModuleRegistry::find(std::string_view name) const {
+    for (const Module* m : modules_) {
+        if (m->name == name) {
+            return m;
+        }
+    }
+    return nullptr;
+}
+
+std::span<const ModuleRegistry::Entry> ModuleRegistry::lookup(std::string_view name) const {
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+        return {};
+    }
+    return it->second;
+}
+
+const ConfHooks* ModuleRegistry::hooks(int m, ConfLevel level) const {
+    for (const ConfHooks& h : modules_[static_cast<size_t>(m)]->confs) {
+        if (h.level == level) {
+            return &h;
+        }
+    }
+    return nullptr;
+}
+
+const ModuleRegistry& ModuleRegistry::active() {
+    assert(g_active != nullptr);
+    return *g_active;
+}
+
+void ModuleRegistry::set_active(const ModuleRegistry* r) { g_active = r; }
+
+// ---- ConfContext ----
+
+ConfContext::ConfContext(Cycle& cycle, const ModuleRegistry& registry)
+    : cycle_(cycle), registry_(registry) {}
+
+Status ConfContext::error(std::string_view what) const {
+    std::string msg(what);
+    if (node_ != nullptr) {
+        msg += " in ";
+        msg += node_->where();
+    }
+    return Status::error(std::move(msg));
+}
+
+Status ConfContext::invalid_value(std::string_view value, std::string_view detail) const {
+    std::string msg = "invalid value \"" + std::string(value) + "\" in \"" + std::string(name()) +
+                      "\" directive";
+    if (!detail.empty()) {
+        msg += ", ";
+        msg += detail;
+    }
+    return error(msg);
+}
+
+Status ConfContext::duplicate() const {
+    return error("\"" + std::string(name()) + "\" directive is duplicate");
+}
+
+Status ConfContext::apply_block(const std::vector<ConfNode>& nodes, uint32_t ctx,
+                                std::span<const Frame> frames) {
+    const ConfNode* saved_node = node_;
+    uint32_t saved_ctx = ctx_;
+    size_t saved_frames = frames_.size();
+    ctx_ = ctx;
+    frames_.insert(frames_.end(), frames.begin(), frames.end());
+    Status result = Status::ok();
+    for (const ConfNode& n : nodes) {
+        result = apply(n);
+        if (!result.is_ok()) {
+            break;
+        }
+    }
+    frames_.resize(saved_frames);
+    ctx_ = saved_ctx;
+    node_ = saved_node;
+    return result;
+}
+
+Status ConfContext::apply(const ConfNode& node) {
+    const ConfNode* saved = node_;
+    node_ = &node;
+    struct Restore {
+        ConfContext* cf;
+        const ConfNode* node;
+        ~Restore() { cf->node_ = node; }
+    } restore{this, saved};
+
+    auto entries = registry_.lookup(node.name());
+    if (entries.empty()) {
+        return error("unknown directive \"" + std::string(node.name()) + "\"");
+    }
+    const ModuleRegistry::Entry* found = nullptr;
+    for (const auto& e : entries) {
+        if (e.directive->contexts & ctx_) {
+            found = &e;
+            break;
+        }
+    }
+    if (found == nullptr) {
+        return error("\"" + std::string(node.name()) + "\" directive is not allowed here");
+    }
+    const Directive& d = *found->directive;
+    if (d.args.block && !node.block) {
+        return error("directive \"" + std::string(node.name()) + "\" has no opening \"{\"");
+    }
+    if (!d.args.block && node.block) {
+        return error("directive \"" + std::string(node.name()) + "\" is not terminated by \";\"");
+    }
+    size_t n = node.args.size() - 1;
+    if (n < d.args.min || n > d.args.max) {
+        return error("invalid number of arguments in \"" + std::string(node.name()) +
+                     "\" directive");
+    }
+    if (d.set.tag == nullptr) {
+        NoConf none;
+        return d.set.fn(*this, none);
+    }
+    for (auto f = frames_.rbegin(); f != frames_.rend(); ++f) {
+        const ConfHooks* h = registry_.hooks(found->module, f->level);
+        if (h != nullptr && h->tag == d.set.tag) {
+            ConfBase* conf = (*f->confs)[static_cast<size_t>(found->module)].get();
+            assert(conf != nullptr);
+            return d.set.fn(*this, *conf);
+        }
+    }
+    return error("\"" + std::string(node.name()) + "\" directive is not allowed here");
+}
+
+ConfVector ConfContext::create_confs(ConfLevel level) const {
+    ConfVector v(registry_.size());
+    for (size_t i = 0; i < registry_.size(); i++) {
+        const ConfHooks* h = registry_.hooks(static_cast<int>(i), level);
+        if (h != nullptr) {
+            v[i] = h->create();
+        }
+    }
+    return v;
+}
+
+Status ConfContext::merge_confs(ConfLevel level, const ConfVector& parent,
+                                ConfVector& child) const {
+    for (size_t i = 0; i < registry_.size(); i++) {
+        const ConfHooks* h = registry_.hooks(static_cast<int>(i), level);
+        if (h != nullptr && h->merge != nullptr && parent[i] && child[i]) {
+            HALO_TRY(h->merge(*parent[i], *child[i]));
+        }
+    }
+    return Status::ok();
+}
+
+Status ConfContext::finalize_confs(ConfLevel level, ConfVector& confs) const {
+    ConfVector defaults = create_confs(level);
+    return merge_confs(level, defaults, confs);
+}
+
+std::string ConfContext::full_path(std::string_view path) const {
+    return cycle_.full_path(path);
+}
+
+// ---- value parsers ----
+
+std::optional<int64_t> parse_int(std::string_view s) {
+    if (s.empty() || s.size() > 18) {
+        return std::nullopt;
+    }
+    int64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+std::optional<Size> parse_size(std::string_view s) {
+    if (s.empty()) {
+        return std::nullopt;
+    }
+    uint64_t scale = 1;
+    switch (s.back()) {
+        case 'k':
+        case 'K':
+            scale = 1024;
+            break;
+        case 'm':
+        case 'M':
+            scale = 1024 * 1024;
+            break;
+        case 'g':
+        case 'G':
+            scale = 1024ull * 1024 * 1024;
+            break;
+        default:
+            break;
+    }
+    if (scale != 1) {
+        s.remove_suffix(1);
+    }
+    auto v = parse_int(s);
+    if (!v || static_cast<uint64_t>(*v) > std::numeric_limits<uint64_t>::max() / scale) {
+        return std::nullopt;
+    }
+    return Size{static_cast<uint64_t>(*v) * scale};
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+    if (s.empty()) {
+        return std::nullopt;
+    }
+    using namespace std::chrono;
+    // Units in the order they must appear, as nginx requires (largest first).
+    struct Unit {
+        std::string_view suffix;
+        int64_t ms;
+    };
+    static constexpr Unit kUnits[] = {
+        {"y", 365LL * 86400000}, {"M", 30LL * 86400000}, {"w", 7LL * 86400000},
+        {"d", 86400000},         {"h", 3600000},         {"m", 60000},
+        {"s", 1000},             {"ms", 1},
+    };
+    int64_t total = 0;
+    size_t last_unit = 0;  // index+1 of the last unit used
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t start = i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+        if (i == start) {
+            return std::nullopt;
+        }
+        auto num = parse_int(s.substr(start, i - start));
+        if (!num) {
+            return std::nullopt;
+        }
+        size_t ustart = i;
+        while (i < s.size() && (s[i] < '0' || s[i] > '9')) {
+            i++;
+        }
+        std::string_view suffix = s.substr(ustart, i - ustart);
+        int64_t scale = 1000;  // bare number: seconds
+        size_t unit = std::size(kUnits) + 1;
+        if (!suffix.empty()) {
+            unit = 0;
+            for (size_t u = 0; u < std::size(kUnits); u++) {
+                if (kUnits[u].suffix == suffix) {
+                    unit = u + 1;
+                    scale = kUnits[u].ms;
+                }
+            }
+            if (unit == 0 || unit <= last_unit) {
+                return std::nullopt;
+            }
+        } else if (i != s.size() || last_unit != 0) {
+            return std::nullopt;  // a bare number only stands alone
+        }
+        if (*num > (INT64_MAX - total) / scale) {
+            return std::nullopt;
+        }
+        total += *num * scale;
+        last_unit = unit;
+    }
+    return milliseconds(total);
+}
+
+namespace detail {
+
+Status set_flag(ConfContext& cf, std::optional<bool>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    const std::string& v = cf.arg(0);
+    if (v == "on") {
+        out = true;
+    } else if (v == "off") {
+        out = false;
+    } else {
+        return cf.invalid_value(v, "it must be \"on\" or \"off\"");
+    }
+    return Status::ok();
+}
+
+Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    auto v = parse_duration(cf.arg(0));
+    if (!v) {
+        return cf.invalid_value(cf.arg(0), "expected a time such as 500ms, 10s, 1m");
+    }
+    out = *v;
+    return Status::ok();
+}
+
+Status set_size(ConfContext& cf, std::optional<Size>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    auto v = parse_size(cf.arg(0));
+    if (!v) {
+        return cf.invalid_value(cf.arg(0), "expected a size such as 512, 4k, 1m");
+    }
+    out = *v;
+    return Status::ok();
+}
+
+Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set) {
+    if (was_set) {
+        return cf.duplicate();
+    }
+    auto v = parse_int(cf.arg(0));
+    if (!v || *v < min || *v > max) {
+        return cf.invalid_value(cf.arg(0), format("it must be %lld..%lld",
+                                                  static_cast<long long>(min),
+                                                  static_cast<long long>(max)));
+    }
+    out = *v;
+    return Status::ok();
+}
+
+Status set_string(ConfContext& cf, std::optional<std::string>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    out = cf.arg(0);
+    return Status::ok();
+}
+
+}  // namespace detail
+}  // namespace core

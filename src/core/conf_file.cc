@@ -1,0 +1,298 @@
+#include "core/conf_file.h"
+
+#include <glob.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace core {
+namespace {
+
+constexpr int kMaxIncludeDepth = 32;
+
+/// Cursor over one file's text; produces the words of one directive at a time.
+class Tokenizer {
+public:
+    enum class Stop { kSemicolon, kBlockStart, kBlockEnd, kEof };
+
+    Tokenizer(std::string_view text, std::shared_ptr<const std::string> name)
+        : text_(text), name_(std::move(name)) {}
+
+    /// Reads words up to the next `;`, `{`, `}` or the end of the text.
+    Status next(std::vector<std::string>& words, int& first_line, Stop& stop) {
+        words.clear();
+        first_line = 0;
+        for (;;) {
+            skip_blanks_and_comments();
+            if (pos_ >= text_.size()) {
+                stop = Stop::kEof;
+                return Status::ok();
+            }
+            char c = text_[pos_];
+            if (c == ';' || c == '{' || c == '}') {
+                pos_++;
+                stop = c == ';' ? Stop::kSemicolon : c == '{' ? Stop::kBlockStart : Stop::kBlockEnd;
+                return Status::ok();
+            }
+            if (words.empty()) {
+                first_line = line_;
+            }
+            std::string word;
+            HALO_TRY(c == '"' || c == '\'' ? quoted(word) : unquoted(word));
+            words.push_back(std::move(word));
+        }
+    }
+
+    int line() const { return line_; }
+    Status error(const std::string& what) const {
+        return Status::error(what + " in " + *name_ + ":" + std::to_string(line_));
+    }
+
+private:
+    void skip_blanks_and_comments() {
+        while (pos_ < text_.size()) {
+            char c = text_[pos_];
+            if (c == '\n') {
+                line_++;
+                pos_++;
+            } else if (c == ' ' || c == '\t' || c == '\r') {
+                pos_++;
+            } else if (c == '#') {
+                while (pos_ < text_.size() && text_[pos_] != '\n') {
+                    pos_++;
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Appends the meaning of `\x` to `word`: quotes, backslash and \t \r \n are decoded,
+    /// anything else keeps its backslash (regexes such as `\.` stay intact).
+    static void unescape(char x, std::string& word) {
+        switch (x) {
+            case '"':
+            case '\'':
+            case '\\':
+                word += x;
+                break;
+            case 't':
+                word += '\t';
+                break;
+            case 'r':
+                word += '\r';
+                break;
+            case 'n':
+                word += '\n';
+                break;
+            default:
+                word += '\\';
+                word += x;
+        }
+    }
+
+    Status quoted(std::string& word) {
+        char quote = text_[pos_++];
+        while (pos_ < text_.size()) {
+            char c = text_[pos_++];
+            if (c == quote) {
+                if (pos_ < text_.size()) {
+                    char n = text_[pos_];
+                    if (n != ' ' && n != '\t' && n != '\r' && n != '\n' && n != ';' && n != '{' &&
+                        n != '}') {
+                        return error(format("unexpected \"%c\"", n));
+                    }
+                }
+                return Status::ok();
+            }
+            if (c == '\n') {
+                line_++;
+            }
+            if (c == '\\' && pos_ < text_.size()) {
+                char x = text_[pos_++];
+                if (x == '\n') {
+                    line_++;
+                }
+                unescape(x, word);
+                continue;
+            }
+            word += c;
+        }
+        return error("unexpected end of file, expecting terminating quote");
+    }
+
+    Status unquoted(std::string& word) {
+        while (pos_ < text_.size()) {
+            char c = text_[pos_];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' || c == '{' ||
+                c == '}') {
+                return Status::ok();
+            }
+            pos_++;
+            if (c == '\\' && pos_ < text_.size() && text_[pos_] != '\n') {
+                unescape(text_[pos_++], word);
+                continue;
+            }
+            if (c == '$' && pos_ < text_.size() && text_[pos_] == '{') {
+                size_t close = text_.find('}', pos_);
+                if (close == std::string_view::npos) {
+                    return error("the closing bracket in variable is missing");
+                }
+                word += '$';
+                word.append(text_.substr(pos_, close + 1 - pos_));
+                pos_ = close + 1;
+                continue;
+            }
+            word += c;
+        }
+        return Status::ok();
+    }
+
+    std::string_view text_;
+    std::shared_ptr<const std::string> name_;
+    size_t pos_ = 0;
+    int line_ = 1;
+};
+
+bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+}  // namespace
+
+std::string ConfNode::where() const {
+    return (file ? *file : std::string("?")) + ":" + std::to_string(line);
+}
+
+bool read_file(const std::string& path, std::string& out, std::string* error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (error) {
+            int e = errno;
+            *error = format("open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
+        }
+        return false;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+Status ConfParser::parse_file(const std::string& path, ConfDocument& doc) {
+    std::string text;
+    std::string err;
+    if (!read_file(path, text, &err)) {
+        return Status::error(err);
+    }
+    doc.files.push_back({path, text});
+    auto name = std::make_shared<const std::string>(path);
+    return parse_into(text, name, doc.directives, doc, 0);
+}
+
+Status ConfParser::parse_text(std::string_view text, const std::string& name, ConfDocument& doc) {
+    auto shared = std::make_shared<const std::string>(name);
+    std::string copy(text);
+    return parse_into(copy, shared, doc.directives, doc, 0);
+}
+
+Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const std::string>& name,
+                              std::vector<ConfNode>& out, ConfDocument& doc, int depth) {
+    Tokenizer tok(text, name);
+    // Stack of open blocks; the bottom is the file's top level.
+    std::vector<std::vector<ConfNode>*> stack{&out};
+    std::vector<std::string> words;
+    int line = 0;
+    Tokenizer::Stop stop = Tokenizer::Stop::kEof;
+    for (;;) {
+        HALO_TRY(tok.next(words, line, stop));
+        switch (stop) {
+            case Tokenizer::Stop::kSemicolon: {
+                if (words.empty()) {
+                    return tok.error("unexpected \";\"");
+                }
+                ConfNode node{std::move(words), name, line, false, {}};
+                if (node.name() == "include") {
+                    HALO_TRY(expand_include(node, *stack.back(), doc, depth));
+                } else {
+                    stack.back()->push_back(std::move(node));
+                }
+                break;
+            }
+            case Tokenizer::Stop::kBlockStart: {
+                if (words.empty()) {
+                    return tok.error("unexpected \"{\"");
+                }
+                stack.back()->push_back(ConfNode{std::move(words), name, line, true, {}});
+                stack.push_back(&stack.back()->back().children);
+                break;
+            }
+            case Tokenizer::Stop::kBlockEnd:
+                if (!words.empty() || stack.size() == 1) {
+                    return tok.error("unexpected \"}\"");
+                }
+                stack.pop_back();
+                break;
+            case Tokenizer::Stop::kEof:
+                if (!words.empty()) {
+                    return tok.error("unexpected end of file, expecting \";\" or \"}\"");
+                }
+                if (stack.size() > 1) {
+                    return tok.error("unexpected end of file, expecting \"}\"");
+                }
+                return Status::ok();
+        }
+    }
+}
+
+Status ConfParser::expand_include(const ConfNode& node, std::vector<ConfNode>& out,
+                                  ConfDocument& doc, int depth) {
+    if (node.args.size() != 2) {
+        return Status::error("invalid number of arguments in \"include\" directive in " +
+                             node.where());
+    }
+    if (depth >= kMaxIncludeDepth) {
+        return Status::error("too many nested includes (" + std::to_string(kMaxIncludeDepth) +
+                             ") in " + node.where());
+    }
+    std::string pattern = node.args[1];
+    if (pattern.empty()) {
+        return Status::error("invalid value \"\" in \"include\" directive in " + node.where());
+    }
+    if (pattern[0] != '/') {
+        pattern = conf_dir_ + "/" + pattern;
+    }
+    std::vector<std::string> paths;
+    if (has_glob_chars(pattern)) {
+        glob_t g{};
+        int rc = glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
+        if (rc != 0 && rc != GLOB_NOMATCH) {
+            globfree(&g);
+            return Status::error(format("glob() \"%s\" failed in ", pattern.c_str()) +
+                                 node.where());
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            paths.emplace_back(g.gl_pathv[i]);  // glob(3) sorts them
+        }
+        globfree(&g);
+    } else {
+        paths.push_back(pattern);
+    }
+    for (const auto& path : paths) {
+        std::string text;
+        std::string err;
+        if (!read_file(path, text, &err)) {
+            return Status::error(err + " in " + node.where());
+        }
+        doc.files.push_back({path, std::move(text)});
+        // Keep a stable copy: doc.files may reallocate while nested includes are read.
+        auto body = std::make_shared<const std::string>(doc.files.back().text);
+        auto name = std::make_shared<const std::string>(path);
+        HALO_TRY(parse_into(*body, name, out, doc, depth + 1));
+    }
+    return Status::ok();
+}
+
+}  // namespace core

@@ -1,0 +1,322 @@
+#include "core/cycle.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+
+#include "auto_config.h"
+#include "core/core_module.h"
+
+namespace core {
+
+Listening::~Listening() {
+    for (int fd : fds) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+}
+
+Cycle::Cycle(const CycleOptions& options, const ModuleRegistry& registry)
+    : options_(options), registry_(registry) {
+    size_t slash = options_.conf_file.rfind('/');
+    conf_dir_ = slash == std::string::npos ? "." : options_.conf_file.substr(0, slash);
+}
+
+Cycle::~Cycle() = default;
+
+Status Cycle::create(const CycleOptions& options, const ModuleRegistry& registry, Cycle* old,
+                     std::unique_ptr<Cycle>& out) {
+    std::unique_ptr<Cycle> cycle(new Cycle(options, registry));
+    HALO_TRY(cycle->load());
+    HALO_TRY(cycle->open_files());
+    if (!options.test_only) {
+        HALO_TRY(cycle->init_shm(old));
+        HALO_TRY(cycle->open_listening(old));
+    }
+    out = std::move(cycle);
+    return Status::ok();
+}
+
+std::string Cycle::full_path(std::string_view path) const {
+    if (!path.empty() && path[0] == '/') {
+        return std::string(path);
+    }
+    return options_.prefix + std::string(path);
+}
+
+Status Cycle::load() {
+    ConfParser parser(conf_dir_);
+    if (!options_.conf_params.empty()) {
+        HALO_TRY(parser.parse_text(options_.conf_params, "command line", doc_));
+    }
+    HALO_TRY(parser.parse_file(options_.conf_file, doc_));
+
+    ConfContext cf(*this, registry_);
+    main_confs_ = cf.create_confs(ConfLevel::kMain);
+    ConfContext::Frame frame{ConfLevel::kMain, &main_confs_};
+    HALO_TRY(cf.apply_block(doc_.directives, kCtxMain, std::span(&frame, 1)));
+    HALO_TRY(cf.finalize_confs(ConfLevel::kMain, main_confs_));
+
+    auto& core = conf<CoreConf>();
+    if (!core.pid) {
+        core.pid = full_path(HALO_PID_PATH);
+    }
+    if (core.error_logs.empty()) {
+        LogTarget t;
+        if (options_.error_log != "stderr") {
+            t.file = open_file(options_.error_log.empty() ? full_path(HALO_ERROR_LOG_PATH)
+                                                          : full_path(options_.error_log));
+        }
+        core.error_logs.push_back(t);
+    }
+    for (const auto& t : core.error_logs) {
+        log_.add_target(t);
+    }
+    if (geteuid() == 0) {
+        errno = 0;
+        struct passwd* pw = getpwnam(core.user->c_str());
+        if (pw == nullptr) {
+            return Status::error(format("getpwnam(\"%s\") failed: no such user",
+                                        core.user->c_str()));
+        }
+        core.uid = pw->pw_uid;
+        core.gid = pw->pw_gid;
+        if (core.group) {
+            struct group* gr = getgrnam(core.group->c_str());
+            if (gr == nullptr) {
+                return Status::error(format("getgrnam(\"%s\") failed: no such group",
+                                            core.group->c_str()));
+            }
+            core.gid = gr->gr_gid;
+        }
+    }
+
+    for (const Module* m : registry_.modules()) {
+        if (m->postconfiguration != nullptr) {
+            HALO_TRY(m->postconfiguration(*this));
+        }
+    }
+    for (const Module* m : registry_.modules()) {
+        if (m->init_cycle != nullptr) {
+            HALO_TRY(m->init_cycle(*this));
+        }
+    }
+    return Status::ok();
+}
+
+std::shared_ptr<OpenFile> Cycle::open_file(const std::string& path) {
+    for (const auto& f : files_) {
+        if (f->path == path) {
+            return f;
+        }
+    }
+    auto f = std::make_shared<OpenFile>();
+    f->path = path;
+    files_.push_back(f);
+    return f;
+}
+
+Status Cycle::open_files() {
+    for (const auto& f : files_) {
+        std::string err;
+        if (!f->reopen(&err)) {
+            return Status::error(err);
+        }
+    }
+    return Status::ok();
+}
+
+void Cycle::reopen_files(uid_t owner) {
+    for (const auto& f : files_) {
+        std::string err;
+        if (!f->reopen(&err)) {
+            HALO_LOG(kAlert, "%s", err.c_str());
+            continue;
+        }
+        if (owner != static_cast<uid_t>(-1) && geteuid() == 0) {
+            struct stat st;
+            if (fstat(f->fd, &st) == 0 && st.st_uid != owner) {
+                if (fchown(f->fd, owner, static_cast<gid_t>(-1)) != 0) {
+                    HALO_LOG(kAlert, "chown(\"%s\", %d) failed (%d: %s)", f->path.c_str(),
+                             static_cast<int>(owner), errno, strerror(errno));
+                }
+            }
+        }
+    }
+}
+
+Listening* Cycle::add_listening(const SockAddr& addr, const ListenOptions& options,
+                                const std::string& where, Status& err) {
+    for (auto& l : listening_) {
+        if (l->addr == addr) {
+            if (l->options.reuseport != options.reuseport || l->options.backlog != options.backlog) {
+                err = Status::error("duplicate listen options for " + addr.text() + " in " +
+                                    where);
+                return nullptr;
+            }
+            return l.get();
+        }
+    }
+    auto l = std::make_unique<Listening>();
+    l->addr = addr;
+    l->options = options;
+    l->where = where;
+    listening_.push_back(std::move(l));
+    return listening_.back().get();
+}
+
+ShmZone* Cycle::find_shm_zone(const std::string& name) {
+    for (auto& z : shm_zones_) {
+        if (z->name == name) {
+            return z.get();
+        }
+    }
+    return nullptr;
+}
+
+ShmZone* Cycle::add_shm_zone(const std::string& name, size_t size, const void* tag,
+                             const std::string& where, Status& err) {
+    if (find_shm_zone(name) != nullptr) {
+        err = Status::error("duplicate zone \"" + name + "\" in " + where);
+        return nullptr;
+    }
+    auto z = std::make_unique<ShmZone>();
+    z->name = name;
+    z->size = size;
+    z->tag = tag;
+    z->where = where;
+    shm_zones_.push_back(std::move(z));
+    return shm_zones_.back().get();
+}
+
+Status Cycle::init_shm(Cycle* old) {
+    for (auto& z : shm_zones_) {
+        ShmZone* prev = old ? old->find_shm_zone(z->name) : nullptr;
+        if (prev != nullptr && prev->segment && prev->size == z->size && prev->tag == z->tag) {
+            z->segment = prev->segment;
+            z->reused = true;
+        } else {
+            std::string err;
+            std::shared_ptr<ShmSegment> seg = ShmSegment::create(z->size, &err);
+            if (!seg) {
+                return Status::error(err + " for zone \"" + z->name + "\" in " + z->where);
+            }
+            ShmPool::format(*seg);
+            z->segment = std::move(seg);
+        }
+        if (z->init) {
+            HALO_TRY(z->init(*z, z->reused));
+        }
+    }
+    return Status::ok();
+}
+
+int Cycle::worker_count() const {
+    const auto& core = conf<CoreConf>();
+    return *core.master_process ? *core.worker_processes : 1;
+}
+
+namespace {
+
+Status open_socket(const Listening& l, int& out) {
+    int fd = ::socket(l.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return Status::error(format("socket() for %s failed (%d: %s)", l.addr.text().c_str(),
+                                    errno, strerror(errno)));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (l.options.reuseport) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (l.addr.family() == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (::bind(fd, l.addr.get(), l.addr.len) != 0 || ::listen(fd, l.options.backlog) != 0) {
+        int e = errno;
+        ::close(fd);
+        return Status::error(format("bind() to %s failed (%d: %s)", l.addr.text().c_str(), e,
+                                    strerror(e)));
+    }
+    out = fd;
+    return Status::ok();
+}
+
+}  // namespace
+
+Status Cycle::open_listening(Cycle* old) {
+    size_t reuseport_count = static_cast<size_t>(worker_count());
+    auto wanted = [&](const Listening& l) { return l.options.reuseport ? reuseport_count : 1; };
+    auto previous = [&](const Listening& l) -> Listening* {
+        if (old == nullptr) {
+            return nullptr;
+        }
+        for (auto& o : old->listening_) {
+            if (o->addr == l.addr && o->options.reuseport == l.options.reuseport) {
+                return o.get();
+            }
+        }
+        return nullptr;
+    };
+    // Pass 1: open the sockets the old cycle cannot lend; nothing of the old cycle is touched
+    // until all of them succeeded, so a failed reload leaves it intact.
+    for (auto& l : listening_) {
+        Listening* prev = previous(*l);
+        size_t lent = prev != nullptr ? std::min(prev->fds.size(), wanted(*l)) : 0;
+        while (l->fds.size() + lent < wanted(*l)) {
+            int fd = -1;
+            Status s = open_socket(*l, fd);
+            if (!s.is_ok()) {
+                for (auto& undo : listening_) {
+                    for (int ufd : undo->fds) {
+                        ::close(ufd);
+                    }
+                    undo->fds.clear();
+                }
+                return Status::error(s.message() + " in " + l->where);
+            }
+            l->fds.push_back(fd);
+        }
+    }
+    // Pass 2: take the old sockets over; their kernel queues and ports stay open throughout.
+    for (auto& l : listening_) {
+        Listening* prev = previous(*l);
+        if (prev == nullptr) {
+            continue;
+        }
+        std::vector<int> own = std::move(l->fds);
+        l->fds.clear();
+        while (!prev->fds.empty() && l->fds.size() < wanted(*l)) {
+            l->fds.push_back(prev->fds.front());
+            prev->fds.erase(prev->fds.begin());
+        }
+        l->fds.insert(l->fds.end(), own.begin(), own.end());
+        if (prev->options.backlog != l->options.backlog) {
+            for (int fd : l->fds) {
+                ::listen(fd, l->options.backlog);
+            }
+        }
+    }
+    return Status::ok();
+}
+
+void Cycle::close_listening() {
+    for (auto& l : listening_) {
+        for (int& fd : l->fds) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+            fd = -1;
+        }
+        l->fds.clear();
+    }
+}
+
+}  // namespace core

@@ -1,0 +1,135 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/conf_context.h"
+#include "core/conf_file.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/shm.h"
+#include "core/status.h"
+
+namespace ev {
+class ListenHandler;
+}
+
+namespace core {
+
+/// How halo was asked to load its config (command line).
+struct CycleOptions {
+    std::string prefix;       // ends with '/'
+    std::string conf_file;    // absolute path
+    std::string conf_params;  // -g 'directives;'
+    std::string error_log;    // -e: default error log ("stderr" or a path); empty = built-in
+    bool test_only = false;   // -t/-T: no sockets, no shared memory
+};
+
+struct ListenOptions {
+    int backlog = 511;
+    bool reuseport = false;
+};
+
+/// A listening socket of the cycle. With reuseport there is one socket per worker. Owned by
+/// the cycle and handed to the next cycle on reload when the address matches, so that no
+/// connection is refused while workers change.
+struct Listening {
+    SockAddr addr;
+    ListenOptions options;
+    std::string where;  // file:line of the first listen directive for it
+    std::vector<int> fds;
+    /// The protocol module's acceptor (set in postconfiguration).
+    ev::ListenHandler* handler = nullptr;
+
+    Listening() = default;
+    Listening(const Listening&) = delete;
+    Listening& operator=(const Listening&) = delete;
+    ~Listening();
+    /// The socket worker `worker` accepts on.
+    int fd_for_worker(int worker) const {
+        return options.reuseport ? fds[static_cast<size_t>(worker) % fds.size()] : fds[0];
+    }
+};
+
+/// A dedicated child process a module asks for (the VRRP and health-check helpers). The
+/// master spawns one per spec and respawns it when it dies abnormally.
+struct HelperSpec {
+    std::string name;
+    /// Runs in the child; returns the exit status.
+    int (*run)(class Cycle&, const ProcessInfo&) = nullptr;
+};
+
+/// Everything built from one config: module confs, listening sockets, shared zones, open
+/// files, helper processes. Immutable once created (modules finish their own runtime tables
+/// in postconfiguration). A reload builds a new Cycle from the old one; on any error the new
+/// one is discarded and the old one keeps serving.
+class Cycle {
+public:
+    /// Builds a cycle. `old` (may be nullptr) lends listening sockets and shared zones.
+    static Status create(const CycleOptions& options, const ModuleRegistry& registry, Cycle* old,
+                         std::unique_ptr<Cycle>& out);
+    ~Cycle();
+
+    const CycleOptions& options() const { return options_; }
+    const ModuleRegistry& registry() const { return registry_; }
+    const ConfDocument& document() const { return doc_; }
+    ConfVector& main_confs() { return main_confs_; }
+    template <class T>
+    T& conf() const {
+        return conf_of<T>(main_confs_);
+    }
+
+    /// Resolves a path against the prefix (absolute paths are kept).
+    std::string full_path(std::string_view path) const;
+    /// The config folder: base of includes and relative conf paths.
+    const std::string& conf_dir() const { return conf_dir_; }
+
+    /// Registers a file to be opened with the cycle (deduplicated by path).
+    std::shared_ptr<OpenFile> open_file(const std::string& path);
+    const std::vector<std::shared_ptr<OpenFile>>& files() const { return files_; }
+    /// Reopens every file (USR1); errors are logged, old descriptors kept.
+    void reopen_files(uid_t owner);
+
+    /// Registers a listening address (one socket per address; a second listen on the same
+    /// address shares it). `err` is set when options conflict.
+    Listening* add_listening(const SockAddr& addr, const ListenOptions& options,
+                             const std::string& where, Status& err);
+    std::vector<std::unique_ptr<Listening>>& listening() { return listening_; }
+
+    /// Registers a shared zone; a second zone of the same name is an error.
+    ShmZone* add_shm_zone(const std::string& name, size_t size, const void* tag,
+                          const std::string& where, Status& err);
+    ShmZone* find_shm_zone(const std::string& name);
+    const std::vector<std::unique_ptr<ShmZone>>& shm_zones() const { return shm_zones_; }
+
+    void add_helper(HelperSpec spec) { helpers_.push_back(std::move(spec)); }
+    const std::vector<HelperSpec>& helpers() const { return helpers_; }
+
+    const Log& log() const { return log_; }
+    int worker_count() const;
+
+    /// Closes every listening socket in this process (a worker that stops accepting).
+    void close_listening();
+
+private:
+    Cycle(const CycleOptions& options, const ModuleRegistry& registry);
+    Status load();
+    Status open_files();
+    Status init_shm(Cycle* old);
+    Status open_listening(Cycle* old);
+
+    CycleOptions options_;
+    const ModuleRegistry& registry_;
+    std::string conf_dir_;
+    ConfDocument doc_;
+    ConfVector main_confs_;
+    Log log_;
+    std::vector<std::shared_ptr<OpenFile>> files_;
+    std::vector<std::unique_ptr<Listening>> listening_;
+    std::vector<std::unique_ptr<ShmZone>> shm_zones_;
+    std::vector<HelperSpec> helpers_;
+};
+
+}  // namespace core

@@ -1,0 +1,105 @@
+#include "core/net.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "core/conf_context.h"
+
+namespace core {
+
+uint16_t SockAddr::port() const {
+    if (family() == AF_INET) {
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    }
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+}
+
+std::string SockAddr::host_text() const {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (family() == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf,
+                  sizeof(buf));
+    } else if (family() == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
+                  sizeof(buf));
+    }
+    return buf;
+}
+
+std::string SockAddr::text() const {
+    if (family() == AF_INET6) {
+        return "[" + host_text() + "]:" + std::to_string(port());
+    }
+    return host_text() + ":" + std::to_string(port());
+}
+
+bool SockAddr::operator==(const SockAddr& o) const {
+    return len == o.len && memcmp(&storage, &o.storage, len) == 0;
+}
+
+std::optional<SockAddr> SockAddr::parse(std::string_view text, uint16_t default_port) {
+    std::string host;
+    std::string_view port_text;
+    if (!text.empty() && text[0] == '[') {
+        size_t close = text.find(']');
+        if (close == std::string_view::npos) {
+            return std::nullopt;
+        }
+        host = std::string(text.substr(1, close - 1));
+        std::string_view rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':') {
+                return std::nullopt;
+            }
+            port_text = rest.substr(1);
+        }
+        if (host.empty()) {
+            return std::nullopt;
+        }
+    } else {
+        size_t colon = text.rfind(':');
+        if (colon != std::string_view::npos) {
+            host = std::string(text.substr(0, colon));
+            port_text = text.substr(colon + 1);
+        } else if (parse_int(text)) {
+            port_text = text;
+        } else {
+            host = std::string(text);
+        }
+    }
+    uint16_t port = default_port;
+    if (!port_text.empty() || text.find(':') != std::string_view::npos) {
+        auto p = parse_int(port_text);
+        if (!p || *p < 1 || *p > 65535) {
+            return std::nullopt;
+        }
+        port = static_cast<uint16_t>(*p);
+    }
+    SockAddr a;
+    if (host.empty() || host == "*") {
+        auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
+        in->sin_family = AF_INET;
+        in->sin_addr.s_addr = htonl(INADDR_ANY);
+        in->sin_port = htons(port);
+        a.len = sizeof(sockaddr_in);
+        return a;
+    }
+    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
+    if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        a.len = sizeof(sockaddr_in);
+        return a;
+    }
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        a.len = sizeof(sockaddr_in6);
+        return a;
+    }
+    return std::nullopt;
+}
+
+}  // namespace core

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace core {
+
+/// An IPv4 or IPv6 socket address.
+struct SockAddr {
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+    sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+    int family() const { return storage.ss_family; }
+    uint16_t port() const;
+    /// "127.0.0.1:8080", "[::1]:80".
+    std::string text() const;
+    /// Address without port: "127.0.0.1", "::1".
+    std::string host_text() const;
+    bool operator==(const SockAddr& o) const;
+
+    /// Parses nginx's listen forms: "127.0.0.1:8080", "8080", "*:8080", "[::1]:8080",
+    /// "localhost:8080" is not resolved here (nullopt). A missing port takes `default_port`.
+    static std::optional<SockAddr> parse(std::string_view text, uint16_t default_port);
+};
+
+}  // namespace core

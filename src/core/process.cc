@@ -1,0 +1,432 @@
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <vector>
+
+#include "core/core_module.h"
+#include "core/log.h"
+#include "event/runtime.h"
+
+namespace core {
+namespace {
+
+volatile sig_atomic_t g_reap = 0;
+volatile sig_atomic_t g_terminate = 0;
+volatile sig_atomic_t g_quit = 0;
+volatile sig_atomic_t g_reload = 0;
+volatile sig_atomic_t g_reopen = 0;
+volatile sig_atomic_t g_alarm = 0;
+
+void on_signal(int signo) {
+    switch (signo) {
+        case SIGCHLD:
+            g_reap = 1;
+            break;
+        case SIGTERM:
+        case SIGINT:
+            g_terminate = 1;
+            break;
+        case SIGQUIT:
+            g_quit = 1;
+            break;
+        case SIGHUP:
+            g_reload = 1;
+            break;
+        case SIGUSR1:
+            g_reopen = 1;
+            break;
+        case SIGALRM:
+            g_alarm = 1;
+            break;
+        default:
+            break;
+    }
+}
+
+constexpr int kMasterSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGALRM};
+
+void install_master_signals(sigset_t& blocked) {
+    sigemptyset(&blocked);
+    for (int s : kMasterSignals) {
+        sigaddset(&blocked, s);
+        struct sigaction sa{};
+        sa.sa_handler = &on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(s, &sa, nullptr);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigprocmask(SIG_BLOCK, &blocked, nullptr);
+}
+
+/// In a new child: default dispositions and an empty mask, so its own loop sees signals.
+void reset_child_signals() {
+    for (int s : kMasterSignals) {
+        signal(s, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+/// Applies worker_rlimit_nofile and `user` (when started as root). False is fatal.
+bool drop_privileges(Cycle& cycle) {
+    const auto& core = cycle.conf<CoreConf>();
+    if (core.rlimit_nofile) {
+        rlimit rl{static_cast<rlim_t>(*core.rlimit_nofile), static_cast<rlim_t>(*core.rlimit_nofile)};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            HALO_LOG(kAlert, "setrlimit(RLIMIT_NOFILE, %lld) failed (%d: %s)",
+                     static_cast<long long>(*core.rlimit_nofile), errno, strerror(errno));
+        }
+    }
+    if (geteuid() != 0) {
+        return true;
+    }
+    if (setgid(core.gid) != 0) {
+        HALO_LOG(kEmerg, "setgid(%d) failed (%d: %s)", static_cast<int>(core.gid), errno,
+                 strerror(errno));
+        return false;
+    }
+    if (initgroups(core.user->c_str(), core.gid) != 0) {
+        HALO_LOG(kEmerg, "initgroups(%s, %d) failed (%d: %s)", core.user->c_str(),
+                 static_cast<int>(core.gid), errno, strerror(errno));
+        return false;
+    }
+    if (setuid(core.uid) != 0) {
+        HALO_LOG(kEmerg, "setuid(%d) failed (%d: %s)", static_cast<int>(core.uid), errno,
+                 strerror(errno));
+        return false;
+    }
+    // Allow core dumps of workers after setuid.
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    return true;
+}
+
+/// Runs modules' init_process, the event runtime, then exit_process. Returns the exit status.
+int serve(Cycle& cycle, const ProcessInfo& info) {
+    ev::Runtime runtime(cycle, info);
+    for (const Module* m : cycle.registry().modules()) {
+        if (m->init_process != nullptr) {
+            Status s = m->init_process(cycle, info);
+            if (!s.is_ok()) {
+                HALO_LOG(kEmerg, "%s", s.message().c_str());
+                return kFatalChildExit;
+            }
+        }
+    }
+    runtime.run();
+    for (const Module* m : cycle.registry().modules()) {
+        if (m->exit_process != nullptr) {
+            m->exit_process(cycle);
+        }
+    }
+    return 0;
+}
+
+struct Child {
+    pid_t pid = -1;
+    ProcessInfo info;
+    Cycle* cycle = nullptr;  // generation: the cycle it was forked with
+    size_t helper = 0;       // index in cycle->helpers() for helpers
+    bool told_to_exit = false;
+};
+
+class Master {
+public:
+    Master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
+           const ModuleRegistry& registry)
+        : cycle_(std::move(cycle)), options_(options), registry_(registry) {}
+
+    int run();
+
+private:
+    void start_generation();
+    bool spawn(Child child);
+    void reap();
+    void signal_children(int signo, Cycle* only = nullptr);
+    void reload();
+    void reopen();
+    bool any_children() const { return !children_.empty(); }
+
+    std::unique_ptr<Cycle> cycle_;
+    std::vector<std::unique_ptr<Cycle>> retired_;  // cycles whose children still run
+    CycleOptions options_;
+    const ModuleRegistry& registry_;
+    std::vector<Child> children_;
+    bool exiting_ = false;
+};
+
+bool Master::spawn(Child child) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        HALO_LOG(kAlert, "fork() failed (%d: %s)", errno, strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        reset_child_signals();
+        Cycle& cycle = *child.cycle;
+        set_current_log(&cycle.log());
+        int status = 0;
+        if (child.info.role == ProcessRole::kHelper) {
+            const HelperSpec& spec = cycle.helpers()[child.helper];
+            prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+            status = spec.run(cycle, child.info);
+        } else {
+            prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+            status = drop_privileges(cycle) ? serve(cycle, child.info) : kFatalChildExit;
+        }
+        _exit(status);
+    }
+    child.pid = pid;
+    if (child.info.role == ProcessRole::kHelper) {
+        HALO_LOG(kNotice, "start %s helper process %d", child.info.helper_name.c_str(), pid);
+    } else {
+        HALO_LOG(kNotice, "start worker process %d", pid);
+    }
+    children_.push_back(std::move(child));
+    return true;
+}
+
+void Master::start_generation() {
+    int n = cycle_->worker_count();
+    for (int i = 0; i < n; i++) {
+        Child c;
+        c.info.role = ProcessRole::kWorker;
+        c.info.worker_index = i;
+        c.cycle = cycle_.get();
+        spawn(std::move(c));
+    }
+    for (size_t i = 0; i < cycle_->helpers().size(); i++) {
+        Child c;
+        c.info.role = ProcessRole::kHelper;
+        c.info.helper_name = cycle_->helpers()[i].name;
+        c.cycle = cycle_.get();
+        c.helper = i;
+        spawn(std::move(c));
+    }
+}
+
+void Master::reap() {
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            break;
+        }
+        size_t i = 0;
+        while (i < children_.size() && children_[i].pid != pid) {
+            i++;
+        }
+        if (i == children_.size()) {
+            continue;
+        }
+        Child c = std::move(children_[i]);
+        children_.erase(children_.begin() + static_cast<long>(i));
+        const char* what = c.info.role == ProcessRole::kHelper ? "helper" : "worker";
+        bool abnormal = false;
+        if (WIFSIGNALED(status)) {
+            abnormal = true;
+            HALO_LOG(kAlert, "%s process %d exited on signal %d%s", what, pid, WTERMSIG(status),
+                     WCOREDUMP(status) ? " (core dumped)" : "");
+        } else if (WEXITSTATUS(status) != 0) {
+            abnormal = true;
+            HALO_LOG(kAlert, "%s process %d exited with code %d", what, pid, WEXITSTATUS(status));
+        } else {
+            HALO_LOG(kNotice, "%s process %d exited with code 0", what, pid);
+        }
+        bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kFatalChildExit;
+        if (fatal) {
+            HALO_LOG(kAlert, "%s process %d exited with fatal code %d and cannot be respawned",
+                     what, pid, kFatalChildExit);
+        }
+        if (abnormal && !fatal && !exiting_ && !c.told_to_exit && c.cycle == cycle_.get()) {
+            c.pid = -1;
+            spawn(std::move(c));
+        }
+    }
+    // Free the cycles no child uses any more.
+    std::erase_if(retired_, [this](const std::unique_ptr<Cycle>& cy) {
+        for (const Child& c : children_) {
+            if (c.cycle == cy.get()) {
+                return false;
+            }
+        }
+        return true;
+    });
+}
+
+void Master::signal_children(int signo, Cycle* only) {
+    for (Child& c : children_) {
+        if (only != nullptr && c.cycle != only) {
+            continue;
+        }
+        if (signo == SIGQUIT || signo == SIGTERM) {
+            c.told_to_exit = true;
+        }
+        if (kill(c.pid, signo) != 0 && errno != ESRCH) {
+            HALO_LOG(kAlert, "kill(%d, %d) failed (%d: %s)", c.pid, signo, errno, strerror(errno));
+        }
+    }
+}
+
+void Master::reload() {
+    HALO_LOG(kNotice, "signal %d (SIGHUP) received, reconfiguring", SIGHUP);
+    std::unique_ptr<Cycle> next;
+    CycleOptions opts = options_;
+    opts.test_only = false;
+    Status s = Cycle::create(opts, registry_, cycle_.get(), next);
+    if (!s.is_ok()) {
+        HALO_LOG(kEmerg, "%s", s.message().c_str());
+        HALO_LOG(kAlert, "reload failed, the previous configuration keeps serving");
+        return;
+    }
+    std::unique_ptr<Cycle> old = std::move(cycle_);
+    cycle_ = std::move(next);
+    set_current_log(&cycle_->log());
+    write_pid_file(*cycle_->conf<CoreConf>().pid);
+    start_generation();
+    signal_children(SIGQUIT, old.get());
+    // The old cycle's sockets now belong to the new one; what is left closes when the last
+    // old child is gone.
+    old->close_listening();
+    retired_.push_back(std::move(old));
+}
+
+void Master::reopen() {
+    HALO_LOG(kNotice, "reopening logs");
+    const auto& core = cycle_->conf<CoreConf>();
+    cycle_->reopen_files(core.uid);
+    signal_children(SIGUSR1);
+}
+
+int Master::run() {
+    sigset_t blocked;
+    install_master_signals(blocked);
+    set_current_log(&cycle_->log());
+    start_generation();
+    sigset_t none;
+    sigemptyset(&none);
+    for (;;) {
+        if (!g_reap && !g_terminate && !g_quit && !g_reload && !g_reopen && !g_alarm) {
+            sigsuspend(&none);
+        }
+        if (g_reap) {
+            g_reap = 0;
+            reap();
+            if (exiting_ && !any_children()) {
+                break;
+            }
+        }
+        if (g_terminate) {
+            g_terminate = 0;
+            if (!exiting_) {
+                HALO_LOG(kNotice, "exiting");
+                exiting_ = true;
+                alarm(5);  // then SIGKILL whatever is left
+            }
+            signal_children(SIGTERM);
+            if (!any_children()) {
+                break;
+            }
+        }
+        if (g_alarm) {
+            g_alarm = 0;
+            if (exiting_) {
+                signal_children(SIGKILL);
+            }
+        }
+        if (g_quit) {
+            g_quit = 0;
+            if (!exiting_) {
+                HALO_LOG(kNotice, "gracefully shutting down");
+                exiting_ = true;
+            }
+            signal_children(SIGQUIT);
+            if (!any_children()) {
+                break;
+            }
+        }
+        if (g_reload) {
+            g_reload = 0;
+            if (!exiting_) {
+                reload();
+            }
+        }
+        if (g_reopen) {
+            g_reopen = 0;
+            reopen();
+        }
+    }
+    HALO_LOG(kNotice, "exit");
+    remove_pid_file(*cycle_->conf<CoreConf>().pid);
+    return 0;
+}
+
+}  // namespace
+
+int run_master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
+               const ModuleRegistry& registry) {
+    Master master(std::move(cycle), options, registry);
+    return master.run();
+}
+
+int run_single(std::unique_ptr<Cycle> cycle) {
+    signal(SIGPIPE, SIG_IGN);
+    set_current_log(&cycle->log());
+    ProcessInfo info;
+    info.role = ProcessRole::kSingle;
+    int status = serve(*cycle, info);
+    remove_pid_file(*cycle->conf<CoreConf>().pid);
+    return status;
+}
+
+bool daemonize() {
+    pid_t pid = fork();
+    if (pid < 0) {
+        HALO_LOG(kEmerg, "fork() failed (%d: %s)", errno, strerror(errno));
+        return false;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    if (setsid() < 0) {
+        HALO_LOG(kEmerg, "setsid() failed (%d: %s)", errno, strerror(errno));
+        return false;
+    }
+    umask(0022);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    return true;
+}
+
+bool write_pid_file(const std::string& path) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        HALO_LOG(kEmerg, "open() \"%s\" failed (%d: %s)", path.c_str(), errno, strerror(errno));
+        return false;
+    }
+    std::string text = std::to_string(getpid()) + "\n";
+    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    close(fd);
+    return ok;
+}
+
+void remove_pid_file(const std::string& path) { unlink(path.c_str()); }
+
+}  // namespace core

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "core/net.h"
+#include "event/buffer.h"
+#include "event/loop.h"
+
+namespace ev {
+
+/// Callbacks of a Connection's owner (the protocol session).
+class ConnectionHandler {
+public:
+    virtual ~ConnectionHandler() = default;
+    /// New bytes may be readable (edge-triggered: read until kAgain).
+    virtual void on_readable() = 0;
+    /// All queued output has been written.
+    virtual void on_drained() = 0;
+    /// The timeout set with set_timeout() expired.
+    virtual void on_timeout() = 0;
+    /// A write failed (peer gone); the owner should close.
+    virtual void on_error() = 0;
+};
+
+enum class IoStatus { kOk, kAgain, kEof, kError };
+
+/// A non-blocking TCP connection with an output queue and one timeout. Registered once with
+/// the loop (edge-triggered read+write) for its whole life. Closes the socket when destroyed.
+/// Never destroy one from inside its own callbacks: hand it to Loop::post.
+class Connection {
+public:
+    Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t id);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void set_handler(ConnectionHandler* h) { handler_ = h; }
+    /// Starts delivering events (call once the handler is set).
+    void start();
+
+    uint64_t id() const { return id_; }
+    int fd() const { return fd_; }
+    const core::SockAddr& peer() const { return peer_; }
+    Loop& loop() { return loop_; }
+
+    /// Reads once into `buf` (at most `max` bytes).
+    IoStatus read(Buffer& buf, size_t max);
+
+    /// Queues `data` and writes as much as the socket takes now; the rest goes out when the
+    /// socket is writable, then on_drained() is called.
+    void send(std::string_view data);
+    bool output_pending() const { return !out_.empty(); }
+    /// A write failed: the peer is gone; the owner should close.
+    bool failed() const { return write_failed_; }
+
+    /// Calls on_timeout() after `d` unless reset or cleared first.
+    void set_timeout(Duration d);
+    void clear_timeout();
+
+    /// Half-closes the sending side (lingering close).
+    void shutdown_write();
+    /// Frees the buffers of an idle connection.
+    void release_buffers() { out_.release_if_empty(); }
+
+private:
+    void on_io(uint32_t ready);
+    bool flush();
+
+    Loop& loop_;
+    int fd_;
+    core::SockAddr peer_;
+    uint64_t id_;
+    ConnectionHandler* handler_ = nullptr;
+    std::unique_ptr<IoWatcher> io_;
+    std::unique_ptr<Timer> timer_;
+    Buffer out_;
+    bool write_failed_ = false;
+};
+
+}  // namespace ev

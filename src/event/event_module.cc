@@ -1,0 +1,85 @@
+#include "event/event_module.h"
+
+#include "core/cycle.h"
+#include "core/module.h"
+#include "core/shm.h"
+
+namespace ev {
+namespace {
+
+using core::ConfContext;
+using core::Status;
+
+/// `events { }`: its directives live at the kEvents level of every event module.
+Status set_events(ConfContext& cf, EventConf& conf) {
+    if (conf.seen) {
+        return cf.duplicate();
+    }
+    conf.seen = true;
+    // The block's directives write into this same EventConf: the kEvents frame is the main
+    // conf vector, where the kEvents hooks (same type) find it.
+    ConfContext::Frame frame{core::ConfLevel::kEvents, &cf.cycle().main_confs()};
+    return cf.apply_block(cf.node().children, core::kCtxEvents, std::span(&frame, 1));
+}
+
+constexpr core::Directive kDirectives[] = {
+    {"events", core::kCtxMain, core::kArgsBlock, core::setter<&set_events>()},
+    {"worker_connections", core::kCtxEvents, core::kArgs1,
+     core::slot<&EventConf::worker_connections, 1, 1048576>()},
+    {"accept_mutex", core::kCtxEvents, core::kArgs1, core::slot<&EventConf::accept_mutex>()},
+    {"accept_mutex_delay", core::kCtxEvents, core::kArgs1,
+     core::slot<&EventConf::accept_mutex_delay>()},
+};
+
+}  // namespace
+
+Status merge(const EventConf& parent, EventConf& child) {
+    core::inherit(child.worker_connections, parent.worker_connections, 512);
+    core::inherit(child.accept_mutex, parent.accept_mutex, false);
+    core::inherit(child.accept_mutex_delay, parent.accept_mutex_delay,
+                  std::chrono::milliseconds(500));
+    return Status::ok();
+}
+
+namespace {
+
+// Both the main-level hooks (for the `events` block directive) and the kEvents level point at
+// the same type, so directives inside the block resolve to the same object.
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<EventConf>(core::ConfLevel::kMain),
+    core::conf_hooks<EventConf>(core::ConfLevel::kEvents),
+};
+
+const char kZoneTag = 0;
+
+Status postconfiguration(core::Cycle& cycle) {
+    auto& conf = cycle.conf<EventConf>();
+    if (!*conf.accept_mutex || cycle.worker_count() < 2 || cycle.options().test_only) {
+        return Status::ok();
+    }
+    Status err = Status::ok();
+    core::ShmZone* zone = cycle.add_shm_zone("halo_accept_mutex", 4096, &kZoneTag, "events", err);
+    if (zone == nullptr) {
+        return err;
+    }
+    zone->init = [&conf](core::ShmZone& z, bool) -> Status {
+        core::ShmPool& pool = z.pool();
+        auto* m = static_cast<core::ShmMutex*>(pool.alloc(sizeof(core::ShmMutex)));
+        m->init();
+        conf.mutex = m;
+        return Status::ok();
+    };
+    return Status::ok();
+}
+
+}  // namespace
+
+extern const core::Module kEventModule{
+    .name = "events",
+    .type = core::ModuleType::kEvent,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+};
+
+}  // namespace ev

@@ -1,0 +1,42 @@
+#include "event/listener.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace ev {
+namespace {
+// Accepts per wake-up: enough to drain a burst, few enough to stay fair to other workers.
+constexpr int kAcceptBatch = 64;
+}  // namespace
+
+Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handler_(handler) {
+    io_ = loop.make_io(fd, kRead, false, [this](uint32_t) { on_ready(); });
+}
+
+void Listener::on_ready() {
+    for (int i = 0; i < kAcceptBatch; i++) {
+        if (gate_ != nullptr && !gate_(gate_arg_)) {
+            return;
+        }
+        core::SockAddr peer;
+        peer.len = sizeof(peer.storage);
+        int fd = ::accept4(fd_, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                HALO_LOG(kAlert, "accept4() failed (%d: %s)", errno, strerror(errno));
+            }
+            return;
+        }
+        handler_.on_accept(fd, peer);
+    }
+}
+
+}  // namespace ev

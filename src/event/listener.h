@@ -1,0 +1,44 @@
+#pragma once
+
+#include <memory>
+
+#include "core/net.h"
+#include "event/loop.h"
+
+namespace ev {
+
+/// What a protocol module does with an accepted socket (it owns `fd` from then on).
+class ListenHandler {
+public:
+    virtual ~ListenHandler() = default;
+    virtual void on_accept(int fd, const core::SockAddr& peer) = 0;
+};
+
+/// Accepts on one listening socket of the cycle and passes each new socket on. Can be paused
+/// (accept_mutex, worker_connections reached, graceful shutdown).
+class Listener {
+public:
+    /// `limit` is asked before each accept; false stops accepting for this wake-up.
+    Listener(Loop& loop, int fd, ListenHandler& handler);
+    void enable() { io_->enable(); }
+    void disable() { io_->disable(); }
+    bool enabled() const { return io_->enabled(); }
+    int fd() const { return fd_; }
+
+    /// Set by the runtime: false once the worker has no connection left to give.
+    void set_gate(bool (*gate)(void*), void* arg) {
+        gate_ = gate;
+        gate_arg_ = arg;
+    }
+
+private:
+    void on_ready();
+
+    int fd_;
+    ListenHandler& handler_;
+    std::unique_ptr<IoWatcher> io_;
+    bool (*gate_)(void*) = nullptr;
+    void* gate_arg_ = nullptr;
+};
+
+}  // namespace ev

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace ev {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = std::chrono::milliseconds;
+
+/// A one-shot timer. Destroying it cancels it. Callbacks run on the owning loop's thread.
+class Timer {
+public:
+    virtual ~Timer() = default;
+    /// (Re)arms the timer to fire once after `after`.
+    virtual void arm(Duration after) = 0;
+    virtual void cancel() = 0;
+    virtual bool armed() const = 0;
+};
+
+/// Time as seen by a component: the real loop in production, a fake in tests (see
+/// tests/support/fake_time.h). Components that need time take a TimeSource&, never a Loop.
+class TimeSource {
+public:
+    virtual ~TimeSource() = default;
+    virtual TimePoint now() const = 0;
+    virtual std::unique_ptr<Timer> make_timer(std::function<void()> cb) = 0;
+};
+
+/// Readiness bits for IoWatcher.
+enum IoEvents : uint32_t {
+    kRead = 1u << 0,
+    kWrite = 1u << 1,
+};
+
+/// Watches one descriptor. Registered once for its lifetime (edge-triggered when asked), so
+/// nothing is re-armed per read. Destroying it unregisters it.
+class IoWatcher {
+public:
+    virtual ~IoWatcher() = default;
+    /// Starts (again) watching; idempotent.
+    virtual void enable() = 0;
+    /// Stops watching without destroying; idempotent.
+    virtual void disable() = 0;
+    virtual bool enabled() const = 0;
+};
+
+/// Runs a callback when a signal arrives (in loop context, not in the handler).
+class SignalWatcher {
+public:
+    virtual ~SignalWatcher() = default;
+};
+
+/// One event loop (libevent's event_base), owned by one process or thread.
+class Loop : public TimeSource {
+public:
+    Loop();
+    ~Loop() override;
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    /// Runs until exit() is called or nothing is left to watch.
+    void run();
+    /// Waits for events at most `max_wait` (negative = no limit), runs their callbacks and the
+    /// posted tasks, then returns.
+    void run_once(Duration max_wait);
+    /// Makes run() return after the current callbacks.
+    void exit();
+
+    TimePoint now() const override { return Clock::now(); }
+    std::unique_ptr<Timer> make_timer(std::function<void()> cb) override;
+    /// `events`: kRead|kWrite; `edge`: edge-triggered. The callback gets the ready bits.
+    std::unique_ptr<IoWatcher> make_io(int fd, uint32_t events, bool edge,
+                                       std::function<void(uint32_t)> cb);
+    std::unique_ptr<SignalWatcher> make_signal(int signo, std::function<void()> cb);
+
+    /// Runs `task` after the current callback returns (before waiting again). Used to destroy
+    /// objects whose own callback is still on the stack.
+    void post(std::function<void()> task);
+
+    /// The libevent event_base (only for src/event internals).
+    void* native() const { return base_; }
+
+private:
+    void run_posted();
+
+    void* base_;
+    std::vector<std::function<void()>> posted_;
+    std::unique_ptr<Timer> posted_trigger_;
+};
+
+}  // namespace ev

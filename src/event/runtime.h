@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "event/listener.h"
+#include "event/loop.h"
+
+namespace core {
+class Cycle;
+class ShmMutex;
+struct ProcessInfo;
+}  // namespace core
+
+namespace ev {
+
+/// A connection a protocol keeps open between requests (keepalive). The runtime closes every
+/// idle one when the worker shuts down gracefully.
+class Idle {
+public:
+    virtual ~Idle() = default;
+    virtual void close_idle() = 0;
+};
+
+/// The event runtime of one worker (or single-process) process: its loop, the listeners it
+/// accepts on, connection accounting (worker_connections), accept_mutex, and graceful exit.
+/// One per process; reachable with Runtime::current() from protocol code.
+class Runtime {
+public:
+    Runtime(core::Cycle& cycle, const core::ProcessInfo& info);
+    ~Runtime();
+
+    static Runtime& current() { return *current_; }
+
+    Loop& loop() { return loop_; }
+    core::Cycle& cycle() { return cycle_; }
+    uint64_t next_connection_id() { return ++last_id_; }
+
+    /// Bookkeeping of open client connections (the worker_connections budget).
+    void connection_opened() { active_++; }
+    void connection_closed();
+    size_t active_connections() const { return active_; }
+
+    void set_idle(Idle* c) { idle_.insert(c); }
+    void clear_idle(Idle* c) { idle_.erase(c); }
+
+    /// Stops accepting, closes idle connections, exits when the last one is done (QUIT).
+    void quit();
+    /// Exits at once (TERM/INT).
+    void stop();
+    bool shutting_down() const { return shutting_down_; }
+
+    /// Runs the worker until it has to exit.
+    void run();
+
+private:
+    static bool may_accept(void* self);
+    void set_accepting(bool on);
+    void check_exit();
+
+    static inline Runtime* current_ = nullptr;
+    core::Cycle& cycle_;
+    Loop loop_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<SignalWatcher>> signals_;
+    std::unique_ptr<Timer> shutdown_timer_;
+    std::unique_ptr<Timer> resume_accept_timer_;
+    std::unordered_set<Idle*> idle_;
+    uint64_t last_id_ = 0;
+    size_t active_ = 0;
+    size_t max_connections_ = 512;
+    bool accepting_ = false;
+    bool shutting_down_ = false;
+    bool exit_ = false;
+    core::ShmMutex* accept_mutex_ = nullptr;
+    Duration accept_mutex_delay_{500};
+};
+
+}  // namespace ev

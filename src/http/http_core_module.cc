@@ -1,0 +1,310 @@
+// The http core module: http { server { location { } } }, listen, server_name, keepalive and
+// header limits; builds the phase engine and the listening ports of a cycle.
+#include <unistd.h>
+
+#include "core/cycle.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "http/http.h"
+#include "http/session.h"
+
+namespace http {
+namespace {
+
+using core::ConfContext;
+using core::ConfLevel;
+using core::ConfVector;
+using core::Status;
+
+Status set_http(ConfContext& cf, HttpMainConf& main) {
+    if (main.seen) {
+        return cf.duplicate();
+    }
+    main.seen = true;
+    main.main_confs = cf.create_confs(ConfLevel::kHttpMain);
+    ConfVector http_srv = cf.create_confs(ConfLevel::kHttpSrv);
+    ConfVector http_loc = cf.create_confs(ConfLevel::kHttpLoc);
+    ConfContext::Frame frames[] = {{ConfLevel::kHttpMain, &main.main_confs},
+                                   {ConfLevel::kHttpSrv, &http_srv},
+                                   {ConfLevel::kHttpLoc, &http_loc}};
+    HALO_TRY(cf.apply_block(cf.node().children, core::kCtxHttp, frames));
+    HALO_TRY(cf.finalize_confs(ConfLevel::kHttpMain, main.main_confs));
+
+    // Inheritance: http level -> server -> location -> nested location.
+    struct Merger {
+        ConfContext& cf;
+        Status locations(const ConfVector& parent,
+                         std::vector<std::unique_ptr<LocationBlock>>& locs) {
+            for (auto& loc : locs) {
+                HALO_TRY(cf.merge_confs(ConfLevel::kHttpLoc, parent, loc->loc_confs));
+                HALO_TRY(locations(loc->loc_confs, loc->children));
+            }
+            return Status::ok();
+        }
+    } merger{cf};
+    ConfVector srv_defaults = cf.create_confs(ConfLevel::kHttpSrv);
+    ConfVector loc_defaults = cf.create_confs(ConfLevel::kHttpLoc);
+    HALO_TRY(cf.merge_confs(ConfLevel::kHttpSrv, srv_defaults, http_srv));
+    HALO_TRY(cf.merge_confs(ConfLevel::kHttpLoc, loc_defaults, http_loc));
+    for (auto& srv : main.servers) {
+        HALO_TRY(cf.merge_confs(ConfLevel::kHttpSrv, http_srv, srv->srv_confs));
+        HALO_TRY(cf.merge_confs(ConfLevel::kHttpLoc, http_loc, srv->loc_confs));
+        HALO_TRY(merger.locations(srv->loc_confs, srv->locations));
+    }
+    return Status::ok();
+}
+
+Status set_server(ConfContext& cf) {
+    HttpMainConf& main = cf.cycle().conf<HttpMainConf>();
+    auto srv = std::make_unique<ServerBlock>();
+    srv->where = cf.node().where();
+    srv->srv_confs = cf.create_confs(ConfLevel::kHttpSrv);
+    srv->loc_confs = cf.create_confs(ConfLevel::kHttpLoc);
+    core::conf_of<HttpLocConf>(srv->loc_confs).locations = &srv->locations;
+    ConfContext::Frame frames[] = {{ConfLevel::kHttpSrv, &srv->srv_confs},
+                                   {ConfLevel::kHttpLoc, &srv->loc_confs}};
+    HALO_TRY(cf.apply_block(cf.node().children, core::kCtxServer, frames));
+    auto& sc = core::conf_of<HttpSrvConf>(srv->srv_confs);
+    if (sc.listens.empty()) {
+        HttpSrvConf::Listen l;
+        l.addr = *core::SockAddr::parse(geteuid() == 0 ? "*:80" : "*:8000", 80);
+        l.where = srv->where;
+        sc.listens.push_back(l);
+    }
+    srv->names = sc.names;
+    main.servers.push_back(std::move(srv));
+    return Status::ok();
+}
+
+Status set_location(ConfContext& cf, HttpLocConf& parent) {
+    if (parent.exact) {
+        return cf.error("location \"" + cf.arg(0) + "\" cannot be inside the exact location");
+    }
+    auto loc = std::make_unique<LocationBlock>();
+    loc->where = cf.node().where();
+    if (cf.args().size() == 2) {
+        const std::string& mod = cf.arg(0);
+        if (mod == "=") {
+            loc->match = LocationMatch::kExact;
+        } else if (mod == "^~") {
+            loc->match = LocationMatch::kPrefixNoRegex;
+        } else {
+            return cf.error("invalid location modifier \"" + mod + "\"");
+        }
+        loc->name = cf.arg(1);
+    } else {
+        loc->name = cf.arg(0);
+        if (loc->name.size() > 1 && loc->name[0] == '=') {
+            loc->match = LocationMatch::kExact;
+            loc->name.erase(0, 1);
+        }
+    }
+    for (const auto& other : *parent.locations) {
+        if (other->name == loc->name &&
+            (other->match == LocationMatch::kExact) == (loc->match == LocationMatch::kExact)) {
+            return cf.error("duplicate location \"" + loc->name + "\"");
+        }
+    }
+    loc->loc_confs = cf.create_confs(ConfLevel::kHttpLoc);
+    auto& own = core::conf_of<HttpLocConf>(loc->loc_confs);
+    own.locations = &loc->children;
+    own.exact = loc->match == LocationMatch::kExact;
+    ConfContext::Frame frame{ConfLevel::kHttpLoc, &loc->loc_confs};
+    HALO_TRY(cf.apply_block(cf.node().children, core::kCtxLocation, std::span(&frame, 1)));
+    parent.locations->push_back(std::move(loc));
+    return Status::ok();
+}
+
+Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
+    HttpSrvConf::Listen l;
+    auto addr = core::SockAddr::parse(cf.arg(0), 80);
+    if (!addr) {
+        return cf.error("invalid address \"" + cf.arg(0) + "\" in \"listen\" directive");
+    }
+    l.addr = *addr;
+    l.where = cf.node().where();
+    for (size_t i = 1; i < cf.args().size(); i++) {
+        const std::string& a = cf.arg(i);
+        if (a == "default_server" || a == "default") {
+            l.default_server = true;
+        } else if (a == "reuseport") {
+            l.options.reuseport = true;
+        } else if (a.rfind("backlog=", 0) == 0) {
+            auto v = core::parse_int(std::string_view(a).substr(8));
+            if (!v || *v < 1 || *v > 65535) {
+                return cf.error("invalid backlog \"" + a.substr(8) + "\"");
+            }
+            l.options.backlog = static_cast<int>(*v);
+        } else {
+            return cf.error("invalid parameter \"" + a + "\"");
+        }
+    }
+    for (const auto& other : conf.listens) {
+        if (other.addr == l.addr) {
+            return cf.error("duplicate listen " + l.addr.text());
+        }
+    }
+    conf.listens.push_back(l);
+    return Status::ok();
+}
+
+Status set_server_name(ConfContext& cf, HttpSrvConf& conf) {
+    for (const auto& name : cf.args()) {
+        if (name.empty()) {
+            return cf.error("server name \"\" is invalid");
+        }
+        std::string lower = name;
+        for (char& c : lower) {
+            c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        }
+        conf.names.push_back(lower);
+    }
+    return Status::ok();
+}
+
+Status set_large_buffers(ConfContext& cf, HttpSrvConf& conf) {
+    if (conf.large_header_buffers) {
+        return cf.duplicate();
+    }
+    auto n = core::parse_int(cf.arg(0));
+    auto size = core::parse_size(cf.arg(1));
+    if (!n || *n < 1 || *n > 1024) {
+        return cf.invalid_value(cf.arg(0), "the number must be 1..1024");
+    }
+    if (!size || size->bytes < 64 || size->bytes > 1024 * 1024) {
+        return cf.invalid_value(cf.arg(1), "the size must be 64..1m");
+    }
+    conf.large_header_buffers = static_cast<int>(*n);
+    conf.large_header_buffer_size = *size;
+    return Status::ok();
+}
+
+constexpr uint32_t kHttpAll = core::kCtxHttpAll;
+constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
+
+constexpr core::Directive kDirectives[] = {
+    {"http", core::kCtxMain, core::kArgsBlock, core::setter<&set_http>()},
+    {"server", core::kCtxHttp, core::kArgsBlock, core::setter_noconf<&set_server>()},
+    {"location", core::kCtxServer | core::kCtxLocation, core::Args{1, 2, true},
+     core::setter<&set_location>()},
+    {"listen", core::kCtxServer, core::kArgs1ToN, core::setter<&set_listen>()},
+    {"server_name", core::kCtxServer, core::kArgs1ToN, core::setter<&set_server_name>()},
+    {"client_header_timeout", kHttpSrv, core::kArgs1,
+     core::slot<&HttpSrvConf::client_header_timeout>()},
+    {"client_header_buffer_size", kHttpSrv, core::kArgs1,
+     core::slot<&HttpSrvConf::client_header_buffer_size>()},
+    {"large_client_header_buffers", kHttpSrv, core::kArgs2, core::setter<&set_large_buffers>()},
+    {"keepalive_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::keepalive_timeout>()},
+    {"keepalive_requests", kHttpAll, core::kArgs1,
+     core::slot<&HttpLocConf::keepalive_requests, 0, INT32_MAX>()},
+    {"send_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::send_timeout>()},
+    {"default_type", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::default_type>()},
+    {"server_tokens", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::server_tokens>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<HttpMainConf>(ConfLevel::kMain),
+    core::conf_hooks<HttpSrvConf>(ConfLevel::kHttpSrv),
+    core::conf_hooks<HttpLocConf>(ConfLevel::kHttpLoc),
+};
+
+/// Flattens the registered handlers into one array, nginx style: each entry knows where the
+/// next phase starts. find_config is the core's own step (an entry with no handler).
+Status build_engine(HttpMainConf& main) {
+    main.engine.clear();
+    for (int p = 0; p < kPhaseCount; p++) {
+        Phase phase = static_cast<Phase>(p);
+        if (phase == Phase::kLog) {
+            continue;  // log handlers run when the request ends, not in the engine
+        }
+        size_t first = main.engine.size();
+        if (phase == Phase::kFindConfig) {
+            main.engine.push_back({phase, nullptr, 0});
+        }
+        for (PhaseHandler h : main.registered[p]) {
+            main.engine.push_back({phase, h, 0});
+        }
+        for (size_t i = first; i < main.engine.size(); i++) {
+            main.engine[i].next = main.engine.size();
+        }
+    }
+    return Status::ok();
+}
+
+Status init_cycle(core::Cycle& cycle) {
+    HttpMainConf* main = http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    HALO_TRY(build_engine(*main));
+    // One port per listening address, with the servers that listen on it.
+    for (auto& srv : main->servers) {
+        const auto& sc = core::conf_of<HttpSrvConf>(srv->srv_confs);
+        for (const auto& l : sc.listens) {
+            Status err = Status::ok();
+            core::Listening* ls = cycle.add_listening(l.addr, l.options, l.where, err);
+            if (ls == nullptr) {
+                return err;
+            }
+            Port* port = nullptr;
+            for (auto& p : main->ports) {
+                if (p->listening() == ls) {
+                    port = p.get();
+                }
+            }
+            if (port == nullptr) {
+                main->ports.push_back(std::make_unique<Port>(*main, ls));
+                port = main->ports.back().get();
+                ls->handler = port;
+            }
+            HALO_TRY(port->add_server(srv.get(), l.default_server, l.where));
+        }
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Status merge(const HttpSrvConf& parent, HttpSrvConf& child) {
+    using namespace std::chrono_literals;
+    core::inherit(child.client_header_timeout, parent.client_header_timeout, 60s);
+    core::inherit(child.client_header_buffer_size, parent.client_header_buffer_size,
+                  core::Size{1024});
+    if (!child.large_header_buffers) {
+        child.large_header_buffers = parent.large_header_buffers.value_or(4);
+        child.large_header_buffer_size = parent.large_header_buffer_size.value_or(core::Size{8192});
+    }
+    return Status::ok();
+}
+
+Status merge(const HttpLocConf& parent, HttpLocConf& child) {
+    using namespace std::chrono_literals;
+    core::inherit(child.keepalive_timeout, parent.keepalive_timeout, 75s);
+    core::inherit(child.keepalive_requests, parent.keepalive_requests, 1000);
+    core::inherit(child.send_timeout, parent.send_timeout, 60s);
+    core::inherit(child.default_type, parent.default_type, "text/plain");
+    core::inherit(child.server_tokens, parent.server_tokens, true);
+    return Status::ok();
+}
+
+HttpMainConf* http_main(core::Cycle& cycle) {
+    auto& main = cycle.conf<HttpMainConf>();
+    return main.seen ? &main : nullptr;
+}
+
+void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h) {
+    HttpMainConf* main = http_main(cycle);
+    if (main != nullptr) {
+        main->registered[static_cast<int>(phase)].push_back(h);
+    }
+}
+
+extern const core::Module kHttpModule{
+    .name = "http",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .init_cycle = &init_cycle,
+};
+
+}  // namespace http
