@@ -293,11 +293,11 @@ void Master::reload() {
     cycle_ = std::move(next);
     set_current_log(&cycle_->log());
     write_pid_file(*cycle_->conf<CoreConf>().pid);
+    // The sockets the new cycle did not take over are closed before forking, so that new
+    // workers do not keep a dropped port open; old workers still hold their own copies.
+    old->close_listening();
     start_generation();
     signal_children(SIGQUIT, old.get());
-    // The old cycle's sockets now belong to the new one; what is left closes when the last
-    // old child is gone.
-    old->close_listening();
     retired_.push_back(std::move(old));
 }
 

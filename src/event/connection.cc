@@ -1,5 +1,7 @@
 #include "event/connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,9 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
+    // Responses go out in one write; never let Nagle hold back the tail (nginx: tcp_nodelay).
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     io_ = loop_.make_io(fd_, kRead | kWrite, true, [this](uint32_t ready) { on_io(ready); });
     io_->enable();
 }

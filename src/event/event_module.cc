@@ -62,11 +62,17 @@ Status postconfiguration(core::Cycle& cycle) {
     if (zone == nullptr) {
         return err;
     }
-    zone->init = [&conf](core::ShmZone& z, bool) -> Status {
+    zone->init = [&conf](core::ShmZone& z, bool reused) -> Status {
         core::ShmPool& pool = z.pool();
-        auto* m = static_cast<core::ShmMutex*>(pool.alloc(sizeof(core::ShmMutex)));
-        m->init();
-        conf.mutex = m;
+        if (!reused || pool.root == nullptr) {
+            auto* m = static_cast<core::ShmMutex*>(pool.alloc(sizeof(core::ShmMutex)));
+            if (m == nullptr) {
+                return Status::error("cannot allocate the accept mutex");
+            }
+            m->init();
+            pool.root = m;
+        }
+        conf.mutex = static_cast<core::ShmMutex*>(pool.root);
         return Status::ok();
     };
     return Status::ok();
