@@ -70,7 +70,9 @@ const ModuleRegistry& ModuleRegistry::active() {
     return *g_active;
 }
 
-void ModuleRegistry::set_active(const ModuleRegistry* r) { g_active = r; }
+void ModuleRegistry::set_active(const ModuleRegistry* r) {
+    g_active = r;
+}
 
 // ---- ConfContext ----
 
@@ -87,8 +89,8 @@ Status ConfContext::error(std::string_view what) const {
 }
 
 Status ConfContext::invalid_value(std::string_view value, std::string_view detail) const {
-    std::string msg = "invalid value \"" + std::string(value) + "\" in \"" + std::string(name()) +
-                      "\" directive";
+    std::string msg =
+        "invalid value \"" + std::string(value) + "\" in \"" + std::string(name()) + "\" directive";
     if (!detail.empty()) {
         msg += ", ";
         msg += detail;
@@ -259,9 +261,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
         int64_t ms;
     };
     static constexpr Unit kUnits[] = {
-        {"y", 365LL * 86400000}, {"M", 30LL * 86400000}, {"w", 7LL * 86400000},
-        {"d", 86400000},         {"h", 3600000},         {"m", 60000},
-        {"s", 1000},             {"ms", 1},
+        {"y", 365LL * 86400000}, {"M", 30LL * 86400000}, {"w", 7LL * 86400000}, {"d", 86400000},
+        {"h", 3600000},          {"m", 60000},           {"s", 1000},           {"ms", 1},
     };
     int64_t total = 0;
     size_t last_unit = 0;  // index+1 of the last unit used
@@ -355,9 +356,9 @@ Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was
     }
     auto v = parse_int(cf.arg(0));
     if (!v || *v < min || *v > max) {
-        return cf.invalid_value(cf.arg(0), format("it must be %lld..%lld",
-                                                  static_cast<long long>(min),
-                                                  static_cast<long long>(max)));
+        return cf.invalid_value(cf.arg(0),
+                                format("it must be %lld..%lld", static_cast<long long>(min),
+                                       static_cast<long long>(max)));
     }
     out = *v;
     return Status::ok();

@@ -18,7 +18,7 @@ namespace core {
 /// The module table in use, with indexes assigned and directives hashed by name. Built once
 /// per process from compiled_modules() (or by a test from its own table).
 class ModuleRegistry {
-public:
+  public:
     explicit ModuleRegistry(std::span<const Module* const> modules);
 
     std::span<const Module* const> modules() const { return modules_; }
@@ -41,7 +41,7 @@ public:
     static const ModuleRegistry& active();
     static void set_active(const ModuleRegistry* r);
 
-private:
+  private:
     std::span<const Module* const> modules_;
     std::unordered_map<std::string_view, std::vector<Entry>> by_name_;
 };
@@ -64,7 +64,7 @@ struct Size {
 /// State while a config is applied: the directive at hand, the context it is in and the conf
 /// objects visible from there. Block directives push a context with new conf frames.
 class ConfContext {
-public:
+  public:
     struct Frame {
         ConfLevel level;
         ConfVector* confs;
@@ -107,7 +107,7 @@ public:
     /// Resolves a path against the prefix (absolute paths are kept).
     std::string full_path(std::string_view path) const;
 
-private:
+  private:
     Cycle& cycle_;
     const ModuleRegistry& registry_;
     const ConfNode* node_ = nullptr;

@@ -16,7 +16,7 @@ constexpr int kMaxIncludeDepth = 32;
 
 /// Cursor over one file's text; produces the words of one directive at a time.
 class Tokenizer {
-public:
+  public:
     enum class Stop { kSemicolon, kBlockStart, kBlockEnd, kEof };
 
     Tokenizer(std::string_view text, std::shared_ptr<const std::string> name)
@@ -52,7 +52,7 @@ public:
         return Status::error(what + " in " + *name_ + ":" + std::to_string(line_));
     }
 
-private:
+  private:
     void skip_blanks_and_comments() {
         while (pos_ < text_.size()) {
             char c = text_[pos_];
@@ -158,7 +158,9 @@ private:
     int line_ = 1;
 };
 
-bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+bool has_glob_chars(const std::string& s) {
+    return s.find_first_of("*?[") != std::string::npos;
+}
 
 }  // namespace
 

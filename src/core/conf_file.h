@@ -39,7 +39,7 @@ struct ConfDocument {
 /// `${name}` kept whole, and `include <glob>` (relative to the main config's folder) in any
 /// context. Errors are worded as nginx's: `unexpected "}" in /etc/halo/halo.conf:12`.
 class ConfParser {
-public:
+  public:
     /// `conf_dir` anchors relative include paths.
     explicit ConfParser(std::string conf_dir) : conf_dir_(std::move(conf_dir)) {}
 
@@ -48,7 +48,7 @@ public:
     /// Appends the directives of `text` (named `name` in errors, e.g. "command line").
     Status parse_text(std::string_view text, const std::string& name, ConfDocument& doc);
 
-private:
+  private:
     Status parse_into(std::string_view text, const std::shared_ptr<const std::string>& name,
                       std::vector<ConfNode>& out, ConfDocument& doc, int depth);
     Status expand_include(const ConfNode& node, std::vector<ConfNode>& out, ConfDocument& doc,

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "auto_config.h"
@@ -83,16 +83,16 @@ Status Cycle::load() {
         errno = 0;
         struct passwd* pw = getpwnam(core.user->c_str());
         if (pw == nullptr) {
-            return Status::error(format("getpwnam(\"%s\") failed: no such user",
-                                        core.user->c_str()));
+            return Status::error(
+                format("getpwnam(\"%s\") failed: no such user", core.user->c_str()));
         }
         core.uid = pw->pw_uid;
         core.gid = pw->pw_gid;
         if (core.group) {
             struct group* gr = getgrnam(core.group->c_str());
             if (gr == nullptr) {
-                return Status::error(format("getgrnam(\"%s\") failed: no such group",
-                                            core.group->c_str()));
+                return Status::error(
+                    format("getgrnam(\"%s\") failed: no such group", core.group->c_str()));
             }
             core.gid = gr->gr_gid;
         }
@@ -156,9 +156,9 @@ Listening* Cycle::add_listening(const SockAddr& addr, const ListenOptions& optio
                                 const std::string& where, Status& err) {
     for (auto& l : listening_) {
         if (l->addr == addr) {
-            if (l->options.reuseport != options.reuseport || l->options.backlog != options.backlog) {
-                err = Status::error("duplicate listen options for " + addr.text() + " in " +
-                                    where);
+            if (l->options.reuseport != options.reuseport ||
+                l->options.backlog != options.backlog) {
+                err = Status::error("duplicate listen options for " + addr.text() + " in " + where);
                 return nullptr;
             }
             return l.get();
@@ -228,8 +228,8 @@ namespace {
 Status open_socket(const Listening& l, int& out) {
     int fd = ::socket(l.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        return Status::error(format("socket() for %s failed (%d: %s)", l.addr.text().c_str(),
-                                    errno, strerror(errno)));
+        return Status::error(format("socket() for %s failed (%d: %s)", l.addr.text().c_str(), errno,
+                                    strerror(errno)));
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -242,8 +242,8 @@ Status open_socket(const Listening& l, int& out) {
     if (::bind(fd, l.addr.get(), l.addr.len) != 0 || ::listen(fd, l.options.backlog) != 0) {
         int e = errno;
         ::close(fd);
-        return Status::error(format("bind() to %s failed (%d: %s)", l.addr.text().c_str(), e,
-                                    strerror(e)));
+        return Status::error(
+            format("bind() to %s failed (%d: %s)", l.addr.text().c_str(), e, strerror(e)));
     }
     out = fd;
     return Status::ok();

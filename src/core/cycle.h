@@ -66,7 +66,7 @@ struct HelperSpec {
 /// in postconfiguration). A reload builds a new Cycle from the old one; on any error the new
 /// one is discarded and the old one keeps serving.
 class Cycle {
-public:
+  public:
     /// Builds a cycle. `old` (may be nullptr) lends listening sockets and shared zones.
     static Status create(const CycleOptions& options, const ModuleRegistry& registry, Cycle* old,
                          std::unique_ptr<Cycle>& out);
@@ -113,7 +113,7 @@ public:
     /// Closes every listening socket in this process (a worker that stops accepting).
     void close_listening();
 
-private:
+  private:
     Cycle(const CycleOptions& options, const ModuleRegistry& registry);
     Status load();
     Status open_files();

@@ -12,7 +12,7 @@
 namespace core {
 namespace {
 
-constexpr std::string_view kLevelNames[] = {"emerg", "alert", "crit", "error",
+constexpr std::string_view kLevelNames[] = {"emerg", "alert",  "crit", "error",
                                             "warn",  "notice", "info", "debug"};
 
 const Log kStderrLog;
@@ -44,7 +44,9 @@ bool parse_log_level(std::string_view word, LogLevel& out) {
     return false;
 }
 
-std::string_view log_level_name(LogLevel level) { return kLevelNames[static_cast<int>(level)]; }
+std::string_view log_level_name(LogLevel level) {
+    return kLevelNames[static_cast<int>(level)];
+}
 
 OpenFile::~OpenFile() {
     if (fd >= 0) {
@@ -93,9 +95,10 @@ void Log::write(LogLevel level, uint64_t conn, std::string_view message) const {
     struct tm tm;
     localtime_r(&now, &tm);
     char head[96];
-    int n = snprintf(head, sizeof(head), "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#0: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, log_level_name(level).data(), static_cast<int>(getpid()));
+    int n =
+        snprintf(head, sizeof(head), "%04d/%02d/%02d %02d:%02d:%02d [%s] %d#0: ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 log_level_name(level).data(), static_cast<int>(getpid()));
     std::string line(head, static_cast<size_t>(n));
     if (conn > 0) {
         line += format("*%llu ", static_cast<unsigned long long>(conn));
@@ -109,8 +112,12 @@ void Log::write(LogLevel level, uint64_t conn, std::string_view message) const {
     }
 }
 
-const Log& current_log() { return *g_current; }
-void set_current_log(const Log* log) { g_current = log ? log : &kStderrLog; }
+const Log& current_log() {
+    return *g_current;
+}
+void set_current_log(const Log* log) {
+    g_current = log ? log : &kStderrLog;
+}
 
 std::string vformat(const char* fmt, va_list ap) {
     va_list copy;

@@ -36,7 +36,7 @@ struct LogTarget {
 /// `2026/11/25 17:00:00 [error] 1234#0: *5 message`.
 /// Process-local; every process writes with O_APPEND, one write(2) per line.
 class Log {
-public:
+  public:
     void add_target(LogTarget target) { targets_.push_back(std::move(target)); }
     bool empty() const { return targets_.empty(); }
     const std::vector<LogTarget>& targets() const { return targets_; }
@@ -45,7 +45,7 @@ public:
     /// Writes one line; `conn` > 0 adds nginx's "*N " connection prefix.
     void write(LogLevel level, uint64_t conn, std::string_view message) const;
 
-private:
+  private:
     std::vector<LogTarget> targets_;
 };
 

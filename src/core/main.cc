@@ -43,12 +43,17 @@ constexpr const char* kUsage =
     "  -T            : test configuration, dump it and exit\n"
     "  -q            : suppress non-error messages during configuration testing\n"
     "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
-    "  -p prefix     : set prefix path (default: " HALO_PREFIX ")\n"
-    "  -e filename   : set error log file (default: " HALO_ERROR_LOG_PATH ")\n"
-    "  -c filename   : set configuration file (default: " HALO_CONF_PATH ")\n"
+    "  -p prefix     : set prefix path (default: " HALO_PREFIX
+    ")\n"
+    "  -e filename   : set error log file (default: " HALO_ERROR_LOG_PATH
+    ")\n"
+    "  -c filename   : set configuration file (default: " HALO_CONF_PATH
+    ")\n"
     "  -g directives : set global directives out of configuration file\n";
 
-void fail(const std::string& msg) { fprintf(stderr, "halo: %s\n", msg.c_str()); }
+void fail(const std::string& msg) {
+    fprintf(stderr, "halo: %s\n", msg.c_str());
+}
 
 /// Parses argv as nginx does: flags may be grouped (-tq), values attached (-cfile) or not.
 bool parse_args(int argc, char** argv, CommandLine& cl) {
@@ -115,8 +120,8 @@ bool parse_args(int argc, char** argv, CommandLine& cl) {
             break;
         }
     }
-    if (!cl.signal.empty() && cl.signal != "stop" && cl.signal != "quit" &&
-        cl.signal != "reopen" && cl.signal != "reload") {
+    if (!cl.signal.empty() && cl.signal != "stop" && cl.signal != "quit" && cl.signal != "reopen" &&
+        cl.signal != "reload") {
         fail("invalid option: \"-s " + cl.signal + "\"");
         return false;
     }

@@ -59,7 +59,7 @@ void install_master_signals(sigset_t& blocked) {
     sigemptyset(&blocked);
     for (int s : kMasterSignals) {
         sigaddset(&blocked, s);
-        struct sigaction sa{};
+        struct sigaction sa {};
         sa.sa_handler = &on_signal;
         sigemptyset(&sa.sa_mask);
         sigaction(s, &sa, nullptr);
@@ -82,7 +82,8 @@ void reset_child_signals() {
 bool drop_privileges(Cycle& cycle) {
     const auto& core = cycle.conf<CoreConf>();
     if (core.rlimit_nofile) {
-        rlimit rl{static_cast<rlim_t>(*core.rlimit_nofile), static_cast<rlim_t>(*core.rlimit_nofile)};
+        rlimit rl{static_cast<rlim_t>(*core.rlimit_nofile),
+                  static_cast<rlim_t>(*core.rlimit_nofile)};
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
             HALO_LOG(kAlert, "setrlimit(RLIMIT_NOFILE, %lld) failed (%d: %s)",
                      static_cast<long long>(*core.rlimit_nofile), errno, strerror(errno));
@@ -141,14 +142,14 @@ struct Child {
 };
 
 class Master {
-public:
+  public:
     Master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
            const ModuleRegistry& registry)
         : cycle_(std::move(cycle)), options_(options), registry_(registry) {}
 
     int run();
 
-private:
+  private:
     void start_generation();
     bool spawn(Child child);
     void reap();
@@ -427,6 +428,8 @@ bool write_pid_file(const std::string& path) {
     return ok;
 }
 
-void remove_pid_file(const std::string& path) { unlink(path.c_str()); }
+void remove_pid_file(const std::string& path) {
+    unlink(path.c_str());
+}
 
 }  // namespace core

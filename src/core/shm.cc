@@ -37,7 +37,9 @@ bool ShmMutex::try_lock() {
     return rc == 0;
 }
 
-void ShmMutex::unlock() { pthread_mutex_unlock(&mutex_); }
+void ShmMutex::unlock() {
+    pthread_mutex_unlock(&mutex_);
+}
 
 std::unique_ptr<ShmSegment> ShmSegment::create(size_t size, std::string* error) {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -51,7 +53,9 @@ std::unique_ptr<ShmSegment> ShmSegment::create(size_t size, std::string* error) 
     return std::unique_ptr<ShmSegment>(new ShmSegment(p, size));
 }
 
-ShmSegment::~ShmSegment() { munmap(base_, size_); }
+ShmSegment::~ShmSegment() {
+    munmap(base_, size_);
+}
 
 namespace {
 struct BlockHeader {
@@ -61,7 +65,9 @@ struct BlockHeader {
 };
 constexpr uint32_t kMagic = 0x68616c6f;  // "halo"
 
-size_t pool_header_size() { return (sizeof(ShmPool) + 15) & ~size_t{15}; }
+size_t pool_header_size() {
+    return (sizeof(ShmPool) + 15) & ~size_t{15};
+}
 }  // namespace
 
 ShmPool* ShmPool::format(ShmSegment& seg) {
@@ -72,7 +78,9 @@ ShmPool* ShmPool::format(ShmSegment& seg) {
     return pool;
 }
 
-ShmPool* ShmPool::of(ShmSegment& seg) { return static_cast<ShmPool*>(seg.base()); }
+ShmPool* ShmPool::of(ShmSegment& seg) {
+    return static_cast<ShmPool*>(seg.base());
+}
 
 void* ShmPool::alloc(size_t n) {
     ShmLockGuard guard(mutex_);

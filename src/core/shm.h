@@ -15,7 +15,7 @@ namespace core {
 /// A mutex in shared memory, usable from every process of halo. Robust: when a holder dies,
 /// the next locker takes it over (the protected data may need repair; see lock()).
 class ShmMutex {
-public:
+  public:
     /// Initializes in place; call once, in the master, before any process uses it.
     void init();
     /// Returns false when the previous owner died holding it (the lock is held now anyway).
@@ -23,32 +23,32 @@ public:
     bool try_lock();
     void unlock();
 
-private:
+  private:
     pthread_mutex_t mutex_;
 };
 
 /// RAII holder for ShmMutex.
 class ShmLockGuard {
-public:
+  public:
     explicit ShmLockGuard(ShmMutex& m) : m_(m) { m_.lock(); }
     ~ShmLockGuard() { m_.unlock(); }
     ShmLockGuard(const ShmLockGuard&) = delete;
     ShmLockGuard& operator=(const ShmLockGuard&) = delete;
 
-private:
+  private:
     ShmMutex& m_;
 };
 
 /// A mapping shared by the master and every child forked after it was made. Mapped at the
 /// same address in all of them, so plain pointers into it are valid everywhere.
 class ShmSegment {
-public:
+  public:
     static std::unique_ptr<ShmSegment> create(size_t size, std::string* error);
     ~ShmSegment();
     void* base() const { return base_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     ShmSegment(void* base, size_t size) : base_(base), size_(size) {}
     void* base_;
     size_t size_;
@@ -57,7 +57,7 @@ private:
 /// Allocator living at the start of a segment: power-of-two size classes with free lists,
 /// all under one ShmMutex. Blocks are never returned to the system.
 class ShmPool {
-public:
+  public:
     /// Formats a fresh segment.
     static ShmPool* format(ShmSegment& seg);
     /// The pool of an already formatted segment.
@@ -82,7 +82,7 @@ public:
     void* alloc_locked(size_t n);
     void free_locked(void* p);
 
-private:
+  private:
     static constexpr int kClasses = 48;
     ShmMutex mutex_;
     size_t size_ = 0;

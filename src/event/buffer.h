@@ -11,7 +11,7 @@ namespace ev {
 /// A contiguous byte buffer with a read cursor: data in [begin, end), free space after end.
 /// Storage is allocated lazily and can be released while a connection is idle.
 class Buffer {
-public:
+  public:
     Buffer() = default;
     explicit Buffer(size_t capacity) { reserve(capacity); }
 
@@ -55,7 +55,7 @@ public:
         }
     }
 
-private:
+  private:
     void make_room(size_t min) {
         size_t live = size();
         if (data_ && begin_ > 0 && cap_ - live >= min) {

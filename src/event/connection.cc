@@ -123,6 +123,8 @@ void Connection::clear_timeout() {
     }
 }
 
-void Connection::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void Connection::shutdown_write() {
+    ::shutdown(fd_, SHUT_WR);
+}
 
 }  // namespace ev

@@ -12,7 +12,7 @@ namespace ev {
 
 /// Callbacks of a Connection's owner (the protocol session).
 class ConnectionHandler {
-public:
+  public:
     virtual ~ConnectionHandler() = default;
     /// New bytes may be readable (edge-triggered: read until kAgain).
     virtual void on_readable() = 0;
@@ -30,7 +30,7 @@ enum class IoStatus { kOk, kAgain, kEof, kError };
 /// the loop (edge-triggered read+write) for its whole life. Closes the socket when destroyed.
 /// Never destroy one from inside its own callbacks: hand it to Loop::post.
 class Connection {
-public:
+  public:
     Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t id);
     ~Connection();
     Connection(const Connection&) = delete;
@@ -64,7 +64,7 @@ public:
     /// Frees the buffers of an idle connection.
     void release_buffers() { out_.release_if_empty(); }
 
-private:
+  private:
     void on_io(uint32_t ready);
     bool flush();
 

@@ -9,7 +9,7 @@ namespace ev {
 
 /// What a protocol module does with an accepted socket (it owns `fd` from then on).
 class ListenHandler {
-public:
+  public:
     virtual ~ListenHandler() = default;
     virtual void on_accept(int fd, const core::SockAddr& peer) = 0;
 };
@@ -17,7 +17,7 @@ public:
 /// Accepts on one listening socket of the cycle and passes each new socket on. Can be paused
 /// (accept_mutex, worker_connections reached, graceful shutdown).
 class Listener {
-public:
+  public:
     /// `limit` is asked before each accept; false stops accepting for this wake-up.
     Listener(Loop& loop, int fd, ListenHandler& handler);
     void enable() { io_->enable(); }
@@ -31,7 +31,7 @@ public:
         gate_arg_ = arg;
     }
 
-private:
+  private:
     void on_ready();
 
     int fd_;

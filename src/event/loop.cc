@@ -8,7 +8,9 @@
 namespace ev {
 namespace {
 
-event_base* base_of(void* p) { return static_cast<event_base*>(p); }
+event_base* base_of(void* p) {
+    return static_cast<event_base*>(p);
+}
 
 timeval to_timeval(Duration d) {
     auto ms = d.count() < 0 ? 0 : d.count();
@@ -19,7 +21,7 @@ timeval to_timeval(Duration d) {
 }
 
 class LibeventTimer final : public Timer {
-public:
+  public:
     LibeventTimer(event_base* base, std::function<void()> cb) : cb_(std::move(cb)) {
         ev_ = evtimer_new(base, &LibeventTimer::fire, this);
     }
@@ -32,7 +34,7 @@ public:
     void cancel() override { evtimer_del(ev_); }
     bool armed() const override { return evtimer_pending(ev_, nullptr) != 0; }
 
-private:
+  private:
     static void fire(evutil_socket_t, short, void* arg) {
         // The callback may destroy this timer: copy nothing after the call.
         static_cast<LibeventTimer*>(arg)->cb_();
@@ -42,7 +44,7 @@ private:
 };
 
 class LibeventIo final : public IoWatcher {
-public:
+  public:
     LibeventIo(event_base* base, int fd, uint32_t events, bool edge,
                std::function<void(uint32_t)> cb)
         : cb_(std::move(cb)) {
@@ -74,7 +76,7 @@ public:
     }
     bool enabled() const override { return enabled_; }
 
-private:
+  private:
     static void fire(evutil_socket_t, short what, void* arg) {
         uint32_t ready = 0;
         if (what & EV_READ) {
@@ -91,15 +93,17 @@ private:
 };
 
 class LibeventSignal final : public SignalWatcher {
-public:
+  public:
     LibeventSignal(event_base* base, int signo, std::function<void()> cb) : cb_(std::move(cb)) {
         ev_ = evsignal_new(base, signo, &LibeventSignal::fire, this);
         event_add(ev_, nullptr);
     }
     ~LibeventSignal() override { event_free(ev_); }
 
-private:
-    static void fire(evutil_socket_t, short, void* arg) { static_cast<LibeventSignal*>(arg)->cb_(); }
+  private:
+    static void fire(evutil_socket_t, short, void* arg) {
+        static_cast<LibeventSignal*>(arg)->cb_();
+    }
     event* ev_;
     std::function<void()> cb_;
 };
@@ -123,7 +127,9 @@ Loop::~Loop() {
     event_base_free(base_of(base_));
 }
 
-void Loop::run() { event_base_dispatch(base_of(base_)); }
+void Loop::run() {
+    event_base_dispatch(base_of(base_));
+}
 
 void Loop::run_once(Duration max_wait) {
     std::unique_ptr<Timer> wake;
@@ -134,7 +140,9 @@ void Loop::run_once(Duration max_wait) {
     event_base_loop(base_of(base_), EVLOOP_ONCE);
 }
 
-void Loop::exit() { event_base_loopbreak(base_of(base_)); }
+void Loop::exit() {
+    event_base_loopbreak(base_of(base_));
+}
 
 std::unique_ptr<Timer> Loop::make_timer(std::function<void()> cb) {
     return std::make_unique<LibeventTimer>(base_of(base_), std::move(cb));

@@ -14,7 +14,7 @@ using Duration = std::chrono::milliseconds;
 
 /// A one-shot timer. Destroying it cancels it. Callbacks run on the owning loop's thread.
 class Timer {
-public:
+  public:
     virtual ~Timer() = default;
     /// (Re)arms the timer to fire once after `after`.
     virtual void arm(Duration after) = 0;
@@ -25,7 +25,7 @@ public:
 /// Time as seen by a component: the real loop in production, a fake in tests (see
 /// tests/support/fake_time.h). Components that need time take a TimeSource&, never a Loop.
 class TimeSource {
-public:
+  public:
     virtual ~TimeSource() = default;
     virtual TimePoint now() const = 0;
     virtual std::unique_ptr<Timer> make_timer(std::function<void()> cb) = 0;
@@ -40,7 +40,7 @@ enum IoEvents : uint32_t {
 /// Watches one descriptor. Registered once for its lifetime (edge-triggered when asked), so
 /// nothing is re-armed per read. Destroying it unregisters it.
 class IoWatcher {
-public:
+  public:
     virtual ~IoWatcher() = default;
     /// Starts (again) watching; idempotent.
     virtual void enable() = 0;
@@ -51,13 +51,13 @@ public:
 
 /// Runs a callback when a signal arrives (in loop context, not in the handler).
 class SignalWatcher {
-public:
+  public:
     virtual ~SignalWatcher() = default;
 };
 
 /// One event loop (libevent's event_base), owned by one process or thread.
 class Loop : public TimeSource {
-public:
+  public:
     Loop();
     ~Loop() override;
     Loop(const Loop&) = delete;
@@ -85,7 +85,7 @@ public:
     /// The libevent event_base (only for src/event internals).
     void* native() const { return base_; }
 
-private:
+  private:
     void run_posted();
 
     void* base_;

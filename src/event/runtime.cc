@@ -23,8 +23,8 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cyc
         if (l->handler == nullptr || l->fds.empty()) {
             continue;
         }
-        auto listener = std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index),
-                                                   *l->handler);
+        auto listener =
+            std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index), *l->handler);
         listener->set_gate(&Runtime::may_accept, this);
         listeners_.push_back(std::move(listener));
     }

@@ -19,7 +19,7 @@ namespace ev {
 /// A connection a protocol keeps open between requests (keepalive). The runtime closes every
 /// idle one when the worker shuts down gracefully.
 class Idle {
-public:
+  public:
     virtual ~Idle() = default;
     virtual void close_idle() = 0;
 };
@@ -28,7 +28,7 @@ public:
 /// accepts on, connection accounting (worker_connections), accept_mutex, and graceful exit.
 /// One per process; reachable with Runtime::current() from protocol code.
 class Runtime {
-public:
+  public:
     Runtime(core::Cycle& cycle, const core::ProcessInfo& info);
     ~Runtime();
 
@@ -55,7 +55,7 @@ public:
     /// Runs the worker until it has to exit.
     void run();
 
-private:
+  private:
     static bool may_accept(void* self);
     void set_accepting(bool on);
     void check_exit();

@@ -139,9 +139,9 @@ struct HttpSrvConf : core::ConfBase {
     std::vector<Listen> listens;
     std::vector<std::string> names;
     std::optional<std::chrono::milliseconds> client_header_timeout;  // 60s
-    std::optional<core::Size> client_header_buffer_size;              // 1k
-    std::optional<int> large_header_buffers;                          // 4
-    std::optional<core::Size> large_header_buffer_size;               // 8k: longest line
+    std::optional<core::Size> client_header_buffer_size;             // 1k
+    std::optional<int> large_header_buffers;                         // 4
+    std::optional<core::Size> large_header_buffer_size;              // 8k: longest line
 };
 core::Status merge(const HttpSrvConf& parent, HttpSrvConf& child);
 

@@ -100,9 +100,9 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
         // absolute-form: the authority becomes the host (RFC 9112 §3.2.2).
         size_t scheme_end = r.target.find("://") + 3;
         size_t slash = r.target.find('/', scheme_end);
-        r.host = r.target.substr(scheme_end, slash == std::string_view::npos
-                                                 ? std::string_view::npos
-                                                 : slash - scheme_end);
+        r.host =
+            r.target.substr(scheme_end, slash == std::string_view::npos ? std::string_view::npos
+                                                                        : slash - scheme_end);
         std::string_view rest = slash == std::string_view::npos ? "/" : r.target.substr(slash);
         size_t q = rest.find('?');
         r.path = rest.substr(0, q);

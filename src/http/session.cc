@@ -26,7 +26,9 @@ std::string_view http_date() {
     return buf;
 }
 
-const HttpSrvConf& srv_conf(const ServerBlock& s) { return core::conf_of<HttpSrvConf>(s.srv_confs); }
+const HttpSrvConf& srv_conf(const ServerBlock& s) {
+    return core::conf_of<HttpSrvConf>(s.srv_confs);
+}
 
 const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs,
                                     std::string_view path) {
@@ -55,32 +57,58 @@ const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBl
 
 std::string_view status_text(int status) {
     switch (status) {
-        case 200: return "OK";
-        case 201: return "Created";
-        case 204: return "No Content";
-        case 301: return "Moved Permanently";
-        case 302: return "Moved Temporarily";
-        case 303: return "See Other";
-        case 304: return "Not Modified";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Not Allowed";
-        case 408: return "Request Time-out";
-        case 411: return "Length Required";
-        case 413: return "Request Entity Too Large";
-        case 414: return "Request-URI Too Large";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Temporarily Unavailable";
-        case 504: return "Gateway Time-out";
-        case 505: return "HTTP Version Not Supported";
-        default: return {};
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 204:
+            return "No Content";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Moved Temporarily";
+        case 303:
+            return "See Other";
+        case 304:
+            return "Not Modified";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Not Allowed";
+        case 408:
+            return "Request Time-out";
+        case 411:
+            return "Length Required";
+        case 413:
+            return "Request Entity Too Large";
+        case 414:
+            return "Request-URI Too Large";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Temporarily Unavailable";
+        case 504:
+            return "Gateway Time-out";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return {};
     }
 }
 
@@ -88,7 +116,8 @@ std::string_view status_text(int status) {
 
 const Header* Request::find_header(std::string_view name) const {
     for (const Header& h : headers) {
-        if (h.name.size() == name.size() && strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
+        if (h.name.size() == name.size() &&
+            strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
             return &h;
         }
     }
@@ -106,7 +135,8 @@ void Request::send(int code, std::string_view content_type, std::string_view bod
     head += ' ';
     std::string_view reason = status_text(code);
     head += reason.empty() ? std::string_view("Unknown") : reason;
-    head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: " : "\r\nServer: halo\r\nDate: ";
+    head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: "
+                              : "\r\nServer: halo\r\nDate: ";
     head += http_date();
     if (!content_type.empty()) {
         head += "\r\nContent-Type: ";
@@ -141,17 +171,21 @@ void Request::send_error(int code, std::string_view location) {
     send(code, body.empty() ? "" : "text/html", body, location);
 }
 
-void Request::resume() { session->run_phases(); }
+void Request::resume() {
+    session->run_phases();
+}
 
-void Request::abort() { session->abort(); }
+void Request::abort() {
+    session->abort();
+}
 
 // ---- Port ----
 
 core::Status Port::add_server(const ServerBlock* srv, bool is_default, const std::string& where) {
     if (is_default) {
         if (explicit_default_) {
-            return core::Status::error("a duplicate default server for " +
-                                       listening_->addr.text() + " in " + where);
+            return core::Status::error("a duplicate default server for " + listening_->addr.text() +
+                                       " in " + where);
         }
         explicit_default_ = true;
         default_ = srv;
@@ -191,8 +225,7 @@ void Port::on_accept(int fd, const core::SockAddr& peer) {
 
 Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     : port_(port),
-      conn_(ev::Runtime::current().loop(), fd, peer,
-            ev::Runtime::current().next_connection_id()) {
+      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
     ev::Runtime::current().connection_opened();
     conn_.set_handler(this);
     conn_.start();
@@ -201,9 +234,13 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
 
 Session::~Session() = default;
 
-void Session::write(std::string_view data) { conn_.send(data); }
+void Session::write(std::string_view data) {
+    conn_.send(data);
+}
 
-void Session::on_readable() { process_input(); }
+void Session::on_readable() {
+    process_input();
+}
 
 void Session::on_drained() {
     if (state_ == State::kWriting) {
@@ -218,7 +255,9 @@ void Session::on_timeout() {
     close();
 }
 
-void Session::on_error() { close(); }
+void Session::on_error() {
+    close();
+}
 
 bool Session::read_more(size_t max_total) {
     size_t room = max_total > in_.size() ? max_total - in_.size() : 0;

@@ -14,7 +14,7 @@ namespace http {
 
 /// The servers behind one listening socket; accepts connections for them.
 class Port : public ev::ListenHandler {
-public:
+  public:
     Port(const HttpMainConf& main, core::Listening* listening)
         : main_(main), listening_(listening) {}
 
@@ -26,7 +26,7 @@ public:
     /// The server for a Host value (exact name match, then the default server).
     const ServerBlock* find_server(std::string_view host) const;
 
-private:
+  private:
     const HttpMainConf& main_;
     core::Listening* listening_;
     std::vector<const ServerBlock*> servers_;
@@ -37,7 +37,7 @@ private:
 /// One client connection: reads requests, runs them through the phase engine, writes the
 /// responses, keeps the connection alive between requests.
 class Session : public ev::ConnectionHandler, public ev::Idle {
-public:
+  public:
     Session(const Port& port, int fd, const core::SockAddr& peer);
     ~Session() override;
 
@@ -58,7 +58,7 @@ public:
     void find_config();
     const Port& port() const { return port_; }
 
-private:
+  private:
     enum class State { kReadingHead, kDiscardingBody, kRunning, kWriting, kKeepalive, kClosed };
 
     void process_input();

@@ -36,9 +36,9 @@ Status parse_action(ConfContext& cf, std::optional<Action>& out) {
     const std::string& first = cf.arg(0);
     auto code = core::parse_int(first);
     if (!code) {
-        if (cf.args().size() != 1 || (first.rfind("http://", 0) != 0 &&
-                                      first.rfind("https://", 0) != 0 &&
-                                      first.rfind("$scheme", 0) != 0)) {
+        if (cf.args().size() != 1 ||
+            (first.rfind("http://", 0) != 0 && first.rfind("https://", 0) != 0 &&
+             first.rfind("$scheme", 0) != 0)) {
             return cf.error("invalid return code \"" + first + "\"");
         }
         a.code = 302;
@@ -56,8 +56,12 @@ Status parse_action(ConfContext& cf, std::optional<Action>& out) {
     return Status::ok();
 }
 
-Status set_srv_return(ConfContext& cf, ReturnSrvConf& conf) { return parse_action(cf, conf.action); }
-Status set_loc_return(ConfContext& cf, ReturnLocConf& conf) { return parse_action(cf, conf.action); }
+Status set_srv_return(ConfContext& cf, ReturnSrvConf& conf) {
+    return parse_action(cf, conf.action);
+}
+Status set_loc_return(ConfContext& cf, ReturnLocConf& conf) {
+    return parse_action(cf, conf.action);
+}
 
 constexpr core::Directive kDirectives[] = {
     {"return", core::kCtxServer, core::kArgs1To2, core::setter<&set_srv_return>()},
