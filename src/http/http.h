@@ -115,6 +115,7 @@ struct LocationBlock {
 /// `http { }` main conf of the http core module: the servers, and the runtime tables built
 /// from them in postconfiguration (phase engine, listening sockets).
 struct HttpMainConf : core::ConfBase {
+    ~HttpMainConf() override;  // Port is complete only in the module's .cc
     bool seen = false;
     core::ConfVector main_confs;  // kHttpMain level of every http module
     std::vector<std::unique_ptr<ServerBlock>> servers;

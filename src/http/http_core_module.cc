@@ -287,6 +287,8 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     return Status::ok();
 }
 
+HttpMainConf::~HttpMainConf() = default;
+
 HttpMainConf* http_main(core::Cycle& cycle) {
     auto& main = cycle.conf<HttpMainConf>();
     return main.seen ? &main : nullptr;
