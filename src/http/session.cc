@@ -315,7 +315,7 @@ void Session::process_input() {
         if (state_ != State::kReadingHead) {
             break;  // running, writing or closed
         }
-        if (!in_.empty()) {
+        if (worth_parsing(max_line, max_head)) {
             req_ = std::make_unique<Request>();
             size_t consumed = 0;
             int status = 0;
@@ -347,6 +347,15 @@ void Session::process_input() {
         }
     }
     in_process_ = false;
+}
+
+bool Session::worth_parsing(size_t max_line, size_t max_head) {
+    // The head parser starts over on every call: call it only when a line may have been
+    // completed, or a limit crossed, so that a client sending a byte at a time costs O(n).
+    std::string_view v = in_.view();
+    bool fresh_lf = v.find('\n', scanned_) != std::string_view::npos;
+    scanned_ = v.size();
+    return fresh_lf || v.size() > max_head || (v.size() > max_line && v.find('\n') == v.npos);
 }
 
 void Session::start_request() {
@@ -430,6 +439,7 @@ void Session::finish_request() {
     }
     in_.consume(head_len_);
     head_len_ = 0;
+    scanned_ = 0;
     state_ = body_left_ > 0 ? State::kDiscardingBody : State::kReadingHead;
     if (in_.empty() && body_left_ == 0) {
         state_ = State::kKeepalive;

@@ -66,6 +66,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void finish_request();
     void close();
     bool read_more(size_t max_total);
+    bool worth_parsing(size_t max_line, size_t max_head);
 
     const Port& port_;
     ev::Connection conn_;
@@ -75,6 +76,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     uint64_t body_left_ = 0;
     int requests_ = 0;
     size_t head_len_ = 0;
+    size_t scanned_ = 0;  // bytes of in_ already searched for a line end
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
 };
