@@ -1,11 +1,12 @@
 #include "core/conf_file.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/log.h"
 
@@ -169,17 +170,41 @@ std::string ConfNode::where() const {
 }
 
 bool read_file(const std::string& path, std::string& out, std::string* error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        fd = -1;
+        errno = EISDIR;
+    }
+    if (fd < 0) {
         if (error) {
             int e = errno;
             *error = format("open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
         }
         return false;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
+    out.clear();
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            if (error) {
+                *error = format("read() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
+            }
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
     return true;
 }
 
@@ -269,8 +294,9 @@ Status ConfParser::expand_include(const ConfNode& node, std::vector<ConfNode>& o
     std::vector<std::string> paths;
     if (has_glob_chars(pattern)) {
         glob_t g{};
-        int rc = glob(pattern.c_str(), GLOB_ERR, nullptr, &g);
-        if (rc != 0 && rc != GLOB_NOMATCH) {
+        // Unreadable or missing folders match nothing, as in nginx (modules-enabled/*.conf).
+        int rc = glob(pattern.c_str(), 0, nullptr, &g);
+        if (rc != 0 && rc != GLOB_NOMATCH && rc != GLOB_ABORTED) {
             globfree(&g);
             return Status::error(format("glob() \"%s\" failed in ", pattern.c_str()) +
                                  node.where());

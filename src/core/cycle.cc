@@ -259,7 +259,7 @@ Status Cycle::open_listening(Cycle* old) {
             return nullptr;
         }
         for (auto& o : old->listening_) {
-            if (o->addr == l.addr && o->options.reuseport == l.options.reuseport) {
+            if (o->addr == l.addr) {
                 return o.get();
             }
         }
@@ -270,6 +270,14 @@ Status Cycle::open_listening(Cycle* old) {
     for (auto& l : listening_) {
         Listening* prev = previous(*l);
         size_t lent = prev != nullptr ? std::min(prev->fds.size(), wanted(*l)) : 0;
+        if (prev != nullptr && l->options.reuseport && !prev->options.reuseport) {
+            // reuseport added: the lent socket joins the group the new sockets bind into
+            // (harmless for the old cycle if this reload fails later).
+            int one = 1;
+            for (int fd : prev->fds) {
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+            }
+        }
         while (l->fds.size() + lent < wanted(*l)) {
             int fd = -1;
             Status s = open_socket(*l, fd);

@@ -69,7 +69,10 @@ std::optional<SockAddr> SockAddr::parse(std::string_view text, uint16_t default_
         }
     }
     uint16_t port = default_port;
-    if (!port_text.empty() || text.find(':') != std::string_view::npos) {
+    bool bracketed = !text.empty() && text[0] == '[';
+    bool port_given = !port_text.empty() ||
+                      (bracketed ? text.back() != ']' : text.find(':') != std::string_view::npos);
+    if (port_given) {
         auto p = parse_int(port_text);
         if (!p || *p < 1 || *p > 65535) {
             return std::nullopt;

@@ -93,9 +93,13 @@ void ShmPool::free(void* p) {
 }
 
 void* ShmPool::alloc_locked(size_t n) {
+    if (n > size_) {
+        return nullptr;  // also keeps n + header from wrapping around
+    }
     size_t need = n + sizeof(BlockHeader);
-    uint32_t cls = 4;  // 16 bytes
-    while ((size_t{1} << cls) < need) {
+    // 32 bytes at least: a free block keeps its free-list link in the payload.
+    uint32_t cls = 5;
+    while (cls < kClasses && (size_t{1} << cls) < need) {
         cls++;
     }
     if (cls >= kClasses) {

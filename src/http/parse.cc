@@ -114,7 +114,8 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
     }
 
     bool have_cl = false;
-    bool have_host = !r.host.empty();
+    bool absolute_form = !r.host.empty();  // RFC 9112 §3.2.2: then Host is ignored
+    bool have_host = absolute_form;
     pos = next;
     for (;;) {
         if (pos > max_head) {
@@ -158,13 +159,13 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
             }
         }
         if (iequals(hd.name, "Host")) {
-            if (have_host && r.host != hd.value) {
-                return ParseResult::kError;
-            }
-            if (r.host.empty()) {
+            if (!absolute_form) {
+                if (have_host && r.host != hd.value) {
+                    return ParseResult::kError;
+                }
                 r.host = hd.value;
+                have_host = true;
             }
-            have_host = true;
         } else if (iequals(hd.name, "Content-Length")) {
             auto v = core::parse_int(hd.value);
             if (!v || (have_cl && static_cast<uint64_t>(*v) != r.content_length)) {

@@ -197,8 +197,9 @@ core::Status Port::add_server(const ServerBlock* srv, bool is_default, const std
 }
 
 const ServerBlock* Port::find_server(std::string_view host) const {
-    if (size_t colon = host.rfind(':');
-        colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+    if (!host.empty() && host[0] == '[') {
+        host = host.substr(0, host.find(']') + 1);  // "[::1]:80" -> "[::1]"
+    } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
         host = host.substr(0, colon);
     }
     while (!host.empty() && host.back() == '.') {
