@@ -68,14 +68,22 @@ void install_master_signals(sigset_t& blocked) {
     sigprocmask(SIG_BLOCK, &blocked, nullptr);
 }
 
-/// In a new child: default dispositions and an empty mask, so its own loop sees signals.
+/// In a new child: default dispositions, but the master's signals stay blocked until the
+/// child's own loop watches them (unblock_signals()), so that a reload or reopen arriving
+/// right after the fork cannot kill it.
 void reset_child_signals() {
     for (int s : kMasterSignals) {
         signal(s, SIG_DFL);
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+/// Ends with the master: the kernel sends SIGTERM when it dies. Set after setuid (which clears
+/// it), then check that the master did not die before.
+void follow_master(pid_t master) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != master) {
+        _exit(0);
+    }
 }
 
 /// Applies worker_rlimit_nofile and `user` (when started as root). False is fatal.
@@ -115,6 +123,7 @@ bool drop_privileges(Cycle& cycle) {
 /// Runs modules' init_process, the event runtime, then exit_process. Returns the exit status.
 int serve(Cycle& cycle, const ProcessInfo& info) {
     ev::Runtime runtime(cycle, info);
+    unblock_signals();  // the runtime watches them now
     for (const Module* m : cycle.registry().modules()) {
         if (m->init_process != nullptr) {
             Status s = m->init_process(cycle, info);
@@ -167,6 +176,7 @@ class Master {
 };
 
 bool Master::spawn(Child child) {
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         HALO_LOG(kAlert, "fork() failed (%d: %s)", errno, strerror(errno));
@@ -179,11 +189,14 @@ bool Master::spawn(Child child) {
         int status = 0;
         if (child.info.role == ProcessRole::kHelper) {
             const HelperSpec& spec = cycle.helpers()[child.helper];
-            prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+            follow_master(master);
+            unblock_signals();  // helpers install their own watchers first thing
             status = spec.run(cycle, child.info);
+        } else if (drop_privileges(cycle)) {
+            follow_master(master);
+            status = serve(cycle, child.info);
         } else {
-            prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-            status = drop_privileges(cycle) ? serve(cycle, child.info) : kFatalChildExit;
+            status = kFatalChildExit;
         }
         _exit(status);
     }
@@ -388,6 +401,12 @@ int run_single(std::unique_ptr<Cycle> cycle) {
     int status = serve(*cycle, info);
     remove_pid_file(*cycle->conf<CoreConf>().pid);
     return status;
+}
+
+void unblock_signals() {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 bool daemonize() {

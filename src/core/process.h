@@ -29,6 +29,10 @@ int run_master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
 /// `master_process off`: serves from this one process.
 int run_single(std::unique_ptr<Cycle> cycle);
 
+/// Children start with the master's signals blocked; a child unblocks them once its loop
+/// watches them (workers: done by the runtime; helpers: before their run function).
+void unblock_signals();
+
 /// Detaches from the terminal (daemon on). Returns false on failure.
 bool daemonize();
 

@@ -26,7 +26,9 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cyc
         auto listener =
             std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index), *l->handler);
         listener->set_gate(&Runtime::may_accept, this);
-        listeners_.push_back(std::move(listener));
+        // A reuseport socket is this worker's own: only shared sockets go behind the mutex
+        // (as in nginx), or connections queued on it would wait for the lock.
+        listeners_.push_back({std::move(listener), l->options.reuseport});
     }
     signals_.push_back(loop_.make_signal(SIGQUIT, [this] {
         HALO_LOG(kNotice, "gracefully shutting down");
@@ -58,15 +60,22 @@ bool Runtime::may_accept(void* arg) {
 }
 
 void Runtime::set_accepting(bool on) {
-    if (on == accepting_) {
-        return;
-    }
     accepting_ = on;
+    apply_listeners();
+}
+
+void Runtime::set_mutex_held(bool held) {
+    mutex_held_ = held;
+    apply_listeners();
+}
+
+void Runtime::apply_listeners() {
     for (auto& l : listeners_) {
+        bool on = accepting_ && (l.own || accept_mutex_ == nullptr || mutex_held_);
         if (on) {
-            l->enable();
+            l.listener->enable();
         } else {
-            l->disable();
+            l.listener->disable();
         }
     }
 }
@@ -75,7 +84,7 @@ void Runtime::connection_closed() {
     active_--;
     if (shutting_down_) {
         check_exit();
-    } else if (!accepting_ && accept_mutex_ == nullptr && active_ < max_connections_) {
+    } else if (!accepting_ && active_ < max_connections_) {
         set_accepting(true);
     }
 }
@@ -124,12 +133,13 @@ void Runtime::run() {
         }
         return;
     }
+    set_accepting(true);
     while (!exit_) {
         bool held = false;
         if (!shutting_down_ && active_ < max_connections_) {
             held = accept_mutex_->try_lock();
         }
-        set_accepting(held);
+        set_mutex_held(held);
         loop_.run_once(held ? Duration(-1) : accept_mutex_delay_);
         if (held) {
             accept_mutex_->unlock();

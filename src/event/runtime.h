@@ -63,7 +63,15 @@ class Runtime {
     static inline Runtime* current_ = nullptr;
     core::Cycle& cycle_;
     Loop loop_;
-    std::vector<std::unique_ptr<Listener>> listeners_;
+    struct Accepting {
+        std::unique_ptr<Listener> listener;
+        bool own;  // a reuseport socket of this worker: never behind accept_mutex
+    };
+    void set_mutex_held(bool held);
+    void apply_listeners();
+
+    std::vector<Accepting> listeners_;
+    bool mutex_held_ = false;
     std::vector<std::unique_ptr<SignalWatcher>> signals_;
     std::unique_ptr<Timer> shutdown_timer_;
     std::unique_ptr<Timer> resume_accept_timer_;

@@ -160,8 +160,8 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
         }
         if (iequals(hd.name, "Host")) {
             if (!absolute_form) {
-                if (have_host && r.host != hd.value) {
-                    return ParseResult::kError;
+                if (have_host) {
+                    return ParseResult::kError;  // any duplicate Host (RFC 9112 §3.2)
                 }
                 r.host = hd.value;
                 have_host = true;

@@ -142,14 +142,18 @@ void Request::send(int code, std::string_view content_type, std::string_view bod
         head += "\r\nContent-Type: ";
         head += content_type;
     }
-    head += "\r\nContent-Length: ";
-    head += std::to_string(body.size());
+    bool no_body = code < 200 || code == 204 || code == 304;
+    if (!no_body || code == 304) {
+        // RFC 9110 §8.6: never with 1xx and 204 (a 304 may say what a 200 would).
+        head += "\r\nContent-Length: ";
+        head += std::to_string(body.size());
+    }
     if (!location.empty()) {
         head += "\r\nLocation: ";
         head += location;
     }
     head += keepalive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (method != "HEAD") {
+    if (method != "HEAD" && !no_body) {
         head += body;
     }
     bytes_sent = head.size();
