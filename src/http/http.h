@@ -40,6 +40,24 @@ enum class Flow {
 
 using PhaseHandler = Flow (*)(Request&);
 
+/// A request body read by Request::read_body(): in memory when it fits in
+/// client_body_buffer_size, else whole in an unnamed temporary file in client_body_temp_path.
+struct RequestBody {
+    std::string memory;
+    int fd = -1;  // the temporary file, when the body did not fit in memory
+    uint64_t size = 0;
+
+    RequestBody() = default;
+    RequestBody(const RequestBody&) = delete;
+    RequestBody& operator=(const RequestBody&) = delete;
+    ~RequestBody();
+    bool in_file() const { return fd >= 0; }
+};
+
+/// Called once the whole body has been read. When reading fails (too large, malformed,
+/// timeout, temp file error) the session answers the request itself and it is not called.
+using BodyHandler = void (*)(Request&);
+
 /// A parsed header: views into the connection's input buffer, valid for the request.
 struct Header {
     std::string_view name;
@@ -60,8 +78,12 @@ struct Request {
     std::string_view args;    // after '?'
     int http_minor = 1;       // HTTP/1.<minor>
     std::vector<Header> headers;
+    std::string uri;  // path decoded and normalized ("/a/../b%20c" -> "/b c"): nginx's $uri
     std::string_view host;
     uint64_t content_length = 0;
+    bool chunked = false;          // Transfer-Encoding: chunked
+    bool expect_continue = false;  // Expect: 100-continue
+    bool upgrade = false;          // Connection: upgrade
     bool keepalive = false;
 
     const ServerBlock* server = nullptr;
@@ -83,8 +105,20 @@ struct Request {
               std::string_view location = {});
     /// Sends nginx's default page for an error or redirect status.
     void send_error(int status, std::string_view location = {});
+    /// Re-points every view of the head after it moved out of the range `old` (the session
+    /// keeps the head while the input buffer takes the body).
+    void rebase(std::string_view old);
+    std::string head_copy;  // the head, once moved out of the input buffer
+
     /// Closes the connection without a response (nginx's `return 444`).
     void abort();
+    /// Reads the whole request body (buffered; 100-continue sent when asked for), then calls
+    /// `done`. Returns kSuspend: the handler's phase ends here, `done` produces the response.
+    Flow read_body(BodyHandler done);
+    /// The body once read_body() finished (nullptr before, or when there was none).
+    std::unique_ptr<RequestBody> body;
+    bool has_body() const { return chunked || content_length > 0; }
+
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
 };
@@ -155,7 +189,15 @@ struct HttpLocConf : core::ConfBase {
     std::optional<std::chrono::milliseconds> send_timeout;       // 60s
     std::optional<std::string> default_type;                     // text/plain
     std::optional<bool> server_tokens;                           // on
+    std::optional<core::Size> client_max_body_size;              // 1m (0: no limit)
+    std::optional<core::Size> client_body_buffer_size;           // 16k
+    std::optional<std::chrono::milliseconds> client_body_timeout;  // 60s
+    std::optional<std::string> client_body_temp_path;              // client_body_temp
+    std::optional<int> lingering_close;                            // off|on|always (on)
+    std::optional<std::chrono::milliseconds> lingering_time;       // 30s
+    std::optional<std::chrono::milliseconds> lingering_timeout;    // 5s
 };
+enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 core::Status merge(const HttpLocConf& parent, HttpLocConf& child);
 
 /// For postconfiguration hooks of http modules: registers `h` in `phase` (module-table order

@@ -1,7 +1,13 @@
 // The http core module: http { server { location { } } }, listen, server_name, keepalive and
 // header limits; builds the phase engine and the listening ports of a cycle.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/core_module.h"
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
@@ -179,6 +185,31 @@ Status set_large_buffers(ConfContext& cf, HttpSrvConf& conf) {
     return Status::ok();
 }
 
+Status set_body_temp_path(ConfContext& cf, HttpLocConf& conf) {
+    if (conf.client_body_temp_path) {
+        return cf.duplicate();
+    }
+    conf.client_body_temp_path = cf.full_path(cf.arg(0));
+    return Status::ok();
+}
+
+Status set_lingering_close(ConfContext& cf, HttpLocConf& conf) {
+    if (conf.lingering_close) {
+        return cf.duplicate();
+    }
+    const std::string& v = cf.arg(0);
+    if (v == "off") {
+        conf.lingering_close = kLingeringOff;
+    } else if (v == "on") {
+        conf.lingering_close = kLingeringOn;
+    } else if (v == "always") {
+        conf.lingering_close = kLingeringAlways;
+    } else {
+        return cf.invalid_value(v, "it must be \"off\", \"on\" or \"always\"");
+    }
+    return Status::ok();
+}
+
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 
@@ -200,6 +231,16 @@ constexpr core::Directive kDirectives[] = {
     {"send_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::send_timeout>()},
     {"default_type", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::default_type>()},
     {"server_tokens", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::server_tokens>()},
+    {"client_max_body_size", kHttpAll, core::kArgs1,
+     core::slot<&HttpLocConf::client_max_body_size>()},
+    {"client_body_buffer_size", kHttpAll, core::kArgs1,
+     core::slot<&HttpLocConf::client_body_buffer_size>()},
+    {"client_body_timeout", kHttpAll, core::kArgs1,
+     core::slot<&HttpLocConf::client_body_timeout>()},
+    {"client_body_temp_path", kHttpAll, core::kArgs1, core::setter<&set_body_temp_path>()},
+    {"lingering_close", kHttpAll, core::kArgs1, core::setter<&set_lingering_close>()},
+    {"lingering_time", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_time>()},
+    {"lingering_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_timeout>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -231,12 +272,56 @@ Status build_engine(HttpMainConf& main) {
     return Status::ok();
 }
 
+/// Fills the default client_body_temp_path and creates every temp folder (owned by the
+/// worker user), as nginx does at startup.
+Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
+    const auto& core_conf = cycle.conf<core::CoreConf>();
+    std::vector<std::string> done;
+    auto visit = [&](core::ConfVector& confs) -> Status {
+        auto& lc = core::conf_of<HttpLocConf>(confs);
+        if (lc.client_body_temp_path->empty()) {
+            lc.client_body_temp_path = cycle.full_path("client_body_temp");
+        }
+        const std::string& dir = *lc.client_body_temp_path;
+        if (cycle.options().test_only ||
+            std::find(done.begin(), done.end(), dir) != done.end()) {
+            return Status::ok();
+        }
+        done.push_back(dir);
+        if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+            return Status::error(core::format("mkdir() \"%s\" failed (%d: %s)", dir.c_str(), errno,
+                                              strerror(errno)));
+        }
+        if (geteuid() == 0 && chown(dir.c_str(), core_conf.uid, core_conf.gid) != 0) {
+            return Status::error(core::format("chown(\"%s\") failed (%d: %s)", dir.c_str(), errno,
+                                              strerror(errno)));
+        }
+        return Status::ok();
+    };
+    struct Walk {
+        decltype(visit)& fn;
+        Status locations(std::vector<std::unique_ptr<LocationBlock>>& locs) {
+            for (auto& loc : locs) {
+                HALO_TRY(fn(loc->loc_confs));
+                HALO_TRY(locations(loc->children));
+            }
+            return Status::ok();
+        }
+    } walk{visit};
+    for (auto& srv : main.servers) {
+        HALO_TRY(visit(srv->loc_confs));
+        HALO_TRY(walk.locations(srv->locations));
+    }
+    return Status::ok();
+}
+
 Status init_cycle(core::Cycle& cycle) {
     HttpMainConf* main = http_main(cycle);
     if (main == nullptr) {
         return Status::ok();
     }
     HALO_TRY(build_engine(*main));
+    HALO_TRY(prepare_temp_paths(cycle, *main));
     // One port per listening address, with the servers that listen on it.
     for (auto& srv : main->servers) {
         const auto& sc = core::conf_of<HttpSrvConf>(srv->srv_confs);
@@ -284,6 +369,15 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.send_timeout, parent.send_timeout, 60s);
     core::inherit(child.default_type, parent.default_type, "text/plain");
     core::inherit(child.server_tokens, parent.server_tokens, true);
+    core::inherit(child.client_max_body_size, parent.client_max_body_size,
+                  core::Size{1024 * 1024});
+    core::inherit(child.client_body_buffer_size, parent.client_body_buffer_size,
+                  core::Size{16 * 1024});
+    core::inherit(child.client_body_timeout, parent.client_body_timeout, 60s);
+    core::inherit(child.client_body_temp_path, parent.client_body_temp_path, "");
+    core::inherit(child.lingering_close, parent.lingering_close, kLingeringOn);
+    core::inherit(child.lingering_time, parent.lingering_time, 30s);
+    core::inherit(child.lingering_timeout, parent.lingering_timeout, 5s);
     return Status::ok();
 }
 

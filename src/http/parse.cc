@@ -1,6 +1,6 @@
 #include "http/parse.h"
 
-#include <cstring>
+#include <strings.h>
 
 #include "core/conf_context.h"
 
@@ -12,6 +12,21 @@ bool is_tchar(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            kExtra.find(static_cast<char>(c)) != std::string_view::npos;
 }
+
+bool is_token(std::string_view s) {
+    if (s.empty()) {
+        return false;
+    }
+    for (char c : s) {
+        if (!is_tchar(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// field-value characters (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
+bool is_field_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -27,171 +42,428 @@ std::string_view trim(std::string_view v) {
     return v;
 }
 
-/// Finds the end of one line (LF, optionally preceded by CR). npos when not yet complete.
-size_t line_end(std::string_view in, size_t from, size_t& next) {
-    size_t lf = in.find('\n', from);
-    if (lf == std::string_view::npos) {
-        return lf;
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
     }
-    next = lf + 1;
-    return lf > from && in[lf - 1] == '\r' ? lf - 1 : lf;
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/// RFC 3986 §5.2.4 on a decoded path, merging slashes as nginx does. False when it escapes
+/// the root ("/../x").
+bool normalize_path(std::string_view raw, std::string& out) {
+    out.clear();
+    out.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); i++) {
+        char c = raw[i];
+        if (c == '%') {
+            int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(raw[i + 2]) : -1;
+            if (lo < 0) {
+                return false;
+            }
+            c = static_cast<char>(hi * 16 + lo);
+            if (c == '\0') {
+                return false;
+            }
+            i += 2;
+        }
+        out += c;
+    }
+    // Now resolve "//", "/./" and "/../" segment by segment.
+    std::string path;
+    path.reserve(out.size());
+    size_t i = 0;
+    while (i < out.size()) {
+        size_t slash = out.find('/', i + 1);
+        std::string_view seg(out.data() + i, (slash == std::string::npos ? out.size() : slash) - i);
+        if (seg == "/" && slash != std::string::npos) {
+            // empty segment: merged
+        } else if (seg == "/.") {
+            if (slash == std::string::npos) {
+                path += '/';
+            }
+        } else if (seg == "/..") {
+            size_t last = path.rfind('/');
+            if (last == std::string::npos) {
+                return false;
+            }
+            path.erase(last);
+            if (slash == std::string::npos) {
+                path += '/';
+            }
+        } else {
+            path.append(seg);
+        }
+        if (slash == std::string::npos) {
+            break;
+        }
+        i = slash;
+    }
+    if (path.empty()) {
+        path = "/";
+    }
+    out.swap(path);
+    return true;
+}
+
+bool valid_host(std::string_view h) {
+    if (h.empty() || h[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < h.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(h[i]);
+        if (c == '/' || c == '\\' || c <= 0x20 || c == 0x7f ||
+            (c == '.' && i + 1 < h.size() && h[i + 1] == '.')) {
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace
 
-ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_head, Request& r,
-                               size_t& consumed, int& status) {
-    // Skip empty lines before the request line (RFC 9112 §2.2).
-    size_t pos = 0;
-    while (pos < in.size() && (in[pos] == '\r' || in[pos] == '\n')) {
-        pos++;
+void HeadParser::reset() {
+    pos_ = scan_ = 0;
+    have_request_line_ = false;
+    status_ = 0;
+    method_ = target_ = {};
+    minor_ = 1;
+    fields_.clear();
+}
+
+ParseResult HeadParser::parse(std::string_view in, Request& r) {
+    if (in.size() > UINT32_MAX) {
+        return fail(431);
     }
-    size_t next = 0;
-    size_t end = line_end(in, pos, next);
-    if (end == std::string_view::npos) {
-        if (in.size() - pos > max_line) {
-            status = 414;
+    for (;;) {
+        size_t lf = in.find('\n', scan_);
+        if (lf == std::string_view::npos) {
+            scan_ = in.size();
+            if (in.size() - pos_ > max_line_ || in.size() > max_head_) {
+                return fail(have_request_line_ ? 431 : 414);
+            }
+            return ParseResult::kIncomplete;
+        }
+        size_t end = lf > pos_ && in[lf - 1] == '\r' ? lf - 1 : lf;
+        std::string_view line = in.substr(pos_, end - pos_);
+        size_t next = lf + 1;
+        if (line.size() > max_line_) {
+            return fail(have_request_line_ ? 431 : 414);
+        }
+        if (next > max_head_) {
+            return fail(431);
+        }
+        size_t off = pos_;
+        pos_ = scan_ = next;
+        if (!have_request_line_) {
+            if (line.empty()) {
+                continue;  // RFC 9112 §2.2: empty lines before the request line are ignored
+            }
+            if (request_line(line, off, r) != ParseResult::kIncomplete) {
+                return ParseResult::kError;
+            }
+            have_request_line_ = true;
+        } else if (line.empty()) {
+            return finish(in, r);
+        } else if (header_line(line, off) != ParseResult::kIncomplete) {
             return ParseResult::kError;
         }
-        return ParseResult::kIncomplete;
     }
-    if (end - pos > max_line) {
-        status = 414;
-        return ParseResult::kError;
+}
+
+ParseResult HeadParser::request_line(std::string_view line, size_t off, Request& r) {
+    if (line.find('\r') != std::string_view::npos) {
+        return fail(400);  // bare CR (RFC 9112 §2.2)
     }
-    std::string_view line = in.substr(pos, end - pos);
-    status = 400;
     size_t sp1 = line.find(' ');
-    size_t sp2 = line.rfind(' ');
-    if (sp1 == std::string_view::npos || sp1 == 0 || sp2 == sp1) {
-        return ParseResult::kError;
+    size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+        return fail(400);
     }
-    r.method = line.substr(0, sp1);
-    for (char c : r.method) {
-        if (!is_tchar(static_cast<unsigned char>(c))) {
-            return ParseResult::kError;
-        }
-    }
-    r.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string_view method = line.substr(0, sp1);
+    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = line.substr(sp2 + 1);
-    if (r.target.empty() || r.target.find(' ') != std::string_view::npos) {
-        return ParseResult::kError;
+    if (!is_token(method) || target.empty()) {
+        return fail(400);
     }
-    for (char c : r.target) {
-        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-            return ParseResult::kError;
+    for (char c : target) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f) {
+            return fail(400);
         }
     }
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
         version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
-        return ParseResult::kError;
+        return fail(400);
     }
     if (version[5] != '1') {
-        status = 505;
-        return ParseResult::kError;
+        return fail(505);
     }
-    r.http_minor = version[7] - '0';
-    r.keepalive = r.http_minor >= 1;
+    minor_ = version[7] - '0';
+    method_ = {static_cast<uint32_t>(off), static_cast<uint32_t>(method.size())};
+    target_ = {static_cast<uint32_t>(off + sp1 + 1), static_cast<uint32_t>(target.size())};
+    (void)r;
+    return ParseResult::kIncomplete;
+}
+
+ParseResult HeadParser::header_line(std::string_view line, size_t off) {
+    if (line[0] == ' ' || line[0] == '\t') {
+        return fail(400);  // obs-fold (RFC 9112 §5.2)
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
+        return fail(400);  // includes whitespace before the colon (RFC 9112 §5.1)
+    }
+    std::string_view raw = line.substr(colon + 1);
+    for (char c : raw) {
+        if (!is_field_char(static_cast<unsigned char>(c))) {
+            return fail(400);  // CTLs, NUL and bare CR
+        }
+    }
+    std::string_view value = trim(raw);
+    size_t value_off = off + colon + 1 + static_cast<size_t>(value.data() - raw.data());
+    fields_.push_back({{static_cast<uint32_t>(off), static_cast<uint32_t>(colon)},
+                       {static_cast<uint32_t>(value_off), static_cast<uint32_t>(value.size())}});
+    return ParseResult::kIncomplete;
+}
+
+ParseResult HeadParser::finish(std::string_view in, Request& r) {
+    auto view = [&](Span s) { return in.substr(s.off, s.len); };
+    r.method = view(method_);
+    r.target = view(target_);
+    r.http_minor = minor_;
+    r.keepalive = minor_ >= 1;
+    r.headers.clear();
+    r.headers.reserve(fields_.size());
+
+    std::string_view path;
     if (r.target[0] == '/') {
         size_t q = r.target.find('?');
-        r.path = r.target.substr(0, q);
+        path = r.target.substr(0, q);
         r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
     } else if (r.target.substr(0, 7) == "http://" || r.target.substr(0, 8) == "https://") {
-        // absolute-form: the authority becomes the host (RFC 9112 §3.2.2).
-        size_t scheme_end = r.target.find("://") + 3;
-        size_t slash = r.target.find('/', scheme_end);
-        r.host =
-            r.target.substr(scheme_end, slash == std::string_view::npos ? std::string_view::npos
-                                                                        : slash - scheme_end);
-        std::string_view rest = slash == std::string_view::npos ? "/" : r.target.substr(slash);
-        size_t q = rest.find('?');
-        r.path = rest.substr(0, q);
-        r.args = q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+        // absolute-form: the authority is the host (RFC 9112 §3.2.2)
+        size_t start = r.target.find("://") + 3;
+        size_t slash = r.target.find('/', start);
+        size_t q = r.target.find('?', start);
+        size_t auth_end = std::min(slash, q);
+        r.host = r.target.substr(start, auth_end == std::string_view::npos ? std::string_view::npos
+                                                                          : auth_end - start);
+        if (!valid_host(r.host)) {
+            return fail(400);
+        }
+        path = slash == std::string_view::npos || slash > q ? std::string_view("/")
+                                                            : r.target.substr(slash, q - slash);
+        r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
     } else if (r.method == "OPTIONS" && r.target == "*") {
-        r.path = r.target;
+        path = "*";
     } else {
-        return ParseResult::kError;
+        return fail(400);
+    }
+    r.path = path;
+    if (path != "*" && !normalize_path(path, r.uri)) {
+        return fail(400);
+    }
+    if (path == "*") {
+        r.uri = "*";
     }
 
-    bool have_cl = false;
-    bool absolute_form = !r.host.empty();  // RFC 9112 §3.2.2: then Host is ignored
+    bool absolute_form = !r.host.empty();
     bool have_host = absolute_form;
-    pos = next;
-    for (;;) {
-        if (pos > max_head) {
-            status = 431;
-            return ParseResult::kError;
-        }
-        end = line_end(in, pos, next);
-        if (end == std::string_view::npos) {
-            if (in.size() > max_head) {
-                status = 431;
-                return ParseResult::kError;
+    bool host_header = false;
+    bool have_cl = false;
+    bool have_te = false;
+    for (const Field& f : fields_) {
+        Header h{view(f.name), view(f.value)};
+        r.headers.push_back(h);
+        if (iequals(h.name, "Host")) {
+            if (host_header) {
+                return fail(400);  // duplicate Host (RFC 9112 §3.2)
             }
-            return ParseResult::kIncomplete;
-        }
-        if (end == pos) {
-            break;  // empty line: end of the head
-        }
-        std::string_view h = in.substr(pos, end - pos);
-        if (h.size() > max_line) {
-            status = 431;
-            return ParseResult::kError;
-        }
-        status = 400;
-        if (h[0] == ' ' || h[0] == '\t') {
-            return ParseResult::kError;  // obs-fold (RFC 9112 §5.2)
-        }
-        size_t colon = h.find(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            return ParseResult::kError;
-        }
-        Header hd{h.substr(0, colon), trim(h.substr(colon + 1))};
-        for (char c : hd.name) {
-            if (!is_tchar(static_cast<unsigned char>(c))) {
-                return ParseResult::kError;  // includes whitespace before ':' (§5.1)
-            }
-        }
-        for (char c : hd.value) {
-            auto u = static_cast<unsigned char>(c);
-            if ((u < 0x20 && u != '\t') || u == 0x7f) {
-                return ParseResult::kError;
-            }
-        }
-        if (iequals(hd.name, "Host")) {
+            host_header = true;
             if (!absolute_form) {
-                if (have_host) {
-                    return ParseResult::kError;  // any duplicate Host (RFC 9112 §3.2)
+                if (!valid_host(h.value)) {
+                    return fail(400);
                 }
-                r.host = hd.value;
+                r.host = h.value;
                 have_host = true;
             }
-        } else if (iequals(hd.name, "Content-Length")) {
-            auto v = core::parse_int(hd.value);
-            if (!v || (have_cl && static_cast<uint64_t>(*v) != r.content_length)) {
-                return ParseResult::kError;
+        } else if (iequals(h.name, "Content-Length")) {
+            auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
+            if (!v || have_cl) {
+                return fail(400);  // invalid or duplicate (RFC 9112 §6.3)
             }
             have_cl = true;
             r.content_length = static_cast<uint64_t>(*v);
-        } else if (iequals(hd.name, "Transfer-Encoding")) {
-            status = 501;  // chunked request bodies come with the HTTP core issue
-            return ParseResult::kError;
-        } else if (iequals(hd.name, "Connection")) {
-            if (iequals(hd.value, "close")) {
-                r.keepalive = false;
-            } else if (iequals(hd.value, "keep-alive")) {
-                r.keepalive = true;
+        } else if (iequals(h.name, "Transfer-Encoding")) {
+            if (have_te || minor_ == 0) {
+                return fail(400);
             }
+            have_te = true;
+            if (!iequals(h.value, "chunked")) {
+                return fail(501);  // only chunked is implemented, as in nginx
+            }
+            r.chunked = true;
+        } else if (iequals(h.name, "Connection")) {
+            std::string_view v = h.value;
+            while (!v.empty()) {
+                size_t comma = v.find(',');
+                std::string_view tok = trim(v.substr(0, comma));
+                if (iequals(tok, "close")) {
+                    r.keepalive = false;
+                } else if (iequals(tok, "keep-alive") && minor_ == 0) {
+                    r.keepalive = true;
+                } else if (iequals(tok, "upgrade")) {
+                    r.upgrade = true;
+                }
+                v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+            }
+        } else if (iequals(h.name, "Expect")) {
+            r.expect_continue = iequals(h.value, "100-continue");
         }
-        r.headers.push_back(hd);
-        pos = next;
     }
-    if (r.http_minor >= 1 && !have_host) {
-        status = 400;  // RFC 9112 §3.2: Host is required in HTTP/1.1
-        return ParseResult::kError;
+    if (have_cl && have_te) {
+        return fail(400);  // RFC 9112 §6.1: a smuggling attempt; never guess
     }
-    consumed = next;
+    if (minor_ >= 1 && !have_host) {
+        return fail(400);  // RFC 9112 §3.2
+    }
     return ParseResult::kComplete;
+}
+
+ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_head, Request& r,
+                               size_t& consumed, int& status) {
+    HeadParser p(max_line, max_head);
+    ParseResult res = p.parse(in, r);
+    consumed = p.consumed();
+    status = p.status();
+    return res;
+}
+
+ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consumed,
+                                              std::string_view& data) {
+    constexpr size_t kMaxExtension = 4096;
+    constexpr size_t kMaxTrailers = 8192;
+    data = {};
+    size_t i = 0;
+    auto error = [&] {
+        consumed = i;
+        return Result::kError;
+    };
+    while (i < in.size()) {
+        char c = in[i];
+        switch (state_) {
+            case State::kSize: {
+                int v = hex_value(c);
+                if (v >= 0) {
+                    if (++digits_ > 15) {
+                        return error();  // no 2^60 byte chunks: keeps the sum from overflowing
+                    }
+                    size_ = size_ * 16 + static_cast<uint64_t>(v);
+                } else if (digits_ == 0) {
+                    return error();
+                } else if (c == ';' || c == ' ' || c == '\t') {
+                    state_ = State::kExtension;
+                } else if (c == '\r') {
+                    state_ = State::kSizeLf;
+                } else {
+                    return error();  // includes a bare LF: framing must be exact
+                }
+                i++;
+                break;
+            }
+            case State::kExtension:
+                if (c == '\r') {
+                    state_ = State::kSizeLf;
+                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
+                           ++ext_len_ > kMaxExtension) {
+                    return error();
+                }
+                i++;
+                break;
+            case State::kSizeLf:
+                if (c != '\n') {
+                    return error();
+                }
+                i++;
+                digits_ = 0;
+                ext_len_ = 0;
+                state_ = size_ == 0 ? State::kTrailerStart : State::kData;
+                break;
+            case State::kData: {
+                size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
+                data = in.substr(i, take);
+                i += take;
+                size_ -= take;
+                if (size_ == 0) {
+                    state_ = State::kDataCr;
+                }
+                consumed = i;
+                return Result::kNeedMore;
+            }
+            case State::kDataCr:
+                if (c != '\r') {
+                    return error();
+                }
+                i++;
+                state_ = State::kDataLf;
+                break;
+            case State::kDataLf:
+                if (c != '\n') {
+                    return error();
+                }
+                i++;
+                state_ = State::kSize;
+                break;
+            case State::kTrailerStart:
+                if (c == '\r') {
+                    state_ = State::kFinalLf;
+                } else if (c == ' ' || c == '\t' || c == ':' || !is_tchar(static_cast<unsigned char>(c))) {
+                    return error();
+                } else {
+                    state_ = State::kTrailer;
+                    trailer_len_++;
+                }
+                i++;
+                break;
+            case State::kTrailer:
+                if (c == '\r') {
+                    state_ = State::kTrailerLf;
+                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
+                           ++trailer_len_ > kMaxTrailers) {
+                    return error();
+                }
+                i++;
+                break;
+            case State::kTrailerLf:
+                if (c != '\n') {
+                    return error();
+                }
+                i++;
+                state_ = State::kTrailerStart;
+                break;
+            case State::kFinalLf:
+                if (c != '\n') {
+                    return error();
+                }
+                i++;
+                state_ = State::kDone;
+                consumed = i;
+                return Result::kDone;
+            case State::kDone:
+                consumed = i;
+                return Result::kDone;
+        }
+    }
+    consumed = i;
+    return state_ == State::kDone ? Result::kDone : Result::kNeedMore;
 }
 
 }  // namespace http

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -8,14 +9,97 @@
 
 namespace http {
 
-/// Outcome of parsing a request head.
+/// Outcome of feeding a parser.
 enum class ParseResult { kComplete, kIncomplete, kError };
 
-/// Parses a complete request head (request line and headers) from the start of `in`.
-/// Views in `r` point into `in`. On kComplete `consumed` is the head's length; on kError
-/// `status` is the response to send (400, 414, 431, 501, 505...).
-/// This is the foundation's parser; the HTTP core issue replaces it with the incremental one.
+/// Incremental, zero-copy parser of a request head (RFC 9112 §2-§7, strict): call parse()
+/// with the input from the first byte of the request each time more has arrived. Work done
+/// is kept between calls (lines already checked are not scanned again), so a client sending
+/// a byte at a time costs O(n). Positions are kept as offsets, so the caller's buffer may move
+/// between calls. On kComplete the views in the Request point into the last `in`.
+///
+/// Rejected, with the status nginx uses: malformed request line or header, bare CR, obs-fold,
+/// whitespace before the colon, control characters, missing or duplicate Host, invalid or
+/// duplicate Content-Length, Content-Length together with Transfer-Encoding, Transfer-Encoding
+/// in HTTP/1.0 (400); a transfer coding other than chunked (501); request line longer than
+/// `max_line` (414); a header line longer than `max_line` or a head longer than `max_head`
+/// (431); HTTP versions other than 1.x (505).
+class HeadParser {
+public:
+    HeadParser(size_t max_line, size_t max_head) : max_line_(max_line), max_head_(max_head) {}
+
+    ParseResult parse(std::string_view in, Request& r);
+    /// Status to answer with after kError.
+    int status() const { return status_; }
+    /// Length of the head (the body, or the next request, starts there) after kComplete.
+    size_t consumed() const { return pos_; }
+    /// Forgets everything; ready for the next request.
+    void reset();
+
+private:
+    struct Span {
+        uint32_t off;
+        uint32_t len;
+    };
+    struct Field {
+        Span name;
+        Span value;
+    };
+    ParseResult fail(int status) {
+        status_ = status;
+        return ParseResult::kError;
+    }
+    ParseResult request_line(std::string_view line, size_t off, Request& r);
+    ParseResult header_line(std::string_view line, size_t off);
+    ParseResult finish(std::string_view in, Request& r);
+
+    size_t max_line_;
+    size_t max_head_;
+    size_t pos_ = 0;   // start of the next line to parse
+    size_t scan_ = 0;  // where to continue looking for its end
+    bool have_request_line_ = false;
+    int status_ = 0;
+    Span method_{}, target_{};
+    int minor_ = 1;
+    std::vector<Field> fields_;
+};
+
+/// One-shot form of HeadParser (the whole head is in `in`).
 ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_head, Request& r,
                                size_t& consumed, int& status);
+
+/// Incremental decoder of a chunked body (RFC 9112 §7.1): chunk sizes, extensions (ignored),
+/// data, the last chunk and trailer fields (checked, then dropped).
+class ChunkedDecoder {
+public:
+    enum class Result { kNeedMore, kDone, kError };
+
+    /// Decodes from `in`: sets `consumed` (bytes of `in` used) and `data` (body bytes found, a
+    /// view into `in`). Stops after one data span so that the caller can take it; call again
+    /// with the rest. kDone once the last chunk and its trailers are in.
+    Result decode(std::string_view in, size_t& consumed, std::string_view& data);
+    bool done() const { return state_ == State::kDone; }
+    void reset() { *this = ChunkedDecoder(); }
+
+private:
+    enum class State {
+        kSize,
+        kExtension,
+        kSizeLf,
+        kData,
+        kDataCr,
+        kDataLf,
+        kTrailerStart,
+        kTrailer,
+        kTrailerLf,
+        kFinalLf,
+        kDone,
+    };
+    State state_ = State::kSize;
+    uint64_t size_ = 0;
+    int digits_ = 0;
+    size_t ext_len_ = 0;
+    size_t trailer_len_ = 0;
+};
 
 }  // namespace http

@@ -1,34 +1,18 @@
 #include "http/session.h"
 
+#include <fcntl.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
-#include <ctime>
 
-#include "auto_config.h"
 #include "core/log.h"
-#include "http/parse.h"
 
 namespace http {
 namespace {
 
-/// RFC 9110 §5.6.7 IMF-fixdate, refreshed once a second.
-std::string_view http_date() {
-    static time_t cached = 0;
-    static char buf[40];
-    time_t now = time(nullptr);
-    if (now != cached) {
-        cached = now;
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    }
-    return buf;
-}
-
-const HttpSrvConf& srv_conf(const ServerBlock& s) {
-    return core::conf_of<HttpSrvConf>(s.srv_confs);
-}
+const HttpSrvConf& srv_conf(const ServerBlock& s) { return core::conf_of<HttpSrvConf>(s.srv_confs); }
 
 const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs,
                                     std::string_view path) {
@@ -53,135 +37,35 @@ const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBl
     return best;
 }
 
-}  // namespace
-
-std::string_view status_text(int status) {
-    switch (status) {
-        case 200:
-            return "OK";
-        case 201:
-            return "Created";
-        case 204:
-            return "No Content";
-        case 301:
-            return "Moved Permanently";
-        case 302:
-            return "Moved Temporarily";
-        case 303:
-            return "See Other";
-        case 304:
-            return "Not Modified";
-        case 307:
-            return "Temporary Redirect";
-        case 308:
-            return "Permanent Redirect";
-        case 400:
-            return "Bad Request";
-        case 401:
-            return "Unauthorized";
-        case 403:
-            return "Forbidden";
-        case 404:
-            return "Not Found";
-        case 405:
-            return "Not Allowed";
-        case 408:
-            return "Request Time-out";
-        case 411:
-            return "Length Required";
-        case 413:
-            return "Request Entity Too Large";
-        case 414:
-            return "Request-URI Too Large";
-        case 431:
-            return "Request Header Fields Too Large";
-        case 500:
-            return "Internal Server Error";
-        case 501:
-            return "Not Implemented";
-        case 502:
-            return "Bad Gateway";
-        case 503:
-            return "Service Temporarily Unavailable";
-        case 504:
-            return "Gateway Time-out";
-        case 505:
-            return "HTTP Version Not Supported";
-        default:
-            return {};
+/// An unnamed file in `dir` (gone when closed); -1 with errno on failure.
+int open_temp_file(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
+        return fd;
     }
+    std::string tmpl = dir + "/halo-body-XXXXXX";
+    fd = mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(tmpl.c_str());
+    }
+    return fd;
 }
 
-// ---- Request ----
-
-const Header* Request::find_header(std::string_view name) const {
-    for (const Header& h : headers) {
-        if (h.name.size() == name.size() &&
-            strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
-            return &h;
+bool write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
         }
+        if (n <= 0) {
+            return false;
+        }
+        data.remove_prefix(static_cast<size_t>(n));
     }
-    return nullptr;
+    return true;
 }
 
-void Request::send(int code, std::string_view content_type, std::string_view body,
-                   std::string_view location) {
-    status = code;
-    const auto& lc = loc_conf<HttpLocConf>();
-    std::string head;
-    head.reserve(256 + body.size());
-    head += "HTTP/1.1 ";
-    head += std::to_string(code);
-    head += ' ';
-    std::string_view reason = status_text(code);
-    head += reason.empty() ? std::string_view("Unknown") : reason;
-    head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: "
-                              : "\r\nServer: halo\r\nDate: ";
-    head += http_date();
-    if (!content_type.empty()) {
-        head += "\r\nContent-Type: ";
-        head += content_type;
-    }
-    bool no_body = code < 200 || code == 204 || code == 304;
-    if (!no_body || code == 304) {
-        // RFC 9110 §8.6: never with 1xx and 204 (a 304 may say what a 200 would).
-        head += "\r\nContent-Length: ";
-        head += std::to_string(body.size());
-    }
-    if (!location.empty()) {
-        head += "\r\nLocation: ";
-        head += location;
-    }
-    head += keepalive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (method != "HEAD" && !no_body) {
-        head += body;
-    }
-    bytes_sent = head.size();
-    session->write(head);
-    session->response_done();
-}
-
-void Request::send_error(int code, std::string_view location) {
-    std::string_view reason = status_text(code);
-    std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
-    std::string body = "<html>\r\n<head><title>" + title +
-                       "</title></head>\r\n<body>\r\n<center><h1>" + title +
-                       "</h1></center>\r\n<hr><center>" +
-                       (*loc_conf<HttpLocConf>().server_tokens ? "halo/" HALO_VERSION : "halo") +
-                       "</center>\r\n</body>\r\n</html>\r\n";
-    if (code == 204 || code == 304) {
-        body.clear();
-    }
-    send(code, body.empty() ? "" : "text/html", body, location);
-}
-
-void Request::resume() {
-    session->run_phases();
-}
-
-void Request::abort() {
-    session->abort();
-}
+}  // namespace
 
 // ---- Port ----
 
@@ -226,26 +110,21 @@ void Port::on_accept(int fd, const core::SockAddr& peer) {
     new Session(*this, fd, peer);  // owns itself; freed by close()
 }
 
-// ---- Session ----
+// ---- Session: connection and request lifecycle ----
 
 Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     : port_(port),
-      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
+      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()),
+      max_head_(srv_conf(port.default_server()).large_header_buffer_size->bytes *
+                static_cast<size_t>(*srv_conf(port.default_server()).large_header_buffers)),
+      parser_(srv_conf(port.default_server()).large_header_buffer_size->bytes, max_head_) {
     ev::Runtime::current().connection_opened();
     conn_.set_handler(this);
     conn_.start();
-    conn_.set_timeout(*srv_conf(*port_.find_server({})).client_header_timeout);
+    conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
 Session::~Session() = default;
-
-void Session::write(std::string_view data) {
-    conn_.send(data);
-}
-
-void Session::on_readable() {
-    process_input();
-}
 
 void Session::on_drained() {
     if (state_ == State::kWriting) {
@@ -254,14 +133,25 @@ void Session::on_drained() {
 }
 
 void Session::on_timeout() {
-    if (state_ == State::kReadingHead && !in_.empty()) {
-        core::log_conn(core::LogLevel::kInfo, conn_.id(), "client timed out");
+    switch (state_) {
+        case State::kReadingHead:
+            if (!in_.empty()) {
+                core::log_conn(core::LogLevel::kInfo, conn_.id(), "client timed out");
+            }
+            close();
+            return;
+        case State::kReadingBody:
+            core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                           "client timed out while sending the request body");
+            fail_request(408);
+            return;
+        case State::kWriting:
+            core::log_conn(core::LogLevel::kInfo, conn_.id(), "client timed out (send_timeout)");
+            close();
+            return;
+        default:
+            close();
     }
-    close();
-}
-
-void Session::on_error() {
-    close();
 }
 
 bool Session::read_more(size_t max_total) {
@@ -275,7 +165,7 @@ bool Session::read_more(size_t max_total) {
         case ev::IoStatus::kAgain:
             return false;
         case ev::IoStatus::kEof:
-            if (!in_.empty() && state_ == State::kReadingHead) {
+            if (state_ == State::kReadingBody || (state_ == State::kReadingHead && !in_.empty())) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client prematurely closed connection");
             }
@@ -293,74 +183,105 @@ void Session::process_input() {
         return;
     }
     in_process_ = true;
-    const ServerBlock* def = port_.find_server({});
-    const auto& sc = srv_conf(*def);
-    size_t max_line = sc.large_header_buffer_size->bytes;
-    size_t max_head = max_line * static_cast<size_t>(*sc.large_header_buffers);
-    for (;;) {
-        if (state_ == State::kDiscardingBody) {
-            size_t take = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
-            in_.consume(take);
-            body_left_ -= take;
-            if (body_left_ == 0) {
-                state_ = State::kReadingHead;
-            } else if (!read_more(65536)) {
-                break;
-            }
-            continue;
-        }
-        if (state_ == State::kKeepalive) {
-            if (!read_more(max_head + 1)) {
-                break;
-            }
-            ev::Runtime::current().clear_idle(this);
-            state_ = State::kReadingHead;
-            conn_.set_timeout(*sc.client_header_timeout);
-        }
-        if (state_ != State::kReadingHead) {
-            break;  // running, writing or closed
-        }
-        if (worth_parsing(max_line, max_head)) {
-            req_ = std::make_unique<Request>();
-            size_t consumed = 0;
-            int status = 0;
-            ParseResult pr =
-                parse_request_head(in_.view(), max_line, max_head, *req_, consumed, status);
-            if (pr == ParseResult::kComplete) {
-                head_len_ = consumed;
-                start_request();
-                continue;  // finish_request() may already have made us ready for the next one
-            }
-            if (pr == ParseResult::kError) {
-                req_ = std::make_unique<Request>();
-                req_->session = this;
-                req_->connection_id = conn_.id();
-                req_->server = def;
-                req_->loc_confs = &def->loc_confs;
-                req_->method = "GET";
-                req_->keepalive = false;
-                close_after_ = true;
-                state_ = State::kRunning;
-                core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                               "client sent invalid request, responding %d", status);
-                req_->send_error(status);
-                continue;
-            }
-        }
-        if (!read_more(max_head + 1)) {
-            break;
-        }
+    while (step()) {
     }
     in_process_ = false;
 }
 
-bool Session::worth_parsing(size_t max_line, size_t max_head) {
-    // The head parser starts over on every call: call it only when a line may have been
-    // completed, or a limit crossed, so that a client sending a byte at a time costs O(n).
-    std::string_view v = in_.view();
-    bool fresh_lf = v.find('\n', scanned_) != std::string_view::npos;
-    scanned_ = v.size();
-    return fresh_lf || v.size() > max_head || (v.size() > max_line && v.find('\n') == v.npos);
+bool Session::step() {
+    switch (state_) {
+        case State::kKeepalive:
+            if (!read_more(max_head_)) {
+                return false;
+            }
+            ev::Runtime::current().clear_idle(this);
+            state_ = State::kReadingHead;
+            conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+            return true;
+        case State::kReadingHead: {
+            if (!in_.empty()) {
+                if (!req_) {
+                    req_ = std::make_unique<Request>();
+                }
+                switch (parser_.parse(in_.view(), *req_)) {
+                    case ParseResult::kComplete:
+                        head_len_ = parser_.consumed();
+                        start_request();
+                        return true;  // finish_request() may already have made us ready again
+                    case ParseResult::kError:
+                        req_ = std::make_unique<Request>();
+                        req_->session = this;
+                        req_->connection_id = conn_.id();
+                        req_->server = &port_.default_server();
+                        req_->loc_confs = &port_.default_server().loc_confs;
+                        req_->method = "GET";
+                        core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                                       "client sent invalid request, responding %d",
+                                       parser_.status());
+                        fail_request(parser_.status());
+                        return true;
+                    case ParseResult::kIncomplete:
+                        break;
+                }
+            }
+            return read_more(max_head_ + 1);
+        }
+        case State::kReadingBody:
+        case State::kDiscardingBody: {
+            bool keep = state_ == State::kReadingBody;
+            switch (take_body(keep)) {
+                case BodyStep::kDone:
+                    if (keep) {
+                        state_ = State::kRunning;
+                        conn_.clear_timeout();
+                        req_->body = std::move(body_);
+                        body_handler_(*req_);  // may finish the request
+                    } else {
+                        state_ = State::kReadingHead;
+                        conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+                    }
+                    return true;
+                case BodyStep::kBad:
+                    core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid chunked body");
+                    keep ? fail_request(400) : close();
+                    return true;
+                case BodyStep::kTooLarge:
+                    core::log_conn(core::LogLevel::kError, conn_.id(),
+                                   "client intended to send too large chunked body: %llu bytes",
+                                   static_cast<unsigned long long>(body_seen_));
+                    keep ? fail_request(413) : close();
+                    return true;
+                case BodyStep::kFailed:
+                    fail_request(500);
+                    return true;
+                case BodyStep::kNeedMore:
+                    break;
+            }
+            if (!read_more(in_.size() + 65536)) {
+                return false;
+            }
+            if (keep) {
+                conn_.set_timeout(*loc().client_body_timeout);
+            }
+            return true;
+        }
+        case State::kLingering: {
+            if (!read_more(65536)) {
+                return false;
+            }
+            in_.clear();
+            if (ev::Clock::now() >= linger_deadline_) {
+                close();
+                return false;
+            }
+            return true;
+        }
+        case State::kRunning:
+        case State::kWriting:
+        case State::kClosed:
+            return false;
+    }
+    return false;
 }
 
 void Session::start_request() {
@@ -372,21 +293,36 @@ void Session::start_request() {
     r.server = port_.find_server(r.host);
     r.loc_confs = &r.server->loc_confs;
     requests_++;
+    body_left_ = r.chunked ? 0 : r.content_length;
+    body_chunked_ = r.chunked;
+    body_seen_ = 0;
+    body_done_ = !r.has_body();
+    continue_sent_ = false;
+    chunked_.reset();
     state_ = State::kRunning;
     conn_.clear_timeout();
     run_phases();
 }
 
-void Session::find_config() {
+bool Session::find_config() {
     Request& r = *req_;
-    if (const LocationBlock* loc = match_location(r.server->locations, r.path)) {
-        r.loc_confs = &loc->loc_confs;
+    if (const LocationBlock* l = match_location(r.server->locations, r.uri)) {
+        r.loc_confs = &l->loc_confs;
     }
-    const auto& lc = r.loc_conf<HttpLocConf>();
+    const auto& lc = loc();
     if (requests_ >= *lc.keepalive_requests || lc.keepalive_timeout->count() == 0 ||
         ev::Runtime::current().shutting_down()) {
         r.keepalive = false;
     }
+    uint64_t max = lc.client_max_body_size->bytes;
+    if (max > 0 && !r.chunked && r.content_length > max) {
+        core::log_conn(core::LogLevel::kError, conn_.id(),
+                       "client intended to send too large body: %llu bytes",
+                       static_cast<unsigned long long>(r.content_length));
+        fail_request(413);
+        return false;
+    }
+    return true;
 }
 
 void Session::run_phases() {
@@ -395,8 +331,10 @@ void Session::run_phases() {
     while (r.phase < engine.size()) {
         const HttpMainConf::Entry& e = engine[r.phase];
         if (e.handler == nullptr) {
-            find_config();
             r.phase++;
+            if (!find_config()) {
+                return;
+            }
             continue;
         }
         switch (e.handler(r)) {
@@ -408,11 +346,17 @@ void Session::run_phases() {
                 break;
             case Flow::kDone:
             case Flow::kSuspend:
-                return;
+                return;  // `r` may be gone already
         }
     }
-    // No content handler answered.
-    r.send_error(404);
+    r.send_error(404);  // no content handler answered
+}
+
+void Session::fail_request(int status) {
+    close_after_ = true;
+    req_->keepalive = false;
+    state_ = State::kRunning;
+    req_->send_error(status);
 }
 
 void Session::response_done() {
@@ -425,37 +369,67 @@ void Session::response_done() {
         finish_request();
         return;
     }
-    conn_.set_timeout(*req_->loc_conf<HttpLocConf>().send_timeout);
+    conn_.set_timeout(*loc().send_timeout);
 }
 
 void Session::finish_request() {
     Request& r = *req_;
-    const HttpMainConf& main = port_.main();
-    for (PhaseHandler h : main.registered[static_cast<int>(Phase::kLog)]) {
+    for (PhaseHandler h : port_.main().registered[static_cast<int>(Phase::kLog)]) {
         h(r);
     }
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
-    auto keepalive_timeout = *r.loc_conf<HttpLocConf>().keepalive_timeout;
-    body_left_ = r.content_length;
-    req_.reset();
+    // A client told to wait for "100 Continue" never got it: it may not send the body at all.
+    if (!body_done_ && r.expect_continue && !continue_sent_) {
+        keep = false;
+    }
+    auto keepalive_timeout = *loc().keepalive_timeout;
+    auto body_timeout = *loc().client_body_timeout;
+    bool linger = !body_done_ || close_after_;
     if (!keep) {
-        close();
+        if (linger) {
+            lingering_close();
+        } else {
+            close();
+        }
         return;
     }
     in_.consume(head_len_);
     head_len_ = 0;
-    scanned_ = 0;
-    state_ = body_left_ > 0 ? State::kDiscardingBody : State::kReadingHead;
-    if (in_.empty() && body_left_ == 0) {
+    parser_.reset();
+    body_.reset();
+    req_.reset();
+    if (!body_done_) {
+        state_ = State::kDiscardingBody;
+        conn_.set_timeout(body_timeout);
+    } else if (in_.empty()) {
         state_ = State::kKeepalive;
         in_.release_if_empty();
         conn_.release_buffers();
         ev::Runtime::current().set_idle(this);
         conn_.set_timeout(keepalive_timeout);
     } else {
-        conn_.set_timeout(*srv_conf(*port_.find_server({})).client_header_timeout);
+        state_ = State::kReadingHead;
+        conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
     }
     // Input may have arrived while we were writing (edge-triggered: no new event comes).
+    process_input();
+}
+
+void Session::lingering_close() {
+    const auto& lc = loc();
+    if (*lc.lingering_close == kLingeringOff || conn_.failed()) {
+        close();
+        return;
+    }
+    // Read and drop what the client still sends, so that our response is not destroyed by a
+    // reset (RFC 9112 §9.6), for lingering_time at most.
+    conn_.shutdown_write();
+    linger_deadline_ = ev::Clock::now() + *lc.lingering_time;
+    conn_.set_timeout(*lc.lingering_timeout);
+    body_.reset();
+    req_.reset();
+    in_.clear();
+    state_ = State::kLingering;
     process_input();
 }
 
@@ -469,6 +443,103 @@ void Session::close() {
     conn_.clear_timeout();
     rt.connection_closed();
     rt.loop().post([this] { delete this; });
+}
+
+// ---- request bodies ----
+
+void Session::detach_head() {
+    if (head_len_ == 0) {
+        return;
+    }
+    std::string_view old = in_.view().substr(0, head_len_);
+    req_->rebase(old);
+    in_.consume(head_len_);
+    head_len_ = 0;
+}
+
+Flow Session::read_body(BodyHandler done) {
+    Request& r = *req_;
+    body_handler_ = done;
+    body_ = std::make_unique<RequestBody>();
+    if (body_done_) {
+        r.body = std::move(body_);
+        done(r);  // may finish the request: `r` is not used after this
+        return Flow::kSuspend;
+    }
+    detach_head();
+    if (r.expect_continue && !continue_sent_ && in_.empty() && r.http_minor >= 1) {
+        conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
+        continue_sent_ = true;
+    }
+    state_ = State::kReadingBody;
+    conn_.set_timeout(*loc().client_body_timeout);
+    process_input();
+    return Flow::kSuspend;
+}
+
+Session::BodyStep Session::take_body(bool keep) {
+    if (!keep && head_len_ > 0) {
+        in_.consume(head_len_);
+        head_len_ = 0;
+    }
+    uint64_t max = req_ ? loc().client_max_body_size->bytes : 0;
+    while (!body_done_ && !in_.empty()) {
+        std::string_view data;
+        size_t used = 0;
+        if (body_chunked_) {
+            auto res = chunked_.decode(in_.view(), used, data);
+            if (res == ChunkedDecoder::Result::kError) {
+                return BodyStep::kBad;
+            }
+            body_done_ = res == ChunkedDecoder::Result::kDone;
+        } else {
+            used = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
+            data = in_.view().substr(0, used);
+            body_left_ -= used;
+            body_done_ = body_left_ == 0;
+        }
+        body_seen_ += data.size();
+        if (keep && max > 0 && body_seen_ > max) {
+            return BodyStep::kTooLarge;
+        }
+        if (keep && !data.empty() && !store_body(data)) {
+            return BodyStep::kFailed;
+        }
+        in_.consume(used);
+    }
+    return body_done_ ? BodyStep::kDone : BodyStep::kNeedMore;
+}
+
+bool Session::store_body(std::string_view data) {
+    RequestBody& b = *body_;
+    b.size += data.size();
+    if (!b.in_file() && b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
+        b.memory.append(data);
+        return true;
+    }
+    if (!b.in_file()) {
+        const std::string& dir = *loc().client_body_temp_path;
+        b.fd = open_temp_file(dir);
+        if (b.fd < 0) {
+            core::log_conn(core::LogLevel::kCrit, conn_.id(),
+                           "open() temporary file in \"%s\" failed (%d: %s)", dir.c_str(), errno,
+                           strerror(errno));
+            return false;
+        }
+        core::log_conn(core::LogLevel::kWarn, conn_.id(),
+                       "a client request body is buffered to a temporary file");
+        if (!write_all(b.fd, b.memory)) {
+            return false;
+        }
+        b.memory.clear();
+        b.memory.shrink_to_fit();
+    }
+    if (!write_all(b.fd, data)) {
+        core::log_conn(core::LogLevel::kCrit, conn_.id(), "write() to a temporary file failed (%d: %s)",
+                       errno, strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 }  // namespace http

@@ -9,12 +9,13 @@
 #include "event/listener.h"
 #include "event/runtime.h"
 #include "http/http.h"
+#include "http/parse.h"
 
 namespace http {
 
 /// The servers behind one listening socket; accepts connections for them.
 class Port : public ev::ListenHandler {
-  public:
+public:
     Port(const HttpMainConf& main, core::Listening* listening)
         : main_(main), listening_(listening) {}
 
@@ -25,8 +26,9 @@ class Port : public ev::ListenHandler {
     const HttpMainConf& main() const { return main_; }
     /// The server for a Host value (exact name match, then the default server).
     const ServerBlock* find_server(std::string_view host) const;
+    const ServerBlock& default_server() const { return *default_; }
 
-  private:
+private:
     const HttpMainConf& main_;
     core::Listening* listening_;
     std::vector<const ServerBlock*> servers_;
@@ -34,51 +36,86 @@ class Port : public ev::ListenHandler {
     bool explicit_default_ = false;
 };
 
-/// One client connection: reads requests, runs them through the phase engine, writes the
-/// responses, keeps the connection alive between requests.
+/// One client connection: reads requests, runs them through the phase engine, reads or
+/// discards their bodies, writes the responses, keeps the connection alive between requests
+/// and closes it lingering when the client may still be sending.
+/// Owns itself: created on accept, destroyed (posted) when closed.
 class Session : public ev::ConnectionHandler, public ev::Idle {
-  public:
+public:
     Session(const Port& port, int fd, const core::SockAddr& peer);
     ~Session() override;
 
-    void on_readable() override;
+    void on_readable() override { process_input(); }
     void on_drained() override;
     void on_timeout() override;
-    void on_error() override;
+    void on_error() override { close(); }
     void close_idle() override { close(); }
-    /// Drops the connection (the request gets no response).
-    void abort() { close(); }
 
     /// Queues response bytes for the current request.
-    void write(std::string_view data);
+    void write(std::string_view data) { conn_.send(data); }
     /// The current request has its whole response queued.
     void response_done();
+    /// Runs (or resumes) the phase engine on the current request.
     void run_phases();
-    /// Finds the location for the request's path (the find_config phase).
-    void find_config();
+    /// Drops the connection (the request gets no response).
+    void abort() { close(); }
+    /// See Request::read_body().
+    Flow read_body(BodyHandler done);
     const Port& port() const { return port_; }
 
-  private:
-    enum class State { kReadingHead, kDiscardingBody, kRunning, kWriting, kKeepalive, kClosed };
+private:
+    enum class State {
+        kReadingHead,
+        kRunning,
+        kReadingBody,
+        kWriting,
+        kDiscardingBody,
+        kKeepalive,
+        kLingering,
+        kClosed,
+    };
+    enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed };
 
     void process_input();
+    /// One step of the state machine; false when it has to wait for input.
+    bool step();
     void start_request();
+    /// The find_config phase: picks the location; false when the request got answered.
+    bool find_config();
     void finish_request();
     void close();
+    void lingering_close();
     bool read_more(size_t max_total);
-    bool worth_parsing(size_t max_line, size_t max_head);
+    /// Moves the request head out of the input buffer so that the buffer can take the body.
+    void detach_head();
+    BodyStep take_body(bool keep);
+    bool store_body(std::string_view data);
+    void fail_request(int status);
+    const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
 
     const Port& port_;
     ev::Connection conn_;
     ev::Buffer in_;
+    size_t max_head_;  // large_client_header_buffers of the default server
     State state_ = State::kReadingHead;
     std::unique_ptr<Request> req_;
-    uint64_t body_left_ = 0;
+    HeadParser parser_;
+    size_t head_len_ = 0;  // bytes of in_ holding the current request's head
+
+    // The current request's body.
+    ChunkedDecoder chunked_;
+    uint64_t body_left_ = 0;  // Content-Length still to come
+    uint64_t body_seen_ = 0;  // body bytes taken so far
+    bool body_done_ = true;
+    bool body_chunked_ = false;
+    bool continue_sent_ = false;
+    BodyHandler body_handler_ = nullptr;
+    std::unique_ptr<RequestBody> body_;
+
     int requests_ = 0;
-    size_t head_len_ = 0;
-    size_t scanned_ = 0;  // bytes of in_ already searched for a line end
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
+    ev::TimePoint linger_deadline_;
 };
 
 }  // namespace http
