@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/net.h"
+#include "http/variables.h"
 
 namespace http {
 
@@ -90,7 +92,9 @@ struct Request {
     const core::ConfVector* loc_confs = nullptr;  // the matched location's confs
     size_t phase = 0;                             // index into the flat engine
     int status = 0;                               // response status once sent
-    uint64_t bytes_sent = 0;
+    uint64_t bytes_sent = 0;                      // head and body
+    uint64_t body_bytes_sent = 0;
+    uint64_t request_length = 0;  // head and body as received
     std::chrono::steady_clock::time_point start;
 
     /// The matched location's conf of type T (module-typed access, no casts in modules).
@@ -161,6 +165,8 @@ struct HttpMainConf : core::ConfBase {
     };
     std::vector<Entry> engine;
     std::vector<std::unique_ptr<class Port>> ports;
+    std::vector<VariableDef> variables;         // built-in, then modules' (add_variable)
+    std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
 
 /// http { } / server { } / location { } directives of the core that later modules read.
@@ -184,13 +190,13 @@ struct HttpLocConf : core::ConfBase {
     /// Where `location` blocks written inside this level go (nullptr at http level).
     std::vector<std::unique_ptr<LocationBlock>>* locations = nullptr;
     bool exact = false;  // inside `location =`: no nested locations
-    std::optional<std::chrono::milliseconds> keepalive_timeout;  // 75s
-    std::optional<int> keepalive_requests;                       // 1000
-    std::optional<std::chrono::milliseconds> send_timeout;       // 60s
-    std::optional<std::string> default_type;                     // text/plain
-    std::optional<bool> server_tokens;                           // on
-    std::optional<core::Size> client_max_body_size;              // 1m (0: no limit)
-    std::optional<core::Size> client_body_buffer_size;           // 16k
+    std::optional<std::chrono::milliseconds> keepalive_timeout;    // 75s
+    std::optional<int> keepalive_requests;                         // 1000
+    std::optional<std::chrono::milliseconds> send_timeout;         // 60s
+    std::optional<std::string> default_type;                       // text/plain
+    std::optional<bool> server_tokens;                             // on
+    std::optional<core::Size> client_max_body_size;                // 1m (0: no limit)
+    std::optional<core::Size> client_body_buffer_size;             // 16k
     std::optional<std::chrono::milliseconds> client_body_timeout;  // 60s
     std::optional<std::string> client_body_temp_path;              // client_body_temp
     std::optional<int> lingering_close;                            // off|on|always (on)
@@ -203,6 +209,8 @@ core::Status merge(const HttpLocConf& parent, HttpLocConf& child);
 /// For postconfiguration hooks of http modules: registers `h` in `phase` (module-table order
 /// is execution order). Fails when there is no http block.
 void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h);
+/// Calls `fn` with the location-level confs of every server and location (nested too).
+void for_each_location_confs(HttpMainConf& main, const std::function<void(core::ConfVector&)>& fn);
 /// The http main conf of a cycle, or nullptr when there is no http block.
 HttpMainConf* http_main(core::Cycle& cycle);
 

@@ -283,8 +283,7 @@ Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
             lc.client_body_temp_path = cycle.full_path("client_body_temp");
         }
         const std::string& dir = *lc.client_body_temp_path;
-        if (cycle.options().test_only ||
-            std::find(done.begin(), done.end(), dir) != done.end()) {
+        if (cycle.options().test_only || std::find(done.begin(), done.end(), dir) != done.end()) {
             return Status::ok();
         }
         done.push_back(dir);
@@ -293,26 +292,18 @@ Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
                                               strerror(errno)));
         }
         if (geteuid() == 0 && chown(dir.c_str(), core_conf.uid, core_conf.gid) != 0) {
-            return Status::error(core::format("chown(\"%s\") failed (%d: %s)", dir.c_str(), errno,
-                                              strerror(errno)));
+            return Status::error(
+                core::format("chown(\"%s\") failed (%d: %s)", dir.c_str(), errno, strerror(errno)));
         }
         return Status::ok();
     };
-    struct Walk {
-        decltype(visit)& fn;
-        Status locations(std::vector<std::unique_ptr<LocationBlock>>& locs) {
-            for (auto& loc : locs) {
-                HALO_TRY(fn(loc->loc_confs));
-                HALO_TRY(locations(loc->children));
-            }
-            return Status::ok();
+    Status result = Status::ok();
+    for_each_location_confs(main, [&](core::ConfVector& confs) {
+        if (result.is_ok()) {
+            result = visit(confs);
         }
-    } walk{visit};
-    for (auto& srv : main.servers) {
-        HALO_TRY(visit(srv->loc_confs));
-        HALO_TRY(walk.locations(srv->locations));
-    }
-    return Status::ok();
+    });
+    return result;
 }
 
 Status init_cycle(core::Cycle& cycle) {
@@ -322,6 +313,13 @@ Status init_cycle(core::Cycle& cycle) {
     }
     HALO_TRY(build_engine(*main));
     HALO_TRY(prepare_temp_paths(cycle, *main));
+    // Every module registered its variables in postconfiguration: bind the config strings.
+    std::vector<VariableDef> vars = builtin_variables();
+    vars.insert(vars.end(), main->variables.begin(), main->variables.end());
+    main->variables = std::move(vars);
+    for (ComplexValue* cv : main->complex_values) {
+        HALO_TRY(cv->bind(*main));
+    }
     // One port per listening address, with the servers that listen on it.
     for (auto& srv : main->servers) {
         const auto& sc = core::conf_of<HttpSrvConf>(srv->srv_confs);
@@ -369,8 +367,7 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.send_timeout, parent.send_timeout, 60s);
     core::inherit(child.default_type, parent.default_type, "text/plain");
     core::inherit(child.server_tokens, parent.server_tokens, true);
-    core::inherit(child.client_max_body_size, parent.client_max_body_size,
-                  core::Size{1024 * 1024});
+    core::inherit(child.client_max_body_size, parent.client_max_body_size, core::Size{1024 * 1024});
     core::inherit(child.client_body_buffer_size, parent.client_body_buffer_size,
                   core::Size{16 * 1024});
     core::inherit(child.client_body_timeout, parent.client_body_timeout, 60s);
@@ -382,6 +379,22 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
 }
 
 HttpMainConf::~HttpMainConf() = default;
+
+void for_each_location_confs(HttpMainConf& main, const std::function<void(core::ConfVector&)>& fn) {
+    struct Walk {
+        const std::function<void(core::ConfVector&)>& fn;
+        void locations(std::vector<std::unique_ptr<LocationBlock>>& locs) {
+            for (auto& loc : locs) {
+                fn(loc->loc_confs);
+                locations(loc->children);
+            }
+        }
+    } walk{fn};
+    for (auto& srv : main.servers) {
+        fn(srv->loc_confs);
+        walk.locations(srv->locations);
+    }
+}
 
 HttpMainConf* http_main(core::Cycle& cycle) {
     auto& main = cycle.conf<HttpMainConf>();

@@ -26,7 +26,9 @@ bool is_token(std::string_view s) {
 }
 
 /// field-value characters (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
-bool is_field_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+bool is_field_char(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -254,8 +256,8 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
         size_t slash = r.target.find('/', start);
         size_t q = r.target.find('?', start);
         size_t auth_end = std::min(slash, q);
-        r.host = r.target.substr(start, auth_end == std::string_view::npos ? std::string_view::npos
-                                                                          : auth_end - start);
+        r.host = r.target.substr(
+            start, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - start);
         if (!valid_host(r.host)) {
             return fail(400);
         }
@@ -425,7 +427,8 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
             case State::kTrailerStart:
                 if (c == '\r') {
                     state_ = State::kFinalLf;
-                } else if (c == ' ' || c == '\t' || c == ':' || !is_tchar(static_cast<unsigned char>(c))) {
+                } else if (c == ' ' || c == '\t' || c == ':' ||
+                           !is_tchar(static_cast<unsigned char>(c))) {
                     return error();
                 } else {
                     state_ = State::kTrailer;

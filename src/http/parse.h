@@ -25,7 +25,7 @@ enum class ParseResult { kComplete, kIncomplete, kError };
 /// `max_line` (414); a header line longer than `max_line` or a head longer than `max_head`
 /// (431); HTTP versions other than 1.x (505).
 class HeadParser {
-public:
+  public:
     HeadParser(size_t max_line, size_t max_head) : max_line_(max_line), max_head_(max_head) {}
 
     ParseResult parse(std::string_view in, Request& r);
@@ -36,7 +36,7 @@ public:
     /// Forgets everything; ready for the next request.
     void reset();
 
-private:
+  private:
     struct Span {
         uint32_t off;
         uint32_t len;
@@ -71,7 +71,7 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
 /// Incremental decoder of a chunked body (RFC 9112 §7.1): chunk sizes, extensions (ignored),
 /// data, the last chunk and trailer fields (checked, then dropped).
 class ChunkedDecoder {
-public:
+  public:
     enum class Result { kNeedMore, kDone, kError };
 
     /// Decodes from `in`: sets `consumed` (bytes of `in` used) and `data` (body bytes found, a
@@ -81,7 +81,7 @@ public:
     bool done() const { return state_ == State::kDone; }
     void reset() { *this = ChunkedDecoder(); }
 
-private:
+  private:
     enum class State {
         kSize,
         kExtension,

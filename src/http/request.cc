@@ -51,7 +51,9 @@ void Request::rebase(std::string_view old) {
     }
 }
 
-Flow Request::read_body(BodyHandler done) { return session->read_body(done); }
+Flow Request::read_body(BodyHandler done) {
+    return session->read_body(done);
+}
 
 std::string_view status_text(int status) {
     switch (status) {
@@ -155,6 +157,7 @@ void Request::send(int code, std::string_view content_type, std::string_view bod
         head += body;
     }
     bytes_sent = head.size();
+    body_bytes_sent = method != "HEAD" && !no_body ? body.size() : 0;
     session->write(head);
     session->response_done();
 }

@@ -12,7 +12,9 @@
 namespace http {
 namespace {
 
-const HttpSrvConf& srv_conf(const ServerBlock& s) { return core::conf_of<HttpSrvConf>(s.srv_confs); }
+const HttpSrvConf& srv_conf(const ServerBlock& s) {
+    return core::conf_of<HttpSrvConf>(s.srv_confs);
+}
 
 const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs,
                                     std::string_view path) {
@@ -242,7 +244,8 @@ bool Session::step() {
                     }
                     return true;
                 case BodyStep::kBad:
-                    core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid chunked body");
+                    core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                                   "client sent invalid chunked body");
                     keep ? fail_request(400) : close();
                     return true;
                 case BodyStep::kTooLarge:
@@ -292,6 +295,7 @@ void Session::start_request() {
     r.start = std::chrono::steady_clock::now();
     r.server = port_.find_server(r.host);
     r.loc_confs = &r.server->loc_confs;
+    r.request_length = head_len_;
     requests_++;
     body_left_ = r.chunked ? 0 : r.content_length;
     body_chunked_ = r.chunked;
@@ -445,6 +449,16 @@ void Session::close() {
     rt.loop().post([this] { delete this; });
 }
 
+const core::SockAddr& Session::local_addr() {
+    if (local_.len == 0) {
+        local_.len = sizeof(local_.storage);
+        if (getsockname(conn_.fd(), local_.get(), &local_.len) != 0) {
+            local_.len = 0;
+        }
+    }
+    return local_;
+}
+
 // ---- request bodies ----
 
 void Session::detach_head() {
@@ -499,6 +513,9 @@ Session::BodyStep Session::take_body(bool keep) {
             body_done_ = body_left_ == 0;
         }
         body_seen_ += data.size();
+        if (req_) {
+            req_->request_length += used;
+        }
         if (keep && max > 0 && body_seen_ > max) {
             return BodyStep::kTooLarge;
         }
@@ -535,8 +552,8 @@ bool Session::store_body(std::string_view data) {
         b.memory.shrink_to_fit();
     }
     if (!write_all(b.fd, data)) {
-        core::log_conn(core::LogLevel::kCrit, conn_.id(), "write() to a temporary file failed (%d: %s)",
-                       errno, strerror(errno));
+        core::log_conn(core::LogLevel::kCrit, conn_.id(),
+                       "write() to a temporary file failed (%d: %s)", errno, strerror(errno));
         return false;
     }
     return true;

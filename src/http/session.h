@@ -15,7 +15,7 @@ namespace http {
 
 /// The servers behind one listening socket; accepts connections for them.
 class Port : public ev::ListenHandler {
-public:
+  public:
     Port(const HttpMainConf& main, core::Listening* listening)
         : main_(main), listening_(listening) {}
 
@@ -28,7 +28,7 @@ public:
     const ServerBlock* find_server(std::string_view host) const;
     const ServerBlock& default_server() const { return *default_; }
 
-private:
+  private:
     const HttpMainConf& main_;
     core::Listening* listening_;
     std::vector<const ServerBlock*> servers_;
@@ -41,7 +41,7 @@ private:
 /// and closes it lingering when the client may still be sending.
 /// Owns itself: created on accept, destroyed (posted) when closed.
 class Session : public ev::ConnectionHandler, public ev::Idle {
-public:
+  public:
     Session(const Port& port, int fd, const core::SockAddr& peer);
     ~Session() override;
 
@@ -62,8 +62,11 @@ public:
     /// See Request::read_body().
     Flow read_body(BodyHandler done);
     const Port& port() const { return port_; }
+    /// The local address of the connection ($server_addr), looked up once.
+    const core::SockAddr& local_addr();
+    int requests() const { return requests_; }
 
-private:
+  private:
     enum class State {
         kReadingHead,
         kRunning,
@@ -116,6 +119,7 @@ private:
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
     ev::TimePoint linger_deadline_;
+    core::SockAddr local_{};
 };
 
 }  // namespace http

@@ -14,7 +14,8 @@ using core::Status;
 
 struct Action {
     int code = 0;
-    std::string text;  // body, or the Location for redirects
+    http::ComplexValue text;  // body, or the Location for redirects; may hold $variables
+    bool has_text = false;
 };
 
 struct ReturnSrvConf : core::ConfBase {
@@ -42,17 +43,20 @@ Status parse_action(ConfContext& cf, std::optional<Action>& out) {
             return cf.error("invalid return code \"" + first + "\"");
         }
         a.code = 302;
-        a.text = first;
+        HALO_TRY(http::ComplexValue::parse(first, cf.node().where(), a.text));
+        a.has_text = true;
     } else {
         if (*code > 999) {
             return cf.error("invalid return code \"" + first + "\"");
         }
         a.code = static_cast<int>(*code);
         if (cf.args().size() == 2) {
-            a.text = cf.arg(1);
+            HALO_TRY(http::ComplexValue::parse(cf.arg(1), cf.node().where(), a.text));
+            a.has_text = true;
         }
     }
     out = std::move(a);
+    http::register_complex_value(cf.cycle(), &out->text);
     return Status::ok();
 }
 
@@ -79,9 +83,9 @@ http::Flow respond(http::Request& r, const Action& a) {
         return http::Flow::kDone;
     }
     if (is_redirect(a.code)) {
-        r.send_error(a.code, a.text);
-    } else if (!a.text.empty()) {
-        r.send(a.code, *r.loc_conf<http::HttpLocConf>().default_type, a.text);
+        r.send_error(a.code, a.text.eval(r));
+    } else if (a.has_text) {
+        r.send(a.code, *r.loc_conf<http::HttpLocConf>().default_type, a.text.eval(r));
     } else if (a.code >= 300) {
         r.send_error(a.code);
     } else {

@@ -1,0 +1,337 @@
+// access_log and log_format, as nginx's ngx_http_log_module: lines built from $variables,
+// written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/cycle.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "event/runtime.h"
+#include "http/http.h"
+
+namespace mod::http_log {
+namespace {
+
+using core::ConfContext;
+using core::Status;
+
+enum class Escape { kDefault, kJson, kNone };
+
+struct LogFormat {
+    std::string name;
+    http::ComplexValue value;
+    Escape escape = Escape::kDefault;
+};
+
+struct AccessLog {
+    std::shared_ptr<core::OpenFile> file;
+    const LogFormat* format = nullptr;
+    size_t buffer = 0;                                         // 0: one write per line
+    std::chrono::milliseconds flush{std::chrono::seconds(1)};  // with buffer=
+};
+
+struct LogMainConf : core::ConfBase {
+    std::list<LogFormat> formats;  // std::list: values are bound by address later
+};
+
+struct LogLocConf : core::ConfBase {
+    std::optional<std::vector<AccessLog>> logs;  // set at this level (empty: access_log off)
+    bool off = false;
+};
+
+Status merge(const LogLocConf& parent, LogLocConf& child) {
+    if (!child.logs && !child.off) {
+        child.logs = parent.logs;
+        child.off = parent.off;
+    }
+    return Status::ok();
+}
+
+constexpr std::string_view kCombined =
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+    "\"$http_referer\" \"$http_user_agent\"";
+
+const LogFormat* find_format(core::Cycle& cycle, LogMainConf& main, std::string_view name) {
+    for (const LogFormat& f : main.formats) {
+        if (f.name == name) {
+            return &f;
+        }
+    }
+    if (name != "combined") {
+        return nullptr;
+    }
+    LogFormat& f = main.formats.emplace_back();
+    f.name = "combined";
+    if (!http::ComplexValue::parse(kCombined, "combined", f.value).is_ok()) {
+        return nullptr;
+    }
+    http::register_complex_value(cycle, &f.value);
+    return &f;
+}
+
+Status set_log_format(ConfContext& cf, LogMainConf& main) {
+    const std::string& name = cf.arg(0);
+    for (const LogFormat& f : main.formats) {
+        if (f.name == name) {
+            return cf.error("duplicate \"log_format\" name \"" + name + "\"");
+        }
+    }
+    LogFormat f;
+    f.name = name;
+    size_t first = 1;
+    if (cf.args().size() > 1 && cf.arg(1).rfind("escape=", 0) == 0) {
+        std::string_view e = std::string_view(cf.arg(1)).substr(7);
+        if (e == "default") {
+            f.escape = Escape::kDefault;
+        } else if (e == "json") {
+            f.escape = Escape::kJson;
+        } else if (e == "none") {
+            f.escape = Escape::kNone;
+        } else {
+            return cf.invalid_value(cf.arg(1), "it must be escape=default, json or none");
+        }
+        first = 2;
+    }
+    if (first >= cf.args().size()) {
+        return cf.error("invalid number of arguments in \"log_format\" directive");
+    }
+    std::string text;
+    for (size_t i = first; i < cf.args().size(); i++) {
+        text += cf.arg(i);
+    }
+    LogFormat& stored = main.formats.emplace_back(std::move(f));
+    HALO_TRY(http::ComplexValue::parse(text, cf.node().where(), stored.value));
+    http::register_complex_value(cf.cycle(), &stored.value);
+    return Status::ok();
+}
+
+Status set_access_log(ConfContext& cf, LogLocConf& conf) {
+    if (cf.arg(0) == "off") {
+        if (cf.args().size() != 1 || conf.logs) {
+            return cf.error("invalid parameters in \"access_log off\"");
+        }
+        conf.off = true;
+        conf.logs = std::vector<AccessLog>();
+        return Status::ok();
+    }
+    if (conf.off) {
+        return cf.error("\"access_log\" is already off at this level");
+    }
+    auto& main = core::conf_of<LogMainConf>(http::http_main(cf.cycle())->main_confs);
+    AccessLog log;
+    log.file = cf.cycle().open_file(cf.full_path(cf.arg(0)));
+    std::string_view format = cf.args().size() > 1 ? std::string_view(cf.arg(1)) : "combined";
+    log.format = find_format(cf.cycle(), main, format);
+    if (log.format == nullptr) {
+        return cf.error("unknown log format \"" + std::string(format) + "\"");
+    }
+    for (size_t i = 2; i < cf.args().size(); i++) {
+        std::string_view a = cf.arg(i);
+        if (a.rfind("buffer=", 0) == 0) {
+            auto size = core::parse_size(a.substr(7));
+            if (!size || size->bytes == 0 || size->bytes > 64 * 1024 * 1024) {
+                return cf.invalid_value(a, "the buffer must be 1..64m");
+            }
+            log.buffer = static_cast<size_t>(size->bytes);
+        } else if (a.rfind("flush=", 0) == 0) {
+            auto t = core::parse_duration(a.substr(6));
+            if (!t || t->count() == 0) {
+                return cf.invalid_value(a);
+            }
+            log.flush = *t;
+        } else {
+            return cf.error("invalid parameter \"" + std::string(a) + "\"");
+        }
+    }
+    if (!conf.logs) {
+        conf.logs = std::vector<AccessLog>();
+    }
+    conf.logs->push_back(std::move(log));
+    return Status::ok();
+}
+
+constexpr core::Directive kDirectives[] = {
+    {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
+    {"access_log", core::kCtxHttpAll, core::Args{1, 4, false}, core::setter<&set_access_log>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<LogMainConf>(core::ConfLevel::kHttpMain),
+    core::conf_hooks<LogLocConf>(core::ConfLevel::kHttpLoc),
+};
+
+// ---- runtime (per process) ----
+
+std::string escape_default(std::string_view v) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(v.size());
+    for (char ch : v) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+std::string escape_json(std::string_view v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(v.size());
+    for (char ch : v) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+void write_all(core::OpenFile& f, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(f.fd, data.data(), data.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            HALO_LOG(kAlert, "write() to \"%s\" failed (%d: %s)", f.path.c_str(), errno,
+                     strerror(errno));
+            return;
+        }
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+/// Buffered lines of one file in this process (access_log ... buffer=).
+struct Pending {
+    std::string data;
+    std::unique_ptr<ev::Timer> timer;
+};
+std::unordered_map<core::OpenFile*, Pending>* g_pending = nullptr;
+
+void flush(core::OpenFile& f, Pending& p) {
+    if (!p.data.empty()) {
+        write_all(f, p.data);
+        p.data.clear();
+    }
+}
+
+void flush_all() {
+    if (g_pending == nullptr) {
+        return;
+    }
+    for (auto& [file, p] : *g_pending) {
+        flush(*file, p);
+    }
+}
+
+http::Flow log_handler(http::Request& r) {
+    const auto& lc = r.loc_conf<LogLocConf>();
+    if (lc.off || !lc.logs) {
+        return http::Flow::kDeclined;
+    }
+    std::string line;
+    for (const AccessLog& log : *lc.logs) {
+        line.clear();
+        switch (log.format->escape) {
+            case Escape::kDefault:
+                log.format->value.eval(r, line, "-", &escape_default);
+                break;
+            case Escape::kJson:
+                log.format->value.eval(r, line, "", &escape_json);
+                break;
+            case Escape::kNone:
+                log.format->value.eval(r, line, "-");
+                break;
+        }
+        line += '\n';
+        if (log.buffer == 0 || g_pending == nullptr) {
+            write_all(*log.file, line);
+            continue;
+        }
+        Pending& p = (*g_pending)[log.file.get()];
+        if (p.data.size() + line.size() > log.buffer) {
+            flush(*log.file, p);
+        }
+        p.data += line;
+        if (!p.timer) {
+            core::OpenFile* file = log.file.get();
+            p.timer = ev::Runtime::current().loop().make_timer([file] {
+                auto it = g_pending->find(file);
+                if (it != g_pending->end()) {
+                    flush(*file, it->second);
+                }
+            });
+        }
+        if (!p.timer->armed()) {
+            p.timer->arm(log.flush);
+        }
+    }
+    return http::Flow::kDeclined;
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    http::add_phase_handler(cycle, http::Phase::kLog, &log_handler);
+    // No access_log anywhere at a level: logs/access.log in the combined format, as nginx.
+    auto& lm = core::conf_of<LogMainConf>(main->main_confs);
+    const LogFormat* combined = find_format(cycle, lm, "combined");
+    std::shared_ptr<core::OpenFile> file;
+    http::for_each_location_confs(*main, [&](core::ConfVector& confs) {
+        auto& lc = core::conf_of<LogLocConf>(confs);
+        if (!lc.logs && !lc.off) {
+            if (!file) {
+                file = cycle.open_file(cycle.full_path("logs/access.log"));
+            }
+            lc.logs = std::vector<AccessLog>{AccessLog{file, combined, 0, {}}};
+        }
+    });
+    return Status::ok();
+}
+
+Status init_process(core::Cycle&, const core::ProcessInfo&) {
+    static std::unordered_map<core::OpenFile*, Pending> pending;
+    g_pending = &pending;
+    return Status::ok();
+}
+
+void exit_process(core::Cycle&) {
+    flush_all();
+}
+
+}  // namespace
+
+extern const core::Module kModule{
+    .name = "http_log",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+    .init_process = &init_process,
+    .exit_process = &exit_process,
+};
+
+}  // namespace mod::http_log

@@ -1,0 +1,398 @@
+#include "http/variables.h"
+
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "core/cycle.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "http/session.h"
+
+namespace http {
+namespace {
+
+bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+bool header_value(const Request& r, std::string_view name, std::string& out) {
+    if (const Header* h = r.find_header(name)) {
+        out.append(h->value);
+        return true;
+    }
+    return false;
+}
+
+/// nginx's $http_x_forwarded_for: '_' stands for '-', any case.
+bool get_http(const Request& r, std::string_view arg, std::string& out) {
+    for (const Header& h : r.headers) {
+        if (h.name.size() != arg.size()) {
+            continue;
+        }
+        bool same = true;
+        for (size_t i = 0; i < arg.size() && same; i++) {
+            char a = static_cast<char>(tolower(static_cast<unsigned char>(h.name[i])));
+            char b = arg[i] == '_' ? '-'
+                                   : static_cast<char>(tolower(static_cast<unsigned char>(arg[i])));
+            same = a == b;
+        }
+        if (same) {
+            out.append(h.value);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool get_arg(const Request& r, std::string_view arg, std::string& out) {
+    std::string_view args = r.args;
+    while (!args.empty()) {
+        size_t amp = args.find('&');
+        std::string_view pair = args.substr(0, amp);
+        size_t eq = pair.find('=');
+        std::string_view key = pair.substr(0, eq);
+        if (key.size() == arg.size() && strncasecmp(key.data(), arg.data(), arg.size()) == 0) {
+            out.append(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+            return true;
+        }
+        args = amp == std::string_view::npos ? std::string_view() : args.substr(amp + 1);
+    }
+    return false;
+}
+
+void append_time(std::string& out, const char* fmt, bool utc_offset) {
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), fmt, &tm);
+    out.append(buf, n);
+    if (utc_offset) {
+        long off = tm.tm_gmtoff / 60;
+        char z[16];
+        int m = snprintf(z, sizeof(z), "%c%02ld%02ld", off < 0 ? '-' : '+', labs(off) / 60,
+                         labs(off) % 60);
+        out.append(z, static_cast<size_t>(m));
+    }
+}
+
+std::vector<VariableDef> make_builtins() {
+    using R = const Request&;
+    using A = std::string_view;
+    using O = std::string&;
+    return {
+        {"remote_addr",
+         [](R r, A, O o) {
+             o += r.peer.host_text();
+             return true;
+         }},
+        {"remote_port",
+         [](R r, A, O o) {
+             o += std::to_string(r.peer.port());
+             return true;
+         }},
+        {"server_addr",
+         [](R r, A, O o) {
+             o += r.session->local_addr().host_text();
+             return true;
+         }},
+        {"server_port",
+         [](R r, A, O o) {
+             o += std::to_string(r.session->local_addr().port());
+             return true;
+         }},
+        {"server_name",
+         [](R r, A, O o) {
+             if (r.server == nullptr || r.server->names.empty()) {
+                 return false;
+             }
+             o += r.server->names[0];
+             return true;
+         }},
+        {"host",
+         [](R r, A, O o) {
+             std::string_view h = r.host;
+             if (!h.empty() && h[0] != '[') {
+                 h = h.substr(0, h.rfind(':'));
+             } else if (!h.empty()) {
+                 h = h.substr(0, h.find(']') + 1);
+             }
+             if (h.empty() && r.server != nullptr && !r.server->names.empty()) {
+                 o += r.server->names[0];
+                 return true;
+             }
+             for (char c : h) {
+                 o += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+             }
+             return true;
+         }},
+        {"scheme",
+         [](R, A, O o) {
+             o += "http";
+             return true;
+         }},
+        {"request",
+         [](R r, A, O o) {
+             if (r.method.empty()) {
+                 return false;
+             }
+             o.append(r.method).append(" ").append(r.target).append(" HTTP/1.");
+             o += static_cast<char>('0' + r.http_minor);
+             return true;
+         }},
+        {"request_method",
+         [](R r, A, O o) {
+             o.append(r.method);
+             return !r.method.empty();
+         }},
+        {"request_uri",
+         [](R r, A, O o) {
+             o.append(r.target);
+             return !r.target.empty();
+         }},
+        {"uri",
+         [](R r, A, O o) {
+             o.append(r.uri);
+             return !r.uri.empty();
+         }},
+        {"document_uri",
+         [](R r, A, O o) {
+             o.append(r.uri);
+             return !r.uri.empty();
+         }},
+        {"args",
+         [](R r, A, O o) {
+             o.append(r.args);
+             return true;
+         }},
+        {"query_string",
+         [](R r, A, O o) {
+             o.append(r.args);
+             return true;
+         }},
+        {"is_args",
+         [](R r, A, O o) {
+             o += r.args.empty() ? "" : "?";
+             return true;
+         }},
+        {"server_protocol",
+         [](R r, A, O o) {
+             o += r.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+             return true;
+         }},
+        {"status",
+         [](R r, A, O o) {
+             o += std::to_string(r.status);
+             return r.status != 0;
+         }},
+        {"body_bytes_sent",
+         [](R r, A, O o) {
+             o += std::to_string(r.body_bytes_sent);
+             return true;
+         }},
+        {"bytes_sent",
+         [](R r, A, O o) {
+             o += std::to_string(r.bytes_sent);
+             return true;
+         }},
+        {"request_length",
+         [](R r, A, O o) {
+             o += std::to_string(r.request_length);
+             return true;
+         }},
+        {"request_time",
+         [](R r, A, O o) {
+             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - r.start)
+                           .count();
+             char buf[32];
+             int n = snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
+                              static_cast<long long>(ms % 1000));
+             o.append(buf, static_cast<size_t>(n));
+             return true;
+         }},
+        {"msec",
+         [](R, A, O o) {
+             struct timeval tv;
+             gettimeofday(&tv, nullptr);
+             char buf[32];
+             int n = snprintf(buf, sizeof(buf), "%lld.%03ld", static_cast<long long>(tv.tv_sec),
+                              static_cast<long>(tv.tv_usec / 1000));
+             o.append(buf, static_cast<size_t>(n));
+             return true;
+         }},
+        {"time_local",
+         [](R, A, O o) {
+             append_time(o, "%d/%b/%Y:%H:%M:%S ", true);
+             return true;
+         }},
+        {"time_iso8601",
+         [](R, A, O o) {
+             append_time(o, "%Y-%m-%dT%H:%M:%S", false);
+             time_t now = time(nullptr);
+             struct tm tm;
+             localtime_r(&now, &tm);
+             long off = tm.tm_gmtoff / 60;
+             char z[16];
+             int m = snprintf(z, sizeof(z), "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60,
+                              labs(off) % 60);
+             o.append(z, static_cast<size_t>(m));
+             return true;
+         }},
+        {"connection",
+         [](R r, A, O o) {
+             o += std::to_string(r.connection_id);
+             return true;
+         }},
+        {"connection_requests",
+         [](R r, A, O o) {
+             o += std::to_string(r.session->requests());
+             return true;
+         }},
+        {"pid",
+         [](R, A, O o) {
+             o += std::to_string(getpid());
+             return true;
+         }},
+        {"hostname",
+         [](R, A, O o) {
+             char buf[256] = {0};
+             gethostname(buf, sizeof(buf) - 1);
+             o += buf;
+             return true;
+         }},
+        {"content_length", [](R r, A, O o) { return header_value(r, "Content-Length", o); }},
+        {"content_type", [](R r, A, O o) { return header_value(r, "Content-Type", o); }},
+        {"remote_user", [](R, A, O) { return false; }},
+        {"http_", &get_http, true},
+        {"arg_", &get_arg, true},
+    };
+}
+
+}  // namespace
+
+std::vector<VariableDef> builtin_variables() {
+    return make_builtins();
+}
+
+void add_variable(core::Cycle& cycle, VariableDef def) {
+    if (HttpMainConf* main = http_main(cycle)) {
+        main->variables.push_back(def);
+    }
+}
+
+void register_complex_value(core::Cycle& cycle, ComplexValue* cv) {
+    if (HttpMainConf* main = http_main(cycle)) {
+        main->complex_values.push_back(cv);
+    }
+}
+
+core::Status ComplexValue::parse(std::string_view text, const std::string& where,
+                                 ComplexValue& out) {
+    out = ComplexValue();
+    out.text_ = std::string(text);
+    out.where_ = where;
+    Part lit;
+    size_t i = 0;
+    while (i < text.size()) {
+        char c = text[i];
+        if (c != '$' || i + 1 >= text.size()) {
+            lit.literal += c;
+            i++;
+            continue;
+        }
+        std::string name;
+        if (text[i + 1] == '{') {
+            size_t close = text.find('}', i + 2);
+            if (close == std::string_view::npos) {
+                return core::Status::error("the closing bracket in \"" + std::string(text) +
+                                           "\" variable is missing in " + where);
+            }
+            name = std::string(text.substr(i + 2, close - i - 2));
+            i = close + 1;
+        } else {
+            size_t j = i + 1;
+            while (j < text.size() && is_name_char(text[j])) {
+                j++;
+            }
+            name = std::string(text.substr(i + 1, j - i - 1));
+            i = j;
+        }
+        if (name.empty()) {
+            return core::Status::error("invalid variable name in \"" + std::string(text) +
+                                       "\" in " + where);
+        }
+        if (!lit.literal.empty()) {
+            out.parts_.push_back(std::move(lit));
+            lit = Part();
+        }
+        Part var;
+        var.name = std::move(name);
+        out.parts_.push_back(std::move(var));
+    }
+    if (!lit.literal.empty() || out.parts_.empty()) {
+        out.parts_.push_back(std::move(lit));
+    }
+    return core::Status::ok();
+}
+
+core::Status ComplexValue::bind(const HttpMainConf& main) {
+    for (Part& p : parts_) {
+        if (p.name.empty()) {
+            continue;
+        }
+        p.var = nullptr;
+        // Exact names first, then the longest matching prefix.
+        for (const VariableDef& d : main.variables) {
+            if (!d.prefix && d.name == p.name) {
+                p.var = &d;
+                p.arg.clear();
+                break;
+            }
+        }
+        if (p.var == nullptr) {
+            for (const VariableDef& d : main.variables) {
+                if (d.prefix && p.name.size() > d.name.size() &&
+                    p.name.compare(0, d.name.size(), d.name) == 0 &&
+                    (p.var == nullptr || d.name.size() > p.var->name.size())) {
+                    p.var = &d;
+                    p.arg = p.name.substr(d.name.size());
+                }
+            }
+        }
+        if (p.var == nullptr) {
+            return core::Status::error("unknown \"" + p.name + "\" variable in " + where_);
+        }
+    }
+    return core::Status::ok();
+}
+
+void ComplexValue::eval(const Request& r, std::string& out, std::string_view missing,
+                        std::string (*escape)(std::string_view)) const {
+    for (const Part& p : parts_) {
+        if (p.var == nullptr) {
+            out += p.literal;
+            continue;
+        }
+        if (escape == nullptr) {
+            size_t before = out.size();
+            if (!p.var->get(r, p.arg, out) || out.size() == before) {
+                out.resize(before);
+                out += missing;
+            }
+            continue;
+        }
+        std::string raw;
+        if (p.var->get(r, p.arg, raw) && !raw.empty()) {
+            out += escape(raw);
+        } else {
+            out += missing;
+        }
+    }
+}
+
+}  // namespace http
