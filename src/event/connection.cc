@@ -2,10 +2,15 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
 
 namespace ev {
 
@@ -15,7 +20,23 @@ Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t 
 Connection::~Connection() {
     io_.reset();
     timer_.reset();
+    if (file_fd_ >= 0) {
+        ::close(file_fd_);
+    }
     ::close(fd_);
+}
+
+void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
+    if (file_fd_ >= 0) {
+        ::close(file_fd_);  // only one file at a time: callers queue one per response
+    }
+    file_fd_ = fd;
+    file_off_ = offset;
+    file_left_ = len;
+    file_sendfile_ = use_sendfile;
+    if (!write_failed_) {
+        flush();
+    }
 }
 
 void Connection::start() {
@@ -49,7 +70,7 @@ void Connection::send(std::string_view data) {
     if (write_failed_) {
         return;
     }
-    if (out_.empty()) {
+    if (out_.empty() && file_left_ == 0) {
         // Fast path: write directly, queue only what the socket did not take.
         while (!data.empty()) {
             ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
@@ -74,7 +95,16 @@ void Connection::send(std::string_view data) {
 }
 
 bool Connection::flush() {
-    while (!out_.empty()) {
+    for (;;) {
+        if (out_.empty() && file_left_ > 0) {
+            if (!flush_file()) {
+                return false;
+            }
+            continue;
+        }
+        if (out_.empty()) {
+            return true;
+        }
         ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
         if (n > 0) {
             out_.consume(static_cast<size_t>(n));
@@ -89,13 +119,49 @@ bool Connection::flush() {
         write_failed_ = true;
         return false;
     }
+}
+
+bool Connection::flush_file() {
+    constexpr uint64_t kPiece = 64 * 1024;
+    ssize_t n;
+    if (file_sendfile_) {
+        off_t off = static_cast<off_t>(file_off_);
+        n = ::sendfile(fd_, file_fd_, &off,
+                       static_cast<size_t>(std::min<uint64_t>(file_left_, 1u << 30)));
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return false;
+        }
+    } else {
+        auto w = out_.writable(kPiece);
+        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, kPiece, w.size()}));
+        n = ::pread(file_fd_, w.data(), want, static_cast<off_t>(file_off_));
+        if (n > 0) {
+            out_.commit(static_cast<size_t>(n));
+        }
+    }
+    if (n < 0 && errno == EINTR) {
+        return true;
+    }
+    if (n <= 0) {
+        // A read error, or the file shrank under us: the response cannot be completed.
+        core::log_conn(core::LogLevel::kCrit, id_, "sending a file failed (%d: %s)",
+                       n < 0 ? errno : 0, n < 0 ? strerror(errno) : "file truncated");
+        write_failed_ = true;
+        return false;
+    }
+    file_off_ += static_cast<uint64_t>(n);
+    file_left_ -= static_cast<uint64_t>(n);
+    if (file_left_ == 0) {
+        ::close(file_fd_);
+        file_fd_ = -1;
+    }
     return true;
 }
 
 void Connection::on_io(uint32_t ready) {
     // Owners never destroy a connection inside its callbacks (they use Loop::post), so this
     // object outlives the calls below.
-    if ((ready & kWrite) && !out_.empty()) {
+    if ((ready & kWrite) && output_pending()) {
         bool drained = flush();
         if (write_failed_) {
             handler_->on_error();

@@ -51,7 +51,11 @@ class Connection {
     /// Queues `data` and writes as much as the socket takes now; the rest goes out when the
     /// socket is writable, then on_drained() is called.
     void send(std::string_view data);
-    bool output_pending() const { return !out_.empty(); }
+    /// Queues `len` bytes of the open file `fd` from `offset`, after what is queued already.
+    /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
+    /// copies the bytes (sendfile(2)); otherwise they are read in 64 KiB pieces.
+    void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
+    bool output_pending() const { return !out_.empty() || file_left_ > 0; }
     /// A write failed: the peer is gone; the owner should close.
     bool failed() const { return write_failed_; }
 
@@ -67,6 +71,7 @@ class Connection {
   private:
     void on_io(uint32_t ready);
     bool flush();
+    bool flush_file();
 
     Loop& loop_;
     int fd_;
@@ -77,6 +82,11 @@ class Connection {
     std::unique_ptr<Timer> timer_;
     Buffer out_;
     bool write_failed_ = false;
+    // The file being sent after out_ (one at a time).
+    int file_fd_ = -1;
+    uint64_t file_off_ = 0;
+    uint64_t file_left_ = 0;
+    bool file_sendfile_ = true;
 };
 
 }  // namespace ev

@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/conf_context.h"
@@ -67,6 +69,7 @@ struct Header {
 };
 
 struct ServerBlock;
+struct LocationBlock;
 
 /// One request on a connection. Views point into the connection's buffer.
 struct Request {
@@ -107,12 +110,30 @@ struct Request {
     /// Sends a complete response. `location` adds a Location header (redirects).
     void send(int status, std::string_view content_type, std::string_view body,
               std::string_view location = {});
+    /// Sends a head and `length` bytes of the open file `fd` from `offset` (the request owns
+    /// and closes `fd`).
+    void send_file(int status, std::string_view content_type, int fd, uint64_t offset,
+                   uint64_t length, bool use_sendfile);
+    /// Headers added to the response (Last-Modified, ETag, Location, add_header...).
+    std::vector<std::pair<std::string, std::string>> out_headers;
+    /// The response head with the standard headers and out_headers; sets `status`.
+    std::string build_head(int status, std::string_view content_type,
+                           std::optional<uint64_t> content_length);
+    /// Whether a response with `status` to this request carries a body.
+    bool sends_body(int status) const;
+    /// Restarts location matching with `uri` (index files, try_files, error_page): 500 after
+    /// 10 redirects, as nginx. Returns the Flow for the calling handler.
+    Flow internal_redirect(std::string uri, std::string_view args);
+    int redirects = 0;
+    const LocationBlock* location = nullptr;  // the matched location (nullptr: none)
+
     /// Sends nginx's default page for an error or redirect status.
     void send_error(int status, std::string_view location = {});
     /// Re-points every view of the head after it moved out of the range `old` (the session
     /// keeps the head while the input buffer takes the body).
     void rebase(std::string_view old);
-    std::string head_copy;  // the head, once moved out of the input buffer
+    std::string head_copy;     // the head, once moved out of the input buffer
+    std::string args_storage;  // args set by an internal redirect
 
     /// Closes the connection without a response (nginx's `return 444`).
     void abort();
@@ -126,6 +147,11 @@ struct Request {
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
 };
+
+/// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string format_http_date(time_t t);
+/// Parses the three HTTP date forms (IMF-fixdate, RFC 850, asctime).
+std::optional<time_t> parse_http_date(std::string_view s);
 
 /// Reason phrase for a status code ("Not Found"); empty when unknown.
 std::string_view status_text(int status);

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "auto_config.h"
+#include "core/log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -32,6 +33,28 @@ void rebase_view(std::string_view& v, std::string_view old, const char* to) {
 }
 
 }  // namespace
+
+std::string format_http_date(time_t t) {
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return std::string(buf, n);
+}
+
+std::optional<time_t> parse_http_date(std::string_view s) {
+    std::string text(s);
+    static constexpr const char* kForms[] = {"%a, %d %b %Y %H:%M:%S GMT",
+                                             "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"};
+    for (const char* form : kForms) {
+        struct tm tm = {};
+        const char* end = strptime(text.c_str(), form, &tm);
+        if (end != nullptr && *end == '\0') {
+            return timegm(&tm);
+        }
+    }
+    return std::nullopt;
+}
 
 RequestBody::~RequestBody() {
     if (fd >= 0) {
@@ -63,6 +86,8 @@ std::string_view status_text(int status) {
             return "Created";
         case 204:
             return "No Content";
+        case 206:
+            return "Partial Content";
         case 301:
             return "Moved Permanently";
         case 302:
@@ -87,12 +112,30 @@ std::string_view status_text(int status) {
             return "Not Allowed";
         case 408:
             return "Request Time-out";
+        case 409:
+            return "Conflict";
+        case 410:
+            return "Gone";
         case 411:
             return "Length Required";
+        case 412:
+            return "Precondition Failed";
         case 413:
             return "Request Entity Too Large";
         case 414:
             return "Request-URI Too Large";
+        case 415:
+            return "Unsupported Media Type";
+        case 416:
+            return "Requested Range Not Satisfiable";
+        case 417:
+            return "Expectation Failed";
+        case 418:
+            return "I'm a teapot";
+        case 421:
+            return "Misdirected Request";
+        case 429:
+            return "Too Many Requests";
         case 431:
             return "Request Header Fields Too Large";
         case 500:
@@ -124,12 +167,12 @@ const Header* Request::find_header(std::string_view name) const {
     return nullptr;
 }
 
-void Request::send(int code, std::string_view content_type, std::string_view body,
-                   std::string_view location) {
+std::string Request::build_head(int code, std::string_view content_type,
+                                std::optional<uint64_t> content_length) {
     status = code;
     const auto& lc = loc_conf<HttpLocConf>();
     std::string head;
-    head.reserve(256 + body.size());
+    head.reserve(256);
     head += "HTTP/1.1 ";
     head += std::to_string(code);
     head += ' ';
@@ -143,22 +186,53 @@ void Request::send(int code, std::string_view content_type, std::string_view bod
         head += content_type;
     }
     bool no_body = code < 200 || code == 204 || code == 304;
-    if (!no_body || code == 304) {
+    if (content_length && (!no_body || code == 304)) {
         // RFC 9110 §8.6: never with 1xx and 204 (a 304 may say what a 200 would).
         head += "\r\nContent-Length: ";
-        head += std::to_string(body.size());
+        head += std::to_string(*content_length);
     }
-    if (!location.empty()) {
-        head += "\r\nLocation: ";
-        head += location;
+    for (const auto& [name, value] : out_headers) {
+        head += "\r\n";
+        head += name;
+        head += ": ";
+        head += value;
     }
     head += keepalive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    if (method != "HEAD" && !no_body) {
+    return head;
+}
+
+bool Request::sends_body(int code) const {
+    return method != "HEAD" && code >= 200 && code != 204 && code != 304;
+}
+
+void Request::send(int code, std::string_view content_type, std::string_view body,
+                   std::string_view location) {
+    if (!location.empty()) {
+        out_headers.emplace_back("Location", std::string(location));
+    }
+    std::string head = build_head(code, content_type, body.size());
+    bool with_body = sends_body(code);
+    body_bytes_sent = with_body ? body.size() : 0;
+    if (with_body) {
         head += body;
     }
     bytes_sent = head.size();
-    body_bytes_sent = method != "HEAD" && !no_body ? body.size() : 0;
     session->write(head);
+    session->response_done();
+}
+
+void Request::send_file(int code, std::string_view content_type, int fd, uint64_t offset,
+                        uint64_t length, bool use_sendfile) {
+    std::string head = build_head(code, content_type, length);
+    bytes_sent = head.size();
+    session->write(head);
+    if (sends_body(code) && length > 0) {
+        body_bytes_sent = length;
+        bytes_sent += length;
+        session->write_file(fd, offset, length, use_sendfile);
+    } else {
+        ::close(fd);
+    }
     session->response_done();
 }
 
@@ -182,6 +256,27 @@ void Request::resume() {
 
 void Request::abort() {
     session->abort();
+}
+
+}  // namespace http
+
+namespace http {
+
+Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) {
+    if (++redirects > 10) {
+        core::log_conn(core::LogLevel::kError, connection_id,
+                       "rewrite or internal redirection cycle while internally redirecting to "
+                       "\"%s\"",
+                       new_uri.c_str());
+        send_error(500);
+        return Flow::kDone;
+    }
+    uri = std::move(new_uri);
+    args_storage.assign(new_args);
+    args = args_storage;
+    out_headers.clear();
+    session->restart_at_find_config();
+    return Flow::kDone;
 }
 
 }  // namespace http

@@ -310,9 +310,8 @@ void Session::start_request() {
 
 bool Session::find_config() {
     Request& r = *req_;
-    if (const LocationBlock* l = match_location(r.server->locations, r.uri)) {
-        r.loc_confs = &l->loc_confs;
-    }
+    r.location = match_location(r.server->locations, r.uri);
+    r.loc_confs = r.location != nullptr ? &r.location->loc_confs : &r.server->loc_confs;
     const auto& lc = loc();
     if (requests_ >= *lc.keepalive_requests || lc.keepalive_timeout->count() == 0 ||
         ev::Runtime::current().shutting_down()) {
@@ -354,6 +353,19 @@ void Session::run_phases() {
         }
     }
     r.send_error(404);  // no content handler answered
+}
+
+void Session::restart_at_find_config() {
+    const auto& engine = port_.main().engine;
+    Request& r = *req_;
+    // As nginx: an internal redirect runs again from server_rewrite.
+    for (size_t i = 0; i < engine.size(); i++) {
+        if (engine[i].phase >= Phase::kServerRewrite) {
+            r.phase = i;
+            break;
+        }
+    }
+    run_phases();
 }
 
 void Session::fail_request(int status) {

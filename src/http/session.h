@@ -53,6 +53,11 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
 
     /// Queues response bytes for the current request.
     void write(std::string_view data) { conn_.send(data); }
+    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
+        conn_.send_file(fd, offset, len, use_sendfile);
+    }
+    /// Runs the phases again from server_rewrite (internal redirect).
+    void restart_at_find_config();
     /// The current request has its whole response queued.
     void response_done();
     /// Runs (or resumes) the phase engine on the current request.

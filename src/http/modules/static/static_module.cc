@@ -1,0 +1,376 @@
+// Static files, as nginx's static, index and try_files: root/alias mapping, index files by
+// internal redirect, conditional requests (304), single byte ranges (206/416), sendfile.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/cycle.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "http/http.h"
+#include "http/modules/static/static.h"
+
+namespace mod::http_static {
+namespace {
+
+using core::ConfContext;
+using core::Status;
+using TypesMap = std::unordered_map<std::string, std::string>;
+
+struct StaticLocConf : core::ConfBase {
+    std::optional<std::string> root;   // absolute after the setter
+    std::optional<std::string> alias;  // replaces the location prefix
+    std::optional<std::vector<std::string>> index;
+    // Shared with the levels that inherit it: the values are bound once, by address.
+    std::shared_ptr<std::vector<std::unique_ptr<http::ComplexValue>>> try_files;
+    std::shared_ptr<const TypesMap> types;
+    std::optional<bool> sendfile;
+    std::optional<bool> etag;
+};
+
+std::shared_ptr<const TypesMap> builtin_types() {
+    static const auto kTypes = std::make_shared<const TypesMap>(TypesMap{
+        {"html", "text/html"},
+        {"htm", "text/html"},
+        {"gif", "image/gif"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"png", "image/png"},
+        {"css", "text/css"},
+        {"js", "application/javascript"},
+        {"txt", "text/plain"},
+    });
+    return kTypes;
+}
+
+Status merge(const StaticLocConf& parent, StaticLocConf& child) {
+    if (!child.root && !child.alias) {
+        child.root = parent.root;
+        child.alias = parent.alias;
+    }
+    core::inherit(child.index, parent.index, std::vector<std::string>{"index.html"});
+    if (!child.try_files) {
+        child.try_files = parent.try_files;
+    }
+    if (!child.types) {
+        child.types = parent.types ? parent.types : builtin_types();
+    }
+    core::inherit(child.sendfile, parent.sendfile, false);
+    core::inherit(child.etag, parent.etag, true);
+    return Status::ok();
+}
+
+Status set_root(ConfContext& cf, StaticLocConf& conf) {
+    if (conf.root || conf.alias) {
+        return cf.error(conf.alias ? "\"root\" directive is duplicate, \"alias\" directive was "
+                                     "specified earlier"
+                                   : "\"root\" directive is duplicate");
+    }
+    std::string path = cf.arg(0);
+    if (path.find('$') != std::string::npos) {
+        return cf.error("variables in \"root\" are not supported yet");
+    }
+    while (path.size() > 1 && path.back() == '/') {
+        path.pop_back();
+    }
+    conf.root = cf.full_path(path);
+    return Status::ok();
+}
+
+Status set_alias(ConfContext& cf, StaticLocConf& conf) {
+    if (!(cf.context() & core::kCtxLocation)) {
+        return cf.error("\"alias\" directive is not allowed here");
+    }
+    if (conf.root || conf.alias) {
+        return cf.error(conf.root ? "\"alias\" directive is duplicate, \"root\" directive was "
+                                    "specified earlier"
+                                  : "\"alias\" directive is duplicate");
+    }
+    conf.alias = cf.full_path(cf.arg(0));
+    return Status::ok();
+}
+
+Status set_index(ConfContext& cf, StaticLocConf& conf) {
+    if (conf.index) {
+        return cf.duplicate();
+    }
+    conf.index.emplace();
+    for (const auto& name : cf.args()) {
+        if (name.empty() || name.find('/') == 0) {
+            return cf.invalid_value(name, "an index file name must not be empty or start with /");
+        }
+        conf.index->push_back(name);
+    }
+    return Status::ok();
+}
+
+Status set_try_files(ConfContext& cf, StaticLocConf& conf) {
+    if (conf.try_files) {
+        return cf.duplicate();
+    }
+    conf.try_files = std::make_shared<std::vector<std::unique_ptr<http::ComplexValue>>>();
+    for (const auto& a : cf.args()) {
+        auto cv = std::make_unique<http::ComplexValue>();
+        HALO_TRY(http::ComplexValue::parse(a, cf.node().where(), *cv));
+        http::register_complex_value(cf.cycle(), cv.get());
+        conf.try_files->push_back(std::move(cv));
+    }
+    const std::string& last = cf.args().back();
+    if (last[0] == '=') {
+        auto code = core::parse_int(std::string_view(last).substr(1));
+        if (!code || *code < 100 || *code > 999) {
+            return cf.error("invalid code \"" + last + "\"");
+        }
+    }
+    return Status::ok();
+}
+
+/// `types { text/html html htm; ... }`: the block's lines are data, not directives.
+Status set_types(ConfContext& cf, StaticLocConf& conf) {
+    if (conf.types) {
+        return cf.duplicate();
+    }
+    auto map = std::make_shared<TypesMap>();
+    for (const core::ConfNode& n : cf.node().children) {
+        if (n.block || n.args.size() < 2) {
+            return core::Status::error("invalid types line \"" + std::string(n.name()) + "\" in " +
+                                       n.where());
+        }
+        for (size_t i = 1; i < n.args.size(); i++) {
+            std::string ext = n.args[i];
+            for (char& c : ext) {
+                c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+            }
+            (*map)[ext] = n.args[0];
+        }
+    }
+    conf.types = std::move(map);
+    return Status::ok();
+}
+
+constexpr uint32_t kHttpAll = core::kCtxHttpAll;
+
+constexpr core::Directive kDirectives[] = {
+    {"root", kHttpAll, core::kArgs1, core::setter<&set_root>()},
+    {"alias", core::kCtxLocation, core::kArgs1, core::setter<&set_alias>()},
+    {"index", kHttpAll, core::kArgs1ToN, core::setter<&set_index>()},
+    {"try_files", core::kCtxServer | core::kCtxLocation, core::kArgs2ToN,
+     core::setter<&set_try_files>()},
+    {"types", kHttpAll, core::kArgsBlock, core::setter<&set_types>()},
+    {"sendfile", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::sendfile>()},
+    {"etag", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::etag>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<StaticLocConf>(core::ConfLevel::kHttpLoc),
+};
+
+// ---- runtime ----
+
+/// The file system path of `uri` under the location's root or alias.
+std::string map_path(const http::Request& r, const StaticLocConf& c, std::string_view uri) {
+    if (c.alias && r.location != nullptr &&
+        uri.substr(0, r.location->name.size()) == r.location->name) {
+        return *c.alias + std::string(uri.substr(r.location->name.size()));
+    }
+    return (c.root ? *c.root : std::string()) + std::string(uri);
+}
+
+std::string_view content_type(const http::Request& r, const StaticLocConf& c,
+                              std::string_view path) {
+    std::string ext = extension_of(path);
+    if (!ext.empty()) {
+        auto it = c.types->find(ext);
+        if (it != c.types->end()) {
+            return it->second;
+        }
+    }
+    return *r.loc_conf<http::HttpLocConf>().default_type;
+}
+
+http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
+    core::log_conn(core::LogLevel::kError, r.connection_id, "open() \"%s\" failed (%d: %s)",
+                   path.c_str(), err, strerror(err));
+    r.send_error(status);
+    return http::Flow::kDone;
+}
+
+bool file_exists(const std::string& path, bool want_dir) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return fail(r,
+                    e == EACCES                                          ? 403
+                    : (e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG) ? 404
+                                                                         : 500,
+                    path, e);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return fail(r, 500, path, e);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        std::string location = r.uri + "/";
+        if (!r.args.empty()) {
+            location += "?";
+            location += r.args;
+        }
+        r.send_error(301, location);
+        return http::Flow::kDone;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return fail(r, 404, path, ENOENT);
+    }
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    std::string etag = make_etag(st.st_mtime, size);
+    std::string last_modified = http::format_http_date(st.st_mtime);
+    r.out_headers.emplace_back("Last-Modified", last_modified);
+    if (*c.etag) {
+        r.out_headers.emplace_back("ETag", etag);
+    }
+    std::string_view type = content_type(r, c, path);
+
+    // Conditional requests (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
+    const http::Header* inm = r.find_header("If-None-Match");
+    const http::Header* ims = r.find_header("If-Modified-Since");
+    bool not_modified = false;
+    if (inm != nullptr && *c.etag) {
+        not_modified = etag_matches(inm->value, etag);
+    } else if (ims != nullptr) {
+        auto t = http::parse_http_date(ims->value);
+        not_modified = t && *t == st.st_mtime;  // nginx's "if_modified_since exact"
+    }
+    if (not_modified) {
+        ::close(fd);
+        r.send(304, {}, {});
+        return http::Flow::kDone;
+    }
+
+    r.out_headers.emplace_back("Accept-Ranges", "bytes");
+    const http::Header* range = r.find_header("Range");
+    if (range != nullptr && r.method == "GET") {
+        bool use_range = true;
+        if (const http::Header* ir = r.find_header("If-Range")) {
+            use_range = ir->value == etag || ir->value == last_modified;
+        }
+        ByteRange br;
+        RangeResult rr = use_range ? parse_range(range->value, size, br) : RangeResult::kNone;
+        if (rr == RangeResult::kUnsatisfiable) {
+            ::close(fd);
+            r.out_headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+            r.send_error(416);
+            return http::Flow::kDone;
+        }
+        if (rr == RangeResult::kRange) {
+            r.out_headers.emplace_back("Content-Range", "bytes " + std::to_string(br.first) + "-" +
+                                                            std::to_string(br.last) + "/" +
+                                                            std::to_string(size));
+            r.send_file(206, type, fd, br.first, br.last - br.first + 1, *c.sendfile);
+            return http::Flow::kDone;
+        }
+    }
+    r.send_file(200, type, fd, 0, size, *c.sendfile);
+    return http::Flow::kDone;
+}
+
+http::Flow try_files(http::Request& r, const StaticLocConf& c) {
+    const auto& files = *c.try_files;
+    for (size_t i = 0; i + 1 < files.size(); i++) {
+        std::string candidate = files[i]->eval(r);
+        bool want_dir = !candidate.empty() && candidate.back() == '/';
+        if (file_exists(map_path(r, c, candidate), want_dir)) {
+            if (!want_dir) {
+                r.uri = candidate;
+                return serve_file(r, c, map_path(r, c, candidate));
+            }
+            r.uri = candidate;
+            return http::Flow::kDeclined;  // a directory: index handling follows
+        }
+    }
+    std::string last = files.back()->eval(r);
+    if (!last.empty() && last[0] == '=') {
+        r.send_error(static_cast<int>(*core::parse_int(std::string_view(last).substr(1))));
+        return http::Flow::kDone;
+    }
+    size_t q = last.find('?');
+    std::string args = q == std::string::npos ? std::string(r.args) : last.substr(q + 1);
+    return r.internal_redirect(last.substr(0, q), args);
+}
+
+http::Flow static_handler(http::Request& r) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    if (r.method != "GET" && r.method != "HEAD") {
+        r.send_error(405);
+        return http::Flow::kDone;
+    }
+    if (c.try_files && r.redirects < 10) {
+        http::Flow f = try_files(r, c);
+        if (f != http::Flow::kDeclined) {
+            return f;
+        }
+    }
+    std::string path = map_path(r, c, r.uri);
+    if (!r.uri.empty() && r.uri.back() == '/') {
+        for (const std::string& name : *c.index) {
+            if (file_exists(path + name, false)) {
+                return r.internal_redirect(r.uri + name, r.args);
+            }
+        }
+        if (file_exists(path, true)) {
+            core::log_conn(core::LogLevel::kError, r.connection_id,
+                           "directory index of \"%s\" is forbidden", path.c_str());
+            r.send_error(403);
+        } else {
+            core::log_conn(core::LogLevel::kError, r.connection_id, "\"%s\" is not found (%d: %s)",
+                           path.c_str(), ENOENT, strerror(ENOENT));
+            r.send_error(404);
+        }
+        return http::Flow::kDone;
+    }
+    return serve_file(r, c, path);
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    std::string html = cycle.full_path("html");
+    http::for_each_location_confs(*main, [&](core::ConfVector& confs) {
+        auto& c = core::conf_of<StaticLocConf>(confs);
+        if (!c.root && !c.alias) {
+            c.root = html;
+        }
+    });
+    http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
+    return Status::ok();
+}
+
+}  // namespace
+
+extern const core::Module kModule{
+    .name = "http_static",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+};
+
+}  // namespace mod::http_static
