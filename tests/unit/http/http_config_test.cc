@@ -359,9 +359,10 @@ TEST_F(HttpConfigTest, LargeHeaderBufferErrors) {
 
 TEST_F(HttpConfigTest, PhaseEngine) {
     ASSERT_TRUE(load("http { server { listen 8080; } }").is_ok());
-    // http_return registers a server_rewrite and a rewrite handler; find_config is the core's.
+    // http_return registers a server_rewrite and a rewrite handler, http_static a content
+    // handler (http_log's log handler runs outside the engine); find_config is the core's.
     const auto& e = main().engine;
-    ASSERT_EQ(e.size(), 3u);
+    ASSERT_EQ(e.size(), 4u);
     EXPECT_EQ(e[0].phase, Phase::kServerRewrite);
     EXPECT_NE(e[0].handler, nullptr);
     EXPECT_EQ(e[0].next, 1u);
@@ -370,6 +371,9 @@ TEST_F(HttpConfigTest, PhaseEngine) {
     EXPECT_EQ(e[1].next, 2u);
     EXPECT_EQ(e[2].phase, Phase::kRewrite);
     EXPECT_EQ(e[2].next, 3u);
+    EXPECT_EQ(e[3].phase, Phase::kContent);
+    EXPECT_EQ(e[3].next, 4u);
+    EXPECT_EQ(main().registered[static_cast<int>(Phase::kLog)].size(), 1u);
 }
 
 TEST_F(HttpConfigTest, AddPhaseHandlerWithoutHttpIsIgnored) {
