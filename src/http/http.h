@@ -14,6 +14,7 @@
 #include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/net.h"
+#include "http/regex.h"
 #include "http/variables.h"
 
 namespace http {
@@ -125,7 +126,9 @@ struct Request {
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
     int redirects = 0;
-    const LocationBlock* location = nullptr;  // the matched location (nullptr: none)
+    std::vector<std::string> captures;            // $0..$9 of the last regex location match
+    const LocationBlock* location = nullptr;      // the matched location (nullptr: none)
+    const LocationBlock* named_target = nullptr;  // set by a redirect to "@name"
 
     /// Sends nginx's default page for an error or redirect status.
     void send_error(int status, std::string_view location = {});
@@ -162,15 +165,18 @@ struct ServerBlock {
     core::ConfVector srv_confs;
     core::ConfVector loc_confs;  // server-level location confs (no location matched)
     std::vector<std::unique_ptr<LocationBlock>> locations;
-    std::vector<std::string> names;  // server_name
+    std::vector<const LocationBlock*> named;  // location @name
+    std::vector<std::string> names;           // server_name (lowercase; "~re" for regexes)
+    std::vector<std::unique_ptr<Regex>> name_regexes;
     std::string where;
 };
 
-enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex };
+enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed };
 
 struct LocationBlock {
-    std::string name;
+    std::string name;  // prefix, exact URI, regex source or @name
     LocationMatch match = LocationMatch::kPrefix;
+    std::unique_ptr<Regex> regex;
     core::ConfVector loc_confs;
     std::vector<std::unique_ptr<LocationBlock>> children;
     std::string where;
@@ -216,6 +222,8 @@ struct HttpLocConf : core::ConfBase {
     /// Where `location` blocks written inside this level go (nullptr at http level).
     std::vector<std::unique_ptr<LocationBlock>>* locations = nullptr;
     bool exact = false;  // inside `location =`: no nested locations
+    bool named = false;  // inside `location @name`
+    bool locations_owner_is_location = false;
     std::optional<std::chrono::milliseconds> keepalive_timeout;    // 75s
     std::optional<int> keepalive_requests;                         // 1000
     std::optional<std::chrono::milliseconds> send_timeout;         // 60s

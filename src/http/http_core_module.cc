@@ -78,6 +78,21 @@ Status set_server(ConfContext& cf) {
         sc.listens.push_back(l);
     }
     srv->names = sc.names;
+    for (const std::string& name : srv->names) {
+        if (name[0] == '~') {
+            auto re = std::make_unique<Regex>();
+            Status s = Regex::compile(std::string_view(name).substr(1), true, *re);
+            if (!s.is_ok()) {
+                return core::Status::error(s.message() + " in " + srv->where);
+            }
+            srv->name_regexes.push_back(std::move(re));
+        }
+    }
+    for (const auto& loc : srv->locations) {
+        if (loc->match == LocationMatch::kNamed) {
+            srv->named.push_back(loc.get());
+        }
+    }
     main.servers.push_back(std::move(srv));
     return Status::ok();
 }
@@ -86,28 +101,46 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
     if (parent.exact) {
         return cf.error("location \"" + cf.arg(0) + "\" cannot be inside the exact location");
     }
+    if (parent.named) {
+        return cf.error("location \"" + cf.arg(0) + "\" cannot be inside the named location");
+    }
     auto loc = std::make_unique<LocationBlock>();
     loc->where = cf.node().where();
     if (cf.args().size() == 2) {
         const std::string& mod = cf.arg(0);
+        loc->name = cf.arg(1);
         if (mod == "=") {
             loc->match = LocationMatch::kExact;
         } else if (mod == "^~") {
             loc->match = LocationMatch::kPrefixNoRegex;
+        } else if (mod == "~" || mod == "~*") {
+            loc->match = LocationMatch::kRegex;
+            loc->regex = std::make_unique<Regex>();
+            Status s = Regex::compile(loc->name, mod == "~*", *loc->regex);
+            if (!s.is_ok()) {
+                return cf.error(s.message());
+            }
         } else {
             return cf.error("invalid location modifier \"" + mod + "\"");
         }
-        loc->name = cf.arg(1);
     } else {
         loc->name = cf.arg(0);
         if (loc->name.size() > 1 && loc->name[0] == '=') {
             loc->match = LocationMatch::kExact;
             loc->name.erase(0, 1);
+        } else if (loc->name[0] == '@') {
+            loc->match = LocationMatch::kNamed;
+        } else if (loc->name[0] == '~') {
+            return cf.error("a regex location needs a space after \"~\": \"location ~ regex\"");
         }
+    }
+    if (loc->match == LocationMatch::kNamed && parent.locations_owner_is_location) {
+        return cf.error("named location \"" + loc->name + "\" can be on the server level only");
     }
     for (const auto& other : *parent.locations) {
         if (other->name == loc->name &&
-            (other->match == LocationMatch::kExact) == (loc->match == LocationMatch::kExact)) {
+            (other->match == LocationMatch::kExact) == (loc->match == LocationMatch::kExact) &&
+            (other->match == LocationMatch::kRegex) == (loc->match == LocationMatch::kRegex)) {
             return cf.error("duplicate location \"" + loc->name + "\"");
         }
     }
@@ -115,6 +148,8 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
     auto& own = core::conf_of<HttpLocConf>(loc->loc_confs);
     own.locations = &loc->children;
     own.exact = loc->match == LocationMatch::kExact;
+    own.named = loc->match == LocationMatch::kNamed;
+    own.locations_owner_is_location = true;
     ConfContext::Frame frame{ConfLevel::kHttpLoc, &loc->loc_confs};
     HALO_TRY(cf.apply_block(cf.node().children, core::kCtxLocation, std::span(&frame, 1)));
     parent.locations->push_back(std::move(loc));

@@ -271,6 +271,22 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
         send_error(500);
         return Flow::kDone;
     }
+    if (!new_uri.empty() && new_uri[0] == '@') {
+        for (const LocationBlock* loc : server->named) {
+            if (loc->name == new_uri) {
+                named_target = loc;
+            }
+        }
+        if (named_target == nullptr) {
+            core::log_conn(core::LogLevel::kError, connection_id, "named location \"%s\" not found",
+                           new_uri.c_str());
+            send_error(500);
+            return Flow::kDone;
+        }
+        out_headers.clear();
+        session->restart_at_find_config();
+        return Flow::kDone;
+    }
     uri = std::move(new_uri);
     args_storage.assign(new_args);
     args = args_storage;

@@ -16,27 +16,91 @@ const HttpSrvConf& srv_conf(const ServerBlock& s) {
     return core::conf_of<HttpSrvConf>(s.srv_confs);
 }
 
-const LocationBlock* match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs,
-                                    std::string_view path) {
+struct Match {
+    const LocationBlock* loc = nullptr;
+    bool final = false;  // exact, ^~ or regex: no regex of an outer level may override it
+};
+
+/// nginx's order: an exact match wins; else the longest prefix is remembered and its nested
+/// locations searched; a ^~ prefix stops there; else the regexes of this level are tried in
+/// order and the first match wins; else the longest prefix stands.
+Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, std::string_view uri,
+                     std::vector<std::string>& captures) {
     const LocationBlock* best = nullptr;
     for (const auto& loc : locs) {
-        if (loc->match == LocationMatch::kExact) {
-            if (path == loc->name) {
-                return loc.get();
+        switch (loc->match) {
+            case LocationMatch::kExact:
+                if (uri == loc->name) {
+                    return {loc.get(), true};
+                }
+                break;
+            case LocationMatch::kPrefix:
+            case LocationMatch::kPrefixNoRegex:
+                if (uri.substr(0, loc->name.size()) == loc->name &&
+                    (best == nullptr || loc->name.size() > best->name.size())) {
+                    best = loc.get();
+                }
+                break;
+            default:
+                break;
+        }
+    }
+    Match result{best, false};
+    if (best != nullptr) {
+        if (!best->children.empty()) {
+            Match nested = match_location(best->children, uri, captures);
+            if (nested.loc != nullptr) {
+                result.loc = nested.loc;
+                if (nested.final) {
+                    return nested;
+                }
             }
-            continue;
         }
-        if (path.substr(0, loc->name.size()) == loc->name &&
-            (best == nullptr || loc->name.size() > best->name.size())) {
-            best = loc.get();
+        if (best->match == LocationMatch::kPrefixNoRegex) {
+            return {result.loc, true};
         }
     }
-    if (best != nullptr && !best->children.empty()) {
-        if (const LocationBlock* nested = match_location(best->children, path)) {
-            return nested;
+    std::vector<std::string_view> groups;
+    for (const auto& loc : locs) {
+        if (loc->match == LocationMatch::kRegex && loc->regex->match(uri, &groups)) {
+            captures.assign(groups.begin(), groups.end());
+            Match m{loc.get(), true};
+            if (!loc->children.empty()) {
+                Match nested = match_location(loc->children, uri, captures);
+                if (nested.loc != nullptr) {
+                    m.loc = nested.loc;
+                }
+            }
+            return m;
         }
     }
-    return best;
+    return result;
+}
+
+bool wildcard_match(std::string_view pattern, std::string_view host, size_t& weight) {
+    if (pattern.substr(0, 2) == "*." || pattern[0] == '.') {
+        std::string_view suffix = pattern[0] == '*' ? pattern.substr(1) : pattern;  // ".x.com"
+        bool bare = pattern[0] == '.' && host == suffix.substr(1);
+        if (bare ||
+            (host.size() > suffix.size() && strncasecmp(host.data() + host.size() - suffix.size(),
+                                                        suffix.data(), suffix.size()) == 0)) {
+            weight = suffix.size();
+            return true;
+        }
+    }
+    return false;
+}
+
+bool trailing_wildcard_match(std::string_view pattern, std::string_view host, size_t& weight) {
+    if (pattern.size() > 2 && pattern.substr(pattern.size() - 2) == ".*") {
+        std::string_view prefix = pattern.substr(0, pattern.size() - 1);  // "www."
+        if (host.size() > prefix.size() &&
+            strncasecmp(host.data(), prefix.data(), prefix.size()) == 0) {
+            weight = prefix.size();
+            return true;
+        }
+    }
+    return false;
 }
 
 /// An unnamed file in `dir` (gone when closed); -1 with errno on failure.
@@ -95,13 +159,40 @@ const ServerBlock* Port::find_server(std::string_view host) const {
     while (!host.empty() && host.back() == '.') {
         host.remove_suffix(1);
     }
-    if (!host.empty()) {
-        for (const ServerBlock* s : servers_) {
-            for (const auto& name : s->names) {
-                if (name.size() == host.size() &&
-                    strncasecmp(name.data(), host.data(), host.size()) == 0) {
-                    return s;
-                }
+    if (host.empty()) {
+        return default_;
+    }
+    // nginx's order: exact name, longest "*.x" / ".x", longest "x.*", first regex.
+    const ServerBlock* lead = nullptr;
+    const ServerBlock* trail = nullptr;
+    size_t lead_w = 0;
+    size_t trail_w = 0;
+    for (const ServerBlock* s : servers_) {
+        for (const auto& name : s->names) {
+            size_t w = 0;
+            if (name.size() == host.size() &&
+                strncasecmp(name.data(), host.data(), host.size()) == 0) {
+                return s;
+            }
+            if (wildcard_match(name, host, w) && w > lead_w) {
+                lead = s;
+                lead_w = w;
+            } else if (trailing_wildcard_match(name, host, w) && w > trail_w) {
+                trail = s;
+                trail_w = w;
+            }
+        }
+    }
+    if (lead != nullptr) {
+        return lead;
+    }
+    if (trail != nullptr) {
+        return trail;
+    }
+    for (const ServerBlock* s : servers_) {
+        for (const auto& re : s->name_regexes) {
+            if (re->match(host)) {
+                return s;
             }
         }
     }
@@ -310,7 +401,13 @@ void Session::start_request() {
 
 bool Session::find_config() {
     Request& r = *req_;
-    r.location = match_location(r.server->locations, r.uri);
+    if (r.named_target == nullptr) {
+        r.captures.clear();
+        r.location = match_location(r.server->locations, r.uri, r.captures).loc;
+    } else {
+        r.location = r.named_target;  // internal redirect to a named location
+        r.named_target = nullptr;
+    }
     r.loc_confs = r.location != nullptr ? &r.location->loc_confs : &r.server->loc_confs;
     const auto& lc = loc();
     if (requests_ >= *lc.keepalive_requests || lc.keepalive_timeout->count() == 0 ||

@@ -80,6 +80,15 @@ void append_time(std::string& out, const char* fmt, bool utc_offset) {
     }
 }
 
+template <size_t N>
+bool get_capture(const Request& r, std::string_view, std::string& out) {
+    if (N < r.captures.size()) {
+        out += r.captures[N];
+        return true;
+    }
+    return false;
+}
+
 std::vector<VariableDef> make_builtins() {
     using R = const Request&;
     using A = std::string_view;
@@ -268,6 +277,16 @@ std::vector<VariableDef> make_builtins() {
         {"content_length", [](R r, A, O o) { return header_value(r, "Content-Length", o); }},
         {"content_type", [](R r, A, O o) { return header_value(r, "Content-Type", o); }},
         {"remote_user", [](R, A, O) { return false; }},
+        {"0", &get_capture<0>},
+        {"1", &get_capture<1>},
+        {"2", &get_capture<2>},
+        {"3", &get_capture<3>},
+        {"4", &get_capture<4>},
+        {"5", &get_capture<5>},
+        {"6", &get_capture<6>},
+        {"7", &get_capture<7>},
+        {"8", &get_capture<8>},
+        {"9", &get_capture<9>},
         {"http_", &get_http, true},
         {"arg_", &get_arg, true},
     };

@@ -1,0 +1,102 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "http/regex.h"
+
+#include <pcre2.h>
+
+namespace http {
+namespace {
+
+pcre2_code* code_of(void* p) {
+    return static_cast<pcre2_code*>(p);
+}
+
+/// One match-data block per process, large enough for every pattern (nginx keeps one too).
+pcre2_match_data* match_data(int groups) {
+    static thread_local pcre2_match_data* md = nullptr;
+    static thread_local int capacity = 0;
+    if (groups + 1 > capacity) {
+        if (md != nullptr) {
+            pcre2_match_data_free(md);
+        }
+        capacity = groups + 1 < 16 ? 16 : groups + 1;
+        md = pcre2_match_data_create(static_cast<uint32_t>(capacity), nullptr);
+    }
+    return md;
+}
+
+}  // namespace
+
+core::Status Regex::compile(std::string_view pattern, bool caseless, Regex& out) {
+    int err = 0;
+    PCRE2_SIZE offset = 0;
+    uint32_t options = caseless ? PCRE2_CASELESS : 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                     options, &err, &offset, nullptr);
+    if (code == nullptr) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        return core::Status::error(
+            "pcre2_compile() failed: " + std::string(reinterpret_cast<char*>(msg)) + " in \"" +
+            std::string(pattern) + "\" at \"" +
+            std::string(pattern.substr(std::min(offset, pattern.size()))) + "\"");
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if not built
+    uint32_t groups = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    Regex r;
+    r.code_ = code;
+    r.groups_ = static_cast<int>(groups);
+    r.pattern_ = std::string(pattern);
+    out = std::move(r);
+    return core::Status::ok();
+}
+
+Regex::Regex(Regex&& o) noexcept
+    : code_(o.code_), groups_(o.groups_), pattern_(std::move(o.pattern_)) {
+    o.code_ = nullptr;
+}
+
+Regex& Regex::operator=(Regex&& o) noexcept {
+    if (this != &o) {
+        if (code_ != nullptr) {
+            pcre2_code_free(code_of(code_));
+        }
+        code_ = o.code_;
+        groups_ = o.groups_;
+        pattern_ = std::move(o.pattern_);
+        o.code_ = nullptr;
+    }
+    return *this;
+}
+
+Regex::~Regex() {
+    if (code_ != nullptr) {
+        pcre2_code_free(code_of(code_));
+    }
+}
+
+bool Regex::match(std::string_view subject, std::vector<std::string_view>* captures) const {
+    if (code_ == nullptr) {
+        return false;
+    }
+    pcre2_match_data* md = match_data(groups_);
+    int rc = pcre2_match(code_of(code_), reinterpret_cast<PCRE2_SPTR>(subject.data()),
+                         subject.size(), 0, 0, md, nullptr);
+    if (rc < 0) {
+        return false;
+    }
+    if (captures != nullptr) {
+        captures->clear();
+        PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+        for (int i = 0; i <= groups_; i++) {
+            if (i < rc && ov[2 * i] != PCRE2_UNSET) {
+                captures->push_back(subject.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+            } else {
+                captures->emplace_back();
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace http

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace http {
+
+/// A compiled PCRE2 pattern (JIT when available). Immutable, shared by every worker.
+class Regex {
+  public:
+    /// `caseless` for `~*` and `server_name ~*`. Errors name the pattern and the offset.
+    static core::Status compile(std::string_view pattern, bool caseless, Regex& out);
+
+    Regex() = default;
+    Regex(Regex&&) noexcept;
+    Regex& operator=(Regex&&) noexcept;
+    ~Regex();
+
+    /// Matches `subject`; on success fills `captures` with the groups ($0 .. $n) as views
+    /// into `subject` (empty for a group that did not take part).
+    bool match(std::string_view subject, std::vector<std::string_view>* captures = nullptr) const;
+    /// Number of capture groups.
+    int groups() const { return groups_; }
+    const std::string& pattern() const { return pattern_; }
+
+  private:
+    void* code_ = nullptr;  // pcre2_code_8
+    int groups_ = 0;
+    std::string pattern_;
+};
+
+}  // namespace http
