@@ -1,0 +1,2 @@
+// placeholder until the tests land
+#include <gtest/gtest.h>
