@@ -126,6 +126,8 @@ struct Request {
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
     int redirects = 0;
+    int error_status = 0;        // the status an error_page redirect answers with (0: its own)
+    bool in_error_page = false;  // error_page applies once per request
     std::vector<std::string> captures;            // $0..$9 of the last regex location match
     const LocationBlock* location = nullptr;      // the matched location (nullptr: none)
     const LocationBlock* named_target = nullptr;  // set by a redirect to "@name"
@@ -218,6 +220,20 @@ struct HttpSrvConf : core::ConfBase {
 };
 core::Status merge(const HttpSrvConf& parent, HttpSrvConf& child);
 
+/// `error_page 404 500 [=[code]] uri;`
+struct ErrorPage {
+    std::vector<int> codes;
+    int override_status = -1;  // -1: keep the error's status; 0 ("="): the target's own
+    ComplexValue uri;
+};
+
+/// `add_header name value [always];`
+struct AddHeader {
+    std::string name;
+    ComplexValue value;
+    bool always = false;
+};
+
 struct HttpLocConf : core::ConfBase {
     /// Where `location` blocks written inside this level go (nullptr at http level).
     std::vector<std::unique_ptr<LocationBlock>>* locations = nullptr;
@@ -236,8 +252,12 @@ struct HttpLocConf : core::ConfBase {
     std::optional<int> lingering_close;                            // off|on|always (on)
     std::optional<std::chrono::milliseconds> lingering_time;       // 30s
     std::optional<std::chrono::milliseconds> lingering_timeout;    // 5s
+    // Shared with the levels that inherit them (values are bound once, by address).
+    std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
+    std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
+
 core::Status merge(const HttpLocConf& parent, HttpLocConf& child);
 
 /// For postconfiguration hooks of http modules: registers `h` in `phase` (module-table order

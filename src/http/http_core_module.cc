@@ -245,6 +245,71 @@ Status set_lingering_close(ConfContext& cf, HttpLocConf& conf) {
     return Status::ok();
 }
 
+Status set_error_page(ConfContext& cf, HttpLocConf& conf) {
+    auto page = std::make_unique<ErrorPage>();
+    size_t n = cf.args().size();
+    std::string_view target = cf.arg(n - 1);
+    size_t codes_end = n - 1;
+    std::string_view last_code = cf.arg(n - 2);
+    if (last_code[0] == '=') {
+        codes_end = n - 2;
+        if (last_code.size() == 1) {
+            page->override_status = 0;
+        } else {
+            auto v = core::parse_int(last_code.substr(1));
+            if (!v || *v < 100 || *v > 999) {
+                return cf.error("invalid value \"" + std::string(last_code) + "\"");
+            }
+            page->override_status = static_cast<int>(*v);
+        }
+    }
+    if (codes_end == 0) {
+        return cf.error("invalid number of arguments in \"error_page\" directive");
+    }
+    for (size_t i = 0; i < codes_end; i++) {
+        auto v = core::parse_int(cf.arg(i));
+        if (!v || *v < 300 || *v > 599) {
+            return cf.error("value \"" + cf.arg(i) + "\" must be between 300 and 599");
+        }
+        page->codes.push_back(static_cast<int>(*v));
+    }
+    HALO_TRY(ComplexValue::parse(target, cf.node().where(), page->uri));
+    if (!conf.error_pages) {
+        conf.error_pages = std::make_shared<std::vector<std::unique_ptr<ErrorPage>>>();
+    }
+    register_complex_value(cf.cycle(), &page->uri);
+    conf.error_pages->push_back(std::move(page));
+    return Status::ok();
+}
+
+Status set_add_header(ConfContext& cf, HttpLocConf& conf) {
+    auto h = std::make_unique<AddHeader>();
+    h->name = cf.arg(0);
+    for (char c : h->name) {
+        if (c <= 0x20 || c == ':' || c == 0x7f) {
+            return cf.invalid_value(h->name, "not a header name");
+        }
+    }
+    if (cf.args().size() == 3) {
+        if (cf.arg(2) != "always") {
+            return cf.error("invalid parameter \"" + cf.arg(2) + "\"");
+        }
+        h->always = true;
+    }
+    for (char c : cf.arg(1)) {
+        if (c == '\r' || c == '\n') {
+            return cf.invalid_value(cf.arg(1), "a header value cannot hold CR or LF");
+        }
+    }
+    HALO_TRY(ComplexValue::parse(cf.arg(1), cf.node().where(), h->value));
+    if (!conf.add_headers) {
+        conf.add_headers = std::make_shared<std::vector<std::unique_ptr<AddHeader>>>();
+    }
+    register_complex_value(cf.cycle(), &h->value);
+    conf.add_headers->push_back(std::move(h));
+    return Status::ok();
+}
+
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 
@@ -276,6 +341,8 @@ constexpr core::Directive kDirectives[] = {
     {"lingering_close", kHttpAll, core::kArgs1, core::setter<&set_lingering_close>()},
     {"lingering_time", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_time>()},
     {"lingering_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_timeout>()},
+    {"error_page", kHttpAll, core::kArgs2ToN, core::setter<&set_error_page>()},
+    {"add_header", kHttpAll, core::Args{2, 3, false}, core::setter<&set_add_header>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -410,6 +477,12 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.lingering_close, parent.lingering_close, kLingeringOn);
     core::inherit(child.lingering_time, parent.lingering_time, 30s);
     core::inherit(child.lingering_timeout, parent.lingering_timeout, 5s);
+    if (!child.error_pages) {
+        child.error_pages = parent.error_pages;
+    }
+    if (!child.add_headers) {
+        child.add_headers = parent.add_headers;  // nginx: only when this level has none
+    }
     return Status::ok();
 }
 

@@ -2,6 +2,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "auto_config.h"
@@ -171,6 +172,23 @@ std::string Request::build_head(int code, std::string_view content_type,
                                 std::optional<uint64_t> content_length) {
     status = code;
     const auto& lc = loc_conf<HttpLocConf>();
+    if (error_status > 0 && code >= 200 && code < 300) {
+        code = error_status;  // the error document answers with the error's status
+        status = code;
+    }
+    if (const auto& extra = lc.add_headers) {
+        static constexpr int kAddHeaderCodes[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+        bool listed = std::find(std::begin(kAddHeaderCodes), std::end(kAddHeaderCodes), code) !=
+                      std::end(kAddHeaderCodes);
+        for (const auto& h : *extra) {
+            if (listed || h->always) {
+                std::string v = h->value.eval(*this);
+                if (!v.empty()) {
+                    out_headers.emplace_back(h->name, std::move(v));
+                }
+            }
+        }
+    }
     std::string head;
     head.reserve(256);
     head += "HTTP/1.1 ";
@@ -237,6 +255,31 @@ void Request::send_file(int code, std::string_view content_type, int fd, uint64_
 }
 
 void Request::send_error(int code, std::string_view location) {
+    // error_page: once per request, for statuses it lists (nginx does not recurse either).
+    const auto& pages = loc_conf<HttpLocConf>().error_pages;
+    if (pages && !in_error_page && location.empty()) {
+        for (const auto& page : *pages) {
+            if (std::find(page->codes.begin(), page->codes.end(), code) == page->codes.end()) {
+                continue;
+            }
+            std::string target = page->uri.eval(*this);
+            in_error_page = true;
+            error_status = page->override_status == -1 ? code : page->override_status;
+            if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
+                send_error(page->override_status > 0 ? page->override_status : 302, target);
+                return;
+            }
+            // GET (or HEAD) for the error document, whatever the request was (nginx).
+            if (method != "HEAD") {
+                method = "GET";
+            }
+            size_t q = target.find('?');
+            std::string args_part = q == std::string::npos ? std::string() : target.substr(q + 1);
+            internal_redirect(target.substr(0, q), args_part);
+            return;
+        }
+    }
+
     std::string_view reason = status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string body = "<html>\r\n<head><title>" + title +
