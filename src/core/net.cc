@@ -105,4 +105,86 @@ std::optional<SockAddr> SockAddr::parse(std::string_view text, uint16_t default_
     return std::nullopt;
 }
 
+std::optional<SockAddr> SockAddr::from_ip(std::string_view ip, uint16_t port) {
+    std::string host(ip);
+    SockAddr a;
+    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        a.len = sizeof(sockaddr_in);
+        return a;
+    }
+    if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        a.len = sizeof(sockaddr_in6);
+        return a;
+    }
+    return std::nullopt;
+}
+
+std::optional<Cidr> Cidr::parse(std::string_view text) {
+    Cidr c;
+    if (text == "all") {
+        return c;
+    }
+    size_t slash = text.find('/');
+    std::string host(text.substr(0, slash));
+    int max_bits = 0;
+    if (inet_pton(AF_INET, host.c_str(), c.addr) == 1) {
+        c.family = AF_INET;
+        max_bits = 32;
+    } else if (inet_pton(AF_INET6, host.c_str(), c.addr) == 1) {
+        c.family = AF_INET6;
+        max_bits = 128;
+    } else {
+        return std::nullopt;
+    }
+    c.bits = max_bits;
+    if (slash != std::string_view::npos) {
+        auto b = parse_int(text.substr(slash + 1));
+        if (!b || *b > max_bits) {
+            return std::nullopt;
+        }
+        c.bits = static_cast<int>(*b);
+    }
+    // Clear host bits, as nginx does ("low address bits ... are meaningless" is only a warning).
+    for (int i = c.bits; i < max_bits; i++) {
+        c.addr[i / 8] &= static_cast<uint8_t>(~(0x80 >> (i % 8)));
+    }
+    return c;
+}
+
+bool Cidr::contains(const SockAddr& a) const {
+    if (family == 0) {
+        return true;
+    }
+    const uint8_t* bytes = nullptr;
+    uint8_t mapped[4];
+    if (a.family() == AF_INET && family == AF_INET) {
+        bytes = reinterpret_cast<const uint8_t*>(
+            &reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr);
+    } else if (a.family() == AF_INET6) {
+        const auto* in6 = &reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr;
+        if (family == AF_INET6) {
+            bytes = in6->s6_addr;
+        } else if (IN6_IS_ADDR_V4MAPPED(in6)) {
+            memcpy(mapped, in6->s6_addr + 12, 4);
+            bytes = mapped;
+        }
+    }
+    if (bytes == nullptr) {
+        return false;
+    }
+    for (int i = 0; i < bits; i++) {
+        int mask = 0x80 >> (i % 8);
+        if ((bytes[i / 8] & mask) != (addr[i / 8] & mask)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace core

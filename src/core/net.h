@@ -28,6 +28,18 @@ struct SockAddr {
     /// Parses nginx's listen forms: "127.0.0.1:8080", "8080", "*:8080", "[::1]:8080",
     /// "localhost:8080" is not resolved here (nullopt). A missing port takes `default_port`.
     static std::optional<SockAddr> parse(std::string_view text, uint16_t default_port);
+    /// A bare IPv4 or IPv6 address ("10.0.0.1", "::1") with `port`.
+    static std::optional<SockAddr> from_ip(std::string_view ip, uint16_t port);
+};
+
+/// An address block ("10.0.0.0/8", "::1", "all"), as allow/deny and set_real_ip_from take.
+struct Cidr {
+    int family = 0;  // 0 = all
+    uint8_t addr[16] = {};
+    int bits = 0;
+
+    static std::optional<Cidr> parse(std::string_view text);
+    bool contains(const SockAddr& a) const;
 };
 
 }  // namespace core

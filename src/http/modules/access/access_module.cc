@@ -1,0 +1,88 @@
+// allow / deny, as nginx's access module: rules in order, the first that matches the client
+// address decides; a deny answers 403. Rules of a level replace the inherited ones.
+#include <memory>
+#include <vector>
+
+#include "core/log.h"
+#include "core/module.h"
+#include "core/net.h"
+#include "http/http.h"
+
+namespace mod::http_access {
+namespace {
+
+using core::ConfContext;
+using core::Status;
+
+struct Rule {
+    core::Cidr cidr;
+    bool allow = false;
+};
+
+struct AccessLocConf : core::ConfBase {
+    std::shared_ptr<std::vector<Rule>> rules;
+};
+
+Status merge(const AccessLocConf& parent, AccessLocConf& child) {
+    if (!child.rules) {
+        child.rules = parent.rules;
+    }
+    return Status::ok();
+}
+
+Status set_rule(ConfContext& cf, AccessLocConf& conf) {
+    auto cidr = core::Cidr::parse(cf.arg(0));
+    if (!cidr) {
+        return cf.invalid_value(cf.arg(0), "expected an address, a CIDR block or \"all\"");
+    }
+    if (!conf.rules) {
+        conf.rules = std::make_shared<std::vector<Rule>>();
+    }
+    conf.rules->push_back(Rule{*cidr, cf.name() == "allow"});
+    return Status::ok();
+}
+
+constexpr core::Directive kDirectives[] = {
+    {"allow", core::kCtxHttpAll, core::kArgs1, core::setter<&set_rule>()},
+    {"deny", core::kCtxHttpAll, core::kArgs1, core::setter<&set_rule>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<AccessLocConf>(core::ConfLevel::kHttpLoc),
+};
+
+http::Flow access_handler(http::Request& r) {
+    const auto& c = r.loc_conf<AccessLocConf>();
+    if (!c.rules) {
+        return http::Flow::kDeclined;
+    }
+    for (const Rule& rule : *c.rules) {
+        if (rule.cidr.contains(r.peer)) {
+            if (rule.allow) {
+                return http::Flow::kDeclined;
+            }
+            core::log_conn(core::LogLevel::kError, r.connection_id,
+                           "access forbidden by rule, client: %s", r.peer.host_text().c_str());
+            r.send_error(403);
+            return http::Flow::kDone;
+        }
+    }
+    return http::Flow::kDeclined;
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    http::add_phase_handler(cycle, http::Phase::kAccess, &access_handler);
+    return Status::ok();
+}
+
+}  // namespace
+
+extern const core::Module kModule{
+    .name = "http_access",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+};
+
+}  // namespace mod::http_access
