@@ -48,12 +48,18 @@ void Connection::start() {
 }
 
 IoStatus Connection::read(Buffer& buf, size_t max) {
+    if (!readable_) {
+        return IoStatus::kAgain;
+    }
     auto w = buf.writable(max < 4096 ? max : 4096);
     size_t want = w.size() < max ? w.size() : max;
     for (;;) {
         ssize_t n = ::recv(fd_, w.data(), want, 0);
         if (n > 0) {
             buf.commit(static_cast<size_t>(n));
+            if (static_cast<size_t>(n) < want) {
+                readable_ = false;  // drained: the next edge will say when more arrives
+            }
             return IoStatus::kOk;
         }
         if (n == 0) {
@@ -62,18 +68,22 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
         if (errno == EINTR) {
             continue;
         }
-        return errno == EAGAIN || errno == EWOULDBLOCK ? IoStatus::kAgain : IoStatus::kError;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            readable_ = false;
+            return IoStatus::kAgain;
+        }
+        return IoStatus::kError;
     }
 }
 
-void Connection::send(std::string_view data) {
+void Connection::send(std::string_view data, bool more) {
     if (write_failed_) {
         return;
     }
     if (out_.empty() && file_left_ == 0) {
         // Fast path: write directly, queue only what the socket did not take.
         while (!data.empty()) {
-            ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+            ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
             if (n > 0) {
                 data.remove_prefix(static_cast<size_t>(n));
                 continue;
@@ -172,6 +182,7 @@ void Connection::on_io(uint32_t ready) {
         }
     }
     if (ready & kRead) {
+        readable_ = true;
         handler_->on_readable();
     }
 }

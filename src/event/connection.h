@@ -50,7 +50,9 @@ class Connection {
 
     /// Queues `data` and writes as much as the socket takes now; the rest goes out when the
     /// socket is writable, then on_drained() is called.
-    void send(std::string_view data);
+    /// `more`: further bytes follow at once (a file body): the kernel may hold this back to
+    /// fill a segment (MSG_MORE), saving a packet per small response.
+    void send(std::string_view data, bool more = false);
     /// Queues `len` bytes of the open file `fd` from `offset`, after what is queued already.
     /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
     /// copies the bytes (sendfile(2)); otherwise they are read in 64 KiB pieces.
@@ -82,6 +84,9 @@ class Connection {
     std::unique_ptr<Timer> timer_;
     Buffer out_;
     bool write_failed_ = false;
+    // Edge-triggered reads: false once a read returned less than asked (the socket is empty
+    // until the next readiness event), which saves the recv() that would say EAGAIN.
+    bool readable_ = true;
     // The file being sent after out_ (one at a time).
     int file_fd_ = -1;
     uint64_t file_off_ = 0;

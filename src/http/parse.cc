@@ -148,7 +148,11 @@ ParseResult HeadParser::parse(std::string_view in, Request& r) {
         size_t lf = in.find('\n', scan_);
         if (lf == std::string_view::npos) {
             scan_ = in.size();
-            if (in.size() - pos_ > max_line_ || in.size() > max_head_) {
+            size_t partial = in.size() - pos_;
+            if (partial > 0 && in.back() == '\r') {
+                partial--;  // may be the CR of a CRLF: judged as a complete line would be
+            }
+            if (partial > max_line_ || in.size() > max_head_) {
                 return fail(have_request_line_ ? 431 : 414);
             }
             return ParseResult::kIncomplete;
@@ -250,7 +254,8 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
         size_t q = r.target.find('?');
         path = r.target.substr(0, q);
         r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
-    } else if (r.target.substr(0, 7) == "http://" || r.target.substr(0, 8) == "https://") {
+    } else if (iequals(r.target.substr(0, 7), "http://") ||
+               iequals(r.target.substr(0, 8), "https://")) {
         // absolute-form: the authority is the host (RFC 9112 §3.2.2)
         size_t start = r.target.find("://") + 3;
         size_t slash = r.target.find('/', start);
@@ -282,6 +287,8 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     bool host_header = false;
     bool have_cl = false;
     bool have_te = false;
+    bool conn_close = false;
+    bool conn_keepalive = false;
     for (const Field& f : fields_) {
         Header h{view(f.name), view(f.value)};
         r.headers.push_back(h);
@@ -319,9 +326,9 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
                 size_t comma = v.find(',');
                 std::string_view tok = trim(v.substr(0, comma));
                 if (iequals(tok, "close")) {
-                    r.keepalive = false;
-                } else if (iequals(tok, "keep-alive") && minor_ == 0) {
-                    r.keepalive = true;
+                    conn_close = true;
+                } else if (iequals(tok, "keep-alive")) {
+                    conn_keepalive = true;
                 } else if (iequals(tok, "upgrade")) {
                     r.upgrade = true;
                 }
@@ -331,6 +338,8 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
             r.expect_continue = iequals(h.value, "100-continue");
         }
     }
+    // "close" wins wherever it appears; HTTP/1.0 keeps the connection only when asked.
+    r.keepalive = !conn_close && (minor_ >= 1 || conn_keepalive);
     if (have_cl && have_te) {
         return fail(400);  // RFC 9112 §6.1: a smuggling attempt; never guess
     }
@@ -437,7 +446,14 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
                 i++;
                 break;
             case State::kTrailer:
+                if (c == ':') {
+                    trailer_colon_ = true;
+                }
                 if (c == '\r') {
+                    if (!trailer_colon_) {
+                        return error();  // a trailer line must be a field (RFC 9112 §7.1.2)
+                    }
+                    trailer_colon_ = false;
                     state_ = State::kTrailerLf;
                 } else if (!is_field_char(static_cast<unsigned char>(c)) ||
                            ++trailer_len_ > kMaxTrailers) {

@@ -100,6 +100,7 @@ class ChunkedDecoder {
     int digits_ = 0;
     size_t ext_len_ = 0;
     size_t trailer_len_ = 0;
+    bool trailer_colon_ = false;
 };
 
 }  // namespace http

@@ -243,8 +243,9 @@ void Request::send_file(int code, std::string_view content_type, int fd, uint64_
                         uint64_t length, bool use_sendfile) {
     std::string head = build_head(code, content_type, length);
     bytes_sent = head.size();
-    session->write(head);
-    if (sends_body(code) && length > 0) {
+    bool body_follows = sends_body(code) && length > 0;
+    session->write(head, body_follows);
+    if (body_follows) {
         body_bytes_sent = length;
         bytes_sent += length;
         session->write_file(fd, offset, length, use_sendfile);

@@ -52,7 +52,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void close_idle() override { close(); }
 
     /// Queues response bytes for the current request.
-    void write(std::string_view data) { conn_.send(data); }
+    void write(std::string_view data, bool more = false) { conn_.send(data, more); }
     void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
         conn_.send_file(fd, offset, len, use_sendfile);
     }

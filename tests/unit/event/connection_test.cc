@@ -88,8 +88,11 @@ TEST_F(ConnectionTest, ReadStatuses) {
     EXPECT_EQ(conn_->read(buf, 100), IoStatus::kOk);
     EXPECT_EQ(buf.view(), "hello");
     EXPECT_EQ(conn_->read(buf, 100), IoStatus::kAgain);
+    // Reads are gated by readiness (edge-triggered): the EOF is seen after the next event.
+    int before = handler_.readable;
     close(peer_);
     peer_ = -1;
+    ASSERT_TRUE(run_until(loop_, [&] { return handler_.readable > before; }));
     EXPECT_EQ(conn_->read(buf, 100), IoStatus::kEof);
 }
 

@@ -283,8 +283,8 @@ TEST_F(HttpConfigTest, Locations) {
 }
 
 TEST_F(HttpConfigTest, LocationErrors) {
-    EXPECT_EQ(error("http { server {\n location ~ \\.php$ { } } }"),
-              "invalid location modifier \"~\"" + at(2));
+    EXPECT_EQ(error("http { server {\n location ~~ \\.php$ { } } }"),
+              "invalid location modifier \"~~\"" + at(2));
     EXPECT_EQ(error("http { server {\n location /a { }\n location /a { } } }"),
               "duplicate location \"/a\"" + at(3));
     EXPECT_EQ(error("http { server {\n location = /a { }\n location =/a { } } }"),
@@ -359,20 +359,18 @@ TEST_F(HttpConfigTest, LargeHeaderBufferErrors) {
 
 TEST_F(HttpConfigTest, PhaseEngine) {
     ASSERT_TRUE(load("http { server { listen 8080; } }").is_ok());
-    // http_return registers a server_rewrite and a rewrite handler, http_static a content
-    // handler (http_log's log handler runs outside the engine); find_config is the core's.
+    // http_realip registers a post_read handler, http_return a server_rewrite and a rewrite
+    // handler, http_access an access handler, http_static a content handler (http_log's log
+    // handler runs outside the engine); find_config is the core's own entry.
     const auto& e = main().engine;
-    ASSERT_EQ(e.size(), 4u);
-    EXPECT_EQ(e[0].phase, Phase::kServerRewrite);
-    EXPECT_NE(e[0].handler, nullptr);
-    EXPECT_EQ(e[0].next, 1u);
-    EXPECT_EQ(e[1].phase, Phase::kFindConfig);
-    EXPECT_EQ(e[1].handler, nullptr);
-    EXPECT_EQ(e[1].next, 2u);
-    EXPECT_EQ(e[2].phase, Phase::kRewrite);
-    EXPECT_EQ(e[2].next, 3u);
-    EXPECT_EQ(e[3].phase, Phase::kContent);
-    EXPECT_EQ(e[3].next, 4u);
+    ASSERT_EQ(e.size(), 6u);
+    const Phase want[] = {Phase::kPostRead, Phase::kServerRewrite, Phase::kFindConfig,
+                          Phase::kRewrite,  Phase::kAccess,        Phase::kContent};
+    for (size_t i = 0; i < 6; i++) {
+        EXPECT_EQ(e[i].phase, want[i]) << i;
+        EXPECT_EQ(e[i].next, i + 1) << i;  // one handler per phase here
+        EXPECT_EQ(e[i].handler == nullptr, want[i] == Phase::kFindConfig) << i;
+    }
     EXPECT_EQ(main().registered[static_cast<int>(Phase::kLog)].size(), 1u);
 }
 
