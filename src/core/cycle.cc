@@ -134,6 +134,9 @@ Status Cycle::open_files() {
 }
 
 void Cycle::reopen_files(uid_t owner) {
+    for (const auto& hook : before_reopen) {
+        hook();
+    }
     for (const auto& f : files_) {
         std::string err;
         if (!f->reopen(&err)) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -89,8 +90,11 @@ class Cycle {
     /// Registers a file to be opened with the cycle (deduplicated by path).
     std::shared_ptr<OpenFile> open_file(const std::string& path);
     const std::vector<std::shared_ptr<OpenFile>>& files() const { return files_; }
-    /// Reopens every file (USR1); errors are logged, old descriptors kept.
+    /// Reopens every file (USR1) after running the before_reopen hooks (buffered writers flush
+    /// into the old file); errors are logged, old descriptors kept.
     void reopen_files(uid_t owner);
+    /// Process-local hooks run before a reopen (e.g. access_log buffer= flushes).
+    std::vector<std::function<void()>> before_reopen;
 
     /// Registers a listening address (one socket per address; a second listen on the same
     /// address shares it). `err` is set when options conflict.

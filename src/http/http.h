@@ -126,6 +126,7 @@ struct Request {
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
     int redirects = 0;
+    bool logged = false;         // the log phase ran
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
     std::vector<std::string> captures;            // $0..$9 of the last regex location match

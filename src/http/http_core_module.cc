@@ -195,8 +195,10 @@ Status set_server_name(ConfContext& cf, HttpSrvConf& conf) {
             return cf.error("server name \"\" is invalid");
         }
         std::string lower = name;
-        for (char& c : lower) {
-            c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        if (name[0] != '~') {  // a regex keeps its case (\D is not \d)
+            for (char& c : lower) {
+                c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+            }
         }
         conf.names.push_back(lower);
     }

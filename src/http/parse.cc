@@ -380,8 +380,10 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
                     size_ = size_ * 16 + static_cast<uint64_t>(v);
                 } else if (digits_ == 0) {
                     return error();
-                } else if (c == ';' || c == ' ' || c == '\t') {
+                } else if (c == ';') {
                     state_ = State::kExtension;
+                } else if (c == ' ' || c == '\t') {
+                    state_ = State::kSizeBws;  // BWS, then only ";" or the line end
                 } else if (c == '\r') {
                     state_ = State::kSizeLf;
                 } else {
@@ -390,6 +392,14 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
                 i++;
                 break;
             }
+            case State::kSizeBws:
+                if (c == ';') {
+                    state_ = State::kExtension;
+                } else if (c != ' ' && c != '\t') {
+                    return error();  // "5 5": never guess a size (a smuggling vector)
+                }
+                i++;
+                break;
             case State::kExtension:
                 if (c == '\r') {
                     state_ = State::kSizeLf;
@@ -446,6 +456,9 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
                 i++;
                 break;
             case State::kTrailer:
+                if (!trailer_colon_ && c != ':' && !is_tchar(static_cast<unsigned char>(c))) {
+                    return error();  // the field name must be a token, as in the head
+                }
                 if (c == ':') {
                     trailer_colon_ = true;
                 }

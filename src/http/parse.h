@@ -84,6 +84,7 @@ class ChunkedDecoder {
   private:
     enum class State {
         kSize,
+        kSizeBws,
         kExtension,
         kSizeLf,
         kData,

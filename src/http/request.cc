@@ -172,6 +172,7 @@ std::string Request::build_head(int code, std::string_view content_type,
                                 std::optional<uint64_t> content_length) {
     status = code;
     const auto& lc = loc_conf<HttpLocConf>();
+    session->before_head(*this);
     if (error_status > 0 && code >= 200 && code < 300) {
         code = error_status;  // the error document answers with the error's status
         status = code;
@@ -204,8 +205,8 @@ std::string Request::build_head(int code, std::string_view content_type,
         head += content_type;
     }
     bool no_body = code < 200 || code == 204 || code == 304;
-    if (content_length && (!no_body || code == 304)) {
-        // RFC 9110 §8.6: never with 1xx and 204 (a 304 may say what a 200 would).
+    if (content_length && !no_body) {
+        // RFC 9110 §8.6: never with 1xx, 204 and 304.
         head += "\r\nContent-Length: ";
         head += std::to_string(*content_length);
     }

@@ -18,7 +18,8 @@ const HttpSrvConf& srv_conf(const ServerBlock& s) {
 
 struct Match {
     const LocationBlock* loc = nullptr;
-    bool final = false;  // exact, ^~ or regex: no regex of an outer level may override it
+    bool final = false;    // exact or regex: no regex of an outer level may override it
+    bool noregex = false;  // ^~: stops the regexes of its own level only
 };
 
 /// nginx's order: an exact match wins; else the longest prefix is remembered and its nested
@@ -45,7 +46,7 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
                 break;
         }
     }
-    Match result{best, false};
+    Match result{best, false, false};
     if (best != nullptr) {
         if (!best->children.empty()) {
             Match nested = match_location(best->children, uri, captures);
@@ -56,8 +57,9 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
                 }
             }
         }
-        if (best->match == LocationMatch::kPrefixNoRegex) {
-            return {result.loc, true};
+        // ^~, or a prefix equal to the whole URI (nginx treats it as exact): no regexes here.
+        if (best->match == LocationMatch::kPrefixNoRegex || best->name == uri) {
+            return {result.loc, best->name == uri, true};
         }
     }
     std::vector<std::string_view> groups;
@@ -354,9 +356,8 @@ bool Session::step() {
             if (!read_more(in_.size() + 65536)) {
                 return false;
             }
-            if (keep) {
-                conn_.set_timeout(*loc().client_body_timeout);
-            }
+            // client_body_timeout is the wait between two reads, also while discarding.
+            conn_.set_timeout(keep ? *loc().client_body_timeout : discard_timeout_);
             return true;
         }
         case State::kLingering: {
@@ -368,6 +369,7 @@ bool Session::step() {
                 close();
                 return false;
             }
+            conn_.set_timeout(linger_timeout_);  // the wait between reads, as nginx
             return true;
         }
         case State::kRunning:
@@ -465,6 +467,17 @@ void Session::restart_at_find_config() {
     run_phases();
 }
 
+void Session::before_head(Request& r) {
+    // A client waiting for "100 Continue" gets it before a final response that leaves its
+    // body unread, so that it sends the body, which is then discarded and the connection kept
+    // (nginx does the same when it discards a body).
+    if (!body_done_ && r.expect_continue && !continue_sent_ && !close_after_ && r.http_minor >= 1 &&
+        in_.size() <= head_len_) {
+        conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
+        continue_sent_ = true;
+    }
+}
+
 void Session::fail_request(int status) {
     close_after_ = true;
     req_->keepalive = false;
@@ -485,19 +498,32 @@ void Session::response_done() {
     conn_.set_timeout(*loc().send_timeout);
 }
 
+void Session::log_request() {
+    if (req_ && !req_->logged && !req_->method.empty()) {
+        req_->logged = true;
+        for (PhaseHandler h : port_.main().registered[static_cast<int>(Phase::kLog)]) {
+            h(*req_);
+        }
+    }
+}
+
+void Session::abort() {
+    if (req_) {
+        req_->status = 444;  // nginx logs a dropped request with 444
+    }
+    close();
+}
+
 void Session::finish_request() {
     Request& r = *req_;
-    for (PhaseHandler h : port_.main().registered[static_cast<int>(Phase::kLog)]) {
-        h(r);
-    }
+    log_request();
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
-    // A client told to wait for "100 Continue" never got it: it may not send the body at all.
-    if (!body_done_ && r.expect_continue && !continue_sent_) {
-        keep = false;
-    }
     auto keepalive_timeout = *loc().keepalive_timeout;
     auto body_timeout = *loc().client_body_timeout;
-    bool linger = !body_done_ || close_after_;
+    // Linger when the client may still be sending (nginx's "on"), or always when asked.
+    int mode = *loc().lingering_close;
+    bool linger = mode == kLingeringAlways ||
+                  (mode == kLingeringOn && (!body_done_ || close_after_ || in_.size() > head_len_));
     if (!keep) {
         if (linger) {
             lingering_close();
@@ -513,6 +539,7 @@ void Session::finish_request() {
     req_.reset();
     if (!body_done_) {
         state_ = State::kDiscardingBody;
+        discard_timeout_ = body_timeout;
         conn_.set_timeout(body_timeout);
     } else if (in_.empty()) {
         state_ = State::kKeepalive;
@@ -530,7 +557,7 @@ void Session::finish_request() {
 
 void Session::lingering_close() {
     const auto& lc = loc();
-    if (*lc.lingering_close == kLingeringOff || conn_.failed()) {
+    if (conn_.failed()) {
         close();
         return;
     }
@@ -538,7 +565,8 @@ void Session::lingering_close() {
     // reset (RFC 9112 §9.6), for lingering_time at most.
     conn_.shutdown_write();
     linger_deadline_ = ev::Clock::now() + *lc.lingering_time;
-    conn_.set_timeout(*lc.lingering_timeout);
+    linger_timeout_ = *lc.lingering_timeout;
+    conn_.set_timeout(linger_timeout_);
     body_.reset();
     req_.reset();
     in_.clear();
@@ -549,6 +577,9 @@ void Session::lingering_close() {
 void Session::close() {
     if (state_ == State::kClosed) {
         return;
+    }
+    if (state_ == State::kRunning || state_ == State::kWriting || state_ == State::kReadingBody) {
+        log_request();  // a request cut short (client gone, 444) is logged too
     }
     state_ = State::kClosed;
     auto& rt = ev::Runtime::current();

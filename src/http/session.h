@@ -63,7 +63,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// Runs (or resumes) the phase engine on the current request.
     void run_phases();
     /// Drops the connection (the request gets no response).
-    void abort() { close(); }
+    void abort();
+    /// Called by Request before a response head is written.
+    void before_head(Request& r);
     /// See Request::read_body().
     Flow read_body(BodyHandler done);
     const Port& port() const { return port_; }
@@ -91,6 +93,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// The find_config phase: picks the location; false when the request got answered.
     bool find_config();
     void finish_request();
+    void log_request();
     void close();
     void lingering_close();
     bool read_more(size_t max_total);
@@ -124,6 +127,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
     ev::TimePoint linger_deadline_;
+    ev::Duration linger_timeout_{0};
+    ev::Duration discard_timeout_{0};
     core::SockAddr local_{};
 };
 

@@ -130,6 +130,9 @@ std::vector<VariableDef> make_builtins() {
              } else if (!h.empty()) {
                  h = h.substr(0, h.find(']') + 1);
              }
+             while (!h.empty() && h.back() == '.') {
+                 h.remove_suffix(1);
+             }
              if (h.empty() && r.server != nullptr && !r.server->names.empty()) {
                  o += r.server->names[0];
                  return true;
@@ -160,8 +163,22 @@ std::vector<VariableDef> make_builtins() {
          }},
         {"request_uri",
          [](R r, A, O o) {
-             o.append(r.target);
-             return !r.target.empty();
+             std::string_view t = r.target;
+             if (!t.empty() && t[0] != '/' && t != "*") {
+                 // absolute-form: from the path on, as nginx
+                 size_t start = t.find("://");
+                 size_t from =
+                     start == std::string_view::npos ? t.npos : t.find_first_of("/?", start + 3);
+                 std::string_view rest =
+                     from == std::string_view::npos ? std::string_view() : t.substr(from);
+                 if (rest.empty() || rest[0] == '?') {
+                     o += '/';
+                 }
+                 o.append(rest);
+                 return true;
+             }
+             o.append(t);
+             return !t.empty();
          }},
         {"uri",
          [](R r, A, O o) {
@@ -335,8 +352,12 @@ core::Status ComplexValue::parse(std::string_view text, const std::string& where
             i = close + 1;
         } else {
             size_t j = i + 1;
-            while (j < text.size() && is_name_char(text[j])) {
-                j++;
+            if (text[j] >= '0' && text[j] <= '9') {
+                j++;  // $1..$9: one digit, so "$1_x" is $1 followed by "_x" (nginx)
+            } else {
+                while (j < text.size() && is_name_char(text[j])) {
+                    j++;
+                }
             }
             name = std::string(text.substr(i + 1, j - i - 1));
             i = j;

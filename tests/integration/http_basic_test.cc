@@ -486,12 +486,20 @@ TEST_F(HttpBasicTest, SpaceBeforeColonIs400) {
     expect_error_and_close(raw("GET /a HTTP/1.1\r\nHost : localhost\r\n\r\n", 0, &c), c, 400);
 }
 
-TEST_F(HttpBasicTest, ChunkedRequestBodyIsNotImplemented) {
+TEST_F(HttpBasicTest, ChunkedRequestBodyIsAnsweredAndTheConnectionStaysUsable) {
     HttpConnection c;
-    expect_error_and_close(raw("POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: "
-                               "chunked\r\n\r\n0\r\n\r\n",
-                               0, &c),
-                           c, 501);
+    auto r1 =
+        raw("POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n0\r\n\r\n",
+            0, &c);
+    ASSERT_TRUE(r1);
+    EXPECT_EQ(r1->status, 200);
+    EXPECT_EQ(r1->body, "a\n");
+    EXPECT_EQ(r1->header("connection"), "keep-alive");
+    // The body was skipped: the next request on the connection is served.
+    auto r2 = raw(get_request("/exact", "localhost", true), 0, &c);
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->body, "exact\n");
 }
 
 TEST_F(HttpBasicTest, InvalidContentLengthIs400) {

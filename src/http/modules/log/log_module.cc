@@ -79,6 +79,9 @@ const LogFormat* find_format(core::Cycle& cycle, LogMainConf& main, std::string_
 
 Status set_log_format(ConfContext& cf, LogMainConf& main) {
     const std::string& name = cf.arg(0);
+    if (name == "combined") {
+        return cf.error("duplicate \"log_format\" name \"combined\"");
+    }
     for (const LogFormat& f : main.formats) {
         if (f.name == name) {
             return cf.error("duplicate \"log_format\" name \"" + name + "\"");
@@ -312,9 +315,10 @@ Status postconfiguration(core::Cycle& cycle) {
     return Status::ok();
 }
 
-Status init_process(core::Cycle&, const core::ProcessInfo&) {
+Status init_process(core::Cycle& cycle, const core::ProcessInfo&) {
     static std::unordered_map<core::OpenFile*, Pending> pending;
     g_pending = &pending;
+    cycle.before_reopen.push_back(&flush_all);  // buffered lines belong to the old file
     return Status::ok();
 }
 

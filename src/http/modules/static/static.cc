@@ -1,5 +1,7 @@
 #include "http/modules/static/static.h"
 
+#include <strings.h>
+
 #include <cstdio>
 
 #include "core/conf_context.h"
@@ -29,7 +31,7 @@ std::optional<uint64_t> number(std::string_view s) {
 
 RangeResult parse_range(std::string_view value, uint64_t size, ByteRange& out) {
     value = trim(value);
-    if (value.substr(0, 6) != "bytes=") {
+    if (value.size() < 6 || strncasecmp(value.data(), "bytes=", 6) != 0) {
         return RangeResult::kNone;  // unknown unit: ignored (RFC 9110 §14.2)
     }
     std::string_view spec = trim(value.substr(6));

@@ -28,6 +28,8 @@ using TypesMap = std::unordered_map<std::string, std::string>;
 struct StaticLocConf : core::ConfBase {
     std::optional<std::string> root;   // absolute after the setter
     std::optional<std::string> alias;  // replaces the location prefix
+    std::string alias_prefix;          // name of the location that declared the alias
+    std::string alias_where;           // file:line of the alias directive
     std::optional<std::vector<std::string>> index;
     // Shared with the levels that inherit it: the values are bound once, by address.
     std::shared_ptr<std::vector<std::unique_ptr<http::ComplexValue>>> try_files;
@@ -55,6 +57,7 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
     if (!child.root && !child.alias) {
         child.root = parent.root;
         child.alias = parent.alias;
+        child.alias_prefix = parent.alias_prefix;
     }
     core::inherit(child.index, parent.index, std::vector<std::string>{"index.html"});
     if (!child.try_files) {
@@ -95,6 +98,7 @@ Status set_alias(ConfContext& cf, StaticLocConf& conf) {
                                   : "\"alias\" directive is duplicate");
     }
     conf.alias = cf.full_path(cf.arg(0));
+    conf.alias_where = cf.node().where();
     return Status::ok();
 }
 
@@ -177,9 +181,13 @@ constexpr core::ConfHooks kConfs[] = {
 
 /// The file system path of `uri` under the location's root or alias.
 std::string map_path(const http::Request& r, const StaticLocConf& c, std::string_view uri) {
-    if (c.alias && r.location != nullptr &&
-        uri.substr(0, r.location->name.size()) == r.location->name) {
-        return *c.alias + std::string(uri.substr(r.location->name.size()));
+    if (c.alias) {
+        // Only a URI under the declaring location's prefix maps; anything else maps nowhere
+        // (never to a path from the file system root).
+        if (c.alias_prefix.empty() || uri.substr(0, c.alias_prefix.size()) != c.alias_prefix) {
+            return {};
+        }
+        return *c.alias + std::string(uri.substr(c.alias_prefix.size()));
     }
     return (c.root ? *c.root : std::string()) + std::string(uri);
 }
@@ -201,6 +209,24 @@ http::Flow fail(http::Request& r, int status, const std::string& path, int err) 
                    path.c_str(), err, strerror(err));
     r.send_error(status);
     return http::Flow::kDone;
+}
+
+/// Percent-encodes what may not stand in a URI path (the URI is kept decoded).
+std::string escape_uri(std::string_view uri) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
+    std::string out;
+    for (char ch : uri) {
+        auto c = static_cast<unsigned char>(ch);
+        if (isalnum(c) || kSafe.find(ch) != std::string_view::npos) {
+            out += ch;
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
 }
 
 bool file_exists(const std::string& path, bool want_dir) {
@@ -226,7 +252,7 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     }
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
-        std::string location = r.uri + "/";
+        std::string location = escape_uri(r.uri) + "/";
         if (!r.args.empty()) {
             location += "?";
             location += r.args;
@@ -251,8 +277,9 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     const http::Header* inm = r.find_header("If-None-Match");
     const http::Header* ims = r.find_header("If-Modified-Since");
     bool not_modified = false;
-    if (inm != nullptr && *c.etag) {
-        not_modified = etag_matches(inm->value, etag);
+    if (inm != nullptr) {
+        // With If-None-Match, If-Modified-Since is ignored (RFC 9110 §13.1.3).
+        not_modified = *c.etag && etag_matches(inm->value, etag);
     } else if (ims != nullptr) {
         auto t = http::parse_http_date(ims->value);
         not_modified = t && *t == st.st_mtime;  // nginx's "if_modified_since exact"
@@ -295,7 +322,8 @@ http::Flow try_files(http::Request& r, const StaticLocConf& c) {
     for (size_t i = 0; i + 1 < files.size(); i++) {
         std::string candidate = files[i]->eval(r);
         bool want_dir = !candidate.empty() && candidate.back() == '/';
-        if (file_exists(map_path(r, c, candidate), want_dir)) {
+        std::string mapped = map_path(r, c, candidate);
+        if (!mapped.empty() && file_exists(mapped, want_dir)) {
             if (!want_dir) {
                 r.uri = candidate;
                 return serve_file(r, c, map_path(r, c, candidate));
@@ -327,6 +355,10 @@ http::Flow static_handler(http::Request& r) {
         }
     }
     std::string path = map_path(r, c, r.uri);
+    if (path.empty()) {
+        r.send_error(404);
+        return http::Flow::kDone;
+    }
     if (!r.uri.empty() && r.uri.back() == '/') {
         for (const std::string& name : *c.index) {
             if (file_exists(path + name, false)) {
@@ -359,6 +391,40 @@ Status postconfiguration(core::Cycle& cycle) {
             c.root = html;
         }
     });
+    // Where each alias was declared: nested locations inherit the prefix it replaces. An
+    // alias in a regex or named location would need captures (not supported yet): refused.
+    struct Walk {
+        Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs,
+                   const StaticLocConf* parent) {
+            for (const auto& loc : locs) {
+                auto& c = core::conf_of<StaticLocConf>(loc->loc_confs);
+                bool inherited = c.alias && parent != nullptr && parent->alias &&
+                                 *parent->alias == *c.alias && c.alias_prefix.empty() &&
+                                 !parent->alias_prefix.empty();
+                if (inherited) {
+                    c.alias_prefix = parent->alias_prefix;
+                } else if (c.alias) {
+                    if (loc->match == http::LocationMatch::kNamed) {
+                        return Status::error(
+                            "the \"alias\" directive cannot be used inside the named location in " +
+                            c.alias_where);
+                    }
+                    if (loc->match == http::LocationMatch::kRegex) {
+                        return Status::error(
+                            "the \"alias\" directive in a regex location needs captures, which "
+                            "are not supported yet in " +
+                            c.alias_where);
+                    }
+                    c.alias_prefix = loc->name;
+                }
+                HALO_TRY(run(loc->children, &c));
+            }
+            return Status::ok();
+        }
+    } walk;
+    for (auto& srv : main->servers) {
+        HALO_TRY(walk.run(srv->locations, nullptr));
+    }
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
     return Status::ok();
 }
