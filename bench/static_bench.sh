@@ -64,7 +64,7 @@ head -c "$size" /dev/zero | tr '\0' 'x' > "$work/www/index.html"
 chmod -R a+rX "$work"
 np=$(free_port); hp=$(free_port)
 conf "$work/nginx/logs/nginx.pid" "$np" | sed 's/^http {/http { default_type text\/plain;/' > "$work/nginx/nginx.conf"
-conf "$work/halo/logs/halo.pid" "$hp" | grep -v access_log > "$work/halo/halo.conf"
+conf "$work/halo/logs/halo.pid" "$hp" > "$work/halo/halo.conf"
 "$nginx" -p "$work/nginx/" -c "$work/nginx/nginx.conf"
 "$halo" -p "$work/halo/" -c "$work/halo/halo.conf"
 sleep 0.5
