@@ -23,12 +23,25 @@ Connection::~Connection() {
     if (file_fd_ >= 0) {
         ::close(file_fd_);
     }
+    for (Queued& q : after_) {
+        if (q.fd >= 0) {
+            ::close(q.fd);
+        }
+    }
     ::close(fd_);
 }
 
 void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
+    if (write_failed_) {
+        ::close(fd);
+        return;
+    }
+    if (file_left_ > 0 || !after_.empty()) {
+        after_.push_back(Queued{{}, fd, offset, len, use_sendfile});
+        return;
+    }
     if (file_fd_ >= 0) {
-        ::close(file_fd_);  // only one file at a time: callers queue one per response
+        ::close(file_fd_);
     }
     file_fd_ = fd;
     file_off_ = offset;
@@ -80,7 +93,16 @@ void Connection::send(std::string_view data, bool more) {
     if (write_failed_) {
         return;
     }
-    if (out_.empty() && file_left_ == 0) {
+    if (file_left_ > 0 || !after_.empty()) {
+        // Behind a file: keep the order.
+        if (after_.empty() || after_.back().fd >= 0) {
+            after_.emplace_back();
+        }
+        after_.back().data.append(data);
+        after_bytes_ += data.size();
+        return;
+    }
+    if (out_.empty()) {
         // Fast path: write directly, queue only what the socket did not take.
         while (!data.empty()) {
             ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -110,6 +132,10 @@ bool Connection::flush() {
             if (!flush_file()) {
                 return false;
             }
+            continue;
+        }
+        if (out_.empty() && !after_.empty()) {
+            next_queued();
             continue;
         }
         if (out_.empty()) {
@@ -166,6 +192,24 @@ bool Connection::flush_file() {
         file_fd_ = -1;
     }
     return true;
+}
+
+void Connection::next_queued() {
+    Queued q = std::move(after_.front());
+    after_.pop_front();
+    if (q.fd < 0) {
+        after_bytes_ -= q.data.size();
+        out_.append(q.data);
+        return;
+    }
+    file_fd_ = q.fd;
+    file_off_ = q.offset;
+    file_left_ = q.len;
+    file_sendfile_ = q.use_sendfile;
+    if (file_left_ == 0) {
+        ::close(file_fd_);
+        file_fd_ = -1;
+    }
 }
 
 void Connection::on_io(uint32_t ready) {

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "core/net.h"
@@ -57,7 +59,9 @@ class Connection {
     /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
     /// copies the bytes (sendfile(2)); otherwise they are read in 64 KiB pieces.
     void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
-    bool output_pending() const { return !out_.empty() || file_left_ > 0; }
+    bool output_pending() const { return !out_.empty() || file_left_ > 0 || !after_.empty(); }
+    /// Bytes queued in memory (not counting files): producers pause above a limit.
+    size_t output_buffered() const { return out_.size() + after_bytes_; }
     /// A write failed: the peer is gone; the owner should close.
     bool failed() const { return write_failed_; }
 
@@ -74,6 +78,8 @@ class Connection {
     void on_io(uint32_t ready);
     bool flush();
     bool flush_file();
+    /// Starts the next queued item after the current file.
+    void next_queued();
 
     Loop& loop_;
     int fd_;
@@ -92,6 +98,16 @@ class Connection {
     uint64_t file_off_ = 0;
     uint64_t file_left_ = 0;
     bool file_sendfile_ = true;
+    // What was queued after the current file, in order (rare: chunked framing of a file).
+    struct Queued {
+        std::string data;  // memory, or a file when fd >= 0
+        int fd = -1;
+        uint64_t offset = 0;
+        uint64_t len = 0;
+        bool use_sendfile = true;
+    };
+    std::deque<Queued> after_;
+    size_t after_bytes_ = 0;
 };
 
 }  // namespace ev

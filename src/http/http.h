@@ -72,6 +72,40 @@ struct Header {
 struct ServerBlock;
 struct LocationBlock;
 
+/// A piece of a response body going through the body filters: bytes in memory (valid for
+/// the call), or `length` bytes of the open file `fd` from `offset`. Whoever receives a file
+/// chunk owns `fd`: it passes the chunk on or closes the file.
+struct BodyChunk {
+    std::string_view data;
+    int fd = -1;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    bool last = false;  // the end of the body (may come with data)
+
+    bool is_file() const { return fd >= 0; }
+    uint64_t size() const { return is_file() ? length : data.size(); }
+};
+
+/// A header filter sees (and may change) a response head before it is written: status,
+/// r.out and r.out_headers. One engaged for this request adds its body filter with
+/// Request::add_body_filter(). Header filters run in module-table order.
+using HeaderFilter = void (*)(Request&);
+/// A body filter transforms the body and hands it on with Request::next_body(next, chunk).
+using BodyFilter = void (*)(Request&, const BodyChunk&, size_t next);
+
+/// Per-request state of a module (a filter's compressor...), freed with the request and on
+/// an internal redirect.
+struct RequestCtx {
+    virtual ~RequestCtx() = default;
+};
+
+/// The response head while header filters run.
+struct ResponseHead {
+    std::string content_type;
+    std::optional<uint64_t> content_length;  // nullopt: unknown (chunked, or close to end)
+    bool header_only = false;                // HEAD, 1xx, 204, 304: no body is sent
+};
+
 /// One request on a connection. Views point into the connection's buffer.
 struct Request {
     Session* session = nullptr;
@@ -115,13 +149,53 @@ struct Request {
     /// and closes `fd`).
     void send_file(int status, std::string_view content_type, int fd, uint64_t offset,
                    uint64_t length, bool use_sendfile);
+    /// Streaming: runs the header filters and queues the head (written with the first body
+    /// bytes). Then send_body() until a chunk with `last`.
+    void send_head(int status, std::string_view content_type,
+                   std::optional<uint64_t> content_length);
+    void send_body(const BodyChunk& chunk) { next_body(0, chunk); }
+    /// For body filters: passes `chunk` to the body filter `next` (or the writer).
+    void next_body(size_t next, const BodyChunk& chunk);
+    /// For header filters: engages `f` for this request's body (after those added before).
+    void add_body_filter(BodyFilter f) { body_filters.push_back(f); }
+    /// Whether the client is slower than the response: producers pause until `on_drained`.
+    bool output_blocked() const;
+    /// Called once when queued output has gone out (see output_blocked()): the producer's
+    /// hook; `filter_on_drained` is that of a body filter holding back part of a chunk (a
+    /// file being compressed), which runs first.
+    void (*on_drained)(Request&) = nullptr;
+    void (*filter_on_drained)(Request&) = nullptr;
+    bool use_sendfile = true;  // the file chunk of send_file(); false: read and write
+
     /// Headers added to the response (Last-Modified, ETag, Location, add_header...).
     std::vector<std::pair<std::string, std::string>> out_headers;
-    /// The response head with the standard headers and out_headers; sets `status`.
-    std::string build_head(int status, std::string_view content_type,
-                           std::optional<uint64_t> content_length);
+    ResponseHead out;
+    bool head_sent = false;
+    std::vector<BodyFilter> body_filters;  // engaged by header filters for this request
+    /// The first value of the response header `name` (case-insensitive), or nullptr.
+    std::string* find_out_header(std::string_view name);
+    void remove_out_header(std::string_view name);
     /// Whether a response with `status` to this request carries a body.
     bool sends_body(int status) const;
+
+    /// A module's per-request state (nullptr until make_ctx<T>()).
+    template <class T>
+    T* ctx() const {
+        for (const auto& [key, c] : ctxs_) {
+            if (key == &ctx_key<T>) {
+                return static_cast<T*>(c.get());
+            }
+        }
+        return nullptr;
+    }
+    template <class T>
+    T& make_ctx() {
+        auto c = std::make_unique<T>();
+        T& ref = *c;
+        ctxs_.emplace_back(&ctx_key<T>, std::move(c));
+        return ref;
+    }
+    void clear_ctx() { ctxs_.clear(); }
     /// Restarts location matching with `uri` (index files, try_files, error_page): 500 after
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
@@ -152,6 +226,12 @@ struct Request {
 
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
+
+  private:
+    template <class T>
+    static inline const char ctx_key = 0;
+    std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
+    std::string pending_head_;  // the head, waiting for the first body bytes
 };
 
 /// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
@@ -193,6 +273,7 @@ struct HttpMainConf : core::ConfBase {
     core::ConfVector main_confs;  // kHttpMain level of every http module
     std::vector<std::unique_ptr<ServerBlock>> servers;
     std::vector<PhaseHandler> registered[kPhaseCount];
+    std::vector<HeaderFilter> header_filters;  // module-table order
     struct Entry {
         Phase phase;
         PhaseHandler handler;
@@ -264,6 +345,9 @@ core::Status merge(const HttpLocConf& parent, HttpLocConf& child);
 /// For postconfiguration hooks of http modules: registers `h` in `phase` (module-table order
 /// is execution order). Fails when there is no http block.
 void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h);
+/// For postconfiguration hooks of http filter modules: adds a header filter (module-table
+/// order is execution order; the core's framing runs after all of them).
+void add_header_filter(core::Cycle& cycle, HeaderFilter f);
 /// Calls `fn` with the location-level confs of every server and location (nested too).
 void for_each_location_confs(HttpMainConf& main, const std::function<void(core::ConfVector&)>& fn);
 /// The http main conf of a cycle, or nullptr when there is no http block.

@@ -518,6 +518,13 @@ void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h) {
     }
 }
 
+void add_header_filter(core::Cycle& cycle, HeaderFilter f) {
+    HttpMainConf* main = http_main(cycle);
+    if (main != nullptr) {
+        main->header_filters.push_back(f);
+    }
+}
+
 extern const core::Module kHttpModule{
     .name = "http",
     .type = core::ModuleType::kHttp,

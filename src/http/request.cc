@@ -1,6 +1,7 @@
 // Request: response writing, error pages, bodies and helpers shared by handlers.
 #include <strings.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <ctime>
@@ -25,6 +26,46 @@ std::string_view http_date() {
         strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     }
     return buf;
+}
+
+/// RFC 9112 §7.1: each piece as "size CRLF data CRLF", then "0 CRLF CRLF".
+void chunked_body_filter(Request& r, const BodyChunk& c, size_t next) {
+    uint64_t n = c.size();
+    if (n > 0) {
+        char line[24];
+        int len = snprintf(line, sizeof(line), "%llx\r\n", static_cast<unsigned long long>(n));
+        BodyChunk piece;
+        std::string framed;
+        if (c.is_file()) {
+            piece.data = std::string_view(line, static_cast<size_t>(len));
+            r.next_body(next, piece);
+            BodyChunk file = c;
+            file.last = false;
+            r.next_body(next, file);
+            framed = "\r\n";
+        } else {
+            framed.reserve(static_cast<size_t>(len) + c.data.size() + 7);
+            framed.append(line, static_cast<size_t>(len));
+            framed += c.data;
+            framed += "\r\n";
+        }
+        if (c.last) {
+            framed += "0\r\n\r\n";
+        }
+        piece.data = framed;
+        piece.last = c.last;
+        r.next_body(next, piece);
+        return;
+    }
+    BodyChunk end;
+    end.data = c.last ? std::string_view("0\r\n\r\n") : std::string_view();
+    end.last = c.last;
+    if (c.is_file()) {
+        ::close(c.fd);
+    }
+    if (c.last) {
+        r.next_body(next, end);
+    }
 }
 
 void rebase_view(std::string_view& v, std::string_view old, const char* to) {
@@ -168,8 +209,8 @@ const Header* Request::find_header(std::string_view name) const {
     return nullptr;
 }
 
-std::string Request::build_head(int code, std::string_view content_type,
-                                std::optional<uint64_t> content_length) {
+void Request::send_head(int code, std::string_view content_type,
+                        std::optional<uint64_t> content_length) {
     status = code;
     const auto& lc = loc_conf<HttpLocConf>();
     session->before_head(*this);
@@ -190,7 +231,26 @@ std::string Request::build_head(int code, std::string_view content_type,
             }
         }
     }
-    std::string head;
+    out.content_type.assign(content_type);
+    out.content_length = content_length;
+    out.header_only = !sends_body(code);
+    for (HeaderFilter f : session->port().main().header_filters) {
+        f(*this);
+    }
+    code = status;  // a filter may have changed it
+    bool no_body = code < 200 || code == 204 || code == 304;
+    if (!out.header_only && !out.content_length) {
+        // The length is unknown: chunked for HTTP/1.1, else the end of the connection ends the
+        // body (RFC 9112 §6.3).
+        if (http_minor >= 1) {
+            out_headers.emplace_back("Transfer-Encoding", "chunked");
+            add_body_filter(&chunked_body_filter);
+        } else {
+            keepalive = false;
+        }
+    }
+
+    std::string& head = pending_head_;
     head.reserve(256);
     head += "HTTP/1.1 ";
     head += std::to_string(code);
@@ -200,15 +260,14 @@ std::string Request::build_head(int code, std::string_view content_type,
     head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: "
                               : "\r\nServer: halo\r\nDate: ";
     head += http_date();
-    if (!content_type.empty()) {
+    if (!out.content_type.empty()) {
         head += "\r\nContent-Type: ";
-        head += content_type;
+        head += out.content_type;
     }
-    bool no_body = code < 200 || code == 204 || code == 304;
-    if (content_length && !no_body) {
+    if (out.content_length && !no_body) {
         // RFC 9110 §8.6: never with 1xx, 204 and 304.
         head += "\r\nContent-Length: ";
-        head += std::to_string(*content_length);
+        head += std::to_string(*out.content_length);
     }
     for (const auto& [name, value] : out_headers) {
         head += "\r\n";
@@ -217,7 +276,75 @@ std::string Request::build_head(int code, std::string_view content_type,
         head += value;
     }
     head += keepalive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
-    return head;
+    bytes_sent = head.size();
+    head_sent = true;
+}
+
+void Request::next_body(size_t next, const BodyChunk& chunk) {
+    if (next < body_filters.size() && !out.header_only) {
+        body_filters[next](*this, chunk, next + 1);
+        return;
+    }
+    // The writer: the head goes out with the first bytes of the body.
+    if (out.header_only) {
+        if (chunk.is_file()) {
+            ::close(chunk.fd);
+        }
+        if (!pending_head_.empty()) {
+            session->write(pending_head_);
+            pending_head_.clear();
+        }
+    } else {
+        body_bytes_sent += chunk.size();
+        bytes_sent += chunk.size();
+        if (chunk.is_file()) {
+            if (!pending_head_.empty()) {
+                session->write(pending_head_, chunk.length > 0);
+                pending_head_.clear();
+            }
+            if (chunk.length > 0) {
+                session->write_file(chunk.fd, chunk.offset, chunk.length, use_sendfile);
+            } else {
+                ::close(chunk.fd);
+            }
+        } else if (!pending_head_.empty()) {
+            if (chunk.data.size() <= 16384) {
+                pending_head_ += chunk.data;  // one write for a small response
+                session->write(pending_head_);
+            } else {
+                session->write(pending_head_, true);
+                session->write(chunk.data);
+            }
+            pending_head_.clear();
+        } else if (!chunk.data.empty()) {
+            session->write(chunk.data);
+        }
+    }
+    if (chunk.last) {
+        session->response_done();  // `this` may be gone
+    } else {
+        session->body_written();
+    }
+}
+
+bool Request::output_blocked() const {
+    return filter_on_drained != nullptr || session->output_blocked();
+}
+
+std::string* Request::find_out_header(std::string_view name) {
+    for (auto& [n, v] : out_headers) {
+        if (n.size() == name.size() && strncasecmp(n.data(), name.data(), name.size()) == 0) {
+            return &v;
+        }
+    }
+    return nullptr;
+}
+
+void Request::remove_out_header(std::string_view name) {
+    std::erase_if(out_headers, [name](const auto& h) {
+        return h.first.size() == name.size() &&
+               strncasecmp(h.first.data(), name.data(), name.size()) == 0;
+    });
 }
 
 bool Request::sends_body(int code) const {
@@ -229,34 +356,33 @@ void Request::send(int code, std::string_view content_type, std::string_view bod
     if (!location.empty()) {
         out_headers.emplace_back("Location", std::string(location));
     }
-    std::string head = build_head(code, content_type, body.size());
-    bool with_body = sends_body(code);
-    body_bytes_sent = with_body ? body.size() : 0;
-    if (with_body) {
-        head += body;
-    }
-    bytes_sent = head.size();
-    session->write(head);
-    session->response_done();
+    send_head(code, content_type, body.size());
+    BodyChunk c;
+    c.data = body;
+    c.last = true;
+    send_body(c);
 }
 
 void Request::send_file(int code, std::string_view content_type, int fd, uint64_t offset,
-                        uint64_t length, bool use_sendfile) {
-    std::string head = build_head(code, content_type, length);
-    bytes_sent = head.size();
-    bool body_follows = sends_body(code) && length > 0;
-    session->write(head, body_follows);
-    if (body_follows) {
-        body_bytes_sent = length;
-        bytes_sent += length;
-        session->write_file(fd, offset, length, use_sendfile);
-    } else {
-        ::close(fd);
-    }
-    session->response_done();
+                        uint64_t length, bool sendfile) {
+    use_sendfile = sendfile;
+    send_head(code, content_type, length);
+    BodyChunk c;
+    c.fd = fd;
+    c.offset = offset;
+    c.length = length;
+    c.last = true;
+    send_body(c);
 }
 
 void Request::send_error(int code, std::string_view location) {
+    if (head_sent) {
+        // Too late for an error response: the client sees the connection end early.
+        core::log_conn(core::LogLevel::kInfo, connection_id,
+                       "response cut short (status %d after the head was sent)", code);
+        abort();
+        return;
+    }
     // error_page: once per request, for statuses it lists (nginx does not recurse either).
     const auto& pages = loc_conf<HttpLocConf>().error_pages;
     if (pages && !in_error_page && location.empty()) {
@@ -329,6 +455,8 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
             return Flow::kDone;
         }
         out_headers.clear();
+        body_filters.clear();
+        clear_ctx();
         session->restart_at_find_config();
         return Flow::kDone;
     }
@@ -336,6 +464,8 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
     args_storage.assign(new_args);
     args = args_storage;
     out_headers.clear();
+    body_filters.clear();
+    clear_ctx();
     session->restart_at_find_config();
     return Flow::kDone;
 }

@@ -224,7 +224,41 @@ Session::~Session() = default;
 void Session::on_drained() {
     if (state_ == State::kWriting) {
         finish_request();
+    } else if (state_ == State::kRunning && req_) {
+        conn_.clear_timeout();
+        // A handler may finish the request (and the next pipelined one may start): check the
+        // request count before going on.
+        int current = requests_;
+        if (auto resume = req_->filter_on_drained) {
+            req_->filter_on_drained = nullptr;
+            resume(*req_);
+            if (requests_ != current || state_ != State::kRunning || req_->output_blocked()) {
+                return;
+            }
+        }
+        if (auto resume = req_->on_drained) {
+            req_->on_drained = nullptr;
+            resume(*req_);
+        }
     }
+}
+
+void Session::body_written() {
+    if (state_ == State::kClosed) {
+        return;
+    }
+    if (conn_.failed()) {
+        close();  // the producer sees output_blocked() and stops; the request goes with us
+        return;
+    }
+    if (conn_.output_pending()) {
+        conn_.set_timeout(*loc().send_timeout);
+    }
+}
+
+bool Session::output_blocked() const {
+    constexpr size_t kHighWater = 256 * 1024;
+    return state_ == State::kClosed || conn_.failed() || conn_.output_buffered() > kHighWater;
 }
 
 void Session::on_timeout() {
@@ -241,7 +275,11 @@ void Session::on_timeout() {
             fail_request(408);
             return;
         case State::kWriting:
-            core::log_conn(core::LogLevel::kInfo, conn_.id(), "client timed out (send_timeout)");
+        case State::kRunning:
+            if (state_ == State::kWriting || conn_.output_pending()) {
+                core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                               "client timed out (send_timeout)");
+            }
             close();
             return;
         default:
@@ -486,6 +524,9 @@ void Session::fail_request(int status) {
 }
 
 void Session::response_done() {
+    if (state_ == State::kClosed) {
+        return;  // the connection failed while the response was streamed
+    }
     state_ = State::kWriting;
     if (conn_.failed()) {
         close();
@@ -508,7 +549,7 @@ void Session::log_request() {
 }
 
 void Session::abort() {
-    if (req_) {
+    if (req_ && !req_->head_sent) {
         req_->status = 444;  // nginx logs a dropped request with 444
     }
     close();

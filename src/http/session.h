@@ -56,6 +56,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
         conn_.send_file(fd, offset, len, use_sendfile);
     }
+    /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
+    void body_written();
+    /// More than a few buffers are waiting for the client (or it is gone).
+    bool output_blocked() const;
     /// Runs the phases again from server_rewrite (internal redirect).
     void restart_at_find_config();
     /// The current request has its whole response queued.
