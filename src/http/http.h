@@ -71,6 +71,7 @@ struct Header {
 
 struct ServerBlock;
 struct LocationBlock;
+struct HttpLocConf;
 
 /// A piece of a response body going through the body filters: bytes in memory (valid for
 /// the call), or `length` bytes of the open file `fd` from `offset`. Whoever receives a file
@@ -196,6 +197,11 @@ struct Request {
         return ref;
     }
     void clear_ctx() { ctxs_.clear(); }
+    /// "http" or "https".
+    std::string_view scheme() const;
+    /// The host name of the request as nginx's $host: the Host header without its port, or
+    /// the server's first name.
+    std::string_view host_name() const;
     /// Restarts location matching with `uri` (index files, try_files, error_page): 500 after
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
@@ -228,6 +234,7 @@ struct Request {
     void resume();
 
   private:
+    void absolute_location(const HttpLocConf& lc);
     template <class T>
     static inline const char ctx_key = 0;
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
@@ -327,6 +334,9 @@ struct HttpLocConf : core::ConfBase {
     std::optional<std::chrono::milliseconds> send_timeout;         // 60s
     std::optional<std::string> default_type;                       // text/plain
     std::optional<bool> server_tokens;                             // on
+    std::optional<bool> absolute_redirect;                         // on
+    std::optional<bool> server_name_in_redirect;                   // off
+    std::optional<bool> port_in_redirect;                          // on
     std::optional<core::Size> client_max_body_size;                // 1m (0: no limit)
     std::optional<core::Size> client_body_buffer_size;             // 16k
     std::optional<std::chrono::milliseconds> client_body_timeout;  // 60s

@@ -333,6 +333,10 @@ constexpr core::Directive kDirectives[] = {
     {"send_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::send_timeout>()},
     {"default_type", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::default_type>()},
     {"server_tokens", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::server_tokens>()},
+    {"absolute_redirect", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::absolute_redirect>()},
+    {"server_name_in_redirect", kHttpAll, core::kArgs1,
+     core::slot<&HttpLocConf::server_name_in_redirect>()},
+    {"port_in_redirect", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::port_in_redirect>()},
     {"client_max_body_size", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::client_max_body_size>()},
     {"client_body_buffer_size", kHttpAll, core::kArgs1,
@@ -471,6 +475,9 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.send_timeout, parent.send_timeout, 60s);
     core::inherit(child.default_type, parent.default_type, "text/plain");
     core::inherit(child.server_tokens, parent.server_tokens, true);
+    core::inherit(child.absolute_redirect, parent.absolute_redirect, true);
+    core::inherit(child.server_name_in_redirect, parent.server_name_in_redirect, false);
+    core::inherit(child.port_in_redirect, parent.port_in_redirect, true);
     core::inherit(child.client_max_body_size, parent.client_max_body_size, core::Size{1024 * 1024});
     core::inherit(child.client_body_buffer_size, parent.client_body_buffer_size,
                   core::Size{16 * 1024});

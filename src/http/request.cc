@@ -1,5 +1,6 @@
 // Request: response writing, error pages, bodies and helpers shared by handlers.
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cstdio>
 
@@ -231,6 +232,7 @@ void Request::send_head(int code, std::string_view content_type,
             }
         }
     }
+    absolute_location(lc);
     out.content_type.assign(content_type);
     out.content_length = content_length;
     out.header_only = !sends_body(code);
@@ -345,6 +347,51 @@ void Request::remove_out_header(std::string_view name) {
         return h.first.size() == name.size() &&
                strncasecmp(h.first.data(), name.data(), name.size()) == 0;
     });
+}
+
+std::string_view Request::scheme() const {
+    return session->scheme();
+}
+
+std::string_view Request::host_name() const {
+    std::string_view h = host;
+    if (!h.empty() && h[0] != '[') {
+        h = h.substr(0, h.rfind(':'));
+    } else if (!h.empty()) {
+        h = h.substr(0, h.find(']') + 1);
+    }
+    while (!h.empty() && h.back() == '.') {
+        h.remove_suffix(1);
+    }
+    if (h.empty() && server != nullptr && !server->names.empty()) {
+        return server->names[0];
+    }
+    return h;
+}
+
+/// nginx's absolute_redirect: "/path" in Location becomes "scheme://host[:port]/path".
+void Request::absolute_location(const HttpLocConf& lc) {
+    std::string* loc = find_out_header("Location");
+    if (loc == nullptr || loc->empty() || (*loc)[0] != '/' || !*lc.absolute_redirect) {
+        return;
+    }
+    std::string base(scheme());
+    base += "://";
+    if (*lc.server_name_in_redirect && server != nullptr && !server->names.empty() &&
+        server->names[0][0] != '~' && server->names[0][0] != '*' && server->names[0][0] != '.') {
+        base += server->names[0];
+    } else if (std::string_view h = host_name(); !h.empty()) {
+        base += h;
+    } else {
+        const core::SockAddr& local = session->local_addr();
+        base += local.family() == AF_INET6 ? "[" + local.host_text() + "]" : local.host_text();
+    }
+    uint16_t port = session->local_addr().port();
+    if (*lc.port_in_redirect && port != 0 && port != (scheme() == "https" ? 443 : 80)) {
+        base += ':';
+        base += std::to_string(port);
+    }
+    loc->insert(0, base);
 }
 
 bool Request::sends_body(int code) const {

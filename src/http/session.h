@@ -76,6 +76,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// The local address of the connection ($server_addr), looked up once.
     const core::SockAddr& local_addr();
     int requests() const { return requests_; }
+    /// The scheme clients use on this connection.
+    std::string_view scheme() const { return "http"; }
 
   private:
     enum class State {

@@ -124,27 +124,14 @@ std::vector<VariableDef> make_builtins() {
          }},
         {"host",
          [](R r, A, O o) {
-             std::string_view h = r.host;
-             if (!h.empty() && h[0] != '[') {
-                 h = h.substr(0, h.rfind(':'));
-             } else if (!h.empty()) {
-                 h = h.substr(0, h.find(']') + 1);
-             }
-             while (!h.empty() && h.back() == '.') {
-                 h.remove_suffix(1);
-             }
-             if (h.empty() && r.server != nullptr && !r.server->names.empty()) {
-                 o += r.server->names[0];
-                 return true;
-             }
-             for (char c : h) {
+             for (char c : r.host_name()) {
                  o += static_cast<char>(tolower(static_cast<unsigned char>(c)));
              }
              return true;
          }},
         {"scheme",
-         [](R, A, O o) {
-             o += "http";
+         [](R r, A, O o) {
+             o += r.scheme();
              return true;
          }},
         {"request",

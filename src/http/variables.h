@@ -45,7 +45,9 @@ class ComplexValue {
         eval(r, s);
         return s;
     }
-    bool is_literal() const { return parts_.size() <= 1 && (parts_.empty() || !parts_[0].var); }
+    bool is_literal() const {
+        return parts_.size() <= 1 && (parts_.empty() || parts_[0].name.empty());
+    }
     const std::string& text() const { return text_; }
 
     /// Binds every variable name; called by the http core for all values of a cycle.

@@ -316,10 +316,11 @@ TEST_F(StaticTest, UnsatisfiableRange) {
 TEST_F(StaticTest, DirectoryRedirect) {
     HttpResponse r = get("/dir");
     EXPECT_EQ(r.status, 301);
-    EXPECT_EQ(r.header("location"), "/dir/");
+    EXPECT_EQ(r.header("location"), "http://localhost:" + std::to_string(halo_->port(0)) + "/dir/");
     HttpResponse q = get("/dir?x=1");
     EXPECT_EQ(q.status, 301);
-    EXPECT_EQ(q.header("location"), "/dir/?x=1");
+    EXPECT_EQ(q.header("location"),
+              "http://localhost:" + std::to_string(halo_->port(0)) + "/dir/?x=1");
 }
 
 TEST_F(StaticTest, DirectoryWithoutIndexIsForbidden) {

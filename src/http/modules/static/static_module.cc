@@ -30,6 +30,11 @@ struct StaticLocConf : core::ConfBase {
     std::optional<std::string> alias;  // replaces the location prefix
     std::string alias_prefix;          // name of the location that declared the alias
     std::string alias_where;           // file:line of the alias directive
+    // root or alias with $variables: evaluated per request (a relative result is taken from
+    // `prefix`); shared with the levels that inherit it.
+    std::shared_ptr<http::ComplexValue> path_value;
+    std::string prefix;
+    bool whole_alias = false;  // alias in a regex location: the value is the whole path
     std::optional<std::vector<std::string>> index;
     // Shared with the levels that inherit it: the values are bound once, by address.
     std::shared_ptr<std::vector<std::unique_ptr<http::ComplexValue>>> try_files;
@@ -58,6 +63,8 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
         child.root = parent.root;
         child.alias = parent.alias;
         child.alias_prefix = parent.alias_prefix;
+        child.path_value = parent.path_value;
+        child.prefix = parent.prefix;
     }
     core::inherit(child.index, parent.index, std::vector<std::string>{"index.html"});
     if (!child.try_files) {
@@ -71,6 +78,20 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
     return Status::ok();
 }
 
+/// A root or alias holding $variables becomes a value evaluated per request.
+Status parse_path_value(ConfContext& cf, const std::string& path, StaticLocConf& conf) {
+    auto cv = std::make_shared<http::ComplexValue>();
+    HALO_TRY(http::ComplexValue::parse(path, cf.node().where(), *cv));
+    if (cv->is_literal()) {
+        return Status::ok();
+    }
+    http::register_complex_value(cf.cycle(), cv.get());
+    conf.path_value = std::move(cv);
+    conf.prefix = cf.full_path("x");  // the prefix folder, with its trailing slash
+    conf.prefix.pop_back();
+    return Status::ok();
+}
+
 Status set_root(ConfContext& cf, StaticLocConf& conf) {
     if (conf.root || conf.alias) {
         return cf.error(conf.alias ? "\"root\" directive is duplicate, \"alias\" directive was "
@@ -78,13 +99,11 @@ Status set_root(ConfContext& cf, StaticLocConf& conf) {
                                    : "\"root\" directive is duplicate");
     }
     std::string path = cf.arg(0);
-    if (path.find('$') != std::string::npos) {
-        return cf.error("variables in \"root\" are not supported yet");
-    }
     while (path.size() > 1 && path.back() == '/') {
         path.pop_back();
     }
-    conf.root = cf.full_path(path);
+    HALO_TRY(parse_path_value(cf, path, conf));
+    conf.root = conf.path_value ? path : cf.full_path(path);
     return Status::ok();
 }
 
@@ -97,7 +116,8 @@ Status set_alias(ConfContext& cf, StaticLocConf& conf) {
                                     "specified earlier"
                                   : "\"alias\" directive is duplicate");
     }
-    conf.alias = cf.full_path(cf.arg(0));
+    HALO_TRY(parse_path_value(cf, cf.arg(0), conf));
+    conf.alias = conf.path_value ? cf.arg(0) : cf.full_path(cf.arg(0));
     conf.alias_where = cf.node().where();
     return Status::ok();
 }
@@ -181,15 +201,30 @@ constexpr core::ConfHooks kConfs[] = {
 
 /// The file system path of `uri` under the location's root or alias.
 std::string map_path(const http::Request& r, const StaticLocConf& c, std::string_view uri) {
+    std::string base;
+    if (c.path_value) {
+        base = c.path_value->eval(r);
+        if (base.empty() || base.find('\0') != std::string::npos) {
+            return {};
+        }
+        if (base[0] != '/') {
+            base.insert(0, c.prefix);
+        }
+        if (c.whole_alias) {
+            return base;  // alias in a regex location: the captures place the file
+        }
+    }
+    const std::string& root = c.path_value ? base : (c.root ? *c.root : base);
     if (c.alias) {
+        const std::string& alias = c.path_value ? base : *c.alias;
         // Only a URI under the declaring location's prefix maps; anything else maps nowhere
         // (never to a path from the file system root).
         if (c.alias_prefix.empty() || uri.substr(0, c.alias_prefix.size()) != c.alias_prefix) {
             return {};
         }
-        return *c.alias + std::string(uri.substr(c.alias_prefix.size()));
+        return alias + std::string(uri.substr(c.alias_prefix.size()));
     }
-    return (c.root ? *c.root : std::string()) + std::string(uri);
+    return root + std::string(uri);
 }
 
 std::string_view content_type(const http::Request& r, const StaticLocConf& c,
@@ -392,7 +427,8 @@ Status postconfiguration(core::Cycle& cycle) {
         }
     });
     // Where each alias was declared: nested locations inherit the prefix it replaces. An
-    // alias in a regex or named location would need captures (not supported yet): refused.
+    // alias in a regex location names the whole path with captures; in a named one it has no
+    // prefix to replace and is refused.
     struct Walk {
         Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs,
                    const StaticLocConf* parent) {
@@ -403,6 +439,7 @@ Status postconfiguration(core::Cycle& cycle) {
                                  !parent->alias_prefix.empty();
                 if (inherited) {
                     c.alias_prefix = parent->alias_prefix;
+                    c.whole_alias = parent->whole_alias;
                 } else if (c.alias) {
                     if (loc->match == http::LocationMatch::kNamed) {
                         return Status::error(
@@ -410,10 +447,14 @@ Status postconfiguration(core::Cycle& cycle) {
                             c.alias_where);
                     }
                     if (loc->match == http::LocationMatch::kRegex) {
-                        return Status::error(
-                            "the \"alias\" directive in a regex location needs captures, which "
-                            "are not supported yet in " +
-                            c.alias_where);
+                        // As nginx: the alias names the whole file through the captures.
+                        if (!c.path_value) {
+                            return Status::error(
+                                "the \"alias\" directive in a regex location must refer to its "
+                                "captures ($1...) in " +
+                                c.alias_where);
+                        }
+                        c.whole_alias = true;
                     }
                     c.alias_prefix = loc->name;
                 }

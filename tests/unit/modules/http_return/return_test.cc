@@ -183,8 +183,15 @@ TEST_F(ReturnTest, EveryRedirectCode) {
         ASSERT_TRUE(load_location("return " + std::to_string(code) + " /next;").is_ok());
         std::string out = get();
         EXPECT_THAT(out, StartsWith("HTTP/1.1 " + std::to_string(code) + " ")) << code;
-        EXPECT_THAT(out, HasSubstr("\r\nLocation: /next\r\n")) << code;
+        // absolute_redirect (on by default) completes the path with the scheme and host.
+        EXPECT_THAT(out, HasSubstr("\r\nLocation: http://a/next\r\n")) << code;
     }
+    ASSERT_TRUE(load_location("absolute_redirect off; return 301 /next;").is_ok());
+    EXPECT_THAT(get(), HasSubstr("\r\nLocation: /next\r\n"));
+    ASSERT_TRUE(load("http {\n server_name_in_redirect on;\n server {\n  listen 127.0.0.1:8080;\n"
+                     "  server_name main.example;\n  return 302 /x;\n }\n}\n")
+                    .is_ok());
+    EXPECT_THAT(get(), HasSubstr("\r\nLocation: http://main.example/x\r\n"));
 }
 
 TEST_F(ReturnTest, ErrorCodeWithoutTextSendsTheDefaultPage) {

@@ -290,9 +290,18 @@ TEST_F(HttpStaticTest, RejectsAliasOutsideLocations) {
     EXPECT_EQ(error("http {\n alias /a/; }"), "\"alias\" directive is not allowed here" + at(2));
 }
 
-TEST_F(HttpStaticTest, RejectsVariablesInRoot) {
-    EXPECT_EQ(server_error("root /srv/$host;"),
-              "variables in \"root\" are not supported yet" + at(4));
+TEST_F(HttpStaticTest, RootWithVariablesIsEvaluatedPerRequest) {
+    dir_.write("vhosts/a/x.txt", "site a");
+    dir_.write("vhosts/b/x.txt", "site b");
+    serve("root " + dir_.file("vhosts") + "/$arg_site;");
+    EXPECT_EQ(get("/x.txt?site=a").body, "site a");
+    EXPECT_EQ(get("/x.txt?site=b").body, "site b");
+    EXPECT_EQ(get("/x.txt?site=c").status, 404);
+    // A relative result is taken from the prefix, as a literal root is.
+    dir_.write("rel/x.txt", "relative");
+    serve("root $arg_d;");
+    EXPECT_EQ(get("/x.txt?d=rel").body, "relative");
+    EXPECT_THAT(server_error("root /srv/$nosuchvar;"), HasSubstr("nosuchvar"));
 }
 
 TEST_F(HttpStaticTest, RejectsBadIndex) {
@@ -390,13 +399,31 @@ TEST_F(HttpStaticTest, NestedLocationInheritsTheAliasOfItsParent) {
     EXPECT_EQ(r.body, "nested png");
 }
 
-TEST_F(HttpStaticTest, AliasInARegexLocationIsRefused) {
+TEST_F(HttpStaticTest, AliasInARegexLocationWithoutCapturesIsRefused) {
     // The location name is a regex, not a prefix of the URI: without captures the alias could
     // only fall back to "" + URI (any file of the file system), so the config is refused.
-    EXPECT_EQ(server_error("location ~ \\.secret$ {\n alias /data/; }"),
-              "the \"alias\" directive in a regex location needs captures, which are not "
-              "supported yet" +
-                  at(5));
+    EXPECT_EQ(
+        server_error("location ~ \\.secret$ {\n alias /data/; }"),
+        "the \"alias\" directive in a regex location must refer to its captures ($1...)" + at(5));
+}
+
+TEST_F(HttpStaticTest, AliasInARegexLocationNamesTheFileWithCaptures) {
+    dir_.write("pics/cat.png", "a cat");
+    serve("location ~ ^/u/([a-z]+)/img/(.+\\.png)$ {\n alias " + dir_.file("pics") + "/$2; }");
+    Response r = get("/u/bob/img/cat.png");
+    EXPECT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body, "a cat");
+    EXPECT_THAT(r.raw, HasSubstr("Content-Type: image/png"));
+    EXPECT_EQ(get("/u/bob/img/dog.png").status, 404);
+    // Dot segments are resolved before matching: a capture never climbs out.
+    EXPECT_EQ(get("/u/bob/img/../../../etc/passwd.png").status, 404);
+}
+
+TEST_F(HttpStaticTest, AliasWithVariablesInAPrefixLocationKeepsTheUriTail) {
+    dir_.write("v1/doc/a.txt", "version 1");
+    serve("location /docs/ { alias " + dir_.file("") + "$arg_v/doc/; }");
+    EXPECT_EQ(get("/docs/a.txt?v=v1").body, "version 1");
+    EXPECT_EQ(get("/docs/a.txt?v=v2").status, 404);
 }
 
 TEST_F(HttpStaticTest, RejectsAliasInANamedLocation) {
@@ -440,10 +467,10 @@ TEST_F(HttpStaticTest, DirectoryWithoutSlashRedirects) {
     serve("");
     Response r = get("/dir");
     EXPECT_EQ(r.status, 301) << r.raw;
-    EXPECT_EQ(r.header("location"), "/dir/");
+    EXPECT_EQ(r.header("location"), "http://a/dir/");
     Response q = get("/dir?a=1&b=2");
     EXPECT_EQ(q.status, 301);
-    EXPECT_EQ(q.header("location"), "/dir/?a=1&b=2");
+    EXPECT_EQ(q.header("location"), "http://a/dir/?a=1&b=2");
 }
 
 TEST_F(HttpStaticTest, RedirectLocationIsEscaped) {
@@ -452,7 +479,7 @@ TEST_F(HttpStaticTest, RedirectLocationIsEscaped) {
     serve("");
     Response r = get("/my%20dir");
     EXPECT_EQ(r.status, 301) << r.raw;
-    EXPECT_EQ(r.header("location"), "/my%20dir/");
+    EXPECT_EQ(r.header("location"), "http://a/my%20dir/");
 }
 
 TEST_F(HttpStaticTest, DirectoryWithoutIndexIsForbidden) {
