@@ -47,7 +47,7 @@ void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendf
     file_off_ = offset;
     file_left_ = len;
     file_sendfile_ = use_sendfile;
-    if (!write_failed_) {
+    if (!write_failed_ && !connecting_) {
         flush();
     }
 }
@@ -58,6 +58,26 @@ void Connection::start() {
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     io_ = loop_.make_io(fd_, kRead | kWrite, true, [this](uint32_t ready) { on_io(ready); });
     io_->enable();
+}
+
+int Connection::open_connecting(const core::SockAddr& addr, int& err) {
+    int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+        return -1;
+    }
+    if (::connect(fd, addr.get(), addr.len) != 0 && errno != EINPROGRESS) {
+        err = errno;
+        ::close(fd);
+        return -1;
+    }
+    err = 0;
+    return fd;
+}
+
+void Connection::start_connect() {
+    connecting_ = true;
+    start();
 }
 
 IoStatus Connection::read(Buffer& buf, size_t max) {
@@ -91,6 +111,10 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
 
 void Connection::send(std::string_view data, bool more) {
     if (write_failed_) {
+        return;
+    }
+    if (connecting_) {
+        out_.append(data);  // goes out once connected
         return;
     }
     if (file_left_ > 0 || !after_.empty()) {
@@ -215,6 +239,22 @@ void Connection::next_queued() {
 void Connection::on_io(uint32_t ready) {
     // Owners never destroy a connection inside its callbacks (they use Loop::post), so this
     // object outlives the calls below.
+    if (connecting_) {
+        if (!(ready & (kWrite | kRead))) {
+            return;
+        }
+        connecting_ = false;
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+        }
+        if (err == 0 && output_pending()) {
+            flush();
+        }
+        handler_->on_connect(err);
+        return;  // readable data (if any) is read by the handler after on_connect
+    }
     if ((ready & kWrite) && output_pending()) {
         bool drained = flush();
         if (write_failed_) {

@@ -24,6 +24,8 @@ class ConnectionHandler {
     virtual void on_timeout() = 0;
     /// A write failed (peer gone); the owner should close.
     virtual void on_error() = 0;
+    /// An outgoing connection (Connection::connect) is established (`err` 0) or failed.
+    virtual void on_connect(int err) {}
 };
 
 enum class IoStatus { kOk, kAgain, kEof, kError };
@@ -41,6 +43,13 @@ class Connection {
     void set_handler(ConnectionHandler* h) { handler_ = h; }
     /// Starts delivering events (call once the handler is set).
     void start();
+    /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
+    /// connection was made). Use it for a Connection, then start_connect().
+    static int open_connecting(const core::SockAddr& addr, int& err);
+    /// Like start(), for a socket from open_connecting(): on_connect() tells the outcome.
+    void start_connect();
+    /// Hands the connection to a new owner (a keepalive pool, or back to a request).
+    ConnectionHandler* handler() const { return handler_; }
 
     uint64_t id() const { return id_; }
     int fd() const { return fd_; }
@@ -90,6 +99,7 @@ class Connection {
     std::unique_ptr<Timer> timer_;
     Buffer out_;
     bool write_failed_ = false;
+    bool connecting_ = false;
     // Edge-triggered reads: false once a read returned less than asked (the socket is empty
     // until the next readiness event), which saves the recv() that would say EAGAIN.
     bool readable_ = true;

@@ -98,6 +98,20 @@ using BodyFilter = void (*)(Request&, const BodyChunk&, size_t next);
 /// an internal redirect.
 struct RequestCtx {
     virtual ~RequestCtx() = default;
+    /// Kept across internal redirects (what the log needs: $upstream_status...).
+    virtual bool survives_redirect() const { return false; }
+};
+
+/// What the log knows about a request's upstream attempts ($upstream_addr, $upstream_status,
+/// $upstream_response_time), kept across the internal redirect of an error_page.
+struct UpstreamLog : RequestCtx {
+    struct Attempt {
+        std::string addr;
+        int status = 0;  // 0: no response
+        int64_t ms = -1;
+    };
+    std::vector<Attempt> attempts;
+    bool survives_redirect() const override { return true; }
 };
 
 /// The response head while header filters run.
@@ -105,6 +119,7 @@ struct ResponseHead {
     std::string content_type;
     std::optional<uint64_t> content_length;  // nullopt: unknown (chunked, or close to end)
     bool header_only = false;                // HEAD, 1xx, 204, 304: no body is sent
+    bool upgrade = false;                    // 101: "Connection: upgrade"
 };
 
 /// One request on a connection. Views point into the connection's buffer.
@@ -189,14 +204,23 @@ struct Request {
         }
         return nullptr;
     }
-    template <class T>
-    T& make_ctx() {
-        auto c = std::make_unique<T>();
+    template <class T, class... A>
+    T& make_ctx(A&&... args) {
+        auto c = std::make_unique<T>(std::forward<A>(args)...);
         T& ref = *c;
         ctxs_.emplace_back(&ctx_key<T>, std::move(c));
         return ref;
     }
-    void clear_ctx() { ctxs_.clear(); }
+    /// On an internal redirect. The state is retired, not destroyed: the module that caused
+    /// the redirect may still be on the stack.
+    void clear_ctx() {
+        for (auto& c : ctxs_) {
+            if (!c.second->survives_redirect()) {
+                retired_.push_back(std::move(c.second));
+            }
+        }
+        std::erase_if(ctxs_, [](const auto& c) { return c.second == nullptr; });
+    }
     /// "http" or "https".
     std::string_view scheme() const;
     /// The host name of the request as nginx's $host: the Host header without its port, or
@@ -206,6 +230,7 @@ struct Request {
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
     int redirects = 0;
+    bool uri_changed = false;    // by an internal redirect or a rewrite: $uri is not the target
     bool logged = false;         // the log phase ran
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
@@ -230,6 +255,10 @@ struct Request {
     std::unique_ptr<RequestBody> body;
     bool has_body() const { return chunked || content_length > 0; }
 
+    /// After a 101 head: the connection becomes a tunnel (see Session::start_tunnel); bytes for
+    /// the client go out with write_raw().
+    void start_tunnel(void (*on_data)(Request&, std::string_view));
+    void write_raw(std::string_view data);
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
 
@@ -238,6 +267,7 @@ struct Request {
     template <class T>
     static inline const char ctx_key = 0;
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
+    std::vector<std::unique_ptr<RequestCtx>> retired_;
     std::string pending_head_;  // the head, waiting for the first body bytes
 };
 
@@ -245,6 +275,9 @@ struct Request {
 std::string format_http_date(time_t t);
 /// Parses the three HTTP date forms (IMF-fixdate, RFC 850, asctime).
 std::optional<time_t> parse_http_date(std::string_view s);
+
+/// Percent-encodes what may not stand in a URI path (the URI is kept decoded in $uri).
+std::string escape_uri(std::string_view uri);
 
 /// Reason phrase for a status code ("Not Found"); empty when unknown.
 std::string_view status_text(int status);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include "auto_config.h"
@@ -277,7 +278,9 @@ void Request::send_head(int code, std::string_view content_type,
         head += ": ";
         head += value;
     }
-    head += keepalive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    head += out.upgrade ? "\r\nConnection: upgrade\r\n\r\n"
+            : keepalive ? "\r\nConnection: keep-alive\r\n\r\n"
+                        : "\r\nConnection: close\r\n\r\n";
     bytes_sent = head.size();
     head_sent = true;
 }
@@ -347,6 +350,24 @@ void Request::remove_out_header(std::string_view name) {
         return h.first.size() == name.size() &&
                strncasecmp(h.first.data(), name.data(), name.size()) == 0;
     });
+}
+
+std::string escape_uri(std::string_view uri) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
+    std::string out;
+    out.reserve(uri.size());
+    for (char ch : uri) {
+        auto c = static_cast<unsigned char>(ch);
+        if (isalnum(c) || kSafe.find(ch) != std::string_view::npos) {
+            out += ch;
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
 }
 
 std::string_view Request::scheme() const {
@@ -468,6 +489,20 @@ void Request::send_error(int code, std::string_view location) {
     send(code, body.empty() ? "" : "text/html", body, location);
 }
 
+void Request::start_tunnel(void (*on_data)(Request&, std::string_view)) {
+    if (!pending_head_.empty()) {
+        session->write(pending_head_);
+        pending_head_.clear();
+    }
+    session->start_tunnel(on_data);
+}
+
+void Request::write_raw(std::string_view data) {
+    session->write(data);
+    bytes_sent += data.size();
+    body_bytes_sent += data.size();
+}
+
 void Request::resume() {
     session->run_phases();
 }
@@ -508,6 +543,7 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
         return Flow::kDone;
     }
     uri = std::move(new_uri);
+    uri_changed = true;
     args_storage.assign(new_args);
     args = args_storage;
     out_headers.clear();

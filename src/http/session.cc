@@ -410,12 +410,39 @@ bool Session::step() {
             conn_.set_timeout(linger_timeout_);  // the wait between reads, as nginx
             return true;
         }
+        case State::kTunnel:
+            if (!read_more(65536)) {
+                return false;
+            }
+            tunnel_(*req_, in_.view());
+            in_.clear();
+            return state_ == State::kTunnel;
         case State::kRunning:
         case State::kWriting:
         case State::kClosed:
             return false;
     }
     return false;
+}
+
+void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
+    state_ = State::kTunnel;
+    tunnel_ = on_data;
+    close_after_ = true;
+    conn_.clear_timeout();
+    detach_head();
+    if (!in_.empty()) {
+        std::string early(in_.view());
+        in_.clear();
+        on_data(*req_, early);
+    }
+    if (state_ == State::kTunnel) {
+        ev::Runtime::current().loop().post([this] {
+            if (state_ == State::kTunnel) {
+                process_input();  // bytes that arrived before the switch (edge-triggered)
+            }
+        });
+    }
 }
 
 void Session::start_request() {
@@ -619,7 +646,8 @@ void Session::close() {
     if (state_ == State::kClosed) {
         return;
     }
-    if (state_ == State::kRunning || state_ == State::kWriting || state_ == State::kReadingBody) {
+    if (state_ == State::kRunning || state_ == State::kWriting || state_ == State::kReadingBody ||
+        state_ == State::kTunnel) {
         log_request();  // a request cut short (client gone, 444) is logged too
     }
     state_ = State::kClosed;

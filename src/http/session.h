@@ -56,6 +56,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
         conn_.send_file(fd, offset, len, use_sendfile);
     }
+    /// After "101 Switching Protocols": raw bytes both ways. `on_data` gets what the client
+    /// sends (first what followed the request head); the client's close ends the session.
+    void start_tunnel(void (*on_data)(Request&, std::string_view));
     /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
     void body_written();
     /// More than a few buffers are waiting for the client (or it is gone).
@@ -88,6 +91,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
         kDiscardingBody,
         kKeepalive,
         kLingering,
+        kTunnel,
         kClosed,
     };
     enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed };
@@ -127,6 +131,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool body_chunked_ = false;
     bool continue_sent_ = false;
     BodyHandler body_handler_ = nullptr;
+    void (*tunnel_)(Request&, std::string_view) = nullptr;
     std::unique_ptr<RequestBody> body_;
 
     int requests_ = 0;

@@ -15,6 +15,22 @@
 namespace http {
 namespace {
 
+/// nginx's upstream variables: one item per attempt, ", " between them.
+template <class F>
+bool upstream_list(const Request& r, std::string& out, F item) {
+    const UpstreamLog* log = r.ctx<UpstreamLog>();
+    if (log == nullptr || log->attempts.empty()) {
+        return false;
+    }
+    for (size_t i = 0; i < log->attempts.size(); i++) {
+        if (i > 0) {
+            out += ", ";
+        }
+        item(log->attempts[i], out);
+    }
+    return true;
+}
+
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
@@ -94,6 +110,25 @@ std::vector<VariableDef> make_builtins() {
     using A = std::string_view;
     using O = std::string&;
     return {
+        {"upstream_addr",
+         [](R r, A, O o) {
+             return upstream_list(
+                 r, o, [](const UpstreamLog::Attempt& a, std::string& out) { out += a.addr; });
+         }},
+        {"upstream_status",
+         [](R r, A, O o) {
+             return upstream_list(r, o, [](const UpstreamLog::Attempt& a, std::string& out) {
+                 out += a.status > 0 ? std::to_string(a.status) : "-";
+             });
+         }},
+        {"upstream_response_time",
+         [](R r, A, O o) {
+             return upstream_list(r, o, [](const UpstreamLog::Attempt& a, std::string& out) {
+                 char buf[32];
+                 snprintf(buf, sizeof(buf), "%.3f", a.ms < 0 ? 0.0 : a.ms / 1000.0);
+                 out += buf;
+             });
+         }},
         {"remote_addr",
          [](R r, A, O o) {
              o += r.peer.host_text();

@@ -124,10 +124,10 @@ class Group {
     /// balancer choosing; counts it in flight. `peer.index < 0` when none is usable: as nginx,
     /// the failure counts of the group are then reset ("no live upstreams") and the proxy
     /// answers 502.
-    Peer acquire(PickContext& ctx);
+    Peer acquire(PickContext& ctx) const;
     /// Ends an attempt: in-flight count, passive health (fails within fail_timeout make it
     /// unusable for fail_timeout), counters, response time.
-    void release(const Peer& peer, Outcome outcome, Millis response_time, int64_t now_ms);
+    void release(const Peer& peer, Outcome outcome, Millis response_time, int64_t now_ms) const;
 
     /// The shared state (for the status page and the health checker).
     PeerState* peers() const;

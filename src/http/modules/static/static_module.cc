@@ -246,24 +246,6 @@ http::Flow fail(http::Request& r, int status, const std::string& path, int err) 
     return http::Flow::kDone;
 }
 
-/// Percent-encodes what may not stand in a URI path (the URI is kept decoded).
-std::string escape_uri(std::string_view uri) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
-    std::string out;
-    for (char ch : uri) {
-        auto c = static_cast<unsigned char>(ch);
-        if (isalnum(c) || kSafe.find(ch) != std::string_view::npos) {
-            out += ch;
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
-}
-
 bool file_exists(const std::string& path, bool want_dir) {
     struct stat st;
     return stat(path.c_str(), &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
@@ -287,7 +269,7 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     }
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
-        std::string location = escape_uri(r.uri) + "/";
+        std::string location = http::escape_uri(r.uri) + "/";
         if (!r.args.empty()) {
             location += "?";
             location += r.args;

@@ -1,0 +1,200 @@
+// Response heads from upstream servers (RFC 9112 §4, §6): status line, fields, framing.
+#include "http/response_parse.h"
+
+#include <strings.h>
+
+#include "core/conf_context.h"
+
+namespace http {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool is_tchar(unsigned char c) {
+    static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           kExtra.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
+/// Whether the comma-separated list `v` holds `token` (case-insensitive).
+bool list_has(std::string_view v, std::string_view token) {
+    while (!v.empty()) {
+        size_t comma = v.find(',');
+        if (iequals(trim(v.substr(0, comma)), token)) {
+            return true;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        v.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+ParseResult fail(std::string* error, const char* what) {
+    if (error != nullptr) {
+        *error = what;
+    }
+    return ParseResult::kError;
+}
+
+}  // namespace
+
+const Header* ParsedResponse::find(std::string_view name) const {
+    for (const Header& h : headers) {
+        if (iequals(h.name, name)) {
+            return &h;
+        }
+    }
+    return nullptr;
+}
+
+BodyFraming ParsedResponse::framing(bool head_request) const {
+    if (head_request || status < 200 || status == 204 || status == 304) {
+        return BodyFraming::kNone;
+    }
+    if (chunked) {
+        return BodyFraming::kChunked;
+    }
+    if (content_length) {
+        return BodyFraming::kLength;
+    }
+    return BodyFraming::kUntilClose;
+}
+
+ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& scan,
+                                ParsedResponse& out, std::string* error) {
+    // Find the end of the head first; parse it once whole.
+    size_t end = std::string_view::npos;
+    size_t body = 0;
+    for (size_t i = scan; i < in.size(); i++) {
+        if (in[i] != '\n') {
+            continue;
+        }
+        if (i + 1 < in.size() && in[i + 1] == '\n') {
+            end = i + 1;
+            body = i + 2;
+            break;
+        }
+        if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {
+            end = i + 1;
+            body = i + 3;
+            break;
+        }
+    }
+    if (end == std::string_view::npos) {
+        if (in.size() > max_head) {
+            return fail(error, "upstream sent too big header");
+        }
+        scan = in.size() >= 2 ? in.size() - 2 : 0;
+        return ParseResult::kIncomplete;
+    }
+    if (body > max_head) {
+        return fail(error, "upstream sent too big header");
+    }
+    out = ParsedResponse();
+    out.head_len = body;
+    std::string_view head = in.substr(0, end);
+    bool first = true;
+    bool te = false;
+    bool keepalive_token = false;
+    while (!head.empty()) {
+        size_t nl = head.find('\n');
+        std::string_view line = head.substr(0, nl);
+        head.remove_prefix(nl == std::string_view::npos ? head.size() : nl + 1);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (first) {
+            first = false;
+            // HTTP/1.x SP 3DIGIT [SP reason]
+            if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[7] < '0' ||
+                line[7] > '9' || line[8] != ' ') {
+                return fail(error, "upstream sent no valid HTTP/1.0 header");
+            }
+            out.minor = line[7] - '0';
+            int code = 0;
+            for (size_t i = 9; i < 12; i++) {
+                if (line[i] < '0' || line[i] > '9') {
+                    return fail(error, "upstream sent invalid status");
+                }
+                code = code * 10 + (line[i] - '0');
+            }
+            if (code < 100 || (line.size() > 12 && line[12] != ' ')) {
+                return fail(error, "upstream sent invalid status");
+            }
+            out.status = code;
+            out.reason = line.size() > 13 ? line.substr(13) : std::string_view();
+            continue;
+        }
+        if (line.empty()) {
+            continue;
+        }
+        if (line[0] == ' ' || line[0] == '\t') {
+            return fail(error, "upstream sent invalid header");  // obs-fold
+        }
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) {
+            return fail(error, "upstream sent invalid header");
+        }
+        std::string_view name = line.substr(0, colon);
+        for (char c : name) {
+            if (!is_tchar(static_cast<unsigned char>(c))) {
+                return fail(error, "upstream sent invalid header");
+            }
+        }
+        std::string_view value = trim(line.substr(colon + 1));
+        for (char c : value) {
+            auto u = static_cast<unsigned char>(c);
+            if (u < 0x20 && u != '\t') {
+                return fail(error, "upstream sent invalid header");
+            }
+        }
+        out.headers.push_back({name, value});
+        if (iequals(name, "Content-Length")) {
+            auto n = core::parse_int(value);
+            if (!n || (out.content_length && *out.content_length != static_cast<uint64_t>(*n))) {
+                return fail(error, "upstream sent invalid \"Content-Length\" header");
+            }
+            out.content_length = static_cast<uint64_t>(*n);
+        } else if (iequals(name, "Transfer-Encoding")) {
+            te = true;
+            // Chunked must be the final coding; anything else is read until the close.
+            std::string_view v = value;
+            size_t comma = v.rfind(',');
+            out.chunked =
+                iequals(trim(comma == std::string_view::npos ? v : v.substr(comma + 1)), "chunked");
+        } else if (iequals(name, "Connection")) {
+            out.close = out.close || list_has(value, "close");
+            out.upgrade = out.upgrade || list_has(value, "upgrade");
+            keepalive_token = keepalive_token || list_has(value, "keep-alive");
+        }
+    }
+    if (te) {
+        if (out.content_length) {
+            out.close = true;  // RFC 9112 §6.3: a message with both is suspect
+            out.content_length.reset();
+        }
+        if (!out.chunked) {
+            out.close = true;
+        }
+    }
+    if (out.minor == 0 && !keepalive_token) {
+        out.close = true;
+    }
+    return ParseResult::kComplete;
+}
+
+}  // namespace http

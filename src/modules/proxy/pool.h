@@ -1,0 +1,31 @@
+#pragma once
+
+// Per-worker pools of idle keepalive connections to upstream servers (`keepalive N;` in an
+// upstream block): at most N idle connections per group and worker, each closed when the
+// server closes it, sends anything unasked, or stays idle keepalive_timeout.
+
+#include <memory>
+
+#include "core/net.h"
+#include "event/connection.h"
+#include "modules/upstream/upstream.h"
+
+namespace mod::proxy {
+
+/// An idle connection to `addr` of `group`, or nullptr. `requests` gets how many requests
+/// it has carried.
+std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const core::SockAddr& addr,
+                                          int& requests);
+/// Keeps `conn` (which has carried `requests` requests) for reuse, or closes it when it has
+/// served keepalive_requests or the pool is full (the oldest idle one is closed then).
+void pool_put(const upstream::Group& group, const core::SockAddr& addr,
+              std::unique_ptr<ev::Connection> conn, int requests);
+/// Closes `conn` from the event loop (never inside its own callback); events until then are
+/// ignored.
+void drop_connection(std::unique_ptr<ev::Connection> conn);
+/// Closes every idle connection (the worker is leaving).
+void pool_clear();
+/// Idle connections of this worker (for tests and the status page).
+size_t pool_size();
+
+}  // namespace mod::proxy

@@ -1,0 +1,391 @@
+// The proxy module (nginx's ngx_http_proxy_module): `proxy_pass` makes a location's content
+// come from an upstream group; the proxy_* directives shape the request and the response.
+#include <netdb.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/module.h"
+#include "http/http.h"
+#include "modules/proxy/pool.h"
+#include "modules/proxy/proxy.h"
+
+namespace mod::proxy {
+
+using core::ConfContext;
+using core::Status;
+
+Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
+    using namespace std::chrono_literals;
+    core::inherit(child.http_minor, parent.http_minor, 0);
+    if (!child.set_headers) {
+        child.set_headers = parent.set_headers;
+    }
+    if (!child.hide_headers) {
+        child.hide_headers = parent.hide_headers;
+    }
+    if (!child.pass_headers) {
+        child.pass_headers = parent.pass_headers;
+    }
+    core::inherit(child.connect_timeout, parent.connect_timeout, 60s);
+    core::inherit(child.send_timeout, parent.send_timeout, 60s);
+    core::inherit(child.read_timeout, parent.read_timeout, 60s);
+    core::inherit(child.buffering, parent.buffering, true);
+    core::inherit(child.request_buffering, parent.request_buffering, true);
+    core::inherit(child.intercept_errors, parent.intercept_errors, false);
+    core::inherit(child.pass_request_headers, parent.pass_request_headers, true);
+    core::inherit(child.pass_request_body, parent.pass_request_body, true);
+    core::inherit(child.buffer_size, parent.buffer_size, core::Size{4096});
+    core::inherit(child.buffers_total, parent.buffers_total, core::Size{8 * 4096});
+    core::inherit(child.max_temp_file_size, parent.max_temp_file_size,
+                  core::Size{1024ull * 1024 * 1024});
+    core::inherit(child.temp_path, parent.temp_path, "proxy_temp");
+    core::inherit(child.next_upstream, parent.next_upstream, uint32_t{kNextError | kNextTimeout});
+    core::inherit(child.next_upstream_tries, parent.next_upstream_tries, 0);
+    core::inherit(child.next_upstream_timeout, parent.next_upstream_timeout, 0ms);
+    if (!child.redirects && !child.redirect_off) {
+        child.redirects = parent.redirects;
+        child.redirect_off = parent.redirect_off;
+        if (!child.redirects && !child.redirect_off) {
+            child.redirects = std::make_shared<std::vector<Redirect>>();
+            child.redirects->push_back(Redirect{{}, {}, true});
+        }
+    }
+    return Status::ok();
+}
+
+namespace {
+
+Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.pass) {
+        return cf.duplicate();
+    }
+    const std::string& url = cf.arg(0);
+    auto p = std::make_shared<ProxyPass>();
+    p->url = url;
+    p->where = cf.node().where();
+    std::string_view rest;
+    if (strncasecmp(url.c_str(), "http://", 7) == 0) {
+        rest = std::string_view(url).substr(7);
+    } else if (strncasecmp(url.c_str(), "https://", 8) == 0) {
+        return cf.error("https upstreams are not supported yet in \"proxy_pass\"");
+    } else {
+        return cf.invalid_value(url, "the URL must start with \"http://\"");
+    }
+    if (url.find('$') != std::string::npos) {
+        return cf.error("variables in \"proxy_pass\" are not supported");
+    }
+    size_t slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        p->uri = std::string(rest.substr(slash));
+    }
+    if (authority.empty()) {
+        return cf.error("no host in \"" + url + "\" of the \"proxy_pass\" directive");
+    }
+    size_t colon = authority.rfind(':');
+    bool bracketed = !authority.empty() && authority[0] == '[';
+    if (colon != std::string_view::npos && (!bracketed || authority.find(']') < colon)) {
+        p->explicit_port = true;
+        p->port = std::string(authority.substr(colon + 1));
+        auto n = core::parse_int(p->port);
+        if (!n || *n < 1 || *n > 65535) {
+            return cf.error("invalid port in \"" + url + "\" of the \"proxy_pass\" directive");
+        }
+        p->host = std::string(authority);
+        p->authority = std::string(authority);
+        if (p->port == "80") {
+            p->host = std::string(authority.substr(0, colon));
+        }
+    } else {
+        p->port = "80";
+        p->host = std::string(authority);
+        p->authority = std::string(authority);
+    }
+    if (p->explicit_port) {
+        HALO_TRY(upstream::implicit_group(cf, p->authority, p->group));
+    } else {
+        // An upstream block of that name wins (it may come later in the file); else the name
+        // is resolved now, on port 80.
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        std::string host = p->authority;
+        if (host.size() > 2 && host[0] == '[') {
+            host = host.substr(1, host.size() - 2);
+        }
+        if (getaddrinfo(host.c_str(), "80", &hints, &res) == 0) {
+            freeaddrinfo(res);
+            HALO_TRY(upstream::implicit_group(cf, p->authority + ":80", p->fallback_group));
+        }
+    }
+    conf.pass = std::move(p);
+    return Status::ok();
+}
+
+Status set_set_header(ConfContext& cf, ProxyLocConf& conf) {
+    if (!conf.set_headers) {
+        conf.set_headers = std::make_shared<std::vector<std::unique_ptr<SetHeader>>>();
+    }
+    auto h = std::make_unique<SetHeader>();
+    h->name = cf.arg(0);
+    HALO_TRY(http::ComplexValue::parse(cf.arg(1), cf.node().where(), h->value));
+    http::register_complex_value(cf.cycle(), &h->value);
+    conf.set_headers->push_back(std::move(h));
+    return Status::ok();
+}
+
+Status add_name(std::shared_ptr<std::vector<std::string>>& list, const std::string& name) {
+    if (!list) {
+        list = std::make_shared<std::vector<std::string>>();
+    }
+    list->push_back(name);
+    return Status::ok();
+}
+
+Status set_hide_header(ConfContext& cf, ProxyLocConf& conf) {
+    return add_name(conf.hide_headers, cf.arg(0));
+}
+Status set_pass_header(ConfContext& cf, ProxyLocConf& conf) {
+    return add_name(conf.pass_headers, cf.arg(0));
+}
+
+Status set_http_version(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.http_minor) {
+        return cf.duplicate();
+    }
+    if (cf.arg(0) != "1.0" && cf.arg(0) != "1.1") {
+        return cf.invalid_value(cf.arg(0));
+    }
+    conf.http_minor = cf.arg(0) == "1.1" ? 1 : 0;
+    return Status::ok();
+}
+
+Status set_buffers(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.buffers_total) {
+        return cf.duplicate();
+    }
+    auto n = core::parse_int(cf.arg(0));
+    auto size = core::parse_size(cf.arg(1));
+    if (!n || *n < 1) {
+        return cf.invalid_value(cf.arg(0));
+    }
+    if (!size || size->bytes == 0) {
+        return cf.invalid_value(cf.arg(1));
+    }
+    conf.buffers_total = core::Size{static_cast<uint64_t>(*n) * size->bytes};
+    return Status::ok();
+}
+
+Status set_next_upstream(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.next_upstream) {
+        return cf.duplicate();
+    }
+    static constexpr std::pair<std::string_view, uint32_t> kNames[] = {
+        {"error", kNextError},
+        {"timeout", kNextTimeout},
+        {"invalid_header", kNextInvalidHeader},
+        {"http_500", kNextHttp500},
+        {"http_502", kNextHttp502},
+        {"http_503", kNextHttp503},
+        {"http_504", kNextHttp504},
+        {"http_403", kNextHttp403},
+        {"http_404", kNextHttp404},
+        {"http_429", kNextHttp429},
+        {"non_idempotent", kNextNonIdempotent},
+        {"off", kNextOff},
+    };
+    uint32_t flags = 0;
+    for (const std::string& a : cf.args()) {
+        auto it = std::find_if(std::begin(kNames), std::end(kNames),
+                               [&](const auto& k) { return k.first == a; });
+        if (it == std::end(kNames)) {
+            return cf.invalid_value(a);
+        }
+        flags |= it->second;
+    }
+    if ((flags & kNextOff) && flags != kNextOff) {
+        return cf.error("\"off\" cannot be combined with other values of \"proxy_next_upstream\"");
+    }
+    conf.next_upstream = flags;
+    return Status::ok();
+}
+
+Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
+    if (cf.args().size() == 1) {
+        if (cf.arg(0) == "off") {
+            conf.redirect_off = true;
+            conf.redirects.reset();
+            return Status::ok();
+        }
+        if (cf.arg(0) != "default") {
+            return cf.invalid_value(cf.arg(0));
+        }
+        if (!conf.redirects) {
+            conf.redirects = std::make_shared<std::vector<Redirect>>();
+        }
+        conf.redirects->push_back(Redirect{{}, {}, true});
+        return Status::ok();
+    }
+    if (conf.redirect_off) {
+        return cf.error("\"proxy_redirect off\" cannot be combined with other redirects");
+    }
+    if (!conf.redirects) {
+        conf.redirects = std::make_shared<std::vector<Redirect>>();
+    }
+    conf.redirects->push_back(Redirect{cf.arg(0), cf.arg(1), false});
+    return Status::ok();
+}
+
+Status set_ignored(ConfContext& cf) {
+    return Status::ok();  // accepted for nginx configs; halo sizes these itself
+}
+
+constexpr uint32_t kAll = core::kCtxHttpAll;
+
+constexpr core::Directive kDirectives[] = {
+    {"proxy_pass", core::kCtxLocation, core::kArgs1, core::setter<&set_pass>()},
+    {"proxy_set_header", kAll, core::kArgs2, core::setter<&set_set_header>()},
+    {"proxy_hide_header", kAll, core::kArgs1, core::setter<&set_hide_header>()},
+    {"proxy_pass_header", kAll, core::kArgs1, core::setter<&set_pass_header>()},
+    {"proxy_http_version", kAll, core::kArgs1, core::setter<&set_http_version>()},
+    {"proxy_connect_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::connect_timeout>()},
+    {"proxy_send_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::send_timeout>()},
+    {"proxy_read_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::read_timeout>()},
+    {"proxy_buffering", kAll, core::kArgs1, core::slot<&ProxyLocConf::buffering>()},
+    {"proxy_request_buffering", kAll, core::kArgs1, core::slot<&ProxyLocConf::request_buffering>()},
+    {"proxy_intercept_errors", kAll, core::kArgs1, core::slot<&ProxyLocConf::intercept_errors>()},
+    {"proxy_pass_request_headers", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::pass_request_headers>()},
+    {"proxy_pass_request_body", kAll, core::kArgs1, core::slot<&ProxyLocConf::pass_request_body>()},
+    {"proxy_buffer_size", kAll, core::kArgs1, core::slot<&ProxyLocConf::buffer_size>()},
+    {"proxy_buffers", kAll, core::kArgs2, core::setter<&set_buffers>()},
+    {"proxy_busy_buffers_size", kAll, core::kArgs1, core::setter_noconf<&set_ignored>()},
+    {"proxy_max_temp_file_size", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::max_temp_file_size>()},
+    {"proxy_temp_path", kAll, core::kArgs1, core::slot<&ProxyLocConf::temp_path>()},
+    {"proxy_next_upstream", kAll, core::kArgs1ToN, core::setter<&set_next_upstream>()},
+    {"proxy_next_upstream_tries", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::next_upstream_tries, 0, 1000>()},
+    {"proxy_next_upstream_timeout", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::next_upstream_timeout>()},
+    {"proxy_redirect", kAll, core::kArgs1To2, core::setter<&set_redirect>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<ProxyLocConf>(core::ConfLevel::kHttpLoc),
+};
+
+http::Flow content_handler(http::Request& r) {
+    const auto& c = r.loc_conf<ProxyLocConf>();
+    if (!c.pass) {
+        return http::Flow::kDeclined;
+    }
+    return start(r, c);
+}
+
+// ---- variables ----
+
+const ProxyPass* pass_of(const http::Request& r) {
+    return r.loc_confs != nullptr ? r.loc_conf<ProxyLocConf>().pass.get() : nullptr;
+}
+
+bool var_proxy_host(const http::Request& r, std::string_view, std::string& out) {
+    const ProxyPass* p = pass_of(r);
+    if (p == nullptr) {
+        return false;
+    }
+    out += p->host;
+    return true;
+}
+
+bool var_proxy_port(const http::Request& r, std::string_view, std::string& out) {
+    const ProxyPass* p = pass_of(r);
+    if (p == nullptr) {
+        return false;
+    }
+    out += p->port;
+    return true;
+}
+
+bool var_add_x_forwarded_for(const http::Request& r, std::string_view, std::string& out) {
+    if (const http::Header* h = r.find_header("X-Forwarded-For")) {
+        out.append(h->value);
+        out += ", ";
+    }
+    out += r.peer.host_text();
+    return true;
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    http::add_variable(cycle, {"proxy_host", &var_proxy_host});
+    http::add_variable(cycle, {"proxy_port", &var_proxy_port});
+    http::add_variable(cycle, {"proxy_add_x_forwarded_for", &var_add_x_forwarded_for});
+
+    // What the URI part of proxy_pass replaces, and where it may not stand (nginx's rule).
+    struct Walk {
+        core::Cycle& cycle;
+        Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs) {
+            for (const auto& loc : locs) {
+                auto& c = core::conf_of<ProxyLocConf>(loc->loc_confs);
+                if (c.pass && c.pass->location_prefix.empty()) {
+                    HALO_TRY(bind(*c.pass, *loc));
+                }
+                HALO_TRY(run(loc->children));
+            }
+            return Status::ok();
+        }
+        Status bind(ProxyPass& p, const http::LocationBlock& loc) {
+            if (p.uri && (loc.match == http::LocationMatch::kRegex ||
+                          loc.match == http::LocationMatch::kNamed)) {
+                return Status::error(
+                    "\"proxy_pass\" cannot have URI part in location given by regular "
+                    "expression, or inside named location in " +
+                    p.where);
+            }
+            p.location_prefix =
+                loc.match == http::LocationMatch::kRegex || loc.match == http::LocationMatch::kNamed
+                    ? std::string("/")
+                    : loc.name;
+            if (!p.explicit_port) {
+                const upstream::Group* named = upstream::find_group(cycle, p.authority);
+                if (named != nullptr) {
+                    p.group = named;
+                } else if (p.fallback_group != nullptr) {
+                    p.group = p.fallback_group;
+                } else {
+                    return Status::error("host not found in upstream \"" + p.authority + "\" in " +
+                                         p.where);
+                }
+            }
+            return Status::ok();
+        }
+    } walk{cycle};
+    for (auto& srv : main->servers) {
+        HALO_TRY(walk.run(srv->locations));
+    }
+    http::add_phase_handler(cycle, http::Phase::kContent, &content_handler);
+    return Status::ok();
+}
+
+void exit_process(core::Cycle&) {
+    pool_clear();
+}
+
+}  // namespace
+
+extern const core::Module kModule{
+    .name = "http_proxy",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+    .exit_process = &exit_process,
+};
+
+}  // namespace mod::proxy

@@ -1,0 +1,718 @@
+// One request's exchange with an upstream group: pick a peer, connect (or reuse a pooled
+// keepalive connection), send the request head and body, read and check the response head,
+// stream the body to the client at the client's pace, and retry on the next peer when
+// proxy_next_upstream allows it. WebSocket (101) becomes a tunnel.
+//
+// Lifetime: the exchange state is a RequestCtx, destroyed with the request. The request may
+// be finished (and destroyed) by the last call that hands it the end of the response, so
+// that call is always the last thing a method does. The upstream connection is never
+// destroyed inside its own callbacks: it is handed to the pool or to a posted deletion.
+#include <fcntl.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "core/log.h"
+#include "event/connection.h"
+#include "event/runtime.h"
+#include "http/response_parse.h"
+#include "modules/proxy/pool.h"
+#include "modules/proxy/proxy.h"
+
+namespace mod::proxy {
+namespace {
+
+constexpr size_t kReadPiece = 65536;
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool in_list(const std::shared_ptr<std::vector<std::string>>& list, std::string_view name) {
+    if (!list) {
+        return false;
+    }
+    for (const std::string& n : *list) {
+        if (iequals(n, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Request headers never passed on (hop-by-hop, RFC 9110 §7.6.1, and what the proxy sets).
+bool skip_request_header(std::string_view name) {
+    static constexpr std::string_view kSkip[] = {
+        "Host",    "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
+        "Trailer", "Upgrade",    "Transfer-Encoding", "Expect",           "Content-Length"};
+    for (std::string_view s : kSkip) {
+        if (iequals(s, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Response headers the proxy does not pass: hop-by-hop, framing, and nginx's hidden ones.
+bool skip_response_header(std::string_view name, const ProxyLocConf& c) {
+    static constexpr std::string_view kHop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade",
+        "TE",         "Trailer",    "Content-Length",   "Content-Type"};
+    for (std::string_view s : kHop) {
+        if (iequals(s, name)) {
+            return true;
+        }
+    }
+    static constexpr std::string_view kHidden[] = {"Date", "Server", "X-Pad"};
+    bool hidden = name.size() > 8 && strncasecmp(name.data(), "X-Accel-", 8) == 0;
+    for (std::string_view s : kHidden) {
+        hidden = hidden || iequals(s, name);
+    }
+    if (hidden && !in_list(c.pass_headers, name)) {
+        return true;
+    }
+    return in_list(c.hide_headers, name);
+}
+
+bool idempotent(std::string_view method) {
+    return method != "POST" && method != "LOCK" && method != "PATCH";
+}
+
+class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
+  public:
+    Exchange(http::Request& r, const ProxyLocConf& c) : r_(r), c_(c), pass_(*c.pass) {}
+    ~Exchange() override {
+        release(upstream::Outcome::kAborted);
+        drop_upstream();
+    }
+
+    void begin() {
+        start_ms_ = upstream::now_ms();
+        pick_.request = &r_;
+        pick_.client = r_.peer;
+        pick_.tried.assign(pass_.group->servers().size(), false);
+        build_request_head();
+        attempt();
+    }
+
+    // ---- upstream connection events ----
+    void on_connect(int err) override {
+        if (err != 0) {
+            fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
+            return;
+        }
+        state_ = up_->output_pending() ? State::kSending : State::kReadingHead;
+        up_->set_timeout(state_ == State::kSending ? *c_.send_timeout : *c_.read_timeout);
+    }
+    void on_drained() override {
+        if (state_ == State::kSending) {
+            state_ = State::kReadingHead;
+            up_->set_timeout(*c_.read_timeout);
+        }
+    }
+    void on_readable() override { read_upstream(); }
+    void on_timeout() override {
+        switch (state_) {
+            case State::kConnecting:
+                fail(kNextTimeout, 504, "upstream timed out (%d: %s) while connecting to upstream",
+                     ETIMEDOUT);
+                return;
+            case State::kSending:
+            case State::kReadingHead:
+                fail(kNextTimeout, 504,
+                     "upstream timed out (%d: %s) while reading response header from upstream",
+                     ETIMEDOUT);
+                return;
+            default:
+                log(core::LogLevel::kError, "upstream timed out (%d: %s) while reading upstream",
+                    ETIMEDOUT);
+                release(upstream::Outcome::kFailed);
+                r_.abort();
+        }
+    }
+    void on_error() override {
+        fail(kNextError, 502, "send() failed (%d: %s) while sending request to upstream", EPIPE);
+    }
+
+    /// The client drained what it was sent: read on.
+    static void resume(http::Request& r) {
+        if (Exchange* x = r.ctx<Exchange>()) {
+            x->read_upstream();
+        }
+    }
+    static void tunnel_from_client(http::Request& r, std::string_view data) {
+        if (Exchange* x = r.ctx<Exchange>(); x != nullptr && x->up_) {
+            x->up_->send(data);
+            x->up_->set_timeout(*x->c_.read_timeout);
+        }
+    }
+
+  private:
+    enum class State { kConnecting, kSending, kReadingHead, kReadingBody, kTunnel, kDone };
+
+    void log(core::LogLevel level, const char* fmt, int err = 0) {
+        std::string msg = fmt;
+        char buf[512];
+        if (msg.find("%d") != std::string::npos) {
+            snprintf(buf, sizeof(buf), fmt, err, strerror(err));
+            msg = buf;
+        }
+        core::log_conn(level, r_.connection_id, "%s, client: %s, upstream: \"%s\"", msg.c_str(),
+                       r_.peer.host_text().c_str(),
+                       peer_.server != nullptr ? peer_.server->name.c_str() : "");
+    }
+
+    http::UpstreamLog& upstream_log() {
+        http::UpstreamLog* l = r_.ctx<http::UpstreamLog>();
+        return l != nullptr ? *l : r_.make_ctx<http::UpstreamLog>();
+    }
+
+    void build_request_head() {
+        std::string& h = request_head_;
+        h.reserve(512);
+        h.append(r_.method);
+        h += ' ';
+        if (pass_.uri) {
+            // The part of the URI that matched the location is replaced by the URI part.
+            std::string_view rest = std::string_view(r_.uri).substr(
+                std::min(pass_.location_prefix.size(), r_.uri.size()));
+            h += *pass_.uri;
+            h += http::escape_uri(rest);
+            if (!r_.args.empty()) {
+                h += '?';
+                h.append(r_.args);
+            }
+        } else if (!r_.uri_changed) {
+            h.append(r_.target[0] == '/' ? r_.target : std::string_view(r_.path));
+            if (r_.target[0] != '/' && !r_.args.empty()) {
+                h += '?';
+                h.append(r_.args);
+            }
+        } else {
+            h += http::escape_uri(r_.uri);
+            if (!r_.args.empty()) {
+                h += '?';
+                h.append(r_.args);
+            }
+        }
+        h += *c_.http_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
+        bool host_set = false;
+        bool connection_set = false;
+        auto set_by_conf = [&](std::string_view name) {
+            if (c_.set_headers) {
+                for (const auto& s : *c_.set_headers) {
+                    if (iequals(s->name, name)) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        };
+        if (c_.set_headers) {
+            for (const auto& s : *c_.set_headers) {
+                std::string v = s->value.eval(r_);
+                host_set = host_set || iequals(s->name, "Host");
+                connection_set = connection_set || iequals(s->name, "Connection");
+                if (v.empty()) {
+                    continue;  // an empty value removes the header (nginx)
+                }
+                h += s->name;
+                h += ": ";
+                h += v;
+                h += "\r\n";
+            }
+        }
+        if (!host_set) {
+            h += "Host: ";
+            h += pass_.host;
+            h += "\r\n";
+        }
+        if (!connection_set) {
+            h += "Connection: close\r\n";
+        }
+        if (*c_.pass_request_headers) {
+            for (const http::Header& hd : r_.headers) {
+                if (skip_request_header(hd.name) || set_by_conf(hd.name)) {
+                    continue;
+                }
+                h.append(hd.name);
+                h += ": ";
+                h.append(hd.value);
+                h += "\r\n";
+            }
+        }
+        if (*c_.pass_request_body && r_.body && r_.body->size > 0) {
+            h += "Content-Length: ";
+            h += std::to_string(r_.body->size);
+            h += "\r\n";
+        }
+        h += "\r\n";
+    }
+
+    /// One attempt: a peer, a connection, the request.
+    void attempt() {
+        peer_ = pass_.group->acquire(pick_);
+        if (peer_.index < 0) {
+            log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
+            upstream_log().attempts.push_back({pass_.group->name(), 502, 0});
+            finish_error(502);
+            return;
+        }
+        released_ = false;
+        pick_.tried[static_cast<size_t>(peer_.index)] = true;
+        tries_++;
+        attempt_ms_ = upstream::now_ms();
+        in_.clear();
+        scan_ = 0;
+        chunked_.reset();
+        state_ = State::kConnecting;
+        up_ = pool_take(*pass_.group, peer_.server->addr, conn_requests_);
+        reused_ = up_ != nullptr;
+        if (up_) {
+            up_->set_handler(this);
+            state_ = State::kSending;
+            send_request();
+            if (up_ && !up_->output_pending() && state_ == State::kSending) {
+                on_drained();
+            }
+            return;
+        }
+        int err = 0;
+        int fd = ev::Connection::open_connecting(peer_.server->addr, err);
+        if (fd < 0) {
+            fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
+            return;
+        }
+        up_ = std::make_unique<ev::Connection>(ev::Runtime::current().loop(), fd,
+                                               peer_.server->addr, r_.connection_id);
+        up_->set_handler(this);
+        state_ = State::kConnecting;
+        send_request();  // queued until connected
+        up_->start_connect();
+        up_->set_timeout(*c_.connect_timeout);
+    }
+
+    void send_request() {
+        bool body = *c_.pass_request_body && r_.body && r_.body->size > 0;
+        up_->send(request_head_, body);
+        if (!body) {
+            return;
+        }
+        if (r_.body->in_file()) {
+            int fd = ::dup(r_.body->fd);
+            if (fd < 0) {
+                log(core::LogLevel::kCrit, "dup() of the request body file failed (%d: %s)", errno);
+                return;
+            }
+            up_->send_file(fd, 0, r_.body->size, true);
+        } else {
+            up_->send(r_.body->memory);
+        }
+    }
+
+    /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
+    /// the error `status` to the client.
+    void fail(uint32_t reason, int status, const char* fmt, int err = 0) {
+        bool stale =
+            reused_ && state_ != State::kReadingBody && in_.size() == 0 && reason == kNextError;
+        log(stale ? core::LogLevel::kInfo : core::LogLevel::kError, fmt, err);
+        drop_upstream();
+        int64_t now = upstream::now_ms();
+        upstream_log().attempts.push_back(
+            {peer_.server != nullptr ? peer_.server->name : "", status, now - attempt_ms_});
+        if (stale && idempotent(r_.method)) {
+            // A pooled connection the server had closed: not the server's fault, once more.
+            release(upstream::Outcome::kAborted);
+            pick_.tried[static_cast<size_t>(peer_.index)] = false;
+            tries_--;
+            attempt();
+            return;
+        }
+        release(upstream::Outcome::kFailed);
+        uint32_t allowed = *c_.next_upstream;
+        bool sent = state_ != State::kConnecting;
+        bool may_retry = (allowed & reason) && !(allowed & kNextOff) &&
+                         (!sent || idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
+                         (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
+                         (c_.next_upstream_timeout->count() == 0 ||
+                          now - start_ms_ < c_.next_upstream_timeout->count());
+        if (may_retry) {
+            attempt();
+            return;
+        }
+        finish_error(status);
+    }
+
+    void finish_error(int status) {
+        state_ = State::kDone;
+        r_.send_error(status);  // may finish the request: nothing after this
+    }
+
+    void release(upstream::Outcome outcome) {
+        if (released_ || peer_.index < 0) {
+            return;
+        }
+        released_ = true;
+        int64_t now = upstream::now_ms();
+        pass_.group->release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
+    }
+
+    void drop_upstream() { drop_connection(std::move(up_)); }
+
+    // ---- response ----
+
+    void read_upstream() {
+        while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
+                       state_ == State::kSending || state_ == State::kTunnel)) {
+            if (state_ == State::kReadingBody && r_.output_blocked()) {
+                r_.on_drained = &Exchange::resume;
+                up_->clear_timeout();
+                return;
+            }
+            size_t limit = state_ == State::kReadingBody || state_ == State::kTunnel
+                               ? in_.size() + kReadPiece
+                               : c_.buffer_size->bytes + 1;
+            switch (up_->read(in_, limit > in_.size() ? limit - in_.size() : 1)) {
+                case ev::IoStatus::kOk:
+                    if (!on_bytes()) {
+                        return;
+                    }
+                    continue;
+                case ev::IoStatus::kAgain:
+                    up_->set_timeout(*c_.read_timeout);
+                    return;
+                case ev::IoStatus::kEof:
+                case ev::IoStatus::kError:
+                    on_upstream_closed();
+                    return;
+            }
+        }
+    }
+
+    /// New bytes in in_; false when the exchange moved on (or ended).
+    bool on_bytes() {
+        if (state_ == State::kTunnel) {
+            r_.write_raw(in_.view());
+            in_.clear();
+            return true;
+        }
+        if (state_ == State::kReadingBody) {
+            return body_bytes();
+        }
+        std::string why;
+        switch (http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)) {
+            case http::ParseResult::kIncomplete:
+                return true;
+            case http::ParseResult::kError:
+                fail(kNextInvalidHeader, 502,
+                     (why + " while reading response header from upstream").c_str());
+                return false;
+            case http::ParseResult::kComplete:
+                break;
+        }
+        return on_head();
+    }
+
+    bool on_head() {
+        int status = head_.status;
+        if (status >= 100 && status < 200 && status != 101) {
+            in_.consume(head_.head_len);  // 100 Continue and friends: the final one follows
+            scan_ = 0;
+            return in_.empty() ? true : on_bytes();
+        }
+        if (status == 101) {
+            if (!r_.upgrade || !head_.upgrade) {
+                fail(kNextInvalidHeader, 502, "upstream sent unexpected 101 response");
+                return false;
+            }
+            return start_tunnel();
+        }
+        static constexpr std::pair<int, uint32_t> kStatusBits[] = {
+            {500, kNextHttp500}, {502, kNextHttp502}, {503, kNextHttp503}, {504, kNextHttp504},
+            {403, kNextHttp403}, {404, kNextHttp404}, {429, kNextHttp429}};
+        for (auto [code, bit] : kStatusBits) {
+            if (status == code && (*c_.next_upstream & bit) && can_retry_status()) {
+                // Counted as the server's failure only for 5xx, as nginx.
+                fail_status(status, bit);
+                return false;
+            }
+        }
+        auto& attempts = upstream_log().attempts;
+        attempts.push_back({peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+        if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
+            release(upstream::Outcome::kOk);
+            drop_upstream();
+            state_ = State::kDone;
+            r_.send_error(status);  // error_page: an internal redirect, we are retired
+            return false;
+        }
+        pass_head();
+        state_ = State::kReadingBody;
+        framing_ = head_.framing(r_.method == "HEAD");
+        body_left_ = head_.content_length.value_or(0);
+        in_.consume(head_.head_len);
+        if (framing_ == http::BodyFraming::kNone ||
+            (framing_ == http::BodyFraming::kLength && body_left_ == 0)) {
+            finish_body();
+            return false;
+        }
+        return in_.empty() ? true : body_bytes();
+    }
+
+    bool can_retry_status() const {
+        uint32_t allowed = *c_.next_upstream;
+        return !(allowed & kNextOff) && (idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
+               (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
+               (c_.next_upstream_timeout->count() == 0 ||
+                upstream::now_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
+               has_untried_peer();
+    }
+
+    bool has_untried_peer() const {
+        for (bool t : pick_.tried) {
+            if (!t) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    void fail_status(int status, uint32_t bit) {
+        log(core::LogLevel::kWarn, ("upstream answered " + std::to_string(status) +
+                                    ", trying the next one (proxy_next_upstream)")
+                                       .c_str());
+        upstream_log().attempts.push_back(
+            {peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+        drop_upstream();
+        release(status >= 500 ? upstream::Outcome::kFailed : upstream::Outcome::kOk);
+        attempt();
+    }
+
+    bool has_error_page(int status) const {
+        const auto& pages = r_.loc_conf<http::HttpLocConf>().error_pages;
+        if (!pages || r_.in_error_page) {
+            return false;
+        }
+        for (const auto& p : *pages) {
+            for (int code : p->codes) {
+                if (code == status) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// The upstream's status and headers to the client (hop-by-hop and hidden ones dropped,
+    /// Location and Refresh rewritten by proxy_redirect).
+    void pass_head() {
+        std::string_view type;
+        for (const http::Header& h : head_.headers) {
+            if (iequals(h.name, "Content-Type")) {
+                type = h.value;
+            }
+            if (skip_response_header(h.name, c_)) {
+                continue;
+            }
+            std::string value(h.value);
+            if (iequals(h.name, "Location") || iequals(h.name, "Refresh")) {
+                value = rewrite_redirect(value);
+            }
+            r_.out_headers.emplace_back(std::string(h.name), std::move(value));
+        }
+        std::optional<uint64_t> length = head_.content_length;
+        if (head_.chunked || head_.status == 204 || head_.status == 304) {
+            length.reset();
+        }
+        r_.send_head(head_.status, type, length);
+    }
+
+    std::string rewrite_redirect(const std::string& value) const {
+        if (c_.redirect_off || !c_.redirects) {
+            return value;
+        }
+        for (const Redirect& rd : *c_.redirects) {
+            std::string from = rd.from;
+            std::string to = rd.to;
+            if (rd.is_default) {
+                // "http://host:port/uri" -> the location's prefix.
+                from = "http://" + pass_.host + pass_.uri.value_or(pass_.location_prefix);
+                to = pass_.location_prefix;
+            }
+            size_t at = value.find(from);
+            if (!from.empty() && at != std::string::npos &&
+                (at == 0 || iequals(value.substr(0, 4), "url="))) {
+                return value.substr(0, at) + to + value.substr(at + from.size());
+            }
+        }
+        return value;
+    }
+
+    bool body_bytes() {
+        while (!in_.empty()) {
+            http::BodyChunk c;
+            if (framing_ == http::BodyFraming::kLength) {
+                size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
+                body_left_ -= n;
+                if (body_left_ == 0) {
+                    if (in_.size() > n) {
+                        extra_bytes_ = true;  // more than announced: not reusable
+                    }
+                    std::string last(in_.view().substr(0, n));
+                    in_.clear();
+                    finish_body(last);
+                    return false;
+                }
+                c.data = in_.view().substr(0, n);
+                r_.send_body(c);
+                in_.consume(n);
+            } else if (framing_ == http::BodyFraming::kChunked) {
+                size_t used = 0;
+                std::string_view data;
+                auto res = chunked_.decode(in_.view(), used, data);
+                if (res == http::ChunkedDecoder::Result::kError) {
+                    log(core::LogLevel::kError, "upstream sent invalid chunked response");
+                    release(upstream::Outcome::kFailed);
+                    drop_upstream();
+                    r_.abort();
+                    return false;
+                }
+                if (!data.empty()) {
+                    c.data = data;
+                    r_.send_body(c);
+                }
+                in_.consume(used);
+                if (res == http::ChunkedDecoder::Result::kDone) {
+                    extra_bytes_ = !in_.empty();
+                    in_.clear();
+                    finish_body();
+                    return false;
+                }
+                if (used == 0) {
+                    break;  // needs more input
+                }
+            } else {
+                c.data = in_.view();
+                r_.send_body(c);
+                in_.clear();
+            }
+        }
+        return true;
+    }
+
+    void on_upstream_closed() {
+        if (state_ == State::kTunnel) {
+            release(upstream::Outcome::kOk);
+            drop_upstream();
+            r_.abort();  // the tunnel ends with either side
+            return;
+        }
+        if (state_ == State::kReadingBody) {
+            if (framing_ == http::BodyFraming::kUntilClose) {
+                drop_upstream();
+                finish_body();
+                return;
+            }
+            log(core::LogLevel::kError,
+                "upstream prematurely closed connection while reading upstream");
+            release(upstream::Outcome::kFailed);
+            drop_upstream();
+            r_.abort();
+            return;
+        }
+        fail(kNextError, 502,
+             "upstream prematurely closed connection while reading response header from "
+             "upstream");
+    }
+
+    /// The whole response body is in: the connection to the pool (when it can be reused),
+    /// the peer released, then the end of the body to the client (last: it may end us).
+    void finish_body(std::string_view last_bytes = {}) {
+        state_ = State::kDone;
+        bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 &&
+                        !head_.close && !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose;
+        release(upstream::Outcome::kOk);
+        if (reusable) {
+            pool_put(*pass_.group, peer_.server->addr, std::move(up_), conn_requests_ + 1);
+        } else {
+            drop_upstream();
+        }
+        http::BodyChunk c;
+        c.data = last_bytes;
+        c.last = true;
+        r_.send_body(c);
+    }
+
+    bool start_tunnel() {
+        for (const http::Header& h : head_.headers) {
+            if (iequals(h.name, "Upgrade")) {
+                r_.out_headers.emplace_back("Upgrade", std::string(h.value));
+            } else if (!skip_response_header(h.name, c_)) {
+                r_.out_headers.emplace_back(std::string(h.name), std::string(h.value));
+            }
+        }
+        upstream_log().attempts.push_back(
+            {peer_.server->name, 101, upstream::now_ms() - attempt_ms_});
+        r_.out.upgrade = true;
+        r_.send_head(101, {}, std::nullopt);
+        in_.consume(head_.head_len);
+        std::string early(in_.view());
+        in_.clear();
+        state_ = State::kTunnel;
+        up_->set_timeout(*c_.read_timeout);
+        r_.start_tunnel(&Exchange::tunnel_from_client);  // writes the head first
+        if (!early.empty()) {
+            r_.write_raw(early);
+        }
+        return true;
+    }
+
+    http::Request& r_;
+    const ProxyLocConf& c_;
+    const ProxyPass& pass_;
+    upstream::PickContext pick_;
+    upstream::Peer peer_;
+    bool released_ = true;
+    int tries_ = 0;
+    int64_t start_ms_ = 0;
+    int64_t attempt_ms_ = 0;
+    std::string request_head_;
+    std::unique_ptr<ev::Connection> up_;
+    bool reused_ = false;
+    int conn_requests_ = 0;
+    State state_ = State::kConnecting;
+    ev::Buffer in_;
+    size_t scan_ = 0;
+    http::ParsedResponse head_;
+    http::BodyFraming framing_ = http::BodyFraming::kNone;
+    uint64_t body_left_ = 0;
+    http::ChunkedDecoder chunked_;
+    bool extra_bytes_ = false;
+};
+
+void body_read(http::Request& r) {
+    if (Exchange* x = r.ctx<Exchange>()) {
+        x->begin();
+    }
+}
+
+}  // namespace
+
+http::Flow start(http::Request& r, const ProxyLocConf& conf) {
+    Exchange& x = r.make_ctx<Exchange>(r, conf);
+    if (r.has_body() && *conf.pass_request_body) {
+        return r.read_body(&body_read);
+    }
+    if (r.has_body()) {
+        // The body is not passed: read and drop it first (the client may be waiting).
+        return r.read_body(&body_read);
+    }
+    x.begin();
+    return http::Flow::kSuspend;
+}
+
+}  // namespace mod::proxy
