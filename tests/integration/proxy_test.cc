@@ -4,6 +4,7 @@
 // (headers, chunked bodies), a backend killed mid-test, one that hangs (504 and
 // next_upstream), backup takeover, a 120 MiB response streamed with bounded memory,
 // keepalive reuse, WebSocket echo, invalid responses (502) and the upstream variables.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -203,7 +204,7 @@ TEST_F(ProxyTest, TheBackendSeesTheRequestAsNginxWouldSendIt) {
     ASSERT_EQ(r.status, 200);
     auto seen = backends_[3]->seen();
     ASSERT_GT(seen.size(), before);
-    const BackendRequest& q = seen.back();
+    BackendRequest q = seen.back();
     // The matched prefix /uri/ is replaced by the URI part /base/.
     EXPECT_EQ(q.target, "/base/some%20path/x?q=1&r=2");
     EXPECT_EQ(q.version, "HTTP/1.0");  // proxy_http_version 1.0 by default
@@ -272,7 +273,7 @@ TEST_F(ProxyTest, RequestBodiesSizedAndChunked) {
         EXPECT_EQ(r.out, "200");
         auto seen = backends_[3]->seen();
         ASSERT_GT(seen.size(), before);
-        const BackendRequest& q = seen.back();
+        BackendRequest q = seen.back();
         EXPECT_EQ(q.method, "POST");
         EXPECT_FALSE(q.chunked);  // buffered first, then sent with its length (as nginx)
         EXPECT_EQ(q.headers["content-length"], std::to_string(body.size()));
@@ -458,7 +459,11 @@ TEST_F(ProxyTest, WebSocketEchoThroughTheProxy) {
     EXPECT_EQ(r->status, 101);
     EXPECT_EQ(r->header("upgrade"), "websocket");
     EXPECT_EQ(r->header("connection"), "upgrade");
-    for (std::string msg : {"\x81\x05hello", "\x81\x03abc", std::string(3000, 'z')}) {
+    for (std::string msg : {std::string("\x81\x05"
+                                        "hello"),
+                            std::string("\x81\x03"
+                                        "abc"),
+                            std::string(3000, 'z')}) {
         ASSERT_TRUE(c.send(msg));
         std::string echoed = c.unread();
         while (echoed.size() < msg.size()) {
