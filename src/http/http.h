@@ -174,6 +174,8 @@ struct Request {
     void next_body(size_t next, const BodyChunk& chunk);
     /// For header filters: engages `f` for this request's body (after those added before).
     void add_body_filter(BodyFilter f) { body_filters.push_back(f); }
+    /// Whether anything queued for the client is still unsent.
+    bool output_pending() const;
     /// Whether the client is slower than the response: producers pause until `on_drained`.
     bool output_blocked() const;
     /// Called once when queued output has gone out (see output_blocked()): the producer's
@@ -393,6 +395,10 @@ void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h);
 void add_header_filter(core::Cycle& cycle, HeaderFilter f);
 /// Calls `fn` with the location-level confs of every server and location (nested too).
 void for_each_location_confs(HttpMainConf& main, const std::function<void(core::ConfVector&)>& fn);
+/// Creates a folder for temporary files (owned by the worker user), as nginx does at start.
+core::Status make_temp_dir(core::Cycle& cycle, const std::string& dir);
+/// An unnamed temporary file in `dir` (O_TMPFILE, else created and unlinked); -1 on error.
+int open_temp_file(const std::string& dir);
 /// The http main conf of a cycle, or nullptr when there is no http block.
 HttpMainConf* http_main(core::Cycle& cycle);
 

@@ -380,10 +380,29 @@ Status build_engine(HttpMainConf& main) {
     return Status::ok();
 }
 
+}  // namespace
+
+Status make_temp_dir(core::Cycle& cycle, const std::string& dir) {
+    if (cycle.options().test_only) {
+        return Status::ok();
+    }
+    const auto& core_conf = cycle.conf<core::CoreConf>();
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        return Status::error(
+            core::format("mkdir() \"%s\" failed (%d: %s)", dir.c_str(), errno, strerror(errno)));
+    }
+    if (geteuid() == 0 && chown(dir.c_str(), core_conf.uid, core_conf.gid) != 0) {
+        return Status::error(
+            core::format("chown(\"%s\") failed (%d: %s)", dir.c_str(), errno, strerror(errno)));
+    }
+    return Status::ok();
+}
+
+namespace {
+
 /// Fills the default client_body_temp_path and creates every temp folder (owned by the
 /// worker user), as nginx does at startup.
 Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
-    const auto& core_conf = cycle.conf<core::CoreConf>();
     std::vector<std::string> done;
     auto visit = [&](core::ConfVector& confs) -> Status {
         auto& lc = core::conf_of<HttpLocConf>(confs);
@@ -395,15 +414,7 @@ Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
             return Status::ok();
         }
         done.push_back(dir);
-        if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-            return Status::error(core::format("mkdir() \"%s\" failed (%d: %s)", dir.c_str(), errno,
-                                              strerror(errno)));
-        }
-        if (geteuid() == 0 && chown(dir.c_str(), core_conf.uid, core_conf.gid) != 0) {
-            return Status::error(
-                core::format("chown(\"%s\") failed (%d: %s)", dir.c_str(), errno, strerror(errno)));
-        }
-        return Status::ok();
+        return make_temp_dir(cycle, dir);
     };
     Status result = Status::ok();
     for_each_location_confs(main, [&](core::ConfVector& confs) {

@@ -1,4 +1,5 @@
 // Request: response writing, error pages, bodies and helpers shared by handlers.
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,6 +99,19 @@ std::optional<time_t> parse_http_date(std::string_view s) {
         }
     }
     return std::nullopt;
+}
+
+int open_temp_file(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
+        return fd;
+    }
+    std::string tmpl = dir + "/halo-body-XXXXXX";
+    fd = mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(tmpl.c_str());
+    }
+    return fd;
 }
 
 RequestBody::~RequestBody() {
@@ -330,6 +344,10 @@ void Request::next_body(size_t next, const BodyChunk& chunk) {
     } else {
         session->body_written();
     }
+}
+
+bool Request::output_pending() const {
+    return session->output_pending();
 }
 
 bool Request::output_blocked() const {

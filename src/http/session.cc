@@ -106,19 +106,6 @@ bool trailing_wildcard_match(std::string_view pattern, std::string_view host, si
 }
 
 /// An unnamed file in `dir` (gone when closed); -1 with errno on failure.
-int open_temp_file(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
-        return fd;
-    }
-    std::string tmpl = dir + "/halo-body-XXXXXX";
-    fd = mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd >= 0) {
-        unlink(tmpl.c_str());
-    }
-    return fd;
-}
-
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {
         ssize_t n = ::write(fd, data.data(), data.size());

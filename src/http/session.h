@@ -61,6 +61,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void start_tunnel(void (*on_data)(Request&, std::string_view));
     /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
     void body_written();
+    bool output_pending() const { return conn_.output_pending(); }
     /// More than a few buffers are waiting for the client (or it is gone).
     bool output_blocked() const;
     /// Runs the phases again from server_rewrite (internal redirect).

@@ -369,6 +369,18 @@ Status postconfiguration(core::Cycle& cycle) {
     for (auto& srv : main->servers) {
         HALO_TRY(walk.run(srv->locations));
     }
+    // proxy_temp_path: absolute, created (for the worker user) once each.
+    std::vector<std::string> made;
+    Status st = Status::ok();
+    http::for_each_location_confs(*main, [&](core::ConfVector& confs) {
+        auto& c = core::conf_of<ProxyLocConf>(confs);
+        c.temp_path = cycle.full_path(*c.temp_path);
+        if (st.is_ok() && std::find(made.begin(), made.end(), *c.temp_path) == made.end()) {
+            made.push_back(*c.temp_path);
+            st = http::make_temp_dir(cycle, *c.temp_path);
+        }
+    });
+    HALO_TRY(st);
     http::add_phase_handler(cycle, http::Phase::kContent, &content_handler);
     return Status::ok();
 }

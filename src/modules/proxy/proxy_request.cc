@@ -88,6 +88,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     ~Exchange() override {
         release(upstream::Outcome::kAborted);
         drop_upstream();
+        if (spill_fd_ >= 0) {
+            ::close(spill_fd_);
+        }
     }
 
     void begin() {
@@ -141,7 +144,12 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// The client drained what it was sent: read on.
     static void resume(http::Request& r) {
         if (Exchange* x = r.ctx<Exchange>()) {
-            x->read_upstream();
+            x->file_queued_ = false;
+            if (x->state_ == State::kDone) {
+                x->flush_spill(true);  // the upstream is done: the rest of the file, the end
+            } else {
+                x->read_upstream();
+            }
         }
     }
     static void tunnel_from_client(http::Request& r, std::string_view data) {
@@ -368,10 +376,18 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     void read_upstream() {
         while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
                        state_ == State::kSending || state_ == State::kTunnel)) {
-            if (state_ == State::kReadingBody && r_.output_blocked()) {
-                r_.on_drained = &Exchange::resume;
-                up_->clear_timeout();
-                return;
+            if (state_ == State::kReadingBody) {
+                bool blocked = r_.output_blocked() || file_queued_;
+                if (!blocked && spill_sent_ < spill_written_) {
+                    flush_spill(false);
+                    blocked = file_queued_;
+                }
+                if (blocked && !can_spill()) {
+                    // proxy_buffering off, or the temp file is full: the upstream waits.
+                    r_.on_drained = &Exchange::resume;
+                    up_->clear_timeout();
+                    return;
+                }
             }
             size_t limit = state_ == State::kReadingBody || state_ == State::kTunnel
                                ? in_.size() + kReadPiece
@@ -552,6 +568,76 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         return value;
     }
 
+    /// Body bytes for the client: straight on, or into the temp file while the client is
+    /// slower than the upstream (proxy_buffering), so that the upstream is freed early.
+    bool deliver(std::string_view data) {
+        if (spill_fd_ < 0 && !r_.output_blocked() && !file_queued_) {
+            http::BodyChunk c;
+            c.data = data;
+            r_.send_body(c);
+            return true;
+        }
+        if (spill_fd_ < 0) {
+            spill_fd_ = http::open_temp_file(*c_.temp_path);
+            if (spill_fd_ < 0) {
+                log(core::LogLevel::kCrit, "open() of a temporary file failed (%d: %s)", errno);
+                return false;
+            }
+            log(core::LogLevel::kWarn, "an upstream response is buffered to a temporary file");
+        }
+        while (!data.empty()) {
+            ssize_t n =
+                ::pwrite(spill_fd_, data.data(), data.size(), static_cast<off_t>(spill_written_));
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                log(core::LogLevel::kCrit, "pwrite() to a temporary file failed (%d: %s)", errno);
+                return false;
+            }
+            spill_written_ += static_cast<uint64_t>(n);
+            data.remove_prefix(static_cast<size_t>(n));
+        }
+        return true;
+    }
+
+    bool can_spill() const {
+        return *c_.buffering && spill_written_ - spill_sent_ < c_.max_temp_file_size->bytes;
+    }
+
+    /// Hands the client what the temp file holds beyond what it was given; with `last`, the
+    /// end of the body too (the last thing done: it may end the request).
+    void flush_spill(bool last) {
+        http::BodyChunk c;
+        uint64_t n = spill_written_ - spill_sent_;
+        if (n > 0) {
+            c.fd = ::dup(spill_fd_);
+            if (c.fd < 0) {
+                log(core::LogLevel::kCrit, "dup() failed (%d: %s)", errno);
+                r_.abort();
+                return;
+            }
+            c.offset = spill_sent_;
+            c.length = n;
+            spill_sent_ += n;
+        }
+        c.last = last;
+        if (!last) {
+            if (n == 0) {
+                return;
+            }
+            file_queued_ = true;
+            r_.on_drained = &Exchange::resume;
+            r_.send_body(c);
+            if (!r_.output_pending()) {
+                file_queued_ = false;  // written at once: no drain event will come
+                r_.on_drained = nullptr;
+            }
+            return;
+        }
+        r_.send_body(c);
+    }
+
     bool body_bytes() {
         while (!in_.empty()) {
             http::BodyChunk c;
@@ -567,8 +653,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                     finish_body(last);
                     return false;
                 }
-                c.data = in_.view().substr(0, n);
-                r_.send_body(c);
+                if (!deliver(in_.view().substr(0, n))) {
+                    return give_up();
+                }
                 in_.consume(n);
             } else if (framing_ == http::BodyFraming::kChunked) {
                 size_t used = 0;
@@ -581,9 +668,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                     r_.abort();
                     return false;
                 }
-                if (!data.empty()) {
-                    c.data = data;
-                    r_.send_body(c);
+                if (!data.empty() && !deliver(data)) {
+                    return give_up();
                 }
                 in_.consume(used);
                 if (res == http::ChunkedDecoder::Result::kDone) {
@@ -596,12 +682,21 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                     break;  // needs more input
                 }
             } else {
-                c.data = in_.view();
-                r_.send_body(c);
+                if (!deliver(in_.view())) {
+                    return give_up();
+                }
                 in_.clear();
             }
         }
         return true;
+    }
+
+    /// The response cannot be completed (a temp file error): the client sees it cut short.
+    bool give_up() {
+        release(upstream::Outcome::kAborted);
+        drop_upstream();
+        r_.abort();
+        return false;
     }
 
     void on_upstream_closed() {
@@ -640,6 +735,18 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             pool_put(*pass_.group, peer_.server->addr, std::move(up_), conn_requests_ + 1);
         } else {
             drop_upstream();
+        }
+        if (spill_fd_ >= 0) {
+            if (!deliver(last_bytes)) {
+                r_.abort();
+                return;
+            }
+            if (!file_queued_ && !r_.output_blocked()) {
+                flush_spill(true);
+            } else {
+                r_.on_drained = &Exchange::resume;  // the rest once the client caught up
+            }
+            return;
         }
         http::BodyChunk c;
         c.data = last_bytes;
@@ -692,6 +799,11 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     uint64_t body_left_ = 0;
     http::ChunkedDecoder chunked_;
     bool extra_bytes_ = false;
+    // The temp file of a response buffered while the client is slow.
+    int spill_fd_ = -1;
+    uint64_t spill_written_ = 0;
+    uint64_t spill_sent_ = 0;
+    bool file_queued_ = false;  // a range of it is queued on the client connection
 };
 
 void body_read(http::Request& r) {
