@@ -7,6 +7,7 @@
 #include "core/net.h"
 #include "event/buffer.h"
 #include "event/loop.h"
+#include "event/transport.h"
 
 namespace ev {
 
@@ -37,6 +38,12 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
 
     void set_handler(ConnectionHandler* h) { handler_ = h; }
+    /// Puts a security layer (TLS) between this connection and its socket; call before
+    /// start(). The handshake runs inside the first read()s: they say kAgain until it is done,
+    /// kEof/kError when it fails. Output queued meanwhile waits for it.
+    void set_transport(std::unique_ptr<Transport> t) { transport_ = std::move(t); }
+    /// The security layer, or nullptr (plain, or a plain client on a TLS port).
+    const Transport* transport() const { return transport_.get(); }
     /// Starts delivering events (call once the handler is set).
     void start();
 
@@ -55,7 +62,8 @@ class Connection {
     void send(std::string_view data, bool more = false);
     /// Queues `len` bytes of the open file `fd` from `offset`, after what is queued already.
     /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
-    /// copies the bytes (sendfile(2)); otherwise they are read in 64 KiB pieces.
+    /// copies the bytes (sendfile(2)); otherwise (and always through a transport) they are
+    /// read in 64 KiB pieces.
     void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
     bool output_pending() const { return !out_.empty() || file_left_ > 0; }
     /// A write failed: the peer is gone; the owner should close.
@@ -65,7 +73,8 @@ class Connection {
     void set_timeout(Duration d);
     void clear_timeout();
 
-    /// Half-closes the sending side (lingering close).
+    /// Half-closes the sending side (lingering close); through a transport, its closing alert
+    /// goes first.
     void shutdown_write();
     /// Frees the buffers of an idle connection.
     void release_buffers() { out_.release_if_empty(); }
@@ -74,6 +83,9 @@ class Connection {
     void on_io(uint32_t ready);
     bool flush();
     bool flush_file();
+    // The transport's side of read() and flush() (kept out of the plain path).
+    IoStatus read_secure(Buffer& buf, size_t max);
+    bool flush_secure();
 
     Loop& loop_;
     int fd_;
@@ -92,6 +104,8 @@ class Connection {
     uint64_t file_off_ = 0;
     uint64_t file_left_ = 0;
     bool file_sendfile_ = true;
+    std::unique_ptr<Transport> transport_;
+    bool handshake_done_ = false;
 };
 
 }  // namespace ev

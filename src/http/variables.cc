@@ -143,8 +143,15 @@ std::vector<VariableDef> make_builtins() {
              return true;
          }},
         {"scheme",
-         [](R, A, O o) {
-             o += "http";
+         [](R r, A, O o) {
+             o += r.session != nullptr && r.session->secure() ? "https" : "http";
+             return true;
+         }},
+        {"https",
+         [](R r, A, O o) {
+             if (r.session != nullptr && r.session->secure()) {
+                 o += "on";
+             }
              return true;
          }},
         {"request",
