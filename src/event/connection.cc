@@ -152,8 +152,7 @@ bool Connection::flush() {
     }
 }
 
-bool Connection::flush_file() {
-    constexpr uint64_t kPiece = 64 * 1024;
+bool Connection::flush_file(uint64_t piece) {
     ssize_t n;
     if (file_sendfile_) {
         off_t off = static_cast<off_t>(file_off_);
@@ -163,8 +162,8 @@ bool Connection::flush_file() {
             return false;
         }
     } else {
-        auto w = out_.writable(kPiece);
-        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, kPiece, w.size()}));
+        auto w = out_.writable(static_cast<size_t>(piece));
+        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, piece, w.size()}));
         n = ::pread(file_fd_, w.data(), want, static_cast<off_t>(file_off_));
         if (n > 0) {
             out_.commit(static_cast<size_t>(n));
@@ -291,12 +290,13 @@ bool Connection::flush_secure() {
     if (!handshake_done_) {
         return false;
     }
-    constexpr size_t kFill = 64 * 1024;
+    // RFC 8446 §5.1: a record carries at most 16 KiB. Files are read in (no sendfile through
+    // TLS) a record at a time behind what is queued, so that a response head and the start
+    // of its body share one, and the buffer stays small.
+    constexpr size_t kRecord = 16384;
     for (;;) {
-        // Files are read in (no sendfile through TLS) behind what is queued, so that a
-        // response head and the start of its body share a record.
-        if (file_left_ > 0 && out_.size() < kFill) {
-            if (!flush_file()) {
+        if (file_left_ > 0 && out_.size() < kRecord) {
+            if (!flush_file(kRecord - out_.size())) {
                 return false;
             }
             continue;

@@ -82,7 +82,8 @@ class Connection {
   private:
     void on_io(uint32_t ready);
     bool flush();
-    bool flush_file();
+    /// Sends (sendfile) or reads into out_ (at most `piece` bytes) the next part of the file.
+    bool flush_file(uint64_t piece = 64 * 1024);
     // The transport's side of read() and flush() (kept out of the plain path).
     IoStatus read_secure(Buffer& buf, size_t max);
     bool flush_secure();
