@@ -237,6 +237,9 @@ void Connection::shutdown_write() {
 // ---- through a transport (TLS) ----
 
 IoStatus Connection::read_secure(Buffer& buf, size_t max) {
+    if (!readable_) {
+        return IoStatus::kAgain;  // the transport last wanted to read: wait for the edge
+    }
     if (!handshake_done_) {
         switch (transport_->handshake()) {
             case TransportStatus::kOk:
@@ -261,9 +264,6 @@ IoStatus Connection::read_secure(Buffer& buf, size_t max) {
                 }
                 return read(buf, max);
         }
-    }
-    if (!readable_) {
-        return IoStatus::kAgain;
     }
     // A record holds up to 16 KiB: read that much when the caller takes it.
     auto w = buf.writable(std::min<size_t>(max, 16384));

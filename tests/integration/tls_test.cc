@@ -407,6 +407,19 @@ TEST_F(TlsTest, BrokenHandshakesCloseAndWorkerSurvives) {
     EXPECT_EQ(halo_.workers(), workers);  // no crash
 }
 
+TEST_F(TlsTest, HandshakeBoundedByClientHeaderTimeout) {
+    ASSERT_TRUE(start(1, "client_header_timeout 1s;"));
+    HttpConnection stalled;
+    ASSERT_TRUE(stalled.connect(halo_.port(0)));
+    ASSERT_TRUE(stalled.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01", 8)));  // half a hello
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(stalled.wait_closed(8s));
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms);
+    HttpConnection silent;  // not a byte
+    ASSERT_TRUE(silent.connect(halo_.port(0)));
+    EXPECT_TRUE(silent.wait_closed(8s));
+}
+
 TEST_F(TlsTest, GracefulQuitClosesIdleTlsConnection) {
     ASSERT_TRUE(start());
     auto workers = halo_.wait_workers(1);
