@@ -82,4 +82,7 @@ compare() { # $1 = body of `location /`, $2 = path to load, $3 = label
     echo "$n"
     echo "$h"
     echo "$n $h" | awk '{ printf "ratio halo/nginx: throughput %.2f, cpu per request %.2f\n", $5 / $2, $6 / $3 }'
+    # Stop both now: a second compare() rewrites the pid files the exit trap reads.
+    kill "$(cat "$work/nginx/logs/nginx.pid")" "$(cat "$work/halo/logs/halo.pid")" 2>/dev/null || true
+    sleep 0.3
 }
