@@ -4,7 +4,9 @@
 # loads each in turn, and the CPU time of each server's workers gives µs per request.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-halo=$top/objs/halo
+halo=${HALO_BIN:-$top/objs/halo}  # HALO_BIN: another build to compare
+scheme=http
+[ "${tls:-0}" = 1 ] && scheme=https
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install -y wrk)"; exit 1; }
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx" ] || { echo "bench: nginx is missing (apt-get install -y nginx-light)"; exit 1; }
@@ -14,6 +16,14 @@ work=$(mktemp -d /tmp/halo-bench.XXXXXX)
 chmod 0755 "$work"
 trap 'for f in "$work"/*/logs/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; sleep 0.3; rm -rf "$work"' EXIT
 mkdir -p "$work/nginx/logs" "$work/halo/logs"
+ssl_listen=
+ssl_conf=
+if [ $scheme = https ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench -keyout "$work/cert.key" \
+        -out "$work/cert.pem" 2>/dev/null
+    ssl_listen=" ssl"
+    ssl_conf="ssl_certificate $work/cert.pem; ssl_certificate_key $work/cert.key;"
+fi
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
@@ -29,7 +39,8 @@ http {
     access_log off;
     sendfile on;
     server {
-        listen 127.0.0.1:$2;
+        listen 127.0.0.1:$2$ssl_listen;
+        $ssl_conf
         location / { $3 }
     }
 }
@@ -48,7 +59,7 @@ child_ticks() {
 
 measure() { # $1 = name, $2 = master pid, $3 = port, $4 = path
     before=$(child_ticks "$2")
-    out=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$3$4")
+    out=$(wrk -t1 -c"$conns" -d"${secs}s" "$scheme://127.0.0.1:$3$4")
     after=$(child_ticks "$2")
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -71,4 +82,7 @@ compare() { # $1 = body of `location /`, $2 = path to load, $3 = label
     echo "$n"
     echo "$h"
     echo "$n $h" | awk '{ printf "ratio halo/nginx: throughput %.2f, cpu per request %.2f\n", $5 / $2, $6 / $3 }'
+    # Stop both now: a second compare() rewrites the pid files the exit trap reads.
+    kill "$(cat "$work/nginx/logs/nginx.pid")" "$(cat "$work/halo/logs/halo.pid")" 2>/dev/null || true
+    sleep 0.3
 }

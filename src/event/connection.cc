@@ -20,6 +20,13 @@ Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t 
 Connection::~Connection() {
     io_.reset();
     timer_.reset();
+    if (transport_ != nullptr) {
+        // close_notify when the exchange ended cleanly (not after a failed or stuck write).
+        if (handshake_done_ && !write_failed_ && !output_pending()) {
+            transport_->shutdown();
+        }
+        transport_.reset();
+    }
     if (file_fd_ >= 0) {
         ::close(file_fd_);
     }
@@ -46,7 +53,7 @@ void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendf
     file_fd_ = fd;
     file_off_ = offset;
     file_left_ = len;
-    file_sendfile_ = use_sendfile;
+    file_sendfile_ = use_sendfile && transport_ == nullptr;
     if (!write_failed_ && !connecting_) {
         flush();
     }
@@ -81,6 +88,9 @@ void Connection::start_connect() {
 }
 
 IoStatus Connection::read(Buffer& buf, size_t max) {
+    if (transport_ != nullptr) {
+        return read_secure(buf, max);
+    }
     if (!readable_) {
         return IoStatus::kAgain;
     }
@@ -126,6 +136,14 @@ void Connection::send(std::string_view data, bool more) {
         after_bytes_ += data.size();
         return;
     }
+    if (transport_ != nullptr) {
+        // One record for a head and what follows it: queue while more comes.
+        out_.append(data);
+        if (!more) {
+            flush_secure();
+        }
+        return;
+    }
     if (out_.empty()) {
         // Fast path: write directly, queue only what the socket did not take.
         while (!data.empty()) {
@@ -151,6 +169,9 @@ void Connection::send(std::string_view data, bool more) {
 }
 
 bool Connection::flush() {
+    if (transport_ != nullptr) {
+        return flush_secure();
+    }
     for (;;) {
         if (out_.empty() && file_left_ > 0) {
             if (!flush_file()) {
@@ -181,8 +202,7 @@ bool Connection::flush() {
     }
 }
 
-bool Connection::flush_file() {
-    constexpr uint64_t kPiece = 64 * 1024;
+bool Connection::flush_file(uint64_t piece) {
     ssize_t n;
     if (file_sendfile_) {
         off_t off = static_cast<off_t>(file_off_);
@@ -192,8 +212,8 @@ bool Connection::flush_file() {
             return false;
         }
     } else {
-        auto w = out_.writable(kPiece);
-        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, kPiece, w.size()}));
+        auto w = out_.writable(static_cast<size_t>(piece));
+        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, piece, w.size()}));
         n = ::pread(file_fd_, w.data(), want, static_cast<off_t>(file_off_));
         if (n > 0) {
             out_.commit(static_cast<size_t>(n));
@@ -255,6 +275,14 @@ void Connection::on_io(uint32_t ready) {
         handler_->on_connect(err);
         return;  // readable data (if any) is read by the handler after on_connect
     }
+    if (ready & kRead) {
+        readable_ = true;
+    }
+    if (transport_ != nullptr) {
+        // A TLS read may wait for the socket to take a write (handshake, alerts) and a write
+        // for it to be readable: on either event, retry both.
+        ready |= kRead | kWrite;
+    }
     if ((ready & kWrite) && output_pending()) {
         bool drained = flush();
         if (write_failed_) {
@@ -266,7 +294,6 @@ void Connection::on_io(uint32_t ready) {
         }
     }
     if (ready & kRead) {
-        readable_ = true;
         handler_->on_readable();
     }
 }
@@ -285,7 +312,99 @@ void Connection::clear_timeout() {
 }
 
 void Connection::shutdown_write() {
+    if (transport_ != nullptr && handshake_done_ && !output_pending()) {
+        transport_->shutdown();
+    }
     ::shutdown(fd_, SHUT_WR);
+}
+
+// ---- through a transport (TLS) ----
+
+IoStatus Connection::read_secure(Buffer& buf, size_t max) {
+    if (!readable_) {
+        return IoStatus::kAgain;  // the transport last wanted to read: wait for the edge
+    }
+    if (!handshake_done_) {
+        switch (transport_->handshake()) {
+            case TransportStatus::kOk:
+                handshake_done_ = true;
+                if (output_pending() && !flush_secure() && write_failed_) {
+                    return IoStatus::kError;
+                }
+                break;
+            case TransportStatus::kWantRead:
+                readable_ = false;
+                return IoStatus::kAgain;
+            case TransportStatus::kWantWrite:
+                return IoStatus::kAgain;  // the write event calls on_readable()
+            case TransportStatus::kEof:
+                return IoStatus::kEof;
+            case TransportStatus::kError:
+                return IoStatus::kError;
+            case TransportStatus::kPlaintext:
+                transport_.reset();  // a plain client: the owner sees transport() == nullptr
+                if (output_pending()) {
+                    flush();
+                }
+                return read(buf, max);
+        }
+    }
+    // A record holds up to 16 KiB: read that much when the caller takes it.
+    auto w = buf.writable(std::min<size_t>(max, 16384));
+    size_t n = 0;
+    switch (transport_->read(w.subspan(0, std::min(w.size(), max)), n)) {
+        case TransportStatus::kOk:
+            buf.commit(n);
+            return IoStatus::kOk;
+        case TransportStatus::kWantRead:
+            readable_ = false;  // the transport drained the socket
+            return IoStatus::kAgain;
+        case TransportStatus::kWantWrite:
+            return IoStatus::kAgain;
+        case TransportStatus::kEof:
+            return IoStatus::kEof;
+        case TransportStatus::kError:
+        case TransportStatus::kPlaintext:
+            return IoStatus::kError;
+    }
+    return IoStatus::kError;
+}
+
+bool Connection::flush_secure() {
+    if (!handshake_done_) {
+        return false;
+    }
+    // RFC 8446 §5.1: a record carries at most 16 KiB. Files are read in (no sendfile through
+    // TLS) a record at a time behind what is queued, so that a response head and the start
+    // of its body share one, and the buffer stays small.
+    constexpr size_t kRecord = 16384;
+    for (;;) {
+        if (file_left_ == 0 && !after_.empty()) {
+            next_queued();  // what was queued behind the file, in order
+            continue;
+        }
+        if (file_left_ > 0 && out_.size() < kRecord) {
+            if (!flush_file(kRecord - out_.size())) {
+                return false;
+            }
+            continue;
+        }
+        if (out_.empty()) {
+            return true;
+        }
+        size_t n = 0;
+        switch (transport_->write(out_.view(), n)) {
+            case TransportStatus::kOk:
+                out_.consume(n);
+                continue;
+            case TransportStatus::kWantRead:
+            case TransportStatus::kWantWrite:
+                return false;
+            default:
+                write_failed_ = true;
+                return false;
+        }
+    }
 }
 
 }  // namespace ev

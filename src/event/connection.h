@@ -9,6 +9,7 @@
 #include "core/net.h"
 #include "event/buffer.h"
 #include "event/loop.h"
+#include "event/transport.h"
 
 namespace ev {
 
@@ -41,6 +42,12 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
 
     void set_handler(ConnectionHandler* h) { handler_ = h; }
+    /// Puts a security layer (TLS) between this connection and its socket; call before
+    /// start(). The handshake runs inside the first read()s: they say kAgain until it is done,
+    /// kEof/kError when it fails. Output queued meanwhile waits for it.
+    void set_transport(std::unique_ptr<Transport> t) { transport_ = std::move(t); }
+    /// The security layer, or nullptr (plain, or a plain client on a TLS port).
+    const Transport* transport() const { return transport_.get(); }
     /// Starts delivering events (call once the handler is set).
     void start();
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
@@ -66,7 +73,8 @@ class Connection {
     void send(std::string_view data, bool more = false);
     /// Queues `len` bytes of the open file `fd` from `offset`, after what is queued already.
     /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
-    /// copies the bytes (sendfile(2)); otherwise they are read in 64 KiB pieces.
+    /// copies the bytes (sendfile(2)); otherwise (and always through a transport) they are
+    /// read in 64 KiB pieces.
     void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
     bool output_pending() const { return !out_.empty() || file_left_ > 0 || !after_.empty(); }
     /// Bytes queued in memory (not counting files): producers pause above a limit.
@@ -78,7 +86,8 @@ class Connection {
     void set_timeout(Duration d);
     void clear_timeout();
 
-    /// Half-closes the sending side (lingering close).
+    /// Half-closes the sending side (lingering close); through a transport, its closing alert
+    /// goes first.
     void shutdown_write();
     /// Frees the buffers of an idle connection.
     void release_buffers() { out_.release_if_empty(); }
@@ -86,9 +95,13 @@ class Connection {
   private:
     void on_io(uint32_t ready);
     bool flush();
-    bool flush_file();
     /// Starts the next queued item after the current file.
     void next_queued();
+    /// Sends (sendfile) or reads into out_ (at most `piece` bytes) the next part of the file.
+    bool flush_file(uint64_t piece = 64 * 1024);
+    // The transport's side of read() and flush() (kept out of the plain path).
+    IoStatus read_secure(Buffer& buf, size_t max);
+    bool flush_secure();
 
     Loop& loop_;
     int fd_;
@@ -118,6 +131,8 @@ class Connection {
     };
     std::deque<Queued> after_;
     size_t after_bytes_ = 0;
+    std::unique_ptr<Transport> transport_;
+    bool handshake_done_ = false;
 };
 
 }  // namespace ev

@@ -19,6 +19,7 @@
 
 namespace http {
 
+class Port;
 class Session;
 struct Request;
 
@@ -281,6 +282,10 @@ std::optional<time_t> parse_http_date(std::string_view s);
 /// Percent-encodes what may not stand in a URI path (the URI is kept decoded in $uri).
 std::string escape_uri(std::string_view uri);
 
+/// nginx's internal status for a plain HTTP request on a TLS port: error_page 497 can catch
+/// it; the client gets 400 "The plain HTTP request was sent to HTTPS port".
+inline constexpr int kStatusPlainHttpToHttps = 497;
+
 /// Reason phrase for a status code ("Not Found"); empty when unknown.
 std::string_view status_text(int status);
 
@@ -322,8 +327,11 @@ struct HttpMainConf : core::ConfBase {
         size_t next;  // first entry of the next phase
     };
     std::vector<Entry> engine;
-    std::vector<std::unique_ptr<class Port>> ports;
-    std::vector<VariableDef> variables;         // built-in, then modules' (add_variable)
+    std::vector<std::unique_ptr<Port>> ports;
+    std::vector<VariableDef> variables;  // built-in, then modules' (add_variable)
+    /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
+    /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
+    core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
 
@@ -333,11 +341,12 @@ struct HttpSrvConf : core::ConfBase {
         core::SockAddr addr;
         core::ListenOptions options;
         bool default_server = false;
+        bool ssl = false;  // `listen ... ssl`
         std::string where;
     };
     std::vector<Listen> listens;
     std::vector<std::string> names;
-    std::optional<std::chrono::milliseconds> client_header_timeout;  // 60s
+    std::optional<std::chrono::milliseconds> client_header_timeout;  // 60s (and TLS handshake)
     std::optional<core::Size> client_header_buffer_size;             // 1k
     std::optional<int> large_header_buffers;                         // 4
     std::optional<core::Size> large_header_buffer_size;              // 8k: longest line

@@ -168,6 +168,8 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
         const std::string& a = cf.arg(i);
         if (a == "default_server" || a == "default") {
             l.default_server = true;
+        } else if (a == "ssl") {
+            l.ssl = true;
         } else if (a == "reuseport") {
             l.options.reuseport = true;
         } else if (a.rfind("backlog=", 0) == 0) {
@@ -459,8 +461,20 @@ Status init_cycle(core::Cycle& cycle) {
                 port = main->ports.back().get();
                 ls->handler = port;
             }
-            HALO_TRY(port->add_server(srv.get(), l.default_server, l.where));
+            HALO_TRY(port->add_server(srv.get(), l.default_server, l.ssl, l.where));
         }
+    }
+    for (auto& port : main->ports) {
+        if (!port->ssl()) {
+            continue;
+        }
+        if (main->make_port_tls == nullptr) {
+            return Status::error(
+                "the \"ssl\" parameter requires the http_ssl module, which is not "
+                "compiled in (see halo -V) in " +
+                port->ssl_where());
+        }
+        HALO_TRY(main->make_port_tls(cycle, *port));
     }
     return Status::ok();
 }

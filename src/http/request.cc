@@ -494,13 +494,21 @@ void Request::send_error(int code, std::string_view location) {
         }
     }
 
+    std::string_view detail;
+    if (code == kStatusPlainHttpToHttps) {
+        code = 400;
+        detail = "The plain HTTP request was sent to HTTPS port";
+    }
     std::string_view reason = status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
-    std::string body = "<html>\r\n<head><title>" + title +
-                       "</title></head>\r\n<body>\r\n<center><h1>" + title +
-                       "</h1></center>\r\n<hr><center>" +
-                       (*loc_conf<HttpLocConf>().server_tokens ? "halo/" HALO_VERSION : "halo") +
-                       "</center>\r\n</body>\r\n</html>\r\n";
+    std::string head_title =
+        detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
+    std::string body =
+        "<html>\r\n<head><title>" + head_title + "</title></head>\r\n<body>\r\n<center><h1>" +
+        title + "</h1></center>\r\n" +
+        (detail.empty() ? std::string() : "<center>" + std::string(detail) + "</center>\r\n") +
+        "<hr><center>" + (*loc_conf<HttpLocConf>().server_tokens ? "halo/" HALO_VERSION : "halo") +
+        "</center>\r\n</body>\r\n</html>\r\n";
     if (code == 204 || code == 304) {
         body.clear();
     }

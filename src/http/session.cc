@@ -124,7 +124,8 @@ bool write_all(int fd, std::string_view data) {
 
 // ---- Port ----
 
-core::Status Port::add_server(const ServerBlock* srv, bool is_default, const std::string& where) {
+core::Status Port::add_server(const ServerBlock* srv, bool is_default, bool ssl,
+                              const std::string& where) {
     if (is_default) {
         if (explicit_default_) {
             return core::Status::error("a duplicate default server for " + listening_->addr.text() +
@@ -132,8 +133,13 @@ core::Status Port::add_server(const ServerBlock* srv, bool is_default, const std
         }
         explicit_default_ = true;
         default_ = srv;
+        default_where_ = where;
     } else if (default_ == nullptr) {
         default_ = srv;
+        default_where_ = where;
+    }
+    if (ssl && ssl_where_.empty()) {
+        ssl_where_ = where;
     }
     servers_.push_back(srv);
     return core::Status::ok();
@@ -202,6 +208,14 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
       parser_(srv_conf(port.default_server()).large_header_buffer_size->bytes, max_head_) {
     ev::Runtime::current().connection_opened();
     conn_.set_handler(this);
+    if (port.tls() != nullptr) {
+        std::unique_ptr<ev::Transport> t = port.tls()->accept(fd, conn_.id());
+        if (t == nullptr) {
+            close();
+            return;
+        }
+        conn_.set_transport(std::move(t));
+    }
     conn_.start();
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
@@ -442,14 +456,21 @@ void Session::start_request() {
     r.loc_confs = &r.server->loc_confs;
     r.request_length = head_len_;
     requests_++;
+
     body_left_ = r.chunked ? 0 : r.content_length;
     body_chunked_ = r.chunked;
     body_seen_ = 0;
     body_done_ = !r.has_body();
     continue_sent_ = false;
     chunked_.reset();
-    state_ = State::kRunning;
     conn_.clear_timeout();
+    if (port_.ssl() && !secure()) {
+        core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                       "client sent plain HTTP request to HTTPS port");
+        fail_request(kStatusPlainHttpToHttps);  // error_page 497 may redirect it
+        return;
+    }
+    state_ = State::kRunning;
     run_phases();
 }
 

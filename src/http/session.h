@@ -13,14 +13,36 @@
 
 namespace http {
 
+/// The TLS side of an `ssl` port, made by the ssl module (HttpMainConf::make_port_tls) once
+/// the port's servers are known. Shared by every worker (built in the master).
+class PortTls {
+  public:
+    virtual ~PortTls() = default;
+    /// A server-side transport for a connection just accepted on the port; nullptr when it
+    /// cannot be made (logged): the connection is then closed.
+    virtual std::unique_ptr<ev::Transport> accept(int fd, uint64_t connection_id) const = 0;
+};
+
 /// The servers behind one listening socket; accepts connections for them.
 class Port : public ev::ListenHandler {
   public:
     Port(const HttpMainConf& main, core::Listening* listening)
         : main_(main), listening_(listening) {}
 
-    core::Status add_server(const ServerBlock* srv, bool is_default, const std::string& where);
+    /// `ssl`: that listen directive said `ssl` (one is enough to make the port TLS, as nginx).
+    core::Status add_server(const ServerBlock* srv, bool is_default, bool ssl,
+                            const std::string& where);
     void on_accept(int fd, const core::SockAddr& peer) override;
+
+    /// A `listen ... ssl` port (TLS expected, even if the ssl module is missing).
+    bool ssl() const { return !ssl_where_.empty(); }
+    /// file:line of the first `listen ... ssl` of this port.
+    const std::string& ssl_where() const { return ssl_where_; }
+    /// file:line of the listen directive of the default server.
+    const std::string& default_where() const { return default_where_; }
+    const PortTls* tls() const { return tls_.get(); }
+    void set_tls(std::unique_ptr<PortTls> tls) { tls_ = std::move(tls); }
+    const std::vector<const ServerBlock*>& servers() const { return servers_; }
 
     core::Listening* listening() const { return listening_; }
     const HttpMainConf& main() const { return main_; }
@@ -34,6 +56,9 @@ class Port : public ev::ListenHandler {
     std::vector<const ServerBlock*> servers_;
     const ServerBlock* default_ = nullptr;
     bool explicit_default_ = false;
+    std::string ssl_where_;
+    std::string default_where_;
+    std::unique_ptr<PortTls> tls_;
 };
 
 /// One client connection: reads requests, runs them through the phase engine, reads or
@@ -77,11 +102,15 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// See Request::read_body().
     Flow read_body(BodyHandler done);
     const Port& port() const { return port_; }
+    /// The connection's security layer (TLS), or nullptr for a plain connection.
+    const ev::Transport* transport() const { return conn_.transport(); }
+    /// Whether the connection is TLS ($https, $scheme).
+    bool secure() const { return conn_.transport() != nullptr; }
     /// The local address of the connection ($server_addr), looked up once.
     const core::SockAddr& local_addr();
     int requests() const { return requests_; }
     /// The scheme clients use on this connection.
-    std::string_view scheme() const { return "http"; }
+    std::string_view scheme() const { return secure() ? "https" : "http"; }
 
   private:
     enum class State {

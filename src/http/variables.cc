@@ -166,7 +166,14 @@ std::vector<VariableDef> make_builtins() {
          }},
         {"scheme",
          [](R r, A, O o) {
-             o += r.scheme();
+             o += r.session != nullptr && r.session->secure() ? "https" : "http";
+             return true;
+         }},
+        {"https",
+         [](R r, A, O o) {
+             if (r.session != nullptr && r.session->secure()) {
+                 o += "on";
+             }
              return true;
          }},
         {"request",

@@ -1,6 +1,7 @@
-// ./configure module selection: --without-http_return_module really leaves the module out of
-// the binary. Builds a copy of the source tree (configure rewrites the top-level Makefile, so
-// never in place); takes about a minute.
+// ./configure module selection: --without-http_return_module --without-http_ssl_module really
+// leave the modules out of the binary (and OpenSSL with them: `listen ... ssl` is refused). Builds
+// a copy of the source tree (configure rewrites the top-level Makefile, so never in place); takes
+// about a minute.
 #include "support/harness.h"
 
 namespace halo_test {
@@ -22,10 +23,10 @@ class BuildTest : public ::testing::Test {
             return;
         }
         // Not the jobserver of an outer `make test`.
-        build_ = new RunResult(
-            run_command({"env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "sh", "-c",
-                         "./configure --without-http_return_module && make -j2"},
-                        600s, src_->path()));
+        build_ = new RunResult(run_command(
+            {"env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "sh", "-c",
+             "./configure --without-http_return_module --without-http_ssl_module && make -j2"},
+            600s, src_->path()));
     }
 
     static void TearDownTestSuite() {
@@ -50,7 +51,8 @@ class BuildTest : public ::testing::Test {
                 out = "..." + out.substr(out.size() - 4000);
             }
             return ::testing::AssertionFailure()
-                   << "./configure --without-http_return_module && make failed: exit "
+                   << "./configure --without-http_return_module --without-http_ssl_module && make "
+                      "failed: exit "
                    << build_->status << (build_->timed_out ? " (timed out)" : "") << "\n"
                    << out << "\n"
                    << build_->err;
@@ -81,6 +83,7 @@ TEST_F(BuildTest, VersionOmitsTheModule) {
         << r;
     EXPECT_NE(r.err.find("modules: core events http"), std::string::npos) << r;
     EXPECT_FALSE(halo_has_module("http_return", bin()));
+    EXPECT_FALSE(halo_has_module("http_ssl", bin()));
     EXPECT_TRUE(halo_has_module("http", bin()));
     EXPECT_TRUE(halo_has_module("events", bin()));
 }
@@ -125,6 +128,43 @@ http {
     auto r = http_get(halo.port(0), "/");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(BuildTest, SslListenNeedsTheSslModule) {
+    ASSERT_TRUE(built());
+    Halo halo(bin());
+    halo.write_conf(R"(daemon off;
+events { }
+http {
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        listen 127.0.0.1:%%PORT_1%% ssl;
+        ssl_certificate a.crt;
+    }
+}
+)");
+    RunResult r = halo.run({"-t"});
+    EXPECT_EQ(r.status, 1) << r;
+    // The ssl_* directives are unknown first; without them, the listen parameter is refused.
+    EXPECT_NE(r.err.find("unknown directive \"ssl_certificate\" in " + halo.conf_path() + ":7"),
+              std::string::npos)
+        << r;
+    halo.write_conf(R"(daemon off;
+events { }
+http {
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        listen 127.0.0.1:%%PORT_1%% ssl;
+    }
+}
+)");
+    r = halo.run({"-t"});
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_NE(r.err.find("halo: [emerg] the \"ssl\" parameter requires the http_ssl module, "
+                         "which is not compiled in (see halo -V) in " +
+                         halo.conf_path() + ":6\n"),
+              std::string::npos)
+        << r;
 }
 
 TEST_F(BuildTest, ConfigureHelpListsModuleSwitches) {

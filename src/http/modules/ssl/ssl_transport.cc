@@ -1,0 +1,187 @@
+#include "http/modules/ssl/ssl_transport.h"
+
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace mod::http_ssl {
+namespace {
+
+int transport_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+}  // namespace
+
+std::string ssl_error_text() {
+    std::string text;
+    char buf[256];
+    while (unsigned long e = ERR_get_error()) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        text += text.empty() ? "SSL: " : " ";
+        text += buf;
+    }
+    return text;
+}
+
+SslTransport::SslTransport(SSL* ssl, SSL_CTX* ctx, int fd, uint64_t id, const void* owner,
+                           bool server)
+    : ssl_(ssl),
+      initial_ctx_(ctx),
+      fd_(fd),
+      connection_id_(id),
+      owner_(owner),
+      server_(server),
+      detected_(!server) {}
+
+SslTransport::~SslTransport() {
+    SSL_free(ssl_);
+}
+
+std::unique_ptr<SslTransport> SslTransport::accept(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                   const void* owner) {
+    ERR_clear_error();
+    SSL* ssl = SSL_new(ctx);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+        core::log_conn(core::LogLevel::kAlert, connection_id, "SSL_new() failed (%s)",
+                       ssl_error_text().c_str());
+        SSL_free(ssl);
+        return nullptr;
+    }
+    SSL_set_accept_state(ssl);
+    std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, owner, true));
+    SSL_set_ex_data(ssl, transport_index(), t.get());
+    return t;
+}
+
+std::unique_ptr<SslTransport> SslTransport::connect(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                    const std::string& server_name) {
+    ERR_clear_error();
+    SSL* ssl = SSL_new(ctx);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1 ||
+        (!server_name.empty() && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1)) {
+        core::log_conn(core::LogLevel::kAlert, connection_id, "SSL_new() failed (%s)",
+                       ssl_error_text().c_str());
+        SSL_free(ssl);
+        return nullptr;
+    }
+    SSL_set_connect_state(ssl);
+    std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, nullptr, false));
+    SSL_set_ex_data(ssl, transport_index(), t.get());
+    return t;
+}
+
+SslTransport* SslTransport::of(const SSL* ssl) {
+    return static_cast<SslTransport*>(SSL_get_ex_data(ssl, transport_index()));
+}
+
+ev::TransportStatus SslTransport::handshake() {
+    if (!detected_) {
+        // RFC 8446 §5.1: a TLS record starts with its content type, 22 = handshake (SSLv2
+        // hellos set the top bit). Anything else is a plain HTTP request.
+        unsigned char first = 0;
+        ssize_t n;
+        do {
+            n = ::recv(fd_, &first, 1, MSG_PEEK);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return ev::TransportStatus::kWantRead;
+        }
+        if (n <= 0) {
+            return n == 0 ? ev::TransportStatus::kEof : ev::TransportStatus::kError;
+        }
+        if (first != 0x16 && (first & 0x80) == 0) {
+            return ev::TransportStatus::kPlaintext;
+        }
+        detected_ = true;
+    }
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl_);
+    if (rc == 1) {
+        handshaking_ = false;
+        return ev::TransportStatus::kOk;
+    }
+    return failed(rc, "SSL_do_handshake()");
+}
+
+ev::TransportStatus SslTransport::read(std::span<char> buf, size_t& n) {
+    ERR_clear_error();
+    int rc = SSL_read(ssl_, buf.data(), static_cast<int>(std::min<size_t>(buf.size(), INT_MAX)));
+    if (rc > 0) {
+        n = static_cast<size_t>(rc);
+        return ev::TransportStatus::kOk;
+    }
+    return failed(rc, "SSL_read()");
+}
+
+ev::TransportStatus SslTransport::write(std::string_view data, size_t& n) {
+    if (data.empty()) {
+        n = 0;
+        return ev::TransportStatus::kOk;
+    }
+    ERR_clear_error();
+    int rc = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+    if (rc > 0) {
+        n = static_cast<size_t>(rc);
+        return ev::TransportStatus::kOk;
+    }
+    return failed(rc, "SSL_write()");
+}
+
+void SslTransport::shutdown() {
+    if (shut_ || fatal_ || handshaking_) {
+        return;
+    }
+    shut_ = true;
+    // Our close_notify only: the peer's is not awaited (RFC 8446 §6.1 allows it).
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+}
+
+ev::TransportStatus SslTransport::failed(int rc, const char* call) {
+    int sys = errno;
+    int err = SSL_get_error(ssl_, rc);
+    switch (err) {
+        case SSL_ERROR_WANT_READ:
+            return ev::TransportStatus::kWantRead;
+        case SSL_ERROR_WANT_WRITE:
+            return ev::TransportStatus::kWantWrite;
+        case SSL_ERROR_ZERO_RETURN:
+            // close_notify (or, with SSL_OP_IGNORE_UNEXPECTED_EOF, a bare EOF).
+            if (handshaking_) {
+                core::log_conn(core::LogLevel::kInfo, connection_id_,
+                               "peer closed connection in SSL handshake");
+            }
+            return ev::TransportStatus::kEof;
+        case SSL_ERROR_SYSCALL:
+            fatal_ = true;
+            if (ERR_peek_error() == 0 && (rc == 0 || sys == 0)) {
+                if (handshaking_) {
+                    core::log_conn(core::LogLevel::kInfo, connection_id_,
+                                   "peer closed connection in SSL handshake");
+                }
+                return ev::TransportStatus::kEof;
+            }
+            core::log_conn(core::LogLevel::kInfo, connection_id_, "%s failed (%d: %s)%s", call, sys,
+                           strerror(sys), handshaking_ ? " while SSL handshaking" : "");
+            ERR_clear_error();
+            return ev::TransportStatus::kError;
+        default: {
+            fatal_ = true;
+            std::string reason = ssl_error_text();
+            core::log_conn(core::LogLevel::kInfo, connection_id_, "%s failed (%s)%s", call,
+                           reason.c_str(), handshaking_ ? " while SSL handshaking" : "");
+            return ev::TransportStatus::kError;
+        }
+    }
+}
+
+}  // namespace mod::http_ssl

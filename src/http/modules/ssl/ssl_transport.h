@@ -1,0 +1,67 @@
+#pragma once
+
+// ev::Transport over OpenSSL. Depends on the event layer and OpenSSL only (no http), so that
+// the proxy module can use it for https upstreams (client side: SslTransport::connect).
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "event/transport.h"
+
+namespace mod::http_ssl {
+
+/// The OpenSSL error queue as nginx prints it: "SSL: error:0A00010B:SSL routines::wrong
+/// version number"; empty when the queue is empty. Clears the queue.
+std::string ssl_error_text();
+
+/// One TLS connection over a non-blocking socket it does not own. Handshake failures, and
+/// read/write errors, are logged at info level with the connection id (a client's doing).
+class SslTransport final : public ev::Transport {
+  public:
+    /// Server side of an accepted socket. The first handshake() peeks at the first byte: a
+    /// client that is not speaking TLS gets kPlaintext. `owner` is kept for callbacks (SNI).
+    static std::unique_ptr<SslTransport> accept(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                const void* owner);
+    /// Client side of a connected socket (https upstreams); `server_name` goes in SNI when
+    /// not empty.
+    static std::unique_ptr<SslTransport> connect(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                 const std::string& server_name);
+    ~SslTransport() override;
+    SslTransport(const SslTransport&) = delete;
+    SslTransport& operator=(const SslTransport&) = delete;
+
+    ev::TransportStatus handshake() override;
+    ev::TransportStatus read(std::span<char> buf, size_t& n) override;
+    ev::TransportStatus write(std::string_view data, size_t& n) override;
+    void shutdown() override;
+
+    SSL* ssl() const { return ssl_; }
+    uint64_t connection_id() const { return connection_id_; }
+    /// The context the connection started with (SNI may switch SSL_get_SSL_CTX to another):
+    /// OpenSSL consults its session cache.
+    SSL_CTX* initial_ctx() const { return initial_ctx_; }
+    const void* owner() const { return owner_; }
+    /// The transport of an SSL object made by accept()/connect() (for OpenSSL callbacks).
+    static SslTransport* of(const SSL* ssl);
+
+  private:
+    SslTransport(SSL* ssl, SSL_CTX* ctx, int fd, uint64_t id, const void* owner, bool server);
+    ev::TransportStatus failed(int rc, const char* call);
+
+    SSL* ssl_;
+    SSL_CTX* initial_ctx_;
+    int fd_;
+    uint64_t connection_id_;
+    const void* owner_;
+    bool server_;
+    bool detected_ = false;  // the first byte was seen to be TLS
+    bool handshaking_ = true;
+    bool fatal_ = false;  // no close_notify after a fatal error (RFC 8446 §6.2)
+    bool shut_ = false;
+};
+
+}  // namespace mod::http_ssl
