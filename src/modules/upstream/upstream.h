@@ -78,8 +78,8 @@ class Group;
 struct PickContext {
     const http::Request* request = nullptr;  // may be nullptr in unit tests
     core::SockAddr client;
-    std::string key;                 // the evaluated `hash` key (set by the core for hash)
-    std::vector<bool> tried;         // by peer index
+    std::string key;          // the evaluated `hash` key (set by the core for hash)
+    std::vector<bool> tried;  // by peer index
     int64_t now_ms = 0;
 };
 
@@ -150,8 +150,7 @@ struct UpstreamConf : core::ConfBase {
 const Group* find_group(core::Cycle& cycle, std::string_view name);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
 /// implicit group of that address (created at config time, shared by identical addresses).
-core::Status implicit_group(core::ConfContext& cf, std::string_view host_port,
-                            const Group*& out);
+core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out);
 
 /// Steady clock in milliseconds (what now_ms means everywhere above).
 int64_t now_ms();
