@@ -27,17 +27,19 @@ fi
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-bench_conf() { # $1 = pid file, $2 = port, $3 = body of `location /`
+bench_conf() { # $1 = pid file, $2 = port, $3 = body of `location /`, [$4 = http-level text]
     cat <<CONF
 worker_processes 1;
 daemon on;
 pid $1;
 error_log $work/err.log error;
-events { worker_connections 4096; }
+worker_rlimit_nofile $(( ${wconns:-4096} + 100 ));
+events { worker_connections ${wconns:-4096}; }
 http {
     default_type text/plain;
     access_log off;
     sendfile on;
+    ${4:-}
     server {
         listen 127.0.0.1:$2$ssl_listen;
         $ssl_conf
@@ -59,13 +61,14 @@ child_ticks() {
 
 measure() { # $1 = name, $2 = master pid, $3 = port, $4 = path
     before=$(child_ticks "$2")
-    out=$(wrk -t1 -c"$conns" -d"${secs}s" "$scheme://127.0.0.1:$3$4")
+    out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$scheme://127.0.0.1:$3$4")
     after=$(child_ticks "$2")
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     hz=$(getconf CLK_TCK)
     us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-    echo "$1 $rps $us"
+    echo "$1 $rps $us $p99"
 }
 
 compare() { # $1 = body of `location /`, $2 = path to load, $3 = label
@@ -78,10 +81,10 @@ compare() { # $1 = body of `location /`, $2 = path to load, $3 = label
     sleep 0.5
     n=$(measure nginx "$(cat "$work/nginx/logs/nginx.pid")" "$np" "$2")
     h=$(measure halo "$(cat "$work/halo/logs/halo.pid")" "$hp" "$2")
-    echo "server  req/s  cpu-us/req   ($3, wrk -t1 -c$conns -d${secs}s, 1 worker each)"
+    echo "server  req/s  cpu-us/req  p99   ($3, wrk -t1 -c$conns -d${secs}s, 1 worker each)"
     echo "$n"
     echo "$h"
-    echo "$n $h" | awk '{ printf "ratio halo/nginx: throughput %.2f, cpu per request %.2f\n", $5 / $2, $6 / $3 }'
+    echo "$n $h" | awk '{ printf "ratio halo/nginx: throughput %.2f, cpu per request %.2f, p99 %s vs %s\n", $6 / $2, $7 / $3, $8, $4 }'
     # Stop both now: a second compare() rewrites the pid files the exit trap reads.
     kill "$(cat "$work/nginx/logs/nginx.pid")" "$(cat "$work/halo/logs/halo.pid")" 2>/dev/null || true
     sleep 0.3
