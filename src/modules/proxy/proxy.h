@@ -27,7 +27,6 @@ struct ProxyPass {
     bool explicit_port = false;
     std::optional<std::string> uri;  // the URI part, when given ("/", "/app/")
     const upstream::Group* group = nullptr;
-    const upstream::Group* fallback_group = nullptr;  // the resolved name, if no upstream block
     std::string where;
     // From the enclosing location (postconfiguration): what the URI part replaces.
     std::string location_prefix;

@@ -1,6 +1,5 @@
 // The proxy module (nginx's ngx_http_proxy_module): `proxy_pass` makes a location's content
 // come from an upstream group; the proxy_* directives shape the request and the response.
-#include <netdb.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -103,23 +102,8 @@ Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
         p->host = std::string(authority);
         p->authority = std::string(authority);
     }
-    if (p->explicit_port) {
-        HALO_TRY(upstream::implicit_group(cf, p->authority, p->group));
-    } else {
-        // An upstream block of that name wins (it may come later in the file); else the name
-        // is resolved now, on port 80.
-        addrinfo hints{};
-        hints.ai_socktype = SOCK_STREAM;
-        addrinfo* res = nullptr;
-        std::string host = p->authority;
-        if (host.size() > 2 && host[0] == '[') {
-            host = host.substr(1, host.size() - 2);
-        }
-        if (getaddrinfo(host.c_str(), "80", &hints, &res) == 0) {
-            freeaddrinfo(res);
-            HALO_TRY(upstream::implicit_group(cf, p->authority + ":80", p->fallback_group));
-        }
-    }
+    // An upstream block of that name (declared before or after), else the address itself.
+    HALO_TRY(upstream::implicit_group(cf, p->authority, p->group));
     conf.pass = std::move(p);
     return Status::ok();
 }
@@ -352,17 +336,6 @@ Status postconfiguration(core::Cycle& cycle) {
                 loc.match == http::LocationMatch::kRegex || loc.match == http::LocationMatch::kNamed
                     ? std::string("/")
                     : loc.name;
-            if (!p.explicit_port) {
-                const upstream::Group* named = upstream::find_group(cycle, p.authority);
-                if (named != nullptr) {
-                    p.group = named;
-                } else if (p.fallback_group != nullptr) {
-                    p.group = p.fallback_group;
-                } else {
-                    return Status::error("host not found in upstream \"" + p.authority + "\" in " +
-                                         p.where);
-                }
-            }
             return Status::ok();
         }
     } walk{cycle};
