@@ -27,6 +27,39 @@ std::string_view http_date() {
     return buf;
 }
 
+/// nginx's absolute_redirect (on by default): a Location starting with '/' gets the scheme,
+/// the request's host (its Host header, else the local address) and the port unless it is 80.
+std::string absolute_location(Request& r, std::string_view location) {
+    if (location.empty() || location[0] != '/') {
+        return std::string(location);
+    }
+    std::string_view host = r.host;
+    if (!host.empty() && host[0] == '[') {
+        host = host.substr(0, host.find(']') + 1);
+    } else {
+        host = host.substr(0, host.rfind(':'));
+    }
+    while (!host.empty() && host.back() == '.') {
+        host.remove_suffix(1);
+    }
+    const core::SockAddr& local = r.session->local_addr();
+    bool inet = local.family() == AF_INET || local.family() == AF_INET6;
+    std::string out = "http://";
+    if (!host.empty()) {
+        for (char c : host) {
+            out += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        }
+    } else if (inet) {
+        out += local.family() == AF_INET6 ? "[" + local.host_text() + "]" : local.host_text();
+    }
+    if (inet && local.port() != 80) {
+        out += ':';
+        out += std::to_string(local.port());
+    }
+    out += location;
+    return out;
+}
+
 void rebase_view(std::string_view& v, std::string_view old, const char* to) {
     if (!v.empty() && v.data() >= old.data() && v.data() < old.data() + old.size()) {
         v = std::string_view(to + (v.data() - old.data()), v.size());
@@ -227,7 +260,7 @@ bool Request::sends_body(int code) const {
 void Request::send(int code, std::string_view content_type, std::string_view body,
                    std::string_view location) {
     if (!location.empty()) {
-        out_headers.emplace_back("Location", std::string(location));
+        out_headers.emplace_back("Location", absolute_location(*this, location));
     }
     std::string head = build_head(code, content_type, body.size());
     bool with_body = sends_body(code);
@@ -337,6 +370,18 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
     args = args_storage;
     out_headers.clear();
     session->restart_at_find_config();
+    return Flow::kDone;
+}
+
+Flow Request::restart_location_search() {
+    if (++redirects > 10) {
+        core::log_conn(core::LogLevel::kError, connection_id,
+                       "rewrite or internal redirection cycle while processing \"%s\"",
+                       uri.c_str());
+        send_error(500);
+        return Flow::kDone;
+    }
+    session->run_from(Phase::kFindConfig);
     return Flow::kDone;
 }
 
