@@ -12,6 +12,8 @@
 
 namespace mod::http_map {
 
+/// The keys of one map block and the index of the value each one maps to (the values stay
+/// with the caller). Immutable once built; shared by every request.
 class MapTable {
   public:
     enum class AddResult {
