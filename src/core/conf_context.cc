@@ -172,6 +172,15 @@ Status ConfContext::apply(const ConfNode& node) {
     return error("\"" + std::string(node.name()) + "\" directive is not allowed here");
 }
 
+ConfVector* ConfContext::confs(ConfLevel level) const {
+    for (auto f = frames_.rbegin(); f != frames_.rend(); ++f) {
+        if (f->level == level) {
+            return f->confs;
+        }
+    }
+    return nullptr;
+}
+
 ConfVector ConfContext::create_confs(ConfLevel level) const {
     ConfVector v(registry_.size());
     for (size_t i = 0; i < registry_.size(); i++) {

@@ -82,6 +82,10 @@ class ConfContext {
     }
     const std::string& arg(size_t i) const { return node_->args[i + 1]; }
     uint32_t context() const { return ctx_; }
+    /// The conf objects of the innermost visible frame at `level` (nullptr when none is): for
+    /// block directives that attach new objects to the current block (the rewrite module's
+    /// `if` in a location).
+    ConfVector* confs(ConfLevel level) const;
 
     /// `what` + " in file:line" of the current directive.
     Status error(std::string_view what) const;

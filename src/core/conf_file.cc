@@ -103,8 +103,9 @@ class Tokenizer {
             if (c == quote) {
                 if (pos_ < text_.size()) {
                     char n = text_[pos_];
+                    // ')' may follow: `if ($a = "b")` (the ')' is a word of its own, as nginx)
                     if (n != ' ' && n != '\t' && n != '\r' && n != '\n' && n != ';' && n != '{' &&
-                        n != '}') {
+                        n != '}' && n != ')') {
                         return error(format("unexpected \"%c\"", n));
                     }
                 }

@@ -28,6 +28,8 @@ enum Ctx : uint32_t {
     kCtxVrrp = 1u << 6,
     kCtxVrrpInstance = 1u << 7,
     kCtxVrrpScript = 1u << 8,
+    kCtxServerIf = 1u << 9,     // an `if` block in a server (nginx's SIF)
+    kCtxLocationIf = 1u << 10,  // an `if` block in a location (nginx's LIF)
 };
 inline constexpr uint32_t kCtxHttpAll = kCtxHttp | kCtxServer | kCtxLocation;
 inline constexpr uint32_t kCtxHttpSrv = kCtxHttp | kCtxServer;

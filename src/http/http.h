@@ -237,7 +237,16 @@ struct Request {
     bool logged = false;         // the log phase ran
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
-    std::vector<std::string> captures;            // $0..$9 of the last regex location match
+    /// $0..$9 of the last regex match (location, rewrite, if, map). Mutable: evaluating a
+    /// variable may match a regex (map), which sets them as in nginx.
+    mutable std::vector<std::string> captures;
+    /// Values of the configuration's variables (ConfVariable::index): set by `set`, or a cache
+    /// filled when a variable is first read (map).
+    mutable std::vector<std::optional<std::string>> variables;
+    /// Searches the location again for the current (rewritten) URI, from find_config on, as
+    /// nginx's post_rewrite phase: 500 after 10 URI changes and internal redirects. Returns
+    /// the Flow for the calling handler.
+    Flow restart_location_search();
     const LocationBlock* location = nullptr;      // the matched location (nullptr: none)
     const LocationBlock* named_target = nullptr;  // set by a redirect to "@name"
 
@@ -301,7 +310,10 @@ struct ServerBlock {
     std::string where;
 };
 
-enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed };
+/// kIf: the nameless location of an `if` block in a location (nginx's "if" location): never
+/// matched by URI; its confs are merged from the enclosing location's, and the rewrite module
+/// selects them when the condition holds.
+enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed, kIf };
 
 struct LocationBlock {
     std::string name;  // prefix, exact URI, regex source or @name
@@ -332,6 +344,7 @@ struct HttpMainConf : core::ConfBase {
     /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
     /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
     core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
+    std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
 
@@ -402,6 +415,10 @@ void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h);
 /// For postconfiguration hooks of http filter modules: adds a header filter (module-table
 /// order is execution order; the core's framing runs after all of them).
 void add_header_filter(core::Cycle& cycle, HeaderFilter f);
+/// For the rewrite module's `if` in a location: adds a nameless location (LocationMatch::kIf)
+/// inside the current one and returns it, for the `if` block's directives to be applied to
+/// its confs. nullptr when the current block cannot hold locations.
+LocationBlock* add_if_location(core::ConfContext& cf);
 /// Calls `fn` with the location-level confs of every server and location (nested too).
 void for_each_location_confs(HttpMainConf& main, const std::function<void(core::ConfVector&)>& fn);
 /// Creates a folder for temporary files (owned by the worker user), as nginx does at start.

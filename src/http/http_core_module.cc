@@ -138,7 +138,7 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
         return cf.error("named location \"" + loc->name + "\" can be on the server level only");
     }
     for (const auto& other : *parent.locations) {
-        if (other->name == loc->name &&
+        if (other->match != LocationMatch::kIf && other->name == loc->name &&
             (other->match == LocationMatch::kExact) == (loc->match == LocationMatch::kExact) &&
             (other->match == LocationMatch::kRegex) == (loc->match == LocationMatch::kRegex)) {
             return cf.error("duplicate location \"" + loc->name + "\"");
@@ -349,8 +349,10 @@ constexpr core::Directive kDirectives[] = {
     {"lingering_close", kHttpAll, core::kArgs1, core::setter<&set_lingering_close>()},
     {"lingering_time", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_time>()},
     {"lingering_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_timeout>()},
-    {"error_page", kHttpAll, core::kArgs2ToN, core::setter<&set_error_page>()},
-    {"add_header", kHttpAll, core::Args{2, 3, false}, core::setter<&set_add_header>()},
+    {"error_page", kHttpAll | core::kCtxLocationIf, core::kArgs2ToN,
+     core::setter<&set_error_page>()},
+    {"add_header", kHttpAll | core::kCtxLocationIf, core::Args{2, 3, false},
+     core::setter<&set_add_header>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -438,6 +440,18 @@ Status init_cycle(core::Cycle& cycle) {
     std::vector<VariableDef> vars = builtin_variables();
     vars.insert(vars.end(), main->variables.begin(), main->variables.end());
     main->variables = std::move(vars);
+    // `set $args` writes the built-in; any other name clash is an error (nginx's wording).
+    for (auto& cv : main->conf_variables) {
+        for (const VariableDef& d : main->variables) {
+            if (!d.prefix && d.name == cv->name) {
+                if (cv->source != nullptr || d.set == nullptr) {
+                    return Status::error("the duplicate \"" + cv->name + "\" variable in " +
+                                         cv->where);
+                }
+                cv->builtin = &d;
+            }
+        }
+    }
     for (ComplexValue* cv : main->complex_values) {
         HALO_TRY(cv->bind(*main));
     }
@@ -536,6 +550,28 @@ void for_each_location_confs(HttpMainConf& main, const std::function<void(core::
         fn(srv->loc_confs);
         walk.locations(srv->locations);
     }
+}
+
+LocationBlock* add_if_location(core::ConfContext& cf) {
+    ConfVector* confs = cf.confs(ConfLevel::kHttpLoc);
+    if (confs == nullptr) {
+        return nullptr;
+    }
+    auto& parent = core::conf_of<HttpLocConf>(*confs);
+    if (parent.locations == nullptr) {
+        return nullptr;
+    }
+    auto loc = std::make_unique<LocationBlock>();
+    loc->where = cf.node().where();
+    loc->match = LocationMatch::kIf;
+    loc->loc_confs = cf.create_confs(ConfLevel::kHttpLoc);
+    auto& own = core::conf_of<HttpLocConf>(loc->loc_confs);
+    own.locations = &loc->children;
+    own.exact = parent.exact;
+    own.named = parent.named;
+    own.locations_owner_is_location = true;
+    parent.locations->push_back(std::move(loc));
+    return parent.locations->back().get();
 }
 
 HttpMainConf* http_main(core::Cycle& cycle) {

@@ -579,4 +579,16 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
     return Flow::kDone;
 }
 
+Flow Request::restart_location_search() {
+    if (++redirects > 10) {
+        core::log_conn(core::LogLevel::kError, connection_id,
+                       "rewrite or internal redirection cycle while processing \"%s\"",
+                       uri.c_str());
+        send_error(500);
+        return Flow::kDone;
+    }
+    session->run_from(Phase::kFindConfig);
+    return Flow::kDone;
+}
+
 }  // namespace http

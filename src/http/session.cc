@@ -477,7 +477,7 @@ void Session::start_request() {
 bool Session::find_config() {
     Request& r = *req_;
     if (r.named_target == nullptr) {
-        r.captures.clear();
+        // Captures of an earlier match (rewrite, if) stay unless a regex location matches.
         r.location = match_location(r.server->locations, r.uri, r.captures).loc;
     } else {
         r.location = r.named_target;  // internal redirect to a named location
@@ -527,12 +527,12 @@ void Session::run_phases() {
     r.send_error(404);  // no content handler answered
 }
 
-void Session::restart_at_find_config() {
+void Session::run_from(Phase phase) {
     const auto& engine = port_.main().engine;
     Request& r = *req_;
-    // As nginx: an internal redirect runs again from server_rewrite.
+    r.phase = engine.size();
     for (size_t i = 0; i < engine.size(); i++) {
-        if (engine[i].phase >= Phase::kServerRewrite) {
+        if (engine[i].phase >= phase) {
             r.phase = i;
             break;
         }

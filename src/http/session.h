@@ -90,7 +90,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// More than a few buffers are waiting for the client (or it is gone).
     bool output_blocked() const;
     /// Runs the phases again from server_rewrite (internal redirect).
-    void restart_at_find_config();
+    void restart_at_find_config() { run_from(Phase::kServerRewrite); }
+    /// Runs the phases again from the first handler of `phase` (or the next phase with one).
+    void run_from(Phase phase);
     /// The current request has its whole response queued.
     void response_done();
     /// Runs (or resumes) the phase engine on the current request.

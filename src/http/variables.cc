@@ -223,6 +223,11 @@ std::vector<VariableDef> make_builtins() {
          [](R r, A, O o) {
              o.append(r.args);
              return true;
+         },
+         false,
+         [](Request& r, std::string_view v) {
+             r.args_storage.assign(v);
+             r.args = r.args_storage;
          }},
         {"query_string",
          [](R r, A, O o) {
@@ -350,6 +355,62 @@ void add_variable(core::Cycle& cycle, VariableDef def) {
     }
 }
 
+ConfVariable* declare_variable(core::Cycle& cycle, std::string_view name,
+                               const std::string& where) {
+    HttpMainConf* main = http_main(cycle);
+    if (main == nullptr) {
+        return nullptr;
+    }
+    for (auto& v : main->conf_variables) {
+        if (v->name == name) {
+            return v.get();
+        }
+    }
+    auto v = std::make_unique<ConfVariable>();
+    v->name = std::string(name);
+    v->index = main->conf_variables.size();
+    v->where = where;
+    main->conf_variables.push_back(std::move(v));
+    return main->conf_variables.back().get();
+}
+
+bool get_variable(const Request& r, const ConfVariable& var, std::string& out) {
+    if (var.builtin != nullptr) {
+        return var.builtin->get(r, {}, out);
+    }
+    if (var.index < r.variables.size() && r.variables[var.index]) {
+        out += *r.variables[var.index];
+        return true;
+    }
+    if (var.source != nullptr) {
+        std::string value;
+        bool found = var.source->get(r, var, value);
+        if (found && var.cacheable) {
+            if (r.variables.size() <= var.index) {
+                r.variables.resize(var.index + 1);
+            }
+            r.variables[var.index] = value;
+        }
+        out += value;
+        return found;
+    }
+    if (var.fallback != nullptr) {
+        return var.fallback->get(r, var, out);
+    }
+    return true;
+}
+
+void set_variable(Request& r, const ConfVariable& var, std::string value) {
+    if (var.builtin != nullptr) {
+        var.builtin->set(r, value);
+        return;
+    }
+    if (r.variables.size() <= var.index) {
+        r.variables.resize(var.index + 1);
+    }
+    r.variables[var.index] = std::move(value);
+}
+
 void register_complex_value(core::Cycle& cycle, ComplexValue* cv) {
     if (HttpMainConf* main = http_main(cycle)) {
         main->complex_values.push_back(cv);
@@ -415,15 +476,24 @@ core::Status ComplexValue::bind(const HttpMainConf& main) {
             continue;
         }
         p.var = nullptr;
-        // Exact names first, then the longest matching prefix.
+        p.conf = nullptr;
+        p.arg.clear();
+        // Exact built-in names first, then the configuration's, then the longest prefix.
         for (const VariableDef& d : main.variables) {
             if (!d.prefix && d.name == p.name) {
                 p.var = &d;
-                p.arg.clear();
                 break;
             }
         }
         if (p.var == nullptr) {
+            for (const auto& v : main.conf_variables) {
+                if (v->name == p.name) {
+                    p.conf = v.get();
+                    break;
+                }
+            }
+        }
+        if (p.var == nullptr && p.conf == nullptr) {
             for (const VariableDef& d : main.variables) {
                 if (d.prefix && p.name.size() > d.name.size() &&
                     p.name.compare(0, d.name.size(), d.name) == 0 &&
@@ -433,33 +503,52 @@ core::Status ComplexValue::bind(const HttpMainConf& main) {
                 }
             }
         }
-        if (p.var == nullptr) {
+        if (p.var == nullptr && p.conf == nullptr) {
             return core::Status::error("unknown \"" + p.name + "\" variable in " + where_);
         }
     }
     return core::Status::ok();
 }
 
+bool ComplexValue::Part::get(const Request& r, std::string& out) const {
+    return conf != nullptr ? get_variable(r, *conf, out) : var->get(r, arg, out);
+}
+
 void ComplexValue::eval(const Request& r, std::string& out, std::string_view missing,
                         std::string (*escape)(std::string_view)) const {
     for (const Part& p : parts_) {
-        if (p.var == nullptr) {
+        if (p.name.empty()) {
             out += p.literal;
             continue;
         }
         if (escape == nullptr) {
             size_t before = out.size();
-            if (!p.var->get(r, p.arg, out) || out.size() == before) {
+            if (!p.get(r, out) || out.size() == before) {
                 out.resize(before);
                 out += missing;
             }
             continue;
         }
         std::string raw;
-        if (p.var->get(r, p.arg, raw) && !raw.empty()) {
+        if (p.get(r, raw) && !raw.empty()) {
             out += escape(raw);
         } else {
             out += missing;
+        }
+    }
+}
+
+void ComplexValue::eval_captures_escaped(const Request& r, std::string& out,
+                                         std::string (*escape)(std::string_view)) const {
+    for (const Part& p : parts_) {
+        if (p.name.empty()) {
+            out += p.literal;
+        } else if (escape != nullptr && p.is_capture()) {
+            std::string raw;
+            p.get(r, raw);
+            out += escape(raw);
+        } else {
+            p.get(r, out);
         }
     }
 }

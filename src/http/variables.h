@@ -19,11 +19,51 @@ struct HttpMainConf;
 /// `arg` is the part after the prefix for prefix variables ($http_user_agent -> "user_agent").
 using VariableGetter = bool (*)(const Request& r, std::string_view arg, std::string& out);
 
+/// Changes a variable's value for a request (`set $args ...`).
+using VariableSetter = void (*)(Request& r, std::string_view value);
+
 struct VariableDef {
     std::string_view name;  // "remote_addr", or a prefix such as "http_"
     VariableGetter get;
     bool prefix = false;
+    VariableSetter set = nullptr;  // nullptr: `set` cannot change it (nginx's non-changeable)
 };
+
+struct ConfVariable;
+
+/// Computes the value of a variable the configuration defines (map's `$dst`), when the
+/// request holds none for it. Owned by the module that defined the variable (its conf).
+class VariableSource {
+  public:
+    virtual ~VariableSource() = default;
+    /// Writes the value of `var` for `r`; false when it has none.
+    virtual bool get(const Request& r, const ConfVariable& var, std::string& out) const = 0;
+};
+
+/// A variable the configuration defines (`set $x ...;`, `map $a $x { }`): nginx's indexed
+/// variables. Its value for a request lives in Request::variables[index]: `set` stores it
+/// there; otherwise `source` computes it on first read (cached there unless `cacheable` is
+/// false), else `fallback` answers (the rewrite module's "uninitialized" warning), else it is
+/// empty. Declared while the config is read; owned by the http main conf.
+struct ConfVariable {
+    std::string name;
+    size_t index = 0;
+    const VariableSource* source = nullptr;
+    const VariableSource* fallback = nullptr;
+    bool cacheable = true;
+    std::string where;                     // file:line of the definition (map) or first `set`
+    const VariableDef* builtin = nullptr;  // a built-in `set` writes instead ($args), at bind
+};
+
+/// Declares the variable `name` of the configuration (or returns the one declared before
+/// under that name). From directive setters; nullptr when there is no http block. `where` is
+/// remembered by the first declaration.
+ConfVariable* declare_variable(core::Cycle& cycle, std::string_view name, const std::string& where);
+
+/// The value of `var` for `r` (see ConfVariable); false when it has none.
+bool get_variable(const Request& r, const ConfVariable& var, std::string& out);
+/// Stores `value` as the value of `var` for `r` (the `set` directive).
+void set_variable(Request& r, const ConfVariable& var, std::string value);
 
 /// Registers a module's variable (from its postconfiguration hook). A name ending in '_' with
 /// `prefix` set matches every variable that starts with it.
@@ -45,12 +85,18 @@ class ComplexValue {
         eval(r, s);
         return s;
     }
+    /// As eval(), with the values of the regex captures ($0..$9) only passed through `escape`
+    /// (the rewrite module escapes them in arguments and redirects, as nginx).
+    void eval_captures_escaped(const Request& r, std::string& out,
+                               std::string (*escape)(std::string_view)) const;
     bool is_literal() const {
         return parts_.size() <= 1 && (parts_.empty() || parts_[0].name.empty());
     }
     const std::string& text() const { return text_; }
 
-    /// Binds every variable name; called by the http core for all values of a cycle.
+    /// Binds every variable name: a built-in by its exact name, then a variable of the
+    /// configuration, then the longest built-in prefix. Called by the http core for all values
+    /// of a cycle.
     core::Status bind(const HttpMainConf& main);
 
   private:
@@ -58,7 +104,10 @@ class ComplexValue {
         std::string literal;
         std::string name;  // variable name when this part is a variable
         const VariableDef* var = nullptr;
+        const ConfVariable* conf = nullptr;
         std::string arg;
+        bool is_capture() const { return name.size() == 1 && name[0] >= '0' && name[0] <= '9'; }
+        bool get(const Request& r, std::string& out) const;
     };
     std::vector<Part> parts_;
     std::string text_;

@@ -21,8 +21,8 @@ std::string conf(std::string_view events, std::string_view listen_params, int wo
 class AcceptTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
     }
 

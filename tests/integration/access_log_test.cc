@@ -30,8 +30,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 class AccessLogTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (!halo_has_module("http_log") || !halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_log or http_return module is not compiled in";
+        if (!halo_has_module("http_log") || !halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_log or http_rewrite module is not compiled in";
         }
     }
 

@@ -56,7 +56,7 @@ http {
 class RequestBodyTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (!halo_has_module("http_return")) {
+        if (!halo_has_module("http_rewrite")) {
             return;
         }
         halo_ = new Halo();
@@ -74,8 +74,8 @@ class RequestBodyTest : public ::testing::Test {
     }
 
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
         ASSERT_TRUE(start_ok_) << "halo did not start";
         ASSERT_GT(worker_, 0);

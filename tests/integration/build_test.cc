@@ -1,4 +1,4 @@
-// ./configure module selection: --without-http_return_module --without-http_ssl_module really
+// ./configure module selection: --without-http_rewrite_module --without-http_ssl_module really
 // leave the modules out of the binary (and OpenSSL with them: `listen ... ssl` is refused). Builds
 // a copy of the source tree (configure rewrites the top-level Makefile, so never in place); takes
 // about a minute.
@@ -25,7 +25,7 @@ class BuildTest : public ::testing::Test {
         // Not the jobserver of an outer `make test`.
         build_ = new RunResult(run_command(
             {"env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "sh", "-c",
-             "./configure --without-http_return_module --without-http_ssl_module && make -j2"},
+             "./configure --without-http_rewrite_module --without-http_ssl_module && make -j2"},
             600s, src_->path()));
     }
 
@@ -51,7 +51,7 @@ class BuildTest : public ::testing::Test {
                 out = "..." + out.substr(out.size() - 4000);
             }
             return ::testing::AssertionFailure()
-                   << "./configure --without-http_return_module --without-http_ssl_module && make "
+                   << "./configure --without-http_rewrite_module --without-http_ssl_module && make "
                       "failed: exit "
                    << build_->status << (build_->timed_out ? " (timed out)" : "") << "\n"
                    << out << "\n"
@@ -71,7 +71,7 @@ class BuildTest : public ::testing::Test {
     static inline std::string setup_error_;
 };
 
-TEST_F(BuildTest, WithoutReturnModuleBuilds) {
+TEST_F(BuildTest, WithoutRewriteModuleBuilds) {
     ASSERT_TRUE(built());
 }
 
@@ -79,35 +79,41 @@ TEST_F(BuildTest, VersionOmitsTheModule) {
     ASSERT_TRUE(built());
     RunResult r = run_command({bin(), "-V"});
     EXPECT_EQ(r.status, 0) << r;
-    EXPECT_NE(r.err.find("configure arguments: --without-http_return_module"), std::string::npos)
+    EXPECT_NE(r.err.find("configure arguments: --without-http_rewrite_module"), std::string::npos)
         << r;
     EXPECT_NE(r.err.find("modules: core events http"), std::string::npos) << r;
-    EXPECT_FALSE(halo_has_module("http_return", bin()));
+    EXPECT_FALSE(halo_has_module("http_rewrite", bin()));
     EXPECT_FALSE(halo_has_module("http_ssl", bin()));
     EXPECT_TRUE(halo_has_module("http", bin()));
     EXPECT_TRUE(halo_has_module("events", bin()));
 }
 
-TEST_F(BuildTest, ReturnDirectiveIsUnknown) {
+TEST_F(BuildTest, RewriteModuleDirectivesAreUnknown) {
+    // return, rewrite, if, set and break all belong to the rewrite module.
     ASSERT_TRUE(built());
-    Halo halo(bin());
-    halo.write_conf(R"(daemon off;
+    for (const char* directive :
+         {"return 200 \"no\\n\";", "rewrite ^ /x;", "set $a 1;", "break;", "if ($uri) { }"}) {
+        Halo halo(bin());
+        halo.write_conf(std::string(R"(daemon off;
 events { }
 http {
     server {
         listen 127.0.0.1:%%PORT_0%%;
         location / {
-            return 200 "no\n";
+            )") + directive +
+                        R"(
         }
     }
 }
 )");
-    RunResult r = halo.run({"-t"});
-    EXPECT_EQ(r.status, 1) << r;
-    EXPECT_NE(
-        r.err.find("halo: [emerg] unknown directive \"return\" in " + halo.conf_path() + ":7\n"),
-        std::string::npos)
-        << r;
+        std::string name(directive, std::string_view(directive).find_first_of(" ;"));
+        RunResult r = halo.run({"-t"});
+        EXPECT_EQ(r.status, 1) << r;
+        EXPECT_NE(r.err.find("halo: [emerg] unknown directive \"" + name + "\" in " +
+                             halo.conf_path() + ":7\n"),
+                  std::string::npos)
+            << r;
+    }
 }
 
 TEST_F(BuildTest, ServesWithoutTheModule) {
@@ -170,8 +176,8 @@ http {
 TEST_F(BuildTest, ConfigureHelpListsModuleSwitches) {
     RunResult r = configure({"--help"});
     EXPECT_EQ(r.status, 0) << r;
-    EXPECT_NE(r.out.find("--without-http_return_module"), std::string::npos) << r;
-    EXPECT_NE(r.out.find("--with-http_return_module"), std::string::npos) << r;
+    EXPECT_NE(r.out.find("--without-http_rewrite_module"), std::string::npos) << r;
+    EXPECT_NE(r.out.find("--with-http_rewrite_module"), std::string::npos) << r;
     EXPECT_NE(r.out.find("--prefix=PATH"), std::string::npos) << r;
 }
 

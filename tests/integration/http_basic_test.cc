@@ -89,7 +89,7 @@ http {
 class HttpBasicTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (!halo_has_module("http_return")) {
+        if (!halo_has_module("http_rewrite")) {
             return;
         }
         halo_ = new Halo();
@@ -107,8 +107,8 @@ class HttpBasicTest : public ::testing::Test {
     }
 
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
         ASSERT_TRUE(start_ok_) << "halo did not start";
         ASSERT_GT(worker_, 0);

@@ -79,7 +79,7 @@ http {
 class LocationTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (!halo_has_module("http_return") || !halo_has_module("http_static")) {
+        if (!halo_has_module("http_rewrite") || !halo_has_module("http_static")) {
             return;
         }
         halo_ = new Halo();
@@ -94,8 +94,8 @@ class LocationTest : public ::testing::Test {
         halo_ = nullptr;
     }
     void SetUp() override {
-        if (!halo_has_module("http_return") || !halo_has_module("http_static")) {
-            GTEST_SKIP() << "the http_return or http_static module is not compiled in";
+        if (!halo_has_module("http_rewrite") || !halo_has_module("http_static")) {
+            GTEST_SKIP() << "the http_rewrite or http_static module is not compiled in";
         }
         ASSERT_TRUE(start_ok_) << "halo did not start";
     }

@@ -51,8 +51,8 @@ bool all_gone(const std::vector<pid_t>& pids) {
 class ReloadTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
     }
 

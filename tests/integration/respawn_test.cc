@@ -28,8 +28,8 @@ bool contains(const std::vector<pid_t>& v, pid_t p) {
 class RespawnTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
     }
 

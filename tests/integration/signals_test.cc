@@ -39,8 +39,8 @@ http {
 class SignalsTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (!halo_has_module("http_return")) {
-            GTEST_SKIP() << "the http_return module is not compiled in";
+        if (!halo_has_module("http_rewrite")) {
+            GTEST_SKIP() << "the http_rewrite module is not compiled in";
         }
     }
 

@@ -31,7 +31,7 @@ std::string halo_bin();
 /// The top of the source tree: $HALO_TOP, else the cwd.
 std::string halo_top();
 /// True when `halo -V` lists `name` among its modules (cached per binary). For self-skips:
-///   if (!halo_has_module("http_return")) GTEST_SKIP() << "...";
+///   if (!halo_has_module("http_rewrite")) GTEST_SKIP() << "...";
 bool halo_has_module(std::string_view name, const std::string& bin = halo_bin());
 
 // ---- files ----

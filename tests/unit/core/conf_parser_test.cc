@@ -218,6 +218,16 @@ TEST(ConfParserTest, JunkAfterClosingQuote) {
     EXPECT_EQ(parse_error("a\n'x'\"y\";"), "unexpected \"\"\" in t.conf:2");
 }
 
+TEST(ConfParserTest, ParenthesisAfterClosingQuoteIsAWord) {
+    // `if ($a = "b c")`: nginx lets ')' follow a quoted word and reads it as a word of its own.
+    ConfDocument doc;
+    ASSERT_TRUE(parse("if ($a = \"b c\") { }", doc).is_ok());
+    ASSERT_EQ(doc.directives.size(), 1u);
+    EXPECT_THAT(doc.directives[0].args, ElementsAre("if", "($a", "=", "b c", ")"));
+    EXPECT_TRUE(doc.directives[0].block);
+    EXPECT_EQ(parse_error("a \"x\"(;"), "unexpected \"(\" in t.conf:1");
+}
+
 // ---- files and includes ----
 
 TEST(ConfParserTest, ParseFileKeepsItsText) {

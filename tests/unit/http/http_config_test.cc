@@ -359,7 +359,7 @@ TEST_F(HttpConfigTest, LargeHeaderBufferErrors) {
 
 TEST_F(HttpConfigTest, PhaseEngine) {
     ASSERT_TRUE(load("http { server { listen 8080; } }").is_ok());
-    // http_realip registers a post_read handler, http_return a server_rewrite and a rewrite
+    // http_realip registers a post_read handler, http_rewrite a server_rewrite and a rewrite
     // handler, http_access an access handler, http_static a content handler (http_log's log
     // handler runs outside the engine); find_config is the core's own entry.
     const auto& e = main().engine;

@@ -163,7 +163,8 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
 
 constexpr core::Directive kDirectives[] = {
     {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
-    {"access_log", core::kCtxHttpAll, core::Args{1, 4, false}, core::setter<&set_access_log>()},
+    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::Args{1, 4, false},
+     core::setter<&set_access_log>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {

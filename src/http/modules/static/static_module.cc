@@ -183,13 +183,14 @@ Status set_types(ConfContext& cf, StaticLocConf& conf) {
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 
 constexpr core::Directive kDirectives[] = {
-    {"root", kHttpAll, core::kArgs1, core::setter<&set_root>()},
+    {"root", kHttpAll | core::kCtxLocationIf, core::kArgs1, core::setter<&set_root>()},
     {"alias", core::kCtxLocation, core::kArgs1, core::setter<&set_alias>()},
     {"index", kHttpAll, core::kArgs1ToN, core::setter<&set_index>()},
     {"try_files", core::kCtxServer | core::kCtxLocation, core::kArgs2ToN,
      core::setter<&set_try_files>()},
     {"types", kHttpAll, core::kArgsBlock, core::setter<&set_types>()},
-    {"sendfile", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::sendfile>()},
+    {"sendfile", kHttpAll | core::kCtxLocationIf, core::kArgs1,
+     core::slot<&StaticLocConf::sendfile>()},
     {"etag", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::etag>()},
 };
 

@@ -467,6 +467,7 @@ TEST_F(HttpStaticTest, DirectoryWithoutSlashRedirects) {
     serve("");
     Response r = get("/dir");
     EXPECT_EQ(r.status, 301) << r.raw;
+    // Absolute, as nginx's absolute_redirect: scheme and Host in front.
     EXPECT_EQ(r.header("location"), "http://a/dir/");
     Response q = get("/dir?a=1&b=2");
     EXPECT_EQ(q.status, 301);

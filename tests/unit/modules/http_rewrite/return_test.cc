@@ -1,4 +1,4 @@
-// The return module: `return code [text|URL]; return URL;` in server and location context.
+// The rewrite module's `return code [text|URL]; return URL;` in server and location context.
 // Config: accepts, rejects (message), per-level confs. Runtime: the responses, served in this
 // process over a socketpair.
 #include <gmock/gmock.h>
@@ -10,7 +10,7 @@
 #include "http/http.h"
 #include "support/test_modules.h"
 
-namespace mod::http_return {
+namespace mod::http_rewrite {
 namespace {
 
 using ::testing::EndsWith;
@@ -118,11 +118,13 @@ TEST_F(ReturnTest, RejectsNegativeCode) {
     EXPECT_EQ(location_error("return -1;"), "invalid return code \"-1\"" + at(5));
 }
 
-TEST_F(ReturnTest, RejectsDuplicate) {
-    EXPECT_EQ(location_error("return 200;\n   return 301 http://a/;"),
-              "\"return\" directive is duplicate" + at(6));
-    EXPECT_EQ(error("http { server { listen 127.0.0.1:8080;\n return 200;\n return 404; } }"),
-              "\"return\" directive is duplicate" + at(3));
+TEST_F(ReturnTest, SeveralReturnsTheFirstAnswers) {
+    // nginx: return is a step of the script; the first one reached ends it.
+    ASSERT_TRUE(load_location("return 200 first;\n   return 301 http://a/;").is_ok());
+    EXPECT_THAT(get(), EndsWith("\r\n\r\nfirst"));
+    ASSERT_TRUE(
+        load("http { server { listen 127.0.0.1:8080;\n return 200 one;\n return 404; } }").is_ok());
+    EXPECT_THAT(get(), EndsWith("\r\n\r\none"));
 }
 
 TEST_F(ReturnTest, RejectsHttpAndMainContext) {
@@ -260,4 +262,4 @@ TEST_F(ReturnTest, HeadRequestGetsNoBody) {
 }
 
 }  // namespace
-}  // namespace mod::http_return
+}  // namespace mod::http_rewrite
