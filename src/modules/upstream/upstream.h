@@ -243,10 +243,11 @@ const Group* find_group(core::Cycle& cycle, std::string_view name);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
 /// implicit group of that address (created at config time, shared by identical addresses).
 /// Call it from the directive's setter. Without a port ("backend") the name is first an
-/// upstream block's, declared before or after; if no block has it, it is resolved once the
-/// http block is read (port 80) and errors name this directive's file:line. With a port it
-/// is resolved at once (a block of that name is then an error, as in nginx). The group's
-/// servers are known once the http_upstream module's postconfiguration ran.
+/// upstream block's, declared before or after; with one, a block of that name is an error
+/// ("upstream "backend" may not have port 8080", as nginx says). Other names are resolved
+/// once the http block is read (port 80 by default) and errors name this directive's
+/// file:line; the group's servers are known once the http_upstream module's
+/// postconfiguration ran (the proxy module is ordered after it).
 core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out);
 
 /// Steady clock in milliseconds (what now_ms means everywhere above).

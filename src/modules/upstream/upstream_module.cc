@@ -551,19 +551,6 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     entry->where = cf.node().where();
     entry->host = hp->host;
     entry->port = hp->port;
-    if (hp->port != 0) {
-        std::vector<core::SockAddr> addrs;
-        Status s = resolve_text(host_port, addrs);
-        if (!s.is_ok()) {
-            return cf.error(s.message());
-        }
-        for (const core::SockAddr& a : addrs) {
-            Server srv;
-            srv.name = std::string(host_port);
-            srv.addr = a;
-            entry->group->add_server(std::move(srv));
-        }
-    }
     out = entry->group.get();
     mc->groups.push_back(std::move(entry));
     return Status::ok();
