@@ -54,14 +54,14 @@ uint64_t key_hash(const uint8_t (&addr)[16], uint8_t family) {
     return h;
 }
 
-}  // namespace
-
 /// The zone's root object (ShmPool::root): the list of every group block in the zone, of every
 /// cycle still alive. Changed under the pool's mutex.
 struct ZoneRoot {
     uint32_t magic;
     void* head;  // Group::Shared*
 };
+
+}  // namespace
 
 /// A group's state block, in process memory or in the zone. Followed in memory by
 /// PeerState[peer_count], core::SockAddr[peer_count] (to match servers on a reload),

@@ -58,7 +58,7 @@ struct PeerState {
     uint32_t conns = 0;       // requests in flight to it, all workers together
     uint32_t fails = 0;       // failures within the current fail_timeout window
     int64_t accessed_ms = 0;  // last failure (steady clock ms)
-    int64_t checked_ms = 0;   // last time it was tried while failed
+    int64_t checked_ms = 0;   // last pick that opened a fail_timeout window (nginx's checked)
     uint8_t health_down = 0;  // set by the active health checker (the healthcheck helper)
     // Counters for the status page.
     uint64_t requests = 0;
