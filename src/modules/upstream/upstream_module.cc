@@ -428,6 +428,11 @@ Status plan_zones(UpstreamMainConf& mc) {
             use->name = name;
             use->implicit = e->zone.empty();
             use->where = use->implicit ? e->where : e->zone_where;
+        } else if (use->implicit || e->zone.empty()) {
+            // A `zone` named like the implicit zone of another group.
+            return Status::error("the shared memory zone \"" + name +
+                                 "\" is already declared for a different use in " +
+                                 (e->zone.empty() ? use->where : e->zone_where));
         }
         if (e->zone_size != 0) {
             if (use->size != 0 && use->size != e->zone_size) {

@@ -200,6 +200,10 @@ TEST_F(UpstreamConfigTest, AddressErrors) {
     EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:99999;\n}\n"),
               "invalid port in upstream \"127.0.0.1:99999\"" + at(3));
     EXPECT_EQ(error("upstream app {\n  server :80;\n}\n"), "no host in upstream \":80\"" + at(3));
+    EXPECT_EQ(error("upstream app {\n  server [::1;\n}\n"),
+              "invalid IPv6 address in upstream \"[::1\"" + at(3));
+    EXPECT_EQ(error("upstream app {\n  server [::1]80;\n}\n"),
+              "invalid host in upstream \"[::1]80\"" + at(3));
     EXPECT_EQ(error("upstream app {\n  server unix:/tmp/x.sock;\n}\n"),
               "unix domain sockets are not supported in upstream \"unix:/tmp/x.sock\"" + at(3));
 }
@@ -256,6 +260,19 @@ TEST_F(UpstreamConfigTest, ZoneErrors) {
               "the size 131072 of shared memory zone \"z\" conflicts with already declared size "
               "65536" +
                   at(8));
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  zone \"\" 64k;\n}\n"),
+              "invalid zone name \"\"" + at(4));
+    EXPECT_EQ(
+        error("upstream a {\n  server 127.0.0.1:1;\n}\n"
+              "upstream b {\n  server 127.0.0.1:1;\n  zone upstream:a 64k;\n}\n"),
+        "the shared memory zone \"upstream:a\" is already declared for a different use" + at(7));
+    std::string servers;
+    for (int i = 1; i <= 60; i++) {
+        servers += "  server 127.0.0." + std::to_string(i) + ":1;\n";
+    }
+    EXPECT_EQ(
+        error("upstream app {\n  zone z 32k;\n  persistence_timeout 1m;\n" + servers + "}\n"),
+        "upstream zone \"z\" is too small for the persistence table of upstream \"app\"" + at(3));
     std::string many;
     for (int i = 1; i <= 200; i++) {
         many += "  server 127.0.0." + std::to_string(i) + ":1;\n";
@@ -430,6 +447,29 @@ TEST_F(UpstreamConfigTest, ManyReloadsReuseTheZone) {
         EXPECT_EQ(next->find_shm_zone("z")->segment->base(), segment);
         current = std::move(next);  // the old cycle retires: its block is freed
     }
+}
+
+TEST_F(UpstreamConfigTest, ReloadFailsWhenTheZoneIsFull) {
+    // A 64k zone holds the tables of three cycles; a fourth one alive at once does not fit.
+    std::string conf =
+        "http {\n upstream app {\n  zone z 64k;\n  persistence_timeout 1m;\n"
+        "  server 127.0.0.1:1;\n }\n}\n";
+    std::vector<std::unique_ptr<core::Cycle>> alive(1);
+    ASSERT_TRUE(support::load_cycle(registry_, dir_, conf, alive[0], nullptr, {}, false).is_ok());
+    core::Status s = core::Status::ok();
+    while (s.is_ok() && alive.size() < 10) {
+        std::unique_ptr<core::Cycle> next;
+        s = support::load_cycle(registry_, dir_, conf, next, alive.back().get(), {}, false);
+        if (s.is_ok()) {
+            alive.push_back(std::move(next));
+        }
+    }
+    EXPECT_EQ(alive.size(), 3u);
+    EXPECT_EQ(s.message(), "could not allocate memory for upstream \"app\" in zone \"z\"" + at(3));
+    alive.erase(alive.begin());  // the oldest cycle retires: room again
+    std::unique_ptr<core::Cycle> next;
+    EXPECT_TRUE(
+        support::load_cycle(registry_, dir_, conf, next, alive.back().get(), {}, false).is_ok());
 }
 
 TEST_F(UpstreamConfigTest, ChangedZoneSizeStartsFresh) {
