@@ -16,9 +16,11 @@
 //       keepalive 32;  keepalive_timeout 60s;  keepalive_requests 1000;
 //   }
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,7 +58,7 @@ struct PeerState {
     uint32_t conns = 0;       // requests in flight to it, all workers together
     uint32_t fails = 0;       // failures within the current fail_timeout window
     int64_t accessed_ms = 0;  // last failure (steady clock ms)
-    int64_t checked_ms = 0;   // last time it was tried while failed
+    int64_t checked_ms = 0;   // last pick that opened a fail_timeout window (nginx's checked)
     uint8_t health_down = 0;  // set by the active health checker (the healthcheck helper)
     // Counters for the status page.
     uint64_t requests = 0;
@@ -75,12 +77,18 @@ class Group;
 
 /// What a balancer sees when it picks: the request (hash keys), the client address
 /// (ip_hash, persistence), the peers tried already and the time.
+///
+/// One PickContext serves every attempt of one request: acquire() marks the chosen peer in
+/// `tried` (so a retry goes elsewhere), calls the balancer's `prepare` once (`prepared`), and
+/// balancers keep their per-request state across attempts in `balancer_state`.
 struct PickContext {
     const http::Request* request = nullptr;  // may be nullptr in unit tests
     core::SockAddr client;
     std::string key;          // the evaluated `hash` key (set by the core for hash)
     std::vector<bool> tried;  // by peer index
     int64_t now_ms = 0;
+    bool prepared = false;                     // Balancer::prepare ran for this request
+    std::array<uint64_t, 3> balancer_state{};  // the balancer's own, zero for a new request
 };
 
 /// A balancer's own data for one group (the hash key, the consistent-hash ring...).
@@ -99,7 +107,16 @@ struct Balancer {
     void (*prepare)(const Group& group, PickContext& ctx) = nullptr;
     /// Optional, once the group's servers are all known: builds tables (a hash ring).
     core::Status (*init)(Group& group) = nullptr;
+    /// Whether `backup` servers make sense with this method (not with hash and ip_hash).
+    bool allows_backup = true;
 };
+
+/// nginx's smooth weighted round robin over `candidates` (the http_upstream module's default
+/// method; other balancers fall back to it). Equal weights give plain round robin.
+int pick_round_robin(const Group& group, PeerState* peers, const std::vector<int>& candidates,
+                     PickContext& ctx);
+/// The default balancer: smooth weighted round robin.
+extern const Balancer kRoundRobin;
 
 /// The chosen peer for one attempt; released exactly once.
 struct Peer {
@@ -109,6 +126,11 @@ struct Peer {
 
 /// An `upstream` block (or the implicit group of `proxy_pass http://host:port`), immutable
 /// after the configuration is loaded; the mutable state is in the shared zone.
+///
+/// Built at config time by the upstream module (or by make() in tests), then finalize()d:
+/// servers sorted primaries first, the balancer's init run, state in process memory. The
+/// module then moves the state into the group's shared zone (attach()), when the cycle has
+/// zones (not with -t). acquire() and release() may be called by any process of the cycle.
 class Group {
   public:
     const std::string& name() const;
@@ -137,11 +159,81 @@ class Group {
     core::Status set_balancer(const Balancer* b, std::unique_ptr<BalancerData> data);
     BalancerData* balancer_data() const;
 
-    // Data members, constructors and test factories: the upstream module's choice.
+    // ---- building (config time, in the master or a test) ----
+
+    explicit Group(std::string name);
+    ~Group();
+    Group(const Group&) = delete;
+    Group& operator=(const Group&) = delete;
+
+    /// A finalized group for unit tests: `servers` in any order (backups are moved after the
+    /// primaries, keeping their order), `balancer` nullptr for round robin; state in process
+    /// memory. Returns nullptr when finalize() fails (the message in `error` if given).
+    static std::unique_ptr<Group> make(std::string name, std::vector<Server> servers,
+                                       const Balancer* balancer = nullptr,
+                                       std::unique_ptr<BalancerData> data = nullptr,
+                                       std::optional<Millis> persistence = std::nullopt,
+                                       std::string* error = nullptr);
+
+    void add_server(Server server);
+    void set_keepalive(int connections) { keepalive_ = connections; }
+    void set_keepalive_timeout(Millis t) { keepalive_timeout_ = t; }
+    void set_keepalive_requests(int n) { keepalive_requests_ = n; }
+    /// `persistence_timeout`: a client address keeps its server while it comes back within
+    /// `t` (LVS persistence); nullopt = off.
+    void set_persistence_timeout(std::optional<Millis> t) { persistence_ = t; }
+    std::optional<Millis> persistence_timeout() const { return persistence_; }
+    /// Clients the persistence table holds (kPersistEntries unless a named zone's size
+    /// decides); the least recently seen of a few probed slots gives way when it is full.
+    void set_persistence_capacity(uint32_t entries) { persist_cap_ = entries; }
+    uint32_t persistence_capacity() const { return persist_cap_; }
+    static constexpr uint32_t kPersistEntries = 8000;  // about 250 KiB
+    static constexpr size_t kPersistEntryBytes = 32;
+    /// Whether the balancer was chosen by a directive (not the default round robin).
+    bool balancer_set() const { return balancer_set_; }
+    bool has_backup() const;
+
+    /// Sorts the servers (primaries first), runs the balancer's init and gives the group its
+    /// state in process memory. Once, after the last server was added.
+    core::Status finalize();
+
+    /// Bytes this group needs in a shared zone (its block, before the pool's rounding).
+    size_t shared_size() const;
+    /// Moves the state into `zone` (in the master, from the zone's init): a block allocated
+    /// from the zone's pool, linked in the zone's list. When the zone was reused by a reload,
+    /// the state of the servers this group still has (matched by address) is carried over from
+    /// the newest block of the same group name. `generation` identifies this cycle's blocks.
+    core::Status attach(core::ShmZone& zone, uint64_t generation);
+
+  private:
+    struct Shared;
+    Shared* make_block(void* mem) const;
+    void carry_over(Shared& old);
+    void detach();
+
+    std::string name_;
+    std::vector<Server> servers_;
+    size_t primary_count_ = 0;
+    const Balancer* balancer_ = nullptr;
+    std::unique_ptr<BalancerData> balancer_data_;
+    bool balancer_set_ = false;
+    bool single_ = false;  // one server: never marked failed (nginx)
+    int keepalive_ = 0;
+    Millis keepalive_timeout_{60000};
+    int keepalive_requests_ = 1000;
+    std::optional<Millis> persistence_;
+    uint32_t persist_cap_ = kPersistEntries;
+
+    Shared* shared_ = nullptr;  // the state: local_ or a block of the zone
+    std::unique_ptr<std::byte[]> local_;
+    std::shared_ptr<core::ShmSegment> segment_;  // keeps the zone mapped until detach()
 };
 
 /// The conf of an `upstream { }` block (ConfLevel::kUpstream): balancer modules' directive
-/// setters take it to reach the group being built.
+/// setters take it to reach the group being built. The framework finds a directive's conf by
+/// its module, so each balancer module declares its own type derived from it
+/// (`struct LeastConnConf : upstream::UpstreamConf {};` with conf_hooks at kUpstream); the
+/// upstream block sets `group` in every conf of that level derived from UpstreamConf.
 struct UpstreamConf : core::ConfBase {
     Group* group = nullptr;
 };
@@ -150,6 +242,12 @@ struct UpstreamConf : core::ConfBase {
 const Group* find_group(core::Cycle& cycle, std::string_view name);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
 /// implicit group of that address (created at config time, shared by identical addresses).
+/// Call it from the directive's setter. Without a port ("backend") the name is first an
+/// upstream block's, declared before or after; with one, a block of that name is an error
+/// ("upstream "backend" may not have port 8080", as nginx says). Other names are resolved
+/// once the http block is read (port 80 by default) and errors name this directive's
+/// file:line; the group's servers are known once the http_upstream module's
+/// postconfiguration ran (the proxy module is ordered after it).
 core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out);
 
 /// Steady clock in milliseconds (what now_ms means everywhere above).

@@ -1,0 +1,572 @@
+// The http_upstream module: `upstream name { server ...; }` blocks, the implicit groups of
+// proxy_pass addresses, and the shared zones that hold every group's state.
+#include <netdb.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/conf_context.h"
+#include "core/cycle.h"
+#include "core/log.h"
+#include "core/module.h"
+#include "core/shm.h"
+#include "modules/upstream/upstream.h"
+
+namespace upstream {
+
+extern const core::Module kModule;
+
+namespace {
+
+using core::ConfContext;
+using core::Status;
+
+constexpr int kMaxWeight = 65535;
+constexpr size_t kMinZoneSize = 32 * 1024;
+constexpr size_t kZoneGranule = 64 * 1024;
+constexpr size_t kImplicitGenerations = 4;  // blocks alive at once in an implicit zone
+constexpr size_t kNamedGenerations = 2;     // what a named zone must hold at least
+const char kZoneTag = 0;
+
+/// Where a group comes from and the zone it uses (module bookkeeping around a Group).
+struct GroupEntry {
+    std::unique_ptr<Group> group;
+    std::string where;     // the upstream block, or the first directive naming the address
+    bool block = false;    // declared by an upstream block
+    std::string host;      // implicit groups: the host part
+    uint16_t port = 0;     // implicit groups: the port given (0: none)
+    std::string zone;      // `zone` name ("" = an implicit zone of its own)
+    size_t zone_size = 0;  // `zone` size (0: declared elsewhere)
+    std::string zone_where;
+};
+
+/// One shared zone and the groups whose state it holds.
+struct ZoneUse {
+    std::string name;
+    size_t size = 0;
+    std::string where;
+    bool implicit = false;  // the zone of one group without `zone`, sized here
+    std::vector<Group*> groups;
+};
+
+/// Main conf: every group of the cycle, in declaration order.
+struct UpstreamMainConf : core::ConfBase {
+    std::vector<std::unique_ptr<GroupEntry>> groups;
+    std::vector<std::unique_ptr<ZoneUse>> zones;
+
+    GroupEntry* find(std::string_view name) {
+        for (auto& e : groups) {
+            if (e->group->name().size() == name.size() &&
+                strncasecmp(e->group->name().data(), name.data(), name.size()) == 0) {
+                return e.get();
+            }
+        }
+        return nullptr;
+    }
+};
+
+/// The conf of the block being applied (the module's own UpstreamConf).
+struct BlockConf : UpstreamConf {
+    GroupEntry* entry = nullptr;
+    std::optional<int> keepalive;
+    std::optional<std::chrono::milliseconds> keepalive_timeout;
+    std::optional<int> keepalive_requests;
+    std::optional<std::chrono::milliseconds> persistence_timeout;
+};
+
+uint64_t g_generation = 0;  // cycles loaded by this process (orders the blocks of a zone)
+
+UpstreamMainConf* main_conf(core::Cycle& cycle) {
+    int index = cycle.registry().index_of(kModule);
+    if (index < 0 || cycle.main_confs()[static_cast<size_t>(index)] == nullptr) {
+        return nullptr;
+    }
+    return &cycle.conf<UpstreamMainConf>();
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// ---- addresses ----
+
+/// `host[:port]` or `[v6][:port]` split; `error` is nginx's reason when it is malformed.
+struct HostPort {
+    std::string host;
+    uint16_t port = 0;  // 0: none given
+};
+
+std::optional<HostPort> split_host_port(std::string_view text, std::string& error) {
+    HostPort hp;
+    std::string_view port_text;
+    bool has_port = false;
+    if (text.rfind("unix:", 0) == 0) {
+        error = "unix domain sockets are not supported";
+        return std::nullopt;
+    }
+    if (!text.empty() && text[0] == '[') {
+        size_t close = text.find(']');
+        if (close == std::string_view::npos) {
+            error = "invalid IPv6 address";
+            return std::nullopt;
+        }
+        hp.host = std::string(text.substr(1, close - 1));
+        std::string_view rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':') {
+                error = "invalid host";
+                return std::nullopt;
+            }
+            has_port = true;
+            port_text = rest.substr(1);
+        }
+    } else {
+        size_t colon = text.find(':');
+        if (colon != std::string_view::npos &&
+            text.find(':', colon + 1) == std::string_view::npos) {
+            hp.host = std::string(text.substr(0, colon));
+            has_port = true;
+            port_text = text.substr(colon + 1);
+        } else {
+            hp.host = std::string(text);  // a name, or a bare IPv6 address
+        }
+    }
+    if (hp.host.empty()) {
+        error = "no host";
+        return std::nullopt;
+    }
+    if (has_port) {
+        auto p = core::parse_int(port_text);
+        if (!p || *p < 1 || *p > 65535) {
+            error = "invalid port";
+            return std::nullopt;
+        }
+        hp.port = static_cast<uint16_t>(*p);
+    }
+    return hp;
+}
+
+/// Every address of `host` (getaddrinfo, as nginx resolves at config time), with `port`.
+bool resolve(const std::string& host, uint16_t port, std::vector<core::SockAddr>& out) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+        return false;
+    }
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+            continue;
+        }
+        core::SockAddr a;
+        memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+        a.len = ai->ai_addrlen;
+        if (ai->ai_family == AF_INET) {
+            reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
+        } else {
+            reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port);
+        }
+        if (std::find(out.begin(), out.end(), a) == out.end()) {
+            out.push_back(a);
+        }
+    }
+    freeaddrinfo(res);
+    return !out.empty();
+}
+
+/// Resolves `text` (port 80 when none) into `out`; the error is worded as nginx's.
+Status resolve_text(std::string_view text, std::vector<core::SockAddr>& out) {
+    std::string why;
+    auto hp = split_host_port(text, why);
+    if (hp && !resolve(hp->host, hp->port != 0 ? hp->port : 80, out)) {
+        why = "host not found";
+    }
+    if (!why.empty()) {
+        return Status::error(why + " in upstream \"" + std::string(text) + "\"");
+    }
+    return Status::ok();
+}
+
+Status with_where(const Status& s, const std::string& where) {
+    return Status::error(s.message() + " in " + where);
+}
+
+// ---- directives ----
+
+Status set_upstream(ConfContext& cf, UpstreamMainConf& mc) {
+    const std::string& name = cf.arg(0);
+    GroupEntry* entry = mc.find(name);
+    if (entry != nullptr && entry->block) {
+        return cf.error("duplicate upstream \"" + name + "\"");
+    }
+    for (const auto& e : mc.groups) {
+        if (!e->block && e->port != 0 && iequal(e->host, name)) {
+            return Status::error("upstream \"" + name + "\" may not have port " +
+                                 std::to_string(e->port) + " in " + e->where);
+        }
+    }
+    if (entry == nullptr) {
+        mc.groups.push_back(std::make_unique<GroupEntry>());
+        entry = mc.groups.back().get();
+        entry->group = std::make_unique<Group>(name);
+    }
+    entry->block = true;  // an implicit `proxy_pass http://name` declared first is this group
+    entry->where = cf.node().where();
+
+    core::ConfVector confs = cf.create_confs(core::ConfLevel::kUpstream);
+    for (auto& c : confs) {
+        if (auto* uc = dynamic_cast<UpstreamConf*>(c.get())) {
+            uc->group = entry->group.get();
+        }
+    }
+    BlockConf& bc = core::conf_of<BlockConf>(confs);
+    bc.entry = entry;
+    ConfContext::Frame frame{core::ConfLevel::kUpstream, &confs};
+    HALO_TRY(cf.apply_block(cf.node().children, core::kCtxUpstream, std::span(&frame, 1)));
+    Group& g = *entry->group;
+    if (g.servers().empty()) {
+        return cf.error("no servers are inside upstream");
+    }
+    g.set_keepalive(bc.keepalive.value_or(0));
+    g.set_keepalive_timeout(bc.keepalive_timeout.value_or(Millis(60000)));
+    g.set_keepalive_requests(bc.keepalive_requests.value_or(1000));
+    g.set_persistence_timeout(bc.persistence_timeout);
+    return Status::ok();
+}
+
+/// `name=value` parameters of `server`: the value, or nullopt when `arg` is another one.
+std::optional<std::string_view> param(std::string_view arg, std::string_view name) {
+    if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
+        return arg.substr(name.size() + 1);
+    }
+    return std::nullopt;
+}
+
+Status set_server(ConfContext& cf, BlockConf& bc) {
+    Group& g = *bc.group;
+    Server proto;
+    proto.name = cf.arg(0);
+    for (size_t i = 1; i < cf.args().size(); i++) {
+        const std::string& a = cf.arg(i);
+        auto invalid = [&] { return cf.error("invalid parameter \"" + a + "\""); };
+        if (auto v = param(a, "weight")) {
+            auto n = core::parse_int(*v);
+            if (!n || *n < 1 || *n > kMaxWeight) {
+                return invalid();
+            }
+            proto.weight = static_cast<int>(*n);
+        } else if (auto v = param(a, "max_fails")) {
+            auto n = core::parse_int(*v);
+            if (!n || *n > INT32_MAX) {
+                return invalid();
+            }
+            proto.max_fails = static_cast<int>(*n);
+        } else if (auto v = param(a, "fail_timeout")) {
+            auto t = core::parse_duration(*v);
+            if (!t) {
+                return invalid();
+            }
+            proto.fail_timeout = *t;
+        } else if (auto v = param(a, "max_conns")) {
+            auto n = core::parse_int(*v);
+            if (!n || *n > INT32_MAX) {
+                return invalid();
+            }
+            proto.max_conns = static_cast<int>(*n);
+        } else if (a == "backup") {
+            if (!g.balancer().allows_backup) {
+                return cf.error("balancing method does not support parameter \"backup\"");
+            }
+            proto.backup = true;
+        } else if (a == "down") {
+            proto.down = true;
+        } else {
+            return invalid();
+        }
+    }
+    std::vector<core::SockAddr> addrs;
+    Status s = resolve_text(proto.name, addrs);
+    if (!s.is_ok()) {
+        return cf.error(s.message());
+    }
+    for (const core::SockAddr& a : addrs) {
+        Server srv = proto;
+        srv.addr = a;
+        g.add_server(std::move(srv));
+    }
+    return Status::ok();
+}
+
+Status set_zone(ConfContext& cf, BlockConf& bc) {
+    GroupEntry& e = *bc.entry;
+    if (!e.zone.empty()) {
+        return cf.duplicate();
+    }
+    if (cf.arg(0).empty()) {
+        return cf.error("invalid zone name \"\"");
+    }
+    if (cf.args().size() == 2) {
+        auto size = core::parse_size(cf.arg(1));
+        if (!size || size->bytes == 0) {
+            return cf.error("invalid zone size \"" + cf.arg(1) + "\"");
+        }
+        if (size->bytes < kMinZoneSize) {
+            return cf.error("zone \"" + cf.arg(0) + "\" is too small");
+        }
+        e.zone_size = size->bytes;
+    }
+    e.zone = cf.arg(0);
+    e.zone_where = cf.node().where();
+    return Status::ok();
+}
+
+Status set_persistence(ConfContext& cf, BlockConf& bc) {
+    if (bc.persistence_timeout) {
+        return cf.duplicate();
+    }
+    auto t = core::parse_duration(cf.arg(0));
+    if (!t || t->count() == 0) {
+        return cf.invalid_value(cf.arg(0), "expected a time such as 50s, 5m");
+    }
+    bc.persistence_timeout = *t;
+    return Status::ok();
+}
+
+constexpr uint32_t kUps = core::kCtxUpstream;
+
+constexpr core::Directive kDirectives[] = {
+    {"upstream", core::kCtxHttp, core::kArgsBlock1, core::setter<&set_upstream>()},
+    {"server", kUps, core::kArgs1ToN, core::setter<&set_server>()},
+    {"zone", kUps, core::kArgs1To2, core::setter<&set_zone>()},
+    {"keepalive", kUps, core::kArgs1, core::slot<&BlockConf::keepalive, 1, INT32_MAX>()},
+    {"keepalive_timeout", kUps, core::kArgs1, core::slot<&BlockConf::keepalive_timeout>()},
+    {"keepalive_requests", kUps, core::kArgs1,
+     core::slot<&BlockConf::keepalive_requests, 1, INT32_MAX>()},
+    {"persistence_timeout", kUps, core::kArgs1, core::setter<&set_persistence>()},
+};
+
+constexpr core::ConfHooks kConfs[] = {
+    core::conf_hooks<UpstreamMainConf>(core::ConfLevel::kMain),
+    core::conf_hooks<BlockConf>(core::ConfLevel::kUpstream),
+};
+
+// ---- zones ----
+
+/// An upper bound of what an allocation of `n` bytes takes from a zone's pool (its
+/// power-of-two size class with the block header), for sizing zones.
+size_t pool_footprint(size_t n) {
+    size_t block = 64;
+    while (block < n + 64) {
+        block <<= 1;
+    }
+    return block;
+}
+
+constexpr size_t kPoolOverhead = 4096;  // the pool's own header, rounded up
+
+size_t round_up(size_t n, size_t granule) {
+    return (n + granule - 1) / granule * granule;
+}
+
+/// In a named zone, the persistence tables share what the other groups leave: each table as
+/// large as its block still fits the zone twice (a reload overlaps two cycles).
+Status size_persistence(ZoneUse& z, size_t fixed) {
+    size_t others = 0;
+    size_t tables = 0;
+    for (const Group* g : z.groups) {
+        if (g->persistence_timeout()) {
+            tables++;
+        } else {
+            others += kNamedGenerations * pool_footprint(g->shared_size());
+        }
+    }
+    if (tables == 0) {
+        return Status::ok();
+    }
+    size_t share =
+        z.size > fixed + others ? (z.size - fixed - others) / (kNamedGenerations * tables) : 0;
+    size_t block = 64;
+    while (block * 2 <= share) {
+        block *= 2;
+    }
+    for (Group* g : z.groups) {
+        if (!g->persistence_timeout()) {
+            continue;
+        }
+        g->set_persistence_capacity(0);
+        size_t base = g->shared_size() + 64;
+        size_t entries = block > base ? (block - base) / Group::kPersistEntryBytes : 0;
+        if (entries < 16) {
+            return Status::error("upstream zone \"" + z.name +
+                                 "\" is too small for the persistence table of upstream \"" +
+                                 g->name() + "\" in " + z.where);
+        }
+        g->set_persistence_capacity(static_cast<uint32_t>(std::min<size_t>(entries, 1u << 20)));
+    }
+    return Status::ok();
+}
+
+/// The zone of every group: a named one (shared by the groups naming it), else one each.
+Status plan_zones(UpstreamMainConf& mc) {
+    for (auto& e : mc.groups) {
+        std::string name = e->zone.empty() ? "upstream:" + e->group->name() : e->zone;
+        ZoneUse* use = nullptr;
+        for (auto& z : mc.zones) {
+            if (z->name == name) {
+                use = z.get();
+            }
+        }
+        if (use == nullptr) {
+            mc.zones.push_back(std::make_unique<ZoneUse>());
+            use = mc.zones.back().get();
+            use->name = name;
+            use->implicit = e->zone.empty();
+            use->where = use->implicit ? e->where : e->zone_where;
+        } else if (use->implicit || e->zone.empty()) {
+            // A `zone` named like the implicit zone of another group.
+            return Status::error("the shared memory zone \"" + name +
+                                 "\" is already declared for a different use in " +
+                                 (e->zone.empty() ? use->where : e->zone_where));
+        }
+        if (e->zone_size != 0) {
+            if (use->size != 0 && use->size != e->zone_size) {
+                return Status::error(core::format(
+                    "the size %zu of shared memory zone \"%s\" conflicts with already declared "
+                    "size %zu in %s",
+                    e->zone_size, name.c_str(), use->size, e->zone_where.c_str()));
+            }
+            use->size = e->zone_size;
+            use->where = e->zone_where;
+        }
+        use->groups.push_back(e->group.get());
+    }
+    for (auto& z : mc.zones) {
+        size_t fixed = kPoolOverhead + pool_footprint(64);
+        if (z->implicit) {
+            z->size =
+                round_up(fixed + kImplicitGenerations * pool_footprint(z->groups[0]->shared_size()),
+                         kZoneGranule);
+            continue;
+        }
+        if (z->size == 0) {
+            return Status::error("zero size shared memory zone \"" + z->name + "\" in " + z->where);
+        }
+        HALO_TRY(size_persistence(*z, fixed));
+        size_t need = fixed;
+        for (const Group* g : z->groups) {
+            need += kNamedGenerations * pool_footprint(g->shared_size());
+        }
+        if (z->size < need) {
+            return Status::error(core::format(
+                "upstream zone \"%s\" is too small for its groups, it needs at least %zuk in %s",
+                z->name.c_str(), (need + 1023) / 1024, z->where.c_str()));
+        }
+    }
+    return Status::ok();
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    UpstreamMainConf* mc = main_conf(cycle);
+    if (mc == nullptr || mc->groups.empty()) {
+        return Status::ok();
+    }
+    uint64_t generation = ++g_generation;
+    for (auto& e : mc->groups) {
+        Group& g = *e->group;
+        if (!e->block && g.servers().empty()) {
+            std::vector<core::SockAddr> addrs;
+            Status s = resolve_text(g.name(), addrs);
+            if (!s.is_ok()) {
+                return with_where(s, e->where);
+            }
+            for (const core::SockAddr& a : addrs) {
+                Server srv;
+                srv.name = g.name();
+                srv.addr = a;
+                g.add_server(std::move(srv));
+            }
+        }
+        Status s = g.finalize();
+        if (!s.is_ok()) {
+            return with_where(s, e->where);
+        }
+    }
+    HALO_TRY(plan_zones(*mc));
+    for (auto& use : mc->zones) {
+        if (cycle.find_shm_zone(use->name) != nullptr) {
+            return Status::error("the shared memory zone \"" + use->name +
+                                 "\" is already declared for a different use in " + use->where);
+        }
+        Status err = Status::ok();
+        core::ShmZone* zone = cycle.add_shm_zone(use->name, use->size, &kZoneTag, use->where, err);
+        if (zone == nullptr) {
+            return err;
+        }
+        ZoneUse* u = use.get();
+        zone->init = [u, generation](core::ShmZone& z, bool) -> Status {
+            for (Group* g : u->groups) {
+                HALO_TRY(g->attach(z, generation));
+            }
+            return Status::ok();
+        };
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+// ---- the interface for other modules ----
+
+const Group* find_group(core::Cycle& cycle, std::string_view name) {
+    UpstreamMainConf* mc = main_conf(cycle);
+    GroupEntry* e = mc != nullptr ? mc->find(name) : nullptr;
+    return e != nullptr ? e->group.get() : nullptr;
+}
+
+Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out) {
+    UpstreamMainConf* mc = main_conf(cf.cycle());
+    if (mc == nullptr) {
+        return cf.error("upstream groups need the http_upstream module");
+    }
+    std::string why;
+    auto hp = split_host_port(host_port, why);
+    if (!hp) {
+        return cf.error(why + " in upstream \"" + std::string(host_port) + "\"");
+    }
+    if (GroupEntry* e = mc->find(hp->port != 0 ? host_port : std::string_view(hp->host))) {
+        out = e->group.get();
+        return Status::ok();
+    }
+    if (hp->port != 0) {
+        for (const auto& e : mc->groups) {
+            if (e->block && iequal(e->group->name(), hp->host)) {
+                return cf.error("upstream \"" + hp->host + "\" may not have port " +
+                                std::to_string(hp->port));
+            }
+        }
+    }
+    auto entry = std::make_unique<GroupEntry>();
+    entry->group = std::make_unique<Group>(std::string(host_port));
+    entry->where = cf.node().where();
+    entry->host = hp->host;
+    entry->port = hp->port;
+    out = entry->group.get();
+    mc->groups.push_back(std::move(entry));
+    return Status::ok();
+}
+
+extern const core::Module kModule{
+    .name = "http_upstream",
+    .type = core::ModuleType::kHttp,
+    .directives = kDirectives,
+    .confs = kConfs,
+    .postconfiguration = &postconfiguration,
+};
+
+}  // namespace upstream
