@@ -386,6 +386,9 @@ struct HttpLocConf : core::ConfBase {
     bool exact = false;  // inside `location =`: no nested locations
     bool named = false;  // inside `location @name`
     bool locations_owner_is_location = false;
+    /// The location's own content handler (set by proxy_pass...): runs instead of the content
+    /// phase's handlers. Not inherited by nested locations.
+    PhaseHandler content = nullptr;
     std::optional<std::chrono::milliseconds> keepalive_timeout;    // 75s
     std::optional<int> keepalive_requests;                         // 1000
     std::optional<std::chrono::milliseconds> send_timeout;         // 60s

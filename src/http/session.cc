@@ -512,6 +512,14 @@ void Session::run_phases() {
             }
             continue;
         }
+        if (e.phase == Phase::kContent) {
+            // A location's own content handler (proxy_pass...) replaces the phase, as nginx's
+            // clcf->handler.
+            if (PhaseHandler own = r.loc_conf<HttpLocConf>().content) {
+                own(r);
+                return;
+            }
+        }
         switch (e.handler(r)) {
             case Flow::kDeclined:
                 r.phase++;

@@ -127,7 +127,14 @@ std::string Backend::ok_response(const std::string& body, bool close,
            (close ? "Connection: close\r\n" : "") + "\r\n" + body;
 }
 
-Backend::Backend(std::string name, Handler h) : name_(std::move(name)), handler_(std::move(h)) {
+Backend::Backend(std::string name, Handler h) : name_(std::move(name)) {
+    set_handler(std::move(h));
+    listen_on(0);
+}
+
+void Backend::set_handler(Handler h) {
+    std::lock_guard<std::mutex> lock(mu_);
+    handler_ = std::move(h);
     if (!handler_) {
         std::string body = name_ + "\n";
         handler_ = [body](BackendConn& c, const BackendRequest& r) {
@@ -139,16 +146,10 @@ Backend::Backend(std::string name, Handler h) : name_(std::move(name)), handler_
             }
         };
     }
-    listen_on(0);
 }
 
 Backend::~Backend() {
     stop();
-}
-
-void Backend::set_handler(Handler h) {
-    std::lock_guard<std::mutex> lock(mu_);
-    handler_ = std::move(h);
 }
 
 bool Backend::listen_on(uint16_t port) {

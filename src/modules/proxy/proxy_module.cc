@@ -320,6 +320,9 @@ Status postconfiguration(core::Cycle& cycle) {
                 if (c.pass && c.pass->location_prefix.empty()) {
                     HALO_TRY(bind(*c.pass, *loc));
                 }
+                if (c.pass) {
+                    core::conf_of<http::HttpLocConf>(loc->loc_confs).content = &content_handler;
+                }
                 HALO_TRY(run(loc->children));
             }
             return Status::ok();
@@ -354,7 +357,6 @@ Status postconfiguration(core::Cycle& cycle) {
         }
     });
     HALO_TRY(st);
-    http::add_phase_handler(cycle, http::Phase::kContent, &content_handler);
     return Status::ok();
 }
 
