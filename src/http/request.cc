@@ -420,7 +420,9 @@ void Request::absolute_location(const HttpLocConf& lc) {
         server->names[0][0] != '~' && server->names[0][0] != '*' && server->names[0][0] != '.') {
         base += server->names[0];
     } else if (std::string_view h = host_name(); !h.empty()) {
-        base += h;
+        for (char c : h) {
+            base += static_cast<char>(tolower(static_cast<unsigned char>(c)));  // as $host
+        }
     } else {
         const core::SockAddr& local = session->local_addr();
         base += local.family() == AF_INET6 ? "[" + local.host_text() + "]" : local.host_text();
