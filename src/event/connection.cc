@@ -269,8 +269,8 @@ void Connection::on_io(uint32_t ready) {
         if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
             err = errno;
         }
-        if (err == 0 && output_pending()) {
-            flush();
+        if (err == 0 && output_pending() && !flush() && write_failed_) {
+            err = errno != 0 ? errno : EPIPE;  // refused or reset right after the handshake
         }
         handler_->on_connect(err);
         return;  // readable data (if any) is read by the handler after on_connect

@@ -53,7 +53,8 @@ class Connection {
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
     /// connection was made). Use it for a Connection, then start_connect().
     static int open_connecting(const core::SockAddr& addr, int& err);
-    /// Like start(), for a socket from open_connecting(): on_connect() tells the outcome.
+    /// Like start(), for a socket from open_connecting(): on_connect() tells the outcome. Call
+    /// it before queueing output: what is sent meanwhile waits for the connection.
     void start_connect();
     /// Hands the connection to a new owner (a keepalive pool, or back to a request).
     ConnectionHandler* handler() const { return handler_; }

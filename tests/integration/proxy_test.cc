@@ -1,4 +1,4 @@
-// NOTE (2026-11-26): the four DISABLED_ tests fail today (a stopped test backend is still
+// NOTE (2026-11-26): the four  tests fail today (a stopped test backend is still
 // reached, a hanging one gives 502 not 504): work in progress on issue 4, see the issue note.
 // The reverse proxy through the real binary, with test backends on loopback
 // (tests/support/backend.h): smooth weighted distribution, what the backend receives
@@ -300,7 +300,7 @@ TEST_F(ProxyTest, KeepaliveConnectionsToTheBackendAreReused) {
     EXPECT_LE(backends_[3]->connections() - before, 1) << halo_->error_log();
 }
 
-TEST_F(ProxyTest, DISABLED_AKilledBackendCostsNoClientAnError) {
+TEST_F(ProxyTest, AKilledBackendCostsNoClientAnError) {
     int errors = 0;
     for (int i = 0; i < 40; i++) {
         if (i == 10) {
@@ -310,9 +310,8 @@ TEST_F(ProxyTest, DISABLED_AKilledBackendCostsNoClientAnError) {
         if (r.status != 200) {
             errors++;
         }
-        EXPECT_NE(r.body, "b1\n") << i;
-        if (i < 10) {
-            continue;
+        if (i >= 10) {
+            EXPECT_NE(r.body, "b1\n") << i;  // stopped: the others answer
         }
     }
     EXPECT_EQ(errors, 0) << halo_->error_log();
@@ -321,7 +320,7 @@ TEST_F(ProxyTest, DISABLED_AKilledBackendCostsNoClientAnError) {
               std::string::npos);
 }
 
-TEST_F(ProxyTest, DISABLED_AHangingBackendGives504OrTheNextServer) {
+TEST_F(ProxyTest, AHangingBackendGives504OrTheNextServer) {
     auto hang = [](BackendConn& c, const BackendRequest&) {
         c.read_some(8000);  // never answers; returns when halo gives up
         c.close_after();
@@ -345,7 +344,7 @@ TEST_F(ProxyTest, DISABLED_AHangingBackendGives504OrTheNextServer) {
         << access_log();
 }
 
-TEST_F(ProxyTest, DISABLED_BackupServesWhenThePrimaryIsDown) {
+TEST_F(ProxyTest, BackupServesWhenThePrimaryIsDown) {
     EXPECT_EQ(get("/backup/").body, "b4\n");
     backends_[4]->stop();
     for (int i = 0; i < 5; i++) {
@@ -356,7 +355,7 @@ TEST_F(ProxyTest, DISABLED_BackupServesWhenThePrimaryIsDown) {
     ASSERT_TRUE(backends_[4]->restart());
 }
 
-TEST_F(ProxyTest, DISABLED_NoLiveUpstreamsAnd502ForInvalidResponses) {
+TEST_F(ProxyTest, NoLiveUpstreamsAnd502ForInvalidResponses) {
     HttpResponse r = get("/gone/");
     EXPECT_EQ(r.status, 502);
     backends_[3]->set_handler([](BackendConn& c, const BackendRequest&) {

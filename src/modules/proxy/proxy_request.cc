@@ -299,8 +299,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                                                peer_.server->addr, r_.connection_id);
         up_->set_handler(this);
         state_ = State::kConnecting;
-        send_request();  // queued until connected
         up_->start_connect();
+        send_request();  // queued until connected
         up_->set_timeout(*c_.connect_timeout);
     }
 
@@ -341,18 +341,23 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             return;
         }
         release(upstream::Outcome::kFailed);
-        uint32_t allowed = *c_.next_upstream;
-        bool sent = state_ != State::kConnecting;
-        bool may_retry = (allowed & reason) && !(allowed & kNextOff) &&
-                         (!sent || idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
-                         (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
-                         (c_.next_upstream_timeout->count() == 0 ||
-                          now - start_ms_ < c_.next_upstream_timeout->count());
-        if (may_retry) {
+        if (retry_allowed(reason, state_ != State::kConnecting)) {
             attempt();
             return;
         }
-        finish_error(status);
+        finish_error(status);  // the last attempt's status (504 after a timeout), as nginx
+    }
+
+    /// proxy_next_upstream: whether a failure for `reason` moves the request to another peer.
+    /// A request already `sent` is retried only when idempotent (or non_idempotent is set).
+    bool retry_allowed(uint32_t reason, bool sent) const {
+        uint32_t allowed = *c_.next_upstream;
+        return (allowed & reason) && !(allowed & kNextOff) &&
+               (!sent || idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
+               (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
+               (c_.next_upstream_timeout->count() == 0 ||
+                upstream::now_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
+               has_untried_peer();
     }
 
     void finish_error(int status) {
@@ -451,7 +456,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             {500, kNextHttp500}, {502, kNextHttp502}, {503, kNextHttp503}, {504, kNextHttp504},
             {403, kNextHttp403}, {404, kNextHttp404}, {429, kNextHttp429}};
         for (auto [code, bit] : kStatusBits) {
-            if (status == code && (*c_.next_upstream & bit) && can_retry_status()) {
+            if (status == code && retry_allowed(bit, true)) {
                 // Counted as the server's failure only for 5xx, as nginx.
                 fail_status(status, bit);
                 return false;
@@ -477,15 +482,6 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             return false;
         }
         return in_.empty() ? true : body_bytes();
-    }
-
-    bool can_retry_status() const {
-        uint32_t allowed = *c_.next_upstream;
-        return !(allowed & kNextOff) && (idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
-               (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
-               (c_.next_upstream_timeout->count() == 0 ||
-                upstream::now_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
-               has_untried_peer();
     }
 
     bool has_untried_peer() const {
