@@ -5,13 +5,41 @@
 #include "core/conf_context.h"
 
 namespace http {
-namespace {
-
 bool is_tchar(unsigned char c) {
     static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            kExtra.find(static_cast<char>(c)) != std::string_view::npos;
 }
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view trim_ows(std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    return v;
+}
+
+bool list_has_token(std::string_view v, std::string_view token) {
+    while (!v.empty()) {
+        size_t comma = v.find(',');
+        if (iequals(trim_ows(v.substr(0, comma)), token)) {
+            return true;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        v.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+namespace {
 
 bool is_token(std::string_view s) {
     if (s.empty()) {
@@ -28,20 +56,6 @@ bool is_token(std::string_view s) {
 /// field-value characters (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
 bool is_field_char(unsigned char c) {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
 }
 
 int hex_value(char c) {
@@ -233,7 +247,7 @@ ParseResult HeadParser::header_line(std::string_view line, size_t off) {
             return fail(400);  // CTLs, NUL and bare CR
         }
     }
-    std::string_view value = trim(raw);
+    std::string_view value = trim_ows(raw);
     size_t value_off = off + colon + 1 + static_cast<size_t>(value.data() - raw.data());
     fields_.push_back({{static_cast<uint32_t>(off), static_cast<uint32_t>(colon)},
                        {static_cast<uint32_t>(value_off), static_cast<uint32_t>(value.size())}});
@@ -324,7 +338,7 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
             std::string_view v = h.value;
             while (!v.empty()) {
                 size_t comma = v.find(',');
-                std::string_view tok = trim(v.substr(0, comma));
+                std::string_view tok = trim_ows(v.substr(0, comma));
                 if (iequals(tok, "close")) {
                     conn_close = true;
                 } else if (iequals(tok, "keep-alive")) {

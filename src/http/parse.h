@@ -9,6 +9,15 @@
 
 namespace http {
 
+/// RFC 9110 §5.6.2 token character.
+bool is_tchar(unsigned char c);
+/// ASCII case-insensitive equality (field names, tokens).
+bool iequals(std::string_view a, std::string_view b);
+/// Without the optional whitespace (SP, HTAB) around a field value or list item.
+std::string_view trim_ows(std::string_view v);
+/// Whether the comma-separated list `v` holds `token` (case-insensitive): "Connection".
+bool list_has_token(std::string_view v, std::string_view token);
+
 /// Outcome of feeding a parser.
 enum class ParseResult { kComplete, kIncomplete, kError };
 

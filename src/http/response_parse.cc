@@ -8,41 +8,6 @@
 namespace http {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool is_tchar(unsigned char c) {
-    static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           kExtra.find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
-/// Whether the comma-separated list `v` holds `token` (case-insensitive).
-bool list_has(std::string_view v, std::string_view token) {
-    while (!v.empty()) {
-        size_t comma = v.find(',');
-        if (iequals(trim(v.substr(0, comma)), token)) {
-            return true;
-        }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        v.remove_prefix(comma + 1);
-    }
-    return false;
-}
-
 ParseResult fail(std::string* error, const char* what) {
     if (error != nullptr) {
         *error = what;
@@ -155,7 +120,7 @@ ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& sc
                 return fail(error, "upstream sent invalid header");
             }
         }
-        std::string_view value = trim(line.substr(colon + 1));
+        std::string_view value = trim_ows(line.substr(colon + 1));
         for (char c : value) {
             auto u = static_cast<unsigned char>(c);
             if (u < 0x20 && u != '\t') {
@@ -174,12 +139,12 @@ ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& sc
             // Chunked must be the final coding; anything else is read until the close.
             std::string_view v = value;
             size_t comma = v.rfind(',');
-            out.chunked =
-                iequals(trim(comma == std::string_view::npos ? v : v.substr(comma + 1)), "chunked");
+            out.chunked = iequals(
+                trim_ows(comma == std::string_view::npos ? v : v.substr(comma + 1)), "chunked");
         } else if (iequals(name, "Connection")) {
-            out.close = out.close || list_has(value, "close");
-            out.upgrade = out.upgrade || list_has(value, "upgrade");
-            keepalive_token = keepalive_token || list_has(value, "keep-alive");
+            out.close = out.close || list_has_token(value, "close");
+            out.upgrade = out.upgrade || list_has_token(value, "upgrade");
+            keepalive_token = keepalive_token || list_has_token(value, "keep-alive");
         }
     }
     if (te) {

@@ -12,6 +12,7 @@
 
 #include "core/conf_context.h"
 #include "http/http.h"
+#include "http/response_parse.h"
 #include "modules/upstream/upstream.h"
 
 namespace mod::proxy {
@@ -87,6 +88,18 @@ struct ProxyLocConf : core::ConfBase {
 };
 
 core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);
+
+/// The request head for the upstream: method, URI (nginx's replacement rules), the
+/// proxy_set_header fields, the client's fields but the hop-by-hop ones, Content-Length of
+/// a buffered body.
+std::string request_head(const http::Request& r, const ProxyLocConf& c);
+/// Adds the upstream's fields to the response (hop-by-hop, framing and hidden ones dropped,
+/// Location and Refresh rewritten by proxy_redirect); returns its Content-Type.
+std::string_view pass_response_headers(http::Request& r, const ProxyLocConf& c,
+                                       const http::ParsedResponse& head);
+/// Whether the proxy drops a response field (hop-by-hop, framing, nginx's hidden ones,
+/// proxy_hide_header) unless proxy_pass_header lets it through.
+bool skip_response_header(std::string_view name, const ProxyLocConf& c);
 
 /// The content handler of a location with proxy_pass: starts the exchange.
 http::Flow start(http::Request& r, const ProxyLocConf& conf);

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "event/connection.h"
 #include "event/runtime.h"
+#include "http/parse.h"
 #include "http/response_parse.h"
 #include "modules/proxy/pool.h"
 #include "modules/proxy/proxy.h"
@@ -27,56 +28,6 @@ namespace mod::proxy {
 namespace {
 
 constexpr size_t kReadPiece = 65536;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool in_list(const std::shared_ptr<std::vector<std::string>>& list, std::string_view name) {
-    if (!list) {
-        return false;
-    }
-    for (const std::string& n : *list) {
-        if (iequals(n, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// Request headers never passed on (hop-by-hop, RFC 9110 §7.6.1, and what the proxy sets).
-bool skip_request_header(std::string_view name) {
-    static constexpr std::string_view kSkip[] = {
-        "Host",    "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
-        "Trailer", "Upgrade",    "Transfer-Encoding", "Expect",           "Content-Length"};
-    for (std::string_view s : kSkip) {
-        if (iequals(s, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/// Response headers the proxy does not pass: hop-by-hop, framing, and nginx's hidden ones.
-bool skip_response_header(std::string_view name, const ProxyLocConf& c) {
-    static constexpr std::string_view kHop[] = {
-        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade",
-        "TE",         "Trailer",    "Content-Length",   "Content-Type"};
-    for (std::string_view s : kHop) {
-        if (iequals(s, name)) {
-            return true;
-        }
-    }
-    static constexpr std::string_view kHidden[] = {"Date", "Server", "X-Pad"};
-    bool hidden = name.size() > 8 && strncasecmp(name.data(), "X-Accel-", 8) == 0;
-    for (std::string_view s : kHidden) {
-        hidden = hidden || iequals(s, name);
-    }
-    if (hidden && !in_list(c.pass_headers, name)) {
-        return true;
-    }
-    return in_list(c.hide_headers, name);
-}
 
 bool idempotent(std::string_view method) {
     return method != "POST" && method != "LOCK" && method != "PATCH";
@@ -98,7 +49,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         pick_.request = &r_;
         pick_.client = r_.peer;
         pick_.tried.assign(pass_.group->servers().size(), false);
-        build_request_head();
+        request_head_ = request_head(r_, c_);
         attempt();
     }
 
@@ -179,88 +130,6 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         return l != nullptr ? *l : r_.make_ctx<http::UpstreamLog>();
     }
 
-    void build_request_head() {
-        std::string& h = request_head_;
-        h.reserve(512);
-        h.append(r_.method);
-        h += ' ';
-        if (pass_.uri) {
-            // The part of the URI that matched the location is replaced by the URI part.
-            std::string_view rest = std::string_view(r_.uri).substr(
-                std::min(pass_.location_prefix.size(), r_.uri.size()));
-            h += *pass_.uri;
-            h += http::escape_uri(rest);
-            if (!r_.args.empty()) {
-                h += '?';
-                h.append(r_.args);
-            }
-        } else if (!r_.uri_changed) {
-            h.append(r_.target[0] == '/' ? r_.target : std::string_view(r_.path));
-            if (r_.target[0] != '/' && !r_.args.empty()) {
-                h += '?';
-                h.append(r_.args);
-            }
-        } else {
-            h += http::escape_uri(r_.uri);
-            if (!r_.args.empty()) {
-                h += '?';
-                h.append(r_.args);
-            }
-        }
-        h += *c_.http_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
-        bool host_set = false;
-        bool connection_set = false;
-        auto set_by_conf = [&](std::string_view name) {
-            if (c_.set_headers) {
-                for (const auto& s : *c_.set_headers) {
-                    if (iequals(s->name, name)) {
-                        return true;
-                    }
-                }
-            }
-            return false;
-        };
-        if (c_.set_headers) {
-            for (const auto& s : *c_.set_headers) {
-                std::string v = s->value.eval(r_);
-                host_set = host_set || iequals(s->name, "Host");
-                connection_set = connection_set || iequals(s->name, "Connection");
-                if (v.empty()) {
-                    continue;  // an empty value removes the header (nginx)
-                }
-                h += s->name;
-                h += ": ";
-                h += v;
-                h += "\r\n";
-            }
-        }
-        if (!host_set) {
-            h += "Host: ";
-            h += pass_.host;
-            h += "\r\n";
-        }
-        if (!connection_set) {
-            h += "Connection: close\r\n";
-        }
-        if (*c_.pass_request_headers) {
-            for (const http::Header& hd : r_.headers) {
-                if (skip_request_header(hd.name) || set_by_conf(hd.name)) {
-                    continue;
-                }
-                h.append(hd.name);
-                h += ": ";
-                h.append(hd.value);
-                h += "\r\n";
-            }
-        }
-        if (*c_.pass_request_body && r_.body && r_.body->size > 0) {
-            h += "Content-Length: ";
-            h += std::to_string(r_.body->size);
-            h += "\r\n";
-        }
-        h += "\r\n";
-    }
-
     /// One attempt: a peer, a connection, the request.
     void attempt() {
         peer_ = pass_.group->acquire(pick_);
@@ -283,7 +152,10 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         if (up_) {
             up_->set_handler(this);
             state_ = State::kSending;
-            send_request();
+            if (!send_request()) {
+                request_not_sent();
+                return;
+            }
             if (up_ && !up_->output_pending() && state_ == State::kSending) {
                 on_drained();
             }
@@ -300,26 +172,35 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         up_->set_handler(this);
         state_ = State::kConnecting;
         up_->start_connect();
-        send_request();  // queued until connected
+        if (!send_request()) {  // queued until connected
+            request_not_sent();
+            return;
+        }
         up_->set_timeout(*c_.connect_timeout);
     }
 
-    void send_request() {
+    /// Queues the head and the body; false (nothing queued) when the body's file cannot be
+    /// shared with the connection: the client gets 500, never a request without its body.
+    bool send_request() {
         bool body = *c_.pass_request_body && r_.body && r_.body->size > 0;
-        up_->send(request_head_, body);
-        if (!body) {
-            return;
+        int fd = -1;
+        if (body && r_.body->in_file() && (fd = ::dup(r_.body->fd)) < 0) {
+            log(core::LogLevel::kCrit, "dup() of the request body file failed (%d: %s)", errno);
+            return false;
         }
-        if (r_.body->in_file()) {
-            int fd = ::dup(r_.body->fd);
-            if (fd < 0) {
-                log(core::LogLevel::kCrit, "dup() of the request body file failed (%d: %s)", errno);
-                return;
-            }
+        up_->send(request_head_, body);
+        if (fd >= 0) {
             up_->send_file(fd, 0, r_.body->size, true);
-        } else {
+        } else if (body) {
             up_->send(r_.body->memory);
         }
+        return true;
+    }
+
+    void request_not_sent() {
+        release(upstream::Outcome::kAborted);
+        drop_upstream();
+        finish_error(500);
     }
 
     /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
@@ -519,49 +400,14 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         return false;
     }
 
-    /// The upstream's status and headers to the client (hop-by-hop and hidden ones dropped,
-    /// Location and Refresh rewritten by proxy_redirect).
+    /// The upstream's status and headers to the client.
     void pass_head() {
-        std::string_view type;
-        for (const http::Header& h : head_.headers) {
-            if (iequals(h.name, "Content-Type")) {
-                type = h.value;
-            }
-            if (skip_response_header(h.name, c_)) {
-                continue;
-            }
-            std::string value(h.value);
-            if (iequals(h.name, "Location") || iequals(h.name, "Refresh")) {
-                value = rewrite_redirect(value);
-            }
-            r_.out_headers.emplace_back(std::string(h.name), std::move(value));
-        }
+        std::string_view type = pass_response_headers(r_, c_, head_);
         std::optional<uint64_t> length = head_.content_length;
         if (head_.chunked || head_.status == 204 || head_.status == 304) {
             length.reset();
         }
         r_.send_head(head_.status, type, length);
-    }
-
-    std::string rewrite_redirect(const std::string& value) const {
-        if (c_.redirect_off || !c_.redirects) {
-            return value;
-        }
-        for (const Redirect& rd : *c_.redirects) {
-            std::string from = rd.from;
-            std::string to = rd.to;
-            if (rd.is_default) {
-                // "http://host:port/uri" -> the location's prefix.
-                from = "http://" + pass_.host + pass_.uri.value_or(pass_.location_prefix);
-                to = pass_.location_prefix;
-            }
-            size_t at = value.find(from);
-            if (!from.empty() && at != std::string::npos &&
-                (at == 0 || iequals(value.substr(0, 4), "url="))) {
-                return value.substr(0, at) + to + value.substr(at + from.size());
-            }
-        }
-        return value;
     }
 
     /// Body bytes for the client: straight on, or into the temp file while the client is
@@ -752,7 +598,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     bool start_tunnel() {
         for (const http::Header& h : head_.headers) {
-            if (iequals(h.name, "Upgrade")) {
+            if (http::iequals(h.name, "Upgrade")) {
                 r_.out_headers.emplace_back("Upgrade", std::string(h.value));
             } else if (!skip_response_header(h.name, c_)) {
                 r_.out_headers.emplace_back(std::string(h.name), std::string(h.value));

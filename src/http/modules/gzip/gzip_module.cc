@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "http/http.h"
+#include "http/parse.h"
 
 namespace mod::http_gzip {
 namespace {
@@ -200,10 +201,6 @@ constexpr core::ConfHooks kConfs[] = {
 
 // ---- eligibility ----
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 bool type_listed(const GzipLocConf& c, std::string_view type) {
     type = type.substr(0, type.find(';'));
     while (!type.empty() && type.back() == ' ') {
@@ -212,11 +209,11 @@ bool type_listed(const GzipLocConf& c, std::string_view type) {
     if (type.empty()) {
         return false;
     }
-    if (iequals(type, "text/html")) {
+    if (http::iequals(type, "text/html")) {
         return true;  // always, as nginx
     }
     for (const std::string& t : *c.types) {
-        if (t == "*" || iequals(t, type)) {
+        if (t == "*" || http::iequals(t, type)) {
             return true;
         }
     }
@@ -238,7 +235,7 @@ bool accepts_gzip(std::string_view ae) {
         while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
             coding.remove_suffix(1);
         }
-        if (!iequals(coding, "gzip") && !iequals(coding, "x-gzip")) {
+        if (!http::iequals(coding, "gzip") && !http::iequals(coding, "x-gzip")) {
             continue;
         }
         if (semi == std::string_view::npos) {
