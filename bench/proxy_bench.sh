@@ -98,7 +98,11 @@ rss = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRS
 print(rss)
 PY
     after=$(cat "$work/idle.out")
-    echo "$1 idle: $(( (after - before) * 1024 / n )) bytes per idle connection ($n connections)"
+    # The growth per connection is the number to compare; the worker's whole RSS is shown too,
+    # since nginx allocates its connection array (worker_connections of them) before any
+    # connection arrives, so that part of its cost is in "before".
+    echo "$1 idle: $(( (after - before) * 1024 / n )) bytes per idle connection ($n connections;" \
+        "worker RSS $((before / 1024)) MiB before, $((after / 1024)) MiB after)"
 }
 idle_cost nginx "$(worker_of "$(cat "$work/nginx/logs/nginx.pid")")" "$np"
 idle_cost halo "$(worker_of "$(cat "$work/halo/logs/halo.pid")")" "$hp"

@@ -12,7 +12,16 @@ namespace core {
 
 /// An IPv4 or IPv6 socket address.
 struct SockAddr {
-    sockaddr_storage storage{};
+    /// Room for the largest family we use (IPv6: 28 bytes, not sockaddr_storage's 128): every
+    /// connection holds one or two of these. `ss_family` overlays each family's first field.
+    struct Storage {
+        union {
+            sockaddr_in6 in6;
+            sockaddr_in in4;
+            sa_family_t ss_family;
+        };
+    };
+    Storage storage{};
     socklen_t len = 0;
 
     const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -28,9 +29,9 @@ class Buffer {
         }
         return std::span<char>(data_.get() + end_, cap_ - end_);
     }
-    void commit(size_t n) { end_ += n; }
+    void commit(size_t n) { end_ += static_cast<uint32_t>(n); }
     void consume(size_t n) {
-        begin_ += n;
+        begin_ += static_cast<uint32_t>(n);
         if (begin_ == end_) {
             begin_ = end_ = 0;
         }
@@ -70,16 +71,17 @@ class Buffer {
                 memcpy(n.get(), data_.get() + begin_, live);
             }
             data_ = std::move(n);
-            cap_ = ncap;
+            cap_ = static_cast<uint32_t>(ncap);
         }
         begin_ = 0;
-        end_ = live;
+        end_ = static_cast<uint32_t>(live);
     }
 
+    // 32-bit offsets: a buffer never holds gigabytes, and every connection has two of these.
     std::unique_ptr<char[]> data_;
-    size_t cap_ = 0;
-    size_t begin_ = 0;
-    size_t end_ = 0;
+    uint32_t cap_ = 0;
+    uint32_t begin_ = 0;
+    uint32_t end_ = 0;
 };
 
 }  // namespace ev

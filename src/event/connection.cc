@@ -18,8 +18,8 @@ Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t 
     : loop_(loop), fd_(fd), peer_(peer), id_(id) {}
 
 Connection::~Connection() {
-    io_.reset();
-    timer_.reset();
+    io_.stop();
+    timeout_.cancel();
     if (transport_ != nullptr) {
         // close_notify when the exchange ended cleanly (not after a failed or stuck write).
         if (handshake_done_ && !write_failed_ && !output_pending()) {
@@ -27,12 +27,14 @@ Connection::~Connection() {
         }
         transport_.reset();
     }
-    if (file_fd_ >= 0) {
-        ::close(file_fd_);
-    }
-    for (Queued& q : after_) {
-        if (q.fd >= 0) {
-            ::close(q.fd);
+    if (files_ != nullptr) {
+        if (files_->fd >= 0) {
+            ::close(files_->fd);
+        }
+        for (Queued& q : files_->after) {
+            if (q.fd >= 0) {
+                ::close(q.fd);
+            }
         }
     }
     ::close(fd_);
@@ -43,17 +45,20 @@ void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendf
         ::close(fd);
         return;
     }
-    if (file_left_ > 0 || !after_.empty()) {
-        after_.push_back(Queued{{}, fd, offset, len, use_sendfile});
+    if (files_ == nullptr) {
+        files_ = std::make_unique<Files>();
+    }
+    if (files_->left > 0 || !files_->after.empty()) {
+        files_->after.push_back(Queued{{}, fd, offset, len, use_sendfile});
         return;
     }
-    if (file_fd_ >= 0) {
-        ::close(file_fd_);
+    if (files_->fd >= 0) {
+        ::close(files_->fd);
     }
-    file_fd_ = fd;
-    file_off_ = offset;
-    file_left_ = len;
-    file_sendfile_ = use_sendfile && transport_ == nullptr;
+    files_->fd = fd;
+    files_->off = offset;
+    files_->left = len;
+    files_->sendfile = use_sendfile && transport_ == nullptr;
     if (!write_failed_ && !connecting_) {
         flush();
     }
@@ -63,8 +68,7 @@ void Connection::start() {
     // Responses go out in one write; never let Nagle hold back the tail (nginx: tcp_nodelay).
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    io_ = loop_.make_io(fd_, kRead | kWrite, true, [this](uint32_t ready) { on_io(ready); });
-    io_->enable();
+    io_.start(loop_, fd_, &Connection::io_ready, this);
 }
 
 int Connection::open_connecting(const core::SockAddr& addr, int& err) {
@@ -94,12 +98,21 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
     if (!readable_) {
         return IoStatus::kAgain;
     }
-    auto w = buf.writable(max < 4096 ? max : 4096);
+    // A buffer without storage (an idle connection's) gets some only when bytes arrive: read
+    // into the stack first, so that a wakeup with nothing to read allocates nothing.
+    char stack[4096];
+    bool unallocated = buf.capacity() == 0;
+    auto w =
+        unallocated ? std::span<char>(stack, sizeof(stack)) : buf.writable(max < 4096 ? max : 4096);
     size_t want = w.size() < max ? w.size() : max;
     for (;;) {
         ssize_t n = ::recv(fd_, w.data(), want, 0);
         if (n > 0) {
-            buf.commit(static_cast<size_t>(n));
+            if (unallocated) {
+                buf.append(std::string_view(stack, static_cast<size_t>(n)));
+            } else {
+                buf.commit(static_cast<size_t>(n));
+            }
             if (static_cast<size_t>(n) < want) {
                 readable_ = false;  // drained: the next edge will say when more arrives
             }
@@ -127,13 +140,13 @@ void Connection::send(std::string_view data, bool more) {
         out_.append(data);  // goes out once connected
         return;
     }
-    if (file_left_ > 0 || !after_.empty()) {
+    if (files_busy()) {
         // Behind a file: keep the order.
-        if (after_.empty() || after_.back().fd >= 0) {
-            after_.emplace_back();
+        if (files_->after.empty() || files_->after.back().fd >= 0) {
+            files_->after.emplace_back();
         }
-        after_.back().data.append(data);
-        after_bytes_ += data.size();
+        files_->after.back().data.append(data);
+        files_->after_bytes += data.size();
         return;
     }
     if (transport_ != nullptr) {
@@ -173,13 +186,13 @@ bool Connection::flush() {
         return flush_secure();
     }
     for (;;) {
-        if (out_.empty() && file_left_ > 0) {
+        if (out_.empty() && files_ != nullptr && files_->left > 0) {
             if (!flush_file()) {
                 return false;
             }
             continue;
         }
-        if (out_.empty() && !after_.empty()) {
+        if (out_.empty() && files_ != nullptr && !files_->after.empty()) {
             next_queued();
             continue;
         }
@@ -204,17 +217,17 @@ bool Connection::flush() {
 
 bool Connection::flush_file(uint64_t piece) {
     ssize_t n;
-    if (file_sendfile_) {
-        off_t off = static_cast<off_t>(file_off_);
-        n = ::sendfile(fd_, file_fd_, &off,
-                       static_cast<size_t>(std::min<uint64_t>(file_left_, 1u << 30)));
+    if (files_->sendfile) {
+        off_t off = static_cast<off_t>(files_->off);
+        n = ::sendfile(fd_, files_->fd, &off,
+                       static_cast<size_t>(std::min<uint64_t>(files_->left, 1u << 30)));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return false;
         }
     } else {
         auto w = out_.writable(static_cast<size_t>(piece));
-        size_t want = static_cast<size_t>(std::min<uint64_t>({file_left_, piece, w.size()}));
-        n = ::pread(file_fd_, w.data(), want, static_cast<off_t>(file_off_));
+        size_t want = static_cast<size_t>(std::min<uint64_t>({files_->left, piece, w.size()}));
+        n = ::pread(files_->fd, w.data(), want, static_cast<off_t>(files_->off));
         if (n > 0) {
             out_.commit(static_cast<size_t>(n));
         }
@@ -229,30 +242,30 @@ bool Connection::flush_file(uint64_t piece) {
         write_failed_ = true;
         return false;
     }
-    file_off_ += static_cast<uint64_t>(n);
-    file_left_ -= static_cast<uint64_t>(n);
-    if (file_left_ == 0) {
-        ::close(file_fd_);
-        file_fd_ = -1;
+    files_->off += static_cast<uint64_t>(n);
+    files_->left -= static_cast<uint64_t>(n);
+    if (files_->left == 0) {
+        ::close(files_->fd);
+        files_->fd = -1;
     }
     return true;
 }
 
 void Connection::next_queued() {
-    Queued q = std::move(after_.front());
-    after_.pop_front();
+    Queued q = std::move(files_->after.front());
+    files_->after.pop_front();
     if (q.fd < 0) {
-        after_bytes_ -= q.data.size();
+        files_->after_bytes -= q.data.size();
         out_.append(q.data);
         return;
     }
-    file_fd_ = q.fd;
-    file_off_ = q.offset;
-    file_left_ = q.len;
-    file_sendfile_ = q.use_sendfile;
-    if (file_left_ == 0) {
-        ::close(file_fd_);
-        file_fd_ = -1;
+    files_->fd = q.fd;
+    files_->off = q.offset;
+    files_->left = q.len;
+    files_->sendfile = q.use_sendfile;
+    if (files_->left == 0) {
+        ::close(files_->fd);
+        files_->fd = -1;
     }
 }
 
@@ -299,16 +312,11 @@ void Connection::on_io(uint32_t ready) {
 }
 
 void Connection::set_timeout(Duration d) {
-    if (!timer_) {
-        timer_ = loop_.make_timer([this] { handler_->on_timeout(); });
-    }
-    timer_->arm(d);
+    timeout_.arm(loop_, d);
 }
 
 void Connection::clear_timeout() {
-    if (timer_) {
-        timer_->cancel();
-    }
+    timeout_.cancel();
 }
 
 void Connection::shutdown_write() {
@@ -379,11 +387,11 @@ bool Connection::flush_secure() {
     // of its body share one, and the buffer stays small.
     constexpr size_t kRecord = 16384;
     for (;;) {
-        if (file_left_ == 0 && !after_.empty()) {
+        if (files_ != nullptr && files_->left == 0 && !files_->after.empty()) {
             next_queued();  // what was queued behind the file, in order
             continue;
         }
-        if (file_left_ > 0 && out_.size() < kRecord) {
+        if (files_ != nullptr && files_->left > 0 && out_.size() < kRecord) {
             if (!flush_file(kRecord - out_.size())) {
                 return false;
             }

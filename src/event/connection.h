@@ -1,7 +1,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,9 +77,9 @@ class Connection {
     /// copies the bytes (sendfile(2)); otherwise (and always through a transport) they are
     /// read in 64 KiB pieces.
     void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
-    bool output_pending() const { return !out_.empty() || file_left_ > 0 || !after_.empty(); }
+    bool output_pending() const { return !out_.empty() || files_busy(); }
     /// Bytes queued in memory (not counting files): producers pause above a limit.
-    size_t output_buffered() const { return out_.size() + after_bytes_; }
+    size_t output_buffered() const { return out_.size() + (files_ ? files_->after_bytes : 0); }
     /// A write failed: the peer is gone; the owner should close.
     bool failed() const { return write_failed_; }
 
@@ -91,9 +91,18 @@ class Connection {
     /// goes first.
     void shutdown_write();
     /// Frees the buffers of an idle connection.
-    void release_buffers() { out_.release_if_empty(); }
+    void release_buffers() {
+        out_.release_if_empty();
+        if (files_ != nullptr && !files_busy()) {
+            files_.reset();
+        }
+    }
 
   private:
+    static void io_ready(void* self, uint32_t ready) {
+        static_cast<Connection*>(self)->on_io(ready);
+    }
+    static void timed_out(void* self) { static_cast<Connection*>(self)->handler_->on_timeout(); }
     void on_io(uint32_t ready);
     bool flush();
     /// Starts the next queued item after the current file.
@@ -109,20 +118,15 @@ class Connection {
     core::SockAddr peer_;
     uint64_t id_;
     ConnectionHandler* handler_ = nullptr;
-    std::unique_ptr<IoWatcher> io_;
-    std::unique_ptr<Timer> timer_;
+    FdWatch io_;
+    Deadline timeout_{&Connection::timed_out, this};
     Buffer out_;
     bool write_failed_ = false;
     bool connecting_ = false;
     // Edge-triggered reads: false once a read returned less than asked (the socket is empty
     // until the next readiness event), which saves the recv() that would say EAGAIN.
     bool readable_ = true;
-    // The file being sent after out_ (one at a time).
-    int file_fd_ = -1;
-    uint64_t file_off_ = 0;
-    uint64_t file_left_ = 0;
-    bool file_sendfile_ = true;
-    // What was queued after the current file, in order (rare: chunked framing of a file).
+    // What was queued after a file, in order (rare: chunked framing of a file).
     struct Queued {
         std::string data;  // memory, or a file when fd >= 0
         int fd = -1;
@@ -130,8 +134,20 @@ class Connection {
         uint64_t len = 0;
         bool use_sendfile = true;
     };
-    std::deque<Queued> after_;
-    size_t after_bytes_ = 0;
+    // The file being sent after out_ (one at a time) and what waits behind it: made with the
+    // first file, dropped when the connection goes idle.
+    struct Files {
+        int fd = -1;
+        uint64_t off = 0;
+        uint64_t left = 0;
+        bool sendfile = true;
+        std::list<Queued> after;
+        size_t after_bytes = 0;
+    };
+    bool files_busy() const {
+        return files_ != nullptr && (files_->left > 0 || !files_->after.empty());
+    }
+    std::unique_ptr<Files> files_;
     std::unique_ptr<Transport> transport_;
     bool handshake_done_ = false;
 };

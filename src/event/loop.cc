@@ -1,6 +1,7 @@
 #include "event/loop.h"
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -124,6 +125,7 @@ Loop::Loop() {
 
 Loop::~Loop() {
     posted_trigger_.reset();
+    deadlines_.clear();
     event_base_free(base_of(base_));
 }
 
@@ -172,6 +174,138 @@ void Loop::run_posted() {
             t();
         }
     }
+}
+
+}  // namespace ev
+
+namespace ev {
+
+// ---- deadlines ----
+
+/// Every armed Deadline of one duration, oldest (soonest) first.
+class DeadlineList {
+  public:
+    DeadlineList(Loop& loop, Duration d) : d_(d) {
+        timer_ = loop.make_timer([this] { expire(); });
+    }
+    ~DeadlineList() {
+        while (head_ != nullptr) {
+            unlink(*head_);
+        }
+    }
+    Duration duration() const { return d_; }
+
+    void push(Deadline& x, TimePoint at) {
+        x.at_ = at;
+        x.list_ = this;
+        x.prev_ = tail_;
+        x.next_ = nullptr;
+        (tail_ != nullptr ? tail_->next_ : head_) = &x;
+        tail_ = &x;
+        if (!timer_->armed()) {
+            timer_->arm(d_);
+        }
+    }
+    /// Moves `x` (already in this list) to the tail with a new deadline.
+    void renew(Deadline& x, TimePoint at) {
+        if (tail_ == &x) {
+            x.at_ = at;  // still the latest: the order holds
+            return;
+        }
+        unlink(x);
+        push(x, at);
+    }
+    void unlink(Deadline& x) {
+        (x.prev_ != nullptr ? x.prev_->next_ : head_) = x.next_;
+        (x.next_ != nullptr ? x.next_->prev_ : tail_) = x.prev_;
+        x.prev_ = x.next_ = nullptr;
+        x.list_ = nullptr;
+        // The timer stays armed for a head that went away: expire() re-arms it lazily.
+    }
+
+  private:
+    void expire() {
+        TimePoint now = Clock::now();
+        // A callback may arm, cancel or destroy any deadline (this list's too): take the head
+        // again each time.
+        while (head_ != nullptr && head_->at_ <= now) {
+            Deadline& x = *head_;
+            unlink(x);
+            x.cb_(x.owner_);
+        }
+        if (head_ != nullptr) {
+            // Round up to the next millisecond, so that the timer never fires early.
+            timer_->arm(std::chrono::ceil<Duration>(head_->at_ - now));
+        }
+    }
+
+    Duration d_;
+    Deadline* head_ = nullptr;
+    Deadline* tail_ = nullptr;
+    std::unique_ptr<Timer> timer_;
+};
+
+DeadlineList& Loop::deadlines(Duration d) {
+    for (auto& l : deadlines_) {
+        if (l->duration() == d) {
+            return *l;
+        }
+    }
+    deadlines_.push_back(std::make_unique<DeadlineList>(*this, d));
+    return *deadlines_.back();
+}
+
+void Deadline::arm(Loop& loop, Duration after) {
+    TimePoint at = Clock::now() + after;
+    if (list_ != nullptr && list_->duration() == after) {
+        list_->renew(*this, at);
+        return;
+    }
+    cancel();
+    loop.deadlines(after).push(*this, at);
+}
+
+void Deadline::cancel() {
+    if (list_ != nullptr) {
+        list_->unlink(*this);
+    }
+}
+
+// ---- descriptors ----
+
+static_assert(sizeof(event) <= FdWatch::kEventBytes && alignof(event) <= 8,
+              "FdWatch's storage does not fit libevent's struct event");
+
+void FdWatch::start(Loop& loop, int fd, Callback cb, void* owner) {
+    if (started_) {
+        return;
+    }
+    cb_ = cb;
+    owner_ = owner;
+    auto* ev = reinterpret_cast<event*>(event_);
+    event_assign(ev, base_of(loop.native()), fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+                 &FdWatch::fire, this);
+    event_add(ev, nullptr);
+    started_ = true;
+}
+
+void FdWatch::stop() {
+    if (started_) {
+        event_del(reinterpret_cast<event*>(event_));
+        started_ = false;
+    }
+}
+
+void FdWatch::fire(int, short what, void* arg) {
+    uint32_t ready = 0;
+    if (what & EV_READ) {
+        ready |= kRead;
+    }
+    if (what & EV_WRITE) {
+        ready |= kWrite;
+    }
+    auto* self = static_cast<FdWatch*>(arg);
+    self->cb_(self->owner_, ready);
 }
 
 }  // namespace ev

@@ -55,6 +55,62 @@ class SignalWatcher {
     virtual ~SignalWatcher() = default;
 };
 
+class Loop;
+class DeadlineList;
+
+/// A timeout kept inside its owner, for objects there are many of (connections): arming
+/// allocates nothing and costs O(1). The loop keeps one FIFO list per distinct duration (a
+/// server has a handful: header, body, keepalive, send timeouts), so a list is always in
+/// deadline order and one libevent timer, armed for its head, serves all of it.
+class Deadline {
+  public:
+    using Callback = void (*)(void* owner);
+    Deadline(Callback cb, void* owner) : cb_(cb), owner_(owner) {}
+    ~Deadline() { cancel(); }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+
+    /// (Re)arms: the callback runs once, `after` from now, unless cancelled or re-armed first.
+    void arm(Loop& loop, Duration after);
+    void cancel();
+    bool armed() const { return list_ != nullptr; }
+
+  private:
+    friend class DeadlineList;
+    Callback cb_;
+    void* owner_;
+    DeadlineList* list_ = nullptr;
+    Deadline* prev_ = nullptr;
+    Deadline* next_ = nullptr;
+    TimePoint at_{};
+};
+
+/// Watches one descriptor for reads and writes, edge-triggered, with the libevent event held
+/// inside this object (no allocation, no std::function): for connections.
+class FdWatch {
+  public:
+    using Callback = void (*)(void* owner, uint32_t ready);
+    FdWatch() = default;
+    ~FdWatch() { stop(); }
+    FdWatch(const FdWatch&) = delete;
+    FdWatch& operator=(const FdWatch&) = delete;
+
+    /// Registers `fd` (once): `cb(owner, ready)` runs on readiness.
+    void start(Loop& loop, int fd, Callback cb, void* owner);
+    void stop();
+    bool started() const { return started_; }
+
+    /// Bytes reserved for libevent's struct event (checked at compile time in loop.cc).
+    static constexpr size_t kEventBytes = 128;
+
+  private:
+    static void fire(int fd, short what, void* arg);
+    alignas(8) unsigned char event_[kEventBytes];
+    bool started_ = false;
+    Callback cb_ = nullptr;
+    void* owner_ = nullptr;
+};
+
 /// One event loop (libevent's event_base), owned by one process or thread.
 class Loop : public TimeSource {
   public:
@@ -84,9 +140,13 @@ class Loop : public TimeSource {
 
     /// The libevent event_base (only for src/event internals).
     void* native() const { return base_; }
+    /// The deadline list for timeouts of `d` (made on first use, kept for the loop's life).
+    DeadlineList& deadlines(Duration d);
 
   private:
     void run_posted();
+
+    std::vector<std::unique_ptr<DeadlineList>> deadlines_;
 
     void* base_;
     std::vector<std::function<void()>> posted_;

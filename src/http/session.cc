@@ -202,10 +202,7 @@ void Port::on_accept(int fd, const core::SockAddr& peer) {
 
 Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     : port_(port),
-      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()),
-      max_head_(srv_conf(port.default_server()).large_header_buffer_size->bytes *
-                static_cast<size_t>(*srv_conf(port.default_server()).large_header_buffers)),
-      parser_(srv_conf(port.default_server()).large_header_buffer_size->bytes, max_head_) {
+      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
     ev::Runtime::current().connection_opened();
     conn_.set_handler(this);
     if (port.tls() != nullptr) {
@@ -221,6 +218,17 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
 }
 
 Session::~Session() = default;
+
+size_t Session::max_head() const {
+    const auto& srv = srv_conf(port_.default_server());
+    return srv.large_header_buffer_size->bytes * static_cast<size_t>(*srv.large_header_buffers);
+}
+
+Session::Work& Session::make_work() {
+    work_ = std::make_unique<Work>(srv_conf(port_.default_server()).large_header_buffer_size->bytes,
+                                   max_head());
+    return *work_;
+}
 
 void Session::on_drained() {
     if (state_ == State::kWriting) {
@@ -325,7 +333,7 @@ void Session::process_input() {
 bool Session::step() {
     switch (state_) {
         case State::kKeepalive:
-            if (!read_more(max_head_)) {
+            if (!read_more(max_head())) {
                 return false;
             }
             ev::Runtime::current().clear_idle(this);
@@ -337,9 +345,9 @@ bool Session::step() {
                 if (!req_) {
                     req_ = std::make_unique<Request>();
                 }
-                switch (parser_.parse(in_.view(), *req_)) {
+                switch (work().parser.parse(in_.view(), *req_)) {
                     case ParseResult::kComplete:
-                        head_len_ = parser_.consumed();
+                        work().head_len = work().parser.consumed();
                         start_request();
                         return true;  // finish_request() may already have made us ready again
                     case ParseResult::kError:
@@ -351,14 +359,14 @@ bool Session::step() {
                         req_->method = "GET";
                         core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                        "client sent invalid request, responding %d",
-                                       parser_.status());
-                        fail_request(parser_.status());
+                                       work().parser.status());
+                        fail_request(work().parser.status());
                         return true;
                     case ParseResult::kIncomplete:
                         break;
                 }
             }
-            return read_more(max_head_ + 1);
+            return read_more(max_head() + 1);
         }
         case State::kReadingBody:
         case State::kDiscardingBody: {
@@ -368,8 +376,8 @@ bool Session::step() {
                     if (keep) {
                         state_ = State::kRunning;
                         conn_.clear_timeout();
-                        req_->body = std::move(body_);
-                        body_handler_(*req_);  // may finish the request
+                        req_->body = std::move(work().body);
+                        work().body_handler(*req_);  // may finish the request
                     } else {
                         state_ = State::kReadingHead;
                         conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
@@ -383,7 +391,7 @@ bool Session::step() {
                 case BodyStep::kTooLarge:
                     core::log_conn(core::LogLevel::kError, conn_.id(),
                                    "client intended to send too large chunked body: %llu bytes",
-                                   static_cast<unsigned long long>(body_seen_));
+                                   static_cast<unsigned long long>(work().body_seen));
                     keep ? fail_request(413) : close();
                     return true;
                 case BodyStep::kFailed:
@@ -396,7 +404,7 @@ bool Session::step() {
                 return false;
             }
             // client_body_timeout is the wait between two reads, also while discarding.
-            conn_.set_timeout(keep ? *loc().client_body_timeout : discard_timeout_);
+            conn_.set_timeout(keep ? *loc().client_body_timeout : work().discard_timeout);
             return true;
         }
         case State::kLingering: {
@@ -404,18 +412,18 @@ bool Session::step() {
                 return false;
             }
             in_.clear();
-            if (ev::Clock::now() >= linger_deadline_) {
+            if (ev::Clock::now() >= work().linger_deadline) {
                 close();
                 return false;
             }
-            conn_.set_timeout(linger_timeout_);  // the wait between reads, as nginx
+            conn_.set_timeout(work().linger_timeout);  // the wait between reads, as nginx
             return true;
         }
         case State::kTunnel:
             if (!read_more(65536)) {
                 return false;
             }
-            tunnel_(*req_, in_.view());
+            work().tunnel(*req_, in_.view());
             in_.clear();
             return state_ == State::kTunnel;
         case State::kRunning:
@@ -428,7 +436,7 @@ bool Session::step() {
 
 void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
     state_ = State::kTunnel;
-    tunnel_ = on_data;
+    work().tunnel = on_data;
     close_after_ = true;
     conn_.clear_timeout();
     detach_head();
@@ -454,15 +462,15 @@ void Session::start_request() {
     r.start = std::chrono::steady_clock::now();
     r.server = port_.find_server(r.host);
     r.loc_confs = &r.server->loc_confs;
-    r.request_length = head_len_;
+    r.request_length = work().head_len;
     requests_++;
 
-    body_left_ = r.chunked ? 0 : r.content_length;
-    body_chunked_ = r.chunked;
-    body_seen_ = 0;
-    body_done_ = !r.has_body();
-    continue_sent_ = false;
-    chunked_.reset();
+    work().body_left = r.chunked ? 0 : r.content_length;
+    work().body_chunked = r.chunked;
+    work().body_seen = 0;
+    work().body_done = !r.has_body();
+    work().continue_sent = false;
+    work().chunked.reset();
     conn_.clear_timeout();
     if (port_.ssl() && !secure()) {
         core::log_conn(core::LogLevel::kInfo, conn_.id(),
@@ -552,10 +560,10 @@ void Session::before_head(Request& r) {
     // A client waiting for "100 Continue" gets it before a final response that leaves its
     // body unread, so that it sends the body, which is then discarded and the connection kept
     // (nginx does the same when it discards a body).
-    if (!body_done_ && r.expect_continue && !continue_sent_ && !close_after_ && r.http_minor >= 1 &&
-        in_.size() <= head_len_) {
+    if (!work().body_done && r.expect_continue && !work().continue_sent && !close_after_ &&
+        r.http_minor >= 1 && in_.size() <= work().head_len) {
         conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
-        continue_sent_ = true;
+        work().continue_sent = true;
     }
 }
 
@@ -607,7 +615,8 @@ void Session::finish_request() {
     // Linger when the client may still be sending (nginx's "on"), or always when asked.
     int mode = *loc().lingering_close;
     bool linger = mode == kLingeringAlways ||
-                  (mode == kLingeringOn && (!body_done_ || close_after_ || in_.size() > head_len_));
+                  (mode == kLingeringOn &&
+                   (!work().body_done || close_after_ || in_.size() > work().head_len));
     if (!keep) {
         if (linger) {
             lingering_close();
@@ -616,17 +625,18 @@ void Session::finish_request() {
         }
         return;
     }
-    in_.consume(head_len_);
-    head_len_ = 0;
-    parser_.reset();
-    body_.reset();
+    in_.consume(work().head_len);
+    work().head_len = 0;
+    work().parser.reset();
+    work().body.reset();
     req_.reset();
-    if (!body_done_) {
+    if (!work().body_done) {
         state_ = State::kDiscardingBody;
-        discard_timeout_ = body_timeout;
+        work().discard_timeout = body_timeout;
         conn_.set_timeout(body_timeout);
     } else if (in_.empty()) {
         state_ = State::kKeepalive;
+        work_.reset();  // an idle connection keeps no request state
         in_.release_if_empty();
         conn_.release_buffers();
         ev::Runtime::current().set_idle(this);
@@ -648,10 +658,10 @@ void Session::lingering_close() {
     // Read and drop what the client still sends, so that our response is not destroyed by a
     // reset (RFC 9112 §9.6), for lingering_time at most.
     conn_.shutdown_write();
-    linger_deadline_ = ev::Clock::now() + *lc.lingering_time;
-    linger_timeout_ = *lc.lingering_timeout;
-    conn_.set_timeout(linger_timeout_);
-    body_.reset();
+    work().linger_deadline = ev::Clock::now() + *lc.lingering_time;
+    work().linger_timeout = *lc.lingering_timeout;
+    conn_.set_timeout(work().linger_timeout);
+    work().body.reset();
     req_.reset();
     in_.clear();
     state_ = State::kLingering;
@@ -675,40 +685,40 @@ void Session::close() {
 }
 
 const core::SockAddr& Session::local_addr() {
-    if (local_.len == 0) {
-        local_.len = sizeof(local_.storage);
-        if (getsockname(conn_.fd(), local_.get(), &local_.len) != 0) {
-            local_.len = 0;
+    if (work().local.len == 0) {
+        work().local.len = sizeof(work().local.storage);
+        if (getsockname(conn_.fd(), work().local.get(), &work().local.len) != 0) {
+            work().local.len = 0;
         }
     }
-    return local_;
+    return work().local;
 }
 
 // ---- request bodies ----
 
 void Session::detach_head() {
-    if (head_len_ == 0) {
+    if (work().head_len == 0) {
         return;
     }
-    std::string_view old = in_.view().substr(0, head_len_);
+    std::string_view old = in_.view().substr(0, work().head_len);
     req_->rebase(old);
-    in_.consume(head_len_);
-    head_len_ = 0;
+    in_.consume(work().head_len);
+    work().head_len = 0;
 }
 
 Flow Session::read_body(BodyHandler done) {
     Request& r = *req_;
-    body_handler_ = done;
-    body_ = std::make_unique<RequestBody>();
-    if (body_done_) {
-        r.body = std::move(body_);
+    work().body_handler = done;
+    work().body = std::make_unique<RequestBody>();
+    if (work().body_done) {
+        r.body = std::move(work().body);
         done(r);  // may finish the request: `r` is not used after this
         return Flow::kSuspend;
     }
     detach_head();
-    if (r.expect_continue && !continue_sent_ && in_.empty() && r.http_minor >= 1) {
+    if (r.expect_continue && !work().continue_sent && in_.empty() && r.http_minor >= 1) {
         conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
-        continue_sent_ = true;
+        work().continue_sent = true;
     }
     state_ = State::kReadingBody;
     conn_.set_timeout(*loc().client_body_timeout);
@@ -717,31 +727,31 @@ Flow Session::read_body(BodyHandler done) {
 }
 
 Session::BodyStep Session::take_body(bool keep) {
-    if (!keep && head_len_ > 0) {
-        in_.consume(head_len_);
-        head_len_ = 0;
+    if (!keep && work().head_len > 0) {
+        in_.consume(work().head_len);
+        work().head_len = 0;
     }
     uint64_t max = req_ ? loc().client_max_body_size->bytes : 0;
-    while (!body_done_ && !in_.empty()) {
+    while (!work().body_done && !in_.empty()) {
         std::string_view data;
         size_t used = 0;
-        if (body_chunked_) {
-            auto res = chunked_.decode(in_.view(), used, data);
+        if (work().body_chunked) {
+            auto res = work().chunked.decode(in_.view(), used, data);
             if (res == ChunkedDecoder::Result::kError) {
                 return BodyStep::kBad;
             }
-            body_done_ = res == ChunkedDecoder::Result::kDone;
+            work().body_done = res == ChunkedDecoder::Result::kDone;
         } else {
-            used = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
+            used = static_cast<size_t>(std::min<uint64_t>(work().body_left, in_.size()));
             data = in_.view().substr(0, used);
-            body_left_ -= used;
-            body_done_ = body_left_ == 0;
+            work().body_left -= used;
+            work().body_done = work().body_left == 0;
         }
-        body_seen_ += data.size();
+        work().body_seen += data.size();
         if (req_) {
             req_->request_length += used;
         }
-        if (keep && max > 0 && body_seen_ > max) {
+        if (keep && max > 0 && work().body_seen > max) {
             return BodyStep::kTooLarge;
         }
         if (keep && !data.empty() && !store_body(data)) {
@@ -749,11 +759,11 @@ Session::BodyStep Session::take_body(bool keep) {
         }
         in_.consume(used);
     }
-    return body_done_ ? BodyStep::kDone : BodyStep::kNeedMore;
+    return work().body_done ? BodyStep::kDone : BodyStep::kNeedMore;
 }
 
 bool Session::store_body(std::string_view data) {
-    RequestBody& b = *body_;
+    RequestBody& b = *work().body;
     b.size += data.size();
     if (!b.in_file() && b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
         b.memory.append(data);

@@ -146,33 +146,42 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
 
+    /// What only a connection with a request in progress needs: made with the first byte of
+    /// a request, dropped when the connection goes idle (keepalive), so that the many idle
+    /// connections of a busy server cost little.
+    struct Work {
+        Work(size_t header_buffer, size_t max_head) : parser(header_buffer, max_head) {}
+        HeadParser parser;
+        size_t head_len = 0;  // bytes of in_ holding the current request's head
+        // The current request's body.
+        ChunkedDecoder chunked;
+        uint64_t body_left = 0;  // Content-Length still to come
+        uint64_t body_seen = 0;  // body bytes taken so far
+        bool body_done = true;
+        bool body_chunked = false;
+        bool continue_sent = false;
+        BodyHandler body_handler = nullptr;
+        std::unique_ptr<RequestBody> body;
+        ev::TimePoint linger_deadline;
+        ev::Duration linger_timeout{0};
+        ev::Duration discard_timeout{0};
+        core::SockAddr local{};
+        void (*tunnel)(Request&, std::string_view) = nullptr;
+    };
+    Work& work() { return work_ ? *work_ : make_work(); }
+    Work& make_work();
+    /// large_client_header_buffers of the default server: the most a request head may take.
+    size_t max_head() const;
+
     const Port& port_;
     ev::Connection conn_;
     ev::Buffer in_;
-    size_t max_head_;  // large_client_header_buffers of the default server
     State state_ = State::kReadingHead;
     std::unique_ptr<Request> req_;
-    HeadParser parser_;
-    size_t head_len_ = 0;  // bytes of in_ holding the current request's head
-
-    // The current request's body.
-    ChunkedDecoder chunked_;
-    uint64_t body_left_ = 0;  // Content-Length still to come
-    uint64_t body_seen_ = 0;  // body bytes taken so far
-    bool body_done_ = true;
-    bool body_chunked_ = false;
-    bool continue_sent_ = false;
-    BodyHandler body_handler_ = nullptr;
-    void (*tunnel_)(Request&, std::string_view) = nullptr;
-    std::unique_ptr<RequestBody> body_;
-
+    std::unique_ptr<Work> work_;
     int requests_ = 0;
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
-    ev::TimePoint linger_deadline_;
-    ev::Duration linger_timeout_{0};
-    ev::Duration discard_timeout_{0};
-    core::SockAddr local_{};
 };
 
 }  // namespace http

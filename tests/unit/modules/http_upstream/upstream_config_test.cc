@@ -267,8 +267,9 @@ TEST_F(UpstreamConfigTest, ZoneErrors) {
               "upstream b {\n  server 127.0.0.1:1;\n  zone upstream:a 64k;\n}\n"),
         "the shared memory zone \"upstream:a\" is already declared for a different use" + at(7));
     std::string servers;
-    for (int i = 1; i <= 60; i++) {
-        servers += "  server 127.0.0." + std::to_string(i) + ":1;\n";
+    for (int i = 1; i <= 200; i++) {
+        servers += "  server 127.0." + std::to_string(i / 100) + "." + std::to_string(i % 100 + 1) +
+                   ":1;\n";
     }
     EXPECT_EQ(
         error("upstream app {\n  zone z 32k;\n  persistence_timeout 1m;\n" + servers + "}\n"),
