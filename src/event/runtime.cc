@@ -105,7 +105,10 @@ void Runtime::quit() {
     listeners_.clear();
     cycle_.close_listening();
     // close_idle() unregisters the connection, so iterate over a copy.
-    std::vector<Idle*> idle(idle_.begin(), idle_.end());
+    std::vector<Idle*> idle;
+    for (Idle* c = idle_.idle_next_; c != &idle_; c = c->idle_next_) {
+        idle.push_back(c);
+    }
     for (Idle* c : idle) {
         c->close_idle();
     }

@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <unordered_set>
 #include <vector>
 
 #include "event/listener.h"
@@ -18,10 +17,16 @@ namespace ev {
 
 /// A connection a protocol keeps open between requests (keepalive). The runtime closes every
 /// idle one when the worker shuts down gracefully.
+/// Listed in the runtime through the links inside it (no allocation per idle period).
 class Idle {
   public:
     virtual ~Idle() = default;
     virtual void close_idle() = 0;
+
+  private:
+    friend class Runtime;
+    Idle* idle_prev_ = nullptr;  // both null: not listed
+    Idle* idle_next_ = nullptr;
 };
 
 /// The event runtime of one worker (or single-process) process: its loop, the listeners it
@@ -43,8 +48,21 @@ class Runtime {
     void connection_closed();
     size_t active_connections() const { return active_; }
 
-    void set_idle(Idle* c) { idle_.insert(c); }
-    void clear_idle(Idle* c) { idle_.erase(c); }
+    void set_idle(Idle* c) {
+        if (c->idle_next_ == nullptr) {
+            c->idle_prev_ = &idle_;
+            c->idle_next_ = idle_.idle_next_;
+            idle_.idle_next_->idle_prev_ = c;
+            idle_.idle_next_ = c;
+        }
+    }
+    void clear_idle(Idle* c) {
+        if (c->idle_next_ != nullptr) {
+            c->idle_prev_->idle_next_ = c->idle_next_;
+            c->idle_next_->idle_prev_ = c->idle_prev_;
+            c->idle_prev_ = c->idle_next_ = nullptr;
+        }
+    }
 
     /// Stops accepting, closes idle connections, exits when the last one is done (QUIT).
     void quit();
@@ -75,7 +93,12 @@ class Runtime {
     std::vector<std::unique_ptr<SignalWatcher>> signals_;
     std::unique_ptr<Timer> shutdown_timer_;
     std::unique_ptr<Timer> resume_accept_timer_;
-    std::unordered_set<Idle*> idle_;
+    /// The head of the circular list of idle connections.
+    struct IdleHead final : Idle {
+        IdleHead() { static_cast<Idle*>(this)->idle_prev_ = idle_next_ = this; }
+        void close_idle() override {}
+    };
+    IdleHead idle_;
     uint64_t last_id_ = 0;
     size_t active_ = 0;
     size_t max_connections_ = 512;

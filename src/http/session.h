@@ -115,7 +115,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     std::string_view scheme() const { return secure() ? "https" : "http"; }
 
   private:
-    enum class State {
+    enum class State : uint8_t {
         kReadingHead,
         kRunning,
         kReadingBody,
@@ -176,10 +176,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     const Port& port_;
     ev::Connection conn_;
     ev::Buffer in_;
-    State state_ = State::kReadingHead;
     std::unique_ptr<Request> req_;
     std::unique_ptr<Work> work_;
     int requests_ = 0;
+    State state_ = State::kReadingHead;
     bool close_after_ = false;
     bool in_process_ = false;  // process_input() is on the stack
 };
