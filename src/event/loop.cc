@@ -168,11 +168,13 @@ void Loop::post(std::function<void()> task) {
 
 void Loop::run_posted() {
     while (!posted_.empty()) {
-        std::vector<std::function<void()>> batch;
-        batch.swap(posted_);
-        for (auto& t : batch) {
+        // Swap with a kept vector, so that neither loses its capacity (no allocation per
+        // batch); tasks posted meanwhile go to the next round.
+        running_.swap(posted_);
+        for (auto& t : running_) {
             t();
         }
+        running_.clear();
     }
 }
 

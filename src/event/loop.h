@@ -150,6 +150,7 @@ class Loop : public TimeSource {
 
     void* base_;
     std::vector<std::function<void()>> posted_;
+    std::vector<std::function<void()>> running_;  // the batch run_posted() is running
     std::unique_ptr<Timer> posted_trigger_;
 };
 

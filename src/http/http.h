@@ -211,6 +211,9 @@ struct Request {
     T& make_ctx(A&&... args) {
         auto c = std::make_unique<T>(std::forward<A>(args)...);
         T& ref = *c;
+        if (ctxs_.empty()) {
+            ctxs_.reserve(4);  // a proxied request has two or three
+        }
         ctxs_.emplace_back(&ctx_key<T>, std::move(c));
         return ref;
     }

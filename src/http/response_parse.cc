@@ -70,6 +70,7 @@ ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& sc
         return fail(error, "upstream sent too big header");
     }
     out = ParsedResponse();
+    out.headers.reserve(16);  // one allocation for a typical head
     out.head_len = body;
     std::string_view head = in.substr(0, end);
     bool first = true;
