@@ -105,21 +105,6 @@ bool trailing_wildcard_match(std::string_view pattern, std::string_view host, si
     return false;
 }
 
-/// An unnamed file in `dir` (gone when closed); -1 with errno on failure.
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-}
-
 }  // namespace
 
 // ---- Port ----
@@ -241,6 +226,12 @@ void Session::on_drained() {
             req_->on_drained = nullptr;
             resume(*req_);
         }
+    } else if (state_ == State::kTunnel && req_) {
+        conn_.clear_timeout();                 // send_timeout (body_written) is over
+        if (auto resume = req_->on_drained) {  // the upstream side reads on
+            req_->on_drained = nullptr;
+            resume(*req_);
+        }
     }
 }
 
@@ -275,9 +266,17 @@ void Session::on_timeout() {
                            "client timed out while sending the request body");
             fail_request(408);
             return;
-        case State::kWriting:
         case State::kRunning:
-            if (state_ == State::kWriting || conn_.output_pending()) {
+            if (stream_ != nullptr && !input_paused_ && !conn_.output_pending()) {
+                core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                               "client timed out while sending the request body");
+                fail_request(408);  // a head already sent: the connection is dropped
+                return;
+            }
+            [[fallthrough]];
+        case State::kWriting:
+        case State::kTunnel:
+            if (state_ != State::kRunning || conn_.output_pending()) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client timed out (send_timeout)");
             }
@@ -299,7 +298,8 @@ bool Session::read_more(size_t max_total) {
         case ev::IoStatus::kAgain:
             return false;
         case ev::IoStatus::kEof:
-            if (state_ == State::kReadingBody || (state_ == State::kReadingHead && !in_.empty())) {
+            if (state_ == State::kReadingBody || stream_ != nullptr ||
+                (state_ == State::kReadingHead && !in_.empty())) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client prematurely closed connection");
             }
@@ -363,7 +363,7 @@ bool Session::step() {
         case State::kReadingBody:
         case State::kDiscardingBody: {
             bool keep = state_ == State::kReadingBody;
-            switch (take_body(keep)) {
+            switch (take_body(keep ? BodyMode::kStore : BodyMode::kDiscard)) {
                 case BodyStep::kDone:
                     if (keep) {
                         state_ = State::kRunning;
@@ -390,6 +390,7 @@ bool Session::step() {
                     fail_request(500);
                     return true;
                 case BodyStep::kNeedMore:
+                case BodyStep::kGone:
                     break;
             }
             if (!read_more(in_.size() + 65536)) {
@@ -412,13 +413,14 @@ bool Session::step() {
             return true;
         }
         case State::kTunnel:
-            if (!read_more(65536)) {
+            if (input_paused_ || !read_more(65536)) {
                 return false;
             }
             tunnel_(*req_, in_.view());
             in_.clear();
             return state_ == State::kTunnel;
         case State::kRunning:
+            return stream_ != nullptr && !input_paused_ && stream_step();
         case State::kWriting:
         case State::kClosed:
             return false;
@@ -438,12 +440,22 @@ void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
         on_data(*req_, early);
     }
     if (state_ == State::kTunnel) {
-        ev::Runtime::current().loop().post([this] {
-            if (state_ == State::kTunnel) {
-                process_input();  // bytes that arrived before the switch (edge-triggered)
-            }
-        });
+        post_input();  // bytes that arrived before the switch (edge-triggered)
     }
+}
+
+void Session::post_input() {
+    if (input_posted_ || state_ == State::kClosed) {
+        return;
+    }
+    // Safe: a deletion is posted by close(), after this task when it comes later.
+    input_posted_ = true;
+    ev::Runtime::current().loop().post([this] {
+        input_posted_ = false;
+        if (state_ != State::kClosed) {
+            process_input();
+        }
+    });
 }
 
 void Session::start_request() {
@@ -560,6 +572,7 @@ void Session::before_head(Request& r) {
 }
 
 void Session::fail_request(int status) {
+    stream_ = nullptr;  // the body is not delivered any more (the rest is not read)
     close_after_ = true;
     req_->keepalive = false;
     state_ = State::kRunning;
@@ -600,6 +613,8 @@ void Session::abort() {
 
 void Session::finish_request() {
     Request& r = *req_;
+    stream_ = nullptr;  // what is left of a streamed body is discarded
+    input_paused_ = false;
     log_request();
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
     auto keepalive_timeout = *loc().keepalive_timeout;
@@ -682,106 +697,6 @@ const core::SockAddr& Session::local_addr() {
         }
     }
     return local_;
-}
-
-// ---- request bodies ----
-
-void Session::detach_head() {
-    if (head_len_ == 0) {
-        return;
-    }
-    std::string_view old = in_.view().substr(0, head_len_);
-    req_->rebase(old);
-    in_.consume(head_len_);
-    head_len_ = 0;
-}
-
-Flow Session::read_body(BodyHandler done) {
-    Request& r = *req_;
-    body_handler_ = done;
-    body_ = std::make_unique<RequestBody>();
-    if (body_done_) {
-        r.body = std::move(body_);
-        done(r);  // may finish the request: `r` is not used after this
-        return Flow::kSuspend;
-    }
-    detach_head();
-    if (r.expect_continue && !continue_sent_ && in_.empty() && r.http_minor >= 1) {
-        conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
-        continue_sent_ = true;
-    }
-    state_ = State::kReadingBody;
-    conn_.set_timeout(*loc().client_body_timeout);
-    process_input();
-    return Flow::kSuspend;
-}
-
-Session::BodyStep Session::take_body(bool keep) {
-    if (!keep && head_len_ > 0) {
-        in_.consume(head_len_);
-        head_len_ = 0;
-    }
-    uint64_t max = req_ ? loc().client_max_body_size->bytes : 0;
-    while (!body_done_ && !in_.empty()) {
-        std::string_view data;
-        size_t used = 0;
-        if (body_chunked_) {
-            auto res = chunked_.decode(in_.view(), used, data);
-            if (res == ChunkedDecoder::Result::kError) {
-                return BodyStep::kBad;
-            }
-            body_done_ = res == ChunkedDecoder::Result::kDone;
-        } else {
-            used = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
-            data = in_.view().substr(0, used);
-            body_left_ -= used;
-            body_done_ = body_left_ == 0;
-        }
-        body_seen_ += data.size();
-        if (req_) {
-            req_->request_length += used;
-        }
-        if (keep && max > 0 && body_seen_ > max) {
-            return BodyStep::kTooLarge;
-        }
-        if (keep && !data.empty() && !store_body(data)) {
-            return BodyStep::kFailed;
-        }
-        in_.consume(used);
-    }
-    return body_done_ ? BodyStep::kDone : BodyStep::kNeedMore;
-}
-
-bool Session::store_body(std::string_view data) {
-    RequestBody& b = *body_;
-    b.size += data.size();
-    if (!b.in_file() && b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
-        b.memory.append(data);
-        return true;
-    }
-    if (!b.in_file()) {
-        const std::string& dir = *loc().client_body_temp_path;
-        b.fd = open_temp_file(dir);
-        if (b.fd < 0) {
-            core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                           "open() temporary file in \"%s\" failed (%d: %s)", dir.c_str(), errno,
-                           strerror(errno));
-            return false;
-        }
-        core::log_conn(core::LogLevel::kWarn, conn_.id(),
-                       "a client request body is buffered to a temporary file");
-        if (!write_all(b.fd, b.memory)) {
-            return false;
-        }
-        b.memory.clear();
-        b.memory.shrink_to_fit();
-    }
-    if (!write_all(b.fd, data)) {
-        core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                       "write() to a temporary file failed (%d: %s)", errno, strerror(errno));
-        return false;
-    }
-    return true;
 }
 
 }  // namespace http

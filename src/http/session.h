@@ -103,6 +103,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void before_head(Request& r);
     /// See Request::read_body().
     Flow read_body(BodyHandler done);
+    /// See Request::stream_body(), pause_input(), resume_input().
+    void stream_body(BodyDataHandler on_data);
+    void pause_input();
+    void resume_input();
     const Port& port() const { return port_; }
     /// The connection's security layer (TLS), or nullptr for a plain connection.
     const ev::Transport* transport() const { return conn_.transport(); }
@@ -126,7 +130,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
         kTunnel,
         kClosed,
     };
-    enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed };
+    enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed, kGone };
+    /// What take_body() does with the body bytes: keep them (read_body), hand them to the
+    /// stream handler (stream_body), or drop them (after the response).
+    enum class BodyMode { kStore, kStream, kDiscard };
 
     void process_input();
     /// One step of the state machine; false when it has to wait for input.
@@ -141,7 +148,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool read_more(size_t max_total);
     /// Moves the request head out of the input buffer so that the buffer can take the body.
     void detach_head();
-    BodyStep take_body(bool keep);
+    /// kGone: the stream handler finished the request (the state moved on).
+    BodyStep take_body(BodyMode mode);
+    /// One step of a streamed body while the request runs; false when it has to wait.
+    bool stream_step();
+    /// Runs process_input() from the event loop (once however often asked).
+    void post_input();
     bool store_body(std::string_view data);
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
@@ -164,6 +176,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool continue_sent_ = false;
     BodyHandler body_handler_ = nullptr;
     void (*tunnel_)(Request&, std::string_view) = nullptr;
+    BodyDataHandler stream_ = nullptr;  // the body is streamed to it (until its last piece)
+    bool input_paused_ = false;         // pause_input(): the consumer is full
+    bool input_posted_ = false;         // a process_input() is posted
     std::unique_ptr<RequestBody> body_;
 
     int requests_ = 0;
