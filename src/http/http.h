@@ -63,6 +63,10 @@ struct RequestBody {
 /// Called once the whole body has been read. When reading fails (too large, malformed,
 /// timeout, temp file error) the session answers the request itself and it is not called.
 using BodyHandler = void (*)(Request&);
+/// Called with each piece of a streamed request body (Request::stream_body): `data` is valid
+/// for the call only; `last` comes once, with the end of the body (possibly without data).
+/// It may pause the input, and it may finish the request (then it returns at once).
+using BodyDataHandler = void (*)(Request&, std::string_view data, bool last);
 
 /// A parsed header: views into the connection's input buffer, valid for the request.
 struct Header {
@@ -266,12 +270,24 @@ struct Request {
     /// Reads the whole request body (buffered; 100-continue sent when asked for), then calls
     /// `done`. Returns kSuspend: the handler's phase ends here, `done` produces the response.
     Flow read_body(BodyHandler done);
+    /// Streams the body to `on_data` as it arrives instead of reading it whole first
+    /// (proxy_request_buffering off). As read_body(): 100 Continue when asked for,
+    /// client_max_body_size (413 once a chunked body grows past it), client_body_timeout (408);
+    /// a failure answers the request (or drops the connection once a head was sent) and
+    /// on_data is not called again. The first piece comes from the event loop, never from
+    /// inside this call. Call it once, for a request with a body.
+    void stream_body(BodyDataHandler on_data);
+    /// Backpressure for a streamed body and a tunnel: the client is not read until
+    /// resume_input() (reading restarts from the event loop). Its timeout stops meanwhile.
+    void pause_input();
+    void resume_input();
     /// The body once read_body() finished (nullptr before, or when there was none).
     std::unique_ptr<RequestBody> body;
     bool has_body() const { return chunked || content_length > 0; }
 
     /// After a 101 head: the connection becomes a tunnel (see Session::start_tunnel); bytes for
-    /// the client go out with write_raw().
+    /// the client go out with write_raw(); output_blocked() and on_drained pace them, and
+    /// pause_input() the other way.
     void start_tunnel(void (*on_data)(Request&, std::string_view));
     void write_raw(std::string_view data);
     /// Continues the phase engine after a handler returned kSuspend.

@@ -136,6 +136,18 @@ Flow Request::read_body(BodyHandler done) {
     return session->read_body(done);
 }
 
+void Request::stream_body(BodyDataHandler on_data) {
+    session->stream_body(on_data);
+}
+
+void Request::pause_input() {
+    session->pause_input();
+}
+
+void Request::resume_input() {
+    session->resume_input();
+}
+
 std::string_view status_text(int status) {
     switch (status) {
         case 200:
@@ -529,6 +541,7 @@ void Request::write_raw(std::string_view data) {
     session->write(data);
     bytes_sent += data.size();
     body_bytes_sent += data.size();
+    session->body_written();  // send_timeout while the client is behind
 }
 
 void Request::resume() {

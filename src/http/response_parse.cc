@@ -150,10 +150,15 @@ ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& sc
     }
     if (te) {
         if (out.content_length) {
-            out.close = true;  // RFC 9112 §6.3: a message with both is suspect
-            out.content_length.reset();
+            // RFC 9112 §6.3 (3): a likely smuggling attempt, "ought to be handled as an
+            // error" (nginx: 502; the request parser refuses it from clients too).
+            return fail(error,
+                        "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at "
+                        "the same time");
         }
-        if (!out.chunked) {
+        // Not chunked last: the body ends with the connection (§6.3 (4)); an HTTP/1.0 message
+        // with a transfer coding has suspect framing: closed after, keep-alive or not (§6.1).
+        if (!out.chunked || out.minor == 0) {
             out.close = true;
         }
     }

@@ -43,8 +43,8 @@ struct ParsedResponse {
 /// line or header field, a head longer than `max_head`, an invalid or conflicting
 /// Content-Length, or an HTTP version other than 1.x.
 /// Lenient where nginx is: LF without CR ends lines, the reason phrase may be absent.
-/// Content-Length with Transfer-Encoding: the transfer coding wins and the connection closes
-/// after (RFC 9112 §6.3).
+/// Content-Length with Transfer-Encoding is an error, as in nginx (RFC 9112 §6.3 allows it);
+/// a transfer coding that does not end in chunked is read until the close.
 ParseResult parse_response_head(std::string_view in, size_t max_head, size_t& scan,
                                 ParsedResponse& out, std::string* error = nullptr);
 

@@ -105,21 +105,6 @@ bool trailing_wildcard_match(std::string_view pattern, std::string_view host, si
     return false;
 }
 
-/// An unnamed file in `dir` (gone when closed); -1 with errno on failure.
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-}
-
 }  // namespace
 
 // ---- Port ----
@@ -249,6 +234,12 @@ void Session::on_drained() {
             req_->on_drained = nullptr;
             resume(*req_);
         }
+    } else if (state_ == State::kTunnel && req_) {
+        conn_.clear_timeout();                 // send_timeout (body_written) is over
+        if (auto resume = req_->on_drained) {  // the upstream side reads on
+            req_->on_drained = nullptr;
+            resume(*req_);
+        }
     }
 }
 
@@ -283,9 +274,17 @@ void Session::on_timeout() {
                            "client timed out while sending the request body");
             fail_request(408);
             return;
-        case State::kWriting:
         case State::kRunning:
-            if (state_ == State::kWriting || conn_.output_pending()) {
+            if (streaming() && !input_paused() && !conn_.output_pending()) {
+                core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                               "client timed out while sending the request body");
+                fail_request(408);  // a head already sent: the connection is dropped
+                return;
+            }
+            [[fallthrough]];
+        case State::kWriting:
+        case State::kTunnel:
+            if (state_ != State::kRunning || conn_.output_pending()) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client timed out (send_timeout)");
             }
@@ -307,7 +306,8 @@ bool Session::read_more(size_t max_total) {
         case ev::IoStatus::kAgain:
             return false;
         case ev::IoStatus::kEof:
-            if (state_ == State::kReadingBody || (state_ == State::kReadingHead && !in_.empty())) {
+            if (state_ == State::kReadingBody || streaming() ||
+                (state_ == State::kReadingHead && !in_.empty())) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client prematurely closed connection");
             }
@@ -371,7 +371,7 @@ bool Session::step() {
         case State::kReadingBody:
         case State::kDiscardingBody: {
             bool keep = state_ == State::kReadingBody;
-            switch (take_body(keep)) {
+            switch (take_body(keep ? BodyMode::kStore : BodyMode::kDiscard)) {
                 case BodyStep::kDone:
                     if (keep) {
                         state_ = State::kRunning;
@@ -398,6 +398,7 @@ bool Session::step() {
                     fail_request(500);
                     return true;
                 case BodyStep::kNeedMore:
+                case BodyStep::kGone:
                     break;
             }
             if (!read_more(in_.size() + 65536)) {
@@ -420,13 +421,14 @@ bool Session::step() {
             return true;
         }
         case State::kTunnel:
-            if (!read_more(65536)) {
+            if (input_paused() || !read_more(65536)) {
                 return false;
             }
             work().tunnel(*req_, in_.view());
             in_.clear();
             return state_ == State::kTunnel;
         case State::kRunning:
+            return streaming() && !input_paused() && stream_step();
         case State::kWriting:
         case State::kClosed:
             return false;
@@ -446,12 +448,22 @@ void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
         on_data(*req_, early);
     }
     if (state_ == State::kTunnel) {
-        ev::Runtime::current().loop().post([this] {
-            if (state_ == State::kTunnel) {
-                process_input();  // bytes that arrived before the switch (edge-triggered)
-            }
-        });
+        post_input();  // bytes that arrived before the switch (edge-triggered)
     }
+}
+
+void Session::post_input() {
+    if (input_posted_ || state_ == State::kClosed) {
+        return;
+    }
+    // Safe: a deletion is posted by close(), after this task when it comes later.
+    input_posted_ = true;
+    ev::Runtime::current().loop().post([this] {
+        input_posted_ = false;
+        if (state_ != State::kClosed) {
+            process_input();
+        }
+    });
 }
 
 void Session::start_request() {
@@ -568,6 +580,7 @@ void Session::before_head(Request& r) {
 }
 
 void Session::fail_request(int status) {
+    work().stream = nullptr;  // the body is not delivered any more (the rest is not read)
     close_after_ = true;
     req_->keepalive = false;
     state_ = State::kRunning;
@@ -608,6 +621,8 @@ void Session::abort() {
 
 void Session::finish_request() {
     Request& r = *req_;
+    work().stream = nullptr;  // what is left of a streamed body is discarded
+    work().input_paused = false;
     log_request();
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
     auto keepalive_timeout = *loc().keepalive_timeout;
@@ -692,106 +707,6 @@ const core::SockAddr& Session::local_addr() {
         }
     }
     return work().local;
-}
-
-// ---- request bodies ----
-
-void Session::detach_head() {
-    if (work().head_len == 0) {
-        return;
-    }
-    std::string_view old = in_.view().substr(0, work().head_len);
-    req_->rebase(old);
-    in_.consume(work().head_len);
-    work().head_len = 0;
-}
-
-Flow Session::read_body(BodyHandler done) {
-    Request& r = *req_;
-    work().body_handler = done;
-    work().body = std::make_unique<RequestBody>();
-    if (work().body_done) {
-        r.body = std::move(work().body);
-        done(r);  // may finish the request: `r` is not used after this
-        return Flow::kSuspend;
-    }
-    detach_head();
-    if (r.expect_continue && !work().continue_sent && in_.empty() && r.http_minor >= 1) {
-        conn_.send("HTTP/1.1 100 Continue\r\n\r\n");
-        work().continue_sent = true;
-    }
-    state_ = State::kReadingBody;
-    conn_.set_timeout(*loc().client_body_timeout);
-    process_input();
-    return Flow::kSuspend;
-}
-
-Session::BodyStep Session::take_body(bool keep) {
-    if (!keep && work().head_len > 0) {
-        in_.consume(work().head_len);
-        work().head_len = 0;
-    }
-    uint64_t max = req_ ? loc().client_max_body_size->bytes : 0;
-    while (!work().body_done && !in_.empty()) {
-        std::string_view data;
-        size_t used = 0;
-        if (work().body_chunked) {
-            auto res = work().chunked.decode(in_.view(), used, data);
-            if (res == ChunkedDecoder::Result::kError) {
-                return BodyStep::kBad;
-            }
-            work().body_done = res == ChunkedDecoder::Result::kDone;
-        } else {
-            used = static_cast<size_t>(std::min<uint64_t>(work().body_left, in_.size()));
-            data = in_.view().substr(0, used);
-            work().body_left -= used;
-            work().body_done = work().body_left == 0;
-        }
-        work().body_seen += data.size();
-        if (req_) {
-            req_->request_length += used;
-        }
-        if (keep && max > 0 && work().body_seen > max) {
-            return BodyStep::kTooLarge;
-        }
-        if (keep && !data.empty() && !store_body(data)) {
-            return BodyStep::kFailed;
-        }
-        in_.consume(used);
-    }
-    return work().body_done ? BodyStep::kDone : BodyStep::kNeedMore;
-}
-
-bool Session::store_body(std::string_view data) {
-    RequestBody& b = *work().body;
-    b.size += data.size();
-    if (!b.in_file() && b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
-        b.memory.append(data);
-        return true;
-    }
-    if (!b.in_file()) {
-        const std::string& dir = *loc().client_body_temp_path;
-        b.fd = open_temp_file(dir);
-        if (b.fd < 0) {
-            core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                           "open() temporary file in \"%s\" failed (%d: %s)", dir.c_str(), errno,
-                           strerror(errno));
-            return false;
-        }
-        core::log_conn(core::LogLevel::kWarn, conn_.id(),
-                       "a client request body is buffered to a temporary file");
-        if (!write_all(b.fd, b.memory)) {
-            return false;
-        }
-        b.memory.clear();
-        b.memory.shrink_to_fit();
-    }
-    if (!write_all(b.fd, data)) {
-        core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                       "write() to a temporary file failed (%d: %s)", errno, strerror(errno));
-        return false;
-    }
-    return true;
 }
 
 }  // namespace http

@@ -103,6 +103,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void before_head(Request& r);
     /// See Request::read_body().
     Flow read_body(BodyHandler done);
+    /// See Request::stream_body(), pause_input(), resume_input().
+    void stream_body(BodyDataHandler on_data);
+    void pause_input();
+    void resume_input();
     const Port& port() const { return port_; }
     /// The connection's security layer (TLS), or nullptr for a plain connection.
     const ev::Transport* transport() const { return conn_.transport(); }
@@ -126,7 +130,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
         kTunnel,
         kClosed,
     };
-    enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed };
+    enum class BodyStep { kNeedMore, kDone, kBad, kTooLarge, kFailed, kGone };
+    /// What take_body() does with the body bytes: keep them (read_body), hand them to the
+    /// stream handler (stream_body), or drop them (after the response).
+    enum class BodyMode { kStore, kStream, kDiscard };
 
     void process_input();
     /// One step of the state machine; false when it has to wait for input.
@@ -141,7 +148,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool read_more(size_t max_total);
     /// Moves the request head out of the input buffer so that the buffer can take the body.
     void detach_head();
-    BodyStep take_body(bool keep);
+    /// kGone: the stream handler finished the request (the state moved on).
+    BodyStep take_body(BodyMode mode);
+    /// One step of a streamed body while the request runs; false when it has to wait.
+    bool stream_step();
+    /// Runs process_input() from the event loop (once however often asked).
+    void post_input();
     bool store_body(std::string_view data);
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
@@ -160,7 +172,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
         bool body_done = true;
         bool body_chunked = false;
         bool continue_sent = false;
+        bool input_paused = false;  // pause_input(): the consumer is full
         BodyHandler body_handler = nullptr;
+        BodyDataHandler stream = nullptr;  // the body is streamed to it (until its last piece)
         std::unique_ptr<RequestBody> body;
         ev::TimePoint linger_deadline;
         ev::Duration linger_timeout{0};
@@ -170,6 +184,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     };
     Work& work() { return work_ ? *work_ : make_work(); }
     Work& make_work();
+    bool streaming() const { return work_ != nullptr && work_->stream != nullptr; }
+    bool input_paused() const { return work_ != nullptr && work_->input_paused; }
     /// large_client_header_buffers of the default server: the most a request head may take.
     size_t max_head() const;
 
@@ -181,7 +197,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     int requests_ = 0;
     State state_ = State::kReadingHead;
     bool close_after_ = false;
-    bool in_process_ = false;  // process_input() is on the stack
+    bool in_process_ = false;    // process_input() is on the stack
+    bool input_posted_ = false;  // a process_input() is posted
 };
 
 }  // namespace http

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <utility>
 
 namespace halo_test {
 namespace {
@@ -20,8 +21,9 @@ std::string lower(std::string s) {
     return s;
 }
 
-/// Reads one request from `fd` into `r`, keeping extra bytes in `buf`. False on EOF/error.
-bool read_request(int fd, std::string& buf, BackendRequest& r) {
+/// Reads one request from `fd` into `r` (its head only with `head_only`), keeping extra bytes
+/// in `buf`. False on EOF/error.
+bool read_request(int fd, std::string& buf, BackendRequest& r, bool head_only) {
     auto fill = [&]() {
         char tmp[65536];
         ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
@@ -59,7 +61,9 @@ bool read_request(int fd, std::string& buf, BackendRequest& r) {
         }
         pos = next == std::string::npos ? head.size() : next + 2;
     }
-    if (r.headers.count("transfer-encoding")) {
+    if (head_only) {
+        r.chunked = r.headers.count("transfer-encoding") > 0;
+    } else if (r.headers.count("transfer-encoding")) {
         r.chunked = true;
         for (;;) {
             size_t le;
@@ -111,6 +115,9 @@ bool BackendConn::send(std::string_view data) {
 }
 
 std::string BackendConn::read_some(int ms) {
+    if (!pending_.empty()) {
+        return std::exchange(pending_, std::string());
+    }
     struct pollfd p = {fd_, POLLIN, 0};
     if (::poll(&p, 1, ms) != 1) {
         return {};
@@ -199,8 +206,13 @@ void Backend::serve(int fd, int index) {
     for (;;) {
         BackendRequest r;
         r.connection = index;
-        if (!read_request(fd, buf, r)) {
+        bool head_only = head_only_;
+        if (!read_request(fd, buf, r, head_only)) {
             break;
+        }
+        if (head_only) {
+            conn.set_pending(std::exchange(buf, std::string()));
+            conn.close_after();  // where the body ends is the handler's business
         }
         requests_++;
         Handler h;

@@ -33,8 +33,10 @@ class BackendConn {
     int fd() const { return fd_; }
     /// Writes all of `data`; false when the peer is gone.
     bool send(std::string_view data);
-    /// Reads what is there (waits up to `ms`); empty on EOF/timeout.
+    /// Reads what is there (waits up to `ms`); empty on EOF/timeout. Bytes read past the
+    /// request head (a head-only backend) come first.
     std::string read_some(int ms = 5000);
+    void set_pending(std::string bytes) { pending_ = std::move(bytes); }
     /// After the handler: close instead of reading the next request.
     void close_after() { close_ = true; }
     bool closing() const { return close_; }
@@ -42,6 +44,7 @@ class BackendConn {
   private:
     int fd_;
     bool close_ = false;
+    std::string pending_;
 };
 
 class Backend {
@@ -58,6 +61,9 @@ class Backend {
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
     const std::string& name() const { return name_; }
     void set_handler(Handler h);
+    /// With `on`, the handler is called as soon as the request head is in (the body empty in
+    /// the request): it reads the body itself with read_some(); the connection closes after.
+    void set_head_only(bool on) { head_only_ = on; }
     /// Stops accepting and closes every connection (a crashed backend). restart() listens
     /// again on the same port.
     void stop();
@@ -88,6 +94,7 @@ class Backend {
     std::atomic<int> connections_{0};
     std::atomic<int> requests_{0};
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> head_only_{false};
     std::vector<BackendRequest> seen_;
 };
 

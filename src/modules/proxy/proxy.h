@@ -91,8 +91,9 @@ core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);
 
 /// The request head for the upstream: method, URI (nginx's replacement rules), the
 /// proxy_set_header fields, the client's fields but the hop-by-hop ones, Content-Length of
-/// a buffered body.
-std::string request_head(const http::Request& r, const ProxyLocConf& c);
+/// a buffered body; of a `streamed` one (proxy_request_buffering off) the client's
+/// Content-Length, or "Transfer-Encoding: chunked" for a chunked one.
+std::string request_head(const http::Request& r, const ProxyLocConf& c, bool streamed);
 /// Adds the upstream's fields to the response (hop-by-hop, framing and hidden ones dropped,
 /// Location and Refresh rewritten by proxy_redirect); returns its Content-Type.
 std::string_view pass_response_headers(http::Request& r, const ProxyLocConf& c,

@@ -93,7 +93,7 @@ bool set_by_conf(const ProxyLocConf& c, std::string_view name) {
 
 }  // namespace
 
-std::string request_head(const http::Request& r, const ProxyLocConf& c) {
+std::string request_head(const http::Request& r, const ProxyLocConf& c, bool streamed) {
     const ProxyPass& pass = *c.pass;
     std::string h;
     h.reserve(512);
@@ -149,7 +149,13 @@ std::string request_head(const http::Request& r, const ProxyLocConf& c) {
             h += "\r\n";
         }
     }
-    if (*c.pass_request_body && r.body && r.body->size > 0) {
+    if (streamed && r.chunked) {
+        h += "Transfer-Encoding: chunked\r\n";  // re-chunked as it comes
+    } else if (streamed) {
+        h += "Content-Length: ";
+        h += std::to_string(r.content_length);
+        h += "\r\n";
+    } else if (*c.pass_request_body && r.body && r.body->size > 0) {
         h += "Content-Length: ";
         h += std::to_string(r.body->size);
         h += "\r\n";

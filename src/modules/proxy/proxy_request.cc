@@ -3,6 +3,11 @@
 // stream the body to the client at the client's pace, and retry on the next peer when
 // proxy_next_upstream allows it. WebSocket (101) becomes a tunnel.
 //
+// With proxy_request_buffering off the request body follows the head as the client sends it
+// (re-chunked when it came chunked), once the connection is up, and the client is read only
+// as fast as the upstream takes it; once a byte of it went out the request is not retried.
+// A tunnel is paced the same way both ways.
+//
 // Lifetime: the exchange state is a RequestCtx, destroyed with the request. The request may
 // be finished (and destroyed) by the last call that hands it the end of the response, so
 // that call is always the last thing a method does. The upstream connection is never
@@ -28,6 +33,8 @@ namespace mod::proxy {
 namespace {
 
 constexpr size_t kReadPiece = 65536;
+// Queued for the upstream beyond this, the client is not read (streamed body, tunnel).
+constexpr size_t kUpstreamHighWater = 256 * 1024;
 
 bool idempotent(std::string_view method) {
     return method != "POST" && method != "LOCK" && method != "PATCH";
@@ -44,12 +51,14 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         }
     }
 
-    void begin() {
+    /// `streamed`: the request body is passed on as it arrives (proxy_request_buffering off).
+    void begin(bool streamed) {
+        streaming_ = streamed;
         start_ms_ = upstream::now_ms();
         pick_.request = &r_;
         pick_.client = r_.peer;
         pick_.tried.assign(pass_.group->servers().size(), false);
-        request_head_ = request_head(r_, c_);
+        request_head_ = request_head(r_, c_, streamed);
         attempt();
     }
 
@@ -59,11 +68,28 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
             return;
         }
-        state_ = up_->output_pending() ? State::kSending : State::kReadingHead;
-        up_->set_timeout(state_ == State::kSending ? *c_.send_timeout : *c_.read_timeout);
+        state_ = State::kSending;
+        if (up_->output_pending()) {
+            up_->set_timeout(*c_.send_timeout);
+            start_body();  // queued behind the head
+        } else {
+            on_drained();
+        }
     }
     void on_drained() override {
+        if (client_paused_) {
+            client_paused_ = false;  // the upstream took what was queued: read the client on
+            r_.resume_input();
+            if (state_ == State::kTunnel) {
+                up_->set_timeout(*c_.read_timeout);
+            }
+        }
         if (state_ == State::kSending) {
+            if (streaming_ && !body_in_) {
+                up_->clear_timeout();  // waiting for the client (client_body_timeout)
+                start_body();
+                return;
+            }
             state_ = State::kReadingHead;
             up_->set_timeout(*c_.read_timeout);
         }
@@ -76,6 +102,13 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                      ETIMEDOUT);
                 return;
             case State::kSending:
+                if (up_->output_pending()) {
+                    fail(kNextTimeout, 504,
+                         "upstream timed out (%d: %s) while sending request to upstream",
+                         ETIMEDOUT);
+                    return;
+                }
+                [[fallthrough]];
             case State::kReadingHead:
                 fail(kNextTimeout, 504,
                      "upstream timed out (%d: %s) while reading response header from upstream",
@@ -107,6 +140,13 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         if (Exchange* x = r.ctx<Exchange>(); x != nullptr && x->up_) {
             x->up_->send(data);
             x->up_->set_timeout(*x->c_.read_timeout);
+            x->pace_client();
+        }
+    }
+    /// A piece of a streamed request body (Session::stream_body).
+    static void body_data(http::Request& r, std::string_view data, bool last) {
+        if (Exchange* x = r.ctx<Exchange>()) {
+            x->forward_body(data, last);  // may end the request
         }
     }
 
@@ -132,6 +172,10 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     /// One attempt: a peer, a connection, the request.
     void attempt() {
+        if (body_started_ && !client_paused_) {
+            client_paused_ = true;  // a streamed body waits for the next connection
+            r_.pause_input();
+        }
         peer_ = pass_.group->acquire(pick_);
         if (peer_.index < 0) {
             log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
@@ -206,8 +250,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
     /// the error `status` to the client.
     void fail(uint32_t reason, int status, const char* fmt, int err = 0) {
-        bool stale =
-            reused_ && state_ != State::kReadingBody && in_.size() == 0 && reason == kNextError;
+        bool stale = reused_ && state_ != State::kReadingBody && in_.size() == 0 &&
+                     reason == kNextError && !body_gone();
         log(stale ? core::LogLevel::kInfo : core::LogLevel::kError, fmt, err);
         drop_upstream();
         int64_t now = upstream::now_ms();
@@ -238,7 +282,70 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
                (c_.next_upstream_timeout->count() == 0 ||
                 upstream::now_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
-               has_untried_peer();
+               has_untried_peer() && !body_gone();
+    }
+
+    /// A streamed body of which bytes went to an upstream: it cannot be sent again (nginx).
+    bool body_gone() const { return streaming_ && body_sent_ > 0; }
+
+    /// The connection is up: a streamed body starts flowing (or flows on after a retry).
+    void start_body() {
+        if (!streaming_ || body_in_) {
+            return;
+        }
+        if (!body_started_) {
+            body_started_ = true;
+            r_.stream_body(&Exchange::body_data);  // the first piece comes from the loop
+        } else if (client_paused_ && up_->output_buffered() <= kUpstreamHighWater) {
+            client_paused_ = false;
+            r_.resume_input();
+        }
+    }
+
+    /// Passes a piece of the streamed body on, re-chunked when the client sent it chunked;
+    /// pauses the client while the upstream is behind.
+    void forward_body(std::string_view data, bool last) {
+        if (!up_ || body_in_) {
+            body_sent_ += data.size() + 1;  // no upstream (it failed): dropped, never resent
+            return;
+        }
+        if (r_.chunked) {
+            chunk_.clear();
+            if (!data.empty()) {
+                char size[20];
+                snprintf(size, sizeof(size), "%zx\r\n", data.size());
+                chunk_ += size;
+                chunk_.append(data);
+                chunk_ += "\r\n";
+            }
+            if (last) {
+                chunk_ += "0\r\n\r\n";
+            }
+            data = chunk_;
+        }
+        up_->send(data);
+        body_sent_ += data.size();
+        body_in_ = last;
+        if (up_->failed()) {
+            fail(kNextError, 502, "send() failed (%d: %s) while sending request to upstream",
+                 errno != 0 ? errno : EPIPE);
+            return;  // the request may be gone
+        }
+        pace_client();
+        if (state_ == State::kSending && up_->output_pending()) {
+            up_->set_timeout(*c_.send_timeout);
+        } else if (state_ == State::kSending && last) {
+            on_drained();  // all out at once: no drain event comes
+        }
+    }
+
+    /// Stops reading the client while too much waits for the upstream; on_drained() resumes.
+    void pace_client() {
+        if (!client_paused_ && up_->output_buffered() > kUpstreamHighWater) {
+            client_paused_ = true;
+            r_.pause_input();
+            up_->set_timeout(*c_.send_timeout);
+        }
     }
 
     void finish_error(int status) {
@@ -262,6 +369,12 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     void read_upstream() {
         while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
                        state_ == State::kSending || state_ == State::kTunnel)) {
+            if (state_ == State::kTunnel && r_.output_blocked()) {
+                // The client is behind: the upstream waits (send_timeout runs on the client).
+                r_.on_drained = &Exchange::resume;
+                up_->clear_timeout();
+                return;
+            }
             if (state_ == State::kReadingBody) {
                 bool blocked = r_.output_blocked() || file_queued_;
                 if (!blocked && spill_sent_ < spill_written_) {
@@ -570,8 +683,11 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// the peer released, then the end of the body to the client (last: it may end us).
     void finish_body(std::string_view last_bytes = {}) {
         state_ = State::kDone;
+        // A streamed body must have gone out whole (nginx's request_body_sent).
         bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 &&
-                        !head_.close && !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose;
+                        !head_.close && !extra_bytes_ &&
+                        framing_ != http::BodyFraming::kUntilClose && (!streaming_ || body_in_) &&
+                        !up_->output_pending();
         release(upstream::Outcome::kOk);
         if (reusable) {
             pool_put(*pass_.group, peer_.server->addr, std::move(up_), conn_requests_ + 1);
@@ -646,11 +762,18 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     uint64_t spill_written_ = 0;
     uint64_t spill_sent_ = 0;
     bool file_queued_ = false;  // a range of it is queued on the client connection
+    // A streamed request body (proxy_request_buffering off).
+    bool streaming_ = false;
+    bool body_started_ = false;   // r_.stream_body() was called
+    bool body_in_ = false;        // its end was handed to the upstream connection
+    bool client_paused_ = false;  // the client is not read: the upstream is behind (or gone)
+    uint64_t body_sent_ = 0;      // bytes of it handed to an upstream (framing included)
+    std::string chunk_;           // one re-chunked piece
 };
 
 void body_read(http::Request& r) {
     if (Exchange* x = r.ctx<Exchange>()) {
-        x->begin();
+        x->begin(false);
     }
 }
 
@@ -658,14 +781,18 @@ void body_read(http::Request& r) {
 
 http::Flow start(http::Request& r, const ProxyLocConf& conf) {
     Exchange& x = r.make_ctx<Exchange>(r, conf);
-    if (r.has_body() && *conf.pass_request_body) {
-        return r.read_body(&body_read);
+    if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering &&
+        (!r.chunked || *conf.http_minor == 1)) {
+        // proxy_request_buffering off: the body follows the head as it comes. A chunked one
+        // needs HTTP/1.1 to the upstream; with 1.0 it is read whole for its length (nginx).
+        x.begin(true);
+        return http::Flow::kSuspend;
     }
     if (r.has_body()) {
-        // The body is not passed: read and drop it first (the client may be waiting).
+        // Read whole first; when it is not passed, read and dropped (the client may wait).
         return r.read_body(&body_read);
     }
-    x.begin();
+    x.begin(false);
     return http::Flow::kSuspend;
 }
 
