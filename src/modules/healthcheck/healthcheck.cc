@@ -219,8 +219,13 @@ void Checker::run() {
     started_ = time_.now();
     in_flight_ = true;
     deadline_->arm(spec_.timeout);
+    uint64_t generation = ++generation_;
     std::unique_ptr<Probe> p =
-        prober_.start(spec_, target_, [this](const CheckResult& r) { finish(r); });
+        prober_.start(spec_, target_, [this, generation](const CheckResult& r) {
+            if (generation == generation_) {
+                finish(r);  // (never a word from an earlier, cancelled check)
+            }
+        });
     if (in_flight_) {
         probe_ = std::move(p);
     } else {

@@ -213,6 +213,7 @@ class Checker {
     CheckResult last_;
     uint64_t checks_ = 0;
     bool in_flight_ = false;
+    uint64_t generation_ = 0;  // of the check in progress
 };
 
 }  // namespace mod::healthcheck
