@@ -5,8 +5,9 @@
 // from either of two workers; the checker is respawned when killed; a reload keeps the state
 // of the servers it keeps; https checks on another port; `master_process off`.
 //
-// Checks run every 100ms. Nothing asserts how fast a transition comes: every wait polls with
-// a generous deadline. The time a transition took is printed for the record.
+// Checks run every 100ms, with timeouts long enough (1s) that a healthy backend on a loaded
+// machine does not fail them. Nothing asserts how fast a transition comes: every wait polls
+// with a generous deadline. The time a transition took is printed for the record.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,7 +57,7 @@ http {
 )";
 
 constexpr std::string_view kCheck =
-    "type=http uri=/health expect=200-399 interval=100ms timeout=300ms fall=3 rise=2";
+    "type=http uri=/health expect=200-399 interval=100ms timeout=1s fall=3 rise=2";
 
 /// What a backend's /health answers; other paths always get the backend's name.
 enum class Health { kOk, k503, kWrongBody, kHang, kGarbage, kReset, kClose };
@@ -283,7 +284,9 @@ TEST_F(HealthCheckTest, TwoWorkersKeepFailingServerOut) {
 }
 
 TEST_F(HealthCheckTest, BodyMismatchTakesServerOut) {
-    start("uri=/health body=~\"status\":\"up\" interval=100ms fall=2 rise=1");  // quotes: literal
+    start(
+        "uri=/health body=~\"status\":\"up\" interval=100ms timeout=1s fall=2 rise=1");  // quotes:
+                                                                                         // literal
     b1_.set(Health::kWrongBody);
     ASSERT_TRUE(logged(down_line(b1_, "body mismatch (2 failed checks)"))) << halo_.error_log();
     int served = b1_.client_requests();
@@ -299,8 +302,7 @@ TEST_F(HealthCheckTest, HangingGarbageAndResettingBackendsDoNotStopTheChecker) {
 
     // Accepts, reads the request, never answers: the check times out.
     b0_.set(Health::kHang);
-    ASSERT_TRUE(logged(down_line(b0_, "timeout after 300ms (3 failed checks)")))
-        << halo_.error_log();
+    ASSERT_TRUE(logged(down_line(b0_, "timeout after 1s (3 failed checks)"))) << halo_.error_log();
     EXPECT_EQ(spread("hang", 10)["200 b1\n"], 10);
     // Garbage instead of HTTP, and a reset.
     b1_.set(Health::kGarbage);
@@ -322,7 +324,7 @@ TEST_F(HealthCheckTest, HangingGarbageAndResettingBackendsDoNotStopTheChecker) {
 }
 
 TEST_F(HealthCheckTest, ClosedWithoutAnswerAndResetAreReported) {
-    start("uri=/health interval=100ms fall=1 rise=1");
+    start("uri=/health interval=100ms timeout=1s fall=1 rise=1");
     b0_.set(Health::kClose);
     b1_.set(Health::kReset);
     EXPECT_TRUE(logged(down_line(b0_, "connection closed prematurely"))) << halo_.error_log();
@@ -366,7 +368,7 @@ TEST_F(HealthCheckTest, KilledCheckerIsRespawnedAndGoesOn) {
 TEST_F(HealthCheckTest, ReloadKeepsStateOfServersItKeeps) {
     // rise=1000: a server that is down stays down for 100s of passing checks, unless a reload
     // forgot its state (new servers start up).
-    std::string check = "uri=/health interval=100ms timeout=300ms fall=1 rise=1000";
+    std::string check = "uri=/health interval=100ms timeout=1s fall=1 rise=1000";
     start(check);
     b0_.set(Health::k503);
     ASSERT_TRUE(logged(down_line(b0_, "status 503 (1 failed checks)"))) << halo_.error_log();
@@ -401,7 +403,7 @@ TEST_F(HealthCheckTest, HttpsCheckOnAnotherPort) {
     std::string conf = std::string(kConf);
     conf = replace_all(conf, "    server {\n", R"(    upstream plain {
         server %%B2%%;
-        health_check type=https uri=/health port=%%PORT_0%% interval=100ms fall=1;
+        health_check type=https uri=/health port=%%PORT_0%% interval=100ms timeout=2s fall=1;
     }
     server {
         listen 127.0.0.1:%%PORT_1%% ssl;
@@ -416,7 +418,7 @@ TEST_F(HealthCheckTest, HttpsCheckOnAnotherPort) {
     conf = replace_all(conf, "%%CERTS%%", certs.path());
     std::string check =
         "type=https uri=/health port=%%PORT_1%% host=check.test "
-        "'body=~from check.test over https' interval=100ms fall=1 rise=1";
+        "'body=~from check.test over https' interval=100ms timeout=2s fall=1 rise=1";
     start(check, conf);
     // Both servers of app are checked on halo's TLS port; those of `plain` on its plain
     // HTTP port, which answers a TLS hello with a plain 400.
@@ -438,7 +440,7 @@ TEST_F(HealthCheckTest, HttpsCheckOnAnotherPort) {
 }
 
 TEST_F(HealthCheckTest, TcpCheck) {
-    start("type=tcp interval=100ms timeout=300ms fall=2 rise=1");
+    start("type=tcp interval=100ms timeout=1s fall=2 rise=1");
     // Hanging on HTTP does not matter to a TCP check: the connection is accepted.
     b0_.set(Health::kHang);
     int c0 = b0_.backend().connections();
