@@ -60,6 +60,9 @@ struct HelperSpec {
     std::string name;
     /// Runs in the child; returns the exit status.
     int (*run)(class Cycle&, const ProcessInfo&) = nullptr;
+    /// Switch to `user` (and worker_rlimit_nofile) before `run`, as workers do: for helpers
+    /// that need no privilege (the health checker). The VRRP helper keeps root.
+    bool drop_privileges = false;
 };
 
 /// Everything built from one config: module confs, listening sockets, shared zones, open

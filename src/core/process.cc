@@ -189,6 +189,9 @@ bool Master::spawn(Child child) {
         int status = 0;
         if (child.info.role == ProcessRole::kHelper) {
             const HelperSpec& spec = cycle.helpers()[child.helper];
+            if (spec.drop_privileges && !drop_privileges(cycle)) {
+                _exit(kFatalChildExit);
+            }
             follow_master(master);
             unblock_signals();  // helpers install their own watchers first thing
             status = spec.run(cycle, child.info);

@@ -304,6 +304,8 @@ Group::Shared* Group::make_block(void* mem) const {
     for (size_t i = 0; i < servers_.size(); i++) {
         new (&s->peers()[i]) PeerState();
         s->peers()[i].effective_weight = servers_[i].weight;
+        // Active checks start every server up (keepalived), `down` ones are not checked.
+        s->peers()[i].health.checked = health_checked_ && !servers_[i].down ? 1 : 0;
         new (&s->addrs()[i]) core::SockAddr(servers_[i].addr);
     }
     memcpy(s->base() + Shared::name_offset(s->peer_count, s->persist_cap), name_.data(),
@@ -373,7 +375,12 @@ void Group::carry_over(Shared& old) {
         p.fails = o.fails;
         p.accessed_ms = o.accessed_ms;
         p.checked_ms = o.checked_ms;
-        p.health_down = o.health_down;
+        if (health_checked_ && p.health.checked != 0) {
+            // Still checked: its up/down state and last results go on (matched by address).
+            p.health_down = o.health_down;
+            p.health = o.health;
+            p.health.checked = 1;
+        }
         p.requests = o.requests;
         p.failures = o.failures;
         p.response_ms_total = o.response_ms_total;
@@ -418,6 +425,29 @@ void Group::detach() {
     }
     shared_ = nullptr;
     segment_.reset();
+}
+
+// ---- Group: active health ----
+
+void Group::set_health(size_t index, bool down, const HealthInfo& info) const {
+    if (shared_ == nullptr || index >= servers_.size()) {
+        return;
+    }
+    core::ShmLockGuard guard(shared_->mutex);
+    PeerState& p = shared_->peers()[index];
+    p.health_down = down ? 1 : 0;
+    p.health = info;
+}
+
+bool Group::health(size_t index, HealthInfo& out) const {
+    if (shared_ == nullptr || index >= servers_.size()) {
+        out = HealthInfo{};
+        return false;
+    }
+    core::ShmLockGuard guard(shared_->mutex);
+    const PeerState& p = shared_->peers()[index];
+    out = p.health;
+    return p.health_down != 0;
 }
 
 // ---- Group: selection ----

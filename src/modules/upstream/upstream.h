@@ -50,6 +50,21 @@ struct Server {
     bool down = false;
 };
 
+/// What the active health checker (the healthcheck helper, src/modules/healthcheck) last found
+/// for a peer. Written only by the checker, under the group's lock (Group::set_health); read
+/// with Group::health() (the status page). All zero when the group has no `health_check`.
+struct HealthInfo {
+    uint8_t checked = 0;         // an active check watches this peer
+    uint8_t last_ok = 0;         // the last check passed
+    uint16_t last_status = 0;    // HTTP status of the last check (0: tcp, or no response)
+    uint32_t streak = 0;         // checks in a row with the last check's result
+    int64_t last_check_ms = 0;   // wall clock (Unix ms) when the last check ended; 0: none yet
+    int64_t last_change_ms = 0;  // wall clock of the last up/down change; 0: none yet
+    uint64_t checks = 0;         // checks run
+    uint64_t check_failures = 0;
+    char reason[56] = {};  // the last failed check's reason ("status 503"), NUL-terminated
+};
+
 /// A peer's state in shared memory, updated by every worker under the group's lock.
 struct PeerState {
     // Smooth weighted round robin (nginx): effective weight and running current weight.
@@ -60,6 +75,7 @@ struct PeerState {
     int64_t accessed_ms = 0;  // last failure (steady clock ms)
     int64_t checked_ms = 0;   // last pick that opened a fail_timeout window (nginx's checked)
     uint8_t health_down = 0;  // set by the active health checker (the healthcheck helper)
+    HealthInfo health;        // the checker's last results (for the status page)
     // Counters for the status page.
     uint64_t requests = 0;
     uint64_t failures = 0;
@@ -154,6 +170,17 @@ class Group {
     /// The shared state (for the status page and the health checker).
     PeerState* peers() const;
 
+    /// Whether a `health_check` watches this group's servers (set at config time by the
+    /// healthcheck module). Without one, a reload clears the active-check state of the servers
+    /// it carries over, so that no server stays down with nobody checking it.
+    bool health_checked() const { return health_checked_; }
+    void set_health_checked(bool on) { health_checked_ = on; }
+    /// Publishes the active checker's verdict on peer `index` (the healthcheck helper), under
+    /// the group's lock: `down` takes it out of (or back into) every worker's selection.
+    void set_health(size_t index, bool down, const HealthInfo& info) const;
+    /// The checker's state of peer `index` as last published; returns whether it is down.
+    bool health(size_t index, HealthInfo& out) const;
+
     /// For balancer directives (`least_conn;`, `hash $key;`...): sets the group's method; a
     /// second one is an error, as in nginx ("load balancing method redefined").
     core::Status set_balancer(const Balancer* b, std::unique_ptr<BalancerData> data);
@@ -218,6 +245,7 @@ class Group {
     std::unique_ptr<BalancerData> balancer_data_;
     bool balancer_set_ = false;
     bool single_ = false;  // one server: never marked failed (nginx)
+    bool health_checked_ = false;
     int keepalive_ = 0;
     Millis keepalive_timeout_{60000};
     int keepalive_requests_ = 1000;

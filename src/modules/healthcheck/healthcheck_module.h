@@ -1,0 +1,24 @@
+#pragma once
+
+// The http_healthcheck module's interface for other modules (the status page) and tests.
+//
+// `health_check [type=tcp|http|https] [uri=/path] [expect=200-399,...] [body=~regex]
+//               [host=name] [port=N] [interval=5s] [timeout=..] [jitter=0] [fall=1] [rise=1];`
+// in an `upstream { }` block. The checks run in the healthcheck helper process (spawned and
+// respawned by the master; in the one process of `master_process off`), never in workers.
+// Results are published per peer in the group's shared state (upstream::PeerState:
+// health_down and upstream::HealthInfo), which every worker's balancer reads.
+
+#include <string_view>
+
+#include "core/cycle.h"
+#include "modules/healthcheck/healthcheck.h"
+#include "modules/upstream/upstream.h"
+
+namespace mod::healthcheck {
+
+/// The `health_check` of upstream group `name` in `cycle`, or nullptr (none, or the module is
+/// not compiled in).
+const CheckSpec* find_check(core::Cycle& cycle, std::string_view name);
+
+}  // namespace mod::healthcheck
