@@ -89,7 +89,7 @@ std::string field(const std::string& text, const std::string& key) {
 class TlsTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        if (!halo_has_module("http_ssl") || !halo_has_module("http_return")) {
+        if (!halo_has_module("http_ssl") || !halo_has_module("http_rewrite")) {
             return;
         }
         certs_ = new TempDir("halo-certs");
@@ -114,7 +114,7 @@ class TlsTest : public ::testing::Test {
     }
 
     void SetUp() override {
-        if (!halo_has_module("http_ssl") || !halo_has_module("http_return")) {
+        if (!halo_has_module("http_ssl") || !halo_has_module("http_rewrite")) {
             GTEST_SKIP() << "the http_ssl or http_return module is not compiled in";
         }
         ASSERT_EQ(setup_error_, "");

@@ -34,7 +34,7 @@ class UpstreamTest : public ::testing::Test {
   protected:
     void SetUp() override {
         for (const char* m :
-             {"http_upstream", "http_upstream_least_conn", "http_upstream_hash", "http_return"}) {
+             {"http_upstream", "http_upstream_least_conn", "http_upstream_hash", "http_rewrite"}) {
             if (!halo_has_module(m)) {
                 GTEST_SKIP() << "the " << m << " module is not compiled in";
             }
