@@ -34,8 +34,18 @@ class Idle : public ev::ConnectionHandler {
         conn->set_handler(this);
         conn->set_timeout(g.keepalive_timeout());
     }
-    // The server closed it, or sent something nobody asked for: either way, unusable.
-    void on_readable() override { discard(this); }
+    // The server closed it, or sent something nobody asked for: either way, unusable. A TLS
+    // connection also wakes up for a late session ticket (read and kept by OpenSSL) and for
+    // write readiness: nothing to read then, and it stays.
+    void on_readable() override {
+        if (conn->transport() != nullptr) {
+            ev::Buffer probe;
+            if (conn->read(probe, 1) == ev::IoStatus::kAgain) {
+                return;
+            }
+        }
+        discard(this);
+    }
     void on_drained() override {}
     void on_timeout() override { discard(this); }
     void on_error() override { discard(this); }
