@@ -1,7 +1,8 @@
 // One request's exchange with an upstream group: pick a peer, connect (or reuse a pooled
 // keepalive connection), send the request head and body, read and check the response head,
 // stream the body to the client at the client's pace, and retry on the next peer when
-// proxy_next_upstream allows it. WebSocket (101) becomes a tunnel.
+// proxy_next_upstream allows it. WebSocket (101) becomes a tunnel. An https upstream gets a
+// TLS handshake (and, with proxy_ssl_verify, its certificate checked) before the request.
 //
 // With proxy_request_buffering off the request body follows the head as the client sends it
 // (re-chunked when it came chunked), once the connection is up, and the client is read only
@@ -28,6 +29,7 @@
 #include "http/response_parse.h"
 #include "modules/proxy/pool.h"
 #include "modules/proxy/proxy.h"
+#include "modules/proxy/proxy_ssl.h"
 
 namespace mod::proxy {
 namespace {
@@ -59,6 +61,10 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         pick_.client = r_.peer;
         pick_.tried.assign(pass_.group->servers().size(), false);
         request_head_ = request_head(r_, c_, streamed);
+        if (pass_.https) {
+            ssl_name_ = ssl_name_without_port(c_.ssl_name ? c_.ssl_name->eval(r_) : pass_.host);
+            pool_tag_ = tls_pool_tag(*c_.ssl, ssl_name_, *c_.ssl_server_name);
+        }
         attempt();
     }
 
@@ -66,6 +72,11 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     void on_connect(int err) override {
         if (err != 0) {
             fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
+            return;
+        }
+        if (pass_.https) {
+            state_ = State::kHandshaking;  // under proxy_connect_timeout still, as nginx
+            handshake();
             return;
         }
         state_ = State::kSending;
@@ -94,12 +105,22 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             up_->set_timeout(*c_.read_timeout);
         }
     }
-    void on_readable() override { read_upstream(); }
+    void on_readable() override {
+        if (state_ == State::kHandshaking) {
+            handshake();
+            return;
+        }
+        read_upstream();
+    }
     void on_timeout() override {
         switch (state_) {
             case State::kConnecting:
                 fail(kNextTimeout, 504, "upstream timed out (%d: %s) while connecting to upstream",
                      ETIMEDOUT);
+                return;
+            case State::kHandshaking:
+                fail(kNextTimeout, 504,
+                     "upstream timed out (%d: %s) while SSL handshaking to upstream", ETIMEDOUT);
                 return;
             case State::kSending:
                 if (up_->output_pending()) {
@@ -151,15 +172,31 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     }
 
   private:
-    enum class State { kConnecting, kSending, kReadingHead, kReadingBody, kTunnel, kDone };
+    enum class State {
+        kConnecting,
+        kHandshaking,
+        kSending,
+        kReadingHead,
+        kReadingBody,
+        kTunnel,
+        kDone
+    };
 
-    void log(core::LogLevel level, const char* fmt, int err = 0) {
+    /// `fmt` with "%d: %s" filled from `err` when it has them.
+    static std::string format(const char* fmt, int err) {
         std::string msg = fmt;
-        char buf[512];
         if (msg.find("%d") != std::string::npos) {
+            char buf[512];
             snprintf(buf, sizeof(buf), fmt, err, strerror(err));
             msg = buf;
         }
+        return msg;
+    }
+
+    void log(core::LogLevel level, const char* fmt, int err = 0) {
+        log_text(level, format(fmt, err));
+    }
+    void log_text(core::LogLevel level, const std::string& msg) {
         core::log_conn(level, r_.connection_id, "%s, client: %s, upstream: \"%s\"", msg.c_str(),
                        r_.peer.host_text().c_str(),
                        peer_.server != nullptr ? peer_.server->name.c_str() : "");
@@ -191,7 +228,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
         scan_ = 0;
         chunked_.reset();
         state_ = State::kConnecting;
-        up_ = pool_take(*pass_.group, peer_.server->addr, conn_requests_);
+        up_ = pool_take(*pass_.group, peer_.server->addr, pool_tag_, conn_requests_);
         reused_ = up_ != nullptr;
         if (up_) {
             up_->set_handler(this);
@@ -215,12 +252,59 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                                                peer_.server->addr, r_.connection_id);
         up_->set_handler(this);
         state_ = State::kConnecting;
+        if (pass_.https) {
+            // The request waits for the handshake and the certificate check (handshake()).
+            if (!start_tls(*c_.ssl, *up_, ssl_name_, *c_.ssl_server_name)) {
+                fail(kNextError, 502, "SSL_new() failed while connecting to upstream");
+                return;
+            }
+            up_->start_connect();
+            up_->set_timeout(*c_.connect_timeout);
+            return;
+        }
         up_->start_connect();
         if (!send_request()) {  // queued until connected
             request_not_sent();
             return;
         }
         up_->set_timeout(*c_.connect_timeout);
+    }
+
+    /// Advances the TLS handshake of a new upstream connection; once it is done (and the
+    /// certificate passed proxy_ssl_verify), the request goes out.
+    void handshake() {
+        ev::IoStatus st = up_->read(in_, c_.buffer_size->bytes + 1);
+        if (st == ev::IoStatus::kEof || st == ev::IoStatus::kError) {
+            std::string why = tls_handshake_error(*up_);
+            fail_text(kNextError, 502,
+                      (why.empty() ? "peer closed connection in SSL handshake" : why) +
+                          " while SSL handshaking to upstream");
+            return;
+        }
+        if (!up_->handshake_done()) {
+            return;  // the socket says when to go on
+        }
+        if (*c_.ssl_verify) {
+            std::string why = tls_check_peer(*up_, ssl_name_);
+            if (!why.empty()) {
+                fail_text(kNextError, 502, why + " while SSL handshaking to upstream");
+                return;
+            }
+        }
+        state_ = State::kSending;
+        up_->set_timeout(*c_.send_timeout);
+        if (!send_request()) {
+            request_not_sent();
+            return;
+        }
+        if (up_->output_pending()) {
+            start_body();  // a streamed body follows the head
+        } else {
+            on_drained();
+        }
+        if (st == ev::IoStatus::kOk && up_) {
+            read_upstream();  // the server spoke first: what it said is read as the response
+        }
     }
 
     /// Queues the head and the body; false (nothing queued) when the body's file cannot be
@@ -250,9 +334,12 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
     /// the error `status` to the client.
     void fail(uint32_t reason, int status, const char* fmt, int err = 0) {
+        fail_text(reason, status, format(fmt, err));
+    }
+    void fail_text(uint32_t reason, int status, const std::string& msg) {
         bool stale = reused_ && state_ != State::kReadingBody && in_.size() == 0 &&
                      reason == kNextError && !body_gone();
-        log(stale ? core::LogLevel::kInfo : core::LogLevel::kError, fmt, err);
+        log_text(stale ? core::LogLevel::kInfo : core::LogLevel::kError, msg);
         drop_upstream();
         int64_t now = upstream::now_ms();
         upstream_log().attempts.push_back(
@@ -266,7 +353,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             return;
         }
         release(upstream::Outcome::kFailed);
-        if (retry_allowed(reason, state_ != State::kConnecting)) {
+        if (retry_allowed(reason, state_ != State::kConnecting && state_ != State::kHandshaking)) {
             attempt();
             return;
         }
@@ -423,8 +510,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
             case http::ParseResult::kIncomplete:
                 return true;
             case http::ParseResult::kError:
-                fail(kNextInvalidHeader, 502,
-                     (why + " while reading response header from upstream").c_str());
+                fail_text(kNextInvalidHeader, 502,
+                          why + " while reading response header from upstream");
                 return false;
             case http::ParseResult::kComplete:
                 break;
@@ -690,7 +777,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
                         !up_->output_pending();
         release(upstream::Outcome::kOk);
         if (reusable) {
-            pool_put(*pass_.group, peer_.server->addr, std::move(up_), conn_requests_ + 1);
+            pool_put(*pass_.group, peer_.server->addr, pool_tag_, std::move(up_),
+                     conn_requests_ + 1);
         } else {
             drop_upstream();
         }
@@ -746,6 +834,8 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     int64_t start_ms_ = 0;
     int64_t attempt_ms_ = 0;
     std::string request_head_;
+    std::string ssl_name_;  // https: proxy_ssl_name (SNI, verification), without a port
+    std::string pool_tag_;  // https: which pooled connections fit (tls_pool_tag)
     std::unique_ptr<ev::Connection> up_;
     bool reused_ = false;
     int conn_requests_ = 0;
