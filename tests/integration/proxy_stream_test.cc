@@ -101,18 +101,6 @@ std::string pattern_piece(uint64_t off, size_t n) {
     return s;
 }
 
-/// /proc/<pid>/status field in kB.
-long status_kb(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(field + ":", 0) == 0) {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    return -1;
-}
-
 /// Reads `n` body bytes on a backend connection, checking the pattern; slowly for the first
 /// `slow_reads` reads. Returns the bytes read (fewer on EOF); `ok` false on a wrong byte.
 uint64_t read_pattern(BackendConn& c, uint64_t n, bool& ok, int slow_reads,

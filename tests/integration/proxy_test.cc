@@ -100,18 +100,6 @@ char big_byte(uint64_t i) {
     return static_cast<char>('a' + (i * 7 + i / 4096) % 26);
 }
 
-/// /proc/<pid>/status field in kB.
-long status_kb(pid_t pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(field + ":", 0) == 0) {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    return -1;
-}
-
 class ProxyTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {

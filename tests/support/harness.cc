@@ -509,6 +509,21 @@ bool catches_signal(pid_t pid, int signo) {
     return (mask >> (signo - 1)) & 1ULL;
 }
 
+long status_kb(pid_t pid, const std::string& field) {
+    auto text = read_file("/proc/" + std::to_string(pid) + "/status");
+    if (!text) {
+        return -1;
+    }
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stol(line.substr(field.size() + 1));
+        }
+    }
+    return -1;
+}
+
 long process_euid(pid_t pid) {
     auto text = read_file("/proc/" + std::to_string(pid) + "/status");
     if (!text) {

@@ -112,6 +112,8 @@ std::optional<pid_t> read_pid_file(const std::string& path);
 /// True when `pid` has a handler installed for `signo` (SigCgt in /proc/<pid>/status): a
 /// worker is ready for control signals once it catches them.
 bool catches_signal(pid_t pid, int signo);
+/// A kB field of /proc/<pid>/status ("VmHWM", "VmRSS"), or -1.
+long status_kb(pid_t pid, const std::string& field);
 /// The effective uid of a process (from /proc/<pid>/status), or -1.
 long process_euid(pid_t pid);
 /// ESTABLISHED TCP sockets held by `pid` whose local port is `port` (IPv4 loopback tests):

@@ -9,22 +9,14 @@
 #include <chrono>
 #include <string>
 
+#include "support/event_wait.h"
+
 namespace ev {
 namespace {
 
 using namespace std::chrono_literals;
 
-template <class F>
-bool run_until(Loop& loop, F done, std::chrono::seconds limit = std::chrono::seconds(10)) {
-    auto deadline = Clock::now() + limit;
-    while (!done()) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        loop.run_once(Duration(10));
-    }
-    return true;
-}
+using halo_test::run_until;
 
 class RecordingHandler : public ConnectionHandler {
   public:

@@ -1,6 +1,7 @@
 // The libevent loop: timers, posted tasks, descriptors and signals. Real time is used with
 // short delays; assertions are about order and outcome, never about how long things took.
 #include "event/loop.h"
+#include "support/event_wait.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -17,18 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Runs the loop until `done()` or a generous deadline; false on timeout.
-template <class F>
-bool run_until(Loop& loop, F done, std::chrono::seconds limit = std::chrono::seconds(10)) {
-    auto deadline = Clock::now() + limit;
-    while (!done()) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        loop.run_once(Duration(10));
-    }
-    return true;
-}
+using halo_test::run_until;
 
 struct SocketPair {
     int fd[2] = {-1, -1};
