@@ -92,10 +92,13 @@ class StatusPageTest : public ::testing::Test {
         if (master) {
             ASSERT_EQ(halo_.wait_workers(3).size(), 3u) << halo_.error_log();
         }
-        // Halo::start() connected once to each port: the connections accepted before ours.
-        auto first = json();
-        ASSERT_TRUE(first);
-        accepted0_ = (*first)["connections"]["accepted"].integer() - 1;
+        // Halo::start() connected once to each of the two ports: wait until the workers
+        // accepted those too, so that every connection accepted from here is the test's.
+        std::optional<Json> j;
+        ASSERT_TRUE(wait_until([&] {
+            j = json();
+            return j && (*j)["connections"]["accepted"].integer() == 2 + status_requests_;
+        })) << (j ? (*j)["connections"]["accepted"].integer() : -1);
     }
 
     std::optional<Json> json() {
@@ -129,7 +132,7 @@ class StatusPageTest : public ::testing::Test {
     Backend b1_{"b1"};
     Halo halo_;
     int status_requests_ = 0;
-    int64_t accepted0_ = 0;
+    const int64_t accepted0_ = 2;
 };
 
 TEST_F(StatusPageTest, ReloadKeepsTheCountersAndListsTheNewWorkers) {
@@ -147,7 +150,8 @@ TEST_F(StatusPageTest, ReloadKeepsTheCountersAndListsTheNewWorkers) {
     j = json_when([&](const Json& d) {
         const Json& w = d["processes"]["workers"];
         return d["processes"]["master"]["reloads"].integer() == 1 && w.size() == 2 &&
-               fresh_set.count(w[0]["pid"].integer()) && fresh_set.count(w[1]["pid"].integer());
+               fresh_set.count(w[0]["pid"].integer()) && fresh_set.count(w[1]["pid"].integer()) &&
+               d["processes"]["helpers"].size() == 1;
     });
     ASSERT_TRUE(j) << halo_.error_log();
     for (const Json& w : (*j)["processes"]["workers"].items()) {
@@ -198,7 +202,8 @@ TEST_F(StatusPageTest, KilledWorkerRespawnedItsCountsKeptItsConnectionsGone) {
             w = item["index"].integer() == index ? &item : w;
         }
         return d["processes"]["workers"].size() == 2 && w != nullptr &&
-               (*w)["respawns"].integer() == 1 && (*w)["pid"].integer() != holder;
+               (*w)["respawns"].integer() == 1 && (*w)["pid"].integer() != holder &&
+               d["connections"]["active"].integer() == 1;  // (a status connection may linger)
     });
     ASSERT_TRUE(j) << halo_.error_log();
     // The dead worker's connection is not counted as open any more; its request still is.

@@ -9,8 +9,8 @@
 // Counters are updated by the workers as requests end, a moment after the client has its
 // response: every check polls (wait_until) until the page shows the traffic, then asserts on
 // that one snapshot. Status requests are counted too (they are requests): the test counts
-// them to know the exact totals. Halo::start() itself connects to each port once to see it
-// accept: accepted connections are compared with a first status response's count.
+// them to know the exact totals. Halo::start() itself connects once to each of the two ports
+// to see it accept (kHarnessProbes): start() waits until the workers accepted those too.
 #include <signal.h>
 
 #include <map>
@@ -97,8 +97,8 @@ class StatusTest : public ::testing::Test {
         }
     }
 
-    /// Starts halo; `accepted0_` is the connections accepted before the test's own (the
-    /// harness's probes), `status_requests_` counts from there.
+    /// Starts halo and waits until the harness's probe connections are accepted (and
+    /// closed): from there on, every connection accepted is one of the test's.
     void start() {
         std::string conf(kConf);
         conf = replace_all(conf, "%%B0%%", b0_.address());
@@ -106,11 +106,16 @@ class StatusTest : public ::testing::Test {
         halo_.write_conf(conf);
         ASSERT_TRUE(halo_.start());
         ASSERT_EQ(halo_.wait_workers(3).size(), 3u) << halo_.error_log();
-        auto first = json();
-        ASSERT_TRUE(first);
-        ASSERT_EQ((*first)["requests"]["total"].integer(), 1);  // this one
-        accepted0_ = (*first)["connections"]["accepted"].integer() - 1;
+        std::optional<Json> j;
+        ASSERT_TRUE(wait_until([&] {
+            j = json();
+            return j &&
+                   (*j)["connections"]["accepted"].integer() == kHarnessProbes + status_requests_ &&
+                   (*j)["connections"]["active"].integer() == 1;
+        })) << (j ? (*j)["connections"]["accepted"].integer() : -1);
+        EXPECT_EQ((*j)["requests"]["total"].integer(), status_requests_);  // probes send nothing
     }
+    static constexpr int64_t kHarnessProbes = 2;
 
     /// GET on the status server (counted in `status_requests_` when it got an answer).
     std::optional<HttpResponse> status_get(const std::string& path) {
@@ -191,7 +196,7 @@ class StatusTest : public ::testing::Test {
     Backend b1_{"b1"};
     Halo halo_;
     int status_requests_ = 0;
-    int64_t accepted0_ = 0;
+    const int64_t accepted0_ = kHarnessProbes;
 };
 
 TEST_F(StatusTest, JsonAddsUpAcrossTwoWorkers) {
@@ -288,8 +293,13 @@ TEST_F(StatusTest, PrometheusAddsUpAcrossTwoWorkers) {
     start();
     send_traffic();
     ASSERT_TRUE(settled_json()) << halo_.error_log();
-    auto m = metrics();
-    ASSERT_TRUE(m);
+    // (the previous status connection may not be closed yet in its worker: poll)
+    std::optional<PromText> m;
+    ASSERT_TRUE(wait_until([&] {
+        m = metrics();
+        return m && m->value("halo_connections_active") == 1.0 &&
+               m->value("halo_connections_writing") == 1.0;
+    }));
     double total = kTraffic + status_requests_;
     EXPECT_EQ(m->type("halo_http_requests_total"), "counter");
     EXPECT_EQ(m->value("halo_http_requests_total"), total);
