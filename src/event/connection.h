@@ -48,6 +48,9 @@ class Connection {
     void set_transport(std::unique_ptr<Transport> t) { transport_ = std::move(t); }
     /// The security layer, or nullptr (plain, or a plain client on a TLS port).
     const Transport* transport() const { return transport_.get(); }
+    /// True once the transport's handshake has completed (a client waits for it to check the
+    /// peer before it sends anything).
+    bool handshake_done() const { return transport_ != nullptr && handshake_done_; }
     /// Starts delivering events (call once the handler is set).
     void start();
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no

@@ -1,7 +1,7 @@
 // ./configure module selection: --without-http_rewrite_module --without-http_ssl_module really
-// leave the modules out of the binary (and OpenSSL with them: `listen ... ssl` is refused). Builds
-// a copy of the source tree (configure rewrites the top-level Makefile, so never in place); takes
-// about a minute.
+// leave the modules out of the binary (and OpenSSL with them: `listen ... ssl` and https://
+// upstreams are refused). Builds a copy of the source tree (configure rewrites the top-level
+// Makefile, so never in place); takes about a minute.
 #include "support/harness.h"
 
 namespace halo_test {
@@ -171,6 +171,40 @@ http {
                          halo.conf_path() + ":6\n"),
               std::string::npos)
         << r;
+}
+
+TEST_F(BuildTest, HttpsUpstreamsNeedTheSslModule) {
+    // The proxy module is built without OpenSSL: http:// upstreams work, https:// is refused.
+    ASSERT_TRUE(built());
+    ASSERT_TRUE(halo_has_module("http_proxy", bin()));
+    Halo halo(bin());
+    const std::string conf = R"(daemon off;
+events { }
+http {
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location /a/ {
+            proxy_pass http://127.0.0.1:1;
+        }
+        location /b/ {
+            proxy_pass https://127.0.0.1:1;
+        }
+    }
+}
+)";
+    halo.write_conf(conf);
+    RunResult r = halo.run({"-t"});
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_NE(r.err.find("halo: [emerg] https upstreams need the http_ssl module, which is not "
+                         "compiled in (see halo -V) in " +
+                         halo.conf_path() + ":10\n"),
+              std::string::npos)
+        << r;
+    std::string plain = conf;
+    plain.replace(plain.find("https://"), 8, "http://");
+    halo.write_conf(plain);
+    r = halo.run({"-t"});
+    EXPECT_EQ(r.status, 0) << r;
 }
 
 TEST_F(BuildTest, ConfigureHelpListsModuleSwitches) {

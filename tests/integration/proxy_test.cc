@@ -1,5 +1,3 @@
-// NOTE (2026-11-26): the four  tests fail today (a stopped test backend is still
-// reached, a hanging one gives 502 not 504): work in progress on issue 4, see the issue note.
 // The reverse proxy through the real binary, with test backends on loopback
 // (tests/support/backend.h): smooth weighted distribution, what the backend receives
 // (method, URI replacement, headers, sized and chunked bodies), what the client receives

@@ -1,6 +1,7 @@
 #include "modules/proxy/pool.h"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "event/runtime.h"
@@ -27,20 +28,31 @@ void discard(Idle* idle);
 /// An idle connection waiting in the pool: any event but a timeout reset means it is done.
 class Idle : public ev::ConnectionHandler {
   public:
-    Idle(const upstream::Group& g, const core::SockAddr& a, std::unique_ptr<ev::Connection> c,
-         int n)
-        : group(&g), addr(a), conn(std::move(c)), requests(n) {
+    Idle(const upstream::Group& g, const core::SockAddr& a, std::string_view t,
+         std::unique_ptr<ev::Connection> c, int n)
+        : group(&g), addr(a), tag(t), conn(std::move(c)), requests(n) {
         conn->set_handler(this);
         conn->set_timeout(g.keepalive_timeout());
     }
-    // The server closed it, or sent something nobody asked for: either way, unusable.
-    void on_readable() override { discard(this); }
+    // The server closed it, or sent something nobody asked for: either way, unusable. A TLS
+    // connection also wakes up for a late session ticket (read and kept by OpenSSL) and for
+    // write readiness: nothing to read then, and it stays.
+    void on_readable() override {
+        if (conn->transport() != nullptr) {
+            ev::Buffer probe;
+            if (conn->read(probe, 1) == ev::IoStatus::kAgain) {
+                return;
+            }
+        }
+        discard(this);
+    }
     void on_drained() override {}
     void on_timeout() override { discard(this); }
     void on_error() override { discard(this); }
 
     const upstream::Group* group;
     core::SockAddr addr;
+    std::string tag;
     std::unique_ptr<ev::Connection> conn;
     int requests;
 };
@@ -77,12 +89,12 @@ void pool_clear() {
 }
 
 std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const core::SockAddr& addr,
-                                          int& requests) {
+                                          std::string_view tag, int& requests) {
     requests = 0;
     // Most recently used first: the warmest connection.
     for (auto it = g_idle.rbegin(); it != g_idle.rend(); ++it) {
         Idle& idle = **it;
-        if (idle.group == &group && idle.addr == addr) {
+        if (idle.group == &group && idle.addr == addr && idle.tag == tag) {
             std::unique_ptr<ev::Connection> c = std::move(idle.conn);
             requests = idle.requests;
             c->clear_timeout();
@@ -94,7 +106,7 @@ std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const co
     return nullptr;
 }
 
-void pool_put(const upstream::Group& group, const core::SockAddr& addr,
+void pool_put(const upstream::Group& group, const core::SockAddr& addr, std::string_view tag,
               std::unique_ptr<ev::Connection> conn, int requests) {
     if (requests >= group.keepalive_requests() || ev::Runtime::current().shutting_down()) {
         drop_connection(std::move(conn));
@@ -107,7 +119,7 @@ void pool_put(const upstream::Group& group, const core::SockAddr& addr,
                                    [&](const auto& p) { return p->group == &group; });
         discard(oldest->get());
     }
-    g_idle.push_back(std::make_unique<Idle>(group, addr, std::move(conn), requests));
+    g_idle.push_back(std::make_unique<Idle>(group, addr, tag, std::move(conn), requests));
 }
 
 size_t pool_size() {

@@ -5,6 +5,7 @@
 // server closes it, sends anything unasked, or stays idle keepalive_timeout.
 
 #include <memory>
+#include <string_view>
 
 #include "core/net.h"
 #include "event/connection.h"
@@ -12,13 +13,14 @@
 
 namespace mod::proxy {
 
-/// An idle connection to `addr` of `group`, or nullptr. `requests` gets how many requests
-/// it has carried.
+/// An idle connection to `addr` of `group` made with `tag` ("" for plain TCP, tls_pool_tag()
+/// for TLS: a TLS connection keeps its session and is reused only with the same settings),
+/// or nullptr. `requests` gets how many requests it has carried.
 std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const core::SockAddr& addr,
-                                          int& requests);
+                                          std::string_view tag, int& requests);
 /// Keeps `conn` (which has carried `requests` requests) for reuse, or closes it when it has
 /// served keepalive_requests or the pool is full (the oldest idle one is closed then).
-void pool_put(const upstream::Group& group, const core::SockAddr& addr,
+void pool_put(const upstream::Group& group, const core::SockAddr& addr, std::string_view tag,
               std::unique_ptr<ev::Connection> conn, int requests);
 /// Closes `conn` from the event loop (never inside its own callback); events until then are
 /// ignored.

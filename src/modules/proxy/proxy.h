@@ -13,17 +13,19 @@
 #include "core/conf_context.h"
 #include "http/http.h"
 #include "http/response_parse.h"
+#include "modules/proxy/proxy_ssl.h"
 #include "modules/upstream/upstream.h"
 
 namespace mod::proxy {
 
 using Millis = std::chrono::milliseconds;
 
-/// `proxy_pass http://name[:port][/uri]`.
+/// `proxy_pass http://name[:port][/uri]` (or https://).
 struct ProxyPass {
     std::string url;        // as written
+    bool https = false;     // https://: TLS to the upstream (proxy_ssl_*)
     std::string host;       // "backend", "127.0.0.1:8080": $proxy_host, the default Host
-    std::string port;       // "8080" ("80" when absent): $proxy_port
+    std::string port;       // "8080" ("80", or "443" for https, when absent): $proxy_port
     std::string authority;  // host:port for the implicit group, or the upstream name
     bool explicit_port = false;
     std::optional<std::string> uri;  // the URI part, when given ("/", "/app/")
@@ -85,6 +87,20 @@ struct ProxyLocConf : core::ConfBase {
     std::optional<Millis> next_upstream_timeout;             // 0: no limit
     std::shared_ptr<std::vector<Redirect>> redirects;        // default
     bool redirect_off = false;
+    // https upstreams (proxy_ssl_*); the context is built in postconfiguration for locations
+    // that proxy_pass https://, and shared by those with the same settings.
+    std::optional<bool> ssl_verify;                 // off
+    std::string ssl_verify_where;                   // of proxy_ssl_verify
+    std::optional<int> ssl_verify_depth;            // 1
+    std::optional<Placed> ssl_trusted_certificate;  // none
+    std::optional<Placed> ssl_certificate;          // none
+    std::optional<Placed> ssl_certificate_key;      // none
+    std::optional<uint32_t> ssl_protocols;          // TLSv1.2 TLSv1.3
+    std::optional<Placed> ssl_ciphers;              // DEFAULT
+    std::optional<bool> ssl_server_name;            // off
+    std::optional<bool> ssl_session_reuse;          // on
+    std::shared_ptr<http::ComplexValue> ssl_name;   // $proxy_host when not set
+    std::shared_ptr<ClientContext> ssl;
 };
 
 core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);

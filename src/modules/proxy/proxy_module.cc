@@ -1,5 +1,6 @@
 // The proxy module (nginx's ngx_http_proxy_module): `proxy_pass` makes a location's content
-// come from an upstream group; the proxy_* directives shape the request and the response.
+// come from an upstream group; the proxy_* directives shape the request and the response, and
+// the proxy_ssl_* ones the TLS of https upstreams.
 #include <strings.h>
 
 #include <algorithm>
@@ -51,6 +52,25 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
             child.redirects->push_back(Redirect{{}, {}, true});
         }
     }
+    if (!child.ssl_verify) {
+        child.ssl_verify_where = parent.ssl_verify_where;
+    }
+    core::inherit(child.ssl_verify, parent.ssl_verify, false);
+    core::inherit(child.ssl_verify_depth, parent.ssl_verify_depth, 1);
+    core::inherit(child.ssl_trusted_certificate, parent.ssl_trusted_certificate, Placed{});
+    if (!child.ssl_certificate && !child.ssl_certificate_key) {
+        child.ssl_certificate = parent.ssl_certificate;  // a pair: both from the same level
+        child.ssl_certificate_key = parent.ssl_certificate_key;
+    }
+    core::inherit(child.ssl_certificate, parent.ssl_certificate, Placed{});
+    core::inherit(child.ssl_certificate_key, parent.ssl_certificate_key, Placed{});
+    core::inherit(child.ssl_protocols, parent.ssl_protocols, uint32_t{kSslTlsV1_2 | kSslTlsV1_3});
+    core::inherit(child.ssl_ciphers, parent.ssl_ciphers, Placed{"DEFAULT", {}});
+    core::inherit(child.ssl_server_name, parent.ssl_server_name, false);
+    core::inherit(child.ssl_session_reuse, parent.ssl_session_reuse, true);
+    if (!child.ssl_name) {
+        child.ssl_name = parent.ssl_name;
+    }
     return Status::ok();
 }
 
@@ -68,10 +88,17 @@ Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
     if (strncasecmp(url.c_str(), "http://", 7) == 0) {
         rest = std::string_view(url).substr(7);
     } else if (strncasecmp(url.c_str(), "https://", 8) == 0) {
-        return cf.error("https upstreams are not supported yet in \"proxy_pass\"");
+        if (!tls_available()) {
+            return cf.error(
+                "https upstreams need the http_ssl module, which is not compiled in "
+                "(see halo -V)");
+        }
+        rest = std::string_view(url).substr(8);
+        p->https = true;
     } else {
-        return cf.invalid_value(url, "the URL must start with \"http://\"");
+        return cf.invalid_value(url, "the URL must start with \"http://\" or \"https://\"");
     }
+    const std::string default_port = p->https ? "443" : "80";
     if (url.find('$') != std::string::npos) {
         return cf.error("variables in \"proxy_pass\" are not supported");
     }
@@ -94,16 +121,16 @@ Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
         }
         p->host = std::string(authority);
         p->authority = std::string(authority);
-        if (p->port == "80") {
+        if (p->port == default_port) {
             p->host = std::string(authority.substr(0, colon));
         }
     } else {
-        p->port = "80";
+        p->port = default_port;
         p->host = std::string(authority);
         p->authority = std::string(authority);
     }
     // An upstream block of that name (declared before or after), else the address itself.
-    HALO_TRY(upstream::implicit_group(cf, p->authority, p->group));
+    HALO_TRY(upstream::implicit_group(cf, p->authority, p->group, p->https ? 443 : 80));
     conf.pass = std::move(p);
     return Status::ok();
 }
@@ -222,6 +249,65 @@ Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
+/// Relative file names are relative to the config folder, as nginx.
+Status set_placed(ConfContext& cf, std::optional<Placed>& out, bool file) {
+    if (out) {
+        return cf.duplicate();
+    }
+    std::string value = cf.arg(0);
+    if (file && !value.empty() && value[0] != '/') {
+        value = cf.cycle().conf_dir() + "/" + value;
+    }
+    out = Placed{std::move(value), cf.node().where()};
+    return Status::ok();
+}
+
+Status set_ssl_trusted_certificate(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_trusted_certificate, true);
+}
+Status set_ssl_certificate(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_certificate, true);
+}
+Status set_ssl_certificate_key(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_certificate_key, true);
+}
+Status set_ssl_ciphers(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_ciphers, false);
+}
+
+Status set_ssl_verify(ConfContext& cf, ProxyLocConf& conf) {
+    HALO_TRY(core::detail::set_flag(cf, conf.ssl_verify));
+    conf.ssl_verify_where = cf.node().where();
+    return Status::ok();
+}
+
+Status set_ssl_protocols(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.ssl_protocols) {
+        return cf.duplicate();
+    }
+    uint32_t bits = 0;
+    for (const std::string& a : cf.args()) {
+        uint32_t bit = ssl_protocol_bit(a);
+        if (bit == 0) {
+            return cf.invalid_value(a, "one of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 expected");
+        }
+        bits |= bit;
+    }
+    conf.ssl_protocols = bits;
+    return Status::ok();
+}
+
+Status set_ssl_name(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.ssl_name) {
+        return cf.duplicate();
+    }
+    auto v = std::make_shared<http::ComplexValue>();
+    HALO_TRY(http::ComplexValue::parse(cf.arg(0), cf.node().where(), *v));
+    http::register_complex_value(cf.cycle(), v.get());
+    conf.ssl_name = std::move(v);
+    return Status::ok();
+}
+
 Status set_ignored(ConfContext& cf) {
     return Status::ok();  // accepted for nginx configs; halo sizes these itself
 }
@@ -255,6 +341,18 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_next_upstream_timeout", kAll, core::kArgs1,
      core::slot<&ProxyLocConf::next_upstream_timeout>()},
     {"proxy_redirect", kAll, core::kArgs1To2, core::setter<&set_redirect>()},
+    {"proxy_ssl_verify", kAll, core::kArgs1, core::setter<&set_ssl_verify>()},
+    {"proxy_ssl_verify_depth", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::ssl_verify_depth, 0, 100>()},
+    {"proxy_ssl_trusted_certificate", kAll, core::kArgs1,
+     core::setter<&set_ssl_trusted_certificate>()},
+    {"proxy_ssl_certificate", kAll, core::kArgs1, core::setter<&set_ssl_certificate>()},
+    {"proxy_ssl_certificate_key", kAll, core::kArgs1, core::setter<&set_ssl_certificate_key>()},
+    {"proxy_ssl_protocols", kAll, core::kArgs1ToN, core::setter<&set_ssl_protocols>()},
+    {"proxy_ssl_ciphers", kAll, core::kArgs1, core::setter<&set_ssl_ciphers>()},
+    {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
+    {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},
+    {"proxy_ssl_session_reuse", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_session_reuse>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -300,6 +398,40 @@ bool var_add_x_forwarded_for(const http::Request& r, std::string_view, std::stri
     }
     out += r.peer.host_text();
     return true;
+}
+
+/// One client context per location that proxies to https://, shared by the locations whose
+/// settings are the same (typically all of them, inheriting from the http level).
+Status make_ssl_contexts(http::HttpMainConf& main) {
+    std::vector<std::pair<SslClientSettings, std::shared_ptr<ClientContext>>> made;
+    Status st = Status::ok();
+    http::for_each_location_confs(main, [&](core::ConfVector& confs) {
+        auto& c = core::conf_of<ProxyLocConf>(confs);
+        if (!st.is_ok() || !c.pass || !c.pass->https) {
+            return;
+        }
+        SslClientSettings s;
+        s.protocols = *c.ssl_protocols;
+        s.ciphers = *c.ssl_ciphers;
+        s.trusted_certificate = *c.ssl_trusted_certificate;
+        s.certificate = *c.ssl_certificate;
+        s.certificate_key = *c.ssl_certificate_key;
+        s.verify = *c.ssl_verify;
+        s.verify_where = c.ssl_verify_where;
+        s.verify_depth = *c.ssl_verify_depth;
+        s.session_reuse = *c.ssl_session_reuse;
+        for (const auto& [settings, ctx] : made) {
+            if (settings == s) {
+                c.ssl = ctx;
+                return;
+            }
+        }
+        st = make_client_context(s, c.ssl);
+        if (st.is_ok()) {
+            made.emplace_back(std::move(s), c.ssl);
+        }
+    });
+    return st;
 }
 
 Status postconfiguration(core::Cycle& cycle) {
@@ -357,7 +489,7 @@ Status postconfiguration(core::Cycle& cycle) {
         }
     });
     HALO_TRY(st);
-    return Status::ok();
+    return make_ssl_contexts(*main);
 }
 
 void exit_process(core::Cycle&) {

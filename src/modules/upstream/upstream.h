@@ -280,10 +280,11 @@ std::vector<const Group*> all_groups(core::Cycle& cycle);
 /// Call it from the directive's setter. Without a port ("backend") the name is first an
 /// upstream block's, declared before or after; with one, a block of that name is an error
 /// ("upstream "backend" may not have port 8080", as nginx says). Other names are resolved
-/// once the http block is read (port 80 by default) and errors name this directive's
-/// file:line; the group's servers are known once the http_upstream module's
-/// postconfiguration ran (the proxy module is ordered after it).
-core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out);
+/// once the http block is read (port `default_port` when none: 80, 443 for https) and errors
+/// name this directive's file:line; the group's servers are known once the http_upstream
+/// module's postconfiguration ran (the proxy module is ordered after it).
+core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out,
+                            uint16_t default_port = 80);
 
 /// Steady clock in milliseconds (what now_ms means everywhere above).
 int64_t now_ms();

@@ -36,12 +36,14 @@ const char kZoneTag = 0;
 /// Where a group comes from and the zone it uses (module bookkeeping around a Group).
 struct GroupEntry {
     std::unique_ptr<Group> group;
-    std::string where;     // the upstream block, or the first directive naming the address
-    bool block = false;    // declared by an upstream block
-    std::string host;      // implicit groups: the host part
-    uint16_t port = 0;     // implicit groups: the port given (0: none)
-    std::string zone;      // `zone` name ("" = an implicit zone of its own)
-    size_t zone_size = 0;  // `zone` size (0: declared elsewhere)
+    std::string where;           // the upstream block, or the first directive naming the address
+    bool block = false;          // declared by an upstream block
+    std::string host;            // implicit groups: the host part
+    uint16_t port = 0;           // implicit groups: the port given (0: none)
+    uint16_t default_port = 80;  // implicit groups without a port: 80, 443 for https
+    std::string other_default_where;  // also named without a port with another default
+    std::string zone;                 // `zone` name ("" = an implicit zone of its own)
+    size_t zone_size = 0;             // `zone` size (0: declared elsewhere)
     std::string zone_where;
 };
 
@@ -180,11 +182,13 @@ bool resolve(const std::string& host, uint16_t port, std::vector<core::SockAddr>
     return !out.empty();
 }
 
-/// Resolves `text` (port 80 when none) into `out`; the error is worded as nginx's.
-Status resolve_text(std::string_view text, std::vector<core::SockAddr>& out) {
+/// Resolves `text` (`default_port` when it has none) into `out`; the error is worded as
+/// nginx's.
+Status resolve_text(std::string_view text, std::vector<core::SockAddr>& out,
+                    uint16_t default_port = 80) {
     std::string why;
     auto hp = split_host_port(text, why);
-    if (hp && !resolve(hp->host, hp->port != 0 ? hp->port : 80, out)) {
+    if (hp && !resolve(hp->host, hp->port != 0 ? hp->port : default_port, out)) {
         why = "host not found";
     }
     if (!why.empty()) {
@@ -479,9 +483,15 @@ Status postconfiguration(core::Cycle& cycle) {
     uint64_t generation = ++g_generation;
     for (auto& e : mc->groups) {
         Group& g = *e->group;
+        if (!e->block && !e->other_default_where.empty()) {
+            return Status::error("\"" + g.name() +
+                                 "\" is used without a port by both http:// and https:// in " +
+                                 e->other_default_where +
+                                 " (give the port, or declare an upstream block of that name)");
+        }
         if (!e->block && g.servers().empty()) {
             std::vector<core::SockAddr> addrs;
-            Status s = resolve_text(g.name(), addrs);
+            Status s = resolve_text(g.name(), addrs, e->default_port);
             if (!s.is_ok()) {
                 return with_where(s, e->where);
             }
@@ -539,7 +549,8 @@ std::vector<const Group*> all_groups(core::Cycle& cycle) {
     return out;
 }
 
-Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out) {
+Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out,
+                      uint16_t default_port) {
     UpstreamMainConf* mc = main_conf(cf.cycle());
     if (mc == nullptr) {
         return cf.error("upstream groups need the http_upstream module");
@@ -550,6 +561,10 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
         return cf.error(why + " in upstream \"" + std::string(host_port) + "\"");
     }
     if (GroupEntry* e = mc->find(hp->port != 0 ? host_port : std::string_view(hp->host))) {
+        if (hp->port == 0 && !e->block && e->default_port != default_port &&
+            e->other_default_where.empty()) {
+            e->other_default_where = cf.node().where();  // an error unless a block comes
+        }
         out = e->group.get();
         return Status::ok();
     }
@@ -566,6 +581,7 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     entry->where = cf.node().where();
     entry->host = hp->host;
     entry->port = hp->port;
+    entry->default_port = default_port;
     out = entry->group.get();
     mc->groups.push_back(std::move(entry));
     return Status::ok();

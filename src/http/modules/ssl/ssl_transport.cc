@@ -149,6 +149,15 @@ void SslTransport::shutdown() {
 ev::TransportStatus SslTransport::failed(int rc, const char* call) {
     int sys = errno;
     int err = SSL_get_error(ssl_, rc);
+    // A client's handshake failure is its owner's to report (with the upstream it was for).
+    auto report = [&](const std::string& what, bool failure = true) {
+        if (!server_ && handshaking_) {
+            handshake_error_ = what;
+            return;
+        }
+        core::log_conn(core::LogLevel::kInfo, connection_id_, "%s%s", what.c_str(),
+                       failure && handshaking_ ? " while SSL handshaking" : "");
+    };
     switch (err) {
         case SSL_ERROR_WANT_READ:
             return ev::TransportStatus::kWantRead;
@@ -157,30 +166,25 @@ ev::TransportStatus SslTransport::failed(int rc, const char* call) {
         case SSL_ERROR_ZERO_RETURN:
             // close_notify (or, with SSL_OP_IGNORE_UNEXPECTED_EOF, a bare EOF).
             if (handshaking_) {
-                core::log_conn(core::LogLevel::kInfo, connection_id_,
-                               "peer closed connection in SSL handshake");
+                report("peer closed connection in SSL handshake", false);
             }
             return ev::TransportStatus::kEof;
         case SSL_ERROR_SYSCALL:
             fatal_ = true;
             if (ERR_peek_error() == 0 && (rc == 0 || sys == 0)) {
                 if (handshaking_) {
-                    core::log_conn(core::LogLevel::kInfo, connection_id_,
-                                   "peer closed connection in SSL handshake");
+                    report("peer closed connection in SSL handshake", false);
                 }
                 return ev::TransportStatus::kEof;
             }
-            core::log_conn(core::LogLevel::kInfo, connection_id_, "%s failed (%d: %s)%s", call, sys,
-                           strerror(sys), handshaking_ ? " while SSL handshaking" : "");
+            report(std::string(call) + " failed (" + std::to_string(sys) + ": " + strerror(sys) +
+                   ")");
             ERR_clear_error();
             return ev::TransportStatus::kError;
-        default: {
+        default:
             fatal_ = true;
-            std::string reason = ssl_error_text();
-            core::log_conn(core::LogLevel::kInfo, connection_id_, "%s failed (%s)%s", call,
-                           reason.c_str(), handshaking_ ? " while SSL handshaking" : "");
+            report(std::string(call) + " failed (" + ssl_error_text() + ")");
             return ev::TransportStatus::kError;
-        }
     }
 }
 

@@ -19,7 +19,8 @@ namespace mod::http_ssl {
 std::string ssl_error_text();
 
 /// One TLS connection over a non-blocking socket it does not own. Handshake failures, and
-/// read/write errors, are logged at info level with the connection id (a client's doing).
+/// read/write errors, are logged at info level with the connection id (a client's doing); on
+/// the client side a failed handshake is kept for the owner to report (handshake_error()).
 class SslTransport final : public ev::Transport {
   public:
     /// Server side of an accepted socket. The first handshake() peeks at the first byte: a
@@ -45,6 +46,9 @@ class SslTransport final : public ev::Transport {
     /// OpenSSL consults its session cache.
     SSL_CTX* initial_ctx() const { return initial_ctx_; }
     const void* owner() const { return owner_; }
+    /// Client side: why the handshake failed ("SSL_do_handshake() failed (SSL: ...)"), empty
+    /// when it did not (or the peer just closed).
+    const std::string& handshake_error() const { return handshake_error_; }
     /// The transport of an SSL object made by accept()/connect() (for OpenSSL callbacks).
     static SslTransport* of(const SSL* ssl);
 
@@ -62,6 +66,7 @@ class SslTransport final : public ev::Transport {
     bool handshaking_ = true;
     bool fatal_ = false;  // no close_notify after a fatal error (RFC 8446 §6.2)
     bool shut_ = false;
+    std::string handshake_error_;
 };
 
 }  // namespace mod::http_ssl

@@ -1,0 +1,199 @@
+#pragma once
+
+// The state of one proxied request (see proxy_request.cc for the whole story). Internal to
+// the proxy module: proxy_request.cc connects, sends and retries; proxy_response.cc reads the
+// response and hands it to the client, and runs tunnels.
+
+#include <fcntl.h>
+#include <strings.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "core/log.h"
+#include "event/connection.h"
+#include "event/runtime.h"
+#include "http/parse.h"
+#include "http/response_parse.h"
+#include "modules/proxy/pool.h"
+#include "modules/proxy/proxy.h"
+#include "modules/proxy/proxy_ssl.h"
+
+namespace mod::proxy::detail {
+
+constexpr size_t kReadPiece = 65536;
+// Queued for the upstream beyond this, the client is not read (streamed body, tunnel).
+constexpr size_t kUpstreamHighWater = 256 * 1024;
+
+inline bool idempotent(std::string_view method) {
+    return method != "POST" && method != "LOCK" && method != "PATCH";
+}
+
+class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
+  public:
+    Exchange(http::Request& r, const ProxyLocConf& c) : r_(r), c_(c), pass_(*c.pass) {}
+    ~Exchange() override {
+        release(upstream::Outcome::kAborted);
+        drop_upstream();
+        if (spill_fd_ >= 0) {
+            ::close(spill_fd_);
+        }
+    }
+
+    /// `streamed`: the request body is passed on as it arrives (proxy_request_buffering off).
+    void begin(bool streamed);
+
+    // ---- upstream connection events ----
+    void on_connect(int err) override;
+    void on_drained() override;
+    void on_readable() override;
+    void on_timeout() override;
+    void on_error() override;
+
+    /// The client drained what it was sent: read on.
+    static void resume(http::Request& r);
+    static void tunnel_from_client(http::Request& r, std::string_view data);
+    /// A piece of a streamed request body (Session::stream_body).
+    static void body_data(http::Request& r, std::string_view data, bool last);
+
+  private:
+    enum class State {
+        kConnecting,
+        kHandshaking,
+        kSending,
+        kReadingHead,
+        kReadingBody,
+        kTunnel,
+        kDone
+    };
+
+    /// `fmt` with "%d: %s" filled from `err` when it has them.
+    static std::string format(const char* fmt, int err);
+
+    void log(core::LogLevel level, const char* fmt, int err = 0);
+    void log_text(core::LogLevel level, const std::string& msg);
+
+    http::UpstreamLog& upstream_log();
+
+    /// One attempt: a peer, a connection, the request.
+    void attempt();
+
+    /// Advances the TLS handshake of a new upstream connection; once it is done (and the
+    /// certificate passed proxy_ssl_verify), the request goes out.
+    void handshake();
+
+    /// Queues the head and the body; false (nothing queued) when the body's file cannot be
+    /// shared with the connection: the client gets 500, never a request without its body.
+    bool send_request();
+
+    void request_not_sent();
+
+    /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
+    /// the error `status` to the client.
+    void fail(uint32_t reason, int status, const char* fmt, int err = 0);
+    void fail_text(uint32_t reason, int status, const std::string& msg);
+
+    /// proxy_next_upstream: whether a failure for `reason` moves the request to another peer.
+    /// A request already `sent` is retried only when idempotent (or non_idempotent is set).
+    bool retry_allowed(uint32_t reason, bool sent) const;
+
+    /// A streamed body of which bytes went to an upstream: it cannot be sent again (nginx).
+    bool body_gone() const { return streaming_ && body_sent_ > 0; }
+
+    /// The connection is up: a streamed body starts flowing (or flows on after a retry).
+    void start_body();
+
+    /// Passes a piece of the streamed body on, re-chunked when the client sent it chunked;
+    /// pauses the client while the upstream is behind.
+    void forward_body(std::string_view data, bool last);
+
+    /// Stops reading the client while too much waits for the upstream; on_drained() resumes.
+    void pace_client();
+
+    void finish_error(int status);
+
+    void release(upstream::Outcome outcome);
+
+    void drop_upstream() { drop_connection(std::move(up_)); }
+
+    // ---- response ----
+
+    void read_upstream();
+
+    /// New bytes in in_; false when the exchange moved on (or ended).
+    bool on_bytes();
+
+    bool on_head();
+
+    bool has_untried_peer() const;
+
+    void fail_status(int status, uint32_t bit);
+
+    bool has_error_page(int status) const;
+
+    /// The upstream's status and headers to the client.
+    void pass_head();
+
+    /// Body bytes for the client: straight on, or into the temp file while the client is
+    /// slower than the upstream (proxy_buffering), so that the upstream is freed early.
+    bool deliver(std::string_view data);
+
+    bool can_spill() const;
+
+    /// Hands the client what the temp file holds beyond what it was given; with `last`, the
+    /// end of the body too (the last thing done: it may end the request).
+    void flush_spill(bool last);
+
+    bool body_bytes();
+
+    /// The response cannot be completed (a temp file error): the client sees it cut short.
+    bool give_up();
+
+    void on_upstream_closed();
+
+    /// The whole response body is in: the connection to the pool (when it can be reused),
+    /// the peer released, then the end of the body to the client (last: it may end us).
+    void finish_body(std::string_view last_bytes = {});
+
+    bool start_tunnel();
+
+    http::Request& r_;
+    const ProxyLocConf& c_;
+    const ProxyPass& pass_;
+    upstream::PickContext pick_;
+    upstream::Peer peer_;
+    bool released_ = true;
+    int tries_ = 0;
+    int64_t start_ms_ = 0;
+    int64_t attempt_ms_ = 0;
+    std::string request_head_;
+    std::string ssl_name_;  // https: proxy_ssl_name (SNI, verification), without a port
+    std::string pool_tag_;  // https: which pooled connections fit (tls_pool_tag)
+    std::unique_ptr<ev::Connection> up_;
+    bool reused_ = false;
+    int conn_requests_ = 0;
+    State state_ = State::kConnecting;
+    ev::Buffer in_;
+    size_t scan_ = 0;
+    http::ParsedResponse head_;
+    http::BodyFraming framing_ = http::BodyFraming::kNone;
+    uint64_t body_left_ = 0;
+    http::ChunkedDecoder chunked_;
+    bool extra_bytes_ = false;
+    // The temp file of a response buffered while the client is slow.
+    int spill_fd_ = -1;
+    uint64_t spill_written_ = 0;
+    uint64_t spill_sent_ = 0;
+    bool file_queued_ = false;  // a range of it is queued on the client connection
+    // A streamed request body (proxy_request_buffering off).
+    bool streaming_ = false;
+    bool body_started_ = false;   // r_.stream_body() was called
+    bool body_in_ = false;        // its end was handed to the upstream connection
+    bool client_paused_ = false;  // the client is not read: the upstream is behind (or gone)
+    uint64_t body_sent_ = 0;      // bytes of it handed to an upstream (framing included)
+    std::string chunk_;           // one re-chunked piece
+};
+
+}  // namespace mod::proxy::detail

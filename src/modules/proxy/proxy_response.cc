@@ -1,0 +1,377 @@
+// The response side of a proxied request (Exchange, proxy_exchange.h): the upstream's head is
+// read and checked (502 on garbage, next_upstream on error statuses), the body reaches the
+// client at the client's pace (spilling to a temp file while it is slow), and a 101 answer
+// becomes a tunnel.
+
+#include "modules/proxy/proxy_exchange.h"
+
+namespace mod::proxy::detail {
+
+void Exchange::tunnel_from_client(http::Request& r, std::string_view data) {
+    if (Exchange* x = r.ctx<Exchange>(); x != nullptr && x->up_) {
+        x->up_->send(data);
+        x->up_->set_timeout(*x->c_.read_timeout);
+        x->pace_client();
+    }
+}
+
+void Exchange::read_upstream() {
+    while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
+                   state_ == State::kSending || state_ == State::kTunnel)) {
+        if (state_ == State::kTunnel && r_.output_blocked()) {
+            // The client is behind: the upstream waits (send_timeout runs on the client).
+            r_.on_drained = &Exchange::resume;
+            up_->clear_timeout();
+            return;
+        }
+        if (state_ == State::kReadingBody) {
+            bool blocked = r_.output_blocked() || file_queued_;
+            if (!blocked && spill_sent_ < spill_written_) {
+                flush_spill(false);
+                blocked = file_queued_;
+            }
+            if (blocked && !can_spill()) {
+                // proxy_buffering off, or the temp file is full: the upstream waits.
+                r_.on_drained = &Exchange::resume;
+                up_->clear_timeout();
+                return;
+            }
+        }
+        size_t limit = state_ == State::kReadingBody || state_ == State::kTunnel
+                           ? in_.size() + kReadPiece
+                           : c_.buffer_size->bytes + 1;
+        switch (up_->read(in_, limit > in_.size() ? limit - in_.size() : 1)) {
+            case ev::IoStatus::kOk:
+                if (!on_bytes()) {
+                    return;
+                }
+                continue;
+            case ev::IoStatus::kAgain:
+                up_->set_timeout(*c_.read_timeout);
+                return;
+            case ev::IoStatus::kEof:
+            case ev::IoStatus::kError:
+                on_upstream_closed();
+                return;
+        }
+    }
+}
+
+bool Exchange::on_bytes() {
+    if (state_ == State::kTunnel) {
+        r_.write_raw(in_.view());
+        in_.clear();
+        return true;
+    }
+    if (state_ == State::kReadingBody) {
+        return body_bytes();
+    }
+    std::string why;
+    switch (http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)) {
+        case http::ParseResult::kIncomplete:
+            return true;
+        case http::ParseResult::kError:
+            fail_text(kNextInvalidHeader, 502,
+                      why + " while reading response header from upstream");
+            return false;
+        case http::ParseResult::kComplete:
+            break;
+    }
+    return on_head();
+}
+
+bool Exchange::on_head() {
+    int status = head_.status;
+    if (status >= 100 && status < 200 && status != 101) {
+        in_.consume(head_.head_len);  // 100 Continue and friends: the final one follows
+        scan_ = 0;
+        return in_.empty() ? true : on_bytes();
+    }
+    if (status == 101) {
+        if (!r_.upgrade || !head_.upgrade) {
+            fail(kNextInvalidHeader, 502, "upstream sent unexpected 101 response");
+            return false;
+        }
+        return start_tunnel();
+    }
+    static constexpr std::pair<int, uint32_t> kStatusBits[] = {
+        {500, kNextHttp500}, {502, kNextHttp502}, {503, kNextHttp503}, {504, kNextHttp504},
+        {403, kNextHttp403}, {404, kNextHttp404}, {429, kNextHttp429}};
+    for (auto [code, bit] : kStatusBits) {
+        if (status == code && retry_allowed(bit, true)) {
+            // Counted as the server's failure only for 5xx, as nginx.
+            fail_status(status, bit);
+            return false;
+        }
+    }
+    auto& attempts = upstream_log().attempts;
+    attempts.push_back({peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+    if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
+        release(upstream::Outcome::kOk);
+        drop_upstream();
+        state_ = State::kDone;
+        r_.send_error(status);  // error_page: an internal redirect, we are retired
+        return false;
+    }
+    pass_head();
+    state_ = State::kReadingBody;
+    framing_ = head_.framing(r_.method == "HEAD");
+    body_left_ = head_.content_length.value_or(0);
+    in_.consume(head_.head_len);
+    if (framing_ == http::BodyFraming::kNone ||
+        (framing_ == http::BodyFraming::kLength && body_left_ == 0)) {
+        finish_body();
+        return false;
+    }
+    return in_.empty() ? true : body_bytes();
+}
+
+bool Exchange::has_untried_peer() const {
+    for (bool t : pick_.tried) {
+        if (!t) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void Exchange::fail_status(int status, uint32_t bit) {
+    log(core::LogLevel::kWarn, ("upstream answered " + std::to_string(status) +
+                                ", trying the next one (proxy_next_upstream)")
+                                   .c_str());
+    upstream_log().attempts.push_back(
+        {peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+    drop_upstream();
+    release(status >= 500 ? upstream::Outcome::kFailed : upstream::Outcome::kOk);
+    attempt();
+}
+
+bool Exchange::has_error_page(int status) const {
+    const auto& pages = r_.loc_conf<http::HttpLocConf>().error_pages;
+    if (!pages || r_.in_error_page) {
+        return false;
+    }
+    for (const auto& p : *pages) {
+        for (int code : p->codes) {
+            if (code == status) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+void Exchange::pass_head() {
+    std::string_view type = pass_response_headers(r_, c_, head_);
+    std::optional<uint64_t> length = head_.content_length;
+    if (head_.chunked || head_.status == 204 || head_.status == 304) {
+        length.reset();
+    }
+    r_.send_head(head_.status, type, length);
+}
+
+bool Exchange::deliver(std::string_view data) {
+    if (spill_fd_ < 0 && !r_.output_blocked() && !file_queued_) {
+        http::BodyChunk c;
+        c.data = data;
+        r_.send_body(c);
+        return true;
+    }
+    if (spill_fd_ < 0) {
+        spill_fd_ = http::open_temp_file(*c_.temp_path);
+        if (spill_fd_ < 0) {
+            log(core::LogLevel::kCrit, "open() of a temporary file failed (%d: %s)", errno);
+            return false;
+        }
+        log(core::LogLevel::kWarn, "an upstream response is buffered to a temporary file");
+    }
+    while (!data.empty()) {
+        ssize_t n =
+            ::pwrite(spill_fd_, data.data(), data.size(), static_cast<off_t>(spill_written_));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            log(core::LogLevel::kCrit, "pwrite() to a temporary file failed (%d: %s)", errno);
+            return false;
+        }
+        spill_written_ += static_cast<uint64_t>(n);
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+}
+
+bool Exchange::can_spill() const {
+    return *c_.buffering && spill_written_ - spill_sent_ < c_.max_temp_file_size->bytes;
+}
+
+void Exchange::flush_spill(bool last) {
+    http::BodyChunk c;
+    uint64_t n = spill_written_ - spill_sent_;
+    if (n > 0) {
+        c.fd = ::dup(spill_fd_);
+        if (c.fd < 0) {
+            log(core::LogLevel::kCrit, "dup() failed (%d: %s)", errno);
+            r_.abort();
+            return;
+        }
+        c.offset = spill_sent_;
+        c.length = n;
+        spill_sent_ += n;
+    }
+    c.last = last;
+    if (!last) {
+        if (n == 0) {
+            return;
+        }
+        file_queued_ = true;
+        r_.on_drained = &Exchange::resume;
+        r_.send_body(c);
+        if (!r_.output_pending()) {
+            file_queued_ = false;  // written at once: no drain event will come
+            r_.on_drained = nullptr;
+        }
+        return;
+    }
+    r_.send_body(c);
+}
+
+bool Exchange::body_bytes() {
+    while (!in_.empty()) {
+        http::BodyChunk c;
+        if (framing_ == http::BodyFraming::kLength) {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(body_left_, in_.size()));
+            body_left_ -= n;
+            if (body_left_ == 0) {
+                if (in_.size() > n) {
+                    extra_bytes_ = true;  // more than announced: not reusable
+                }
+                std::string last(in_.view().substr(0, n));
+                in_.clear();
+                finish_body(last);
+                return false;
+            }
+            if (!deliver(in_.view().substr(0, n))) {
+                return give_up();
+            }
+            in_.consume(n);
+        } else if (framing_ == http::BodyFraming::kChunked) {
+            size_t used = 0;
+            std::string_view data;
+            auto res = chunked_.decode(in_.view(), used, data);
+            if (res == http::ChunkedDecoder::Result::kError) {
+                log(core::LogLevel::kError, "upstream sent invalid chunked response");
+                release(upstream::Outcome::kFailed);
+                drop_upstream();
+                r_.abort();
+                return false;
+            }
+            if (!data.empty() && !deliver(data)) {
+                return give_up();
+            }
+            in_.consume(used);
+            if (res == http::ChunkedDecoder::Result::kDone) {
+                extra_bytes_ = !in_.empty();
+                in_.clear();
+                finish_body();
+                return false;
+            }
+            if (used == 0) {
+                break;  // needs more input
+            }
+        } else {
+            if (!deliver(in_.view())) {
+                return give_up();
+            }
+            in_.clear();
+        }
+    }
+    return true;
+}
+
+bool Exchange::give_up() {
+    release(upstream::Outcome::kAborted);
+    drop_upstream();
+    r_.abort();
+    return false;
+}
+
+void Exchange::on_upstream_closed() {
+    if (state_ == State::kTunnel) {
+        release(upstream::Outcome::kOk);
+        drop_upstream();
+        r_.abort();  // the tunnel ends with either side
+        return;
+    }
+    if (state_ == State::kReadingBody) {
+        if (framing_ == http::BodyFraming::kUntilClose) {
+            drop_upstream();
+            finish_body();
+            return;
+        }
+        log(core::LogLevel::kError,
+            "upstream prematurely closed connection while reading upstream");
+        release(upstream::Outcome::kFailed);
+        drop_upstream();
+        r_.abort();
+        return;
+    }
+    fail(kNextError, 502,
+         "upstream prematurely closed connection while reading response header from "
+         "upstream");
+}
+
+void Exchange::finish_body(std::string_view last_bytes) {
+    state_ = State::kDone;
+    // A streamed body must have gone out whole (nginx's request_body_sent).
+    bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 && !head_.close &&
+                    !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose &&
+                    (!streaming_ || body_in_) && !up_->output_pending();
+    release(upstream::Outcome::kOk);
+    if (reusable) {
+        pool_put(*pass_.group, peer_.server->addr, pool_tag_, std::move(up_), conn_requests_ + 1);
+    } else {
+        drop_upstream();
+    }
+    if (spill_fd_ >= 0) {
+        if (!deliver(last_bytes)) {
+            r_.abort();
+            return;
+        }
+        if (!file_queued_ && !r_.output_blocked()) {
+            flush_spill(true);
+        } else {
+            r_.on_drained = &Exchange::resume;  // the rest once the client caught up
+        }
+        return;
+    }
+    http::BodyChunk c;
+    c.data = last_bytes;
+    c.last = true;
+    r_.send_body(c);
+}
+
+bool Exchange::start_tunnel() {
+    for (const http::Header& h : head_.headers) {
+        if (http::iequals(h.name, "Upgrade")) {
+            r_.out_headers.emplace_back("Upgrade", std::string(h.value));
+        } else if (!skip_response_header(h.name, c_)) {
+            r_.out_headers.emplace_back(std::string(h.name), std::string(h.value));
+        }
+    }
+    upstream_log().attempts.push_back({peer_.server->name, 101, upstream::now_ms() - attempt_ms_});
+    r_.out.upgrade = true;
+    r_.send_head(101, {}, std::nullopt);
+    in_.consume(head_.head_len);
+    std::string early(in_.view());
+    in_.clear();
+    state_ = State::kTunnel;
+    up_->set_timeout(*c_.read_timeout);
+    r_.start_tunnel(&Exchange::tunnel_from_client);  // writes the head first
+    if (!early.empty()) {
+        r_.write_raw(early);
+    }
+    return true;
+}
+
+}  // namespace mod::proxy::detail

@@ -1,0 +1,352 @@
+// https upstreams: the client side of TLS for the proxy, over the http_ssl module's OpenSSL
+// transport. Without that module (./configure --without-http_ssl_module) only the parts that
+// need no OpenSSL are built, and make_client_context() refuses.
+#include "modules/proxy/proxy_ssl.h"
+
+#include "auto_config.h"
+#include "core/net.h"
+
+#if HALO_HAVE_MODULE_HTTP_SSL
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <map>
+#include <optional>
+
+#include "core/log.h"
+#include "http/modules/ssl/ssl_transport.h"
+#endif
+
+namespace mod::proxy {
+
+uint32_t ssl_protocol_bit(std::string_view name) {
+    if (name == "TLSv1") {
+        return kSslTlsV1;
+    }
+    if (name == "TLSv1.1") {
+        return kSslTlsV1_1;
+    }
+    if (name == "TLSv1.2") {
+        return kSslTlsV1_2;
+    }
+    if (name == "TLSv1.3") {
+        return kSslTlsV1_3;
+    }
+    return 0;
+}
+
+std::string ssl_name_without_port(std::string_view name) {
+    if (!name.empty() && name[0] == '[') {
+        size_t close = name.find(']');
+        return std::string(close == std::string_view::npos ? name : name.substr(0, close + 1));
+    }
+    size_t colon = name.find(':');
+    if (colon != std::string_view::npos && name.find(':', colon + 1) == std::string_view::npos) {
+        name = name.substr(0, colon);  // one colon: host:port (more: a bare IPv6 address)
+    }
+    return std::string(name);
+}
+
+#if HALO_HAVE_MODULE_HTTP_SSL
+
+using core::Status;
+using http_ssl::ssl_error_text;
+using http_ssl::SslTransport;
+
+class ClientContext {
+  public:
+    explicit ClientContext(SSL_CTX* ctx) : ctx_(ctx) {}
+    ~ClientContext() {
+        for (auto& [key, sess] : sessions_) {
+            SSL_SESSION_free(sess);
+        }
+        SSL_CTX_free(ctx_);
+    }
+    ClientContext(const ClientContext&) = delete;
+    ClientContext& operator=(const ClientContext&) = delete;
+
+    SSL_CTX* ctx() const { return ctx_; }
+    bool reuse = true;
+
+    /// The session saved for `key`, or nullptr.
+    SSL_SESSION* session(const std::string& key) const {
+        auto it = sessions_.find(key);
+        return it != sessions_.end() ? it->second : nullptr;
+    }
+    /// Keeps `sess` (its reference is taken) as the one to resume for `key`.
+    void save(const std::string& key, SSL_SESSION* sess) {
+        auto it = sessions_.find(key);
+        if (it != sessions_.end()) {
+            SSL_SESSION_free(it->second);
+            it->second = sess;
+            return;
+        }
+        if (sessions_.size() >= kMaxSessions) {
+            // Names from variables could grow the table without end: forget one.
+            SSL_SESSION_free(sessions_.begin()->second);
+            sessions_.erase(sessions_.begin());
+        }
+        sessions_.emplace(key, sess);
+    }
+
+  private:
+    static constexpr size_t kMaxSessions = 1024;
+    SSL_CTX* ctx_;
+    std::map<std::string, SSL_SESSION*> sessions_;  // this worker's (peer, name) -> session
+};
+
+namespace {
+
+/// SSL_CTX slot: its ClientContext.
+int context_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+void free_key(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+    delete static_cast<std::string*>(ptr);
+}
+
+/// SSL slot: the session key of the connection (a heap string freed with the SSL).
+int key_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_key);
+    return index;
+}
+
+/// New sessions arrive with the handshake (TLS 1.2) or after it (TLS 1.3 tickets, read with
+/// the response): the latest one of a peer is resumed by its next connection.
+int on_new_session(SSL* ssl, SSL_SESSION* sess) {
+    auto* cc =
+        static_cast<ClientContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
+    auto* key = static_cast<std::string*>(SSL_get_ex_data(ssl, key_index()));
+    if (cc == nullptr || key == nullptr || !cc->reuse || !SSL_SESSION_is_resumable(sess)) {
+        return 0;
+    }
+    cc->save(*key, sess);
+    return 1;  // the reference is ours
+}
+
+/// The chain is checked after the handshake (tls_check_peer), where the failure can be
+/// reported with the upstream and the next one tried, as nginx does.
+int on_verify(int, X509_STORE_CTX*) {
+    return 1;
+}
+
+void set_protocols(SSL_CTX* ctx, uint32_t protocols) {
+    constexpr struct {
+        uint32_t bit;
+        int version;
+        uint64_t no_option;
+    } kVersions[] = {
+        {kSslTlsV1, TLS1_VERSION, SSL_OP_NO_TLSv1},
+        {kSslTlsV1_1, TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
+        {kSslTlsV1_2, TLS1_2_VERSION, SSL_OP_NO_TLSv1_2},
+        {kSslTlsV1_3, TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
+    };
+    int lowest = 0;
+    int highest = 0;
+    for (const auto& v : kVersions) {
+        if (protocols & v.bit) {
+            lowest = lowest == 0 ? v.version : lowest;
+            highest = v.version;
+        }
+    }
+    SSL_CTX_set_min_proto_version(ctx, lowest);
+    SSL_CTX_set_max_proto_version(ctx, highest);
+    for (const auto& v : kVersions) {
+        if (!(protocols & v.bit) && v.version > lowest && v.version < highest) {
+            SSL_CTX_set_options(ctx, v.no_option);
+        }
+    }
+}
+
+Status failed_in(const std::string& what, const std::string& where) {
+    return Status::error(what + " in " + where);
+}
+
+/// The address inside `name` when it is an IP literal ("10.0.0.1", "[::1]", "::1").
+std::optional<std::string> ip_literal(std::string_view name) {
+    if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+        name = name.substr(1, name.size() - 2);
+    }
+    if (core::SockAddr::from_ip(name, 0)) {
+        return std::string(name);
+    }
+    return std::nullopt;
+}
+
+const SslTransport* transport_of(const ev::Connection& conn) {
+    return dynamic_cast<const SslTransport*>(conn.transport());
+}
+
+}  // namespace
+
+bool tls_available() {
+    return true;
+}
+
+Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientContext>& out) {
+    if (s.verify && s.trusted_certificate.value.empty()) {
+        return failed_in("no \"proxy_ssl_trusted_certificate\" for \"proxy_ssl_verify\"",
+                         s.verify_where);
+    }
+    if (!s.certificate.value.empty() && s.certificate_key.value.empty()) {
+        return failed_in("no \"proxy_ssl_certificate_key\" is defined for certificate \"" +
+                             s.certificate.value + "\"",
+                         s.certificate.where);
+    }
+    ERR_clear_error();
+    SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+    if (raw == nullptr) {
+        return Status::error("SSL_CTX_new() failed (" + ssl_error_text() + ")");
+    }
+    auto cc = std::make_shared<ClientContext>(raw);
+    SSL_CTX* ctx = cc->ctx();
+    SSL_CTX_set_ex_data(ctx, context_index(), cc.get());
+    SSL_CTX_set_options(
+        ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    set_protocols(ctx, s.protocols);
+    if (SSL_CTX_set_cipher_list(ctx, s.ciphers.value.c_str()) != 1) {
+        return failed_in("SSL_CTX_set_cipher_list(\"" + s.ciphers.value + "\") failed (" +
+                             ssl_error_text() + ")",
+                         s.ciphers.where);
+    }
+    if (!s.certificate.value.empty()) {
+        const std::string& cert = s.certificate.value;
+        const std::string& key = s.certificate_key.value;
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+            return failed_in("cannot load certificate \"" + cert +
+                                 "\": SSL_CTX_use_certificate_chain_file() failed (" +
+                                 ssl_error_text() + ")",
+                             s.certificate.where);
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+            return failed_in("cannot load certificate key \"" + key +
+                                 "\": SSL_CTX_use_PrivateKey_file() failed (" + ssl_error_text() +
+                                 ")",
+                             s.certificate_key.where);
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            return failed_in("certificate \"" + cert + "\" and key \"" + key + "\" do not match (" +
+                                 ssl_error_text() + ")",
+                             s.certificate_key.where);
+        }
+    }
+    if (!s.trusted_certificate.value.empty()) {
+        const std::string& file = s.trusted_certificate.value;
+        if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1) {
+            return failed_in("cannot load trusted certificate \"" + file +
+                                 "\": SSL_CTX_load_verify_locations() failed (" + ssl_error_text() +
+                                 ")",
+                             s.trusted_certificate.where);
+        }
+    }
+    if (s.verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &on_verify);
+        SSL_CTX_set_verify_depth(ctx, s.verify_depth);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    }
+    cc->reuse = s.session_reuse;
+    if (s.session_reuse) {
+        // Sessions are kept by us, per peer (OpenSSL's client cache is not keyed by peer).
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+        SSL_CTX_sess_set_new_cb(ctx, &on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    out = std::move(cc);
+    return Status::ok();
+}
+
+std::string tls_pool_tag(const ClientContext& ctx, const std::string& name, bool sni) {
+    char ptr[32];
+    snprintf(ptr, sizeof(ptr), "%p", static_cast<const void*>(&ctx));
+    return std::string(ptr) + (sni ? " sni " : " ") + name;
+}
+
+bool start_tls(ClientContext& ctx, ev::Connection& conn, const std::string& name, bool sni) {
+    bool ip = ip_literal(name).has_value();
+    std::unique_ptr<SslTransport> t =
+        SslTransport::connect(ctx.ctx(), conn.fd(), conn.id(), sni && !ip ? name : std::string());
+    if (t == nullptr) {
+        return false;  // logged
+    }
+    if (ctx.reuse) {
+        auto* key = new std::string(conn.peer().text() + (sni ? " sni " : " ") + name);
+        SSL_set_ex_data(t->ssl(), key_index(), key);
+        if (SSL_SESSION* sess = ctx.session(*key)) {
+            SSL_set_session(t->ssl(), sess);  // a reference of its own: ours stays saved
+        }
+    }
+    conn.set_transport(std::move(t));
+    return true;
+}
+
+std::string tls_handshake_error(const ev::Connection& conn) {
+    const SslTransport* t = transport_of(conn);
+    return t != nullptr ? t->handshake_error() : std::string();
+}
+
+std::string tls_check_peer(const ev::Connection& conn, const std::string& name) {
+    const SslTransport* t = transport_of(conn);
+    if (t == nullptr) {
+        return "no SSL connection to upstream";
+    }
+    long rc = SSL_get_verify_result(t->ssl());
+    if (rc != X509_V_OK) {
+        return "upstream SSL certificate verify error: (" + std::to_string(rc) + ":" +
+               X509_verify_cert_error_string(rc) + ")";
+    }
+    X509* cert = SSL_get0_peer_certificate(t->ssl());
+    if (cert == nullptr) {
+        return "upstream sent no required SSL certificate";
+    }
+    // RFC 6125: the name in the certificate's subjectAltName (else its CN); an address in
+    // its iPAddress entries.
+    bool match;
+    if (auto ip = ip_literal(name)) {
+        match = X509_check_ip_asc(cert, ip->c_str(), 0) == 1;
+    } else {
+        match = X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
+    }
+    if (!match) {
+        return "upstream SSL certificate does not match \"" + name + "\"";
+    }
+    return "";
+}
+
+#else  // without the http_ssl module
+
+class ClientContext {};
+
+bool tls_available() {
+    return false;
+}
+
+core::Status make_client_context(const SslClientSettings&, std::shared_ptr<ClientContext>&) {
+    return core::Status::error("https upstreams need the http_ssl module");
+}
+
+std::string tls_pool_tag(const ClientContext&, const std::string&, bool) {
+    return "";
+}
+
+bool start_tls(ClientContext&, ev::Connection&, const std::string&, bool) {
+    return false;
+}
+
+std::string tls_handshake_error(const ev::Connection&) {
+    return "";
+}
+
+std::string tls_check_peer(const ev::Connection&, const std::string&) {
+    return "https upstreams need the http_ssl module";
+}
+
+#endif
+
+}  // namespace mod::proxy
