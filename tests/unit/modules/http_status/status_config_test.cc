@@ -166,7 +166,10 @@ TEST_F(StatusConfigTest, CountsWithTheZone) {
         support::load_cycle(registry_, dir_,
                             "http {\n server {\n  listen 127.0.0.1:" + std::to_string(port) +
                                 ";\n  server_name counted;\n  location = /s { status; }\n"
-                                "  location = /b { stub_status; }\n }\n}\n",
+                                "  location = /b { stub_status; }\n"
+                                "  location = /v { return 200 \"$connections_active "
+                                "$connections_reading $connections_writing "
+                                "$connections_waiting\"; }\n }\n}\n",
                             cycle_);
     ASSERT_TRUE(s.is_ok()) << s.message();
     core::ProcessTable table;
@@ -204,6 +207,10 @@ TEST_F(StatusConfigTest, CountsWithTheZone) {
     EXPECT_EQ(get("/b").body,
               "Active connections: 1 \nserver accepts handled requests\n 4 4 4 \n"
               "Reading: 0 Writing: 1 Waiting: 0 \n");
+
+    if (registry_.find("http_rewrite") != nullptr) {
+        EXPECT_EQ(get("/v").body, "1 0 1 0");  // nginx's stub_status variables
+    }
 
     m->exit_process(*cycle_);
     EXPECT_EQ(http::conn_counters(), nullptr);
