@@ -54,6 +54,10 @@ struct Listening {
     }
 };
 
+struct ProcessTable;
+/// Called with the master's process table (see core::ProcessTable), in the master.
+using ProcessObserver = std::function<void(const ProcessTable&)>;
+
 /// A dedicated child process a module asks for (the VRRP and health-check helpers). The
 /// master spawns one per spec and respawns it when it dies abnormally.
 struct HelperSpec {
@@ -114,6 +118,12 @@ class Cycle {
     void add_helper(HelperSpec spec) { helpers_.push_back(std::move(spec)); }
     const std::vector<HelperSpec>& helpers() const { return helpers_; }
 
+    /// For modules that show the processes (the status page): `f` runs in the master each time
+    /// its process table changes (children started, exited, respawned, told to exit), while
+    /// this cycle is the current one; in a single process, once before serving.
+    void add_process_observer(ProcessObserver f) { process_observers_.push_back(std::move(f)); }
+    const std::vector<ProcessObserver>& process_observers() const { return process_observers_; }
+
     const Log& log() const { return log_; }
     int worker_count() const;
 
@@ -137,6 +147,7 @@ class Cycle {
     std::vector<std::unique_ptr<Listening>> listening_;
     std::vector<std::unique_ptr<ShmZone>> shm_zones_;
     std::vector<HelperSpec> helpers_;
+    std::vector<ProcessObserver> process_observers_;
 };
 
 }  // namespace core

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <vector>
@@ -148,7 +149,19 @@ struct Child {
     Cycle* cycle = nullptr;  // generation: the cycle it was forked with
     size_t helper = 0;       // index in cycle->helpers() for helpers
     bool told_to_exit = false;
+    uint32_t respawns = 0;
+    int64_t started_ms = 0;
+    int64_t started_steady_ms = 0;
 };
+
+ProcessRecord record_of(pid_t pid, const ProcessInfo& info) {
+    ProcessRecord r;
+    r.pid = pid;
+    r.role = info.role;
+    r.worker_index = info.worker_index;
+    r.helper_name = info.helper_name;
+    return r;
+}
 
 class Master {
   public:
@@ -166,6 +179,8 @@ class Master {
     void reload();
     void reopen();
     bool any_children() const { return !children_.empty(); }
+    /// Hands the process table to the current cycle's observers (the status page).
+    void publish();
 
     std::unique_ptr<Cycle> cycle_;
     std::vector<std::unique_ptr<Cycle>> retired_;  // cycles whose children still run
@@ -173,6 +188,9 @@ class Master {
     const ModuleRegistry& registry_;
     std::vector<Child> children_;
     bool exiting_ = false;
+    uint32_t reloads_ = 0;
+    int64_t started_ms_ = unix_ms();
+    int64_t started_steady_ms_ = steady_ms();
 };
 
 bool Master::spawn(Child child) {
@@ -204,6 +222,8 @@ bool Master::spawn(Child child) {
         _exit(status);
     }
     child.pid = pid;
+    child.started_ms = unix_ms();
+    child.started_steady_ms = steady_ms();
     if (child.info.role == ProcessRole::kHelper) {
         HALO_LOG(kNotice, "start %s helper process %d", child.info.helper_name.c_str(), pid);
     } else {
@@ -267,6 +287,7 @@ void Master::reap() {
         }
         if (abnormal && !fatal && !exiting_ && !c.told_to_exit && c.cycle == cycle_.get()) {
             c.pid = -1;
+            c.respawns++;
             spawn(std::move(c));
         }
     }
@@ -308,6 +329,7 @@ void Master::reload() {
     }
     std::unique_ptr<Cycle> old = std::move(cycle_);
     cycle_ = std::move(next);
+    reloads_++;
     set_current_log(&cycle_->log());
     write_pid_file(*cycle_->conf<CoreConf>().pid);
     // The sockets the new cycle did not take over are closed before forking, so that new
@@ -316,6 +338,31 @@ void Master::reload() {
     start_generation();
     signal_children(SIGQUIT, old.get());
     retired_.push_back(std::move(old));
+}
+
+void Master::publish() {
+    if (cycle_->process_observers().empty()) {
+        return;
+    }
+    ProcessTable t;
+    ProcessInfo self;
+    self.role = ProcessRole::kMaster;
+    t.self = record_of(getpid(), self);
+    t.self.started_ms = started_ms_;
+    t.self.started_steady_ms = started_steady_ms_;
+    t.self.retiring = exiting_;
+    t.reloads = reloads_;
+    for (const Child& c : children_) {
+        ProcessRecord r = record_of(c.pid, c.info);
+        r.started_ms = c.started_ms;
+        r.started_steady_ms = c.started_steady_ms;
+        r.respawns = c.respawns;
+        r.retiring = c.told_to_exit || c.cycle != cycle_.get();
+        t.children.push_back(std::move(r));
+    }
+    for (const auto& observer : cycle_->process_observers()) {
+        observer(t);
+    }
 }
 
 void Master::reopen() {
@@ -330,6 +377,7 @@ int Master::run() {
     install_master_signals(blocked);
     set_current_log(&cycle_->log());
     start_generation();
+    publish();
     sigset_t none;
     sigemptyset(&none);
     for (;;) {
@@ -382,6 +430,7 @@ int Master::run() {
             g_reopen = 0;
             reopen();
         }
+        publish();  // whatever happened above may have changed the children
     }
     HALO_LOG(kNotice, "exit");
     remove_pid_file(*cycle_->conf<CoreConf>().pid);
@@ -401,9 +450,28 @@ int run_single(std::unique_ptr<Cycle> cycle) {
     set_current_log(&cycle->log());
     ProcessInfo info;
     info.role = ProcessRole::kSingle;
+    if (!cycle->process_observers().empty()) {
+        ProcessTable t;
+        t.self = record_of(getpid(), info);
+        t.self.started_ms = unix_ms();
+        t.self.started_steady_ms = steady_ms();
+        for (const auto& observer : cycle->process_observers()) {
+            observer(t);
+        }
+    }
     int status = serve(*cycle, info);
     remove_pid_file(*cycle->conf<CoreConf>().pid);
     return status;
+}
+
+int64_t unix_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 void unblock_signals() {

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/conf_context.h"
 #include "core/cycle.h"
@@ -16,6 +20,31 @@ struct ProcessInfo {
     int worker_index = 0;     // 0..N-1 for workers
     std::string helper_name;  // for helpers
 };
+
+/// One process as the master knows it (the status page's process list).
+struct ProcessRecord {
+    pid_t pid = -1;
+    ProcessRole role = ProcessRole::kWorker;
+    int worker_index = 0;           // workers
+    std::string helper_name;        // helpers
+    int64_t started_ms = 0;         // wall clock (Unix ms) when it was forked
+    int64_t started_steady_ms = 0;  // the same on the steady clock (for uptimes)
+    uint32_t respawns = 0;          // how often its place was respawned after an abnormal exit
+    bool retiring = false;          // told to exit (an old generation after a reload, or stopping)
+};
+
+/// What the master publishes to the cycle's process observers (Cycle::add_process_observer)
+/// each time it changes. A single process (`master_process off`) publishes itself as `self`
+/// with role kSingle and no children.
+struct ProcessTable {
+    ProcessRecord self;    // the master (role kMaster), or the single process
+    uint32_t reloads = 0;  // configurations loaded by reloads since the master started
+    std::vector<ProcessRecord> children;
+};
+
+/// Wall clock and steady clock in milliseconds, as ProcessRecord keeps them.
+int64_t unix_ms();
+int64_t steady_ms();
 
 /// Exit status a child uses for errors that respawning cannot fix (bad user, setuid failed):
 /// the master then does not respawn it.

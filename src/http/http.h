@@ -15,6 +15,7 @@
 #include "core/cycle.h"
 #include "core/net.h"
 #include "http/regex.h"
+#include "http/stats.h"
 #include "http/variables.h"
 
 namespace http {
@@ -155,6 +156,7 @@ struct Request {
     uint64_t body_bytes_sent = 0;
     uint64_t request_length = 0;  // head and body as received
     std::chrono::steady_clock::time_point start;
+    RequestStat stat;  // what it counts for the status page (reading, then writing)
 
     /// The matched location's conf of type T (module-typed access, no casts in modules).
     template <class T>

@@ -189,6 +189,7 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     : port_(port),
       conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
     ev::Runtime::current().connection_opened();
+    count_connection(1);
     conn_.set_handler(this);
     if (port.tls() != nullptr) {
         std::unique_ptr<ev::Transport> t = port.tls()->accept(fd, conn_.id());
@@ -344,6 +345,7 @@ bool Session::step() {
             if (!in_.empty()) {
                 if (!req_) {
                     req_ = std::make_unique<Request>();
+                    req_->stat.start_reading();
                 }
                 switch (work().parser.parse(in_.view(), *req_)) {
                     case ParseResult::kComplete:
@@ -475,6 +477,7 @@ void Session::start_request() {
     r.server = port_.find_server(r.host);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;
+    r.stat.start_writing();
     requests_++;
 
     work().body_left = r.chunked ? 0 : r.content_length;
@@ -696,6 +699,7 @@ void Session::close() {
     rt.clear_idle(this);
     conn_.clear_timeout();
     rt.connection_closed();
+    count_connection(-1);
     rt.loop().post([this] { delete this; });
 }
 

@@ -152,6 +152,32 @@ std::string halo_top() {
     return absolute(env != nullptr && *env != '\0' ? env : ".");
 }
 
+std::string test_output_dir() {
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info != nullptr ? std::string(info->test_suite_name()) + "." + info->name()
+                                       : std::string("no-test");
+    for (char& c : name) {
+        c = c == '/' ? '_' : c;  // parameterized tests
+    }
+    const char* env = getenv("HALO_TEST_OUTPUT");
+    std::string base =
+        env != nullptr && *env != '\0' ? absolute(env) : halo_top() + "/objs/test-output";
+    std::string dir = base + "/" + name;
+    static std::mutex mu;
+    static std::set<std::string> made;
+    std::lock_guard<std::mutex> lock(mu);
+    if (made.insert(dir).second) {
+        remove_tree(dir);
+        std::string path;
+        for (size_t at = 1; at != std::string::npos;) {
+            at = dir.find('/', at + 1);
+            path = dir.substr(0, at);
+            mkdir(path.c_str(), 0755);
+        }
+    }
+    return dir;
+}
+
 bool halo_has_module(std::string_view name, const std::string& bin) {
     static std::mutex mu;
     static std::map<std::string, std::vector<std::string>> cache;

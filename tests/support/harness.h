@@ -34,6 +34,11 @@ std::string halo_top();
 ///   if (!halo_has_module("http_rewrite")) GTEST_SKIP() << "...";
 bool halo_has_module(std::string_view name, const std::string& bin = halo_bin());
 
+/// A folder for what a test leaves behind to be looked at (screenshots, pages):
+/// $HALO_TEST_OUTPUT, else <halo_top()>/objs/test-output, then "<Suite>.<Test>"; made empty
+/// when first asked for in a test. Kept after the test, whatever its result.
+std::string test_output_dir();
+
 // ---- files ----
 
 /// Writes `text` to `path` (truncating); false on error.

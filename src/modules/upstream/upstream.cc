@@ -383,6 +383,7 @@ void Group::carry_over(Shared& old) {
         }
         p.requests = o.requests;
         p.failures = o.failures;
+        p.responses = o.responses;
         p.response_ms_total = o.response_ms_total;
         p.effective_weight = std::min<int64_t>(o.effective_weight, p.effective_weight);
     }
@@ -448,6 +449,15 @@ bool Group::health(size_t index, HealthInfo& out) const {
     const PeerState& p = shared_->peers()[index];
     out = p.health;
     return p.health_down != 0;
+}
+
+bool Group::peer_state(size_t index, PeerState& out) const {
+    if (shared_ == nullptr || index >= servers_.size()) {
+        return false;
+    }
+    core::ShmLockGuard guard(shared_->mutex);
+    out = shared_->peers()[index];
+    return true;
 }
 
 // ---- Group: selection ----
@@ -557,6 +567,7 @@ void Group::release(const Peer& peer, Outcome outcome, Millis response_time, int
             if (p.accessed_ms < p.checked_ms) {
                 p.fails = 0;  // it was tried after its last failure and answered
             }
+            p.responses++;
             p.response_ms_total +=
                 static_cast<uint64_t>(std::max<int64_t>(0, response_time.count()));
         }

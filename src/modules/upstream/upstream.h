@@ -79,7 +79,8 @@ struct PeerState {
     // Counters for the status page.
     uint64_t requests = 0;
     uint64_t failures = 0;
-    uint64_t response_ms_total = 0;  // sum of response times (ms), for the average
+    uint64_t responses = 0;          // attempts that ended kOk
+    uint64_t response_ms_total = 0;  // sum of their response times (ms), for the average
 };
 
 /// What happened to a request sent to a peer.
@@ -169,6 +170,9 @@ class Group {
 
     /// The shared state (for the status page and the health checker).
     PeerState* peers() const;
+    /// A consistent copy of peer `index`'s state, taken under the group's lock (the status
+    /// page); false when there is no such peer.
+    bool peer_state(size_t index, PeerState& out) const;
 
     /// Whether a `health_check` watches this group's servers (set at config time by the
     /// healthcheck module). Without one, a reload clears the active-check state of the servers
@@ -268,6 +272,9 @@ struct UpstreamConf : core::ConfBase {
 
 /// The group named `name` in the http block of `cycle`, or nullptr.
 const Group* find_group(core::Cycle& cycle, std::string_view name);
+/// Every group of `cycle` (upstream blocks and implicit groups), in declaration order; empty
+/// when the http_upstream module is not compiled in.
+std::vector<const Group*> all_groups(core::Cycle& cycle);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
 /// implicit group of that address (created at config time, shared by identical addresses).
 /// Call it from the directive's setter. Without a port ("backend") the name is first an

@@ -539,6 +539,16 @@ const Group* find_group(core::Cycle& cycle, std::string_view name) {
     return e != nullptr ? e->group.get() : nullptr;
 }
 
+std::vector<const Group*> all_groups(core::Cycle& cycle) {
+    std::vector<const Group*> out;
+    if (UpstreamMainConf* mc = main_conf(cycle)) {
+        for (const auto& e : mc->groups) {
+            out.push_back(e->group.get());
+        }
+    }
+    return out;
+}
+
 Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out,
                       uint16_t default_port) {
     UpstreamMainConf* mc = main_conf(cf.cycle());

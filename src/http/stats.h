@@ -1,0 +1,104 @@
+#pragma once
+
+// The HTTP core's connection and request counters: nginx's stub_status numbers (accepted,
+// handled, requests; active, reading, writing). The session code counts; the status module
+// (src/modules/status) gives each serving process its own counters in shared memory and adds
+// them up for the status page. Without it (or with -t) nothing is counted.
+
+#include <atomic>
+#include <cstdint>
+
+namespace http {
+
+/// One process's counters. Lives in shared memory; only the owning process writes it (relaxed
+/// atomic adds), any process may read it.
+struct ConnCounters {
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<uint64_t> handled{0};  // accepted and served (halo never drops one it accepted)
+    std::atomic<uint64_t> requests{0};
+    std::atomic<int64_t> active{0};   // open client connections
+    std::atomic<int64_t> reading{0};  // requests whose head is being read
+    std::atomic<int64_t> writing{0};  // requests being processed (body, handler, response)
+};
+
+namespace stats_detail {
+inline ConnCounters* g_counters = nullptr;
+inline void add(std::atomic<int64_t>& v, int64_t d) {
+    v.fetch_add(d, std::memory_order_relaxed);
+}
+inline void add(std::atomic<uint64_t>& v, uint64_t d) {
+    v.fetch_add(d, std::memory_order_relaxed);
+}
+}  // namespace stats_detail
+
+/// Where this process counts: set by the status module before the process serves, cleared
+/// (nullptr) when it stops. nullptr: nothing is counted.
+inline void set_conn_counters(ConnCounters* c) {
+    stats_detail::g_counters = c;
+}
+inline ConnCounters* conn_counters() {
+    return stats_detail::g_counters;
+}
+
+/// A connection was accepted (+1) or closed (-1).
+inline void count_connection(int delta) {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        if (delta > 0) {
+            stats_detail::add(c->accepted, 1u);
+            stats_detail::add(c->handled, 1u);
+        }
+        stats_detail::add(c->active, delta);
+    }
+}
+
+/// What one request counts: `reading` from its first byte, `writing` once its head is in; the
+/// gauge it holds is given back when the request goes away (whatever ended it).
+class RequestStat {
+  public:
+    RequestStat() = default;
+    /// A moved request carries its count along (the moved-from one counts nothing).
+    RequestStat(RequestStat&& o) noexcept : phase_(o.phase_) { o.phase_ = kNone; }
+    RequestStat& operator=(RequestStat&& o) noexcept {
+        if (this != &o) {
+            set(kNone);
+            phase_ = o.phase_;
+            o.phase_ = kNone;
+        }
+        return *this;
+    }
+    ~RequestStat() { set(kNone); }
+
+    /// The first bytes of a request head arrived: one more request, reading.
+    void start_reading() {
+        if (ConnCounters* c = stats_detail::g_counters) {
+            stats_detail::add(c->requests, 1u);
+        }
+        set(kReading);
+    }
+    /// The head is complete: the request is being processed.
+    void start_writing() { set(kWriting); }
+
+  private:
+    static constexpr uint8_t kNone = 0;
+    static constexpr uint8_t kReading = 1;
+    static constexpr uint8_t kWriting = 2;
+    void set(uint8_t next) {
+        ConnCounters* c = stats_detail::g_counters;
+        if (c != nullptr && next != phase_) {
+            if (phase_ == kReading) {
+                stats_detail::add(c->reading, -1);
+            } else if (phase_ == kWriting) {
+                stats_detail::add(c->writing, -1);
+            }
+            if (next == kReading) {
+                stats_detail::add(c->reading, 1);
+            } else if (next == kWriting) {
+                stats_detail::add(c->writing, 1);
+            }
+        }
+        phase_ = c != nullptr ? next : kNone;
+    }
+    uint8_t phase_ = kNone;
+};
+
+}  // namespace http

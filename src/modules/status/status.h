@@ -1,0 +1,157 @@
+#pragma once
+
+// The status page's data and its renderings, without the config system or shared memory:
+// a Snapshot (what one status request saw: processes, connections, server blocks, upstream
+// peers, VRRP instances) written as JSON, as Prometheus text, or as nginx's stub_status text;
+// and the HTML page that shows the JSON to people.
+//
+//   location = /status { status; }                     # JSON (the default)
+//   location = /metrics { status format=prometheus; }
+//   location = /dashboard { status format=html; }      # fetches ?format=json itself
+//   location = /basic_status { stub_status; }          # nginx's stub_status text
+//
+// Any status location answers ?format=json|prometheus|html with that format.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mod::status {
+
+enum class Format { kJson, kPrometheus, kHtml };
+
+/// "json", "prometheus", "html"; nullopt for anything else.
+std::optional<Format> parse_format(std::string_view s);
+std::string_view content_type(Format f);
+
+/// One process: the master (or the single process), a worker or a helper.
+struct ProcessView {
+    std::string type;  // "master", "single", "worker", "helper"
+    int64_t pid = 0;
+    int index = -1;          // workers: 0..N-1
+    std::string name;        // helpers: "healthcheck", ...
+    int64_t started_ms = 0;  // Unix ms
+    int64_t uptime_ms = 0;
+    uint32_t respawns = 0;
+    bool retiring = false;  // finishing its work after a reload (or stopping)
+    // Serving processes: their own counters (when they have a slot).
+    bool counted = false;
+    uint64_t accepted = 0;
+    uint64_t requests = 0;
+    int64_t active = 0;
+};
+
+/// nginx's stub_status numbers, all serving processes together. `waiting` is what is neither
+/// reading nor writing (idle keepalive connections, new connections before their first byte).
+struct Connections {
+    uint64_t accepted = 0;
+    uint64_t handled = 0;
+    uint64_t requests = 0;
+    int64_t active = 0;
+    int64_t reading = 0;
+    int64_t writing = 0;
+    int64_t waiting = 0;
+};
+
+struct ServerView {
+    std::string name;  // the first server_name ("_" when none)
+    std::vector<std::string> listen;
+    bool counted = false;  // false: no counters (the zone is full, or -t)
+    uint64_t requests = 0;
+    uint64_t responses[5] = {};  // 1xx .. 5xx
+    uint64_t received = 0;
+    uint64_t sent = 0;
+};
+
+/// An active health check's last results for one peer (upstream::HealthInfo).
+struct HealthView {
+    bool checked = false;
+    bool last_ok = false;
+    int last_status = 0;
+    uint32_t streak = 0;
+    int64_t last_check_ms = 0;   // Unix ms; 0: none yet
+    int64_t last_change_ms = 0;  // Unix ms; 0: none yet
+    uint64_t checks = 0;
+    uint64_t failures = 0;
+    std::string reason;  // the last failure's
+};
+
+struct PeerView {
+    std::string server;  // "127.0.0.1:8081"
+    std::string name;    // as written in the `server` line
+    bool backup = false;
+    int weight = 1;
+    /// "up", "down" (not used: `down`, the health check, or max_fails), "backup" (a backup
+    /// server able to take requests) or "draining" (down, but requests are still in flight).
+    std::string state;
+    std::string down_reason;  // "config", "health_check", "failures"; empty when not down
+    uint32_t active = 0;      // requests in flight, all workers
+    uint64_t requests = 0;
+    uint64_t failures = 0;
+    uint64_t responses = 0;
+    uint64_t response_ms_total = 0;
+    HealthView health;
+};
+
+/// The group's `health_check` settings, when it has one.
+struct CheckView {
+    std::string type;  // "tcp", "http", "https"
+    std::string uri;
+    int64_t interval_ms = 0;
+    int64_t timeout_ms = 0;
+    int fall = 0;
+    int rise = 0;
+};
+
+struct UpstreamView {
+    std::string name;
+    std::string balancer;  // "round_robin", "least_conn", "hash", ...
+    std::optional<CheckView> check;
+    std::vector<PeerView> peers;
+};
+
+/// A VRRP instance (filled once the vrrp module exists; see vrrp_instances() in
+/// status_module.cc).
+struct VrrpView {
+    std::string name;
+    std::string state;  // "INIT", "BACKUP", "MASTER", "FAULT"
+    std::string interface;
+    int vrid = 0;
+    int priority = 0;       // effective (after tracking)
+    int base_priority = 0;  // configured
+    std::vector<std::string> addresses;
+    int64_t last_change_ms = 0;  // Unix ms
+};
+
+/// Everything one status request reports.
+struct Snapshot {
+    std::string version;    // "halo/x.y.z"
+    int64_t now_ms = 0;     // Unix ms
+    bool counting = false;  // the shared counters exist (false with -t, or in unit tests)
+    bool have_processes = false;
+    ProcessView self;  // the master or the single process
+    uint32_t reloads = 0;
+    std::vector<ProcessView> workers;
+    std::vector<ProcessView> helpers;
+    uint32_t processes_dropped = 0;  // children beyond the table's size
+    Connections connections;
+    std::vector<ServerView> servers;
+    std::vector<UpstreamView> upstreams;
+    std::vector<VrrpView> vrrp;
+};
+
+std::string render_json(const Snapshot& s);
+std::string render_prometheus(const Snapshot& s);
+/// nginx's stub_status text, byte for byte.
+std::string render_stub_status(const Connections& c);
+/// The HTML page (self-contained: style and script inline, no outside resource).
+std::string_view html_page();
+
+/// Quoted JSON string (RFC 8259 escapes).
+void append_json_string(std::string& out, std::string_view s);
+/// A Prometheus label value, escaped (backslash, quote, newline).
+void append_label_value(std::string& out, std::string_view s);
+
+}  // namespace mod::status

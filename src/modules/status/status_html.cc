@@ -1,0 +1,164 @@
+// The HTML view of the status page: one self-contained document (style and script inline,
+// nothing fetched from elsewhere) that asks the same location for ?format=json every two
+// seconds and draws tables from it. Text goes in through textContent only (no markup from the
+// data). Elements carry ids and data- attributes that tests (and scripts) can read:
+// tr.peer[data-upstream][data-peer][data-state], #conn-<name>, #updated, #error.
+#include "modules/status/status.h"
+
+namespace mod::status {
+
+namespace {
+
+constexpr std::string_view kPage = R"HTML(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>halo status</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; background: #fafafa; }
+h1 { font-size: 1.5em; margin: 0 0 .2em; }
+h2 { font-size: 1.1em; margin: 1.4em 0 .4em; }
+table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px #0002; }
+th, td { padding: .3em .8em; border-bottom: 1px solid #e4e4e4; text-align: left; }
+th { background: #eef1f5; font-weight: 600; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.state { display: inline-block; min-width: 5.5em; padding: .05em .5em; border-radius: 3px;
+         color: #fff; font-weight: 600; text-align: center; }
+.s-up { background: #2e9e48; } .s-down { background: #d33a2c; }
+.s-backup { background: #6c7a89; } .s-draining { background: #e8930c; }
+.s-MASTER { background: #2e9e48; } .s-BACKUP { background: #6c7a89; }
+.s-FAULT { background: #d33a2c; } .s-INIT { background: #999; }
+tr.peer.down td { background: #fdecea; }
+#meta { color: #666; }
+#error { display: none; margin: 1em 0; padding: .5em 1em; background: #d33a2c; color: #fff; }
+.empty { color: #888; font-style: italic; }
+</style>
+</head>
+<body>
+<h1>halo</h1>
+<div id="meta"><span id="version"></span> &middot; updated <span id="updated">never</span></div>
+<div id="error"></div>
+<h2>Connections</h2>
+<table id="connections"><tr><th>active</th><th>reading</th><th>writing</th><th>waiting</th>
+<th>accepted</th><th>handled</th><th>requests</th></tr>
+<tr><td class="n" id="conn-active"></td><td class="n" id="conn-reading"></td>
+<td class="n" id="conn-writing"></td><td class="n" id="conn-waiting"></td>
+<td class="n" id="conn-accepted"></td><td class="n" id="conn-handled"></td>
+<td class="n" id="conn-requests"></td></tr></table>
+<h2>Processes</h2>
+<table id="processes"></table>
+<h2>Server blocks</h2>
+<table id="servers"></table>
+<h2>Upstreams</h2>
+<table id="upstreams"></table>
+<h2>VRRP instances</h2>
+<table id="vrrp"></table>
+<script>
+"use strict";
+const REFRESH_MS = 2000;
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+function row(table, cells, header) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    if (c instanceof Node) { const td = el(header ? "th" : "td"); td.appendChild(c); tr.appendChild(td); }
+    else tr.appendChild(el(header ? "th" : "td", c, typeof c === "number" ? "n" : ""));
+  }
+  table.appendChild(tr);
+  return tr;
+}
+function clear(id) { const t = document.getElementById(id); t.textContent = ""; return t; }
+function badge(state) { return el("span", state, "state s-" + state); }
+function uptime(s) {
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return (d ? d + "d " : "") + (d || h ? h + "h " : "") + (d || h || m ? m + "m " : "") + s % 60 + "s";
+}
+function when(ms) { return ms ? new Date(ms).toLocaleTimeString() : "-"; }
+function empty(table, cols, text) {
+  const tr = row(table, [text]);
+  tr.firstChild.colSpan = cols;
+  tr.firstChild.className = "empty";
+}
+function draw(s) {
+  document.getElementById("version").textContent = s.version;
+  document.getElementById("updated").textContent = new Date(s.time).toLocaleTimeString();
+  for (const k of ["active", "reading", "writing", "waiting", "accepted", "handled"])
+    document.getElementById("conn-" + k).textContent = s.connections[k];
+  document.getElementById("conn-requests").textContent = s.requests.total;
+
+  const p = clear("processes");
+  row(p, ["type", "pid", "uptime", "respawns", "requests", "connections", "note"], true);
+  const m = s.processes.master;
+  if (m) row(p, [m.type, m.pid, uptime(m.uptime), "", m.requests === undefined ? "" : m.requests,
+                 m.active === undefined ? "" : m.active, m.reloads + " reloads"]);
+  for (const w of s.processes.workers)
+    row(p, ["worker " + w.index, w.pid, uptime(w.uptime), w.respawns,
+            w.requests === undefined ? "" : w.requests, w.active === undefined ? "" : w.active,
+            w.retiring ? "retiring" : ""]);
+  for (const h of s.processes.helpers)
+    row(p, [h.name + " helper", h.pid, uptime(h.uptime), h.respawns, "", "", h.retiring ? "retiring" : ""]);
+
+  const sv = clear("servers");
+  row(sv, ["server", "listen", "requests", "1xx", "2xx", "3xx", "4xx", "5xx", "received", "sent"], true);
+  for (const b of s.servers)
+    row(sv, [b.name, b.listen.join(" "), b.requests, b.responses["1xx"], b.responses["2xx"],
+             b.responses["3xx"], b.responses["4xx"], b.responses["5xx"], b.received, b.sent]);
+  if (!s.servers.length) empty(sv, 10, "no server blocks");
+
+  const u = clear("upstreams");
+  row(u, ["upstream", "server", "state", "active", "requests", "failures", "avg response",
+          "health check", "last change"], true);
+  for (const g of s.upstreams) {
+    for (const peer of g.peers) {
+      const hc = peer.health_check;
+      const tr = row(u, [g.name, peer.server + (peer.backup ? " (backup)" : ""), badge(peer.state),
+        peer.active, peer.requests, peer.failures,
+        peer.response_time_ms === null ? "-" : peer.response_time_ms + " ms",
+        hc ? (hc.last_ok ? "ok" : "failed" + (hc.reason ? ": " + hc.reason : "")) + " (" + hc.checks + ")" : "-",
+        hc ? when(hc.last_change) : "-"]);
+      tr.className = "peer " + peer.state;
+      tr.dataset.upstream = g.name;
+      tr.dataset.peer = peer.server;
+      tr.dataset.state = peer.state;
+    }
+  }
+  if (!s.upstreams.length) empty(u, 9, "no upstream groups");
+
+  const v = clear("vrrp");
+  row(v, ["instance", "state", "interface", "vrid", "priority", "addresses"], true);
+  for (const i of s.vrrp)
+    row(v, [i.name, badge(i.state), i.interface, i.vrid, i.priority, i.addresses.join(" ")]);
+  if (!s.vrrp.length) empty(v, 6, "no VRRP instances");
+}
+async function refresh() {
+  const box = document.getElementById("error");
+  try {
+    const r = await fetch(location.pathname + "?format=json", {cache: "no-store"});
+    if (!r.ok) throw new Error("status " + r.status);
+    draw(await r.json());
+    box.style.display = "none";
+  } catch (e) {
+    box.textContent = "cannot load the status: " + e.message;
+    box.style.display = "block";
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+refresh();
+</script>
+</body>
+</html>
+)HTML";
+
+}  // namespace
+
+std::string_view html_page() {
+    return kPage;
+}
+
+}  // namespace mod::status

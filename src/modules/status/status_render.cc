@@ -1,0 +1,623 @@
+// The status page's renderings of a Snapshot: JSON, Prometheus text (exposition format
+// 0.0.4), and nginx's stub_status text.
+#include <cinttypes>
+#include <cstdio>
+
+#include "modules/status/status.h"
+
+namespace mod::status {
+
+namespace {
+
+const char* const kClasses[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+const char* const kPeerStates[4] = {"up", "down", "backup", "draining"};
+
+std::string num(uint64_t v) {
+    return std::to_string(v);
+}
+std::string num(int64_t v) {
+    return std::to_string(v);
+}
+std::string num(int v) {
+    return std::to_string(v);
+}
+std::string num(uint32_t v) {
+    return std::to_string(v);
+}
+/// Seconds from milliseconds, with three decimals.
+std::string seconds(int64_t ms) {
+    ms = ms < 0 ? 0 : ms;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%" PRId64 ".%03d", ms / 1000, static_cast<int>(ms % 1000));
+    return buf;
+}
+
+// ---- JSON ----
+
+/// Writes `{"k": v, ...}` members one at a time, commas in between.
+class Obj {
+  public:
+    explicit Obj(std::string& out) : out_(out) { out_ += '{'; }
+    void key(std::string_view k) {
+        out_ += first_ ? "" : ",";
+        first_ = false;
+        append_json_string(out_, k);
+        out_ += ':';
+    }
+    void raw(std::string_view k, std::string_view v) {
+        key(k);
+        out_ += v;
+    }
+    void str(std::string_view k, std::string_view v) {
+        key(k);
+        append_json_string(out_, v);
+    }
+    void boolean(std::string_view k, bool v) { raw(k, v ? "true" : "false"); }
+    void end() { out_ += '}'; }
+
+  private:
+    std::string& out_;
+    bool first_ = true;
+};
+
+void process_json(std::string& out, const ProcessView& p, bool worker) {
+    Obj o(out);
+    o.raw("pid", num(p.pid));
+    o.str("type", p.type);
+    if (worker) {
+        o.raw("index", num(p.index));
+    }
+    if (!p.name.empty()) {
+        o.str("name", p.name);
+    }
+    o.raw("started", num(p.started_ms));
+    o.raw("uptime", seconds(p.uptime_ms));
+    o.raw("respawns", num(p.respawns));
+    o.boolean("retiring", p.retiring);
+    if (p.counted) {
+        o.raw("accepted", num(p.accepted));
+        o.raw("requests", num(p.requests));
+        o.raw("active", num(p.active));
+    }
+    o.end();
+}
+
+void health_json(std::string& out, const HealthView& h) {
+    Obj o(out);
+    o.boolean("last_ok", h.last_ok);
+    o.raw("last_status", num(h.last_status));
+    o.raw("streak", num(h.streak));
+    o.raw("last_check", num(h.last_check_ms));
+    o.raw("last_change", num(h.last_change_ms));
+    o.raw("checks", num(h.checks));
+    o.raw("failures", num(h.failures));
+    if (h.reason.empty()) {
+        o.raw("reason", "null");
+    } else {
+        o.str("reason", h.reason);
+    }
+    o.end();
+}
+
+void peer_json(std::string& out, const PeerView& p) {
+    Obj o(out);
+    o.str("server", p.server);
+    o.str("name", p.name);
+    o.boolean("backup", p.backup);
+    o.raw("weight", num(p.weight));
+    o.str("state", p.state);
+    if (p.down_reason.empty()) {
+        o.raw("down_reason", "null");
+    } else {
+        o.str("down_reason", p.down_reason);
+    }
+    o.raw("active", num(p.active));
+    o.raw("requests", num(p.requests));
+    o.raw("failures", num(p.failures));
+    o.raw("responses", num(p.responses));
+    if (p.responses > 0) {
+        o.raw("response_time_ms", num(p.response_ms_total / p.responses));
+    } else {
+        o.raw("response_time_ms", "null");
+    }
+    o.key("health_check");
+    if (p.health.checked) {
+        health_json(out, p.health);
+    } else {
+        out += "null";
+    }
+    o.end();
+}
+
+void upstream_json(std::string& out, const UpstreamView& u) {
+    Obj o(out);
+    o.str("name", u.name);
+    o.str("balancer", u.balancer);
+    o.key("health_check");
+    if (u.check) {
+        Obj c(out);
+        c.str("type", u.check->type);
+        if (u.check->type != "tcp") {
+            c.str("uri", u.check->uri);
+        }
+        c.raw("interval_ms", num(u.check->interval_ms));
+        c.raw("timeout_ms", num(u.check->timeout_ms));
+        c.raw("fall", num(u.check->fall));
+        c.raw("rise", num(u.check->rise));
+        c.end();
+    } else {
+        out += "null";
+    }
+    o.key("peers");
+    out += '[';
+    for (size_t i = 0; i < u.peers.size(); i++) {
+        out += i > 0 ? "," : "";
+        peer_json(out, u.peers[i]);
+    }
+    out += ']';
+    o.end();
+}
+
+void server_json(std::string& out, const ServerView& s) {
+    Obj o(out);
+    o.str("name", s.name);
+    o.key("listen");
+    out += '[';
+    for (size_t i = 0; i < s.listen.size(); i++) {
+        out += i > 0 ? "," : "";
+        append_json_string(out, s.listen[i]);
+    }
+    out += ']';
+    o.raw("requests", num(s.requests));
+    o.key("responses");
+    Obj r(out);
+    for (int c = 0; c < 5; c++) {
+        r.raw(kClasses[c], num(s.responses[c]));
+    }
+    r.end();
+    o.raw("received", num(s.received));
+    o.raw("sent", num(s.sent));
+    o.end();
+}
+
+void vrrp_json(std::string& out, const VrrpView& v) {
+    Obj o(out);
+    o.str("name", v.name);
+    o.str("state", v.state);
+    o.str("interface", v.interface);
+    o.raw("vrid", num(v.vrid));
+    o.raw("priority", num(v.priority));
+    o.raw("base_priority", num(v.base_priority));
+    o.key("addresses");
+    out += '[';
+    for (size_t i = 0; i < v.addresses.size(); i++) {
+        out += i > 0 ? "," : "";
+        append_json_string(out, v.addresses[i]);
+    }
+    out += ']';
+    o.raw("last_change", num(v.last_change_ms));
+    o.end();
+}
+
+template <class T, class F>
+void array_json(std::string& out, const std::vector<T>& items, F each) {
+    out += '[';
+    for (size_t i = 0; i < items.size(); i++) {
+        out += i > 0 ? "," : "";
+        each(out, items[i]);
+    }
+    out += ']';
+}
+
+// ---- Prometheus ----
+
+/// Writes metric families: `# HELP`, `# TYPE`, then the samples given.
+class Prom {
+  public:
+    explicit Prom(std::string& out) : out_(out) {}
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        name_ = name;
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    /// A sample of the current family; `labels` are name/value pairs.
+    void sample(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                std::string_view value) {
+        out_ += name_;
+        if (labels.size() > 0) {
+            out_ += '{';
+            bool first = true;
+            for (const auto& [k, v] : labels) {
+                out_ += first ? "" : ",";
+                first = false;
+                out_ += k;
+                out_ += '=';
+                append_label_value(out_, v);
+            }
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += value;
+        out_ += '\n';
+    }
+
+  private:
+    std::string& out_;
+    std::string name_;
+};
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); i++) {
+        s += i > 0 ? "," : "";
+        s += v[i];
+    }
+    return s;
+}
+
+void processes_prom(Prom& p, const Snapshot& s) {
+    std::vector<const ProcessView*> all;
+    if (s.have_processes) {
+        all.push_back(&s.self);
+    }
+    for (const auto& w : s.workers) {
+        all.push_back(&w);
+    }
+    for (const auto& h : s.helpers) {
+        all.push_back(&h);
+    }
+    p.family("halo_process_start_time_seconds", "gauge",
+             "Start time of the process since the Unix epoch in seconds.");
+    for (const ProcessView* v : all) {
+        std::string pid = num(v->pid);
+        std::string index = v->index >= 0 ? num(v->index) : "";
+        p.sample({{"type", v->type}, {"pid", pid}, {"index", index}, {"name", v->name}},
+                 seconds(v->started_ms));
+    }
+    p.family("halo_process_respawns_total", "counter",
+             "Times the master started this process again after an abnormal exit.");
+    for (const ProcessView* v : all) {
+        if (v->type == "worker" || v->type == "helper") {
+            std::string pid = num(v->pid);
+            std::string index = v->index >= 0 ? num(v->index) : "";
+            p.sample({{"type", v->type}, {"pid", pid}, {"index", index}, {"name", v->name}},
+                     num(v->respawns));
+        }
+    }
+    p.family("halo_worker_http_requests_total", "counter",
+             "Client requests received by each live worker process.");
+    for (const auto& w : s.workers) {
+        if (w.counted) {
+            std::string pid = num(w.pid);
+            std::string index = num(w.index);
+            p.sample({{"pid", pid}, {"index", index}}, num(w.requests));
+        }
+    }
+    p.family("halo_worker_connections_active", "gauge",
+             "Open client connections of each live worker process.");
+    for (const auto& w : s.workers) {
+        if (w.counted) {
+            std::string pid = num(w.pid);
+            std::string index = num(w.index);
+            p.sample({{"pid", pid}, {"index", index}}, num(w.active));
+        }
+    }
+}
+
+void connections_prom(Prom& p, const Connections& c) {
+    p.family("halo_connections_accepted_total", "counter", "Accepted client connections.");
+    p.sample({}, num(c.accepted));
+    p.family("halo_connections_handled_total", "counter", "Handled client connections.");
+    p.sample({}, num(c.handled));
+    p.family("halo_http_requests_total", "counter",
+             "Client requests, all worker processes together.");
+    p.sample({}, num(c.requests));
+    p.family("halo_connections_active", "gauge", "Open client connections.");
+    p.sample({}, num(c.active));
+    p.family("halo_connections_reading", "gauge",
+             "Connections where halo is reading the request head.");
+    p.sample({}, num(c.reading));
+    p.family("halo_connections_writing", "gauge",
+             "Connections with a request in progress (body, processing, response).");
+    p.sample({}, num(c.writing));
+    p.family("halo_connections_waiting", "gauge", "Idle client connections (keepalive).");
+    p.sample({}, num(c.waiting));
+}
+
+void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
+    p.family("halo_server_requests_total", "counter", "Requests served by each server block.");
+    for (const auto& s : servers) {
+        p.sample({{"server", s.name}, {"listen", join(s.listen)}}, num(s.requests));
+    }
+    p.family("halo_server_responses_total", "counter",
+             "Responses of each server block by status class.");
+    for (const auto& s : servers) {
+        std::string listen = join(s.listen);
+        for (int c = 0; c < 5; c++) {
+            p.sample({{"server", s.name}, {"listen", listen}, {"code", kClasses[c]}},
+                     num(s.responses[c]));
+        }
+    }
+    p.family("halo_server_received_bytes_total", "counter",
+             "Request bytes (heads and bodies) received by each server block.");
+    for (const auto& s : servers) {
+        p.sample({{"server", s.name}, {"listen", join(s.listen)}}, num(s.received));
+    }
+    p.family("halo_server_sent_bytes_total", "counter",
+             "Response bytes (heads and bodies) sent by each server block.");
+    for (const auto& s : servers) {
+        p.sample({{"server", s.name}, {"listen", join(s.listen)}}, num(s.sent));
+    }
+}
+
+void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
+    auto each = [&](auto fn) {
+        for (const auto& u : ups) {
+            for (const auto& peer : u.peers) {
+                fn(u, peer);
+            }
+        }
+    };
+    p.family("halo_upstream_peer_state", "gauge",
+             "1 for the state an upstream server is in (up, down, backup, draining).");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        for (const char* st : kPeerStates) {
+            p.sample({{"upstream", u.name}, {"peer", s.server}, {"state", st}},
+                     s.state == st ? "1" : "0");
+        }
+    });
+    p.family("halo_upstream_peer_up", "gauge",
+             "1 when an upstream server may take requests (up, or a backup that is up).");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}},
+                 s.state == "up" || s.state == "backup" ? "1" : "0");
+    });
+    p.family("halo_upstream_peer_active_connections", "gauge",
+             "Requests in flight to an upstream server, all workers together.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.active));
+    });
+    p.family("halo_upstream_peer_requests_total", "counter",
+             "Attempts sent to an upstream server.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.requests));
+    });
+    p.family("halo_upstream_peer_failures_total", "counter",
+             "Attempts to an upstream server that failed.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.failures));
+    });
+    p.family("halo_upstream_peer_responses_total", "counter",
+             "Responses received from an upstream server.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.responses));
+    });
+    p.family("halo_upstream_peer_response_seconds_total", "counter",
+             "Sum of the response times of an upstream server's responses.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        p.sample({{"upstream", u.name}, {"peer", s.server}},
+                 seconds(static_cast<int64_t>(s.response_ms_total)));
+    });
+    p.family("halo_upstream_peer_health_checks_total", "counter",
+             "Active health checks run against an upstream server.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        if (s.health.checked) {
+            p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.health.checks));
+        }
+    });
+    p.family("halo_upstream_peer_health_check_failures_total", "counter",
+             "Active health checks of an upstream server that failed.");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        if (s.health.checked) {
+            p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.health.failures));
+        }
+    });
+    p.family("halo_upstream_peer_health_last_change_timestamp_seconds", "gauge",
+             "When the health check last took an upstream server out or put it back (0: never).");
+    each([&](const UpstreamView& u, const PeerView& s) {
+        if (s.health.checked) {
+            p.sample({{"upstream", u.name}, {"peer", s.server}}, seconds(s.health.last_change_ms));
+        }
+    });
+}
+
+void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
+    // VRRP instances: filled once the vrrp module reports them (see vrrp_instances()).
+    const char* const states[] = {"INIT", "BACKUP", "MASTER", "FAULT"};
+    p.family("halo_vrrp_instance_state", "gauge", "1 for the state a VRRP instance is in.");
+    for (const auto& v : instances) {
+        std::string vrid = num(v.vrid);
+        for (const char* st : states) {
+            p.sample(
+                {{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}, {"state", st}},
+                v.state == st ? "1" : "0");
+        }
+    }
+    p.family("halo_vrrp_instance_priority", "gauge",
+             "Effective priority of a VRRP instance (after tracking).");
+    for (const auto& v : instances) {
+        std::string vrid = num(v.vrid);
+        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
+                 num(v.priority));
+    }
+}
+
+}  // namespace
+
+std::optional<Format> parse_format(std::string_view s) {
+    if (s == "json") {
+        return Format::kJson;
+    }
+    if (s == "prometheus") {
+        return Format::kPrometheus;
+    }
+    if (s == "html") {
+        return Format::kHtml;
+    }
+    return std::nullopt;
+}
+
+std::string_view content_type(Format f) {
+    switch (f) {
+        case Format::kJson:
+            return "application/json";
+        case Format::kPrometheus:
+            return "text/plain; version=0.0.4; charset=utf-8";
+        case Format::kHtml:
+            return "text/html; charset=utf-8";
+    }
+    return "application/octet-stream";
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    snprintf(buf, sizeof(buf), "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += ch;
+                }
+        }
+    }
+    out += '"';
+}
+
+void append_label_value(std::string& out, std::string_view s) {
+    out += '"';
+    for (char c : s) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
+std::string render_json(const Snapshot& s) {
+    std::string out;
+    out.reserve(4096);
+    Obj o(out);
+    o.str("version", s.version);
+    o.raw("time", num(s.now_ms));
+    o.boolean("counting", s.counting);
+
+    o.key("processes");
+    {
+        Obj p(out);
+        p.key("master");
+        if (s.have_processes) {
+            Obj m(out);
+            m.raw("pid", num(s.self.pid));
+            m.str("type", s.self.type);
+            m.raw("started", num(s.self.started_ms));
+            m.raw("uptime", seconds(s.self.uptime_ms));
+            m.raw("reloads", num(s.reloads));
+            m.boolean("retiring", s.self.retiring);
+            if (s.self.counted) {  // a single process serves too
+                m.raw("accepted", num(s.self.accepted));
+                m.raw("requests", num(s.self.requests));
+                m.raw("active", num(s.self.active));
+            }
+            m.end();
+        } else {
+            out += "null";
+        }
+        p.key("workers");
+        array_json(out, s.workers,
+                   [](std::string& o2, const ProcessView& v) { process_json(o2, v, true); });
+        p.key("helpers");
+        array_json(out, s.helpers,
+                   [](std::string& o2, const ProcessView& v) { process_json(o2, v, false); });
+        p.raw("dropped", num(s.processes_dropped));
+        p.end();
+    }
+
+    o.key("connections");
+    {
+        Obj c(out);
+        c.raw("accepted", num(s.connections.accepted));
+        c.raw("handled", num(s.connections.handled));
+        c.raw("active", num(s.connections.active));
+        c.raw("reading", num(s.connections.reading));
+        c.raw("writing", num(s.connections.writing));
+        c.raw("waiting", num(s.connections.waiting));
+        c.end();
+    }
+    o.key("requests");
+    {
+        Obj r(out);
+        r.raw("total", num(s.connections.requests));
+        r.raw("current", num(s.connections.reading + s.connections.writing));
+        r.end();
+    }
+    o.key("servers");
+    array_json(out, s.servers, server_json);
+    o.key("upstreams");
+    array_json(out, s.upstreams, upstream_json);
+    // VRRP instances: an empty list until the vrrp module reports them (vrrp_instances()).
+    o.key("vrrp");
+    array_json(out, s.vrrp, vrrp_json);
+    o.end();
+    out += '\n';
+    return out;
+}
+
+std::string render_prometheus(const Snapshot& s) {
+    std::string out;
+    out.reserve(8192);
+    Prom p(out);
+    p.family("halo_info", "gauge", "Version of the halo binary.");
+    p.sample({{"version", s.version}}, "1");
+    p.family("halo_reloads_total", "counter", "Configuration reloads since the master started.");
+    p.sample({}, num(s.reloads));
+    processes_prom(p, s);
+    connections_prom(p, s.connections);
+    servers_prom(p, s.servers);
+    upstreams_prom(p, s.upstreams);
+    vrrp_prom(p, s.vrrp);
+    return out;
+}
+
+std::string render_stub_status(const Connections& c) {
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "Active connections: %" PRId64 " \nserver accepts handled requests\n %" PRIu64
+             " %" PRIu64 " %" PRIu64 " \nReading: %" PRId64 " Writing: %" PRId64
+             " Waiting: %" PRId64 " \n",
+             c.active, c.accepted, c.handled, c.requests, c.reading, c.writing, c.waiting);
+    return buf;
+}
+
+}  // namespace mod::status

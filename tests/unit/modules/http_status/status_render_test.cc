@@ -1,0 +1,277 @@
+// The renderings of a Snapshot: JSON that parses and carries every number where the
+// documentation says (escapes included), Prometheus text that a strict reader accepts (every
+// family typed, samples together, labels escaped), nginx's stub_status text byte for byte,
+// VRRP instances once reported, and the HTML page's self-containment.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "modules/status/status.h"
+#include "support/json.h"
+#include "support/prometheus.h"
+
+namespace mod::status {
+namespace {
+
+using halo_test::Json;
+using halo_test::PromText;
+
+Snapshot sample() {
+    Snapshot s;
+    s.version = "halo/1.2.3";
+    s.now_ms = 1700000000123;
+    s.counting = true;
+    s.have_processes = true;
+    s.self.type = "master";
+    s.self.pid = 100;
+    s.self.started_ms = 1700000000000;
+    s.self.uptime_ms = 123;
+    s.reloads = 1;
+    for (int i = 0; i < 2; i++) {
+        ProcessView w;
+        w.type = "worker";
+        w.pid = 200 + i;
+        w.index = i;
+        w.uptime_ms = 61500;
+        w.respawns = static_cast<uint32_t>(i);
+        w.counted = true;
+        w.accepted = 10 + i;
+        w.requests = 20 + i;
+        w.active = 1;
+        s.workers.push_back(w);
+    }
+    ProcessView h;
+    h.type = "helper";
+    h.pid = 300;
+    h.name = "healthcheck";
+    s.helpers.push_back(h);
+    s.connections = {21, 21, 41, 3, 1, 1, 1};
+    ServerView v;
+    v.name = "quote\"d\tname";
+    v.listen = {"127.0.0.1:8080", "[::1]:8080"};
+    v.counted = true;
+    v.requests = 41;
+    v.responses[1] = 30;
+    v.responses[3] = 10;
+    v.responses[4] = 1;
+    v.received = 4000;
+    v.sent = 90000;
+    s.servers.push_back(v);
+    UpstreamView u;
+    u.name = "app";
+    u.balancer = "round_robin";
+    u.check = CheckView{"http", "/health", 2000, 1000, 3, 2};
+    PeerView up;
+    up.server = "127.0.0.1:8081";
+    up.name = "127.0.0.1:8081";
+    up.state = "up";
+    up.requests = 5;
+    up.responses = 5;
+    up.response_ms_total = 50;
+    up.health.checked = true;
+    up.health.last_ok = true;
+    up.health.last_status = 200;
+    up.health.checks = 9;
+    PeerView down = up;
+    down.server = "127.0.0.1:8082";
+    down.name = "127.0.0.1:8082";
+    down.state = "down";
+    down.down_reason = "health_check";
+    down.responses = 0;
+    down.response_ms_total = 0;
+    down.failures = 2;
+    down.health.last_ok = false;
+    down.health.last_status = 0;
+    down.health.failures = 4;
+    down.health.reason = "connect() refused";
+    down.health.last_change_ms = 1700000000050;
+    u.peers = {up, down};
+    s.upstreams.push_back(u);
+    return s;
+}
+
+TEST(StatusJsonTest, ParsesAndCarriesEveryNumber) {
+    std::string text = render_json(sample());
+    std::string err;
+    auto j = Json::parse(text, &err);
+    ASSERT_TRUE(j) << err << "\n" << text;
+    const Json& d = *j;
+    EXPECT_EQ(d["version"].str(), "halo/1.2.3");
+    EXPECT_EQ(d["time"].integer(), 1700000000123);
+    EXPECT_TRUE(d["counting"].boolean());
+    const Json& p = d["processes"];
+    EXPECT_EQ(p["master"]["pid"].integer(), 100);
+    EXPECT_EQ(p["master"]["reloads"].integer(), 1);
+    EXPECT_DOUBLE_EQ(p["master"]["uptime"].number(), 0.123);
+    ASSERT_EQ(p["workers"].size(), 2u);
+    EXPECT_EQ(p["workers"][1]["index"].integer(), 1);
+    EXPECT_EQ(p["workers"][1]["respawns"].integer(), 1);
+    EXPECT_EQ(p["workers"][1]["requests"].integer(), 21);
+    EXPECT_DOUBLE_EQ(p["workers"][0]["uptime"].number(), 61.5);
+    ASSERT_EQ(p["helpers"].size(), 1u);
+    EXPECT_EQ(p["helpers"][0]["name"].str(), "healthcheck");
+    EXPECT_FALSE(p["helpers"][0].has("requests"));  // helpers do not serve
+    const Json& c = d["connections"];
+    EXPECT_EQ(c["accepted"].integer(), 21);
+    EXPECT_EQ(c["handled"].integer(), 21);
+    EXPECT_EQ(c["active"].integer(), 3);
+    EXPECT_EQ(c["reading"].integer(), 1);
+    EXPECT_EQ(c["writing"].integer(), 1);
+    EXPECT_EQ(c["waiting"].integer(), 1);
+    EXPECT_EQ(d["requests"]["total"].integer(), 41);
+    EXPECT_EQ(d["requests"]["current"].integer(), 2);
+    ASSERT_EQ(d["servers"].size(), 1u);
+    const Json& srv = d["servers"][0];
+    EXPECT_EQ(srv["name"].str(), "quote\"d\tname");
+    EXPECT_EQ(srv["listen"][1].str(), "[::1]:8080");
+    EXPECT_EQ(srv["responses"]["2xx"].integer(), 30);
+    EXPECT_EQ(srv["responses"]["4xx"].integer(), 10);
+    EXPECT_EQ(srv["responses"]["5xx"].integer(), 1);
+    EXPECT_EQ(srv["responses"]["1xx"].integer(), 0);
+    EXPECT_EQ(srv["sent"].integer(), 90000);
+    const Json& u = d["upstreams"][0];
+    EXPECT_EQ(u["balancer"].str(), "round_robin");
+    EXPECT_EQ(u["health_check"]["uri"].str(), "/health");
+    EXPECT_EQ(u["health_check"]["fall"].integer(), 3);
+    const Json& up = u["peers"][0];
+    EXPECT_EQ(up["state"].str(), "up");
+    EXPECT_TRUE(up["down_reason"].is_null());
+    EXPECT_EQ(up["response_time_ms"].integer(), 10);
+    EXPECT_TRUE(up["health_check"]["last_ok"].boolean());
+    EXPECT_TRUE(up["health_check"]["reason"].is_null());
+    const Json& down = u["peers"][1];
+    EXPECT_EQ(down["state"].str(), "down");
+    EXPECT_EQ(down["down_reason"].str(), "health_check");
+    EXPECT_TRUE(down["response_time_ms"].is_null());
+    EXPECT_EQ(down["health_check"]["reason"].str(), "connect() refused");
+    EXPECT_EQ(down["health_check"]["last_change"].integer(), 1700000000050);
+    EXPECT_EQ(down["health_check"]["failures"].integer(), 4);
+    EXPECT_TRUE(d["vrrp"].is_array());
+    EXPECT_EQ(d["vrrp"].size(), 0u);
+}
+
+TEST(StatusJsonTest, NoProcessTableNoCounters) {
+    Snapshot s;
+    s.version = "halo/1";
+    auto j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    EXPECT_TRUE((*j)["processes"]["master"].is_null());
+    EXPECT_EQ((*j)["processes"]["workers"].size(), 0u);
+    EXPECT_FALSE((*j)["counting"].boolean());
+    EXPECT_EQ((*j)["servers"].size(), 0u);
+    EXPECT_EQ((*j)["upstreams"].size(), 0u);
+}
+
+TEST(StatusJsonTest, ControlCharactersAreEscaped) {
+    std::string out;
+    append_json_string(out, std::string("a\x01\x7f\\b\n", 6));
+    EXPECT_EQ(out, "\"a\\u0001\\u007f\\\\b\\n\"");
+    auto j = Json::parse(out);
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->str(), std::string("a\x01\x7f\\b\n", 6));
+}
+
+TEST(StatusJsonTest, VrrpInstancesOnceReported) {
+    Snapshot s = sample();
+    VrrpView v;
+    v.name = "VI_1";
+    v.state = "MASTER";
+    v.interface = "eth0";
+    v.vrid = 51;
+    v.priority = 100;
+    v.base_priority = 100;
+    v.addresses = {"172.17.0.100/24"};
+    s.vrrp.push_back(v);
+    auto j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    EXPECT_EQ((*j)["vrrp"][0]["state"].str(), "MASTER");
+    EXPECT_EQ((*j)["vrrp"][0]["vrid"].integer(), 51);
+    EXPECT_EQ((*j)["vrrp"][0]["addresses"][0].str(), "172.17.0.100/24");
+    auto prom = PromText::parse(render_prometheus(s));
+    ASSERT_TRUE(prom);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_state", {{"instance", "VI_1"}, {"state", "MASTER"}}),
+              1.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_state", {{"instance", "VI_1"}, {"state", "BACKUP"}}),
+              0.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_priority", {{"instance", "VI_1"}}), 100.0);
+}
+
+TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
+    std::string text = render_prometheus(sample());
+    std::string err;
+    auto p = PromText::parse(text, &err);
+    ASSERT_TRUE(p) << err << "\n" << text;
+    EXPECT_EQ(p->value("halo_info", {{"version", "halo/1.2.3"}}), 1.0);
+    EXPECT_EQ(p->type("halo_http_requests_total"), "counter");
+    EXPECT_EQ(p->value("halo_http_requests_total"), 41.0);
+    EXPECT_EQ(p->sum("halo_worker_http_requests_total"), 41.0);
+    EXPECT_EQ(p->value("halo_worker_http_requests_total", {{"pid", "201"}, {"index", "1"}}), 21.0);
+    EXPECT_EQ(p->type("halo_connections_active"), "gauge");
+    EXPECT_EQ(p->value("halo_connections_accepted_total"), 21.0);
+    EXPECT_EQ(p->value("halo_connections_waiting"), 1.0);
+    EXPECT_EQ(p->value("halo_reloads_total"), 1.0);
+    EXPECT_EQ(p->value("halo_process_start_time_seconds", {{"type", "master"}}), 1700000000.0);
+    EXPECT_EQ(p->value("halo_process_respawns_total", {{"type", "worker"}, {"index", "1"}}), 1.0);
+    // The escaped server name comes back as it was.
+    EXPECT_EQ(p->value("halo_server_requests_total", {{"server", "quote\"d\tname"}}), 41.0);
+    EXPECT_EQ(p->value("halo_server_responses_total",
+                       {{"listen", "127.0.0.1:8080,[::1]:8080"}, {"code", "4xx"}}),
+              10.0);
+    EXPECT_EQ(p->value("halo_server_sent_bytes_total"), 90000.0);
+    std::map<std::string, std::string> down = {{"upstream", "app"}, {"peer", "127.0.0.1:8082"}};
+    EXPECT_EQ(p->value("halo_upstream_peer_up", down), 0.0);
+    EXPECT_EQ(p->value("halo_upstream_peer_up", {{"peer", "127.0.0.1:8081"}}), 1.0);
+    auto state = down;
+    state["state"] = "down";
+    EXPECT_EQ(p->value("halo_upstream_peer_state", state), 1.0);
+    EXPECT_EQ(p->sum("halo_upstream_peer_state", down), 1.0);  // one state at a time
+    EXPECT_EQ(p->value("halo_upstream_peer_failures_total", down), 2.0);
+    EXPECT_EQ(p->value("halo_upstream_peer_health_check_failures_total", down), 4.0);
+    EXPECT_DOUBLE_EQ(*p->value("halo_upstream_peer_health_last_change_timestamp_seconds", down),
+                     1700000000.05);
+    EXPECT_DOUBLE_EQ(
+        *p->value("halo_upstream_peer_response_seconds_total", {{"peer", "127.0.0.1:8081"}}), 0.05);
+    EXPECT_TRUE(p->find("halo_vrrp_instance_state").empty());
+    // Every name has the prefix.
+    for (const auto& s : p->samples()) {
+        EXPECT_EQ(s.name.rfind("halo_", 0), 0u) << s.name;
+    }
+}
+
+TEST(StatusPrometheusTest, LabelValuesAreEscaped) {
+    std::string out;
+    append_label_value(out, "a\\b\"c\nd");
+    EXPECT_EQ(out, "\"a\\\\b\\\"c\\nd\"");
+}
+
+TEST(StatusStubTest, NginxTextByteForByte) {
+    Connections c{12, 12, 34, 3, 1, 1, 1};
+    EXPECT_EQ(render_stub_status(c),
+              "Active connections: 3 \nserver accepts handled requests\n 12 12 34 \n"
+              "Reading: 1 Writing: 1 Waiting: 1 \n");
+}
+
+TEST(StatusFormatTest, Names) {
+    EXPECT_EQ(parse_format("json"), Format::kJson);
+    EXPECT_EQ(parse_format("prometheus"), Format::kPrometheus);
+    EXPECT_EQ(parse_format("html"), Format::kHtml);
+    EXPECT_FALSE(parse_format("JSON"));
+    EXPECT_FALSE(parse_format(""));
+    EXPECT_EQ(content_type(Format::kPrometheus), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST(StatusHtmlTest, SelfContainedAndFetchesTheJson) {
+    std::string_view page = html_page();
+    EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
+    EXPECT_NE(page.find("?format=json"), std::string_view::npos);
+    EXPECT_NE(page.find("setTimeout(refresh"), std::string_view::npos);
+    // Nothing from elsewhere: no external script, style, font or image.
+    EXPECT_EQ(page.find("src="), std::string_view::npos);
+    EXPECT_EQ(page.find("href="), std::string_view::npos);
+    EXPECT_EQ(page.find("http://"), std::string_view::npos);
+    EXPECT_EQ(page.find("https://"), std::string_view::npos);
+    EXPECT_EQ(page.find("innerHTML"), std::string_view::npos);  // data goes in as text only
+}
+
+}  // namespace
+}  // namespace mod::status
