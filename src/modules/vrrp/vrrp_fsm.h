@@ -48,10 +48,10 @@ class FsmListener {
 struct FsmConfig {
     int version = 3;
     uint8_t priority = kPriorityDefault;  // the effective priority at start
-    Millis advert_int{1000};               // Advertisement_Interval
-    bool preempt = true;                   // Preempt_Mode
-    Millis preempt_delay{0};               // keepalived: wait this long before preempting
-    Ip4 primary;                           // our primary address (for equal priorities)
+    Millis advert_int{1000};              // Advertisement_Interval
+    bool preempt = true;                  // Preempt_Mode
+    Millis preempt_delay{0};              // keepalived: wait this long before preempting
+    Ip4 primary;                          // our primary address (for equal priorities)
 };
 
 class Fsm {
@@ -106,7 +106,7 @@ class Fsm {
     Millis master_adver_int_;
     std::optional<Ip4> master_;
     std::optional<ev::TimePoint> lower_since_;  // preempt_delay: first lower-priority advert
-    bool master_down_from_zero_ = false;  // Master_Down_Timer armed with Skew_Time (prio 0)
+    bool master_down_from_zero_ = false;        // Master_Down_Timer armed with Skew_Time (prio 0)
     uint64_t transitions_ = 0;
     std::unique_ptr<ev::Timer> down_timer_;   // Master_Down_Timer
     std::unique_ptr<ev::Timer> adver_timer_;  // Adver_Timer

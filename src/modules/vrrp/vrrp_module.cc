@@ -422,8 +422,9 @@ Status track_action(ConfContext& cf, size_t from, bool allow_fault, TrackAction&
         } else if (a == "fault" && allow_fault) {
             out.fault = true;
         } else {
-            return cf.invalid_value(a, allow_fault ? "expected weight=N or fault" : "expected "
-                                                                                    "weight=N");
+            return cf.invalid_value(a, allow_fault ? "expected weight=N or fault"
+                                                   : "expected "
+                                                     "weight=N");
         }
     }
     if (out.fault && out.weight != 0) {

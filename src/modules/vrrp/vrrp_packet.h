@@ -59,7 +59,7 @@ struct Advert {
     uint8_t priority = 0;
     /// v3: Max Adver Int (a multiple of 10ms); v2: Adver Int (a multiple of 1s).
     Millis interval{1000};
-    uint8_t auth_type = kAuthNone;      // v2 only
+    uint8_t auth_type = kAuthNone;       // v2 only
     std::array<uint8_t, 8> auth_data{};  // v2 only, zero padded
     std::vector<Ip4> addrs;
     friend bool operator==(const Advert&, const Advert&) = default;

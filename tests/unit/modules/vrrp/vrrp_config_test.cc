@@ -235,9 +235,9 @@ TEST_F(VrrpConfigTest, PriorityRange) {
 TEST_F(VrrpConfigTest, VridRange) {
     EXPECT_EQ(instance_error("virtual_router_id 0;\n"),
               "invalid value \"0\" in \"virtual_router_id\" directive, it must be 1..255" + at(3));
-    EXPECT_EQ(instance_error("virtual_router_id 256;\n"),
-              "invalid value \"256\" in \"virtual_router_id\" directive, it must be 1..255" +
-                  at(3));
+    EXPECT_EQ(
+        instance_error("virtual_router_id 256;\n"),
+        "invalid value \"256\" in \"virtual_router_id\" directive, it must be 1..255" + at(3));
 }
 
 TEST_F(VrrpConfigTest, AdvertIntV2WholeSeconds) {
@@ -301,10 +301,10 @@ TEST_F(VrrpConfigTest, DuplicateVridOnOneInterface) {
     EXPECT_TRUE(load("vrrp {\nvrrp_instance A { interface e; virtual_router_id 5; }\n"
                      "vrrp_instance B { interface f; virtual_router_id 5; }\n}\n")
                     .is_ok());
-    EXPECT_EQ(error("vrrp {\nvrrp_instance A { interface e; virtual_router_id 5; }\n"
-                    "vrrp_instance A { interface f; virtual_router_id 6; }\n}\n"),
-              "duplicate vrrp_instance \"A\", first defined in " + dir_.file("halo.conf") + ":2" +
-                  at(3));
+    EXPECT_EQ(
+        error("vrrp {\nvrrp_instance A { interface e; virtual_router_id 5; }\n"
+              "vrrp_instance A { interface f; virtual_router_id 6; }\n}\n"),
+        "duplicate vrrp_instance \"A\", first defined in " + dir_.file("halo.conf") + ":2" + at(3));
 }
 
 TEST_F(VrrpConfigTest, VirtualAddresses) {
@@ -323,9 +323,9 @@ TEST_F(VrrpConfigTest, VirtualAddresses) {
 }
 
 TEST_F(VrrpConfigTest, StateAndFlags) {
-    EXPECT_EQ(instance_error("state PRIMARY;\n"),
-              "invalid value \"PRIMARY\" in \"state\" directive, it must be MASTER or BACKUP" +
-                  at(3));
+    EXPECT_EQ(
+        instance_error("state PRIMARY;\n"),
+        "invalid value \"PRIMARY\" in \"state\" directive, it must be MASTER or BACKUP" + at(3));
     EXPECT_EQ(instance_error("nopreempt on;\n"),
               "invalid number of arguments in \"nopreempt\" directive" + at(3));
     EXPECT_EQ(instance_error("version 4;\n"),
@@ -338,9 +338,9 @@ TEST_F(VrrpConfigTest, Unicast) {
     EXPECT_EQ(instance_error("unicast_peer {\n}\n"), "\"unicast_peer\" block is empty" + at(3));
     EXPECT_EQ(instance_error(std::string(kBase) + "unicast_src_ip 10.0.0.1;\n"),
               "\"unicast_src_ip\" without \"unicast_peer\" in vrrp_instance \"VI_1\"" + at(2));
-    EXPECT_EQ(instance_error("unicast_src_ip x;\n"),
-              "invalid value \"x\" in \"unicast_src_ip\" directive, expected an IPv4 address" +
-                  at(3));
+    EXPECT_EQ(
+        instance_error("unicast_src_ip x;\n"),
+        "invalid value \"x\" in \"unicast_src_ip\" directive, expected an IPv4 address" + at(3));
 }
 
 TEST_F(VrrpConfigTest, Tracking) {
@@ -371,9 +371,9 @@ TEST_F(VrrpConfigTest, Scripts) {
               "invalid value \"0\" in \"fall\" directive, it must be 1..1000" + at(4));
     EXPECT_EQ(error("vrrp {\nvrrp_script s {\nscript x;\nuser no_such_user_here;\n}\n}\n"),
               "unknown user \"no_such_user_here\" in \"user\" directive" + at(4));
-    EXPECT_EQ(error("vrrp {\nvrrp_script s { script x; }\nvrrp_script s { script y; }\n}\n"),
-              "duplicate vrrp_script \"s\", first defined in " + dir_.file("halo.conf") + ":2" +
-                  at(3));
+    EXPECT_EQ(
+        error("vrrp {\nvrrp_script s { script x; }\nvrrp_script s { script y; }\n}\n"),
+        "duplicate vrrp_script \"s\", first defined in " + dir_.file("halo.conf") + ":2" + at(3));
 }
 
 TEST_F(VrrpConfigTest, ContextsAreChecked) {

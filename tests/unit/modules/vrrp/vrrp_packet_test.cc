@@ -125,7 +125,9 @@ TEST(VrrpPacketTest, V3IntervalIsTwelveBitsOfCentiseconds) {
     EXPECT_EQ(b[4], 0x0F);
     EXPECT_EQ(b[5], 0xFF);
     // Reserved bits set by a sender are ignored by a receiver (RFC 5798 §5.2.6).
-    std::vector<uint8_t> ipv4 = hex("45c0002000000000ff700000" "0a000002e0000012");
+    std::vector<uint8_t> ipv4 =
+        hex("45c0002000000000ff700000"
+            "0a000002e0000012");
     b[4] |= 0xF0;
     b[6] = b[7] = 0;
     uint32_t sum = checksum_add(hex("0a000002e00000120070000c"));
@@ -222,7 +224,9 @@ TEST(VrrpPacketTest, RejectsBadChecksum) {
     uint16_t c = checksum_fold(checksum_add(v));
     v[6] = static_cast<uint8_t>(c >> 8);
     v[7] = static_cast<uint8_t>(c);
-    p = hex("45c0001c00000000ff700000" "0a630001e0000012");
+    p =
+        hex("45c0002000000000ff700000"
+            "0a630001e0000012");
     p.insert(p.end(), v.begin(), v.end());
     EXPECT_EQ(decode(p, 3, r), DecodeError::kBadChecksum);
 }
