@@ -7,6 +7,7 @@
 // Needs root and `ip netns`; skipped with a message otherwise. Every namespace is deleted
 // and every process killed (by process group, never by name) when a test ends.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,13 +203,21 @@ class Lab {
 /// One halo node: a prefix, a config, the process.
 class HaloNode {
   public:
-    HaloNode(Lab& lab, int index, std::string vrrp_body)
-        : lab_(lab), index_(index), vrrp_(std::move(vrrp_body)), dir_("halo-ha") {
+    HaloNode(Lab& lab, int index, std::string vrrp_body, std::string http_top = {},
+             std::string server_extra = {})
+        : lab_(lab),
+          index_(index),
+          vrrp_(std::move(vrrp_body)),
+          http_top_(std::move(http_top)),
+          server_extra_(std::move(server_extra)),
+          dir_("halo-ha") {
         write_conf();
     }
+    const TempDir& dir() const { return dir_; }
     ~HaloNode() {
         if (::testing::Test::HasFailure()) {
-            std::cerr << "---- node " << index_ << " error.log ----\n" << error_log();
+            std::cerr << "---- node " << index_ << " error.log ----\n"
+                      << error_log() << read_file(dir_ / "halo.out").value_or("");
         }
     }
 
@@ -216,9 +225,9 @@ class HaloNode {
         std::string conf =
             "daemon off;\nworker_processes 1;\nerror_log logs/error.log info;\n"
             "events {}\n"
-            "http {\n  server {\n    listen 80;\n"
-            "    location / { return 200 \"node" +
-            std::to_string(index_) +
+            "http {\n" +
+            http_top_ + "  server {\n    listen 80;\n" + server_extra_ +
+            "    location / { return 200 \"node" + std::to_string(index_) +
             "\\n\"; }\n  }\n}\n"
             "vrrp {\n" +
             (vrrp_override.empty() ? vrrp_ : vrrp_override) + "}\n";
@@ -242,6 +251,8 @@ class HaloNode {
     Lab& lab_;
     int index_;
     std::string vrrp_;
+    std::string http_top_;
+    std::string server_extra_;
     TempDir dir_;
     std::unique_ptr<NsProcess> proc_;
 };
@@ -389,6 +400,102 @@ TEST_F(HaTest, NopreemptKeepsTheNewMaster) {
     EXPECT_FALSE(wait_until([&] { return lab_.vip_holders(3) != std::vector<int>{holder}; }, 2s));
     EXPECT_EQ(node(1).count("BACKUP -> MASTER"), 1u);  // only the first election
     EXPECT_EQ(lab_.curl_vip(), "node" + std::to_string(holder) + "\n");
+}
+
+// ---- tracking and notify ----
+
+TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
+    // Node 1 tracks a script (a file's presence), a dummy link, its workers and an upstream
+    // group whose servers refuse connections; it reports transitions to a notify script.
+    std::string ns1 = lab_.node(1);
+    // (a veth pair: the dummy driver is not always there)
+    ASSERT_EQ(ip({"-n", ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"}).status,
+              0);
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk1", "up"}).status, 0);
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "up"}).status, 0);
+    TempDir hooks("halo-hooks");
+    chmod(hooks.path().c_str(), 0777);  // scripts run as nobody
+    std::string ok = hooks / "ok";
+    write_file(ok, "");
+    write_file(hooks / "notify.sh",
+               "#!/bin/sh\necho \"$(id -un) $*\" >> " + (hooks / "notify.log") + "\n");
+    chmod((hooks / "notify.sh").c_str(), 0755);
+    std::string vrrp1 =
+        "  vrrp_script chk { script \"test -f " + ok +
+        "\"; interval 100ms; fall 1; rise 1; weight -30; }\n" +
+        instance(100,
+                 "advert_int 100ms;\n    track_script chk;\n    track_interface trk0;\n"
+                 "    track_workers;\n    track_upstream dead weight=-50;\n"
+                 "    notify " +
+                     (hooks / "notify.sh") + ";\n");
+    nodes_.push_back(std::make_unique<HaloNode>(
+        lab_, 1, vrrp1,
+        "  upstream dead {\n    server 127.0.0.1:1 max_fails=1 fail_timeout=1h;\n"
+        "    server 127.0.0.1:2 max_fails=1 fail_timeout=1h;\n  }\n",
+        "    location /app { proxy_pass http://dead; }\n"));
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 2, instance(90)));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
+    node(2).start();
+    auto holder_is = [&](int n) {
+        return wait_until([&] { return lab_.vip_holders(2) == std::vector<int>{n}; }, 20s);
+    };
+    ASSERT_TRUE(holder_is(1));
+
+    // The script fails: 100 - 30 = 70 < 90.
+    ASSERT_EQ(unlink(ok.c_str()), 0);
+    ASSERT_TRUE(holder_is(2)) << node(1).error_log();
+    write_file(ok, "");
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // The tracked link goes down: Fault.
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "down"}).status, 0);
+    ASSERT_TRUE(holder_is(2));
+    ASSERT_TRUE(wait_until([&] { return node(1).count("-> FAULT (fault)") == 1; }));
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "up"}).status, 0);
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // The worker stops serving (SIGSTOP: alive but hung): track_workers => Fault.
+    std::vector<pid_t> workers;
+    for (pid_t p : children_of(node(1).proc().pid())) {
+        if (node(1).count("start worker process " + std::to_string(p)) == 1) {
+            workers.push_back(p);
+        }
+    }
+    ASSERT_EQ(workers.size(), 1u) << node(1).error_log();
+    ASSERT_EQ(::kill(workers[0], SIGSTOP), 0);
+    bool moved = holder_is(2);
+    ::kill(workers[0], SIGCONT);
+    ASSERT_TRUE(moved) << node(1).error_log();
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // Every server of the upstream fails (one request through the VIP tries both): -50.
+    ASSERT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }));
+    run_command({"ip", "netns", "exec", lab_.ns("cl"), "curl", "-s", "-m", "2",
+                 std::string("http://") + kVip + "/app"},
+                5s);
+    ASSERT_TRUE(holder_is(2)) << node(1).error_log();
+    EXPECT_EQ(node(1).count("track_upstream dead: no usable server"), 1u);
+
+    // The notify script saw every transition, in order, as nobody, with the priority.
+    std::string log;
+    ASSERT_TRUE(wait_until([&] {
+        log = read_file(hooks / "notify.log").value_or("");
+        return log_lines_with(log, "MASTER").size() == 4 &&
+               log_lines_with(log, "FAULT").size() == 2;
+    }));
+    std::vector<std::string> lines;
+    for (const std::string& l : log_lines_with(log, "INSTANCE VI_1")) {
+        lines.push_back(l);
+    }
+    std::vector<std::string> want = {
+        "nobody INSTANCE VI_1 BACKUP 100", "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 BACKUP 70",  "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 FAULT 100",  "nobody INSTANCE VI_1 BACKUP 100",
+        "nobody INSTANCE VI_1 MASTER 100", "nobody INSTANCE VI_1 FAULT 100",
+        "nobody INSTANCE VI_1 BACKUP 100", "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 BACKUP 50"};
+    EXPECT_EQ(lines, want) << log;
 }
 
 // ---- halo and Debian's keepalived in one group ----

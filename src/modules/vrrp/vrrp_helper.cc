@@ -16,10 +16,15 @@
 #include <functional>
 #include <thread>
 
+#include "auto_config.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "core/shm.h"
+#include "event/runtime.h"
 #include "modules/vrrp/vrrp_runtime.h"
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+#include "modules/upstream/upstream.h"
+#endif
 
 namespace vrrp {
 namespace {
@@ -40,11 +45,69 @@ int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
     return helper.run();
 }
 
+/// In a worker: the track_workers beat (its loop runs, so it is not hung).
+std::unique_ptr<ev::Timer> g_beat;
+
+void beat(SharedState* shared, int index) {
+    shared->workers[index].beat_ms = steady_ms();
+    shared->workers[index].pid = getpid();
+    g_beat->arm(kWorkerBeat);
+}
+
 bool alive(pid_t pid) {
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
 }  // namespace
+
+int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+core::Status init_worker(core::Cycle& cycle, const core::ProcessInfo& info) {
+    const VrrpConf* conf = vrrp_conf(cycle);
+    if (info.role != core::ProcessRole::kWorker || g_shared == nullptr || conf == nullptr ||
+        info.worker_index < 0 || static_cast<size_t>(info.worker_index) >= kMaxWorkers) {
+        return core::Status::ok();
+    }
+    bool wanted = false;
+    for (const InstanceConf& i : conf->instances) {
+        wanted = wanted || i.track_workers.has_value();
+    }
+    if (wanted) {
+        SharedState* shared = g_shared;
+        int index = info.worker_index;
+        g_beat = ev::Runtime::current().loop().make_timer([shared, index] { beat(shared, index); });
+        beat(shared, index);
+    }
+    return core::Status::ok();
+}
+
+void exit_worker(core::Cycle&) {
+    g_beat.reset();
+}
+
+core::Status check_trackers(core::Cycle& cycle, const VrrpConf& conf) {
+    for (const InstanceConf& i : conf.instances) {
+        if (i.track_workers && cycle.worker_count() > static_cast<int>(kMaxWorkers)) {
+            return core::Status::error("track_workers supports " + std::to_string(kMaxWorkers) +
+                                       " workers at most in " + i.where);
+        }
+        for (const TrackedName& t : i.track_upstreams) {
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+            if (upstream::find_group(cycle, t.name) == nullptr) {
+                return core::Status::error("unknown upstream \"" + t.name +
+                                           "\" in \"track_upstream\" in " + t.where);
+            }
+#else
+            return core::Status::error("\"track_upstream\" needs the http_upstream module in " +
+                                       t.where);
+#endif
+        }
+    }
+    return core::Status::ok();
+}
 
 uint64_t fingerprint(const InstanceConf& c) {
     std::string s = c.name;
@@ -80,6 +143,7 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
                                        i.where);
         }
     }
+    HALO_TRY(check_trackers(cycle, conf));
     if (cycle.options().test_only) {
         return core::Status::ok();
     }
@@ -132,6 +196,56 @@ const ScriptTracker* Helper::script(const std::string& name) const {
         }
     }
     return nullptr;
+}
+
+bool Helper::upstream_ok(const std::string& name) const {
+    auto it = upstream_ok_.find(name);
+    return it == upstream_ok_.end() || it->second;
+}
+
+void Helper::poll_trackers() {
+    poll_timer_->arm(kTrackerPoll);
+    int64_t now = steady_ms();
+    bool changed = false;
+    bool want_workers = false;
+    for (const InstanceConf& i : conf_.instances) {
+        want_workers = want_workers || i.track_workers.has_value();
+    }
+    if (want_workers && now - started_ms_ > kWorkerStale.count()) {
+        bool ok = true;
+        for (int w = 0; w < cycle_.worker_count() && static_cast<size_t>(w) < kMaxWorkers; w++) {
+            ok = ok && now - shared_->workers[w].beat_ms <= kWorkerStale.count();
+        }
+        if (ok != workers_ok_) {
+            HALO_LOG(kNotice, "vrrp: track_workers: %s",
+                     ok ? "every worker serves again" : "a worker stopped serving");
+            workers_ok_ = ok;
+            changed = true;
+        }
+    }
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+    for (auto& [name, was] : upstream_ok_) {
+        const upstream::Group* g = upstream::find_group(cycle_, name);
+        bool ok = false;
+        upstream::PeerState* peers = g != nullptr ? g->peers() : nullptr;
+        for (size_t i = 0; peers != nullptr && i < g->servers().size() && !ok; i++) {
+            const upstream::Server& s = g->servers()[i];
+            const upstream::PeerState& p = peers[i];
+            bool failed = s.max_fails > 0 && p.fails >= static_cast<uint32_t>(s.max_fails) &&
+                          now - p.checked_ms <= s.fail_timeout.count();
+            ok = !s.down && p.health_down == 0 && !failed;
+        }
+        if (ok != was) {
+            HALO_LOG(kNotice, "vrrp: track_upstream %s: %s", name.c_str(),
+                     ok ? "a server is usable again" : "no usable server");
+            was = ok;
+            changed = true;
+        }
+    }
+#endif
+    if (changed) {
+        trackers_changed();
+    }
 }
 
 void Helper::trackers_changed() {
@@ -378,6 +492,14 @@ int Helper::run() {
         scripts_.push_back(
             std::make_unique<ScriptTracker>(*this, s, s.user ? *s.user : script_user()));
     }
+    started_ms_ = steady_ms();
+    for (const InstanceConf& i : conf_.instances) {
+        for (const TrackedName& t : i.track_upstreams) {
+            upstream_ok_.emplace(t.name, true);
+        }
+    }
+    poll_timer_ = loop_.make_timer([this] { poll_trackers(); });
+    poll_trackers();
     claim_slots();
     for (auto& s : scripts_) {
         s->start();

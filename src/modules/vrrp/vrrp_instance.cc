@@ -191,6 +191,18 @@ void Instance::update() {
             weight += w;
         }
     }
+    auto builtin = [&](const TrackAction& a, bool ok) {
+        if (!ok) {
+            fault = fault || a.fault;
+            weight += a.weight;
+        }
+    };
+    if (conf_.track_workers) {
+        builtin(*conf_.track_workers, helper_.workers_ok());
+    }
+    for (const TrackedName& t : conf_.track_upstreams) {
+        builtin(t.action, helper_.upstream_ok(t.name));
+    }
     int prio = conf_.priority;
     if (prio != kPriorityOwner) {
         prio = std::clamp(prio + weight, 1, 254);

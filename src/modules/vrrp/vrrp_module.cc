@@ -706,6 +706,8 @@ extern const core::Module kModule{
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .init_process = &init_worker,
+    .exit_process = &exit_worker,
 };
 
 }  // namespace vrrp

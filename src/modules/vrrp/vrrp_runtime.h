@@ -24,6 +24,13 @@ namespace vrrp {
 
 inline constexpr size_t kMaxInstances = 64;
 inline constexpr size_t kMaxSlotVips = 32;
+inline constexpr size_t kMaxWorkers = 256;
+/// track_workers: each worker's event loop stamps its slot this often...
+inline constexpr Millis kWorkerBeat{100};
+/// ...and a worker whose stamp is older than this is not serving (hung, stopped, dead).
+inline constexpr Millis kWorkerStale{1000};
+/// How often the helper looks at the built-in trackers (workers, upstream groups).
+inline constexpr Millis kTrackerPoll{50};
 
 /// One instance's state in the shared zone (plain data, no pointers).
 struct Slot {
@@ -50,7 +57,15 @@ struct Slot {
 struct SharedState {
     uint64_t generation;
     Slot slots[kMaxInstances];
+    /// track_workers: steady-clock ms of each worker's last beat (by worker index), its pid.
+    struct {
+        int64_t beat_ms;
+        int32_t pid;
+    } workers[kMaxWorkers];
 };
+
+/// Steady clock in ms (the same clock in every process).
+int64_t steady_ms();
 
 class Helper;
 
@@ -153,11 +168,16 @@ class Helper {
     pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
                 const std::string& user, std::function<void(int)> done);
     const std::string& script_user() const { return *conf_.script_user; }
+    /// track_workers: every worker of this cycle beat recently.
+    bool workers_ok() const { return workers_ok_; }
+    /// track_upstream: some server of group `name` is usable (not down, not failed).
+    bool upstream_ok(const std::string& name) const;
 
   private:
     void reap();
     void stop(bool hand_over);
     void claim_slots();
+    void poll_trackers();
 
     core::Cycle& cycle_;
     const VrrpConf& conf_;
@@ -174,6 +194,10 @@ class Helper {
     std::vector<std::unique_ptr<ev::SignalWatcher>> signals_;
     std::map<pid_t, std::function<void(int)>> children_;
     bool stopping_ = false;
+    bool workers_ok_ = true;
+    int64_t started_ms_ = 0;
+    std::map<std::string, bool> upstream_ok_;
+    std::unique_ptr<ev::Timer> poll_timer_;
     std::unique_ptr<ev::Timer> handover_timer_;
 };
 

@@ -45,6 +45,7 @@ class VrrpConfigTest : public ::testing::Test {
 
 // The example of issue 6, as written.
 constexpr std::string_view kIssueExample = R"(
+http { upstream tomcats { server 127.0.0.1:8080; } }
 vrrp {
     version 2;                      # 3 by default
     vrrp_instance VI_1 {
@@ -79,11 +80,12 @@ TEST_F(VrrpConfigTest, IssueExample) {
     EXPECT_EQ(i.track_upstreams[0].name, "tomcats");
     EXPECT_EQ(i.track_upstreams[0].action, (TrackAction{-50, false}));
     EXPECT_TRUE(i.preempt);
-    EXPECT_EQ(i.where, dir_.file("halo.conf") + ":4");
+    EXPECT_EQ(i.where, dir_.file("halo.conf") + ":5");
 }
 
 TEST_F(VrrpConfigTest, DefaultsAndEveryDirective) {
-    core::Status s = load(R"(vrrp {
+    core::Status s = load(R"(http { upstream app { server 127.0.0.1:1; } }
+vrrp {
     script_user root;
     vrrp_script chk {
         script "/bin/sh -c 'exit 0'";
@@ -360,6 +362,13 @@ TEST_F(VrrpConfigTest, Tracking) {
               "\"track_workers\" directive is duplicate" + at(4));
     EXPECT_EQ(instance_error("track_interface e1;\ntrack_interface e1 weight=-5;\n"),
               "\"e1\" is tracked twice" + at(4));
+}
+
+TEST_F(VrrpConfigTest, TrackUpstreamNeedsAGroup) {
+    EXPECT_EQ(error("http { upstream app { server 127.0.0.1:1; } }\nvrrp {\n"
+                    "vrrp_instance A {\ninterface e;\nvirtual_router_id 1;\n"
+                    "track_upstream app;\ntrack_upstream other weight=-10;\n}\n}\n"),
+              "unknown upstream \"other\" in \"track_upstream\"" + at(7));
 }
 
 TEST_F(VrrpConfigTest, Scripts) {
