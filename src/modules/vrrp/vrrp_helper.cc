@@ -438,7 +438,18 @@ void Helper::stop(bool hand_over) {
         for (auto& i : instances_) {
             claimed = claimed && i->slot().owner != 0;
         }
-        if (claimed || std::chrono::steady_clock::now() > deadline) {
+        if (!claimed && std::chrono::steady_clock::now() > deadline) {
+            // No new helper came (a reload that failed after the zone was made): stop as
+            // on -s quit rather than leave the VIPs to no one.
+            HALO_LOG(kWarn, "vrrp: no new helper took the instances over, stopping them");
+            for (auto& i : instances_) {
+                i->take_back();
+                i->shutdown();
+            }
+            loop_.exit();
+            return;
+        }
+        if (claimed) {
             HALO_LOG(kNotice,
                      "vrrp helper exits: instances handed over to the new "
                      "configuration");

@@ -6,6 +6,7 @@
 // Single-threaded, one event loop; nothing here runs in the master or the workers.
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <deque>
 #include <functional>
@@ -113,6 +114,11 @@ class Instance : public FsmListener {
     /// from now on received adverts are ignored (no more transitions) but a master keeps
     /// advertising until the helper exits.
     void hand_over();
+    /// The handover found no taker: the instance is ours again (then shutdown()).
+    void take_back() {
+        handed_over_ = false;
+        slot_.owner = getpid();
+    }
     State state() const { return fsm_ ? fsm_->state() : State::kInit; }
 
     // FsmListener
