@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gtest/gtest-spi.h>
+
 #include "support/harness.h"
 
 namespace halo_test {

@@ -1,0 +1,161 @@
+#pragma once
+
+// The vrrp module's configuration: a top-level `vrrp { }` block (beside `http { }`) with
+// keepalived's directive names in nginx syntax.
+//
+//   vrrp {
+//       version 3;                          # 2 or 3 (default 3), per instance too
+//       script_user nobody;                 # who runs track and notify scripts
+//       vrrp_script chk { script "/bin/true"; interval 2s; timeout 1s; weight -20;
+//                         fall 3; rise 2; user nobody; }
+//       vrrp_instance VI_1 {
+//           state BACKUP;  interface eth0;  virtual_router_id 51;  priority 100;
+//           advert_int 1s;                  # v2: whole seconds; v3: 10ms steps
+//           authentication { auth_type PASS; auth_pass 1111; }   # v2 only
+//           virtual_ipaddress { 10.77.0.100/24; 10.77.0.101/24 dev eth1; }
+//           nopreempt;  preempt_delay 5s;
+//           unicast_src_ip 10.77.0.1;  unicast_peer { 10.77.0.2; 10.77.0.3; }
+//           track_script chk [weight=-30];  track_interface eth1 [weight=-10];
+//           track_workers [weight=-N | fault];  track_upstream NAME [weight=-N | fault];
+//           notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
+//           garp_master_delay 5s;  garp_master_repeat 5;  garp_master_refresh 0;
+//       }
+//   }
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/module.h"
+
+namespace core {
+class Cycle;
+}
+
+namespace vrrp {
+
+using Millis = std::chrono::milliseconds;
+
+/// An IPv4 address in host byte order (so that `<` is the RFC's "greater address").
+struct Ip4 {
+    uint32_t value = 0;
+    friend bool operator==(Ip4, Ip4) = default;
+    friend auto operator<=>(Ip4, Ip4) = default;
+    /// Dotted quad.
+    std::string text() const;
+    static std::optional<Ip4> parse(std::string_view text);
+};
+
+/// One `virtual_ipaddress` line: `10.77.0.100/24 [dev eth1]`.
+struct VirtualIp {
+    Ip4 addr;
+    uint8_t prefix = 32;
+    std::string dev;  // "" = the instance's interface
+    friend bool operator==(const VirtualIp&, const VirtualIp&) = default;
+    /// "10.77.0.100/24" (with " dev X" when given).
+    std::string text() const;
+};
+
+/// What a tracker does when it fails: add `weight` to the priority, or enter Fault.
+struct TrackAction {
+    int weight = 0;      // negative lowers the priority (keepalived's sign convention)
+    bool fault = false;  // `fault`: the instance goes to Fault while this tracker fails
+    friend bool operator==(const TrackAction&, const TrackAction&) = default;
+};
+
+/// `vrrp_script NAME { ... }`.
+struct ScriptConf {
+    std::string name;
+    std::string where;
+    std::string script;  // run with /bin/sh -c
+    Millis interval{1000};
+    Millis timeout{0};  // 0: the interval
+    int weight = 0;     // applied while the script fails (weight < 0) or succeeds (weight > 0)
+    int fall = 1;
+    int rise = 1;
+    std::optional<std::string> user;  // default: the vrrp block's script_user
+    friend bool operator==(const ScriptConf&, const ScriptConf&) = default;
+};
+
+struct TrackedScript {
+    std::string name;
+    std::optional<int> weight;  // overrides the script's weight
+    std::string where;
+    friend bool operator==(const TrackedScript&, const TrackedScript&) = default;
+};
+
+struct TrackedName {
+    std::string name;  // interface or upstream group
+    TrackAction action;
+    std::string where;
+    friend bool operator==(const TrackedName&, const TrackedName&) = default;
+};
+
+enum class StartState : uint8_t { kBackup, kMaster };
+
+/// `vrrp_instance NAME { ... }` once the vrrp block is read: every field resolved (version
+/// and defaults applied, errors reported).
+struct InstanceConf {
+    std::string name;
+    std::string where;
+    int version = 3;
+    StartState state = StartState::kBackup;
+    std::string interface;
+    int vrid = 0;
+    int priority = 100;
+    Millis advert_int{1000};
+    std::optional<std::string> auth_pass;  // v2 `auth_type PASS`
+    std::vector<VirtualIp> vips;
+    bool preempt = true;
+    Millis preempt_delay{0};
+    std::optional<Ip4> unicast_src;
+    std::vector<Ip4> unicast_peers;
+    std::vector<TrackedScript> track_scripts;
+    std::vector<TrackedName> track_interfaces;
+    std::optional<TrackAction> track_workers;
+    std::vector<TrackedName> track_upstreams;
+    std::string notify_master, notify_backup, notify_fault, notify;
+    Millis garp_master_delay{5000};
+    int garp_master_repeat = 5;
+    Millis garp_master_refresh{0};  // 0: off
+
+    friend bool operator==(const InstanceConf&, const InstanceConf&) = default;
+};
+
+/// While an instance block is read: what was written, with where, for the checks made once
+/// the whole vrrp block is known (the version may come after the instance).
+struct InstanceDraft {
+    InstanceConf conf;
+    std::optional<int> version;
+    std::optional<int> priority;
+    std::optional<Millis> advert_int;
+    std::string advert_where, auth_where, state_where, preempt_delay_where;
+    bool has_state = false, has_interface = false, has_vrid = false, has_auth = false;
+    bool has_vips = false, has_nopreempt = false, has_src = false, has_peers = false;
+    bool has_garp_delay = false, has_garp_repeat = false, has_garp_refresh = false;
+};
+
+/// The module's main conf: the `vrrp { }` block.
+struct VrrpConf : core::ConfBase {
+    bool seen = false;
+    std::optional<int> version;  // the block's default
+    std::optional<std::string> script_user;
+    std::vector<ScriptConf> scripts;
+    std::vector<InstanceConf> instances;
+
+    // Parsing state.
+    std::vector<std::unique_ptr<InstanceDraft>> drafts;
+    InstanceDraft* current = nullptr;
+    ScriptConf* current_script = nullptr;
+    std::vector<std::string> script_wheres;
+
+    const ScriptConf* find_script(std::string_view name) const;
+};
+
+/// The vrrp conf of a cycle (nullptr when the module is not compiled in).
+const VrrpConf* vrrp_conf(const core::Cycle& cycle);
+
+}  // namespace vrrp

@@ -1,0 +1,522 @@
+// The vrrp helper process: setup from the module's postconfiguration (helper spec and shared
+// zone), the process's run function, signals, child processes, and the reload handover:
+// a new helper takes over the state the old one leaves in the shared slots, so that a reload
+// which does not change an instance neither changes its state nor moves its VIPs.
+#include "modules/vrrp/vrrp_helper.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "auto_config.h"
+#include "core/log.h"
+#include "core/process.h"
+#include "core/shm.h"
+#include "event/runtime.h"
+#include "modules/vrrp/vrrp_runtime.h"
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+#include "modules/upstream/upstream.h"
+#endif
+
+namespace vrrp {
+namespace {
+
+constexpr size_t kZoneSize = 128 * 1024;
+const char kZoneTag = 0;
+/// How long a new helper waits for its predecessor to hand its instances over.
+constexpr auto kHandoverWait = std::chrono::seconds(3);
+
+SharedState* g_shared = nullptr;  // set in the master by the zone's init; inherited by fork
+
+int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
+    const VrrpConf* conf = vrrp_conf(cycle);
+    if (conf == nullptr) {
+        return core::kFatalChildExit;
+    }
+    Helper helper(cycle, *conf, g_shared);
+    return helper.run();
+}
+
+/// In a worker: the track_workers beat (its loop runs, so it is not hung).
+std::unique_ptr<ev::Timer> g_beat;
+
+void beat(SharedState* shared, int index) {
+    shared->workers[index].beat_ms = steady_ms();
+    shared->workers[index].pid = getpid();
+    g_beat->arm(kWorkerBeat);
+}
+
+bool alive(pid_t pid) {
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+core::Status init_worker(core::Cycle& cycle, const core::ProcessInfo& info) {
+    const VrrpConf* conf = vrrp_conf(cycle);
+    if (info.role != core::ProcessRole::kWorker || g_shared == nullptr || conf == nullptr ||
+        info.worker_index < 0 || static_cast<size_t>(info.worker_index) >= kMaxWorkers) {
+        return core::Status::ok();
+    }
+    bool wanted = false;
+    for (const InstanceConf& i : conf->instances) {
+        wanted = wanted || i.track_workers.has_value();
+    }
+    if (wanted) {
+        SharedState* shared = g_shared;
+        int index = info.worker_index;
+        g_beat = ev::Runtime::current().loop().make_timer([shared, index] { beat(shared, index); });
+        beat(shared, index);
+    }
+    return core::Status::ok();
+}
+
+void exit_worker(core::Cycle&) {
+    g_beat.reset();
+}
+
+core::Status check_trackers(core::Cycle& cycle, const VrrpConf& conf) {
+    for (const InstanceConf& i : conf.instances) {
+        if (i.track_workers && cycle.worker_count() > static_cast<int>(kMaxWorkers)) {
+            return core::Status::error("track_workers supports " + std::to_string(kMaxWorkers) +
+                                       " workers at most in " + i.where);
+        }
+        for (const TrackedName& t : i.track_upstreams) {
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+            if (upstream::find_group(cycle, t.name) == nullptr) {
+                return core::Status::error("unknown upstream \"" + t.name +
+                                           "\" in \"track_upstream\" in " + t.where);
+            }
+#else
+            return core::Status::error("\"track_upstream\" needs the http_upstream module in " +
+                                       t.where);
+#endif
+        }
+    }
+    return core::Status::ok();
+}
+
+uint64_t fingerprint(const InstanceConf& c) {
+    std::string s = c.name;
+    s += "|" + std::to_string(c.priority) + "|" + std::to_string(c.advert_int.count()) + "|" +
+         (c.auth_pass ? *c.auth_pass : "-") + "|" + (c.preempt ? "p" : "n") +
+         std::to_string(c.preempt_delay.count()) + "|";
+    for (const VirtualIp& v : c.vips) {
+        s += v.text() + ",";
+    }
+    s += "|" + (c.unicast_src ? c.unicast_src->text() : "-") + "|";
+    for (Ip4 p : c.unicast_peers) {
+        s += p.text() + ",";
+    }
+    return std::hash<std::string>()(s) ^ identity(c);
+}
+
+uint64_t identity(const InstanceConf& c) {
+    return std::hash<std::string>()(c.interface + "|" + std::to_string(c.vrid) + "|" +
+                                    std::to_string(c.version)) |
+           1;  // never 0
+}
+
+core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
+    if (conf.instances.size() > kMaxInstances) {
+        return core::Status::error("too many vrrp_instance blocks (at most " +
+                                   std::to_string(kMaxInstances) + ") in " +
+                                   conf.instances[kMaxInstances].where);
+    }
+    for (const InstanceConf& i : conf.instances) {
+        if (i.vips.size() > kMaxSlotVips) {
+            return core::Status::error("too many virtual addresses in vrrp_instance \"" + i.name +
+                                       "\" (at most " + std::to_string(kMaxSlotVips) + ") in " +
+                                       i.where);
+        }
+    }
+    HALO_TRY(check_trackers(cycle, conf));
+    if (cycle.options().test_only) {
+        return core::Status::ok();
+    }
+    core::Status err = core::Status::ok();
+    core::ShmZone* zone =
+        cycle.add_shm_zone("halo_vrrp", kZoneSize, &kZoneTag, conf.instances[0].where, err);
+    if (zone == nullptr) {
+        return err;
+    }
+    zone->init = [](core::ShmZone& z, bool reused) -> core::Status {
+        core::ShmPool& pool = z.pool();
+        if (!reused || pool.root == nullptr) {
+            auto* s = static_cast<SharedState*>(pool.alloc(sizeof(SharedState)));
+            if (s == nullptr) {
+                return core::Status::error("cannot allocate the vrrp state");
+            }
+            pool.root = s;
+        }
+        g_shared = static_cast<SharedState*>(pool.root);
+        core::ShmLockGuard lock(pool.mutex());
+        g_shared->generation++;  // a helper told to quit now knows it was replaced
+        return core::Status::ok();
+    };
+    cycle.add_helper(core::HelperSpec{"vrrp", &run_helper});
+    return core::Status::ok();
+}
+
+// ---- Helper ----
+
+Helper::Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared)
+    : cycle_(cycle), conf_(conf), shared_(shared != nullptr ? shared : &local_) {}
+
+Helper::~Helper() {
+    instances_.clear();
+    scripts_.clear();
+}
+
+bool Helper::link_up(const std::string& name) {
+    auto it = link_state_.find(name);
+    if (it == link_state_.end()) {
+        it = link_state_.emplace(name, vrrp::link_is_up(name)).first;
+    }
+    return it->second;
+}
+
+const ScriptTracker* Helper::script(const std::string& name) const {
+    for (const auto& s : scripts_) {
+        if (s->conf().name == name) {
+            return s.get();
+        }
+    }
+    return nullptr;
+}
+
+bool Helper::upstream_ok(const std::string& name) const {
+    auto it = upstream_ok_.find(name);
+    return it == upstream_ok_.end() || it->second;
+}
+
+void Helper::poll_trackers() {
+    poll_timer_->arm(kTrackerPoll);
+    int64_t now = steady_ms();
+    bool changed = false;
+    bool want_workers = false;
+    for (const InstanceConf& i : conf_.instances) {
+        want_workers = want_workers || i.track_workers.has_value();
+    }
+    if (want_workers && now - started_ms_ > kWorkerStale.count()) {
+        bool ok = true;
+        for (int w = 0; w < cycle_.worker_count() && static_cast<size_t>(w) < kMaxWorkers; w++) {
+            ok = ok && now - shared_->workers[w].beat_ms <= kWorkerStale.count();
+        }
+        if (ok != workers_ok_) {
+            HALO_LOG(kNotice, "vrrp: track_workers: %s",
+                     ok ? "every worker serves again" : "a worker stopped serving");
+            workers_ok_ = ok;
+            changed = true;
+        }
+    }
+#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
+    for (auto& [name, was] : upstream_ok_) {
+        const upstream::Group* g = upstream::find_group(cycle_, name);
+        bool ok = false;
+        upstream::PeerState* peers = g != nullptr ? g->peers() : nullptr;
+        for (size_t i = 0; peers != nullptr && i < g->servers().size() && !ok; i++) {
+            const upstream::Server& s = g->servers()[i];
+            const upstream::PeerState& p = peers[i];
+            bool failed = s.max_fails > 0 && p.fails >= static_cast<uint32_t>(s.max_fails) &&
+                          now - p.checked_ms <= s.fail_timeout.count();
+            ok = !s.down && p.health_down == 0 && !failed;
+        }
+        if (ok != was) {
+            HALO_LOG(kNotice, "vrrp: track_upstream %s: %s", name.c_str(),
+                     ok ? "a server is usable again" : "no usable server");
+            was = ok;
+            changed = true;
+        }
+    }
+#endif
+    if (changed) {
+        trackers_changed();
+    }
+}
+
+void Helper::trackers_changed() {
+    for (auto& i : instances_) {
+        i->update();
+    }
+}
+
+pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args,
+                    const std::string& user, std::function<void(int)> done) {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    bool drop = false;
+    if (geteuid() == 0 && user != "root") {
+        passwd* pw = getpwnam(user.c_str());
+        if (pw == nullptr) {
+            HALO_LOG(kError, "vrrp: no user \"%s\" to run \"%s\"", user.c_str(), cmd.c_str());
+            return -1;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+        drop = true;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        HALO_LOG(kAlert, "fork() failed (%d: %s)", errno, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);  // its own group: a timeout kills the script and what it started
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE}) {
+            signal(s, SIG_DFL);
+        }
+        if (drop && (setgid(gid) != 0 || initgroups(user.c_str(), gid) != 0 || setuid(uid) != 0)) {
+            _exit(127);
+        }
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+        }
+        (void)!chdir("/");
+        std::string line = cmd + (args.empty() ? "" : " \"$@\"");
+        std::vector<char*> argv = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                                   line.data(), const_cast<char*>("sh")};
+        std::vector<std::string> copy = args;
+        for (std::string& a : copy) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        execv("/bin/sh", argv.data());
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    children_[pid] = std::move(done);
+    return pid;
+}
+
+void Helper::reap() {
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            return;
+        }
+        auto it = children_.find(pid);
+        if (it == children_.end()) {
+            continue;
+        }
+        auto done = std::move(it->second);
+        children_.erase(it);
+        done(status);
+    }
+}
+
+/// Waits until every slot's owner is gone (handed over or dead), then claims a slot for each
+/// instance, cleans up after instances a previous helper ran and this config dropped.
+void Helper::claim_slots() {
+    pid_t self = getpid();
+    auto deadline = std::chrono::steady_clock::now() + kHandoverWait;
+    for (;;) {
+        bool busy = false;
+        for (Slot& s : shared_->slots) {
+            busy = busy || (s.used && s.owner != 0 && s.owner != self && alive(s.owner));
+        }
+        if (!busy || std::chrono::steady_clock::now() > deadline) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    generation_ = shared_->generation;
+    std::string err;
+    // Slots no instance of this config continues: their VIPs go away.
+    for (Slot& s : shared_->slots) {
+        if (!s.used) {
+            continue;
+        }
+        bool kept = false;
+        for (const InstanceConf& c : conf_.instances) {
+            kept = kept || (c.name == s.name && identity(c) == s.identity);
+        }
+        if (!kept) {
+            for (uint32_t i = 0; i < s.vip_count && i < kMaxSlotVips; i++) {
+                netlink_.del_address(s.vips[i].ifindex, Ip4{s.vips[i].addr}, err);
+            }
+            HALO_LOG(kNotice, "vrrp_instance \"%s\" removed", s.name);
+            memset(&s, 0, sizeof(s));
+        }
+    }
+    for (const InstanceConf& c : conf_.instances) {
+        Slot* slot = nullptr;
+        for (Slot& s : shared_->slots) {
+            if (s.used && c.name == s.name) {
+                slot = &s;
+            }
+        }
+        std::optional<State> resume;
+        std::optional<Ip4> master;
+        if (slot != nullptr) {
+            bool handed_over = slot->owner == 0;
+            auto st = static_cast<State>(slot->state);
+            if (handed_over && (st == State::kMaster || st == State::kBackup)) {
+                resume = st;
+                if (slot->master != 0) {
+                    master = Ip4{slot->master};
+                }
+            } else {
+                // Its helper died (crash): remove what it left, start over in Backup.
+                for (uint32_t i = 0; i < slot->vip_count && i < kMaxSlotVips; i++) {
+                    netlink_.del_address(slot->vips[i].ifindex, Ip4{slot->vips[i].addr}, err);
+                }
+                slot->vip_count = 0;
+            }
+        } else {
+            for (Slot& s : shared_->slots) {
+                if (!s.used) {
+                    slot = &s;
+                    break;
+                }
+            }
+            if (slot == nullptr) {
+                continue;  // cannot happen: setup_helper allows kMaxInstances at most
+            }
+            memset(slot, 0, sizeof(*slot));
+            snprintf(slot->name, sizeof(slot->name), "%s", c.name.c_str());
+            slot->used = 1;
+        }
+        slot->owner = self;
+        slot->identity = identity(c);
+        bool same = resume && slot->fingerprint == fingerprint(c);
+        slot->fingerprint = fingerprint(c);
+        auto inst = std::make_unique<Instance>(*this, c, *slot);
+        if (!inst->setup()) {
+            resume.reset();
+        }
+        if (resume) {
+            HALO_LOG(kNotice, "vrrp_instance \"%s\" continues in %s%s", c.name.c_str(),
+                     std::string(state_name(*resume)).c_str(),
+                     same ? "" : " with its new configuration");
+        }
+        instances_.push_back(std::move(inst));
+        instances_.back()->start(resume, master);
+    }
+}
+
+void Helper::stop(bool hand_over) {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    if (!hand_over) {
+        for (auto& i : instances_) {
+            i->shutdown();
+        }
+        HALO_LOG(kNotice, "vrrp helper exits");
+        loop_.exit();
+        return;
+    }
+    // Reload: release the slots, but a master goes on advertising until the new helper has
+    // claimed its slot, so that the backups never miss an advert (no VIP move).
+    for (auto& i : instances_) {
+        i->hand_over();
+    }
+    auto deadline = std::chrono::steady_clock::now() + kHandoverWait;
+    handover_timer_ = loop_.make_timer([this, deadline] {
+        bool claimed = true;
+        for (auto& i : instances_) {
+            claimed = claimed && i->slot().owner != 0;
+        }
+        if (!claimed && std::chrono::steady_clock::now() > deadline) {
+            // No new helper came (a reload that failed after the zone was made): stop as
+            // on -s quit rather than leave the VIPs to no one.
+            HALO_LOG(kWarn, "vrrp: no new helper took the instances over, stopping them");
+            for (auto& i : instances_) {
+                i->take_back();
+                i->shutdown();
+            }
+            loop_.exit();
+            return;
+        }
+        if (claimed) {
+            HALO_LOG(kNotice,
+                     "vrrp helper exits: instances handed over to the new "
+                     "configuration");
+            loop_.exit();
+            return;
+        }
+        handover_timer_->arm(ev::Duration(2));
+    });
+    handover_timer_->arm(ev::Duration(0));
+}
+
+int Helper::run() {
+    signals_.push_back(loop_.make_signal(SIGTERM, [this] { stop(false); }));
+    signals_.push_back(loop_.make_signal(SIGINT, [this] { stop(false); }));
+    signals_.push_back(loop_.make_signal(SIGQUIT, [this] {
+        // A reload replaced us when the generation moved on; else this is `-s quit`.
+        bool replaced = shared_->generation != generation_;
+        stop(replaced);
+    }));
+    signals_.push_back(loop_.make_signal(SIGHUP, [] {}));
+    signals_.push_back(
+        loop_.make_signal(SIGUSR1, [this] { cycle_.reopen_files(static_cast<uid_t>(-1)); }));
+    signals_.push_back(loop_.make_signal(SIGCHLD, [this] { reap(); }));
+    signal(SIGPIPE, SIG_IGN);
+
+    std::string err;
+    if (!netlink_.open(err)) {
+        HALO_LOG(kEmerg, "vrrp: %s", err.c_str());
+        return core::kFatalChildExit;
+    }
+    if (links_.open(err)) {
+        links_watch_ = loop_.make_io(links_.fd(), ev::kRead, false, [this](uint32_t) {
+            bool changed = false;
+            links_.read([&](const std::string& name, bool up) {
+                auto it = link_state_.find(name);
+                if (it != link_state_.end() && it->second != up) {
+                    HALO_LOG(kNotice, "vrrp: link %s is %s", name.c_str(), up ? "up" : "down");
+                    it->second = up;
+                    changed = true;
+                }
+            });
+            if (changed) {
+                trackers_changed();
+            }
+        });
+        links_watch_->enable();
+    } else {
+        HALO_LOG(kError, "vrrp: %s: link changes are not tracked", err.c_str());
+    }
+    for (const ScriptConf& s : conf_.scripts) {
+        scripts_.push_back(
+            std::make_unique<ScriptTracker>(*this, s, s.user ? *s.user : script_user()));
+    }
+    started_ms_ = steady_ms();
+    for (const InstanceConf& i : conf_.instances) {
+        for (const TrackedName& t : i.track_upstreams) {
+            upstream_ok_.emplace(t.name, true);
+        }
+    }
+    poll_timer_ = loop_.make_timer([this] { poll_trackers(); });
+    poll_trackers();
+    claim_slots();
+    for (auto& s : scripts_) {
+        s->start();
+    }
+    loop_.run();
+    return 0;
+}
+
+}  // namespace vrrp

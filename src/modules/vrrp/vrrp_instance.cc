@@ -1,0 +1,455 @@
+// One vrrp_instance inside the helper: its sockets, state machine, virtual IPs, gratuitous
+// ARP, notify scripts; and the vrrp_script trackers.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.h"
+#include "modules/vrrp/vrrp_packet.h"
+#include "modules/vrrp/vrrp_runtime.h"
+
+namespace vrrp {
+
+namespace {
+constexpr uint64_t kDropLogLimit = 20;  // per instance: a misconfigured peer must not flood
+}
+
+// ---- ScriptTracker ----
+
+ScriptTracker::ScriptTracker(Helper& helper, const ScriptConf& conf, std::string user)
+    : helper_(helper), conf_(conf), user_(std::move(user)) {
+    interval_timer_ = helper_.loop().make_timer([this] { run(); });
+    timeout_timer_ = helper_.loop().make_timer([this] {
+        if (pid_ > 0) {
+            HALO_LOG(kWarn, "vrrp_script \"%s\" timed out after %lldms, killing it",
+                     conf_.name.c_str(), static_cast<long long>(conf_.timeout.count()));
+            kill(-pid_, SIGKILL);
+        }
+    });
+}
+
+void ScriptTracker::start() {
+    run();
+}
+
+void ScriptTracker::run() {
+    interval_timer_->arm(conf_.interval);
+    if (pid_ > 0) {
+        return;  // still running: its timeout kills it
+    }
+    pid_ = helper_.spawn(conf_.script, {}, user_, [this](int status) { done(status); });
+    if (pid_ > 0) {
+        timeout_timer_->arm(conf_.timeout);
+    } else {
+        done(-1);
+    }
+}
+
+void ScriptTracker::done(int status) {
+    pid_ = 0;
+    timeout_timer_->cancel();
+    bool pass = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (pass) {
+        passes_++;
+        fails_ = 0;
+    } else {
+        fails_++;
+        passes_ = 0;
+    }
+    bool was = ok_;
+    if (ok_ && fails_ >= conf_.fall) {
+        ok_ = false;
+    } else if (!ok_ && passes_ >= conf_.rise) {
+        ok_ = true;
+    }
+    if (was != ok_) {
+        HALO_LOG(kNotice, "vrrp_script \"%s\" is now %s", conf_.name.c_str(),
+                 ok_ ? "OK" : "failing");
+        helper_.trackers_changed();
+    }
+}
+
+// ---- Instance ----
+
+Instance::Instance(Helper& helper, const InstanceConf& conf, Slot& slot)
+    : helper_(helper), conf_(conf), slot_(slot) {
+    garp_timer_ = helper_.loop().make_timer([this] { send_garps(); });
+    garp_refresh_ = helper_.loop().make_timer([this] {
+        if (state() == State::kMaster) {
+            garp_rounds_ = 1;
+            send_garps();
+            garp_refresh_->arm(conf_.garp_master_refresh);
+        }
+    });
+}
+
+Instance::~Instance() = default;
+
+bool Instance::setup() {
+    ifindex_ = if_index(conf_.interface);
+    if (ifindex_ == 0) {
+        HALO_LOG(kError, "vrrp_instance \"%s\": no interface \"%s\"", conf_.name.c_str(),
+                 conf_.interface.c_str());
+        return false;
+    }
+    std::vector<Ip4> vips;
+    vip_ifindex_.clear();
+    for (const VirtualIp& v : conf_.vips) {
+        vips.push_back(v.addr);
+        unsigned idx = v.dev.empty() ? ifindex_ : if_index(v.dev);
+        if (idx == 0) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": no interface \"%s\" for %s", conf_.name.c_str(),
+                     v.dev.c_str(), v.text().c_str());
+        }
+        vip_ifindex_.push_back(idx);
+    }
+    auto primary = primary_address(conf_.interface, vips);
+    if (!primary) {
+        HALO_LOG(kError, "vrrp_instance \"%s\": interface \"%s\" has no IPv4 address",
+                 conf_.name.c_str(), conf_.interface.c_str());
+        return false;
+    }
+    primary_ = *primary;
+    src_ = conf_.unicast_src ? *conf_.unicast_src : primary_;
+    socket_ = std::make_unique<VrrpSocket>();
+    std::string err;
+    if (!socket_->open(conf_.interface, ifindex_, src_, conf_.unicast_peers.empty(), err)) {
+        HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
+        socket_.reset();
+        return false;
+    }
+    watch_ = helper_.loop().make_io(socket_->recv_fd(), ev::kRead, false,
+                                    [this](uint32_t) { on_readable(); });
+    watch_->enable();
+    expect_.version = conf_.version;
+    expect_.vrid = static_cast<uint8_t>(conf_.vrid);
+    expect_.priority = static_cast<uint8_t>(conf_.priority);
+    expect_.interval = conf_.advert_int;
+    expect_.auth_pass = conf_.auth_pass;
+    expect_.addrs = vips;
+
+    FsmConfig fc;
+    fc.version = conf_.version;
+    fc.priority = static_cast<uint8_t>(conf_.priority);
+    fc.advert_int = conf_.advert_int;
+    fc.preempt = conf_.preempt;
+    fc.preempt_delay = conf_.preempt_delay;
+    fc.primary = src_;
+    fsm_ = std::make_unique<Fsm>(helper_.loop(), fc, *this);
+    return true;
+}
+
+void Instance::start(std::optional<State> resume, std::optional<Ip4> master) {
+    if (!fsm_) {
+        return;
+    }
+    update();  // trackers first: a failing tracker starts the instance in Fault
+    if (resume && (*resume == State::kMaster || *resume == State::kBackup)) {
+        std::vector<Ip4> present;
+        for (uint32_t i = 0; i < slot_.vip_count && i < kMaxSlotVips; i++) {
+            present.push_back(Ip4{slot_.vips[i].addr});
+        }
+        vips_on_ = *resume == State::kMaster;
+        if (vips_on_) {
+            add_vips(true, present);  // only what this config added gets gratuitous ARP
+        }
+        fsm_->resume(*resume, master);
+        return;
+    }
+    // A fresh start: remove what a crashed predecessor may have left (DESIGN pitfalls: two
+    // hosts would answer for the VIP).
+    vips_on_ = true;
+    remove_vips();
+    fsm_->start();
+}
+
+void Instance::update() {
+    if (!fsm_ || handed_over_) {
+        return;
+    }
+    bool fault = !helper_.link_up(conf_.interface);
+    int weight = 0;
+    for (const TrackedName& t : conf_.track_interfaces) {
+        if (!helper_.link_up(t.name)) {
+            fault = fault || t.action.fault;
+            weight += t.action.weight;
+        }
+    }
+    for (const TrackedScript& t : conf_.track_scripts) {
+        const ScriptTracker* s = helper_.script(t.name);
+        if (s == nullptr) {
+            continue;
+        }
+        int w = t.weight ? *t.weight : s->conf().weight;
+        if (w == 0 && !s->ok()) {
+            fault = true;
+        } else if (w < 0 && !s->ok()) {
+            weight += w;
+        } else if (w > 0 && s->ok()) {
+            weight += w;
+        }
+    }
+    auto builtin = [&](const TrackAction& a, bool ok) {
+        if (!ok) {
+            fault = fault || a.fault;
+            weight += a.weight;
+        }
+    };
+    if (conf_.track_workers) {
+        builtin(*conf_.track_workers, helper_.workers_ok());
+    }
+    for (const TrackedName& t : conf_.track_upstreams) {
+        builtin(t.action, helper_.upstream_ok(t.name));
+    }
+    int prio = conf_.priority;
+    if (prio != kPriorityOwner) {
+        prio = std::clamp(prio + weight, 1, 254);
+    }
+    fsm_->set_priority(static_cast<uint8_t>(prio));
+    fsm_->set_fault(fault);
+    store();
+}
+
+void Instance::send_advert(uint8_t priority) {
+    Advert a;
+    a.version = conf_.version;
+    a.vrid = static_cast<uint8_t>(conf_.vrid);
+    a.priority = priority;
+    a.interval = conf_.advert_int;
+    if (conf_.auth_pass) {
+        a.auth_type = kAuthPass;
+        a.auth_data = pass_data(*conf_.auth_pass);
+    }
+    for (const VirtualIp& v : conf_.vips) {
+        a.addrs.push_back(v.addr);
+    }
+    std::string err;
+    if (conf_.unicast_peers.empty()) {
+        if (!socket_->send(encode(a, src_, kMulticastGroup), kMulticastGroup, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
+        }
+        return;
+    }
+    for (Ip4 peer : conf_.unicast_peers) {
+        if (!socket_->send(encode(a, src_, peer), peer, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
+        }
+    }
+}
+
+void Instance::state_changed(State from, State to, Cause cause) {
+    HALO_LOG(kNotice, "vrrp_instance \"%s\" %s -> %s (%s), priority %d", conf_.name.c_str(),
+             std::string(state_name(from)).c_str(), std::string(state_name(to)).c_str(),
+             std::string(cause_text(cause)).c_str(), static_cast<int>(fsm_->priority()));
+    if (to == State::kMaster) {
+        if (cause != Cause::kResumed) {
+            add_vips(false, {});
+        }
+        garp_rounds_ = conf_.garp_master_delay.count() > 0 ? 2 : 1;
+        if (cause != Cause::kResumed) {
+            send_garps();  // RFC 5798 §6.4.2: at once; again after garp_master_delay
+        }
+        if (conf_.garp_master_refresh.count() > 0) {
+            garp_refresh_->arm(conf_.garp_master_refresh);
+        }
+    } else if (from == State::kMaster) {
+        garp_timer_->cancel();
+        garp_refresh_->cancel();
+        remove_vips();
+    }
+    if (cause != Cause::kResumed && to != State::kInit) {
+        notify(to);
+    }
+    store();
+}
+
+void Instance::on_readable() {
+    uint8_t buf[2048];
+    for (;;) {
+        ssize_t n = socket_->receive(buf);
+        if (n <= 0) {
+            return;
+        }
+        Received r;
+        DecodeError e =
+            decode(std::span<const uint8_t>(buf, static_cast<size_t>(n)), conf_.version, r);
+        if (e != DecodeError::kOk) {
+            if (e != DecodeError::kBadVersion && dropped_logged_++ < kDropLogLimit) {
+                HALO_LOG(kInfo, "vrrp_instance \"%s\": dropped a packet from %s: %s",
+                         conf_.name.c_str(), r.src.text().c_str(),
+                         std::string(decode_error_text(e)).c_str());
+            }
+            continue;
+        }
+        if (r.src == src_ || r.src == primary_) {
+            continue;  // our own (unicast to ourselves, or a looped copy)
+        }
+        if (!conf_.unicast_peers.empty() &&
+            std::find(conf_.unicast_peers.begin(), conf_.unicast_peers.end(), r.src) ==
+                conf_.unicast_peers.end()) {
+            continue;
+        }
+        Verdict v = check(r.advert, expect_);
+        if (v == Verdict::kOtherRouter) {
+            continue;
+        }
+        if (v != Verdict::kAccept && dropped_logged_++ < kDropLogLimit) {
+            HALO_LOG(kWarn, "vrrp_instance \"%s\": advertisement from %s (priority %d): %s",
+                     conf_.name.c_str(), r.src.text().c_str(), static_cast<int>(r.advert.priority),
+                     std::string(verdict_text(v)).c_str());
+        }
+        if ((v == Verdict::kAccept || v == Verdict::kAcceptMismatch) && !handed_over_) {
+            fsm_->on_advert(r.advert, r.src);
+            store();
+        }
+    }
+}
+
+void Instance::add_vips(bool garp_new_only, const std::vector<Ip4>& present) {
+    std::string err;
+    auto mac = hw_address(conf_.interface);
+    for (size_t i = 0; i < conf_.vips.size(); i++) {
+        const VirtualIp& v = conf_.vips[i];
+        if (vip_ifindex_[i] == 0) {
+            continue;
+        }
+        if (!helper_.netlink().add_address(vip_ifindex_[i], v.addr, v.prefix, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": cannot add %s: %s", conf_.name.c_str(),
+                     v.text().c_str(), err.c_str());
+            continue;
+        }
+        bool was = std::find(present.begin(), present.end(), v.addr) != present.end();
+        if (garp_new_only && !was && mac) {
+            send_gratuitous_arp(vip_ifindex_[i], *mac, v.addr, err);
+        }
+    }
+    // A reload that dropped addresses: remove those the previous config had up.
+    for (Ip4 old : present) {
+        bool kept = std::any_of(conf_.vips.begin(), conf_.vips.end(),
+                                [&](const VirtualIp& v) { return v.addr == old; });
+        if (!kept) {
+            for (uint32_t i = 0; i < slot_.vip_count && i < kMaxSlotVips; i++) {
+                if (slot_.vips[i].addr == old.value) {
+                    helper_.netlink().del_address(slot_.vips[i].ifindex, old, err);
+                }
+            }
+        }
+    }
+    vips_on_ = true;
+    store();
+}
+
+void Instance::remove_vips() {
+    if (!vips_on_) {
+        return;
+    }
+    std::string err;
+    for (size_t i = 0; i < conf_.vips.size(); i++) {
+        if (vip_ifindex_[i] != 0 &&
+            !helper_.netlink().del_address(vip_ifindex_[i], conf_.vips[i].addr, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
+                     conf_.vips[i].text().c_str(), err.c_str());
+        }
+    }
+    vips_on_ = false;
+    store();
+}
+
+void Instance::send_garps() {
+    if (state() != State::kMaster) {
+        return;
+    }
+    auto mac = hw_address(conf_.interface);
+    if (!mac) {
+        return;
+    }
+    std::string err;
+    for (int r = 0; r < conf_.garp_master_repeat; r++) {
+        for (size_t i = 0; i < conf_.vips.size(); i++) {
+            if (vip_ifindex_[i] != 0 &&
+                !send_gratuitous_arp(vip_ifindex_[i], *mac, conf_.vips[i].addr, err) && r == 0) {
+                HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
+            }
+        }
+    }
+    if (--garp_rounds_ > 0) {
+        garp_timer_->arm(conf_.garp_master_delay);
+    }
+}
+
+void Instance::notify(State to) {
+    const std::string& specific = to == State::kMaster   ? conf_.notify_master
+                                  : to == State::kBackup ? conf_.notify_backup
+                                  : to == State::kFault  ? conf_.notify_fault
+                                                         : std::string();
+    std::vector<std::string> args = {"INSTANCE", conf_.name, std::string(state_name(to)),
+                                     std::to_string(fsm_->priority())};
+    for (const std::string* s : {&specific, &conf_.notify}) {
+        if (!s->empty()) {
+            std::vector<std::string> item = {*s};
+            item.insert(item.end(), args.begin(), args.end());
+            notify_queue_.push_back(std::move(item));
+        }
+    }
+    run_next_notify();
+}
+
+void Instance::run_next_notify() {
+    // One at a time per instance, in transition order (a script never overtakes another).
+    while (notify_pid_ == 0 && !notify_queue_.empty()) {
+        std::vector<std::string> item = std::move(notify_queue_.front());
+        notify_queue_.pop_front();
+        std::string cmd = item[0];
+        item.erase(item.begin());
+        notify_pid_ = helper_.spawn(cmd, item, helper_.script_user(), [this](int) {
+            notify_pid_ = 0;
+            run_next_notify();
+        });
+        if (notify_pid_ < 0) {
+            notify_pid_ = 0;
+        }
+    }
+}
+
+void Instance::shutdown() {
+    if (fsm_) {
+        fsm_->shutdown();  // priority 0 when Master; state_changed removes the VIPs
+    }
+    remove_vips();
+    slot_.owner = 0;
+    slot_.state = static_cast<uint8_t>(State::kInit);
+    slot_.vip_count = 0;
+}
+
+void Instance::hand_over() {
+    garp_timer_->cancel();
+    garp_refresh_->cancel();
+    store();
+    handed_over_ = true;
+    slot_.owner = 0;
+}
+
+void Instance::store() {
+    if (handed_over_) {
+        return;  // the slot belongs to the next helper now
+    }
+    slot_.state = static_cast<uint8_t>(state());
+    slot_.priority = fsm_ ? fsm_->priority() : 0;
+    slot_.base_priority = static_cast<uint8_t>(conf_.priority);
+    auto m = fsm_ ? fsm_->master() : std::nullopt;
+    slot_.master = m ? m->value : 0;
+    slot_.transitions = fsm_ ? fsm_->transitions() : 0;
+    slot_.vip_count = 0;
+    if (vips_on_) {
+        for (size_t i = 0; i < conf_.vips.size() && i < kMaxSlotVips; i++) {
+            slot_.vips[i].addr = conf_.vips[i].addr.value;
+            slot_.vips[i].ifindex = vip_ifindex_.size() > i ? vip_ifindex_[i] : 0;
+            slot_.vips[i].prefix = conf_.vips[i].prefix;
+            slot_.vip_count++;
+        }
+    }
+}
+
+}  // namespace vrrp

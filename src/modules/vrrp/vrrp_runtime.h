@@ -1,0 +1,214 @@
+#pragma once
+
+// Inside the vrrp helper process: the instances (state machine + sockets + virtual IPs +
+// notify scripts), the vrrp_script trackers, child processes, and the shared slots that carry
+// each instance's state to the next helper across a reload and to the status page.
+// Single-threaded, one event loop; nothing here runs in the master or the workers.
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cycle.h"
+#include "event/loop.h"
+#include "modules/vrrp/vrrp_conf.h"
+#include "modules/vrrp/vrrp_fsm.h"
+#include "modules/vrrp/vrrp_io.h"
+
+namespace vrrp {
+
+inline constexpr size_t kMaxInstances = 64;
+inline constexpr size_t kMaxSlotVips = 32;
+inline constexpr size_t kMaxWorkers = 256;
+/// track_workers: each worker's event loop stamps its slot this often...
+inline constexpr Millis kWorkerBeat{100};
+/// ...and a worker whose stamp is older than this is not serving (hung, stopped, dead).
+inline constexpr Millis kWorkerStale{1000};
+/// How often the helper looks at the built-in trackers (workers, upstream groups).
+inline constexpr Millis kTrackerPoll{50};
+
+/// One instance's state in the shared zone (plain data, no pointers).
+struct Slot {
+    char name[64];
+    uint64_t fingerprint;  // the whole instance config: unchanged across a reload?
+    uint64_t identity;     // interface, VRID, version: still the same virtual router?
+    int32_t owner;         // pid of the helper running it, 0 once released
+    uint8_t used;
+    uint8_t state;  // State
+    uint8_t priority;
+    uint8_t base_priority;
+    uint32_t master;  // host order, 0 = unknown
+    uint64_t transitions;
+    uint32_t vip_count;  // the virtual IPs on the links now (while Master)
+    struct {
+        uint32_t addr;
+        uint32_t ifindex;
+        uint8_t prefix;
+    } vips[kMaxSlotVips];
+};
+
+/// The root of the "vrrp" shared zone. `generation` grows with every cycle (the master's
+/// zone init): a helper told to quit sees a newer generation when a reload replaced it.
+struct SharedState {
+    uint64_t generation;
+    Slot slots[kMaxInstances];
+    /// track_workers: steady-clock ms of each worker's last beat (by worker index), its pid.
+    struct {
+        int64_t beat_ms;
+        int32_t pid;
+    } workers[kMaxWorkers];
+};
+
+/// Steady clock in ms (the same clock in every process).
+int64_t steady_ms();
+
+class Helper;
+
+/// A running vrrp_script: runs the script every interval (killed after timeout), counts
+/// fall/rise, tells the helper when its verdict changes.
+class ScriptTracker {
+  public:
+    ScriptTracker(Helper& helper, const ScriptConf& conf, std::string user);
+    void start();
+    bool ok() const { return ok_; }
+    const ScriptConf& conf() const { return conf_; }
+
+  private:
+    void run();
+    void done(int status);
+
+    Helper& helper_;
+    const ScriptConf& conf_;
+    std::string user_;
+    bool ok_ = true;  // as keepalived: good until proven otherwise
+    int fails_ = 0, passes_ = 0;
+    pid_t pid_ = 0;
+    std::unique_ptr<ev::Timer> interval_timer_;
+    std::unique_ptr<ev::Timer> timeout_timer_;
+};
+
+class Instance : public FsmListener {
+  public:
+    Instance(Helper& helper, const InstanceConf& conf, Slot& slot);
+    ~Instance() override;
+
+    const InstanceConf& conf() const { return conf_; }
+    Slot& slot() { return slot_; }
+    /// Resolves the interface and addresses, opens the sockets. False: logged, the instance
+    /// stays in Fault until its interface appears (checked on link changes).
+    bool setup();
+    /// Starts the state machine: `resume` the state a previous helper handed over (kMaster
+    /// or kBackup with its VIPs in `old_vips`), or a fresh start (stale VIPs removed first).
+    void start(std::optional<State> resume, std::optional<Ip4> master);
+    /// Trackers changed: recompute the effective priority and the fault state.
+    void update();
+    /// SIGTERM/-s quit: priority 0 if Master, VIPs removed, slot released in Initialize.
+    void shutdown();
+    /// Reload: the slot keeps the state and the VIPs stay on the links for the next helper;
+    /// from now on received adverts are ignored (no more transitions) but a master keeps
+    /// advertising until the helper exits.
+    void hand_over();
+    /// The handover found no taker: the instance is ours again (then shutdown()).
+    void take_back() {
+        handed_over_ = false;
+        slot_.owner = getpid();
+    }
+    State state() const { return fsm_ ? fsm_->state() : State::kInit; }
+
+    // FsmListener
+    void send_advert(uint8_t priority) override;
+    void state_changed(State from, State to, Cause cause) override;
+
+  private:
+    void on_readable();
+    void add_vips(bool garp_new_only, const std::vector<Ip4>& present);
+    void remove_vips();
+    void send_garps();
+    void notify(State to);
+    void run_next_notify();
+    void store();
+
+    Helper& helper_;
+    const InstanceConf& conf_;
+    Slot& slot_;
+    unsigned ifindex_ = 0;
+    Ip4 primary_;
+    Ip4 src_;
+    std::vector<unsigned> vip_ifindex_;  // per conf_.vips (0: device missing)
+    std::unique_ptr<VrrpSocket> socket_;
+    std::unique_ptr<ev::IoWatcher> watch_;
+    std::unique_ptr<Fsm> fsm_;
+    Expect expect_;
+    bool vips_on_ = false;
+    std::unique_ptr<ev::Timer> garp_timer_;
+    std::unique_ptr<ev::Timer> garp_refresh_;
+    int garp_rounds_ = 0;
+    std::deque<std::vector<std::string>> notify_queue_;  // argv tails, run one at a time
+    pid_t notify_pid_ = 0;
+    uint64_t dropped_logged_ = 0;
+    bool handed_over_ = false;
+};
+
+/// The helper process: owns the loop, the netlink sockets, the trackers and the instances.
+class Helper {
+  public:
+    Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared);
+    ~Helper();
+    int run();
+
+    ev::Loop& loop() { return loop_; }
+    Netlink& netlink() { return netlink_; }
+    const VrrpConf& conf() const { return conf_; }
+    /// Whether interface `name` is up (as last seen).
+    bool link_up(const std::string& name);
+    const ScriptTracker* script(const std::string& name) const;
+    /// A tracker changed: every instance recomputes.
+    void trackers_changed();
+    /// Runs `/bin/sh -c cmd` (with `args` as $1...) as `user`; `done(status)` on exit.
+    pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
+                const std::string& user, std::function<void(int)> done);
+    const std::string& script_user() const { return *conf_.script_user; }
+    /// track_workers: every worker of this cycle beat recently.
+    bool workers_ok() const { return workers_ok_; }
+    /// track_upstream: some server of group `name` is usable (not down, not failed).
+    bool upstream_ok(const std::string& name) const;
+
+  private:
+    void reap();
+    void stop(bool hand_over);
+    void claim_slots();
+    void poll_trackers();
+
+    core::Cycle& cycle_;
+    const VrrpConf& conf_;
+    SharedState* shared_;
+    SharedState local_{};  // when there is no zone (single process mode)
+    uint64_t generation_ = 0;
+    ev::Loop loop_;
+    Netlink netlink_;
+    LinkMonitor links_;
+    std::unique_ptr<ev::IoWatcher> links_watch_;
+    std::map<std::string, bool> link_state_;
+    std::vector<std::unique_ptr<ScriptTracker>> scripts_;
+    std::vector<std::unique_ptr<Instance>> instances_;
+    std::vector<std::unique_ptr<ev::SignalWatcher>> signals_;
+    std::map<pid_t, std::function<void(int)>> children_;
+    bool stopping_ = false;
+    bool workers_ok_ = true;
+    int64_t started_ms_ = 0;
+    std::map<std::string, bool> upstream_ok_;
+    std::unique_ptr<ev::Timer> poll_timer_;
+    std::unique_ptr<ev::Timer> handover_timer_;
+};
+
+/// The config's fingerprints (stored in the slots).
+uint64_t fingerprint(const InstanceConf& c);
+uint64_t identity(const InstanceConf& c);
+
+}  // namespace vrrp

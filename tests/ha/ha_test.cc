@@ -1,0 +1,593 @@
+// High availability through the real binary: network namespaces (a bridge, one veth per node,
+// 10.77.0.0/24), three halo nodes with priorities 100/90/80 sharing 10.77.0.100, and a
+// client namespace that curls the VIP. The VIP moves on a graceful stop (priority 0), on a
+// crash (SIGKILL of every process of the node) and back on restart (preemption); a reload
+// does not move it; halo and Debian's keepalived elect each other (v2 + auth PASS, and v3).
+//
+// Needs root and `ip netns`; skipped with a message otherwise. Every namespace is deleted
+// and every process killed (by process group, never by name) when a test ends.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/harness.h"
+
+namespace halo_test {
+namespace {
+
+const char* const kVip = "10.77.0.100";
+
+RunResult ip(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, 10s);
+}
+
+/// One program run inside a namespace in its own process group (`ip netns exec` execs it in
+/// place, so the pid is the program's).
+class NsProcess {
+  public:
+    NsProcess(const std::string& ns, const std::vector<std::string>& argv,
+              const std::string& out_path) {
+        pid_ = fork();
+        if (pid_ == 0) {
+            setpgid(0, 0);
+            int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+            }
+            std::vector<std::string> full = {"ip", "netns", "exec", ns};
+            full.insert(full.end(), argv.begin(), argv.end());
+            std::vector<char*> c;
+            for (auto& a : full) {
+                c.push_back(a.data());
+            }
+            c.push_back(nullptr);
+            execvp("ip", c.data());
+            _exit(127);
+        }
+        setpgid(pid_, pid_);
+    }
+    ~NsProcess() { kill_all(SIGKILL); }
+    NsProcess(const NsProcess&) = delete;
+    NsProcess& operator=(const NsProcess&) = delete;
+
+    pid_t pid() const { return pid_; }
+    /// Sends `signo` to the program alone.
+    void signal(int signo) const {
+        if (pid_ > 0) {
+            ::kill(pid_, signo);
+        }
+    }
+    /// Waits for the program to exit; false on timeout.
+    bool wait_exit(Millis timeout = 10s) {
+        if (pid_ <= 0) {
+            return true;
+        }
+        bool done = wait_until([&] { return waitpid(pid_, nullptr, WNOHANG) == pid_; }, timeout);
+        if (done) {
+            pid_ = -1;
+        }
+        return done;
+    }
+    /// Sends `signo` to the whole process group (the program and everything it forked that
+    /// stayed in its group), then reaps the program.
+    void kill_all(int signo) {
+        if (pid_ > 0) {
+            ::kill(-pid_, signo);
+            wait_exit(5s);
+            ::kill(-pid_, SIGKILL);
+            if (pid_ > 0) {
+                waitpid(pid_, nullptr, 0);
+            }
+            pid_ = -1;
+        }
+    }
+
+  private:
+    pid_t pid_ = -1;
+};
+
+/// The namespaces: a bridge, N nodes (10.77.0.1..N on eth0) and a client (10.77.0.50).
+class Lab {
+  public:
+    Lab() : tag_("h" + std::to_string(getpid() % 100000)) {}
+    ~Lab() {
+        nodes_.clear();  // processes first
+        for (const std::string& ns : namespaces_) {
+            ip({"netns", "del", ns});
+        }
+    }
+
+    /// Empty on success, else why the lab cannot be built (the test skips).
+    std::string build(int nodes) {
+        if (geteuid() != 0) {
+            return "not root";
+        }
+        if (ip({"netns", "add", ns("br")}).status != 0) {
+            return "`ip netns add` failed: " + ip({"netns", "add", ns("br")}).err;
+        }
+        namespaces_.push_back(ns("br"));
+        if (!run_all({{"-n", ns("br"), "link", "add", "br0", "type", "bridge"},
+                      {"-n", ns("br"), "link", "set", "br0", "up"}})) {
+            return error_;
+        }
+        for (int i = 1; i <= nodes; i++) {
+            if (!add_host("n" + std::to_string(i), "10.77.0." + std::to_string(i))) {
+                return error_;
+            }
+        }
+        if (!add_host("cl", "10.77.0.50")) {
+            return error_;
+        }
+        return {};
+    }
+
+    std::string ns(const std::string& name) const { return "halo-" + tag_ + "-" + name; }
+    std::string node(int i) const { return ns("n" + std::to_string(i)); }
+
+    /// Whether node i has the VIP on eth0.
+    bool has_vip(int i) const {
+        RunResult r = ip({"-n", node(i), "-4", "-o", "addr", "show", "dev", "eth0"});
+        return r.out.find(std::string(" ") + kVip + "/") != std::string::npos;
+    }
+    /// Nodes (1-based) that hold the VIP now.
+    std::vector<int> vip_holders(int nodes) const {
+        std::vector<int> out;
+        for (int i = 1; i <= nodes; i++) {
+            if (has_vip(i)) {
+                out.push_back(i);
+            }
+        }
+        return out;
+    }
+    /// GET http://VIP/ from the client namespace: the body, or "" on failure.
+    std::string curl_vip() const {
+        RunResult r = run_command({"ip", "netns", "exec", ns("cl"), "curl", "-s", "-m", "2",
+                                   std::string("http://") + kVip + "/"},
+                                  5s);
+        return r.status == 0 ? r.out : "";
+    }
+    bool set_link(int i, bool up) const {
+        return ip({"-n", node(i), "link", "set", "eth0", up ? "up" : "down"}).status == 0;
+    }
+
+  private:
+    bool run_all(const std::vector<std::vector<std::string>>& cmds) {
+        for (const auto& c : cmds) {
+            RunResult r = ip(c);
+            if (r.status != 0) {
+                error_ = "ip";
+                for (const auto& a : c) {
+                    error_ += " " + a;
+                }
+                error_ += ": " + r.err;
+                return false;
+            }
+        }
+        return true;
+    }
+    bool add_host(const std::string& name, const std::string& addr) {
+        std::string n = ns(name);
+        if (ip({"netns", "add", n}).status != 0) {
+            error_ = "ip netns add " + n + " failed";
+            return false;
+        }
+        namespaces_.push_back(n);
+        std::string port = "v" + tag_ + name;  // <= 15 characters
+        return run_all({{"-n", ns("br"), "link", "add", port, "type", "veth", "peer", "name",
+                         "eth0", "netns", n},
+                        {"-n", ns("br"), "link", "set", port, "master", "br0", "up"},
+                        {"-n", n, "addr", "add", addr + "/24", "dev", "eth0"},
+                        {"-n", n, "link", "set", "eth0", "up"},
+                        {"-n", n, "link", "set", "lo", "up"}});
+    }
+
+    std::string tag_;
+    std::string error_;
+    std::vector<std::string> namespaces_;
+
+  public:
+    std::vector<std::unique_ptr<NsProcess>> nodes_;  // whatever runs in the namespaces
+};
+
+/// One halo node: a prefix, a config, the process.
+class HaloNode {
+  public:
+    HaloNode(Lab& lab, int index, std::string vrrp_body, std::string http_top = {},
+             std::string server_extra = {})
+        : lab_(lab),
+          index_(index),
+          vrrp_(std::move(vrrp_body)),
+          http_top_(std::move(http_top)),
+          server_extra_(std::move(server_extra)),
+          dir_("halo-ha") {
+        write_conf();
+    }
+    const TempDir& dir() const { return dir_; }
+    ~HaloNode() {
+        if (::testing::Test::HasFailure()) {
+            std::cerr << "---- node " << index_ << " error.log ----\n"
+                      << error_log() << read_file(dir_ / "halo.out").value_or("");
+        }
+    }
+
+    void write_conf(const std::string& vrrp_override = {}) {
+        std::string conf =
+            "daemon off;\nworker_processes 1;\nerror_log logs/error.log info;\n"
+            "events {}\n"
+            "http {\n" +
+            http_top_ + "  server {\n    listen 80;\n" + server_extra_ +
+            "    location / { return 200 \"node" + std::to_string(index_) +
+            "\\n\"; }\n  }\n}\n"
+            "vrrp {\n" +
+            (vrrp_override.empty() ? vrrp_ : vrrp_override) + "}\n";
+        write_file(dir_ / "halo.conf", conf);
+    }
+    void start() {
+        proc_ = std::make_unique<NsProcess>(
+            lab_.node(index_),
+            std::vector<std::string>{halo_bin(), "-p", dir_.path() + "/", "-c", dir_ / "halo.conf"},
+            dir_ / "halo.out");
+    }
+    NsProcess& proc() { return *proc_; }
+    void reset() { proc_.reset(); }
+    std::string error_log() const { return read_file(dir_ / "logs/error.log").value_or(""); }
+    /// Lines of the error log with `needle`.
+    size_t count(const std::string& needle) const {
+        return log_lines_with(error_log(), needle).size();
+    }
+
+  private:
+    Lab& lab_;
+    int index_;
+    std::string vrrp_;
+    std::string http_top_;
+    std::string server_extra_;
+    TempDir dir_;
+    std::unique_ptr<NsProcess> proc_;
+};
+
+std::string instance(int priority, const std::string& extra = "advert_int 100ms;\n") {
+    return "  vrrp_instance VI_1 {\n    state BACKUP;\n    interface eth0;\n"
+           "    virtual_router_id 51;\n    priority " +
+           std::to_string(priority) + ";\n    " + extra +
+           "    virtual_ipaddress { 10.77.0.100/24; }\n  }\n";
+}
+
+class HaTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!halo_has_module("vrrp")) {
+            GTEST_SKIP() << "halo is built without the vrrp module";
+        }
+        std::string why = lab_.build(3);
+        if (!why.empty()) {
+            GTEST_SKIP() << "HA tests need root and network namespaces: " << why;
+        }
+    }
+    /// Starts halo on nodes 1..3 with priorities 100/90/80 and waits for node 1 to serve the
+    /// VIP. Node 1 starts first (with nopreempt, whoever is master first stays master), the
+    /// others once it holds the VIP: they come up as backups.
+    void start_cluster(const std::string& extra = "advert_int 100ms;\n") {
+        int prio[] = {100, 90, 80};
+        for (int i = 1; i <= 3; i++) {
+            nodes_.push_back(std::make_unique<HaloNode>(lab_, i, instance(prio[i - 1], extra)));
+        }
+        node(1).start();
+        ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
+        node(2).start();
+        node(3).start();
+        ASSERT_TRUE(wait_until([&] {
+            return node(2).count("INIT -> BACKUP") == 1 && node(3).count("INIT -> BACKUP") == 1;
+        }));
+        ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 20s))
+            << "holders: " << lab_.vip_holders(3).size();
+        ASSERT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
+    }
+    HaloNode& node(int i) { return *nodes_[static_cast<size_t>(i - 1)]; }
+
+    Lab lab_;
+    std::vector<std::unique_ptr<HaloNode>> nodes_;
+};
+
+TEST_F(HaTest, GracefulStopHandsOverAndRestartPreemptsBack) {
+    start_cluster();
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit());
+    // Priority 0 was sent: node 2 (90) takes over; node 1 removed its VIP on the way out.
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{2}; }, 10s));
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node2\n"; }, 10s));
+    EXPECT_EQ(node(2).count("(the master sent priority 0)"), 1u) << node(2).error_log();
+
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 20s));
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
+    EXPECT_GE(node(2).count("MASTER -> BACKUP (advertisement with a higher priority)"), 1u);
+}
+
+TEST_F(HaTest, CrashedMasterIsReplacedAndItsStaleVipRemovedOnRestart) {
+    start_cluster();
+    // The whole node dies at once (master, workers, helper) and its link goes: nothing is
+    // sent, the VIP stays configured on its interface.
+    node(1).proc().kill_all(SIGKILL);
+    ASSERT_TRUE(lab_.has_vip(1));
+    ASSERT_TRUE(lab_.set_link(1, false));
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(2); }, 10s));
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node2\n"; }, 10s));
+    EXPECT_FALSE(lab_.has_vip(3));
+    EXPECT_GE(node(2).count("BACKUP -> MASTER (no advertisement from a better master"), 1u);
+
+    // Back: the new halo removes the stale VIP, starts in Backup, then preempts.
+    ASSERT_TRUE(lab_.set_link(1, true));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 20s));
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
+    std::string log = node(1).error_log();
+    size_t backup = log.rfind("INIT -> BACKUP (startup)");
+    size_t master = log.rfind("BACKUP -> MASTER");
+    ASSERT_NE(backup, std::string::npos) << log;
+    EXPECT_TRUE(master != std::string::npos && master > backup) << log;
+}
+
+TEST_F(HaTest, KilledHelperIsRespawnedInBackupAndTheVipComesBack) {
+    start_cluster();
+    pid_t helper = -1;
+    // The master logs the helper's pid when it starts it.
+    for (const std::string& line :
+         log_lines_with(node(1).error_log(), "start vrrp helper process")) {
+        helper = static_cast<pid_t>(std::stol(line.substr(line.rfind(' ') + 1)));
+    }
+    ASSERT_GT(helper, 0) << node(1).error_log();
+    ASSERT_EQ(::kill(helper, SIGKILL), 0);
+    // The respawned helper removes the VIP the dead one left, starts in Backup, and node 1,
+    // still the best, preempts again.
+    ASSERT_TRUE(wait_until([&] { return node(1).count("start vrrp helper process") == 2; }, 10s));
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 20s));
+    EXPECT_GE(node(1).count("INIT -> BACKUP (startup)"), 2u) << node(1).error_log();
+}
+
+TEST_F(HaTest, ReloadKeepsTheMasterAndItsVip) {
+    start_cluster();
+    size_t master_lines = node(1).count("-> MASTER");
+    // A reload with the vrrp block unchanged (a new worker generation, a new helper).
+    ASSERT_EQ(::kill(node(1).proc().pid(), SIGHUP), 0);
+    ASSERT_TRUE(wait_until(
+        [&] { return node(1).count("vrrp_instance \"VI_1\" continues in MASTER") == 1; }, 10s))
+        << node(1).error_log();
+    ASSERT_TRUE(wait_until([&] { return node(1).count("handed over") == 1; }, 10s));
+    // Still the master, the VIP never left; no other node became master.
+    EXPECT_EQ(lab_.vip_holders(3), std::vector<int>{1});
+    EXPECT_EQ(node(1).count("-> MASTER"), master_lines + 1);  // the resume line only
+    EXPECT_EQ(node(2).count("-> MASTER"), 0u) << node(2).error_log();
+    EXPECT_EQ(node(3).count("-> MASTER"), 0u);
+    EXPECT_EQ(lab_.curl_vip(), "node1\n");
+
+    // A reload that lowers node 1's priority below node 2's moves the VIP (the changed
+    // instance goes on with its new priority).
+    node(1).write_conf(instance(50));
+    ASSERT_EQ(::kill(node(1).proc().pid(), SIGHUP), 0);
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{2}; }, 20s));
+}
+
+TEST_F(HaTest, NopreemptKeepsTheNewMaster) {
+    start_cluster("advert_int 100ms;\n    nopreempt;\n");
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit());
+    // Node 2 or node 3 takes over (their Skew_Times differ by 4ms at 100ms: either may win,
+    // and without preemption the other one accepts it).
+    std::vector<int> holders;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            holders = lab_.vip_holders(3);
+            return holders == std::vector<int>{2} || holders == std::vector<int>{3};
+        },
+        10s));
+    int holder = holders[0];
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return node(1).count("INIT -> BACKUP (startup)") == 2; }, 10s));
+    // Node 1 (100) hears the lower master and stays backup: still so after 2s (20 adverts,
+    // five Master_Down_Intervals).
+    EXPECT_FALSE(wait_until([&] { return lab_.vip_holders(3) != std::vector<int>{holder}; }, 2s));
+    EXPECT_EQ(node(1).count("BACKUP -> MASTER"), 1u);  // only the first election
+    EXPECT_EQ(lab_.curl_vip(), "node" + std::to_string(holder) + "\n");
+}
+
+// ---- tracking and notify ----
+
+TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
+    // Node 1 tracks a script (a file's presence), a dummy link, its workers and an upstream
+    // group whose servers refuse connections; it reports transitions to a notify script.
+    std::string ns1 = lab_.node(1);
+    // (a veth pair: the dummy driver is not always there)
+    ASSERT_EQ(ip({"-n", ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"}).status,
+              0);
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk1", "up"}).status, 0);
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "up"}).status, 0);
+    TempDir hooks("halo-hooks");
+    chmod(hooks.path().c_str(), 0777);  // scripts run as nobody
+    std::string ok = hooks / "ok";
+    write_file(ok, "");
+    write_file(hooks / "notify.sh",
+               "#!/bin/sh\necho \"$(id -un) $*\" >> " + (hooks / "notify.log") + "\n");
+    chmod((hooks / "notify.sh").c_str(), 0755);
+    std::string vrrp1 =
+        "  vrrp_script chk { script \"test -f " + ok +
+        "\"; interval 100ms; fall 1; rise 1; weight -30; }\n" +
+        instance(100,
+                 "advert_int 100ms;\n    track_script chk;\n    track_interface trk0;\n"
+                 "    track_workers;\n    track_upstream dead weight=-50;\n"
+                 "    notify " +
+                     (hooks / "notify.sh") + ";\n");
+    nodes_.push_back(std::make_unique<HaloNode>(
+        lab_, 1, vrrp1,
+        "  upstream dead {\n    server 127.0.0.1:1 max_fails=1 fail_timeout=1h;\n"
+        "    server 127.0.0.1:2 max_fails=1 fail_timeout=1h;\n  }\n",
+        "    location /app { proxy_pass http://dead; }\n"));
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 2, instance(90)));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
+    node(2).start();
+    auto holder_is = [&](int n) {
+        return wait_until([&] { return lab_.vip_holders(2) == std::vector<int>{n}; }, 20s);
+    };
+    ASSERT_TRUE(holder_is(1));
+
+    // The script fails: 100 - 30 = 70 < 90.
+    ASSERT_EQ(unlink(ok.c_str()), 0);
+    ASSERT_TRUE(holder_is(2)) << node(1).error_log();
+    write_file(ok, "");
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // The tracked link goes down: Fault.
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "down"}).status, 0);
+    ASSERT_TRUE(holder_is(2));
+    ASSERT_TRUE(wait_until([&] { return node(1).count("-> FAULT (fault)") == 1; }));
+    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "up"}).status, 0);
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // The worker stops serving (SIGSTOP: alive but hung): track_workers => Fault.
+    std::vector<pid_t> workers;
+    for (pid_t p : children_of(node(1).proc().pid())) {
+        if (node(1).count("start worker process " + std::to_string(p)) == 1) {
+            workers.push_back(p);
+        }
+    }
+    ASSERT_EQ(workers.size(), 1u) << node(1).error_log();
+    ASSERT_EQ(::kill(workers[0], SIGSTOP), 0);
+    bool moved = holder_is(2);
+    ::kill(workers[0], SIGCONT);
+    ASSERT_TRUE(moved) << node(1).error_log();
+    ASSERT_TRUE(holder_is(1)) << node(1).error_log();
+
+    // Every server of the upstream fails (one request through the VIP tries both): -50.
+    ASSERT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }));
+    run_command({"ip", "netns", "exec", lab_.ns("cl"), "curl", "-s", "-m", "2",
+                 std::string("http://") + kVip + "/app"},
+                5s);
+    ASSERT_TRUE(holder_is(2)) << node(1).error_log();
+    EXPECT_EQ(node(1).count("track_upstream dead: no usable server"), 1u);
+
+    // The notify script saw every transition, in order, as nobody, with the priority.
+    std::string log;
+    ASSERT_TRUE(wait_until([&] {
+        log = read_file(hooks / "notify.log").value_or("");
+        return log_lines_with(log, "MASTER").size() == 4 &&
+               log_lines_with(log, "FAULT").size() == 2;
+    }));
+    std::vector<std::string> lines;
+    for (const std::string& l : log_lines_with(log, "INSTANCE VI_1")) {
+        lines.push_back(l);
+    }
+    std::vector<std::string> want = {
+        "nobody INSTANCE VI_1 BACKUP 100", "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 BACKUP 70",  "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 FAULT 100",  "nobody INSTANCE VI_1 BACKUP 100",
+        "nobody INSTANCE VI_1 MASTER 100", "nobody INSTANCE VI_1 FAULT 100",
+        "nobody INSTANCE VI_1 BACKUP 100", "nobody INSTANCE VI_1 MASTER 100",
+        "nobody INSTANCE VI_1 BACKUP 50"};
+    EXPECT_EQ(lines, want) << log;
+}
+
+// ---- halo and Debian's keepalived in one group ----
+
+/// keepalived in a namespace: conf, pid files and output in its own folder.
+class KeepalivedNode {
+  public:
+    KeepalivedNode(Lab& lab, int index, const std::string& conf) : dir_("halo-ka") {
+        write_file(dir_ / "keepalived.conf", conf);
+        proc_ = std::make_unique<NsProcess>(
+            lab.node(index),
+            std::vector<std::string>{"keepalived", "-n", "-l", "-D", "--vrrp", "-f",
+                                     dir_ / "keepalived.conf", "-p", dir_ / "k.pid", "-r",
+                                     dir_ / "v.pid", "-c", dir_ / "c.pid"},
+            dir_ / "out.log");
+    }
+    ~KeepalivedNode() {
+        if (::testing::Test::HasFailure()) {
+            std::cerr << "---- keepalived ----\n" << output();
+        }
+        proc_->kill_all(SIGTERM);
+    }
+    std::string output() const { return read_file(dir_ / "out.log").value_or(""); }
+
+  private:
+    TempDir dir_;
+    std::unique_ptr<NsProcess> proc_;
+};
+
+std::string keepalived_conf(int version, int priority) {
+    std::string c = "global_defs {\n    router_id node" + std::to_string(priority) +
+                    "\n    vrrp_version " + std::to_string(version) +
+                    "\n}\nvrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n"
+                    "    virtual_router_id 51\n    priority " +
+                    std::to_string(priority) + "\n";
+    if (version == 2) {
+        c += "    advert_int 1\n    authentication {\n        auth_type PASS\n"
+             "        auth_pass 1111\n    }\n";
+    } else {
+        c += "    advert_int 0.1\n";
+    }
+    c += "    virtual_ipaddress {\n        10.77.0.100/24\n    }\n}\n";
+    return c;
+}
+
+class KeepalivedInteropTest : public HaTest, public ::testing::WithParamInterface<int> {
+  protected:
+    void SetUp() override {
+        HaTest::SetUp();
+        if (IsSkipped()) {
+            return;
+        }
+        if (run_command({"keepalived", "--version"}, 10s).status != 0) {
+            GTEST_SKIP() << "keepalived is not installed (apt-get install keepalived)";
+        }
+    }
+};
+
+TEST_P(KeepalivedInteropTest, HaloAndTwoKeepalivedNodesElectBothWays) {
+    int version = GetParam();
+    std::string halo_instance =
+        version == 2
+            ? "  version 2;\n" + instance(100,
+                                          "advert_int 1s;\n    authentication { auth_type PASS; "
+                                          "auth_pass 1111; }\n")
+            : instance(100, "advert_int 100ms;\n");
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 1, halo_instance));
+    KeepalivedNode k2(lab_, 2, keepalived_conf(version, 90));
+    KeepalivedNode k3(lab_, 3, keepalived_conf(version, 80));
+    node(1).start();
+    // halo (100) wins the election against keepalived (90, 80).
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 30s))
+        << k2.output();
+    ASSERT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] { return k2.output().find("Entering BACKUP STATE") != std::string::npos; }, 10s));
+    // halo stops: its priority 0 makes keepalived's 90 take over.
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit());
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{2}; }, 20s))
+        << k2.output();
+    // halo comes back and preempts keepalived, which releases the VIP.
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 30s))
+        << k2.output();
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
+    // halo, a backup, hears keepalived's adverts (accepted, not dropped) before preempting.
+    EXPECT_EQ(node(1).count("advertisement from 10."), 0u) << node(1).error_log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, KeepalivedInteropTest, ::testing::Values(2, 3),
+                         [](const auto& info) { return "v" + std::to_string(info.param); });
+
+}  // namespace
+}  // namespace halo_test

@@ -1,0 +1,84 @@
+// `halo -t` on vrrp configurations through the real binary: issue 6's example as written, the
+// three-node cluster of conf/examples, and errors naming file:line and the directive.
+#include "support/harness.h"
+
+namespace halo_test {
+namespace {
+
+class VrrpConfigTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!halo_has_module("vrrp")) {
+            GTEST_SKIP() << "halo is built without the vrrp module";
+        }
+    }
+    Halo halo_;
+};
+
+TEST_F(VrrpConfigTest, IssueExamplePasses) {
+    halo_.write_conf(R"(events {}
+http {
+    upstream tomcats { server 127.0.0.1:8080; }
+}
+vrrp {
+    version 2;                      # 3 by default
+    vrrp_instance VI_1 {
+        state BACKUP;
+        interface eth0;
+        virtual_router_id 51;
+        priority 100;
+        advert_int 1000ms;          # 1s, 100ms, ...
+        authentication { auth_type PASS; auth_pass 1111; }   # v2 only
+        virtual_ipaddress { 10.77.0.100/24; }
+        track_upstream tomcats weight=-50;
+    }
+}
+)");
+    RunResult r = halo_.run({"-t"});
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r;
+}
+
+TEST_F(VrrpConfigTest, ClusterExamplesPass) {
+    for (int n = 1; n <= 3; n++) {
+        std::string conf = halo_top() + "/conf/examples/ha-node" + std::to_string(n) + ".conf";
+        RunResult r = halo_.run_raw({"-t", "-p", halo_.prefix() + "/", "-c", conf});
+        EXPECT_EQ(r.status, 0) << conf << "\n" << r;
+    }
+}
+
+TEST_F(VrrpConfigTest, ErrorsNameFileLineAndDirective) {
+    struct Case {
+        std::string body;
+        std::string message;
+        int line;
+    };
+    const Case cases[] = {
+        {"vrrp {\n  vrrp_instance A {\n    interface eth0;\n    virtual_router_id 51;\n"
+         "    priority 300;\n  }\n}\n",
+         "invalid value \"300\" in \"priority\" directive, it must be 1..255", 5},
+        {"vrrp {\n  vrrp_instance A {\n    interface eth0;\n    virtual_router_id 0;\n  }\n}\n",
+         "invalid value \"0\" in \"virtual_router_id\" directive, it must be 1..255", 4},
+        {"vrrp {\n  version 2;\n  vrrp_instance A {\n    interface eth0;\n"
+         "    virtual_router_id 1;\n    advert_int 100ms;\n  }\n}\n",
+         "invalid value \"100ms\" in \"advert_int\" directive, VRRP version 2 needs whole "
+         "seconds (1s..255s)",
+         6},
+        {"vrrp {\n  vrrp_instance A {\n    interface eth0;\n    virtual_router_id 1;\n"
+         "    authentication { auth_type PASS; auth_pass x; }\n  }\n}\n",
+         "\"authentication\" is only allowed with VRRP version 2 (vrrp_instance \"A\" uses "
+         "version 3)",
+         5},
+    };
+    for (const Case& c : cases) {
+        halo_.write_conf("events {}\n" + c.body);
+        RunResult r = halo_.run({"-t"});
+        EXPECT_EQ(r.status, 1) << r;
+        std::string want = "halo: [emerg] " + c.message + " in " + halo_.conf_path() + ":" +
+                           std::to_string(c.line + 1) + "\n";
+        EXPECT_NE(r.err.find(want), std::string::npos) << "expected: " << want << r;
+    }
+}
+
+}  // namespace
+}  // namespace halo_test
