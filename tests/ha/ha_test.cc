@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "support/harness.h"
+#include "support/json.h"
+#include "support/prometheus.h"
 
 namespace halo_test {
 namespace {
@@ -151,10 +153,11 @@ class Lab {
         return out;
     }
     /// GET http://VIP/ from the client namespace: the body, or "" on failure.
-    std::string curl_vip() const {
-        RunResult r = run_command({"ip", "netns", "exec", ns("cl"), "curl", "-s", "-m", "2",
-                                   std::string("http://") + kVip + "/"},
-                                  5s);
+    std::string curl_vip() const { return curl(std::string("http://") + kVip + "/"); }
+    /// GET `url` from the client namespace: the body, or "" on failure.
+    std::string curl(const std::string& url) const {
+        RunResult r =
+            run_command({"ip", "netns", "exec", ns("cl"), "curl", "-s", "-f", "-m", "2", url}, 5s);
         return r.status == 0 ? r.out : "";
     }
     bool set_link(int i, bool up) const {
@@ -278,10 +281,12 @@ class HaTest : public ::testing::Test {
     /// Starts halo on nodes 1..3 with priorities 100/90/80 and waits for node 1 to serve the
     /// VIP. Node 1 starts first (with nopreempt, whoever is master first stays master), the
     /// others once it holds the VIP: they come up as backups.
-    void start_cluster(const std::string& extra = "advert_int 100ms;\n") {
+    void start_cluster(const std::string& extra = "advert_int 100ms;\n",
+                       const std::string& server_extra = {}) {
         int prio[] = {100, 90, 80};
         for (int i = 1; i <= 3; i++) {
-            nodes_.push_back(std::make_unique<HaloNode>(lab_, i, instance(prio[i - 1], extra)));
+            nodes_.push_back(std::make_unique<HaloNode>(lab_, i, instance(prio[i - 1], extra),
+                                                        std::string(), server_extra));
         }
         node(1).start();
         ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
@@ -313,6 +318,57 @@ TEST_F(HaTest, GracefulStopHandsOverAndRestartPreemptsBack) {
     ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{1}; }, 20s));
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
     EXPECT_GE(node(2).count("MASTER -> BACKUP (advertisement with a higher priority)"), 1u);
+}
+
+/// The status page of node i as JSON, the one instance's entry (null when unreachable).
+Json vrrp_entry(const Lab& lab, int i) {
+    auto j = Json::parse(lab.curl("http://10.77.0." + std::to_string(i) + "/status?format=json"));
+    if (!j || !(*j)["vrrp"].is_array() || (*j)["vrrp"].size() != 1) {
+        return Json();
+    }
+    return (*j)["vrrp"][0];
+}
+
+TEST_F(HaTest, StatusPageShowsEachNodesStateAndTheFailover) {
+    start_cluster("advert_int 100ms;\n", "    location = /status { status; }\n");
+    // Backups learn the master's address from its first advertisement after they start.
+    ASSERT_TRUE(wait_until([&] { return vrrp_entry(lab_, 3)["master"].str() == "10.77.0.1"; }));
+    Json n1 = vrrp_entry(lab_, 1);
+    EXPECT_EQ(n1["name"].str(), "VI_1");
+    EXPECT_EQ(n1["state"].str(), "MASTER");
+    EXPECT_EQ(n1["interface"].str(), "eth0");
+    EXPECT_EQ(n1["vrid"].integer(), 51);
+    EXPECT_EQ(n1["version"].integer(), 3);
+    EXPECT_EQ(n1["priority"].integer(), 100);
+    EXPECT_EQ(n1["base_priority"].integer(), 100);
+    EXPECT_EQ(n1["master"].str(), "10.77.0.1");
+    EXPECT_TRUE(n1["addresses_up"].boolean());
+    EXPECT_EQ(n1["addresses"][0].str(), "10.77.0.100/24");
+    EXPECT_GT(n1["last_change"].integer(), 0);
+    Json n2 = vrrp_entry(lab_, 2);
+    EXPECT_EQ(n2["state"].str(), "BACKUP");
+    EXPECT_EQ(n2["priority"].integer(), 90);
+    EXPECT_EQ(n2["master"].str(), "10.77.0.1");
+    EXPECT_FALSE(n2["addresses_up"].boolean());
+    EXPECT_EQ(n2["transitions"].integer(), 1);  // INIT -> BACKUP
+    int64_t backup_since = n2["last_change"].integer();
+
+    auto prom = PromText::parse(lab_.curl("http://10.77.0.1/status?format=prometheus"));
+    ASSERT_TRUE(prom);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_state", {{"instance", "VI_1"}, {"state", "MASTER"}}),
+              1.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_addresses_up", {{"instance", "VI_1"}}), 1.0);
+
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit());
+    ASSERT_TRUE(wait_until([&] { return vrrp_entry(lab_, 2)["state"].str() == "MASTER"; }, 10s));
+    n2 = vrrp_entry(lab_, 2);
+    EXPECT_EQ(n2["master"].str(), "10.77.0.2");
+    EXPECT_TRUE(n2["addresses_up"].boolean());
+    EXPECT_EQ(n2["transitions"].integer(), 2);
+    EXPECT_GE(n2["last_change"].integer(), backup_since);
+    ASSERT_TRUE(wait_until([&] { return vrrp_entry(lab_, 3)["master"].str() == "10.77.0.2"; }));
+    EXPECT_EQ(vrrp_entry(lab_, 3)["state"].str(), "BACKUP");
 }
 
 TEST_F(HaTest, CrashedMasterIsReplacedAndItsStaleVipRemovedOnRestart) {

@@ -112,17 +112,20 @@ struct UpstreamView {
     std::vector<PeerView> peers;
 };
 
-/// A VRRP instance (filled once the vrrp module exists; see vrrp_instances() in
-/// status_module.cc).
+/// A VRRP instance, as the vrrp helper last published it.
 struct VrrpView {
     std::string name;
     std::string state;  // "INIT", "BACKUP", "MASTER", "FAULT"
     std::string interface;
     int vrid = 0;
+    int version = 3;
     int priority = 0;       // effective (after tracking)
     int base_priority = 0;  // configured
-    std::vector<std::string> addresses;
-    int64_t last_change_ms = 0;  // Unix ms
+    std::string master;     // address of the master last heard (this node when MASTER)
+    uint64_t transitions = 0;
+    std::vector<std::string> addresses;  // configured virtual addresses
+    bool addresses_up = false;           // on this node's links now
+    int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
 };
 
 /// Everything one status request reports.

@@ -131,10 +131,12 @@ function draw(s) {
   if (!s.upstreams.length) empty(u, 9, "no upstream groups");
 
   const v = clear("vrrp");
-  row(v, ["instance", "state", "interface", "vrid", "priority", "addresses"], true);
+  row(v, ["instance", "state", "interface", "vrid", "priority", "master", "addresses"], true);
   for (const i of s.vrrp)
-    row(v, [i.name, badge(i.state), i.interface, i.vrid, i.priority, i.addresses.join(" ")]);
-  if (!s.vrrp.length) empty(v, 6, "no VRRP instances");
+    row(v, [i.name, badge(i.state), i.interface, i.vrid,
+            i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
+            i.master, i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
+  if (!s.vrrp.length) empty(v, 7, "no VRRP instances");
 }
 async function refresh() {
   const box = document.getElementById("error");

@@ -27,6 +27,9 @@
 #include "modules/status/status.h"
 #include "modules/status/status_zone.h"
 #include "modules/upstream/upstream.h"
+#ifdef HALO_HAVE_MODULE_VRRP
+#include "modules/vrrp/vrrp_status.h"
+#endif
 
 namespace mod::status {
 
@@ -216,13 +219,31 @@ UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t
     return u;
 }
 
-// VRRP: the place for the vrrp module's instances. Once it exists, it publishes each
-// instance's state in its own shared memory; this function reads them (name, state,
-// interface, vrid, effective and configured priority, virtual addresses, last change) into
-// VrrpViews, which the JSON ("vrrp": [...]), Prometheus (halo_vrrp_instance_*) and HTML
-// renderings already show. Until then there are none.
-std::vector<VrrpView> vrrp_instances(core::Cycle&) {
-    return {};
+/// The vrrp helper's instances as it last wrote them to its shared slots (none without the
+/// vrrp module or a vrrp block).
+std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
+    std::vector<VrrpView> out;
+#ifdef HALO_HAVE_MODULE_VRRP
+    for (vrrp::InstanceStatus& i : vrrp::instance_status(cycle)) {
+        VrrpView v;
+        v.name = std::move(i.name);
+        v.state = std::move(i.state);
+        v.interface = std::move(i.interface);
+        v.vrid = i.vrid;
+        v.version = i.version;
+        v.priority = i.priority;
+        v.base_priority = i.base_priority;
+        v.master = std::move(i.master);
+        v.transitions = i.transitions;
+        v.addresses = std::move(i.addresses);
+        v.addresses_up = i.addresses_up;
+        v.last_change_ms = i.last_change_ms;
+        out.push_back(std::move(v));
+    }
+#else
+    (void)cycle;
+#endif
+    return out;
 }
 
 /// The connection totals and each serving process's own counters. A slot counts in the

@@ -186,8 +186,12 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.str("state", v.state);
     o.str("interface", v.interface);
     o.raw("vrid", num(v.vrid));
+    o.raw("version", num(v.version));
     o.raw("priority", num(v.priority));
     o.raw("base_priority", num(v.base_priority));
+    o.str("master", v.master);
+    o.raw("transitions", num(v.transitions));
+    o.raw("addresses_up", v.addresses_up ? "true" : "false");
     o.key("addresses");
     out += '[';
     for (size_t i = 0; i < v.addresses.size(); i++) {
@@ -429,7 +433,6 @@ void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
 }
 
 void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
-    // VRRP instances: filled once the vrrp module reports them (see vrrp_instances()).
     const char* const states[] = {"INIT", "BACKUP", "MASTER", "FAULT"};
     p.family("halo_vrrp_instance_state", "gauge", "1 for the state a VRRP instance is in.");
     for (const auto& v : instances) {
@@ -446,6 +449,27 @@ void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
         std::string vrid = num(v.vrid);
         p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
                  num(v.priority));
+    }
+    p.family("halo_vrrp_instance_base_priority", "gauge",
+             "Configured priority of a VRRP instance.");
+    for (const auto& v : instances) {
+        std::string vrid = num(v.vrid);
+        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
+                 num(v.base_priority));
+    }
+    p.family("halo_vrrp_instance_transitions_total", "counter",
+             "State changes of a VRRP instance since its helper started.");
+    for (const auto& v : instances) {
+        std::string vrid = num(v.vrid);
+        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
+                 num(v.transitions));
+    }
+    p.family("halo_vrrp_instance_addresses_up", "gauge",
+             "1 while the instance's virtual addresses are on this node's links.");
+    for (const auto& v : instances) {
+        std::string vrid = num(v.vrid);
+        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
+                 v.addresses_up ? "1" : "0");
     }
 }
 
@@ -586,7 +610,6 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.servers, server_json);
     o.key("upstreams");
     array_json(out, s.upstreams, upstream_json);
-    // VRRP instances: an empty list until the vrrp module reports them (vrrp_instances()).
     o.key("vrrp");
     array_json(out, s.vrrp, vrrp_json);
     o.end();

@@ -22,6 +22,7 @@
 #include "core/shm.h"
 #include "event/runtime.h"
 #include "modules/vrrp/vrrp_runtime.h"
+#include "modules/vrrp/vrrp_status.h"
 #ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
 #include "modules/upstream/upstream.h"
 #endif
@@ -137,6 +138,11 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
                                    conf.instances[kMaxInstances].where);
     }
     for (const InstanceConf& i : conf.instances) {
+        if (i.name.size() >= sizeof(Slot::name)) {
+            return core::Status::error("vrrp_instance name \"" + i.name + "\" is longer than " +
+                                       std::to_string(sizeof(Slot::name) - 1) + " bytes in " +
+                                       i.where);
+        }
         if (i.vips.size() > kMaxSlotVips) {
             return core::Status::error("too many virtual addresses in vrrp_instance \"" + i.name +
                                        "\" (at most " + std::to_string(kMaxSlotVips) + ") in " +
@@ -169,6 +175,42 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
     };
     cycle.add_helper(core::HelperSpec{"vrrp", &run_helper});
     return core::Status::ok();
+}
+
+std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
+    std::vector<InstanceStatus> out;
+    const VrrpConf* conf = vrrp_conf(cycle);
+    if (conf == nullptr || g_shared == nullptr) {
+        return out;
+    }
+    for (const InstanceConf& c : conf->instances) {
+        InstanceStatus st;
+        st.name = c.name;
+        st.interface = c.interface;
+        st.vrid = c.vrid;
+        st.version = c.version;
+        st.base_priority = c.priority;
+        st.state = std::string(state_name(State::kInit));
+        for (const VirtualIp& v : c.vips) {
+            st.addresses.push_back(v.text());
+        }
+        // The helper writes its slots without a lock: each field read here is one the helper
+        // stores whole, and a page that is one transition late is right a moment later.
+        for (const Slot& s : g_shared->slots) {
+            if (!s.used || s.owner == 0 || strncmp(s.name, c.name.c_str(), sizeof(s.name)) != 0 ||
+                s.identity != identity(c)) {
+                continue;
+            }
+            st.state = std::string(state_name(static_cast<State>(s.state)));
+            st.priority = s.priority;
+            st.master = s.master != 0 ? Ip4{s.master}.text() : "";
+            st.transitions = s.transitions;
+            st.last_change_ms = s.last_change_ms;
+            st.addresses_up = s.vip_count > 0;
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
 }
 
 // ---- Helper ----

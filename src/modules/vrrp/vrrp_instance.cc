@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/process.h"
 #include "modules/vrrp/vrrp_packet.h"
 #include "modules/vrrp/vrrp_runtime.h"
 
@@ -261,6 +262,9 @@ void Instance::state_changed(State from, State to, Cause cause) {
     }
     if (cause != Cause::kResumed && to != State::kInit) {
         notify(to);
+    }
+    if (cause != Cause::kResumed && !handed_over_) {
+        slot_.last_change_ms = core::unix_ms();
     }
     store();
 }

@@ -45,7 +45,8 @@ struct Slot {
     uint8_t base_priority;
     uint32_t master;  // host order, 0 = unknown
     uint64_t transitions;
-    uint32_t vip_count;  // the virtual IPs on the links now (while Master)
+    int64_t last_change_ms;  // Unix ms of the last state change (status page)
+    uint32_t vip_count;      // the virtual IPs on the links now (while Master)
     struct {
         uint32_t addr;
         uint32_t ifindex;

@@ -179,7 +179,10 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     v.interface = "eth0";
     v.vrid = 51;
     v.priority = 100;
-    v.base_priority = 100;
+    v.base_priority = 110;
+    v.master = "172.17.0.2";
+    v.transitions = 3;
+    v.addresses_up = true;
     v.addresses = {"172.17.0.100/24"};
     s.vrrp.push_back(v);
     auto j = Json::parse(render_json(s));
@@ -187,6 +190,10 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     EXPECT_EQ((*j)["vrrp"][0]["state"].str(), "MASTER");
     EXPECT_EQ((*j)["vrrp"][0]["vrid"].integer(), 51);
     EXPECT_EQ((*j)["vrrp"][0]["addresses"][0].str(), "172.17.0.100/24");
+    EXPECT_EQ((*j)["vrrp"][0]["base_priority"].integer(), 110);
+    EXPECT_EQ((*j)["vrrp"][0]["master"].str(), "172.17.0.2");
+    EXPECT_EQ((*j)["vrrp"][0]["transitions"].integer(), 3);
+    EXPECT_TRUE((*j)["vrrp"][0]["addresses_up"].boolean());
     auto prom = PromText::parse(render_prometheus(s));
     ASSERT_TRUE(prom);
     EXPECT_EQ(prom->value("halo_vrrp_instance_state", {{"instance", "VI_1"}, {"state", "MASTER"}}),
@@ -194,6 +201,9 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     EXPECT_EQ(prom->value("halo_vrrp_instance_state", {{"instance", "VI_1"}, {"state", "BACKUP"}}),
               0.0);
     EXPECT_EQ(prom->value("halo_vrrp_instance_priority", {{"instance", "VI_1"}}), 100.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_base_priority", {{"instance", "VI_1"}}), 110.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_transitions_total", {{"instance", "VI_1"}}), 3.0);
+    EXPECT_EQ(prom->value("halo_vrrp_instance_addresses_up", {{"instance", "VI_1"}}), 1.0);
 }
 
 TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {

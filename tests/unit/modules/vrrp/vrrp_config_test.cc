@@ -364,6 +364,17 @@ TEST_F(VrrpConfigTest, Tracking) {
               "\"e1\" is tracked twice" + at(4));
 }
 
+TEST_F(VrrpConfigTest, InstanceNameFitsTheSharedSlot) {
+    std::string name(64, 'n');
+    EXPECT_EQ(
+        error("vrrp {\nvrrp_instance " + name + " { interface e; virtual_router_id 5; }\n}\n"),
+        "vrrp_instance name \"" + name + "\" is longer than 63 bytes" + at(2));
+    name.pop_back();
+    EXPECT_TRUE(
+        load("vrrp {\nvrrp_instance " + name + " { interface e; virtual_router_id 5; }\n}\n")
+            .is_ok());
+}
+
 TEST_F(VrrpConfigTest, TrackUpstreamNeedsAGroup) {
     EXPECT_EQ(error("http { upstream app { server 127.0.0.1:1; } }\nvrrp {\n"
                     "vrrp_instance A {\ninterface e;\nvirtual_router_id 1;\n"
