@@ -253,7 +253,7 @@ TEST_F(StatusPageTest, HtmlViewInHeadlessChromium) {
     std::string chromium = find_chromium();
     if (chromium.empty()) {
         GTEST_SKIP() << "chromium is not installed (Debian: apt-get install -y chromium, or "
-                        "auto/deps --browser)";
+                        "auto/deps --test)";
     }
     start();
     ASSERT_EQ(get_body(halo_.port(0), "/app/1"), "b0\n");
