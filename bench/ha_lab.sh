@@ -70,13 +70,13 @@ lab_up() { # $1 = number of nodes
     lab_host cl 10.77.0.50
 }
 
-lab_spawn() { # $1 = name (output in $lab_dir/$1.out), $2 = namespace short name, command...
+lab_spawn() { # $1 = name (output appended to $lab_dir/$1.out), $2 = namespace short name, command...
     name=$1
     ns=$(lab_ns "$2")
     shift 2
     # Not a group leader here, so setsid makes its own group without forking, and
     # `ip netns exec` execs the command in place: $! is the command's pid and its group.
-    setsid ip netns exec "$ns" "$@" > "$lab_dir/$name.out" 2>&1 < /dev/null &
+    setsid ip netns exec "$ns" "$@" >> "$lab_dir/$name.out" 2>&1 < /dev/null &
     lab_pid=$!
     echo "$name $lab_pid" >> "$lab_dir/pids"
 }
@@ -171,6 +171,8 @@ lab_halo_start() { # $1 = node index; sets halo_pid_N
 lab_halo_workers() { # $1 = node index
     eval "m=\$halo_pid_$1"
     for c in $(cat "/proc/$m/task/$m/children" 2>/dev/null); do
-        grep -q "start worker process $c\$" "$lab_dir/n$1-halo/logs/error.log" && echo "$c"
+        if grep -q "start worker process $c\$" "$lab_dir/n$1-halo/logs/error.log"; then
+            echo "$c"
+        fi
     done
 }
