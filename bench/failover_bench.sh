@@ -215,7 +215,6 @@ measure() { # $1 = scenario, $2 = old node, $3 = new node, $4 = trigger
         echo "$prod $adv $1 $gap $failed" >> "$results"
     else
         echo "$prod $adv $1 NA NA" >> "$results"
-        cp "$lab_dir/client.log" "$lab_dir/client-failed-$prod-$adv-$1.log"
     fi
     printf '  %-10s %-6s %-10s %s\n' "$prod" "$adv" "$1" "$out"
 }
