@@ -268,19 +268,20 @@ void Helper::poll_trackers() {
     poll_timer_->arm(kTrackerPoll);
     int64_t now = steady_ms();
     bool changed = false;
-    // The oldest beat: one hung worker is enough (its share of the connections fails).
+    // The oldest beat: one hung worker is enough (its share of the connections fails). A
+    // worker that has not beaten since this helper started is still coming up (the workers
+    // start with the helper): judged only after kWorkerStartGrace.
+    bool starting = now - started_ms_ <= kWorkerStartGrace.count();
     int64_t oldest = now;
     int stale_worker = -1;
     for (int w = 0; w < cycle_.worker_count() && static_cast<size_t>(w) < kMaxWorkers; w++) {
-        if (shared_->workers[w].beat_ms < oldest) {
-            oldest = shared_->workers[w].beat_ms;
+        int64_t beat = shared_->workers[w].beat_ms;
+        if (beat < oldest && !(starting && beat < started_ms_)) {
+            oldest = beat;
             stale_worker = w;
         }
     }
     for (auto& [timeout, was] : workers_ok_) {
-        if (now - started_ms_ <= std::max<int64_t>(timeout, 2000)) {
-            continue;  // the workers start with the helper: give them time to come up
-        }
         bool ok = now - oldest <= timeout;
         if (ok != was) {
             if (ok) {

@@ -31,6 +31,8 @@ inline constexpr size_t kMaxWorkers = 256;
 /// workers' beat is kWorkerBeat (vrrp_conf.h); a worker whose stamp is older than the
 /// instance's track_workers timeout is not serving (hung, stopped, dead).
 inline constexpr Millis kTrackerPoll{25};
+/// track_workers: how long a worker that has not beaten yet may take to come up.
+inline constexpr Millis kWorkerStartGrace{2000};
 
 /// Graceful stop of a master: how long it waits to hear the new master after sending
 /// priority 0 (the best backup takes over after its Skew_Time, under one advert_int; three
