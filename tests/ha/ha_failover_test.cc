@@ -196,20 +196,23 @@ TEST_P(GracefulStopTest, EveryRequestIsServedAndTheVipEndsOnNode2) {
     EXPECT_EQ(s.failed, 0u) << s.failures;
     EXPECT_EQ(s.last_body, "node2\n");
     EXPECT_EQ(lab_.vip_holders(3), std::vector<int>{2});
-    EXPECT_EQ(node(1).count("new master 10.77.0.2 heard"), 1u) << node(1).error_log();
+    // The new master is node 2 (90), or for a moment node 3 (80) on a loaded machine: their
+    // Skew_Times differ by 4ms at 100ms; node 2 preempts it then.
+    EXPECT_EQ(node(1).count("new master 10.77.0."), 1u) << node(1).error_log();
     EXPECT_EQ(node(1).count("no new master heard"), 0u);
     EXPECT_EQ(node(2).count("(the master sent priority 0)"), 1u) << node(2).error_log();
     // The workers were stopped after the helper handed the VIP over.
     std::string log = node(1).error_log();
-    size_t heard = log.find("new master 10.77.0.2 heard");
+    size_t heard = log.find("new master 10.77.0.");
     size_t helper_exit = log.find("vrrp helper exits");
+    ASSERT_NE(heard, std::string::npos) << log;
     ASSERT_NE(helper_exit, std::string::npos) << log;
     EXPECT_LT(heard, helper_exit);
     std::cout << "[ measured ] graceful stop: " << s.total << " requests, " << s.failed
               << " failed, node 1 exited after " << stopped << "ms, last response from node 1 "
               << (s.last_from_1 - t0) << "ms and first from node 2 " << (s.first_from_2 - t0)
               << "ms after the stop, slowest request " << s.max_latency_ms << "ms\n"
-              << "             " << log_lines_with(log, "new master 10.77.0.2 heard")[0] << "\n";
+              << "             " << log.substr(heard, log.find('\n', heard) - heard) << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Ways, GracefulStopTest,
