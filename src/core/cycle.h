@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -67,6 +68,13 @@ struct HelperSpec {
     /// Switch to `user` (and worker_rlimit_nofile) before `run`, as workers do: for helpers
     /// that need no privilege (the health checker). The VRRP helper keeps root.
     bool drop_privileges = false;
+    /// Stop order: on a stop (SIGTERM/SIGINT/SIGQUIT to the master, `-s stop|quit`) the
+    /// master signals the helpers that set this first and the workers and other helpers only
+    /// once those have exited, or after `stop_first_wait`, whichever comes first (a stop never
+    /// hangs). The VRRP helper uses it to hand its virtual IPs over while the workers still
+    /// serve them. Reloads are not affected.
+    bool stop_first = false;
+    std::chrono::milliseconds stop_first_wait{0};
 };
 
 /// Everything built from one config: module confs, listening sockets, shared zones, open

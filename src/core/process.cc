@@ -5,9 +5,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -179,6 +181,14 @@ class Master {
     void reload();
     void reopen();
     bool any_children() const { return !children_.empty(); }
+    /// A stop (SIGTERM or SIGQUIT): the stop_first helpers first, then everything else.
+    void begin_stop(int signo);
+    /// The stop_first helpers are gone (or their wait ran out): signal every child.
+    void finish_stop();
+    bool stop_first(const Child& c) const {
+        return c.info.role == ProcessRole::kHelper && c.cycle == cycle_.get() &&
+               c.helper < cycle_->helpers().size() && cycle_->helpers()[c.helper].stop_first;
+    }
     /// Hands the process table to the current cycle's observers (the status page).
     void publish();
 
@@ -188,6 +198,8 @@ class Master {
     const ModuleRegistry& registry_;
     std::vector<Child> children_;
     bool exiting_ = false;
+    int stop_signal_ = 0;         // SIGTERM or SIGQUIT once stopping
+    bool first_pending_ = false;  // waiting for the stop_first helpers
     uint32_t reloads_ = 0;
     int64_t started_ms_ = unix_ms();
     int64_t started_steady_ms_ = steady_ms();
@@ -291,6 +303,10 @@ void Master::reap() {
             spawn(std::move(c));
         }
     }
+    if (first_pending_ && std::none_of(children_.begin(), children_.end(),
+                                       [this](const Child& c) { return stop_first(c); })) {
+        finish_stop();
+    }
     // Free the cycles no child uses any more.
     std::erase_if(retired_, [this](const std::unique_ptr<Cycle>& cy) {
         for (const Child& c : children_) {
@@ -313,6 +329,54 @@ void Master::signal_children(int signo, Cycle* only) {
         if (kill(c.pid, signo) != 0 && errno != ESRCH) {
             HALO_LOG(kAlert, "kill(%d, %d) failed (%d: %s)", c.pid, signo, errno, strerror(errno));
         }
+    }
+}
+
+void Master::begin_stop(int signo) {
+    bool first = !exiting_;
+    exiting_ = true;
+    if (!first && stop_signal_ == SIGTERM) {
+        signal_children(SIGTERM);  // a repeated SIGTERM: as before, to everyone left
+        return;
+    }
+    stop_signal_ = signo;
+    if (!first && !first_pending_) {
+        signal_children(signo);  // SIGTERM after SIGQUIT: everyone left, fast
+        alarm(5);
+        return;
+    }
+    std::chrono::milliseconds wait{0};
+    for (Child& c : children_) {
+        if (stop_first(c)) {
+            wait = std::max(wait, cycle_->helpers()[c.helper].stop_first_wait);
+            c.told_to_exit = true;
+            kill(c.pid, signo);
+        }
+    }
+    if (wait.count() == 0 || first_pending_) {
+        if (!first_pending_) {
+            finish_stop();
+        }
+        return;
+    }
+    first_pending_ = true;
+    HALO_LOG(kInfo, "stopping the helpers that stop first (at most %lldms)",
+             static_cast<long long>(wait.count()));
+    itimerval t{};
+    t.it_value.tv_sec = static_cast<time_t>(wait.count() / 1000);
+    t.it_value.tv_usec = static_cast<suseconds_t>((wait.count() % 1000) * 1000);
+    setitimer(ITIMER_REAL, &t, nullptr);
+}
+
+void Master::finish_stop() {
+    if (first_pending_) {
+        itimerval off{};
+        setitimer(ITIMER_REAL, &off, nullptr);
+        first_pending_ = false;
+    }
+    signal_children(stop_signal_);
+    if (stop_signal_ == SIGTERM) {
+        alarm(5);  // then SIGKILL whatever is left
     }
 }
 
@@ -395,17 +459,18 @@ int Master::run() {
             g_terminate = 0;
             if (!exiting_) {
                 HALO_LOG(kNotice, "exiting");
-                exiting_ = true;
-                alarm(5);  // then SIGKILL whatever is left
             }
-            signal_children(SIGTERM);
+            begin_stop(SIGTERM);
             if (!any_children()) {
                 break;
             }
         }
         if (g_alarm) {
             g_alarm = 0;
-            if (exiting_) {
+            if (first_pending_) {
+                HALO_LOG(kWarn, "helpers still stopping after their wait, stopping the rest");
+                finish_stop();
+            } else if (exiting_ && stop_signal_ == SIGTERM) {
                 signal_children(SIGKILL);
             }
         }
@@ -413,9 +478,10 @@ int Master::run() {
             g_quit = 0;
             if (!exiting_) {
                 HALO_LOG(kNotice, "gracefully shutting down");
-                exiting_ = true;
+                begin_stop(SIGQUIT);
+            } else if (!first_pending_) {
+                signal_children(stop_signal_);
             }
-            signal_children(SIGQUIT);
             if (!any_children()) {
                 break;
             }

@@ -6,6 +6,8 @@
 //   vrrp {
 //       version 3;                          # 2 or 3 (default 3), per instance too
 //       script_user nobody;                 # who runs track and notify scripts
+//       vrrp_rt_priority 50;                # SCHED_RR for the helper (default: off)
+//       vrrp_no_swap;                       # lock the helper's memory (default: off)
 //       vrrp_script chk { script "/bin/true"; interval 2s; timeout 1s; weight -20;
 //                         fall 3; rise 2; user nobody; }
 //       vrrp_instance VI_1 {
@@ -16,8 +18,8 @@
 //           nopreempt;  preempt_delay 5s;
 //           unicast_src_ip 10.77.0.1;  unicast_peer { 10.77.0.2; 10.77.0.3; }
 //           track_script chk [weight=-30];  track_interface eth1 [weight=-10];
-//           track_workers [weight=-N | fault];  track_upstream NAME [weight=-N | fault];
-//           notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
+//           track_workers [weight=-N | fault] [timeout=200ms];  track_upstream NAME [weight=-N |
+//           fault]; notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
 //           garp_master_delay 5s;  garp_master_repeat 5;  garp_master_refresh 0;
 //       }
 //   }
@@ -38,6 +40,11 @@ class Cycle;
 namespace vrrp {
 
 using Millis = std::chrono::milliseconds;
+
+/// track_workers: each worker stamps its slot every kWorkerBeat; `timeout=` (default 200ms)
+/// must leave room for a few beats.
+inline constexpr Millis kWorkerBeat{50};
+inline constexpr Millis kMinWorkersTimeout{100};
 
 /// An IPv4 address in host byte order (so that `<` is the RFC's "greater address").
 struct Ip4 {
@@ -116,6 +123,7 @@ struct InstanceConf {
     std::vector<TrackedScript> track_scripts;
     std::vector<TrackedName> track_interfaces;
     std::optional<TrackAction> track_workers;
+    Millis track_workers_timeout{200};  // a worker that did not beat for this long is not serving
     std::vector<TrackedName> track_upstreams;
     std::string notify_master, notify_backup, notify_fault, notify;
     Millis garp_master_delay{5000};
@@ -143,6 +151,8 @@ struct VrrpConf : core::ConfBase {
     bool seen = false;
     std::optional<int> version;  // the block's default
     std::optional<std::string> script_user;
+    std::optional<int> rt_priority;  // vrrp_rt_priority: SCHED_RR at this priority (off)
+    bool no_swap = false;            // vrrp_no_swap: mlockall in the helper
     std::vector<ScriptConf> scripts;
     std::vector<InstanceConf> instances;
 

@@ -142,6 +142,9 @@ void Fsm::on_adver_timer() {
 }
 
 void Fsm::on_advert(const Advert& a, Ip4 src) {
+    if (resigned_) {
+        return;
+    }
     if (state_ == State::kBackup) {
         if (a.priority == kPriorityStop) {
             // RFC 5798 §6.4.2: the master stops: Master_Down_Timer = Skew_Time.
@@ -199,7 +202,7 @@ void Fsm::on_advert(const Advert& a, Ip4 src) {
 }
 
 void Fsm::set_priority(uint8_t priority) {
-    if (priority == priority_) {
+    if (priority == priority_ || resigned_) {
         return;
     }
     priority_ = priority;
@@ -210,7 +213,7 @@ void Fsm::set_priority(uint8_t priority) {
 }
 
 void Fsm::set_fault(bool fault) {
-    if (fault == fault_) {
+    if (fault == fault_ || resigned_) {
         return;
     }
     fault_ = fault;
@@ -239,12 +242,23 @@ void Fsm::shutdown() {
     if (state_ == State::kInit) {
         return;
     }
-    if (state_ == State::kMaster) {
+    if (state_ == State::kMaster && !resigned_) {
         // RFC 5798 §6.4.3: send an ADVERTISEMENT with Priority = 0, then Initialize.
         out_.send_advert(kPriorityStop);
     }
+    resigned_ = false;
     master_.reset();
     enter(State::kInit, Cause::kShutdown);
+}
+
+bool Fsm::resign() {
+    if (state_ != State::kMaster || resigned_) {
+        return false;
+    }
+    adver_timer_->cancel();
+    out_.send_advert(kPriorityStop);
+    resigned_ = true;
+    return true;
 }
 
 }  // namespace vrrp

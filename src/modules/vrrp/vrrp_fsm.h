@@ -75,6 +75,12 @@ class Fsm {
     void set_fault(bool fault);
     /// RFC 5798 §6.4.2-3 Shutdown: a master sends priority 0; every state goes to Initialize.
     void shutdown();
+    /// A graceful stop of a master: sends priority 0 (the best backup takes over after its
+    /// Skew_Time) and stops advertising and reacting to adverts, but stays Master so that the
+    /// caller keeps its VIPs until it hears the new master; shutdown() then sends no second
+    /// priority 0. Returns false (nothing done) when not Master.
+    bool resign();
+    bool resigned() const { return resigned_; }
 
     State state() const { return state_; }
     uint8_t priority() const { return priority_; }
@@ -106,7 +112,8 @@ class Fsm {
     Millis master_adver_int_;
     std::optional<Ip4> master_;
     std::optional<ev::TimePoint> lower_since_;  // preempt_delay: first lower-priority advert
-    bool master_down_from_zero_ = false;        // Master_Down_Timer armed with Skew_Time (prio 0)
+    bool master_down_from_zero_ = false;
+    bool resigned_ = false;  // Master_Down_Timer armed with Skew_Time (prio 0)
     uint64_t transitions_ = 0;
     std::unique_ptr<ev::Timer> down_timer_;   // Master_Down_Timer
     std::unique_ptr<ev::Timer> adver_timer_;  // Adver_Timer

@@ -21,6 +21,7 @@
 #include "core/process.h"
 #include "core/shm.h"
 #include "event/runtime.h"
+#include "modules/vrrp/vrrp_privs.h"
 #include "modules/vrrp/vrrp_runtime.h"
 #include "modules/vrrp/vrrp_status.h"
 #ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
@@ -40,6 +41,17 @@ SharedState* g_shared = nullptr;  // set in the master by the zone's init; inher
 int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
     const VrrpConf* conf = vrrp_conf(cycle);
     if (conf == nullptr) {
+        return core::kFatalChildExit;
+    }
+    // Signals wait until Helper::run watches them (the switch of user takes a moment).
+    sigset_t held;
+    sigemptyset(&held);
+    for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}) {
+        sigaddset(&held, s);
+    }
+    sigprocmask(SIG_BLOCK, &held, nullptr);
+    apply_scheduling(*conf);  // as root: RLIMIT_RTTIME, SCHED_RR, mlockall
+    if (!drop_privileges(cycle, *conf, getppid())) {
         return core::kFatalChildExit;
     }
     Helper helper(cycle, *conf, g_shared);
@@ -173,7 +185,14 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
         g_shared->generation++;  // a helper told to quit now knows it was replaced
         return core::Status::ok();
     };
-    cycle.add_helper(core::HelperSpec{"vrrp", &run_helper});
+    core::HelperSpec spec{"vrrp", &run_helper};
+    // Stopped before the workers, which keep serving the VIPs while it hands them over.
+    spec.stop_first = true;
+    for (const InstanceConf& i : conf.instances) {
+        spec.stop_first_wait =
+            std::max(spec.stop_first_wait, leave_wait(i) + leave_linger(i) + Millis(1000));
+    }
+    cycle.add_helper(std::move(spec));
     return core::Status::ok();
 }
 
@@ -249,19 +268,32 @@ void Helper::poll_trackers() {
     poll_timer_->arm(kTrackerPoll);
     int64_t now = steady_ms();
     bool changed = false;
-    bool want_workers = false;
-    for (const InstanceConf& i : conf_.instances) {
-        want_workers = want_workers || i.track_workers.has_value();
-    }
-    if (want_workers && now - started_ms_ > kWorkerStale.count()) {
-        bool ok = true;
-        for (int w = 0; w < cycle_.worker_count() && static_cast<size_t>(w) < kMaxWorkers; w++) {
-            ok = ok && now - shared_->workers[w].beat_ms <= kWorkerStale.count();
+    // The oldest beat: one hung worker is enough (its share of the connections fails). A
+    // worker that has not beaten since this helper started is still coming up (the workers
+    // start with the helper): judged only after kWorkerStartGrace.
+    bool starting = now - started_ms_ <= kWorkerStartGrace.count();
+    int64_t oldest = now;
+    int stale_worker = -1;
+    for (int w = 0; w < cycle_.worker_count() && static_cast<size_t>(w) < kMaxWorkers; w++) {
+        int64_t beat = shared_->workers[w].beat_ms;
+        if (beat < oldest && !(starting && beat < started_ms_)) {
+            oldest = beat;
+            stale_worker = w;
         }
-        if (ok != workers_ok_) {
-            HALO_LOG(kNotice, "vrrp: track_workers: %s",
-                     ok ? "every worker serves again" : "a worker stopped serving");
-            workers_ok_ = ok;
+    }
+    for (auto& [timeout, was] : workers_ok_) {
+        bool ok = now - oldest <= timeout;
+        if (ok != was) {
+            if (ok) {
+                HALO_LOG(kNotice, "vrrp: track_workers: every worker serves again");
+            } else {
+                HALO_LOG(kNotice,
+                         "vrrp: track_workers: worker %d (pid %d) has not run its event loop for "
+                         "%lldms (timeout %lldms)",
+                         stale_worker, static_cast<int>(shared_->workers[stale_worker].pid),
+                         static_cast<long long>(now - oldest), static_cast<long long>(timeout));
+            }
+            was = ok;
             changed = true;
         }
     }
@@ -298,19 +330,16 @@ void Helper::trackers_changed() {
 
 pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args,
                     const std::string& user, std::function<void(int)> done) {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    bool drop = false;
-    if (geteuid() == 0 && user != "root") {
-        passwd* pw = getpwnam(user.c_str());
-        if (pw == nullptr) {
-            HALO_LOG(kError, "vrrp: no user \"%s\" to run \"%s\"", user.c_str(), cmd.c_str());
-            return -1;
-        }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-        drop = true;
+    // The helper runs as root or as `user` (vrrp_privs.cc, then with CAP_SETUID/CAP_SETGID
+    // when a script runs as someone else): a script of another user is switched to it.
+    passwd* pw = getpwnam(user.c_str());
+    if (pw == nullptr) {
+        HALO_LOG(kError, "vrrp: no user \"%s\" to run \"%s\"", user.c_str(), cmd.c_str());
+        return -1;
     }
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    bool drop = uid != geteuid();
     pid_t pid = fork();
     if (pid < 0) {
         HALO_LOG(kAlert, "fork() failed (%d: %s)", errno, strerror(errno));
@@ -462,11 +491,19 @@ void Helper::stop(bool hand_over) {
     }
     stopping_ = true;
     if (!hand_over) {
+        // A stop: each master hands its VIPs over (Instance::leave); the master process
+        // stops the workers once this helper has exited (HelperSpec::stop_first).
+        leaving_ = instances_.size() + 1;
+        auto one_left = [this] {
+            if (--leaving_ == 0) {
+                HALO_LOG(kNotice, "vrrp helper exits");
+                loop_.exit();
+            }
+        };
         for (auto& i : instances_) {
-            i->shutdown();
+            i->leave(one_left);
         }
-        HALO_LOG(kNotice, "vrrp helper exits");
-        loop_.exit();
+        one_left();
         return;
     }
     // Reload: release the slots, but a master goes on advertising until the new helper has
@@ -516,6 +553,7 @@ int Helper::run() {
         loop_.make_signal(SIGUSR1, [this] { cycle_.reopen_files(static_cast<uid_t>(-1)); }));
     signals_.push_back(loop_.make_signal(SIGCHLD, [this] { reap(); }));
     signal(SIGPIPE, SIG_IGN);
+    core::unblock_signals();  // run_helper held them until now
 
     std::string err;
     if (!netlink_.open(err)) {
@@ -549,6 +587,9 @@ int Helper::run() {
     for (const InstanceConf& i : conf_.instances) {
         for (const TrackedName& t : i.track_upstreams) {
             upstream_ok_.emplace(t.name, true);
+        }
+        if (i.track_workers) {
+            workers_ok_.emplace(i.track_workers_timeout.count(), true);
         }
     }
     poll_timer_ = loop_.make_timer([this] { poll_trackers(); });

@@ -167,7 +167,7 @@ void Instance::start(std::optional<State> resume, std::optional<Ip4> master) {
 }
 
 void Instance::update() {
-    if (!fsm_ || handed_over_) {
+    if (!fsm_ || handed_over_ || leaving_) {
         return;
     }
     bool fault = !helper_.link_up(conf_.interface);
@@ -199,7 +199,7 @@ void Instance::update() {
         }
     };
     if (conf_.track_workers) {
-        builtin(*conf_.track_workers, helper_.workers_ok());
+        builtin(*conf_.track_workers, helper_.workers_ok(conf_.track_workers_timeout));
     }
     for (const TrackedName& t : conf_.track_upstreams) {
         builtin(t.action, helper_.upstream_ok(t.name));
@@ -304,7 +304,22 @@ void Instance::on_readable() {
                      conf_.name.c_str(), r.src.text().c_str(), static_cast<int>(r.advert.priority),
                      std::string(verdict_text(v)).c_str());
         }
-        if ((v == Verdict::kAccept || v == Verdict::kAcceptMismatch) && !handed_over_) {
+        if (leaving_ && !new_master_heard_ &&
+            (v == Verdict::kAccept || v == Verdict::kAcceptMismatch) &&
+            r.advert.priority != kPriorityStop) {
+            new_master_heard_ = true;
+            HALO_LOG(kNotice,
+                     "vrrp_instance \"%s\": new master %s heard %lldms after priority 0, "
+                     "removing the addresses in %lldms",
+                     conf_.name.c_str(), r.src.text().c_str(),
+                     static_cast<long long>(steady_ms() - leave_started_ms_),
+                     static_cast<long long>(leave_linger(conf_).count()));
+            leave_resend_->cancel();
+            leave_deadline_->arm(leave_linger(conf_));  // re-armed: the linger
+            continue;
+        }
+        if ((v == Verdict::kAccept || v == Verdict::kAcceptMismatch) && !handed_over_ &&
+            !leaving_) {
             fsm_->on_advert(r.advert, r.src);
             store();
         }
@@ -425,6 +440,52 @@ void Instance::shutdown() {
     slot_.owner = 0;
     slot_.state = static_cast<uint8_t>(State::kInit);
     slot_.vip_count = 0;
+}
+
+void Instance::leave(std::function<void()> done) {
+    if (!fsm_ || handed_over_ || !fsm_->resign()) {
+        shutdown();
+        done();
+        return;
+    }
+    leaving_ = true;
+    new_master_heard_ = false;
+    left_ = std::move(done);
+    leave_started_ms_ = steady_ms();
+    garp_timer_->cancel();
+    garp_refresh_->cancel();
+    HALO_LOG(kNotice,
+             "vrrp_instance \"%s\" sent priority 0, keeps its addresses until a new master is "
+             "heard (at most %lldms)",
+             conf_.name.c_str(), static_cast<long long>(leave_wait(conf_).count()));
+    // Priority 0 again every advert_int: a backup that lost the first one still takes over
+    // after its Skew_Time, and a backup that already did answers at once (RFC 5798 §6.4.3).
+    leave_resend_ = helper_.loop().make_timer([this] {
+        send_advert(kPriorityStop);
+        leave_resend_->arm(conf_.advert_int);
+    });
+    leave_resend_->arm(conf_.advert_int);
+    leave_deadline_ = helper_.loop().make_timer([this] {
+        if (new_master_heard_) {
+            finish_leaving();
+            return;
+        }
+        HALO_LOG(kWarn, "vrrp_instance \"%s\": no new master heard within %lldms",
+                 conf_.name.c_str(), static_cast<long long>(leave_wait(conf_).count()));
+        finish_leaving();
+    });
+    leave_deadline_->arm(leave_wait(conf_));
+}
+
+void Instance::finish_leaving() {
+    leaving_ = false;
+    leave_resend_->cancel();
+    leave_deadline_->cancel();
+    shutdown();
+    auto done = std::move(left_);
+    if (done) {
+        done();
+    }
 }
 
 void Instance::hand_over() {

@@ -83,6 +83,28 @@ Status set_script_user(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
+/// `vrrp_rt_priority 1..99;` (keepalived's global_defs name): SCHED_RR for the helper.
+Status set_rt_priority(ConfContext& cf, VrrpConf& conf) {
+    if (conf.rt_priority) {
+        return cf.duplicate();
+    }
+    auto v = core::parse_int(cf.arg(0));
+    if (!v || *v < 1 || *v > 99) {
+        return cf.invalid_value(cf.arg(0), "it must be 1..99");
+    }
+    conf.rt_priority = static_cast<int>(*v);
+    return Status::ok();
+}
+
+/// `vrrp_no_swap;` (keepalived's name): the helper locks its memory.
+Status set_no_swap(ConfContext& cf, VrrpConf& conf) {
+    if (conf.no_swap) {
+        return cf.duplicate();
+    }
+    conf.no_swap = true;
+    return Status::ok();
+}
+
 Status set_vrrp_script(ConfContext& cf, VrrpConf& conf) {
     const std::string& name = cf.arg(0);
     for (size_t i = 0; i < conf.scripts.size(); i++) {
@@ -406,11 +428,20 @@ Status set_unicast_peer(ConfContext& cf, VrrpConf& conf) {
 }
 
 /// `weight=-N` or `fault` after a tracked name (`allow_fault` for the built-in trackers).
+/// With `timeout` (track_workers), `timeout=T` too.
 Status track_action(ConfContext& cf, size_t from, bool allow_fault, TrackAction& out,
-                    std::optional<int>* weight_only) {
+                    std::optional<int>* weight_only, Millis* timeout = nullptr) {
     for (size_t i = from; i < cf.args().size(); i++) {
         const std::string& a = cf.arg(i);
-        if (a.rfind("weight=", 0) == 0) {
+        if (timeout != nullptr && a.rfind("timeout=", 0) == 0) {
+            auto v = core::parse_duration(std::string_view(a).substr(8));
+            if (!v || *v < kMinWorkersTimeout || *v > Millis(60000)) {
+                return cf.invalid_value(a, "the timeout must be " +
+                                               std::to_string(kMinWorkersTimeout.count()) +
+                                               "ms..60s");
+            }
+            *timeout = *v;
+        } else if (a.rfind("weight=", 0) == 0) {
             auto v = parse_signed(std::string_view(a).substr(7), -kMaxWeight, kMaxWeight);
             if (!v) {
                 return cf.invalid_value(a, "the weight must be -253..253");
@@ -422,9 +453,9 @@ Status track_action(ConfContext& cf, size_t from, bool allow_fault, TrackAction&
         } else if (a == "fault" && allow_fault) {
             out.fault = true;
         } else {
-            return cf.invalid_value(a, allow_fault ? "expected weight=N or fault"
-                                                   : "expected "
-                                                     "weight=N");
+            return cf.invalid_value(a, timeout != nullptr ? "expected weight=N, fault or timeout=T"
+                                       : allow_fault      ? "expected weight=N or fault"
+                                                          : "expected weight=N");
         }
     }
     if (out.fault && out.weight != 0) {
@@ -477,7 +508,7 @@ Status set_track_workers(ConfContext& cf, VrrpConf& conf) {
         return cf.duplicate();
     }
     TrackAction a;
-    HALO_TRY(track_action(cf, 0, true, a, nullptr));
+    HALO_TRY(track_action(cf, 0, true, a, nullptr, &d.conf.track_workers_timeout));
     if (a.weight == 0) {
         a.fault = true;
     }
@@ -606,13 +637,15 @@ Status set_vrrp(ConfContext& cf, VrrpConf& conf) {
 constexpr uint32_t kVrrp = core::kCtxVrrp;
 constexpr uint32_t kInst = core::kCtxVrrpInstance;
 constexpr uint32_t kScript = core::kCtxVrrpScript;
-constexpr core::Args kArgs0To1{0, 1, false};
+constexpr core::Args kArgs0To2{0, 2, false};
 constexpr core::Args kArgs1To2{1, 2, false};
 
 constexpr core::Directive kDirectives[] = {
     {"vrrp", core::kCtxMain, core::kArgsBlock, core::setter<&set_vrrp>()},
     {"version", kVrrp | kInst, core::kArgs1, core::setter<&set_version>()},
     {"script_user", kVrrp, core::kArgs1, core::setter<&set_script_user>()},
+    {"vrrp_rt_priority", kVrrp, core::kArgs1, core::setter<&set_rt_priority>()},
+    {"vrrp_no_swap", kVrrp, core::kArgs0, core::setter<&set_no_swap>()},
     {"vrrp_script", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_script>()},
     {"vrrp_instance", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_instance>()},
 
@@ -638,7 +671,7 @@ constexpr core::Directive kDirectives[] = {
     {"track_script", kInst, kArgs1To2, core::setter<&set_track_script>()},
     {"track_interface", kInst, kArgs1To2, core::setter<&set_track_named>()},
     {"track_upstream", kInst, kArgs1To2, core::setter<&set_track_named>()},
-    {"track_workers", kInst, kArgs0To1, core::setter<&set_track_workers>()},
+    {"track_workers", kInst, kArgs0To2, core::setter<&set_track_workers>()},
     {"notify_master", kInst, core::kArgs1, core::setter<&set_notify>()},
     {"notify_backup", kInst, core::kArgs1, core::setter<&set_notify>()},
     {"notify_fault", kInst, core::kArgs1, core::setter<&set_notify>()},

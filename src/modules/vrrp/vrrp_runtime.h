@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -26,12 +27,26 @@ namespace vrrp {
 inline constexpr size_t kMaxInstances = 64;
 inline constexpr size_t kMaxSlotVips = 32;
 inline constexpr size_t kMaxWorkers = 256;
-/// track_workers: each worker's event loop stamps its slot this often...
-inline constexpr Millis kWorkerBeat{100};
-/// ...and a worker whose stamp is older than this is not serving (hung, stopped, dead).
-inline constexpr Millis kWorkerStale{1000};
-/// How often the helper looks at the built-in trackers (workers, upstream groups).
-inline constexpr Millis kTrackerPoll{50};
+/// How often the helper looks at the built-in trackers (workers, upstream groups). The
+/// workers' beat is kWorkerBeat (vrrp_conf.h); a worker whose stamp is older than the
+/// instance's track_workers timeout is not serving (hung, stopped, dead).
+inline constexpr Millis kTrackerPoll{25};
+/// track_workers: how long a worker that has not beaten yet may take to come up.
+inline constexpr Millis kWorkerStartGrace{2000};
+
+/// Graceful stop of a master: how long it waits to hear the new master after sending
+/// priority 0 (the best backup takes over after its Skew_Time, under one advert_int; three
+/// advert_ints cover a lost advert), capped so that a v2 instance with a long interval does
+/// not hold a stop for minutes.
+inline Millis leave_wait(const InstanceConf& c) {
+    return std::min(3 * c.advert_int + Millis(250), Millis(10000));
+}
+/// ...and how long it keeps its VIPs once it heard the new master: the clients' ARP caches
+/// follow the new master's gratuitous ARP, sent right after that advert, and the requests
+/// already on their way here finish.
+inline Millis leave_linger(const InstanceConf& c) {
+    return std::clamp(c.advert_int, Millis(100), Millis(1000));
+}
 
 /// One instance's state in the shared zone (plain data, no pointers).
 struct Slot {
@@ -111,6 +126,11 @@ class Instance : public FsmListener {
     void update();
     /// SIGTERM/-s quit: priority 0 if Master, VIPs removed, slot released in Initialize.
     void shutdown();
+    /// Graceful stop: a master sends priority 0 but keeps its VIPs (the workers go on
+    /// serving them) until it hears the new master's advert, then lingers leave_linger(),
+    /// or until leave_wait() passes; then shutdown() and `done`. Anything else: shutdown()
+    /// and `done` at once.
+    void leave(std::function<void()> done);
     /// Reload: the slot keeps the state and the VIPs stay on the links for the next helper;
     /// from now on received adverts are ignored (no more transitions) but a master keeps
     /// advertising until the helper exits.
@@ -154,6 +174,14 @@ class Instance : public FsmListener {
     pid_t notify_pid_ = 0;
     uint64_t dropped_logged_ = 0;
     bool handed_over_ = false;
+    // leave(): while waiting for the new master
+    bool leaving_ = false;
+    bool new_master_heard_ = false;
+    int64_t leave_started_ms_ = 0;
+    std::function<void()> left_;
+    std::unique_ptr<ev::Timer> leave_resend_;    // priority 0 again every advert_int
+    std::unique_ptr<ev::Timer> leave_deadline_;  // leave_wait(), then the linger
+    void finish_leaving();
 };
 
 /// The helper process: owns the loop, the netlink sockets, the trackers and the instances.
@@ -175,8 +203,11 @@ class Helper {
     pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
                 const std::string& user, std::function<void(int)> done);
     const std::string& script_user() const { return *conf_.script_user; }
-    /// track_workers: every worker of this cycle beat recently.
-    bool workers_ok() const { return workers_ok_; }
+    /// track_workers: every worker of this cycle beat within `timeout`.
+    bool workers_ok(Millis timeout) const {
+        auto it = workers_ok_.find(timeout.count());
+        return it == workers_ok_.end() || it->second;
+    }
     /// track_upstream: some server of group `name` is usable (not down, not failed).
     bool upstream_ok(const std::string& name) const;
 
@@ -201,7 +232,8 @@ class Helper {
     std::vector<std::unique_ptr<ev::SignalWatcher>> signals_;
     std::map<pid_t, std::function<void(int)>> children_;
     bool stopping_ = false;
-    bool workers_ok_ = true;
+    size_t leaving_ = 0;                  // instances still handing their VIPs over on a stop
+    std::map<int64_t, bool> workers_ok_;  // by track_workers timeout (ms)
     int64_t started_ms_ = 0;
     std::map<std::string, bool> upstream_ok_;
     std::unique_ptr<ev::Timer> poll_timer_;

@@ -396,6 +396,62 @@ TEST_F(VrrpConfigTest, Scripts) {
         "duplicate vrrp_script \"s\", first defined in " + dir_.file("halo.conf") + ":2" + at(3));
 }
 
+TEST_F(VrrpConfigTest, RealTimeSchedulingAndNoSwap) {
+    ASSERT_TRUE(load("vrrp {\n}\n").is_ok());
+    EXPECT_FALSE(conf().rt_priority);  // off by default, as keepalived
+    EXPECT_FALSE(conf().no_swap);
+    ASSERT_TRUE(load("vrrp {\nvrrp_rt_priority 50;\nvrrp_no_swap;\n}\n").is_ok());
+    EXPECT_EQ(conf().rt_priority, 50);
+    EXPECT_TRUE(conf().no_swap);
+    ASSERT_TRUE(load("vrrp {\nvrrp_rt_priority 1;\n}\n").is_ok());
+    EXPECT_EQ(conf().rt_priority, 1);
+    ASSERT_TRUE(load("vrrp {\nvrrp_rt_priority 99;\n}\n").is_ok());
+    EXPECT_EQ(conf().rt_priority, 99);
+    for (const char* bad : {"0", "100", "-5", "high"}) {
+        EXPECT_EQ(error(std::string("vrrp {\nvrrp_rt_priority ") + bad + ";\n}\n"),
+                  std::string("invalid value \"") + bad +
+                      "\" in \"vrrp_rt_priority\" directive, it must be 1..99" + at(2));
+    }
+    EXPECT_EQ(error("vrrp {\nvrrp_rt_priority 10;\nvrrp_rt_priority 20;\n}\n"),
+              "\"vrrp_rt_priority\" directive is duplicate" + at(3));
+    EXPECT_EQ(error("vrrp {\nvrrp_no_swap;\nvrrp_no_swap;\n}\n"),
+              "\"vrrp_no_swap\" directive is duplicate" + at(3));
+    EXPECT_EQ(error("vrrp {\nvrrp_no_swap on;\n}\n"),
+              "invalid number of arguments in \"vrrp_no_swap\" directive" + at(2));
+    EXPECT_EQ(instance_error("vrrp_rt_priority 10;\n"),
+              "\"vrrp_rt_priority\" directive is not allowed here" + at(3));
+    EXPECT_EQ(error("vrrp_rt_priority 10;\n"),
+              "\"vrrp_rt_priority\" directive is not allowed here" + at(1));
+}
+
+TEST_F(VrrpConfigTest, TrackWorkersTimeout) {
+    ASSERT_TRUE(load("vrrp {\nvrrp_instance A {\ninterface eth0;\nvirtual_router_id 1;\n"
+                     "track_workers;\n}\nvrrp_instance B {\ninterface eth0;\n"
+                     "virtual_router_id 2;\ntrack_workers weight=-50 timeout=500ms;\n}\n}\n")
+                    .is_ok());
+    ASSERT_EQ(conf().instances.size(), 2u);
+    EXPECT_EQ(conf().instances[0].track_workers_timeout, 200ms);  // the default
+    EXPECT_TRUE(conf().instances[0].track_workers->fault);
+    EXPECT_EQ(conf().instances[1].track_workers_timeout, 500ms);
+    EXPECT_EQ(conf().instances[1].track_workers->weight, -50);
+    EXPECT_EQ(instance_error("track_workers timeout=50ms;\n"),
+              "invalid value \"timeout=50ms\" in \"track_workers\" directive, the timeout must be "
+              "100ms..60s" +
+                  at(3));
+    EXPECT_EQ(instance_error("track_workers timeout=soon;\n"),
+              "invalid value \"timeout=soon\" in \"track_workers\" directive, the timeout must "
+              "be 100ms..60s" +
+                  at(3));
+    EXPECT_EQ(instance_error("track_workers often;\n"),
+              "invalid value \"often\" in \"track_workers\" directive, expected weight=N, fault "
+              "or timeout=T" +
+                  at(3));
+    EXPECT_EQ(instance_error("track_upstream app timeout=1s;\n"),
+              "invalid value \"timeout=1s\" in \"track_upstream\" directive, expected weight=N "
+              "or fault" +
+                  at(3));
+}
+
 TEST_F(VrrpConfigTest, ContextsAreChecked) {
     EXPECT_EQ(error("vrrp {\npriority 100;\n}\n"),
               "\"priority\" directive is not allowed here" + at(2));

@@ -367,6 +367,36 @@ TEST_F(FsmTest, ShutdownOfAMasterSendsPriorityZero) {
     EXPECT_TRUE(rec_.take().empty());
 }
 
+TEST_F(FsmTest, ResignSendsPriorityZeroOnceAndStaysMasterUntilShutdown) {
+    Fsm& f = make(100, 100ms);
+    f.start();
+    time_.advance(400ms);
+    ASSERT_EQ(f.state(), State::kMaster);
+    rec_.take();
+    EXPECT_TRUE(f.resign());
+    EXPECT_THAT(rec_.take(), ElementsAre("send 0"));
+    EXPECT_EQ(f.state(), State::kMaster);
+    EXPECT_TRUE(f.resigned());
+    // No more adverts, no reaction to adverts, priority or fault changes while leaving.
+    time_.advance(1s);
+    f.on_advert(advert(90, 100ms), ip("10.77.0.3"));
+    f.on_advert(advert(200, 100ms), ip("10.77.0.3"));
+    f.set_priority(50);
+    f.set_fault(true);
+    EXPECT_TRUE(rec_.take().empty());
+    EXPECT_EQ(f.state(), State::kMaster);
+    EXPECT_FALSE(f.resign());
+    // Shutdown then goes to Initialize without a second priority 0.
+    f.shutdown();
+    EXPECT_THAT(rec_.take(), ElementsAre("MASTER->INIT"));
+    // A backup cannot resign.
+    Fsm& b = make(90);
+    b.start();
+    rec_.take();
+    EXPECT_FALSE(b.resign());
+    EXPECT_TRUE(rec_.take().empty());
+}
+
 TEST_F(FsmTest, ResumeKeepsTheStateWithoutAnElection) {
     Fsm& f = make(100);
     f.resume(State::kMaster, std::nullopt);
