@@ -146,8 +146,8 @@ TEST_F(InstallTest, OtherPrefixIsWrittenIntoTheUnitTheSnippetAndTheManPage) {
                                "install", "DESTDIR=" + dest.path(), "PREFIX=/opt/web&co"},
                               120s, halo_top());
     ASSERT_EQ(r.status, 0) << r;
-    for (const char* rel : {"share/halo/halo.service", "share/halo/halo.logrotate",
-                            "share/man/man8/halo.8"}) {
+    for (const char* rel :
+         {"share/halo/halo.service", "share/halo/halo.logrotate", "share/man/man8/halo.8"}) {
         std::string text = read_file(dest / ("opt/web&co/" + std::string(rel))).value_or("");
         EXPECT_NE(text.find("/opt/web&co/"), std::string::npos) << rel;
         EXPECT_EQ(text.find("/usr/local/halo"), std::string::npos) << rel;
@@ -172,8 +172,9 @@ TEST_F(InstallTest, InstalledBinaryServesTheWelcomePageFromItsPrefix) {
     EXPECT_NE(resp->body.find("Welcome to halo!"), std::string::npos);
     // The relative log paths of the shipped config resolve against the installed prefix.
     EXPECT_TRUE(wait_until([&] {
-        return read_file(inst_.path("logs/access.log")).value_or("").find("\"GET / HTTP/1.1\" 200") !=
-               std::string::npos;
+        return read_file(inst_.path("logs/access.log"))
+                   .value_or("")
+                   .find("\"GET / HTTP/1.1\" 200") != std::string::npos;
     }));
     EXPECT_NE(read_file(inst_.path("logs/error.log")).value_or("").find("start worker process"),
               std::string::npos);

@@ -88,8 +88,8 @@ TEST_F(ReloadResultTest, FailureOnlyTheMasterSeesIsReportedAndTheOldConfigKeepsS
     EXPECT_EQ(halo_.run({"-t", "-q"}).status, 0);
     RunResult r = halo_.run({"-s", "reload"});
     EXPECT_EQ(r.status, 1) << r;
-    const std::string bind_error = "halo: [emerg] bind() to 127.0.0.1:" +
-                                   std::to_string(halo_.port(1)) + " failed (98: ";
+    const std::string bind_error =
+        "halo: [emerg] bind() to 127.0.0.1:" + std::to_string(halo_.port(1)) + " failed (98: ";
     EXPECT_NE(r.err.find(bind_error), std::string::npos) << r;
     EXPECT_NE(r.err.find(halo_.conf_path() + ":7\n"), std::string::npos) << r;
     EXPECT_NE(r.err.find("halo: reload failed, the previous configuration keeps serving\n"),
