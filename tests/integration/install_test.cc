@@ -238,10 +238,11 @@ TEST_F(InstallTest, SystemdUnitCommandsStartReloadAndStop) {
     const uint16_t busy = free_port();
     int blocker = listen_on(busy);
     ASSERT_GE(blocker, 0);
-    const std::string second = "listen       127.0.0.1:" + std::to_string(busy) + ";\n        ";
+    const std::string first = "127.0.0.1:" + std::to_string(port) + ";";
     ASSERT_TRUE(write_file(inst_.path("conf/halo.conf"), good));
-    ASSERT_TRUE(inst_.edit("conf/halo.conf", "server_name  localhost;",
-                           second + "server_name  localhost;"));
+    ASSERT_TRUE(
+        inst_.edit("conf/halo.conf", first,
+                   first + "\n        listen       127.0.0.1:" + std::to_string(busy) + ";"));
     r = run_execs(reload, *mainpid);
     EXPECT_EQ(r.status, 1) << r;
     EXPECT_NE(r.err.find("bind() to 127.0.0.1:" + std::to_string(busy) + " failed"),

@@ -157,6 +157,18 @@ TEST(ManPageTest, RendersWithoutWarnings) {
     }
     r = run_command({"env", "MANWIDTH=100", "MAN_KEEP_FORMATTING=0", "man", "-l", path});
     EXPECT_EQ(r.status, 0) << r;
+    // Without a terminal man may still overstrike bold text ("N\bN"): keep the letters.
+    std::string text;
+    for (char c : r.out) {
+        if (c == '\b') {
+            if (!text.empty()) {
+                text.pop_back();
+            }
+        } else {
+            text += c;
+        }
+    }
+    r.out = text;
     for (const char* heading :
          {"NAME", "SYNOPSIS", "OPTIONS", "SIGNALS", "FILES", "EXIT STATUS", "EXAMPLES"}) {
         EXPECT_NE(r.out.find(std::string("\n") + heading + "\n"), std::string::npos) << heading;

@@ -91,7 +91,7 @@ TEST_F(ReloadResultTest, FailureOnlyTheMasterSeesIsReportedAndTheOldConfigKeepsS
     const std::string bind_error =
         "halo: [emerg] bind() to 127.0.0.1:" + std::to_string(halo_.port(1)) + " failed (98: ";
     EXPECT_NE(r.err.find(bind_error), std::string::npos) << r;
-    EXPECT_NE(r.err.find(halo_.conf_path() + ":7\n"), std::string::npos) << r;
+    EXPECT_NE(r.err.find(halo_.conf_path() + ":10\n"), std::string::npos) << r;
     EXPECT_NE(r.err.find("halo: reload failed, the previous configuration keeps serving\n"),
               std::string::npos)
         << r;
