@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "auto_config.h"
 #include "core/conf_file.h"
@@ -14,6 +16,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/process.h"
+#include "core/reload_result.h"
 
 namespace {
 
@@ -155,6 +158,67 @@ void print_version(bool full, const core::ModuleRegistry& registry) {
     fprintf(stderr, "modules: %s\n", mods.c_str());
 }
 
+/// How long `-s reload` waits for the master's verdict.
+constexpr std::chrono::seconds kReloadWait{10};
+
+std::string kill_error(pid_t pid, int signo) {
+    return core::format("[error] kill(%lld, %d) failed (%d: %s)", static_cast<long long>(pid),
+                        signo, errno, strerror(errno));
+}
+
+/// `-s reload`: sends SIGHUP, then waits for the master to say whether the new configuration
+/// loaded (the ReloadResult it writes next to its pid file). Exit status 0 only when it did.
+int request_reload(pid_t pid, const std::string& pid_path) {
+    const std::string path = core::reload_result_path(pid_path);
+    auto before = core::read_reload_result(path);
+    if (before && before->pid == pid && before->single) {
+        fail(
+            core::format("[error] halo (pid %lld) runs with \"master_process off\" and cannot "
+                         "reload its configuration: restart it",
+                         static_cast<long long>(pid)));
+        return 1;
+    }
+    const int64_t sent_ns = core::monotonic_ns();
+    if (kill(pid, SIGHUP) != 0) {
+        fail(kill_error(pid, SIGHUP));
+        return 1;
+    }
+    if (!before || before->pid != pid) {
+        // A master that does not write results (an older halo): all we know is that it got
+        // the signal, as with nginx.
+        fail(
+            core::format("[warn] the master process %lld does not report the outcome of a "
+                         "reload (no \"%s\"): see its error log",
+                         static_cast<long long>(pid), path.c_str()));
+        return 0;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kReloadWait;
+    for (;;) {
+        auto r = core::read_reload_result(path);
+        if (r && r->pid == pid && r->started_ns >= sent_ns) {
+            if (r->ok) {
+                return 0;
+            }
+            fail("[emerg] " + r->message);
+            fail("reload failed, the previous configuration keeps serving");
+            return 1;
+        }
+        if (kill(pid, 0) != 0 && errno == ESRCH) {
+            fail(core::format("[error] the master process %lld exited before answering the reload",
+                              static_cast<long long>(pid)));
+            return 1;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            fail(core::format(
+                "[error] the master process %lld did not report the outcome of the "
+                "reload within %lld s: see its error log",
+                static_cast<long long>(pid), static_cast<long long>(kReloadWait.count())));
+            return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 int send_signal(const core::Cycle& cycle, const std::string& name) {
     const std::string& pid_path = *cycle.conf<core::CoreConf>().pid;
     std::string text;
@@ -167,17 +231,16 @@ int send_signal(const core::Cycle& cycle, const std::string& name) {
         text.pop_back();
     }
     auto pid = core::parse_int(text);
-    if (!pid || *pid <= 0) {
+    if (!pid || *pid <= 0 || *pid > INT_MAX) {
         fail("[error] invalid PID number \"" + text + "\" in \"" + pid_path + "\"");
         return 1;
     }
-    int signo = name == "stop"     ? SIGTERM
-                : name == "quit"   ? SIGQUIT
-                : name == "reopen" ? SIGUSR1
-                                   : SIGHUP;
+    if (name == "reload") {
+        return request_reload(static_cast<pid_t>(*pid), pid_path);
+    }
+    int signo = name == "stop" ? SIGTERM : name == "quit" ? SIGQUIT : SIGUSR1;
     if (kill(static_cast<pid_t>(*pid), signo) != 0) {
-        fail(core::format("[error] kill(%lld, %d) failed (%d: %s)", static_cast<long long>(*pid),
-                          signo, errno, strerror(errno)));
+        fail(kill_error(static_cast<pid_t>(*pid), signo));
         return 1;
     }
     return 0;
@@ -250,9 +313,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     core::set_current_log(&cycle->log());
-    if (!core::write_pid_file(*core_conf.pid)) {
+    // The result first: whoever finds the pid file can rely on the result being there too.
+    if (!core::write_start_result(*core_conf.pid, !*core_conf.master_process) ||
+        !core::write_pid_file(*core_conf.pid)) {
         return 1;
     }
+    core::daemon_ready();
     if (!*core_conf.master_process) {
         return core::run_single(std::move(cycle));
     }

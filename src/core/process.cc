@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include "core/core_module.h"
 #include "core/log.h"
+#include "core/reload_result.h"
 #include "event/runtime.h"
 
 namespace core {
@@ -179,6 +181,8 @@ class Master {
     void reap();
     void signal_children(int signo, Cycle* only = nullptr);
     void reload();
+    /// Publishes the outcome of a SIGHUP for `halo -s reload` (see core::ReloadResult).
+    void report(const std::string& pid_path, ReloadResult result);
     void reopen();
     bool any_children() const { return !children_.empty(); }
     /// A stop (SIGTERM or SIGQUIT): the stop_first helpers first, then everything else.
@@ -201,6 +205,7 @@ class Master {
     int stop_signal_ = 0;         // SIGTERM or SIGQUIT once stopping
     bool first_pending_ = false;  // waiting for the stop_first helpers
     uint32_t reloads_ = 0;
+    uint64_t generation_ = 0;  // SIGHUPs handled (ReloadResult::generation)
     int64_t started_ms_ = unix_ms();
     int64_t started_steady_ms_ = steady_ms();
 };
@@ -381,6 +386,17 @@ void Master::finish_stop() {
 }
 
 void Master::reload() {
+    ReloadResult result;
+    result.generation = ++generation_;
+    result.started_ns = monotonic_ns();
+    const std::string old_pid = *cycle_->conf<CoreConf>().pid;
+    if (exiting_) {
+        HALO_LOG(kNotice, "signal %d (SIGHUP) received while shutting down, ignored", SIGHUP);
+        result.ok = false;
+        result.message = "halo is shutting down: the reload is ignored";
+        report(old_pid, std::move(result));
+        return;
+    }
     HALO_LOG(kNotice, "signal %d (SIGHUP) received, reconfiguring", SIGHUP);
     std::unique_ptr<Cycle> next;
     CycleOptions opts = options_;
@@ -389,19 +405,35 @@ void Master::reload() {
     if (!s.is_ok()) {
         HALO_LOG(kEmerg, "%s", s.message().c_str());
         HALO_LOG(kAlert, "reload failed, the previous configuration keeps serving");
+        result.ok = false;
+        result.message = s.message();
+        report(old_pid, std::move(result));
         return;
     }
     std::unique_ptr<Cycle> old = std::move(cycle_);
     cycle_ = std::move(next);
     reloads_++;
     set_current_log(&cycle_->log());
-    write_pid_file(*cycle_->conf<CoreConf>().pid);
+    const std::string& new_pid = *cycle_->conf<CoreConf>().pid;
+    if (new_pid != old_pid) {
+        remove_pid_file(old_pid);  // as nginx: the pid file moves with the `pid` directive
+    }
+    write_pid_file(new_pid);
     // The sockets the new cycle did not take over are closed before forking, so that new
     // workers do not keep a dropped port open; old workers still hold their own copies.
     old->close_listening();
     start_generation();
     signal_children(SIGQUIT, old.get());
     retired_.push_back(std::move(old));
+    report(new_pid, std::move(result));
+}
+
+void Master::report(const std::string& pid_path, ReloadResult result) {
+    result.pid = getpid();
+    std::string err;
+    if (!write_reload_result(reload_result_path(pid_path), result, &err)) {
+        HALO_LOG(kAlert, "%s: `halo -s reload` cannot learn the outcome", err.c_str());
+    }
 }
 
 void Master::publish() {
@@ -488,9 +520,7 @@ int Master::run() {
         }
         if (g_reload) {
             g_reload = 0;
-            if (!exiting_) {
-                reload();
-            }
+            reload();  // while exiting, only tells `halo -s reload` that it is ignored
         }
         if (g_reopen) {
             g_reopen = 0;
@@ -546,15 +576,39 @@ void unblock_signals() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+namespace {
+int g_daemon_ready_fd = -1;  // the write end of the pipe the waiting parent reads
+}  // namespace
+
 bool daemonize() {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) {
+        HALO_LOG(kEmerg, "pipe2() failed (%d: %s)", errno, strerror(errno));
+        return false;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         HALO_LOG(kEmerg, "fork() failed (%d: %s)", errno, strerror(errno));
         return false;
     }
     if (pid > 0) {
-        _exit(0);
+        // The parent stays until the daemon has written its pid file (systemd's Type=forking
+        // reads it as soon as this process exits); EOF means the daemon died before.
+        ::close(ready[1]);
+        char byte = 0;
+        ssize_t n;
+        do {
+            n = ::read(ready[0], &byte, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n == 1) {
+            _exit(0);
+        }
+        fprintf(stderr, "halo: [emerg] the daemon process %d failed to start (see the error log)\n",
+                static_cast<int>(pid));
+        _exit(1);
     }
+    ::close(ready[0]);
+    g_daemon_ready_fd = ready[1];
     if (setsid() < 0) {
         HALO_LOG(kEmerg, "setsid() failed (%d: %s)", errno, strerror(errno));
         return false;
@@ -572,6 +626,18 @@ bool daemonize() {
     return true;
 }
 
+void daemon_ready() {
+    if (g_daemon_ready_fd < 0) {
+        return;
+    }
+    ssize_t n;
+    do {
+        n = ::write(g_daemon_ready_fd, "1", 1);
+    } while (n < 0 && errno == EINTR);
+    ::close(g_daemon_ready_fd);
+    g_daemon_ready_fd = -1;
+}
+
 bool write_pid_file(const std::string& path) {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -586,6 +652,20 @@ bool write_pid_file(const std::string& path) {
 
 void remove_pid_file(const std::string& path) {
     unlink(path.c_str());
+    unlink(reload_result_path(path).c_str());
+}
+
+bool write_start_result(const std::string& pid_path, bool single) {
+    ReloadResult r;
+    r.pid = getpid();
+    r.single = single;
+    r.started_ns = monotonic_ns();
+    std::string err;
+    if (!write_reload_result(reload_result_path(pid_path), r, &err)) {
+        HALO_LOG(kEmerg, "%s", err.c_str());
+        return false;
+    }
+    return true;
 }
 
 }  // namespace core

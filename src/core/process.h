@@ -62,11 +62,21 @@ int run_single(std::unique_ptr<Cycle> cycle);
 /// watches them (workers: done by the runtime; helpers: before their run function).
 void unblock_signals();
 
-/// Detaches from the terminal (daemon on). Returns false on failure.
+/// Detaches from the terminal (daemon on). Returns false on failure. The calling process
+/// returns in the daemon; the original process waits until the daemon calls daemon_ready()
+/// (then exits 0) or dies first (then prints an error and exits 1), so that whoever started
+/// halo finds the pid file in place when the command returns (systemd's Type=forking).
 bool daemonize();
+/// Lets the process that daemonize() left waiting exit with success. No-op when not a daemon
+/// or already done; call before forking any child.
+void daemon_ready();
 
-/// Writes/removes the pid file.
+/// Writes the pid file. remove_pid_file() also removes the reload result next to it.
 bool write_pid_file(const std::string& path);
 void remove_pid_file(const std::string& path);
+/// Writes the ReloadResult of a process that just started (generation 0), next to the pid
+/// file: `halo -s reload` waits for results only from a process that writes them. `single`:
+/// master_process off. False (logged) on failure.
+bool write_start_result(const std::string& pid_path, bool single);
 
 }  // namespace core
