@@ -26,11 +26,25 @@ void Report::skip(const KaNode& n, std::string_view kw, std::string_view why) {
     if (!why.empty()) {
         s += ": " + std::string(why);
     }
-    lines_.push_back(s + " (skipped)");
+    entries_.push_back({n.file ? *n.file : "", n.line, s + " (skipped)"});
 }
 
 void Report::note(const KaNode& n, std::string_view what) {
-    lines_.push_back(n.where() + ": " + std::string(what));
+    entries_.push_back({n.file ? *n.file : "", n.line, n.where() + ": " + std::string(what)});
+}
+
+void Report::finish(const std::vector<std::string>& file_order) {
+    auto rank = [&](const std::string& f) {
+        return std::find(file_order.begin(), file_order.end(), f) - file_order.begin();
+    };
+    std::stable_sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
+        auto ra = rank(a.file), rb = rank(b.file);
+        return ra != rb ? ra < rb : a.line < b.line;
+    });
+    for (Entry& e : entries_) {
+        lines_.push_back(std::move(e.text));
+    }
+    entries_.clear();
 }
 
 std::optional<Millis> parse_seconds(std::string_view s) {
@@ -87,7 +101,8 @@ std::string word(std::string_view s) {
     bool safe = !s.empty();
     for (char c : s) {
         if (c <= ' ' || c == ';' || c == '{' || c == '}' || c == '#' || c == '"' || c == '\'' ||
-            c == '\\' || c == '$') {
+            c == '\\' || c == '$' || c == '<' || c == '>' || c == '|' || c == '&' || c == '`' ||
+            c == '(' || c == ')' || c == '*' || c == '?' || c == '!') {
             safe = false;
         }
     }
@@ -268,8 +283,11 @@ struct VrrpState {
 };
 
 /// `track_script { a; b weight -20 }` or `track_interface { eth1 weight 10 }`.
+/// keepalived adds a positive track_interface weight while the interface is up, halo adds a
+/// weight while it is down: `bonus` gets those weights, for the caller to add to the priority,
+/// and the line says weight=-N (the same effective priority in both states).
 void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<std::string>& out,
-                Report& report) {
+                int& bonus, Report& report) {
     std::set<std::string> seen;
     std::vector<KaNode> items = n.children;
     if (!n.block && n.words.size() >= 2) {  // keepalived 1.x also took `track_script name`
@@ -299,7 +317,12 @@ void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<
         std::string line = std::string(n.keyword()) + " " + word(name);
         size_t i = 1;
         if (i + 1 < t.words.size() && t.words[i] == "weight" && parse_weight(t.words[i + 1])) {
-            line += " weight=" + std::to_string(*parse_weight(t.words[i + 1]));
+            int w = *parse_weight(t.words[i + 1]);
+            if (!scripts && w > 0) {
+                bonus += w;
+                w = -w;
+            }
+            line += " weight=" + std::to_string(w);
             i += 2;
         }
         for (; i < t.words.size(); i++) {
@@ -385,6 +408,9 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     int vrid = 0;
     bool seen_garp_delay = false, seen_garp_repeat = false, seen_garp_refresh = false;
     std::set<std::string> once;  // single-valued keywords already written
+    int priority = 100;          // keepalived's default too
+    std::optional<size_t> priority_line;
+    int bonus = 0;  // positive track_interface weights
     for (const KaNode& n : block.children) {
         std::string_view kw = n.keyword();
         size_t argc = n.words.size() - 1;
@@ -409,6 +435,8 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
             lines.push_back("virtual_router_id " + n.words[1] + ";");
         } else if (kw == "priority" && argc == 1 && parse_count(n.words[1]) &&
                    *parse_count(n.words[1]) >= 1 && *parse_count(n.words[1]) <= 255) {
+            priority = static_cast<int>(*parse_count(n.words[1]));
+            priority_line = lines.size();
             lines.push_back("priority " + n.words[1] + ";");
         } else if (kw == "advert_int" && argc == 1 && parse_seconds(n.words[1]) &&
                    parse_seconds(n.words[1])->count() > 0) {
@@ -486,7 +514,7 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
                 lines.push_back("unicast_peer {" + list + " }");
             }
         } else if (kw == "track_script" || kw == "track_interface") {
-            map_tracks(n, kw == "track_script", st, lines, report);
+            map_tracks(n, kw == "track_script", st, lines, bonus, report);
             continue;
         } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
                     kw == "notify") &&
@@ -527,6 +555,23 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
                         " is used by an instance before");
         return;
     }
+    if (bonus > 0) {
+        int raised = std::min(priority + bonus, 254);
+        if (priority == 255) {
+            raised = 255;  // the owner's priority never changes, in keepalived as in halo
+        }
+        std::string line = "priority " + std::to_string(raised) + ";";
+        if (priority_line) {
+            lines[*priority_line] = line;
+        } else {
+            lines.push_back(line);
+        }
+        report.note(block, "vrrp_instance " + name + ": the positive track_interface weights (" +
+                               std::to_string(bonus) + ", added while up) are written as " +
+                               "negative ones (added while down) with priority " +
+                               std::to_string(priority) + " + " + std::to_string(bonus) + " = " +
+                               std::to_string(raised));
+    }
     if (g.garp_delay && !seen_garp_delay) {
         lines.push_back("garp_master_delay " + duration_text(*g.garp_delay) + ";");
     }
@@ -548,6 +593,15 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
         }
     }
     out.close();
+}
+
+void file_order(const std::vector<KaNode>& nodes, std::vector<std::string>& order) {
+    for (const KaNode& n : nodes) {
+        if (n.file && std::find(order.begin(), order.end(), *n.file) == order.end()) {
+            order.push_back(*n.file);
+        }
+        file_order(n.children, order);
+    }
 }
 
 void import_document(const std::string& name, const KaDocument& doc, ImportResult& res) {
@@ -587,6 +641,9 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     }
     Writer http;
     map_virtual_servers(servers, report, http);
+    std::vector<std::string> order;
+    file_order(doc.nodes, order);
+    report.finish(order);
 
     Writer out;
     out.line("# halo.conf imported from the keepalived configuration " + name);

@@ -343,10 +343,10 @@ bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, W
     }
     out.close();
     out.open("server");
-    if (addr_kind(w[1]) == AddrKind::kV4) {
-        out.line("# " + w[1] + " is the VIP: the listen needs it on this node (bind fails");
-        out.line("# otherwise), or net.ipv4.ip_nonlocal_bind=1 to start before it is up.");
-    }
+    out.line("# halo binds " + w[1] + " itself: where that address is absent (a VRRP backup),");
+    out.line(
+        "# the bind fails unless the sysctl net.ipv4.ip_nonlocal_bind=1 (ipv6: ip_nonlocal_bind");
+    out.line("# of net.ipv6) is set, which lets every node start.");
     out.line("listen " + listen + ";");
     bool tls = check && check->type == "https";
     if (tls) {

@@ -4,6 +4,7 @@
 // keepalived_lvs.cc: virtual_server): the report of skipped keywords, value conversions, and
 // the writer of the output text.
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ namespace vrrp::keepalived {
 class Report {
   public:
     explicit Report(std::vector<std::string>& lines) : lines_(lines) {}
+    /// Appends the lines collected, in the order of the files (as first read) and lines.
+    void finish(const std::vector<std::string>& file_order);
 
     /// `keepalived keyword "KW" is not supported (skipped)`, or with `: why` before the
     /// parenthesis when there is a reason worth telling.
@@ -28,7 +31,13 @@ class Report {
     void note(const KaNode& n, std::string_view what);
 
   private:
+    struct Entry {
+        std::string file;
+        int line;
+        std::string text;
+    };
     std::vector<std::string>& lines_;
+    std::vector<Entry> entries_;
 };
 
 /// keepalived's times are seconds, with decimals allowed ("1", "0.5"): milliseconds.
