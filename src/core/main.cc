@@ -73,6 +73,10 @@ bool parse_args(int argc, char** argv, CommandLine& cl) {
             cl.import_keepalived = argv[++i];
             continue;
         }
+        if (strncmp(p, "--import-keepalived=", 20) == 0 && p[20] != '\0') {
+            cl.import_keepalived = p + 20;
+            continue;
+        }
         if (*p++ != '-') {
             fail(std::string("invalid option: \"") + argv[i] + "\"");
             return false;

@@ -295,6 +295,9 @@ void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<
         one.words.erase(one.words.begin());
         items.push_back(one);
     }
+    if (items.empty()) {
+        report.skip(n, n.keyword(), "nothing to track");
+    }
     for (const KaNode& t : items) {
         const std::string& name = t.words[0];
         if (!t.condition.empty() || t.block) {

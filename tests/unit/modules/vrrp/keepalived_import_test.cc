@@ -433,10 +433,10 @@ virtual_server 127.0.0.1 80 {
                               "checks one url"),
                     HasSubstr("k.conf:14: keepalived keyword \"real_server 127.0.0.3:443 check\""),
                     HasSubstr("k.conf:20: keepalived keyword \"protocol UDP\""),
-                    HasSubstr("k.conf:25: keepalived keyword \"real_server\" is not supported: "
-                              "expected"),
                     HasSubstr("k.conf:24: keepalived keyword \"virtual_server 127.0.0.1 80\" is "
-                              "not supported: no real_server")));
+                              "not supported: no real_server"),
+                    HasSubstr("k.conf:25: keepalived keyword \"real_server\" is not supported: "
+                              "expected")));
 }
 
 TEST_F(KeepalivedRoundTripTest, NothingToMapStillLoads) {
