@@ -199,7 +199,10 @@ TEST_F(KeepalivedImportTest, ImportedVirtualServerProxiesAndChecks) {
     ASSERT_EQ(r.status, 0) << r;
     EXPECT_EQ(r.err, "");
     halo_.write_conf(r.out);
-    ASSERT_TRUE(halo_.start({"-g", "daemon off; worker_processes 1;"})) << r.out << "\n" << halo_.error_log();
+    ASSERT_TRUE(
+        halo_.start({"-g", "daemon off; worker_processes 1; error_log logs/error.log info;"}))
+        << r.out << "\n"
+        << halo_.error_log();
     std::set<std::string> seen;
     for (int i = 0; i < 4; i++) {
         seen.insert(halo_.get_body("/"));

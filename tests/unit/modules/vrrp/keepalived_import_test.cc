@@ -8,6 +8,7 @@
 
 #include "core/cycle.h"
 #include "modules/vrrp/keepalived_import.h"
+#include "modules/vrrp/keepalived_map.h"
 #include "modules/vrrp/keepalived_parse.h"
 #include "modules/vrrp/vrrp_conf.h"
 #include "support/test_modules.h"
@@ -387,7 +388,7 @@ virtual_server fwmark 1 {
                             "no body digest, use body=~regex (skipped)",
                             "k.conf:19: keepalived keyword \"delay_before_retry\" is not "
                             "supported: halo checks at one pace, set by interval (skipped)",
-                            "k.conf:26: keepalived keyword \"virtual_server fwmark\" is not "
+                            "k.conf:27: keepalived keyword \"virtual_server fwmark\" is not "
                             "supported: halo listens on an address and a port (not imported) "
                             "(skipped)"));
 }
