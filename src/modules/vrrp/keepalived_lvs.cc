@@ -205,10 +205,10 @@ std::optional<Server> map_real_server(const KaNode& rs, long vs_port, const Chec
     if (weight && *weight == 0) {
         s.params += " down";  // keepalived: weight 0 takes no new connections
     } else if (weight && *weight > 1) {
-        s.params += " weight=" + std::to_string(std::min(*weight, 1000L));
-        if (*weight > 1000) {
+        s.params += " weight=" + std::to_string(std::min(*weight, 65535L));
+        if (*weight > 65535) {
             report.note(
-                rs, "real_server weight " + std::to_string(*weight) + " written as weight=1000");
+                rs, "real_server weight " + std::to_string(*weight) + " written as weight=65535");
         }
     }
     if (max_conns && *max_conns > 0) {
@@ -316,7 +316,12 @@ bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, W
         report.skip(vs, "virtual_server " + w[1] + " " + w[2], "defined twice");
         return false;
     }
+    bool hashed = !head.empty() && head[0].rfind("hash ", 0) == 0;
     for (const Server& s : servers) {
+        if (hashed) {
+            report.skip(*s.node, "sorry_server", "halo's hash balancer has no backup servers");
+            continue;
+        }
         if (addrs.count(s.addr) != 0) {
             report.skip(*s.node, "sorry_server " + s.addr, "it is also a real_server");
             continue;

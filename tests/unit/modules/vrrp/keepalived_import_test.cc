@@ -440,6 +440,25 @@ virtual_server 127.0.0.1 80 {
                               "expected")));
 }
 
+TEST_F(KeepalivedRoundTripTest, HashGroupsHaveNoSorryServer) {
+    import(R"(virtual_server 127.0.0.1 8080 {
+    lb_algo sh
+    persistence_timeout 50
+    sorry_server 127.0.0.9 80
+    real_server 127.0.0.2 80 {
+        weight 70000
+    }
+}
+)");
+    EXPECT_THAT(result_.conf, HasSubstr("hash $remote_addr;\n"
+                                        "        server 127.0.0.2:80 weight=65535;\n"
+                                        "        persistence_timeout 50s;\n"));
+    EXPECT_THAT(result_.skipped,
+                ElementsAre("k.conf:4: keepalived keyword \"sorry_server\" is not supported: "
+                            "halo's hash balancer has no backup servers (skipped)",
+                            "k.conf:5: real_server weight 70000 written as weight=65535"));
+}
+
 TEST_F(KeepalivedRoundTripTest, NothingToMapStillLoads) {
     import("global_defs {\n    router_id X\n}\nstatic_routes {\n    10.0.0.0/8 dev eth0\n}\n");
     EXPECT_EQ(result_.conf.find("vrrp {"), std::string::npos);
