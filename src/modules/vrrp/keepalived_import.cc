@@ -29,6 +29,18 @@ void Report::skip(const KaNode& n, std::string_view kw, std::string_view why) {
     entries_.push_back({n.file ? *n.file : "", n.line, s + " (skipped)"});
 }
 
+void Report::unmapped(const KaNode& n, std::initializer_list<std::string_view> known) {
+    if (n.condition.empty() && std::find(known.begin(), known.end(), n.keyword()) != known.end()) {
+        std::string all;
+        for (const std::string& w : n.words) {
+            all += (all.empty() ? "" : " ") + w;
+        }
+        skip(n, all, n.block ? "invalid block" : "invalid value");
+        return;
+    }
+    skip(n);
+}
+
 void Report::note(const KaNode& n, std::string_view what) {
     entries_.push_back({n.file ? *n.file : "", n.line, n.where() + ": " + std::string(what)});
 }
@@ -200,7 +212,9 @@ void map_global_defs(const KaNode& block, Globals& g, Report& report) {
                    *parse_count(n.words[1]) >= 1 && *parse_count(n.words[1]) <= 255) {
             g.garp_repeat = parse_count(n.words[1]);
         } else {
-            report.skip(n);
+            report.unmapped(n,
+                            {"router_id", "script_user", "vrrp_version", "vrrp_garp_master_delay",
+                             "vrrp_garp_master_refresh", "vrrp_garp_master_repeat"});
         }
     }
 }
@@ -260,7 +274,7 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
             }
             continue;
         }
-        report.skip(n);
+        report.unmapped(n, {"script", "interval", "timeout", "weight", "fall", "rise", "user"});
     }
     if (!has_script) {
         report.skip(block, "vrrp_script " + block.words[1], "it has no \"script\"");
@@ -326,6 +340,10 @@ void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<
                 w = -w;
             }
             line += " weight=" + std::to_string(w);
+            i += 2;
+        }
+        if (i + 1 < t.words.size() && t.words[i] == "weight") {
+            report.skip(t, "weight " + t.words[i + 1], "the weight must be -253..253");
             i += 2;
         }
         for (; i < t.words.size(); i++) {
@@ -414,6 +432,9 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     int priority = 100;          // keepalived's default too
     std::optional<size_t> priority_line;
     int bonus = 0;  // positive track_interface weights
+    std::optional<std::string> has_src;
+    const KaNode* src_node = nullptr;
+    bool has_peers = false;
     for (const KaNode& n : block.children) {
         std::string_view kw = n.keyword();
         size_t argc = n.words.size() - 1;
@@ -497,6 +518,8 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
             lines.push_back("preempt_delay " + duration_text(*parse_seconds(n.words[1])) + ";");
         } else if (kw == "unicast_src_ip" && argc == 1 && addr_kind(n.words[1]) == AddrKind::kV4) {
             lines.push_back("unicast_src_ip " + n.words[1] + ";");
+            has_src = n.words[1];
+            src_node = &n;
         } else if (kw == "unicast_peer" && n.block && argc == 0) {
             std::set<std::string> peers;
             std::string list;
@@ -514,6 +537,7 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
                 }
             }
             if (!list.empty()) {
+                has_peers = true;
                 lines.push_back("unicast_peer {" + list + " }");
             }
         } else if (kw == "track_script" || kw == "track_interface") {
@@ -525,6 +549,10 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
             std::string cmd = n.words[1];
             for (size_t i = 2; i < n.words.size(); i++) {
                 cmd += " " + n.words[i];
+            }
+            if (cmd.empty()) {
+                report.skip(n, kw, "the script is empty");
+                continue;
             }
             lines.push_back(std::string(kw) + " " + word(cmd) + ";");
         } else if ((kw == "garp_master_delay" || kw == "garp_master_refresh") && argc == 1 &&
@@ -539,12 +567,20 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
         } else if (kw == "version" && argc == 1 && (n.words[1] == "2" || n.words[1] == "3")) {
             lines.push_back("version " + n.words[1] + ";");
         } else {
-            report.skip(n);
+            report.unmapped(n, {"state", "interface", "virtual_router_id", "priority", "advert_int",
+                                "authentication", "virtual_ipaddress", "nopreempt", "preempt_delay",
+                                "unicast_src_ip", "unicast_peer", "notify_master", "notify_backup",
+                                "notify_fault", "notify", "garp_master_delay",
+                                "garp_master_refresh", "garp_master_repeat", "version"});
             continue;
         }
         if (single) {
             once.insert(std::string(kw));
         }
+    }
+    if (has_src && !has_peers) {
+        lines.erase(std::find(lines.begin(), lines.end(), "unicast_src_ip " + *has_src + ";"));
+        report.skip(*src_node, "unicast_src_ip", "halo uses it for unicast_peer only");
     }
     if (iface.empty() || vrid == 0) {
         report.skip(block, "vrrp_instance " + name,
@@ -634,6 +670,11 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     Writer vrrp;
     VrrpState st;
     for (const KaNode* s : scripts) {
+        if (s->words.size() == 2 && st.scripts.count(s->words[1]) != 0) {
+            report.skip(*s, "vrrp_script " + s->words[1],
+                        "a script of that name is defined before");
+            continue;
+        }
         if (map_script(*s, vrrp, report)) {
             st.scripts.insert(s->words[1]);
         }

@@ -101,18 +101,35 @@ bool apply_common(const KaNode& n, Check& c, Report& report) {
     return true;
 }
 
+/// "200" or "200-299", within 100..599.
+bool status_range(std::string_view s) {
+    size_t dash = s.find('-');
+    auto lo = parse_count(s.substr(0, dash));
+    auto hi = dash == std::string_view::npos ? lo : parse_count(s.substr(dash + 1));
+    return lo && hi && *lo >= 100 && *hi <= 599 && *lo <= *hi;
+}
+
 /// `url { path /p; status_code 200-299 503; digest ...; regex ... }`.
 void map_url(const KaNode& url, Check& c, Report& report) {
     for (const KaNode& n : url.children) {
         std::string_view kw = n.keyword();
-        if (kw == "path" && n.words.size() == 2) {
-            c.uri = n.words[1];
+        if (kw == "path" && n.words.size() == 2 && !n.words[1].empty() && n.words[1][0] == '/') {
+            c.uri.clear();
+            for (char ch : n.words[1]) {
+                c.uri += ch == ' ' ? std::string("%20") : std::string(1, ch);  // halo: no spaces
+            }
         } else if (kw == "status_code" && n.words.size() >= 2) {
             std::string list;
             for (size_t i = 1; i < n.words.size(); i++) {
-                list += (i > 1 ? "," : "") + n.words[i];
+                if (!status_range(n.words[i])) {
+                    report.skip(n, "status_code " + n.words[i], "not a status or a range");
+                    continue;
+                }
+                list += (list.empty() ? "" : ",") + n.words[i];
             }
-            c.expect = list;
+            if (!list.empty()) {
+                c.expect = list;
+            }
         } else if (kw == "regex" && n.words.size() == 2) {
             c.body = n.words[1];
         } else if (kw == "virtualhost" && n.words.size() == 2) {
@@ -120,7 +137,7 @@ void map_url(const KaNode& url, Check& c, Report& report) {
         } else if (kw == "digest") {
             report.skip(n, kw, "halo has no body digest, use body=~regex");
         } else {
-            report.skip(n);
+            report.unmapped(n, {"path", "status_code", "regex", "virtualhost"});
         }
     }
 }
@@ -148,7 +165,8 @@ Check map_checker(const KaNode& blk, const Check& base, Report& report) {
         } else if (kw == "delay_before_retry") {
             report.skip(n, kw, "halo checks at one pace, set by interval");
         } else {
-            report.skip(n);
+            report.unmapped(n, {"connect_port", "delay_loop", "connect_timeout", "retry",
+                                "nb_get_retry", "warmup", "virtualhost"});
         }
     }
     if (c.jitter && c.jitter > c.interval.value_or(Millis(60000))) {
@@ -199,7 +217,8 @@ std::optional<Server> map_real_server(const KaNode& rs, long vs_port, const Chec
         } else if (kw == "inhibit_on_failure") {
             report.skip(n, kw, "a failed server is taken out, not set to weight 0");
         } else {
-            report.skip(n);
+            report.unmapped(n, {"weight", "uthreshold", "delay_loop", "connect_timeout", "retry",
+                                "nb_get_retry", "warmup", "virtualhost"});
         }
     }
     if (weight && *weight == 0) {
@@ -284,7 +303,9 @@ bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, W
             s.params = " backup";
             servers.push_back(s);
         } else {
-            report.skip(n);
+            report.unmapped(
+                n, {"lb_algo", "lb_kind", "persistence_timeout", "sorry_server", "delay_loop",
+                    "connect_timeout", "retry", "nb_get_retry", "warmup", "virtualhost"});
         }
     }
     std::vector<Server> primary;

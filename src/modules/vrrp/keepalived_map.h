@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ class Report {
     void skip(const KaNode& n, std::string_view kw, std::string_view why = "");
     /// The node's own keyword (with its condition, e.g. "@high", when it has one).
     void skip(const KaNode& n) { skip(n, n.condition.empty() ? n.keyword() : n.condition); }
+    /// `n` could not be mapped: a keyword of `known` has a value halo cannot take (reported
+    /// with its words), any other keyword is not supported.
+    void unmapped(const KaNode& n, std::initializer_list<std::string_view> known);
     /// A free-form line about `n` (a value that had to change, a block left out).
     void note(const KaNode& n, std::string_view what);
 

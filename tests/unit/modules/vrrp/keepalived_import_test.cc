@@ -459,6 +459,61 @@ TEST_F(KeepalivedRoundTripTest, HashGroupsHaveNoSorryServer) {
                             "k.conf:5: real_server weight 70000 written as weight=65535"));
 }
 
+// Values keepalived takes and halo's config would refuse: reported and left out, so that
+// the output still loads.
+TEST_F(KeepalivedRoundTripTest, ValuesHaloWouldRefuseAreLeftOut) {
+    import(R"(vrrp_script a {
+  script /bin/true
+}
+vrrp_script a {
+  script /bin/false
+}
+vrrp_instance "my inst" {
+  interface eth0
+  virtual_router_id 9
+  unicast_src_ip 10.0.0.1
+  notify ""
+  track_script {
+    a weight 300
+  }
+  virtual_ipaddress {
+    10.0.0.5/33
+    10.0.0.7 dev
+  }
+  priority 0
+  preempt_delay 5000
+}
+virtual_server 127.0.0.1 80 {
+  real_server 127.0.0.2 80 {
+    HTTP_GET {
+      url {
+        path "/a b"
+        status_code 200 abc
+      }
+    }
+  }
+}
+)");
+    EXPECT_THAT(result_.conf, HasSubstr("uri=/a%20b expect=200 "));
+    ASSERT_EQ(conf().instances.size(), 1u);
+    EXPECT_EQ(conf().instances[0].name, "my inst");
+    EXPECT_FALSE(conf().instances[0].unicast_src);
+    EXPECT_EQ(conf().instances[0].priority, 100);
+    EXPECT_EQ(conf().scripts[0].script, "/bin/true");
+    EXPECT_THAT(
+        result_.skipped,
+        ElementsAre(HasSubstr("k.conf:4: keepalived keyword \"vrrp_script a\""),
+                    HasSubstr("k.conf:10: keepalived keyword \"unicast_src_ip\""),
+                    HasSubstr("k.conf:11: keepalived keyword \"notify\""),
+                    HasSubstr("k.conf:13: keepalived keyword \"weight 300\""),
+                    HasSubstr("k.conf:16: keepalived keyword \"virtual_ipaddress 10.0.0.5/33\""),
+                    "k.conf:17: keepalived keyword \"dev\" is not supported (skipped)",
+                    "k.conf:19: keepalived keyword \"priority 0\" is not supported: invalid "
+                    "value (skipped)",
+                    HasSubstr("k.conf:20: keepalived keyword \"preempt_delay 5000\""),
+                    HasSubstr("k.conf:27: keepalived keyword \"status_code abc\"")));
+}
+
 TEST_F(KeepalivedRoundTripTest, NothingToMapStillLoads) {
     import("global_defs {\n    router_id X\n}\nstatic_routes {\n    10.0.0.0/8 dev eth0\n}\n");
     EXPECT_EQ(result_.conf.find("vrrp {"), std::string::npos);
