@@ -17,6 +17,9 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "core/reload_result.h"
+#ifdef HALO_HAVE_MODULE_VRRP
+#include "modules/vrrp/keepalived_import.h"
+#endif
 
 namespace {
 
@@ -32,6 +35,7 @@ struct CommandLine {
     std::string conf;
     std::string error_log;
     std::string params;
+    std::string import_keepalived;  // --import-keepalived FILE
 };
 
 constexpr const char* kUsage =
@@ -52,7 +56,9 @@ constexpr const char* kUsage =
     ")\n"
     "  -c filename   : set configuration file (default: " HALO_CONF_PATH
     ")\n"
-    "  -g directives : set global directives out of configuration file\n";
+    "  -g directives : set global directives out of configuration file\n"
+    "  --import-keepalived file : print a halo.conf made from a keepalived.conf (keywords\n"
+    "                  it cannot map are listed on stderr with their lines), then exit\n";
 
 void fail(const std::string& msg) {
     fprintf(stderr, "halo: %s\n", msg.c_str());
@@ -62,6 +68,18 @@ void fail(const std::string& msg) {
 bool parse_args(int argc, char** argv, CommandLine& cl) {
     for (int i = 1; i < argc; i++) {
         const char* p = argv[i];
+        if (strcmp(p, "--import-keepalived") == 0) {
+            if (i + 1 >= argc) {
+                fail("option \"--import-keepalived\" requires file name");
+                return false;
+            }
+            cl.import_keepalived = argv[++i];
+            continue;
+        }
+        if (strncmp(p, "--import-keepalived=", 20) == 0 && p[20] != '\0') {
+            cl.import_keepalived = p + 20;
+            continue;
+        }
         if (*p++ != '-') {
             fail(std::string("invalid option: \"") + argv[i] + "\"");
             return false;
@@ -255,6 +273,14 @@ int main(int argc, char** argv) {
     }
     core::ModuleRegistry registry(core::compiled_modules());
     core::ModuleRegistry::set_active(&registry);
+    if (!cl.import_keepalived.empty()) {
+#ifdef HALO_HAVE_MODULE_VRRP
+        return vrrp::keepalived::run_import(cl.import_keepalived);
+#else
+        fail("--import-keepalived needs the vrrp module (built --without-vrrp_module)");
+        return 1;
+#endif
+    }
     if (cl.help) {
         fprintf(stderr, "halo version: halo/%s\n%s", HALO_VERSION, kUsage);
         return 0;

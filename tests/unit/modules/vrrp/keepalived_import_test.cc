@@ -1,0 +1,526 @@
+// `halo --import-keepalived`: keepalived's syntax (comments, quotes, braces, includes, errors
+// with file:line), the mapping of each keyword, the report of what is skipped, and round trips:
+// the imported text loaded by halo's own config code, field by field.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/cycle.h"
+#include "modules/vrrp/keepalived_import.h"
+#include "modules/vrrp/keepalived_map.h"
+#include "modules/vrrp/keepalived_parse.h"
+#include "modules/vrrp/vrrp_conf.h"
+#include "support/test_modules.h"
+
+namespace vrrp::keepalived {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+KaDocument parse_ok(std::string_view text, const std::string& dir = ".") {
+    KaDocument doc;
+    core::Status s = parse_text(text, "k.conf", dir, doc);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    return doc;
+}
+
+std::string parse_error(std::string_view text) {
+    KaDocument doc;
+    core::Status s = parse_text(text, "k.conf", ".", doc);
+    EXPECT_FALSE(s.is_ok()) << text;
+    return s.message();
+}
+
+TEST(KeepalivedParseTest, CommentsQuotesAndBlocks) {
+    KaDocument doc = parse_ok(
+        "! a comment\n"
+        "# another\n"
+        "vrrp_script chk {   ! trailing comment\n"
+        "    script \"/bin/check arg # not a comment\"\n"
+        "    interval 2 # comment after a value\n"
+        "}\n"
+        "vrrp_instance VI_1\n"
+        "{\n"
+        "    authentication { auth_type PASS\n"
+        "      auth_pass 1111 }\n"
+        "}\n");
+    ASSERT_EQ(doc.nodes.size(), 2u);
+    const KaNode& s = doc.nodes[0];
+    EXPECT_EQ(s.line, 3);
+    EXPECT_THAT(s.words, ElementsAre("vrrp_script", "chk"));
+    ASSERT_EQ(s.children.size(), 2u);
+    EXPECT_THAT(s.children[0].words, ElementsAre("script", "/bin/check arg # not a comment"));
+    EXPECT_THAT(s.children[1].words, ElementsAre("interval", "2"));
+    EXPECT_EQ(s.children[1].where(), "k.conf:5");
+    const KaNode& i = doc.nodes[1];
+    EXPECT_TRUE(i.block);  // the brace on the next line opens the instance's block
+    ASSERT_EQ(i.children.size(), 1u);
+    ASSERT_EQ(i.children[0].children.size(), 2u);
+    EXPECT_THAT(i.children[0].children[1].words, ElementsAre("auth_pass", "1111"));
+    EXPECT_EQ(i.children[0].children[1].line, 10);
+}
+
+TEST(KeepalivedParseTest, ConditionalLinesKeepTheirCondition) {
+    KaDocument doc = parse_ok("vrrp_instance V {\n@high priority 170\n@^low priority 85\n}\n");
+    ASSERT_EQ(doc.nodes[0].children.size(), 2u);
+    EXPECT_EQ(doc.nodes[0].children[0].condition, "@high");
+    EXPECT_THAT(doc.nodes[0].children[0].words, ElementsAre("priority", "170"));
+    EXPECT_EQ(doc.nodes[0].children[1].condition, "@^low");
+}
+
+TEST(KeepalivedParseTest, ErrorsNameFileAndLine) {
+    EXPECT_EQ(parse_error("global_defs {\n  router_id A\n"),
+              "k.conf:3: unexpected end of file, the \"{\" of line 1 is not closed");
+    EXPECT_EQ(parse_error("global_defs {\n}\n}\n"), "k.conf:3: unexpected \"}\"");
+    EXPECT_EQ(parse_error("vrrp_script a {\n script \"/bin/x\n}\n"),
+              "k.conf:2: unterminated quoted string");
+    EXPECT_EQ(parse_error("router_id a {\n}\n{\n}\n"), "k.conf:3: unexpected \"{\"");
+    EXPECT_EQ(parse_error("include /nonexistent/halo-k.conf\n").rfind("k.conf:1: ", 0), 0u);
+}
+
+TEST(KeepalivedParseTest, IncludesResolveRelativeToTheFileAndGlob) {
+    support::TempDir dir;
+    std::filesystem::create_directories(dir.path() + "/conf.d/sub");
+    dir.write("conf.d/a.conf", "vrrp_script a {\n script /bin/true\n}\n");
+    dir.write("conf.d/b.conf", "include sub/c.conf\n");
+    dir.write("conf.d/sub/c.conf", "\n\nvrrp_script c {\n script /bin/true\n}\n");
+    dir.write("main.conf", "include conf.d/*.conf\ninclude none/*.conf\nglobal_defs {\n}\n");
+    KaDocument doc;
+    core::Status s = parse_file(dir.file("main.conf"), doc);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    ASSERT_EQ(doc.nodes.size(), 3u);
+    EXPECT_THAT(doc.nodes[0].words, ElementsAre("vrrp_script", "a"));
+    EXPECT_EQ(doc.nodes[1].where(), dir.file("conf.d/sub/c.conf") + ":3");
+    EXPECT_EQ(doc.nodes[2].where(), dir.file("main.conf") + ":3");
+    EXPECT_THAT(doc.notes, ElementsAre(dir.file("main.conf") +
+                                       ":2: include \"none/*.conf\" matches no file (skipped)"));
+}
+
+TEST(KeepalivedImportTest, ValueConversions) {
+    EXPECT_EQ(parse_seconds("2"), 2000ms);
+    EXPECT_EQ(parse_seconds("0.5"), 500ms);
+    EXPECT_EQ(parse_seconds("1.25"), 1250ms);
+    EXPECT_FALSE(parse_seconds("1s"));
+    EXPECT_FALSE(parse_seconds("-1"));
+    EXPECT_EQ(duration_text(2000ms), "2s");
+    EXPECT_EQ(duration_text(250ms), "250ms");
+    EXPECT_EQ(word("/bin/x"), "/bin/x");
+    EXPECT_EQ(word("/bin/x arg"), "\"/bin/x arg\"");
+    EXPECT_EQ(word("a\"b"), "\"a\\\"b\"");
+}
+
+/// Imports `text`, then loads the result with halo's config code (as `halo -t` does).
+class KeepalivedRoundTripTest : public ::testing::Test {
+  protected:
+    KeepalivedRoundTripTest() : registry_(core::compiled_modules()) {}
+
+    void import(std::string_view text) {
+        result_ = ImportResult();
+        core::Status s = import_text(text, "k.conf", result_);
+        ASSERT_TRUE(s.is_ok()) << s.message();
+        core::Status l =
+            support::load_cycle(registry_, dir_, result_.conf, cycle_, nullptr, {}, true);
+        ASSERT_TRUE(l.is_ok()) << l.message() << "\n" << result_.conf;
+    }
+    const VrrpConf& conf() const { return *vrrp_conf(*cycle_); }
+
+    support::TempDir dir_;
+    core::ModuleRegistry registry_;
+    std::unique_ptr<core::Cycle> cycle_;
+    ImportResult result_;
+};
+
+TEST_F(KeepalivedRoundTripTest, EveryInstanceField) {
+    import(R"(global_defs {
+    router_id LVS_DEVEL
+    script_user nobody
+    vrrp_garp_master_repeat 3
+}
+vrrp_script chk_nginx {
+    script "/etc/keepalived/check_nginx.sh --quick"
+    interval 2
+    timeout 1.5
+    weight -20
+    fall 3
+    rise 2
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    advert_int 2
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        192.168.1.108
+        192.168.1.109/24 dev eth1
+    }
+    nopreempt
+    preempt_delay 5
+    unicast_src_ip 10.0.0.1
+    unicast_peer {
+        10.0.0.2
+        10.0.0.3
+    }
+    track_script {
+        chk_nginx weight -30
+    }
+    track_interface {
+        eth1
+        eth2 weight -10
+    }
+    notify_master "/usr/local/bin/notify master"
+    notify /usr/local/bin/notify.sh
+    garp_master_delay 10
+    garp_master_refresh 60
+}
+)");
+    EXPECT_THAT(result_.skipped, ::testing::IsEmpty());
+    EXPECT_THAT(result_.conf, HasSubstr("# keepalived router_id LVS_DEVEL (k.conf:2)"));
+    const VrrpConf& c = conf();
+    EXPECT_EQ(c.script_user, "nobody");
+    ASSERT_EQ(c.scripts.size(), 1u);
+    const ScriptConf& s = c.scripts[0];
+    EXPECT_EQ(s.name, "chk_nginx");
+    EXPECT_EQ(s.script, "/etc/keepalived/check_nginx.sh --quick");
+    EXPECT_EQ(s.interval, 2000ms);
+    EXPECT_EQ(s.timeout, 1500ms);
+    EXPECT_EQ(s.weight, -20);
+    EXPECT_EQ(s.fall, 3);
+    EXPECT_EQ(s.rise, 2);
+    ASSERT_EQ(c.instances.size(), 1u);
+    const InstanceConf& i = c.instances[0];
+    EXPECT_EQ(i.name, "VI_1");
+    EXPECT_EQ(i.version, 2);  // keepalived's default
+    EXPECT_EQ(i.state, StartState::kMaster);
+    EXPECT_EQ(i.interface, "eth0");
+    EXPECT_EQ(i.vrid, 51);
+    EXPECT_EQ(i.priority, 100);
+    EXPECT_EQ(i.advert_int, 2000ms);
+    EXPECT_EQ(i.auth_pass, "1111");
+    ASSERT_EQ(i.vips.size(), 2u);
+    EXPECT_EQ(i.vips[0].text(), "192.168.1.108/32");
+    EXPECT_EQ(i.vips[1].text(), "192.168.1.109/24 dev eth1");
+    EXPECT_FALSE(i.preempt);
+    EXPECT_EQ(i.preempt_delay, 5000ms);
+    EXPECT_EQ(i.unicast_src->text(), "10.0.0.1");
+    ASSERT_EQ(i.unicast_peers.size(), 2u);
+    EXPECT_EQ(i.unicast_peers[1].text(), "10.0.0.3");
+    ASSERT_EQ(i.track_scripts.size(), 1u);
+    EXPECT_EQ(i.track_scripts[0].weight, -30);
+    ASSERT_EQ(i.track_interfaces.size(), 2u);
+    EXPECT_TRUE(i.track_interfaces[0].action.fault);
+    EXPECT_EQ(i.track_interfaces[1].action.weight, -10);
+    EXPECT_EQ(i.notify_master, "/usr/local/bin/notify master");
+    EXPECT_EQ(i.notify, "/usr/local/bin/notify.sh");
+    EXPECT_EQ(i.garp_master_delay, 10000ms);
+    EXPECT_EQ(i.garp_master_repeat, 3);  // from global_defs
+    EXPECT_EQ(i.garp_master_refresh, 60000ms);
+}
+
+TEST_F(KeepalivedRoundTripTest, SkippedKeywordsAreReportedWithTheirLines) {
+    import(R"(global_defs {
+    notification_email {
+        root@example.org
+    }
+    vrrp_strict
+}
+vrrp_sync_group G {
+    group { VI_1 }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    smtp_alert
+    virtual_router_id 51
+    authentication {
+        auth_type AH
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        192.168.200.18
+        192.168.200.18 label eth0:1
+        fe80::1/64
+    }
+    track_script {
+        missing
+    }
+}
+)");
+    EXPECT_THAT(result_.skipped,
+                ElementsAre("k.conf:2: keepalived keyword \"notification_email\" is not "
+                            "supported (skipped)",
+                            "k.conf:5: keepalived keyword \"vrrp_strict\" is not supported "
+                            "(skipped)",
+                            "k.conf:7: keepalived keyword \"vrrp_sync_group\" is not supported "
+                            "(skipped)",
+                            "k.conf:12: keepalived keyword \"smtp_alert\" is not supported "
+                            "(skipped)",
+                            "k.conf:14: keepalived keyword \"auth_type AH\" is not supported: "
+                            "halo supports auth_type PASS only (skipped)",
+                            "k.conf:20: keepalived keyword \"virtual_ipaddress 192.168.200.18\" "
+                            "is not supported: the address is listed twice (skipped)",
+                            "k.conf:21: keepalived keyword \"virtual_ipaddress fe80::1/64\" is "
+                            "not supported: halo has no IPv6 virtual addresses yet (skipped)",
+                            "k.conf:24: keepalived keyword \"track_script\" is not supported: "
+                            "vrrp_script \"missing\" was not imported (skipped)"));
+    ASSERT_EQ(conf().instances.size(), 1u);
+    EXPECT_FALSE(conf().instances[0].auth_pass);
+    EXPECT_EQ(conf().instances[0].vips.size(), 1u);
+}
+
+TEST_F(KeepalivedRoundTripTest, VersionAndIntervals) {
+    import(R"(global_defs {
+    vrrp_version 3
+}
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 1
+    advert_int 0.25
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+}
+vrrp_instance B {
+    version 2
+    interface eth0
+    virtual_router_id 2
+    advert_int 0.5
+}
+)");
+    ASSERT_EQ(conf().instances.size(), 2u);
+    EXPECT_EQ(conf().instances[0].version, 3);
+    EXPECT_EQ(conf().instances[0].advert_int, 250ms);
+    EXPECT_EQ(conf().instances[1].version, 2);
+    EXPECT_EQ(conf().instances[1].advert_int, 1000ms);  // v2 needs whole seconds
+    EXPECT_THAT(result_.skipped,
+                Contains("k.conf:8: keepalived keyword \"authentication\" is not supported: VRRP "
+                         "version 3 has no authentication (RFC 5798) (skipped)"));
+    EXPECT_THAT(result_.skipped,
+                Contains("k.conf:17: keepalived advert_int 0.5 written as 1s (VRRP version 2)"));
+}
+
+TEST_F(KeepalivedRoundTripTest, InstancesHaloWouldRefuseAreLeftOut) {
+    import(R"(vrrp_script empty {
+    interval 2
+}
+vrrp_instance NO_IF {
+    virtual_router_id 1
+}
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 7
+}
+vrrp_instance B {
+    interface eth0
+    virtual_router_id 7
+}
+vrrp_instance A {
+    interface eth1
+    virtual_router_id 8
+}
+)");
+    ASSERT_EQ(conf().instances.size(), 1u);
+    EXPECT_EQ(conf().instances[0].name, "A");
+    EXPECT_TRUE(conf().scripts.empty());
+    EXPECT_THAT(result_.skipped, ElementsAre(HasSubstr("k.conf:1: keepalived keyword \"vrrp_script "
+                                                       "empty\" is not supported: it has no"),
+                                             HasSubstr("k.conf:4: keepalived keyword "
+                                                       "\"vrrp_instance NO_IF\""),
+                                             HasSubstr("k.conf:11: keepalived keyword "
+                                                       "\"vrrp_instance B\""),
+                                             HasSubstr("k.conf:15: keepalived keyword "
+                                                       "\"vrrp_instance A\"")));
+}
+
+TEST_F(KeepalivedRoundTripTest, VirtualServerBecomesUpstreamCheckAndServer) {
+    import(R"(virtual_server 127.0.0.1 1358 {
+    delay_loop 6
+    lb_algo wlc
+    lb_kind DR
+    persistence_timeout 50
+    protocol TCP
+    sorry_server 127.0.0.9 1358
+    real_server 127.0.0.2 1358 {
+        weight 3
+        HTTP_GET {
+            url {
+              path /health
+              status_code 200-299 503
+              digest 640205b7b0fc66c1ea91c463fac6334d
+            }
+            connect_port 8081
+            connect_timeout 3
+            retry 3
+            delay_before_retry 3
+        }
+    }
+    real_server 127.0.0.3 1358 {
+        weight 0
+        uthreshold 100
+    }
+}
+virtual_server fwmark 1 {
+    real_server 127.0.0.4 80 {
+    }
+}
+)");
+    const std::string& c = result_.conf;
+    EXPECT_THAT(c, HasSubstr("upstream vs_127_0_0_1_1358 {\n        least_conn;\n"
+                             "        server 127.0.0.2:1358 weight=3;\n"
+                             "        server 127.0.0.3:1358 down max_conns=100;\n"
+                             "        server 127.0.0.9:1358 backup;  # sorry_server\n"
+                             "        persistence_timeout 50s;\n"
+                             "        health_check type=http uri=/health expect=200-299,503 "
+                             "port=8081 interval=6s timeout=3s fall=4;\n"));
+    EXPECT_THAT(c, HasSubstr("listen 127.0.0.1:1358;"));
+    EXPECT_THAT(c, HasSubstr("proxy_pass http://vs_127_0_0_1_1358;"));
+    EXPECT_THAT(c, HasSubstr("# lb_kind DR: halo is a full proxy"));
+    EXPECT_THAT(result_.skipped,
+                ElementsAre("k.conf:14: keepalived keyword \"digest\" is not supported: halo has "
+                            "no body digest, use body=~regex (skipped)",
+                            "k.conf:19: keepalived keyword \"delay_before_retry\" is not "
+                            "supported: halo checks at one pace, set by interval (skipped)",
+                            "k.conf:27: keepalived keyword \"virtual_server fwmark\" is not "
+                            "supported: halo listens on an address and a port (not imported) "
+                            "(skipped)"));
+}
+
+TEST_F(KeepalivedRoundTripTest, OneCheckPerGroupAndUnmappableServers) {
+    import(R"(virtual_server 127.0.0.1 443 {
+    lb_algo sh
+    protocol TCP
+    real_server 127.0.0.2 443 {
+        SSL_GET {
+            url {
+              path /a
+            }
+            url {
+              path /b
+            }
+        }
+    }
+    real_server 127.0.0.3 443 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 127.0.0.1 53 {
+    protocol UDP
+    real_server 127.0.0.2 53 {
+    }
+}
+virtual_server 127.0.0.1 80 {
+    real_server {
+    }
+}
+)");
+    const std::string& c = result_.conf;
+    EXPECT_THAT(c, HasSubstr("hash $remote_addr;"));
+    EXPECT_THAT(c, HasSubstr("health_check type=https uri=/a expect=200-299 interval=60s;"));
+    EXPECT_THAT(c, HasSubstr("proxy_pass https://vs_127_0_0_1_443;"));
+    EXPECT_EQ(c.find("listen 127.0.0.1:53"), std::string::npos);
+    EXPECT_EQ(c.find("listen 127.0.0.1:80"), std::string::npos);
+    EXPECT_THAT(
+        result_.skipped,
+        ElementsAre(HasSubstr("k.conf:9: keepalived keyword \"url\" is not supported: halo "
+                              "checks one url"),
+                    HasSubstr("k.conf:14: keepalived keyword \"real_server 127.0.0.3:443 check\""),
+                    HasSubstr("k.conf:20: keepalived keyword \"protocol UDP\""),
+                    HasSubstr("k.conf:24: keepalived keyword \"virtual_server 127.0.0.1 80\" is "
+                              "not supported: no real_server"),
+                    HasSubstr("k.conf:25: keepalived keyword \"real_server\" is not supported: "
+                              "expected")));
+}
+
+TEST_F(KeepalivedRoundTripTest, HashGroupsHaveNoSorryServer) {
+    import(R"(virtual_server 127.0.0.1 8080 {
+    lb_algo sh
+    persistence_timeout 50
+    sorry_server 127.0.0.9 80
+    real_server 127.0.0.2 80 {
+        weight 70000
+    }
+}
+)");
+    EXPECT_THAT(result_.conf, HasSubstr("hash $remote_addr;\n"
+                                        "        server 127.0.0.2:80 weight=65535;\n"
+                                        "        persistence_timeout 50s;\n"));
+    EXPECT_THAT(result_.skipped,
+                ElementsAre("k.conf:4: keepalived keyword \"sorry_server\" is not supported: "
+                            "halo's hash balancer has no backup servers (skipped)",
+                            "k.conf:5: real_server weight 70000 written as weight=65535"));
+}
+
+// Values keepalived takes and halo's config would refuse: reported and left out, so that
+// the output still loads.
+TEST_F(KeepalivedRoundTripTest, ValuesHaloWouldRefuseAreLeftOut) {
+    import(R"(vrrp_script a {
+  script /bin/true
+}
+vrrp_script a {
+  script /bin/false
+}
+vrrp_instance "my inst" {
+  interface eth0
+  virtual_router_id 9
+  unicast_src_ip 10.0.0.1
+  notify ""
+  track_script {
+    a weight 300
+  }
+  virtual_ipaddress {
+    10.0.0.5/33
+    10.0.0.7 dev
+  }
+  priority 0
+  preempt_delay 5000
+}
+virtual_server 127.0.0.1 80 {
+  real_server 127.0.0.2 80 {
+    HTTP_GET {
+      url {
+        path "/a b"
+        status_code 200 abc
+      }
+    }
+  }
+}
+)");
+    EXPECT_THAT(result_.conf, HasSubstr("uri=/a%20b expect=200 "));
+    ASSERT_EQ(conf().instances.size(), 1u);
+    EXPECT_EQ(conf().instances[0].name, "my inst");
+    EXPECT_FALSE(conf().instances[0].unicast_src);
+    EXPECT_EQ(conf().instances[0].priority, 100);
+    EXPECT_EQ(conf().scripts[0].script, "/bin/true");
+    EXPECT_THAT(
+        result_.skipped,
+        ElementsAre(HasSubstr("k.conf:4: keepalived keyword \"vrrp_script a\""),
+                    HasSubstr("k.conf:10: keepalived keyword \"unicast_src_ip\""),
+                    HasSubstr("k.conf:11: keepalived keyword \"notify\""),
+                    HasSubstr("k.conf:13: keepalived keyword \"weight 300\""),
+                    HasSubstr("k.conf:16: keepalived keyword \"virtual_ipaddress 10.0.0.5/33\""),
+                    "k.conf:17: keepalived keyword \"dev\" is not supported (skipped)",
+                    "k.conf:19: keepalived keyword \"priority 0\" is not supported: invalid "
+                    "value (skipped)",
+                    HasSubstr("k.conf:20: keepalived keyword \"preempt_delay 5000\""),
+                    HasSubstr("k.conf:27: keepalived keyword \"status_code abc\"")));
+}
+
+TEST_F(KeepalivedRoundTripTest, NothingToMapStillLoads) {
+    import("global_defs {\n    router_id X\n}\nstatic_routes {\n    10.0.0.0/8 dev eth0\n}\n");
+    EXPECT_EQ(result_.conf.find("vrrp {"), std::string::npos);
+    EXPECT_THAT(result_.skipped,
+                ElementsAre("k.conf:4: keepalived keyword \"static_routes\" is not supported "
+                            "(skipped)"));
+}
+
+}  // namespace
+}  // namespace vrrp::keepalived
