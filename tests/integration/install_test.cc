@@ -12,7 +12,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <sstream>
+#include <thread>
 
 #include "support/install.h"
 
@@ -261,7 +263,18 @@ TEST_F(InstallTest, SystemdUnitCommandsStartReloadAndStop) {
     inst_.track();
 
     // Graceful stop: when the last ExecStop command returns, the master is gone.
-    r = run_execs(stop, *mainpid);
+    // The test process is a child subreaper (see Halo): the detached master is our child and
+    // would stay a zombie, which `kill -0` still finds. Reap it meanwhile, as systemd does.
+    std::atomic<bool> stopped{false};
+    std::thread stopper([&] {
+        r = run_execs(stop, *mainpid);
+        stopped = true;
+    });
+    while (!stopped) {
+        process_alive(*mainpid);  // reaps it once it has exited
+        std::this_thread::sleep_for(20ms);
+    }
+    stopper.join();
     EXPECT_EQ(r.status, 0) << r;
     EXPECT_FALSE(process_alive(*mainpid));
     EXPECT_FALSE(file_exists(pid_file[0]));
