@@ -26,13 +26,28 @@ std::vector<std::string> help_option_lines() {
     return out;
 }
 
-/// The flag letters named in the option column of `halo -h` ("-?,-h" gives '?' and 'h').
+/// The long options of `halo -h` ("  --import-keepalived file : ..." gives
+/// "import-keepalived").
+std::set<std::string> help_long_options() {
+    std::set<std::string> out;
+    for (const auto& line : help_option_lines()) {
+        if (line.rfind("  --", 0) == 0) {
+            size_t end = line.find_first_of(" =", 4);
+            out.insert(line.substr(4, end == std::string::npos ? end : end - 4));
+        }
+    }
+    return out;
+}
+
+/// The flag letters named in the option column of `halo -h` ("-?,-h" gives '?' and 'h');
+/// long options are help_long_options().
 std::set<char> help_flags() {
     std::set<char> flags;
     for (const auto& line : help_option_lines()) {
         std::string column = line.substr(0, line.find(':'));
         for (size_t i = 0; i + 1 < column.size(); i++) {
-            if (column[i] == '-' && (i == 0 || column[i - 1] == ' ' || column[i - 1] == ',')) {
+            if (column[i] == '-' && column[i + 1] != '-' &&
+                (i == 0 || column[i - 1] == ' ' || column[i - 1] == ',')) {
                 flags.insert(column[i + 1]);
             }
         }
@@ -56,12 +71,38 @@ std::vector<std::string> man_section(const std::string& page, std::string_view n
     return out;
 }
 
-/// Flags documented as items of OPTIONS: `\-x` in the line after each `.TP`.
+/// Long options documented as items of OPTIONS: `\-\-name` in the line after a `.TP`.
+std::set<std::string> man_long_options(const std::string& page) {
+    std::set<std::string> out;
+    auto lines = man_section(page, "OPTIONS");
+    for (size_t i = 0; i + 1 < lines.size(); i++) {
+        size_t at = lines[i + 1].find("\\-\\-");
+        if (lines[i] != ".TP" || at == std::string::npos) {
+            continue;
+        }
+        std::string name;
+        std::string_view rest = std::string_view(lines[i + 1]).substr(at + 4);
+        while (!rest.empty() && rest[0] != ' ' && rest[0] != '"') {
+            if (rest.substr(0, 2) == "\\-") {
+                name += '-';
+                rest.remove_prefix(2);
+            } else {
+                name += rest[0];
+                rest.remove_prefix(1);
+            }
+        }
+        out.insert(name);
+    }
+    return out;
+}
+
+/// Flags documented as items of OPTIONS: `\-x` in the line after each `.TP` (long options
+/// are man_long_options()).
 std::set<char> man_flags(const std::string& page) {
     std::set<char> flags;
     auto lines = man_section(page, "OPTIONS");
     for (size_t i = 0; i + 1 < lines.size(); i++) {
-        if (lines[i] != ".TP") {
+        if (lines[i] != ".TP" || lines[i + 1].find("\\-\\-") != std::string::npos) {
             continue;
         }
         const std::string& tag = lines[i + 1];
@@ -106,6 +147,8 @@ TEST(ManPageTest, DocumentsEveryFlagOfHelp) {
     std::set<char> listed = help_flags();
     ASSERT_FALSE(listed.empty());
     EXPECT_EQ(man_flags(page), listed) << "OPTIONS of man/halo.8 and `halo -h` differ";
+    EXPECT_EQ(man_long_options(page), help_long_options())
+        << "long options of man/halo.8 and `halo -h` differ";
 
     // The synopsis names them all too.
     std::string synopsis;
