@@ -111,8 +111,8 @@ class Lab {
         if (geteuid() != 0) {
             return "not root";
         }
-        if (ip({"netns", "add", ns("br")}).status != 0) {
-            return "`ip netns add` failed: " + ip({"netns", "add", ns("br")}).err;
+        if (RunResult r = ip({"netns", "add", ns("br")}); r.status != 0) {
+            return "`ip netns add` failed: " + r.err;
         }
         namespaces_.push_back(ns("br"));
         if (!run_all({{"-n", ns("br"), "link", "add", "br0", "type", "bridge"},
@@ -133,10 +133,10 @@ class Lab {
     std::string ns(const std::string& name) const { return "halo-" + tag_ + "-" + name; }
     std::string node(int i) const { return ns("n" + std::to_string(i)); }
 
-    /// Whether node i has the VIP on eth0.
-    bool has_vip(int i) const {
+    /// Whether node i has `addr` (the VIP by default) on eth0.
+    bool has_vip(int i, const std::string& addr = kVip) const {
         RunResult r = ip({"-n", node(i), "-4", "-o", "addr", "show", "dev", "eth0"});
-        return r.out.find(std::string(" ") + kVip + "/") != std::string::npos;
+        return r.out.find(" " + addr + "/") != std::string::npos;
     }
     /// Nodes (1-based) that hold the VIP now.
     std::vector<int> vip_holders(int nodes) const {

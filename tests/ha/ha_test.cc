@@ -81,6 +81,17 @@ TEST_F(HaTest, StatusPageShowsEachNodesStateAndTheFailover) {
     EXPECT_GE(n2["last_change"].integer(), backup_since);
     ASSERT_TRUE(wait_until([&] { return vrrp_entry(lab_, 3)["master"].str() == "10.77.0.2"; }));
     EXPECT_EQ(vrrp_entry(lab_, 3)["state"].str(), "BACKUP");
+
+    // A reload hands the instance to a new helper: the page shows the same state, count and
+    // time of the last change.
+    int64_t master_since = vrrp_entry(lab_, 2)["last_change"].integer();
+    ASSERT_EQ(::kill(node(2).proc().pid(), SIGHUP), 0);
+    ASSERT_TRUE(wait_until([&] { return node(2).count("handed over") == 1; }, 10s))
+        << node(2).error_log();
+    n2 = vrrp_entry(lab_, 2);
+    EXPECT_EQ(n2["state"].str(), "MASTER");
+    EXPECT_EQ(n2["transitions"].integer(), 2);
+    EXPECT_EQ(n2["last_change"].integer(), master_since);
 }
 
 TEST_F(HaTest, CrashedMasterIsReplacedAndItsStaleVipRemovedOnRestart) {
@@ -145,6 +156,31 @@ TEST_F(HaTest, ReloadKeepsTheMasterAndItsVip) {
     node(1).write_conf(instance(50));
     ASSERT_EQ(::kill(node(1).proc().pid(), SIGHUP), 0);
     ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(3) == std::vector<int>{2}; }, 20s));
+}
+
+// A reload that adds and removes virtual addresses of a master applies only the difference:
+// the address it keeps never leaves the link, no backup takes over.
+TEST_F(HaTest, ReloadAppliesTheVipDifference) {
+    start_cluster();
+    auto with_vips = [](const std::string& vips) {
+        std::string body = instance(100);
+        std::string one = "virtual_ipaddress { 10.77.0.100/24; }";
+        return body.replace(body.find(one), one.size(), "virtual_ipaddress { " + vips + " }");
+    };
+    node(1).write_conf(with_vips("10.77.0.100/24; 10.77.0.101/24;"));
+    ASSERT_EQ(::kill(node(1).proc().pid(), SIGHUP), 0);
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1, "10.77.0.101"); }, 10s))
+        << node(1).error_log();
+    ASSERT_TRUE(wait_until([&] { return node(1).count("handed over") == 1; }, 10s));
+    EXPECT_TRUE(lab_.has_vip(1));
+
+    node(1).write_conf(with_vips("10.77.0.101/24;"));
+    ASSERT_EQ(::kill(node(1).proc().pid(), SIGHUP), 0);
+    ASSERT_TRUE(wait_until([&] { return node(1).count("handed over") == 2; }, 10s));
+    EXPECT_TRUE(wait_until([&] { return !lab_.has_vip(1); }, 5s)) << node(1).error_log();
+    EXPECT_TRUE(lab_.has_vip(1, "10.77.0.101"));
+    EXPECT_EQ(node(2).count("-> MASTER"), 0u) << node(2).error_log();
+    EXPECT_EQ(node(3).count("-> MASTER"), 0u);
 }
 
 TEST_F(HaTest, NopreemptKeepsTheNewMaster) {
@@ -352,6 +388,8 @@ TEST_P(KeepalivedInteropTest, HaloAndTwoKeepalivedNodesElectBothWays) {
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
     // halo, a backup, hears keepalived's adverts (accepted, not dropped) before preempting.
     EXPECT_EQ(node(1).count("advertisement from 10."), 0u) << node(1).error_log();
+    // ...and decodes every one of them (a checksum, auth or format it rejected is logged so).
+    EXPECT_EQ(node(1).count("dropped a packet from 10."), 0u) << node(1).error_log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, KeepalivedInteropTest, ::testing::Values(2, 3),

@@ -43,6 +43,11 @@ using Millis = std::chrono::milliseconds;
 
 /// track_workers: each worker stamps its slot every kWorkerBeat; `timeout=` (default 200ms)
 /// must leave room for a few beats.
+/// Limits of the helper's shared slots, checked at config time (and by the importer).
+inline constexpr size_t kMaxInstances = 64;
+inline constexpr size_t kMaxSlotVips = 32;
+inline constexpr size_t kMaxInstanceName = 63;  // bytes
+
 inline constexpr Millis kWorkerBeat{50};
 inline constexpr Millis kMinWorkersTimeout{100};
 

@@ -69,6 +69,10 @@ bool Fsm::down_timer_armed() const {
     return down_timer_->armed();
 }
 
+void Fsm::stop_down_timer() {
+    down_timer_->cancel();
+}
+
 bool Fsm::adver_timer_armed() const {
     return adver_timer_->armed();
 }
@@ -76,7 +80,9 @@ bool Fsm::adver_timer_armed() const {
 void Fsm::enter(State to, Cause cause) {
     State from = state_;
     state_ = to;
-    transitions_++;
+    if (cause != Cause::kResumed) {
+        transitions_++;  // a helper taking an instance over after a reload changes nothing
+    }
     out_.state_changed(from, to, cause);
 }
 

@@ -81,6 +81,8 @@ class Fsm {
     /// priority 0. Returns false (nothing done) when not Master.
     bool resign();
     bool resigned() const { return resigned_; }
+    /// Cancels Master_Down_Timer: a backup handed over to the next helper stays a backup.
+    void stop_down_timer();
 
     State state() const { return state_; }
     uint8_t priority() const { return priority_; }

@@ -150,10 +150,9 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
                                    conf.instances[kMaxInstances].where);
     }
     for (const InstanceConf& i : conf.instances) {
-        if (i.name.size() >= sizeof(Slot::name)) {
+        if (i.name.size() > kMaxInstanceName) {
             return core::Status::error("vrrp_instance name \"" + i.name + "\" is longer than " +
-                                       std::to_string(sizeof(Slot::name) - 1) + " bytes in " +
-                                       i.where);
+                                       std::to_string(kMaxInstanceName) + " bytes in " + i.where);
         }
         if (i.vips.size() > kMaxSlotVips) {
             return core::Status::error("too many virtual addresses in vrrp_instance \"" + i.name +
@@ -356,10 +355,11 @@ pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args
         if (drop && (setgid(gid) != 0 || initgroups(user.c_str(), gid) != 0 || setuid(uid) != 0)) {
             _exit(127);
         }
-        int null = open("/dev/null", O_RDWR);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null >= 0) {
             dup2(null, STDIN_FILENO);
             dup2(null, STDOUT_FILENO);
+            close(null);
         }
         (void)!chdir("/");
         std::string line = cmd + (args.empty() ? "" : " \"$@\"");
@@ -411,7 +411,6 @@ void Helper::claim_slots() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     generation_ = shared_->generation;
-    std::string err;
     // Slots no instance of this config continues: their VIPs go away.
     for (Slot& s : shared_->slots) {
         if (!s.used) {
@@ -422,9 +421,7 @@ void Helper::claim_slots() {
             kept = kept || (c.name == s.name && identity(c) == s.identity);
         }
         if (!kept) {
-            for (uint32_t i = 0; i < s.vip_count && i < kMaxSlotVips; i++) {
-                netlink_.del_address(s.vips[i].ifindex, Ip4{s.vips[i].addr}, err);
-            }
+            drop_slot_vips(s);
             HALO_LOG(kNotice, "vrrp_instance \"%s\" removed", s.name);
             memset(&s, 0, sizeof(s));
         }
@@ -448,10 +445,7 @@ void Helper::claim_slots() {
                 }
             } else {
                 // Its helper died (crash): remove what it left, start over in Backup.
-                for (uint32_t i = 0; i < slot->vip_count && i < kMaxSlotVips; i++) {
-                    netlink_.del_address(slot->vips[i].ifindex, Ip4{slot->vips[i].addr}, err);
-                }
-                slot->vip_count = 0;
+                drop_slot_vips(*slot);
             }
         } else {
             for (Slot& s : shared_->slots) {
@@ -473,7 +467,10 @@ void Helper::claim_slots() {
         slot->fingerprint = fingerprint(c);
         auto inst = std::make_unique<Instance>(*this, c, *slot);
         if (!inst->setup()) {
+            // It cannot run (no interface, no socket): what it had up must not stay there,
+            // unadvertised, while another router takes the VIPs.
             resume.reset();
+            drop_slot_vips(*slot);
         }
         if (resume) {
             HALO_LOG(kNotice, "vrrp_instance \"%s\" continues in %s%s", c.name.c_str(),
@@ -483,6 +480,18 @@ void Helper::claim_slots() {
         instances_.push_back(std::move(inst));
         instances_.back()->start(resume, master);
     }
+}
+
+void Helper::drop_slot_vips(Slot& slot) {
+    std::string err;
+    for (uint32_t i = 0; i < slot.vip_count && i < kMaxSlotVips; i++) {
+        Ip4 addr{slot.vips[i].addr};
+        if (!netlink_.del_address(slot.vips[i].ifindex, addr, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", slot.name,
+                     addr.text().c_str(), err.c_str());
+        }
+    }
+    slot.vip_count = 0;
 }
 
 void Helper::stop(bool hand_over) {
@@ -518,14 +527,15 @@ void Helper::stop(bool hand_over) {
             claimed = claimed && i->slot().owner != 0;
         }
         if (!claimed && std::chrono::steady_clock::now() > deadline) {
-            // No new helper came (a reload that failed after the zone was made): stop as
-            // on -s quit rather than leave the VIPs to no one.
+            // No new helper came: this was `-s quit` after a reload that failed once the
+            // zone was made (the generation moved on without a new helper). Stop as on -s
+            // quit, handing each master's VIPs over, rather than leave them to no one.
             HALO_LOG(kWarn, "vrrp: no new helper took the instances over, stopping them");
             for (auto& i : instances_) {
                 i->take_back();
-                i->shutdown();
             }
-            loop_.exit();
+            stopping_ = false;
+            stop(false);
             return;
         }
         if (claimed) {

@@ -75,7 +75,7 @@ void ScriptTracker::done(int status) {
 // ---- Instance ----
 
 Instance::Instance(Helper& helper, const InstanceConf& conf, Slot& slot)
-    : helper_(helper), conf_(conf), slot_(slot) {
+    : helper_(helper), conf_(conf), slot_(slot), inherited_transitions_(slot.transitions) {
     garp_timer_ = helper_.loop().make_timer([this] { send_garps(); });
     garp_refresh_ = helper_.loop().make_timer([this] {
         if (state() == State::kMaster) {
@@ -146,12 +146,11 @@ void Instance::start(std::optional<State> resume, std::optional<Ip4> master) {
     if (!fsm_) {
         return;
     }
+    // What the previous helper had up, read before anything stores this instance's state.
+    std::vector<SlotVip> present(slot_.vips,
+                                 slot_.vips + std::min<size_t>(slot_.vip_count, kMaxSlotVips));
     update();  // trackers first: a failing tracker starts the instance in Fault
     if (resume && (*resume == State::kMaster || *resume == State::kBackup)) {
-        std::vector<Ip4> present;
-        for (uint32_t i = 0; i < slot_.vip_count && i < kMaxSlotVips; i++) {
-            present.push_back(Ip4{slot_.vips[i].addr});
-        }
         vips_on_ = *resume == State::kMaster;
         if (vips_on_) {
             add_vips(true, present);  // only what this config added gets gratuitous ARP
@@ -255,7 +254,8 @@ void Instance::state_changed(State from, State to, Cause cause) {
         if (conf_.garp_master_refresh.count() > 0) {
             garp_refresh_->arm(conf_.garp_master_refresh);
         }
-    } else if (from == State::kMaster) {
+    } else if (from == State::kMaster || vips_on_) {
+        // Leaving Master, or resumed with the VIPs up straight into Fault.
         garp_timer_->cancel();
         garp_refresh_->cancel();
         remove_vips();
@@ -326,7 +326,7 @@ void Instance::on_readable() {
     }
 }
 
-void Instance::add_vips(bool garp_new_only, const std::vector<Ip4>& present) {
+void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present) {
     std::string err;
     auto mac = hw_address(conf_.interface);
     for (size_t i = 0; i < conf_.vips.size(); i++) {
@@ -339,21 +339,23 @@ void Instance::add_vips(bool garp_new_only, const std::vector<Ip4>& present) {
                      v.text().c_str(), err.c_str());
             continue;
         }
-        bool was = std::find(present.begin(), present.end(), v.addr) != present.end();
+        bool was = std::any_of(present.begin(), present.end(), [&](const SlotVip& p) {
+            return p.addr == v.addr.value && p.ifindex == vip_ifindex_[i];
+        });
         if (garp_new_only && !was && mac) {
             send_gratuitous_arp(vip_ifindex_[i], *mac, v.addr, err);
         }
     }
-    // A reload that dropped addresses: remove those the previous config had up.
-    for (Ip4 old : present) {
-        bool kept = std::any_of(conf_.vips.begin(), conf_.vips.end(),
-                                [&](const VirtualIp& v) { return v.addr == old; });
-        if (!kept) {
-            for (uint32_t i = 0; i < slot_.vip_count && i < kMaxSlotVips; i++) {
-                if (slot_.vips[i].addr == old.value) {
-                    helper_.netlink().del_address(slot_.vips[i].ifindex, old, err);
-                }
-            }
+    // A reload that dropped addresses (or moved them to another device): remove those the
+    // previous config had up.
+    for (const SlotVip& old : present) {
+        bool kept = false;
+        for (size_t i = 0; i < conf_.vips.size(); i++) {
+            kept = kept || (conf_.vips[i].addr.value == old.addr && vip_ifindex_[i] == old.ifindex);
+        }
+        if (!kept && !helper_.netlink().del_address(old.ifindex, Ip4{old.addr}, err)) {
+            HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
+                     Ip4{old.addr}.text().c_str(), err.c_str());
         }
     }
     vips_on_ = true;
@@ -491,6 +493,9 @@ void Instance::finish_leaving() {
 void Instance::hand_over() {
     garp_timer_->cancel();
     garp_refresh_->cancel();
+    if (fsm_ && fsm_->state() != State::kMaster) {
+        fsm_->stop_down_timer();  // a backup must not take over while the next helper starts
+    }
     store();
     handed_over_ = true;
     slot_.owner = 0;
@@ -505,7 +510,7 @@ void Instance::store() {
     slot_.base_priority = static_cast<uint8_t>(conf_.priority);
     auto m = fsm_ ? fsm_->master() : std::nullopt;
     slot_.master = m ? m->value : 0;
-    slot_.transitions = fsm_ ? fsm_->transitions() : 0;
+    slot_.transitions = inherited_transitions_ + (fsm_ ? fsm_->transitions() : 0);
     slot_.vip_count = 0;
     if (vips_on_) {
         for (size_t i = 0; i < conf_.vips.size() && i < kMaxSlotVips; i++) {

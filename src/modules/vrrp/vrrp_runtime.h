@@ -24,8 +24,6 @@
 
 namespace vrrp {
 
-inline constexpr size_t kMaxInstances = 64;
-inline constexpr size_t kMaxSlotVips = 32;
 inline constexpr size_t kMaxWorkers = 256;
 /// How often the helper looks at the built-in trackers (workers, upstream groups). The
 /// workers' beat is kWorkerBeat (vrrp_conf.h); a worker whose stamp is older than the
@@ -48,9 +46,16 @@ inline Millis leave_linger(const InstanceConf& c) {
     return std::clamp(c.advert_int, Millis(100), Millis(1000));
 }
 
+/// A virtual IP a helper put on a link (in its slot, for the next helper or a cleanup).
+struct SlotVip {
+    uint32_t addr;  // host order
+    uint32_t ifindex;
+    uint8_t prefix;
+};
+
 /// One instance's state in the shared zone (plain data, no pointers).
 struct Slot {
-    char name[64];
+    char name[kMaxInstanceName + 1];
     uint64_t fingerprint;  // the whole instance config: unchanged across a reload?
     uint64_t identity;     // interface, VRID, version: still the same virtual router?
     int32_t owner;         // pid of the helper running it, 0 once released
@@ -62,11 +67,7 @@ struct Slot {
     uint64_t transitions;
     int64_t last_change_ms;  // Unix ms of the last state change (status page)
     uint32_t vip_count;      // the virtual IPs on the links now (while Master)
-    struct {
-        uint32_t addr;
-        uint32_t ifindex;
-        uint8_t prefix;
-    } vips[kMaxSlotVips];
+    SlotVip vips[kMaxSlotVips];
 };
 
 /// The root of the "vrrp" shared zone. `generation` grows with every cycle (the master's
@@ -148,7 +149,7 @@ class Instance : public FsmListener {
 
   private:
     void on_readable();
-    void add_vips(bool garp_new_only, const std::vector<Ip4>& present);
+    void add_vips(bool garp_new_only, const std::vector<SlotVip>& present);
     void remove_vips();
     void send_garps();
     void notify(State to);
@@ -173,6 +174,7 @@ class Instance : public FsmListener {
     std::deque<std::vector<std::string>> notify_queue_;  // argv tails, run one at a time
     pid_t notify_pid_ = 0;
     uint64_t dropped_logged_ = 0;
+    uint64_t inherited_transitions_;  // counted in this slot by the helpers before this one
     bool handed_over_ = false;
     // leave(): while waiting for the new master
     bool leaving_ = false;
@@ -199,6 +201,9 @@ class Helper {
     const ScriptTracker* script(const std::string& name) const;
     /// A tracker changed: every instance recomputes.
     void trackers_changed();
+    /// Removes the VIPs a slot records from their links (logging what cannot be removed) and
+    /// empties its list: a crashed helper's leftovers, a removed or unstartable instance.
+    void drop_slot_vips(Slot& slot);
     /// Runs `/bin/sh -c cmd` (with `args` as $1...) as `user`; `done(status)` on exit.
     pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
                 const std::string& user, std::function<void(int)> done);

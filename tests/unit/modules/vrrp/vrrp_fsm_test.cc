@@ -407,6 +407,9 @@ TEST_F(FsmTest, ResumeKeepsTheStateWithoutAnElection) {
     EXPECT_THAT(rec_.take(), ElementsAre("INIT->BACKUP"));
     EXPECT_EQ(b.master(), ip("10.77.0.1"));
     EXPECT_TRUE(b.down_timer_armed());
+    // Taking an instance over is no change of state: the status page's count stays.
+    EXPECT_EQ(f.transitions(), 0u);
+    EXPECT_EQ(b.transitions(), 0u);
 }
 
 // ---- a cluster on a fake network ----
