@@ -13,6 +13,7 @@
 
 #include "auto_config.h"
 #include "modules/vrrp/keepalived_map.h"
+#include "modules/vrrp/vrrp_conf.h"
 
 namespace vrrp::keepalived {
 
@@ -175,6 +176,8 @@ struct Globals {
     std::optional<std::string> script_user;
     std::optional<Millis> garp_delay, garp_refresh;
     std::optional<long> garp_repeat;
+    std::optional<long> rt_priority;
+    bool no_swap = false;
     std::vector<std::string> comments;  // for the top of the output
     std::vector<std::string> vrrp_comments;
 };
@@ -211,10 +214,15 @@ void map_global_defs(const KaNode& block, Globals& g, Report& report) {
         } else if (kw == "vrrp_garp_master_repeat" && argc == 1 && parse_count(n.words[1]) &&
                    *parse_count(n.words[1]) >= 1 && *parse_count(n.words[1]) <= 255) {
             g.garp_repeat = parse_count(n.words[1]);
+        } else if (kw == "vrrp_rt_priority" && argc == 1 && parse_count(n.words[1]) &&
+                   *parse_count(n.words[1]) >= 1 && *parse_count(n.words[1]) <= 99) {
+            g.rt_priority = parse_count(n.words[1]);
+        } else if (kw == "vrrp_no_swap" && argc == 0) {
+            g.no_swap = true;
         } else {
-            report.unmapped(n,
-                            {"router_id", "script_user", "vrrp_version", "vrrp_garp_master_delay",
-                             "vrrp_garp_master_refresh", "vrrp_garp_master_repeat"});
+            report.unmapped(n, {"router_id", "script_user", "vrrp_version",
+                                "vrrp_garp_master_delay", "vrrp_garp_master_refresh",
+                                "vrrp_garp_master_repeat", "vrrp_rt_priority", "vrrp_no_swap"});
         }
     }
 }
@@ -381,6 +389,11 @@ void map_vips(const KaNode& n, std::vector<std::string>& out, Report& report) {
             report.skip(v, "virtual_ipaddress " + addr, "the address is listed twice");
             continue;
         }
+        if (out.size() == kMaxSlotVips) {
+            report.skip(v, "virtual_ipaddress " + addr,
+                        "halo takes " + std::to_string(kMaxSlotVips) + " per instance at most");
+            continue;
+        }
         std::string line = addr;
         for (size_t i = 1; i < v.words.size(); i++) {
             if (v.words[i] == "dev" && i + 1 < v.words.size()) {
@@ -409,8 +422,10 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
         return;
     }
     const std::string& name = block.words[1];
-    if (name.size() > 63) {
-        report.skip(block, "vrrp_instance " + name, "halo's instance names have 63 bytes at most");
+    if (name.size() > kMaxInstanceName) {
+        report.skip(
+            block, "vrrp_instance " + name,
+            "halo's instance names have " + std::to_string(kMaxInstanceName) + " bytes at most");
         return;
     }
     if (!st.instances.insert(name).second) {
@@ -430,8 +445,7 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     bool seen_garp_delay = false, seen_garp_repeat = false, seen_garp_refresh = false;
     std::set<std::string> once;  // single-valued keywords already written
     int priority = 100;          // keepalived's default too
-    std::optional<size_t> priority_line;
-    int bonus = 0;  // positive track_interface weights
+    int bonus = 0;               // positive track_interface weights
     std::optional<std::string> has_src;
     const KaNode* src_node = nullptr;
     bool has_peers = false;
@@ -460,7 +474,6 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
         } else if (kw == "priority" && argc == 1 && parse_count(n.words[1]) &&
                    *parse_count(n.words[1]) >= 1 && *parse_count(n.words[1]) <= 255) {
             priority = static_cast<int>(*parse_count(n.words[1]));
-            priority_line = lines.size();
             lines.push_back("priority " + n.words[1] + ";");
         } else if (kw == "advert_int" && argc == 1 && parse_seconds(n.words[1]) &&
                    parse_seconds(n.words[1])->count() > 0) {
@@ -600,8 +613,11 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
             raised = 255;  // the owner's priority never changes, in keepalived as in halo
         }
         std::string line = "priority " + std::to_string(raised) + ";";
-        if (priority_line) {
-            lines[*priority_line] = line;
+        // Found by its text: lines may have been removed since it was written.
+        auto it = std::find_if(lines.begin(), lines.end(),
+                               [](const std::string& l) { return l.rfind("priority ", 0) == 0; });
+        if (it != lines.end()) {
+            *it = line;
         } else {
             lines.push_back(line);
         }
@@ -719,6 +735,12 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
                  ";  # keepalived's default is 2, halo's 3");
         if (g.script_user) {
             out.line("script_user " + word(*g.script_user) + ";");
+        }
+        if (g.rt_priority) {
+            out.line("vrrp_rt_priority " + std::to_string(*g.rt_priority) + ";");
+        }
+        if (g.no_swap) {
+            out.line("vrrp_no_swap;");
         }
         std::string body = vrrp.text() + inst.text();
         size_t pos = 0;

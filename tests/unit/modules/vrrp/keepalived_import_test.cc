@@ -514,6 +514,34 @@ virtual_server 127.0.0.1 80 {
                     HasSubstr("k.conf:27: keepalived keyword \"status_code abc\"")));
 }
 
+// A removed unicast_src_ip before the raised priority, more VIPs than a slot holds, and the
+// real-time settings halo has under keepalived's names.
+TEST_F(KeepalivedRoundTripTest, RaisedPriorityAfterARemovedLineAndTheSlotLimits) {
+    std::string vips;
+    for (size_t i = 1; i <= kMaxSlotVips + 2; i++) {
+        vips += "    10.0.1." + std::to_string(i) + "/24\n";
+    }
+    import(
+        "global_defs {\n  vrrp_rt_priority 40\n  vrrp_no_swap\n}\n"
+        "vrrp_instance V {\n  interface eth0\n  virtual_router_id 9\n"
+        "  unicast_src_ip 10.0.0.1\n  priority 100\n  track_interface {\n    eth1 weight 5\n  }\n"
+        "  virtual_ipaddress {\n" +
+        vips + "  }\n}\n");
+    ASSERT_EQ(conf().instances.size(), 1u);
+    const InstanceConf& i = conf().instances[0];
+    EXPECT_EQ(i.priority, 105);
+    ASSERT_EQ(i.track_interfaces.size(), 1u);
+    EXPECT_EQ(i.track_interfaces[0].action.weight, -5);
+    EXPECT_EQ(i.vips.size(), kMaxSlotVips);
+    EXPECT_THAT(result_.conf, HasSubstr("vrrp_rt_priority 40;"));
+    EXPECT_THAT(result_.conf, HasSubstr("vrrp_no_swap;"));
+    EXPECT_THAT(result_.skipped,
+                ElementsAre(HasSubstr("k.conf:5: vrrp_instance V: the positive track_interface"),
+                            HasSubstr("k.conf:8: keepalived keyword \"unicast_src_ip\""),
+                            HasSubstr("keepalived keyword \"virtual_ipaddress 10.0.1.33/24\""),
+                            HasSubstr("keepalived keyword \"virtual_ipaddress 10.0.1.34/24\"")));
+}
+
 TEST_F(KeepalivedRoundTripTest, NothingToMapStillLoads) {
     import("global_defs {\n    router_id X\n}\nstatic_routes {\n    10.0.0.0/8 dev eth0\n}\n");
     EXPECT_EQ(result_.conf.find("vrrp {"), std::string::npos);
