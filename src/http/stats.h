@@ -13,8 +13,7 @@ namespace http {
 /// One process's counters. Lives in shared memory; only the owning process writes it (relaxed
 /// atomic adds), any process may read it.
 struct ConnCounters {
-    std::atomic<uint64_t> accepted{0};
-    std::atomic<uint64_t> handled{0};  // accepted and served (halo never drops one it accepted)
+    std::atomic<uint64_t> accepted{0};  // also nginx's "handled": halo drops none it accepts
     std::atomic<uint64_t> requests{0};
     std::atomic<int64_t> active{0};   // open client connections
     std::atomic<int64_t> reading{0};  // requests whose head is being read
@@ -45,7 +44,6 @@ inline void count_connection(int delta) {
     if (ConnCounters* c = stats_detail::g_counters) {
         if (delta > 0) {
             stats_detail::add(c->accepted, 1u);
-            stats_detail::add(c->handled, 1u);
         }
         stats_detail::add(c->active, delta);
     }

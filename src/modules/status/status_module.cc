@@ -256,7 +256,7 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         uint64_t accepted = k.accepted.load(std::memory_order_relaxed);
         uint64_t requests = k.requests.load(std::memory_order_relaxed);
         c.accepted += accepted;
-        c.handled += k.handled.load(std::memory_order_relaxed);
+        c.handled += accepted;  // halo never drops a connection it accepted
         c.requests += requests;
         pid_t pid = slot.pid.load(std::memory_order_acquire);
         if (pid == 0 || !(procs != nullptr ? procs->has(pid) : process_exists(pid))) {

@@ -443,34 +443,26 @@ void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
                 v.state == st ? "1" : "0");
         }
     }
-    p.family("halo_vrrp_instance_priority", "gauge",
-             "Effective priority of a VRRP instance (after tracking).");
-    for (const auto& v : instances) {
-        std::string vrid = num(v.vrid);
-        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
-                 num(v.priority));
-    }
-    p.family("halo_vrrp_instance_base_priority", "gauge",
-             "Configured priority of a VRRP instance.");
-    for (const auto& v : instances) {
-        std::string vrid = num(v.vrid);
-        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
-                 num(v.base_priority));
-    }
-    p.family("halo_vrrp_instance_transitions_total", "counter",
-             "State changes of a VRRP instance since its helper started.");
-    for (const auto& v : instances) {
-        std::string vrid = num(v.vrid);
-        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
-                 num(v.transitions));
-    }
-    p.family("halo_vrrp_instance_addresses_up", "gauge",
-             "1 while the instance's virtual addresses are on this node's links.");
-    for (const auto& v : instances) {
-        std::string vrid = num(v.vrid);
-        p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", vrid}},
-                 v.addresses_up ? "1" : "0");
-    }
+    // One sample per instance, labelled instance/interface/vrid.
+    auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+        p.family(name, type, help);
+        for (const auto& v : instances) {
+            p.sample({{"instance", v.name}, {"interface", v.interface}, {"vrid", num(v.vrid)}},
+                     value(v));
+        }
+    };
+    each("halo_vrrp_instance_priority", "gauge",
+         "Effective priority of a VRRP instance (after tracking).",
+         [](const VrrpView& v) { return num(v.priority); });
+    each("halo_vrrp_instance_base_priority", "gauge", "Configured priority of a VRRP instance.",
+         [](const VrrpView& v) { return num(v.base_priority); });
+    each("halo_vrrp_instance_transitions_total", "counter",
+         "State changes of a VRRP instance (a reload keeps the count).",
+         [](const VrrpView& v) { return num(v.transitions); });
+    each("halo_vrrp_instance_addresses_up", "gauge",
+         "1 while the instance's virtual addresses are on this node's links.",
+         [](const VrrpView& v) { return std::string(v.addresses_up ? "1" : "0"); });
 }
 
 }  // namespace
