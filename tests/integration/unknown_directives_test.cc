@@ -321,8 +321,8 @@ TEST_F(DebianNginxConfTest, AsShippedNamesTheTwoDirectivesHaloLacks) {
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
-        "unknown directive \"tcp_nopush\" in " + halo_.conf_path() + ":18",
-        "unknown directive \"types_hash_max_size\" in " + halo_.conf_path() + ":19",
+        "unknown directive \"tcp_nopush\" in " + halo_.conf_path() + ":19",
+        "unknown directive \"types_hash_max_size\" in " + halo_.conf_path() + ":20",
     };
     EXPECT_EQ(emerg_lines(r.err), expected) << r;
 }
