@@ -133,7 +133,9 @@ Status ConfContext::apply(const ConfNode& node) {
 
     auto entries = registry_.lookup(node.name());
     if (entries.empty()) {
-        return error("unknown directive \"" + std::string(node.name()) + "\"");
+        unknown_.push_back(
+            error("unknown directive \"" + std::string(node.name()) + "\"").message());
+        return Status::ok();
     }
     const ModuleRegistry::Entry* found = nullptr;
     for (const auto& e : entries) {
@@ -170,6 +172,21 @@ Status ConfContext::apply(const ConfNode& node) {
         }
     }
     return error("\"" + std::string(node.name()) + "\" directive is not allowed here");
+}
+
+Status ConfContext::with_unknown_directives(Status result) const {
+    if (unknown_.empty()) {
+        return result;
+    }
+    std::string msg;
+    for (const std::string& u : unknown_) {
+        msg += msg.empty() ? "" : "\n";
+        msg += u;
+    }
+    if (!result.is_ok()) {
+        msg += "\n" + result.message();
+    }
+    return Status::error(std::move(msg));
 }
 
 ConfVector* ConfContext::confs(ConfLevel level) const {

@@ -98,8 +98,17 @@ class ConfContext {
     /// frames visible now. Restores the current state afterwards.
     Status apply_block(const std::vector<ConfNode>& nodes, uint32_t ctx,
                        std::span<const Frame> frames);
-    /// Applies one directive in the current context.
+    /// Applies one directive in the current context. A directive no module knows is not an
+    /// error here: it is recorded (see unknown_directives()) and skipped with its block, so
+    /// that `halo -t` can name every one of them; the caller turns the list into the error.
     Status apply(const ConfNode& node);
+
+    /// `unknown directive "x" in file:line` for every unknown directive met so far, in the
+    /// order they were applied (file order).
+    const std::vector<std::string>& unknown_directives() const { return unknown_; }
+    /// `result` with the unknown directives put first: one error line each, then the
+    /// message of `result` when it failed. `result` itself when no directive was unknown.
+    Status with_unknown_directives(Status result) const;
 
     /// New conf objects for every module that has hooks at `level`.
     ConfVector create_confs(ConfLevel level) const;
@@ -117,6 +126,7 @@ class ConfContext {
     const ConfNode* node_ = nullptr;
     uint32_t ctx_ = kCtxMain;
     std::vector<Frame> frames_;
+    std::vector<std::string> unknown_;
 };
 
 // ---- Typed value parsers (shared by slot setters and custom setters) ----

@@ -61,7 +61,9 @@ Status Cycle::load() {
     ConfContext cf(*this, registry_);
     main_confs_ = cf.create_confs(ConfLevel::kMain);
     ConfContext::Frame frame{ConfLevel::kMain, &main_confs_};
-    HALO_TRY(cf.apply_block(doc_.directives, kCtxMain, std::span(&frame, 1)));
+    // Every unknown directive is reported, in file order, before anything else fails.
+    HALO_TRY(cf.with_unknown_directives(
+        cf.apply_block(doc_.directives, kCtxMain, std::span(&frame, 1))));
     HALO_TRY(cf.finalize_confs(ConfLevel::kMain, main_confs_));
 
     auto& core = conf<CoreConf>();

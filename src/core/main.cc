@@ -64,6 +64,19 @@ void fail(const std::string& msg) {
     fprintf(stderr, "halo: %s\n", msg.c_str());
 }
 
+/// One `[emerg]` line per line of the error (a config may name several unknown directives).
+void fail_emerg(const std::string& msg) {
+    size_t start = 0;
+    for (;;) {
+        size_t nl = msg.find('\n', start);
+        fail("[emerg] " + msg.substr(start, nl == std::string::npos ? nl : nl - start));
+        if (nl == std::string::npos) {
+            return;
+        }
+        start = nl + 1;
+    }
+}
+
 /// Parses argv as nginx does: flags may be grouped (-tq), values attached (-cfile) or not.
 bool parse_args(int argc, char** argv, CommandLine& cl) {
     for (int i = 1; i < argc; i++) {
@@ -217,7 +230,7 @@ int request_reload(pid_t pid, const std::string& pid_path) {
             if (r->ok) {
                 return 0;
             }
-            fail("[emerg] " + r->message);
+            fail_emerg(r->message);
             fail("reload failed, the previous configuration keeps serving");
             return 1;
         }
@@ -307,7 +320,7 @@ int main(int argc, char** argv) {
     core::Status s = core::Cycle::create(opts, registry, nullptr, cycle);
     if (cl.test) {
         if (!s.is_ok()) {
-            fail("[emerg] " + s.message());
+            fail_emerg(s.message());
             fail("configuration file " + opts.conf_file + " test failed");
             return 1;
         }
@@ -327,7 +340,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (!s.is_ok()) {
-        fail("[emerg] " + s.message());
+        fail_emerg(s.message());
         return 1;
     }
     if (!cl.signal.empty()) {

@@ -403,7 +403,13 @@ void Master::reload() {
     opts.test_only = false;
     Status s = Cycle::create(opts, registry_, cycle_.get(), next);
     if (!s.is_ok()) {
-        HALO_LOG(kEmerg, "%s", s.message().c_str());
+        // One log line per error line: a config may name several unknown directives.
+        size_t start = 0;
+        while (start <= s.message().size()) {
+            size_t nl = std::min(s.message().find('\n', start), s.message().size());
+            HALO_LOG(kEmerg, "%.*s", static_cast<int>(nl - start), s.message().c_str() + start);
+            start = nl + 1;
+        }
         HALO_LOG(kAlert, "reload failed, the previous configuration keeps serving");
         result.ok = false;
         result.message = s.message();

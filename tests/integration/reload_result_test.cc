@@ -129,11 +129,13 @@ TEST_F(ReloadResultTest, ConfigErrorIsRefusedBeforeSignalling) {
     ASSERT_TRUE(halo_.start());
     auto before = read_file(result_path());
     ASSERT_TRUE(before);
-    halo_.write_conf(conf("two") + "bad_directive;\n");
+    halo_.write_conf(conf("two") + "bad_directive;\nother_bad on;\n");
     RunResult r = halo_.run({"-s", "reload"});
     EXPECT_EQ(r.status, 1) << r;
+    // Every unknown directive, each on its own [emerg] line.
     EXPECT_NE(r.err.find("halo: [emerg] unknown directive \"bad_directive\""), std::string::npos)
         << r;
+    EXPECT_NE(r.err.find("halo: [emerg] unknown directive \"other_bad\""), std::string::npos) << r;
     // The master was not asked: its result is the one from its start.
     EXPECT_EQ(read_file(result_path()), before);
     EXPECT_EQ(halo_.get_body(), "one\n");

@@ -418,7 +418,19 @@ TEST_F(ConfContextTest, ErrorInsideBlockNamesTheInnerLine) {
 }
 
 TEST_F(ConfContextTest, FirstErrorWins) {
-    EXPECT_EQ(error("bogus1;\nbogus2;"), "unknown directive \"bogus1\"" + at(1));
+    EXPECT_EQ(error("t_list bad;\nt_list worse;"),
+              "invalid value \"bad\" in \"t_list\" directive" + at(1));
+}
+
+TEST_F(ConfContextTest, EveryUnknownDirectiveIsReported) {
+    // In file order, one line each; an unknown block once, without its body.
+    EXPECT_EQ(error("bogus1;\nt_block b {\n  bogus2 1;\n}\nbogus3 {\n  bogus4;\n}"),
+              "unknown directive \"bogus1\"" + at(1) + "\nunknown directive \"bogus2\"" + at(3) +
+                  "\nunknown directive \"bogus3\"" + at(5));
+    // Then the first other error, after the unknown directives met before it.
+    EXPECT_EQ(error("bogus1;\nt_list bad;\nbogus2;"),
+              "unknown directive \"bogus1\"" + at(1) +
+                  "\ninvalid value \"bad\" in \"t_list\" directive" + at(2));
 }
 
 // ---- inheritance from the main level into blocks ----

@@ -481,6 +481,37 @@ TEST_F(CycleListenTest, CommandLineErrors) {
     EXPECT_EQ(s.message(), "unexpected end of file, expecting \";\" or \"}\" in command line:1");
 }
 
+TEST_F(CycleListenTest, EveryUnknownDirectiveIsReportedInFileOrder) {
+    // The command line comes first; an unknown block is named once and its body skipped.
+    std::unique_ptr<Cycle> a;
+    const std::string f = dir_.file("halo.conf");
+    Status s = load("daemon off;\nfoo 1;\nevents {\n  bar;\n}\nbaz x {\n  qux;\n  quux { }\n}\n", a,
+                    nullptr, "nope;");
+    ASSERT_FALSE(s.is_ok());
+    auto at = [&](int line) { return " in " + f + ":" + std::to_string(line); };
+    EXPECT_EQ(s.message(),
+              "unknown directive \"nope\" in command line:1\n"
+              "unknown directive \"foo\"" +
+                  at(2) + "\n" + "unknown directive \"bar\"" + at(4) + "\n" +
+                  "unknown directive \"baz\"" + at(6));
+    EXPECT_EQ(a, nullptr);
+}
+
+TEST_F(CycleListenTest, UnknownDirectivesThenTheFirstOtherError) {
+    std::unique_ptr<Cycle> a;
+    const std::string f = dir_.file("halo.conf");
+    Status s = load("foo;\nworker_processes none;\nbar;\n", a);
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_EQ(s.message(), "unknown directive \"foo\" in " + f + ":1\n" +
+                               "invalid value \"none\" in \"worker_processes\" directive, it must "
+                               "be \"auto\" or 1..1024 in " +
+                               f + ":2");
+    // Without unknown directives an error is reported alone, as before.
+    s = load("worker_processes none;\n", a);
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+}
+
 TEST_F(CycleListenTest, MissingConfigFile) {
     std::unique_ptr<Cycle> a;
     CycleOptions o = support::cycle_options(dir_);
