@@ -30,6 +30,7 @@ enum Ctx : uint32_t {
     kCtxVrrpScript = 1u << 8,
     kCtxServerIf = 1u << 9,     // an `if` block in a server (nginx's SIF)
     kCtxLocationIf = 1u << 10,  // an `if` block in a location (nginx's LIF)
+    kCtxVrrpSyncGroup = 1u << 11,
 };
 inline constexpr uint32_t kCtxHttpAll = kCtxHttp | kCtxServer | kCtxLocation;
 inline constexpr uint32_t kCtxHttpSrv = kCtxHttp | kCtxServer;

@@ -22,6 +22,10 @@
 //           fault]; notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
 //           garp_master_delay 5s;  garp_master_repeat 5;  garp_master_refresh 0;
 //       }
+//       vrrp_sync_group VG_1 {              # instances that fail over together
+//           group { VI_1; VI_2; }
+//           notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
+//       }
 //   }
 
 #include <chrono>
@@ -131,11 +135,24 @@ struct InstanceConf {
     Millis track_workers_timeout{200};  // a worker that did not beat for this long is not serving
     std::vector<TrackedName> track_upstreams;
     std::string notify_master, notify_backup, notify_fault, notify;
+    std::string sync_group;  // the vrrp_sync_group it belongs to ("" = none)
     Millis garp_master_delay{5000};
     int garp_master_repeat = 5;
     Millis garp_master_refresh{0};  // 0: off
 
     friend bool operator==(const InstanceConf&, const InstanceConf&) = default;
+};
+
+/// `vrrp_sync_group NAME { group { VI_1; VI_2; } notify_* ...; }`: instances that change
+/// state together (keepalived's semantics: one goes to Fault, all do; one leaves Master, all
+/// do; Master only when every instance of the group wants it, then all together).
+struct SyncGroupConf {
+    std::string name;
+    std::string where;
+    std::vector<std::string> members;  // vrrp_instance names, in the order written
+    std::vector<std::string> member_wheres;
+    std::string notify_master, notify_backup, notify_fault, notify;
+    friend bool operator==(const SyncGroupConf&, const SyncGroupConf&) = default;
 };
 
 /// While an instance block is read: what was written, with where, for the checks made once
@@ -160,11 +177,13 @@ struct VrrpConf : core::ConfBase {
     bool no_swap = false;            // vrrp_no_swap: mlockall in the helper
     std::vector<ScriptConf> scripts;
     std::vector<InstanceConf> instances;
+    std::vector<SyncGroupConf> sync_groups;
 
     // Parsing state.
     std::vector<std::unique_ptr<InstanceDraft>> drafts;
     InstanceDraft* current = nullptr;
     ScriptConf* current_script = nullptr;
+    SyncGroupConf* current_group = nullptr;
     std::vector<std::string> script_wheres;
 
     const ScriptConf* find_script(std::string_view name) const;

@@ -38,6 +38,8 @@ std::string_view cause_text(Cause c) {
             return "shutdown";
         case Cause::kResumed:
             return "state taken over from the previous vrrp process";
+        case Cause::kSyncGroup:
+            return "another instance of its vrrp_sync_group changed state";
     }
     return "?";
 }
@@ -80,6 +82,7 @@ bool Fsm::adver_timer_armed() const {
 void Fsm::enter(State to, Cause cause) {
     State from = state_;
     state_ = to;
+    wants_master_ = false;
     if (cause != Cause::kResumed) {
         transitions_++;  // a helper taking an instance over after a reload changes nothing
     }
@@ -133,9 +136,30 @@ void Fsm::resume(State state, std::optional<Ip4> master) {
 }
 
 void Fsm::on_down_timer() {
-    if (state_ == State::kBackup) {
-        // RFC 5798 §6.4.2: Master_Down_Timer fired -> Master. The cause is what armed it.
-        become_master(master_down_from_zero_ ? Cause::kPriorityZero : Cause::kMasterDown);
+    if (state_ != State::kBackup) {
+        return;
+    }
+    if (!out_.may_become_master()) {
+        // A vrrp_sync_group holds us back: try again one Master_Down_Interval later, unless
+        // the group's last instance to want Master pulls us along first (force_master()).
+        wants_master_ = true;
+        down_timer_->arm(master_down_interval());
+        return;
+    }
+    // RFC 5798 §6.4.2: Master_Down_Timer fired -> Master. The cause is what armed it.
+    become_master(master_down_from_zero_ ? Cause::kPriorityZero : Cause::kMasterDown);
+}
+
+void Fsm::force_master() {
+    if (state_ == State::kBackup && !resigned_) {
+        become_master(Cause::kSyncGroup);
+    }
+}
+
+void Fsm::force_backup() {
+    if (state_ == State::kMaster && !resigned_) {
+        master_down_from_zero_ = false;
+        become_backup(Cause::kSyncGroup, master_down_interval());
     }
 }
 
@@ -178,6 +202,7 @@ void Fsm::on_advert(const Advert& a, Ip4 src) {
             }
             master_ = src;
             master_down_from_zero_ = false;
+            wants_master_ = false;
             down_timer_->arm(master_down_interval());
         }
         // Else: preempt, discard; Master_Down_Timer fires and we take over.

@@ -32,6 +32,7 @@ enum class Cause : uint8_t {
     kFaultCleared,    // Fault -> Backup
     kShutdown,        // -> Initialize (priority 0 sent when Master)
     kResumed,         // state taken over from the previous helper (reload)
+    kSyncGroup,       // another instance of its vrrp_sync_group changed state
 };
 std::string_view cause_text(Cause c);
 
@@ -43,6 +44,10 @@ class FsmListener {
     virtual void send_advert(uint8_t priority) = 0;
     /// Called after every transition, the state machine already in `to`.
     virtual void state_changed(State from, State to, Cause cause) = 0;
+    /// Master_Down_Timer fired: may this backup become Master now? A vrrp_sync_group says
+    /// no until every other instance of the group wants Master too (keepalived: prefer
+    /// Backup over thrashing); the timer is then re-armed and wants_master() is true.
+    virtual bool may_become_master() { return true; }
 };
 
 struct FsmConfig {
@@ -83,6 +88,13 @@ class Fsm {
     bool resigned() const { return resigned_; }
     /// Cancels Master_Down_Timer: a backup handed over to the next helper stays a backup.
     void stop_down_timer();
+    /// vrrp_sync_group: another instance of the group became Master (a Backup follows it,
+    /// cause kSyncGroup), or left Master for Backup (a Master follows it). Else nothing.
+    void force_master();
+    void force_backup();
+    /// A backup whose Master_Down_Timer fired while may_become_master() said no, and that
+    /// has not heard a master since.
+    bool wants_master() const { return wants_master_; }
 
     State state() const { return state_; }
     uint8_t priority() const { return priority_; }
@@ -116,6 +128,7 @@ class Fsm {
     std::optional<ev::TimePoint> lower_since_;  // preempt_delay: first lower-priority advert
     bool master_down_from_zero_ = false;
     bool resigned_ = false;  // Master_Down_Timer armed with Skew_Time (prio 0)
+    bool wants_master_ = false;
     uint64_t transitions_ = 0;
     std::unique_ptr<ev::Timer> down_timer_;   // Master_Down_Timer
     std::unique_ptr<ev::Timer> adver_timer_;  // Adver_Timer

@@ -327,6 +327,41 @@ void Helper::trackers_changed() {
     }
 }
 
+Tracking Helper::track(const InstanceConf& c) {
+    Tracking t;
+    t.fault = !link_up(c.interface);
+    auto failing = [&t](const TrackAction& a) {
+        t.fault = t.fault || a.fault;
+        t.weight += a.weight;
+    };
+    for (const TrackedName& n : c.track_interfaces) {
+        if (!link_up(n.name)) {
+            failing(n.action);
+        }
+    }
+    for (const TrackedScript& n : c.track_scripts) {
+        const ScriptTracker* s = script(n.name);
+        if (s == nullptr) {
+            continue;
+        }
+        int w = n.weight ? *n.weight : s->conf().weight;
+        if (w == 0 && !s->ok()) {
+            t.fault = true;
+        } else if ((w < 0 && !s->ok()) || (w > 0 && s->ok())) {
+            t.weight += w;  // keepalived: a positive weight is added while the script passes
+        }
+    }
+    if (c.track_workers && !workers_ok(c.track_workers_timeout)) {
+        failing(*c.track_workers);
+    }
+    for (const TrackedName& n : c.track_upstreams) {
+        if (!upstream_ok(n.name)) {
+            failing(n.action);
+        }
+    }
+    return t;
+}
+
 pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args,
                     const std::string& user, std::function<void(int)> done) {
     // The helper runs as root or as `user` (vrrp_privs.cc, then with CAP_SETUID/CAP_SETGID
@@ -426,6 +461,9 @@ void Helper::claim_slots() {
             memset(&s, 0, sizeof(s));
         }
     }
+    for (const SyncGroupConf& g : conf_.sync_groups) {
+        groups_.push_back(std::make_unique<SyncGroup>(*this, g));
+    }
     for (const InstanceConf& c : conf_.instances) {
         Slot* slot = nullptr;
         for (Slot& s : shared_->slots) {
@@ -466,6 +504,12 @@ void Helper::claim_slots() {
         bool same = resume && slot->fingerprint == fingerprint(c);
         slot->fingerprint = fingerprint(c);
         auto inst = std::make_unique<Instance>(*this, c, *slot);
+        for (auto& g : groups_) {
+            if (g->conf().name == c.sync_group) {
+                inst->set_group(g.get());
+                g->add(*inst);
+            }
+        }
         if (!inst->setup()) {
             // It cannot run (no interface, no socket): what it had up must not stay there,
             // unadvertised, while another router takes the VIPs.
@@ -479,6 +523,9 @@ void Helper::claim_slots() {
         }
         instances_.push_back(std::move(inst));
         instances_.back()->start(resume, master);
+    }
+    if (!groups_.empty()) {
+        trackers_changed();  // an instance started before another of its group was known
     }
 }
 

@@ -72,10 +72,44 @@ void ScriptTracker::done(int status) {
     }
 }
 
+// ---- NotifyQueue ----
+
+void NotifyQueue::push(const std::string& specific, const std::string& generic,
+                       const std::vector<std::string>& args) {
+    for (const std::string* s : {&specific, &generic}) {
+        if (!s->empty()) {
+            std::vector<std::string> item = {*s};
+            item.insert(item.end(), args.begin(), args.end());
+            queue_.push_back(std::move(item));
+        }
+    }
+    run_next();
+}
+
+void NotifyQueue::run_next() {
+    while (pid_ == 0 && !queue_.empty()) {
+        std::vector<std::string> item = std::move(queue_.front());
+        queue_.pop_front();
+        std::string cmd = item[0];
+        item.erase(item.begin());
+        pid_ = helper_.spawn(cmd, item, helper_.script_user(), [this](int) {
+            pid_ = 0;
+            run_next();
+        });
+        if (pid_ < 0) {
+            pid_ = 0;
+        }
+    }
+}
+
 // ---- Instance ----
 
 Instance::Instance(Helper& helper, const InstanceConf& conf, Slot& slot)
-    : helper_(helper), conf_(conf), slot_(slot), inherited_transitions_(slot.transitions) {
+    : helper_(helper),
+      conf_(conf),
+      slot_(slot),
+      notify_(helper),
+      inherited_transitions_(slot.transitions) {
     garp_timer_ = helper_.loop().make_timer([this] { send_garps(); });
     garp_refresh_ = helper_.loop().make_timer([this] {
         if (state() == State::kMaster) {
@@ -169,47 +203,39 @@ void Instance::update() {
     if (!fsm_ || handed_over_ || leaving_) {
         return;
     }
-    bool fault = !helper_.link_up(conf_.interface);
-    int weight = 0;
-    for (const TrackedName& t : conf_.track_interfaces) {
-        if (!helper_.link_up(t.name)) {
-            fault = fault || t.action.fault;
-            weight += t.action.weight;
-        }
-    }
-    for (const TrackedScript& t : conf_.track_scripts) {
-        const ScriptTracker* s = helper_.script(t.name);
-        if (s == nullptr) {
-            continue;
-        }
-        int w = t.weight ? *t.weight : s->conf().weight;
-        if (w == 0 && !s->ok()) {
-            fault = true;
-        } else if (w < 0 && !s->ok()) {
-            weight += w;
-        } else if (w > 0 && s->ok()) {
-            weight += w;
-        }
-    }
-    auto builtin = [&](const TrackAction& a, bool ok) {
-        if (!ok) {
-            fault = fault || a.fault;
-            weight += a.weight;
-        }
-    };
-    if (conf_.track_workers) {
-        builtin(*conf_.track_workers, helper_.workers_ok(conf_.track_workers_timeout));
-    }
-    for (const TrackedName& t : conf_.track_upstreams) {
-        builtin(t.action, helper_.upstream_ok(t.name));
-    }
+    Tracking t = helper_.track(conf_);
     int prio = conf_.priority;
     if (prio != kPriorityOwner) {
-        prio = std::clamp(prio + weight, 1, 254);
+        prio = std::clamp(prio + t.weight, 1, 254);
     }
     fsm_->set_priority(static_cast<uint8_t>(prio));
-    fsm_->set_fault(fault);
+    fsm_->set_fault(t.fault || (group_ != nullptr && group_->other_in_fault(*this)));
     store();
+}
+
+bool Instance::may_become_master() {
+    if (group_ == nullptr || group_->others_want_master(*this)) {
+        return true;
+    }
+    if (!fsm_->wants_master()) {
+        HALO_LOG(kNotice,
+                 "vrrp_instance \"%s\" would become MASTER, waits for the other instances of "
+                 "vrrp_sync_group \"%s\"",
+                 conf_.name.c_str(), group_->conf().name.c_str());
+    }
+    return false;
+}
+
+void Instance::follow_master() {
+    if (fsm_ && !handed_over_ && !leaving_) {
+        fsm_->force_master();
+    }
+}
+
+void Instance::follow_backup() {
+    if (fsm_ && !handed_over_ && !leaving_) {
+        fsm_->force_backup();
+    }
 }
 
 void Instance::send_advert(uint8_t priority) {
@@ -261,12 +287,20 @@ void Instance::state_changed(State from, State to, Cause cause) {
         remove_vips();
     }
     if (cause != Cause::kResumed && to != State::kInit) {
-        notify(to);
+        const std::string& specific = to == State::kMaster   ? conf_.notify_master
+                                      : to == State::kBackup ? conf_.notify_backup
+                                                             : conf_.notify_fault;
+        notify_.push(specific, conf_.notify,
+                     {"INSTANCE", conf_.name, std::string(state_name(to)),
+                      std::to_string(fsm_->priority())});
     }
     if (cause != Cause::kResumed && !handed_over_) {
         slot_.last_change_ms = core::unix_ms();
     }
     store();
+    if (group_ != nullptr) {
+        group_->member_changed(*this, from, to, cause);
+    }
 }
 
 void Instance::on_readable() {
@@ -397,40 +431,6 @@ void Instance::send_garps() {
     }
     if (--garp_rounds_ > 0) {
         garp_timer_->arm(conf_.garp_master_delay);
-    }
-}
-
-void Instance::notify(State to) {
-    const std::string& specific = to == State::kMaster   ? conf_.notify_master
-                                  : to == State::kBackup ? conf_.notify_backup
-                                  : to == State::kFault  ? conf_.notify_fault
-                                                         : std::string();
-    std::vector<std::string> args = {"INSTANCE", conf_.name, std::string(state_name(to)),
-                                     std::to_string(fsm_->priority())};
-    for (const std::string* s : {&specific, &conf_.notify}) {
-        if (!s->empty()) {
-            std::vector<std::string> item = {*s};
-            item.insert(item.end(), args.begin(), args.end());
-            notify_queue_.push_back(std::move(item));
-        }
-    }
-    run_next_notify();
-}
-
-void Instance::run_next_notify() {
-    // One at a time per instance, in transition order (a script never overtakes another).
-    while (notify_pid_ == 0 && !notify_queue_.empty()) {
-        std::vector<std::string> item = std::move(notify_queue_.front());
-        notify_queue_.pop_front();
-        std::string cmd = item[0];
-        item.erase(item.begin());
-        notify_pid_ = helper_.spawn(cmd, item, helper_.script_user(), [this](int) {
-            notify_pid_ = 0;
-            run_next_notify();
-        });
-        if (notify_pid_ < 0) {
-            notify_pid_ = 0;
-        }
     }
 }
 

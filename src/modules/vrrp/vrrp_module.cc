@@ -14,6 +14,7 @@
 #include "core/module.h"
 #include "modules/vrrp/vrrp_conf.h"
 #include "modules/vrrp/vrrp_helper.h"
+#include "modules/vrrp/vrrp_sync.h"
 
 namespace vrrp {
 
@@ -517,6 +518,9 @@ Status set_track_workers(ConfContext& cf, VrrpConf& conf) {
 }
 
 Status set_notify(ConfContext& cf, VrrpConf& conf) {
+    if (conf.current_group != nullptr) {
+        return set_sync_group_notify(cf, conf);
+    }
     InstanceConf& c = draft(conf).conf;
     std::string_view n = cf.name();
     std::string& slot = n == "notify_master"   ? c.notify_master
@@ -615,6 +619,7 @@ Status resolve(VrrpConf& conf) {
         conf.instances.push_back(c);
     }
     conf.drafts.clear();
+    HALO_TRY(resolve_sync_groups(conf));
     if (!conf.script_user) {
         conf.script_user = "nobody";
     }
@@ -637,6 +642,7 @@ Status set_vrrp(ConfContext& cf, VrrpConf& conf) {
 constexpr uint32_t kVrrp = core::kCtxVrrp;
 constexpr uint32_t kInst = core::kCtxVrrpInstance;
 constexpr uint32_t kScript = core::kCtxVrrpScript;
+constexpr uint32_t kSync = core::kCtxVrrpSyncGroup;
 constexpr core::Args kArgs0To2{0, 2, false};
 constexpr core::Args kArgs1To2{1, 2, false};
 
@@ -648,6 +654,8 @@ constexpr core::Directive kDirectives[] = {
     {"vrrp_no_swap", kVrrp, core::kArgs0, core::setter<&set_no_swap>()},
     {"vrrp_script", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_script>()},
     {"vrrp_instance", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_instance>()},
+    {"vrrp_sync_group", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_sync_group>()},
+    {"group", kSync, core::kArgsBlock, core::setter<&set_sync_group_members>()},
 
     {"script", kScript, core::kArgs1ToN, core::setter<&set_script_cmd>()},
     {"interval", kScript, core::kArgs1, core::setter<&set_script_interval>()},
@@ -672,10 +680,10 @@ constexpr core::Directive kDirectives[] = {
     {"track_interface", kInst, kArgs1To2, core::setter<&set_track_named>()},
     {"track_upstream", kInst, kArgs1To2, core::setter<&set_track_named>()},
     {"track_workers", kInst, kArgs0To2, core::setter<&set_track_workers>()},
-    {"notify_master", kInst, core::kArgs1, core::setter<&set_notify>()},
-    {"notify_backup", kInst, core::kArgs1, core::setter<&set_notify>()},
-    {"notify_fault", kInst, core::kArgs1, core::setter<&set_notify>()},
-    {"notify", kInst, core::kArgs1, core::setter<&set_notify>()},
+    {"notify_master", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},
+    {"notify_backup", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},
+    {"notify_fault", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},
+    {"notify", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},
     {"garp_master_delay", kInst, core::kArgs1, core::setter<&set_garp>()},
     {"garp_master_repeat", kInst, core::kArgs1, core::setter<&set_garp>()},
     {"garp_master_refresh", kInst, core::kArgs1, core::setter<&set_garp>()},

@@ -86,6 +86,31 @@ struct SharedState {
 int64_t steady_ms();
 
 class Helper;
+class SyncGroup;
+
+/// What an instance's trackers say: Fault, and the sum of the weights that apply.
+struct Tracking {
+    bool fault = false;
+    int weight = 0;
+};
+
+/// The notify scripts of one instance or sync group: run one at a time, in transition order
+/// (a script never overtakes another), as the script user.
+class NotifyQueue {
+  public:
+    explicit NotifyQueue(Helper& helper) : helper_(helper) {}
+    /// Queues `specific` (notify_master, ...) then `generic` (notify), those not empty, each
+    /// with `args` as $1...
+    void push(const std::string& specific, const std::string& generic,
+              const std::vector<std::string>& args);
+
+  private:
+    void run_next();
+
+    Helper& helper_;
+    std::deque<std::vector<std::string>> queue_;  // command, then its arguments
+    pid_t pid_ = 0;
+};
 
 /// A running vrrp_script: runs the script every interval (killed after timeout), counts
 /// fall/rise, tells the helper when its verdict changes.
@@ -142,18 +167,25 @@ class Instance : public FsmListener {
         slot_.owner = getpid();
     }
     State state() const { return fsm_ ? fsm_->state() : State::kInit; }
+    /// Set up and started (an instance whose interface is missing is not).
+    bool running() const { return fsm_ != nullptr; }
+    bool wants_master() const { return fsm_ && fsm_->wants_master(); }
+    /// vrrp_sync_group: joins `group` (before start()).
+    void set_group(SyncGroup* group) { group_ = group; }
+    /// vrrp_sync_group: another instance of the group became Master / left it for Backup.
+    void follow_master();
+    void follow_backup();
 
     // FsmListener
     void send_advert(uint8_t priority) override;
     void state_changed(State from, State to, Cause cause) override;
+    bool may_become_master() override;
 
   private:
     void on_readable();
     void add_vips(bool garp_new_only, const std::vector<SlotVip>& present);
     void remove_vips();
     void send_garps();
-    void notify(State to);
-    void run_next_notify();
     void store();
 
     Helper& helper_;
@@ -171,8 +203,8 @@ class Instance : public FsmListener {
     std::unique_ptr<ev::Timer> garp_timer_;
     std::unique_ptr<ev::Timer> garp_refresh_;
     int garp_rounds_ = 0;
-    std::deque<std::vector<std::string>> notify_queue_;  // argv tails, run one at a time
-    pid_t notify_pid_ = 0;
+    NotifyQueue notify_;
+    SyncGroup* group_ = nullptr;
     uint64_t dropped_logged_ = 0;
     uint64_t inherited_transitions_;  // counted in this slot by the helpers before this one
     bool handed_over_ = false;
@@ -184,6 +216,35 @@ class Instance : public FsmListener {
     std::unique_ptr<ev::Timer> leave_resend_;    // priority 0 again every advert_int
     std::unique_ptr<ev::Timer> leave_deadline_;  // leave_wait(), then the linger
     void finish_leaving();
+};
+
+/// One vrrp_sync_group in the helper: its instances change state together (keepalived's
+/// semantics). One in Fault puts all in Fault (Instance::update asks other_in_fault()); one
+/// that leaves Master for Backup takes the others along; a backup becomes Master only when
+/// every other instance is Master or wants to be, and then all become Master. The group's
+/// own state (FAULT if one is, MASTER if all are, else BACKUP) runs its notify scripts
+/// with "GROUP" NAME STATE.
+class SyncGroup {
+  public:
+    SyncGroup(Helper& helper, const SyncGroupConf& conf)
+        : helper_(helper), conf_(conf), notify_(helper) {}
+    const SyncGroupConf& conf() const { return conf_; }
+    void add(Instance& i) { members_.push_back(&i); }
+    /// Another member cannot serve: its own trackers fail, or it could not be set up.
+    bool other_in_fault(const Instance& self) const;
+    /// Every other member is Master or wants to be.
+    bool others_want_master(const Instance& self) const;
+    /// A member changed state: the others follow it; the group's state and notify scripts.
+    void member_changed(const Instance& who, State from, State to, Cause cause);
+
+  private:
+    State derived() const;
+
+    Helper& helper_;
+    const SyncGroupConf& conf_;
+    std::vector<Instance*> members_;
+    State state_ = State::kInit;  // as last notified (kInit: not known yet)
+    NotifyQueue notify_;
 };
 
 /// The helper process: owns the loop, the netlink sockets, the trackers and the instances.
@@ -201,6 +262,8 @@ class Helper {
     const ScriptTracker* script(const std::string& name) const;
     /// A tracker changed: every instance recomputes.
     void trackers_changed();
+    /// What the trackers of instance `c` say now (its own, not its sync group's).
+    Tracking track(const InstanceConf& c);
     /// Removes the VIPs a slot records from their links (logging what cannot be removed) and
     /// empties its list: a crashed helper's leftovers, a removed or unstartable instance.
     void drop_slot_vips(Slot& slot);
@@ -233,6 +296,7 @@ class Helper {
     std::unique_ptr<ev::IoWatcher> links_watch_;
     std::map<std::string, bool> link_state_;
     std::vector<std::unique_ptr<ScriptTracker>> scripts_;
+    std::vector<std::unique_ptr<SyncGroup>> groups_;  // before instances_: outlives them
     std::vector<std::unique_ptr<Instance>> instances_;
     std::vector<std::unique_ptr<ev::SignalWatcher>> signals_;
     std::map<pid_t, std::function<void(int)>> children_;

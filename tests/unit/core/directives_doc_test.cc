@@ -35,6 +35,7 @@ constexpr CtxName kCtxNames[] = {
     {kCtxVrrp, "vrrp"},
     {kCtxVrrpScript, "vrrp_script"},
     {kCtxVrrpInstance, "vrrp_instance"},
+    {kCtxVrrpSyncGroup, "vrrp_sync_group"},
 };
 
 /// `include` is read by the parser itself, in any context: documented, in no table.

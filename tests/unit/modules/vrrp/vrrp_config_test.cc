@@ -452,6 +452,77 @@ TEST_F(VrrpConfigTest, TrackWorkersTimeout) {
                   at(3));
 }
 
+constexpr std::string_view kTwoInstances = R"(
+vrrp_instance VI_1 { interface lo; virtual_router_id 1; virtual_ipaddress { 10.77.0.100/24; } }
+vrrp_instance VI_2 { interface lo; virtual_router_id 2; virtual_ipaddress { 10.77.0.101/24; } }
+vrrp_instance VI_3 { interface lo; virtual_router_id 3; virtual_ipaddress { 10.77.0.102/24; } }
+)";
+
+TEST_F(VrrpConfigTest, SyncGroup) {
+    // keepalived writes the group before its instances; one name per line or several.
+    core::Status s = load(
+        "vrrp {\nvrrp_sync_group VG_1 {\ngroup {\nVI_1;\nVI_3;\n}\n"
+        "notify_master /bin/m;\nnotify_backup \"/bin/b x\";\n"
+        "notify_fault /bin/f;\nnotify /bin/n;\n}\n" +
+        std::string(kTwoInstances) + "}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    ASSERT_EQ(conf().sync_groups.size(), 1u);
+    const SyncGroupConf& g = conf().sync_groups[0];
+    EXPECT_EQ(g.name, "VG_1");
+    EXPECT_EQ(g.where, dir_.file("halo.conf") + ":2");
+    EXPECT_EQ(g.members, (std::vector<std::string>{"VI_1", "VI_3"}));
+    EXPECT_EQ(g.notify_master, "/bin/m");
+    EXPECT_EQ(g.notify_backup, "/bin/b x");
+    EXPECT_EQ(g.notify_fault, "/bin/f");
+    EXPECT_EQ(g.notify, "/bin/n");
+    ASSERT_EQ(conf().instances.size(), 3u);
+    EXPECT_EQ(conf().instances[0].sync_group, "VG_1");
+    EXPECT_EQ(conf().instances[1].sync_group, "");
+    EXPECT_EQ(conf().instances[2].sync_group, "VG_1");
+    // The instance's own notify scripts are not the group's.
+    EXPECT_EQ(conf().instances[0].notify_master, "");
+
+    s = load("vrrp {\n" + std::string(kTwoInstances) +
+             "vrrp_sync_group A { group { VI_1 VI_2; } }\n"
+             "vrrp_sync_group B { group { VI_3; } }\n}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    ASSERT_EQ(conf().sync_groups.size(), 2u);
+    EXPECT_EQ(conf().sync_groups[0].members, (std::vector<std::string>{"VI_1", "VI_2"}));
+    EXPECT_EQ(conf().instances[1].sync_group, "A");
+    EXPECT_EQ(conf().instances[2].sync_group, "B");
+}
+
+TEST_F(VrrpConfigTest, SyncGroupErrors) {
+    auto group_error = [&](std::string_view groups) {
+        return error("vrrp {\n" + std::string(groups) + std::string(kTwoInstances) + "}\n");
+    };
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup {\nVI_1;\nVI_9;\n}\n}\n"),
+              "unknown vrrp_instance \"VI_9\" in vrrp_sync_group \"G\"" + at(5));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; VI_2; }\n}\n"
+                          "vrrp_sync_group H {\ngroup { VI_3;\nVI_2; }\n}\n"),
+              "vrrp_instance \"VI_2\" is already in vrrp_sync_group \"G\"" + at(7));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; VI_1; }\n}\n"),
+              "duplicate vrrp_instance \"VI_1\" in \"group\"" + at(3));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\nnotify /bin/n;\n}\n"),
+              "no \"group\" in vrrp_sync_group \"G\"" + at(2));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup {\n}\n}\n"),
+              "\"group\" block is empty" + at(3));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; }\ngroup { VI_2; }\n}\n"),
+              "\"group\" directive is duplicate" + at(4));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; }\nnotify /a;\nnotify /b;\n}\n"),
+              "\"notify\" directive is duplicate" + at(5));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; }\n}\nvrrp_sync_group G {\n"
+                          "group { VI_2; }\n}\n"),
+              "duplicate vrrp_sync_group \"G\", first defined in " + dir_.file("halo.conf") + ":2" +
+                  at(5));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1; }\npriority 100;\n}\n"),
+              "\"priority\" directive is not allowed here" + at(4));
+    EXPECT_EQ(group_error("vrrp_sync_group G {\ngroup { VI_1 { } }\n}\n"),
+              "unexpected block \"VI_1\" in \"group\"" + at(3));
+    EXPECT_EQ(instance_error("group { VI_1; }\n"),
+              "\"group\" directive is not allowed here" + at(3));
+}
+
 TEST_F(VrrpConfigTest, ContextsAreChecked) {
     EXPECT_EQ(error("vrrp {\npriority 100;\n}\n"),
               "\"priority\" directive is not allowed here" + at(2));

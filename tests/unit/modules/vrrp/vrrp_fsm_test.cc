@@ -24,6 +24,10 @@ Ip4 ip(const char* s) {
 /// Records what the state machine asks for, as text.
 class Recorder : public FsmListener {
   public:
+    bool may_become_master() override {
+        asked++;
+        return allow_master;
+    }
     void send_advert(uint8_t priority) override {
         events.push_back("send " + std::to_string(priority));
     }
@@ -38,6 +42,8 @@ class Recorder : public FsmListener {
     }
     std::vector<std::string> events;
     std::vector<Cause> causes;
+    bool allow_master = true;  // what a vrrp_sync_group would answer
+    int asked = 0;
 };
 
 Advert advert(uint8_t priority, Millis interval = 1s, int version = 3) {
@@ -219,6 +225,80 @@ TEST_F(FsmTest, PriorityZeroMeansTakeOverAfterSkewTime) {
     time_.advance(1ms);
     EXPECT_EQ(f.state(), State::kMaster);
     EXPECT_EQ(rec_.causes.back(), Cause::kPriorityZero);
+}
+
+TEST_F(FsmTest, SyncGroupHoldsABackupThatWantsMasterUntilForced) {
+    Fsm& f = make(100, 1s);
+    rec_.allow_master = false;
+    f.start();
+    rec_.take();
+    // Master_Down_Interval passes: it asks, is told to wait, wants Master, re-arms the timer.
+    time_.advance(f.master_down_interval());
+    EXPECT_EQ(rec_.asked, 1);
+    EXPECT_EQ(f.state(), State::kBackup);
+    EXPECT_TRUE(f.wants_master());
+    EXPECT_TRUE(f.down_timer_armed());
+    EXPECT_THAT(rec_.take(), ElementsAre());
+    time_.advance(f.master_down_interval());
+    EXPECT_EQ(rec_.asked, 2);
+    EXPECT_EQ(f.state(), State::kBackup);
+    // The group's last instance to want Master pulls it along: advert, then Master.
+    f.force_master();
+    EXPECT_EQ(f.state(), State::kMaster);
+    EXPECT_FALSE(f.wants_master());
+    EXPECT_THAT(rec_.take(), ElementsAre("send 100", "BACKUP->MASTER"));
+    EXPECT_EQ(rec_.causes.back(), Cause::kSyncGroup);
+    EXPECT_TRUE(f.adver_timer_armed());
+    // Forced once more: already Master, nothing happens.
+    f.force_master();
+    EXPECT_THAT(rec_.take(), ElementsAre());
+}
+
+TEST_F(FsmTest, SyncGroupWaitEndsWhenAMasterIsHeard) {
+    Fsm& f = make(100, 1s);
+    rec_.allow_master = false;
+    f.start();
+    time_.advance(f.master_down_interval());
+    EXPECT_TRUE(f.wants_master());
+    f.on_advert(advert(110), ip("10.77.0.1"));
+    EXPECT_FALSE(f.wants_master());
+    // Allowed now, the timer fires as usual when the master goes silent.
+    rec_.allow_master = true;
+    time_.advance(f.master_down_interval());
+    EXPECT_EQ(f.state(), State::kMaster);
+    EXPECT_EQ(rec_.causes.back(), Cause::kMasterDown);
+}
+
+TEST_F(FsmTest, SyncGroupForcesAMasterBackAndNotAFaultOrResigned) {
+    Fsm& f = make(100, 1s);
+    f.start();
+    time_.advance(f.master_down_interval());
+    ASSERT_EQ(f.state(), State::kMaster);
+    rec_.take();
+    f.force_backup();
+    EXPECT_EQ(f.state(), State::kBackup);
+    EXPECT_EQ(rec_.causes.back(), Cause::kSyncGroup);
+    EXPECT_FALSE(f.adver_timer_armed());
+    EXPECT_TRUE(f.down_timer_armed());
+    EXPECT_THAT(rec_.take(), ElementsAre("MASTER->BACKUP"));  // no advert: it just stops
+    f.force_backup();                                         // already Backup
+    EXPECT_THAT(rec_.take(), ElementsAre());
+    // Fault is left only by its trackers.
+    f.set_fault(true);
+    rec_.take();
+    f.force_master();
+    f.force_backup();
+    EXPECT_EQ(f.state(), State::kFault);
+    EXPECT_THAT(rec_.take(), ElementsAre());
+    // A resigned master (graceful stop) keeps its role until shutdown.
+    f.set_fault(false);
+    time_.advance(f.master_down_interval());
+    ASSERT_EQ(f.state(), State::kMaster);
+    ASSERT_TRUE(f.resign());
+    rec_.take();
+    f.force_backup();
+    EXPECT_EQ(f.state(), State::kMaster);
+    EXPECT_THAT(rec_.take(), ElementsAre());
 }
 
 TEST_F(FsmTest, V3BackupLearnsTheMastersInterval) {

@@ -1,0 +1,181 @@
+// vrrp_sync_group: its block in the config, and in the helper the group of instances that
+// change state together (keepalived's vrrp_sync.c semantics, see SyncGroup in vrrp_runtime.h).
+#include "modules/vrrp/vrrp_sync.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "modules/vrrp/vrrp_runtime.h"
+
+namespace vrrp {
+
+using core::ConfContext;
+using core::ConfNode;
+using core::Status;
+
+// ---- Config ----
+
+Status set_vrrp_sync_group(ConfContext& cf, VrrpConf& conf) {
+    const std::string& name = cf.arg(0);
+    for (const SyncGroupConf& g : conf.sync_groups) {
+        if (g.name == name) {
+            return cf.error("duplicate vrrp_sync_group \"" + name + "\", first defined in " +
+                            g.where);
+        }
+    }
+    conf.sync_groups.push_back(SyncGroupConf{});
+    SyncGroupConf& g = conf.sync_groups.back();
+    g.name = name;
+    g.where = cf.node().where();
+    conf.current_group = &g;
+    Status st = cf.apply_block(cf.node().children, core::kCtxVrrpSyncGroup, {});
+    conf.current_group = nullptr;
+    HALO_TRY(st);
+    if (g.members.empty()) {
+        return cf.error("no \"group\" in vrrp_sync_group \"" + name + "\"");
+    }
+    return Status::ok();
+}
+
+Status set_sync_group_members(ConfContext& cf, VrrpConf& conf) {
+    SyncGroupConf& g = *conf.current_group;
+    if (!g.members.empty()) {
+        return cf.duplicate();
+    }
+    // keepalived writes one name per line; `group { VI_1 VI_2; }` is read as well.
+    for (const ConfNode& n : cf.node().children) {
+        if (n.block) {
+            return Status::error("unexpected block \"" + std::string(n.name()) +
+                                 "\" in \"group\" in " + n.where());
+        }
+        for (const std::string& name : n.args) {
+            if (std::find(g.members.begin(), g.members.end(), name) != g.members.end()) {
+                return Status::error("duplicate vrrp_instance \"" + name + "\" in \"group\" in " +
+                                     n.where());
+            }
+            g.members.push_back(name);
+            g.member_wheres.push_back(n.where());
+        }
+    }
+    if (g.members.empty()) {
+        return cf.error("\"group\" block is empty");
+    }
+    return Status::ok();
+}
+
+Status set_sync_group_notify(ConfContext& cf, VrrpConf& conf) {
+    SyncGroupConf& g = *conf.current_group;
+    std::string_view n = cf.name();
+    std::string& slot = n == "notify_master"   ? g.notify_master
+                        : n == "notify_backup" ? g.notify_backup
+                        : n == "notify_fault"  ? g.notify_fault
+                                               : g.notify;
+    if (!slot.empty()) {
+        return cf.duplicate();
+    }
+    if (cf.arg(0).empty()) {
+        return cf.invalid_value(cf.arg(0), "the script is empty");
+    }
+    slot = cf.arg(0);
+    return Status::ok();
+}
+
+Status resolve_sync_groups(VrrpConf& conf) {
+    for (const SyncGroupConf& g : conf.sync_groups) {
+        for (size_t m = 0; m < g.members.size(); m++) {
+            auto it = std::find_if(conf.instances.begin(), conf.instances.end(),
+                                   [&](const InstanceConf& c) { return c.name == g.members[m]; });
+            if (it == conf.instances.end()) {
+                return Status::error("unknown vrrp_instance \"" + g.members[m] +
+                                     "\" in vrrp_sync_group \"" + g.name + "\" in " +
+                                     g.member_wheres[m]);
+            }
+            if (!it->sync_group.empty()) {
+                return Status::error("vrrp_instance \"" + g.members[m] +
+                                     "\" is already in vrrp_sync_group \"" + it->sync_group +
+                                     "\" in " + g.member_wheres[m]);
+            }
+            it->sync_group = g.name;
+        }
+        if (g.members.size() == 1) {
+            HALO_LOG(kWarn,
+                     "vrrp_sync_group \"%s\" has one instance only, it behaves as that instance "
+                     "alone in %s",
+                     g.name.c_str(), g.where.c_str());
+        }
+    }
+    return Status::ok();
+}
+
+// ---- SyncGroup (in the helper) ----
+
+bool SyncGroup::other_in_fault(const Instance& self) const {
+    for (const Instance* m : members_) {
+        if (m != &self && (!m->running() || helper_.track(m->conf()).fault)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool SyncGroup::others_want_master(const Instance& self) const {
+    for (const Instance* m : members_) {
+        if (m != &self && m->state() != State::kMaster && !m->wants_master()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+State SyncGroup::derived() const {
+    bool all_master = true;
+    bool any_init = false;
+    for (const Instance* m : members_) {
+        State s = m->state();
+        if (s == State::kFault || !m->running()) {
+            return State::kFault;
+        }
+        any_init = any_init || s == State::kInit;
+        all_master = all_master && s == State::kMaster;
+    }
+    if (any_init) {
+        return State::kInit;  // starting or stopping: no group state to report
+    }
+    return all_master ? State::kMaster : State::kBackup;
+}
+
+void SyncGroup::member_changed(const Instance& who, State from, State to, Cause cause) {
+    if (cause != Cause::kResumed && cause != Cause::kSyncGroup) {
+        // The member that moved takes the others along (each of those comes back here with
+        // kSyncGroup, and does not take anyone along).
+        for (Instance* m : members_) {
+            if (m == &who) {
+                continue;
+            }
+            if (to == State::kMaster) {
+                m->follow_master();
+            } else if (from == State::kMaster && to == State::kBackup) {
+                m->follow_backup();
+            }
+        }
+    }
+    State s = derived();
+    if (s == State::kInit || s == state_) {
+        return;
+    }
+    State old = state_;
+    state_ = s;
+    if (cause == Cause::kResumed) {
+        return;  // a reload: the group did not change
+    }
+    HALO_LOG(kNotice, "vrrp_sync_group \"%s\" %s -> %s (vrrp_instance \"%s\" %s)",
+             conf_.name.c_str(), std::string(state_name(old)).c_str(),
+             std::string(state_name(s)).c_str(), who.conf().name.c_str(),
+             std::string(state_name(to)).c_str());
+    const std::string& specific = s == State::kMaster   ? conf_.notify_master
+                                  : s == State::kBackup ? conf_.notify_backup
+                                                        : conf_.notify_fault;
+    notify_.push(specific, conf_.notify, {"GROUP", conf_.name, std::string(state_name(s))});
+}
+
+}  // namespace vrrp
