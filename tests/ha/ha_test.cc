@@ -226,7 +226,7 @@ TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
     chmod((hooks / "notify.sh").c_str(), 0755);
     std::string vrrp1 =
         "  vrrp_script chk { script \"test -f " + ok +
-        "\"; interval 100ms; fall 1; rise 1; weight -30; }\n" +
+        "\"; interval 100ms; timeout 5s; fall 1; rise 1; weight -30; }\n" +
         instance(100,
                  "advert_int 100ms;\n    track_script chk;\n    track_interface trk0;\n"
                  "    track_workers;\n    track_upstream dead weight=-50;\n"
@@ -286,7 +286,8 @@ TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
     ASSERT_TRUE(wait_until([&] {
         log = read_file(hooks / "notify.log").value_or("");
         return log_lines_with(log, "MASTER").size() == 4 &&
-               log_lines_with(log, "FAULT").size() == 2;
+               log_lines_with(log, "FAULT").size() == 2 &&
+               log_lines_with(log, "BACKUP 50").size() == 1;
     }));
     std::vector<std::string> lines;
     for (const std::string& l : log_lines_with(log, "INSTANCE VI_1")) {

@@ -25,6 +25,7 @@
 //       vrrp_sync_group VG_1 {              # instances that fail over together
 //           group { VI_1; VI_2; }
 //           notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
+//           sync_group_tracking_weight;     # keep the members' tracker weights (else Fault)
 //       }
 //   }
 
@@ -152,6 +153,7 @@ struct SyncGroupConf {
     std::vector<std::string> members;  // vrrp_instance names, in the order written
     std::vector<std::string> member_wheres;
     std::string notify_master, notify_backup, notify_fault, notify;
+    bool tracking_weight = false;  // sync_group_tracking_weight
     friend bool operator==(const SyncGroupConf&, const SyncGroupConf&) = default;
 };
 

@@ -656,6 +656,8 @@ constexpr core::Directive kDirectives[] = {
     {"vrrp_instance", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_instance>()},
     {"vrrp_sync_group", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_sync_group>()},
     {"group", kSync, core::kArgsBlock, core::setter<&set_sync_group_members>()},
+    {"sync_group_tracking_weight", kSync, core::kArgs0,
+     core::setter<&set_sync_group_tracking_weight>()},
 
     {"script", kScript, core::kArgs1ToN, core::setter<&set_script_cmd>()},
     {"interval", kScript, core::kArgs1, core::setter<&set_script_interval>()},

@@ -80,6 +80,55 @@ Status set_sync_group_notify(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
+Status set_sync_group_tracking_weight(ConfContext& cf, VrrpConf& conf) {
+    if (conf.current_group->tracking_weight) {
+        return cf.duplicate();
+    }
+    conf.current_group->tracking_weight = true;
+    return Status::ok();
+}
+
+namespace {
+
+/// keepalived's rule for the members of a sync group without sync_group_tracking_weight: a
+/// weight cannot move the group (a member that is outbid cannot become Master alone, and the
+/// others do not want to), so a failing weighted tracker puts the member, and the group, in
+/// Fault instead. Said once per tracker.
+void weights_to_fault(InstanceConf& c, const SyncGroupConf& g, const VrrpConf& conf) {
+    auto warn = [&](const std::string& what, const std::string& where) {
+        HALO_LOG(kWarn,
+                 "the weight of %s in vrrp_instance \"%s\" is ignored: vrrp_sync_group \"%s\" "
+                 "goes to FAULT when it fails (add \"sync_group_tracking_weight\" to the group "
+                 "to keep weights) in %s",
+                 what.c_str(), c.name.c_str(), g.name.c_str(), where.c_str());
+    };
+    auto fault = [&](TrackAction& a, const std::string& what, const std::string& where) {
+        if (a.weight != 0) {
+            warn(what, where);
+            a = TrackAction{0, true};
+        }
+    };
+    for (TrackedScript& t : c.track_scripts) {
+        // weight 0 overrides the script's own weight: a failing script means Fault.
+        const ScriptConf* s = conf.find_script(t.name);
+        if ((t.weight ? *t.weight : s != nullptr ? s->weight : 0) != 0) {
+            warn("track_script \"" + t.name + "\"", t.where);
+            t.weight = 0;
+        }
+    }
+    for (TrackedName& t : c.track_interfaces) {
+        fault(t.action, "track_interface \"" + t.name + "\"", t.where);
+    }
+    for (TrackedName& t : c.track_upstreams) {
+        fault(t.action, "track_upstream \"" + t.name + "\"", t.where);
+    }
+    if (c.track_workers) {
+        fault(*c.track_workers, "track_workers", c.where);
+    }
+}
+
+}  // namespace
+
 Status resolve_sync_groups(VrrpConf& conf) {
     for (const SyncGroupConf& g : conf.sync_groups) {
         for (size_t m = 0; m < g.members.size(); m++) {
@@ -96,6 +145,9 @@ Status resolve_sync_groups(VrrpConf& conf) {
                                      "\" in " + g.member_wheres[m]);
             }
             it->sync_group = g.name;
+            if (!g.tracking_weight) {
+                weights_to_fault(*it, g, conf);
+            }
         }
         if (g.members.size() == 1) {
             HALO_LOG(kWarn,
@@ -128,6 +180,9 @@ bool SyncGroup::others_want_master(const Instance& self) const {
 }
 
 State SyncGroup::derived() const {
+    if (members_.size() < conf_.members.size()) {
+        return State::kInit;  // the helper is still creating the group's instances
+    }
     bool all_master = true;
     bool any_init = false;
     for (const Instance* m : members_) {

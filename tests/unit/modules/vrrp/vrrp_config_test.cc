@@ -492,6 +492,39 @@ TEST_F(VrrpConfigTest, SyncGroup) {
     EXPECT_EQ(conf().instances[2].sync_group, "B");
 }
 
+TEST_F(VrrpConfigTest, SyncGroupMembersTrackWithFaultUnlessWeightsAreKept) {
+    // keepalived: a weight cannot move a sync group, so a weighted tracker of a member puts
+    // the group in Fault when it fails; sync_group_tracking_weight keeps the weights.
+    std::string instances =
+        "vrrp_script up { script /bin/true; weight 20; }\n"
+        "vrrp_script chk { script /bin/true; }\n"
+        "vrrp_instance VI_1 { interface lo; virtual_router_id 1; track_script up;\n"
+        "  track_script chk weight=-10; track_interface lo weight=-20; track_workers weight=-5;\n"
+        "  virtual_ipaddress { 10.77.0.100/24; } }\n"
+        "vrrp_instance VI_2 { interface lo; virtual_router_id 2; track_script chk;\n"
+        "  virtual_ipaddress { 10.77.0.101/24; } }\n";
+    core::Status s =
+        load("vrrp {\n" + instances + "vrrp_sync_group G { group { VI_1; VI_2; } }\n}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const InstanceConf& i = conf().instances[0];
+    ASSERT_EQ(i.track_scripts.size(), 2u);
+    EXPECT_EQ(i.track_scripts[0].weight, std::optional<int>(0));
+    EXPECT_EQ(i.track_scripts[1].weight, std::optional<int>(0));
+    EXPECT_EQ(i.track_interfaces[0].action, (TrackAction{0, true}));
+    EXPECT_EQ(i.track_workers, std::optional<TrackAction>(TrackAction{0, true}));
+    // A tracker that already means Fault is left as written.
+    EXPECT_EQ(conf().instances[1].track_scripts[0].weight, std::nullopt);
+
+    s = load("vrrp {\n" + instances +
+             "vrrp_sync_group G { group { VI_1; VI_2; } sync_group_tracking_weight; }\n}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const InstanceConf& k = conf().instances[0];
+    EXPECT_EQ(k.track_scripts[0].weight, std::nullopt);
+    EXPECT_EQ(k.track_scripts[1].weight, std::optional<int>(-10));
+    EXPECT_EQ(k.track_interfaces[0].action, (TrackAction{-20, false}));
+    EXPECT_EQ(k.track_workers, std::optional<TrackAction>(TrackAction{-5, false}));
+}
+
 TEST_F(VrrpConfigTest, SyncGroupErrors) {
     auto group_error = [&](std::string_view groups) {
         return error("vrrp {\n" + std::string(groups) + std::string(kTwoInstances) + "}\n");
