@@ -115,10 +115,11 @@ TEST_F(KeepalivedImportTest, SkippedKeywordsOfTheSamplesNameTheirLines) {
         {"keepalived.conf.conditional_conf", ":23: keepalived keyword \"use_vmac\""},
         {"keepalived.conf.track_interface",
          ":28: keepalived keyword \"virtual_routes\" is not supported (skipped)"},
-        {"keepalived.conf.vrrp.sync",
-         ":3: keepalived keyword \"vrrp_sync_group\" is not supported (skipped)"},
-        {"keepalived.conf.vrrp.sync",
-         ":18: keepalived keyword \"vrrp_sync_group\" is not supported (skipped)"},
+        // keepalived 1's form, members without "group { }", is not read by keepalived 2.
+        {"keepalived.conf.vrrp.lvs_syncd",
+         ":3: keepalived keyword \"vrrp_sync_group VG1\" is not supported: it has no \"group "
+         "{ ... }\" (skipped)"},
+        {"keepalived.conf.vrrp.lvs_syncd", ":4: keepalived keyword \"VI_2\" is not supported"},
     };
     for (const Case& c : cases) {
         std::string path = std::string(kSamples) + "/" + c.file;
@@ -129,8 +130,28 @@ TEST_F(KeepalivedImportTest, SkippedKeywordsOfTheSamplesNameTheirLines) {
             << r.err;
     }
     // A block is reported once, not each line inside it.
-    RunResult r = import(std::string(kSamples) + "/keepalived.conf.vrrp.sync");
-    EXPECT_EQ(r.err.find(":4: "), std::string::npos) << r.err;
+    RunResult r = import(std::string(kSamples) + "/keepalived.conf.track_interface");
+    EXPECT_EQ(r.err.find(":29: "), std::string::npos) << r.err;
+}
+
+TEST_F(KeepalivedImportTest, SyncGroupsOfTheSampleAreImported) {
+    if (access(kSamples, R_OK) != 0) {
+        GTEST_SKIP() << kSamples << " is missing";
+    }
+    std::string conf;
+    std::string file = std::string(kSamples) + "/keepalived.conf.vrrp.sync";
+    RunResult r = import_and_test(file, &conf);
+    EXPECT_EQ(r.err.find("vrrp_sync_group"), std::string::npos) << r.err;
+    std::string g1 = block(conf, "vrrp_sync_group G1");
+    for (const char* want : {"VI_1;", "VI_2;", "VI_5;", "VI_9;",
+                             "notify_master \"/usr/local/bin/vrrp.mast arg1 arg2\";",
+                             "notify_fault \"/usr/local/bin/vrrp.fault arg1 arg2\";"}) {
+        EXPECT_NE(g1.find(want), std::string::npos) << want << "\n" << conf;
+    }
+    std::string g2 = block(conf, "vrrp_sync_group G2");
+    EXPECT_NE(g2.find("VI_3;"), std::string::npos) << conf;
+    EXPECT_NE(g2.find("VI_4;"), std::string::npos) << conf;
+    EXPECT_EQ(g2.find("VI_1;"), std::string::npos) << conf;
 }
 
 TEST_F(KeepalivedImportTest, ClassicClusterRoundTrip) {

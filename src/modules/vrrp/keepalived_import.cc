@@ -301,6 +301,7 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
 struct VrrpState {
     std::set<std::string> scripts;  // the vrrp_scripts written
     std::set<std::string> instances;
+    std::set<std::string> written;                      // the instances in the output
     std::set<std::tuple<std::string, int, int>> vrids;  // interface, vrid, version
 };
 
@@ -636,6 +637,7 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     if (g.garp_refresh && !seen_garp_refresh) {
         lines.push_back("garp_master_refresh " + duration_text(*g.garp_refresh) + ";");
     }
+    st.written.insert(name);
     out.open("vrrp_instance " + word(name));
     out.line("# keepalived " + block.where());
     for (const std::string& l : lines) {
@@ -665,7 +667,7 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
         res.skipped.push_back(n);
     }
     Globals g;
-    std::vector<const KaNode*> scripts, instances, servers;
+    std::vector<const KaNode*> scripts, instances, servers, groups;
     for (const KaNode& n : doc.nodes) {
         std::string_view kw = n.keyword();
         if (!n.condition.empty()) {
@@ -678,6 +680,8 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
             instances.push_back(&n);
         } else if (kw == "virtual_server" && n.block) {
             servers.push_back(&n);
+        } else if (kw == "vrrp_sync_group" && n.block) {
+            groups.push_back(&n);
         } else {
             report.skip(n);  // a block once, with its line: its contents are not listed
         }
@@ -699,6 +703,7 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     for (const KaNode* i : instances) {
         map_instance(*i, g, st, inst, report);
     }
+    map_sync_groups(groups, st.written, report, inst);
     Writer http;
     map_virtual_servers(servers, report, http);
     std::vector<std::string> order;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <initializer_list>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,5 +80,10 @@ class Writer {
 /// Writes the `http { }` block for the `virtual_server` nodes (nothing when none maps);
 /// every keyword it cannot map goes to `report`.
 void map_virtual_servers(const std::vector<const KaNode*>& servers, Report& report, Writer& out);
+
+/// Writes the `vrrp_sync_group` blocks (keepalived_sync.cc) with the members among `imported`
+/// (the vrrp_instance names written); every member or keyword left out goes to `report`.
+void map_sync_groups(const std::vector<const KaNode*>& groups,
+                     const std::set<std::string>& imported, Report& report, Writer& out);
 
 }  // namespace vrrp::keepalived

@@ -224,7 +224,7 @@ TEST_F(HealthCheckConfigTest, ReloadKeepsStateByGroupAndAddress) {
                                     first, nullptr, {}, false)
                     .is_ok());
     const upstream::Group* app1 = upstream::find_group(*first, "app");
-    const upstream::Group* other1 = upstream::find_group(*first, "other");
+    ASSERT_NE(upstream::find_group(*first, "other"), nullptr);
     upstream::HealthInfo i;
     EXPECT_FALSE(app1->health(0, i));
     EXPECT_EQ(i.checked, 1);  // checked from the start, up (keepalived's default)

@@ -225,6 +225,76 @@ vrrp_instance VI_1 {
     EXPECT_EQ(i.garp_master_refresh, 60000ms);
 }
 
+TEST_F(KeepalivedRoundTripTest, SyncGroups) {
+    // keepalived writes the groups first; halo's go after the instances they name.
+    import(R"(vrrp_sync_group G1 {
+    group {
+        VI_1
+        VI_2 VI_9
+    }
+    notify_master "/bin/m arg"
+    notify /bin/n
+    global_tracking
+    smtp_alert
+}
+vrrp_sync_group G2 {
+    group {
+        VI_2
+        VI_3
+    }
+    sync_group_tracking_weight
+}
+vrrp_sync_group G3 {
+    VI_3
+}
+vrrp_sync_group G1 {
+    group { VI_3 }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+}
+vrrp_instance VI_3 {
+    interface eth0
+    virtual_router_id 53
+}
+vrrp_instance VI_4 {
+    virtual_router_id 54
+}
+)");
+    ASSERT_EQ(conf().sync_groups.size(), 2u) << result_.conf;
+    const SyncGroupConf& g1 = conf().sync_groups[0];
+    EXPECT_EQ(g1.name, "G1");
+    EXPECT_THAT(g1.members, ElementsAre("VI_1", "VI_2"));
+    EXPECT_EQ(g1.notify_master, "/bin/m arg");
+    EXPECT_EQ(g1.notify, "/bin/n");
+    EXPECT_TRUE(g1.tracking_weight);  // global_tracking: keepalived's older name
+    const SyncGroupConf& g2 = conf().sync_groups[1];
+    EXPECT_THAT(g2.members, ElementsAre("VI_3"));  // VI_2 is G1's
+    EXPECT_TRUE(g2.tracking_weight);
+    EXPECT_EQ(conf().instances[2].sync_group, "G2");
+    EXPECT_THAT(result_.conf, HasSubstr("# keepalived k.conf:1"));
+    EXPECT_THAT(
+        result_.skipped,
+        ElementsAre(
+            "k.conf:4: keepalived keyword \"group VI_9\" is not supported: no vrrp_instance VI_9 "
+            "was imported (skipped)",
+            "k.conf:9: keepalived keyword \"smtp_alert\" is not supported (skipped)",
+            "k.conf:13: keepalived keyword \"group VI_2\" is not supported: the instance is in a "
+            "vrrp_sync_group before (halo allows one) (skipped)",
+            "k.conf:18: keepalived keyword \"vrrp_sync_group G3\" is not supported: it has no "
+            "\"group { ... }\" (skipped)",
+            "k.conf:19: keepalived keyword \"VI_3\" is not supported (skipped)",
+            "k.conf:21: keepalived keyword \"vrrp_sync_group G1\" is not supported: a group of "
+            "that name is defined before (skipped)",
+            "k.conf:36: keepalived keyword \"vrrp_instance VI_4\" is not supported: it has no "
+            "usable \"interface\" (skipped)"));
+}
+
 TEST_F(KeepalivedRoundTripTest, SkippedKeywordsAreReportedWithTheirLines) {
     import(R"(global_defs {
     notification_email {
@@ -257,8 +327,6 @@ vrrp_instance VI_1 {
                 ElementsAre("k.conf:2: keepalived keyword \"notification_email\" is not "
                             "supported (skipped)",
                             "k.conf:5: keepalived keyword \"vrrp_strict\" is not supported "
-                            "(skipped)",
-                            "k.conf:7: keepalived keyword \"vrrp_sync_group\" is not supported "
                             "(skipped)",
                             "k.conf:12: keepalived keyword \"smtp_alert\" is not supported "
                             "(skipped)",

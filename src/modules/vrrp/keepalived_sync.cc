@@ -1,0 +1,101 @@
+// `halo --import-keepalived`: vrrp_sync_group blocks, written after the instances they group
+// (only the instances that were imported; the rest is reported).
+#include <set>
+
+#include "modules/vrrp/keepalived_map.h"
+
+namespace vrrp::keepalived {
+
+namespace {
+
+/// One group's lines (notify scripts, tracking weight) and members; false when it is skipped.
+bool read_group(const KaNode& g, const std::set<std::string>& imported,
+                std::set<std::string>& taken, std::vector<std::string>& members,
+                std::vector<std::string>& lines, Report& report) {
+    std::set<std::string> once;
+    for (const KaNode& n : g.children) {
+        std::string kw(n.keyword());
+        size_t argc = n.words.size() - 1;
+        if (!n.condition.empty()) {
+            report.skip(n, n.condition, "conditional configuration");
+        } else if (kw == "group" && n.block && argc == 0 && once.insert(kw).second) {
+            for (const KaNode& m : n.children) {
+                for (const std::string& w : m.words) {
+                    if (imported.count(w) == 0) {
+                        report.skip(m, "group " + w, "no vrrp_instance " + w + " was imported");
+                    } else if (!taken.insert(w).second) {
+                        report.skip(m, "group " + w,
+                                    "the instance is in a vrrp_sync_group before (halo allows "
+                                    "one)");
+                    } else {
+                        members.push_back(w);
+                    }
+                }
+            }
+        } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
+                    kw == "notify") &&
+                   argc >= 1 && !n.block && once.insert(kw).second) {
+            std::string cmd = n.words[1];
+            for (size_t i = 2; i < n.words.size(); i++) {
+                cmd += " " + n.words[i];
+            }
+            if (!cmd.empty()) {
+                lines.push_back(kw + " " + word(cmd) + ";");
+            }
+        } else if ((kw == "sync_group_tracking_weight" || kw == "global_tracking") && argc == 0 &&
+                   !n.block) {
+            // global_tracking is keepalived's older name of the same setting.
+            if (once.insert("sync_group_tracking_weight").second) {
+                lines.push_back("sync_group_tracking_weight;");
+            }
+        } else {
+            report.unmapped(n, {"group", "notify_master", "notify_backup", "notify_fault", "notify",
+                                "sync_group_tracking_weight", "global_tracking"});
+        }
+    }
+    if (members.empty()) {
+        report.skip(g, "vrrp_sync_group " + g.words[1],
+                    once.count("group") != 0 ? "none of its instances was imported"
+                                             : "it has no \"group { ... }\"");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+void map_sync_groups(const std::vector<const KaNode*>& groups,
+                     const std::set<std::string>& imported, Report& report, Writer& out) {
+    std::set<std::string> names;
+    std::set<std::string> taken;  // an instance joins the first group that lists it
+    for (const KaNode* gp : groups) {
+        const KaNode& g = *gp;
+        if (g.words.size() != 2) {
+            report.skip(g, "vrrp_sync_group", "expected \"vrrp_sync_group NAME { ... }\"");
+            continue;
+        }
+        if (!names.insert(g.words[1]).second) {
+            report.skip(g, "vrrp_sync_group " + g.words[1],
+                        "a group of that name is defined before");
+            continue;
+        }
+        std::vector<std::string> members;
+        std::vector<std::string> lines;
+        if (!read_group(g, imported, taken, members, lines, report)) {
+            continue;
+        }
+        out.open("vrrp_sync_group " + word(g.words[1]));
+        out.line("# keepalived " + g.where());
+        out.open("group");
+        for (const std::string& m : members) {
+            out.line(word(m) + ";");
+        }
+        out.close();
+        for (const std::string& l : lines) {
+            out.line(l);
+        }
+        out.close();
+    }
+}
+
+}  // namespace vrrp::keepalived
