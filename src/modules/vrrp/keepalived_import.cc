@@ -20,136 +20,6 @@ namespace vrrp::keepalived {
 using core::Status;
 using Millis = std::chrono::milliseconds;
 
-// ---- shared helpers (declared in keepalived_map.h) ----
-
-void Report::skip(const KaNode& n, std::string_view kw, std::string_view why) {
-    std::string s = n.where() + ": keepalived keyword \"" + std::string(kw) + "\" is not supported";
-    if (!why.empty()) {
-        s += ": " + std::string(why);
-    }
-    entries_.push_back({n.file ? *n.file : "", n.line, s + " (skipped)"});
-}
-
-void Report::unmapped(const KaNode& n, std::initializer_list<std::string_view> known) {
-    if (n.condition.empty() && std::find(known.begin(), known.end(), n.keyword()) != known.end()) {
-        std::string all;
-        for (const std::string& w : n.words) {
-            all += (all.empty() ? "" : " ") + w;
-        }
-        skip(n, all, n.block ? "invalid block" : "invalid value");
-        return;
-    }
-    skip(n);
-}
-
-void Report::note(const KaNode& n, std::string_view what) {
-    entries_.push_back({n.file ? *n.file : "", n.line, n.where() + ": " + std::string(what)});
-}
-
-void Report::finish(const std::vector<std::string>& file_order) {
-    auto rank = [&](const std::string& f) {
-        return std::find(file_order.begin(), file_order.end(), f) - file_order.begin();
-    };
-    std::stable_sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
-        auto ra = rank(a.file), rb = rank(b.file);
-        return ra != rb ? ra < rb : a.line < b.line;
-    });
-    for (Entry& e : entries_) {
-        lines_.push_back(std::move(e.text));
-    }
-    entries_.clear();
-}
-
-std::optional<Millis> parse_seconds(std::string_view s) {
-    if (s.empty() || s.size() > 12) {
-        return std::nullopt;
-    }
-    long whole = 0;
-    long frac_ms = 0;
-    size_t i = 0;
-    for (; i < s.size() && s[i] != '.'; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return std::nullopt;
-        }
-        whole = whole * 10 + (s[i] - '0');
-    }
-    if (i < s.size()) {
-        if (i + 1 == s.size()) {
-            return std::nullopt;
-        }
-        long scale = 100;
-        for (i++; i < s.size(); i++) {
-            if (s[i] < '0' || s[i] > '9') {
-                return std::nullopt;
-            }
-            frac_ms += (s[i] - '0') * scale;  // digits past the millisecond are dropped
-            scale /= 10;
-        }
-    }
-    return Millis(whole * 1000 + frac_ms);
-}
-
-std::string duration_text(Millis ms) {
-    if (ms.count() % 1000 == 0) {
-        return std::to_string(ms.count() / 1000) + "s";
-    }
-    return std::to_string(ms.count()) + "ms";
-}
-
-std::optional<long> parse_count(std::string_view s) {
-    if (s.empty() || s.size() > 9) {
-        return std::nullopt;
-    }
-    long v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-        v = v * 10 + (c - '0');
-    }
-    return v;
-}
-
-std::string word(std::string_view s) {
-    bool safe = !s.empty();
-    for (char c : s) {
-        if (c <= ' ' || c == ';' || c == '{' || c == '}' || c == '#' || c == '"' || c == '\'' ||
-            c == '\\' || c == '$' || c == '<' || c == '>' || c == '|' || c == '&' || c == '`' ||
-            c == '(' || c == ')' || c == '*' || c == '?' || c == '!') {
-            safe = false;
-        }
-    }
-    if (safe) {
-        return std::string(s);
-    }
-    std::string q = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            q += '\\';
-        }
-        q += c;
-    }
-    return q + "\"";
-}
-
-AddrKind addr_kind(std::string_view s) {
-    std::string str(s);
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, str.c_str(), buf) == 1) {
-        return AddrKind::kV4;
-    }
-    if (inet_pton(AF_INET6, str.c_str(), buf) == 1) {
-        return AddrKind::kV6;
-    }
-    return AddrKind::kBad;
-}
-
-void Writer::line(std::string_view text) {
-    text_.append(static_cast<size_t>(depth_) * 4, ' ');
-    text_ += text;
-    text_ += "\n";
-}
-
 namespace {
 
 /// A signed weight within halo's (and keepalived's) -253..253.
@@ -301,16 +171,18 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
 struct VrrpState {
     std::set<std::string> scripts;  // the vrrp_scripts written
     std::set<std::string> instances;
-    std::set<std::string> written;                      // the instances in the output
+    std::set<std::string> written;     // the instances in the output
+    std::set<std::string> unweighted;  // in a sync group that ignores tracker weights
     std::set<std::tuple<std::string, int, int>> vrids;  // interface, vrid, version
 };
 
 /// `track_script { a; b weight -20 }` or `track_interface { eth1 weight 10 }`.
 /// keepalived adds a positive track_interface weight while the interface is up, halo adds a
 /// weight while it is down: `bonus` gets those weights, for the caller to add to the priority,
-/// and the line says weight=-N (the same effective priority in both states).
-void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<std::string>& out,
-                int& bonus, Report& report) {
+/// and the line says weight=-N (the same effective priority in both states). Without
+/// `weights` (a sync group member) every tracker is written as a FAULT tracker.
+void map_tracks(const KaNode& n, bool scripts, bool weights, const VrrpState& st,
+                std::vector<std::string>& out, int& bonus, Report& report) {
     std::set<std::string> seen;
     std::vector<KaNode> items = n.children;
     if (!n.block && n.words.size() >= 2) {  // keepalived 1.x also took `track_script name`
@@ -342,7 +214,18 @@ void map_tracks(const KaNode& n, bool scripts, const VrrpState& st, std::vector<
         }
         std::string line = std::string(n.keyword()) + " " + word(name);
         size_t i = 1;
-        if (i + 1 < t.words.size() && t.words[i] == "weight" && parse_weight(t.words[i + 1])) {
+        if (!weights) {
+            // weight=0 overrides the script's own weight: failing means FAULT.
+            line += scripts ? " weight=0" : "";
+            if (i + 1 < t.words.size() && t.words[i] == "weight") {
+                report.note(t, std::string(n.keyword()) + " " + name +
+                                   ": its weight is ignored, as keepalived does in a "
+                                   "vrrp_sync_group without sync_group_tracking_weight "
+                                   "(failing is a FAULT)");
+                i += 2;
+            }
+        } else if (i + 1 < t.words.size() && t.words[i] == "weight" &&
+                   parse_weight(t.words[i + 1])) {
             int w = *parse_weight(t.words[i + 1]);
             if (!scripts && w > 0) {
                 bonus += w;
@@ -555,15 +438,13 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
                 lines.push_back("unicast_peer {" + list + " }");
             }
         } else if (kw == "track_script" || kw == "track_interface") {
-            map_tracks(n, kw == "track_script", st, lines, bonus, report);
+            map_tracks(n, kw == "track_script", st.unweighted.count(name) == 0, st, lines, bonus,
+                       report);
             continue;
         } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
                     kw == "notify") &&
                    argc >= 1 && !n.block) {
-            std::string cmd = n.words[1];
-            for (size_t i = 2; i < n.words.size(); i++) {
-                cmd += " " + n.words[i];
-            }
+            std::string cmd = command_words(n);
             if (cmd.empty()) {
                 report.skip(n, kw, "the script is empty");
                 continue;
@@ -689,6 +570,7 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
 
     Writer vrrp;
     VrrpState st;
+    st.unweighted = unweighted_members(groups);
     for (const KaNode* s : scripts) {
         if (s->words.size() == 2 && st.scripts.count(s->words[1]) != 0) {
             report.skip(*s, "vrrp_script " + s->words[1],

@@ -51,6 +51,9 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s);
 std::string duration_text(std::chrono::milliseconds ms);
 /// A non-negative integer.
 std::optional<long> parse_count(std::string_view s);
+/// A notify line's command: its words after the keyword, joined by spaces (keepalived takes
+/// `notify_master /bin/x arg` unquoted as well as quoted).
+std::string command_words(const KaNode& n);
 /// `s` as one halo config word: as is when safe, else double-quoted with escapes.
 std::string word(std::string_view s);
 /// An IPv4 address; an IPv6 one (any ':'); neither.
@@ -85,5 +88,9 @@ void map_virtual_servers(const std::vector<const KaNode*>& servers, Report& repo
 /// (the vrrp_instance names written); every member or keyword left out goes to `report`.
 void map_sync_groups(const std::vector<const KaNode*>& groups,
                      const std::set<std::string>& imported, Report& report, Writer& out);
+/// The instances that sync groups list without `sync_group_tracking_weight` (or
+/// `global_tracking`): keepalived ignores their tracker weights (a failing tracker is a
+/// FAULT), so the importer writes them without weights.
+std::set<std::string> unweighted_members(const std::vector<const KaNode*>& groups);
 
 }  // namespace vrrp::keepalived

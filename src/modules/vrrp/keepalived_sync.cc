@@ -1,5 +1,6 @@
 // `halo --import-keepalived`: vrrp_sync_group blocks, written after the instances they group
 // (only the instances that were imported; the rest is reported).
+#include <algorithm>
 #include <set>
 
 #include "modules/vrrp/keepalived_map.h"
@@ -7,6 +8,24 @@
 namespace vrrp::keepalived {
 
 namespace {
+
+/// The member names of a `group { }` block.
+std::vector<std::string> member_words(const KaNode& group) {
+    std::vector<std::string> out;
+    for (const KaNode& m : group.children) {
+        if (m.condition.empty() && !m.block) {
+            out.insert(out.end(), m.words.begin(), m.words.end());
+        }
+    }
+    return out;
+}
+
+bool keeps_weights(const KaNode& g) {
+    return std::any_of(g.children.begin(), g.children.end(), [](const KaNode& n) {
+        return n.condition.empty() &&
+               (n.keyword() == "sync_group_tracking_weight" || n.keyword() == "global_tracking");
+    });
+}
 
 /// One group's lines (notify scripts, tracking weight) and members; false when it is skipped.
 bool read_group(const KaNode& g, const std::set<std::string>& imported,
@@ -20,6 +39,11 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
             report.skip(n, n.condition, "conditional configuration");
         } else if (kw == "group" && n.block && argc == 0 && once.insert(kw).second) {
             for (const KaNode& m : n.children) {
+                if (!m.condition.empty() || m.block) {
+                    report.skip(m, m.condition.empty() ? m.keyword() : m.condition,
+                                m.condition.empty() ? "" : "conditional configuration");
+                    continue;
+                }
                 for (const std::string& w : m.words) {
                     if (imported.count(w) == 0) {
                         report.skip(m, "group " + w, "no vrrp_instance " + w + " was imported");
@@ -34,12 +58,13 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
             }
         } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
                     kw == "notify") &&
-                   argc >= 1 && !n.block && once.insert(kw).second) {
-            std::string cmd = n.words[1];
-            for (size_t i = 2; i < n.words.size(); i++) {
-                cmd += " " + n.words[i];
-            }
-            if (!cmd.empty()) {
+                   argc >= 1 && !n.block) {
+            std::string cmd = command_words(n);
+            if (cmd.empty()) {
+                report.skip(n, kw, "the script is empty");
+            } else if (!once.insert(kw).second) {
+                report.skip(n, kw, "it is given before");
+            } else {
                 lines.push_back(kw + " " + word(cmd) + ";");
             }
         } else if ((kw == "sync_group_tracking_weight" || kw == "global_tracking") && argc == 0 &&
@@ -63,6 +88,23 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
 }
 
 }  // namespace
+
+std::set<std::string> unweighted_members(const std::vector<const KaNode*>& groups) {
+    std::set<std::string> out;
+    for (const KaNode* g : groups) {
+        if (keeps_weights(*g)) {
+            continue;
+        }
+        for (const KaNode& n : g->children) {
+            if (n.keyword() == "group" && n.block && n.condition.empty()) {
+                for (const std::string& m : member_words(n)) {
+                    out.insert(m);
+                }
+            }
+        }
+    }
+    return out;
+}
 
 void map_sync_groups(const std::vector<const KaNode*>& groups,
                      const std::set<std::string>& imported, Report& report, Writer& out) {

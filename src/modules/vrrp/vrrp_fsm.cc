@@ -126,9 +126,11 @@ void Fsm::resume(State state, std::optional<Ip4> master) {
         return;
     }
     if (fault_) {
-        enter(State::kFault, Cause::kFault);
+        enter(State::kFault, state == State::kFault ? Cause::kResumed : Cause::kFault);
     } else if (state == State::kMaster) {
         become_master(Cause::kResumed);
+    } else if (state == State::kFault) {
+        become_backup(Cause::kFaultCleared, master_down_interval());  // the new config cleared it
     } else {
         master_ = master;
         become_backup(Cause::kResumed, master_down_interval());
@@ -159,6 +161,7 @@ void Fsm::force_master() {
 void Fsm::force_backup() {
     if (state_ == State::kMaster && !resigned_) {
         master_down_from_zero_ = false;
+        master_.reset();  // not us any more, and the new master is not known yet
         become_backup(Cause::kSyncGroup, master_down_interval());
     }
 }

@@ -70,7 +70,8 @@ class Fsm {
     /// Master_Down_Timer armed. Fault instead when a fault is pending.
     void start();
     /// Takes over the state a previous helper left (reload): Master goes on advertising
-    /// (one advert at once), Backup arms Master_Down_Timer. Cause kResumed.
+    /// (one advert at once), Backup arms Master_Down_Timer, Fault stays while a fault is
+    /// pending (else Backup, cause kFaultCleared). Cause kResumed.
     void resume(State state, std::optional<Ip4> master);
     /// An advertisement for this virtual router that passed decode() and check().
     void on_advert(const Advert& advert, Ip4 src);

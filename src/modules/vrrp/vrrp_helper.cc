@@ -464,6 +464,13 @@ void Helper::claim_slots() {
     for (const SyncGroupConf& g : conf_.sync_groups) {
         groups_.push_back(std::make_unique<SyncGroup>(*this, g));
     }
+    // Every instance is made, set up and in its group before any starts: a group member's
+    // first state depends on the others' trackers.
+    struct Start {
+        std::optional<State> resume;
+        std::optional<Ip4> master;
+    };
+    std::vector<Start> starts;
     for (const InstanceConf& c : conf_.instances) {
         Slot* slot = nullptr;
         for (Slot& s : shared_->slots) {
@@ -476,7 +483,8 @@ void Helper::claim_slots() {
         if (slot != nullptr) {
             bool handed_over = slot->owner == 0;
             auto st = static_cast<State>(slot->state);
-            if (handed_over && (st == State::kMaster || st == State::kBackup)) {
+            if (handed_over &&
+                (st == State::kMaster || st == State::kBackup || st == State::kFault)) {
                 resume = st;
                 if (slot->master != 0) {
                     master = Ip4{slot->master};
@@ -522,10 +530,25 @@ void Helper::claim_slots() {
                      same ? "" : " with its new configuration");
         }
         instances_.push_back(std::move(inst));
-        instances_.back()->start(resume, master);
+        starts.push_back({resume, master});
     }
-    if (!groups_.empty()) {
-        trackers_changed();  // an instance started before another of its group was known
+    for (size_t i = 0; i < instances_.size(); i++) {
+        instances_[i]->start(starts[i].resume, starts[i].master);
+    }
+    for (auto& g : groups_) {
+        g->settle();
+    }
+}
+
+void Helper::retry_setup() {
+    for (auto& i : instances_) {
+        if (!i->running() && i->setup()) {
+            HALO_LOG(kNotice, "vrrp_instance \"%s\" can run now", i->conf().name.c_str());
+            i->start(std::nullopt, std::nullopt);
+        }
+    }
+    for (auto& g : groups_) {
+        g->settle();
     }
 }
 
@@ -629,6 +652,7 @@ int Helper::run() {
                 }
             });
             if (changed) {
+                retry_setup();
                 trackers_changed();
             }
         });

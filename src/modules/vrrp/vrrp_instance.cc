@@ -184,6 +184,11 @@ void Instance::start(std::optional<State> resume, std::optional<Ip4> master) {
     std::vector<SlotVip> present(slot_.vips,
                                  slot_.vips + std::min<size_t>(slot_.vip_count, kMaxSlotVips));
     update();  // trackers first: a failing tracker starts the instance in Fault
+    if (resume && *resume == State::kFault) {
+        vips_on_ = false;  // a helper in Fault had none up
+        fsm_->resume(*resume, std::nullopt);
+        return;
+    }
     if (resume && (*resume == State::kMaster || *resume == State::kBackup)) {
         vips_on_ = *resume == State::kMaster;
         if (vips_on_) {

@@ -143,7 +143,8 @@ class Instance : public FsmListener {
     const InstanceConf& conf() const { return conf_; }
     Slot& slot() { return slot_; }
     /// Resolves the interface and addresses, opens the sockets. False: logged, the instance
-    /// stays in Fault until its interface appears (checked on link changes).
+    /// does not run until a link change lets it (Helper::retry_setup); a sync group with it
+    /// stays in Fault meanwhile.
     bool setup();
     /// Starts the state machine: `resume` the state a previous helper handed over (kMaster
     /// or kBackup with its VIPs in `old_vips`), or a fresh start (stale VIPs removed first).
@@ -236,6 +237,9 @@ class SyncGroup {
     bool others_want_master(const Instance& self) const;
     /// A member changed state: the others follow it; the group's state and notify scripts.
     void member_changed(const Instance& who, State from, State to, Cause cause);
+    /// Once its members have started (or one more could): when one is Master, the others
+    /// follow (an owner that started as Master, an instance a reload added to a group).
+    void settle();
 
   private:
     State derived() const;
@@ -283,6 +287,9 @@ class Helper {
     void reap();
     void stop(bool hand_over);
     void claim_slots();
+    /// A link changed: instances that could not be set up (their interface was missing)
+    /// try again, and start when they can.
+    void retry_setup();
     void poll_trackers();
 
     core::Cycle& cycle_;

@@ -179,6 +179,17 @@ bool SyncGroup::others_want_master(const Instance& self) const {
     return true;
 }
 
+void SyncGroup::settle() {
+    auto master = std::find_if(members_.begin(), members_.end(),
+                               [](const Instance* m) { return m->state() == State::kMaster; });
+    if (master == members_.end()) {
+        return;
+    }
+    for (Instance* m : members_) {
+        m->follow_master();
+    }
+}
+
 State SyncGroup::derived() const {
     if (members_.size() < conf_.members.size()) {
         return State::kInit;  // the helper is still creating the group's instances

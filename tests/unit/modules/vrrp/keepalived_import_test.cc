@@ -295,6 +295,67 @@ vrrp_instance VI_4 {
             "usable \"interface\" (skipped)"));
 }
 
+TEST_F(KeepalivedRoundTripTest, SyncGroupMembersLoseTheirTrackerWeights) {
+    // keepalived ignores the tracker weights of a sync group's members (a failing tracker is
+    // a FAULT) unless the group keeps them: the import says the same in halo's words.
+    import(R"(vrrp_script chk {
+    script /bin/true
+    weight -20
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        @node2 VI_2
+    }
+    notify /bin/a
+    notify /bin/b
+}
+vrrp_sync_group K {
+    group {
+        VI_2
+    }
+    global_tracking
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    track_script {
+        chk weight -30
+    }
+    track_interface {
+        eth1 weight 10
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    priority 100
+    track_interface {
+        eth1 weight 10
+    }
+}
+)");
+    const InstanceConf& a = conf().instances[0];
+    EXPECT_EQ(a.priority, 100);  // no bonus for the interface weight
+    ASSERT_EQ(a.track_scripts.size(), 1u);
+    EXPECT_EQ(a.track_scripts[0].weight, std::optional<int>(0));
+    EXPECT_EQ(a.track_interfaces[0].action, (TrackAction{0, true}));
+    const InstanceConf& b = conf().instances[1];  // in K, which keeps weights
+    EXPECT_EQ(b.priority, 110);
+    EXPECT_EQ(b.track_interfaces[0].action, (TrackAction{-10, false}));
+    EXPECT_EQ(conf().sync_groups[0].members, std::vector<std::string>{"VI_1"});
+    EXPECT_EQ(conf().sync_groups[0].notify, "/bin/a");
+    EXPECT_EQ(conf().sync_groups[1].members, std::vector<std::string>{"VI_2"});
+    EXPECT_THAT(result_.skipped,
+                Contains("k.conf:8: keepalived keyword \"@node2\" is not supported: "
+                         "conditional configuration (skipped)"));
+    EXPECT_THAT(result_.skipped, Contains("k.conf:11: keepalived keyword \"notify\" is not "
+                                          "supported: it is given before (skipped)"));
+    EXPECT_THAT(result_.skipped, Contains(HasSubstr("k.conf:24: track_script chk: its weight is "
+                                                    "ignored")));
+}
+
 TEST_F(KeepalivedRoundTripTest, SkippedKeywordsAreReportedWithTheirLines) {
     import(R"(global_defs {
     notification_email {

@@ -281,7 +281,8 @@ TEST_F(FsmTest, SyncGroupForcesAMasterBackAndNotAFaultOrResigned) {
     EXPECT_FALSE(f.adver_timer_armed());
     EXPECT_TRUE(f.down_timer_armed());
     EXPECT_THAT(rec_.take(), ElementsAre("MASTER->BACKUP"));  // no advert: it just stops
-    f.force_backup();                                         // already Backup
+    EXPECT_EQ(f.master(), std::nullopt);  // not us any more, the new one is not known yet
+    f.force_backup();                     // already Backup
     EXPECT_THAT(rec_.take(), ElementsAre());
     // Fault is left only by its trackers.
     f.set_fault(true);
@@ -490,6 +491,24 @@ TEST_F(FsmTest, ResumeKeepsTheStateWithoutAnElection) {
     // Taking an instance over is no change of state: the status page's count stays.
     EXPECT_EQ(f.transitions(), 0u);
     EXPECT_EQ(b.transitions(), 0u);
+}
+
+TEST_F(FsmTest, ResumeInFaultStaysThereUnlessTheFaultIsGone) {
+    // The tracker still fails: Fault, taken over (no notify, no transition counted).
+    Fsm& f = make(100);
+    f.set_fault(true);
+    f.resume(State::kFault, std::nullopt);
+    EXPECT_EQ(f.state(), State::kFault);
+    EXPECT_EQ(rec_.causes.back(), Cause::kResumed);
+    EXPECT_EQ(f.transitions(), 0u);
+    EXPECT_FALSE(f.down_timer_armed());
+    // The new configuration has no failing tracker: Backup, a real transition.
+    Fsm& b = make(100);
+    b.resume(State::kFault, std::nullopt);
+    EXPECT_EQ(b.state(), State::kBackup);
+    EXPECT_EQ(rec_.causes.back(), Cause::kFaultCleared);
+    EXPECT_EQ(b.transitions(), 1u);
+    EXPECT_TRUE(b.down_timer_armed());
 }
 
 // ---- a cluster on a fake network ----
