@@ -156,6 +156,14 @@ class Lab {
             run_command({"ip", "netns", "exec", ns("cl"), "curl", "-s", "-f", "-m", "2", url}, 5s);
         return r.status == 0 ? r.out : "";
     }
+    /// A veth pair `a`/`b` in node i, both up: a link a test can take down (the dummy
+    /// driver is not always there).
+    bool add_veth(int i, const std::string& a, const std::string& b) const {
+        return ip({"-n", node(i), "link", "add", a, "type", "veth", "peer", "name", b}).status ==
+                   0 &&
+               ip({"-n", node(i), "link", "set", b, "up"}).status == 0 &&
+               ip({"-n", node(i), "link", "set", a, "up"}).status == 0;
+    }
     bool set_link(int i, bool up) const {
         return ip({"-n", node(i), "link", "set", "eth0", up ? "up" : "down"}).status == 0;
     }

@@ -212,11 +212,7 @@ TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
     // Node 1 tracks a script (a file's presence), a dummy link, its workers and an upstream
     // group whose servers refuse connections; it reports transitions to a notify script.
     std::string ns1 = lab_.node(1);
-    // (a veth pair: the dummy driver is not always there)
-    ASSERT_EQ(ip({"-n", ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"}).status,
-              0);
-    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk1", "up"}).status, 0);
-    ASSERT_EQ(ip({"-n", ns1, "link", "set", "trk0", "up"}).status, 0);
+    ASSERT_TRUE(lab_.add_veth(1, "trk0", "trk1"));
     TempDir hooks("halo-hooks");
     chmod(hooks.path().c_str(), 0777);  // scripts run as nobody
     std::string ok = hooks / "ok";

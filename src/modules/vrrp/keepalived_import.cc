@@ -441,9 +441,7 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
             map_tracks(n, kw == "track_script", st.unweighted.count(name) == 0, st, lines, bonus,
                        report);
             continue;
-        } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
-                    kw == "notify") &&
-                   argc >= 1 && !n.block) {
+        } else if (is_notify(kw) && argc >= 1 && !n.block) {
             std::string cmd = command_words(n);
             if (cmd.empty()) {
                 report.skip(n, kw, "the script is empty");

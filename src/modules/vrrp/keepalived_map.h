@@ -54,6 +54,10 @@ std::optional<long> parse_count(std::string_view s);
 /// A notify line's command: its words after the keyword, joined by spaces (keepalived takes
 /// `notify_master /bin/x arg` unquoted as well as quoted).
 std::string command_words(const KaNode& n);
+/// notify_master, notify_backup, notify_fault or notify.
+inline bool is_notify(std::string_view kw) {
+    return kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" || kw == "notify";
+}
 /// `s` as one halo config word: as is when safe, else double-quoted with escapes.
 std::string word(std::string_view s);
 /// An IPv4 address; an IPv6 one (any ':'); neither.

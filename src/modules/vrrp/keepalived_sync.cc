@@ -56,9 +56,7 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
                     }
                 }
             }
-        } else if ((kw == "notify_master" || kw == "notify_backup" || kw == "notify_fault" ||
-                    kw == "notify") &&
-                   argc >= 1 && !n.block) {
+        } else if (is_notify(kw) && argc >= 1 && !n.block) {
             std::string cmd = command_words(n);
             if (cmd.empty()) {
                 report.skip(n, kw, "the script is empty");

@@ -517,16 +517,17 @@ Status set_track_workers(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
+/// `notify_master|notify_backup|notify_fault|notify CMD;` in an instance or a sync group.
 Status set_notify(ConfContext& cf, VrrpConf& conf) {
-    if (conf.current_group != nullptr) {
-        return set_sync_group_notify(cf, conf);
-    }
-    InstanceConf& c = draft(conf).conf;
-    std::string_view n = cf.name();
-    std::string& slot = n == "notify_master"   ? c.notify_master
-                        : n == "notify_backup" ? c.notify_backup
-                        : n == "notify_fault"  ? c.notify_fault
-                                               : c.notify;
+    auto pick = [&cf](auto& c) -> std::string& {
+        std::string_view n = cf.name();
+        return n == "notify_master"   ? c.notify_master
+               : n == "notify_backup" ? c.notify_backup
+               : n == "notify_fault"  ? c.notify_fault
+                                      : c.notify;
+    };
+    std::string& slot =
+        conf.current_group != nullptr ? pick(*conf.current_group) : pick(draft(conf).conf);
     if (!slot.empty()) {
         return cf.duplicate();
     }

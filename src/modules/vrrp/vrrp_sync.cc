@@ -63,23 +63,6 @@ Status set_sync_group_members(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
-Status set_sync_group_notify(ConfContext& cf, VrrpConf& conf) {
-    SyncGroupConf& g = *conf.current_group;
-    std::string_view n = cf.name();
-    std::string& slot = n == "notify_master"   ? g.notify_master
-                        : n == "notify_backup" ? g.notify_backup
-                        : n == "notify_fault"  ? g.notify_fault
-                                               : g.notify;
-    if (!slot.empty()) {
-        return cf.duplicate();
-    }
-    if (cf.arg(0).empty()) {
-        return cf.invalid_value(cf.arg(0), "the script is empty");
-    }
-    slot = cf.arg(0);
-    return Status::ok();
-}
-
 Status set_sync_group_tracking_weight(ConfContext& cf, VrrpConf& conf) {
     if (conf.current_group->tracking_weight) {
         return cf.duplicate();

@@ -13,8 +13,6 @@ namespace vrrp {
 core::Status set_vrrp_sync_group(core::ConfContext& cf, VrrpConf& conf);
 /// `group { VI_1; VI_2; }` in a vrrp_sync_group.
 core::Status set_sync_group_members(core::ConfContext& cf, VrrpConf& conf);
-/// `notify_master|notify_backup|notify_fault|notify CMD;` in a vrrp_sync_group.
-core::Status set_sync_group_notify(core::ConfContext& cf, VrrpConf& conf);
 /// `sync_group_tracking_weight;` in a vrrp_sync_group.
 core::Status set_sync_group_tracking_weight(core::ConfContext& cf, VrrpConf& conf);
 /// Once the instances are resolved: every member exists and belongs to one group only;
