@@ -157,5 +157,25 @@ TEST_F(HaTest, SyncGroupFailsOverOnACrashAndPreemptsBackTogether) {
         wait_until([&] { return lab_.curl(std::string("http://") + kVip2 + "/") == "node1\n"; }));
 }
 
+TEST_F(HaTest, ReloadThatGroupsAnInstanceWithAMasterMakesItMasterAtOnce) {
+    // Node 1 runs VI_1 alone and is its master; a reload adds VI_2 and groups the two. The
+    // new instance follows its group's master without waiting for its Master_Down_Timer.
+    std::string alone = sync_pair(100, "", "");
+    alone = alone.substr(alone.find("  vrrp_instance VI_1"));
+    alone = alone.substr(0, alone.find("  vrrp_instance VI_2"));
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 1, alone));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
+    node(1).write_conf(sync_pair(100, "", ""));
+    node(1).proc().signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1, kVip2); }, 20s)) << node(1).error_log();
+    EXPECT_TRUE(lab_.has_vip(1));
+    EXPECT_EQ(node(1).count("vrrp_instance \"VI_1\" continues in MASTER"), 1u);
+    EXPECT_EQ(node(1).count("vrrp_instance \"VI_2\" BACKUP -> MASTER (another instance of its "
+                            "vrrp_sync_group changed state)"),
+              1u)
+        << node(1).error_log();
+}
+
 }  // namespace
 }  // namespace halo_test

@@ -47,6 +47,22 @@ TEST_F(VrrpConfigTest, ClusterExamplesPass) {
     }
 }
 
+TEST_F(VrrpConfigTest, SingleProcessSaysItRunsNoVrrpHelper) {
+    halo_.write_conf(
+        "daemon off;\nmaster_process off;\nerror_log logs/error.log notice;\nevents {}\n"
+        "http {\n  server {\n    listen 127.0.0.1:%%PORT_0%%;\n"
+        "    location / { return 200 \"single\\n\"; }\n  }\n}\n"
+        "vrrp {\n  vrrp_instance VI_1 {\n    interface lo;\n    virtual_router_id 51;\n"
+        "    virtual_ipaddress { 10.77.0.100/24; }\n  }\n}\n");
+    ASSERT_TRUE(halo_.start());
+    EXPECT_EQ(halo_.get_body(), "single\n");
+    EXPECT_NE(halo_.error_log().find(
+                  "[warn] " + std::to_string(halo_.master_pid()) +
+                  "#0: the vrrp helper process does not run with \"master_process off\""),
+              std::string::npos)
+        << halo_.error_log();
+}
+
 TEST_F(VrrpConfigTest, ErrorsNameFileLineAndDirective) {
     struct Case {
         std::string body;
