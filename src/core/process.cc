@@ -552,11 +552,6 @@ int run_single(std::unique_ptr<Cycle> cycle) {
     set_current_log(&cycle->log());
     ProcessInfo info;
     info.role = ProcessRole::kSingle;
-    for (const HelperSpec& h : cycle->helpers()) {
-        // A helper is a child of the master: there is none without one.
-        HALO_LOG(kWarn, "the %s helper process does not run with \"master_process off\"",
-                 h.name.c_str());
-    }
     if (!cycle->process_observers().empty()) {
         ProcessTable t;
         t.self = record_of(getpid(), info);

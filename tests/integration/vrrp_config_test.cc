@@ -56,10 +56,10 @@ TEST_F(VrrpConfigTest, SingleProcessSaysItRunsNoVrrpHelper) {
         "    virtual_ipaddress { 10.77.0.100/24; }\n  }\n}\n");
     ASSERT_TRUE(halo_.start());
     EXPECT_EQ(halo_.get_body(), "single\n");
-    EXPECT_NE(halo_.error_log().find(
-                  "[warn] " + std::to_string(halo_.master_pid()) +
-                  "#0: the vrrp helper process does not run with \"master_process off\""),
-              std::string::npos)
+    EXPECT_NE(
+        halo_.error_log().find("[warn] " + std::to_string(halo_.master_pid()) +
+                               "#0: the vrrp instances do not run with \"master_process off\""),
+        std::string::npos)
         << halo_.error_log();
 }
 

@@ -80,6 +80,10 @@ int64_t steady_ms() {
 
 core::Status init_worker(core::Cycle& cycle, const core::ProcessInfo& info) {
     const VrrpConf* conf = vrrp_conf(cycle);
+    if (info.role == core::ProcessRole::kSingle && conf != nullptr && !conf->instances.empty()) {
+        // The helper is a child of the master: a debugging run without one has no VRRP.
+        HALO_LOG(kWarn, "the vrrp instances do not run with \"master_process off\"");
+    }
     if (info.role != core::ProcessRole::kWorker || g_shared == nullptr || conf == nullptr ||
         info.worker_index < 0 || static_cast<size_t>(info.worker_index) >= kMaxWorkers) {
         return core::Status::ok();
