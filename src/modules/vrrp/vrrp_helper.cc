@@ -677,8 +677,12 @@ int Helper::run() {
             workers_ok_.emplace(i.track_workers_timeout.count(), true);
         }
     }
-    poll_timer_ = loop_.make_timer([this] { poll_trackers(); });
-    poll_trackers();
+    if (!workers_ok_.empty() || !upstream_ok_.empty()) {
+        // Only the built-in trackers are polled: without them the helper sleeps between
+        // adverts.
+        poll_timer_ = loop_.make_timer([this] { poll_trackers(); });
+        poll_trackers();
+    }
     claim_slots();
     for (auto& s : scripts_) {
         s->start();
