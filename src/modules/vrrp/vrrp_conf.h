@@ -26,6 +26,7 @@
 //           group { VI_1; VI_2; }
 //           notify_master "/path/x";  notify_backup ...;  notify_fault ...;  notify ...;
 //           sync_group_tracking_weight;     # keep the members' tracker weights (else Fault)
+//           track_script chk;  track_interface eth1;  track_upstream NAME;   # every member's
 //       }
 //   }
 
@@ -154,6 +155,10 @@ struct SyncGroupConf {
     std::vector<std::string> member_wheres;
     std::string notify_master, notify_backup, notify_fault, notify;
     bool tracking_weight = false;  // sync_group_tracking_weight
+    // keepalived's group-level trackers: every member tracks them too.
+    std::vector<TrackedScript> track_scripts;
+    std::vector<TrackedName> track_interfaces;
+    std::vector<TrackedName> track_upstreams;
     friend bool operator==(const SyncGroupConf&, const SyncGroupConf&) = default;
 };
 

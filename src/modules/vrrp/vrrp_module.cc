@@ -472,12 +472,14 @@ Status set_track_script(ConfContext& cf, VrrpConf& conf) {
     t.where = cf.node().where();
     TrackAction unused;
     HALO_TRY(track_action(cf, 1, false, unused, &t.weight));
-    for (const auto& o : draft(conf).conf.track_scripts) {
+    auto& list = conf.current_group != nullptr ? conf.current_group->track_scripts
+                                               : draft(conf).conf.track_scripts;
+    for (const auto& o : list) {
         if (o.name == t.name) {
             return cf.error("vrrp_script \"" + t.name + "\" is tracked twice");
         }
     }
-    draft(conf).conf.track_scripts.push_back(std::move(t));
+    list.push_back(std::move(t));
     return Status::ok();
 }
 
@@ -493,7 +495,11 @@ Status set_track_named(ConfContext& cf, VrrpConf& conf) {
     if (!iface && t.action.weight == 0) {
         t.action.fault = true;
     }
-    auto& list = iface ? draft(conf).conf.track_interfaces : draft(conf).conf.track_upstreams;
+    auto lists = [iface](auto& c) -> std::vector<TrackedName>& {
+        return iface ? c.track_interfaces : c.track_upstreams;
+    };
+    auto& list =
+        conf.current_group != nullptr ? lists(*conf.current_group) : lists(draft(conf).conf);
     for (const auto& o : list) {
         if (o.name == t.name) {
             return cf.error("\"" + t.name + "\" is tracked twice");
@@ -679,9 +685,9 @@ constexpr core::Directive kDirectives[] = {
     {"preempt_delay", kInst, core::kArgs1, core::setter<&set_preempt_delay>()},
     {"unicast_src_ip", kInst, core::kArgs1, core::setter<&set_unicast_src_ip>()},
     {"unicast_peer", kInst, core::kArgsBlock, core::setter<&set_unicast_peer>()},
-    {"track_script", kInst, kArgs1To2, core::setter<&set_track_script>()},
-    {"track_interface", kInst, kArgs1To2, core::setter<&set_track_named>()},
-    {"track_upstream", kInst, kArgs1To2, core::setter<&set_track_named>()},
+    {"track_script", kInst | kSync, kArgs1To2, core::setter<&set_track_script>()},
+    {"track_interface", kInst | kSync, kArgs1To2, core::setter<&set_track_named>()},
+    {"track_upstream", kInst | kSync, kArgs1To2, core::setter<&set_track_named>()},
     {"track_workers", kInst, kArgs0To2, core::setter<&set_track_workers>()},
     {"notify_master", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},
     {"notify_backup", kInst | kSync, core::kArgs1, core::setter<&set_notify>()},

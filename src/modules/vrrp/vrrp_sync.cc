@@ -114,6 +114,11 @@ void weights_to_fault(InstanceConf& c, const SyncGroupConf& g, const VrrpConf& c
 
 Status resolve_sync_groups(VrrpConf& conf) {
     for (const SyncGroupConf& g : conf.sync_groups) {
+        for (const TrackedScript& t : g.track_scripts) {
+            if (conf.find_script(t.name) == nullptr) {
+                return Status::error("unknown vrrp_script \"" + t.name + "\" in " + t.where);
+            }
+        }
         for (size_t m = 0; m < g.members.size(); m++) {
             auto it = std::find_if(conf.instances.begin(), conf.instances.end(),
                                    [&](const InstanceConf& c) { return c.name == g.members[m]; });
@@ -128,6 +133,19 @@ Status resolve_sync_groups(VrrpConf& conf) {
                                      "\" in " + g.member_wheres[m]);
             }
             it->sync_group = g.name;
+            // The group's trackers are each member's (one it tracks itself already is kept
+            // as the member wrote it).
+            auto add = [](auto& to, const auto& from) {
+                for (const auto& t : from) {
+                    if (std::none_of(to.begin(), to.end(),
+                                     [&](const auto& o) { return o.name == t.name; })) {
+                        to.push_back(t);
+                    }
+                }
+            };
+            add(it->track_scripts, g.track_scripts);
+            add(it->track_interfaces, g.track_interfaces);
+            add(it->track_upstreams, g.track_upstreams);
             if (!g.tracking_weight) {
                 weights_to_fault(*it, g, conf);
             }

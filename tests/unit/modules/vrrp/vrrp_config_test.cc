@@ -525,6 +525,49 @@ TEST_F(VrrpConfigTest, SyncGroupMembersTrackWithFaultUnlessWeightsAreKept) {
     EXPECT_EQ(k.track_workers, std::optional<TrackAction>(TrackAction{-5, false}));
 }
 
+TEST_F(VrrpConfigTest, SyncGroupTrackersAreEveryMembers) {
+    core::Status s = load(
+        "http { upstream app { server 127.0.0.1:1; } }\n"
+        "vrrp {\n"
+        "vrrp_script chk { script /bin/true; }\n"
+        "vrrp_sync_group G {\n"
+        "  group { VI_1; VI_2; }\n"
+        "  track_script chk;\n"               // line 6
+        "  track_interface lo weight=-10;\n"  // line 7
+        "  track_upstream app;\n"
+        "}\n"
+        "vrrp_instance VI_1 { interface lo; virtual_router_id 1; track_script chk weight=-5;\n"
+        "  virtual_ipaddress { 10.77.0.100/24; } }\n"
+        "vrrp_instance VI_2 { interface lo; virtual_router_id 2;\n"
+        "  virtual_ipaddress { 10.77.0.101/24; } }\n"
+        "}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const InstanceConf& a = conf().instances[0];
+    const InstanceConf& b = conf().instances[1];
+    // VI_1's own track_script chk is kept (and, without tracking weight, means FAULT).
+    ASSERT_EQ(a.track_scripts.size(), 1u);
+    EXPECT_EQ(a.track_scripts[0].where, dir_.file("halo.conf") + ":10");
+    ASSERT_EQ(b.track_scripts.size(), 1u);
+    EXPECT_EQ(b.track_scripts[0].where, dir_.file("halo.conf") + ":6");
+    for (const InstanceConf* i : {&a, &b}) {
+        ASSERT_EQ(i->track_interfaces.size(), 1u);
+        EXPECT_EQ(i->track_interfaces[0].action, (TrackAction{0, true}));  // weight to FAULT
+        ASSERT_EQ(i->track_upstreams.size(), 1u);
+        EXPECT_EQ(i->track_upstreams[0].name, "app");
+    }
+
+    EXPECT_EQ(error("vrrp {\nvrrp_sync_group G {\ngroup { VI_1; }\ntrack_script nope;\n}\n"
+                    "vrrp_instance VI_1 { interface lo; virtual_router_id 1; }\n}\n"),
+              "unknown vrrp_script \"nope\"" + at(4));
+    EXPECT_EQ(error("vrrp {\nvrrp_sync_group G {\ngroup { VI_1; }\ntrack_upstream nope;\n}\n"
+                    "vrrp_instance VI_1 { interface lo; virtual_router_id 1; }\n}\n"),
+              "unknown upstream \"nope\" in \"track_upstream\"" + at(4));
+    EXPECT_EQ(error("vrrp {\nvrrp_sync_group G {\ngroup { VI_1; }\ntrack_interface lo;\n"
+                    "track_interface lo;\n}\n"
+                    "vrrp_instance VI_1 { interface lo; virtual_router_id 1; }\n}\n"),
+              "\"lo\" is tracked twice" + at(5));
+}
+
 TEST_F(VrrpConfigTest, SyncGroupErrors) {
     auto group_error = [&](std::string_view groups) {
         return error("vrrp {\n" + std::string(groups) + std::string(kTwoInstances) + "}\n");
