@@ -181,9 +181,10 @@ struct VrrpState {
 /// weight while it is down: `bonus` gets those weights, for the caller to add to the priority,
 /// and the line says weight=-N (the same effective priority in both states). Without
 /// `weights` (a sync group member) every tracker is written as a FAULT tracker.
+/// `seen`: what the instance tracks already (its own blocks, then its sync group's).
 void map_tracks(const KaNode& n, bool scripts, bool weights, const VrrpState& st,
-                std::vector<std::string>& out, int& bonus, Report& report) {
-    std::set<std::string> seen;
+                std::set<std::string>& seen, std::vector<std::string>& out, int& bonus,
+                Report& report) {
     std::vector<KaNode> items = n.children;
     if (!n.block && n.words.size() >= 2) {  // keepalived 1.x also took `track_script name`
         KaNode one = n;
@@ -208,7 +209,7 @@ void map_tracks(const KaNode& n, bool scripts, bool weights, const VrrpState& st
             report.skip(t, n.keyword(), "\"" + name + "\" is not an interface name");
             continue;
         }
-        if (!seen.insert(name).second) {
+        if (!seen.insert(std::string(n.keyword()) + " " + name).second) {
             report.skip(t, n.keyword(), "\"" + name + "\" is tracked twice");
             continue;
         }
@@ -327,9 +328,10 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     std::string iface;
     int vrid = 0;
     bool seen_garp_delay = false, seen_garp_repeat = false, seen_garp_refresh = false;
-    std::set<std::string> once;  // single-valued keywords already written
-    int priority = 100;          // keepalived's default too
-    int bonus = 0;               // positive track_interface weights
+    std::set<std::string> once;     // single-valued keywords already written
+    int priority = 100;             // keepalived's default too
+    int bonus = 0;                  // positive track_interface weights
+    std::set<std::string> tracked;  // "track_script chk", ... (map_tracks)
     std::optional<std::string> has_src;
     const KaNode* src_node = nullptr;
     bool has_peers = false;
@@ -438,8 +440,8 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
                 lines.push_back("unicast_peer {" + list + " }");
             }
         } else if (kw == "track_script" || kw == "track_interface") {
-            map_tracks(n, kw == "track_script", st.unweighted.count(name) == 0, st, lines, bonus,
-                       report);
+            map_tracks(n, kw == "track_script", st.unweighted.count(name) == 0, st, tracked, lines,
+                       bonus, report);
             continue;
         } else if (is_notify(kw) && argc >= 1 && !n.block) {
             std::string cmd = command_words(n);
@@ -580,8 +582,19 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
         }
     }
     Writer inst;
+    auto group_tracks = group_trackers(groups);
     for (const KaNode* i : instances) {
-        map_instance(*i, g, st, inst, report);
+        auto extra = i->words.size() == 2 ? group_tracks.find(i->words[1]) : group_tracks.end();
+        if (extra == group_tracks.end()) {
+            map_instance(*i, g, st, inst, report);
+            continue;
+        }
+        // keepalived's group-level trackers, written in each member after its own.
+        KaNode with = *i;
+        for (const KaNode* t : extra->second) {
+            with.children.push_back(*t);
+        }
+        map_instance(with, g, st, inst, report);
     }
     map_sync_groups(groups, st.written, report, inst);
     Writer http;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -96,5 +97,9 @@ void map_sync_groups(const std::vector<const KaNode*>& groups,
 /// `global_tracking`): keepalived ignores their tracker weights (a failing tracker is a
 /// FAULT), so the importer writes them without weights.
 std::set<std::string> unweighted_members(const std::vector<const KaNode*>& groups);
+/// The group-level `track_script` / `track_interface` nodes of the groups, by member (of the
+/// first group that lists it): the importer writes them in each member.
+std::map<std::string, std::vector<const KaNode*>> group_trackers(
+    const std::vector<const KaNode*>& groups);
 
 }  // namespace vrrp::keepalived

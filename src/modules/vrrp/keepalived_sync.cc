@@ -65,6 +65,8 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
             } else {
                 lines.push_back(kw + " " + word(cmd) + ";");
             }
+        } else if ((kw == "track_script" || kw == "track_interface") && n.condition.empty()) {
+            // Written in each member (group_trackers), where the instance's rules apply.
         } else if ((kw == "sync_group_tracking_weight" || kw == "global_tracking") && argc == 0 &&
                    !n.block) {
             // global_tracking is keepalived's older name of the same setting.
@@ -98,6 +100,32 @@ std::set<std::string> unweighted_members(const std::vector<const KaNode*>& group
                 for (const std::string& m : member_words(n)) {
                     out.insert(m);
                 }
+            }
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::vector<const KaNode*>> group_trackers(
+    const std::vector<const KaNode*>& groups) {
+    std::map<std::string, std::vector<const KaNode*>> out;
+    std::set<std::string> taken;
+    for (const KaNode* g : groups) {
+        std::vector<const KaNode*> tracks;
+        std::vector<std::string> members;
+        for (const KaNode& n : g->children) {
+            if (!n.condition.empty()) {
+                continue;
+            }
+            if (n.keyword() == "track_script" || n.keyword() == "track_interface") {
+                tracks.push_back(&n);
+            } else if (n.keyword() == "group" && n.block) {
+                members = member_words(n);
+            }
+        }
+        for (const std::string& m : members) {
+            if (taken.insert(m).second && !tracks.empty()) {
+                out[m] = tracks;
             }
         }
     }

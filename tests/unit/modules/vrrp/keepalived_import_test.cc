@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 KaDocument parse_ok(std::string_view text, const std::string& dir = ".") {
     KaDocument doc;
@@ -354,6 +355,60 @@ vrrp_instance VI_2 {
                                           "supported: it is given before (skipped)"));
     EXPECT_THAT(result_.skipped, Contains(HasSubstr("k.conf:24: track_script chk: its weight is "
                                                     "ignored")));
+}
+
+TEST_F(KeepalivedRoundTripTest, GroupTrackersAreWrittenInEachMember) {
+    import(R"(vrrp_script chk {
+    script /bin/true
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_2
+    }
+    track_script {
+        chk
+    }
+    track_interface {
+        eth1 weight 10
+    }
+    sync_group_tracking_weight
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    track_script {
+        chk weight -20
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    priority 90
+    track_script {
+        chk
+        chk
+    }
+}
+)");
+    const InstanceConf& a = conf().instances[0];
+    const InstanceConf& b = conf().instances[1];
+    // VI_1's own chk (weight -20) stays; the group's second one is reported, not doubled.
+    ASSERT_EQ(a.track_scripts.size(), 1u);
+    EXPECT_EQ(a.track_scripts[0].weight, std::optional<int>(-20));
+    ASSERT_EQ(b.track_scripts.size(), 1u);
+    // The group keeps weights: the positive interface weight raises each member's priority.
+    EXPECT_EQ(a.priority, 110);
+    EXPECT_EQ(b.priority, 100);
+    ASSERT_EQ(a.track_interfaces.size(), 1u);
+    EXPECT_EQ(a.track_interfaces[0].action, (TrackAction{-10, false}));
+    EXPECT_EQ(b.track_interfaces[0].action, (TrackAction{-10, false}));
+    EXPECT_THAT(result_.skipped, Contains("k.conf:31: keepalived keyword \"track_script\" is not "
+                                          "supported: \"chk\" is tracked twice (skipped)"));
+    EXPECT_THAT(result_.skipped, Contains("k.conf:10: keepalived keyword \"track_script\" is not "
+                                          "supported: \"chk\" is tracked twice (skipped)"));
+    EXPECT_THAT(result_.skipped, Not(Contains(HasSubstr("k.conf:9:"))));
 }
 
 TEST_F(KeepalivedRoundTripTest, SkippedKeywordsAreReportedWithTheirLines) {
