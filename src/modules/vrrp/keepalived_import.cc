@@ -589,11 +589,14 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
             map_instance(*i, g, st, inst, report);
             continue;
         }
-        // keepalived's group-level trackers, written in each member after its own.
+        // keepalived's group-level trackers, written in each member before its own: a name
+        // both track is the group's (the member's is reported).
         KaNode with = *i;
+        std::vector<KaNode> tracks;
         for (const KaNode* t : extra->second) {
-            with.children.push_back(*t);
+            tracks.push_back(*t);
         }
+        with.children.insert(with.children.begin(), tracks.begin(), tracks.end());
         map_instance(with, g, st, inst, report);
     }
     map_sync_groups(groups, st.written, report, inst);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "modules/vrrp/keepalived_map.h"
 
@@ -43,8 +44,12 @@ void Report::finish(const std::vector<std::string>& file_order) {
         auto ra = rank(a.file), rb = rank(b.file);
         return ra != rb ? ra < rb : a.line < b.line;
     });
+    // A group's line mapped into each of its members is reported once.
+    std::set<std::string> said;
     for (Entry& e : entries_) {
-        lines_.push_back(std::move(e.text));
+        if (said.insert(e.text).second) {
+            lines_.push_back(std::move(e.text));
+        }
     }
     entries_.clear();
 }

@@ -27,6 +27,46 @@ bool keeps_weights(const KaNode& g) {
     });
 }
 
+/// A group as map_sync_groups takes it (the first of a name, with two words): the members
+/// of its first `group { }` block, each in the first group that lists it, its unconditional
+/// track_script / track_interface nodes, and whether it keeps tracker weights.
+struct GroupView {
+    std::vector<std::string> members;
+    std::vector<const KaNode*> tracks;
+    bool weights = false;
+};
+
+std::vector<GroupView> view_groups(const std::vector<const KaNode*>& groups) {
+    std::vector<GroupView> out;
+    std::set<std::string> names;
+    std::set<std::string> taken;
+    for (const KaNode* g : groups) {
+        if (g->words.size() != 2 || !names.insert(g->words[1]).second) {
+            continue;
+        }
+        GroupView v;
+        v.weights = keeps_weights(*g);
+        bool listed = false;
+        for (const KaNode& n : g->children) {
+            if (!n.condition.empty()) {
+                continue;
+            }
+            if (n.keyword() == "group" && n.block && n.words.size() == 1 && !listed) {
+                listed = true;
+                for (const std::string& m : member_words(n)) {
+                    if (taken.insert(m).second) {
+                        v.members.push_back(m);
+                    }
+                }
+            } else if (n.keyword() == "track_script" || n.keyword() == "track_interface") {
+                v.tracks.push_back(&n);
+            }
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
 /// One group's lines (notify scripts, tracking weight) and members; false when it is skipped.
 bool read_group(const KaNode& g, const std::set<std::string>& imported,
                 std::set<std::string>& taken, std::vector<std::string>& members,
@@ -91,16 +131,9 @@ bool read_group(const KaNode& g, const std::set<std::string>& imported,
 
 std::set<std::string> unweighted_members(const std::vector<const KaNode*>& groups) {
     std::set<std::string> out;
-    for (const KaNode* g : groups) {
-        if (keeps_weights(*g)) {
-            continue;
-        }
-        for (const KaNode& n : g->children) {
-            if (n.keyword() == "group" && n.block && n.condition.empty()) {
-                for (const std::string& m : member_words(n)) {
-                    out.insert(m);
-                }
-            }
+    for (const GroupView& v : view_groups(groups)) {
+        if (!v.weights) {
+            out.insert(v.members.begin(), v.members.end());
         }
     }
     return out;
@@ -109,23 +142,10 @@ std::set<std::string> unweighted_members(const std::vector<const KaNode*>& group
 std::map<std::string, std::vector<const KaNode*>> group_trackers(
     const std::vector<const KaNode*>& groups) {
     std::map<std::string, std::vector<const KaNode*>> out;
-    std::set<std::string> taken;
-    for (const KaNode* g : groups) {
-        std::vector<const KaNode*> tracks;
-        std::vector<std::string> members;
-        for (const KaNode& n : g->children) {
-            if (!n.condition.empty()) {
-                continue;
-            }
-            if (n.keyword() == "track_script" || n.keyword() == "track_interface") {
-                tracks.push_back(&n);
-            } else if (n.keyword() == "group" && n.block) {
-                members = member_words(n);
-            }
-        }
-        for (const std::string& m : members) {
-            if (taken.insert(m).second && !tracks.empty()) {
-                out[m] = tracks;
+    for (const GroupView& v : view_groups(groups)) {
+        for (const std::string& m : v.members) {
+            if (!v.tracks.empty()) {
+                out[m] = v.tracks;
             }
         }
     }

@@ -295,7 +295,7 @@ class Helper {
     core::Cycle& cycle_;
     const VrrpConf& conf_;
     SharedState* shared_;
-    SharedState local_{};  // when there is no zone (single process mode)
+    SharedState local_{};  // when there is no zone (a Helper made without one, in tests)
     uint64_t generation_ = 0;
     ev::Loop loop_;
     Netlink netlink_;

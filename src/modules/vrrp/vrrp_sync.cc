@@ -3,6 +3,7 @@
 #include "modules/vrrp/vrrp_sync.h"
 
 #include <algorithm>
+#include <set>
 
 #include "core/log.h"
 #include "modules/vrrp/vrrp_runtime.h"
@@ -77,8 +78,12 @@ namespace {
 /// weight cannot move the group (a member that is outbid cannot become Master alone, and the
 /// others do not want to), so a failing weighted tracker puts the member, and the group, in
 /// Fault instead. Said once per tracker.
-void weights_to_fault(InstanceConf& c, const SyncGroupConf& g, const VrrpConf& conf) {
+void weights_to_fault(InstanceConf& c, const SyncGroupConf& g, const VrrpConf& conf,
+                      std::set<std::string>& warned) {
     auto warn = [&](const std::string& what, const std::string& where) {
+        if (!warned.insert(what + "|" + where).second) {
+            return;  // a group's tracker, already said for another member
+        }
         HALO_LOG(kWarn,
                  "the weight of %s in vrrp_instance \"%s\" is ignored: vrrp_sync_group \"%s\" "
                  "goes to FAULT when it fails (add \"sync_group_tracking_weight\" to the group "
@@ -113,6 +118,7 @@ void weights_to_fault(InstanceConf& c, const SyncGroupConf& g, const VrrpConf& c
 }  // namespace
 
 Status resolve_sync_groups(VrrpConf& conf) {
+    std::set<std::string> warned;
     for (const SyncGroupConf& g : conf.sync_groups) {
         for (const TrackedScript& t : g.track_scripts) {
             if (conf.find_script(t.name) == nullptr) {
@@ -133,21 +139,29 @@ Status resolve_sync_groups(VrrpConf& conf) {
                                      "\" in " + g.member_wheres[m]);
             }
             it->sync_group = g.name;
-            // The group's trackers are each member's (one it tracks itself already is kept
-            // as the member wrote it).
-            auto add = [](auto& to, const auto& from) {
+            // The group's trackers are each member's; one the member tracks itself too is
+            // the group's (as keepalived, which warns as well).
+            auto add = [&](auto& to, const auto& from, const char* what) {
                 for (const auto& t : from) {
-                    if (std::none_of(to.begin(), to.end(),
-                                     [&](const auto& o) { return o.name == t.name; })) {
+                    auto same = std::find_if(to.begin(), to.end(),
+                                             [&](const auto& o) { return o.name == t.name; });
+                    if (same == to.end()) {
                         to.push_back(t);
+                        continue;
                     }
+                    HALO_LOG(kWarn,
+                             "%s \"%s\" of vrrp_instance \"%s\" in %s is also vrrp_sync_group "
+                             "\"%s\"'s, the group's is used in %s",
+                             what, t.name.c_str(), it->name.c_str(), same->where.c_str(),
+                             g.name.c_str(), t.where.c_str());
+                    *same = t;
                 }
             };
-            add(it->track_scripts, g.track_scripts);
-            add(it->track_interfaces, g.track_interfaces);
-            add(it->track_upstreams, g.track_upstreams);
+            add(it->track_scripts, g.track_scripts, "track_script");
+            add(it->track_interfaces, g.track_interfaces, "track_interface");
+            add(it->track_upstreams, g.track_upstreams, "track_upstream");
             if (!g.tracking_weight) {
-                weights_to_fault(*it, g, conf);
+                weights_to_fault(*it, g, conf, warned);
             }
         }
         if (g.members.size() == 1) {

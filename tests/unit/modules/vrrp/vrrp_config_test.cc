@@ -544,9 +544,10 @@ TEST_F(VrrpConfigTest, SyncGroupTrackersAreEveryMembers) {
     ASSERT_TRUE(s.is_ok()) << s.message();
     const InstanceConf& a = conf().instances[0];
     const InstanceConf& b = conf().instances[1];
-    // VI_1's own track_script chk is kept (and, without tracking weight, means FAULT).
+    // VI_1 tracks chk itself too (weight -5): the group's is used, as keepalived does.
     ASSERT_EQ(a.track_scripts.size(), 1u);
-    EXPECT_EQ(a.track_scripts[0].where, dir_.file("halo.conf") + ":10");
+    EXPECT_EQ(a.track_scripts[0].where, dir_.file("halo.conf") + ":6");
+    EXPECT_EQ(a.track_scripts[0].weight, std::nullopt);
     ASSERT_EQ(b.track_scripts.size(), 1u);
     EXPECT_EQ(b.track_scripts[0].where, dir_.file("halo.conf") + ":6");
     for (const InstanceConf* i : {&a, &b}) {
