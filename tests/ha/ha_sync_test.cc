@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ha_lab.h"
+#include "support/json.h"
 
 namespace halo_test {
 namespace {
@@ -128,7 +129,8 @@ TEST_F(HaTest, SyncGroupMovesItsAddressesTogether) {
 }
 
 TEST_F(HaTest, SyncGroupFailsOverOnACrashAndPreemptsBackTogether) {
-    nodes_.push_back(std::make_unique<HaloNode>(lab_, 1, sync_pair(100, "", "")));
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 1, sync_pair(100, "", ""), std::string(),
+                                                "    location = /status { status; }\n"));
     nodes_.push_back(std::make_unique<HaloNode>(lab_, 2, sync_pair(90, "", "")));
     auto on = [&](int n, bool other_too) {
         return wait_until(
@@ -141,6 +143,11 @@ TEST_F(HaTest, SyncGroupFailsOverOnACrashAndPreemptsBackTogether) {
     auto both_on = [&](int n) { return on(n, false); };
     node(1).start();
     ASSERT_TRUE(both_on(1)) << node(1).error_log();
+    // The status page names each instance's group.
+    auto status = Json::parse(lab_.curl("http://10.77.0.1/status?format=json"));
+    ASSERT_TRUE(status && (*status)["vrrp"].size() == 2u);
+    EXPECT_EQ((*status)["vrrp"][0]["sync_group"].str(), "VG");
+    EXPECT_EQ((*status)["vrrp"][1]["sync_group"].str(), "VG");
     node(2).start();
     ASSERT_TRUE(wait_until([&] { return node(2).count("INIT -> BACKUP (startup)") == 2; }));
     // The whole node dies at once and its link goes: its addresses stay on its interface.

@@ -117,6 +117,7 @@ struct VrrpView {
     std::string name;
     std::string state;  // "INIT", "BACKUP", "MASTER", "FAULT"
     std::string interface;
+    std::string sync_group;  // "" = not in a vrrp_sync_group
     int vrid = 0;
     int version = 3;
     int priority = 0;       // effective (after tracking)

@@ -133,7 +133,8 @@ function draw(s) {
   const v = clear("vrrp");
   row(v, ["instance", "state", "interface", "vrid", "priority", "master", "addresses"], true);
   for (const i of s.vrrp)
-    row(v, [i.name, badge(i.state), i.interface, i.vrid,
+    row(v, [i.name + (i.sync_group ? " (group " + i.sync_group + ")" : ""), badge(i.state),
+            i.interface, i.vrid,
             i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
             i.master, i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
   if (!s.vrrp.length) empty(v, 7, "no VRRP instances");

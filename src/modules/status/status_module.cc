@@ -229,6 +229,7 @@ std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
         v.name = std::move(i.name);
         v.state = std::move(i.state);
         v.interface = std::move(i.interface);
+        v.sync_group = std::move(i.sync_group);
         v.vrid = i.vrid;
         v.version = i.version;
         v.priority = i.priority;

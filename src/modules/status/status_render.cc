@@ -185,6 +185,7 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.str("name", v.name);
     o.str("state", v.state);
     o.str("interface", v.interface);
+    o.str("sync_group", v.sync_group);
     o.raw("vrid", num(v.vrid));
     o.raw("version", num(v.version));
     o.raw("priority", num(v.priority));

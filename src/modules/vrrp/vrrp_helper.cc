@@ -209,6 +209,7 @@ std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
         InstanceStatus st;
         st.name = c.name;
         st.interface = c.interface;
+        st.sync_group = c.sync_group;
         st.vrid = c.vrid;
         st.version = c.version;
         st.base_priority = c.priority;

@@ -15,6 +15,7 @@ struct InstanceStatus {
     std::string name;
     std::string state;  // "INIT", "BACKUP", "MASTER", "FAULT"
     std::string interface;
+    std::string sync_group;  // its vrrp_sync_group, "" = none
     int vrid = 0;
     int version = 3;
     int priority = 0;       // effective: after tracking

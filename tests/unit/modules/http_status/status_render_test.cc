@@ -177,6 +177,7 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     v.name = "VI_1";
     v.state = "MASTER";
     v.interface = "eth0";
+    v.sync_group = "VG_1";
     v.vrid = 51;
     v.priority = 100;
     v.base_priority = 110;
@@ -189,6 +190,7 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     ASSERT_TRUE(j);
     EXPECT_EQ((*j)["vrrp"][0]["state"].str(), "MASTER");
     EXPECT_EQ((*j)["vrrp"][0]["vrid"].integer(), 51);
+    EXPECT_EQ((*j)["vrrp"][0]["sync_group"].str(), "VG_1");
     EXPECT_EQ((*j)["vrrp"][0]["addresses"][0].str(), "172.17.0.100/24");
     EXPECT_EQ((*j)["vrrp"][0]["base_priority"].integer(), 110);
     EXPECT_EQ((*j)["vrrp"][0]["master"].str(), "172.17.0.2");
