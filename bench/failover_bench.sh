@@ -86,14 +86,7 @@ worker_processes 1;
 pid $d/logs/nginx.pid;
 error_log $d/logs/error.log notice;
 events {}
-http {
-    access_log off;
-    $lab_upstream
-    server {
-        listen 80;
-        location / { proxy_pass http://be; }
-    }
-}
+$lab_proxy_http
 CONF
     d="$lab_dir/n$1-ka"
     mkdir -p "$d"

@@ -131,6 +131,16 @@ lab_upstream='upstream be {
         server 127.0.0.1:8083;
     }'
 
+# The proxy of every node, halo's and nginx's alike: port 80 to the node's three backends.
+lab_proxy_http="http {
+    access_log off;
+    $lab_upstream
+    server {
+        listen 80;
+        location / { proxy_pass http://be; }
+    }
+}"
+
 lab_halo_conf() { # $1 = node index, $2 = priority, $3 = advert_int, [$4 = instance extras]
     d="$lab_dir/n$1-halo"
     mkdir -p "$d/logs"
@@ -139,14 +149,7 @@ daemon off;
 worker_processes 1;
 error_log logs/error.log notice;
 events {}
-http {
-    access_log off;
-    $lab_upstream
-    server {
-        listen 80;
-        location / { proxy_pass http://be; }
-    }
-}
+$lab_proxy_http
 vrrp {
     vrrp_instance VI_1 {
         state BACKUP;

@@ -291,13 +291,7 @@ TEST_F(HaTest, HelperRunsAsUserWithOnlyTheNetworkCapabilities) {
         node(i).set_main("user nobody;\n");
         node(i).write_conf();
     }
-    node(1).start();
-    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
-    node(2).start();
-    node(3).start();
-    ASSERT_TRUE(wait_until([&] {
-        return node(2).count("INIT -> BACKUP") == 1 && node(3).count("INIT -> BACKUP") == 1;
-    }));
+    start_nodes();
     // Adverts flow (no backup takes over for 1s, ten Master_Down_Intervals) and the VIP was
     // added by the unprivileged helper.
     ASSERT_FALSE(wait_until([&] { return lab_.vip_holders(3) != std::vector<int>{1}; }, 1s));

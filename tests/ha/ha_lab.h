@@ -314,6 +314,11 @@ class HaTest : public ::testing::Test {
             nodes_.push_back(std::make_unique<HaloNode>(
                 lab_, i, globals + instance(prio[i - 1], extra), std::string(), server_extra));
         }
+        start_nodes();
+    }
+    /// Starts the three nodes already made, node 1 first, and waits for it to serve the VIP
+    /// with the others as backups.
+    void start_nodes() {
         node(1).start();
         ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
         node(2).start();

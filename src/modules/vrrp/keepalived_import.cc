@@ -115,10 +115,7 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
             continue;
         }
         if (kw == "script" && argc >= 1 && !n.block) {
-            std::string cmd = n.words[1];
-            for (size_t i = 2; i < n.words.size(); i++) {
-                cmd += " " + n.words[i];
-            }
+            std::string cmd = command_words(n);
             if (!has_script && !cmd.empty()) {
                 lines.push_back("script " + word(cmd) + ";");
                 has_script = true;
