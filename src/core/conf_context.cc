@@ -113,6 +113,7 @@ Status ConfContext::apply_block(const std::vector<ConfNode>& nodes, uint32_t ctx
     for (const ConfNode& n : nodes) {
         result = apply(n);
         if (!result.is_ok()) {
+            inner_error_ = result.message();
             break;
         }
     }
@@ -159,16 +160,27 @@ Status ConfContext::apply(const ConfNode& node) {
         return error("invalid number of arguments in \"" + std::string(node.name()) +
                      "\" directive");
     }
+    // A block with an unknown directive inside fails its own checks too ("no servers are
+    // inside upstream"): that is a consequence, not news. It is dropped and the scan goes on,
+    // so that every unknown directive of the file is named; the load fails on them anyway.
+    // An error of a directive inside the block (passed up by it) is news and is kept.
+    size_t unknown_before = unknown_.size();
+    auto set = [&](ConfBase& conf) {
+        Status s = d.set.fn(*this, conf);
+        bool follow_on = !s.is_ok() && unknown_.size() > unknown_before &&
+                         s.message() != inner_error_;
+        return follow_on ? Status::ok() : s;
+    };
     if (d.set.tag == nullptr) {
         NoConf none;
-        return d.set.fn(*this, none);
+        return set(none);
     }
     for (auto f = frames_.rbegin(); f != frames_.rend(); ++f) {
         const ConfHooks* h = registry_.hooks(found->module, f->level);
         if (h != nullptr && h->tag == d.set.tag) {
             ConfBase* conf = (*f->confs)[static_cast<size_t>(found->module)].get();
             assert(conf != nullptr);
-            return d.set.fn(*this, *conf);
+            return set(*conf);
         }
     }
     return error("\"" + std::string(node.name()) + "\" directive is not allowed here");

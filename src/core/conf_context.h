@@ -127,6 +127,7 @@ class ConfContext {
     uint32_t ctx_ = kCtxMain;
     std::vector<Frame> frames_;
     std::vector<std::string> unknown_;
+    std::string inner_error_;  // the last error a directive inside a block passed up
 };
 
 // ---- Typed value parsers (shared by slot setters and custom setters) ----

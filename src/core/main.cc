@@ -82,7 +82,7 @@ bool parse_args(int argc, char** argv, CommandLine& cl) {
     for (int i = 1; i < argc; i++) {
         const char* p = argv[i];
         if (strcmp(p, "--import-keepalived") == 0) {
-            if (i + 1 >= argc) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                 fail("option \"--import-keepalived\" requires file name");
                 return false;
             }

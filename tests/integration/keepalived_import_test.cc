@@ -261,6 +261,11 @@ TEST_F(KeepalivedImportTest, UnreadableOrBrokenFilesAreRefused) {
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("option \"--import-keepalived\" requires file name"), std::string::npos)
         << r;
+    // An empty name (an unset shell variable) is refused too, not taken as "start the server".
+    r = halo_.run_raw({"--import-keepalived", ""});
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("option \"--import-keepalived\" requires file name"), std::string::npos)
+        << r;
 }
 
 }  // namespace

@@ -138,13 +138,14 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
 }
 
 TEST_F(UnknownDirectivesTest, UnknownDirectivesStopBeforeCrossDirectiveChecks) {
-    // A server without listen would get the default port; a proxy_pass naming an unknown
-    // upstream would be an error of its own: neither runs once a directive is unknown, so the
-    // report is only what the operator must fix first.
+    // The upstream's misspelt server leaves it empty, an error of its own ("no servers are
+    // inside upstream"): that follow-on is not reported, and the scan goes on to the next
+    // unknown directive, so the report is only what the operator must fix.
     halo_.write_conf(
         "daemon off;\n"
         "events {}\n"
         "http {\n"
+        "    upstream app { sevrer 127.0.0.1:1; }\n"
         "    server {\n"
         "        listen 127.0.0.1:%%PORT_0%%;\n"
         "        location / { uwsgi_pass app; }\n"
@@ -153,7 +154,8 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesStopBeforeCrossDirectiveChecks) {
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     EXPECT_EQ(emerg_lines(r.err),
-              std::vector<std::string>{"unknown directive \"uwsgi_pass\"" + at("halo.conf", 6)})
+              (std::vector<std::string>{"unknown directive \"sevrer\"" + at("halo.conf", 4),
+                                        "unknown directive \"uwsgi_pass\"" + at("halo.conf", 7)}))
         << r;
 }
 
