@@ -127,8 +127,8 @@ class Fsm {
     Millis master_adver_int_;
     std::optional<Ip4> master_;
     std::optional<ev::TimePoint> lower_since_;  // preempt_delay: first lower-priority advert
-    bool master_down_from_zero_ = false;
-    bool resigned_ = false;  // Master_Down_Timer armed with Skew_Time (prio 0)
+    bool master_down_from_zero_ = false;        // Master_Down_Timer armed with Skew_Time (prio 0)
+    bool resigned_ = false;                     // resign(): priority 0 sent, still Master
     bool wants_master_ = false;
     uint64_t transitions_ = 0;
     std::unique_ptr<ev::Timer> down_timer_;   // Master_Down_Timer

@@ -378,7 +378,9 @@ pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args
     }
     uid_t uid = pw->pw_uid;
     gid_t gid = pw->pw_gid;
-    bool drop = uid != geteuid();
+    // A helper that cannot switch (not root, no CAP_SETUID) runs scripts as itself, as
+    // before it had the choice.
+    bool drop = uid != geteuid() && can_switch_user();
     pid_t pid = fork();
     if (pid < 0) {
         HALO_LOG(kAlert, "fork() failed (%d: %s)", errno, strerror(errno));
@@ -525,9 +527,14 @@ void Helper::claim_slots() {
         }
         if (!inst->setup()) {
             // It cannot run (no interface, no socket): what it had up must not stay there,
-            // unadvertised, while another router takes the VIPs.
+            // unadvertised, while another router takes the VIPs, nor its old state on the
+            // status page. Its interface is watched (retry_setup).
             resume.reset();
             drop_slot_vips(*slot);
+            slot->state = static_cast<uint8_t>(State::kInit);
+            slot->priority = 0;
+            slot->master = 0;
+            link_up(c.interface);
         }
         if (resume) {
             HALO_LOG(kNotice, "vrrp_instance \"%s\" continues in %s%s", c.name.c_str(),

@@ -41,6 +41,17 @@ int last_cap() {
     return v;
 }
 
+bool has_effective_cap(int cap) {
+    __user_cap_header_struct header{};
+    header.version = _LINUX_CAPABILITY_VERSION_3;
+    header.pid = 0;
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &header, data) != 0) {
+        return false;
+    }
+    return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
 bool set_caps(uint64_t mask) {
     __user_cap_header_struct header{};
     header.version = _LINUX_CAPABILITY_VERSION_3;
@@ -62,6 +73,10 @@ bool scripts_need_other_user(const VrrpConf& conf, uid_t uid) {
     for (const InstanceConf& i : conf.instances) {
         notify = notify || !i.notify.empty() || !i.notify_master.empty() ||
                  !i.notify_backup.empty() || !i.notify_fault.empty();
+    }
+    for (const SyncGroupConf& g : conf.sync_groups) {
+        notify = notify || !g.notify.empty() || !g.notify_master.empty() ||
+                 !g.notify_backup.empty() || !g.notify_fault.empty();
     }
     if (notify && conf.script_user) {
         users.insert(*conf.script_user);
@@ -89,6 +104,10 @@ uint64_t helper_capabilities(bool switch_users, bool lock_memory) {
         m |= bit(CAP_IPC_LOCK);
     }
     return m;
+}
+
+bool can_switch_user() {
+    return has_effective_cap(CAP_SETUID);
 }
 
 void apply_scheduling(const VrrpConf& conf) {

@@ -15,6 +15,10 @@ namespace vrrp {
 /// ARP sockets, SO_BINDTODEVICE) and CAP_NET_ADMIN (adding and removing the VIPs).
 uint64_t helper_capabilities(bool switch_users, bool lock_memory);
 
+/// Whether this process may switch users (CAP_SETUID in its effective set: root, or the
+/// helper after drop_privileges kept it for scripts).
+bool can_switch_user();
+
 /// vrrp_rt_priority and vrrp_no_swap. Failures are logged (the helper runs on without).
 void apply_scheduling(const VrrpConf& conf);
 
