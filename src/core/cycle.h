@@ -63,7 +63,9 @@ using ProcessObserver = std::function<void(const ProcessTable&)>;
 /// master spawns one per spec and respawns it when it dies abnormally.
 struct HelperSpec {
     std::string name;
-    /// Runs in the child; returns the exit status.
+    /// Runs in the child; returns the exit status. It starts with the master's signals
+    /// blocked and calls core::unblock_signals() once it watches them (until then a signal
+    /// waits, and never takes its default action).
     int (*run)(class Cycle&, const ProcessInfo&) = nullptr;
     /// Switch to `user` (and worker_rlimit_nofile) before `run`, as workers do: for helpers
     /// that need no privilege (the health checker). The VRRP helper keeps root.
@@ -132,6 +134,32 @@ class Cycle {
     void add_process_observer(ProcessObserver f) { process_observers_.push_back(std::move(f)); }
     const std::vector<ProcessObserver>& process_observers() const { return process_observers_; }
 
+    /// Per-cycle objects that a layer keeps (the upstream layer's group registry) or that a
+    /// module publishes for others to find without linking it (the vrrp module's status
+    /// reader): one T per cycle, made on first use, destroyed with the cycle.
+    template <class T>
+    T& attachment() {
+        for (const Attachment& a : attachments_) {
+            if (a.tag == &AttachmentTag<T>::tag) {
+                return *static_cast<T*>(a.object.get());
+            }
+        }
+        auto object = std::make_shared<T>();
+        T& ref = *object;
+        attachments_.push_back(Attachment{&AttachmentTag<T>::tag, std::move(object)});
+        return ref;
+    }
+    /// The T attached to this cycle, or nullptr when nobody attached one.
+    template <class T>
+    const T* find_attachment() const {
+        for (const Attachment& a : attachments_) {
+            if (a.tag == &AttachmentTag<T>::tag) {
+                return static_cast<const T*>(a.object.get());
+            }
+        }
+        return nullptr;
+    }
+
     const Log& log() const { return log_; }
     int worker_count() const;
 
@@ -156,6 +184,16 @@ class Cycle {
     std::vector<std::unique_ptr<ShmZone>> shm_zones_;
     std::vector<HelperSpec> helpers_;
     std::vector<ProcessObserver> process_observers_;
+
+    template <class T>
+    struct AttachmentTag {
+        static inline const char tag = 0;
+    };
+    struct Attachment {
+        const void* tag;
+        std::shared_ptr<void> object;
+    };
+    std::vector<Attachment> attachments_;
 };
 
 }  // namespace core

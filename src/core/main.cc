@@ -17,9 +17,6 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "core/reload_result.h"
-#ifdef HALO_HAVE_MODULE_VRRP
-#include "modules/vrrp/keepalived_import.h"
-#endif
 
 namespace {
 
@@ -35,7 +32,8 @@ struct CommandLine {
     std::string conf;
     std::string error_log;
     std::string params;
-    std::string import_keepalived;  // --import-keepalived FILE
+    const core::Command* command = nullptr;  // a module's verb (--import-keepalived FILE)
+    std::string command_arg;
 };
 
 constexpr const char* kUsage =
@@ -56,9 +54,31 @@ constexpr const char* kUsage =
     ")\n"
     "  -c filename   : set configuration file (default: " HALO_CONF_PATH
     ")\n"
-    "  -g directives : set global directives out of configuration file\n"
-    "  --import-keepalived file : print a halo.conf made from a keepalived.conf (keywords\n"
-    "                  it cannot map are listed on stderr with their lines), then exit\n";
+    "  -g directives : set global directives out of configuration file\n";
+
+/// The usage text: the options above, then the verbs of the compiled-in modules.
+std::string usage(const core::ModuleRegistry& registry) {
+    std::string text = kUsage;
+    for (const core::Module* m : registry.modules()) {
+        for (const core::Command& c : m->commands) {
+            text += "  " + std::string(c.option) + " " + std::string(c.argument) + " : " +
+                    std::string(c.help) + "\n";
+        }
+    }
+    return text;
+}
+
+/// The module verb that `arg` names ("--verb" or "--verb=value"), or nullptr.
+const core::Command* find_command(const core::ModuleRegistry& registry, std::string_view arg) {
+    for (const core::Module* m : registry.modules()) {
+        for (const core::Command& c : m->commands) {
+            if (arg.substr(0, arg.find('=')) == c.option) {
+                return &c;
+            }
+        }
+    }
+    return nullptr;
+}
 
 void fail(const std::string& msg) {
     fprintf(stderr, "halo: %s\n", msg.c_str());
@@ -78,19 +98,23 @@ void fail_emerg(const std::string& msg) {
 }
 
 /// Parses argv as nginx does: flags may be grouped (-tq), values attached (-cfile) or not.
-bool parse_args(int argc, char** argv, CommandLine& cl) {
+bool parse_args(int argc, char** argv, const core::ModuleRegistry& registry, CommandLine& cl) {
     for (int i = 1; i < argc; i++) {
         const char* p = argv[i];
-        if (strcmp(p, "--import-keepalived") == 0) {
-            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
-                fail("option \"--import-keepalived\" requires file name");
+        if (const core::Command* c =
+                strncmp(p, "--", 2) == 0 ? find_command(registry, p) : nullptr) {
+            std::string_view arg = p;
+            if (arg.size() > c->option.size()) {
+                cl.command_arg = std::string(arg.substr(c->option.size() + 1));
+            } else if (i + 1 < argc) {
+                cl.command_arg = argv[++i];
+            }
+            if (cl.command_arg.empty()) {
+                fail("option \"" + std::string(c->option) + "\" requires " +
+                     std::string(c->argument) + " name");
                 return false;
             }
-            cl.import_keepalived = argv[++i];
-            continue;
-        }
-        if (strncmp(p, "--import-keepalived=", 20) == 0 && p[20] != '\0') {
-            cl.import_keepalived = p + 20;
+            cl.command = c;
             continue;
         }
         if (*p++ != '-') {
@@ -280,22 +304,17 @@ int send_signal(const core::Cycle& cycle, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CommandLine cl;
-    if (!parse_args(argc, argv, cl)) {
-        return 1;
-    }
     core::ModuleRegistry registry(core::compiled_modules());
     core::ModuleRegistry::set_active(&registry);
-    if (!cl.import_keepalived.empty()) {
-#ifdef HALO_HAVE_MODULE_VRRP
-        return vrrp::keepalived::run_import(cl.import_keepalived);
-#else
-        fail("--import-keepalived needs the vrrp module (built --without-vrrp_module)");
+    CommandLine cl;
+    if (!parse_args(argc, argv, registry, cl)) {
         return 1;
-#endif
+    }
+    if (cl.command != nullptr) {
+        return cl.command->run(cl.command_arg);
     }
     if (cl.help) {
-        fprintf(stderr, "halo version: halo/%s\n%s", HALO_VERSION, kUsage);
+        fprintf(stderr, "halo version: halo/%s\n%s", HALO_VERSION, usage(registry).c_str());
         return 0;
     }
     if (cl.version) {

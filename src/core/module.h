@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -91,6 +92,15 @@ struct ConfHooks {
     const void* tag = nullptr;
 };
 
+/// A command-line verb that a module offers, run instead of the server (`halo
+/// --import-keepalived FILE`). It takes one argument, written after it or after '='.
+struct Command {
+    std::string_view option;    // "--import-keepalived"
+    std::string_view argument;  // what the argument is: "file" ("requires file name")
+    std::string_view help;      // for -h, after "option argument : "; lines joined by '\n'
+    int (*run)(const std::string& argument) = nullptr;  // returns the exit status
+};
+
 /// A module: one static description, listed in the generated table (objs/modules.cc).
 struct Module {
     std::string_view name;
@@ -107,6 +117,8 @@ struct Module {
     Status (*init_process)(Cycle&, const ProcessInfo&) = nullptr;
     /// When that process exits.
     void (*exit_process)(Cycle&) = nullptr;
+    /// Command-line verbs (see Command).
+    std::span<const Command> commands;
 };
 
 /// The module table compiled in by ./configure (objs/modules.cc).

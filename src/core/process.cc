@@ -228,8 +228,7 @@ bool Master::spawn(Child child) {
                 _exit(kFatalChildExit);
             }
             follow_master(master);
-            unblock_signals();  // helpers install their own watchers first thing
-            status = spec.run(cycle, child.info);
+            status = spec.run(cycle, child.info);  // it unblocks the signals it watches
         } else if (drop_privileges(cycle)) {
             follow_master(master);
             status = serve(cycle, child.info);

@@ -59,7 +59,7 @@ int run_master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
 int run_single(std::unique_ptr<Cycle> cycle);
 
 /// Children start with the master's signals blocked; a child unblocks them once its loop
-/// watches them (workers: done by the runtime; helpers: before their run function).
+/// watches them (workers: done by the runtime; helpers: their run function, itself).
 void unblock_signals();
 
 /// Detaches from the terminal (daemon on). Returns false on failure. The calling process

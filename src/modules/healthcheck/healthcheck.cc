@@ -13,6 +13,18 @@ namespace mod::healthcheck {
 
 // ---- CheckSpec, CheckResult ----
 
+std::string_view check_type_name(CheckType type) {
+    switch (type) {
+        case CheckType::kTcp:
+            return "tcp";
+        case CheckType::kHttp:
+            return "http";
+        case CheckType::kHttps:
+            return "https";
+    }
+    return "";
+}
+
 bool CheckSpec::accepts(int status) const {
     return std::any_of(expect.begin(), expect.end(),
                        [status](const StatusRange& r) { return status >= r.lo && status <= r.hi; });

@@ -44,6 +44,9 @@ struct StatusRange {
 };
 
 /// One `health_check` directive, parsed. Immutable once the configuration is loaded.
+/// "tcp", "http" or "https".
+std::string_view check_type_name(CheckType type);
+
 struct CheckSpec {
     CheckType type = CheckType::kHttp;
     std::string uri = "/";

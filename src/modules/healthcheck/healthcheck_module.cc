@@ -16,7 +16,7 @@
 #include "modules/healthcheck/healthcheck.h"
 #include "modules/healthcheck/healthcheck_module.h"
 #include "modules/healthcheck/probe.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace mod::healthcheck {
 
@@ -205,7 +205,9 @@ Status set_health_check(ConfContext& cf, HcUpstreamConf& uc) {
         return cf.error("\"jitter\" of \"health_check\" may not exceed its \"interval\" (" +
                         format_duration(s.interval) + ")");
     }
-    uc.group->set_health_checked(true);
+    uc.group->set_health_check(upstream::CheckSummary{
+        std::string(check_type_name(s.type)), s.type == CheckType::kTcp ? std::string() : s.uri,
+        s.interval, s.timeout, s.fall, s.rise});
     mc.checks.push_back(std::move(gc));
     return Status::ok();
 }
@@ -371,6 +373,7 @@ int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
         cycle.reopen_files(static_cast<uid_t>(-1));
     }));
     signals.push_back(loop.make_signal(SIGHUP, [] {}));
+    core::unblock_signals();  // the master's signals were held until watched
     auto monitor = std::make_unique<Monitor>(loop, cycle);
     loop.run();
     monitor.reset();

@@ -1,6 +1,7 @@
 #pragma once
 
-// The http_healthcheck module's interface for other modules (the status page) and tests.
+// The http_healthcheck module's interface for its tests (other modules see what a check does
+// through upstream::Group::health_check()).
 //
 // `health_check [type=tcp|http|https] [uri=/path] [expect=200-399,...] [body=~regex]
 //               [host=name] [port=N] [interval=5s] [timeout=..] [jitter=0] [fall=1] [rise=1];`
@@ -13,7 +14,7 @@
 
 #include "core/cycle.h"
 #include "modules/healthcheck/healthcheck.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace mod::healthcheck {
 

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "event/buffer.h"
 #include "event/connection.h"
-#include "http/modules/ssl/ssl_transport.h"
+#include "tls/ssl_transport.h"
 
 namespace mod::healthcheck {
 namespace {
@@ -72,7 +72,7 @@ class NetProbe final : public Probe, public ev::ConnectionHandler {
         if (spec_.type == CheckType::kHttps) {
             std::unique_ptr<ev::Transport> t;
             if (tls != nullptr) {
-                t = http_ssl::SslTransport::connect(tls, fd, id, sni_name(target_.host));
+                t = tls::SslTransport::connect(tls, fd, id, sni_name(target_.host));
             }
             if (t == nullptr) {
                 report(CheckResult::fail(Failure::kTls));
@@ -185,7 +185,7 @@ SSL_CTX* NetProber::tls_context() {
     if (tls_ == nullptr) {
         tls_ = SSL_CTX_new(TLS_client_method());
         if (tls_ == nullptr) {
-            HALO_LOG(kAlert, "SSL_CTX_new() failed (%s)", http_ssl::ssl_error_text().c_str());
+            HALO_LOG(kAlert, "SSL_CTX_new() failed (%s)", tls::ssl_error_text().c_str());
             return nullptr;
         }
         SSL_CTX_set_verify(tls_, SSL_VERIFY_NONE, nullptr);

@@ -1,7 +1,7 @@
 #pragma once
 
 // The network side of active health checks: TCP connect, HTTP GET and HTTPS GET over the
-// event layer (ev::Connection; TLS through mod::http_ssl::SslTransport). Used by the
+// event layer (ev::Connection; TLS through tls::SslTransport). Used by the
 // healthcheck helper process (and by a `master_process off` halo), never by workers.
 
 #include <cstdint>

@@ -14,7 +14,7 @@
 #include "http/http.h"
 #include "http/response_parse.h"
 #include "modules/proxy/proxy_ssl.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace mod::proxy {
 

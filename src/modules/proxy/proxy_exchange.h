@@ -17,9 +17,9 @@
 #include "event/runtime.h"
 #include "http/parse.h"
 #include "http/response_parse.h"
-#include "modules/proxy/pool.h"
 #include "modules/proxy/proxy.h"
 #include "modules/proxy/proxy_ssl.h"
+#include "upstream/pool.h"
 
 namespace mod::proxy::detail {
 
@@ -116,7 +116,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     void release(upstream::Outcome outcome);
 
-    void drop_upstream() { drop_connection(std::move(up_)); }
+    void drop_upstream() { upstream::drop_connection(std::move(up_)); }
 
     // ---- response ----
 

@@ -8,8 +8,8 @@
 
 #include "core/module.h"
 #include "http/http.h"
-#include "modules/proxy/pool.h"
 #include "modules/proxy/proxy.h"
+#include "upstream/pool.h"
 
 namespace mod::proxy {
 
@@ -88,11 +88,6 @@ Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
     if (strncasecmp(url.c_str(), "http://", 7) == 0) {
         rest = std::string_view(url).substr(7);
     } else if (strncasecmp(url.c_str(), "https://", 8) == 0) {
-        if (!tls_available()) {
-            return cf.error(
-                "https upstreams need the http_ssl module, which is not compiled in "
-                "(see halo -V)");
-        }
         rest = std::string_view(url).substr(8);
         p->https = true;
     } else {
@@ -493,7 +488,7 @@ Status postconfiguration(core::Cycle& cycle) {
 }
 
 void exit_process(core::Cycle&) {
-    pool_clear();
+    upstream::pool_clear();
 }
 
 }  // namespace

@@ -175,7 +175,7 @@ void Exchange::attempt() {
     scan_ = 0;
     chunked_.reset();
     state_ = State::kConnecting;
-    up_ = pool_take(*pass_.group, peer_.server->addr, pool_tag_, conn_requests_);
+    up_ = upstream::pool_take(*pass_.group, peer_.server->addr, pool_tag_, conn_requests_);
     reused_ = up_ != nullptr;
     if (up_) {
         up_->set_handler(this);
@@ -390,8 +390,8 @@ void body_read(http::Request& r) {
 
 }  // namespace detail
 
-using detail::Exchange;
 using detail::body_read;
+using detail::Exchange;
 
 http::Flow start(http::Request& r, const ProxyLocConf& conf) {
     Exchange& x = r.make_ctx<Exchange>(r, conf);

@@ -329,7 +329,8 @@ void Exchange::finish_body(std::string_view last_bytes) {
                     (!streaming_ || body_in_) && !up_->output_pending();
     release(upstream::Outcome::kOk);
     if (reusable) {
-        pool_put(*pass_.group, peer_.server->addr, pool_tag_, std::move(up_), conn_requests_ + 1);
+        upstream::pool_put(*pass_.group, peer_.server->addr, pool_tag_, std::move(up_),
+                           conn_requests_ + 1);
     } else {
         drop_upstream();
     }

@@ -1,12 +1,7 @@
-// https upstreams: the client side of TLS for the proxy, over the http_ssl module's OpenSSL
-// transport. Without that module (./configure --without-http_ssl_module) only the parts that
-// need no OpenSSL are built, and make_client_context() refuses.
+// https upstreams: the client side of TLS for the proxy, over the tls layer's OpenSSL
+// transport (src/tls, which the health checks and the http_ssl module use too).
 #include "modules/proxy/proxy_ssl.h"
 
-#include "auto_config.h"
-#include "core/net.h"
-
-#if HALO_HAVE_MODULE_HTTP_SSL
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -15,8 +10,8 @@
 #include <optional>
 
 #include "core/log.h"
-#include "http/modules/ssl/ssl_transport.h"
-#endif
+#include "core/net.h"
+#include "tls/ssl_transport.h"
 
 namespace mod::proxy {
 
@@ -48,11 +43,9 @@ std::string ssl_name_without_port(std::string_view name) {
     return std::string(name);
 }
 
-#if HALO_HAVE_MODULE_HTTP_SSL
-
 using core::Status;
-using http_ssl::ssl_error_text;
-using http_ssl::SslTransport;
+using tls::ssl_error_text;
+using tls::SslTransport;
 
 class ClientContext {
   public:
@@ -181,10 +174,6 @@ const SslTransport* transport_of(const ev::Connection& conn) {
 }
 
 }  // namespace
-
-bool tls_available() {
-    return true;
-}
 
 Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientContext>& out) {
     if (s.verify && s.trusted_certificate.value.empty()) {
@@ -318,35 +307,5 @@ std::string tls_check_peer(const ev::Connection& conn, const std::string& name) 
     }
     return "";
 }
-
-#else  // without the http_ssl module
-
-class ClientContext {};
-
-bool tls_available() {
-    return false;
-}
-
-core::Status make_client_context(const SslClientSettings&, std::shared_ptr<ClientContext>&) {
-    return core::Status::error("https upstreams need the http_ssl module");
-}
-
-std::string tls_pool_tag(const ClientContext&, const std::string&, bool) {
-    return "";
-}
-
-bool start_tls(ClientContext&, ev::Connection&, const std::string&, bool) {
-    return false;
-}
-
-std::string tls_handshake_error(const ev::Connection&) {
-    return "";
-}
-
-std::string tls_check_peer(const ev::Connection&, const std::string&) {
-    return "https upstreams need the http_ssl module";
-}
-
-#endif
 
 }  // namespace mod::proxy

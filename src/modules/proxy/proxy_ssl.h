@@ -2,9 +2,8 @@
 
 // https upstreams (nginx's proxy_ssl_*): the client SSL_CTX of a location, the TLS transport
 // put on a new upstream connection, the checks after its handshake, and this worker's saved
-// sessions. The OpenSSL side comes from the http_ssl module; when that module is configured
-// out, tls_available() is false and `proxy_pass https://` is a configuration error. This
-// header names no OpenSSL type, so that the rest of the proxy builds without OpenSSL.
+// sessions. The OpenSSL side is the tls layer's (src/tls). This header names no OpenSSL type,
+// so that the rest of the proxy does not see OpenSSL.
 
 #include <cstdint>
 #include <memory>
@@ -52,9 +51,6 @@ struct SslClientSettings {
 /// An SSL_CTX for upstream connections and this worker's saved sessions, keyed by peer and
 /// server name (the workers inherit it empty from the master).
 class ClientContext;
-
-/// Whether https upstreams can be used (the http_ssl module is compiled in).
-bool tls_available();
 
 /// Builds a context; errors name the directive's file:line (a missing file, a bad cipher
 /// list, proxy_ssl_verify without proxy_ssl_trusted_certificate...).

@@ -23,13 +23,10 @@
 #include "core/process.h"
 #include "event/runtime.h"
 #include "http/http.h"
-#include "modules/healthcheck/healthcheck_module.h"
 #include "modules/status/status.h"
 #include "modules/status/status_zone.h"
-#include "modules/upstream/upstream.h"
-#ifdef HALO_HAVE_MODULE_VRRP
 #include "modules/vrrp/vrrp_status.h"
-#endif
+#include "upstream/upstream.h"
 
 namespace mod::status {
 
@@ -155,27 +152,14 @@ ProcessView process_view(const ProcessEntry& e, int64_t steady_now) {
     return v;
 }
 
-std::string check_type(healthcheck::CheckType t) {
-    switch (t) {
-        case healthcheck::CheckType::kTcp:
-            return "tcp";
-        case healthcheck::CheckType::kHttp:
-            return "http";
-        case healthcheck::CheckType::kHttps:
-            return "https";
-    }
-    return "";
-}
-
 UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t now) {
     UpstreamView u;
     u.name = g.name();
     u.balancer = std::string(g.balancer().name);
-    if (const healthcheck::CheckSpec* c = healthcheck::find_check(cycle, g.name())) {
-        u.check = CheckView{check_type(c->type), c->uri,  c->interval.count(),
-                            c->timeout.count(),  c->fall, c->rise};
+    if (const upstream::CheckSummary* c = g.health_check()) {
+        u.check =
+            CheckView{c->type, c->uri, c->interval.count(), c->timeout.count(), c->fall, c->rise};
     }
-    bool single = g.servers().size() == 1;  // never marked failed (nginx)
     for (size_t i = 0; i < g.servers().size(); i++) {
         const upstream::Server& srv = g.servers()[i];
         upstream::PeerState ps;
@@ -185,14 +169,19 @@ UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t
         p.name = srv.name;
         p.backup = srv.backup;
         p.weight = srv.weight;
-        if (srv.down) {
-            p.down_reason = "config";
-        } else if (ps.health_down != 0) {
-            p.down_reason = "health_check";
-        } else if (!single && srv.max_fails > 0 &&
-                   ps.fails >= static_cast<uint32_t>(srv.max_fails) &&
-                   now - ps.checked_ms <= srv.fail_timeout.count()) {
-            p.down_reason = "failures";
+        switch (g.availability(i, ps, now)) {
+            case upstream::Availability::kDown:
+                p.down_reason = "config";
+                break;
+            case upstream::Availability::kHealthDown:
+                p.down_reason = "health_check";
+                break;
+            case upstream::Availability::kFailed:
+                p.down_reason = "failures";
+                break;
+            case upstream::Availability::kUsable:
+            case upstream::Availability::kAtMaxConns:
+                break;
         }
         if (p.down_reason.empty()) {
             p.state = srv.backup ? "backup" : "up";
@@ -223,8 +212,11 @@ UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t
 /// vrrp module or a vrrp block).
 std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
     std::vector<VrrpView> out;
-#ifdef HALO_HAVE_MODULE_VRRP
-    for (vrrp::InstanceStatus& i : vrrp::instance_status(cycle)) {
+    const vrrp::StatusReader* reader = cycle.find_attachment<vrrp::StatusReader>();
+    if (reader == nullptr || reader->read == nullptr) {
+        return out;  // no vrrp module compiled in
+    }
+    for (vrrp::InstanceStatus& i : reader->read(cycle)) {
         VrrpView v;
         v.name = std::move(i.name);
         v.state = std::move(i.state);
@@ -241,9 +233,6 @@ std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
         v.last_change_ms = i.last_change_ms;
         out.push_back(std::move(v));
     }
-#else
-    (void)cycle;
-#endif
     return out;
 }
 

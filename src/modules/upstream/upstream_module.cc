@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "core/shm.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace upstream {
 
@@ -506,6 +506,7 @@ Status postconfiguration(core::Cycle& cycle) {
         if (!s.is_ok()) {
             return with_where(s, e->where);
         }
+        register_group(cycle, g);
     }
     HALO_TRY(plan_zones(*mc));
     for (auto& use : mc->zones) {
@@ -532,22 +533,6 @@ Status postconfiguration(core::Cycle& cycle) {
 }  // namespace
 
 // ---- the interface for other modules ----
-
-const Group* find_group(core::Cycle& cycle, std::string_view name) {
-    UpstreamMainConf* mc = main_conf(cycle);
-    GroupEntry* e = mc != nullptr ? mc->find(name) : nullptr;
-    return e != nullptr ? e->group.get() : nullptr;
-}
-
-std::vector<const Group*> all_groups(core::Cycle& cycle) {
-    std::vector<const Group*> out;
-    if (UpstreamMainConf* mc = main_conf(cycle)) {
-        for (const auto& e : mc->groups) {
-            out.push_back(e->group.get());
-        }
-    }
-    return out;
-}
 
 Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out,
                       uint16_t default_port) {

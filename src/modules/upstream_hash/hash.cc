@@ -106,24 +106,10 @@ int pick_consistent(const Group& group, PeerState* peers, const std::vector<int>
         const std::string& name = servers[d.ring[st[kHash] % d.ring.size()].peer].name;
         // The peers of that server (a name may resolve to several addresses): smooth
         // weighted round robin among the usable ones.
-        int best = -1;
-        int64_t total = 0;
-        for (int i : candidates) {
-            if (servers[static_cast<size_t>(i)].name != name) {
-                continue;
-            }
-            PeerState& p = peers[i];
-            p.current_weight += p.effective_weight;
-            total += p.effective_weight;
-            if (p.effective_weight < servers[static_cast<size_t>(i)].weight) {
-                p.effective_weight++;
-            }
-            if (best < 0 || p.current_weight > peers[best].current_weight) {
-                best = i;
-            }
-        }
+        int best = upstream::smooth_wrr(group, peers, candidates, [&](int i) {
+            return servers[static_cast<size_t>(i)].name == name;
+        });
         if (best >= 0) {
-            peers[best].current_weight -= total;
             return best;
         }
         st[kHash]++;
@@ -142,7 +128,7 @@ int pick_hash(const Group& group, PeerState* peers, const std::vector<int>& cand
 void prepare_hash(const Group& group, PickContext& ctx) {
     if (ctx.request != nullptr) {
         ctx.key.clear();
-        data_of(group).key.eval(*ctx.request, ctx.key);
+        data_of(group).key.eval(*static_cast<const http::Request*>(ctx.request), ctx.key);
     }
 }
 

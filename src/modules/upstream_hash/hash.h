@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "http/variables.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_hash {
 

@@ -5,8 +5,8 @@
 #include "core/conf_context.h"
 #include "core/module.h"
 #include "http/variables.h"
-#include "modules/upstream/upstream.h"
 #include "modules/upstream_hash/hash.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_hash {
 namespace {

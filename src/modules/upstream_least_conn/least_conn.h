@@ -1,6 +1,6 @@
 #pragma once
 
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_least_conn {
 

@@ -7,8 +7,8 @@
 
 #include "core/conf_context.h"
 #include "core/module.h"
-#include "modules/upstream/upstream.h"
 #include "modules/upstream_least_conn/least_conn.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_least_conn {
 namespace {
@@ -46,24 +46,8 @@ int pick_least_conn(const Group& group, PeerState* peers, const std::vector<int>
     }
     // Ties: smooth weighted round robin among the peers with the lowest ratio.
     int lowest = best;
-    int chosen = -1;
-    int64_t total = 0;
-    for (int i : candidates) {
-        if (compare(i, lowest) != 0) {
-            continue;
-        }
-        PeerState& p = peers[i];
-        p.current_weight += p.effective_weight;
-        total += p.effective_weight;
-        if (p.effective_weight < weight(i)) {
-            p.effective_weight++;
-        }
-        if (chosen < 0 || p.current_weight > peers[chosen].current_weight) {
-            chosen = i;
-        }
-    }
-    peers[chosen].current_weight -= total;
-    return chosen;
+    return upstream::smooth_wrr(group, peers, candidates,
+                                [&](int i) { return compare(i, lowest) == 0; });
 }
 
 const upstream::Balancer kLeastConn{

@@ -24,9 +24,7 @@
 #include "modules/vrrp/vrrp_privs.h"
 #include "modules/vrrp/vrrp_runtime.h"
 #include "modules/vrrp/vrrp_status.h"
-#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
-#include "modules/upstream/upstream.h"
-#endif
+#include "upstream/upstream.h"
 
 namespace vrrp {
 namespace {
@@ -43,13 +41,7 @@ int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
     if (conf == nullptr) {
         return core::kFatalChildExit;
     }
-    // Signals wait until Helper::run watches them (the switch of user takes a moment).
-    sigset_t held;
-    sigemptyset(&held);
-    for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}) {
-        sigaddset(&held, s);
-    }
-    sigprocmask(SIG_BLOCK, &held, nullptr);
+    // The master's signals stay blocked (core) until Helper::run watches them.
     apply_scheduling(*conf);  // as root: RLIMIT_RTTIME, SCHED_RR, mlockall
     if (!drop_privileges(cycle, *conf, getppid())) {
         return core::kFatalChildExit;
@@ -112,15 +104,10 @@ core::Status check_trackers(core::Cycle& cycle, const VrrpConf& conf) {
                                        " workers at most in " + i.where);
         }
         for (const TrackedName& t : i.track_upstreams) {
-#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
             if (upstream::find_group(cycle, t.name) == nullptr) {
                 return core::Status::error("unknown upstream \"" + t.name +
                                            "\" in \"track_upstream\" in " + t.where);
             }
-#else
-            return core::Status::error("\"track_upstream\" needs the http_upstream module in " +
-                                       t.where);
-#endif
         }
     }
     return core::Status::ok();
@@ -301,18 +288,9 @@ void Helper::poll_trackers() {
             changed = true;
         }
     }
-#ifdef HALO_HAVE_MODULE_HTTP_UPSTREAM
     for (auto& [name, was] : upstream_ok_) {
         const upstream::Group* g = upstream::find_group(cycle_, name);
-        bool ok = false;
-        upstream::PeerState* peers = g != nullptr ? g->peers() : nullptr;
-        for (size_t i = 0; peers != nullptr && i < g->servers().size() && !ok; i++) {
-            const upstream::Server& s = g->servers()[i];
-            const upstream::PeerState& p = peers[i];
-            bool failed = s.max_fails > 0 && p.fails >= static_cast<uint32_t>(s.max_fails) &&
-                          now - p.checked_ms <= s.fail_timeout.count();
-            ok = !s.down && p.health_down == 0 && !failed;
-        }
+        bool ok = g != nullptr && g->any_healthy(now);
         if (ok != was) {
             HALO_LOG(kNotice, "vrrp: track_upstream %s: %s", name.c_str(),
                      ok ? "a server is usable again" : "no usable server");
@@ -320,7 +298,6 @@ void Helper::poll_trackers() {
             changed = true;
         }
     }
-#endif
     if (changed) {
         trackers_changed();
     }
@@ -645,7 +622,7 @@ int Helper::run() {
         loop_.make_signal(SIGUSR1, [this] { cycle_.reopen_files(static_cast<uid_t>(-1)); }));
     signals_.push_back(loop_.make_signal(SIGCHLD, [this] { reap(); }));
     signal(SIGPIPE, SIG_IGN);
-    core::unblock_signals();  // run_helper held them until now
+    core::unblock_signals();  // held since the fork (core::HelperSpec::run)
 
     std::string err;
     if (!netlink_.open(err)) {

@@ -12,8 +12,10 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "modules/vrrp/keepalived_import.h"
 #include "modules/vrrp/vrrp_conf.h"
 #include "modules/vrrp/vrrp_helper.h"
+#include "modules/vrrp/vrrp_status.h"
 #include "modules/vrrp/vrrp_sync.h"
 
 namespace vrrp {
@@ -701,6 +703,7 @@ constexpr core::Directive kDirectives[] = {
 constexpr core::ConfHooks kConfs[] = {core::conf_hooks<VrrpConf>(core::ConfLevel::kMain)};
 
 Status postconfiguration(core::Cycle& cycle) {
+    cycle.attachment<StatusReader>().read = &instance_status;
     VrrpConf& conf = cycle.conf<VrrpConf>();
     if (conf.instances.empty()) {
         return Status::ok();
@@ -750,6 +753,15 @@ const VrrpConf* vrrp_conf(const core::Cycle& cycle) {
     return &cycle.conf<VrrpConf>();
 }
 
+namespace {
+constexpr core::Command kCommands[] = {
+    {"--import-keepalived", "file",
+     "print a halo.conf made from a keepalived.conf (keywords\n"
+     "                  it cannot map are listed on stderr with their lines), then exit",
+     &keepalived::run_import},
+};
+}  // namespace
+
 extern const core::Module kModule{
     .name = "vrrp",
     .type = core::ModuleType::kCore,
@@ -758,6 +770,7 @@ extern const core::Module kModule{
     .postconfiguration = &postconfiguration,
     .init_process = &init_worker,
     .exit_process = &exit_worker,
+    .commands = kCommands,
 };
 
 }  // namespace vrrp

@@ -2,6 +2,8 @@
 
 // What the status page shows of each vrrp_instance: read in any process (a worker serving
 // the page) from the shared slots the vrrp helper writes, joined with the cycle's config.
+// This header is the vrrp module's whole interface to other modules; they include it and find
+// the reader on the cycle, never link the module's code.
 
 #include <cstdint>
 #include <string>
@@ -30,5 +32,12 @@ struct InstanceStatus {
 /// The instances of `cycle`'s vrrp block in config order; an instance no helper runs (yet)
 /// is INIT. Empty without a vrrp block or without the shared zone (`-t`, unit tests).
 std::vector<InstanceStatus> instance_status(const core::Cycle& cycle);
+
+/// How another module (the status page) reads the instances without linking this module:
+/// the vrrp module attaches one to every cycle (core::Cycle::attachment), with `read` set to
+/// instance_status; without the vrrp module compiled in, the cycle has none.
+struct StatusReader {
+    std::vector<InstanceStatus> (*read)(const core::Cycle&) = nullptr;
+};
 
 }  // namespace vrrp

@@ -60,6 +60,7 @@ int helper_run(Cycle& cycle, const ProcessInfo& info) {
     if (mode.rfind("fail:", 0) == 0 && started < std::stoi(mode.substr(5))) {
         return 1;
     }
+    unblock_signals();  // nothing to watch: SIGTERM's default action ends it
     for (;;) {
         pause();
     }

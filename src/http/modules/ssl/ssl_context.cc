@@ -8,12 +8,14 @@
 
 #include "core/log.h"
 #include "http/modules/ssl/session_cache.h"
-#include "http/modules/ssl/ssl_transport.h"
+#include "tls/ssl_transport.h"
 
 namespace mod::http_ssl {
 namespace {
 
 using core::Status;
+using tls::ssl_error_text;
+using tls::SslTransport;
 
 int zone_index() {
     static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);

@@ -15,14 +15,16 @@
 #include "http/http.h"
 #include "http/modules/ssl/session_cache.h"
 #include "http/modules/ssl/ssl_context.h"
-#include "http/modules/ssl/ssl_transport.h"
 #include "http/session.h"
+#include "tls/ssl_transport.h"
 
 namespace mod::http_ssl {
 namespace {
 
 using core::ConfContext;
 using core::Status;
+using tls::ssl_error_text;
+using tls::SslTransport;
 using namespace std::chrono_literals;
 
 struct SslSrvConf : core::ConfBase {

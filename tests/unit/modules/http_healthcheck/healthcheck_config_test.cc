@@ -12,8 +12,8 @@
 #include "core/cycle.h"
 #include "modules/healthcheck/healthcheck_module.h"
 #include "modules/healthcheck/probe.h"
-#include "modules/upstream/upstream.h"
 #include "support/test_modules.h"
+#include "upstream/upstream.h"
 
 namespace mod::healthcheck {
 namespace {

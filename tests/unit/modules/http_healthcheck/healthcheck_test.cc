@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "modules/healthcheck/healthcheck.h"
-#include "modules/upstream/upstream.h"
 #include "support/fake_time.h"
+#include "upstream/upstream.h"
 
 namespace mod::healthcheck {
 namespace {

@@ -7,7 +7,6 @@
 
 #include <string>
 
-#include "auto_config.h"
 #include "core/cycle.h"
 #include "http/http.h"
 #include "modules/proxy/proxy.h"
@@ -15,13 +14,11 @@
 #include "support/test_cert.h"
 #include "support/test_modules.h"
 
-#if HALO_HAVE_MODULE_HTTP_SSL
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <cstdio>
-#endif
 
 namespace mod::proxy {
 namespace {
@@ -72,8 +69,6 @@ class ProxySslConfigTest : public ::testing::Test {
     core::ModuleRegistry registry_;
     std::unique_ptr<core::Cycle> cycle_;
 };
-
-#if HALO_HAVE_MODULE_HTTP_SSL
 
 using halo_test::make_certificate;
 
@@ -248,16 +243,6 @@ TEST_F(ProxySslConfigCertTest, SameHostWithoutPortOverHttpAndHttps) {
                      "upstream app { server 127.0.0.1:1; }\n")
                     .is_ok());
 }
-
-#else  // without the http_ssl module
-
-TEST_F(ProxySslConfigTest, HttpsNeedsTheSslModule) {
-    EXPECT_EQ(
-        error("server {\n location / { proxy_pass https://127.0.0.1; }\n}\n"),
-        "https upstreams need the http_ssl module, which is not compiled in (see halo -V)" + at(3));
-}
-
-#endif
 
 }  // namespace
 }  // namespace mod::proxy

@@ -13,14 +13,15 @@
 #include <string>
 
 #include "core/cycle.h"
-#include "http/modules/ssl/ssl_transport.h"
 #include "support/test_cert.h"
 #include "support/test_modules.h"
+#include "tls/ssl_transport.h"
 
 namespace mod::http_ssl {
 namespace {
 
 using ::testing::HasSubstr;
+using tls::SslTransport;
 
 using halo_test::make_certificate;
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/cycle.h"
-#include "modules/upstream/upstream.h"
 #include "support/test_modules.h"
+#include "upstream/upstream.h"
 
 namespace upstream {
 namespace {

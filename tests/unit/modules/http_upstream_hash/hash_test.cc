@@ -9,9 +9,9 @@
 
 #include "core/cycle.h"
 #include "http/http.h"
-#include "modules/upstream/upstream.h"
 #include "modules/upstream_hash/hash.h"
 #include "support/test_modules.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_hash {
 namespace {

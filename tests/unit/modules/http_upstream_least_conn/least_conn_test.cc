@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "core/cycle.h"
-#include "modules/upstream/upstream.h"
 #include "modules/upstream_least_conn/least_conn.h"
 #include "support/test_modules.h"
+#include "upstream/upstream.h"
 
 namespace mod::upstream_least_conn {
 namespace {

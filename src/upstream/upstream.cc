@@ -2,7 +2,9 @@
 // process memory or in the group's shared zone, the selection core (usable peers, primaries
 // before backups, passive health as nginx's max_fails / fail_timeout), smooth weighted round
 // robin, LVS-style persistence, and the carry-over of state across a reload.
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
+
+#include <strings.h>
 
 #include <algorithm>
 #include <cstring>
@@ -158,30 +160,40 @@ struct Group::Shared {
 
 int pick_round_robin(const Group& group, PeerState* peers, const std::vector<int>& candidates,
                      PickContext&) {
-    int best = -1;
-    int64_t total = 0;
-    for (int i : candidates) {
-        PeerState& p = peers[i];
-        int weight = group.servers()[static_cast<size_t>(i)].weight;
-        p.current_weight += p.effective_weight;
-        total += p.effective_weight;
-        if (p.effective_weight < weight) {
-            p.effective_weight++;
-        }
-        if (best < 0 || p.current_weight > peers[best].current_weight) {
-            best = i;
-        }
-    }
-    if (best >= 0) {
-        peers[best].current_weight -= total;
-    }
-    return best;
+    return smooth_wrr(group, peers, candidates, [](int) { return true; });
 }
 
 extern const Balancer kRoundRobin{
     .name = "round_robin",
     .pick = &pick_round_robin,
 };
+
+namespace {
+struct Registry {
+    std::vector<const Group*> groups;
+};
+}  // namespace
+
+void register_group(core::Cycle& cycle, const Group& group) {
+    cycle.attachment<Registry>().groups.push_back(&group);
+}
+
+const Group* find_group(const core::Cycle& cycle, std::string_view name) {
+    if (const Registry* r = cycle.find_attachment<Registry>()) {
+        for (const Group* g : r->groups) {
+            if (g->name().size() == name.size() &&
+                strncasecmp(g->name().data(), name.data(), name.size()) == 0) {
+                return g;
+            }
+        }
+    }
+    return nullptr;
+}
+
+std::vector<const Group*> all_groups(const core::Cycle& cycle) {
+    const Registry* r = cycle.find_attachment<Registry>();
+    return r != nullptr ? r->groups : std::vector<const Group*>{};
+}
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -305,7 +317,7 @@ Group::Shared* Group::make_block(void* mem) const {
         new (&s->peers()[i]) PeerState();
         s->peers()[i].effective_weight = servers_[i].weight;
         // Active checks start every server up (keepalived), `down` ones are not checked.
-        s->peers()[i].health.checked = health_checked_ && !servers_[i].down ? 1 : 0;
+        s->peers()[i].health.checked = health_checked() && !servers_[i].down ? 1 : 0;
         new (&s->addrs()[i]) core::SockAddr(servers_[i].addr);
     }
     memcpy(s->base() + Shared::name_offset(s->peer_count, s->persist_cap), name_.data(),
@@ -375,7 +387,7 @@ void Group::carry_over(Shared& old) {
         p.fails = o.fails;
         p.accessed_ms = o.accessed_ms;
         p.checked_ms = o.checked_ms;
-        if (health_checked_ && p.health.checked != 0) {
+        if (health_checked() && p.health.checked != 0) {
             // Still checked: its up/down state and last results go on (matched by address).
             p.health_down = o.health_down;
             p.health = o.health;
@@ -462,6 +474,39 @@ bool Group::peer_state(size_t index, PeerState& out) const {
 
 // ---- Group: selection ----
 
+Availability Group::availability(size_t index, const PeerState& p, int64_t now) const {
+    const Server& s = servers_[index];
+    if (s.down) {
+        return Availability::kDown;
+    }
+    if (p.health_down != 0) {
+        return Availability::kHealthDown;
+    }
+    if (!single_ && s.max_fails > 0 && p.fails >= static_cast<uint32_t>(s.max_fails) &&
+        now - p.checked_ms <= s.fail_timeout.count()) {
+        return Availability::kFailed;
+    }
+    if (s.max_conns > 0 && p.conns >= static_cast<uint32_t>(s.max_conns)) {
+        return Availability::kAtMaxConns;
+    }
+    return Availability::kUsable;
+}
+
+bool Group::any_healthy(int64_t now) const {
+    if (shared_ == nullptr) {
+        return false;
+    }
+    core::ShmLockGuard guard(shared_->mutex);
+    PeerState* peers = shared_->peers();
+    for (size_t i = 0; i < servers_.size(); i++) {
+        Availability a = availability(i, peers[i], now);
+        if (a == Availability::kUsable || a == Availability::kAtMaxConns) {
+            return true;
+        }
+    }
+    return false;
+}
+
 Peer Group::acquire(PickContext& ctx) const {
     if (!ctx.prepared) {
         ctx.prepared = true;
@@ -480,16 +525,7 @@ Peer Group::acquire(PickContext& ctx) const {
 
     core::ShmLockGuard guard(shared_->mutex);
     auto usable = [&](size_t i) {
-        const Server& s = servers_[i];
-        const PeerState& p = peers[i];
-        if (ctx.tried[i] || s.down || p.health_down != 0) {
-            return false;
-        }
-        if (!single_ && s.max_fails > 0 && p.fails >= static_cast<uint32_t>(s.max_fails) &&
-            now - p.checked_ms <= s.fail_timeout.count()) {
-            return false;
-        }
-        return s.max_conns == 0 || p.conns < static_cast<uint32_t>(s.max_conns);
+        return !ctx.tried[i] && availability(i, peers[i], now) == Availability::kUsable;
     };
     PersistEntry* remembered = nullptr;
     if (persistence_) {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
 namespace upstream {
 namespace {

@@ -9,9 +9,9 @@
 
 #include "core/net.h"
 #include "event/connection.h"
-#include "modules/upstream/upstream.h"
+#include "upstream/upstream.h"
 
-namespace mod::proxy {
+namespace upstream {
 
 /// An idle connection to `addr` of `group` made with `tag` ("" for plain TCP, tls_pool_tag()
 /// for TLS: a TLS connection keeps its session and is reused only with the same settings),
@@ -30,4 +30,4 @@ void pool_clear();
 /// Idle connections of this worker (for tests and the status page).
 size_t pool_size();
 
-}  // namespace mod::proxy
+}  // namespace upstream

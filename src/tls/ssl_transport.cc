@@ -1,4 +1,4 @@
-#include "http/modules/ssl/ssl_transport.h"
+#include "tls/ssl_transport.h"
 
 #include <openssl/err.h>
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 
-namespace mod::http_ssl {
+namespace tls {
 namespace {
 
 int transport_index() {
@@ -188,4 +188,4 @@ ev::TransportStatus SslTransport::failed(int rc, const char* call) {
     }
 }
 
-}  // namespace mod::http_ssl
+}  // namespace tls

@@ -12,7 +12,7 @@
 
 #include "event/transport.h"
 
-namespace mod::http_ssl {
+namespace tls {
 
 /// The OpenSSL error queue as nginx prints it: "SSL: error:0A00010B:SSL routines::wrong
 /// version number"; empty when the queue is empty. Clears the queue.
@@ -69,4 +69,4 @@ class SslTransport final : public ev::Transport {
     std::string handshake_error_;
 };
 
-}  // namespace mod::http_ssl
+}  // namespace tls

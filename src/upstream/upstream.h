@@ -30,10 +30,6 @@
 #include "core/net.h"
 #include "core/shm.h"
 
-namespace http {
-struct Request;
-}
-
 namespace upstream {
 
 using Millis = std::chrono::milliseconds;
@@ -63,6 +59,16 @@ struct HealthInfo {
     uint64_t checks = 0;         // checks run
     uint64_t check_failures = 0;
     char reason[56] = {};  // the last failed check's reason ("status 503"), NUL-terminated
+};
+
+/// What an active health check of a group does, as the status page shows it.
+struct CheckSummary {
+    std::string type;  // "tcp", "http", "https"
+    std::string uri;   // empty for tcp
+    Millis interval{0};
+    Millis timeout{0};
+    int fall = 0;
+    int rise = 0;
 };
 
 /// A peer's state in shared memory, updated by every worker under the group's lock.
@@ -99,7 +105,10 @@ class Group;
 /// `tried` (so a retry goes elsewhere), calls the balancer's `prepare` once (`prepared`), and
 /// balancers keep their per-request state across attempts in `balancer_state`.
 struct PickContext {
-    const http::Request* request = nullptr;  // may be nullptr in unit tests
+    /// The request being balanced, as the protocol module that asks knows it (http::Request
+    /// for the HTTP proxy): read only by a balancer whose directive that protocol compiled
+    /// (`hash $key`, evaluated with its variables). nullptr in unit tests.
+    const void* request = nullptr;
     core::SockAddr client;
     std::string key;          // the evaluated `hash` key (set by the core for hash)
     std::vector<bool> tried;  // by peer index
@@ -128,12 +137,32 @@ struct Balancer {
     bool allows_backup = true;
 };
 
+/// One step of nginx's smooth weighted round robin among the peers of `candidates` that
+/// `accept(index)` takes: each adds its effective weight to its current weight (the effective
+/// weight, lowered by failures, climbs back by one towards the configured weight), the
+/// highest current weight wins and gives back the total. Returns the winner or -1. Every
+/// balancer that spreads by weight uses this step (round robin; hash among one server's
+/// addresses; least_conn among ties). The group's lock is held.
+template <class Accept>
+int smooth_wrr(const Group& group, PeerState* peers, const std::vector<int>& candidates,
+               Accept accept);
+
 /// nginx's smooth weighted round robin over `candidates` (the http_upstream module's default
 /// method; other balancers fall back to it). Equal weights give plain round robin.
 int pick_round_robin(const Group& group, PeerState* peers, const std::vector<int>& candidates,
                      PickContext& ctx);
 /// The default balancer: smooth weighted round robin.
 extern const Balancer kRoundRobin;
+
+/// Whether a peer may be picked now, and if not, why: the one rule that selection, the status
+/// page and the vrrp tracker (track_upstream) share.
+enum class Availability : uint8_t {
+    kUsable,
+    kDown,        // `down` in the config
+    kHealthDown,  // the active health check found it down
+    kFailed,      // max_fails failures within fail_timeout (passive health)
+    kAtMaxConns,  // healthy, but max_conns requests are in flight
+};
 
 /// The chosen peer for one attempt; released exactly once.
 struct Peer {
@@ -168,17 +197,25 @@ class Group {
     /// unusable for fail_timeout), counters, response time.
     void release(const Peer& peer, Outcome outcome, Millis response_time, int64_t now_ms) const;
 
+    /// Whether peer `index`, whose state is `state` (read under the group's lock, or a copy
+    /// taken under it by peer_state()), may be picked at `now_ms`.
+    Availability availability(size_t index, const PeerState& state, int64_t now_ms) const;
+    /// Whether any peer is healthy at `now_ms` (usable, or only at max_conns), under the
+    /// group's lock: vrrp's track_upstream.
+    bool any_healthy(int64_t now_ms) const;
+
     /// The shared state (for the status page and the health checker).
     PeerState* peers() const;
     /// A consistent copy of peer `index`'s state, taken under the group's lock (the status
     /// page); false when there is no such peer.
     bool peer_state(size_t index, PeerState& out) const;
 
-    /// Whether a `health_check` watches this group's servers (set at config time by the
-    /// healthcheck module). Without one, a reload clears the active-check state of the servers
-    /// it carries over, so that no server stays down with nobody checking it.
-    bool health_checked() const { return health_checked_; }
-    void set_health_checked(bool on) { health_checked_ = on; }
+    /// The active check that watches this group's servers (set at config time by the module
+    /// that runs it), or nullptr. Without one, a reload clears the active-check state of the
+    /// servers it carries over, so that no server stays down with nobody checking it.
+    const CheckSummary* health_check() const { return check_ ? &*check_ : nullptr; }
+    bool health_checked() const { return check_.has_value(); }
+    void set_health_check(CheckSummary check) { check_ = std::move(check); }
     /// Publishes the active checker's verdict on peer `index` (the healthcheck helper), under
     /// the group's lock: `down` takes it out of (or back into) every worker's selection.
     void set_health(size_t index, bool down, const HealthInfo& info) const;
@@ -249,7 +286,7 @@ class Group {
     std::unique_ptr<BalancerData> balancer_data_;
     bool balancer_set_ = false;
     bool single_ = false;  // one server: never marked failed (nginx)
-    bool health_checked_ = false;
+    std::optional<CheckSummary> check_;
     int keepalive_ = 0;
     Millis keepalive_timeout_{60000};
     int keepalive_requests_ = 1000;
@@ -270,11 +307,14 @@ struct UpstreamConf : core::ConfBase {
     Group* group = nullptr;
 };
 
-/// The group named `name` in the http block of `cycle`, or nullptr.
-const Group* find_group(core::Cycle& cycle, std::string_view name);
-/// Every group of `cycle` (upstream blocks and implicit groups), in declaration order; empty
-/// when the http_upstream module is not compiled in.
-std::vector<const Group*> all_groups(core::Cycle& cycle);
+/// Makes `group` (owned by the module that built it, alive as long as `cycle`) known to every
+/// module of the cycle by its name: the http_upstream module registers its upstream blocks and
+/// implicit groups, in declaration order.
+void register_group(core::Cycle& cycle, const Group& group);
+/// The group named `name` (case-insensitive) in `cycle`, or nullptr.
+const Group* find_group(const core::Cycle& cycle, std::string_view name);
+/// Every group of `cycle`, in declaration order; empty when no module registered any.
+std::vector<const Group*> all_groups(const core::Cycle& cycle);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
 /// implicit group of that address (created at config time, shared by identical addresses).
 /// Call it from the directive's setter. Without a port ("backend") the name is first an
@@ -288,5 +328,30 @@ core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, c
 
 /// Steady clock in milliseconds (what now_ms means everywhere above).
 int64_t now_ms();
+
+template <class Accept>
+int smooth_wrr(const Group& group, PeerState* peers, const std::vector<int>& candidates,
+               Accept accept) {
+    int best = -1;
+    int64_t total = 0;
+    for (int i : candidates) {
+        if (!accept(i)) {
+            continue;
+        }
+        PeerState& p = peers[i];
+        p.current_weight += p.effective_weight;
+        total += p.effective_weight;
+        if (p.effective_weight < group.servers()[static_cast<size_t>(i)].weight) {
+            p.effective_weight++;
+        }
+        if (best < 0 || p.current_weight > peers[best].current_weight) {
+            best = i;
+        }
+    }
+    if (best >= 0) {
+        peers[best].current_weight -= total;
+    }
+    return best;
+}
 
 }  // namespace upstream

@@ -1,4 +1,4 @@
-#include "modules/proxy/pool.h"
+#include "upstream/pool.h"
 
 #include <algorithm>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "event/runtime.h"
 
-namespace mod::proxy {
+namespace upstream {
 namespace {
 
 class Idle;
@@ -126,4 +126,4 @@ size_t pool_size() {
     return g_idle.size();
 }
 
-}  // namespace mod::proxy
+}  // namespace upstream
