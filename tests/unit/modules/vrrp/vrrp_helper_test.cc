@@ -264,6 +264,37 @@ TEST_F(VrrpHelperTest, InstanceMovedToAnotherRouterIsDropped) {
     EXPECT_EQ(now->transitions, 1u);  // counted afresh
 }
 
+TEST_F(VrrpHelperTest, InstanceThatCannotRunDropsWhatItsPredecessorHad) {
+    Slot& s = previous_slot(State::kMaster, 0, vrrp_block());
+    io_.vips.insert({eth0_, ip("10.0.0.100").value});
+    io_.links.erase("eth0");
+    peer().claim_slots();
+    EXPECT_FALSE(instance("VI_1").running());
+    EXPECT_THAT(io_.take(), ElementsAre("del 10.0.0.100 2"));
+    EXPECT_TRUE(io_.vips.empty());
+    // The status page shows it not running, not the previous helper's Master.
+    EXPECT_EQ(s.state, static_cast<uint8_t>(State::kInit));
+    EXPECT_EQ(s.priority, 0);
+    EXPECT_EQ(s.master, 0u);
+    EXPECT_EQ(s.vip_count, 0u);
+}
+
+TEST_F(VrrpHelperTest, InstanceStartsWhenItsInterfaceAppears) {
+    io_.links.erase("eth0");
+    start(vrrp_block());
+    EXPECT_FALSE(instance("VI_1").running());
+    peer().retry_setup();  // another link changed: still missing
+    EXPECT_FALSE(instance("VI_1").running());
+    eth0_ = io_.add_link("eth0", "10.0.0.1");
+    peer().set_link("eth0", true);  // as the link monitor does, before it retries
+    peer().retry_setup();
+    EXPECT_TRUE(instance("VI_1").running());
+    EXPECT_EQ(instance("VI_1").state(), State::kBackup);
+    time_.advance(kDown100);
+    EXPECT_EQ(instance("VI_1").state(), State::kMaster);
+    EXPECT_TRUE(io_.has_vip(eth0_, "10.0.0.100"));
+}
+
 TEST_F(VrrpHelperTest, ReloadHandsOverToTheNextHelper) {
     start(vrrp_block("notify_master /n/master;\n"));
     time_.advance(kDown100);

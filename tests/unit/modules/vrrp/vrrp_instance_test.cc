@@ -304,21 +304,17 @@ TEST_F(VrrpInstanceTest, SlotShowsTheStateForTheStatusPageAndTheNextHelper) {
     EXPECT_EQ(s->transitions, 3u);
 }
 
-TEST_F(VrrpInstanceTest, MissingInterfaceDoesNotRun) {
-    io_.links.erase("eth0");
-    start(one_instance());
-    Instance& i = instance("VI_1");
-    EXPECT_FALSE(i.running());
-    EXPECT_EQ(i.state(), State::kInit);
-    EXPECT_EQ(slot("VI_1")->state, static_cast<uint8_t>(State::kInit));
-    time_.advance(10s);
-    EXPECT_THAT(io_.take_priorities("eth0"), IsEmpty());
-}
-
-TEST_F(VrrpInstanceTest, NoSocketDoesNotRun) {
+TEST_F(VrrpInstanceTest, NoSocketDoesNotRunUntilARetryGetsOne) {
     io_.fail_sockets = true;
     start(one_instance());
     EXPECT_FALSE(instance("VI_1").running());
+    EXPECT_EQ(slot("VI_1")->state, static_cast<uint8_t>(State::kInit));
+    time_.advance(10s);
+    EXPECT_THAT(io_.take_priorities("eth0"), IsEmpty());
+    io_.fail_sockets = false;
+    peer().retry_setup();  // a link changed
+    EXPECT_TRUE(instance("VI_1").running());
+    EXPECT_EQ(instance("VI_1").state(), State::kBackup);
 }
 
 }  // namespace
