@@ -34,6 +34,8 @@ class HelperTestPeer {
   public:
     explicit HelperTestPeer(Helper& h) : h_(h) {}
     void claim_slots() { h_.claim_slots(); }
+    /// As on SIGTERM (`hand_over` false) or when a reload replaced the helper (true).
+    void stop(bool hand_over) { h_.stop(hand_over); }
     /// As after a link change: instances that could not be set up try again.
     void retry_setup() { h_.retry_setup(); }
     /// Makes the vrrp_script trackers, as run() does (not started).

@@ -295,6 +295,41 @@ TEST_F(VrrpHelperTest, InstanceStartsWhenItsInterfaceAppears) {
     EXPECT_TRUE(io_.has_vip(eth0_, "10.0.0.100"));
 }
 
+TEST_F(VrrpHelperTest, StopHandsTheMastersVipsOverThenExits) {
+    start(vrrp_block());
+    time_.advance(kDown100);
+    ASSERT_EQ(instance("VI_1").state(), State::kMaster);
+    io_.take_priorities("eth0");
+    peer().stop(false);
+    EXPECT_THAT(io_.take_priorities("eth0"), ElementsAre(0));
+    EXPECT_TRUE(io_.has_vip(eth0_, "10.0.0.100"));  // the workers still serve it
+    time_.advance(leave_wait(conf_vi1()));          // no new master heard
+    EXPECT_TRUE(io_.vips.empty());
+    EXPECT_EQ(slot("VI_1")->owner, 0);
+    EXPECT_EQ(slot("VI_1")->state, static_cast<uint8_t>(State::kInit));
+}
+
+TEST_F(VrrpHelperTest, StopForAReloadReleasesTheSlotsAsTheyAre) {
+    start(vrrp_block());
+    time_.advance(kDown100);
+    io_.take();
+    io_.take_priorities("eth0");
+    peer().stop(true);
+    Slot* s = slot("VI_1");
+    EXPECT_EQ(s->owner, 0);
+    EXPECT_EQ(s->state, static_cast<uint8_t>(State::kMaster));
+    EXPECT_EQ(s->vip_count, 2u);
+    EXPECT_THAT(io_.take(), IsEmpty());  // the VIPs stay for the next helper
+    // A master goes on advertising until the next helper has claimed the slot...
+    time_.advance(1s);
+    EXPECT_THAT(io_.take_priorities("eth0"), ElementsAre(100));
+    // ...and its state no longer changes (a better advert is the next helper's business).
+    peer_addrs_ = {ip("10.0.0.100"), ip("10.0.1.101")};
+    advert_from("10.0.0.2", 150);
+    EXPECT_EQ(instance("VI_1").state(), State::kMaster);
+    EXPECT_EQ(s->state, static_cast<uint8_t>(State::kMaster));
+}
+
 TEST_F(VrrpHelperTest, ReloadHandsOverToTheNextHelper) {
     start(vrrp_block("notify_master /n/master;\n"));
     time_.advance(kDown100);

@@ -220,6 +220,29 @@ TEST_F(VrrpInstanceTest, LeaveGivesUpAfterLeaveWait) {
     EXPECT_TRUE(io_.vips.empty());
 }
 
+TEST_F(VrrpInstanceTest, Version2CarriesThePasswordAndDropsAWrongOne) {
+    io_.version = 2;
+    start_master(100, "version 2; authentication { auth_type PASS; auth_pass secret; }\n");
+    time_.advance(1s);
+    ASSERT_EQ(io_.sent["eth0"].size(), 1u);
+    const Advert& sent = io_.sent["eth0"][0].advert;
+    EXPECT_EQ(sent.version, 2);
+    EXPECT_EQ(sent.auth_type, kAuthPass);
+    EXPECT_EQ(sent.auth_data, pass_data("secret"));
+    // RFC 3768 §7.1: a better advert with another password is discarded...
+    Advert a = sent;
+    a.priority = 150;
+    a.auth_data = pass_data("guess");
+    io_.sockets["eth0"]->deliver(a, ip("10.0.0.2"));
+    pump();
+    EXPECT_EQ(instance("VI_1").state(), State::kMaster);
+    // ...and the same with the right one is heard.
+    a.auth_data = pass_data("secret");
+    io_.sockets["eth0"]->deliver(a, ip("10.0.0.2"));
+    pump();
+    EXPECT_EQ(instance("VI_1").state(), State::kBackup);
+}
+
 TEST_F(VrrpInstanceTest, UnicastPeersGetEachAdvert) {
     start_master(100, "unicast_peer { 10.0.0.2; 10.0.0.3; }\n");
     time_.advance(1s);
