@@ -225,8 +225,13 @@ std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
 
 // ---- Helper ----
 
-Helper::Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared)
-    : cycle_(cycle), conf_(conf), shared_(shared != nullptr ? shared : &local_) {}
+Helper::Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared, HelperSeams seams)
+    : cycle_(cycle),
+      conf_(conf),
+      shared_(shared != nullptr ? shared : &local_),
+      io_(seams.io != nullptr ? *seams.io : kernel_io_),
+      time_(seams.time != nullptr ? *seams.time : loop_),
+      launcher_(seams.launcher != nullptr ? *seams.launcher : *this) {}
 
 Helper::~Helper() {
     instances_.clear();
@@ -236,7 +241,7 @@ Helper::~Helper() {
 bool Helper::link_up(const std::string& name) {
     auto it = link_state_.find(name);
     if (it == link_state_.end()) {
-        it = link_state_.emplace(name, vrrp::link_is_up(name)).first;
+        it = link_state_.emplace(name, io_.link_is_up(name)).first;
     }
     return it->second;
 }
@@ -545,7 +550,7 @@ void Helper::drop_slot_vips(Slot& slot) {
     std::string err;
     for (uint32_t i = 0; i < slot.vip_count && i < kMaxSlotVips; i++) {
         Ip4 addr{slot.vips[i].addr};
-        if (!netlink_.del_address(slot.vips[i].ifindex, addr, err)) {
+        if (!io_.del_address(slot.vips[i].ifindex, addr, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", slot.name,
                      addr.text().c_str(), err.c_str());
         }

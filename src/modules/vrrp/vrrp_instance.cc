@@ -21,8 +21,8 @@ constexpr uint64_t kDropLogLimit = 20;  // per instance: a misconfigured peer mu
 
 ScriptTracker::ScriptTracker(Helper& helper, const ScriptConf& conf, std::string user)
     : helper_(helper), conf_(conf), user_(std::move(user)) {
-    interval_timer_ = helper_.loop().make_timer([this] { run(); });
-    timeout_timer_ = helper_.loop().make_timer([this] {
+    interval_timer_ = helper_.time().make_timer([this] { run(); });
+    timeout_timer_ = helper_.time().make_timer([this] {
         if (pid_ > 0) {
             HALO_LOG(kWarn, "vrrp_script \"%s\" timed out after %lldms, killing it",
                      conf_.name.c_str(), static_cast<long long>(conf_.timeout.count()));
@@ -40,7 +40,7 @@ void ScriptTracker::run() {
     if (pid_ > 0) {
         return;  // still running: its timeout kills it
     }
-    pid_ = helper_.spawn(conf_.script, {}, user_, [this](int status) { done(status); });
+    pid_ = helper_.launcher().spawn(conf_.script, {}, user_, [this](int status) { done(status); });
     if (pid_ > 0) {
         timeout_timer_->arm(conf_.timeout);
     } else {
@@ -92,7 +92,7 @@ void NotifyQueue::run_next() {
         queue_.pop_front();
         std::string cmd = item[0];
         item.erase(item.begin());
-        pid_ = helper_.spawn(cmd, item, helper_.script_user(), [this](int) {
+        pid_ = helper_.launcher().spawn(cmd, item, helper_.script_user(), [this](int) {
             pid_ = 0;
             run_next();
         });
@@ -110,8 +110,8 @@ Instance::Instance(Helper& helper, const InstanceConf& conf, Slot& slot)
       slot_(slot),
       notify_(helper),
       inherited_transitions_(slot.transitions) {
-    garp_timer_ = helper_.loop().make_timer([this] { send_garps(); });
-    garp_refresh_ = helper_.loop().make_timer([this] {
+    garp_timer_ = helper_.time().make_timer([this] { send_garps(); });
+    garp_refresh_ = helper_.time().make_timer([this] {
         if (state() == State::kMaster) {
             garp_rounds_ = 1;
             send_garps();
@@ -123,7 +123,7 @@ Instance::Instance(Helper& helper, const InstanceConf& conf, Slot& slot)
 Instance::~Instance() = default;
 
 bool Instance::setup() {
-    ifindex_ = if_index(conf_.interface);
+    ifindex_ = helper_.io().if_index(conf_.interface);
     if (ifindex_ == 0) {
         HALO_LOG(kError, "vrrp_instance \"%s\": no interface \"%s\"", conf_.name.c_str(),
                  conf_.interface.c_str());
@@ -133,14 +133,14 @@ bool Instance::setup() {
     vip_ifindex_.clear();
     for (const VirtualIp& v : conf_.vips) {
         vips.push_back(v.addr);
-        unsigned idx = v.dev.empty() ? ifindex_ : if_index(v.dev);
+        unsigned idx = v.dev.empty() ? ifindex_ : helper_.io().if_index(v.dev);
         if (idx == 0) {
             HALO_LOG(kError, "vrrp_instance \"%s\": no interface \"%s\" for %s", conf_.name.c_str(),
                      v.dev.c_str(), v.text().c_str());
         }
         vip_ifindex_.push_back(idx);
     }
-    auto primary = primary_address(conf_.interface, vips);
+    auto primary = helper_.io().primary_address(conf_.interface, vips);
     if (!primary) {
         HALO_LOG(kError, "vrrp_instance \"%s\": interface \"%s\" has no IPv4 address",
                  conf_.name.c_str(), conf_.interface.c_str());
@@ -148,11 +148,11 @@ bool Instance::setup() {
     }
     primary_ = *primary;
     src_ = conf_.unicast_src ? *conf_.unicast_src : primary_;
-    socket_ = std::make_unique<VrrpSocket>();
     std::string err;
-    if (!socket_->open(conf_.interface, ifindex_, src_, conf_.unicast_peers.empty(), err)) {
+    socket_ =
+        helper_.io().open_socket(conf_.interface, ifindex_, src_, conf_.unicast_peers.empty(), err);
+    if (!socket_) {
         HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
-        socket_.reset();
         return false;
     }
     watch_ = helper_.loop().make_io(socket_->recv_fd(), ev::kRead, false,
@@ -172,7 +172,7 @@ bool Instance::setup() {
     fc.preempt = conf_.preempt;
     fc.preempt_delay = conf_.preempt_delay;
     fc.primary = src_;
-    fsm_ = std::make_unique<Fsm>(helper_.loop(), fc, *this);
+    fsm_ = std::make_unique<Fsm>(helper_.time(), fc, *this);
     return true;
 }
 
@@ -367,13 +367,13 @@ void Instance::on_readable() {
 
 void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present) {
     std::string err;
-    auto mac = hw_address(conf_.interface);
+    auto mac = helper_.io().hw_address(conf_.interface);
     for (size_t i = 0; i < conf_.vips.size(); i++) {
         const VirtualIp& v = conf_.vips[i];
         if (vip_ifindex_[i] == 0) {
             continue;
         }
-        if (!helper_.netlink().add_address(vip_ifindex_[i], v.addr, v.prefix, err)) {
+        if (!helper_.io().add_address(vip_ifindex_[i], v.addr, v.prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot add %s: %s", conf_.name.c_str(),
                      v.text().c_str(), err.c_str());
             continue;
@@ -382,7 +382,7 @@ void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present)
             return p.addr == v.addr.value && p.ifindex == vip_ifindex_[i];
         });
         if (garp_new_only && !was && mac) {
-            send_gratuitous_arp(vip_ifindex_[i], *mac, v.addr, err);
+            helper_.io().send_gratuitous_arp(vip_ifindex_[i], *mac, v.addr, err);
         }
     }
     // A reload that dropped addresses (or moved them to another device): remove those the
@@ -392,7 +392,7 @@ void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present)
         for (size_t i = 0; i < conf_.vips.size(); i++) {
             kept = kept || (conf_.vips[i].addr.value == old.addr && vip_ifindex_[i] == old.ifindex);
         }
-        if (!kept && !helper_.netlink().del_address(old.ifindex, Ip4{old.addr}, err)) {
+        if (!kept && !helper_.io().del_address(old.ifindex, Ip4{old.addr}, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
                      Ip4{old.addr}.text().c_str(), err.c_str());
         }
@@ -408,7 +408,7 @@ void Instance::remove_vips() {
     std::string err;
     for (size_t i = 0; i < conf_.vips.size(); i++) {
         if (vip_ifindex_[i] != 0 &&
-            !helper_.netlink().del_address(vip_ifindex_[i], conf_.vips[i].addr, err)) {
+            !helper_.io().del_address(vip_ifindex_[i], conf_.vips[i].addr, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
                      conf_.vips[i].text().c_str(), err.c_str());
         }
@@ -421,7 +421,7 @@ void Instance::send_garps() {
     if (state() != State::kMaster) {
         return;
     }
-    auto mac = hw_address(conf_.interface);
+    auto mac = helper_.io().hw_address(conf_.interface);
     if (!mac) {
         return;
     }
@@ -429,7 +429,8 @@ void Instance::send_garps() {
     for (int r = 0; r < conf_.garp_master_repeat; r++) {
         for (size_t i = 0; i < conf_.vips.size(); i++) {
             if (vip_ifindex_[i] != 0 &&
-                !send_gratuitous_arp(vip_ifindex_[i], *mac, conf_.vips[i].addr, err) && r == 0) {
+                !helper_.io().send_gratuitous_arp(vip_ifindex_[i], *mac, conf_.vips[i].addr, err) &&
+                r == 0) {
                 HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
             }
         }
@@ -467,12 +468,12 @@ void Instance::leave(std::function<void()> done) {
              conf_.name.c_str(), static_cast<long long>(leave_wait(conf_).count()));
     // Priority 0 again every advert_int: a backup that lost the first one still takes over
     // after its Skew_Time, and a backup that already did answers at once (RFC 5798 §6.4.3).
-    leave_resend_ = helper_.loop().make_timer([this] {
+    leave_resend_ = helper_.time().make_timer([this] {
         send_advert(kPriorityStop);
         leave_resend_->arm(conf_.advert_int);
     });
     leave_resend_->arm(conf_.advert_int);
-    leave_deadline_ = helper_.loop().make_timer([this] {
+    leave_deadline_ = helper_.time().make_timer([this] {
         if (new_master_heard_) {
             finish_leaving();
             return;

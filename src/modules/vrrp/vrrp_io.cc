@@ -338,4 +338,45 @@ bool send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip
     return ok;
 }
 
+// ---- KernelIo ----
+
+unsigned KernelIo::if_index(const std::string& name) {
+    return vrrp::if_index(name);
+}
+
+bool KernelIo::link_is_up(const std::string& name) {
+    return vrrp::link_is_up(name);
+}
+
+std::optional<Ip4> KernelIo::primary_address(const std::string& name,
+                                             const std::vector<Ip4>& skip) {
+    return vrrp::primary_address(name, skip);
+}
+
+std::optional<std::array<uint8_t, 6>> KernelIo::hw_address(const std::string& name) {
+    return vrrp::hw_address(name);
+}
+
+bool KernelIo::send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip4 addr,
+                                   std::string& error) {
+    return vrrp::send_gratuitous_arp(ifindex, mac, addr, error);
+}
+
+bool KernelIo::add_address(unsigned ifindex, Ip4 addr, uint8_t prefix, std::string& error) {
+    return netlink_.add_address(ifindex, addr, prefix, error);
+}
+
+bool KernelIo::del_address(unsigned ifindex, Ip4 addr, std::string& error) {
+    return netlink_.del_address(ifindex, addr, error);
+}
+
+std::unique_ptr<AdvertSocket> KernelIo::open_socket(const std::string& ifname, unsigned ifindex,
+                                                    Ip4 src, bool multicast, std::string& error) {
+    auto socket = std::make_unique<VrrpSocket>();
+    if (!socket->open(ifname, ifindex, src, multicast, error)) {
+        return nullptr;
+    }
+    return socket;
+}
+
 }  // namespace vrrp

@@ -88,6 +88,25 @@ int64_t steady_ms();
 class Helper;
 class SyncGroup;
 
+/// Runs the helper's scripts (notify scripts, vrrp_script checks): the Helper itself forks
+/// /bin/sh; the unit tests record the calls and finish them when they choose.
+class Launcher {
+  public:
+    virtual ~Launcher() = default;
+    /// Runs `/bin/sh -c cmd` (with `args` as $1...) as `user`; `done(status)` on exit, with a
+    /// wait() status. -1: could not start (logged), `done` is never called.
+    virtual pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
+                        const std::string& user, std::function<void(int)> done) = 0;
+};
+
+/// What a Helper works with. Each one left null is the real one; the unit tests pass fakes
+/// (no sockets, no root, no children, time that moves when told).
+struct HelperSeams {
+    SystemIo* io = nullptr;          // else the kernel (KernelIo over the helper's netlink)
+    ev::TimeSource* time = nullptr;  // else the helper's loop
+    Launcher* launcher = nullptr;    // else the helper forks (Helper::spawn)
+};
+
 /// What an instance's trackers say: Fault, and the sum of the weights that apply.
 struct Tracking {
     bool fault = false;
@@ -196,7 +215,7 @@ class Instance : public FsmListener {
     Ip4 primary_;
     Ip4 src_;
     std::vector<unsigned> vip_ifindex_;  // per conf_.vips (0: device missing)
-    std::unique_ptr<VrrpSocket> socket_;
+    std::unique_ptr<AdvertSocket> socket_;
     std::unique_ptr<ev::IoWatcher> watch_;
     std::unique_ptr<Fsm> fsm_;
     Expect expect_;
@@ -252,14 +271,19 @@ class SyncGroup {
 };
 
 /// The helper process: owns the loop, the netlink sockets, the trackers and the instances.
-class Helper {
+class Helper : public Launcher {
   public:
-    Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared);
-    ~Helper();
+    Helper(core::Cycle& cycle, const VrrpConf& conf, SharedState* shared, HelperSeams seams = {});
+    ~Helper() override;
     int run();
 
     ev::Loop& loop() { return loop_; }
-    Netlink& netlink() { return netlink_; }
+    /// The timers of the instances and trackers (the loop, or a fake clock in tests).
+    ev::TimeSource& time() { return time_; }
+    /// Interfaces, sockets, virtual IPs, gratuitous ARP.
+    SystemIo& io() { return io_; }
+    /// Runs the scripts (this helper, or a fake in tests).
+    Launcher& launcher() { return launcher_; }
     const VrrpConf& conf() const { return conf_; }
     /// Whether interface `name` is up (as last seen).
     bool link_up(const std::string& name);
@@ -273,7 +297,7 @@ class Helper {
     void drop_slot_vips(Slot& slot);
     /// Runs `/bin/sh -c cmd` (with `args` as $1...) as `user`; `done(status)` on exit.
     pid_t spawn(const std::string& cmd, const std::vector<std::string>& args,
-                const std::string& user, std::function<void(int)> done);
+                const std::string& user, std::function<void(int)> done) override;
     const std::string& script_user() const { return *conf_.script_user; }
     /// track_workers: every worker of this cycle beat within `timeout`.
     bool workers_ok(Millis timeout) const {
@@ -284,6 +308,8 @@ class Helper {
     bool upstream_ok(const std::string& name) const;
 
   private:
+    friend class HelperTestPeer;  // tests/unit/modules/vrrp: trackers and slots without run()
+
     void reap();
     void stop(bool hand_over);
     void claim_slots();
@@ -299,6 +325,10 @@ class Helper {
     uint64_t generation_ = 0;
     ev::Loop loop_;
     Netlink netlink_;
+    KernelIo kernel_io_{netlink_};
+    SystemIo& io_;
+    ev::TimeSource& time_;
+    Launcher& launcher_;
     LinkMonitor links_;
     std::unique_ptr<ev::IoWatcher> links_watch_;
     std::map<std::string, bool> link_state_;
