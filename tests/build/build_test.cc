@@ -105,6 +105,7 @@ const Build& build(const std::vector<std::string>& args) {
     }
     const char* from = getenv("HALO_BUILDDIR");
     b.seeded = seed_objects(from != nullptr ? from : "", b.dir->path());
+    ::testing::Test::RecordProperty("seeded", b.seeded ? "yes" : "no");
     // Not the jobserver of an outer `make test`.
     b.make =
         run_command({"env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "make", "-j2"},
@@ -443,9 +444,7 @@ TEST_F(VrrpOnlyBuildTest, RunsAVrrpConfigInANetworkNamespace) {
     ASSERT_EQ(in_ns(a, {"ip", "link", "set", "eth0", "up"}).status, 0);
     ASSERT_EQ(in_ns(b, {"ip", "link", "set", "eth0", "up"}).status, 0);
 
-    TempDir prefix("halo-vrrp-only");
-    chmod(prefix.path().c_str(), 0755);
-    ASSERT_EQ(mkdir((prefix.path() + "/logs").c_str(), 0755), 0);
+    TempDir prefix("halo-vrrp-only");  // with logs/
     ASSERT_TRUE(write_file(prefix.path() + "/halo.conf", R"(error_log logs/error.log info;
 pid logs/halo.pid;
 events { }
