@@ -481,9 +481,11 @@ vrrp {
         }
     }
     ASSERT_TRUE(up) << read_file(prefix.path() + "/logs/error.log").value_or("");
-    // The other node reaches the VIP (the master answers ARP for it).
-    RunResult ping = in_ns(b, {"ping", "-c", "1", "-W", "2", "10.77.0.100"});
-    EXPECT_EQ(ping.status, 0) << ping;
+    // The other node reaches the VIP: the master answers ARP for it, and its kernel refuses a
+    // TCP connection to a closed port (curl exit 7, "Connection refused"; 28 is a timeout).
+    RunResult reach = in_ns(b, {"curl", "-s", "-S", "-m", "3", "http://10.77.0.100:9/"});
+    EXPECT_EQ(reach.status, 7) << reach;
+    EXPECT_NE(reach.err.find("refused"), std::string::npos) << reach;
 
     // A stop hands the VIP back: the address leaves the link.
     ASSERT_EQ(kill(*master, SIGTERM), 0);
