@@ -254,15 +254,40 @@ ParseResult HeadParser::header_line(std::string_view line, size_t off) {
     return ParseResult::kIncomplete;
 }
 
-ParseResult HeadParser::finish(std::string_view in, Request& r) {
-    auto view = [&](Span s) { return in.substr(s.off, s.len); };
-    r.method = view(method_);
-    r.target = view(target_);
-    r.http_minor = minor_;
-    r.keepalive = minor_ >= 1;
-    r.headers.clear();
-    r.headers.reserve(fields_.size());
+/// What the head's fields said so far (HeadParser::finish).
+struct HeadParser::FieldsSeen {
+    bool absolute_form = false;  // the host came from the target
+    bool have_host = false;
+    bool host_header = false;
+    bool have_cl = false;
+    bool have_te = false;
+    bool conn_close = false;
+    bool conn_keepalive = false;
+};
 
+namespace {
+
+/// absolute-form: the authority is the host (RFC 9112 §3.2.2). Sets r.host, then `path` and
+/// r.args; false when the host is not valid.
+bool split_absolute_form(Request& r, std::string_view& path) {
+    size_t start = r.target.find("://") + 3;
+    size_t slash = r.target.find('/', start);
+    size_t q = r.target.find('?', start);
+    size_t auth_end = std::min(slash, q);
+    r.host = r.target.substr(
+        start, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - start);
+    if (!valid_host(r.host)) {
+        return false;
+    }
+    path = slash == std::string_view::npos || slash > q ? std::string_view("/")
+                                                        : r.target.substr(slash, q - slash);
+    r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
+    return true;
+}
+
+}  // namespace
+
+ParseResult HeadParser::split_target(Request& r) {
     std::string_view path;
     if (r.target[0] == '/') {
         size_t q = r.target.find('?');
@@ -270,19 +295,9 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
         r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
     } else if (iequals(r.target.substr(0, 7), "http://") ||
                iequals(r.target.substr(0, 8), "https://")) {
-        // absolute-form: the authority is the host (RFC 9112 §3.2.2)
-        size_t start = r.target.find("://") + 3;
-        size_t slash = r.target.find('/', start);
-        size_t q = r.target.find('?', start);
-        size_t auth_end = std::min(slash, q);
-        r.host = r.target.substr(
-            start, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - start);
-        if (!valid_host(r.host)) {
+        if (!split_absolute_form(r, path)) {
             return fail(400);
         }
-        path = slash == std::string_view::npos || slash > q ? std::string_view("/")
-                                                            : r.target.substr(slash, q - slash);
-        r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
     } else if (r.method == "OPTIONS" && r.target == "*") {
         path = "*";
     } else {
@@ -295,69 +310,87 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     if (path == "*") {
         r.uri = "*";
     }
+    return ParseResult::kIncomplete;
+}
 
-    bool absolute_form = !r.host.empty();
-    bool have_host = absolute_form;
-    bool host_header = false;
-    bool have_cl = false;
-    bool have_te = false;
-    bool conn_close = false;
-    bool conn_keepalive = false;
-    for (const Field& f : fields_) {
-        Header h{view(f.name), view(f.value)};
-        r.headers.push_back(h);
-        if (iequals(h.name, "Host")) {
-            if (host_header) {
-                return fail(400);  // duplicate Host (RFC 9112 §3.2)
-            }
-            host_header = true;
-            if (!absolute_form) {
-                if (!valid_host(h.value)) {
-                    return fail(400);
-                }
-                r.host = h.value;
-                have_host = true;
-            }
-        } else if (iequals(h.name, "Content-Length")) {
-            auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
-            if (!v || have_cl) {
-                return fail(400);  // invalid or duplicate (RFC 9112 §6.3)
-            }
-            have_cl = true;
-            r.content_length = static_cast<uint64_t>(*v);
-        } else if (iequals(h.name, "Transfer-Encoding")) {
-            if (have_te || minor_ == 0) {
+void HeadParser::connection_tokens(std::string_view v, FieldsSeen& seen, Request& r) {
+    while (!v.empty()) {
+        size_t comma = v.find(',');
+        std::string_view tok = trim_ows(v.substr(0, comma));
+        if (iequals(tok, "close")) {
+            seen.conn_close = true;
+        } else if (iequals(tok, "keep-alive")) {
+            seen.conn_keepalive = true;
+        } else if (iequals(tok, "upgrade")) {
+            r.upgrade = true;
+        }
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+}
+
+ParseResult HeadParser::header_field(const Header& h, FieldsSeen& seen, Request& r) {
+    if (iequals(h.name, "Host")) {
+        if (seen.host_header) {
+            return fail(400);  // duplicate Host (RFC 9112 §3.2)
+        }
+        seen.host_header = true;
+        if (!seen.absolute_form) {
+            if (!valid_host(h.value)) {
                 return fail(400);
             }
-            have_te = true;
-            if (!iequals(h.value, "chunked")) {
-                return fail(501);  // only chunked is implemented, as in nginx
-            }
-            r.chunked = true;
-        } else if (iequals(h.name, "Connection")) {
-            std::string_view v = h.value;
-            while (!v.empty()) {
-                size_t comma = v.find(',');
-                std::string_view tok = trim_ows(v.substr(0, comma));
-                if (iequals(tok, "close")) {
-                    conn_close = true;
-                } else if (iequals(tok, "keep-alive")) {
-                    conn_keepalive = true;
-                } else if (iequals(tok, "upgrade")) {
-                    r.upgrade = true;
-                }
-                v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-            }
-        } else if (iequals(h.name, "Expect")) {
-            r.expect_continue = iequals(h.value, "100-continue");
+            r.host = h.value;
+            seen.have_host = true;
+        }
+    } else if (iequals(h.name, "Content-Length")) {
+        auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
+        if (!v || seen.have_cl) {
+            return fail(400);  // invalid or duplicate (RFC 9112 §6.3)
+        }
+        seen.have_cl = true;
+        r.content_length = static_cast<uint64_t>(*v);
+    } else if (iequals(h.name, "Transfer-Encoding")) {
+        if (seen.have_te || minor_ == 0) {
+            return fail(400);
+        }
+        seen.have_te = true;
+        if (!iequals(h.value, "chunked")) {
+            return fail(501);  // only chunked is implemented, as in nginx
+        }
+        r.chunked = true;
+    } else if (iequals(h.name, "Connection")) {
+        connection_tokens(h.value, seen, r);
+    } else if (iequals(h.name, "Expect")) {
+        r.expect_continue = iequals(h.value, "100-continue");
+    }
+    return ParseResult::kIncomplete;
+}
+
+ParseResult HeadParser::finish(std::string_view in, Request& r) {
+    auto view = [&](Span s) { return in.substr(s.off, s.len); };
+    r.method = view(method_);
+    r.target = view(target_);
+    r.http_minor = minor_;
+    r.keepalive = minor_ >= 1;
+    r.headers.clear();
+    r.headers.reserve(fields_.size());
+    if (split_target(r) != ParseResult::kIncomplete) {
+        return ParseResult::kError;
+    }
+    FieldsSeen seen;
+    seen.absolute_form = !r.host.empty();
+    seen.have_host = seen.absolute_form;
+    for (const Field& f : fields_) {
+        r.headers.push_back({view(f.name), view(f.value)});
+        if (header_field(r.headers.back(), seen, r) != ParseResult::kIncomplete) {
+            return ParseResult::kError;
         }
     }
     // "close" wins wherever it appears; HTTP/1.0 keeps the connection only when asked.
-    r.keepalive = !conn_close && (minor_ >= 1 || conn_keepalive);
-    if (have_cl && have_te) {
+    r.keepalive = !seen.conn_close && (minor_ >= 1 || seen.conn_keepalive);
+    if (seen.have_cl && seen.have_te) {
         return fail(400);  // RFC 9112 §6.1: a smuggling attempt; never guess
     }
-    if (minor_ >= 1 && !have_host) {
+    if (minor_ >= 1 && !seen.have_host) {
         return fail(400);  // RFC 9112 §3.2
     }
     return ParseResult::kComplete;

@@ -63,6 +63,12 @@ class HeadParser {
     ParseResult request_line(std::string_view line, size_t off, Request& r);
     ParseResult header_line(std::string_view line, size_t off);
     ParseResult finish(std::string_view in, Request& r);
+    struct FieldsSeen;
+    /// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host.
+    ParseResult split_target(Request& r);
+    /// Applies one header field that frames the request or steers the connection.
+    ParseResult header_field(const Header& h, FieldsSeen& seen, Request& r);
+    static void connection_tokens(std::string_view v, FieldsSeen& seen, Request& r);
 
     size_t max_line_;
     size_t max_head_;
