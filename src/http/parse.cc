@@ -405,141 +405,149 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
     return res;
 }
 
+bool ChunkedDecoder::size_char(char c) {
+    int v = hex_value(c);
+    if (v >= 0) {
+        if (++digits_ > 15) {
+            return false;  // no 2^60 byte chunks: keeps the sum from overflowing
+        }
+        size_ = size_ * 16 + static_cast<uint64_t>(v);
+    } else if (digits_ == 0) {
+        return false;
+    } else if (c == ';') {
+        state_ = State::kExtension;
+    } else if (c == ' ' || c == '\t') {
+        state_ = State::kSizeBws;  // BWS, then only ";" or the line end
+    } else if (c == '\r') {
+        state_ = State::kSizeLf;
+    } else {
+        return false;  // includes a bare LF: framing must be exact
+    }
+    return true;
+}
+
+bool ChunkedDecoder::size_bws_char(char c) {
+    if (c == ';') {
+        state_ = State::kExtension;
+    } else if (c != ' ' && c != '\t') {
+        return false;  // "5 5": never guess a size (a smuggling vector)
+    }
+    return true;
+}
+
+bool ChunkedDecoder::extension_char(char c) {
+    if (c == '\r') {
+        state_ = State::kSizeLf;
+    } else if (!is_field_char(static_cast<unsigned char>(c)) || ++ext_len_ > kMaxExtension) {
+        return false;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::size_line_end(char c) {
+    if (c != '\n') {
+        return false;
+    }
+    digits_ = 0;
+    ext_len_ = 0;
+    state_ = size_ == 0 ? State::kTrailerStart : State::kData;
+    return true;
+}
+
+bool ChunkedDecoder::trailer_start_char(char c) {
+    if (c == '\r') {
+        state_ = State::kFinalLf;
+    } else if (c == ' ' || c == '\t' || c == ':' || !is_tchar(static_cast<unsigned char>(c))) {
+        return false;
+    } else {
+        state_ = State::kTrailer;
+        trailer_len_++;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::trailer_char(char c) {
+    if (!trailer_colon_ && c != ':' && !is_tchar(static_cast<unsigned char>(c))) {
+        return false;  // the field name must be a token, as in the head
+    }
+    if (c == ':') {
+        trailer_colon_ = true;
+    }
+    if (c == '\r') {
+        if (!trailer_colon_) {
+            return false;  // a trailer line must be a field (RFC 9112 §7.1.2)
+        }
+        trailer_colon_ = false;
+        state_ = State::kTrailerLf;
+    } else if (!is_field_char(static_cast<unsigned char>(c)) || ++trailer_len_ > kMaxTrailers) {
+        return false;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::expect(char c, char want, State next) {
+    if (c != want) {
+        return false;
+    }
+    state_ = next;
+    return true;
+}
+
+bool ChunkedDecoder::accept(char c) {
+    switch (state_) {
+        case State::kSize:
+            return size_char(c);
+        case State::kSizeBws:
+            return size_bws_char(c);
+        case State::kExtension:
+            return extension_char(c);
+        case State::kSizeLf:
+            return size_line_end(c);
+        case State::kDataCr:
+            return expect(c, '\r', State::kDataLf);
+        case State::kDataLf:
+            return expect(c, '\n', State::kSize);
+        case State::kTrailerStart:
+            return trailer_start_char(c);
+        case State::kTrailer:
+            return trailer_char(c);
+        case State::kTrailerLf:
+            return expect(c, '\n', State::kTrailerStart);
+        case State::kFinalLf:
+            return expect(c, '\n', State::kDone);
+        case State::kData:
+        case State::kDone:
+            break;  // decode takes data spans itself and stops at kDone
+    }
+    return false;
+}
+
+std::string_view ChunkedDecoder::take_data(std::string_view in, size_t& i) {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
+    std::string_view data = in.substr(i, take);
+    i += take;
+    size_ -= take;
+    if (size_ == 0) {
+        state_ = State::kDataCr;
+    }
+    return data;
+}
+
 ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consumed,
                                               std::string_view& data) {
-    constexpr size_t kMaxExtension = 4096;
-    constexpr size_t kMaxTrailers = 8192;
     data = {};
     size_t i = 0;
-    auto error = [&] {
-        consumed = i;
-        return Result::kError;
-    };
-    while (i < in.size()) {
-        char c = in[i];
-        switch (state_) {
-            case State::kSize: {
-                int v = hex_value(c);
-                if (v >= 0) {
-                    if (++digits_ > 15) {
-                        return error();  // no 2^60 byte chunks: keeps the sum from overflowing
-                    }
-                    size_ = size_ * 16 + static_cast<uint64_t>(v);
-                } else if (digits_ == 0) {
-                    return error();
-                } else if (c == ';') {
-                    state_ = State::kExtension;
-                } else if (c == ' ' || c == '\t') {
-                    state_ = State::kSizeBws;  // BWS, then only ";" or the line end
-                } else if (c == '\r') {
-                    state_ = State::kSizeLf;
-                } else {
-                    return error();  // includes a bare LF: framing must be exact
-                }
-                i++;
-                break;
-            }
-            case State::kSizeBws:
-                if (c == ';') {
-                    state_ = State::kExtension;
-                } else if (c != ' ' && c != '\t') {
-                    return error();  // "5 5": never guess a size (a smuggling vector)
-                }
-                i++;
-                break;
-            case State::kExtension:
-                if (c == '\r') {
-                    state_ = State::kSizeLf;
-                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
-                           ++ext_len_ > kMaxExtension) {
-                    return error();
-                }
-                i++;
-                break;
-            case State::kSizeLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                digits_ = 0;
-                ext_len_ = 0;
-                state_ = size_ == 0 ? State::kTrailerStart : State::kData;
-                break;
-            case State::kData: {
-                size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
-                data = in.substr(i, take);
-                i += take;
-                size_ -= take;
-                if (size_ == 0) {
-                    state_ = State::kDataCr;
-                }
-                consumed = i;
-                return Result::kNeedMore;
-            }
-            case State::kDataCr:
-                if (c != '\r') {
-                    return error();
-                }
-                i++;
-                state_ = State::kDataLf;
-                break;
-            case State::kDataLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kSize;
-                break;
-            case State::kTrailerStart:
-                if (c == '\r') {
-                    state_ = State::kFinalLf;
-                } else if (c == ' ' || c == '\t' || c == ':' ||
-                           !is_tchar(static_cast<unsigned char>(c))) {
-                    return error();
-                } else {
-                    state_ = State::kTrailer;
-                    trailer_len_++;
-                }
-                i++;
-                break;
-            case State::kTrailer:
-                if (!trailer_colon_ && c != ':' && !is_tchar(static_cast<unsigned char>(c))) {
-                    return error();  // the field name must be a token, as in the head
-                }
-                if (c == ':') {
-                    trailer_colon_ = true;
-                }
-                if (c == '\r') {
-                    if (!trailer_colon_) {
-                        return error();  // a trailer line must be a field (RFC 9112 §7.1.2)
-                    }
-                    trailer_colon_ = false;
-                    state_ = State::kTrailerLf;
-                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
-                           ++trailer_len_ > kMaxTrailers) {
-                    return error();
-                }
-                i++;
-                break;
-            case State::kTrailerLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kTrailerStart;
-                break;
-            case State::kFinalLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kDone;
-                consumed = i;
-                return Result::kDone;
-            case State::kDone:
-                consumed = i;
-                return Result::kDone;
+    while (i < in.size() && state_ != State::kDone) {
+        if (state_ == State::kData) {
+            data = take_data(in, i);
+            consumed = i;
+            return Result::kNeedMore;
         }
+        if (!accept(in[i])) {
+            consumed = i;
+            return Result::kError;
+        }
+        i++;
     }
     consumed = i;
     return state_ == State::kDone ? Result::kDone : Result::kNeedMore;
