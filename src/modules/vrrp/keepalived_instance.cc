@@ -142,15 +142,15 @@ struct InstanceMapping {
     const std::string& name;
     int version;
     const VrrpState& st;
-    std::vector<std::string> lines;
-    std::set<std::string> once;  // single-valued keywords already written
-    std::string iface;
+    std::vector<std::string> lines{};
+    std::set<std::string> once{};  // single-valued keywords already written
+    std::string iface{};
     int vrid = 0;
-    int priority = 100;             // keepalived's default too
-    int bonus = 0;                  // positive track_interface weights
-    std::set<std::string> tracked;  // "track_script chk", ... (map_tracks)
+    int priority = 100;               // keepalived's default too
+    int bonus = 0;                    // positive track_interface weights
+    std::set<std::string> tracked{};  // "track_script chk", ... (map_tracks)
     bool seen_garp_delay = false, seen_garp_repeat = false, seen_garp_refresh = false;
-    std::optional<std::string> src;  // unicast_src_ip
+    std::optional<std::string> src{};  // unicast_src_ip
     const KaNode* src_node = nullptr;
     bool has_peers = false;
 };

@@ -284,9 +284,9 @@ Check map_checker(const KaNode& blk, const Check& base, Report& report) {
 
 /// One real_server being mapped.
 struct RealServer {
-    Server s;
-    Check defaults;  // the common keywords up to its checker
-    std::optional<long> weight, max_conns;
+    Server s{};
+    Check defaults{};  // the common keywords up to its checker
+    std::optional<long> weight{}, max_conns{};
     Check* common() { return s.check ? nullptr : &defaults; }
 };
 
@@ -384,13 +384,13 @@ std::string group_name(const std::string& ip, long port) {
 struct VirtualServer {
     const KaNode& node;
     long port;
-    Check base;  // the common keywords at this level
-    std::vector<std::string> head, tail, notes;
-    std::vector<Server> sorry;
-    std::vector<const KaNode*> real;
-    std::vector<Server> primary;  // the servers of the upstream
-    std::optional<Check> check;
-    std::set<std::string> addrs;  // of the real servers taken
+    Check base{};  // the common keywords at this level
+    std::vector<std::string> head{}, tail{}, notes{};
+    std::vector<Server> sorry{};
+    std::vector<const KaNode*> real{};
+    std::vector<Server> primary{};  // the servers of the upstream
+    std::optional<Check> check{};
+    std::set<std::string> addrs{};  // of the real servers taken
     Check* common() { return &base; }
 };
 
