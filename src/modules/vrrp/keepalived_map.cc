@@ -20,10 +20,6 @@ void Report::skip(const KaNode& n, std::string_view kw, std::string_view why) {
     entries_.push_back({n.file ? *n.file : "", n.line, s + " (skipped)"});
 }
 
-void Report::unmapped(const KaNode& n, std::initializer_list<std::string_view> known) {
-    unmapped(n, std::find(known.begin(), known.end(), n.keyword()) != known.end());
-}
-
 void Report::unmapped(const KaNode& n, bool known) {
     if (n.condition.empty() && known) {
         std::string all;

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,10 +31,8 @@ class Report {
     void skip(const KaNode& n, std::string_view kw, std::string_view why = "");
     /// The node's own keyword (with its condition, e.g. "@high", when it has one).
     void skip(const KaNode& n) { skip(n, n.condition.empty() ? n.keyword() : n.condition); }
-    /// `n` could not be mapped: a keyword of `known` has a value halo cannot take (reported
-    /// with its words), any other keyword is not supported.
-    void unmapped(const KaNode& n, std::initializer_list<std::string_view> known);
-    /// The same, `known` telling whether the keyword is one of them.
+    /// `n` could not be mapped: a `known` keyword has a value halo cannot take (reported with
+    /// its words), any other keyword is not supported.
     void unmapped(const KaNode& n, bool known);
     /// A free-form line about `n` (a value that had to change, a block left out).
     void note(const KaNode& n, std::string_view what);
