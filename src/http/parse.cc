@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <optional>
+
 #include "core/conf_context.h"
 
 namespace http {
@@ -254,8 +256,10 @@ ParseResult HeadParser::header_line(std::string_view line, size_t off) {
     return ParseResult::kIncomplete;
 }
 
+namespace {
+
 /// What the head's fields said so far (HeadParser::finish).
-struct HeadParser::FieldsSeen {
+struct FieldsSeen {
     bool absolute_form = false;  // the host came from the target
     bool have_host = false;
     bool host_header = false;
@@ -264,8 +268,6 @@ struct HeadParser::FieldsSeen {
     bool conn_close = false;
     bool conn_keepalive = false;
 };
-
-namespace {
 
 /// absolute-form: the authority is the host (RFC 9112 §3.2.2). Sets r.host, then `path` and
 /// r.args; false when the host is not valid.
@@ -285,9 +287,9 @@ bool split_absolute_form(Request& r, std::string_view& path) {
     return true;
 }
 
-}  // namespace
-
-ParseResult HeadParser::split_target(Request& r) {
+/// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host;
+/// the status to refuse the request with when it cannot.
+std::optional<int> split_target(Request& r) {
     std::string_view path;
     if (r.target[0] == '/') {
         size_t q = r.target.find('?');
@@ -296,24 +298,25 @@ ParseResult HeadParser::split_target(Request& r) {
     } else if (iequals(r.target.substr(0, 7), "http://") ||
                iequals(r.target.substr(0, 8), "https://")) {
         if (!split_absolute_form(r, path)) {
-            return fail(400);
+            return 400;
         }
     } else if (r.method == "OPTIONS" && r.target == "*") {
         path = "*";
     } else {
-        return fail(400);
+        return 400;
     }
     r.path = path;
     if (path != "*" && !normalize_path(path, r.uri)) {
-        return fail(400);
+        return 400;
     }
     if (path == "*") {
         r.uri = "*";
     }
-    return ParseResult::kIncomplete;
+    return std::nullopt;
 }
 
-void HeadParser::connection_tokens(std::string_view v, FieldsSeen& seen, Request& r) {
+/// The tokens of a Connection field.
+void connection_tokens(std::string_view v, FieldsSeen& seen, Request& r) {
     while (!v.empty()) {
         size_t comma = v.find(',');
         std::string_view tok = trim_ows(v.substr(0, comma));
@@ -328,15 +331,17 @@ void HeadParser::connection_tokens(std::string_view v, FieldsSeen& seen, Request
     }
 }
 
-ParseResult HeadParser::header_field(const Header& h, FieldsSeen& seen, Request& r) {
+/// Applies one header field that frames the request or steers the connection (`minor`:
+/// HTTP/1.<minor>); the status to refuse the request with when it cannot.
+std::optional<int> header_field(const Header& h, int minor, FieldsSeen& seen, Request& r) {
     if (iequals(h.name, "Host")) {
         if (seen.host_header) {
-            return fail(400);  // duplicate Host (RFC 9112 §3.2)
+            return 400;  // duplicate Host (RFC 9112 §3.2)
         }
         seen.host_header = true;
         if (!seen.absolute_form) {
             if (!valid_host(h.value)) {
-                return fail(400);
+                return 400;
             }
             r.host = h.value;
             seen.have_host = true;
@@ -344,17 +349,17 @@ ParseResult HeadParser::header_field(const Header& h, FieldsSeen& seen, Request&
     } else if (iequals(h.name, "Content-Length")) {
         auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
         if (!v || seen.have_cl) {
-            return fail(400);  // invalid or duplicate (RFC 9112 §6.3)
+            return 400;  // invalid or duplicate (RFC 9112 §6.3)
         }
         seen.have_cl = true;
         r.content_length = static_cast<uint64_t>(*v);
     } else if (iequals(h.name, "Transfer-Encoding")) {
-        if (seen.have_te || minor_ == 0) {
-            return fail(400);
+        if (seen.have_te || minor == 0) {
+            return 400;
         }
         seen.have_te = true;
         if (!iequals(h.value, "chunked")) {
-            return fail(501);  // only chunked is implemented, as in nginx
+            return 501;  // only chunked is implemented, as in nginx
         }
         r.chunked = true;
     } else if (iequals(h.name, "Connection")) {
@@ -362,8 +367,10 @@ ParseResult HeadParser::header_field(const Header& h, FieldsSeen& seen, Request&
     } else if (iequals(h.name, "Expect")) {
         r.expect_continue = iequals(h.value, "100-continue");
     }
-    return ParseResult::kIncomplete;
+    return std::nullopt;
 }
+
+}  // namespace
 
 ParseResult HeadParser::finish(std::string_view in, Request& r) {
     auto view = [&](Span s) { return in.substr(s.off, s.len); };
@@ -373,16 +380,16 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     r.keepalive = minor_ >= 1;
     r.headers.clear();
     r.headers.reserve(fields_.size());
-    if (split_target(r) != ParseResult::kIncomplete) {
-        return ParseResult::kError;
+    if (auto refuse = split_target(r)) {
+        return fail(*refuse);
     }
     FieldsSeen seen;
     seen.absolute_form = !r.host.empty();
     seen.have_host = seen.absolute_form;
     for (const Field& f : fields_) {
         r.headers.push_back({view(f.name), view(f.value)});
-        if (header_field(r.headers.back(), seen, r) != ParseResult::kIncomplete) {
-            return ParseResult::kError;
+        if (auto refuse = header_field(r.headers.back(), minor_, seen, r)) {
+            return fail(*refuse);
         }
     }
     // "close" wins wherever it appears; HTTP/1.0 keeps the connection only when asked.
@@ -493,35 +500,6 @@ bool ChunkedDecoder::expect(char c, char want, State next) {
     return true;
 }
 
-bool ChunkedDecoder::accept(char c) {
-    switch (state_) {
-        case State::kSize:
-            return size_char(c);
-        case State::kSizeBws:
-            return size_bws_char(c);
-        case State::kExtension:
-            return extension_char(c);
-        case State::kSizeLf:
-            return size_line_end(c);
-        case State::kDataCr:
-            return expect(c, '\r', State::kDataLf);
-        case State::kDataLf:
-            return expect(c, '\n', State::kSize);
-        case State::kTrailerStart:
-            return trailer_start_char(c);
-        case State::kTrailer:
-            return trailer_char(c);
-        case State::kTrailerLf:
-            return expect(c, '\n', State::kTrailerStart);
-        case State::kFinalLf:
-            return expect(c, '\n', State::kDone);
-        case State::kData:
-        case State::kDone:
-            break;  // decode takes data spans itself and stops at kDone
-    }
-    return false;
-}
-
 std::string_view ChunkedDecoder::take_data(std::string_view in, size_t& i) {
     size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
     std::string_view data = in.substr(i, take);
@@ -537,13 +515,49 @@ ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consu
                                               std::string_view& data) {
     data = {};
     size_t i = 0;
-    while (i < in.size() && state_ != State::kDone) {
-        if (state_ == State::kData) {
-            data = take_data(in, i);
-            consumed = i;
-            return Result::kNeedMore;
+    while (i < in.size()) {
+        char c = in[i];
+        bool ok = false;
+        switch (state_) {
+            case State::kSize:
+                ok = size_char(c);
+                break;
+            case State::kSizeBws:
+                ok = size_bws_char(c);
+                break;
+            case State::kExtension:
+                ok = extension_char(c);
+                break;
+            case State::kSizeLf:
+                ok = size_line_end(c);
+                break;
+            case State::kData:
+                data = take_data(in, i);
+                consumed = i;
+                return Result::kNeedMore;
+            case State::kDataCr:
+                ok = expect(c, '\r', State::kDataLf);
+                break;
+            case State::kDataLf:
+                ok = expect(c, '\n', State::kSize);
+                break;
+            case State::kTrailerStart:
+                ok = trailer_start_char(c);
+                break;
+            case State::kTrailer:
+                ok = trailer_char(c);
+                break;
+            case State::kTrailerLf:
+                ok = expect(c, '\n', State::kTrailerStart);
+                break;
+            case State::kFinalLf:
+                ok = expect(c, '\n', State::kDone);
+                break;
+            case State::kDone:
+                consumed = i;
+                return Result::kDone;
         }
-        if (!accept(in[i])) {
+        if (!ok) {
             consumed = i;
             return Result::kError;
         }

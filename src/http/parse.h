@@ -63,12 +63,6 @@ class HeadParser {
     ParseResult request_line(std::string_view line, size_t off, Request& r);
     ParseResult header_line(std::string_view line, size_t off);
     ParseResult finish(std::string_view in, Request& r);
-    struct FieldsSeen;
-    /// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host.
-    ParseResult split_target(Request& r);
-    /// Applies one header field that frames the request or steers the connection.
-    ParseResult header_field(const Header& h, FieldsSeen& seen, Request& r);
-    static void connection_tokens(std::string_view v, FieldsSeen& seen, Request& r);
 
     size_t max_line_;
     size_t max_head_;
@@ -116,8 +110,8 @@ class ChunkedDecoder {
     static constexpr size_t kMaxExtension = 4096;
     static constexpr size_t kMaxTrailers = 8192;
 
-    /// Takes the next byte of a size line or trailer section; false when it breaks framing.
-    bool accept(char c);
+    // Each takes the next byte of a size line, a data CRLF or the trailer section in its
+    // state; false when it breaks the framing.
     bool size_char(char c);
     bool size_bws_char(char c);
     bool extension_char(char c);
