@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <optional>
+
 #include "core/conf_context.h"
 
 namespace http {
@@ -254,6 +256,122 @@ ParseResult HeadParser::header_line(std::string_view line, size_t off) {
     return ParseResult::kIncomplete;
 }
 
+namespace {
+
+/// What the head's fields said so far (HeadParser::finish).
+struct FieldsSeen {
+    bool absolute_form = false;  // the host came from the target
+    bool have_host = false;
+    bool host_header = false;
+    bool have_cl = false;
+    bool have_te = false;
+    bool conn_close = false;
+    bool conn_keepalive = false;
+};
+
+/// absolute-form: the authority is the host (RFC 9112 §3.2.2). Sets r.host, then `path` and
+/// r.args; false when the host is not valid.
+bool split_absolute_form(Request& r, std::string_view& path) {
+    size_t start = r.target.find("://") + 3;
+    size_t slash = r.target.find('/', start);
+    size_t q = r.target.find('?', start);
+    size_t auth_end = std::min(slash, q);
+    r.host = r.target.substr(
+        start, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - start);
+    if (!valid_host(r.host)) {
+        return false;
+    }
+    path = slash == std::string_view::npos || slash > q ? std::string_view("/")
+                                                        : r.target.substr(slash, q - slash);
+    r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
+    return true;
+}
+
+/// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host;
+/// the status to refuse the request with when it cannot.
+std::optional<int> split_target(Request& r) {
+    std::string_view path;
+    if (r.target[0] == '/') {
+        size_t q = r.target.find('?');
+        path = r.target.substr(0, q);
+        r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
+    } else if (iequals(r.target.substr(0, 7), "http://") ||
+               iequals(r.target.substr(0, 8), "https://")) {
+        if (!split_absolute_form(r, path)) {
+            return 400;
+        }
+    } else if (r.method == "OPTIONS" && r.target == "*") {
+        path = "*";
+    } else {
+        return 400;
+    }
+    r.path = path;
+    if (path != "*" && !normalize_path(path, r.uri)) {
+        return 400;
+    }
+    if (path == "*") {
+        r.uri = "*";
+    }
+    return std::nullopt;
+}
+
+/// The tokens of a Connection field.
+void connection_tokens(std::string_view v, FieldsSeen& seen, Request& r) {
+    while (!v.empty()) {
+        size_t comma = v.find(',');
+        std::string_view tok = trim_ows(v.substr(0, comma));
+        if (iequals(tok, "close")) {
+            seen.conn_close = true;
+        } else if (iequals(tok, "keep-alive")) {
+            seen.conn_keepalive = true;
+        } else if (iequals(tok, "upgrade")) {
+            r.upgrade = true;
+        }
+        v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+}
+
+/// Applies one header field that frames the request or steers the connection (`minor`:
+/// HTTP/1.<minor>); the status to refuse the request with when it cannot.
+std::optional<int> header_field(const Header& h, int minor, FieldsSeen& seen, Request& r) {
+    if (iequals(h.name, "Host")) {
+        if (seen.host_header) {
+            return 400;  // duplicate Host (RFC 9112 §3.2)
+        }
+        seen.host_header = true;
+        if (!seen.absolute_form) {
+            if (!valid_host(h.value)) {
+                return 400;
+            }
+            r.host = h.value;
+            seen.have_host = true;
+        }
+    } else if (iequals(h.name, "Content-Length")) {
+        auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
+        if (!v || seen.have_cl) {
+            return 400;  // invalid or duplicate (RFC 9112 §6.3)
+        }
+        seen.have_cl = true;
+        r.content_length = static_cast<uint64_t>(*v);
+    } else if (iequals(h.name, "Transfer-Encoding")) {
+        if (seen.have_te || minor == 0) {
+            return 400;
+        }
+        seen.have_te = true;
+        if (!iequals(h.value, "chunked")) {
+            return 501;  // only chunked is implemented, as in nginx
+        }
+        r.chunked = true;
+    } else if (iequals(h.name, "Connection")) {
+        connection_tokens(h.value, seen, r);
+    } else if (iequals(h.name, "Expect")) {
+        r.expect_continue = iequals(h.value, "100-continue");
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 ParseResult HeadParser::finish(std::string_view in, Request& r) {
     auto view = [&](Span s) { return in.substr(s.off, s.len); };
     r.method = view(method_);
@@ -262,102 +380,24 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     r.keepalive = minor_ >= 1;
     r.headers.clear();
     r.headers.reserve(fields_.size());
-
-    std::string_view path;
-    if (r.target[0] == '/') {
-        size_t q = r.target.find('?');
-        path = r.target.substr(0, q);
-        r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
-    } else if (iequals(r.target.substr(0, 7), "http://") ||
-               iequals(r.target.substr(0, 8), "https://")) {
-        // absolute-form: the authority is the host (RFC 9112 §3.2.2)
-        size_t start = r.target.find("://") + 3;
-        size_t slash = r.target.find('/', start);
-        size_t q = r.target.find('?', start);
-        size_t auth_end = std::min(slash, q);
-        r.host = r.target.substr(
-            start, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - start);
-        if (!valid_host(r.host)) {
-            return fail(400);
-        }
-        path = slash == std::string_view::npos || slash > q ? std::string_view("/")
-                                                            : r.target.substr(slash, q - slash);
-        r.args = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
-    } else if (r.method == "OPTIONS" && r.target == "*") {
-        path = "*";
-    } else {
-        return fail(400);
+    if (auto refuse = split_target(r)) {
+        return fail(*refuse);
     }
-    r.path = path;
-    if (path != "*" && !normalize_path(path, r.uri)) {
-        return fail(400);
-    }
-    if (path == "*") {
-        r.uri = "*";
-    }
-
-    bool absolute_form = !r.host.empty();
-    bool have_host = absolute_form;
-    bool host_header = false;
-    bool have_cl = false;
-    bool have_te = false;
-    bool conn_close = false;
-    bool conn_keepalive = false;
+    FieldsSeen seen;
+    seen.absolute_form = !r.host.empty();
+    seen.have_host = seen.absolute_form;
     for (const Field& f : fields_) {
-        Header h{view(f.name), view(f.value)};
-        r.headers.push_back(h);
-        if (iequals(h.name, "Host")) {
-            if (host_header) {
-                return fail(400);  // duplicate Host (RFC 9112 §3.2)
-            }
-            host_header = true;
-            if (!absolute_form) {
-                if (!valid_host(h.value)) {
-                    return fail(400);
-                }
-                r.host = h.value;
-                have_host = true;
-            }
-        } else if (iequals(h.name, "Content-Length")) {
-            auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
-            if (!v || have_cl) {
-                return fail(400);  // invalid or duplicate (RFC 9112 §6.3)
-            }
-            have_cl = true;
-            r.content_length = static_cast<uint64_t>(*v);
-        } else if (iequals(h.name, "Transfer-Encoding")) {
-            if (have_te || minor_ == 0) {
-                return fail(400);
-            }
-            have_te = true;
-            if (!iequals(h.value, "chunked")) {
-                return fail(501);  // only chunked is implemented, as in nginx
-            }
-            r.chunked = true;
-        } else if (iequals(h.name, "Connection")) {
-            std::string_view v = h.value;
-            while (!v.empty()) {
-                size_t comma = v.find(',');
-                std::string_view tok = trim_ows(v.substr(0, comma));
-                if (iequals(tok, "close")) {
-                    conn_close = true;
-                } else if (iequals(tok, "keep-alive")) {
-                    conn_keepalive = true;
-                } else if (iequals(tok, "upgrade")) {
-                    r.upgrade = true;
-                }
-                v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
-            }
-        } else if (iequals(h.name, "Expect")) {
-            r.expect_continue = iequals(h.value, "100-continue");
+        r.headers.push_back({view(f.name), view(f.value)});
+        if (auto refuse = header_field(r.headers.back(), minor_, seen, r)) {
+            return fail(*refuse);
         }
     }
     // "close" wins wherever it appears; HTTP/1.0 keeps the connection only when asked.
-    r.keepalive = !conn_close && (minor_ >= 1 || conn_keepalive);
-    if (have_cl && have_te) {
+    r.keepalive = !seen.conn_close && (minor_ >= 1 || seen.conn_keepalive);
+    if (seen.have_cl && seen.have_te) {
         return fail(400);  // RFC 9112 §6.1: a smuggling attempt; never guess
     }
-    if (minor_ >= 1 && !have_host) {
+    if (minor_ >= 1 && !seen.have_host) {
         return fail(400);  // RFC 9112 §3.2
     }
     return ParseResult::kComplete;
@@ -372,141 +412,156 @@ ParseResult parse_request_head(std::string_view in, size_t max_line, size_t max_
     return res;
 }
 
+bool ChunkedDecoder::size_char(char c) {
+    int v = hex_value(c);
+    if (v >= 0) {
+        if (++digits_ > 15) {
+            return false;  // no 2^60 byte chunks: keeps the sum from overflowing
+        }
+        size_ = size_ * 16 + static_cast<uint64_t>(v);
+    } else if (digits_ == 0) {
+        return false;
+    } else if (c == ';') {
+        state_ = State::kExtension;
+    } else if (c == ' ' || c == '\t') {
+        state_ = State::kSizeBws;  // BWS, then only ";" or the line end
+    } else if (c == '\r') {
+        state_ = State::kSizeLf;
+    } else {
+        return false;  // includes a bare LF: framing must be exact
+    }
+    return true;
+}
+
+bool ChunkedDecoder::size_bws_char(char c) {
+    if (c == ';') {
+        state_ = State::kExtension;
+    } else if (c != ' ' && c != '\t') {
+        return false;  // "5 5": never guess a size (a smuggling vector)
+    }
+    return true;
+}
+
+bool ChunkedDecoder::extension_char(char c) {
+    if (c == '\r') {
+        state_ = State::kSizeLf;
+    } else if (!is_field_char(static_cast<unsigned char>(c)) || ++ext_len_ > kMaxExtension) {
+        return false;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::size_line_end(char c) {
+    if (c != '\n') {
+        return false;
+    }
+    digits_ = 0;
+    ext_len_ = 0;
+    state_ = size_ == 0 ? State::kTrailerStart : State::kData;
+    return true;
+}
+
+bool ChunkedDecoder::trailer_start_char(char c) {
+    if (c == '\r') {
+        state_ = State::kFinalLf;
+    } else if (c == ' ' || c == '\t' || c == ':' || !is_tchar(static_cast<unsigned char>(c))) {
+        return false;
+    } else {
+        state_ = State::kTrailer;
+        trailer_len_++;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::trailer_char(char c) {
+    if (!trailer_colon_ && c != ':' && !is_tchar(static_cast<unsigned char>(c))) {
+        return false;  // the field name must be a token, as in the head
+    }
+    if (c == ':') {
+        trailer_colon_ = true;
+    }
+    if (c == '\r') {
+        if (!trailer_colon_) {
+            return false;  // a trailer line must be a field (RFC 9112 §7.1.2)
+        }
+        trailer_colon_ = false;
+        state_ = State::kTrailerLf;
+    } else if (!is_field_char(static_cast<unsigned char>(c)) || ++trailer_len_ > kMaxTrailers) {
+        return false;
+    }
+    return true;
+}
+
+bool ChunkedDecoder::expect(char c, char want, State next) {
+    if (c != want) {
+        return false;
+    }
+    state_ = next;
+    return true;
+}
+
+std::string_view ChunkedDecoder::take_data(std::string_view in, size_t& i) {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
+    std::string_view data = in.substr(i, take);
+    i += take;
+    size_ -= take;
+    if (size_ == 0) {
+        state_ = State::kDataCr;
+    }
+    return data;
+}
+
 ChunkedDecoder::Result ChunkedDecoder::decode(std::string_view in, size_t& consumed,
                                               std::string_view& data) {
-    constexpr size_t kMaxExtension = 4096;
-    constexpr size_t kMaxTrailers = 8192;
     data = {};
     size_t i = 0;
-    auto error = [&] {
-        consumed = i;
-        return Result::kError;
-    };
     while (i < in.size()) {
         char c = in[i];
+        bool ok = false;
         switch (state_) {
-            case State::kSize: {
-                int v = hex_value(c);
-                if (v >= 0) {
-                    if (++digits_ > 15) {
-                        return error();  // no 2^60 byte chunks: keeps the sum from overflowing
-                    }
-                    size_ = size_ * 16 + static_cast<uint64_t>(v);
-                } else if (digits_ == 0) {
-                    return error();
-                } else if (c == ';') {
-                    state_ = State::kExtension;
-                } else if (c == ' ' || c == '\t') {
-                    state_ = State::kSizeBws;  // BWS, then only ";" or the line end
-                } else if (c == '\r') {
-                    state_ = State::kSizeLf;
-                } else {
-                    return error();  // includes a bare LF: framing must be exact
-                }
-                i++;
+            case State::kSize:
+                ok = size_char(c);
                 break;
-            }
             case State::kSizeBws:
-                if (c == ';') {
-                    state_ = State::kExtension;
-                } else if (c != ' ' && c != '\t') {
-                    return error();  // "5 5": never guess a size (a smuggling vector)
-                }
-                i++;
+                ok = size_bws_char(c);
                 break;
             case State::kExtension:
-                if (c == '\r') {
-                    state_ = State::kSizeLf;
-                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
-                           ++ext_len_ > kMaxExtension) {
-                    return error();
-                }
-                i++;
+                ok = extension_char(c);
                 break;
             case State::kSizeLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                digits_ = 0;
-                ext_len_ = 0;
-                state_ = size_ == 0 ? State::kTrailerStart : State::kData;
+                ok = size_line_end(c);
                 break;
-            case State::kData: {
-                size_t take = static_cast<size_t>(std::min<uint64_t>(size_, in.size() - i));
-                data = in.substr(i, take);
-                i += take;
-                size_ -= take;
-                if (size_ == 0) {
-                    state_ = State::kDataCr;
-                }
+            case State::kData:
+                data = take_data(in, i);
                 consumed = i;
                 return Result::kNeedMore;
-            }
             case State::kDataCr:
-                if (c != '\r') {
-                    return error();
-                }
-                i++;
-                state_ = State::kDataLf;
+                ok = expect(c, '\r', State::kDataLf);
                 break;
             case State::kDataLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kSize;
+                ok = expect(c, '\n', State::kSize);
                 break;
             case State::kTrailerStart:
-                if (c == '\r') {
-                    state_ = State::kFinalLf;
-                } else if (c == ' ' || c == '\t' || c == ':' ||
-                           !is_tchar(static_cast<unsigned char>(c))) {
-                    return error();
-                } else {
-                    state_ = State::kTrailer;
-                    trailer_len_++;
-                }
-                i++;
+                ok = trailer_start_char(c);
                 break;
             case State::kTrailer:
-                if (!trailer_colon_ && c != ':' && !is_tchar(static_cast<unsigned char>(c))) {
-                    return error();  // the field name must be a token, as in the head
-                }
-                if (c == ':') {
-                    trailer_colon_ = true;
-                }
-                if (c == '\r') {
-                    if (!trailer_colon_) {
-                        return error();  // a trailer line must be a field (RFC 9112 §7.1.2)
-                    }
-                    trailer_colon_ = false;
-                    state_ = State::kTrailerLf;
-                } else if (!is_field_char(static_cast<unsigned char>(c)) ||
-                           ++trailer_len_ > kMaxTrailers) {
-                    return error();
-                }
-                i++;
+                ok = trailer_char(c);
                 break;
             case State::kTrailerLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kTrailerStart;
+                ok = expect(c, '\n', State::kTrailerStart);
                 break;
             case State::kFinalLf:
-                if (c != '\n') {
-                    return error();
-                }
-                i++;
-                state_ = State::kDone;
-                consumed = i;
-                return Result::kDone;
+                ok = expect(c, '\n', State::kDone);
+                break;
             case State::kDone:
                 consumed = i;
                 return Result::kDone;
         }
+        if (!ok) {
+            consumed = i;
+            return Result::kError;
+        }
+        i++;
     }
     consumed = i;
     return state_ == State::kDone ? Result::kDone : Result::kNeedMore;

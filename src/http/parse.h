@@ -107,6 +107,21 @@ class ChunkedDecoder {
         kFinalLf,
         kDone,
     };
+    static constexpr size_t kMaxExtension = 4096;
+    static constexpr size_t kMaxTrailers = 8192;
+
+    // Each takes the next byte of a size line, a data CRLF or the trailer section in its
+    // state; false when it breaks the framing.
+    bool size_char(char c);
+    bool size_bws_char(char c);
+    bool extension_char(char c);
+    bool size_line_end(char c);
+    bool trailer_start_char(char c);
+    bool trailer_char(char c);
+    bool expect(char c, char want, State next);
+    /// The part of the current chunk's data that `in` holds from `i` on; advances `i`.
+    std::string_view take_data(std::string_view in, size_t& i);
+
     State state_ = State::kSize;
     uint64_t size_ = 0;
     int digits_ = 0;

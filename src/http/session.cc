@@ -331,104 +331,130 @@ void Session::process_input() {
     in_process_ = false;
 }
 
+bool Session::step_keepalive() {
+    if (!read_more(max_head())) {
+        return false;
+    }
+    ev::Runtime::current().clear_idle(this);
+    state_ = State::kReadingHead;
+    conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+    return true;
+}
+
+void Session::reject_head() {
+    req_ = std::make_unique<Request>();
+    req_->session = this;
+    req_->connection_id = conn_.id();
+    req_->server = &port_.default_server();
+    req_->loc_confs = &port_.default_server().loc_confs;
+    req_->method = "GET";
+    core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid request, responding %d",
+                   work().parser.status());
+    fail_request(work().parser.status());
+}
+
+bool Session::step_head() {
+    if (!in_.empty()) {
+        if (!req_) {
+            req_ = std::make_unique<Request>();
+            req_->stat.start_reading();
+        }
+        switch (work().parser.parse(in_.view(), *req_)) {
+            case ParseResult::kComplete:
+                work().head_len = work().parser.consumed();
+                start_request();
+                return true;  // finish_request() may already have made us ready again
+            case ParseResult::kError:
+                reject_head();
+                return true;
+            case ParseResult::kIncomplete:
+                break;
+        }
+    }
+    return read_more(max_head() + 1);
+}
+
+bool Session::body_outcome(BodyStep outcome, bool keep) {
+    switch (outcome) {
+        case BodyStep::kDone:
+            if (keep) {
+                state_ = State::kRunning;
+                conn_.clear_timeout();
+                req_->body = std::move(work().body);
+                work().body_handler(*req_);  // may finish the request
+            } else {
+                state_ = State::kReadingHead;
+                conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+            }
+            return true;
+        case BodyStep::kBad:
+            core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid chunked body");
+            keep ? fail_request(400) : close();
+            return true;
+        case BodyStep::kTooLarge:
+            core::log_conn(core::LogLevel::kError, conn_.id(),
+                           "client intended to send too large chunked body: %llu bytes",
+                           static_cast<unsigned long long>(work().body_seen));
+            keep ? fail_request(413) : close();
+            return true;
+        case BodyStep::kFailed:
+            fail_request(500);
+            return true;
+        case BodyStep::kNeedMore:
+        case BodyStep::kGone:
+            break;
+    }
+    return false;
+}
+
+bool Session::step_body() {
+    bool keep = state_ == State::kReadingBody;
+    if (body_outcome(take_body(keep ? BodyMode::kStore : BodyMode::kDiscard), keep)) {
+        return true;
+    }
+    if (!read_more(in_.size() + 65536)) {
+        return false;
+    }
+    // client_body_timeout is the wait between two reads, also while discarding.
+    conn_.set_timeout(keep ? *loc().client_body_timeout : work().discard_timeout);
+    return true;
+}
+
+bool Session::step_lingering() {
+    if (!read_more(65536)) {
+        return false;
+    }
+    in_.clear();
+    if (ev::Clock::now() >= work().linger_deadline) {
+        close();
+        return false;
+    }
+    conn_.set_timeout(work().linger_timeout);  // the wait between reads, as nginx
+    return true;
+}
+
+bool Session::step_tunnel() {
+    if (input_paused() || !read_more(65536)) {
+        return false;
+    }
+    work().tunnel(*req_, in_.view());
+    in_.clear();
+    return state_ == State::kTunnel;
+}
+
 bool Session::step() {
     switch (state_) {
         case State::kKeepalive:
-            if (!read_more(max_head())) {
-                return false;
-            }
-            ev::Runtime::current().clear_idle(this);
-            state_ = State::kReadingHead;
-            conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
-            return true;
-        case State::kReadingHead: {
-            if (!in_.empty()) {
-                if (!req_) {
-                    req_ = std::make_unique<Request>();
-                    req_->stat.start_reading();
-                }
-                switch (work().parser.parse(in_.view(), *req_)) {
-                    case ParseResult::kComplete:
-                        work().head_len = work().parser.consumed();
-                        start_request();
-                        return true;  // finish_request() may already have made us ready again
-                    case ParseResult::kError:
-                        req_ = std::make_unique<Request>();
-                        req_->session = this;
-                        req_->connection_id = conn_.id();
-                        req_->server = &port_.default_server();
-                        req_->loc_confs = &port_.default_server().loc_confs;
-                        req_->method = "GET";
-                        core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                                       "client sent invalid request, responding %d",
-                                       work().parser.status());
-                        fail_request(work().parser.status());
-                        return true;
-                    case ParseResult::kIncomplete:
-                        break;
-                }
-            }
-            return read_more(max_head() + 1);
-        }
+            return step_keepalive();
+        case State::kReadingHead:
+            return step_head();
         case State::kReadingBody:
-        case State::kDiscardingBody: {
-            bool keep = state_ == State::kReadingBody;
-            switch (take_body(keep ? BodyMode::kStore : BodyMode::kDiscard)) {
-                case BodyStep::kDone:
-                    if (keep) {
-                        state_ = State::kRunning;
-                        conn_.clear_timeout();
-                        req_->body = std::move(work().body);
-                        work().body_handler(*req_);  // may finish the request
-                    } else {
-                        state_ = State::kReadingHead;
-                        conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
-                    }
-                    return true;
-                case BodyStep::kBad:
-                    core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                                   "client sent invalid chunked body");
-                    keep ? fail_request(400) : close();
-                    return true;
-                case BodyStep::kTooLarge:
-                    core::log_conn(core::LogLevel::kError, conn_.id(),
-                                   "client intended to send too large chunked body: %llu bytes",
-                                   static_cast<unsigned long long>(work().body_seen));
-                    keep ? fail_request(413) : close();
-                    return true;
-                case BodyStep::kFailed:
-                    fail_request(500);
-                    return true;
-                case BodyStep::kNeedMore:
-                case BodyStep::kGone:
-                    break;
-            }
-            if (!read_more(in_.size() + 65536)) {
-                return false;
-            }
-            // client_body_timeout is the wait between two reads, also while discarding.
-            conn_.set_timeout(keep ? *loc().client_body_timeout : work().discard_timeout);
-            return true;
-        }
-        case State::kLingering: {
-            if (!read_more(65536)) {
-                return false;
-            }
-            in_.clear();
-            if (ev::Clock::now() >= work().linger_deadline) {
-                close();
-                return false;
-            }
-            conn_.set_timeout(work().linger_timeout);  // the wait between reads, as nginx
-            return true;
-        }
+        case State::kDiscardingBody:
+            return step_body();
+        case State::kLingering:
+            return step_lingering();
         case State::kTunnel:
-            if (input_paused() || !read_more(65536)) {
-                return false;
-            }
-            work().tunnel(*req_, in_.view());
-            in_.clear();
-            return state_ == State::kTunnel;
+            return step_tunnel();
         case State::kRunning:
             return streaming() && !input_paused() && stream_step();
         case State::kWriting:

@@ -138,6 +138,16 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void process_input();
     /// One step of the state machine; false when it has to wait for input.
     bool step();
+    // The steps of step(), one per state that reads.
+    bool step_keepalive();
+    bool step_head();
+    bool step_body();
+    bool step_lingering();
+    bool step_tunnel();
+    /// Answers a head the parser refused, from the default server.
+    void reject_head();
+    /// Acts on what take_body() found; false when it has to read more (kNeedMore, kGone).
+    bool body_outcome(BodyStep outcome, bool keep);
     void start_request();
     /// The find_config phase: picks the location; false when the request got answered.
     bool find_config();

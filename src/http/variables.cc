@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 
 #include "core/cycle.h"
 #include "core/log.h"
@@ -105,248 +106,293 @@ bool get_capture(const Request& r, std::string_view, std::string& out) {
     return false;
 }
 
-std::vector<VariableDef> make_builtins() {
-    using R = const Request&;
-    using A = std::string_view;
-    using O = std::string&;
-    return {
-        {"upstream_addr",
-         [](R r, A, O o) {
-             return upstream_list(
-                 r, o, [](const UpstreamLog::Attempt& a, std::string& out) { out += a.addr; });
-         }},
-        {"upstream_status",
-         [](R r, A, O o) {
-             return upstream_list(r, o, [](const UpstreamLog::Attempt& a, std::string& out) {
-                 out += a.status > 0 ? std::to_string(a.status) : "-";
-             });
-         }},
-        {"upstream_response_time",
-         [](R r, A, O o) {
-             return upstream_list(r, o, [](const UpstreamLog::Attempt& a, std::string& out) {
-                 char buf[32];
-                 snprintf(buf, sizeof(buf), "%.3f", a.ms < 0 ? 0.0 : a.ms / 1000.0);
-                 out += buf;
-             });
-         }},
-        {"remote_addr",
-         [](R r, A, O o) {
-             o += r.peer.host_text();
-             return true;
-         }},
-        {"remote_port",
-         [](R r, A, O o) {
-             o += std::to_string(r.peer.port());
-             return true;
-         }},
-        {"server_addr",
-         [](R r, A, O o) {
-             o += r.session->local_addr().host_text();
-             return true;
-         }},
-        {"server_port",
-         [](R r, A, O o) {
-             o += std::to_string(r.session->local_addr().port());
-             return true;
-         }},
-        {"server_name",
-         [](R r, A, O o) {
-             if (r.server == nullptr || r.server->names.empty()) {
-                 return false;
-             }
-             o += r.server->names[0];
-             return true;
-         }},
-        {"host",
-         [](R r, A, O o) {
-             for (char c : r.host_name()) {
-                 o += static_cast<char>(tolower(static_cast<unsigned char>(c)));
-             }
-             return true;
-         }},
-        {"scheme",
-         [](R r, A, O o) {
-             o += r.session != nullptr && r.session->secure() ? "https" : "http";
-             return true;
-         }},
-        {"https",
-         [](R r, A, O o) {
-             if (r.session != nullptr && r.session->secure()) {
-                 o += "on";
-             }
-             return true;
-         }},
-        {"request",
-         [](R r, A, O o) {
-             if (r.method.empty()) {
-                 return false;
-             }
-             o.append(r.method).append(" ").append(r.target).append(" HTTP/1.");
-             o += static_cast<char>('0' + r.http_minor);
-             return true;
-         }},
-        {"request_method",
-         [](R r, A, O o) {
-             o.append(r.method);
-             return !r.method.empty();
-         }},
-        {"request_uri",
-         [](R r, A, O o) {
-             std::string_view t = r.target;
-             if (!t.empty() && t[0] != '/' && t != "*") {
-                 // absolute-form: from the path on, as nginx
-                 size_t start = t.find("://");
-                 size_t from =
-                     start == std::string_view::npos ? t.npos : t.find_first_of("/?", start + 3);
-                 std::string_view rest =
-                     from == std::string_view::npos ? std::string_view() : t.substr(from);
-                 if (rest.empty() || rest[0] == '?') {
-                     o += '/';
-                 }
-                 o.append(rest);
-                 return true;
-             }
-             o.append(t);
-             return !t.empty();
-         }},
-        {"uri",
-         [](R r, A, O o) {
-             o.append(r.uri);
-             return !r.uri.empty();
-         }},
-        {"document_uri",
-         [](R r, A, O o) {
-             o.append(r.uri);
-             return !r.uri.empty();
-         }},
-        {"args",
-         [](R r, A, O o) {
-             o.append(r.args);
-             return true;
-         },
-         false,
-         [](Request& r, std::string_view v) {
-             r.args_storage.assign(v);
-             r.args = r.args_storage;
-         }},
-        {"query_string",
-         [](R r, A, O o) {
-             o.append(r.args);
-             return true;
-         }},
-        {"is_args",
-         [](R r, A, O o) {
-             o += r.args.empty() ? "" : "?";
-             return true;
-         }},
-        {"server_protocol",
-         [](R r, A, O o) {
-             o += r.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
-             return true;
-         }},
-        {"status",
-         [](R r, A, O o) {
-             o += std::to_string(r.status);
-             return r.status != 0;
-         }},
-        {"body_bytes_sent",
-         [](R r, A, O o) {
-             o += std::to_string(r.body_bytes_sent);
-             return true;
-         }},
-        {"bytes_sent",
-         [](R r, A, O o) {
-             o += std::to_string(r.bytes_sent);
-             return true;
-         }},
-        {"request_length",
-         [](R r, A, O o) {
-             o += std::to_string(r.request_length);
-             return true;
-         }},
-        {"request_time",
-         [](R r, A, O o) {
-             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - r.start)
-                           .count();
-             char buf[32];
-             int n = snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-                              static_cast<long long>(ms % 1000));
-             o.append(buf, static_cast<size_t>(n));
-             return true;
-         }},
-        {"msec",
-         [](R, A, O o) {
-             struct timeval tv;
-             gettimeofday(&tv, nullptr);
-             char buf[32];
-             int n = snprintf(buf, sizeof(buf), "%lld.%03ld", static_cast<long long>(tv.tv_sec),
-                              static_cast<long>(tv.tv_usec / 1000));
-             o.append(buf, static_cast<size_t>(n));
-             return true;
-         }},
-        {"time_local",
-         [](R, A, O o) {
-             append_time(o, "%d/%b/%Y:%H:%M:%S ", true);
-             return true;
-         }},
-        {"time_iso8601",
-         [](R, A, O o) {
-             append_time(o, "%Y-%m-%dT%H:%M:%S", false);
-             time_t now = time(nullptr);
-             struct tm tm;
-             localtime_r(&now, &tm);
-             long off = tm.tm_gmtoff / 60;
-             char z[16];
-             int m = snprintf(z, sizeof(z), "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60,
-                              labs(off) % 60);
-             o.append(z, static_cast<size_t>(m));
-             return true;
-         }},
-        {"connection",
-         [](R r, A, O o) {
-             o += std::to_string(r.connection_id);
-             return true;
-         }},
-        {"connection_requests",
-         [](R r, A, O o) {
-             o += std::to_string(r.session->requests());
-             return true;
-         }},
-        {"pid",
-         [](R, A, O o) {
-             o += std::to_string(getpid());
-             return true;
-         }},
-        {"hostname",
-         [](R, A, O o) {
-             char buf[256] = {0};
-             gethostname(buf, sizeof(buf) - 1);
-             o += buf;
-             return true;
-         }},
-        {"content_length", [](R r, A, O o) { return header_value(r, "Content-Length", o); }},
-        {"content_type", [](R r, A, O o) { return header_value(r, "Content-Type", o); }},
-        {"remote_user", [](R, A, O) { return false; }},
-        {"0", &get_capture<0>},
-        {"1", &get_capture<1>},
-        {"2", &get_capture<2>},
-        {"3", &get_capture<3>},
-        {"4", &get_capture<4>},
-        {"5", &get_capture<5>},
-        {"6", &get_capture<6>},
-        {"7", &get_capture<7>},
-        {"8", &get_capture<8>},
-        {"9", &get_capture<9>},
-        {"http_", &get_http, true},
-        {"arg_", &get_arg, true},
-    };
+void append_upstream_addr(const UpstreamLog::Attempt& a, std::string& out) {
+    out += a.addr;
 }
+
+void append_upstream_status(const UpstreamLog::Attempt& a, std::string& out) {
+    out += a.status > 0 ? std::to_string(a.status) : "-";
+}
+
+void append_upstream_time(const UpstreamLog::Attempt& a, std::string& out) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.3f", a.ms < 0 ? 0.0 : a.ms / 1000.0);
+    out += buf;
+}
+
+bool get_upstream_addr(const Request& r, std::string_view, std::string& out) {
+    return upstream_list(r, out, &append_upstream_addr);
+}
+
+bool get_upstream_status(const Request& r, std::string_view, std::string& out) {
+    return upstream_list(r, out, &append_upstream_status);
+}
+
+bool get_upstream_response_time(const Request& r, std::string_view, std::string& out) {
+    return upstream_list(r, out, &append_upstream_time);
+}
+
+bool get_remote_addr(const Request& r, std::string_view, std::string& out) {
+    out += r.peer.host_text();
+    return true;
+}
+
+bool get_remote_port(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.peer.port());
+    return true;
+}
+
+bool get_server_addr(const Request& r, std::string_view, std::string& out) {
+    out += r.session->local_addr().host_text();
+    return true;
+}
+
+bool get_server_port(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.session->local_addr().port());
+    return true;
+}
+
+bool get_server_name(const Request& r, std::string_view, std::string& out) {
+    if (r.server == nullptr || r.server->names.empty()) {
+        return false;
+    }
+    out += r.server->names[0];
+    return true;
+}
+
+bool get_host(const Request& r, std::string_view, std::string& out) {
+    for (char c : r.host_name()) {
+        out += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    }
+    return true;
+}
+
+bool is_secure(const Request& r) {
+    return r.session != nullptr && r.session->secure();
+}
+
+bool get_scheme(const Request& r, std::string_view, std::string& out) {
+    out += is_secure(r) ? "https" : "http";
+    return true;
+}
+
+bool get_https(const Request& r, std::string_view, std::string& out) {
+    if (is_secure(r)) {
+        out += "on";
+    }
+    return true;
+}
+
+bool get_request(const Request& r, std::string_view, std::string& out) {
+    if (r.method.empty()) {
+        return false;
+    }
+    out.append(r.method).append(" ").append(r.target).append(" HTTP/1.");
+    out += static_cast<char>('0' + r.http_minor);
+    return true;
+}
+
+bool get_request_method(const Request& r, std::string_view, std::string& out) {
+    out.append(r.method);
+    return !r.method.empty();
+}
+
+/// An absolute-form target from the path on, as nginx: "http://h/p?q" -> "/p?q".
+void append_path_of_absolute(std::string_view target, std::string& out) {
+    size_t start = target.find("://");
+    size_t from =
+        start == std::string_view::npos ? target.npos : target.find_first_of("/?", start + 3);
+    std::string_view rest =
+        from == std::string_view::npos ? std::string_view() : target.substr(from);
+    if (rest.empty() || rest[0] == '?') {
+        out += '/';
+    }
+    out.append(rest);
+}
+
+bool get_request_uri(const Request& r, std::string_view, std::string& out) {
+    std::string_view t = r.target;
+    if (!t.empty() && t[0] != '/' && t != "*") {
+        append_path_of_absolute(t, out);
+        return true;
+    }
+    out.append(t);
+    return !t.empty();
+}
+
+bool get_uri(const Request& r, std::string_view, std::string& out) {
+    out.append(r.uri);
+    return !r.uri.empty();
+}
+
+bool get_args(const Request& r, std::string_view, std::string& out) {
+    out.append(r.args);
+    return true;
+}
+
+void set_args(Request& r, std::string_view value) {
+    r.args_storage.assign(value);
+    r.args = r.args_storage;
+}
+
+bool get_is_args(const Request& r, std::string_view, std::string& out) {
+    out += r.args.empty() ? "" : "?";
+    return true;
+}
+
+bool get_server_protocol(const Request& r, std::string_view, std::string& out) {
+    out += r.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    return true;
+}
+
+bool get_status(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.status);
+    return r.status != 0;
+}
+
+bool get_body_bytes_sent(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.body_bytes_sent);
+    return true;
+}
+
+bool get_bytes_sent(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.bytes_sent);
+    return true;
+}
+
+bool get_request_length(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.request_length);
+    return true;
+}
+
+bool get_request_time(const Request& r, std::string_view, std::string& out) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - r.start)
+                  .count();
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
+                     static_cast<long long>(ms % 1000));
+    out.append(buf, static_cast<size_t>(n));
+    return true;
+}
+
+bool get_msec(const Request&, std::string_view, std::string& out) {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld.%03ld", static_cast<long long>(tv.tv_sec),
+                     static_cast<long>(tv.tv_usec / 1000));
+    out.append(buf, static_cast<size_t>(n));
+    return true;
+}
+
+bool get_time_local(const Request&, std::string_view, std::string& out) {
+    append_time(out, "%d/%b/%Y:%H:%M:%S ", true);
+    return true;
+}
+
+bool get_time_iso8601(const Request&, std::string_view, std::string& out) {
+    append_time(out, "%Y-%m-%dT%H:%M:%S", false);
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    long off = tm.tm_gmtoff / 60;
+    char z[16];
+    int m = snprintf(z, sizeof(z), "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60,
+                     labs(off) % 60);
+    out.append(z, static_cast<size_t>(m));
+    return true;
+}
+
+bool get_connection(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.connection_id);
+    return true;
+}
+
+bool get_connection_requests(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.session->requests());
+    return true;
+}
+
+bool get_pid(const Request&, std::string_view, std::string& out) {
+    out += std::to_string(getpid());
+    return true;
+}
+
+bool get_hostname(const Request&, std::string_view, std::string& out) {
+    char buf[256] = {0};
+    gethostname(buf, sizeof(buf) - 1);
+    out += buf;
+    return true;
+}
+
+bool get_content_length(const Request& r, std::string_view, std::string& out) {
+    return header_value(r, "Content-Length", out);
+}
+
+bool get_content_type(const Request& r, std::string_view, std::string& out) {
+    return header_value(r, "Content-Type", out);
+}
+
+bool get_none(const Request&, std::string_view, std::string&) {
+    return false;
+}
+
+/// The built-in variables, nginx's ngx_http_core_variables: {name, getter, prefix, setter}.
+constexpr VariableDef kBuiltins[] = {
+    {"upstream_addr", &get_upstream_addr},
+    {"upstream_status", &get_upstream_status},
+    {"upstream_response_time", &get_upstream_response_time},
+    {"remote_addr", &get_remote_addr},
+    {"remote_port", &get_remote_port},
+    {"server_addr", &get_server_addr},
+    {"server_port", &get_server_port},
+    {"server_name", &get_server_name},
+    {"host", &get_host},
+    {"scheme", &get_scheme},
+    {"https", &get_https},
+    {"request", &get_request},
+    {"request_method", &get_request_method},
+    {"request_uri", &get_request_uri},
+    {"uri", &get_uri},
+    {"document_uri", &get_uri},
+    {"args", &get_args, false, &set_args},
+    {"query_string", &get_args},
+    {"is_args", &get_is_args},
+    {"server_protocol", &get_server_protocol},
+    {"status", &get_status},
+    {"body_bytes_sent", &get_body_bytes_sent},
+    {"bytes_sent", &get_bytes_sent},
+    {"request_length", &get_request_length},
+    {"request_time", &get_request_time},
+    {"msec", &get_msec},
+    {"time_local", &get_time_local},
+    {"time_iso8601", &get_time_iso8601},
+    {"connection", &get_connection},
+    {"connection_requests", &get_connection_requests},
+    {"pid", &get_pid},
+    {"hostname", &get_hostname},
+    {"content_length", &get_content_length},
+    {"content_type", &get_content_type},
+    {"remote_user", &get_none},
+    {"0", &get_capture<0>},
+    {"1", &get_capture<1>},
+    {"2", &get_capture<2>},
+    {"3", &get_capture<3>},
+    {"4", &get_capture<4>},
+    {"5", &get_capture<5>},
+    {"6", &get_capture<6>},
+    {"7", &get_capture<7>},
+    {"8", &get_capture<8>},
+    {"9", &get_capture<9>},
+    {"http_", &get_http, true},
+    {"arg_", &get_arg, true},
+};
 
 }  // namespace
 
 std::vector<VariableDef> builtin_variables() {
-    return make_builtins();
+    return {std::begin(kBuiltins), std::end(kBuiltins)};
 }
 
 void add_variable(core::Cycle& cycle, VariableDef def) {

@@ -86,6 +86,181 @@ bool parse_expect(std::string_view text, std::vector<StatusRange>& out) {
     return !out.empty();
 }
 
+// Each parser takes the value of one name=value parameter of health_check into the spec;
+// false (with `why`) when the value is invalid.
+
+bool param_type(std::string_view v, CheckSpec& s, std::string& why) {
+    if (v == "tcp") {
+        s.type = CheckType::kTcp;
+    } else if (v == "http") {
+        s.type = CheckType::kHttp;
+    } else if (v == "https") {
+        s.type = CheckType::kHttps;
+    } else {
+        why = "tcp, http or https";
+        return false;
+    }
+    return true;
+}
+
+bool param_uri(std::string_view v, CheckSpec& s, std::string& why) {
+    if (v.empty() || v[0] != '/' || !plain_text(v)) {
+        why = "a path starting with \"/\", without spaces";
+        return false;
+    }
+    s.uri = std::string(v);
+    return true;
+}
+
+bool param_expect(std::string_view v, CheckSpec& s, std::string& why) {
+    if (!parse_expect(v, s.expect)) {
+        why = "status codes or ranges of 100..599, such as 200-399 or 200,302";
+        return false;
+    }
+    return true;
+}
+
+bool param_body(std::string_view v, CheckSpec& s, std::string& why) {
+    bool caseless = v.rfind("~*", 0) == 0;
+    if (v.empty() || v[0] != '~' || v.size() == (caseless ? 2u : 1u)) {
+        why = "a regular expression after ~ or ~*";
+        return false;
+    }
+    auto re = std::make_shared<http::Regex>();
+    Status rs = http::Regex::compile(v.substr(caseless ? 2 : 1), caseless, *re);
+    if (!rs.is_ok()) {
+        why = rs.message();
+        return false;
+    }
+    s.body = std::move(re);
+    return true;
+}
+
+bool param_host(std::string_view v, CheckSpec& s, std::string& why) {
+    if (!plain_text(v)) {
+        why = "a host name without spaces";
+        return false;
+    }
+    s.host = std::string(v);
+    return true;
+}
+
+bool param_port(std::string_view v, CheckSpec& s, std::string& why) {
+    auto n = core::parse_int(v);
+    if (!n || *n < 1 || *n > 65535) {
+        why = "1..65535";
+        return false;
+    }
+    s.port = static_cast<uint16_t>(*n);
+    return true;
+}
+
+bool param_interval(std::string_view v, CheckSpec& s, std::string& why) {
+    auto d = core::parse_duration(v);
+    if (!d || *d < CheckSpec::kMinInterval || *d > kMaxInterval) {
+        why = "100ms..24h";
+        return false;
+    }
+    s.interval = *d;
+    return true;
+}
+
+bool param_timeout(std::string_view v, CheckSpec& s, std::string& why) {
+    auto d = core::parse_duration(v);
+    if (!d || d->count() < 1 || *d > kMaxInterval) {
+        why = "1ms..24h";
+        return false;
+    }
+    s.timeout = *d;
+    return true;
+}
+
+bool param_jitter(std::string_view v, CheckSpec& s, std::string& why) {
+    auto d = core::parse_duration(v);
+    if (!d || *d > kMaxInterval) {
+        why = "a time such as 500ms";
+        return false;
+    }
+    s.jitter = *d;
+    return true;
+}
+
+/// fall, rise.
+bool parse_check_count(std::string_view v, int& out, std::string& why) {
+    auto n = core::parse_int(v);
+    if (!n || *n < 1 || *n > kMaxCount) {
+        why = "1..1000";
+        return false;
+    }
+    out = static_cast<int>(*n);
+    return true;
+}
+
+bool param_fall(std::string_view v, CheckSpec& s, std::string& why) {
+    return parse_check_count(v, s.fall, why);
+}
+
+bool param_rise(std::string_view v, CheckSpec& s, std::string& why) {
+    return parse_check_count(v, s.rise, why);
+}
+
+struct CheckParam {
+    std::string_view name;
+    bool (*parse)(std::string_view v, CheckSpec& s, std::string& why);
+};
+
+constexpr CheckParam kCheckParams[] = {
+    {"type", &param_type},         {"uri", &param_uri},         {"expect", &param_expect},
+    {"body", &param_body},         {"host", &param_host},       {"port", &param_port},
+    {"interval", &param_interval}, {"timeout", &param_timeout}, {"jitter", &param_jitter},
+    {"fall", &param_fall},         {"rise", &param_rise},
+};
+
+using ParamNames = std::set<std::string, std::less<>>;
+
+/// One `name=value` argument `a` of health_check into `s`; `seen` holds the names before it.
+Status apply_check_param(ConfContext& cf, const std::string& a, CheckSpec& s, ParamNames& seen) {
+    size_t eq = a.find('=');
+    auto bad = [&](std::string_view why) {
+        return cf.error("invalid parameter \"" + a + "\" of \"health_check\" (" + std::string(why) +
+                        ")");
+    };
+    if (eq == std::string::npos) {
+        return bad("expected name=value");
+    }
+    std::string_view name = std::string_view(a).substr(0, eq);
+    if (!seen.insert(std::string(name)).second) {
+        return cf.error("duplicate parameter \"" + std::string(name) + "\" of \"health_check\"");
+    }
+    for (const CheckParam& p : kCheckParams) {
+        if (p.name == name) {
+            std::string why;
+            return p.parse(std::string_view(a).substr(eq + 1), s, why) ? Status::ok() : bad(why);
+        }
+    }
+    return cf.error("invalid parameter \"" + a + "\" of \"health_check\"");
+}
+
+/// The checks across parameters once all are read, and the default timeout.
+Status settle_check(ConfContext& cf, CheckSpec& s, const ParamNames& seen) {
+    if (s.type == CheckType::kTcp) {
+        for (const char* p : {"uri", "expect", "body", "host"}) {
+            if (seen.count(p) != 0) {
+                return cf.error(std::string("parameter \"") + p +
+                                "\" of \"health_check\" needs type=http or type=https");
+            }
+        }
+    }
+    if (seen.count("timeout") == 0) {
+        s.timeout = std::min(s.interval, kDefaultMaxTimeout);
+    }
+    if (s.jitter > s.interval) {
+        return cf.error("\"jitter\" of \"health_check\" may not exceed its \"interval\" (" +
+                        format_duration(s.interval) + ")");
+    }
+    return Status::ok();
+}
+
 Status set_health_check(ConfContext& cf, HcUpstreamConf& uc) {
     HcMainConf& mc = cf.cycle().conf<HcMainConf>();
     for (const auto& c : mc.checks) {
@@ -96,115 +271,12 @@ Status set_health_check(ConfContext& cf, HcUpstreamConf& uc) {
     auto gc = std::make_unique<GroupCheck>();
     gc->group = uc.group;
     gc->where = cf.node().where();
-    CheckSpec& s = gc->spec;
-    std::set<std::string, std::less<>> seen;
-    bool timeout_set = false;
+    ParamNames seen;
     for (const std::string& a : cf.args()) {
-        size_t eq = a.find('=');
-        std::string_view name = std::string_view(a).substr(0, eq);
-        std::string_view v = eq == std::string::npos ? "" : std::string_view(a).substr(eq + 1);
-        auto bad = [&](std::string_view why) {
-            return cf.error("invalid parameter \"" + a + "\" of \"health_check\" (" +
-                            std::string(why) + ")");
-        };
-        if (eq == std::string::npos) {
-            return bad("expected name=value");
-        }
-        if (!seen.insert(std::string(name)).second) {
-            return cf.error("duplicate parameter \"" + std::string(name) +
-                            "\" of \"health_check\"");
-        }
-        auto count = [&](int& out) {
-            auto n = core::parse_int(v);
-            if (!n || *n < 1 || *n > kMaxCount) {
-                return bad("1..1000");
-            }
-            out = static_cast<int>(*n);
-            return Status::ok();
-        };
-        if (name == "type") {
-            if (v == "tcp") {
-                s.type = CheckType::kTcp;
-            } else if (v == "http") {
-                s.type = CheckType::kHttp;
-            } else if (v == "https") {
-                s.type = CheckType::kHttps;
-            } else {
-                return bad("tcp, http or https");
-            }
-        } else if (name == "uri") {
-            if (v.empty() || v[0] != '/' || !plain_text(v)) {
-                return bad("a path starting with \"/\", without spaces");
-            }
-            s.uri = std::string(v);
-        } else if (name == "expect") {
-            if (!parse_expect(v, s.expect)) {
-                return bad("status codes or ranges of 100..599, such as 200-399 or 200,302");
-            }
-        } else if (name == "body") {
-            bool caseless = v.rfind("~*", 0) == 0;
-            if (v.empty() || v[0] != '~' || v.size() == (caseless ? 2u : 1u)) {
-                return bad("a regular expression after ~ or ~*");
-            }
-            auto re = std::make_shared<http::Regex>();
-            Status rs = http::Regex::compile(v.substr(caseless ? 2 : 1), caseless, *re);
-            if (!rs.is_ok()) {
-                return bad(rs.message());
-            }
-            s.body = std::move(re);
-        } else if (name == "host") {
-            if (!plain_text(v)) {
-                return bad("a host name without spaces");
-            }
-            s.host = std::string(v);
-        } else if (name == "port") {
-            auto n = core::parse_int(v);
-            if (!n || *n < 1 || *n > 65535) {
-                return bad("1..65535");
-            }
-            s.port = static_cast<uint16_t>(*n);
-        } else if (name == "interval") {
-            auto d = core::parse_duration(v);
-            if (!d || *d < CheckSpec::kMinInterval || *d > kMaxInterval) {
-                return bad("100ms..24h");
-            }
-            s.interval = *d;
-        } else if (name == "timeout") {
-            auto d = core::parse_duration(v);
-            if (!d || d->count() < 1 || *d > kMaxInterval) {
-                return bad("1ms..24h");
-            }
-            s.timeout = *d;
-            timeout_set = true;
-        } else if (name == "jitter") {
-            auto d = core::parse_duration(v);
-            if (!d || *d > kMaxInterval) {
-                return bad("a time such as 500ms");
-            }
-            s.jitter = *d;
-        } else if (name == "fall") {
-            HALO_TRY(count(s.fall));
-        } else if (name == "rise") {
-            HALO_TRY(count(s.rise));
-        } else {
-            return cf.error("invalid parameter \"" + a + "\" of \"health_check\"");
-        }
+        HALO_TRY(apply_check_param(cf, a, gc->spec, seen));
     }
-    if (s.type == CheckType::kTcp) {
-        for (const char* p : {"uri", "expect", "body", "host"}) {
-            if (seen.count(p) != 0) {
-                return cf.error(std::string("parameter \"") + p +
-                                "\" of \"health_check\" needs type=http or type=https");
-            }
-        }
-    }
-    if (!timeout_set) {
-        s.timeout = std::min(s.interval, kDefaultMaxTimeout);
-    }
-    if (s.jitter > s.interval) {
-        return cf.error("\"jitter\" of \"health_check\" may not exceed its \"interval\" (" +
-                        format_duration(s.interval) + ")");
-    }
+    HALO_TRY(settle_check(cf, gc->spec, seen));
+    const CheckSpec& s = gc->spec;
     uc.group->set_health_check(upstream::CheckSummary{
         std::string(check_type_name(s.type)), s.type == CheckType::kTcp ? std::string() : s.uri,
         s.interval, s.timeout, s.fall, s.rise});

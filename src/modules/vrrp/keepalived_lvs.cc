@@ -74,31 +74,76 @@ std::optional<long> port_of(std::string_view s) {
     return p;
 }
 
-/// Applies the keywords that keepalived allows at the virtual_server, real_server and checker
-/// levels alike (an inner level overrides an outer one). True when `n` was one of them.
-bool apply_common(const KaNode& n, Check& c, Report& report) {
-    std::string_view kw = n.keyword();
-    bool one = n.words.size() == 2 && !n.block;
-    if (kw == "delay_loop" && one && parse_seconds(n.words[1])) {
-        Millis t = *parse_seconds(n.words[1]);
-        c.interval = std::clamp(t, Millis(100), Millis(86400000));
-        if (*c.interval != t) {
-            report.note(n, "keepalived delay_loop " + n.words[1] + " written as interval=" +
-                               duration_text(*c.interval) + " (halo: 100ms..24h)");
-        }
-    } else if (kw == "connect_timeout" && one && parse_seconds(n.words[1]) &&
-               parse_seconds(n.words[1])->count() > 0) {
-        c.timeout = std::min(*parse_seconds(n.words[1]), Millis(86400000));
-    } else if ((kw == "retry" || kw == "nb_get_retry") && one && parse_count(n.words[1])) {
-        c.fall = std::min(*parse_count(n.words[1]) + 1, 1000L);  // first failure + N retries
-    } else if (kw == "warmup" && one && parse_seconds(n.words[1])) {
-        c.jitter = parse_seconds(n.words[1]);
-    } else if (kw == "virtualhost" && one) {
-        c.host = n.words[1];
-    } else {
-        return false;
+/// One word after the keyword, no block.
+bool one_arg(const KaNode& n) {
+    return n.words.size() == 2 && !n.block;
+}
+
+// ---- the keywords that keepalived allows at the virtual_server, real_server and checker
+// levels alike (an inner level overrides an outer one) ----
+
+Mapped common_delay_loop(const KaNode& n, Check& c, Report& report) {
+    auto t = one_arg(n) ? parse_seconds(n.words[1]) : std::nullopt;
+    if (!t) {
+        return Mapped::kInvalid;
     }
-    return true;
+    c.interval = std::clamp(*t, Millis(100), Millis(86400000));
+    if (*c.interval != *t) {
+        report.note(n, "keepalived delay_loop " + n.words[1] + " written as interval=" +
+                           duration_text(*c.interval) + " (halo: 100ms..24h)");
+    }
+    return Mapped::kMapped;
+}
+
+Mapped common_connect_timeout(const KaNode& n, Check& c, Report&) {
+    auto t = one_arg(n) ? parse_seconds(n.words[1]) : std::nullopt;
+    if (!t || t->count() <= 0) {
+        return Mapped::kInvalid;
+    }
+    c.timeout = std::min(*t, Millis(86400000));
+    return Mapped::kMapped;
+}
+
+/// retry, nb_get_retry.
+Mapped common_retry(const KaNode& n, Check& c, Report&) {
+    auto v = one_arg(n) ? parse_count(n.words[1]) : std::nullopt;
+    if (!v) {
+        return Mapped::kInvalid;
+    }
+    c.fall = std::min(*v + 1, 1000L);  // first failure + N retries
+    return Mapped::kMapped;
+}
+
+Mapped common_warmup(const KaNode& n, Check& c, Report&) {
+    auto t = one_arg(n) ? parse_seconds(n.words[1]) : std::nullopt;
+    if (!t) {
+        return Mapped::kInvalid;
+    }
+    c.jitter = t;
+    return Mapped::kMapped;
+}
+
+Mapped common_virtualhost(const KaNode& n, Check& c, Report&) {
+    if (!one_arg(n)) {
+        return Mapped::kInvalid;
+    }
+    c.host = n.words[1];
+    return Mapped::kMapped;
+}
+
+constexpr Keyword<Check> kCommonKeywords[] = {
+    {"delay_loop", &common_delay_loop}, {"connect_timeout", &common_connect_timeout},
+    {"retry", &common_retry},           {"nb_get_retry", &common_retry},
+    {"warmup", &common_warmup},         {"virtualhost", &common_virtualhost},
+};
+
+/// A keyword of kCommonKeywords, on the Check that `ctx.common()` names at this level
+/// (none: the keyword no longer applies there, an invalid value).
+template <class Ctx>
+Mapped map_common(const KaNode& n, Ctx& ctx, Report& report) {
+    Check* c = ctx.common();
+    return c != nullptr ? find_keyword(kCommonKeywords, n.keyword())->map(n, *c, report)
+                        : Mapped::kInvalid;
 }
 
 /// "200" or "200-299", within 100..599.
@@ -109,66 +154,121 @@ bool status_range(std::string_view s) {
     return lo && hi && *lo >= 100 && *hi <= 599 && *lo <= *hi;
 }
 
-/// `url { path /p; status_code 200-299 503; digest ...; regex ... }`.
-void map_url(const KaNode& url, Check& c, Report& report) {
-    for (const KaNode& n : url.children) {
-        std::string_view kw = n.keyword();
-        if (kw == "path" && n.words.size() == 2 && !n.words[1].empty() && n.words[1][0] == '/') {
-            c.uri.clear();
-            for (char ch : n.words[1]) {
-                c.uri += ch == ' ' ? std::string("%20") : std::string(1, ch);  // halo: no spaces
-            }
-        } else if (kw == "status_code" && n.words.size() >= 2) {
-            std::string list;
-            for (size_t i = 1; i < n.words.size(); i++) {
-                if (!status_range(n.words[i])) {
-                    report.skip(n, "status_code " + n.words[i], "not a status or a range");
-                    continue;
-                }
-                list += (list.empty() ? "" : ",") + n.words[i];
-            }
-            if (!list.empty()) {
-                c.expect = list;
-            }
-        } else if (kw == "regex" && n.words.size() == 2) {
-            c.body = n.words[1];
-        } else if (kw == "virtualhost" && n.words.size() == 2) {
-            c.host = n.words[1];
-        } else if (kw == "digest") {
-            report.skip(n, kw, "halo has no body digest, use body=~regex");
-        } else {
-            report.unmapped(n, {"path", "status_code", "regex", "virtualhost"});
-        }
+// ---- url { path /p; status_code 200-299 503; digest ...; regex ... } ----
+
+Mapped url_path(const KaNode& n, Check& c, Report&) {
+    if (n.words.size() != 2 || n.words[1].empty() || n.words[1][0] != '/') {
+        return Mapped::kInvalid;
     }
+    c.uri.clear();
+    for (char ch : n.words[1]) {
+        c.uri += ch == ' ' ? std::string("%20") : std::string(1, ch);  // halo: no spaces
+    }
+    return Mapped::kMapped;
 }
+
+Mapped url_status_code(const KaNode& n, Check& c, Report& report) {
+    if (n.words.size() < 2) {
+        return Mapped::kInvalid;
+    }
+    std::string list;
+    for (size_t i = 1; i < n.words.size(); i++) {
+        if (!status_range(n.words[i])) {
+            report.skip(n, "status_code " + n.words[i], "not a status or a range");
+            continue;
+        }
+        list += (list.empty() ? "" : ",") + n.words[i];
+    }
+    if (!list.empty()) {
+        c.expect = list;
+    }
+    return Mapped::kMapped;
+}
+
+Mapped url_regex(const KaNode& n, Check& c, Report&) {
+    if (n.words.size() != 2) {
+        return Mapped::kInvalid;
+    }
+    c.body = n.words[1];
+    return Mapped::kMapped;
+}
+
+Mapped url_virtualhost(const KaNode& n, Check& c, Report&) {
+    if (n.words.size() != 2) {
+        return Mapped::kInvalid;
+    }
+    c.host = n.words[1];
+    return Mapped::kMapped;
+}
+
+Mapped url_digest(const KaNode& n, Check&, Report& report) {
+    report.skip(n, n.keyword(), "halo has no body digest, use body=~regex");
+    return Mapped::kReported;
+}
+
+constexpr Keyword<Check> kUrlKeywords[] = {
+    {"path", &url_path},     {"status_code", &url_status_code},
+    {"regex", &url_regex},   {"virtualhost", &url_virtualhost},
+    {"digest", &url_digest},
+};
+
+// ---- TCP_CHECK / HTTP_GET / SSL_GET ----
+
+/// One checker block being mapped.
+struct Checker {
+    Check c;
+    bool url_seen = false;
+    Check* common() { return &c; }
+};
+
+Mapped checker_connect_port(const KaNode& n, Checker& k, Report&) {
+    auto p = n.words.size() == 2 ? port_of(n.words[1]) : std::nullopt;
+    if (!p) {
+        return Mapped::kInvalid;
+    }
+    k.c.port = p;
+    return Mapped::kMapped;
+}
+
+Mapped checker_url(const KaNode& n, Checker& k, Report& report) {
+    if (!n.block || k.c.type == "tcp") {
+        return Mapped::kUnsupported;
+    }
+    if (k.url_seen) {
+        report.skip(n, n.keyword(), "halo checks one url per server, the first one is kept");
+        return Mapped::kReported;
+    }
+    k.url_seen = true;
+    for (const KaNode& u : n.children) {  // conditional lines are read as any other here
+        map_keyword(u, kUrlKeywords, k.c, report);
+    }
+    return Mapped::kMapped;
+}
+
+Mapped checker_delay_before_retry(const KaNode& n, Checker&, Report& report) {
+    report.skip(n, n.keyword(), "halo checks at one pace, set by interval");
+    return Mapped::kReported;
+}
+
+constexpr Keyword<Checker> kCheckerKeywords[] = {
+    {"delay_loop", &map_common<Checker>},
+    {"connect_timeout", &map_common<Checker>},
+    {"retry", &map_common<Checker>},
+    {"nb_get_retry", &map_common<Checker>},
+    {"warmup", &map_common<Checker>},
+    {"virtualhost", &map_common<Checker>},
+    {"connect_port", &checker_connect_port},
+    {"url", &checker_url},
+    {"delay_before_retry", &checker_delay_before_retry},
+};
 
 /// A TCP_CHECK / HTTP_GET / SSL_GET block, on top of the defaults `base`.
 Check map_checker(const KaNode& blk, const Check& base, Report& report) {
-    Check c = base;
+    Checker k{.c = base};
+    Check& c = k.c;
     c.where = blk.where();
     c.type = blk.keyword() == "TCP_CHECK" ? "tcp" : blk.keyword() == "HTTP_GET" ? "http" : "https";
-    bool url_seen = false;
-    for (const KaNode& n : blk.children) {
-        std::string_view kw = n.keyword();
-        if (!n.condition.empty()) {
-            report.skip(n, n.condition, "conditional configuration");
-        } else if (apply_common(n, c, report)) {
-        } else if (kw == "connect_port" && n.words.size() == 2 && port_of(n.words[1])) {
-            c.port = port_of(n.words[1]);
-        } else if (kw == "url" && n.block && c.type != "tcp") {
-            if (url_seen) {
-                report.skip(n, kw, "halo checks one url per server, the first one is kept");
-                continue;
-            }
-            url_seen = true;
-            map_url(n, c, report);
-        } else if (kw == "delay_before_retry") {
-            report.skip(n, kw, "halo checks at one pace, set by interval");
-        } else {
-            report.unmapped(n, {"connect_port", "delay_loop", "connect_timeout", "retry",
-                                "nb_get_retry", "warmup", "virtualhost"});
-        }
-    }
+    map_nodes(blk.children, kCheckerKeywords, k, report);
     if (c.jitter && c.jitter > c.interval.value_or(Millis(60000))) {
         report.note(blk, "keepalived warmup longer than the check interval: jitter=" +
                              duration_text(c.interval.value_or(Millis(60000))));
@@ -180,11 +280,67 @@ Check map_checker(const KaNode& blk, const Check& base, Report& report) {
     return c;
 }
 
-bool is_checker(std::string_view kw) {
-    return kw == "TCP_CHECK" || kw == "HTTP_GET" || kw == "SSL_GET";
+// ---- real_server IP [PORT] { weight N; uthreshold N; TCP_CHECK { } ... } ----
+
+/// One real_server being mapped.
+struct RealServer {
+    Server s{};
+    Check defaults{};  // the common keywords up to its checker
+    std::optional<long> weight{}, max_conns{};
+    Check* common() { return s.check ? nullptr : &defaults; }
+};
+
+Mapped real_weight(const KaNode& n, RealServer& rs, Report&) {
+    auto v = n.words.size() == 2 ? parse_count(n.words[1]) : std::nullopt;
+    if (!v) {
+        return Mapped::kInvalid;
+    }
+    rs.weight = v;
+    return Mapped::kMapped;
 }
 
-/// `real_server IP [PORT] { weight N; uthreshold N; TCP_CHECK { } ... }`.
+Mapped real_uthreshold(const KaNode& n, RealServer& rs, Report&) {
+    auto v = n.words.size() == 2 ? parse_count(n.words[1]) : std::nullopt;
+    if (!v) {
+        return Mapped::kInvalid;
+    }
+    rs.max_conns = v;
+    return Mapped::kMapped;
+}
+
+/// TCP_CHECK, HTTP_GET, SSL_GET.
+Mapped real_checker(const KaNode& n, RealServer& rs, Report& report) {
+    if (!n.block) {
+        return Mapped::kUnsupported;
+    }
+    if (rs.s.check) {
+        report.skip(n, n.keyword(), "halo runs one check per server, the first one is kept");
+        return Mapped::kReported;
+    }
+    rs.s.check = map_checker(n, rs.defaults, report);
+    return Mapped::kMapped;
+}
+
+Mapped real_inhibit_on_failure(const KaNode& n, RealServer&, Report& report) {
+    report.skip(n, n.keyword(), "a failed server is taken out, not set to weight 0");
+    return Mapped::kReported;
+}
+
+constexpr Keyword<RealServer> kRealServerKeywords[] = {
+    {"weight", &real_weight},
+    {"uthreshold", &real_uthreshold},
+    {"TCP_CHECK", &real_checker},
+    {"HTTP_GET", &real_checker},
+    {"SSL_GET", &real_checker},
+    {"delay_loop", &map_common<RealServer>},
+    {"connect_timeout", &map_common<RealServer>},
+    {"retry", &map_common<RealServer>},
+    {"nb_get_retry", &map_common<RealServer>},
+    {"warmup", &map_common<RealServer>},
+    {"virtualhost", &map_common<RealServer>},
+    {"inhibit_on_failure", &real_inhibit_on_failure},
+};
+
 std::optional<Server> map_real_server(const KaNode& rs, long vs_port, const Check& base,
                                       Report& report) {
     size_t argc = rs.words.size() - 1;
@@ -194,44 +350,22 @@ std::optional<Server> map_real_server(const KaNode& rs, long vs_port, const Chec
         return std::nullopt;
     }
     long port = argc == 2 ? *port_of(rs.words[2]) : vs_port;
-    Server s;
+    RealServer r{.defaults = base};
+    Server& s = r.s;
     s.node = &rs;
     s.addr = host_port(rs.words[1], port);
-    Check defaults = base;
-    std::optional<long> weight, max_conns;
-    for (const KaNode& n : rs.children) {
-        std::string_view kw = n.keyword();
-        if (!n.condition.empty()) {
-            report.skip(n, n.condition, "conditional configuration");
-        } else if (kw == "weight" && n.words.size() == 2 && parse_count(n.words[1])) {
-            weight = parse_count(n.words[1]);
-        } else if (kw == "uthreshold" && n.words.size() == 2 && parse_count(n.words[1])) {
-            max_conns = parse_count(n.words[1]);
-        } else if (is_checker(kw) && n.block) {
-            if (s.check) {
-                report.skip(n, kw, "halo runs one check per server, the first one is kept");
-                continue;
-            }
-            s.check = map_checker(n, defaults, report);
-        } else if (!s.check && apply_common(n, defaults, report)) {
-        } else if (kw == "inhibit_on_failure") {
-            report.skip(n, kw, "a failed server is taken out, not set to weight 0");
-        } else {
-            report.unmapped(n, {"weight", "uthreshold", "delay_loop", "connect_timeout", "retry",
-                                "nb_get_retry", "warmup", "virtualhost"});
-        }
-    }
-    if (weight && *weight == 0) {
+    map_nodes(rs.children, kRealServerKeywords, r, report);
+    if (r.weight && *r.weight == 0) {
         s.params += " down";  // keepalived: weight 0 takes no new connections
-    } else if (weight && *weight > 1) {
-        s.params += " weight=" + std::to_string(std::min(*weight, 65535L));
-        if (*weight > 65535) {
+    } else if (r.weight && *r.weight > 1) {
+        s.params += " weight=" + std::to_string(std::min(*r.weight, 65535L));
+        if (*r.weight > 65535) {
             report.note(
-                rs, "real_server weight " + std::to_string(*weight) + " written as weight=65535");
+                rs, "real_server weight " + std::to_string(*r.weight) + " written as weight=65535");
         }
     }
-    if (max_conns && *max_conns > 0) {
-        s.params += " max_conns=" + std::to_string(*max_conns);
+    if (r.max_conns && *r.max_conns > 0) {
+        s.params += " max_conns=" + std::to_string(*r.max_conns);
     }
     return s;
 }
@@ -244,8 +378,110 @@ std::string group_name(const std::string& ip, long port) {
     return n + "_" + std::to_string(port);
 }
 
-/// One `virtual_server IP PORT { }`; false (reported) when it cannot be mapped.
-bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, Writer& out) {
+// ---- virtual_server IP PORT { } ----
+
+/// One virtual_server being mapped: what its keywords said, then its upstream's servers.
+struct VirtualServer {
+    const KaNode& node;
+    long port;
+    Check base{};  // the common keywords at this level
+    std::vector<std::string> head{}, tail{}, notes{};
+    std::vector<Server> sorry{};
+    std::vector<const KaNode*> real{};
+    std::vector<Server> primary{};  // the servers of the upstream
+    std::optional<Check> check{};
+    std::set<std::string> addrs{};  // of the real servers taken
+    Check* common() { return &base; }
+};
+
+Mapped vs_real_server(const KaNode& n, VirtualServer& vs, Report&) {
+    if (!n.block) {
+        return Mapped::kUnsupported;
+    }
+    vs.real.push_back(&n);
+    return Mapped::kMapped;
+}
+
+Mapped vs_lb_algo(const KaNode& n, VirtualServer& vs, Report& report) {
+    if (arg_count(n) != 1) {
+        return Mapped::kInvalid;
+    }
+    const std::string& a = n.words[1];
+    if (a == "wlc" || a == "lc") {
+        vs.head.push_back("least_conn;");
+    } else if (a == "sh") {
+        vs.head.push_back("hash $remote_addr;");
+    } else if (a == "mh") {
+        vs.head.push_back("hash $remote_addr consistent;");
+    } else if (a != "rr" && a != "wrr") {
+        report.skip(n, "lb_algo " + a, "halo balances this group by weighted round robin");
+    }
+    return Mapped::kMapped;
+}
+
+Mapped vs_lb_kind(const KaNode& n, VirtualServer& vs, Report&) {
+    if (arg_count(n) != 1) {
+        return Mapped::kInvalid;
+    }
+    vs.notes.push_back("lb_kind " + n.words[1] +
+                       ": halo is a full proxy (connections end on this node, as NAT)");
+    return Mapped::kMapped;
+}
+
+Mapped vs_persistence_timeout(const KaNode& n, VirtualServer& vs, Report&) {
+    auto t = arg_count(n) == 1 ? parse_seconds(n.words[1]) : std::nullopt;
+    if (!t || t->count() <= 0) {
+        return Mapped::kInvalid;
+    }
+    vs.tail.push_back("persistence_timeout " + duration_text(*t) + ";");
+    return Mapped::kMapped;
+}
+
+Mapped vs_protocol(const KaNode& n, VirtualServer& vs, Report& report) {
+    if (arg_count(n) != 1) {
+        return Mapped::kUnsupported;
+    }
+    if (n.words[1] == "TCP") {
+        return Mapped::kMapped;
+    }
+    const std::vector<std::string>& w = vs.node.words;
+    report.skip(
+        n, "protocol " + n.words[1],
+        "halo proxies HTTP over TCP: virtual_server " + w[1] + " " + w[2] + " not imported");
+    return Mapped::kRefused;
+}
+
+Mapped vs_sorry_server(const KaNode& n, VirtualServer& vs, Report&) {
+    size_t argc = arg_count(n);
+    if ((argc != 1 && argc != 2) || addr_kind(n.words[1]) == AddrKind::kBad ||
+        (argc == 2 && !port_of(n.words[2]))) {
+        return Mapped::kInvalid;
+    }
+    Server s;
+    s.node = &n;
+    s.addr = host_port(n.words[1], argc == 2 ? *port_of(n.words[2]) : vs.port);
+    s.params = " backup";
+    vs.sorry.push_back(s);
+    return Mapped::kMapped;
+}
+
+constexpr Keyword<VirtualServer> kVirtualServerKeywords[] = {
+    {"real_server", &vs_real_server},
+    {"delay_loop", &map_common<VirtualServer>},
+    {"connect_timeout", &map_common<VirtualServer>},
+    {"retry", &map_common<VirtualServer>},
+    {"nb_get_retry", &map_common<VirtualServer>},
+    {"warmup", &map_common<VirtualServer>},
+    {"virtualhost", &map_common<VirtualServer>},
+    {"lb_algo", &vs_lb_algo},
+    {"lb_kind", &vs_lb_kind},
+    {"persistence_timeout", &vs_persistence_timeout},
+    {"protocol", &vs_protocol},
+    {"sorry_server", &vs_sorry_server},
+};
+
+/// `virtual_server IP PORT`; else reported.
+bool valid_virtual_server(const KaNode& vs, Report& report) {
     const std::vector<std::string>& w = vs.words;
     if (w.size() == 3 && (w[1] == "fwmark" || w[1] == "group")) {
         report.skip(vs, "virtual_server " + w[1],
@@ -256,125 +492,76 @@ bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, W
         report.skip(vs, "virtual_server", "expected \"virtual_server IP PORT { ... }\"");
         return false;
     }
-    long port = *port_of(w[2]);
-    std::string listen = host_port(w[1], port);
-    std::string name = group_name(w[1], port);
-    Check base;
-    std::vector<std::string> head, tail, notes;
-    std::vector<Server> servers;
-    std::vector<const KaNode*> real;
-    for (const KaNode& n : vs.children) {
-        std::string_view kw = n.keyword();
-        size_t argc = n.words.size() - 1;
-        if (!n.condition.empty()) {
-            report.skip(n, n.condition, "conditional configuration");
-        } else if (kw == "real_server" && n.block) {
-            real.push_back(&n);
-        } else if (apply_common(n, base, report)) {
-        } else if (kw == "lb_algo" && argc == 1) {
-            const std::string& a = n.words[1];
-            if (a == "wlc" || a == "lc") {
-                head.push_back("least_conn;");
-            } else if (a == "sh") {
-                head.push_back("hash $remote_addr;");
-            } else if (a == "mh") {
-                head.push_back("hash $remote_addr consistent;");
-            } else if (a != "rr" && a != "wrr") {
-                report.skip(n, "lb_algo " + a, "halo balances this group by weighted round robin");
-            }
-        } else if (kw == "lb_kind" && argc == 1) {
-            notes.push_back("lb_kind " + n.words[1] +
-                            ": halo is a full proxy (connections end on this node, as NAT)");
-        } else if (kw == "persistence_timeout" && argc == 1 && parse_seconds(n.words[1]) &&
-                   parse_seconds(n.words[1])->count() > 0) {
-            tail.push_back("persistence_timeout " + duration_text(*parse_seconds(n.words[1])) +
-                           ";");
-        } else if (kw == "protocol" && argc == 1 && n.words[1] == "TCP") {
-        } else if (kw == "protocol" && argc == 1) {
-            report.skip(n, "protocol " + n.words[1],
-                        "halo proxies HTTP over TCP: virtual_server " + w[1] + " " + w[2] +
-                            " not imported");
-            return false;
-        } else if (kw == "sorry_server" && (argc == 1 || argc == 2) &&
-                   addr_kind(n.words[1]) != AddrKind::kBad && (argc == 1 || port_of(n.words[2]))) {
-            Server s;
-            s.node = &n;
-            s.addr = host_port(n.words[1], argc == 2 ? *port_of(n.words[2]) : port);
-            s.params = " backup";
-            servers.push_back(s);
-        } else {
-            report.unmapped(
-                n, {"lb_algo", "lb_kind", "persistence_timeout", "sorry_server", "delay_loop",
-                    "connect_timeout", "retry", "nb_get_retry", "warmup", "virtualhost"});
-        }
-    }
-    std::vector<Server> primary;
-    std::optional<Check> check;
-    std::set<std::string> addrs;
-    for (const KaNode* rs : real) {
-        auto s = map_real_server(*rs, port, base, report);
+    return true;
+}
+
+/// The real servers into vs.primary, each address once; the upstream's health check is the
+/// first real server's (another one is reported).
+void take_real_servers(VirtualServer& vs, Report& report) {
+    for (const KaNode* rs : vs.real) {
+        auto s = map_real_server(*rs, vs.port, vs.base, report);
         if (!s) {
             continue;
         }
-        if (!addrs.insert(s->addr).second) {
+        if (!vs.addrs.insert(s->addr).second) {
             report.skip(*rs, "real_server " + s->addr, "listed twice");
             continue;
         }
-        if (s->check && !check) {
-            check = s->check;
-        } else if (s->check && !s->check->same(*check)) {
-            report.skip(
-                *rs, "real_server " + s->addr + " check",
-                "halo has one health_check per upstream, the one of " + check->where + " is used");
+        if (s->check && !vs.check) {
+            vs.check = s->check;
+        } else if (s->check && !s->check->same(*vs.check)) {
+            report.skip(*rs, "real_server " + s->addr + " check",
+                        "halo has one health_check per upstream, the one of " + vs.check->where +
+                            " is used");
         }
-        primary.push_back(*s);
+        vs.primary.push_back(*s);
     }
-    if (primary.empty()) {
-        report.skip(vs, "virtual_server " + w[1] + " " + w[2], "no real_server could be imported");
-        return false;
-    }
-    if (!listens.insert(listen).second) {
-        report.skip(vs, "virtual_server " + w[1] + " " + w[2], "defined twice");
-        return false;
-    }
-    bool hashed = !head.empty() && head[0].rfind("hash ", 0) == 0;
-    for (const Server& s : servers) {
+}
+
+/// The sorry_servers as backup servers, where the balancer takes them.
+void take_sorry_servers(VirtualServer& vs, Report& report) {
+    bool hashed = !vs.head.empty() && vs.head[0].rfind("hash ", 0) == 0;
+    for (const Server& s : vs.sorry) {
         if (hashed) {
             report.skip(*s.node, "sorry_server", "halo's hash balancer has no backup servers");
             continue;
         }
-        if (addrs.count(s.addr) != 0) {
+        if (vs.addrs.count(s.addr) != 0) {
             report.skip(*s.node, "sorry_server " + s.addr, "it is also a real_server");
             continue;
         }
-        primary.push_back(s);
+        vs.primary.push_back(s);
     }
-    out.line("# keepalived virtual_server " + w[1] + " " + w[2] + " (" + vs.where() + ")");
-    for (const std::string& n : notes) {
-        out.line("# " + n);
-    }
+}
+
+void write_upstream(const VirtualServer& vs, const std::string& name, Writer& out) {
     out.open("upstream " + name);
-    for (const std::string& h : head) {
+    for (const std::string& h : vs.head) {
         out.line(h);
     }
-    for (const Server& s : primary) {
+    for (const Server& s : vs.primary) {
         out.line("server " + s.addr + s.params + ";" +
                  (s.params == " backup" ? "  # sorry_server" : ""));
     }
-    for (const std::string& t : tail) {
+    for (const std::string& t : vs.tail) {
         out.line(t);
     }
-    if (check) {
-        out.line(check->text());
+    if (vs.check) {
+        out.line(vs.check->text());
     }
     out.close();
+}
+
+void write_server(const VirtualServer& vs, const std::string& listen, const std::string& name,
+                  Writer& out) {
     out.open("server");
-    out.line("# halo binds " + w[1] + " itself: where that address is absent (a VRRP backup),");
+    out.line("# halo binds " + vs.node.words[1] +
+             " itself: where that address is absent (a VRRP backup),");
     out.line(
         "# the bind fails unless the sysctl net.ipv4.ip_nonlocal_bind=1 (ipv6: ip_nonlocal_bind");
     out.line("# of net.ipv6) is set, which lets every node start.");
     out.line("listen " + listen + ";");
-    bool tls = check && check->type == "https";
+    bool tls = vs.check && vs.check->type == "https";
     if (tls) {
         out.line("# The real servers speak TLS (SSL_GET): LVS passed it through, halo proxies");
         out.line("# HTTP; add `ssl` and a certificate to this listen to terminate TLS here.");
@@ -383,6 +570,37 @@ bool map_one(const KaNode& vs, std::set<std::string>& listens, Report& report, W
     out.line(std::string("proxy_pass ") + (tls ? "https://" : "http://") + name + ";");
     out.close();
     out.close();
+}
+
+/// One `virtual_server IP PORT { }`; false (reported) when it cannot be mapped.
+bool map_one(const KaNode& node, std::set<std::string>& listens, Report& report, Writer& out) {
+    if (!valid_virtual_server(node, report)) {
+        return false;
+    }
+    const std::vector<std::string>& w = node.words;
+    VirtualServer vs{.node = node, .port = *port_of(w[2])};
+    std::string listen = host_port(w[1], vs.port);
+    std::string name = group_name(w[1], vs.port);
+    if (!map_nodes(node.children, kVirtualServerKeywords, vs, report)) {
+        return false;
+    }
+    take_real_servers(vs, report);
+    if (vs.primary.empty()) {
+        report.skip(node, "virtual_server " + w[1] + " " + w[2],
+                    "no real_server could be imported");
+        return false;
+    }
+    if (!listens.insert(listen).second) {
+        report.skip(node, "virtual_server " + w[1] + " " + w[2], "defined twice");
+        return false;
+    }
+    take_sorry_servers(vs, report);
+    out.line("# keepalived virtual_server " + w[1] + " " + w[2] + " (" + node.where() + ")");
+    for (const std::string& n : vs.notes) {
+        out.line("# " + n);
+    }
+    write_upstream(vs, name, out);
+    write_server(vs, listen, name, out);
     return true;
 }
 

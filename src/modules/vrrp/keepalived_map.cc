@@ -20,8 +20,8 @@ void Report::skip(const KaNode& n, std::string_view kw, std::string_view why) {
     entries_.push_back({n.file ? *n.file : "", n.line, s + " (skipped)"});
 }
 
-void Report::unmapped(const KaNode& n, std::initializer_list<std::string_view> known) {
-    if (n.condition.empty() && std::find(known.begin(), known.end(), n.keyword()) != known.end()) {
+void Report::unmapped(const KaNode& n, bool known) {
+    if (n.condition.empty() && known) {
         std::string all;
         for (const std::string& w : n.words) {
             all += (all.empty() ? "" : " ") + w;
@@ -108,6 +108,26 @@ std::optional<long> parse_count(std::string_view s) {
             return std::nullopt;
         }
         v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+std::optional<int> parse_weight(std::string_view s) {
+    bool neg = !s.empty() && s[0] == '-';
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+        s.remove_prefix(1);
+    }
+    auto v = parse_count(s);
+    if (!v || *v > 253) {
+        return std::nullopt;
+    }
+    return static_cast<int>(neg ? -*v : *v);
+}
+
+std::optional<long> count_arg(const KaNode& n, long lo, long hi) {
+    auto v = arg_count(n) == 1 ? parse_count(n.words[1]) : std::nullopt;
+    if (!v || *v < lo || *v > hi) {
+        return std::nullopt;
     }
     return v;
 }

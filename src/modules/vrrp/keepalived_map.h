@@ -6,12 +6,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <initializer_list>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "modules/vrrp/keepalived_parse.h"
@@ -30,9 +31,9 @@ class Report {
     void skip(const KaNode& n, std::string_view kw, std::string_view why = "");
     /// The node's own keyword (with its condition, e.g. "@high", when it has one).
     void skip(const KaNode& n) { skip(n, n.condition.empty() ? n.keyword() : n.condition); }
-    /// `n` could not be mapped: a keyword of `known` has a value halo cannot take (reported
-    /// with its words), any other keyword is not supported.
-    void unmapped(const KaNode& n, std::initializer_list<std::string_view> known);
+    /// `n` could not be mapped: a `known` keyword has a value halo cannot take (reported with
+    /// its words), any other keyword is not supported.
+    void unmapped(const KaNode& n, bool known);
     /// A free-form line about `n` (a value that had to change, a block left out).
     void note(const KaNode& n, std::string_view what);
 
@@ -46,12 +47,75 @@ class Report {
     std::vector<Entry> entries_;
 };
 
+/// What a keyword handler did with its line.
+enum class Mapped {
+    kMapped,       // written, or reported by the handler; the keyword counts as given
+    kReported,     // left out and reported by the handler; the keyword may come again
+    kInvalid,      // a value or block halo cannot take: reported with its words
+    kUnsupported,  // reported as a keyword halo does not support
+    kRefused,      // the whole block is left out (reported by the handler): stop reading it
+};
+
+/// A keyword of a keepalived block and its handler, as core::Directive is for halo's own
+/// directives. `Ctx` holds what the block being mapped has said so far.
+template <class Ctx>
+struct Keyword {
+    std::string_view name;
+    Mapped (*map)(const KaNode& n, Ctx& ctx, Report& report);
+};
+
+/// The entry of `table` for `kw`; nullptr when it has none.
+template <class Ctx, size_t N>
+const Keyword<Ctx>* find_keyword(const Keyword<Ctx> (&table)[N], std::string_view kw) {
+    for (const Keyword<Ctx>& k : table) {
+        if (k.name == kw) {
+            return &k;
+        }
+    }
+    return nullptr;
+}
+
+/// Maps `n` by its keyword's entry in `table`, then reports what the handler did not: an
+/// invalid value with its words, an unsupported keyword (one the table lacks too).
+template <class Ctx, size_t N>
+Mapped map_keyword(const KaNode& n, const Keyword<Ctx> (&table)[N], Ctx& ctx, Report& report) {
+    const Keyword<Ctx>* k = find_keyword(table, n.keyword());
+    Mapped m = k != nullptr ? k->map(n, ctx, report) : Mapped::kUnsupported;
+    if (m == Mapped::kInvalid || m == Mapped::kUnsupported) {
+        report.unmapped(n, m == Mapped::kInvalid);
+    }
+    return m;
+}
+
+/// map_keyword for each of `nodes`; a conditional line (`@name`) is reported and left out.
+/// False when a handler refused the whole block (its later lines are not read).
+template <class Ctx, size_t N>
+bool map_nodes(const std::vector<KaNode>& nodes, const Keyword<Ctx> (&table)[N], Ctx& ctx,
+               Report& report) {
+    for (const KaNode& n : nodes) {
+        if (!n.condition.empty()) {
+            report.skip(n, n.condition, "conditional configuration");
+        } else if (map_keyword(n, table, ctx, report) == Mapped::kRefused) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /// keepalived's times are seconds, with decimals allowed ("1", "0.5"): milliseconds.
 std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s);
 /// "2s" or "250ms".
 std::string duration_text(std::chrono::milliseconds ms);
 /// A non-negative integer.
 std::optional<long> parse_count(std::string_view s);
+/// A signed weight within halo's (and keepalived's) -253..253.
+std::optional<int> parse_weight(std::string_view s);
+/// The number of words after the keyword.
+inline size_t arg_count(const KaNode& n) {
+    return n.words.size() - 1;
+}
+/// The node's only argument as a count within lo..hi.
+std::optional<long> count_arg(const KaNode& n, long lo, long hi);
 /// A notify line's command: its words after the keyword, joined by spaces (keepalived takes
 /// `notify_master /bin/x arg` unquoted as well as quoted).
 std::string command_words(const KaNode& n);
@@ -84,6 +148,32 @@ class Writer {
     std::string text_;
     int depth_ = 0;
 };
+
+/// What global_defs says (keepalived_import.cc), for the vrrp block and its instances.
+struct Globals {
+    std::optional<int> version;
+    std::optional<std::string> script_user;
+    std::optional<std::chrono::milliseconds> garp_delay, garp_refresh;
+    std::optional<long> garp_repeat;
+    std::optional<long> rt_priority;
+    bool no_swap = false;
+    std::vector<std::string> comments;  // for the top of the output
+    std::vector<std::string> vrrp_comments;
+};
+
+/// What the VRRP half has taken and written so far.
+struct VrrpState {
+    std::set<std::string> scripts;  // the vrrp_scripts written
+    std::set<std::string> instances;
+    std::set<std::string> written;     // the instances in the output
+    std::set<std::string> unweighted;  // in a sync group that ignores tracker weights
+    std::set<std::tuple<std::string, int, int>> vrids;  // interface, vrid, version
+};
+
+/// Writes one vrrp_instance (keepalived_instance.cc); reports and leaves out what halo's vrrp
+/// block would refuse.
+void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& out,
+                  Report& report);
 
 /// Writes the `http { }` block for the `virtual_server` nodes (nothing when none maps);
 /// every keyword it cannot map goes to `report`.

@@ -67,61 +67,96 @@ std::vector<GroupView> view_groups(const std::vector<const KaNode*>& groups) {
     return out;
 }
 
+/// One group being read: its members and lines.
+struct GroupRead {
+    const std::set<std::string>& imported;
+    std::set<std::string>& taken;
+    std::vector<std::string>& members;
+    std::vector<std::string>& lines;
+    std::set<std::string> once{};  // single-valued keywords already read
+};
+
+/// The names of a `group { }` block that are imported instances in no group before.
+Mapped group_members(const KaNode& n, GroupRead& r, Report& report) {
+    if (!n.block || arg_count(n) != 0 || !r.once.insert("group").second) {
+        return Mapped::kInvalid;
+    }
+    for (const KaNode& m : n.children) {
+        if (!m.condition.empty() || m.block) {
+            report.skip(m, m.condition.empty() ? m.keyword() : m.condition,
+                        m.condition.empty() ? "" : "conditional configuration");
+            continue;
+        }
+        for (const std::string& w : m.words) {
+            if (r.imported.count(w) == 0) {
+                report.skip(m, "group " + w, "no vrrp_instance " + w + " was imported");
+            } else if (!r.taken.insert(w).second) {
+                report.skip(m, "group " + w,
+                            "the instance is in a vrrp_sync_group before (halo allows one)");
+            } else {
+                r.members.push_back(w);
+            }
+        }
+    }
+    return Mapped::kMapped;
+}
+
+/// notify_master, notify_backup, notify_fault, notify.
+Mapped group_notify(const KaNode& n, GroupRead& r, Report& report) {
+    if (arg_count(n) < 1 || n.block) {
+        return Mapped::kInvalid;
+    }
+    std::string kw(n.keyword());
+    std::string cmd = command_words(n);
+    if (cmd.empty()) {
+        report.skip(n, kw, "the script is empty");
+    } else if (!r.once.insert(kw).second) {
+        report.skip(n, kw, "it is given before");
+    } else {
+        r.lines.push_back(kw + " " + word(cmd) + ";");
+    }
+    return Mapped::kMapped;
+}
+
+/// track_script, track_interface: written in each member (group_trackers), where the
+/// instance's rules apply.
+Mapped group_track(const KaNode&, GroupRead&, Report&) {
+    return Mapped::kMapped;
+}
+
+/// sync_group_tracking_weight, or global_tracking, keepalived's older name of it.
+Mapped group_tracking_weight(const KaNode& n, GroupRead& r, Report&) {
+    if (arg_count(n) != 0 || n.block) {
+        return Mapped::kInvalid;
+    }
+    if (r.once.insert("sync_group_tracking_weight").second) {
+        r.lines.push_back("sync_group_tracking_weight;");
+    }
+    return Mapped::kMapped;
+}
+
+constexpr Keyword<GroupRead> kGroupKeywords[] = {
+    {"group", &group_members},
+    {"notify_master", &group_notify},
+    {"notify_backup", &group_notify},
+    {"notify_fault", &group_notify},
+    {"notify", &group_notify},
+    {"track_script", &group_track},
+    {"track_interface", &group_track},
+    {"sync_group_tracking_weight", &group_tracking_weight},
+    {"global_tracking", &group_tracking_weight},
+};
+
 /// One group's lines (notify scripts, tracking weight) and members; false when it is skipped.
 bool read_group(const KaNode& g, const std::set<std::string>& imported,
                 std::set<std::string>& taken, std::vector<std::string>& members,
                 std::vector<std::string>& lines, Report& report) {
-    std::set<std::string> once;
-    for (const KaNode& n : g.children) {
-        std::string kw(n.keyword());
-        size_t argc = n.words.size() - 1;
-        if (!n.condition.empty()) {
-            report.skip(n, n.condition, "conditional configuration");
-        } else if (kw == "group" && n.block && argc == 0 && once.insert(kw).second) {
-            for (const KaNode& m : n.children) {
-                if (!m.condition.empty() || m.block) {
-                    report.skip(m, m.condition.empty() ? m.keyword() : m.condition,
-                                m.condition.empty() ? "" : "conditional configuration");
-                    continue;
-                }
-                for (const std::string& w : m.words) {
-                    if (imported.count(w) == 0) {
-                        report.skip(m, "group " + w, "no vrrp_instance " + w + " was imported");
-                    } else if (!taken.insert(w).second) {
-                        report.skip(m, "group " + w,
-                                    "the instance is in a vrrp_sync_group before (halo allows "
-                                    "one)");
-                    } else {
-                        members.push_back(w);
-                    }
-                }
-            }
-        } else if (is_notify(kw) && argc >= 1 && !n.block) {
-            std::string cmd = command_words(n);
-            if (cmd.empty()) {
-                report.skip(n, kw, "the script is empty");
-            } else if (!once.insert(kw).second) {
-                report.skip(n, kw, "it is given before");
-            } else {
-                lines.push_back(kw + " " + word(cmd) + ";");
-            }
-        } else if ((kw == "track_script" || kw == "track_interface") && n.condition.empty()) {
-            // Written in each member (group_trackers), where the instance's rules apply.
-        } else if ((kw == "sync_group_tracking_weight" || kw == "global_tracking") && argc == 0 &&
-                   !n.block) {
-            // global_tracking is keepalived's older name of the same setting.
-            if (once.insert("sync_group_tracking_weight").second) {
-                lines.push_back("sync_group_tracking_weight;");
-            }
-        } else {
-            report.unmapped(n, {"group", "notify_master", "notify_backup", "notify_fault", "notify",
-                                "sync_group_tracking_weight", "global_tracking"});
-        }
-    }
+    GroupRead r{.imported = imported, .taken = taken, .members = members, .lines = lines};
+    map_nodes(g.children, kGroupKeywords, r, report);
     if (members.empty()) {
         report.skip(g, "vrrp_sync_group " + g.words[1],
-                    once.count("group") != 0 ? "none of its instances was imported"
-                                             : "it has no \"group { ... }\"");
+                    r.once.count("group") != 0 ? "none of its instances was imported"
+                                               : "it has no \"group { ... }\"");
         return false;
     }
     return true;

@@ -419,112 +419,139 @@ void Helper::reap() {
     }
 }
 
-/// Waits until every slot's owner is gone (handed over or dead), then claims a slot for each
-/// instance, cleans up after instances a previous helper ran and this config dropped.
-void Helper::claim_slots() {
+namespace {
+
+/// Waits until no other live helper owns a slot (each handed over or died), or
+/// kHandoverWait has passed.
+void wait_for_owners(const SharedState& shared) {
     pid_t self = getpid();
     auto deadline = std::chrono::steady_clock::now() + kHandoverWait;
     for (;;) {
         bool busy = false;
-        for (Slot& s : shared_->slots) {
+        for (const Slot& s : shared.slots) {
             busy = busy || (s.used && s.owner != 0 && s.owner != self && alive(s.owner));
         }
         if (!busy || std::chrono::steady_clock::now() > deadline) {
-            break;
+            return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    generation_ = shared_->generation;
-    // Slots no instance of this config continues: their VIPs go away.
-    for (Slot& s : shared_->slots) {
+}
+
+/// Empties the slots no instance of this config continues (same name and identity): their
+/// VIPs go away.
+void drop_removed_slots(Helper& helper, SharedState& shared) {
+    for (Slot& s : shared.slots) {
         if (!s.used) {
             continue;
         }
         bool kept = false;
-        for (const InstanceConf& c : conf_.instances) {
+        for (const InstanceConf& c : helper.conf().instances) {
             kept = kept || (c.name == s.name && identity(c) == s.identity);
         }
         if (!kept) {
-            drop_slot_vips(s);
+            helper.drop_slot_vips(s);
             HALO_LOG(kNotice, "vrrp_instance \"%s\" removed", s.name);
             memset(&s, 0, sizeof(s));
         }
     }
+}
+
+/// How an instance starts: in the state a previous helper handed over, or afresh.
+struct Start {
+    std::optional<State> resume;
+    std::optional<Ip4> master;
+};
+
+/// The slot of instance `c`: the one a previous helper left (a handed over state resumes,
+/// a crashed helper's VIPs go away), else a free one; nullptr when none is free.
+Slot* slot_for(Helper& helper, SharedState& shared, const InstanceConf& c, Start& start) {
+    Slot* slot = nullptr;
+    for (Slot& s : shared.slots) {
+        if (s.used && c.name == s.name) {
+            slot = &s;
+        }
+    }
+    if (slot != nullptr) {
+        bool handed_over = slot->owner == 0;
+        auto st = static_cast<State>(slot->state);
+        if (handed_over && (st == State::kMaster || st == State::kBackup || st == State::kFault)) {
+            start.resume = st;
+            if (slot->master != 0) {
+                start.master = Ip4{slot->master};
+            }
+        } else {
+            // Its helper died (crash): remove what it left, start over in Backup.
+            helper.drop_slot_vips(*slot);
+        }
+        return slot;
+    }
+    for (Slot& s : shared.slots) {
+        if (!s.used) {
+            memset(&s, 0, sizeof(s));
+            snprintf(s.name, sizeof(s.name), "%s", c.name.c_str());
+            s.used = 1;
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Instance> Helper::make_instance(const InstanceConf& c, Slot& slot,
+                                                std::optional<State>& resume) {
+    auto inst = std::make_unique<Instance>(*this, c, slot);
+    for (auto& g : groups_) {
+        if (g->conf().name == c.sync_group) {
+            inst->set_group(g.get());
+            g->add(*inst);
+        }
+    }
+    if (!inst->setup()) {
+        // It cannot run (no interface, no socket): what it had up must not stay there,
+        // unadvertised, while another router takes the VIPs, nor its old state on the
+        // status page. Its interface is watched (retry_setup).
+        resume.reset();
+        drop_slot_vips(slot);
+        slot.state = static_cast<uint8_t>(State::kInit);
+        slot.priority = 0;
+        slot.master = 0;
+        link_up(c.interface);
+    }
+    return inst;
+}
+
+/// Waits until every slot's owner is gone (handed over or dead), then claims a slot for each
+/// instance, cleans up after instances a previous helper ran and this config dropped.
+void Helper::claim_slots() {
+    pid_t self = getpid();
+    wait_for_owners(*shared_);
+    generation_ = shared_->generation;
+    drop_removed_slots(*this, *shared_);
     for (const SyncGroupConf& g : conf_.sync_groups) {
         groups_.push_back(std::make_unique<SyncGroup>(*this, g));
     }
     // Every instance is made, set up and in its group before any starts: a group member's
     // first state depends on the others' trackers.
-    struct Start {
-        std::optional<State> resume;
-        std::optional<Ip4> master;
-    };
     std::vector<Start> starts;
     for (const InstanceConf& c : conf_.instances) {
-        Slot* slot = nullptr;
-        for (Slot& s : shared_->slots) {
-            if (s.used && c.name == s.name) {
-                slot = &s;
-            }
-        }
-        std::optional<State> resume;
-        std::optional<Ip4> master;
-        if (slot != nullptr) {
-            bool handed_over = slot->owner == 0;
-            auto st = static_cast<State>(slot->state);
-            if (handed_over &&
-                (st == State::kMaster || st == State::kBackup || st == State::kFault)) {
-                resume = st;
-                if (slot->master != 0) {
-                    master = Ip4{slot->master};
-                }
-            } else {
-                // Its helper died (crash): remove what it left, start over in Backup.
-                drop_slot_vips(*slot);
-            }
-        } else {
-            for (Slot& s : shared_->slots) {
-                if (!s.used) {
-                    slot = &s;
-                    break;
-                }
-            }
-            if (slot == nullptr) {
-                continue;  // cannot happen: setup_helper allows kMaxInstances at most
-            }
-            memset(slot, 0, sizeof(*slot));
-            snprintf(slot->name, sizeof(slot->name), "%s", c.name.c_str());
-            slot->used = 1;
+        Start start;
+        Slot* slot = slot_for(*this, *shared_, c, start);
+        if (slot == nullptr) {
+            continue;  // cannot happen: setup_helper allows kMaxInstances at most
         }
         slot->owner = self;
         slot->identity = identity(c);
-        bool same = resume && slot->fingerprint == fingerprint(c);
+        bool same = start.resume && slot->fingerprint == fingerprint(c);
         slot->fingerprint = fingerprint(c);
-        auto inst = std::make_unique<Instance>(*this, c, *slot);
-        for (auto& g : groups_) {
-            if (g->conf().name == c.sync_group) {
-                inst->set_group(g.get());
-                g->add(*inst);
-            }
-        }
-        if (!inst->setup()) {
-            // It cannot run (no interface, no socket): what it had up must not stay there,
-            // unadvertised, while another router takes the VIPs, nor its old state on the
-            // status page. Its interface is watched (retry_setup).
-            resume.reset();
-            drop_slot_vips(*slot);
-            slot->state = static_cast<uint8_t>(State::kInit);
-            slot->priority = 0;
-            slot->master = 0;
-            link_up(c.interface);
-        }
-        if (resume) {
+        instances_.push_back(make_instance(c, *slot, start.resume));
+        if (start.resume) {
             HALO_LOG(kNotice, "vrrp_instance \"%s\" continues in %s%s", c.name.c_str(),
-                     std::string(state_name(*resume)).c_str(),
+                     std::string(state_name(*start.resume)).c_str(),
                      same ? "" : " with its new configuration");
         }
-        instances_.push_back(std::move(inst));
-        starts.push_back({resume, master});
+        starts.push_back(start);
     }
     for (size_t i = 0; i < instances_.size(); i++) {
         instances_[i]->start(starts[i].resume, starts[i].master);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -313,6 +314,10 @@ class Helper : public Launcher {
     void reap();
     void stop(bool hand_over);
     void claim_slots();
+    /// claim_slots' instance of `c` on `slot`, in its sync group, set up. One that cannot run
+    /// drops `resume` and what the slot had up.
+    std::unique_ptr<Instance> make_instance(const InstanceConf& c, Slot& slot,
+                                            std::optional<State>& resume);
     /// A link changed: instances that could not be set up (their interface was missing)
     /// try again, and start when they can.
     void retry_setup();
