@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -202,6 +203,38 @@ TEST_F(ProxyExchangeTest, ConnectionReusedAfterAChunkedResponse) {
     EXPECT_EQ(dechunk(get().body), "ok");
     EXPECT_EQ(dechunk(get().body), "ok");
     EXPECT_EQ(b.requests(), 2);
+    EXPECT_EQ(b.connections(), 1);
+}
+
+/// A server that hangs up, unanswered, the second request on its first connection (a pooled
+/// connection it had just closed): `first` counts the requests of that connection.
+Backend::Handler hang_up_second(std::atomic<int>& first) {
+    return [&first](BackendConn& c, const BackendRequest& r) {
+        if (r.connection == 0 && ++first == 2) {
+            c.close_after();
+            return;
+        }
+        c.send(Backend::ok_response("b\n"));
+    };
+}
+
+TEST_F(ProxyExchangeTest, StalePooledConnectionIsRetriedOnTheSamePeer) {
+    std::atomic<int> first{0};
+    Backend b("b", hang_up_second(first));
+    start("server " + b.address() + "; keepalive 4;", kKeepalive);
+    EXPECT_EQ(get().body, "b\n");
+    support::Response r = get();  // the only peer, once more on a new connection
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("x-upstream-status"), "502, 200");
+    EXPECT_EQ(b.connections(), 2);
+}
+
+TEST_F(ProxyExchangeTest, StalePooledConnectionNotRetriedForPost) {
+    std::atomic<int> first{0};
+    Backend b("b", hang_up_second(first));
+    start("server " + b.address() + "; keepalive 4;", kKeepalive);
+    EXPECT_EQ(get().body, "b\n");
+    EXPECT_EQ(post("data").status, 502);
     EXPECT_EQ(b.connections(), 1);
 }
 
