@@ -84,19 +84,6 @@ Status set_script_user(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
-/// `vrrp_rt_priority 1..99;` (keepalived's global_defs name): SCHED_RR for the helper.
-Status set_rt_priority(ConfContext& cf, VrrpConf& conf) {
-    if (conf.rt_priority) {
-        return cf.duplicate();
-    }
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 99) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..99");
-    }
-    conf.rt_priority = static_cast<int>(*v);
-    return Status::ok();
-}
-
 /// `vrrp_no_swap;` (keepalived's name): the helper locks its memory.
 Status set_no_swap(ConfContext& cf, VrrpConf& conf) {
     if (conf.no_swap) {
@@ -657,7 +644,7 @@ constexpr core::Directive kDirectives[] = {
     {"vrrp", core::kCtxMain, core::kArgsBlock, core::setter<&set_vrrp>()},
     {"version", kVrrp | kInst, core::kArgs1, core::setter<&set_version>()},
     {"script_user", kVrrp, core::kArgs1, core::setter<&set_script_user>()},
-    {"vrrp_rt_priority", kVrrp, core::kArgs1, core::setter<&set_rt_priority>()},
+    {"vrrp_rt_priority", kVrrp, core::kArgs1, core::slot<&VrrpConf::rt_priority, 1, 99>()},
     {"vrrp_no_swap", kVrrp, core::kArgs0, core::setter<&set_no_swap>()},
     {"vrrp_script", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_script>()},
     {"vrrp_instance", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_instance>()},
