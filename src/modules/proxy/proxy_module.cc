@@ -64,7 +64,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     }
     core::inherit(child.ssl_certificate, parent.ssl_certificate, Placed{});
     core::inherit(child.ssl_certificate_key, parent.ssl_certificate_key, Placed{});
-    core::inherit(child.ssl_protocols, parent.ssl_protocols, uint32_t{kSslTlsV1_2 | kSslTlsV1_3});
+    core::inherit(child.ssl_protocols, parent.ssl_protocols, http_ssl::kTlsDefaultProtocols);
     core::inherit(child.ssl_ciphers, parent.ssl_ciphers, Placed{"DEFAULT", {}});
     core::inherit(child.ssl_server_name, parent.ssl_server_name, false);
     core::inherit(child.ssl_session_reuse, parent.ssl_session_reuse, true);
@@ -252,22 +252,6 @@ Status set_ssl_verify(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
-Status set_ssl_protocols(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.ssl_protocols) {
-        return cf.duplicate();
-    }
-    uint32_t bits = 0;
-    for (const std::string& a : cf.args()) {
-        uint32_t bit = ssl_protocol_bit(a);
-        if (bit == 0) {
-            return cf.invalid_value(a, "one of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 expected");
-        }
-        bits |= bit;
-    }
-    conf.ssl_protocols = bits;
-    return Status::ok();
-}
-
 Status set_ssl_name(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.ssl_name) {
         return cf.duplicate();
@@ -321,7 +305,9 @@ constexpr core::Directive kDirectives[] = {
      core::setter<&set_ssl_trusted_certificate>()},
     {"proxy_ssl_certificate", kAll, core::kArgs1, core::setter<&set_ssl_certificate>()},
     {"proxy_ssl_certificate_key", kAll, core::kArgs1, core::setter<&set_ssl_certificate_key>()},
-    {"proxy_ssl_protocols", kAll, core::kArgs1ToN, core::setter<&set_ssl_protocols>()},
+    {"proxy_ssl_protocols", kAll, core::kArgs1ToN,
+     core::bitmask_slot<&ProxyLocConf::ssl_protocols, http_ssl::kTlsProtocolNames,
+                        http_ssl::kTlsProtocolsExpected>()},
     {"proxy_ssl_ciphers", kAll, core::kArgs1, core::setter<&set_ssl_ciphers>()},
     {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
     {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},
