@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 namespace upstream {
@@ -182,11 +183,6 @@ extern const Balancer kRoundRobin{
     .name = "round_robin",
     .pick = &pick_round_robin,
 };
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 // ---- Group: accessors ----
 
@@ -391,7 +387,7 @@ void Group::carry_over(Shared& old) {
         return;
     }
     int64_t timeout = persistence_->count();
-    int64_t now = now_ms();
+    int64_t now = core::steady_ms();
     for (uint32_t k = 0; k < old.persist_cap; k++) {
         const PersistEntry& e = old.persist()[k];
         if (e.family != 0 && e.peer >= 0 && static_cast<uint32_t>(e.peer) < old.peer_count &&

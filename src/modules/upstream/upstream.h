@@ -286,7 +286,4 @@ std::vector<const Group*> all_groups(core::Cycle& cycle);
 core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out,
                             uint16_t default_port = 80);
 
-/// Steady clock in milliseconds (what now_ms means everywhere above).
-int64_t now_ms();
-
 }  // namespace upstream
