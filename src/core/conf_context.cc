@@ -244,6 +244,20 @@ std::string ConfContext::full_path(std::string_view path) const {
 
 // ---- value parsers ----
 
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size) {
+    auto n = parse_int(cf.arg(0));
+    auto sz = parse_size(cf.arg(1));
+    if (!n || *n < 1) {
+        return cf.invalid_value(cf.arg(0));
+    }
+    if (!sz || sz->bytes < min_bytes) {
+        return cf.invalid_value(cf.arg(1));
+    }
+    number = *n;
+    size = *sz;
+    return Status::ok();
+}
+
 std::optional<int64_t> parse_int(std::string_view s) {
     if (s.empty() || s.size() > 18) {
         return std::nullopt;

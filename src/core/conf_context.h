@@ -139,6 +139,10 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::optional<Size> parse_size(std::string_view s);
 /// Decimal integer without sign or junk.
 std::optional<int64_t> parse_int(std::string_view s);
+/// The two arguments of a `*_buffers number size` directive: a number of at least 1 and a
+/// size of at least `min_bytes`; an error names the argument at fault (`invalid value "x" in
+/// "name" directive`).
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size);
 
 /// One word of an enum or bitmask directive and the value it stands for.
 template <class V>
@@ -227,36 +231,31 @@ constexpr auto names_of() {
     return out;
 }
 
-template <auto Member, const auto& Names, const char* Detail>
-Status enum_thunk(ConfContext& cf, ConfBase& base) {
+/// enum_slot (one word: its value) and bitmask_slot (words: the OR of their values).
+template <auto Member, const auto& Names, const char* Detail, bool Bitmask>
+Status named_thunk(ConfContext& cf, ConfBase& base) {
     auto& field = field_of<Member>(base);
     if (field) {
         return cf.duplicate();
     }
     static constexpr auto kWords = names_of<Names>();
-    size_t i = 0;
-    HALO_TRY(find_name(cf, kWords, cf.arg(0), Detail, i));
-    field = Names[i].value;
-    return Status::ok();
-}
-
-template <auto Member, const auto& Names, const char* Detail>
-Status bitmask_thunk(ConfContext& cf, ConfBase& base) {
-    auto& field = field_of<Member>(base);
-    if (field) {
-        return cf.duplicate();
+    if constexpr (Bitmask) {
+        static constexpr auto kBits = [] {
+            std::array<uint64_t, std::size(Names)> out{};
+            for (size_t i = 0; i < out.size(); i++) {
+                out[i] = static_cast<uint64_t>(Names[i].value);
+            }
+            return out;
+        }();
+        uint64_t bits = 0;
+        HALO_TRY(or_names(cf, kWords, kBits, Detail, bits));
+        using Inner = typename IsOptional<std::remove_reference_t<decltype(field)>>::Inner;
+        field = static_cast<Inner>(bits);
+    } else {
+        size_t i = 0;
+        HALO_TRY(find_name(cf, kWords, cf.arg(0), Detail, i));
+        field = Names[i].value;
     }
-    static constexpr auto kWords = names_of<Names>();
-    static constexpr auto kBits = [] {
-        std::array<uint64_t, std::size(Names)> out{};
-        for (size_t i = 0; i < out.size(); i++) {
-            out[i] = static_cast<uint64_t>(Names[i].value);
-        }
-        return out;
-    }();
-    uint64_t bits = 0;
-    HALO_TRY(or_names(cf, kWords, kBits, Detail, bits));
-    field = static_cast<typename IsOptional<std::remove_reference_t<decltype(field)>>::Inner>(bits);
     return Status::ok();
 }
 
@@ -287,7 +286,7 @@ constexpr Setter path_slot() {
 /// followed by `, Detail` when given.
 template <auto Member, const auto& Names, const char* Detail = nullptr>
 constexpr Setter enum_slot() {
-    return Setter{&detail::enum_thunk<Member, Names, Detail>,
+    return Setter{&detail::named_thunk<Member, Names, Detail, false>,
                   &ConfSlot<detail::SlotConf<Member>>::tag};
 }
 
@@ -295,7 +294,7 @@ constexpr Setter enum_slot() {
 /// each from `Names` (nginx's bitmask slot). A word named `off` cannot be combined with others.
 template <auto Member, const auto& Names, const char* Detail = nullptr>
 constexpr Setter bitmask_slot() {
-    return Setter{&detail::bitmask_thunk<Member, Names, Detail>,
+    return Setter{&detail::named_thunk<Member, Names, Detail, true>,
                   &ConfSlot<detail::SlotConf<Member>>::tag};
 }
 

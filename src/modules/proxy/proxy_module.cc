@@ -166,15 +166,10 @@ Status set_buffers(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.buffers_total) {
         return cf.duplicate();
     }
-    auto n = core::parse_int(cf.arg(0));
-    auto size = core::parse_size(cf.arg(1));
-    if (!n || *n < 1) {
-        return cf.invalid_value(cf.arg(0));
-    }
-    if (!size || size->bytes == 0) {
-        return cf.invalid_value(cf.arg(1));
-    }
-    conf.buffers_total = core::Size{static_cast<uint64_t>(*n) * size->bytes};
+    int64_t n = 0;
+    core::Size size;
+    HALO_TRY(core::parse_buffers(cf, 1, n, size));
+    conf.buffers_total = core::Size{static_cast<uint64_t>(n) * size.bytes};
     return Status::ok();
 }
 

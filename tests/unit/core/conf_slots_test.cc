@@ -32,6 +32,8 @@ struct SlotConf : ConfBase {
     std::optional<bool> present;
     std::optional<std::chrono::milliseconds> timeout;
     std::optional<Size> size;
+    int64_t buffers = 0;
+    Size buffer_size;
 };
 
 constexpr Named<int> kColors[] = {{"red", kRed}, {"green", kGreen}, {"blue", kBlue}};
@@ -41,6 +43,10 @@ constexpr char kColorDetail[] = "it must be red, green or blue";
 constexpr char kLevelDetail[] = "it must be between 1 and 9";
 constexpr char kTimeDetail[] = "expected a time such as 1s";
 constexpr char kNoDetail[] = "";
+
+Status set_buffers(ConfContext& cf, SlotConf& conf) {
+    return parse_buffers(cf, 512, conf.buffers, conf.buffer_size);
+}
 
 constexpr Directive kDirectives[] = {
     {"s_color", kCtxMain, kArgs1, enum_slot<&SlotConf::color, kColors>()},
@@ -52,6 +58,7 @@ constexpr Directive kDirectives[] = {
     {"s_present", kCtxMain, kArgs0, slot<&SlotConf::present>()},
     {"s_timeout", kCtxMain, kArgs1, slot<&SlotConf::timeout, 0, 0, kTimeDetail>()},
     {"s_size", kCtxMain, kArgs1, slot<&SlotConf::size, 0, 0, kNoDetail>()},
+    {"s_buffers", kCtxMain, kArgs2, setter<&set_buffers>()},
 };
 
 constexpr ConfHooks kConfs[] = {conf_hooks<SlotConf>(ConfLevel::kMain)};
@@ -150,6 +157,16 @@ TEST_F(ConfSlotsTest, FlagOfNoArgumentIsPresence) {
     ASSERT_TRUE(load("s_present;").is_ok());
     EXPECT_EQ(conf().present, true);
     EXPECT_EQ(error("s_present;\ns_present;"), "\"s_present\" directive is duplicate" + at(2));
+}
+
+TEST_F(ConfSlotsTest, BuffersTakeANumberAndASize) {
+    ASSERT_TRUE(load("s_buffers 4 8k;").is_ok());
+    EXPECT_EQ(conf().buffers, 4);
+    EXPECT_EQ(conf().buffer_size, Size{8192});
+    EXPECT_EQ(error("s_buffers 0 8k;"), "invalid value \"0\" in \"s_buffers\" directive" + at(1));
+    EXPECT_EQ(error("s_buffers x y;"), "invalid value \"x\" in \"s_buffers\" directive" + at(1));
+    EXPECT_EQ(error("s_buffers 4 511;"),
+              "invalid value \"511\" in \"s_buffers\" directive" + at(1));
 }
 
 }  // namespace

@@ -118,15 +118,10 @@ Status set_buffers(ConfContext& cf, GzipLocConf& conf) {
     if (conf.buffer_size) {
         return cf.duplicate();
     }
-    auto n = core::parse_int(cf.arg(0));
-    auto size = core::parse_size(cf.arg(1));
-    if (!n || *n < 1) {
-        return cf.invalid_value(cf.arg(0));
-    }
-    if (!size || size->bytes < 512) {
-        return cf.invalid_value(cf.arg(1));
-    }
-    conf.buffer_size = *size;  // the number of buffers is not needed: output streams on
+    int64_t n = 0;
+    core::Size size;
+    HALO_TRY(core::parse_buffers(cf, 512, n, size));
+    conf.buffer_size = size;  // the number of buffers is not needed: output streams on
     return Status::ok();
 }
 
