@@ -181,12 +181,10 @@ Status set_script_weight(ConfContext& cf, VrrpConf& conf) {
 }
 
 Status set_script_count(ConfContext& cf, VrrpConf& conf) {
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 1000) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..1000");
-    }
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 1000, v, false));
     (cf.name() == "fall" ? conf.current_script->fall : conf.current_script->rise) =
-        static_cast<int>(*v);
+        static_cast<int>(v);
     return Status::ok();
 }
 
@@ -224,30 +222,20 @@ Status set_interface(ConfContext& cf, VrrpConf& conf) {
 
 Status set_vrid(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_vrid) {
-        return cf.duplicate();
-    }
     // RFC 5798 §5.2.3 / RFC 3768 §5.3.3: VRID 1..255.
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 255) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..255");
-    }
-    d.conf.vrid = static_cast<int>(*v);
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 255, v, d.has_vrid));
+    d.conf.vrid = static_cast<int>(v);
     d.has_vrid = true;
     return Status::ok();
 }
 
 Status set_priority(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.priority) {
-        return cf.duplicate();
-    }
     // RFC 5798 §5.2.4: 255 = the address owner, 1..254 backups, 0 = the master stops.
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 255) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..255");
-    }
-    d.priority = static_cast<int>(*v);
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 255, v, d.priority.has_value()));
+    d.priority = static_cast<int>(v);
     return Status::ok();
 }
 
@@ -542,11 +530,9 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
     }
     seen = true;
     if (n == "garp_master_repeat") {
-        auto v = core::parse_int(cf.arg(0));
-        if (!v || *v < 1 || *v > 255) {
-            return cf.invalid_value(cf.arg(0), "it must be 1..255");
-        }
-        d.conf.garp_master_repeat = static_cast<int>(*v);
+        int64_t v = 0;
+        HALO_TRY(core::detail::set_int(cf, 1, 255, v, false));
+        d.conf.garp_master_repeat = static_cast<int>(v);
         return Status::ok();
     }
     auto v = core::parse_duration(cf.arg(0));
