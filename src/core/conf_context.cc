@@ -383,31 +383,33 @@ Status set_flag(ConfContext& cf, std::optional<bool>& out) {
     return Status::ok();
 }
 
-Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
-                    const char* detail) {
+namespace {
+
+/// The rule of the one-argument slots: a second occurrence is a duplicate, a value `parse`
+/// rejects is invalid (worded `detail`, else `def`).
+template <class T, class Parse>
+Status set_parsed(ConfContext& cf, std::optional<T>& out, Parse parse, const char* detail,
+                  std::string_view def) {
     if (out) {
         return cf.duplicate();
     }
-    auto v = parse_duration(cf.arg(0));
+    std::optional<T> v = parse(cf.arg(0));
     if (!v) {
-        return cf.invalid_value(cf.arg(0),
-                                detail_or(detail, "expected a time such as 500ms, 10s, 1m"));
+        return cf.invalid_value(cf.arg(0), detail_or(detail, def));
     }
     out = *v;
     return Status::ok();
 }
 
+}  // namespace
+
+Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
+                    const char* detail) {
+    return set_parsed(cf, out, &parse_duration, detail, "expected a time such as 500ms, 10s, 1m");
+}
+
 Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail) {
-    if (out) {
-        return cf.duplicate();
-    }
-    auto v = parse_size(cf.arg(0));
-    if (!v) {
-        return cf.invalid_value(cf.arg(0),
-                                detail_or(detail, "expected a size such as 512, 4k, 1m"));
-    }
-    out = *v;
-    return Status::ok();
+    return set_parsed(cf, out, &parse_size, detail, "expected a size such as 512, 4k, 1m");
 }
 
 Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,
