@@ -1,5 +1,6 @@
 #include "core/conf_context.h"
 
+#include <algorithm>
 #include <cassert>
 #include <limits>
 
@@ -167,8 +168,8 @@ Status ConfContext::apply(const ConfNode& node) {
     size_t unknown_before = unknown_.size();
     auto set = [&](ConfBase& conf) {
         Status s = d.set.fn(*this, conf);
-        bool follow_on = !s.is_ok() && unknown_.size() > unknown_before &&
-                         s.message() != inner_error_;
+        bool follow_on =
+            !s.is_ok() && unknown_.size() > unknown_before && s.message() != inner_error_;
         return follow_on ? Status::ok() : s;
     };
     if (d.set.tag == nullptr) {
@@ -242,6 +243,20 @@ std::string ConfContext::full_path(std::string_view path) const {
 }
 
 // ---- value parsers ----
+
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size) {
+    auto n = parse_int(cf.arg(0));
+    auto sz = parse_size(cf.arg(1));
+    if (!n || *n < 1) {
+        return cf.invalid_value(cf.arg(0));
+    }
+    if (!sz || sz->bytes < min_bytes) {
+        return cf.invalid_value(cf.arg(1));
+    }
+    number = *n;
+    size = *sz;
+    return Status::ok();
+}
 
 std::optional<int64_t> parse_int(std::string_view s) {
     if (s.empty() || s.size() > 18) {
@@ -353,6 +368,10 @@ Status set_flag(ConfContext& cf, std::optional<bool>& out) {
     if (out) {
         return cf.duplicate();
     }
+    if (cf.args().empty()) {
+        out = true;  // a directive of no argument: present
+        return Status::ok();
+    }
     const std::string& v = cf.arg(0);
     if (v == "on") {
         out = true;
@@ -364,36 +383,45 @@ Status set_flag(ConfContext& cf, std::optional<bool>& out) {
     return Status::ok();
 }
 
-Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out) {
+namespace {
+
+/// The rule of the one-argument slots: a second occurrence is a duplicate, a value `parse`
+/// rejects is invalid (worded `detail`, else `def`).
+template <class T, class Parse>
+Status set_parsed(ConfContext& cf, std::optional<T>& out, Parse parse, const char* detail,
+                  std::string_view def) {
     if (out) {
         return cf.duplicate();
     }
-    auto v = parse_duration(cf.arg(0));
+    std::optional<T> v = parse(cf.arg(0));
     if (!v) {
-        return cf.invalid_value(cf.arg(0), "expected a time such as 500ms, 10s, 1m");
+        return cf.invalid_value(cf.arg(0), detail_or(detail, def));
     }
     out = *v;
     return Status::ok();
 }
 
-Status set_size(ConfContext& cf, std::optional<Size>& out) {
-    if (out) {
-        return cf.duplicate();
-    }
-    auto v = parse_size(cf.arg(0));
-    if (!v) {
-        return cf.invalid_value(cf.arg(0), "expected a size such as 512, 4k, 1m");
-    }
-    out = *v;
-    return Status::ok();
+}  // namespace
+
+Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
+                    const char* detail) {
+    return set_parsed(cf, out, &parse_duration, detail, "expected a time such as 500ms, 10s, 1m");
 }
 
-Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set) {
+Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail) {
+    return set_parsed(cf, out, &parse_size, detail, "expected a size such as 512, 4k, 1m");
+}
+
+Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,
+               const char* detail) {
     if (was_set) {
         return cf.duplicate();
     }
     auto v = parse_int(cf.arg(0));
     if (!v || *v < min || *v > max) {
+        if (detail != nullptr) {
+            return cf.invalid_value(cf.arg(0), detail);
+        }
         return cf.invalid_value(cf.arg(0),
                                 format("it must be %lld..%lld", static_cast<long long>(min),
                                        static_cast<long long>(max)));
@@ -407,6 +435,44 @@ Status set_string(ConfContext& cf, std::optional<std::string>& out) {
         return cf.duplicate();
     }
     out = cf.arg(0);
+    return Status::ok();
+}
+
+Status set_path(ConfContext& cf, std::optional<std::string>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    out = cf.full_path(cf.arg(0));
+    return Status::ok();
+}
+
+Status find_name(ConfContext& cf, std::span<const std::string_view> names, std::string_view arg,
+                 const char* detail, size_t& index) {
+    auto it = std::find(names.begin(), names.end(), arg);
+    if (it == names.end()) {
+        return cf.invalid_value(arg, detail_or(detail, {}));
+    }
+    index = static_cast<size_t>(it - names.begin());
+    return Status::ok();
+}
+
+Status or_names(ConfContext& cf, std::span<const std::string_view> names,
+                std::span<const uint64_t> bits, const char* detail, uint64_t& out) {
+    uint64_t all = 0;
+    for (const std::string& a : cf.args()) {
+        size_t i = 0;
+        HALO_TRY(find_name(cf, names, a, detail, i));
+        all |= bits[i];
+    }
+    auto off = std::find(names.begin(), names.end(), "off");
+    if (off != names.end()) {
+        uint64_t off_bit = bits[static_cast<size_t>(off - names.begin())];
+        if ((all & off_bit) != 0 && all != off_bit) {
+            return cf.error("\"off\" cannot be combined with other values of \"" +
+                            std::string(cf.name()) + "\"");
+        }
+    }
+    out = all;
     return Status::ok();
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -138,6 +139,17 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::optional<Size> parse_size(std::string_view s);
 /// Decimal integer without sign or junk.
 std::optional<int64_t> parse_int(std::string_view s);
+/// The two arguments of a `*_buffers number size` directive: a number of at least 1 and a
+/// size of at least `min_bytes`; an error names the argument at fault (`invalid value "x" in
+/// "name" directive`).
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size);
+
+/// One word of an enum or bitmask directive and the value it stands for.
+template <class V>
+struct Named {
+    std::string_view name;
+    V value;
+};
 
 namespace detail {
 template <class M>
@@ -154,46 +166,136 @@ struct IsOptional<std::optional<T>> : std::true_type {
     using Inner = T;
 };
 
-Status set_flag(ConfContext& cf, std::optional<bool>& out);
-Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out);
-Status set_size(ConfContext& cf, std::optional<Size>& out);
-Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set);
-Status set_string(ConfContext& cf, std::optional<std::string>& out);
+/// The detail of an error: the default wording when `custom` is nullptr, else `custom` ("" for
+/// none).
+inline std::string_view detail_or(const char* custom, std::string_view def) {
+    return custom != nullptr ? std::string_view(custom) : def;
+}
 
-template <auto Member, int64_t Min, int64_t Max>
-Status slot_thunk(ConfContext& cf, ConfBase& base) {
+Status set_flag(ConfContext& cf, std::optional<bool>& out);
+Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
+                    const char* detail = nullptr);
+Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail = nullptr);
+Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,
+               const char* detail = nullptr);
+Status set_string(ConfContext& cf, std::optional<std::string>& out);
+Status set_path(ConfContext& cf, std::optional<std::string>& out);
+/// Index in `names` of the argument, or an error.
+Status find_name(ConfContext& cf, std::span<const std::string_view> names, std::string_view arg,
+                 const char* detail, size_t& index);
+/// The bits named by the arguments; `off` (when `names` has it) stands alone.
+Status or_names(ConfContext& cf, std::span<const std::string_view> names,
+                std::span<const uint64_t> bits, const char* detail, uint64_t& out);
+
+template <auto Member>
+auto& field_of(ConfBase& base) {
     using Traits = MemberTraits<decltype(Member)>;
-    auto& field = static_cast<typename Traits::Class&>(base).*Member;
-    using V = typename Traits::Value;
-    static_assert(IsOptional<V>::value, "slot members are std::optional<...>");
-    using Inner = typename IsOptional<V>::Inner;
+    static_assert(IsOptional<typename Traits::Value>::value, "slot members are std::optional");
+    return static_cast<typename Traits::Class&>(base).*Member;
+}
+
+template <auto Member, int64_t Min, int64_t Max, const char* Detail>
+Status slot_thunk(ConfContext& cf, ConfBase& base) {
+    auto& field = field_of<Member>(base);
+    using Inner = typename IsOptional<std::remove_reference_t<decltype(field)>>::Inner;
     if constexpr (std::is_same_v<Inner, bool>) {
         return set_flag(cf, field);
     } else if constexpr (std::is_same_v<Inner, std::chrono::milliseconds>) {
-        return set_duration(cf, field);
+        return set_duration(cf, field, Detail);
     } else if constexpr (std::is_same_v<Inner, Size>) {
-        return set_size(cf, field);
+        return set_size(cf, field, Detail);
     } else if constexpr (std::is_same_v<Inner, std::string>) {
         return set_string(cf, field);
     } else {
         static_assert(std::is_integral_v<Inner>, "unsupported slot type");
         int64_t v = 0;
-        Status s = set_int(cf, Min, Max, v, field.has_value());
+        Status s = set_int(cf, Min, Max, v, field.has_value(), Detail);
         if (s.is_ok()) {
             field = static_cast<Inner>(v);
         }
         return s;
     }
 }
+
+template <auto Member>
+Status path_thunk(ConfContext& cf, ConfBase& base) {
+    return set_path(cf, field_of<Member>(base));
+}
+
+template <const auto& Names>
+constexpr auto names_of() {
+    std::array<std::string_view, std::size(Names)> out{};
+    for (size_t i = 0; i < out.size(); i++) {
+        out[i] = Names[i].name;
+    }
+    return out;
+}
+
+/// enum_slot (one word: its value) and bitmask_slot (words: the OR of their values).
+template <auto Member, const auto& Names, const char* Detail, bool Bitmask>
+Status named_thunk(ConfContext& cf, ConfBase& base) {
+    auto& field = field_of<Member>(base);
+    if (field) {
+        return cf.duplicate();
+    }
+    static constexpr auto kWords = names_of<Names>();
+    if constexpr (Bitmask) {
+        static constexpr auto kBits = [] {
+            std::array<uint64_t, std::size(Names)> out{};
+            for (size_t i = 0; i < out.size(); i++) {
+                out[i] = static_cast<uint64_t>(Names[i].value);
+            }
+            return out;
+        }();
+        uint64_t bits = 0;
+        HALO_TRY(or_names(cf, kWords, kBits, Detail, bits));
+        using Inner = typename IsOptional<std::remove_reference_t<decltype(field)>>::Inner;
+        field = static_cast<Inner>(bits);
+    } else {
+        size_t i = 0;
+        HALO_TRY(find_name(cf, kWords, cf.arg(0), Detail, i));
+        field = Names[i].value;
+    }
+    return Status::ok();
+}
+
+template <auto Member>
+using SlotConf = typename MemberTraits<decltype(Member)>::Class;
 }  // namespace detail
 
-/// Setter for a `std::optional<...>` member, the parser picked from the member's type:
-/// bool = on|off, milliseconds = duration, Size = size, std::string = text, integers =
-/// bounded by [Min, Max]. A second occurrence is an error ("is duplicate").
-template <auto Member, int64_t Min = 0, int64_t Max = INT32_MAX>
+/// Setter for a `std::optional<...>` member, the parser picked from the member's type
+/// (nginx's *_slot setters, typed): bool = on|off (or, for a directive of no argument,
+/// present = true), milliseconds = duration, Size = size, std::string = text, integers =
+/// bounded by [Min, Max]. A second occurrence is an error ("is duplicate"). `Detail`, when
+/// given, replaces the standard wording after `invalid value "x" in "name" directive` ("" for
+/// none); it must be a `constexpr char[]` with static storage.
+template <auto Member, int64_t Min = 0, int64_t Max = INT32_MAX, const char* Detail = nullptr>
 constexpr Setter slot() {
-    using Conf = typename detail::MemberTraits<decltype(Member)>::Class;
-    return Setter{&detail::slot_thunk<Member, Min, Max>, &ConfSlot<Conf>::tag};
+    return Setter{&detail::slot_thunk<Member, Min, Max, Detail>,
+                  &ConfSlot<detail::SlotConf<Member>>::tag};
+}
+
+/// Setter for a `std::optional<std::string>` path, resolved against the prefix (full_path).
+template <auto Member>
+constexpr Setter path_slot() {
+    return Setter{&detail::path_thunk<Member>, &ConfSlot<detail::SlotConf<Member>>::tag};
+}
+
+/// Setter for a `std::optional<V>` member set from one word of `Names`, a constexpr array of
+/// `Named<V>` (nginx's enum slot). An unknown word: `invalid value "x" in "name" directive`,
+/// followed by `, Detail` when given.
+template <auto Member, const auto& Names, const char* Detail = nullptr>
+constexpr Setter enum_slot() {
+    return Setter{&detail::named_thunk<Member, Names, Detail, false>,
+                  &ConfSlot<detail::SlotConf<Member>>::tag};
+}
+
+/// Setter for a `std::optional<unsigned>` member: the OR of the values of the words given,
+/// each from `Names` (nginx's bitmask slot). A word named `off` cannot be combined with others.
+template <auto Member, const auto& Names, const char* Detail = nullptr>
+constexpr Setter bitmask_slot() {
+    return Setter{&detail::named_thunk<Member, Names, Detail, true>,
+                  &ConfSlot<detail::SlotConf<Member>>::tag};
 }
 
 /// `child ?: parent ?: def`, the merge rule of nearly every directive.

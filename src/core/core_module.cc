@@ -38,14 +38,6 @@ Status set_user(ConfContext& cf, CoreConf& conf) {
     return Status::ok();
 }
 
-Status set_pid(ConfContext& cf, CoreConf& conf) {
-    if (conf.pid) {
-        return cf.duplicate();
-    }
-    conf.pid = cf.full_path(cf.arg(0));
-    return Status::ok();
-}
-
 }  // namespace
 
 /// `error_log file|stderr [level]`: may be given several times; every target gets the lines
@@ -75,7 +67,7 @@ constexpr Directive kDirectives[] = {
     {"daemon", kCtxMain, kArgs1, slot<&CoreConf::daemon>()},
     {"master_process", kCtxMain, kArgs1, slot<&CoreConf::master_process>()},
     {"worker_processes", kCtxMain, kArgs1, setter<&set_worker_processes>()},
-    {"pid", kCtxMain, kArgs1, setter<&set_pid>()},
+    {"pid", kCtxMain, kArgs1, path_slot<&CoreConf::pid>()},
     {"user", kCtxMain, kArgs1To2, setter<&set_user>()},
     {"worker_rlimit_nofile", kCtxMain, kArgs1, slot<&CoreConf::rlimit_nofile, 1, 1048576>()},
     {"worker_shutdown_timeout", kCtxMain, kArgs1, slot<&CoreConf::shutdown_timeout>()},

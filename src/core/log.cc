@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/sys.h"
+
 namespace core {
 namespace {
 
@@ -17,20 +19,6 @@ constexpr std::string_view kLevelNames[] = {"emerg", "alert",  "crit", "error",
 
 const Log kStderrLog;
 const Log* g_current = &kStderrLog;
-
-void write_all(int fd, const std::string& line) {
-    size_t off = 0;
-    while (off < line.size()) {
-        ssize_t n = ::write(fd, line.data() + off, line.size() - off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return;
-        }
-        off += static_cast<size_t>(n);
-    }
-}
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "core/reload_result.h"
+#include "core/sys.h"
 
 namespace {
 
@@ -258,7 +259,7 @@ int request_reload(pid_t pid, const std::string& pid_path) {
             fail("reload failed, the previous configuration keeps serving");
             return 1;
         }
-        if (kill(pid, 0) != 0 && errno == ESRCH) {
+        if (!core::process_alive(pid)) {
             fail(core::format("[error] the master process %lld exited before answering the reload",
                               static_cast<long long>(pid)));
             return 1;

@@ -79,30 +79,7 @@ std::optional<SockAddr> SockAddr::parse(std::string_view text, uint16_t default_
         }
         port = static_cast<uint16_t>(*p);
     }
-    SockAddr a;
-    if (host.empty() || host == "*") {
-        auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
-        in->sin_family = AF_INET;
-        in->sin_addr.s_addr = htonl(INADDR_ANY);
-        in->sin_port = htons(port);
-        a.len = sizeof(sockaddr_in);
-        return a;
-    }
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
-    if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        a.len = sizeof(sockaddr_in);
-        return a;
-    }
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-    if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        a.len = sizeof(sockaddr_in6);
-        return a;
-    }
-    return std::nullopt;
+    return from_ip(host.empty() || host == "*" ? "0.0.0.0" : host, port);
 }
 
 std::optional<SockAddr> SockAddr::from_ip(std::string_view ip, uint16_t port) {

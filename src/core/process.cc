@@ -20,6 +20,7 @@
 #include "core/core_module.h"
 #include "core/log.h"
 #include "core/reload_result.h"
+#include "core/sys.h"
 #include "event/runtime.h"
 
 namespace core {
@@ -565,16 +566,6 @@ int run_single(std::unique_ptr<Cycle> cycle) {
     return status;
 }
 
-int64_t unix_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-int64_t steady_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
 void unblock_signals() {
     sigset_t none;
     sigemptyset(&none);
@@ -635,10 +626,7 @@ void daemon_ready() {
     if (g_daemon_ready_fd < 0) {
         return;
     }
-    ssize_t n;
-    do {
-        n = ::write(g_daemon_ready_fd, "1", 1);
-    } while (n < 0 && errno == EINTR);
+    write_all(g_daemon_ready_fd, "1");
     ::close(g_daemon_ready_fd);
     g_daemon_ready_fd = -1;
 }
@@ -650,7 +638,7 @@ bool write_pid_file(const std::string& path) {
         return false;
     }
     std::string text = std::to_string(getpid()) + "\n";
-    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    bool ok = write_all(fd, text);
     close(fd);
     return ok;
 }

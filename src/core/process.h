@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/conf_context.h"
 #include "core/cycle.h"
 
@@ -41,10 +42,6 @@ struct ProcessTable {
     uint32_t reloads = 0;  // configurations loaded by reloads since the master started
     std::vector<ProcessRecord> children;
 };
-
-/// Wall clock and steady clock in milliseconds, as ProcessRecord keeps them.
-int64_t unix_ms();
-int64_t steady_ms();
 
 /// Exit status a child uses for errors that respawning cannot fix (bad user, setuid failed):
 /// the master then does not respawn it.

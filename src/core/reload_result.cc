@@ -10,6 +10,7 @@
 #include "core/conf_context.h"
 #include "core/conf_file.h"
 #include "core/log.h"
+#include "core/sys.h"
 
 namespace core {
 namespace {
@@ -108,20 +109,11 @@ bool write_reload_result(const std::string& path, const ReloadResult& r, std::st
         return false;
     }
     std::string text = encode_reload_result(r);
-    std::string_view left = text;
-    while (!left.empty()) {
-        ssize_t n = ::write(fd, left.data(), left.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            *error =
-                format("write() to \"%s\" failed (%d: %s)", tmp.c_str(), errno, strerror(errno));
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return false;
-        }
-        left.remove_prefix(static_cast<size_t>(n));
+    if (!write_all(fd, text)) {
+        *error = format("write() to \"%s\" failed (%d: %s)", tmp.c_str(), errno, strerror(errno));
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return false;
     }
     ::close(fd);
     if (::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -224,30 +224,9 @@ Status set_large_buffers(ConfContext& cf, HttpSrvConf& conf) {
     return Status::ok();
 }
 
-Status set_body_temp_path(ConfContext& cf, HttpLocConf& conf) {
-    if (conf.client_body_temp_path) {
-        return cf.duplicate();
-    }
-    conf.client_body_temp_path = cf.full_path(cf.arg(0));
-    return Status::ok();
-}
-
-Status set_lingering_close(ConfContext& cf, HttpLocConf& conf) {
-    if (conf.lingering_close) {
-        return cf.duplicate();
-    }
-    const std::string& v = cf.arg(0);
-    if (v == "off") {
-        conf.lingering_close = kLingeringOff;
-    } else if (v == "on") {
-        conf.lingering_close = kLingeringOn;
-    } else if (v == "always") {
-        conf.lingering_close = kLingeringAlways;
-    } else {
-        return cf.invalid_value(v, "it must be \"off\", \"on\" or \"always\"");
-    }
-    return Status::ok();
-}
+constexpr core::Named<int> kLingeringNames[] = {
+    {"off", kLingeringOff}, {"on", kLingeringOn}, {"always", kLingeringAlways}};
+constexpr char kLingeringDetail[] = "it must be \"off\", \"on\" or \"always\"";
 
 Status set_error_page(ConfContext& cf, HttpLocConf& conf) {
     auto page = std::make_unique<ErrorPage>();
@@ -345,8 +324,10 @@ constexpr core::Directive kDirectives[] = {
      core::slot<&HttpLocConf::client_body_buffer_size>()},
     {"client_body_timeout", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::client_body_timeout>()},
-    {"client_body_temp_path", kHttpAll, core::kArgs1, core::setter<&set_body_temp_path>()},
-    {"lingering_close", kHttpAll, core::kArgs1, core::setter<&set_lingering_close>()},
+    {"client_body_temp_path", kHttpAll, core::kArgs1,
+     core::path_slot<&HttpLocConf::client_body_temp_path>()},
+    {"lingering_close", kHttpAll, core::kArgs1,
+     core::enum_slot<&HttpLocConf::lingering_close, kLingeringNames, kLingeringDetail>()},
     {"lingering_time", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_time>()},
     {"lingering_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_timeout>()},
     {"error_page", kHttpAll | core::kCtxLocationIf, core::kArgs2ToN,

@@ -6,27 +6,10 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/sys.h"
 #include "http/session.h"
 
 namespace http {
-namespace {
-
-/// Writes all of `data` to the file `fd`; false (errno set) on failure.
-bool write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-}
-
-}  // namespace
 
 void Session::detach_head() {
     if (work().head_len == 0) {
@@ -196,13 +179,13 @@ bool Session::store_body(std::string_view data) {
         }
         core::log_conn(core::LogLevel::kWarn, conn_.id(),
                        "a client request body is buffered to a temporary file");
-        if (!write_all(b.fd, b.memory)) {
+        if (!core::write_all(b.fd, b.memory)) {
             return false;
         }
         b.memory.clear();
         b.memory.shrink_to_fit();
     }
-    if (!write_all(b.fd, data)) {
+    if (!core::write_all(b.fd, data)) {
         core::log_conn(core::LogLevel::kCrit, conn_.id(),
                        "write() to a temporary file failed (%d: %s)", errno, strerror(errno));
         return false;

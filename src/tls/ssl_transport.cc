@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "http/modules/ssl/tls_protocols.h"
 
 namespace tls {
 namespace {
@@ -29,6 +30,42 @@ std::string ssl_error_text() {
         text += buf;
     }
     return text;
+}
+
+void set_tls_protocols(SSL_CTX* ctx, uint32_t protocols) {
+    constexpr struct {
+        uint32_t bit;
+        int version;
+        uint64_t no_option;
+    } kVersions[] = {
+        {kTlsV1, TLS1_VERSION, SSL_OP_NO_TLSv1},
+        {kTlsV1_1, TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
+        {kTlsV1_2, TLS1_2_VERSION, SSL_OP_NO_TLSv1_2},
+        {kTlsV1_3, TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
+    };
+    int lowest = 0;
+    int highest = 0;
+    for (const auto& v : kVersions) {
+        if (protocols & v.bit) {
+            lowest = lowest == 0 ? v.version : lowest;
+            highest = v.version;
+        }
+    }
+    SSL_CTX_set_min_proto_version(ctx, lowest);
+    SSL_CTX_set_max_proto_version(ctx, highest);
+    for (const auto& v : kVersions) {
+        if (!(protocols & v.bit) && v.version > lowest && v.version < highest) {
+            SSL_CTX_set_options(ctx, v.no_option);  // a hole in the range
+        }
+    }
+}
+
+core::Status set_tls_ciphers(SSL_CTX* ctx, const std::string& ciphers) {
+    if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+        return core::Status::error("SSL_CTX_set_cipher_list(\"" + ciphers + "\") failed (" +
+                                   ssl_error_text() + ")");
+    }
+    return core::Status::ok();
 }
 
 SslTransport::SslTransport(SSL* ssl, SSL_CTX* ctx, int fd, uint64_t id, const void* owner,

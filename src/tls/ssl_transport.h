@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
 #include "event/transport.h"
 
 namespace tls {
@@ -17,6 +18,15 @@ namespace tls {
 /// The OpenSSL error queue as nginx prints it: "SSL: error:0A00010B:SSL routines::wrong
 /// version number"; empty when the queue is empty. Clears the queue.
 std::string ssl_error_text();
+
+/// Limits `ctx` to the TLS versions of `protocols` (TlsProtocol bits, see tls_protocols.h):
+/// from the lowest to the highest set, a version left out between them switched off. Both
+/// ends use it (server blocks and https upstreams).
+void set_tls_protocols(SSL_CTX* ctx, uint32_t protocols);
+
+/// SSL_CTX_set_cipher_list(); the error carries OpenSSL's reason (the caller adds where the
+/// list was configured).
+core::Status set_tls_ciphers(SSL_CTX* ctx, const std::string& ciphers);
 
 /// One TLS connection over a non-blocking socket it does not own. Handshake failures, and
 /// read/write errors, are logged at info level with the connection id (a client's doing); on

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 namespace upstream {
@@ -193,11 +194,6 @@ const Group* find_group(const core::Cycle& cycle, std::string_view name) {
 std::vector<const Group*> all_groups(const core::Cycle& cycle) {
     const Registry* r = cycle.find_attachment<Registry>();
     return r != nullptr ? r->groups : std::vector<const Group*>{};
-}
-
-int64_t now_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 // ---- Group: accessors ----
@@ -403,7 +399,7 @@ void Group::carry_over(Shared& old) {
         return;
     }
     int64_t timeout = persistence_->count();
-    int64_t now = now_ms();
+    int64_t now = core::steady_ms();
     for (uint32_t k = 0; k < old.persist_cap; k++) {
         const PersistEntry& e = old.persist()[k];
         if (e.family != 0 && e.peer >= 0 && static_cast<uint32_t>(e.peer) < old.peer_count &&

@@ -326,9 +326,6 @@ std::vector<const Group*> all_groups(const core::Cycle& cycle);
 core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out,
                             uint16_t default_port = 80);
 
-/// Steady clock in milliseconds (what now_ms means everywhere above).
-int64_t now_ms();
-
 template <class Accept>
 int smooth_wrr(const Group& group, PeerState* peers, const std::vector<int>& candidates,
                Accept accept) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/log.h"
@@ -325,11 +326,6 @@ void set_port(core::SockAddr& a, uint16_t port) {
     }
 }
 
-int64_t wall_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 /// Every checker of a cycle, in one process: starts them from the state the shared zone holds
 /// (a respawned helper or a reload goes on where the last one stopped), and publishes and
 /// logs what they find.
@@ -390,7 +386,7 @@ class Monitor {
     static void report(Entry& e, const Checker& c, HealthMachine::Change change) {
         const CheckResult& r = c.last();
         upstream::HealthInfo& info = e.info;
-        int64_t now = wall_ms();
+        int64_t now = core::unix_ms();
         info.checks++;
         info.last_ok = r.ok() ? 1 : 0;
         info.last_status = static_cast<uint16_t>(r.status);

@@ -64,7 +64,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     }
     core::inherit(child.ssl_certificate, parent.ssl_certificate, Placed{});
     core::inherit(child.ssl_certificate_key, parent.ssl_certificate_key, Placed{});
-    core::inherit(child.ssl_protocols, parent.ssl_protocols, uint32_t{kSslTlsV1_2 | kSslTlsV1_3});
+    core::inherit(child.ssl_protocols, parent.ssl_protocols, http_ssl::kTlsDefaultProtocols);
     core::inherit(child.ssl_ciphers, parent.ssl_ciphers, Placed{"DEFAULT", {}});
     core::inherit(child.ssl_server_name, parent.ssl_server_name, false);
     core::inherit(child.ssl_session_reuse, parent.ssl_session_reuse, true);
@@ -157,66 +157,32 @@ Status set_pass_header(ConfContext& cf, ProxyLocConf& conf) {
     return add_name(conf.pass_headers, cf.arg(0));
 }
 
-Status set_http_version(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.http_minor) {
-        return cf.duplicate();
-    }
-    if (cf.arg(0) != "1.0" && cf.arg(0) != "1.1") {
-        return cf.invalid_value(cf.arg(0));
-    }
-    conf.http_minor = cf.arg(0) == "1.1" ? 1 : 0;
-    return Status::ok();
-}
-
 Status set_buffers(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.buffers_total) {
         return cf.duplicate();
     }
-    auto n = core::parse_int(cf.arg(0));
-    auto size = core::parse_size(cf.arg(1));
-    if (!n || *n < 1) {
-        return cf.invalid_value(cf.arg(0));
-    }
-    if (!size || size->bytes == 0) {
-        return cf.invalid_value(cf.arg(1));
-    }
-    conf.buffers_total = core::Size{static_cast<uint64_t>(*n) * size->bytes};
+    int64_t n = 0;
+    core::Size size;
+    HALO_TRY(core::parse_buffers(cf, 1, n, size));
+    conf.buffers_total = core::Size{static_cast<uint64_t>(n) * size.bytes};
     return Status::ok();
 }
 
-Status set_next_upstream(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.next_upstream) {
-        return cf.duplicate();
-    }
-    static constexpr std::pair<std::string_view, uint32_t> kNames[] = {
-        {"error", kNextError},
-        {"timeout", kNextTimeout},
-        {"invalid_header", kNextInvalidHeader},
-        {"http_500", kNextHttp500},
-        {"http_502", kNextHttp502},
-        {"http_503", kNextHttp503},
-        {"http_504", kNextHttp504},
-        {"http_403", kNextHttp403},
-        {"http_404", kNextHttp404},
-        {"http_429", kNextHttp429},
-        {"non_idempotent", kNextNonIdempotent},
-        {"off", kNextOff},
-    };
-    uint32_t flags = 0;
-    for (const std::string& a : cf.args()) {
-        auto it = std::find_if(std::begin(kNames), std::end(kNames),
-                               [&](const auto& k) { return k.first == a; });
-        if (it == std::end(kNames)) {
-            return cf.invalid_value(a);
-        }
-        flags |= it->second;
-    }
-    if ((flags & kNextOff) && flags != kNextOff) {
-        return cf.error("\"off\" cannot be combined with other values of \"proxy_next_upstream\"");
-    }
-    conf.next_upstream = flags;
-    return Status::ok();
-}
+constexpr core::Named<uint32_t> kNextUpstreamNames[] = {
+    {"error", kNextError},
+    {"timeout", kNextTimeout},
+    {"invalid_header", kNextInvalidHeader},
+    {"http_500", kNextHttp500},
+    {"http_502", kNextHttp502},
+    {"http_503", kNextHttp503},
+    {"http_504", kNextHttp504},
+    {"http_403", kNextHttp403},
+    {"http_404", kNextHttp404},
+    {"http_429", kNextHttp429},
+    {"non_idempotent", kNextNonIdempotent},
+    {"off", kNextOff},
+};
+constexpr core::Named<int> kHttpVersions[] = {{"1.0", 0}, {"1.1", 1}};
 
 Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
     if (cf.args().size() == 1) {
@@ -276,22 +242,6 @@ Status set_ssl_verify(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
-Status set_ssl_protocols(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.ssl_protocols) {
-        return cf.duplicate();
-    }
-    uint32_t bits = 0;
-    for (const std::string& a : cf.args()) {
-        uint32_t bit = ssl_protocol_bit(a);
-        if (bit == 0) {
-            return cf.invalid_value(a, "one of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 expected");
-        }
-        bits |= bit;
-    }
-    conf.ssl_protocols = bits;
-    return Status::ok();
-}
-
 Status set_ssl_name(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.ssl_name) {
         return cf.duplicate();
@@ -314,7 +264,8 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_set_header", kAll, core::kArgs2, core::setter<&set_set_header>()},
     {"proxy_hide_header", kAll, core::kArgs1, core::setter<&set_hide_header>()},
     {"proxy_pass_header", kAll, core::kArgs1, core::setter<&set_pass_header>()},
-    {"proxy_http_version", kAll, core::kArgs1, core::setter<&set_http_version>()},
+    {"proxy_http_version", kAll, core::kArgs1,
+     core::enum_slot<&ProxyLocConf::http_minor, kHttpVersions>()},
     {"proxy_connect_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::connect_timeout>()},
     {"proxy_send_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::send_timeout>()},
     {"proxy_read_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::read_timeout>()},
@@ -330,7 +281,8 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_max_temp_file_size", kAll, core::kArgs1,
      core::slot<&ProxyLocConf::max_temp_file_size>()},
     {"proxy_temp_path", kAll, core::kArgs1, core::slot<&ProxyLocConf::temp_path>()},
-    {"proxy_next_upstream", kAll, core::kArgs1ToN, core::setter<&set_next_upstream>()},
+    {"proxy_next_upstream", kAll, core::kArgs1ToN,
+     core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>()},
     {"proxy_next_upstream_tries", kAll, core::kArgs1,
      core::slot<&ProxyLocConf::next_upstream_tries, 0, 1000>()},
     {"proxy_next_upstream_timeout", kAll, core::kArgs1,
@@ -343,7 +295,9 @@ constexpr core::Directive kDirectives[] = {
      core::setter<&set_ssl_trusted_certificate>()},
     {"proxy_ssl_certificate", kAll, core::kArgs1, core::setter<&set_ssl_certificate>()},
     {"proxy_ssl_certificate_key", kAll, core::kArgs1, core::setter<&set_ssl_certificate_key>()},
-    {"proxy_ssl_protocols", kAll, core::kArgs1ToN, core::setter<&set_ssl_protocols>()},
+    {"proxy_ssl_protocols", kAll, core::kArgs1ToN,
+     core::bitmask_slot<&ProxyLocConf::ssl_protocols, http_ssl::kTlsProtocolNames,
+                        http_ssl::kTlsProtocolsExpected>()},
     {"proxy_ssl_ciphers", kAll, core::kArgs1, core::setter<&set_ssl_ciphers>()},
     {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
     {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},

@@ -14,6 +14,7 @@
 // that call is always the last thing a method does. The upstream connection is never
 // destroyed inside its own callbacks: it is handed to the pool or to a posted deletion.
 
+#include "core/clock.h"
 #include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy {
@@ -21,7 +22,7 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
-    start_ms_ = upstream::now_ms();
+    start_ms_ = core::steady_ms();
     pick_.request = &r_;
     pick_.client = r_.peer;
     pick_.tried.assign(pass_.group->servers().size(), false);
@@ -170,7 +171,7 @@ void Exchange::attempt() {
     released_ = false;
     pick_.tried[static_cast<size_t>(peer_.index)] = true;
     tries_++;
-    attempt_ms_ = upstream::now_ms();
+    attempt_ms_ = core::steady_ms();
     in_.clear();
     scan_ = 0;
     chunked_.reset();
@@ -283,7 +284,7 @@ void Exchange::fail_text(uint32_t reason, int status, const std::string& msg) {
                  reason == kNextError && !body_gone();
     log_text(stale ? core::LogLevel::kInfo : core::LogLevel::kError, msg);
     drop_upstream();
-    int64_t now = upstream::now_ms();
+    int64_t now = core::steady_ms();
     upstream_log().attempts.push_back(
         {peer_.server != nullptr ? peer_.server->name : "", status, now - attempt_ms_});
     if (stale && idempotent(r_.method)) {
@@ -308,7 +309,7 @@ bool Exchange::retry_allowed(uint32_t reason, bool sent) const {
            (!sent || idempotent(r_.method) || (allowed & kNextNonIdempotent)) &&
            (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
            (c_.next_upstream_timeout->count() == 0 ||
-            upstream::now_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
+            core::steady_ms() - start_ms_ < c_.next_upstream_timeout->count()) &&
            has_untried_peer() && !body_gone();
 }
 
@@ -378,7 +379,7 @@ void Exchange::release(upstream::Outcome outcome) {
         return;
     }
     released_ = true;
-    int64_t now = upstream::now_ms();
+    int64_t now = core::steady_ms();
     pass_.group->release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
 }
 

@@ -3,6 +3,7 @@
 // client at the client's pace (spilling to a temp file while it is slow), and a 101 answer
 // becomes a tunnel.
 
+#include "core/clock.h"
 #include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy::detail {
@@ -105,7 +106,7 @@ bool Exchange::on_head() {
         }
     }
     auto& attempts = upstream_log().attempts;
-    attempts.push_back({peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+    attempts.push_back({peer_.server->name, status, core::steady_ms() - attempt_ms_});
     if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
         release(upstream::Outcome::kOk);
         drop_upstream();
@@ -140,7 +141,7 @@ void Exchange::fail_status(int status, uint32_t bit) {
                                 ", trying the next one (proxy_next_upstream)")
                                    .c_str());
     upstream_log().attempts.push_back(
-        {peer_.server->name, status, upstream::now_ms() - attempt_ms_});
+        {peer_.server->name, status, core::steady_ms() - attempt_ms_});
     drop_upstream();
     release(status >= 500 ? upstream::Outcome::kFailed : upstream::Outcome::kOk);
     attempt();
@@ -360,7 +361,7 @@ bool Exchange::start_tunnel() {
             r_.out_headers.emplace_back(std::string(h.name), std::string(h.value));
         }
     }
-    upstream_log().attempts.push_back({peer_.server->name, 101, upstream::now_ms() - attempt_ms_});
+    upstream_log().attempts.push_back({peer_.server->name, 101, core::steady_ms() - attempt_ms_});
     r_.out.upgrade = true;
     r_.send_head(101, {}, std::nullopt);
     in_.consume(head_.head_len);

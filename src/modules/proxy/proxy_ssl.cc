@@ -15,22 +15,6 @@
 
 namespace mod::proxy {
 
-uint32_t ssl_protocol_bit(std::string_view name) {
-    if (name == "TLSv1") {
-        return kSslTlsV1;
-    }
-    if (name == "TLSv1.1") {
-        return kSslTlsV1_1;
-    }
-    if (name == "TLSv1.2") {
-        return kSslTlsV1_2;
-    }
-    if (name == "TLSv1.3") {
-        return kSslTlsV1_3;
-    }
-    return 0;
-}
-
 std::string ssl_name_without_port(std::string_view name) {
     if (!name.empty() && name[0] == '[') {
         size_t close = name.find(']');
@@ -126,34 +110,6 @@ int on_verify(int, X509_STORE_CTX*) {
     return 1;
 }
 
-void set_protocols(SSL_CTX* ctx, uint32_t protocols) {
-    constexpr struct {
-        uint32_t bit;
-        int version;
-        uint64_t no_option;
-    } kVersions[] = {
-        {kSslTlsV1, TLS1_VERSION, SSL_OP_NO_TLSv1},
-        {kSslTlsV1_1, TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
-        {kSslTlsV1_2, TLS1_2_VERSION, SSL_OP_NO_TLSv1_2},
-        {kSslTlsV1_3, TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
-    };
-    int lowest = 0;
-    int highest = 0;
-    for (const auto& v : kVersions) {
-        if (protocols & v.bit) {
-            lowest = lowest == 0 ? v.version : lowest;
-            highest = v.version;
-        }
-    }
-    SSL_CTX_set_min_proto_version(ctx, lowest);
-    SSL_CTX_set_max_proto_version(ctx, highest);
-    for (const auto& v : kVersions) {
-        if (!(protocols & v.bit) && v.version > lowest && v.version < highest) {
-            SSL_CTX_set_options(ctx, v.no_option);
-        }
-    }
-}
-
 Status failed_in(const std::string& what, const std::string& where) {
     return Status::error(what + " in " + where);
 }
@@ -197,11 +153,9 @@ Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientCon
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    set_protocols(ctx, s.protocols);
-    if (SSL_CTX_set_cipher_list(ctx, s.ciphers.value.c_str()) != 1) {
-        return failed_in("SSL_CTX_set_cipher_list(\"" + s.ciphers.value + "\") failed (" +
-                             ssl_error_text() + ")",
-                         s.ciphers.where);
+    http_ssl::set_tls_protocols(ctx, s.protocols);
+    if (Status st = http_ssl::set_tls_ciphers(ctx, s.ciphers.value); !st.is_ok()) {
+        return failed_in(st.message(), s.ciphers.where);
     }
     if (!s.certificate.value.empty()) {
         const std::string& cert = s.certificate.value;

@@ -12,19 +12,9 @@
 
 #include "core/status.h"
 #include "event/connection.h"
+#include "http/modules/ssl/tls_protocols.h"
 
 namespace mod::proxy {
-
-/// proxy_ssl_protocols bits.
-enum SslProtocol : uint32_t {
-    kSslTlsV1 = 1u << 0,
-    kSslTlsV1_1 = 1u << 1,
-    kSslTlsV1_2 = 1u << 2,
-    kSslTlsV1_3 = 1u << 3,
-};
-
-/// The bit of a protocol name ("TLSv1.2"), 0 when unknown.
-uint32_t ssl_protocol_bit(std::string_view name);
 
 /// A directive's value and the file:line it came from (checked once merged).
 struct Placed {
@@ -36,7 +26,7 @@ struct Placed {
 /// What one client context is made of: the merged proxy_ssl_* settings of a location.
 /// Locations with equal settings share one context.
 struct SslClientSettings {
-    uint32_t protocols = kSslTlsV1_2 | kSslTlsV1_3;
+    uint32_t protocols = http_ssl::kTlsDefaultProtocols;
     Placed ciphers{"DEFAULT", {}};
     Placed trusted_certificate;  // empty value: none
     Placed certificate;          // client certificate, empty: none

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json.h"
+
 namespace mod::status {
 
 enum class Format { kJson, kPrometheus, kHtml };
@@ -153,8 +155,8 @@ std::string render_stub_status(const Connections& c);
 /// The HTML page (self-contained: style and script inline, no outside resource).
 std::string_view html_page();
 
-/// Quoted JSON string (RFC 8259 escapes).
-void append_json_string(std::string& out, std::string_view s);
+/// Quoted JSON string (RFC 8259 escapes): the core's one rule.
+using core::append_json_string;
 /// A Prometheus label value, escaped (backslash, quote, newline).
 void append_label_value(std::string& out, std::string_view s);
 

@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "auto_config.h"
+#include "core/clock.h"
 #include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/process.h"
+#include "core/sys.h"
 #include "event/runtime.h"
 #include "http/http.h"
 #include "modules/status/status.h"
@@ -120,10 +122,6 @@ constexpr core::ConfHooks kConfs[] = {
 };
 
 // ---- the snapshot ----
-
-bool process_exists(pid_t pid) {
-    return kill(pid, 0) == 0 || errno == EPERM;
-}
 
 std::string_view role_name(uint8_t role) {
     switch (static_cast<core::ProcessRole>(role)) {
@@ -249,7 +247,7 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.handled += accepted;  // halo never drops a connection it accepted
         c.requests += requests;
         pid_t pid = slot.pid.load(std::memory_order_acquire);
-        if (pid == 0 || !(procs != nullptr ? procs->has(pid) : process_exists(pid))) {
+        if (pid == 0 || !(procs != nullptr ? procs->has(pid) : core::process_alive(pid))) {
             continue;
         }
         int64_t active = k.active.load(std::memory_order_relaxed);
@@ -314,7 +312,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
             s.servers.push_back(std::move(v));
         }
     }
-    int64_t now = upstream::now_ms();
+    int64_t now = core::steady_ms();
     for (const upstream::Group* g : upstream::all_groups(cycle)) {
         s.upstreams.push_back(upstream_view(cycle, *g, now));
     }
@@ -506,7 +504,7 @@ Status init_process(core::Cycle& cycle, const core::ProcessInfo& info) {
         (info.role != core::ProcessRole::kWorker && info.role != core::ProcessRole::kSingle)) {
         return Status::ok();
     }
-    mc->slot = mc->root->claim_slot(getpid(), &process_exists);
+    mc->slot = mc->root->claim_slot(getpid(), &core::process_alive);
     if (mc->slot == nullptr) {
         HALO_LOG(kWarn,
                  "the status zone has no free slot: this process's connections are "

@@ -2,6 +2,8 @@
 // 0.0.4), and nginx's stub_status text.
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
+#include <string>
 
 #include "modules/status/status.h"
 
@@ -384,53 +386,51 @@ void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
         p.sample({{"upstream", u.name}, {"peer", s.server}},
                  s.state == "up" || s.state == "backup" ? "1" : "0");
     });
-    p.family("halo_upstream_peer_active_connections", "gauge",
-             "Requests in flight to an upstream server, all workers together.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.active));
-    });
-    p.family("halo_upstream_peer_requests_total", "counter",
-             "Attempts sent to an upstream server.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.requests));
-    });
-    p.family("halo_upstream_peer_failures_total", "counter",
-             "Attempts to an upstream server that failed.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.failures));
-    });
-    p.family("halo_upstream_peer_responses_total", "counter",
-             "Responses received from an upstream server.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.responses));
-    });
-    p.family("halo_upstream_peer_response_seconds_total", "counter",
-             "Sum of the response times of an upstream server's responses.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}},
-                 seconds(static_cast<int64_t>(s.response_ms_total)));
-    });
-    p.family("halo_upstream_peer_health_checks_total", "counter",
-             "Active health checks run against an upstream server.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        if (s.health.checked) {
-            p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.health.checks));
-        }
-    });
-    p.family("halo_upstream_peer_health_check_failures_total", "counter",
-             "Active health checks of an upstream server that failed.");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        if (s.health.checked) {
-            p.sample({{"upstream", u.name}, {"peer", s.server}}, num(s.health.failures));
-        }
-    });
-    p.family("halo_upstream_peer_health_last_change_timestamp_seconds", "gauge",
-             "When the health check last took an upstream server out or put it back (0: never).");
-    each([&](const UpstreamView& u, const PeerView& s) {
-        if (s.health.checked) {
-            p.sample({{"upstream", u.name}, {"peer", s.server}}, seconds(s.health.last_change_ms));
-        }
-    });
+    // One sample per upstream server, labelled upstream/peer; no value: no sample.
+    auto peer_family = [&](std::string_view name, std::string_view type, std::string_view help,
+                           auto value) {
+        p.family(name, type, help);
+        each([&](const UpstreamView& u, const PeerView& s) {
+            if (std::optional<std::string> v = value(s)) {
+                p.sample({{"upstream", u.name}, {"peer", s.server}}, *v);
+            }
+        });
+    };
+    using Value = std::optional<std::string>;
+    peer_family("halo_upstream_peer_active_connections", "gauge",
+                "Requests in flight to an upstream server, all workers together.",
+                [](const PeerView& s) -> Value { return num(s.active); });
+    peer_family("halo_upstream_peer_requests_total", "counter",
+                "Attempts sent to an upstream server.",
+                [](const PeerView& s) -> Value { return num(s.requests); });
+    peer_family("halo_upstream_peer_failures_total", "counter",
+                "Attempts to an upstream server that failed.",
+                [](const PeerView& s) -> Value { return num(s.failures); });
+    peer_family("halo_upstream_peer_responses_total", "counter",
+                "Responses received from an upstream server.",
+                [](const PeerView& s) -> Value { return num(s.responses); });
+    peer_family("halo_upstream_peer_response_seconds_total", "counter",
+                "Sum of the response times of an upstream server's responses.",
+                [](const PeerView& s) -> Value {
+                    return seconds(static_cast<int64_t>(s.response_ms_total));
+                });
+    // Health-check families: only the servers a health check watches.
+    peer_family("halo_upstream_peer_health_checks_total", "counter",
+                "Active health checks run against an upstream server.",
+                [](const PeerView& s) -> Value {
+                    return s.health.checked ? Value(num(s.health.checks)) : std::nullopt;
+                });
+    peer_family("halo_upstream_peer_health_check_failures_total", "counter",
+                "Active health checks of an upstream server that failed.",
+                [](const PeerView& s) -> Value {
+                    return s.health.checked ? Value(num(s.health.failures)) : std::nullopt;
+                });
+    peer_family("halo_upstream_peer_health_last_change_timestamp_seconds", "gauge",
+                "When the health check last took an upstream server out or put it back (0: never).",
+                [](const PeerView& s) -> Value {
+                    return s.health.checked ? Value(seconds(s.health.last_change_ms))
+                                            : std::nullopt;
+                });
 }
 
 void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
@@ -491,39 +491,6 @@ std::string_view content_type(Format f) {
             return "text/html; charset=utf-8";
     }
     return "application/octet-stream";
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char buf[8];
-                    snprintf(buf, sizeof(buf), "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += ch;
-                }
-        }
-    }
-    out += '"';
 }
 
 void append_label_value(std::string& out, std::string_view s) {

@@ -17,9 +17,11 @@
 #include <thread>
 
 #include "auto_config.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "core/shm.h"
+#include "core/sys.h"
 #include "event/runtime.h"
 #include "modules/vrrp/vrrp_privs.h"
 #include "modules/vrrp/vrrp_runtime.h"
@@ -54,21 +56,12 @@ int run_helper(core::Cycle& cycle, const core::ProcessInfo&) {
 std::unique_ptr<ev::Timer> g_beat;
 
 void beat(SharedState* shared, int index) {
-    shared->workers[index].beat_ms = steady_ms();
+    shared->workers[index].beat_ms = core::steady_ms();
     shared->workers[index].pid = getpid();
     g_beat->arm(kWorkerBeat);
 }
 
-bool alive(pid_t pid) {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 }  // namespace
-
-int64_t steady_ms() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 core::Status init_worker(core::Cycle& cycle, const core::ProcessInfo& info) {
     const VrrpConf* conf = vrrp_conf(cycle);
@@ -262,7 +255,7 @@ bool Helper::upstream_ok(const std::string& name) const {
 
 void Helper::poll_trackers() {
     poll_timer_->arm(kTrackerPoll);
-    int64_t now = steady_ms();
+    int64_t now = core::steady_ms();
     bool changed = false;
     // The oldest beat: one hung worker is enough (its share of the connections fails). A
     // worker that has not beaten since this helper started is still coming up (the workers
@@ -429,7 +422,8 @@ void wait_for_owners(const SharedState& shared) {
     for (;;) {
         bool busy = false;
         for (const Slot& s : shared.slots) {
-            busy = busy || (s.used && s.owner != 0 && s.owner != self && alive(s.owner));
+            busy =
+                busy || (s.used && s.owner != 0 && s.owner != self && core::process_alive(s.owner));
         }
         if (!busy || std::chrono::steady_clock::now() > deadline) {
             return;
@@ -685,7 +679,7 @@ int Helper::run() {
         scripts_.push_back(
             std::make_unique<ScriptTracker>(*this, s, s.user ? *s.user : script_user()));
     }
-    started_ms_ = steady_ms();
+    started_ms_ = core::steady_ms();
     for (const InstanceConf& i : conf_.instances) {
         for (const TrackedName& t : i.track_upstreams) {
             upstream_ok_.emplace(t.name, true);

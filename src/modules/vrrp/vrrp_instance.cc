@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/process.h"
 #include "modules/vrrp/vrrp_packet.h"
@@ -351,7 +352,7 @@ void Instance::on_readable() {
                      "vrrp_instance \"%s\": new master %s heard %lldms after priority 0, "
                      "removing the addresses in %lldms",
                      conf_.name.c_str(), r.src.text().c_str(),
-                     static_cast<long long>(steady_ms() - leave_started_ms_),
+                     static_cast<long long>(core::steady_ms() - leave_started_ms_),
                      static_cast<long long>(leave_linger(conf_).count()));
             leave_resend_->cancel();
             leave_deadline_->arm(leave_linger(conf_));  // re-armed: the linger
@@ -459,7 +460,7 @@ void Instance::leave(std::function<void()> done) {
     leaving_ = true;
     new_master_heard_ = false;
     left_ = std::move(done);
-    leave_started_ms_ = steady_ms();
+    leave_started_ms_ = core::steady_ms();
     garp_timer_->cancel();
     garp_refresh_->cancel();
     HALO_LOG(kNotice,

@@ -86,19 +86,6 @@ Status set_script_user(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
-/// `vrrp_rt_priority 1..99;` (keepalived's global_defs name): SCHED_RR for the helper.
-Status set_rt_priority(ConfContext& cf, VrrpConf& conf) {
-    if (conf.rt_priority) {
-        return cf.duplicate();
-    }
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 99) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..99");
-    }
-    conf.rt_priority = static_cast<int>(*v);
-    return Status::ok();
-}
-
 /// `vrrp_no_swap;` (keepalived's name): the helper locks its memory.
 Status set_no_swap(ConfContext& cf, VrrpConf& conf) {
     if (conf.no_swap) {
@@ -196,12 +183,10 @@ Status set_script_weight(ConfContext& cf, VrrpConf& conf) {
 }
 
 Status set_script_count(ConfContext& cf, VrrpConf& conf) {
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 1000) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..1000");
-    }
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 1000, v, false));
     (cf.name() == "fall" ? conf.current_script->fall : conf.current_script->rise) =
-        static_cast<int>(*v);
+        static_cast<int>(v);
     return Status::ok();
 }
 
@@ -239,30 +224,20 @@ Status set_interface(ConfContext& cf, VrrpConf& conf) {
 
 Status set_vrid(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_vrid) {
-        return cf.duplicate();
-    }
     // RFC 5798 §5.2.3 / RFC 3768 §5.3.3: VRID 1..255.
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 255) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..255");
-    }
-    d.conf.vrid = static_cast<int>(*v);
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 255, v, d.has_vrid));
+    d.conf.vrid = static_cast<int>(v);
     d.has_vrid = true;
     return Status::ok();
 }
 
 Status set_priority(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.priority) {
-        return cf.duplicate();
-    }
     // RFC 5798 §5.2.4: 255 = the address owner, 1..254 backups, 0 = the master stops.
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 255) {
-        return cf.invalid_value(cf.arg(0), "it must be 1..255");
-    }
-    d.priority = static_cast<int>(*v);
+    int64_t v = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, 255, v, d.priority.has_value()));
+    d.priority = static_cast<int>(v);
     return Status::ok();
 }
 
@@ -557,11 +532,9 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
     }
     seen = true;
     if (n == "garp_master_repeat") {
-        auto v = core::parse_int(cf.arg(0));
-        if (!v || *v < 1 || *v > 255) {
-            return cf.invalid_value(cf.arg(0), "it must be 1..255");
-        }
-        d.conf.garp_master_repeat = static_cast<int>(*v);
+        int64_t v = 0;
+        HALO_TRY(core::detail::set_int(cf, 1, 255, v, false));
+        d.conf.garp_master_repeat = static_cast<int>(v);
         return Status::ok();
     }
     auto v = core::parse_duration(cf.arg(0));
@@ -659,7 +632,7 @@ constexpr core::Directive kDirectives[] = {
     {"vrrp", core::kCtxMain, core::kArgsBlock, core::setter<&set_vrrp>()},
     {"version", kVrrp | kInst, core::kArgs1, core::setter<&set_version>()},
     {"script_user", kVrrp, core::kArgs1, core::setter<&set_script_user>()},
-    {"vrrp_rt_priority", kVrrp, core::kArgs1, core::setter<&set_rt_priority>()},
+    {"vrrp_rt_priority", kVrrp, core::kArgs1, core::slot<&VrrpConf::rt_priority, 1, 99>()},
     {"vrrp_no_swap", kVrrp, core::kArgs0, core::setter<&set_no_swap>()},
     {"vrrp_script", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_script>()},
     {"vrrp_instance", kVrrp, core::kArgsBlock1, core::setter<&set_vrrp_instance>()},

@@ -83,9 +83,6 @@ struct SharedState {
     } workers[kMaxWorkers];
 };
 
-/// Steady clock in ms (the same clock in every process).
-int64_t steady_ms();
-
 class Helper;
 class SyncGroup;
 

@@ -43,7 +43,7 @@ enum Proxied : uint32_t {
 struct GzipLocConf : core::ConfBase {
     std::optional<bool> enable;                       // off
     std::shared_ptr<std::vector<std::string>> types;  // text/html (always); "*": any
-    std::optional<int64_t> min_length;                // 20
+    std::optional<core::Size> min_length;             // 20
     std::optional<int> comp_level;                    // 1
     std::optional<bool> vary;                         // off
     std::optional<uint32_t> proxied;                  // off
@@ -58,7 +58,7 @@ Status merge(const GzipLocConf& parent, GzipLocConf& child) {
     if (!child.types) {
         child.types = parent.types ? parent.types : std::make_shared<std::vector<std::string>>();
     }
-    core::inherit(child.min_length, parent.min_length, int64_t{20});
+    core::inherit(child.min_length, parent.min_length, core::Size{20});
     core::inherit(child.comp_level, parent.comp_level, 1);
     core::inherit(child.vary, parent.vary, false);
     core::inherit(child.proxied, parent.proxied, uint32_t{kProxiedOff});
@@ -84,67 +84,16 @@ Status set_types(ConfContext& cf, GzipLocConf& conf) {
     return Status::ok();
 }
 
-Status set_comp_level(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.comp_level) {
-        return cf.duplicate();
-    }
-    auto v = core::parse_int(cf.arg(0));
-    if (!v || *v < 1 || *v > 9) {
-        return cf.invalid_value(cf.arg(0), "it must be between 1 and 9");
-    }
-    conf.comp_level = static_cast<int>(*v);
-    return Status::ok();
-}
-
-Status set_min_length(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.min_length) {
-        return cf.duplicate();
-    }
-    auto v = core::parse_size(cf.arg(0));
-    if (!v) {
-        return cf.invalid_value(cf.arg(0));
-    }
-    conf.min_length = static_cast<int64_t>(v->bytes);
-    return Status::ok();
-}
-
-Status set_proxied(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.proxied) {
-        return cf.duplicate();
-    }
-    static constexpr std::pair<std::string_view, uint32_t> kNames[] = {
-        {"off", kProxiedOff},          {"expired", kProxiedExpired},
-        {"no-cache", kProxiedNoCache}, {"no-store", kProxiedNoStore},
-        {"private", kProxiedPrivate},  {"no_last_modified", kProxiedNoLastModified},
-        {"no_etag", kProxiedNoEtag},   {"auth", kProxiedAuth},
-        {"any", kProxiedAny},
-    };
-    uint32_t flags = 0;
-    for (const std::string& a : cf.args()) {
-        auto it = std::find_if(std::begin(kNames), std::end(kNames),
-                               [&](const auto& n) { return n.first == a; });
-        if (it == std::end(kNames)) {
-            return cf.invalid_value(a);
-        }
-        flags |= it->second;
-    }
-    if ((flags & kProxiedOff) && flags != kProxiedOff) {
-        return cf.error("\"off\" cannot be combined with other values of \"gzip_proxied\"");
-    }
-    conf.proxied = flags;
-    return Status::ok();
-}
-
-Status set_http_version(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.http_minor) {
-        return cf.duplicate();
-    }
-    if (cf.arg(0) != "1.0" && cf.arg(0) != "1.1") {
-        return cf.invalid_value(cf.arg(0));
-    }
-    conf.http_minor = cf.arg(0) == "1.0" ? 0 : 1;
-    return Status::ok();
-}
+constexpr core::Named<uint32_t> kProxiedNames[] = {
+    {"off", kProxiedOff},          {"expired", kProxiedExpired},
+    {"no-cache", kProxiedNoCache}, {"no-store", kProxiedNoStore},
+    {"private", kProxiedPrivate},  {"no_last_modified", kProxiedNoLastModified},
+    {"no_etag", kProxiedNoEtag},   {"auth", kProxiedAuth},
+    {"any", kProxiedAny},
+};
+constexpr core::Named<int> kHttpVersions[] = {{"1.0", 0}, {"1.1", 1}};
+constexpr char kNoDetail[] = "";
+constexpr char kCompLevelDetail[] = "it must be between 1 and 9";
 
 Status set_disable(ConfContext& cf, GzipLocConf& conf) {
     if (conf.disable) {
@@ -169,15 +118,10 @@ Status set_buffers(ConfContext& cf, GzipLocConf& conf) {
     if (conf.buffer_size) {
         return cf.duplicate();
     }
-    auto n = core::parse_int(cf.arg(0));
-    auto size = core::parse_size(cf.arg(1));
-    if (!n || *n < 1) {
-        return cf.invalid_value(cf.arg(0));
-    }
-    if (!size || size->bytes < 512) {
-        return cf.invalid_value(cf.arg(1));
-    }
-    conf.buffer_size = *size;  // the number of buffers is not needed: output streams on
+    int64_t n = 0;
+    core::Size size;
+    HALO_TRY(core::parse_buffers(cf, 512, n, size));
+    conf.buffer_size = size;  // the number of buffers is not needed: output streams on
     return Status::ok();
 }
 
@@ -186,11 +130,15 @@ constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 constexpr core::Directive kDirectives[] = {
     {"gzip", kHttpAll, core::kArgs1, core::slot<&GzipLocConf::enable>()},
     {"gzip_types", kHttpAll, core::kArgs1ToN, core::setter<&set_types>()},
-    {"gzip_min_length", kHttpAll, core::kArgs1, core::setter<&set_min_length>()},
-    {"gzip_comp_level", kHttpAll, core::kArgs1, core::setter<&set_comp_level>()},
+    {"gzip_min_length", kHttpAll, core::kArgs1,
+     core::slot<&GzipLocConf::min_length, 0, 0, kNoDetail>()},
+    {"gzip_comp_level", kHttpAll, core::kArgs1,
+     core::slot<&GzipLocConf::comp_level, 1, 9, kCompLevelDetail>()},
     {"gzip_vary", kHttpAll, core::kArgs1, core::slot<&GzipLocConf::vary>()},
-    {"gzip_proxied", kHttpAll, core::kArgs1ToN, core::setter<&set_proxied>()},
-    {"gzip_http_version", kHttpAll, core::kArgs1, core::setter<&set_http_version>()},
+    {"gzip_proxied", kHttpAll, core::kArgs1ToN,
+     core::bitmask_slot<&GzipLocConf::proxied, kProxiedNames>()},
+    {"gzip_http_version", kHttpAll, core::kArgs1,
+     core::enum_slot<&GzipLocConf::http_minor, kHttpVersions>()},
     {"gzip_disable", kHttpAll, core::kArgs1ToN, core::setter<&set_disable>()},
     {"gzip_buffers", kHttpAll, core::kArgs2, core::setter<&set_buffers>()},
 };
@@ -475,7 +423,8 @@ void header_filter(http::Request& r) {
     const auto& c = r.loc_conf<GzipLocConf>();
     if (!*c.enable || (r.status != 200 && r.status != 403 && r.status != 404) ||
         r.find_out_header("Content-Encoding") != nullptr || r.out.header_only ||
-        (r.out.content_length && static_cast<int64_t>(*r.out.content_length) < *c.min_length) ||
+        (r.out.content_length &&
+         static_cast<int64_t>(*r.out.content_length) < static_cast<int64_t>(c.min_length->bytes)) ||
         !type_listed(c, r.out.content_type)) {
         return;
     }

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "core/cycle.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "core/sys.h"
 #include "event/runtime.h"
 #include "http/http.h"
 
@@ -192,37 +194,16 @@ std::string escape_default(std::string_view v) {
 }
 
 std::string escape_json(std::string_view v) {
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(v.size());
-    for (char ch : v) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        } else {
-            out += ch;
-        }
-    }
+    core::append_json_escaped(out, v);
     return out;
 }
 
 void write_all(core::OpenFile& f, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(f.fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            HALO_LOG(kAlert, "write() to \"%s\" failed (%d: %s)", f.path.c_str(), errno,
-                     strerror(errno));
-            return;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
+    if (!core::write_all(f.fd, data)) {
+        HALO_LOG(kAlert, "write() to \"%s\" failed (%d: %s)", f.path.c_str(), errno,
+                 strerror(errno));
     }
 }
 

@@ -11,6 +11,7 @@
 #include "core/module.h"
 #include "core/net.h"
 #include "http/http.h"
+#include "http/parse.h"
 
 namespace mod::http_realip {
 namespace {
@@ -64,16 +65,6 @@ bool trusted(const RealIpLocConf& c, const core::SockAddr& a) {
     return false;
 }
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
-
 http::Flow realip_handler(http::Request& r) {
     // post_read runs before location matching: the server level's settings apply.
     const auto& c = core::conf_of<RealIpLocConf>(r.server->loc_confs);
@@ -91,7 +82,7 @@ http::Flow realip_handler(http::Request& r) {
     while (!list.empty()) {
         size_t comma = list.rfind(',');
         std::string_view item =
-            trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+            http::trim_ows(comma == std::string_view::npos ? list : list.substr(comma + 1));
         list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
         auto addr = core::SockAddr::from_ip(item, r.peer.port());
         if (!addr) {

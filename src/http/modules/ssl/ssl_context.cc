@@ -129,35 +129,6 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
 
 // ---- settings ----
 
-Status set_protocols(SSL_CTX* ctx, uint32_t protocols) {
-    constexpr struct {
-        uint32_t bit;
-        int version;
-        uint64_t no_option;
-    } kVersions[] = {
-        {kTlsV1, TLS1_VERSION, SSL_OP_NO_TLSv1},
-        {kTlsV1_1, TLS1_1_VERSION, SSL_OP_NO_TLSv1_1},
-        {kTlsV1_2, TLS1_2_VERSION, SSL_OP_NO_TLSv1_2},
-        {kTlsV1_3, TLS1_3_VERSION, SSL_OP_NO_TLSv1_3},
-    };
-    int min = 0;
-    int max = 0;
-    for (const auto& v : kVersions) {
-        if (protocols & v.bit) {
-            min = min == 0 ? v.version : min;
-            max = v.version;
-        }
-    }
-    SSL_CTX_set_min_proto_version(ctx, min);
-    SSL_CTX_set_max_proto_version(ctx, max);
-    for (const auto& v : kVersions) {
-        if (!(protocols & v.bit) && v.version > min && v.version < max) {
-            SSL_CTX_set_options(ctx, v.no_option);  // a hole in the range
-        }
-    }
-    return Status::ok();
-}
-
 void set_session_cache(SSL_CTX* ctx, const ContextSettings& s) {
     SSL_CTX_set_timeout(ctx, static_cast<long>(s.session_timeout.count()));
     const SessionCacheConf& c = s.session_cache;
@@ -221,7 +192,7 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    HALO_TRY(set_protocols(ctx, s.protocols));
+    set_tls_protocols(ctx, s.protocols);
     for (const auto& [cert, key] : s.certificates) {
         if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
             return Status::error("cannot load certificate \"" + cert +
@@ -238,10 +209,7 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
                                  "\" do not match (" + ssl_error_text() + ")");
         }
     }
-    if (SSL_CTX_set_cipher_list(ctx, s.ciphers.c_str()) != 1) {
-        return Status::error("SSL_CTX_set_cipher_list(\"" + s.ciphers + "\") failed (" +
-                             ssl_error_text() + ")");
-    }
+    HALO_TRY(set_tls_ciphers(ctx, s.ciphers));
     if (s.prefer_server_ciphers) {
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     }

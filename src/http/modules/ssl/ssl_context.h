@@ -16,17 +16,10 @@
 
 #include "core/shm.h"
 #include "core/status.h"
+#include "http/modules/ssl/tls_protocols.h"
 #include "http/session.h"
 
 namespace mod::http_ssl {
-
-/// ssl_protocols bits.
-enum Protocol : uint32_t {
-    kTlsV1 = 1u << 0,
-    kTlsV1_1 = 1u << 1,
-    kTlsV1_2 = 1u << 2,
-    kTlsV1_3 = 1u << 3,
-};
 
 /// `ssl_session_cache off | none | [builtin[:size]] [shared:name:size]`.
 struct SessionCacheConf {
@@ -40,7 +33,7 @@ struct SessionCacheConf {
 /// The merged settings of one server block.
 struct ContextSettings {
     std::vector<std::pair<std::string, std::string>> certificates;  // (certificate, key) paths
-    uint32_t protocols = kTlsV1_2 | kTlsV1_3;
+    uint32_t protocols = kTlsDefaultProtocols;
     std::string ciphers = "HIGH:!aNULL:!MD5";
     bool prefer_server_ciphers = false;
     SessionCacheConf session_cache;

@@ -47,7 +47,7 @@ Status merge(const SslSrvConf& parent, SslSrvConf& child) {
         child.certificate_keys = parent.certificate_keys;
         child.where = parent.where;
     }
-    core::inherit(child.protocols, parent.protocols, kTlsV1_2 | kTlsV1_3);
+    core::inherit(child.protocols, parent.protocols, kTlsDefaultProtocols);
     core::inherit(child.ciphers, parent.ciphers, "HIGH:!aNULL:!MD5");
     core::inherit(child.prefer_server_ciphers, parent.prefer_server_ciphers, false);
     core::inherit(child.session_cache, parent.session_cache, SessionCacheConf{});
@@ -74,28 +74,6 @@ Status set_certificate_key(ConfContext& cf, SslSrvConf& conf) {
     if (conf.where.empty()) {
         conf.where = cf.node().where();
     }
-    return Status::ok();
-}
-
-Status set_protocols(ConfContext& cf, SslSrvConf& conf) {
-    if (conf.protocols) {
-        return cf.duplicate();
-    }
-    uint32_t bits = 0;
-    for (const std::string& a : cf.args()) {
-        if (a == "TLSv1") {
-            bits |= kTlsV1;
-        } else if (a == "TLSv1.1") {
-            bits |= kTlsV1_1;
-        } else if (a == "TLSv1.2") {
-            bits |= kTlsV1_2;
-        } else if (a == "TLSv1.3") {
-            bits |= kTlsV1_3;
-        } else {
-            return cf.invalid_value(a, "one of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 expected");
-        }
-    }
-    conf.protocols = bits;
     return Status::ok();
 }
 
@@ -187,7 +165,8 @@ constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 constexpr core::Directive kDirectives[] = {
     {"ssl_certificate", kHttpSrv, core::kArgs1, core::setter<&set_certificate>()},
     {"ssl_certificate_key", kHttpSrv, core::kArgs1, core::setter<&set_certificate_key>()},
-    {"ssl_protocols", kHttpSrv, core::kArgs1ToN, core::setter<&set_protocols>()},
+    {"ssl_protocols", kHttpSrv, core::kArgs1ToN,
+     core::bitmask_slot<&SslSrvConf::protocols, kTlsProtocolNames, kTlsProtocolsExpected>()},
     {"ssl_ciphers", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::ciphers>()},
     {"ssl_prefer_server_ciphers", kHttpSrv, core::kArgs1,
      core::slot<&SslSrvConf::prefer_server_ciphers>()},

@@ -5,19 +5,10 @@
 #include <cstdio>
 
 #include "core/conf_context.h"
+#include "http/parse.h"
 
 namespace mod::http_static {
 namespace {
-
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-        v.remove_suffix(1);
-    }
-    return v;
-}
 
 std::optional<uint64_t> number(std::string_view s) {
     if (s.empty() || s.size() > 18) {
@@ -30,11 +21,11 @@ std::optional<uint64_t> number(std::string_view s) {
 }  // namespace
 
 RangeResult parse_range(std::string_view value, uint64_t size, ByteRange& out) {
-    value = trim(value);
+    value = http::trim_ows(value);
     if (value.size() < 6 || strncasecmp(value.data(), "bytes=", 6) != 0) {
         return RangeResult::kNone;  // unknown unit: ignored (RFC 9110 §14.2)
     }
-    std::string_view spec = trim(value.substr(6));
+    std::string_view spec = http::trim_ows(value.substr(6));
     if (spec.find(',') != std::string_view::npos) {
         return RangeResult::kNone;
     }
@@ -42,8 +33,8 @@ RangeResult parse_range(std::string_view value, uint64_t size, ByteRange& out) {
     if (dash == std::string_view::npos) {
         return RangeResult::kNone;
     }
-    std::string_view a = trim(spec.substr(0, dash));
-    std::string_view b = trim(spec.substr(dash + 1));
+    std::string_view a = http::trim_ows(spec.substr(0, dash));
+    std::string_view b = http::trim_ows(spec.substr(dash + 1));
     if (a.empty()) {
         // suffix range: the last N bytes
         auto n = number(b);
@@ -85,13 +76,13 @@ std::string make_etag(time_t mtime, uint64_t size) {
 }
 
 bool etag_matches(std::string_view list, std::string_view etag) {
-    list = trim(list);
+    list = http::trim_ows(list);
     if (list == "*") {
         return true;
     }
     while (!list.empty()) {
         size_t comma = list.find(',');
-        std::string_view tag = trim(list.substr(0, comma));
+        std::string_view tag = http::trim_ows(list.substr(0, comma));
         if (tag.substr(0, 2) == "W/") {
             tag.remove_prefix(2);
         }

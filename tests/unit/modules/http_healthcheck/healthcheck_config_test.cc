@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/cycle.h"
 #include "modules/healthcheck/healthcheck_module.h"
 #include "modules/healthcheck/probe.h"
@@ -259,7 +260,7 @@ TEST_F(HealthCheckConfigTest, ReloadKeepsStateByGroupAndAddress) {
     EXPECT_EQ(i.checks, 0u);
     // The balancer of the new cycle keeps the down server out.
     upstream::PickContext ctx;
-    ctx.now_ms = upstream::now_ms();
+    ctx.now_ms = core::steady_ms();
     std::string picked;
     for (int k = 0; k < 4; k++) {
         upstream::Peer p = app2->acquire(ctx);

@@ -34,13 +34,6 @@ TEST(ProxySslNameTest, PortIsStripped) {
     EXPECT_EQ(ssl_name_without_port("::1"), "::1");
 }
 
-TEST(ProxySslNameTest, ProtocolNames) {
-    EXPECT_EQ(ssl_protocol_bit("TLSv1.2"), kSslTlsV1_2);
-    EXPECT_EQ(ssl_protocol_bit("TLSv1.3"), kSslTlsV1_3);
-    EXPECT_EQ(ssl_protocol_bit("SSLv3"), 0u);
-    EXPECT_EQ(ssl_protocol_bit("tlsv1.2"), 0u);  // nginx's names are case-sensitive
-}
-
 class ProxySslConfigTest : public ::testing::Test {
   protected:
     ProxySslConfigTest() : registry_(core::compiled_modules()) {}
@@ -128,7 +121,7 @@ TEST_F(ProxySslConfigCertTest, DefaultsAndInheritance) {
     const ProxyLocConf& a = loc(0);
     EXPECT_TRUE(*a.ssl_verify);
     EXPECT_EQ(a.ssl_trusted_certificate->value, dir_.file("ca.crt"));  // the config folder's
-    EXPECT_EQ(*a.ssl_protocols, kSslTlsV1_3);
+    EXPECT_EQ(*a.ssl_protocols, http_ssl::kTlsV1_3);
     EXPECT_TRUE(*a.ssl_server_name);
     EXPECT_TRUE(*a.ssl_session_reuse);
     EXPECT_EQ(a.ssl_ciphers->value, "DEFAULT");

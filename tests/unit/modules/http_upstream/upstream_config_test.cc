@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/cycle.h"
 #include "support/test_modules.h"
 #include "upstream/upstream.h"
@@ -322,7 +323,7 @@ TEST_F(UpstreamConfigTest, WorkersShareTheSequence) {
     const Group* g = group("app");
     auto pick_one = [&] {
         PickContext ctx;
-        ctx.now_ms = now_ms();
+        ctx.now_ms = core::steady_ms();
         Peer p = g->acquire(ctx);
         g->release(p, Outcome::kOk, 1ms, ctx.now_ms);
         return static_cast<char>('a' + p.index);
@@ -363,7 +364,7 @@ TEST_F(UpstreamConfigTest, ReloadCarriesStateOfServersStillConfigured) {
                                         first, nullptr, {}, false)
                         .is_ok());
         const Group* g1 = find_group(*first, "app");
-        int64_t now = now_ms();
+        int64_t now = core::steady_ms();
         PickContext ctx;
         ctx.now_ms = now;
         std::vector<Peer> peers;
@@ -418,7 +419,7 @@ TEST_F(UpstreamConfigTest, ReloadCarriesPersistence) {
     core::SockAddr x = *core::SockAddr::from_ip("192.0.2.9", 1);
     auto pick_for = [&](core::Cycle& cycle, const core::SockAddr& from) {
         PickContext ctx;
-        ctx.now_ms = now_ms();
+        ctx.now_ms = core::steady_ms();
         ctx.client = from;
         const Group* g = find_group(cycle, "app");
         Peer p = g->acquire(ctx);
@@ -481,7 +482,7 @@ TEST_F(UpstreamConfigTest, ChangedZoneSizeStartsFresh) {
                                     first, nullptr, {}, false)
                     .is_ok());
     PickContext ctx;
-    ctx.now_ms = now_ms();
+    ctx.now_ms = core::steady_ms();
     const Group* g1 = find_group(*first, "app");
     g1->release(g1->acquire(ctx), Outcome::kFailed, 1ms, ctx.now_ms);
     std::unique_ptr<core::Cycle> second;
