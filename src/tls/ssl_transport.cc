@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "http/modules/ssl/tls_protocols.h"
+#include "tls/tls_protocols.h"
 
 namespace tls {
 namespace {

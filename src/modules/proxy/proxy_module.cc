@@ -64,7 +64,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     }
     core::inherit(child.ssl_certificate, parent.ssl_certificate, Placed{});
     core::inherit(child.ssl_certificate_key, parent.ssl_certificate_key, Placed{});
-    core::inherit(child.ssl_protocols, parent.ssl_protocols, http_ssl::kTlsDefaultProtocols);
+    core::inherit(child.ssl_protocols, parent.ssl_protocols, tls::kTlsDefaultProtocols);
     core::inherit(child.ssl_ciphers, parent.ssl_ciphers, Placed{"DEFAULT", {}});
     core::inherit(child.ssl_server_name, parent.ssl_server_name, false);
     core::inherit(child.ssl_session_reuse, parent.ssl_session_reuse, true);
@@ -296,8 +296,8 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_ssl_certificate", kAll, core::kArgs1, core::setter<&set_ssl_certificate>()},
     {"proxy_ssl_certificate_key", kAll, core::kArgs1, core::setter<&set_ssl_certificate_key>()},
     {"proxy_ssl_protocols", kAll, core::kArgs1ToN,
-     core::bitmask_slot<&ProxyLocConf::ssl_protocols, http_ssl::kTlsProtocolNames,
-                        http_ssl::kTlsProtocolsExpected>()},
+     core::bitmask_slot<&ProxyLocConf::ssl_protocols, tls::kTlsProtocolNames,
+                        tls::kTlsProtocolsExpected>()},
     {"proxy_ssl_ciphers", kAll, core::kArgs1, core::setter<&set_ssl_ciphers>()},
     {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
     {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},

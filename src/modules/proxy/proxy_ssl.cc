@@ -153,8 +153,8 @@ Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientCon
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    http_ssl::set_tls_protocols(ctx, s.protocols);
-    if (Status st = http_ssl::set_tls_ciphers(ctx, s.ciphers.value); !st.is_ok()) {
+    tls::set_tls_protocols(ctx, s.protocols);
+    if (Status st = tls::set_tls_ciphers(ctx, s.ciphers.value); !st.is_ok()) {
         return failed_in(st.message(), s.ciphers.where);
     }
     if (!s.certificate.value.empty()) {

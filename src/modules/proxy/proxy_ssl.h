@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 #include "event/connection.h"
-#include "http/modules/ssl/tls_protocols.h"
+#include "tls/tls_protocols.h"
 
 namespace mod::proxy {
 
@@ -26,7 +26,7 @@ struct Placed {
 /// What one client context is made of: the merged proxy_ssl_* settings of a location.
 /// Locations with equal settings share one context.
 struct SslClientSettings {
-    uint32_t protocols = http_ssl::kTlsDefaultProtocols;
+    uint32_t protocols = tls::kTlsDefaultProtocols;
     Placed ciphers{"DEFAULT", {}};
     Placed trusted_certificate;  // empty value: none
     Placed certificate;          // client certificate, empty: none

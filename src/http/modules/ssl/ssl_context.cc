@@ -192,7 +192,7 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    set_tls_protocols(ctx, s.protocols);
+    tls::set_tls_protocols(ctx, s.protocols);
     for (const auto& [cert, key] : s.certificates) {
         if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
             return Status::error("cannot load certificate \"" + cert +
@@ -209,7 +209,7 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
                                  "\" do not match (" + ssl_error_text() + ")");
         }
     }
-    HALO_TRY(set_tls_ciphers(ctx, s.ciphers));
+    HALO_TRY(tls::set_tls_ciphers(ctx, s.ciphers));
     if (s.prefer_server_ciphers) {
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     }

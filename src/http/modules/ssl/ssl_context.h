@@ -16,8 +16,8 @@
 
 #include "core/shm.h"
 #include "core/status.h"
-#include "http/modules/ssl/tls_protocols.h"
 #include "http/session.h"
+#include "tls/tls_protocols.h"
 
 namespace mod::http_ssl {
 
@@ -33,7 +33,7 @@ struct SessionCacheConf {
 /// The merged settings of one server block.
 struct ContextSettings {
     std::vector<std::pair<std::string, std::string>> certificates;  // (certificate, key) paths
-    uint32_t protocols = kTlsDefaultProtocols;
+    uint32_t protocols = tls::kTlsDefaultProtocols;
     std::string ciphers = "HIGH:!aNULL:!MD5";
     bool prefer_server_ciphers = false;
     SessionCacheConf session_cache;

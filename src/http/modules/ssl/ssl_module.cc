@@ -47,7 +47,7 @@ Status merge(const SslSrvConf& parent, SslSrvConf& child) {
         child.certificate_keys = parent.certificate_keys;
         child.where = parent.where;
     }
-    core::inherit(child.protocols, parent.protocols, kTlsDefaultProtocols);
+    core::inherit(child.protocols, parent.protocols, tls::kTlsDefaultProtocols);
     core::inherit(child.ciphers, parent.ciphers, "HIGH:!aNULL:!MD5");
     core::inherit(child.prefer_server_ciphers, parent.prefer_server_ciphers, false);
     core::inherit(child.session_cache, parent.session_cache, SessionCacheConf{});
@@ -166,7 +166,8 @@ constexpr core::Directive kDirectives[] = {
     {"ssl_certificate", kHttpSrv, core::kArgs1, core::setter<&set_certificate>()},
     {"ssl_certificate_key", kHttpSrv, core::kArgs1, core::setter<&set_certificate_key>()},
     {"ssl_protocols", kHttpSrv, core::kArgs1ToN,
-     core::bitmask_slot<&SslSrvConf::protocols, kTlsProtocolNames, kTlsProtocolsExpected>()},
+     core::bitmask_slot<&SslSrvConf::protocols, tls::kTlsProtocolNames,
+                        tls::kTlsProtocolsExpected>()},
     {"ssl_ciphers", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::ciphers>()},
     {"ssl_prefer_server_ciphers", kHttpSrv, core::kArgs1,
      core::slot<&SslSrvConf::prefer_server_ciphers>()},

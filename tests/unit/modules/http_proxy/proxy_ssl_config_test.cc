@@ -121,7 +121,7 @@ TEST_F(ProxySslConfigCertTest, DefaultsAndInheritance) {
     const ProxyLocConf& a = loc(0);
     EXPECT_TRUE(*a.ssl_verify);
     EXPECT_EQ(a.ssl_trusted_certificate->value, dir_.file("ca.crt"));  // the config folder's
-    EXPECT_EQ(*a.ssl_protocols, http_ssl::kTlsV1_3);
+    EXPECT_EQ(*a.ssl_protocols, tls::kTlsV1_3);
     EXPECT_TRUE(*a.ssl_server_name);
     EXPECT_TRUE(*a.ssl_session_reuse);
     EXPECT_EQ(a.ssl_ciphers->value, "DEFAULT");

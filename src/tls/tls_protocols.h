@@ -8,7 +8,7 @@
 
 #include "core/conf_context.h"
 
-namespace mod::http_ssl {
+namespace tls {
 
 /// ssl_protocols and proxy_ssl_protocols bits.
 enum TlsProtocol : uint32_t {
@@ -32,4 +32,4 @@ inline constexpr core::Named<uint32_t> kTlsProtocolNames[] = {
 /// The detail of the error on an unknown name.
 inline constexpr char kTlsProtocolsExpected[] = "one of TLSv1 TLSv1.1 TLSv1.2 TLSv1.3 expected";
 
-}  // namespace mod::http_ssl
+}  // namespace tls
