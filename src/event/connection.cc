@@ -113,8 +113,8 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
             } else {
                 buf.commit(static_cast<size_t>(n));
             }
-            if (static_cast<size_t>(n) < want) {
-                readable_ = false;  // drained: the next edge will say when more arrives
+            if (static_cast<size_t>(n) < want && !peer_closed_ && loop_.reports_peer_close()) {
+                readable_ = false;  // drained: the next edge will say when more (or EOF) arrives
             }
             return IoStatus::kOk;
         }
@@ -272,6 +272,10 @@ void Connection::next_queued() {
 void Connection::on_io(uint32_t ready) {
     // Owners never destroy a connection inside its callbacks (they use Loop::post), so this
     // object outlives the calls below.
+    if (ready & kClosed) {
+        peer_closed_ = true;  // EOF follows what is left to read: read() must reach it
+        ready |= kRead;
+    }
     if (connecting_) {
         if (!(ready & (kWrite | kRead))) {
             return;
@@ -365,7 +369,9 @@ IoStatus Connection::read_secure(Buffer& buf, size_t max) {
             buf.commit(n);
             return IoStatus::kOk;
         case TransportStatus::kWantRead:
-            readable_ = false;  // the transport drained the socket
+            // The transport drained the socket: its recv() said EAGAIN, so unlike a short
+            // plain read no FIN can be left behind (that recv() would have returned 0).
+            readable_ = false;
             return IoStatus::kAgain;
         case TransportStatus::kWantWrite:
             return IoStatus::kAgain;

@@ -127,8 +127,11 @@ class Connection {
     bool write_failed_ = false;
     bool connecting_ = false;
     // Edge-triggered reads: false once a read returned less than asked (the socket is empty
-    // until the next readiness event), which saves the recv() that would say EAGAIN.
+    // until the next readiness event), which saves the recv() that would say EAGAIN. Only
+    // while the peer is known not to have closed: a FIN that came with the last bytes brings
+    // no edge of its own, so then reads go on until recv() says EOF (nginx: pending_eof).
     bool readable_ = true;
+    bool peer_closed_ = false;
     // What was queued after a file, in order (rare: chunked framing of a file).
     struct Queued {
         std::string data;  // memory, or a file when fd >= 0

@@ -13,6 +13,36 @@ event_base* base_of(void* p) {
     return static_cast<event_base*>(p);
 }
 
+/// Libevent's bits for `events` (kRead|kWrite|kClosed).
+short to_what(uint32_t events) {
+    short what = 0;
+    if (events & kRead) {
+        what |= EV_READ;
+    }
+    if (events & kWrite) {
+        what |= EV_WRITE;
+    }
+    if (events & kClosed) {
+        what |= EV_CLOSED;
+    }
+    return what;
+}
+
+/// Our ready bits for libevent's `what`.
+uint32_t to_ready(short what) {
+    uint32_t ready = 0;
+    if (what & EV_READ) {
+        ready |= kRead;
+    }
+    if (what & EV_WRITE) {
+        ready |= kWrite;
+    }
+    if (what & EV_CLOSED) {
+        ready |= kClosed;
+    }
+    return ready;
+}
+
 timeval to_timeval(Duration d) {
     auto ms = d.count() < 0 ? 0 : d.count();
     timeval tv;
@@ -49,13 +79,7 @@ class LibeventIo final : public IoWatcher {
     LibeventIo(event_base* base, int fd, uint32_t events, bool edge,
                std::function<void(uint32_t)> cb)
         : cb_(std::move(cb)) {
-        short what = EV_PERSIST;
-        if (events & kRead) {
-            what |= EV_READ;
-        }
-        if (events & kWrite) {
-            what |= EV_WRITE;
-        }
+        short what = EV_PERSIST | to_what(events);
         if (edge) {
             what |= EV_ET;
         }
@@ -79,14 +103,7 @@ class LibeventIo final : public IoWatcher {
 
   private:
     static void fire(evutil_socket_t, short what, void* arg) {
-        uint32_t ready = 0;
-        if (what & EV_READ) {
-            ready |= kRead;
-        }
-        if (what & EV_WRITE) {
-            ready |= kWrite;
-        }
-        static_cast<LibeventIo*>(arg)->cb_(ready);
+        static_cast<LibeventIo*>(arg)->cb_(to_ready(what));
     }
     event* ev_;
     bool enabled_ = false;
@@ -120,6 +137,7 @@ Loop::Loop() {
     if (base_ == nullptr) {
         abort();
     }
+    peer_close_ = (event_base_get_features(base_of(base_)) & EV_FEATURE_EARLY_CLOSE) != 0;
     posted_trigger_ = make_timer([this] { run_posted(); });
 }
 
@@ -285,7 +303,8 @@ void FdWatch::start(Loop& loop, int fd, Callback cb, void* owner) {
     cb_ = cb;
     owner_ = owner;
     auto* ev = reinterpret_cast<event*>(event_);
-    event_assign(ev, base_of(loop.native()), fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+    uint32_t events = kRead | kWrite | (loop.reports_peer_close() ? kClosed : 0u);
+    event_assign(ev, base_of(loop.native()), fd, EV_PERSIST | EV_ET | to_what(events),
                  &FdWatch::fire, this);
     event_add(ev, nullptr);
     started_ = true;
@@ -299,15 +318,8 @@ void FdWatch::stop() {
 }
 
 void FdWatch::fire(int, short what, void* arg) {
-    uint32_t ready = 0;
-    if (what & EV_READ) {
-        ready |= kRead;
-    }
-    if (what & EV_WRITE) {
-        ready |= kWrite;
-    }
     auto* self = static_cast<FdWatch*>(arg);
-    self->cb_(self->owner_, ready);
+    self->cb_(self->owner_, to_ready(what));
 }
 
 }  // namespace ev

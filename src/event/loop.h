@@ -31,10 +31,13 @@ class TimeSource {
     virtual std::unique_ptr<Timer> make_timer(std::function<void()> cb) = 0;
 };
 
-/// Readiness bits for IoWatcher.
+/// Readiness bits for IoWatcher and FdWatch.
 enum IoEvents : uint32_t {
     kRead = 1u << 0,
     kWrite = 1u << 1,
+    /// The peer closed its sending side (EPOLLRDHUP): what is left to read ends with EOF. Only
+    /// reported when Loop::reports_peer_close().
+    kClosed = 1u << 2,
 };
 
 /// Watches one descriptor. Registered once for its lifetime (edge-triggered when asked), so
@@ -95,7 +98,8 @@ class FdWatch {
     FdWatch(const FdWatch&) = delete;
     FdWatch& operator=(const FdWatch&) = delete;
 
-    /// Registers `fd` (once): `cb(owner, ready)` runs on readiness.
+    /// Registers `fd` (once) for kRead|kWrite, and kClosed where the loop reports it:
+    /// `cb(owner, ready)` runs on readiness.
     void start(Loop& loop, int fd, Callback cb, void* owner);
     void stop();
     bool started() const { return started_; }
@@ -129,7 +133,7 @@ class Loop : public TimeSource {
 
     TimePoint now() const override { return Clock::now(); }
     std::unique_ptr<Timer> make_timer(std::function<void()> cb) override;
-    /// `events`: kRead|kWrite; `edge`: edge-triggered. The callback gets the ready bits.
+    /// `events`: kRead|kWrite|kClosed; `edge`: edge-triggered. The callback gets the ready bits.
     std::unique_ptr<IoWatcher> make_io(int fd, uint32_t events, bool edge,
                                        std::function<void(uint32_t)> cb);
     std::unique_ptr<SignalWatcher> make_signal(int signo, std::function<void()> cb);
@@ -137,6 +141,11 @@ class Loop : public TimeSource {
     /// Runs `task` after the current callback returns (before waiting again). Used to destroy
     /// objects whose own callback is still on the stack.
     void post(std::function<void()> task);
+
+    /// True when readiness events say that the peer closed (kClosed, from EPOLLRDHUP): then an
+    /// edge-triggered reader may stop at a short read, the FIN cannot hide behind it. Fixed for
+    /// the loop's life.
+    bool reports_peer_close() const { return peer_close_; }
 
     /// The libevent event_base (only for src/event internals).
     void* native() const { return base_; }
@@ -149,6 +158,7 @@ class Loop : public TimeSource {
     std::vector<std::unique_ptr<DeadlineList>> deadlines_;
 
     void* base_;
+    bool peer_close_ = false;
     std::vector<std::function<void()>> posted_;
     std::vector<std::function<void()>> running_;  // the batch run_posted() is running
     std::unique_ptr<Timer> posted_trigger_;

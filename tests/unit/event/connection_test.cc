@@ -1,8 +1,10 @@
 // ev::Connection over a socketpair: reads, queued writes, drain, timeout and write errors.
 #include "event/connection.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -192,6 +194,68 @@ TEST_F(ConnectionTest, ReleaseBuffersWhenIdle) {
     conn_->release_buffers();
     conn_->send("x");
     EXPECT_EQ(peer_read(), "x");
+}
+
+// ---- a peer that closes right after its last bytes ----
+
+/// Reads all there is on each event, as the protocol sessions do: until kAgain or kEof.
+class DrainingHandler : public RecordingHandler {
+  public:
+    void on_readable() override {
+        RecordingHandler::on_readable();
+        IoStatus s;
+        while ((s = conn->read(got, 4096)) == IoStatus::kOk) {
+        }
+        eof = eof || s == IoStatus::kEof;
+    }
+    Connection* conn = nullptr;
+    Buffer got;
+    bool eof = false;
+};
+
+/// Both ends of a loopback TCP connection: {ours (non-blocking), the peer's}.
+std::pair<int, int> tcp_pair() {
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(lfd, 1), 0);
+    EXPECT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    int peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(connect(peer, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    int ours = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    close(lfd);
+    return {ours, peer};
+}
+
+/// The peer's last bytes and its FIN arrive together, so the FIN brings no readiness edge of
+/// its own: the owner still gets the bytes and then EOF, not a wait for some timeout.
+void expect_bytes_then_eof(int ours, int peer) {
+    Loop loop;
+    DrainingHandler h;
+    Connection conn(loop, ours, core::SockAddr(), 1);
+    h.conn = &conn;
+    conn.set_handler(&h);
+    conn.start();
+    ASSERT_EQ(write(peer, "last words", 10), 10);
+    close(peer);
+    ASSERT_TRUE(run_until(
+        loop, [&] { return h.eof; }, 3s));
+    EXPECT_EQ(h.got.view(), "last words");
+}
+
+TEST(ConnectionEofTest, TcpPeerClosingRightAfterItsLastBytes) {
+    auto [ours, peer] = tcp_pair();
+    ASSERT_GE(ours, 0);
+    expect_bytes_then_eof(ours, peer);
+}
+
+TEST(ConnectionEofTest, UnixPeerClosingRightAfterItsLastBytes) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    expect_bytes_then_eof(sv[0], sv[1]);
 }
 
 }  // namespace
