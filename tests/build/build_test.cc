@@ -276,6 +276,10 @@ TEST_F(BuildTest, ConfigureHelpListsModuleSwitches) {
     EXPECT_NE(r.out.find("--without-http_rewrite_module"), std::string::npos) << r;
     EXPECT_NE(r.out.find("--with-http_rewrite_module"), std::string::npos) << r;
     EXPECT_NE(r.out.find("--prefix=PATH"), std::string::npos) << r;
+    // What a module requires is listed with it; a layer has no switch.
+    EXPECT_NE(r.out.find("[requires http http_upstream tls]"), std::string::npos) << r;
+    EXPECT_EQ(r.out.find("--with-tls_module"), std::string::npos) << r;
+    EXPECT_EQ(r.out.find("--without-upstream_module"), std::string::npos) << r;
 }
 
 TEST_F(BuildTest, ConfigureRejectsInvalidOptions) {
