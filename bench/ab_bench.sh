@@ -4,24 +4,32 @@
 # (from /proc/<pid>/stat over a wrk run) and syscalls per request (strace -c on the worker over
 # a second wrk run). The figures that repeat on a noisy 2-core machine, for "no loss" checks.
 # Needs wrk, nginx, strace, python3.
-# Usage: bench/ab_bench.sh A_BINARY B_BINARY [rounds] [seconds] [connections]
+# Usage: bench/ab_bench.sh A_BINARY B_BINARY [rounds] [seconds] [connections] [size]
+#   size: "small" (a 4-byte `return 200`, the default) or a body size in bytes (a static file
+#   on the backend: 4096, 65536, 1048576...)
 set -eu
 a=$1
 b=$2
 rounds=${3:-2}
 secs=${4:-6}
 conns=${5:-50}
+size=${6:-small}
+wconns=$((conns + 100))
 HALO_BIN=$a
 export HALO_BIN
 . "$(dirname "$0")/lib.sh"
+ulimit -n 65536 2>/dev/null || true
 command -v strace > /dev/null || { echo "ab_bench: needs strace (apt-get install -y strace)" >&2; exit 1; }
 
-bp=$(free_port)
-mkdir -p "$work/backend/logs"
-bench_conf "$work/backend/logs/nginx.pid" "$bp" 'return 200 "one\n";' > "$work/backend/nginx.conf"
-"$nginx" -p "$work/backend/" -c "$work/backend/nginx.conf"
-upstream="upstream be { server 127.0.0.1:$bp; keepalive 64; }"
-proxy='proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";'
+# The backend: `return 200` (small), or a static file of `size` bytes.
+if [ "$size" = small ]; then
+    proxy_backend
+else
+    mkdir -p "$work/www"
+    head -c "$size" /dev/zero > "$work/www/body"
+    proxy_backend "root $work/www;"
+fi
+url_path=$([ "$size" = small ] && echo / || echo /body)
 
 # measure NAME BINARY ROUND: one line of figures
 measure() {
@@ -32,14 +40,14 @@ measure() {
     "$2" -p "$dir/" -c "$dir/halo.conf"
     sleep 0.5
     worker=$(pgrep -P "$(cat "$dir/logs/halo.pid")" | head -1)
-    wrk -t1 -c"$conns" -d2s "http://127.0.0.1:$port/" > /dev/null 2>&1  # warm up
+    wrk -t1 -c"$conns" -d2s "http://127.0.0.1:$port$url_path" > /dev/null 2>&1  # warm up
     before=$(awk '{print $14 + $15}' "/proc/$worker/stat")
-    n=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
+    n=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port$url_path" | awk '/requests in/ {print $1}')
     after=$(awk '{print $14 + $15}' "/proc/$worker/stat")
     strace -c -f -p "$worker" -o "$dir/strace.txt" 2> /dev/null &
     tracer=$!
     sleep 0.3
-    traced=$(wrk -t1 -c"$conns" -d4s "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
+    traced=$(wrk -t1 -c"$conns" -d4s "http://127.0.0.1:$port$url_path" | awk '/requests in/ {print $1}')
     kill -INT "$tracer"
     wait "$tracer" || true
     calls=$(awk '$NF == "total" {print $(NF - 2)}' "$dir/strace.txt")
@@ -51,6 +59,7 @@ measure() {
 }
 
 echo "A = $a"
+echo "   (wrk -t1 -c$conns, response $size, ${secs}s per measure)"
 echo "B = $b"
 round=1
 while [ "$round" -le "$rounds" ]; do

@@ -49,6 +49,18 @@ http {
 CONF
 }
 
+# proxy_backend [LOCATION_BODY]: one nginx worker as the upstream (by default `return 200
+# "one\n"`), and $upstream / $proxy for a proxy's config (upstream keepalive 64).
+proxy_backend() {
+    bp=$(free_port)
+    mkdir -p "$work/backend/logs"
+    bench_conf "$work/backend/logs/nginx.pid" "$bp" "${1:-return 200 \"one\\n\";}" \
+        > "$work/backend/nginx.conf"
+    "$nginx" -p "$work/backend/" -c "$work/backend/nginx.conf"
+    upstream="upstream be { server 127.0.0.1:$bp; keepalive 64; }"
+    proxy='proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";'
+}
+
 # CPU ticks (utime+stime) of every child of a master pid.
 child_ticks() {
     t=0

@@ -14,13 +14,7 @@ wconns=$((idle + 1000))
 ulimit -n 65536 2>/dev/null || ulimit -n 30000 2>/dev/null || true
 
 # The backend: one nginx worker.
-bp=$(free_port)
-mkdir -p "$work/backend/logs"
-bench_conf "$work/backend/logs/nginx.pid" "$bp" 'return 200 "one\n";' > "$work/backend/nginx.conf"
-"$nginx" -p "$work/backend/" -c "$work/backend/nginx.conf"
-
-upstream="upstream be { server 127.0.0.1:$bp; keepalive 64; }"
-proxy='proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";'
+proxy_backend
 np=$(free_port)
 hp=$(free_port)
 bench_conf "$work/nginx/logs/nginx.pid" "$np" "$proxy" "$upstream" > "$work/nginx/nginx.conf"
