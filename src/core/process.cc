@@ -70,6 +70,10 @@ void install_master_signals(sigset_t& blocked) {
         sigemptyset(&sa.sa_mask);
         sigaction(s, &sa, nullptr);
     }
+    // Only workers act on the retire signal; blocked here, so that a worker forked just before
+    // a reload holds it until its loop watches it.
+    sigaddset(&blocked, retire_signal());
+    signal(retire_signal(), SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     sigprocmask(SIG_BLOCK, &blocked, nullptr);
 }
@@ -81,6 +85,7 @@ void reset_child_signals() {
     for (int s : kMasterSignals) {
         signal(s, SIG_DFL);
     }
+    signal(retire_signal(), SIG_DFL);
 }
 
 /// Ends with the master: the kernel sends SIGTERM when it dies. Set after setuid (which clears
@@ -180,7 +185,10 @@ class Master {
     void start_generation();
     bool spawn(Child child);
     void reap();
+    void signal_child(Child& c, int signo);
     void signal_children(int signo, Cycle* only = nullptr);
+    /// After a reload: the old generation's workers retire, its helpers quit.
+    void retire(Cycle* old);
     void reload();
     /// Publishes the outcome of a SIGHUP for `halo -s reload` (see core::ReloadResult).
     void report(const std::string& pid_path, ReloadResult result);
@@ -323,16 +331,27 @@ void Master::reap() {
     });
 }
 
+void Master::signal_child(Child& c, int signo) {
+    if (signo == SIGQUIT || signo == SIGTERM || signo == retire_signal()) {
+        c.told_to_exit = true;
+    }
+    if (kill(c.pid, signo) != 0 && errno != ESRCH) {
+        HALO_LOG(kAlert, "kill(%d, %d) failed (%d: %s)", c.pid, signo, errno, strerror(errno));
+    }
+}
+
 void Master::signal_children(int signo, Cycle* only) {
     for (Child& c : children_) {
-        if (only != nullptr && c.cycle != only) {
-            continue;
+        if (only == nullptr || c.cycle == only) {
+            signal_child(c, signo);
         }
-        if (signo == SIGQUIT || signo == SIGTERM) {
-            c.told_to_exit = true;
-        }
-        if (kill(c.pid, signo) != 0 && errno != ESRCH) {
-            HALO_LOG(kAlert, "kill(%d, %d) failed (%d: %s)", c.pid, signo, errno, strerror(errno));
+    }
+}
+
+void Master::retire(Cycle* old) {
+    for (Child& c : children_) {
+        if (c.cycle == old) {
+            signal_child(c, c.info.role == ProcessRole::kWorker ? retire_signal() : SIGQUIT);
         }
     }
 }
@@ -429,7 +448,7 @@ void Master::reload() {
     // workers do not keep a dropped port open; old workers still hold their own copies.
     old->close_listening();
     start_generation();
-    signal_children(SIGQUIT, old.get());
+    retire(old.get());
     retired_.push_back(std::move(old));
     report(new_pid, std::move(result));
 }
@@ -564,6 +583,10 @@ int run_single(std::unique_ptr<Cycle> cycle) {
     int status = serve(*cycle, info);
     remove_pid_file(*cycle->conf<CoreConf>().pid);
     return status;
+}
+
+int retire_signal() {
+    return SIGRTMIN + 1;
 }
 
 void unblock_signals() {

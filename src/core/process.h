@@ -55,6 +55,11 @@ int run_master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
 /// `master_process off`: serves from this one process.
 int run_single(std::unique_ptr<Cycle> cycle);
 
+/// What the master sends the workers of an old generation after a reload (a real-time signal,
+/// SIGRTMIN+1): stop like SIGQUIT, but keep idle keep-alive connections until their next
+/// request (see ev::Runtime::quit). Helpers of an old generation get SIGQUIT.
+int retire_signal();
+
 /// Children start with the master's signals blocked; a child unblocks them once its loop
 /// watches them (workers: done by the runtime; helpers: their run function, itself).
 void unblock_signals();

@@ -20,7 +20,7 @@ Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handle
 
 void Listener::on_ready() {
     for (int i = 0; i < kAcceptBatch; i++) {
-        if (gate_ != nullptr && !gate_(gate_arg_)) {
+        if (gate_ != nullptr && !gate_->may_accept()) {
             return;
         }
         core::SockAddr peer;
@@ -32,6 +32,8 @@ void Listener::on_ready() {
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 HALO_LOG(kAlert, "accept4() failed (%d: %s)", errno, strerror(errno));
+            } else if (gate_ != nullptr) {
+                gate_->accept_queue_empty();
             }
             return;
         }

@@ -14,6 +14,15 @@ class ListenHandler {
     virtual void on_accept(int fd, const core::SockAddr& peer) = 0;
 };
 
+/// Asked by a listener before each accept (worker_connections): false stops accepting for
+/// this wake-up. Told when the socket's queue is empty (accept() would block).
+class AcceptGate {
+  public:
+    virtual ~AcceptGate() = default;
+    virtual bool may_accept() = 0;
+    virtual void accept_queue_empty() {}
+};
+
 /// Accepts on one listening socket of the cycle and passes each new socket on. Can be paused
 /// (accept_mutex, worker_connections reached, graceful shutdown).
 class Listener {
@@ -25,11 +34,8 @@ class Listener {
     bool enabled() const { return io_->enabled(); }
     int fd() const { return fd_; }
 
-    /// Set by the runtime: false once the worker has no connection left to give.
-    void set_gate(bool (*gate)(void*), void* arg) {
-        gate_ = gate;
-        gate_arg_ = arg;
-    }
+    /// Set by the runtime (see AcceptGate).
+    void set_gate(AcceptGate* gate) { gate_ = gate; }
 
   private:
     void on_ready();
@@ -37,8 +43,7 @@ class Listener {
     int fd_;
     ListenHandler& handler_;
     std::unique_ptr<IoWatcher> io_;
-    bool (*gate_)(void*) = nullptr;
-    void* gate_arg_ = nullptr;
+    AcceptGate* gate_ = nullptr;
 };
 
 }  // namespace ev

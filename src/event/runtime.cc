@@ -1,9 +1,12 @@
 #include "event/runtime.h"
 
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 
+#include "core/clock.h"
 #include "core/core_module.h"
 #include "core/cycle.h"
 #include "core/log.h"
@@ -25,7 +28,7 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cyc
         }
         auto listener =
             std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index), *l->handler);
-        listener->set_gate(&Runtime::may_accept, this);
+        listener->set_gate(this);
         // A reuseport socket is this worker's own: only shared sockets go behind the mutex
         // (as in nginx), or connections queued on it would wait for the lock.
         listeners_.push_back({std::move(listener), l->options.reuseport});
@@ -33,6 +36,10 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cyc
     signals_.push_back(loop_.make_signal(SIGQUIT, [this] {
         HALO_LOG(kNotice, "gracefully shutting down");
         quit();
+    }));
+    signals_.push_back(loop_.make_signal(core::retire_signal(), [this] {
+        HALO_LOG(kNotice, "gracefully shutting down (a new configuration serves)");
+        quit(false);
     }));
     signals_.push_back(loop_.make_signal(SIGTERM, [this] { stop(); }));
     signals_.push_back(loop_.make_signal(SIGINT, [this] { stop(); }));
@@ -49,14 +56,90 @@ Runtime::~Runtime() {
     }
 }
 
-bool Runtime::may_accept(void* arg) {
-    auto* self = static_cast<Runtime*>(arg);
-    if (self->active_ < self->max_connections_) {
+bool Runtime::may_accept() {
+    if (room_for_one_more()) {
         return true;
     }
-    HALO_LOG(kAlert, "%zu worker_connections are not enough", self->max_connections_);
-    self->set_accepting(false);
+    if (idle_count_ == 0) {
+        HALO_LOG(kAlert, "%zu worker_connections are not enough", max_connections_);
+    }
+    set_accepting(false);
     return false;
+}
+
+bool Runtime::room_for_one_more() {
+    if (active_ < max_connections_) {
+        return true;
+    }
+    if (idle_count_ == 0) {
+        return false;
+    }
+    if (may_reclaim_) {
+        return true;
+    }
+    // Full, but with idle connections: first leave new connections to workers with free
+    // slots for a pause (accept_mutex_delay); if some are still waiting after it, make room.
+    if (!reclaim_timer_) {
+        reclaim_timer_ = loop_.make_timer([this] {
+            if (!shutting_down_) {
+                may_reclaim_ = connections_waiting();
+                set_accepting(true);
+            }
+        });
+    }
+    if (!reclaim_timer_->armed()) {
+        reclaim_timer_->arm(accept_mutex_delay_);
+    }
+    return false;
+}
+
+bool Runtime::connections_waiting() const {
+    std::vector<pollfd> fds;
+    for (const auto& l : listeners_) {
+        fds.push_back({l.listener->fd(), POLLIN, 0});
+    }
+    return ::poll(fds.data(), fds.size(), 0) > 0;
+}
+
+void Runtime::accept_queue_empty() {
+    may_reclaim_ = false;  // nobody is waiting: the next time this worker is full, pause again
+}
+
+void Runtime::connection_opened() {
+    active_++;
+    if (active_ > max_connections_) {
+        reclaim_idle();  // accepted with the budget spent (room_for_one_more)
+    }
+}
+
+void Runtime::reclaim_idle() {
+    // As nginx: an eighth of the idle connections, at least one and at most 32, oldest first
+    // (the list's tail), so that a burst of new clients does not close them one accept at a
+    // time; a warning at most once a second.
+    size_t n = std::clamp<size_t>(idle_count_ / 8, 1, 32);
+    int64_t now_s = core::steady_ms() / 1000;
+    if (now_s != reclaim_logged_s_) {
+        reclaim_logged_s_ = now_s;
+        HALO_LOG(kWarn, "%zu worker_connections are not enough, reusing connections",
+                 max_connections_);
+    }
+    for (size_t i = 0; i < n && idle_count_ > 0; i++) {
+        idle_.idle_prev_->close_idle(true);  // unlists itself
+    }
+}
+
+void Runtime::set_idle(Idle* c) {
+    if (c->idle_next_ != nullptr) {
+        return;
+    }
+    c->idle_prev_ = &idle_;
+    c->idle_next_ = idle_.idle_next_;
+    idle_.idle_next_->idle_prev_ = c;
+    idle_.idle_next_ = c;
+    idle_count_++;
+    if (!accepting_ && !shutting_down_) {
+        set_accepting(true);  // a full worker can make room now (see room_for_one_more)
+    }
 }
 
 void Runtime::set_accepting(bool on) {
@@ -96,21 +179,26 @@ void Runtime::check_exit() {
     }
 }
 
-void Runtime::quit() {
+void Runtime::close_all_idle() {
+    idle_closed_ = true;
+    while (idle_count_ > 0) {
+        idle_.idle_next_->close_idle(false);  // unlists itself
+    }
+}
+
+void Runtime::quit(bool close_idle) {
     if (shutting_down_) {
+        if (close_idle && !idle_closed_) {
+            close_all_idle();  // a retiring worker told to quit (the server stops)
+        }
         return;
     }
     shutting_down_ = true;
     set_accepting(false);
     listeners_.clear();
     cycle_.close_listening();
-    // close_idle() unregisters the connection, so iterate over a copy.
-    std::vector<Idle*> idle;
-    for (Idle* c = idle_.idle_next_; c != &idle_; c = c->idle_next_) {
-        idle.push_back(c);
-    }
-    for (Idle* c : idle) {
-        c->close_idle();
+    if (close_idle) {
+        close_all_idle();
     }
     const auto& core = cycle_.conf<core::CoreConf>();
     if (core.shutdown_timeout) {
@@ -139,7 +227,7 @@ void Runtime::run() {
     set_accepting(true);
     while (!exit_) {
         bool held = false;
-        if (!shutting_down_ && active_ < max_connections_) {
+        if (!shutting_down_ && room_for_one_more()) {
             held = accept_mutex_->try_lock();
         }
         set_mutex_held(held);

@@ -15,13 +15,16 @@ struct ProcessInfo;
 
 namespace ev {
 
-/// A connection a protocol keeps open between requests (keepalive). The runtime closes every
-/// idle one when the worker shuts down gracefully.
-/// Listed in the runtime through the links inside it (no allocation per idle period).
+/// A connection that holds a worker_connections slot while waiting for its client: kept alive
+/// between requests, or accepted and waiting for the first byte. When the worker runs out of
+/// slots, the runtime reclaims the oldest of them for new clients (as nginx's
+/// ngx_drain_connections); a worker that quits (not one that retires after a reload) closes
+/// them all. Listed in the runtime through the links inside it (no allocation per idle period).
 class Idle {
   public:
     virtual ~Idle() = default;
-    virtual void close_idle() = 0;
+    /// Close now: the slot is needed (`reclaimed`), or the worker quits.
+    virtual void close_idle(bool reclaimed) = 0;
 
   private:
     friend class Runtime;
@@ -32,10 +35,10 @@ class Idle {
 /// The event runtime of one worker (or single-process) process: its loop, the listeners it
 /// accepts on, connection accounting (worker_connections), accept_mutex, and graceful exit.
 /// One per process; reachable with Runtime::current() from protocol code.
-class Runtime {
+class Runtime : private AcceptGate {
   public:
     Runtime(core::Cycle& cycle, const core::ProcessInfo& info);
-    ~Runtime();
+    ~Runtime() override;
 
     static Runtime& current() { return *current_; }
 
@@ -44,28 +47,30 @@ class Runtime {
     uint64_t next_connection_id() { return ++last_id_; }
 
     /// Bookkeeping of open client connections (the worker_connections budget).
-    void connection_opened() { active_++; }
+    /// A worker over its budget (it may accept one more when it has idle connections) closes
+    /// the oldest idle ones.
+    void connection_opened();
     void connection_closed();
     size_t active_connections() const { return active_; }
 
-    void set_idle(Idle* c) {
-        if (c->idle_next_ == nullptr) {
-            c->idle_prev_ = &idle_;
-            c->idle_next_ = idle_.idle_next_;
-            idle_.idle_next_->idle_prev_ = c;
-            idle_.idle_next_ = c;
-        }
-    }
+    /// Lists `c` as idle (newest first); a worker that was full accepts again.
+    void set_idle(Idle* c);
     void clear_idle(Idle* c) {
         if (c->idle_next_ != nullptr) {
             c->idle_prev_->idle_next_ = c->idle_next_;
             c->idle_next_->idle_prev_ = c->idle_prev_;
             c->idle_prev_ = c->idle_next_ = nullptr;
+            idle_count_--;
         }
     }
+    size_t idle_connections() const { return idle_count_; }
 
-    /// Stops accepting, closes idle connections, exits when the last one is done (QUIT).
-    void quit();
+    /// Stops accepting and exits when the last connection is done. `close_idle` (QUIT: the
+    /// server stops) closes the idle connections now, as nginx does. Without it (a worker
+    /// retiring after a reload, while the new generation serves) they stay until their next
+    /// request, which is answered with "Connection: close", or their timeout: a client that
+    /// sends on a kept-alive connection just as the reload happens loses nothing.
+    void quit(bool close_idle = true);
     /// Exits at once (TERM/INT).
     void stop();
     bool shutting_down() const { return shutting_down_; }
@@ -74,7 +79,16 @@ class Runtime {
     void run();
 
   private:
-    static bool may_accept(void* self);
+    bool may_accept() override;
+    void accept_queue_empty() override;
+    /// Whether this worker may take one more connection: a free slot, or an idle connection to
+    /// reclaim once workers with free slots had their chance.
+    bool room_for_one_more();
+    /// Whether a listening socket of this worker has a connection queued.
+    bool connections_waiting() const;
+    /// Closes some of the oldest idle connections to make room.
+    void reclaim_idle();
+    void close_all_idle();
     void set_accepting(bool on);
     void check_exit();
 
@@ -92,13 +106,17 @@ class Runtime {
     bool mutex_held_ = false;
     std::vector<std::unique_ptr<SignalWatcher>> signals_;
     std::unique_ptr<Timer> shutdown_timer_;
-    std::unique_ptr<Timer> resume_accept_timer_;
+    std::unique_ptr<Timer> reclaim_timer_;
+    bool may_reclaim_ = false;  // full, paused once, and connections still wait
     /// The head of the circular list of idle connections.
     struct IdleHead final : Idle {
         IdleHead() { static_cast<Idle*>(this)->idle_prev_ = idle_next_ = this; }
-        void close_idle() override {}
+        void close_idle(bool) override {}
     };
     IdleHead idle_;
+    size_t idle_count_ = 0;
+    int64_t reclaim_logged_s_ = 0;  // the second of the last "reusing connections" warning
+    bool idle_closed_ = false;      // quit() closed the idle connections
     uint64_t last_id_ = 0;
     size_t active_ = 0;
     size_t max_connections_ = 512;

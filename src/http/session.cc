@@ -199,8 +199,17 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
         }
         conn_.set_transport(std::move(t));
     }
+    // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
+    ev::Runtime::current().set_idle(this);
     conn_.start();
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+}
+
+void Session::close_idle(bool reclaimed) {
+    if (reclaimed) {
+        count_reclaimed();
+    }
+    close();
 }
 
 Session::~Session() = default;
@@ -356,6 +365,7 @@ void Session::reject_head() {
 bool Session::step_head() {
     if (!in_.empty()) {
         if (!req_) {
+            ev::Runtime::current().clear_idle(this);  // a request is coming in
             req_ = std::make_unique<Request>();
             req_->stat.start_reading();
         }

@@ -74,7 +74,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void on_drained() override;
     void on_timeout() override;
     void on_error() override { close(); }
-    void close_idle() override { close(); }
+    void close_idle(bool reclaimed) override;
 
     /// Queues response bytes for the current request.
     void write(std::string_view data, bool more = false) { conn_.send(data, more); }

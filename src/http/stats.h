@@ -15,9 +15,10 @@ namespace http {
 struct ConnCounters {
     std::atomic<uint64_t> accepted{0};  // also nginx's "handled": halo drops none it accepts
     std::atomic<uint64_t> requests{0};
-    std::atomic<int64_t> active{0};   // open client connections
-    std::atomic<int64_t> reading{0};  // requests whose head is being read
-    std::atomic<int64_t> writing{0};  // requests being processed (body, handler, response)
+    std::atomic<int64_t> active{0};      // open client connections
+    std::atomic<int64_t> reading{0};     // requests whose head is being read
+    std::atomic<int64_t> writing{0};     // requests being processed (body, handler, response)
+    std::atomic<uint64_t> reclaimed{0};  // idle connections closed to make room for new ones
 };
 
 namespace stats_detail {
@@ -46,6 +47,13 @@ inline void count_connection(int delta) {
             stats_detail::add(c->accepted, 1u);
         }
         stats_detail::add(c->active, delta);
+    }
+}
+
+/// An idle connection was closed because worker_connections ran out.
+inline void count_reclaimed() {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        stats_detail::add(c->reclaimed, 1u);
     }
 }
 

@@ -138,7 +138,44 @@ TEST_F(AcceptTest, ReuseportWithAcceptMutexServes) {
     request_on_each(conns);
 }
 
-TEST_F(AcceptTest, ConnectionBeyondWorkerConnectionsWaitsForAFreeSlot) {
+TEST_F(AcceptTest, ConnectionBeyondBusyWorkerConnectionsWaitsForAFreeSlot) {
+    halo_.write_conf(conf("    worker_connections 4;\n", "", 1));
+    ASSERT_TRUE(halo_.start());
+    ASSERT_EQ(halo_.wait_workers(1).size(), 1u);
+
+    // Four connections in the middle of a request head: busy, not idle.
+    std::vector<std::unique_ptr<HttpConnection>> conns;
+    for (int i = 0; i < 4; i++) {
+        auto c = std::make_unique<HttpConnection>();
+        ASSERT_TRUE(c->connect(halo_.port(0)));
+        ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nHost: localhost\r\n"));
+        conns.push_back(std::move(c));
+    }
+    ASSERT_TRUE(wait_until([&] {
+        return halo_.error_log().find("are not enough") != std::string::npos ||
+               established_connections(halo_.workers()[0], halo_.port(0)) == 4;
+    }));
+
+    // The fifth is accepted by the kernel only: no response while the worker is full.
+    HttpConnection fifth;
+    ASSERT_TRUE(fifth.connect(halo_.port(0)));
+    ASSERT_TRUE(fifth.send(get_request("/", "localhost", false)));
+    EXPECT_FALSE(fifth.read_response(1500ms)) << "served beyond worker_connections";
+    EXPECT_NE(halo_.error_log().find("4 worker_connections are not enough"), std::string::npos);
+
+    conns[0]->close();
+    auto r = fifth.read_response(10s);
+    ASSERT_TRUE(r) << fifth.error();
+    EXPECT_EQ(r->status, 200);
+    for (size_t i = 1; i < conns.size(); i++) {  // the busy ones were left alone
+        ASSERT_TRUE(conns[i]->send("\r\n"));
+        auto ri = conns[i]->read_response(10s);
+        ASSERT_TRUE(ri) << "connection " << i << ": " << conns[i]->error();
+        EXPECT_EQ(ri->status, 200);
+    }
+}
+
+TEST_F(AcceptTest, ANewClientTakesTheSlotOfTheOldestIdleConnection) {
     halo_.write_conf(conf("    worker_connections 4;\n", "", 1));
     ASSERT_TRUE(halo_.start());
     ASSERT_EQ(halo_.wait_workers(1).size(), 1u);
@@ -147,18 +184,77 @@ TEST_F(AcceptTest, ConnectionBeyondWorkerConnectionsWaitsForAFreeSlot) {
     open_idle(4, conns);
     ASSERT_EQ(conns.size(), 4u);
 
-    // The fifth is accepted by the kernel only: no response while the worker is full.
+    // As nginx: the oldest idle keepalive connection is closed to serve the new client.
     HttpConnection fifth;
     ASSERT_TRUE(fifth.connect(halo_.port(0)));
     ASSERT_TRUE(fifth.send(get_request("/", "localhost", false)));
-    EXPECT_FALSE(fifth.read_response(300ms)) << "served beyond worker_connections";
-
-    conns[0]->close();
     auto r = fifth.read_response(10s);
     ASSERT_TRUE(r) << fifth.error();
     EXPECT_EQ(r->status, 200);
-    conns.erase(conns.begin());
-    request_on_each(conns);
+    EXPECT_TRUE(conns[0]->wait_closed(5s));
+    EXPECT_EQ(conns[0]->unread(), "");
+    for (size_t i = 1; i < conns.size(); i++) {
+        ASSERT_TRUE(conns[i]->send(get_request("/", "localhost", true)));
+        auto ri = conns[i]->read_response(10s);
+        ASSERT_TRUE(ri) << "connection " << i << ": " << conns[i]->error();
+        EXPECT_EQ(ri->status, 200);
+    }
+    EXPECT_EQ(log_lines_with(halo_.error_log(),
+                             "4 worker_connections are not enough, reusing connections")
+                  .size(),
+              1u)
+        << halo_.error_log();
+}
+
+/// The lockout of issue 15: many more connections than worker_connections that send nothing
+/// (or stay idle after a request) must not keep new clients out.
+void every_new_client_is_answered(Halo& halo, bool keepalive_flood, bool accept_mutex) {
+    std::string events = "    worker_connections 32;\n";
+    if (accept_mutex) {
+        events += "    accept_mutex on;\n";
+    }
+    halo.write_conf(conf(events, "", 2));
+    ASSERT_TRUE(halo.start());
+    ASSERT_EQ(halo.wait_workers(2).size(), 2u);
+
+    std::vector<std::unique_ptr<HttpConnection>> flood;
+    for (int i = 0; i < 200; i++) {
+        auto c = std::make_unique<HttpConnection>();
+        ASSERT_TRUE(c->connect(halo.port(0))) << i << ": " << c->error();
+        if (keepalive_flood && i < 64) {  // the slots fill with idle keepalive connections
+            ASSERT_TRUE(c->send(get_request("/", "localhost", true)));
+            ASSERT_TRUE(c->read_response(10s)) << i << ": " << c->error();
+        }
+        flood.push_back(std::move(c));
+    }
+    int answered = 0;
+    for (int i = 0; i < 12; i++) {
+        HttpConnection c;
+        ASSERT_TRUE(c.connect(halo.port(0)));
+        ASSERT_TRUE(c.send(get_request("/", "localhost", false)));
+        auto r = c.read_response(10s);
+        if (r && r->status == 200 && r->body == "ok\n") {
+            answered++;
+        } else {
+            ADD_FAILURE() << "new client " << i << ": " << c.error();
+        }
+    }
+    EXPECT_EQ(answered, 12);
+    EXPECT_FALSE(
+        log_lines_with(halo.error_log(), "worker_connections are not enough, reusing").empty())
+        << halo.error_log();
+}
+
+TEST_F(AcceptTest, SilentConnectionsDoNotLockNewClientsOut) {
+    every_new_client_is_answered(halo_, false, false);
+}
+
+TEST_F(AcceptTest, IdleKeepaliveConnectionsDoNotLockNewClientsOut) {
+    every_new_client_is_answered(halo_, true, false);
+}
+
+TEST_F(AcceptTest, SilentConnectionsDoNotLockNewClientsOutWithAcceptMutex) {
+    every_new_client_is_answered(halo_, false, true);
 }
 
 }  // namespace

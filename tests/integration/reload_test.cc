@@ -346,8 +346,8 @@ void client_loop(uint16_t port, const std::atomic<bool>& stop, LoadStats& st) {
         if (!keepalive) {
             continue;
         }
-        // A second request on the same connection: the server may close an idle keepalive
-        // connection when its worker quits (as nginx does); clients retry those.
+        // A second request on the same connection: a worker retiring after a reload answers
+        // it (with "Connection: close") rather than closing the idle connection.
         bool sent = c.send(get_request("/", "localhost", false));
         auto r2 = sent ? c.read_response(5s) : std::nullopt;
         st.requests++;
@@ -413,6 +413,7 @@ void reload_under_load(Halo& halo, const std::string& listen_params,
     EXPECT_TRUE(halo.master_alive());
     EXPECT_EQ(st.connect_failures, 0);
     EXPECT_EQ(st.failures, 0);
+    EXPECT_EQ(st.keepalive_closed, 0);
     for (const auto& e : st.errors) {
         ADD_FAILURE() << e;
     }

@@ -55,6 +55,7 @@ struct Connections {
     int64_t reading = 0;
     int64_t writing = 0;
     int64_t waiting = 0;
+    uint64_t reclaimed = 0;  // idle connections closed because worker_connections ran out
 };
 
 struct ServerView {

@@ -246,6 +246,7 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.accepted += accepted;
         c.handled += accepted;  // halo never drops a connection it accepted
         c.requests += requests;
+        c.reclaimed += k.reclaimed.load(std::memory_order_relaxed);
         pid_t pid = slot.pid.load(std::memory_order_acquire);
         if (pid == 0 || !(procs != nullptr ? procs->has(pid) : core::process_alive(pid))) {
             continue;

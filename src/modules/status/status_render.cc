@@ -336,6 +336,9 @@ void connections_prom(Prom& p, const Connections& c) {
     p.sample({}, num(c.writing));
     p.family("halo_connections_waiting", "gauge", "Idle client connections (keepalive).");
     p.sample({}, num(c.waiting));
+    p.family("halo_connections_reclaimed_total", "counter",
+             "Idle client connections closed to make room when worker_connections ran out.");
+    p.sample({}, num(c.reclaimed));
 }
 
 void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
@@ -557,6 +560,7 @@ std::string render_json(const Snapshot& s) {
         c.raw("reading", num(s.connections.reading));
         c.raw("writing", num(s.connections.writing));
         c.raw("waiting", num(s.connections.waiting));
+        c.raw("reclaimed", num(s.connections.reclaimed));
         c.end();
     }
     o.key("requests");

@@ -104,19 +104,17 @@ TEST_F(ListenerTest, DisabledListenerDoesNotAccept) {
 TEST_F(ListenerTest, GateStopsAccepting) {
     CollectingHandler h;
     Listener l(loop_, lfd_, h);
-    struct Budget {
-        size_t left;
-    } budget{1};
-    l.set_gate(
-        [](void* arg) {
-            auto* b = static_cast<Budget*>(arg);
-            if (b->left == 0) {
+    struct Budget : AcceptGate {
+        size_t left = 1;
+        bool may_accept() override {
+            if (left == 0) {
                 return false;
             }
-            b->left--;
+            left--;
             return true;
-        },
-        &budget);
+        }
+    } budget;
+    l.set_gate(&budget);
     l.enable();
     connect_client();
     connect_client();
