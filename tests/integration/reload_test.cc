@@ -343,8 +343,8 @@ void client_loop(uint16_t port, const std::atomic<bool>& stop, LoadStats& st) {
             continue;
         }
         st.saw(r->body);
-        if (!keepalive) {
-            continue;
+        if (!keepalive || r->header("connection") == "close") {
+            continue;  // a retiring worker said it closes
         }
         // A second request on the same connection: a worker retiring after a reload answers
         // it (with "Connection: close") rather than closing the idle connection.
