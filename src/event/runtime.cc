@@ -124,7 +124,9 @@ void Runtime::reclaim_idle() {
                  max_connections_);
     }
     for (size_t i = 0; i < n && idle_count_ > 0; i++) {
-        idle_.idle_prev_->close_idle(true);  // unlists itself
+        Idle* oldest = idle_.idle_prev_;
+        clear_idle(oldest);
+        oldest->close_idle(true);
     }
 }
 
@@ -182,7 +184,9 @@ void Runtime::check_exit() {
 void Runtime::close_all_idle() {
     idle_closed_ = true;
     while (idle_count_ > 0) {
-        idle_.idle_next_->close_idle(false);  // unlists itself
+        Idle* c = idle_.idle_next_;
+        clear_idle(c);
+        c->close_idle(false);
     }
 }
 
