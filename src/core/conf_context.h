@@ -13,6 +13,7 @@
 
 #include "core/conf_file.h"
 #include "core/module.h"
+#include "core/named.h"
 
 namespace core {
 
@@ -143,13 +144,6 @@ std::optional<int64_t> parse_int(std::string_view s);
 /// size of at least `min_bytes`; an error names the argument at fault (`invalid value "x" in
 /// "name" directive`).
 Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size);
-
-/// One word of an enum or bitmask directive and the value it stands for.
-template <class V>
-struct Named {
-    std::string_view name;
-    V value;
-};
 
 namespace detail {
 template <class M>

@@ -91,16 +91,12 @@ bool parse_expect(std::string_view text, std::vector<StatusRange>& out) {
 // false (with `why`) when the value is invalid.
 
 bool param_type(std::string_view v, CheckSpec& s, std::string& why) {
-    if (v == "tcp") {
-        s.type = CheckType::kTcp;
-    } else if (v == "http") {
-        s.type = CheckType::kHttp;
-    } else if (v == "https") {
-        s.type = CheckType::kHttps;
-    } else {
+    std::optional<CheckType> type = parse_check_type(v);
+    if (!type) {
         why = "tcp, http or https";
         return false;
     }
+    s.type = *type;
     return true;
 }
 
