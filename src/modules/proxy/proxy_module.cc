@@ -158,12 +158,9 @@ Status set_pass_header(ConfContext& cf, ProxyLocConf& conf) {
 }
 
 Status set_buffers(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.buffers_total) {
-        return cf.duplicate();
-    }
     int64_t n = 0;
     core::Size size;
-    HALO_TRY(core::parse_buffers(cf, 1, n, size));
+    HALO_TRY(core::parse_buffers(cf, 1, n, size, conf.buffers_total.has_value()));
     conf.buffers_total = core::Size{static_cast<uint64_t>(n) * size.bytes};
     return Status::ok();
 }

@@ -115,12 +115,9 @@ Status set_disable(ConfContext& cf, GzipLocConf& conf) {
 }
 
 Status set_buffers(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.buffer_size) {
-        return cf.duplicate();
-    }
     int64_t n = 0;
     core::Size size;
-    HALO_TRY(core::parse_buffers(cf, 512, n, size));
+    HALO_TRY(core::parse_buffers(cf, 512, n, size, conf.buffer_size.has_value()));
     conf.buffer_size = size;  // the number of buffers is not needed: output streams on
     return Status::ok();
 }
