@@ -311,6 +311,10 @@ std::optional<time_t> parse_http_date(std::string_view s);
 
 /// Percent-encodes what may not stand in a URI path (the URI is kept decoded in $uri).
 std::string escape_uri(std::string_view uri);
+/// `s` with each byte for which `escape` is true written as `prefix` and two uppercase hex
+/// digits ("%2F" in a URI, "\x22" in an access log line); the other bytes as they are.
+std::string escape_bytes(std::string_view s, std::string_view prefix,
+                         bool (*escape)(unsigned char c));
 
 /// nginx's internal status for a plain HTTP request on a TLS port: error_page 497 can catch
 /// it; the client gets 400 "The plain HTTP request was sent to HTTPS port".
