@@ -200,17 +200,17 @@ struct VrrpConf : core::ConfBase {
 /// `vrrp_script NAME { }`, `vrrp_sync_group NAME { }`: adds an entry named by the directive's
 /// argument to `list` (refused when `what` of that name is defined before) and reads the
 /// block, in context `ctx`, with `current` pointing at the entry. The entry is list.back().
-template <class Named>
-core::Status add_named_block(core::ConfContext& cf, std::string_view what, std::vector<Named>& list,
-                             Named*& current, uint32_t ctx) {
+template <class Block>
+core::Status add_named_block(core::ConfContext& cf, std::string_view what, std::vector<Block>& list,
+                             Block*& current, uint32_t ctx) {
     const std::string& name = cf.arg(0);
-    for (const Named& e : list) {
+    for (const Block& e : list) {
         if (e.name == name) {
             return cf.error("duplicate " + std::string(what) + " \"" + name +
                             "\", first defined in " + e.where);
         }
     }
-    Named& e = list.emplace_back();
+    Block& e = list.emplace_back();
     e.name = name;
     e.where = cf.node().where();
     current = &e;

@@ -439,8 +439,9 @@ Status set_track_named(ConfContext& cf, VrrpConf& conf) {
     t.name = cf.arg(0);
     t.where = cf.node().where();
     HALO_TRY(track_action(cf, 1, !iface, t.action, nullptr));
+    // Without a weight, a tracked interface (as in keepalived) or upstream means Fault.
     if (t.action.weight == 0) {
-        t.action.fault = true;  // keepalived: a tracked interface without weight => Fault
+        t.action.fault = true;
     }
     auto lists = [iface](auto& c) -> std::vector<TrackedName>& {
         return iface ? c.track_interfaces : c.track_upstreams;
