@@ -103,6 +103,14 @@ Status ConfContext::duplicate() const {
     return error("\"" + std::string(name()) + "\" directive is duplicate");
 }
 
+Status ConfContext::mark_given(bool& given) const {
+    if (given) {
+        return duplicate();
+    }
+    given = true;
+    return Status::ok();
+}
+
 Status ConfContext::apply_block(const std::vector<ConfNode>& nodes, uint32_t ctx,
                                 std::span<const Frame> frames) {
     const ConfNode* saved_node = node_;
@@ -244,7 +252,11 @@ std::string ConfContext::full_path(std::string_view path) const {
 
 // ---- value parsers ----
 
-Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size) {
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size,
+                     bool was_set) {
+    if (was_set) {
+        return cf.duplicate();
+    }
     auto n = parse_int(cf.arg(0));
     auto sz = parse_size(cf.arg(1));
     if (!n || *n < 1) {
@@ -406,6 +418,15 @@ Status set_parsed(ConfContext& cf, std::optional<T>& out, Parse parse, const cha
 Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
                     const char* detail) {
     return set_parsed(cf, out, &parse_duration, detail, "expected a time such as 500ms, 10s, 1m");
+}
+
+Status set_positive_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
+                             const char* detail) {
+    auto parse = [](std::string_view s) {
+        auto d = parse_duration(s);
+        return d && d->count() > 0 ? d : std::nullopt;
+    };
+    return set_parsed(cf, out, parse, detail, "expected a time such as 500ms, 10s, 1m");
 }
 
 Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail) {

@@ -13,6 +13,7 @@
 
 #include "core/conf_file.h"
 #include "core/module.h"
+#include "core/named.h"
 
 namespace core {
 
@@ -94,6 +95,9 @@ class ConfContext {
     Status invalid_value(std::string_view value, std::string_view detail = {}) const;
     /// `"name" directive is duplicate in file:line`.
     Status duplicate() const;
+    /// For a directive given at most once (a block such as `http { }`, a flag such as
+    /// `nopreempt`): the duplicate() error when `given` is set, else sets it.
+    Status mark_given(bool& given) const;
 
     /// Applies every directive of `nodes` in context `ctx`, with `frames` added on top of the
     /// frames visible now. Restores the current state afterwards.
@@ -141,15 +145,9 @@ std::optional<Size> parse_size(std::string_view s);
 std::optional<int64_t> parse_int(std::string_view s);
 /// The two arguments of a `*_buffers number size` directive: a number of at least 1 and a
 /// size of at least `min_bytes`; an error names the argument at fault (`invalid value "x" in
-/// "name" directive`).
-Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size);
-
-/// One word of an enum or bitmask directive and the value it stands for.
-template <class V>
-struct Named {
-    std::string_view name;
-    V value;
-};
+/// "name" directive`), or the directive is a duplicate when `was_set`.
+Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size,
+                     bool was_set = false);
 
 namespace detail {
 template <class M>
@@ -175,6 +173,9 @@ inline std::string_view detail_or(const char* custom, std::string_view def) {
 Status set_flag(ConfContext& cf, std::optional<bool>& out);
 Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
                     const char* detail = nullptr);
+/// set_duration for a time that may not be 0.
+Status set_positive_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
+                             const char* detail = nullptr);
 Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail = nullptr);
 Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,
                const char* detail = nullptr);

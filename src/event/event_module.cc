@@ -12,10 +12,7 @@ using core::Status;
 
 /// `events { }`: its directives live at the kEvents level of every event module.
 Status set_events(ConfContext& cf, EventConf& conf) {
-    if (conf.seen) {
-        return cf.duplicate();
-    }
-    conf.seen = true;
+    HALO_TRY(cf.mark_given(conf.seen));
     // The block's directives write into this same EventConf: the kEvents frame is the main
     // conf vector, where the kEvents hooks (same type) find it.
     ConfContext::Frame frame{core::ConfLevel::kEvents, &cf.cycle().main_confs()};

@@ -13,17 +13,18 @@ event_base* base_of(void* p) {
     return static_cast<event_base*>(p);
 }
 
+/// Our event bits and libevent's, one for one.
+struct EventBit {
+    uint32_t ours;
+    short libevent;
+};
+constexpr EventBit kEventBits[] = {{kRead, EV_READ}, {kWrite, EV_WRITE}, {kClosed, EV_CLOSED}};
+
 /// Libevent's bits for `events` (kRead|kWrite|kClosed).
 short to_what(uint32_t events) {
     short what = 0;
-    if (events & kRead) {
-        what |= EV_READ;
-    }
-    if (events & kWrite) {
-        what |= EV_WRITE;
-    }
-    if (events & kClosed) {
-        what |= EV_CLOSED;
+    for (const EventBit& b : kEventBits) {
+        what |= (events & b.ours) != 0 ? b.libevent : 0;
     }
     return what;
 }
@@ -31,14 +32,8 @@ short to_what(uint32_t events) {
 /// Our ready bits for libevent's `what`.
 uint32_t to_ready(short what) {
     uint32_t ready = 0;
-    if (what & EV_READ) {
-        ready |= kRead;
-    }
-    if (what & EV_WRITE) {
-        ready |= kWrite;
-    }
-    if (what & EV_CLOSED) {
-        ready |= kClosed;
+    for (const EventBit& b : kEventBits) {
+        ready |= (what & b.libevent) != 0 ? b.ours : 0;
     }
     return ready;
 }

@@ -311,6 +311,10 @@ std::optional<time_t> parse_http_date(std::string_view s);
 
 /// Percent-encodes what may not stand in a URI path (the URI is kept decoded in $uri).
 std::string escape_uri(std::string_view uri);
+/// `s` with each byte for which `escape` is true written as `prefix` and two uppercase hex
+/// digits ("%2F" in a URI, "\x22" in an access log line); the other bytes as they are.
+std::string escape_bytes(std::string_view s, std::string_view prefix,
+                         bool (*escape)(unsigned char c));
 
 /// nginx's internal status for a plain HTTP request on a TLS port: error_page 497 can catch
 /// it; the client gets 400 "The plain HTTP request was sent to HTTPS port".
@@ -439,6 +443,32 @@ void add_phase_handler(core::Cycle& cycle, Phase phase, PhaseHandler h);
 /// For postconfiguration hooks of http filter modules: adds a header filter (module-table
 /// order is execution order; the core's framing runs after all of them).
 void add_header_filter(core::Cycle& cycle, HeaderFilter f);
+
+/// A phase handler an http module declares as data, for register_phase_handlers.
+struct PhaseHandlerEntry {
+    Phase phase;
+    PhaseHandler handler;
+};
+
+/// The postconfiguration hook of an http module that only registers phase handlers: adds
+/// each of `Entries` (a constexpr array of PhaseHandlerEntry) in order, e.g.
+/// `.postconfiguration = &http::register_phase_handlers<kPhaseHandlers>`.
+template <const auto& Entries>
+core::Status register_phase_handlers(core::Cycle& cycle) {
+    for (const PhaseHandlerEntry& e : Entries) {
+        add_phase_handler(cycle, e.phase, e.handler);
+    }
+    return core::Status::ok();
+}
+
+/// The postconfiguration hook of an http filter module that only adds header filter `F`:
+/// `.postconfiguration = &http::register_header_filter<&header_filter>`.
+template <HeaderFilter F>
+core::Status register_header_filter(core::Cycle& cycle) {
+    add_header_filter(cycle, F);
+    return core::Status::ok();
+}
+
 /// For the rewrite module's `if` in a location: adds a nameless location (LocationMatch::kIf)
 /// inside the current one and returns it, for the `if` block's directives to be applied to
 /// its confs. nullptr when the current block cannot hold locations.

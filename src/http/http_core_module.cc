@@ -23,10 +23,7 @@ using core::ConfVector;
 using core::Status;
 
 Status set_http(ConfContext& cf, HttpMainConf& main) {
-    if (main.seen) {
-        return cf.duplicate();
-    }
-    main.seen = true;
+    HALO_TRY(cf.mark_given(main.seen));
     main.main_confs = cf.create_confs(ConfLevel::kHttpMain);
     ConfVector http_srv = cf.create_confs(ConfLevel::kHttpSrv);
     ConfVector http_loc = cf.create_confs(ConfLevel::kHttpLoc);

@@ -383,18 +383,25 @@ void Request::remove_out_header(std::string_view name) {
 }
 
 std::string escape_uri(std::string_view uri) {
+    return escape_bytes(uri, "%", [](unsigned char c) {
+        static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
+        return !isalnum(c) && kSafe.find(static_cast<char>(c)) == std::string_view::npos;
+    });
+}
+
+std::string escape_bytes(std::string_view s, std::string_view prefix,
+                         bool (*escape)(unsigned char c)) {
     static constexpr char kHex[] = "0123456789ABCDEF";
-    static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
     std::string out;
-    out.reserve(uri.size());
-    for (char ch : uri) {
+    out.reserve(s.size());
+    for (char ch : s) {
         auto c = static_cast<unsigned char>(ch);
-        if (isalnum(c) || kSafe.find(ch) != std::string_view::npos) {
-            out += ch;
-        } else {
-            out += '%';
+        if (escape(c)) {
+            out += prefix;
             out += kHex[c >> 4];
             out += kHex[c & 15];
+        } else {
+            out += ch;
         }
     }
     return out;

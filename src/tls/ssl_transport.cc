@@ -84,22 +84,17 @@ SslTransport::~SslTransport() {
 
 std::unique_ptr<SslTransport> SslTransport::accept(SSL_CTX* ctx, int fd, uint64_t connection_id,
                                                    const void* owner) {
-    ERR_clear_error();
-    SSL* ssl = SSL_new(ctx);
-    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
-        core::log_conn(core::LogLevel::kAlert, connection_id, "SSL_new() failed (%s)",
-                       ssl_error_text().c_str());
-        SSL_free(ssl);
-        return nullptr;
-    }
-    SSL_set_accept_state(ssl);
-    std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, owner, true));
-    SSL_set_ex_data(ssl, transport_index(), t.get());
-    return t;
+    return create(ctx, fd, connection_id, owner, true, "");
 }
 
 std::unique_ptr<SslTransport> SslTransport::connect(SSL_CTX* ctx, int fd, uint64_t connection_id,
                                                     const std::string& server_name) {
+    return create(ctx, fd, connection_id, nullptr, false, server_name);
+}
+
+std::unique_ptr<SslTransport> SslTransport::create(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                   const void* owner, bool server,
+                                                   const std::string& server_name) {
     ERR_clear_error();
     SSL* ssl = SSL_new(ctx);
     if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1 ||
@@ -109,8 +104,12 @@ std::unique_ptr<SslTransport> SslTransport::connect(SSL_CTX* ctx, int fd, uint64
         SSL_free(ssl);
         return nullptr;
     }
-    SSL_set_connect_state(ssl);
-    std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, nullptr, false));
+    if (server) {
+        SSL_set_accept_state(ssl);
+    } else {
+        SSL_set_connect_state(ssl);
+    }
+    std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, owner, server));
     SSL_set_ex_data(ssl, transport_index(), t.get());
     return t;
 }

@@ -64,6 +64,11 @@ class SslTransport final : public ev::Transport {
 
   private:
     SslTransport(SSL* ssl, SSL_CTX* ctx, int fd, uint64_t id, const void* owner, bool server);
+    /// accept() and connect(): a new SSL on `fd` (SNI `server_name` when not empty), in the
+    /// server or the client state; nullptr, logged, when OpenSSL fails.
+    static std::unique_ptr<SslTransport> create(SSL_CTX* ctx, int fd, uint64_t connection_id,
+                                                const void* owner, bool server,
+                                                const std::string& server_name);
     ev::TransportStatus failed(int rc, const char* call);
 
     SSL* ssl_;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/named.h"
 #include "http/parse.h"
 #include "http/response_parse.h"
 
@@ -13,16 +14,20 @@ namespace mod::healthcheck {
 
 // ---- CheckSpec, CheckResult ----
 
+namespace {
+constexpr core::Named<CheckType> kCheckTypes[] = {
+    {"tcp", CheckType::kTcp},
+    {"http", CheckType::kHttp},
+    {"https", CheckType::kHttps},
+};
+}  // namespace
+
 std::string_view check_type_name(CheckType type) {
-    switch (type) {
-        case CheckType::kTcp:
-            return "tcp";
-        case CheckType::kHttp:
-            return "http";
-        case CheckType::kHttps:
-            return "https";
-    }
-    return "";
+    return core::name_of<CheckType>(kCheckTypes, type, "");
+}
+
+std::optional<CheckType> parse_check_type(std::string_view name) {
+    return core::value_of<CheckType>(kCheckTypes, name);
 }
 
 bool CheckSpec::accepts(int status) const {

@@ -46,6 +46,8 @@ struct StatusRange {
 /// One `health_check` directive, parsed. Immutable once the configuration is loaded.
 /// "tcp", "http" or "https".
 std::string_view check_type_name(CheckType type);
+/// The CheckType named "tcp", "http" or "https"; nullopt for any other word.
+std::optional<CheckType> parse_check_type(std::string_view name);
 
 struct CheckSpec {
     CheckType type = CheckType::kHttp;

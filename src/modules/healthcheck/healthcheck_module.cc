@@ -91,16 +91,12 @@ bool parse_expect(std::string_view text, std::vector<StatusRange>& out) {
 // false (with `why`) when the value is invalid.
 
 bool param_type(std::string_view v, CheckSpec& s, std::string& why) {
-    if (v == "tcp") {
-        s.type = CheckType::kTcp;
-    } else if (v == "http") {
-        s.type = CheckType::kHttp;
-    } else if (v == "https") {
-        s.type = CheckType::kHttps;
-    } else {
+    std::optional<CheckType> type = parse_check_type(v);
+    if (!type) {
         why = "tcp, http or https";
         return false;
     }
+    s.type = *type;
     return true;
 }
 
@@ -156,34 +152,28 @@ bool param_port(std::string_view v, CheckSpec& s, std::string& why) {
     return true;
 }
 
-bool param_interval(std::string_view v, CheckSpec& s, std::string& why) {
+/// interval, timeout, jitter: a time from `min` to 24h; `range` tells what is accepted.
+bool parse_check_time(std::string_view v, Millis min, std::string_view range, Millis& out,
+                      std::string& why) {
     auto d = core::parse_duration(v);
-    if (!d || *d < CheckSpec::kMinInterval || *d > kMaxInterval) {
-        why = "100ms..24h";
+    if (!d || *d < min || *d > kMaxInterval) {
+        why = range;
         return false;
     }
-    s.interval = *d;
+    out = *d;
     return true;
+}
+
+bool param_interval(std::string_view v, CheckSpec& s, std::string& why) {
+    return parse_check_time(v, CheckSpec::kMinInterval, "100ms..24h", s.interval, why);
 }
 
 bool param_timeout(std::string_view v, CheckSpec& s, std::string& why) {
-    auto d = core::parse_duration(v);
-    if (!d || d->count() < 1 || *d > kMaxInterval) {
-        why = "1ms..24h";
-        return false;
-    }
-    s.timeout = *d;
-    return true;
+    return parse_check_time(v, Millis(1), "1ms..24h", s.timeout, why);
 }
 
 bool param_jitter(std::string_view v, CheckSpec& s, std::string& why) {
-    auto d = core::parse_duration(v);
-    if (!d || *d > kMaxInterval) {
-        why = "a time such as 500ms";
-        return false;
-    }
-    s.jitter = *d;
-    return true;
+    return parse_check_time(v, Millis(0), "a time such as 500ms", s.jitter, why);
 }
 
 /// fall, rise.

@@ -158,12 +158,9 @@ Status set_pass_header(ConfContext& cf, ProxyLocConf& conf) {
 }
 
 Status set_buffers(ConfContext& cf, ProxyLocConf& conf) {
-    if (conf.buffers_total) {
-        return cf.duplicate();
-    }
     int64_t n = 0;
     core::Size size;
-    HALO_TRY(core::parse_buffers(cf, 1, n, size));
+    HALO_TRY(core::parse_buffers(cf, 1, n, size, conf.buffers_total.has_value()));
     conf.buffers_total = core::Size{static_cast<uint64_t>(n) * size.bytes};
     return Status::ok();
 }
@@ -322,21 +319,14 @@ const ProxyPass* pass_of(const http::Request& r) {
     return r.loc_confs != nullptr ? r.loc_conf<ProxyLocConf>().pass.get() : nullptr;
 }
 
-bool var_proxy_host(const http::Request& r, std::string_view, std::string& out) {
+/// $proxy_host, $proxy_port: that part of the location's proxy_pass (not found without one).
+template <std::string ProxyPass::*Part>
+bool var_proxy_pass(const http::Request& r, std::string_view, std::string& out) {
     const ProxyPass* p = pass_of(r);
     if (p == nullptr) {
         return false;
     }
-    out += p->host;
-    return true;
-}
-
-bool var_proxy_port(const http::Request& r, std::string_view, std::string& out) {
-    const ProxyPass* p = pass_of(r);
-    if (p == nullptr) {
-        return false;
-    }
-    out += p->port;
+    out += p->*Part;
     return true;
 }
 
@@ -388,8 +378,8 @@ Status postconfiguration(core::Cycle& cycle) {
     if (main == nullptr) {
         return Status::ok();
     }
-    http::add_variable(cycle, {"proxy_host", &var_proxy_host});
-    http::add_variable(cycle, {"proxy_port", &var_proxy_port});
+    http::add_variable(cycle, {"proxy_host", &var_proxy_pass<&ProxyPass::host>});
+    http::add_variable(cycle, {"proxy_port", &var_proxy_pass<&ProxyPass::port>});
     http::add_variable(cycle, {"proxy_add_x_forwarded_for", &var_add_x_forwarded_for});
 
     // What the URI part of proxy_pass replaces, and where it may not stand (nginx's rule).

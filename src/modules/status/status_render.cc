@@ -471,27 +471,33 @@ void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
 
 }  // namespace
 
+/// The page formats: the word that asks for one (`format=` in the directive and the query)
+/// and the Content-Type it is served with.
+struct FormatInfo {
+    Format format;
+    std::string_view name;
+    std::string_view content_type;
+};
+constexpr FormatInfo kFormats[] = {
+    {Format::kJson, "json", "application/json"},
+    {Format::kPrometheus, "prometheus", "text/plain; version=0.0.4; charset=utf-8"},
+    {Format::kHtml, "html", "text/html; charset=utf-8"},
+};
+
 std::optional<Format> parse_format(std::string_view s) {
-    if (s == "json") {
-        return Format::kJson;
-    }
-    if (s == "prometheus") {
-        return Format::kPrometheus;
-    }
-    if (s == "html") {
-        return Format::kHtml;
+    for (const FormatInfo& f : kFormats) {
+        if (f.name == s) {
+            return f.format;
+        }
     }
     return std::nullopt;
 }
 
-std::string_view content_type(Format f) {
-    switch (f) {
-        case Format::kJson:
-            return "application/json";
-        case Format::kPrometheus:
-            return "text/plain; version=0.0.4; charset=utf-8";
-        case Format::kHtml:
-            return "text/html; charset=utf-8";
+std::string_view content_type(Format format) {
+    for (const FormatInfo& f : kFormats) {
+        if (f.format == format) {
+            return f.content_type;
+        }
     }
     return "application/octet-stream";
 }

@@ -331,15 +331,8 @@ Status set_zone(ConfContext& cf, BlockConf& bc) {
 }
 
 Status set_persistence(ConfContext& cf, BlockConf& bc) {
-    if (bc.persistence_timeout) {
-        return cf.duplicate();
-    }
-    auto t = core::parse_duration(cf.arg(0));
-    if (!t || t->count() == 0) {
-        return cf.invalid_value(cf.arg(0), "expected a time such as 50s, 5m");
-    }
-    bc.persistence_timeout = *t;
-    return Status::ok();
+    return core::detail::set_positive_duration(cf, bc.persistence_timeout,
+                                               "expected a time such as 50s, 5m");
 }
 
 constexpr uint32_t kUps = core::kCtxUpstream;

@@ -88,16 +88,6 @@ Mapped set_seconds(const KaNode& n, std::optional<Millis>& to) {
     return Mapped::kMapped;
 }
 
-/// Sets `to` from the node's only argument, a count within lo..hi.
-Mapped set_count(const KaNode& n, std::optional<long>& to, long lo, long hi) {
-    auto v = count_arg(n, lo, hi);
-    if (!v) {
-        return Mapped::kInvalid;
-    }
-    to = v;
-    return Mapped::kMapped;
-}
-
 Mapped global_garp_delay(const KaNode& n, Globals& g, Report&) {
     return set_seconds(n, g.garp_delay);
 }

@@ -173,23 +173,16 @@ Mapped instance_interface(const KaNode& n, InstanceMapping& in, Report&) {
     return Mapped::kMapped;
 }
 
-Mapped instance_vrid(const KaNode& n, InstanceMapping& in, Report&) {
+/// virtual_router_id, priority: 1..255, kept in `Field` (later checks read it) and written
+/// under the same name.
+template <int InstanceMapping::*Field>
+Mapped instance_count(const KaNode& n, InstanceMapping& in, Report&) {
     auto v = count_arg(n, 1, 255);
     if (!v) {
         return Mapped::kInvalid;
     }
-    in.vrid = static_cast<int>(*v);
-    in.lines.push_back("virtual_router_id " + n.words[1] + ";");
-    return Mapped::kMapped;
-}
-
-Mapped instance_priority(const KaNode& n, InstanceMapping& in, Report&) {
-    auto v = count_arg(n, 1, 255);
-    if (!v) {
-        return Mapped::kInvalid;
-    }
-    in.priority = static_cast<int>(*v);
-    in.lines.push_back("priority " + n.words[1] + ";");
+    in.*Field = static_cast<int>(*v);
+    in.lines.push_back(std::string(n.keyword()) + " " + n.words[1] + ";");
     return Mapped::kMapped;
 }
 
@@ -368,8 +361,8 @@ Mapped instance_version(const KaNode& n, InstanceMapping& in, Report&) {
 constexpr Keyword<InstanceMapping> kInstanceKeywords[] = {
     {"state", &instance_state},
     {"interface", &instance_interface},
-    {"virtual_router_id", &instance_vrid},
-    {"priority", &instance_priority},
+    {"virtual_router_id", &instance_count<&InstanceMapping::vrid>},
+    {"priority", &instance_count<&InstanceMapping::priority>},
     {"advert_int", &instance_advert_int},
     {"authentication", &instance_authentication},
     {"virtual_ipaddress", &instance_vips},

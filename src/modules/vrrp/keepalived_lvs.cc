@@ -137,13 +137,17 @@ constexpr Keyword<Check> kCommonKeywords[] = {
     {"warmup", &common_warmup},         {"virtualhost", &common_virtualhost},
 };
 
-/// A keyword of kCommonKeywords, on the Check that `ctx.common()` names at this level
-/// (none: the keyword no longer applies there, an invalid value).
+/// The keywords a block shares with the others (the entry for any other keyword of its
+/// table): one of kCommonKeywords, on the Check that `ctx.common()` names at this level
+/// (none: the keyword no longer applies there, an invalid value); else unsupported.
 template <class Ctx>
 Mapped map_common(const KaNode& n, Ctx& ctx, Report& report) {
+    const Keyword<Check>* k = find_keyword(kCommonKeywords, n.keyword());
+    if (k == nullptr) {
+        return Mapped::kUnsupported;
+    }
     Check* c = ctx.common();
-    return c != nullptr ? find_keyword(kCommonKeywords, n.keyword())->map(n, *c, report)
-                        : Mapped::kInvalid;
+    return c != nullptr ? k->map(n, *c, report) : Mapped::kInvalid;
 }
 
 /// "200" or "200-299", within 100..599.
@@ -201,15 +205,14 @@ Mapped url_virtualhost(const KaNode& n, Check& c, Report&) {
     return Mapped::kMapped;
 }
 
-Mapped url_digest(const KaNode& n, Check&, Report& report) {
-    report.skip(n, n.keyword(), "halo has no body digest, use body=~regex");
-    return Mapped::kReported;
-}
+constexpr char kNoDigest[] = "halo has no body digest, use body=~regex";
 
 constexpr Keyword<Check> kUrlKeywords[] = {
-    {"path", &url_path},     {"status_code", &url_status_code},
-    {"regex", &url_regex},   {"virtualhost", &url_virtualhost},
-    {"digest", &url_digest},
+    {"path", &url_path},
+    {"status_code", &url_status_code},
+    {"regex", &url_regex},
+    {"virtualhost", &url_virtualhost},
+    {"digest", &skip_keyword<Check, kNoDigest>},
 };
 
 // ---- TCP_CHECK / HTTP_GET / SSL_GET ----
@@ -245,21 +248,13 @@ Mapped checker_url(const KaNode& n, Checker& k, Report& report) {
     return Mapped::kMapped;
 }
 
-Mapped checker_delay_before_retry(const KaNode& n, Checker&, Report& report) {
-    report.skip(n, n.keyword(), "halo checks at one pace, set by interval");
-    return Mapped::kReported;
-}
+constexpr char kOnePace[] = "halo checks at one pace, set by interval";
 
 constexpr Keyword<Checker> kCheckerKeywords[] = {
-    {"delay_loop", &map_common<Checker>},
-    {"connect_timeout", &map_common<Checker>},
-    {"retry", &map_common<Checker>},
-    {"nb_get_retry", &map_common<Checker>},
-    {"warmup", &map_common<Checker>},
-    {"virtualhost", &map_common<Checker>},
     {"connect_port", &checker_connect_port},
     {"url", &checker_url},
-    {"delay_before_retry", &checker_delay_before_retry},
+    {"delay_before_retry", &skip_keyword<Checker, kOnePace>},
+    {"", &map_common<Checker>},  // kCommonKeywords
 };
 
 /// A TCP_CHECK / HTTP_GET / SSL_GET block, on top of the defaults `base`.
@@ -291,21 +286,11 @@ struct RealServer {
 };
 
 Mapped real_weight(const KaNode& n, RealServer& rs, Report&) {
-    auto v = n.words.size() == 2 ? parse_count(n.words[1]) : std::nullopt;
-    if (!v) {
-        return Mapped::kInvalid;
-    }
-    rs.weight = v;
-    return Mapped::kMapped;
+    return set_count(n, rs.weight, 0, kMaxCount);
 }
 
 Mapped real_uthreshold(const KaNode& n, RealServer& rs, Report&) {
-    auto v = n.words.size() == 2 ? parse_count(n.words[1]) : std::nullopt;
-    if (!v) {
-        return Mapped::kInvalid;
-    }
-    rs.max_conns = v;
-    return Mapped::kMapped;
+    return set_count(n, rs.max_conns, 0, kMaxCount);
 }
 
 /// TCP_CHECK, HTTP_GET, SSL_GET.
@@ -321,24 +306,13 @@ Mapped real_checker(const KaNode& n, RealServer& rs, Report& report) {
     return Mapped::kMapped;
 }
 
-Mapped real_inhibit_on_failure(const KaNode& n, RealServer&, Report& report) {
-    report.skip(n, n.keyword(), "a failed server is taken out, not set to weight 0");
-    return Mapped::kReported;
-}
+constexpr char kTakenOut[] = "a failed server is taken out, not set to weight 0";
 
 constexpr Keyword<RealServer> kRealServerKeywords[] = {
-    {"weight", &real_weight},
-    {"uthreshold", &real_uthreshold},
-    {"TCP_CHECK", &real_checker},
-    {"HTTP_GET", &real_checker},
-    {"SSL_GET", &real_checker},
-    {"delay_loop", &map_common<RealServer>},
-    {"connect_timeout", &map_common<RealServer>},
-    {"retry", &map_common<RealServer>},
-    {"nb_get_retry", &map_common<RealServer>},
-    {"warmup", &map_common<RealServer>},
-    {"virtualhost", &map_common<RealServer>},
-    {"inhibit_on_failure", &real_inhibit_on_failure},
+    {"weight", &real_weight},      {"uthreshold", &real_uthreshold},
+    {"TCP_CHECK", &real_checker},  {"HTTP_GET", &real_checker},
+    {"SSL_GET", &real_checker},    {"inhibit_on_failure", &skip_keyword<RealServer, kTakenOut>},
+    {"", &map_common<RealServer>},  // kCommonKeywords
 };
 
 std::optional<Server> map_real_server(const KaNode& rs, long vs_port, const Check& base,
@@ -466,18 +440,10 @@ Mapped vs_sorry_server(const KaNode& n, VirtualServer& vs, Report&) {
 }
 
 constexpr Keyword<VirtualServer> kVirtualServerKeywords[] = {
-    {"real_server", &vs_real_server},
-    {"delay_loop", &map_common<VirtualServer>},
-    {"connect_timeout", &map_common<VirtualServer>},
-    {"retry", &map_common<VirtualServer>},
-    {"nb_get_retry", &map_common<VirtualServer>},
-    {"warmup", &map_common<VirtualServer>},
-    {"virtualhost", &map_common<VirtualServer>},
-    {"lb_algo", &vs_lb_algo},
-    {"lb_kind", &vs_lb_kind},
-    {"persistence_timeout", &vs_persistence_timeout},
-    {"protocol", &vs_protocol},
-    {"sorry_server", &vs_sorry_server},
+    {"real_server", &vs_real_server}, {"lb_algo", &vs_lb_algo},
+    {"lb_kind", &vs_lb_kind},         {"persistence_timeout", &vs_persistence_timeout},
+    {"protocol", &vs_protocol},       {"sorry_server", &vs_sorry_server},
+    {"", &map_common<VirtualServer>},  // kCommonKeywords
 };
 
 /// `virtual_server IP PORT`; else reported.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <set>
 
+#include "core/conf_context.h"
 #include "modules/vrrp/keepalived_map.h"
 
 namespace vrrp::keepalived {
@@ -99,17 +100,10 @@ std::string command_words(const KaNode& n) {
 }
 
 std::optional<long> parse_count(std::string_view s) {
-    if (s.empty() || s.size() > 9) {
+    if (s.size() > 9) {
         return std::nullopt;
     }
-    long v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-        v = v * 10 + (c - '0');
-    }
-    return v;
+    return core::parse_int(s);
 }
 
 std::optional<int> parse_weight(std::string_view s) {
@@ -130,6 +124,15 @@ std::optional<long> count_arg(const KaNode& n, long lo, long hi) {
         return std::nullopt;
     }
     return v;
+}
+
+Mapped set_count(const KaNode& n, std::optional<long>& to, long lo, long hi) {
+    auto v = count_arg(n, lo, hi);
+    if (!v) {
+        return Mapped::kInvalid;
+    }
+    to = v;
+    return Mapped::kMapped;
 }
 
 std::string word(std::string_view s) {

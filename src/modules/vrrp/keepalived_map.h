@@ -57,22 +57,36 @@ enum class Mapped {
 };
 
 /// A keyword of a keepalived block and its handler, as core::Directive is for halo's own
-/// directives. `Ctx` holds what the block being mapped has said so far.
+/// directives. `Ctx` holds what the block being mapped has said so far. An entry with an
+/// empty name takes every keyword the other entries of its table do not name.
 template <class Ctx>
 struct Keyword {
     std::string_view name;
     Mapped (*map)(const KaNode& n, Ctx& ctx, Report& report);
 };
 
-/// The entry of `table` for `kw`; nullptr when it has none.
+/// The handler of a keyword whose value halo has no counterpart for: reported, with the
+/// reason `Why` (a `constexpr char[]` with static storage).
+template <class Ctx, const char* Why>
+Mapped skip_keyword(const KaNode& n, Ctx&, Report& report) {
+    report.skip(n, n.keyword(), Why);
+    return Mapped::kReported;
+}
+
+/// The entry of `table` for `kw`, else its entry for any other keyword; nullptr when it has
+/// neither.
 template <class Ctx, size_t N>
 const Keyword<Ctx>* find_keyword(const Keyword<Ctx> (&table)[N], std::string_view kw) {
+    const Keyword<Ctx>* other = nullptr;
     for (const Keyword<Ctx>& k : table) {
         if (k.name == kw) {
             return &k;
         }
+        if (k.name.empty()) {
+            other = &k;
+        }
     }
-    return nullptr;
+    return other;
 }
 
 /// Maps `n` by its keyword's entry in `table`, then reports what the handler did not: an
@@ -106,8 +120,10 @@ bool map_nodes(const std::vector<KaNode>& nodes, const Keyword<Ctx> (&table)[N],
 std::optional<std::chrono::milliseconds> parse_seconds(std::string_view s);
 /// "2s" or "250ms".
 std::string duration_text(std::chrono::milliseconds ms);
-/// A non-negative integer.
+/// A non-negative integer of at most 9 digits.
 std::optional<long> parse_count(std::string_view s);
+/// The largest count parse_count reads.
+inline constexpr long kMaxCount = 999'999'999;
 /// A signed weight within halo's (and keepalived's) -253..253.
 std::optional<int> parse_weight(std::string_view s);
 /// The number of words after the keyword.
@@ -116,6 +132,8 @@ inline size_t arg_count(const KaNode& n) {
 }
 /// The node's only argument as a count within lo..hi.
 std::optional<long> count_arg(const KaNode& n, long lo, long hi);
+/// A keyword handler's end: sets `to` from the node's only argument, a count within lo..hi.
+Mapped set_count(const KaNode& n, std::optional<long>& to, long lo, long hi);
 /// A notify line's command: its words after the keyword, joined by spaces (keepalived takes
 /// `notify_master /bin/x arg` unquoted as well as quoted).
 std::string command_words(const KaNode& n);

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "core/conf_context.h"
 #include "core/module.h"
 
 namespace core {
@@ -195,6 +196,28 @@ struct VrrpConf : core::ConfBase {
 
     const ScriptConf* find_script(std::string_view name) const;
 };
+
+/// `vrrp_script NAME { }`, `vrrp_sync_group NAME { }`: adds an entry named by the directive's
+/// argument to `list` (refused when `what` of that name is defined before) and reads the
+/// block, in context `ctx`, with `current` pointing at the entry. The entry is list.back().
+template <class Block>
+core::Status add_named_block(core::ConfContext& cf, std::string_view what, std::vector<Block>& list,
+                             Block*& current, uint32_t ctx) {
+    const std::string& name = cf.arg(0);
+    for (const Block& e : list) {
+        if (e.name == name) {
+            return cf.error("duplicate " + std::string(what) + " \"" + name +
+                            "\", first defined in " + e.where);
+        }
+    }
+    Block& e = list.emplace_back();
+    e.name = name;
+    e.where = cf.node().where();
+    current = &e;
+    core::Status st = cf.apply_block(cf.node().children, ctx, {});
+    current = nullptr;
+    return st;
+}
 
 /// The vrrp conf of a cycle (nullptr when the module is not compiled in).
 const VrrpConf* vrrp_conf(const core::Cycle& cycle);

@@ -1,19 +1,20 @@
 #include "modules/vrrp/vrrp_fsm.h"
 
+#include "core/named.h"
+
 namespace vrrp {
 
+namespace {
+constexpr core::Named<State> kStateNames[] = {
+    {"INIT", State::kInit},
+    {"BACKUP", State::kBackup},
+    {"MASTER", State::kMaster},
+    {"FAULT", State::kFault},
+};
+}  // namespace
+
 std::string_view state_name(State s) {
-    switch (s) {
-        case State::kInit:
-            return "INIT";
-        case State::kBackup:
-            return "BACKUP";
-        case State::kMaster:
-            return "MASTER";
-        case State::kFault:
-            return "FAULT";
-    }
-    return "?";
+    return core::name_of<State>(kStateNames, s, "?");
 }
 
 std::string_view cause_text(Cause c) {

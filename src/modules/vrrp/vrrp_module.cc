@@ -88,31 +88,15 @@ Status set_script_user(ConfContext& cf, VrrpConf& conf) {
 
 /// `vrrp_no_swap;` (keepalived's name): the helper locks its memory.
 Status set_no_swap(ConfContext& cf, VrrpConf& conf) {
-    if (conf.no_swap) {
-        return cf.duplicate();
-    }
-    conf.no_swap = true;
-    return Status::ok();
+    return cf.mark_given(conf.no_swap);
 }
 
 Status set_vrrp_script(ConfContext& cf, VrrpConf& conf) {
-    const std::string& name = cf.arg(0);
-    for (size_t i = 0; i < conf.scripts.size(); i++) {
-        if (conf.scripts[i].name == name) {
-            return cf.error("duplicate vrrp_script \"" + name + "\", first defined in " +
-                            conf.scripts[i].where);
-        }
-    }
-    conf.scripts.push_back(ScriptConf{});
+    HALO_TRY(add_named_block(cf, "vrrp_script", conf.scripts, conf.current_script,
+                             core::kCtxVrrpScript));
     ScriptConf& s = conf.scripts.back();
-    s.name = name;
-    s.where = cf.node().where();
-    conf.current_script = &s;
-    Status st = cf.apply_block(cf.node().children, core::kCtxVrrpScript, {});
-    conf.current_script = nullptr;
-    HALO_TRY(st);
     if (s.script.empty()) {
-        return cf.error("no \"script\" in vrrp_script \"" + name + "\"");
+        return cf.error("no \"script\" in vrrp_script \"" + s.name + "\"");
     }
     if (s.timeout.count() == 0) {
         s.timeout = s.interval;
@@ -243,24 +227,15 @@ Status set_priority(ConfContext& cf, VrrpConf& conf) {
 
 Status set_advert_int(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.advert_int) {
-        return cf.duplicate();
-    }
-    auto v = core::parse_duration(cf.arg(0));
-    if (!v || v->count() == 0) {
-        return cf.invalid_value(cf.arg(0), "expected a time such as 1s, 100ms");
-    }
-    d.advert_int = *v;
+    HALO_TRY(
+        core::detail::set_positive_duration(cf, d.advert_int, "expected a time such as 1s, 100ms"));
     d.advert_where = cf.node().where();
     return Status::ok();
 }
 
 Status set_authentication(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_auth) {
-        return cf.duplicate();
-    }
-    d.has_auth = true;
+    HALO_TRY(cf.mark_given(d.has_auth));
     d.auth_where = cf.node().where();
     bool type_seen = false;
     for (const ConfNode& n : cf.node().children) {
@@ -296,10 +271,7 @@ Status set_authentication(ConfContext& cf, VrrpConf& conf) {
 
 Status set_virtual_ipaddress(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_vips) {
-        return cf.duplicate();
-    }
-    d.has_vips = true;
+    HALO_TRY(cf.mark_given(d.has_vips));
     for (const ConfNode& n : cf.node().children) {
         if (n.block) {
             return at(n.where(), "unexpected \"{\" in \"virtual_ipaddress\"");
@@ -346,10 +318,7 @@ Status set_virtual_ipaddress(ConfContext& cf, VrrpConf& conf) {
 
 Status set_nopreempt(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_nopreempt) {
-        return cf.duplicate();
-    }
-    d.has_nopreempt = true;
+    HALO_TRY(cf.mark_given(d.has_nopreempt));
     d.conf.preempt = false;
     return Status::ok();
 }
@@ -384,10 +353,7 @@ Status set_unicast_src_ip(ConfContext& cf, VrrpConf& conf) {
 
 Status set_unicast_peer(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    if (d.has_peers) {
-        return cf.duplicate();
-    }
-    d.has_peers = true;
+    HALO_TRY(cf.mark_given(d.has_peers));
     for (const ConfNode& n : cf.node().children) {
         auto ip = n.block || n.args.size() != 1 ? std::nullopt : Ip4::parse(n.args[0]);
         if (!ip) {
@@ -443,6 +409,19 @@ Status track_action(ConfContext& cf, size_t from, bool allow_fault, TrackAction&
     return Status::ok();
 }
 
+/// Adds `t` to `list` (an instance's or a sync group's); a name tracked twice is an error,
+/// `what` says what the name is ("vrrp_script ", or "" for an interface or upstream).
+template <class Tracked>
+Status add_tracked(ConfContext& cf, std::vector<Tracked>& list, Tracked t, std::string_view what) {
+    for (const auto& o : list) {
+        if (o.name == t.name) {
+            return cf.error(std::string(what) + "\"" + t.name + "\" is tracked twice");
+        }
+    }
+    list.push_back(std::move(t));
+    return Status::ok();
+}
+
 Status set_track_script(ConfContext& cf, VrrpConf& conf) {
     TrackedScript t;
     t.name = cf.arg(0);
@@ -451,13 +430,7 @@ Status set_track_script(ConfContext& cf, VrrpConf& conf) {
     HALO_TRY(track_action(cf, 1, false, unused, &t.weight));
     auto& list = conf.current_group != nullptr ? conf.current_group->track_scripts
                                                : draft(conf).conf.track_scripts;
-    for (const auto& o : list) {
-        if (o.name == t.name) {
-            return cf.error("vrrp_script \"" + t.name + "\" is tracked twice");
-        }
-    }
-    list.push_back(std::move(t));
-    return Status::ok();
+    return add_tracked(cf, list, std::move(t), "vrrp_script ");
 }
 
 Status set_track_named(ConfContext& cf, VrrpConf& conf) {
@@ -466,10 +439,8 @@ Status set_track_named(ConfContext& cf, VrrpConf& conf) {
     t.name = cf.arg(0);
     t.where = cf.node().where();
     HALO_TRY(track_action(cf, 1, !iface, t.action, nullptr));
-    if (iface && t.action.weight == 0) {
-        t.action.fault = true;  // keepalived: a tracked interface without weight => Fault
-    }
-    if (!iface && t.action.weight == 0) {
+    // Without a weight, a tracked interface (as in keepalived) or upstream means Fault.
+    if (t.action.weight == 0) {
         t.action.fault = true;
     }
     auto lists = [iface](auto& c) -> std::vector<TrackedName>& {
@@ -477,13 +448,7 @@ Status set_track_named(ConfContext& cf, VrrpConf& conf) {
     };
     auto& list =
         conf.current_group != nullptr ? lists(*conf.current_group) : lists(draft(conf).conf);
-    for (const auto& o : list) {
-        if (o.name == t.name) {
-            return cf.error("\"" + t.name + "\" is tracked twice");
-        }
-    }
-    list.push_back(std::move(t));
-    return Status::ok();
+    return add_tracked(cf, list, std::move(t), "");
 }
 
 Status set_track_workers(ConfContext& cf, VrrpConf& conf) {
@@ -527,10 +492,7 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
     bool& seen = n == "garp_master_delay"    ? d.has_garp_delay
                  : n == "garp_master_repeat" ? d.has_garp_repeat
                                              : d.has_garp_refresh;
-    if (seen) {
-        return cf.duplicate();
-    }
-    seen = true;
+    HALO_TRY(cf.mark_given(seen));
     if (n == "garp_master_repeat") {
         int64_t v = 0;
         HALO_TRY(core::detail::set_int(cf, 1, 255, v, false));
@@ -609,10 +571,7 @@ Status resolve(VrrpConf& conf) {
 }
 
 Status set_vrrp(ConfContext& cf, VrrpConf& conf) {
-    if (conf.seen) {
-        return cf.duplicate();
-    }
-    conf.seen = true;
+    HALO_TRY(cf.mark_given(conf.seen));
     HALO_TRY(cf.apply_block(cf.node().children, core::kCtxVrrp, {}));
     Status s = resolve(conf);
     if (s.is_ok() && conf.instances.empty()) {

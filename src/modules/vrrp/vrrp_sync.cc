@@ -17,23 +17,11 @@ using core::Status;
 // ---- Config ----
 
 Status set_vrrp_sync_group(ConfContext& cf, VrrpConf& conf) {
-    const std::string& name = cf.arg(0);
-    for (const SyncGroupConf& g : conf.sync_groups) {
-        if (g.name == name) {
-            return cf.error("duplicate vrrp_sync_group \"" + name + "\", first defined in " +
-                            g.where);
-        }
-    }
-    conf.sync_groups.push_back(SyncGroupConf{});
-    SyncGroupConf& g = conf.sync_groups.back();
-    g.name = name;
-    g.where = cf.node().where();
-    conf.current_group = &g;
-    Status st = cf.apply_block(cf.node().children, core::kCtxVrrpSyncGroup, {});
-    conf.current_group = nullptr;
-    HALO_TRY(st);
+    HALO_TRY(add_named_block(cf, "vrrp_sync_group", conf.sync_groups, conf.current_group,
+                             core::kCtxVrrpSyncGroup));
+    const SyncGroupConf& g = conf.sync_groups.back();
     if (g.members.empty()) {
-        return cf.error("no \"group\" in vrrp_sync_group \"" + name + "\"");
+        return cf.error("no \"group\" in vrrp_sync_group \"" + g.name + "\"");
     }
     return Status::ok();
 }
@@ -65,11 +53,7 @@ Status set_sync_group_members(ConfContext& cf, VrrpConf& conf) {
 }
 
 Status set_sync_group_tracking_weight(ConfContext& cf, VrrpConf& conf) {
-    if (conf.current_group->tracking_weight) {
-        return cf.duplicate();
-    }
-    conf.current_group->tracking_weight = true;
-    return Status::ok();
+    return cf.mark_given(conf.current_group->tracking_weight);
 }
 
 namespace {

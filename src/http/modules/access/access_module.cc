@@ -70,10 +70,9 @@ http::Flow access_handler(http::Request& r) {
     return http::Flow::kDeclined;
 }
 
-Status postconfiguration(core::Cycle& cycle) {
-    http::add_phase_handler(cycle, http::Phase::kAccess, &access_handler);
-    return Status::ok();
-}
+constexpr http::PhaseHandlerEntry kPhaseHandlers[] = {
+    {http::Phase::kAccess, &access_handler},
+};
 
 }  // namespace
 
@@ -82,7 +81,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttp,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &postconfiguration,
+    .postconfiguration = &http::register_phase_handlers<kPhaseHandlers>,
 };
 
 }  // namespace mod::http_access

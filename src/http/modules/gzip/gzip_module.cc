@@ -115,12 +115,9 @@ Status set_disable(ConfContext& cf, GzipLocConf& conf) {
 }
 
 Status set_buffers(ConfContext& cf, GzipLocConf& conf) {
-    if (conf.buffer_size) {
-        return cf.duplicate();
-    }
     int64_t n = 0;
     core::Size size;
-    HALO_TRY(core::parse_buffers(cf, 512, n, size));
+    HALO_TRY(core::parse_buffers(cf, 512, n, size, conf.buffer_size.has_value()));
     conf.buffer_size = size;  // the number of buffers is not needed: output streams on
     return Status::ok();
 }
@@ -464,11 +461,6 @@ void header_filter(http::Request& r) {
     r.add_body_filter(&body_filter);
 }
 
-Status postconfiguration(core::Cycle& cycle) {
-    http::add_header_filter(cycle, &header_filter);
-    return Status::ok();
-}
-
 }  // namespace
 
 extern const core::Module kModule{
@@ -476,7 +468,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttpFilter,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &postconfiguration,
+    .postconfiguration = &http::register_header_filter<&header_filter>,
 };
 
 }  // namespace mod::http_gzip

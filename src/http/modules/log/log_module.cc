@@ -177,20 +177,8 @@ constexpr core::ConfHooks kConfs[] = {
 // ---- runtime (per process) ----
 
 std::string escape_default(std::string_view v) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(v.size());
-    for (char ch : v) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
-            out += "\\x";
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        } else {
-            out += ch;
-        }
-    }
-    return out;
+    return http::escape_bytes(
+        v, "\\x", [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x7f; });
 }
 
 std::string escape_json(std::string_view v) {

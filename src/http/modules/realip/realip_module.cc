@@ -99,10 +99,9 @@ http::Flow realip_handler(http::Request& r) {
     return http::Flow::kDeclined;
 }
 
-Status postconfiguration(core::Cycle& cycle) {
-    http::add_phase_handler(cycle, http::Phase::kPostRead, &realip_handler);
-    return Status::ok();
-}
+constexpr http::PhaseHandlerEntry kPhaseHandlers[] = {
+    {http::Phase::kPostRead, &realip_handler},
+};
 
 }  // namespace
 
@@ -111,7 +110,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttp,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &postconfiguration,
+    .postconfiguration = &http::register_phase_handlers<kPhaseHandlers>,
 };
 
 }  // namespace mod::http_realip

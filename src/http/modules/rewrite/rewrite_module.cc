@@ -329,11 +329,10 @@ http::Flow rewrite(http::Request& r) {
     return conf.script.empty() ? http::Flow::kDeclined : run(r, conf, true);
 }
 
-Status postconfiguration(core::Cycle& cycle) {
-    http::add_phase_handler(cycle, http::Phase::kServerRewrite, &server_rewrite);
-    http::add_phase_handler(cycle, http::Phase::kRewrite, &rewrite);
-    return Status::ok();
-}
+constexpr http::PhaseHandlerEntry kPhaseHandlers[] = {
+    {http::Phase::kServerRewrite, &server_rewrite},
+    {http::Phase::kRewrite, &rewrite},
+};
 
 }  // namespace
 
@@ -342,7 +341,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttp,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &postconfiguration,
+    .postconfiguration = &http::register_phase_handlers<kPhaseHandlers>,
 };
 
 }  // namespace mod::http_rewrite

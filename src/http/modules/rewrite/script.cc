@@ -64,21 +64,10 @@ bool test_file(const http::Request& r, Condition::FileTest test, const std::stri
 }  // namespace
 
 std::string escape_args(std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c >= 0x7f || ch == '#' || ch == '%' || ch == '&' || ch == '+' ||
-            ch == ';' || ch == '?') {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        } else {
-            out += ch;
-        }
-    }
-    return out;
+    return http::escape_bytes(s, "%", [](unsigned char c) {
+        return c <= 0x20 || c >= 0x7f || c == '#' || c == '%' || c == '&' || c == '+' || c == ';' ||
+               c == '?';
+    });
 }
 
 std::string unescape_redirect(std::string_view s) {

@@ -187,32 +187,16 @@ const SslTransport* tls_of(const http::Request& r) {
                                 : nullptr;
 }
 
-bool get_protocol(const http::Request& r, std::string_view, std::string& out) {
+/// A variable that `Text` reads from the connection's SSL object; not found on a plain
+/// connection, or when `Text` gives nullptr.
+template <const char* (*Text)(const SSL*)>
+bool get_ssl_text(const http::Request& r, std::string_view, std::string& out) {
     const SslTransport* t = tls_of(r);
-    if (t == nullptr) {
+    const char* text = t != nullptr ? Text(t->ssl()) : nullptr;
+    if (text == nullptr) {
         return false;
     }
-    out += SSL_get_version(t->ssl());
-    return true;
-}
-
-bool get_cipher(const http::Request& r, std::string_view, std::string& out) {
-    const SslTransport* t = tls_of(r);
-    if (t == nullptr) {
-        return false;
-    }
-    out += SSL_get_cipher_name(t->ssl());
-    return true;
-}
-
-bool get_server_name(const http::Request& r, std::string_view, std::string& out) {
-    const SslTransport* t = tls_of(r);
-    const char* name =
-        t != nullptr ? SSL_get_servername(t->ssl(), TLSEXT_NAMETYPE_host_name) : nullptr;
-    if (name == nullptr) {
-        return false;
-    }
-    out += name;
+    out += text;
     return true;
 }
 
@@ -232,14 +216,16 @@ bool get_session_id(const http::Request& r, std::string_view, std::string& out) 
     return true;
 }
 
-bool get_session_reused(const http::Request& r, std::string_view, std::string& out) {
-    const SslTransport* t = tls_of(r);
-    if (t == nullptr) {
-        return false;
-    }
-    out += SSL_session_reused(t->ssl()) ? "r" : ".";
-    return true;
-}
+constexpr http::VariableDef kVariables[] = {
+    {"ssl_protocol", &get_ssl_text<[](const SSL* ssl) { return SSL_get_version(ssl); }>},
+    {"ssl_cipher", &get_ssl_text<[](const SSL* ssl) { return SSL_get_cipher_name(ssl); }>},
+    {"ssl_server_name", &get_ssl_text<[](const SSL* ssl) {
+         return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+     }>},
+    {"ssl_session_id", &get_session_id},
+    {"ssl_session_reused",
+     &get_ssl_text<[](const SSL* ssl) { return SSL_session_reused(ssl) ? "r" : "."; }>},
+};
 
 // ---- hooks ----
 
@@ -305,11 +291,9 @@ Status postconfiguration(core::Cycle& cycle) {
             made.emplace_back(std::move(s), c.context);
         }
     }
-    http::add_variable(cycle, {"ssl_protocol", &get_protocol});
-    http::add_variable(cycle, {"ssl_cipher", &get_cipher});
-    http::add_variable(cycle, {"ssl_server_name", &get_server_name});
-    http::add_variable(cycle, {"ssl_session_id", &get_session_id});
-    http::add_variable(cycle, {"ssl_session_reused", &get_session_reused});
+    for (const http::VariableDef& v : kVariables) {
+        http::add_variable(cycle, v);
+    }
     return Status::ok();
 }
 
