@@ -258,13 +258,13 @@ ParseResult HeadParser::check_partial(std::string_view in, size_t from) {
 }
 
 ParseResult HeadParser::too_long(std::string_view in, size_t line_len) {
+    if (line_len <= max_line_) {
+        return fail(431, "client sent too large request");  // the head as a whole
+    }
     if (!have_request_line_) {
         return fail(414, "client sent too long URI");
     }
-    if (line_len > max_line_) {
-        return fail(431, bad_header("too long", in.substr(pos_, line_len)));
-    }
-    return fail(431, "client sent too large request");
+    return fail(431, bad_header("too long", in.substr(pos_, line_len)));
 }
 
 std::string_view HeadParser::request_line(std::string_view in) const {
