@@ -432,6 +432,7 @@ std::optional<Refusal> header_field(const Header& h, int minor, FieldsSeen& seen
         seen.host_header = &h;
         if (!seen.absolute_form) {
             if (!valid_host(h.value)) {
+                r.host = h.value;  // for the log only: the request is refused
                 return Refusal{400, "client sent invalid host header"};
             }
             r.host = h.value;

@@ -465,6 +465,8 @@ TEST(HeadParserTest, RefusalsSayWhyAndKeepTheRequestLine) {
          "\"Content-Length: 5\"",
          "POST / HTTP/1.1", false},
         {"GET / HTTP/2.0\r\n\r\n", 505, "client sent invalid version", "GET / HTTP/2.0", true},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "client sent invalid host header",
+         "GET / HTTP/1.1", false},
         {"GET / HTTP/1.1\r\n\r\n", 400, "client sent HTTP/1.1 request without \"Host\" header",
          "GET / HTTP/1.1", false},
         {"GET / HTTP/1.1\r\nHost: a\r\nBad Name: \"x\"\r\n\r\n", 400,
