@@ -135,10 +135,11 @@ struct Request {
     core::SockAddr peer;
 
     std::string_view method;
-    std::string_view target;  // as sent
-    std::string_view path;    // target without the query
-    std::string_view args;    // after '?'
-    int http_minor = 1;       // HTTP/1.<minor>
+    std::string_view target;        // as sent
+    std::string_view request_line;  // as sent (of a refused request: as far as it was read)
+    std::string_view path;          // target without the query
+    std::string_view args;          // after '?'
+    int http_minor = 1;             // HTTP/1.<minor>
     std::vector<Header> headers;
     std::string uri;  // path decoded and normalized ("/a/../b%20c" -> "/b c"): nginx's $uri
     std::string_view host;
@@ -238,6 +239,9 @@ struct Request {
     /// The host name of the request as nginx's $host: the Host header without its port, or
     /// the server's first name.
     std::string_view host_name() const;
+    /// nginx's context of an error log line about this request: `, client: 127.0.0.1,
+    /// server: name, request: "GET / HTTP/1.1"` and `, host: "h"` when known (escaped).
+    std::string log_context() const;
     /// Restarts location matching with `uri` (index files, try_files, error_page): 500 after
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
     Flow internal_redirect(std::string uri, std::string_view args);
@@ -315,6 +319,9 @@ std::string escape_uri(std::string_view uri);
 /// digits ("%2F" in a URI, "\x22" in an access log line); the other bytes as they are.
 std::string escape_bytes(std::string_view s, std::string_view prefix,
                          bool (*escape)(unsigned char c));
+/// As nginx escapes a value in a log line: `"`, `\` and bytes that are not printable ASCII
+/// become \xHH (the access log's escape=default, and what the error log quotes).
+std::string escape_log(std::string_view v);
 
 /// nginx's internal status for a plain HTTP request on a TLS port: error_page 497 can catch
 /// it; the client gets 400 "The plain HTTP request was sent to HTTPS port".

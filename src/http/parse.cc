@@ -55,6 +55,33 @@ bool is_token(std::string_view s) {
     return true;
 }
 
+/// nginx's method characters: upper-case letters, "_" and "-" (a token in RFC 9110, but
+/// nginx refuses the rest, so a lower-case "get" is never forwarded).
+bool is_method_char(char c) {
+    return (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+
+bool is_method(std::string_view s) {
+    if (s.empty()) {
+        return false;
+    }
+    for (char c : s) {
+        if (!is_method_char(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// nginx's words for a refused header line: the line, escaped and cut.
+std::string bad_header(std::string_view what, std::string_view line) {
+    constexpr size_t kShown = 256;
+    std::string out = "client sent " + std::string(what) + " header line: \"";
+    out += escape_log(line.substr(0, kShown));
+    out += line.size() > kShown ? "...\"" : "\"";
+    return out;
+}
+
 /// field-value characters (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
 bool is_field_char(unsigned char c) {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
@@ -149,38 +176,41 @@ bool valid_host(std::string_view h) {
 
 void HeadParser::reset() {
     pos_ = scan_ = 0;
-    have_request_line_ = false;
+    have_request_line_ = line_refused_ = method_read_ = line_read_ = false;
     status_ = 0;
-    method_ = target_ = {};
+    reason_.clear();
+    line_ = method_ = target_ = {};
     minor_ = 1;
     fields_.clear();
 }
 
 ParseResult HeadParser::parse(std::string_view in, Request& r) {
     if (in.size() > UINT32_MAX) {
-        return fail(431);
+        return fail(431, "client sent too large request");
     }
     for (;;) {
         size_t lf = in.find('\n', scan_);
         if (lf == std::string_view::npos) {
-            scan_ = in.size();
+            size_t from = scan_;
+            // A CR at the end may be that of a CRLF: looked at again with the next bytes.
+            scan_ = !in.empty() && in.back() == '\r' ? in.size() - 1 : in.size();
+            if (check_partial(in, from) == ParseResult::kError) {
+                return ParseResult::kError;
+            }
             size_t partial = in.size() - pos_;
             if (partial > 0 && in.back() == '\r') {
-                partial--;  // may be the CR of a CRLF: judged as a complete line would be
+                partial--;  // judged as a complete line would be
             }
             if (partial > max_line_ || in.size() > max_head_) {
-                return fail(have_request_line_ ? 431 : 414);
+                return too_long(in, partial);
             }
             return ParseResult::kIncomplete;
         }
         size_t end = lf > pos_ && in[lf - 1] == '\r' ? lf - 1 : lf;
         std::string_view line = in.substr(pos_, end - pos_);
         size_t next = lf + 1;
-        if (line.size() > max_line_) {
-            return fail(have_request_line_ ? 431 : 414);
-        }
-        if (next > max_head_) {
-            return fail(431);
+        if (line.size() > max_line_ || next > max_head_) {
+            return too_long(in, line.size());
         }
         size_t off = pos_;
         pos_ = scan_ = next;
@@ -188,6 +218,9 @@ ParseResult HeadParser::parse(std::string_view in, Request& r) {
             if (line.empty()) {
                 continue;  // RFC 9112 §2.2: empty lines before the request line are ignored
             }
+            line_ = {static_cast<uint32_t>(off),
+                     static_cast<uint32_t>(std::min(line.find('\r'), line.size()))};
+            line_read_ = true;
             if (request_line(line, off, r) != ParseResult::kIncomplete) {
                 return ParseResult::kError;
             }
@@ -200,33 +233,78 @@ ParseResult HeadParser::parse(std::string_view in, Request& r) {
     }
 }
 
+ParseResult HeadParser::check_partial(std::string_view in, size_t from) {
+    // No LF from `from` on: a CR there with a byte after it is bare (RFC 9112 §2.2).
+    size_t cr = in.find('\r', from);
+    if (cr != std::string_view::npos && cr + 1 < in.size()) {
+        if (!have_request_line_) {
+            return fail(400, "client sent invalid request");
+        }
+        return fail(400, bad_header("invalid", in.substr(pos_, cr + 1 - pos_)));
+    }
+    if (have_request_line_ || method_read_) {
+        return ParseResult::kIncomplete;
+    }
+    for (size_t i = from; i < in.size(); i++) {
+        if (in[i] == ' ') {
+            method_read_ = true;
+            break;
+        }
+        if (!is_method_char(in[i]) && in[i] != '\r') {  // the CR is the last byte
+            return fail(400, "client sent invalid method");
+        }
+    }
+    return ParseResult::kIncomplete;
+}
+
+ParseResult HeadParser::too_long(std::string_view in, size_t line_len) {
+    if (line_len <= max_line_) {
+        return fail(431, "client sent too large request");  // the head as a whole
+    }
+    if (!have_request_line_) {
+        return fail(414, "client sent too long URI");
+    }
+    return fail(431, bad_header("too long", in.substr(pos_, line_len)));
+}
+
+std::string_view HeadParser::request_line(std::string_view in) const {
+    if (line_read_) {
+        return in.substr(line_.off, line_.len);
+    }
+    std::string_view rest = pos_ < in.size() ? in.substr(pos_) : std::string_view();
+    return rest.substr(0, rest.find_first_of("\r\n"));
+}
+
 ParseResult HeadParser::request_line(std::string_view line, size_t off, Request& r) {
     if (line.find('\r') != std::string_view::npos) {
-        return fail(400);  // bare CR (RFC 9112 §2.2)
+        return fail(400, "client sent invalid request");  // bare CR (RFC 9112 §2.2)
     }
     size_t sp1 = line.find(' ');
     size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp1 != std::string_view::npos && !is_method(line.substr(0, sp1))) {
+        return fail(400, "client sent invalid method");
+    }
     if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-        return fail(400);
+        return fail(400, "client sent invalid request");
     }
     std::string_view method = line.substr(0, sp1);
     std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = line.substr(sp2 + 1);
-    if (!is_token(method) || target.empty()) {
-        return fail(400);
+    if (!is_method(method) || target.empty()) {
+        return fail(400, "client sent invalid request");
     }
     for (char c : target) {
         auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u == 0x7f) {
-            return fail(400);
+            return fail(400, "client sent invalid request");
         }
     }
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
         version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
-        return fail(400);
+        return fail(400, "client sent invalid request");
     }
     if (version[5] != '1') {
-        return fail(505);
+        return fail(505, "client sent invalid version");
     }
     minor_ = version[7] - '0';
     method_ = {static_cast<uint32_t>(off), static_cast<uint32_t>(method.size())};
@@ -237,16 +315,17 @@ ParseResult HeadParser::request_line(std::string_view line, size_t off, Request&
 
 ParseResult HeadParser::header_line(std::string_view line, size_t off) {
     if (line[0] == ' ' || line[0] == '\t') {
-        return fail(400);  // obs-fold (RFC 9112 §5.2)
+        return fail(400, bad_header("invalid", line));  // obs-fold (RFC 9112 §5.2)
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
-        return fail(400);  // includes whitespace before the colon (RFC 9112 §5.1)
+        // includes whitespace before the colon (RFC 9112 §5.1)
+        return fail(400, bad_header("invalid", line));
     }
     std::string_view raw = line.substr(colon + 1);
     for (char c : raw) {
         if (!is_field_char(static_cast<unsigned char>(c))) {
-            return fail(400);  // CTLs, NUL and bare CR
+            return fail(400, bad_header("invalid", line));  // CTLs, NUL and bare CR
         }
     }
     std::string_view value = trim_ows(raw);
@@ -262,9 +341,9 @@ namespace {
 struct FieldsSeen {
     bool absolute_form = false;  // the host came from the target
     bool have_host = false;
-    bool host_header = false;
-    bool have_cl = false;
-    bool have_te = false;
+    const Header* host_header = nullptr;
+    const Header* cl = nullptr;
+    const Header* te = nullptr;
     bool conn_close = false;
     bool conn_keepalive = false;
 };
@@ -287,9 +366,21 @@ bool split_absolute_form(Request& r, std::string_view& path) {
     return true;
 }
 
+/// Why a head is refused: the status and nginx's words.
+struct Refusal {
+    int status;
+    std::string reason;
+};
+
+std::string duplicate(std::string_view what, const Header& h, const Header& previous) {
+    return "client sent duplicate " + std::string(what) + ": \"" + escape_log(h.name) + ": " +
+           escape_log(h.value) + "\", previous value: \"" + escape_log(previous.name) + ": " +
+           escape_log(previous.value) + "\"";
+}
+
 /// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host;
-/// the status to refuse the request with when it cannot.
-std::optional<int> split_target(Request& r) {
+/// why the request is refused when it cannot.
+std::optional<Refusal> split_target(Request& r) {
     std::string_view path;
     if (r.target[0] == '/') {
         size_t q = r.target.find('?');
@@ -298,16 +389,16 @@ std::optional<int> split_target(Request& r) {
     } else if (iequals(r.target.substr(0, 7), "http://") ||
                iequals(r.target.substr(0, 8), "https://")) {
         if (!split_absolute_form(r, path)) {
-            return 400;
+            return Refusal{400, "client sent invalid host in request line"};
         }
     } else if (r.method == "OPTIONS" && r.target == "*") {
         path = "*";
     } else {
-        return 400;
+        return Refusal{400, "client sent invalid request"};
     }
     r.path = path;
     if (path != "*" && !normalize_path(path, r.uri)) {
-        return 400;
+        return Refusal{400, "client sent invalid request"};
     }
     if (path == "*") {
         r.uri = "*";
@@ -332,34 +423,42 @@ void connection_tokens(std::string_view v, FieldsSeen& seen, Request& r) {
 }
 
 /// Applies one header field that frames the request or steers the connection (`minor`:
-/// HTTP/1.<minor>); the status to refuse the request with when it cannot.
-std::optional<int> header_field(const Header& h, int minor, FieldsSeen& seen, Request& r) {
+/// HTTP/1.<minor>); why the request is refused when it cannot. `h` stays valid for the head.
+std::optional<Refusal> header_field(const Header& h, int minor, FieldsSeen& seen, Request& r) {
     if (iequals(h.name, "Host")) {
-        if (seen.host_header) {
-            return 400;  // duplicate Host (RFC 9112 §3.2)
+        if (seen.host_header != nullptr) {  // RFC 9112 §3.2
+            return Refusal{400, duplicate("host header", h, *seen.host_header)};
         }
-        seen.host_header = true;
+        seen.host_header = &h;
         if (!seen.absolute_form) {
             if (!valid_host(h.value)) {
-                return 400;
+                r.host = h.value;  // for the log only: the request is refused
+                return Refusal{400, "client sent invalid host header"};
             }
             r.host = h.value;
             seen.have_host = true;
         }
     } else if (iequals(h.name, "Content-Length")) {
-        auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
-        if (!v || seen.have_cl) {
-            return 400;  // invalid or duplicate (RFC 9112 §6.3)
+        if (seen.cl != nullptr) {  // RFC 9112 §6.3
+            return Refusal{400, duplicate("header line", h, *seen.cl)};
         }
-        seen.have_cl = true;
+        auto v = h.value.size() <= 18 ? core::parse_int(h.value) : std::nullopt;
+        if (!v) {
+            return Refusal{400, "client sent invalid \"Content-Length\" header"};
+        }
+        seen.cl = &h;
         r.content_length = static_cast<uint64_t>(*v);
     } else if (iequals(h.name, "Transfer-Encoding")) {
-        if (seen.have_te || minor == 0) {
-            return 400;
+        if (seen.te != nullptr) {
+            return Refusal{400, duplicate("header line", h, *seen.te)};
         }
-        seen.have_te = true;
-        if (!iequals(h.value, "chunked")) {
-            return 501;  // only chunked is implemented, as in nginx
+        if (minor == 0) {
+            return Refusal{400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header"};
+        }
+        seen.te = &h;
+        if (!iequals(h.value, "chunked")) {  // only chunked is implemented, as in nginx
+            return Refusal{
+                501, "client sent unknown \"Transfer-Encoding\": \"" + escape_log(h.value) + "\""};
         }
         r.chunked = true;
     } else if (iequals(h.name, "Connection")) {
@@ -376,12 +475,14 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     auto view = [&](Span s) { return in.substr(s.off, s.len); };
     r.method = view(method_);
     r.target = view(target_);
+    r.request_line = view(line_);
     r.http_minor = minor_;
     r.keepalive = minor_ >= 1;
     r.headers.clear();
     r.headers.reserve(fields_.size());
     if (auto refuse = split_target(r)) {
-        return fail(*refuse);
+        line_refused_ = true;
+        return fail(refuse->status, std::move(refuse->reason));
     }
     FieldsSeen seen;
     seen.absolute_form = !r.host.empty();
@@ -389,16 +490,19 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     for (const Field& f : fields_) {
         r.headers.push_back({view(f.name), view(f.value)});
         if (auto refuse = header_field(r.headers.back(), minor_, seen, r)) {
-            return fail(*refuse);
+            return fail(refuse->status, std::move(refuse->reason));
         }
     }
     // "close" wins wherever it appears; HTTP/1.0 keeps the connection only when asked.
     r.keepalive = !seen.conn_close && (minor_ >= 1 || seen.conn_keepalive);
-    if (seen.have_cl && seen.have_te) {
-        return fail(400);  // RFC 9112 §6.1: a smuggling attempt; never guess
+    if (seen.cl != nullptr && seen.te != nullptr) {
+        // RFC 9112 §6.1: a smuggling attempt; never guess
+        return fail(400,
+                    "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the "
+                    "same time");
     }
-    if (minor_ >= 1 && !seen.have_host) {
-        return fail(400);  // RFC 9112 §3.2
+    if (minor_ >= 1 && !seen.have_host) {  // RFC 9112 §3.2
+        return fail(400, "client sent HTTP/1.1 request without \"Host\" header");
     }
     return ParseResult::kComplete;
 }

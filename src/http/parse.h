@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,12 +28,14 @@ enum class ParseResult { kComplete, kIncomplete, kError };
 /// a byte at a time costs O(n). Positions are kept as offsets, so the caller's buffer may move
 /// between calls. On kComplete the views in the Request point into the last `in`.
 ///
-/// Rejected, with the status nginx uses: malformed request line or header, bare CR, obs-fold,
-/// whitespace before the colon, control characters, missing or duplicate Host, invalid or
-/// duplicate Content-Length, Content-Length together with Transfer-Encoding, Transfer-Encoding
-/// in HTTP/1.0 (400); a transfer coding other than chunked (501); request line longer than
-/// `max_line` (414); a header line longer than `max_line` or a head longer than `max_head`
-/// (431); HTTP versions other than 1.x (505).
+/// Rejected, with the status nginx uses: malformed request line or header, a method with other
+/// characters than A-Z, "_" and "-" (nginx's rule), bare CR, obs-fold, whitespace before the colon,
+/// control characters, missing or duplicate Host, invalid or duplicate Content-Length,
+/// Content-Length together with Transfer-Encoding, Transfer-Encoding in HTTP/1.0 (400); a transfer
+/// coding other than chunked (501); request line longer than `max_line` (414); a header line longer
+/// than `max_line` or a head longer than `max_head` (431); HTTP versions other than 1.x (505). A
+/// bad method character (a TLS ClientHello) or a bare CR is refused as soon as it arrives, without
+/// waiting for the end of its line.
 class HeadParser {
   public:
     HeadParser(size_t max_line, size_t max_head) : max_line_(max_line), max_head_(max_head) {
@@ -42,6 +45,13 @@ class HeadParser {
     ParseResult parse(std::string_view in, Request& r);
     /// Status to answer with after kError.
     int status() const { return status_; }
+    /// Why the head was refused, after kError, in nginx's words ("client sent invalid method").
+    const std::string& reason() const { return reason_; }
+    /// After kError: whether the request line was refused (else a header or the head as a whole).
+    bool line_refused() const { return !have_request_line_ || line_refused_; }
+    /// The request line as far as it was read (up to its CR or LF), a view into `in` (the
+    /// input given to the last parse()): what the logs show for a refused request.
+    std::string_view request_line(std::string_view in) const;
     /// Length of the head (the body, or the next request, starts there) after kComplete.
     size_t consumed() const { return pos_; }
     /// Forgets everything; ready for the next request.
@@ -56,10 +66,15 @@ class HeadParser {
         Span name;
         Span value;
     };
-    ParseResult fail(int status) {
+    ParseResult fail(int status, std::string reason) {
         status_ = status;
+        reason_ = std::move(reason);
         return ParseResult::kError;
     }
+    /// A bad method character or a bare CR in the unfinished line from `from` on.
+    ParseResult check_partial(std::string_view in, size_t from);
+    /// 414 or 431 for a line or head over the limits (`line_len`: the line at pos_).
+    ParseResult too_long(std::string_view in, size_t line_len);
     ParseResult request_line(std::string_view line, size_t off, Request& r);
     ParseResult header_line(std::string_view line, size_t off);
     ParseResult finish(std::string_view in, Request& r);
@@ -69,8 +84,12 @@ class HeadParser {
     size_t pos_ = 0;   // start of the next line to parse
     size_t scan_ = 0;  // where to continue looking for its end
     bool have_request_line_ = false;
+    bool line_refused_ = false;  // the request line was complete but failed a later check
+    bool method_read_ = false;   // the unfinished request line is past its method
+    bool line_read_ = false;     // line_ holds the request line (up to a CR)
     int status_ = 0;
-    Span method_{}, target_{};
+    std::string reason_;
+    Span line_{}, method_{}, target_{};
     int minor_ = 1;
     std::vector<Field> fields_;
 };

@@ -123,7 +123,7 @@ RequestBody::~RequestBody() {
 void Request::rebase(std::string_view old) {
     head_copy.assign(old);
     const char* to = head_copy.data();
-    for (std::string_view* v : {&method, &target, &path, &args, &host}) {
+    for (std::string_view* v : {&method, &target, &request_line, &path, &args, &host}) {
         rebase_view(*v, old, to);
     }
     for (Header& h : headers) {
@@ -382,6 +382,11 @@ void Request::remove_out_header(std::string_view name) {
     });
 }
 
+std::string escape_log(std::string_view v) {
+    return escape_bytes(
+        v, "\\x", [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x7f; });
+}
+
 std::string escape_uri(std::string_view uri) {
     return escape_bytes(uri, "%", [](unsigned char c) {
         static constexpr std::string_view kSafe = "-._~!$&'()*+,;=:@/";
@@ -425,6 +430,20 @@ std::string_view Request::host_name() const {
         return server->names[0];
     }
     return h;
+}
+
+std::string Request::log_context() const {
+    std::string out = ", client: " + peer.host_text() + ", server: ";
+    if (server != nullptr && !server->names.empty()) {
+        out += server->names[0];
+    }
+    if (!request_line.empty()) {
+        out.append(", request: \"").append(escape_log(request_line)).append("\"");
+    }
+    if (!host.empty()) {
+        out.append(", host: \"").append(escape_log(host)).append("\"");
+    }
+    return out;
 }
 
 /// nginx's absolute_redirect: "/path" in Location becomes "scheme://host[:port]/path".

@@ -275,19 +275,22 @@ void Session::on_timeout() {
     switch (state_) {
         case State::kReadingHead:
             if (!in_.empty()) {
-                core::log_conn(core::LogLevel::kInfo, conn_.id(), "client timed out");
+                drop_head(408, "client timed out");
+                return;
             }
             close();
             return;
         case State::kReadingBody:
             core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                           "client timed out while sending the request body");
+                           "client timed out while sending the request body%s",
+                           req_context().c_str());
             fail_request(408);
             return;
         case State::kRunning:
             if (streaming() && !input_paused() && !conn_.output_pending()) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                               "client timed out while sending the request body");
+                               "client timed out while sending the request body%s",
+                               req_context().c_str());
                 fail_request(408);  // a head already sent: the connection is dropped
                 return;
             }
@@ -316,8 +319,11 @@ bool Session::read_more(size_t max_total) {
         case ev::IoStatus::kAgain:
             return false;
         case ev::IoStatus::kEof:
-            if (state_ == State::kReadingBody || streaming() ||
-                (state_ == State::kReadingHead && !in_.empty())) {
+            if (state_ == State::kReadingHead && !in_.empty()) {
+                drop_head(400, "client prematurely closed connection");
+                return false;
+            }
+            if (state_ == State::kReadingBody || streaming()) {
                 core::log_conn(core::LogLevel::kInfo, conn_.id(),
                                "client prematurely closed connection");
             }
@@ -350,16 +356,41 @@ bool Session::step_keepalive() {
     return true;
 }
 
-void Session::reject_head() {
+void Session::head_request(std::string_view reason) {
+    // A fresh request: what the parser had set (framing, headers) is not acted upon. The
+    // method, request line and host, when they were read, go into the logs.
+    const HeadParser& parser = work().parser;
+    std::string_view method = req_ ? req_->method : std::string_view();
+    std::string_view host = req_ ? req_->host : std::string_view();
+    RequestStat stat = req_ ? std::move(req_->stat) : RequestStat();
     req_ = std::make_unique<Request>();
+    req_->stat = std::move(stat);
+    req_->stat.start_writing();
     req_->session = this;
     req_->connection_id = conn_.id();
-    req_->server = &port_.default_server();
-    req_->loc_confs = &port_.default_server().loc_confs;
-    req_->method = "GET";
-    core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid request, responding %d",
-                   work().parser.status());
+    req_->peer = conn_.peer();
+    req_->start = std::chrono::steady_clock::now();
+    req_->method = method.empty() ? "GET" : method;
+    req_->request_line = parser.request_line(in_.view());
+    req_->host = host;
+    req_->server = port_.find_server(host);
+    req_->loc_confs = &req_->server->loc_confs;
+    // nginx's level: the client's fault, so info (the access log has every refused request).
+    core::log_conn(core::LogLevel::kInfo, conn_.id(), "%.*s while reading client request %s%s",
+                   static_cast<int>(reason.size()), reason.data(),
+                   parser.line_refused() ? "line" : "headers", req_->log_context().c_str());
+}
+
+void Session::reject_head() {
+    head_request(work().parser.reason());
     fail_request(work().parser.status());
+}
+
+void Session::drop_head(int status, std::string_view reason) {
+    head_request(reason);
+    req_->status = status;  // as nginx logs it; nothing is sent
+    log_request();
+    close();
 }
 
 bool Session::step_head() {
@@ -398,13 +429,15 @@ bool Session::body_outcome(BodyStep outcome, bool keep) {
             }
             return true;
         case BodyStep::kBad:
-            core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid chunked body");
+            core::log_conn(core::LogLevel::kError, conn_.id(), "client sent invalid chunked body%s",
+                           req_context().c_str());
             keep ? fail_request(400) : close();
             return true;
         case BodyStep::kTooLarge:
             core::log_conn(core::LogLevel::kError, conn_.id(),
-                           "client intended to send too large chunked body: %llu bytes",
-                           static_cast<unsigned long long>(work().body_seen));
+                           "client intended to send too large chunked body: %llu bytes%s",
+                           static_cast<unsigned long long>(work().body_seen),
+                           req_context().c_str());
             keep ? fail_request(413) : close();
             return true;
         case BodyStep::kFailed:
@@ -525,7 +558,7 @@ void Session::start_request() {
     conn_.clear_timeout();
     if (port_.ssl() && !secure()) {
         core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                       "client sent plain HTTP request to HTTPS port");
+                       "client sent plain HTTP request to HTTPS port%s", req_context().c_str());
         fail_request(kStatusPlainHttpToHttps);  // error_page 497 may redirect it
         return;
     }
@@ -551,8 +584,8 @@ bool Session::find_config() {
     uint64_t max = lc.client_max_body_size->bytes;
     if (max > 0 && !r.chunked && r.content_length > max) {
         core::log_conn(core::LogLevel::kError, conn_.id(),
-                       "client intended to send too large body: %llu bytes",
-                       static_cast<unsigned long long>(r.content_length));
+                       "client intended to send too large body: %llu bytes%s",
+                       static_cast<unsigned long long>(r.content_length), r.log_context().c_str());
         fail_request(413);
         return false;
     }

@@ -144,8 +144,13 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool step_body();
     bool step_lingering();
     bool step_tunnel();
-    /// Answers a head the parser refused, from the default server.
+    /// Answers a head the parser refused (from the server its Host names, if read).
     void reject_head();
+    /// Logs (access and error log) and drops a head cut short by a timeout or the client.
+    void drop_head(int status, std::string_view reason);
+    /// Makes req_ a request for the head read so far, for the logs and an error response;
+    /// logs `reason` with nginx's context (client, server, request line as far as read).
+    void head_request(std::string_view reason);
     /// Acts on what take_body() found; false when it has to read more (kNeedMore, kGone).
     bool body_outcome(BodyStep outcome, bool keep);
     void start_request();
@@ -167,6 +172,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool store_body(std::string_view data);
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
+    /// nginx's error log context of the current request (client, server, request), or "".
+    std::string req_context() const { return req_ ? req_->log_context() : std::string(); }
 
     /// What only a connection with a request in progress needs: made with the first byte of
     /// a request, dropped when the connection goes idle (keepalive), so that the many idle

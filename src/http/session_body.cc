@@ -91,13 +91,15 @@ bool Session::stream_step() {
         case BodyStep::kGone:
             return true;  // the handler finished the request: on in the new state
         case BodyStep::kBad:
-            core::log_conn(core::LogLevel::kInfo, conn_.id(), "client sent invalid chunked body");
+            core::log_conn(core::LogLevel::kError, conn_.id(), "client sent invalid chunked body%s",
+                           req_context().c_str());
             fail_request(400);
             return true;
         case BodyStep::kTooLarge:
             core::log_conn(core::LogLevel::kError, conn_.id(),
-                           "client intended to send too large chunked body: %llu bytes",
-                           static_cast<unsigned long long>(work().body_seen));
+                           "client intended to send too large chunked body: %llu bytes%s",
+                           static_cast<unsigned long long>(work().body_seen),
+                           req_context().c_str());
             fail_request(413);
             return true;
         case BodyStep::kNeedMore:

@@ -184,6 +184,10 @@ bool get_https(const Request& r, std::string_view, std::string& out) {
 }
 
 bool get_request(const Request& r, std::string_view, std::string& out) {
+    if (!r.request_line.empty()) {
+        out.append(r.request_line);  // as sent, also for a refused request
+        return true;
+    }
     if (r.method.empty()) {
         return false;
     }

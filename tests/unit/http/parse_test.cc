@@ -394,6 +394,107 @@ TEST(HeadParserTest, ErrorIsReportedAsSoonAsTheBadLineEnds) {
     EXPECT_EQ(p.status(), 400);
 }
 
+TEST(HeadParserTest, MethodsAreUpperCaseLettersUnderscoreAndDash) {
+    // nginx's rule: a lower-case or other token character is refused (never forwarded).
+    for (const char* head :
+         {"get / HTTP/1.1\r\nHost: a\r\n\r\n", "Get / HTTP/1.1\r\nHost: a\r\n\r\n",
+          "GET1 / HTTP/1.1\r\nHost: a\r\n\r\n", "G~T / HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+        HeadParser p(8192, 32768);
+        Request r;
+        EXPECT_EQ(p.parse(head, r), ParseResult::kError) << head;
+        EXPECT_EQ(p.status(), 400) << head;
+        EXPECT_EQ(p.reason(), "client sent invalid method") << head;
+        EXPECT_TRUE(p.line_refused());
+    }
+    for (const char* head :
+         {"G_T / HTTP/1.1\r\nHost: a\r\n\r\n", "M-SEARCH / HTTP/1.1\r\nHost: a\r\n\r\n"}) {
+        Parsed p = parse(head);
+        EXPECT_EQ(p.result, ParseResult::kComplete) << head;
+    }
+}
+
+TEST(HeadParserTest, BadMethodByteIsRefusedAtOnce) {
+    // A TLS ClientHello on a plain port: no line end will come, the first byte is enough.
+    HeadParser p(8192, 32768);
+    Request r;
+    std::string hello("\x16\x03\x01\x00\x05hello", 10);
+    EXPECT_EQ(p.parse(hello, r), ParseResult::kError);
+    EXPECT_EQ(p.status(), 400);
+    EXPECT_EQ(p.reason(), "client sent invalid method");
+    EXPECT_EQ(p.request_line(hello), hello);
+    // Byte at a time: refused with the first byte, not later.
+    HeadParser q(8192, 32768);
+    EXPECT_EQ(q.parse(hello.substr(0, 1), r), ParseResult::kError);
+    HeadParser lower(8192, 32768);
+    EXPECT_EQ(lower.parse("GE", r), ParseResult::kIncomplete);
+    EXPECT_EQ(lower.parse("GEt", r), ParseResult::kError);
+}
+
+TEST(HeadParserTest, BareCrIsRefusedAtOnce) {
+    HeadParser p(8192, 32768);
+    Request r;
+    EXPECT_EQ(p.parse("GET /a\r", r), ParseResult::kIncomplete);  // may be a CRLF
+    EXPECT_EQ(p.parse("GET /a\rb", r), ParseResult::kError);
+    EXPECT_EQ(p.status(), 400);
+    EXPECT_EQ(p.request_line("GET /a\rb"), "GET /a");  // as nginx: up to the CR
+    HeadParser h(8192, 32768);
+    std::string head = "GET / HTTP/1.1\r\nHost: x\rY";
+    EXPECT_EQ(h.parse(head, r), ParseResult::kError);
+    EXPECT_FALSE(h.line_refused());
+    EXPECT_EQ(h.reason(), "client sent invalid header line: \"Host: x\\x0D\"");
+    EXPECT_EQ(h.request_line(head), "GET / HTTP/1.1");
+}
+
+TEST(HeadParserTest, RefusalsSayWhyAndKeepTheRequestLine) {
+    struct Case {
+        std::string head;
+        int status;
+        std::string reason;
+        std::string line;
+        bool line_refused;
+    };
+    const Case cases[] = {
+        {"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, "client sent invalid request",
+         "GET /%zz HTTP/1.1", true},
+        {"GET /" + std::string(100, 'u') + " HTTP/1.1\r\n", 414, "client sent too long URI",
+         "GET /" + std::string(100, 'u') + " HTTP/1.1", true},
+        {"GET /" + std::string(100, 'u'), 414, "client sent too long URI",
+         "GET /" + std::string(100, 'u'), true},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n", 400,
+         "client sent duplicate header line: \"content-length: 6\", previous value: "
+         "\"Content-Length: 5\"",
+         "POST / HTTP/1.1", false},
+        {"GET / HTTP/2.0\r\n\r\n", 505, "client sent invalid version", "GET / HTTP/2.0", true},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "client sent invalid host header",
+         "GET / HTTP/1.1", false},
+        {"GET / HTTP/1.1\r\n\r\n", 400, "client sent HTTP/1.1 request without \"Host\" header",
+         "GET / HTTP/1.1", false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nBad Name: \"x\"\r\n\r\n", 400,
+         "client sent invalid header line: \"Bad Name: \\x22x\\x22\"", "GET / HTTP/1.1", false},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+         "client sent unknown \"Transfer-Encoding\": \"gzip\"", "POST / HTTP/1.1", false},
+        {"GET http://a/b/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400,
+         "client sent duplicate host header: \"Host: b\", previous value: \"Host: a\"",
+         "GET http://a/b/ HTTP/1.1", false},
+    };
+    for (const Case& c : cases) {
+        HeadParser p(64, 32768);
+        Request r;
+        ASSERT_EQ(p.parse(c.head, r), ParseResult::kError) << c.head;
+        EXPECT_EQ(p.status(), c.status) << c.head;
+        EXPECT_EQ(p.reason(), c.reason) << c.head;
+        EXPECT_EQ(p.request_line(c.head), c.line) << c.head;
+        EXPECT_EQ(p.line_refused(), c.line_refused) << c.head;
+    }
+}
+
+TEST(HeadParserTest, RequestLineOfACompleteHeadIsAsSent) {
+    std::string in = "\r\nGET /a?b HTTP/1.0\r\n\r\n";
+    Parsed p = parse(in);
+    ASSERT_EQ(p.result, ParseResult::kComplete);
+    EXPECT_EQ(p.r.request_line, "GET /a?b HTTP/1.0");
+}
+
 TEST(HeadParserTest, ResetParsesTheNextRequest) {
     HeadParser p(8192, 32768);
     Request r;

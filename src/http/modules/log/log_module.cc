@@ -176,11 +176,6 @@ constexpr core::ConfHooks kConfs[] = {
 
 // ---- runtime (per process) ----
 
-std::string escape_default(std::string_view v) {
-    return http::escape_bytes(
-        v, "\\x", [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c >= 0x7f; });
-}
-
 std::string escape_json(std::string_view v) {
     std::string out;
     out.reserve(v.size());
@@ -228,7 +223,7 @@ http::Flow log_handler(http::Request& r) {
         line.clear();
         switch (log.format->escape) {
             case Escape::kDefault:
-                log.format->value.eval(r, line, "-", &escape_default);
+                log.format->value.eval(r, line, "-", &http::escape_log);
                 break;
             case Escape::kJson:
                 log.format->value.eval(r, line, "", &escape_json);
