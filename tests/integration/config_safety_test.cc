@@ -61,8 +61,9 @@ class ConfigSafetyTest : public ::testing::Test {
     /// The reload failed with `message` (and the same in the error log), and the old
     /// configuration still serves from the same master and worker.
     void expect_refused_and_old_serving(const std::string& message) {
-        EXPECT_NE(halo_.error_log().find("[emerg] " + message), std::string::npos)
-            << halo_.error_log();
+        auto lines = log_lines_with(halo_.error_log(), "#0: " + message);
+        ASSERT_EQ(lines.size(), 1u) << halo_.error_log();
+        EXPECT_NE(lines[0].find(" [emerg] "), std::string::npos) << lines[0];
         EXPECT_EQ(log_lines_with(halo_.error_log(),
                                  "reload failed, the previous configuration keeps serving")
                       .size(),
