@@ -4,6 +4,7 @@
 // SIGHUP, which reads every new configuration in a bounded child first. The old configuration
 // keeps serving and the failure is reported.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "support/harness.h"
 
@@ -126,6 +127,48 @@ TEST_F(ConfigSafetyTest, IncludeOfDevZeroByReloadCommandIsRefused) {
     halo_.write_conf(conf("new", "include /dev/zero;"));
     expect_reload_command_refused("\"/dev/zero\" is not a regular file (a character device) in " +
                                   halo_.conf_path() + ":11");
+}
+
+// A configuration within the limits that still kills the parser (here: 99 nested blocks on a
+// master started with a 64 KB stack, so that the check's recursion overflows it): the check
+// child dies, the master logs it and keeps serving, and a later good reload works.
+TEST(ConfigSafetyCrashTest, ACheckThatCrashesFailsTheReloadAndTheOldConfigServes) {
+    if (!halo_has_module("http_rewrite")) {
+        GTEST_SKIP() << "the http_rewrite module is not compiled in";
+    }
+    Halo halo;
+    halo.write_conf(conf("old"));
+    rlimit saved{};
+    ASSERT_EQ(getrlimit(RLIMIT_STACK, &saved), 0);
+    rlimit small = saved;
+    small.rlim_cur = 64 * 1024;  // inherited by the master through fork and exec
+    ASSERT_EQ(setrlimit(RLIMIT_STACK, &small), 0);
+    ::testing::AssertionResult started = halo.start();
+    setrlimit(RLIMIT_STACK, &saved);
+    ASSERT_TRUE(started);
+    auto workers = halo.wait_workers(1);
+    ASSERT_EQ(workers.size(), 1u);
+
+    std::string open;
+    std::string close;
+    for (int i = 0; i < 96; i++) {  // with http, server and location: 99 levels
+        open += "location / { ";
+        close += "} ";
+    }
+    halo.write_conf(conf("new", open + "return 200 \"deep\";" + close));
+    ASSERT_TRUE(halo.signal(SIGHUP));
+    EXPECT_TRUE(wait_until([&] {
+        return halo.error_log().find("reload failed") != std::string::npos;
+    })) << halo.error_log();
+    auto lines = log_lines_with(halo.error_log(), "#0: the configuration check crashed (signal 11");
+    EXPECT_EQ(lines.size(), 1u) << halo.error_log();
+    EXPECT_TRUE(halo.master_alive());
+    EXPECT_EQ(halo.workers(), workers);
+    EXPECT_EQ(halo.get_body(), "old\n");
+
+    halo.write_conf(conf("new"));
+    ASSERT_TRUE(halo.signal(SIGHUP));
+    EXPECT_TRUE(wait_until([&] { return halo.get_body() == "new\n"; }));
 }
 
 TEST(ConfigSafetyTestT, TestCommandRefusesThemWithoutCrashing) {
