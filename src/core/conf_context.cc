@@ -259,11 +259,17 @@ Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size&
     }
     auto n = parse_int(cf.arg(0));
     auto sz = parse_size(cf.arg(1));
-    if (!n || *n < 1) {
-        return cf.invalid_value(cf.arg(0));
+    if (!n || *n < 1 || *n > kMaxBufferCount) {
+        return cf.invalid_value(cf.arg(0), format("the number must be 1..%lld",
+                                                  static_cast<long long>(kMaxBufferCount)));
     }
     if (!sz || sz->bytes < min_bytes) {
         return cf.invalid_value(cf.arg(1));
+    }
+    if (sz->bytes > kMaxBufferSize / static_cast<uint64_t>(*n)) {
+        return cf.error(format("%s buffers of %s are more than %s in \"%s\" directive",
+                               cf.arg(0).c_str(), cf.arg(1).c_str(),
+                               size_text(kMaxBufferSize).c_str(), std::string(cf.name()).c_str()));
     }
     number = *n;
     size = *sz;
@@ -429,8 +435,13 @@ Status set_positive_duration(ConfContext& cf, std::optional<std::chrono::millise
     return set_parsed(cf, out, parse, detail, "expected a time such as 500ms, 10s, 1m");
 }
 
-Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail) {
-    return set_parsed(cf, out, &parse_size, detail, "expected a size such as 512, 4k, 1m");
+Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail, uint64_t max_bytes) {
+    HALO_TRY(set_parsed(cf, out, &parse_size, detail, "expected a size such as 512, 4k, 1m"));
+    if (out->bytes > max_bytes) {
+        out.reset();
+        return cf.invalid_value(cf.arg(0), "it must not be more than " + size_text(max_bytes));
+    }
+    return Status::ok();
 }
 
 Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,

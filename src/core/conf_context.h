@@ -63,6 +63,13 @@ struct Size {
     friend bool operator==(Size, Size) = default;
 };
 
+/// The most a buffer may take: the cap of every memory size a directive sets (`slot` of a
+/// Size, `*_buffers` and their product). Sizes that are lengths (client_max_body_size) use
+/// `length_slot` and have no such cap.
+inline constexpr uint64_t kMaxBufferSize = 1024ull * 1024 * 1024;
+/// The most buffers one `*_buffers` directive may ask for.
+inline constexpr int64_t kMaxBufferCount = 65536;
+
 /// State while a config is applied: the directive at hand, the context it is in and the conf
 /// objects visible from there. Block directives push a context with new conf frames.
 class ConfContext {
@@ -143,9 +150,10 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 std::optional<Size> parse_size(std::string_view s);
 /// Decimal integer without sign or junk.
 std::optional<int64_t> parse_int(std::string_view s);
-/// The two arguments of a `*_buffers number size` directive: a number of at least 1 and a
-/// size of at least `min_bytes`; an error names the argument at fault (`invalid value "x" in
-/// "name" directive`), or the directive is a duplicate when `was_set`.
+/// The two arguments of a `*_buffers number size` directive: a number of 1..kMaxBufferCount
+/// and a size of at least `min_bytes`, together at most kMaxBufferSize; an error names the
+/// argument at fault (`invalid value "x" in "name" directive`), or the directive is a
+/// duplicate when `was_set`.
 Status parse_buffers(ConfContext& cf, uint64_t min_bytes, int64_t& number, Size& size,
                      bool was_set = false);
 
@@ -176,7 +184,10 @@ Status set_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& o
 /// set_duration for a time that may not be 0.
 Status set_positive_duration(ConfContext& cf, std::optional<std::chrono::milliseconds>& out,
                              const char* detail = nullptr);
-Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail = nullptr);
+/// A size of at most `max_bytes` (a larger one: `invalid value "100g" in "name" directive, it
+/// must not be more than 1g`).
+Status set_size(ConfContext& cf, std::optional<Size>& out, const char* detail = nullptr,
+                uint64_t max_bytes = kMaxBufferSize);
 Status set_int(ConfContext& cf, int64_t min, int64_t max, int64_t& out, bool was_set,
                const char* detail = nullptr);
 Status set_string(ConfContext& cf, std::optional<std::string>& out);
@@ -216,6 +227,11 @@ Status slot_thunk(ConfContext& cf, ConfBase& base) {
         }
         return s;
     }
+}
+
+template <auto Member, const char* Detail>
+Status length_thunk(ConfContext& cf, ConfBase& base) {
+    return set_size(cf, field_of<Member>(base), Detail, UINT64_MAX);
 }
 
 template <auto Member>
@@ -266,7 +282,8 @@ using SlotConf = typename MemberTraits<decltype(Member)>::Class;
 
 /// Setter for a `std::optional<...>` member, the parser picked from the member's type
 /// (nginx's *_slot setters, typed): bool = on|off (or, for a directive of no argument,
-/// present = true), milliseconds = duration, Size = size, std::string = text, integers =
+/// present = true), milliseconds = duration, Size = a memory size of at most kMaxBufferSize
+/// (a length: length_slot), std::string = text, integers =
 /// bounded by [Min, Max]. A second occurrence is an error ("is duplicate"). `Detail`, when
 /// given, replaces the standard wording after `invalid value "x" in "name" directive` ("" for
 /// none); it must be a `constexpr char[]` with static storage.
@@ -274,6 +291,13 @@ template <auto Member, int64_t Min = 0, int64_t Max = INT32_MAX, const char* Det
 constexpr Setter slot() {
     return Setter{&detail::slot_thunk<Member, Min, Max, Detail>,
                   &ConfSlot<detail::SlotConf<Member>>::tag};
+}
+
+/// Setter for a `std::optional<Size>` member that is a length, not memory (a body or file
+/// size limit): no kMaxBufferSize cap. `Detail` as for slot().
+template <auto Member, const char* Detail = nullptr>
+constexpr Setter length_slot() {
+    return Setter{&detail::length_thunk<Member, Detail>, &ConfSlot<detail::SlotConf<Member>>::tag};
 }
 
 /// Setter for a `std::optional<std::string>` path, resolved against the prefix (full_path).

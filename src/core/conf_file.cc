@@ -5,15 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/log.h"
 
 namespace core {
 namespace {
-
-constexpr int kMaxIncludeDepth = 32;
 
 /// Cursor over one file's text; produces the words of one directive at a time.
 class Tokenizer {
@@ -164,6 +164,48 @@ bool has_glob_chars(const std::string& s) {
     return s.find_first_of("*?[") != std::string::npos;
 }
 
+const char* file_kind(mode_t mode) {
+    if (S_ISCHR(mode)) {
+        return "a character device";
+    }
+    if (S_ISBLK(mode)) {
+        return "a block device";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a fifo";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    return "not a regular file";
+}
+
+/// Appends what `fd` holds, at most `max` bytes (one more is read to tell a larger file).
+/// False with errno set on a read error; `over` when the file has more than `max` bytes.
+bool read_fd(int fd, size_t max, std::string& out, bool& over) {
+    out.clear();
+    over = false;
+    char buf[16384];
+    for (;;) {
+        size_t want = std::min(sizeof(buf), max + 1 - out.size());
+        ssize_t n = ::read(fd, buf, want);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return false;
+        }
+        if (n == 0) {
+            return true;
+        }
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > max) {
+            over = true;
+            return true;
+        }
+    }
+}
+
 }  // namespace
 
 std::string ConfNode::where() const {
@@ -185,49 +227,104 @@ bool read_file(const std::string& path, std::string& out, std::string* error) {
         }
         return false;
     }
-    out.clear();
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            int e = errno;
-            ::close(fd);
-            if (error) {
-                *error = format("read() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
-            }
-            return false;
-        }
-        if (n == 0) {
-            break;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
+    bool over = false;
+    bool ok = read_fd(fd, SIZE_MAX - 1, out, over);
+    int e = errno;
     ::close(fd);
+    if (!ok && error) {
+        *error = format("read() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
+    }
+    return ok;
+}
+
+bool read_regular_file(const std::string& path, size_t max_size, std::string& out,
+                       std::string* error) {
+    auto fail = [&](std::string what) {
+        if (error) {
+            *error = std::move(what);
+        }
+        return false;
+    };
+    // O_NONBLOCK: opening a fifo must not wait for a writer; no effect on a regular file.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        return fail(format("open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e)));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return fail(format("fstat() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e)));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return fail(
+            format("open() \"%s\" failed (%d: %s)", path.c_str(), EISDIR, strerror(EISDIR)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return fail(
+            format("\"%s\" is not a regular file (%s)", path.c_str(), file_kind(st.st_mode)));
+    }
+    bool over = static_cast<uint64_t>(st.st_size) > max_size;
+    bool ok = over || read_fd(fd, max_size, out, over);
+    int e = errno;
+    ::close(fd);
+    if (!ok) {
+        return fail(format("read() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e)));
+    }
+    if (over) {
+        out.clear();
+        return fail(format("\"%s\" is too large (more than %s)", path.c_str(),
+                           size_text(max_size).c_str()));
+    }
     return true;
+}
+
+std::string size_text(uint64_t bytes) {
+    static constexpr struct {
+        uint64_t scale;
+        char unit;
+    } kUnits[] = {{1024ull * 1024 * 1024, 'g'}, {1024 * 1024, 'm'}, {1024, 'k'}};
+    for (const auto& u : kUnits) {
+        if (bytes != 0 && bytes % u.scale == 0) {
+            return std::to_string(bytes / u.scale) + u.unit;
+        }
+    }
+    return std::to_string(bytes);
+}
+
+Status ConfParser::read(const std::string& path, std::string& out) {
+    std::string err;
+    if (!read_regular_file(path, limits_.max_file_size, out, &err)) {
+        return Status::error(err);
+    }
+    total_size_ += out.size();
+    if (total_size_ > limits_.max_total_size) {
+        return Status::error(format("the configuration files are too large in total (more than %s)",
+                                    size_text(limits_.max_total_size).c_str()));
+    }
+    return Status::ok();
 }
 
 Status ConfParser::parse_file(const std::string& path, ConfDocument& doc) {
     std::string text;
-    std::string err;
-    if (!read_file(path, text, &err)) {
-        return Status::error(err);
-    }
+    HALO_TRY(read(path, text));
     doc.files.push_back({path, text});
     auto name = std::make_shared<const std::string>(path);
-    return parse_into(text, name, doc.directives, doc, 0);
+    return parse_into(text, name, doc.directives, doc, 0, 0);
 }
 
 Status ConfParser::parse_text(std::string_view text, const std::string& name, ConfDocument& doc) {
     auto shared = std::make_shared<const std::string>(name);
     std::string copy(text);
-    return parse_into(copy, shared, doc.directives, doc, 0);
+    return parse_into(copy, shared, doc.directives, doc, 0, 0);
 }
 
 Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const std::string>& name,
-                              std::vector<ConfNode>& out, ConfDocument& doc, int depth) {
+                              std::vector<ConfNode>& out, ConfDocument& doc, int include_depth,
+                              int block_depth) {
     Tokenizer tok(text, name);
     // Stack of open blocks; the bottom is the file's top level.
     std::vector<std::vector<ConfNode>*> stack{&out};
@@ -243,7 +340,8 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
                 }
                 ConfNode node{std::move(words), name, line, false, {}};
                 if (node.name() == "include") {
-                    HALO_TRY(expand_include(node, *stack.back(), doc, depth));
+                    HALO_TRY(expand_include(node, *stack.back(), doc, include_depth,
+                                            block_depth + static_cast<int>(stack.size()) - 1));
                 } else {
                     stack.back()->push_back(std::move(node));
                 }
@@ -252,6 +350,12 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
             case Tokenizer::Stop::kBlockStart: {
                 if (words.empty()) {
                     return tok.error("unexpected \"{\"");
+                }
+                // The tree is walked recursively (the conf setters, the location tree, the
+                // destructor): its depth must stay far from what a stack can hold.
+                if (block_depth + static_cast<int>(stack.size()) > limits_.max_block_depth) {
+                    return tok.error(
+                        format("too deeply nested blocks (more than %d)", limits_.max_block_depth));
                 }
                 stack.back()->push_back(ConfNode{std::move(words), name, line, true, {}});
                 stack.push_back(&stack.back()->back().children);
@@ -276,14 +380,14 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
 }
 
 Status ConfParser::expand_include(const ConfNode& node, std::vector<ConfNode>& out,
-                                  ConfDocument& doc, int depth) {
+                                  ConfDocument& doc, int include_depth, int block_depth) {
     if (node.args.size() != 2) {
         return Status::error("invalid number of arguments in \"include\" directive in " +
                              node.where());
     }
-    if (depth >= kMaxIncludeDepth) {
-        return Status::error("too many nested includes (" + std::to_string(kMaxIncludeDepth) +
-                             ") in " + node.where());
+    if (include_depth >= limits_.max_include_depth) {
+        return Status::error("too many nested includes (" +
+                             std::to_string(limits_.max_include_depth) + ") in " + node.where());
     }
     std::string pattern = node.args[1];
     if (pattern.empty()) {
@@ -310,16 +414,21 @@ Status ConfParser::expand_include(const ConfNode& node, std::vector<ConfNode>& o
         paths.push_back(pattern);
     }
     for (const auto& path : paths) {
+        if (++included_files_ > limits_.max_included_files) {
+            return Status::error(
+                format("too many included files (more than %zu) in ", limits_.max_included_files) +
+                node.where());
+        }
         std::string text;
-        std::string err;
-        if (!read_file(path, text, &err)) {
-            return Status::error(err + " in " + node.where());
+        Status s = read(path, text);
+        if (!s.is_ok()) {
+            return Status::error(s.message() + " in " + node.where());
         }
         doc.files.push_back({path, std::move(text)});
         // Keep a stable copy: doc.files may reallocate while nested includes are read.
         auto body = std::make_shared<const std::string>(doc.files.back().text);
         auto name = std::make_shared<const std::string>(path);
-        HALO_TRY(parse_into(*body, name, out, doc, depth + 1));
+        HALO_TRY(parse_into(*body, name, out, doc, include_depth + 1, block_depth));
     }
     return Status::ok();
 }

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,18 @@
 #include "core/core_module.h"
 
 namespace core {
+namespace {
+
+/// RAM and swap of this machine in bytes (0 when unknown): no mapping can be larger.
+uint64_t machine_memory() {
+    struct sysinfo si {};
+    if (sysinfo(&si) != 0) {
+        return 0;
+    }
+    return (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+}
+
+}  // namespace
 
 Listening::~Listening() {
     for (int fd : fds) {
@@ -192,6 +205,14 @@ ShmZone* Cycle::add_shm_zone(const std::string& name, size_t size, const void* t
         err = Status::error("duplicate zone \"" + name + "\" in " + where);
         return nullptr;
     }
+    if (uint64_t memory = machine_memory(); memory != 0 && size > memory) {
+        err = Status::error(
+            format("zone \"%s\" of %s is larger than the memory of this machine "
+                   "(%.1fg of RAM and swap) in %s",
+                   name.c_str(), size_text(size).c_str(),
+                   static_cast<double>(memory) / (1024.0 * 1024 * 1024), where.c_str()));
+        return nullptr;
+    }
     auto z = std::make_unique<ShmZone>();
     z->name = name;
     z->size = size;
@@ -199,6 +220,16 @@ ShmZone* Cycle::add_shm_zone(const std::string& name, size_t size, const void* t
     z->where = where;
     shm_zones_.push_back(std::move(z));
     return shm_zones_.back().get();
+}
+
+Status Cycle::try_shm() const {
+    for (const auto& z : shm_zones_) {
+        std::string err;
+        if (!ShmSegment::create(z->size, &err)) {
+            return Status::error(err + " for zone \"" + z->name + "\" in " + z->where);
+        }
+    }
+    return Status::ok();
 }
 
 Status Cycle::init_shm(Cycle* old) {

@@ -119,7 +119,8 @@ class Cycle {
                              const std::string& where, Status& err);
     std::vector<std::unique_ptr<Listening>>& listening() { return listening_; }
 
-    /// Registers a shared zone; a second zone of the same name is an error.
+    /// Registers a shared zone; a second zone of the same name is an error, and so is a size
+    /// beyond what this machine could ever give (its RAM and swap together).
     ShmZone* add_shm_zone(const std::string& name, size_t size, const void* tag,
                           const std::string& where, Status& err);
     ShmZone* find_shm_zone(const std::string& name);
@@ -165,6 +166,11 @@ class Cycle {
 
     /// Closes every listening socket in this process (a worker that stops accepting).
     void close_listening();
+
+    /// `halo -t`: maps every shared zone as a start would (and unmaps it at once), so that a
+    /// zone the system cannot give fails the test rather than the start (nginx -t does the
+    /// same). Error: `mmap(...) failed (12: Cannot allocate memory) for zone "u" in file:line`.
+    Status try_shm() const;
 
   private:
     Cycle(const CycleOptions& options, const ModuleRegistry& registry);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "auto_config.h"
+#include "core/conf_check.h"
 #include "core/conf_file.h"
 #include "core/core_module.h"
 #include "core/cycle.h"
@@ -336,8 +337,17 @@ int main(int argc, char** argv) {
     opts.error_log = cl.error_log;
     opts.test_only = cl.test || !cl.signal.empty();
 
+    // -t and -s read the configuration first in a bounded child (as the master does on a
+    // reload): a configuration that crashes the parser or runs it out of memory is an error
+    // message here, not a crash of the command.
+    core::Status s = opts.test_only ? core::check_config_apart(opts, registry) : core::Status::ok();
     std::unique_ptr<core::Cycle> cycle;
-    core::Status s = core::Cycle::create(opts, registry, nullptr, cycle);
+    if (s.is_ok()) {
+        s = core::Cycle::create(opts, registry, nullptr, cycle);
+    }
+    if (s.is_ok() && cl.test) {
+        s = cycle->try_shm();
+    }
     if (cl.test) {
         if (!s.is_ok()) {
             fail_emerg(s.message());

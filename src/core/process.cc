@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/conf_check.h"
 #include "core/core_module.h"
 #include "core/log.h"
 #include "core/reload_result.h"
@@ -420,7 +421,13 @@ void Master::reload() {
     std::unique_ptr<Cycle> next;
     CycleOptions opts = options_;
     opts.test_only = false;
-    Status s = Cycle::create(opts, registry_, cycle_.get(), next);
+    // The new configuration is read first in a short-lived child: one that crashes the
+    // parser or makes it run away in time or memory cannot take the master (and with it the
+    // service) down. The master loads it itself only once the child found it good.
+    Status s = check_config_apart(opts, registry_);
+    if (s.is_ok()) {
+        s = Cycle::create(opts, registry_, cycle_.get(), next);
+    }
     if (!s.is_ok()) {
         // One log line per error line: a config may name several unknown directives.
         size_t start = 0;

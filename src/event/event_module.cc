@@ -51,6 +51,11 @@ const char kZoneTag = 0;
 
 Status postconfiguration(core::Cycle& cycle) {
     auto& conf = cycle.conf<EventConf>();
+    if (!conf.seen && cycle.document().directives.empty()) {
+        // An empty configuration (a truncated deploy, a wrong -c) is refused in nginx's words;
+        // unlike nginx, a configuration with other directives may leave `events` out.
+        return Status::error("no \"events\" section in configuration");
+    }
     if (!*conf.accept_mutex || cycle.worker_count() < 2 || cycle.options().test_only) {
         return Status::ok();
     }

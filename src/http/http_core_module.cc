@@ -155,6 +155,9 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
 
 Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
     HttpSrvConf::Listen l;
+    if (cf.arg(0).empty()) {
+        return cf.error("no host in \"\" of the \"listen\" directive");
+    }
     auto addr = core::SockAddr::parse(cf.arg(0), 80);
     if (!addr) {
         return cf.error("invalid address \"" + cf.arg(0) + "\" in \"listen\" directive");
@@ -316,7 +319,7 @@ constexpr core::Directive kDirectives[] = {
      core::slot<&HttpLocConf::server_name_in_redirect>()},
     {"port_in_redirect", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::port_in_redirect>()},
     {"client_max_body_size", kHttpAll, core::kArgs1,
-     core::slot<&HttpLocConf::client_max_body_size>()},
+     core::length_slot<&HttpLocConf::client_max_body_size>()},
     {"client_body_buffer_size", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::client_body_buffer_size>()},
     {"client_body_timeout", kHttpAll, core::kArgs1,

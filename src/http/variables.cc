@@ -476,7 +476,7 @@ core::Status ComplexValue::parse(std::string_view text, const std::string& where
     size_t i = 0;
     while (i < text.size()) {
         char c = text[i];
-        if (c != '$' || i + 1 >= text.size()) {
+        if (c != '$') {
             lit.literal += c;
             i++;
             continue;
@@ -490,6 +490,8 @@ core::Status ComplexValue::parse(std::string_view text, const std::string& where
             }
             name = std::string(text.substr(i + 2, close - i - 2));
             i = close + 1;
+        } else if (i + 1 >= text.size()) {
+            i++;  // a `$` that ends the text names nothing (nginx: invalid variable name)
         } else {
             size_t j = i + 1;
             if (text[j] >= '0' && text[j] <= '9') {

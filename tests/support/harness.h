@@ -111,6 +111,8 @@ bool process_alive(pid_t pid);
 /// The parent pid from /proc/<pid>/stat, or -1.
 pid_t parent_of(pid_t pid);
 /// Live (non-zombie) processes whose parent is `pid`, sorted (scans /proc/*/stat).
+/// A halo master's configuration check (a child named "halo: check" that lives for the parse
+/// of a new configuration) is left out: it is neither a worker nor a helper.
 std::vector<pid_t> children_of(pid_t pid);
 /// The pid written in a pid file, or std::nullopt.
 std::optional<pid_t> read_pid_file(const std::string& path);

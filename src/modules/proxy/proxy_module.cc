@@ -276,7 +276,7 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_buffers", kAll, core::kArgs2, core::setter<&set_buffers>()},
     {"proxy_busy_buffers_size", kAll, core::kArgs1, core::setter_noconf<&set_ignored>()},
     {"proxy_max_temp_file_size", kAll, core::kArgs1,
-     core::slot<&ProxyLocConf::max_temp_file_size>()},
+     core::length_slot<&ProxyLocConf::max_temp_file_size>()},
     {"proxy_temp_path", kAll, core::kArgs1, core::slot<&ProxyLocConf::temp_path>()},
     {"proxy_next_upstream", kAll, core::kArgs1ToN,
      core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>()},

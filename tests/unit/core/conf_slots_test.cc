@@ -163,8 +163,21 @@ TEST_F(ConfSlotsTest, BuffersTakeANumberAndASize) {
     ASSERT_TRUE(load("s_buffers 4 8k;").is_ok());
     EXPECT_EQ(conf().buffers, 4);
     EXPECT_EQ(conf().buffer_size, Size{8192});
-    EXPECT_EQ(error("s_buffers 0 8k;"), "invalid value \"0\" in \"s_buffers\" directive" + at(1));
-    EXPECT_EQ(error("s_buffers x y;"), "invalid value \"x\" in \"s_buffers\" directive" + at(1));
+    EXPECT_EQ(error("s_buffers 0 8k;"),
+              "invalid value \"0\" in \"s_buffers\" directive, the "
+              "number must be 1..65536" +
+                  at(1));
+    EXPECT_EQ(error("s_buffers x y;"),
+              "invalid value \"x\" in \"s_buffers\" directive, the "
+              "number must be 1..65536" +
+                  at(1));
+    EXPECT_EQ(error("s_buffers 65537 8k;"),
+              "invalid value \"65537\" in \"s_buffers\" "
+              "directive, the number must be 1..65536" +
+                  at(1));
+    EXPECT_EQ(error("s_buffers 1025 1m;"),
+              "1025 buffers of 1m are more than 1g in \"s_buffers\" directive" + at(1));
+    ASSERT_TRUE(load("s_buffers 1024 1m;").is_ok());
     EXPECT_EQ(error("s_buffers 4 511;"),
               "invalid value \"511\" in \"s_buffers\" directive" + at(1));
 }

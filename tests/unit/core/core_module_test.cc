@@ -42,7 +42,7 @@ class CoreModuleTest : public ::testing::Test {
 };
 
 TEST_F(CoreModuleTest, Defaults) {
-    Status s = load("");
+    Status s = load("events {\n}\n");  // an empty file is refused (no "events" section)
     ASSERT_TRUE(s.is_ok()) << s.message();
     EXPECT_EQ(core().daemon, true);
     EXPECT_EQ(core().master_process, true);
@@ -228,7 +228,7 @@ TEST_F(CoreModuleTest, ErrorLogErrors) {
 
 TEST_F(CoreModuleTest, CommandLineErrorLogOption) {
     cycle_.reset();
-    dir_.write("halo.conf", "");
+    dir_.write("halo.conf", "events {\n}\n");
     CycleOptions o = support::cycle_options(dir_);
     o.error_log = "stderr";
     ASSERT_TRUE(Cycle::create(o, registry_, nullptr, cycle_).is_ok());

@@ -537,7 +537,7 @@ TEST_F(CycleListenTest, DocumentKeepsEveryFile) {
 
 TEST_F(CycleListenTest, OpenFileIsSharedByPath) {
     std::unique_ptr<Cycle> a;
-    ASSERT_TRUE(load("", a).is_ok());
+    ASSERT_TRUE(load("events {\n}\n", a).is_ok());
     auto f1 = a->open_file(dir_.file("logs/x.log"));
     auto f2 = a->open_file(dir_.file("logs/x.log"));
     EXPECT_EQ(f1, f2);

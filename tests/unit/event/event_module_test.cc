@@ -44,7 +44,7 @@ class EventModuleTest : public ::testing::Test {
 };
 
 TEST_F(EventModuleTest, Defaults) {
-    ASSERT_TRUE(load("").is_ok());
+    ASSERT_TRUE(load("daemon off;\n").is_ok());
     EXPECT_FALSE(conf().seen);
     EXPECT_EQ(conf().worker_connections, 512);
     EXPECT_EQ(conf().accept_mutex, false);

@@ -51,7 +51,7 @@ class HttpConfigTest : public ::testing::Test {
 };
 
 TEST_F(HttpConfigTest, NoHttpBlock) {
-    ASSERT_TRUE(load("").is_ok());
+    ASSERT_TRUE(load("events {\n}\n").is_ok());
     EXPECT_EQ(http_main(*cycle_), nullptr);
     EXPECT_TRUE(cycle_->listening().empty());
 }
@@ -375,7 +375,7 @@ TEST_F(HttpConfigTest, PhaseEngine) {
 }
 
 TEST_F(HttpConfigTest, AddPhaseHandlerWithoutHttpIsIgnored) {
-    ASSERT_TRUE(load("").is_ok());
+    ASSERT_TRUE(load("events {\n}\n").is_ok());
     add_phase_handler(*cycle_, Phase::kContent, [](Request&) { return Flow::kDone; });
     EXPECT_TRUE(cycle_->conf<HttpMainConf>().registered[static_cast<int>(Phase::kContent)].empty());
 }

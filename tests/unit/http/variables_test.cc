@@ -208,8 +208,14 @@ TEST_F(VariablesTest, BracesSeparateANameFromText) {
     EXPECT_EQ(eval("${uri}_x|$uri.x|${request_method}GET", "/p"), "/p_x|/p.x|GETGET");
 }
 
-TEST_F(VariablesTest, TrailingDollarIsLiteral) {
-    EXPECT_EQ(eval("5$"), "5$");
+// nginx: `invalid variable name` for a `$` that ends the value, as for one followed by a
+// blank (a price needs no `$` at the end: write "5 USD", or use a variable holding "$").
+TEST(ComplexValueTest, TrailingDollarIsAnInvalidVariableName) {
+    ComplexValue cv;
+    EXPECT_EQ(ComplexValue::parse("5$", "f:1", cv).message(),
+              "invalid variable name in \"5$\" in f:1");
+    EXPECT_EQ(ComplexValue::parse("$", "f:2", cv).message(),
+              "invalid variable name in \"$\" in f:2");
 }
 
 TEST_F(VariablesTest, Addresses) {

@@ -128,7 +128,7 @@ constexpr core::Directive kDirectives[] = {
     {"gzip", kHttpAll, core::kArgs1, core::slot<&GzipLocConf::enable>()},
     {"gzip_types", kHttpAll, core::kArgs1ToN, core::setter<&set_types>()},
     {"gzip_min_length", kHttpAll, core::kArgs1,
-     core::slot<&GzipLocConf::min_length, 0, 0, kNoDetail>()},
+     core::length_slot<&GzipLocConf::min_length, kNoDetail>()},
     {"gzip_comp_level", kHttpAll, core::kArgs1,
      core::slot<&GzipLocConf::comp_level, 1, 9, kCompLevelDetail>()},
     {"gzip_vary", kHttpAll, core::kArgs1, core::slot<&GzipLocConf::vary>()},
