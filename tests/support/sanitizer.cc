@@ -42,4 +42,9 @@ void expect_no_sanitizer_reports(std::string_view what) {
     }
 }
 
+bool sanitized_run() {
+    const char* dir = getenv("HALO_SANITIZER_REPORTS");
+    return dir != nullptr && *dir != '\0';
+}
+
 }  // namespace halo_test

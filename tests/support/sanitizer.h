@@ -16,4 +16,9 @@ namespace halo_test {
 /// ended. Without the variable (a normal build): does nothing.
 void expect_no_sanitizer_reports(std::string_view what);
 
+/// True in a `make asan` run ($HALO_SANITIZER_REPORTS set): the halo under test is the
+/// sanitized one, whose resident memory starts some 20 MiB higher (shadow memory, allocator
+/// quarantine). For memory bounds only; never to skip a test.
+bool sanitized_run();
+
 }  // namespace halo_test
