@@ -154,6 +154,16 @@ int serve(Cycle& cycle, const ProcessInfo& info) {
     return 0;
 }
 
+/// Closes a retired cycle's log files in the master (see Master::reload).
+void close_files(Cycle& cycle) {
+    for (const auto& f : cycle.files()) {
+        if (f->fd >= 0) {
+            ::close(f->fd);
+            f->fd = -1;
+        }
+    }
+}
+
 struct Child {
     pid_t pid = -1;
     ProcessInfo info;
@@ -451,9 +461,11 @@ void Master::reload() {
         remove_pid_file(old_pid);  // as nginx: the pid file moves with the `pid` directive
     }
     write_pid_file(new_pid);
-    // The sockets the new cycle did not take over are closed before forking, so that new
-    // workers do not keep a dropped port open; old workers still hold their own copies.
+    // The sockets the new cycle did not take over, and the old log files, are closed before
+    // forking, so that new workers do not keep a dropped port or a rotated log open (only
+    // their own cycle's files are reopened on USR1); old workers still hold their own copies.
     old->close_listening();
+    close_files(*old);
     start_generation();
     retire(old.get());
     retired_.push_back(std::move(old));

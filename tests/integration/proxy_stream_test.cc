@@ -17,6 +17,7 @@
 
 #include "support/backend.h"
 #include "support/harness.h"
+#include "support/sanitizer.h"
 
 namespace halo_test {
 namespace {
@@ -85,8 +86,9 @@ http {
 )";
 
 /// A worker's peak resident memory for 50-64 MiB moved through it must stay well below the
-/// size moved. Measured: about 4.7 MiB with pacing, about 68 MiB without it.
-constexpr long kMaxWorkerKb = 24 * 1024;
+/// size moved. Measured: about 4.7 MiB with pacing, about 68 MiB without it; under ASan
+/// (make asan) about 27 MiB with pacing, hence the higher bound there.
+const long kMaxWorkerKb = (sanitized_run() ? 48 : 24) * 1024;
 
 /// Bytes of the large bodies: a pattern the receiver checks without keeping the data.
 char pattern(uint64_t i) {

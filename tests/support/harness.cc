@@ -25,6 +25,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/sanitizer.h"
+
 namespace halo_test {
 namespace {
 
@@ -454,6 +456,7 @@ RunResult run_command(const std::vector<std::string>& argv, Millis timeout,
     } else if (WIFSIGNALED(status)) {
         result.status = 128 + WTERMSIG(status);
     }
+    expect_no_sanitizer_reports(argv[0]);
     return result;
 }
 
@@ -865,6 +868,7 @@ Halo::Halo(std::string bin) : bin_(std::move(bin)), dir_("halo-test") {
 
 Halo::~Halo() {
     kill_all();
+    expect_no_sanitizer_reports("halo " + prefix());
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     if (info != nullptr && info->result() != nullptr && info->result()->Failed()) {
         std::string log = error_log();

@@ -84,6 +84,11 @@ size_t StatusZone::zone_size() {
 
 StatusZone* StatusZone::open(core::ShmPool& pool, bool reused) {
     if (reused && pool.root != nullptr) {
+        // The root may hold another module's object: a zone is always aligned (see below), so
+        // anything else is refused before it is read as one.
+        if (reinterpret_cast<uintptr_t>(pool.root) % kRootAlign != 0) {
+            return nullptr;
+        }
         auto* z = static_cast<StatusZone*>(pool.root);
         return z->magic_ == kMagic ? z : nullptr;
     }

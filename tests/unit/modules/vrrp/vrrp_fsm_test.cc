@@ -57,6 +57,7 @@ Advert advert(uint8_t priority, Millis interval = 1s, int version = 3) {
 
 class FsmTest : public ::testing::Test {
   protected:
+    /// A new Fsm; the one made before is destroyed (a reference to it dangles).
     Fsm& make(uint8_t priority, Millis advert_int = 1s, int version = 3, bool preempt = true,
               Millis preempt_delay = 0ms) {
         FsmConfig c;
@@ -479,17 +480,17 @@ TEST_F(FsmTest, ResignSendsPriorityZeroOnceAndStaysMasterUntilShutdown) {
 }
 
 TEST_F(FsmTest, ResumeKeepsTheStateWithoutAnElection) {
+    // Taking an instance over is no change of state: the status page's count stays.
     Fsm& f = make(100);
     f.resume(State::kMaster, std::nullopt);
     EXPECT_THAT(rec_.take(), ElementsAre("send 100", "INIT->MASTER"));
     EXPECT_EQ(rec_.causes.back(), Cause::kResumed);
-    Fsm& b = make(90);
+    EXPECT_EQ(f.transitions(), 0u);
+    Fsm& b = make(90);  // destroys f
     b.resume(State::kBackup, ip("10.77.0.1"));
     EXPECT_THAT(rec_.take(), ElementsAre("INIT->BACKUP"));
     EXPECT_EQ(b.master(), ip("10.77.0.1"));
     EXPECT_TRUE(b.down_timer_armed());
-    // Taking an instance over is no change of state: the status page's count stays.
-    EXPECT_EQ(f.transitions(), 0u);
     EXPECT_EQ(b.transitions(), 0u);
 }
 
