@@ -3,6 +3,7 @@
 // an `events` section (an empty file). Each error names the directive's file:line as nginx
 // does; nginx's own words are quoted beside each case.
 #include "support/harness.h"
+#include "support/sanitizer.h"
 
 namespace halo_test {
 namespace {
@@ -61,6 +62,9 @@ TEST_F(ConfigRefusalsTest, ZoneLargerThanTheMachine) {
 TEST_F(ConfigRefusalsTest, TestMapsTheZonesAsAStartWould) {
     if (!halo_has_module("http_upstream")) {
         GTEST_SKIP() << "the http_upstream module is not compiled in";
+    }
+    if (sanitized_run()) {
+        GTEST_SKIP() << "AddressSanitizer cannot start under ulimit -v";
     }
     halo_.write_conf(conf("upstream u {\n    zone u 1g;\n    server 127.0.0.1:1;\n}"));
     const std::string cmd = "ulimit -v 600000 && exec " + halo_.bin() + " -t -p " + halo_.prefix() +

@@ -18,7 +18,9 @@ void expect_no_sanitizer_reports(std::string_view what);
 
 /// True in a `make asan` run ($HALO_SANITIZER_REPORTS set): the halo under test is the
 /// sanitized one, whose resident memory starts some 20 MiB higher (shadow memory, allocator
-/// quarantine). For memory bounds only; never to skip a test.
+/// quarantine). For memory bounds, and to skip only the tests whose premise the sanitizer
+/// removes (an address-space limit it cannot start under, a crash its handler turns into a
+/// report and exit 1).
 bool sanitized_run();
 
 }  // namespace halo_test
