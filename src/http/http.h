@@ -362,6 +362,10 @@ struct HttpMainConf : core::ConfBase {
     ~HttpMainConf() override;  // Port is complete only in the module's .cc
     bool seen = false;
     core::ConfVector main_confs;  // kHttpMain level of every http module
+    /// The http-level server and location confs. Kept for the cycle's life: values parsed there
+    /// (add_header, error_page...) are registered for binding and shared by the levels below.
+    core::ConfVector http_srv_confs;
+    core::ConfVector http_loc_confs;
     std::vector<std::unique_ptr<ServerBlock>> servers;
     std::vector<PhaseHandler> registered[kPhaseCount];
     std::vector<HeaderFilter> header_filters;  // module-table order

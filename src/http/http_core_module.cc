@@ -54,6 +54,8 @@ Status set_http(ConfContext& cf, HttpMainConf& main) {
         HALO_TRY(cf.merge_confs(ConfLevel::kHttpLoc, http_loc, srv->loc_confs));
         HALO_TRY(merger.locations(srv->loc_confs, srv->locations));
     }
+    main.http_srv_confs = std::move(http_srv);
+    main.http_loc_confs = std::move(http_loc);
     return Status::ok();
 }
 

@@ -67,6 +67,18 @@ TEST_F(ConfigTestTest, GoodConfigIsSuccessful) {
     EXPECT_FALSE(file_exists(halo_.path("logs/halo.pid")));
 }
 
+// Values parsed at http level with no server block to share them were freed before binding:
+// five add_header lines made -t crash (issue 16).
+TEST_F(ConfigTestTest, HttpLevelValuesWithoutServersAreKept) {
+    halo_.write_conf(
+        "error_log logs/error.log;\nevents {} http { add_header A 1; add_header B 2; "
+        "add_header C 3; add_header D $host; add_header E 5; "
+        "error_page 404 /x$uri; }\n");
+    RunResult r = halo_.run({"-t"});
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r;
+}
+
 TEST_F(ConfigTestTest, UnknownDirective) {
     expect_emerg("daemon off;\n\nbogus_directive on;\n", "unknown directive \"bogus_directive\"",
                  "halo.conf", 3);
