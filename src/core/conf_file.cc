@@ -328,6 +328,9 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
     Tokenizer tok(text, name);
     // Stack of open blocks; the bottom is the file's top level.
     std::vector<std::vector<ConfNode>*> stack{&out};
+    // The directive that opened each block of the stack above the top level ("server" at
+    // line 4), named when the file ends before its "}".
+    std::vector<std::pair<std::string, int>> opened;
     std::vector<std::string> words;
     int line = 0;
     Tokenizer::Stop stop = Tokenizer::Stop::kEof;
@@ -357,6 +360,7 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
                     return tok.error(
                         format("too deeply nested blocks (more than %d)", limits_.max_block_depth));
                 }
+                opened.emplace_back(words[0], line);
                 stack.back()->push_back(ConfNode{std::move(words), name, line, true, {}});
                 stack.push_back(&stack.back()->back().children);
                 break;
@@ -366,13 +370,19 @@ Status ConfParser::parse_into(std::string_view text, const std::shared_ptr<const
                     return tok.error("unexpected \"}\"");
                 }
                 stack.pop_back();
+                opened.pop_back();
                 break;
             case Tokenizer::Stop::kEof:
                 if (!words.empty()) {
                     return tok.error("unexpected end of file, expecting \";\" or \"}\"");
                 }
                 if (stack.size() > 1) {
-                    return tok.error("unexpected end of file, expecting \"}\"");
+                    // nginx's message (naming the end of the file), then where the block that
+                    // is not closed was opened.
+                    return Status::error(
+                        tok.error("unexpected end of file, expecting \"}\"").message() +
+                        format(" (the \"%s\" block opened in %s:%d is not closed)",
+                               opened.back().first.c_str(), name->c_str(), opened.back().second));
                 }
                 return Status::ok();
         }

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "core/sys.h"
+#include "core/syslog.h"
 
 namespace core {
 namespace {
@@ -19,6 +20,7 @@ constexpr std::string_view kLevelNames[] = {"emerg", "alert",  "crit", "error",
 
 const Log kStderrLog;
 const Log* g_current = &kStderrLog;
+bool g_in_syslog_error = false;  // reporting a failed syslog send: no syslog sends meanwhile
 
 }  // namespace
 
@@ -94,10 +96,39 @@ void Log::write(LogLevel level, uint64_t conn, std::string_view message) const {
     line += message;
     line += '\n';
     for (const auto& t : targets_) {
-        if (level <= t.level) {
+        if (level > t.level) {
+            continue;
+        }
+        if (!t.syslog) {
             write_all(t.file ? t.file->fd : STDERR_FILENO, line);
+            continue;
+        }
+        if (g_in_syslog_error) {
+            continue;
+        }
+        // As nginx: the whole line (its own time included) after the syslog header, without
+        // the newline; the syslog severity is the line's level.
+        std::string err;
+        if (!t.syslog->send(static_cast<int>(level),
+                            std::string_view(line).substr(0, line.size() - 1), &err)) {
+            g_in_syslog_error = true;
+            current_log().write(
+                LogLevel::kAlert, 0,
+                err + " while logging to syslog, server: \"" + t.syslog->server + "\"");
+            g_in_syslog_error = false;
         }
     }
+}
+
+void Log::writef(LogLevel level, uint64_t conn, const char* fmt, ...) const {
+    if (!enabled(level)) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    std::string s = vformat(fmt, ap);
+    va_end(ap);
+    write(level, conn, s);
 }
 
 const Log& current_log() {

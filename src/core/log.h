@@ -26,10 +26,14 @@ struct OpenFile {
     bool reopen(std::string* error);
 };
 
-/// One `error_log` destination: a file (or stderr) and the most verbose level it records.
+struct SyslogPeer;
+
+/// One `error_log` destination: a file, stderr or a syslog server, and the most verbose level
+/// it records.
 struct LogTarget {
-    std::shared_ptr<OpenFile> file;  // nullptr = stderr
+    std::shared_ptr<OpenFile> file;  // nullptr (and no syslog) = stderr
     LogLevel level = LogLevel::kError;
+    std::shared_ptr<const SyslogPeer> syslog;  // `syslog:server=...`: sent there instead
 };
 
 /// The error log of a cycle. Lines follow nginx's format so that existing tools keep working:
@@ -44,6 +48,9 @@ class Log {
 
     /// Writes one line; `conn` > 0 adds nginx's "*N " connection prefix.
     void write(LogLevel level, uint64_t conn, std::string_view message) const;
+    /// printf-style write() (the message of a request error, for instance).
+    void writef(LogLevel level, uint64_t conn, const char* fmt, ...) const
+        __attribute__((format(printf, 4, 5)));
 
   private:
     std::vector<LogTarget> targets_;

@@ -17,6 +17,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/process.h"
+#include "core/proctitle.h"
 #include "core/reload_result.h"
 #include "core/sys.h"
 
@@ -306,6 +307,7 @@ int send_signal(const core::Cycle& cycle, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    core::init_process_title(argc, argv);
     core::ModuleRegistry registry(core::compiled_modules());
     core::ModuleRegistry::set_active(&registry);
     CommandLine cl;

@@ -20,6 +20,7 @@
 #include "core/conf_check.h"
 #include "core/core_module.h"
 #include "core/log.h"
+#include "core/proctitle.h"
 #include "core/reload_result.h"
 #include "core/sys.h"
 #include "event/runtime.h"
@@ -98,9 +99,18 @@ void follow_master(pid_t master) {
     }
 }
 
-/// Applies worker_rlimit_nofile and `user` (when started as root). False is fatal.
-bool drop_privileges(Cycle& cycle) {
+bool switch_user(const CoreConf& core);
+
+/// Applies the worker settings (env, worker_rlimit_*, worker_priority, worker_cpu_affinity
+/// for worker `worker`, -1 for a helper), `user` (when started as root), then
+/// working_directory. False is fatal.
+bool drop_privileges(Cycle& cycle, int worker) {
     const auto& core = cycle.conf<CoreConf>();
+    apply_worker_settings(core, worker);
+    return switch_user(core) && enter_working_directory(core);
+}
+
+bool switch_user(const CoreConf& core) {
     if (core.rlimit_nofile) {
         rlimit rl{static_cast<rlim_t>(*core.rlimit_nofile),
                   static_cast<rlim_t>(*core.rlimit_nofile)};
@@ -244,16 +254,20 @@ bool Master::spawn(Child child) {
         int status = 0;
         if (child.info.role == ProcessRole::kHelper) {
             const HelperSpec& spec = cycle.helpers()[child.helper];
-            if (spec.drop_privileges && !drop_privileges(cycle)) {
+            set_process_title(spec.name + " process");  // "halo: vrrp process"
+            if (spec.drop_privileges && !drop_privileges(cycle, -1)) {
                 _exit(kFatalChildExit);
             }
             follow_master(master);
             status = spec.run(cycle, child.info);  // it unblocks the signals it watches
-        } else if (drop_privileges(cycle)) {
-            follow_master(master);
-            status = serve(cycle, child.info);
         } else {
-            status = kFatalChildExit;
+            set_process_title("worker process");
+            if (drop_privileges(cycle, child.info.worker_index)) {
+                follow_master(master);
+                status = serve(cycle, child.info);
+            } else {
+                status = kFatalChildExit;
+            }
         }
         _exit(status);
     }
@@ -516,6 +530,7 @@ int Master::run() {
     sigset_t blocked;
     install_master_signals(blocked);
     set_current_log(&cycle_->log());
+    set_process_title("master process " + original_command_line());
     start_generation();
     publish();
     sigset_t none;

@@ -3,6 +3,7 @@
 #include "core/cycle.h"
 #include "core/module.h"
 #include "core/shm.h"
+#include "event/loop.h"
 
 namespace ev {
 namespace {
@@ -19,6 +20,25 @@ Status set_events(ConfContext& cf, EventConf& conf) {
     return cf.apply_block(cf.node().children, core::kCtxEvents, std::span(&frame, 1));
 }
 
+/// `use method`: one of the event methods of this system, as libevent names them (nginx's
+/// epoll, poll and select; kqueue, /dev/poll and eventport where the system has them).
+Status set_use(ConfContext& cf, EventConf& conf) {
+    if (conf.use) {
+        return cf.duplicate();
+    }
+    if (!event_method_available(cf.arg(0))) {
+        return cf.error("invalid event type \"" + cf.arg(0) + "\"");
+    }
+    conf.use = cf.arg(0);
+    return Status::ok();
+}
+
+Status refuse_debug_connection(ConfContext& cf) {
+    return cf.error(
+        "\"debug_connection\" is not supported by halo: it has no debug log per client "
+        "address; use \"error_log ... debug\"");
+}
+
 constexpr core::Directive kDirectives[] = {
     {"events", core::kCtxMain, core::kArgsBlock, core::setter<&set_events>()},
     {"worker_connections", core::kCtxEvents, core::kArgs1,
@@ -26,6 +46,10 @@ constexpr core::Directive kDirectives[] = {
     {"accept_mutex", core::kCtxEvents, core::kArgs1, core::slot<&EventConf::accept_mutex>()},
     {"accept_mutex_delay", core::kCtxEvents, core::kArgs1,
      core::slot<&EventConf::accept_mutex_delay>()},
+    {"multi_accept", core::kCtxEvents, core::kArgs1, core::slot<&EventConf::multi_accept>()},
+    {"use", core::kCtxEvents, core::kArgs1, core::setter<&set_use>()},
+    {"debug_connection", core::kCtxEvents, core::kArgs1,
+     core::setter_noconf<&refuse_debug_connection>()},
 };
 
 }  // namespace
@@ -35,6 +59,7 @@ Status merge(const EventConf& parent, EventConf& child) {
     core::inherit(child.accept_mutex, parent.accept_mutex, false);
     core::inherit(child.accept_mutex_delay, parent.accept_mutex_delay,
                   std::chrono::milliseconds(500));
+    core::inherit(child.multi_accept, parent.multi_accept, false);
     return Status::ok();
 }
 

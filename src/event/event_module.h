@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 
 #include "core/conf_context.h"
 
@@ -11,12 +12,15 @@ class ShmMutex;
 
 namespace ev {
 
-/// `events { worker_connections N; accept_mutex on|off; accept_mutex_delay T; }`
+/// `events { worker_connections N; accept_mutex on|off; accept_mutex_delay T; multi_accept
+/// on|off; use method; }`
 struct EventConf : core::ConfBase {
     std::optional<int> worker_connections;                        // 512
     std::optional<bool> accept_mutex;                             // off
     std::optional<std::chrono::milliseconds> accept_mutex_delay;  // 500ms
-    bool seen = false;                                            // an events block was given
+    std::optional<bool> multi_accept;                             // off
+    std::optional<std::string> use;  // event method ("epoll", "poll", "select"); best if unset
+    bool seen = false;               // an events block was given
     /// The lock in shared memory when accept_mutex is in use (several workers).
     core::ShmMutex* mutex = nullptr;
 };

@@ -9,17 +9,15 @@
 #include "core/log.h"
 
 namespace ev {
-namespace {
-// Accepts per wake-up: enough to drain a burst, few enough to stay fair to other workers.
-constexpr int kAcceptBatch = 64;
-}  // namespace
 
 Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handler_(handler) {
     io_ = loop.make_io(fd, kRead, false, [this](uint32_t) { on_ready(); });
 }
 
 void Listener::on_ready() {
-    for (int i = 0; i < kAcceptBatch; i++) {
+    // multi_accept off (nginx's default): one connection per wake-up, the level-triggered
+    // socket wakes the loop again for the next; on: until the queue is empty.
+    for (bool more = true; more; more = multi_accept_) {
         if (gate_ != nullptr && !gate_->may_accept()) {
             return;
         }

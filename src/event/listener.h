@@ -36,6 +36,8 @@ class Listener {
 
     /// Set by the runtime (see AcceptGate).
     void set_gate(AcceptGate* gate) { gate_ = gate; }
+    /// multi_accept on: accept every queued connection at each wake-up (off: one).
+    void set_multi_accept(bool on) { multi_accept_ = on; }
 
   private:
     void on_ready();
@@ -44,6 +46,7 @@ class Listener {
     ListenHandler& handler_;
     std::unique_ptr<IoWatcher> io_;
     AcceptGate* gate_ = nullptr;
+    bool multi_accept_ = false;
 };
 
 }  // namespace ev

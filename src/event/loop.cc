@@ -123,10 +123,27 @@ class LibeventSignal final : public SignalWatcher {
 
 }  // namespace
 
-Loop::Loop() {
+bool event_method_available(std::string_view name) {
+    for (const char** m = event_get_supported_methods(); m != nullptr && *m != nullptr; m++) {
+        if (name == *m) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Loop::Loop(std::string_view method) {
     event_config* cfg = event_config_new();
     // Timers are measured with CLOCK_MONOTONIC; the loop never needs wall time.
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    if (!method.empty()) {
+        // libevent picks the first method not avoided: avoid all but the one asked for.
+        for (const char** m = event_get_supported_methods(); m != nullptr && *m != nullptr; m++) {
+            if (method != *m) {
+                event_config_avoid_method(cfg, *m);
+            }
+        }
+    }
     base_ = event_base_new_with_config(cfg);
     event_config_free(cfg);
     if (base_ == nullptr) {

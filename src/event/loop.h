@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 namespace ev {
@@ -115,10 +116,15 @@ class FdWatch {
     void* owner_ = nullptr;
 };
 
+/// Whether this system has event method `name` ("epoll", "poll", "select"...).
+bool event_method_available(std::string_view name);
+
 /// One event loop (libevent's event_base), owned by one process or thread.
 class Loop : public TimeSource {
   public:
-    Loop();
+    /// `method`: the event method to use (nginx's `use`: "epoll", "poll", "select"); empty:
+    /// the best the system has.
+    explicit Loop(std::string_view method = {});
     ~Loop() override;
     Loop(const Loop&) = delete;
     Loop& operator=(const Loop&) = delete;

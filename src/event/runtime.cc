@@ -11,13 +11,16 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/process.h"
+#include "core/proctitle.h"
 #include "core/shm.h"
 #include "event/event_module.h"
 
 namespace ev {
 
-Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cycle) {
+Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info)
+    : cycle_(cycle), loop_(cycle.conf<EventConf>().use.value_or("")) {
     current_ = this;
+    worker_ = info.role == core::ProcessRole::kWorker;
     const auto& ev = cycle.conf<EventConf>();
     max_connections_ = static_cast<size_t>(*ev.worker_connections);
     accept_mutex_ = ev.mutex;
@@ -29,6 +32,7 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info) : cycle_(cyc
         auto listener =
             std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index), *l->handler);
         listener->set_gate(this);
+        listener->set_multi_accept(*ev.multi_accept);
         // A reuseport socket is this worker's own: only shared sockets go behind the mutex
         // (as in nginx), or connections queued on it would wait for the lock.
         listeners_.push_back({std::move(listener), l->options.reuseport});
@@ -198,6 +202,9 @@ void Runtime::quit(bool close_idle) {
         return;
     }
     shutting_down_ = true;
+    if (worker_) {
+        core::set_process_title("worker process is shutting down");  // as nginx
+    }
     set_accepting(false);
     listeners_.clear();
     cycle_.close_listening();

@@ -122,6 +122,7 @@ class Runtime : private AcceptGate {
     size_t max_connections_ = 512;
     bool accepting_ = false;
     bool shutting_down_ = false;
+    bool worker_ = false;  // a worker process (its title changes when it shuts down)
     bool exit_ = false;
     core::ShmMutex* accept_mutex_ = nullptr;
     Duration accept_mutex_delay_{500};

@@ -117,6 +117,9 @@ struct UpstreamLog : RequestCtx {
         int64_t ms = -1;
     };
     std::vector<Attempt> attempts;
+    /// The upstream of the attempt in progress as nginx names it in an error log line
+    /// ("http://127.0.0.1:8080/uri"); empty when none is.
+    std::string current;
     bool survives_redirect() const override { return true; }
 };
 
@@ -240,7 +243,8 @@ struct Request {
     /// the server's first name.
     std::string_view host_name() const;
     /// nginx's context of an error log line about this request: `, client: 127.0.0.1,
-    /// server: name, request: "GET / HTTP/1.1"` and `, host: "h"` when known (escaped).
+    /// server: name, request: "GET / HTTP/1.1"`, then `, upstream: "http://..."` while an
+    /// upstream is in use, `, host: "h"` and `, referrer: "r"` when known (escaped).
     std::string log_context() const;
     /// Restarts location matching with `uri` (index files, try_files, error_page): 500 after
     /// 10 redirects, as nginx. Returns the Flow for the calling handler.
@@ -443,6 +447,9 @@ struct HttpLocConf : core::ConfBase {
     // Shared with the levels that inherit them (values are bound once, by address).
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
     std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
+    /// `error_log` of this level (several lines add up), else the enclosing level's; nullptr:
+    /// the main error log. See http/error_log.h.
+    std::shared_ptr<core::Log> error_log;
 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 

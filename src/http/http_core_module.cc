@@ -11,6 +11,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -336,6 +337,7 @@ constexpr core::Directive kDirectives[] = {
      core::setter<&set_error_page>()},
     {"add_header", kHttpAll | core::kCtxLocationIf, core::Args{2, 3, false},
      core::setter<&set_add_header>()},
+    {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -413,6 +415,7 @@ Status prepare_temp_paths(core::Cycle& cycle, HttpMainConf& main) {
 }
 
 Status init_cycle(core::Cycle& cycle) {
+    apply_pcre_jit(*cycle.conf<core::CoreConf>().pcre_jit);
     HttpMainConf* main = http_main(cycle);
     if (main == nullptr) {
         return Status::ok();
@@ -513,6 +516,9 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     }
     if (!child.add_headers) {
         child.add_headers = parent.add_headers;  // nginx: only when this level has none
+    }
+    if (!child.error_log) {
+        child.error_log = parent.error_log;
     }
     return Status::ok();
 }

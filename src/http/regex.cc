@@ -3,6 +3,8 @@
 
 #include <pcre2.h>
 
+#include <vector>
+
 namespace http {
 namespace {
 
@@ -24,7 +26,37 @@ pcre2_match_data* match_data(int groups) {
     return md;
 }
 
+/// Patterns compiled since the last apply_pcre_jit(): JIT-compiled (or not) once the
+/// configuration's pcre_jit is known, as nginx does after parsing.
+std::vector<pcre2_code*>& pending_jit() {
+    static std::vector<pcre2_code*> pending;
+    return pending;
+}
+
+void release(void* code) {
+    if (code == nullptr) {
+        return;
+    }
+    std::erase(pending_jit(), code_of(code));
+    pcre2_code_free(code_of(code));
+}
+
 }  // namespace
+
+void apply_pcre_jit(bool on) {
+    if (on) {
+        for (pcre2_code* code : pending_jit()) {
+            pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // no JIT support: the interpreter
+        }
+    }
+    pending_jit().clear();
+}
+
+bool Regex::jit() const {
+    size_t size = 0;
+    return code_ != nullptr && pcre2_pattern_info(code_of(code_), PCRE2_INFO_JITSIZE, &size) == 0 &&
+           size > 0;
+}
 
 core::Status Regex::compile(std::string_view pattern, bool caseless, Regex& out) {
     int err = 0;
@@ -40,7 +72,7 @@ core::Status Regex::compile(std::string_view pattern, bool caseless, Regex& out)
             std::string(pattern) + "\" at \"" +
             std::string(pattern.substr(std::min(offset, pattern.size()))) + "\"");
     }
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if not built
+    pending_jit().push_back(code);
     uint32_t groups = 0;
     pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
     Regex r;
@@ -58,9 +90,7 @@ Regex::Regex(Regex&& o) noexcept
 
 Regex& Regex::operator=(Regex&& o) noexcept {
     if (this != &o) {
-        if (code_ != nullptr) {
-            pcre2_code_free(code_of(code_));
-        }
+        release(code_);
         code_ = o.code_;
         groups_ = o.groups_;
         pattern_ = std::move(o.pattern_);
@@ -70,9 +100,7 @@ Regex& Regex::operator=(Regex&& o) noexcept {
 }
 
 Regex::~Regex() {
-    if (code_ != nullptr) {
-        pcre2_code_free(code_of(code_));
-    }
+    release(code_);
 }
 
 bool Regex::match(std::string_view subject, std::vector<std::string_view>* captures) const {

@@ -9,7 +9,13 @@
 
 namespace http {
 
-/// A compiled PCRE2 pattern (JIT when available). Immutable, shared by every worker.
+/// After a configuration is parsed: JIT-compiles the patterns compiled since the last call
+/// when `on` (pcre_jit; where PCRE2 has no JIT they stay interpreted), else leaves them
+/// interpreted. Process-local; in the master before workers fork, as nginx.
+void apply_pcre_jit(bool on);
+
+/// A compiled PCRE2 pattern (JIT-compiled with pcre_jit on). Immutable once the configuration
+/// is loaded, shared by every worker.
 class Regex {
   public:
     /// `caseless` for `~*` and `server_name ~*`. Errors name the pattern and the offset.
@@ -26,6 +32,8 @@ class Regex {
     /// Number of capture groups.
     int groups() const { return groups_; }
     const std::string& pattern() const { return pattern_; }
+    /// Whether the pattern runs JIT-compiled.
+    bool jit() const;
 
   private:
     void* code_ = nullptr;  // pcre2_code_8

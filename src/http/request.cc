@@ -11,6 +11,7 @@
 
 #include "auto_config.h"
 #include "core/log.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -440,8 +441,14 @@ std::string Request::log_context() const {
     if (!request_line.empty()) {
         out.append(", request: \"").append(escape_log(request_line)).append("\"");
     }
+    if (const UpstreamLog* u = ctx<UpstreamLog>(); u != nullptr && !u->current.empty()) {
+        out.append(", upstream: \"").append(escape_log(u->current)).append("\"");
+    }
     if (!host.empty()) {
         out.append(", host: \"").append(escape_log(host)).append("\"");
+    }
+    if (const Header* referer = find_header("Referer"); referer != nullptr) {
+        out.append(", referrer: \"").append(escape_log(referer->value)).append("\"");
     }
     return out;
 }
@@ -504,8 +511,8 @@ void Request::send_file(int code, std::string_view content_type, int fd, uint64_
 void Request::send_error(int code, std::string_view location) {
     if (head_sent) {
         // Too late for an error response: the client sees the connection end early.
-        core::log_conn(core::LogLevel::kInfo, connection_id,
-                       "response cut short (status %d after the head was sent)", code);
+        log_error(*this, core::LogLevel::kInfo,
+                  "response cut short (status %d after the head was sent)", code);
         abort();
         return;
     }
@@ -584,10 +591,10 @@ namespace http {
 
 Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) {
     if (++redirects > 10) {
-        core::log_conn(core::LogLevel::kError, connection_id,
-                       "rewrite or internal redirection cycle while internally redirecting to "
-                       "\"%s\"",
-                       new_uri.c_str());
+        log_error(*this, core::LogLevel::kError,
+                  "rewrite or internal redirection cycle while internally redirecting to "
+                  "\"%s\"",
+                  new_uri.c_str());
         send_error(500);
         return Flow::kDone;
     }
@@ -598,8 +605,8 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
             }
         }
         if (named_target == nullptr) {
-            core::log_conn(core::LogLevel::kError, connection_id, "named location \"%s\" not found",
-                           new_uri.c_str());
+            log_error(*this, core::LogLevel::kError, "named location \"%s\" not found",
+                      new_uri.c_str());
             send_error(500);
             return Flow::kDone;
         }
@@ -622,9 +629,8 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
 
 Flow Request::restart_location_search() {
     if (++redirects > 10) {
-        core::log_conn(core::LogLevel::kError, connection_id,
-                       "rewrite or internal redirection cycle while processing \"%s\"",
-                       uri.c_str());
+        log_error(*this, core::LogLevel::kError,
+                  "rewrite or internal redirection cycle while processing \"%s\"", uri.c_str());
         send_error(500);
         return Flow::kDone;
     }

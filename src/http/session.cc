@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <cstring>
 
 #include "core/log.h"
+#include "http/error_log.h"
 
 namespace http {
 namespace {
@@ -281,16 +283,12 @@ void Session::on_timeout() {
             close();
             return;
         case State::kReadingBody:
-            core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                           "client timed out while sending the request body%s",
-                           req_context().c_str());
+            log(core::LogLevel::kInfo, "client timed out while sending the request body");
             fail_request(408);
             return;
         case State::kRunning:
             if (streaming() && !input_paused() && !conn_.output_pending()) {
-                core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                               "client timed out while sending the request body%s",
-                               req_context().c_str());
+                log(core::LogLevel::kInfo, "client timed out while sending the request body");
                 fail_request(408);  // a head already sent: the connection is dropped
                 return;
             }
@@ -298,8 +296,7 @@ void Session::on_timeout() {
         case State::kWriting:
         case State::kTunnel:
             if (state_ != State::kRunning || conn_.output_pending()) {
-                core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                               "client timed out (send_timeout)");
+                log(core::LogLevel::kInfo, "client timed out (send_timeout)");
             }
             close();
             return;
@@ -324,8 +321,7 @@ bool Session::read_more(size_t max_total) {
                 return false;
             }
             if (state_ == State::kReadingBody || streaming()) {
-                core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                               "client prematurely closed connection");
+                log(core::LogLevel::kInfo, "client prematurely closed connection");
             }
             close();
             return false;
@@ -376,9 +372,8 @@ void Session::head_request(std::string_view reason) {
     req_->server = port_.find_server(host);
     req_->loc_confs = &req_->server->loc_confs;
     // nginx's level: the client's fault, so info (the access log has every refused request).
-    core::log_conn(core::LogLevel::kInfo, conn_.id(), "%.*s while reading client request %s%s",
-                   static_cast<int>(reason.size()), reason.data(),
-                   parser.line_refused() ? "line" : "headers", req_->log_context().c_str());
+    log(core::LogLevel::kInfo, "%.*s while reading client request %s",
+        static_cast<int>(reason.size()), reason.data(), parser.line_refused() ? "line" : "headers");
 }
 
 void Session::reject_head() {
@@ -429,15 +424,13 @@ bool Session::body_outcome(BodyStep outcome, bool keep) {
             }
             return true;
         case BodyStep::kBad:
-            core::log_conn(core::LogLevel::kError, conn_.id(), "client sent invalid chunked body%s",
-                           req_context().c_str());
+            log(core::LogLevel::kError, "client sent invalid chunked body");
             keep ? fail_request(400) : close();
             return true;
         case BodyStep::kTooLarge:
-            core::log_conn(core::LogLevel::kError, conn_.id(),
-                           "client intended to send too large chunked body: %llu bytes%s",
-                           static_cast<unsigned long long>(work().body_seen),
-                           req_context().c_str());
+            log(core::LogLevel::kError,
+                "client intended to send too large chunked body: %llu bytes",
+                static_cast<unsigned long long>(work().body_seen));
             keep ? fail_request(413) : close();
             return true;
         case BodyStep::kFailed:
@@ -557,8 +550,7 @@ void Session::start_request() {
     work().chunked.reset();
     conn_.clear_timeout();
     if (port_.ssl() && !secure()) {
-        core::log_conn(core::LogLevel::kInfo, conn_.id(),
-                       "client sent plain HTTP request to HTTPS port%s", req_context().c_str());
+        log(core::LogLevel::kInfo, "client sent plain HTTP request to HTTPS port");
         fail_request(kStatusPlainHttpToHttps);  // error_page 497 may redirect it
         return;
     }
@@ -583,9 +575,8 @@ bool Session::find_config() {
     }
     uint64_t max = lc.client_max_body_size->bytes;
     if (max > 0 && !r.chunked && r.content_length > max) {
-        core::log_conn(core::LogLevel::kError, conn_.id(),
-                       "client intended to send too large body: %llu bytes%s",
-                       static_cast<unsigned long long>(r.content_length), r.log_context().c_str());
+        log(core::LogLevel::kError, "client intended to send too large body: %llu bytes",
+            static_cast<unsigned long long>(r.content_length));
         fail_request(413);
         return false;
     }
@@ -780,6 +771,26 @@ const core::SockAddr& Session::local_addr() {
         }
     }
     return work().local;
+}
+
+void Session::log(core::LogLevel level, const char* fmt, ...) {
+    const core::Log& log =
+        req_ != nullptr ? request_log(*req_) : server_log(&port_.default_server());
+    if (!log.enabled(level)) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = core::vformat(fmt, ap);
+    va_end(ap);
+    if (req_ != nullptr) {
+        msg += req_->log_context();
+    } else {
+        // nginx before a request exists: the listening address stands for the server.
+        msg += ", client: " + conn_.peer().host_text() + ", server: " +
+               (port_.listening() != nullptr ? port_.listening()->addr.text() : std::string());
+    }
+    log.write(level, conn_.id(), msg);
 }
 
 }  // namespace http

@@ -172,8 +172,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool store_body(std::string_view data);
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
-    /// nginx's error log context of the current request (client, server, request), or "".
-    std::string req_context() const { return req_ ? req_->log_context() : std::string(); }
+    /// Logs about this connection with nginx's context: the current request's (its level's
+    /// error log, see http::log_error), else `, client: a, server: listen address` to the
+    /// default server's error log.
+    void log(core::LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
     /// What only a connection with a request in progress needs: made with the first byte of
     /// a request, dropped when the connection goes idle (keepalive), so that the many idle

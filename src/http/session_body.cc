@@ -91,15 +91,13 @@ bool Session::stream_step() {
         case BodyStep::kGone:
             return true;  // the handler finished the request: on in the new state
         case BodyStep::kBad:
-            core::log_conn(core::LogLevel::kError, conn_.id(), "client sent invalid chunked body%s",
-                           req_context().c_str());
+            log(core::LogLevel::kError, "client sent invalid chunked body");
             fail_request(400);
             return true;
         case BodyStep::kTooLarge:
-            core::log_conn(core::LogLevel::kError, conn_.id(),
-                           "client intended to send too large chunked body: %llu bytes%s",
-                           static_cast<unsigned long long>(work().body_seen),
-                           req_context().c_str());
+            log(core::LogLevel::kError,
+                "client intended to send too large chunked body: %llu bytes",
+                static_cast<unsigned long long>(work().body_seen));
             fail_request(413);
             return true;
         case BodyStep::kNeedMore:
@@ -174,13 +172,11 @@ bool Session::store_body(std::string_view data) {
         const std::string& dir = *loc().client_body_temp_path;
         b.fd = open_temp_file(dir);
         if (b.fd < 0) {
-            core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                           "open() temporary file in \"%s\" failed (%d: %s)", dir.c_str(), errno,
-                           strerror(errno));
+            log(core::LogLevel::kCrit, "open() temporary file in \"%s\" failed (%d: %s)",
+                dir.c_str(), errno, strerror(errno));
             return false;
         }
-        core::log_conn(core::LogLevel::kWarn, conn_.id(),
-                       "a client request body is buffered to a temporary file");
+        log(core::LogLevel::kWarn, "a client request body is buffered to a temporary file");
         if (!core::write_all(b.fd, b.memory)) {
             return false;
         }
@@ -188,8 +184,8 @@ bool Session::store_body(std::string_view data) {
         b.memory.shrink_to_fit();
     }
     if (!core::write_all(b.fd, data)) {
-        core::log_conn(core::LogLevel::kCrit, conn_.id(),
-                       "write() to a temporary file failed (%d: %s)", errno, strerror(errno));
+        log(core::LogLevel::kCrit, "write() to a temporary file failed (%d: %s)", errno,
+            strerror(errno));
         return false;
     }
     return true;

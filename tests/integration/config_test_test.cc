@@ -140,9 +140,16 @@ TEST_F(ConfigTestTest, InvalidFlagValue) {
 }
 
 TEST_F(ConfigTestTest, UnterminatedBlock) {
-    // No trailing newline: the end of the file is on line 4.
-    expect_emerg("daemon off;\nevents {}\nhttp {\n    server {",
-                 "unexpected end of file, expecting \"}\"", "halo.conf", 4);
+    // No trailing newline: the end of the file is on line 4 (nginx's message names it); halo
+    // adds where the block left open starts.
+    halo_.write_conf("daemon off;\nevents {}\nhttp {\n    server {");
+    RunResult r = halo_.run({"-t"});
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_NE(r.err.find("halo: [emerg] unexpected end of file, expecting \"}\" in " +
+                         halo_.conf_path() + ":4 (the \"server\" block opened in " +
+                         halo_.conf_path() + ":4 is not closed)\n"),
+              std::string::npos)
+        << r;
 }
 
 TEST_F(ConfigTestTest, UnterminatedDirective) {

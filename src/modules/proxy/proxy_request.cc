@@ -15,6 +15,7 @@
 // destroyed inside its own callbacks: it is handed to the pool or to a posted deletion.
 
 #include "core/clock.h"
+#include "http/error_log.h"
 #include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy {
@@ -146,9 +147,19 @@ void Exchange::log(core::LogLevel level, const char* fmt, int err) {
 }
 
 void Exchange::log_text(core::LogLevel level, const std::string& msg) {
-    core::log_conn(level, r_.connection_id, "%s, client: %s, upstream: \"%s\"", msg.c_str(),
-                   r_.peer.host_text().c_str(),
-                   peer_.server != nullptr ? peer_.server->name.c_str() : "");
+    // nginx's `upstream: "http://127.0.0.1:8080/uri"`: the peer's address (the group's name
+    // when no peer was picked) and the URI sent to it.
+    std::string& current = upstream_log().current;
+    current = pass_.https ? "https://" : "http://";
+    current += peer_.server != nullptr ? peer_.server->addr.text() : pass_.group->name();
+    std::string_view line(request_head_);
+    line = line.substr(0, line.find('\r'));
+    size_t sp = line.find(' ');
+    size_t end = line.rfind(' ');
+    if (sp != std::string_view::npos && end > sp) {
+        current += line.substr(sp + 1, end - sp - 1);
+    }
+    http::log_error(r_, level, "%s", msg.c_str());
 }
 
 http::UpstreamLog& Exchange::upstream_log() {

@@ -201,9 +201,16 @@ TEST(ConfParserTest, EndOfFileInsideDirective) {
 }
 
 TEST(ConfParserTest, EndOfFileInsideBlock) {
-    EXPECT_EQ(parse_error("events {"), "unexpected end of file, expecting \"}\" in t.conf:1");
+    // nginx's message (the line is the end of the file), then the block left open.
+    EXPECT_EQ(parse_error("events {"),
+              "unexpected end of file, expecting \"}\" in t.conf:1 (the \"events\" block "
+              "opened in t.conf:1 is not closed)");
     EXPECT_EQ(parse_error("http {\n  server {\n  }\n"),
-              "unexpected end of file, expecting \"}\" in t.conf:4");
+              "unexpected end of file, expecting \"}\" in t.conf:4 (the \"http\" block opened "
+              "in t.conf:1 is not closed)");
+    EXPECT_EQ(parse_error("http {\n  server {\n    location / {\n  }\n\n"),
+              "unexpected end of file, expecting \"}\" in t.conf:6 (the \"server\" block "
+              "opened in t.conf:2 is not closed)");
 }
 
 TEST(ConfParserTest, EndOfFileInsideQuotes) {
@@ -411,8 +418,9 @@ TEST(ConfParserTest, IncludedFileMustCloseItsOwnBlocks) {
     ConfDocument doc;
     Status s = ConfParser(dir.path()).parse_file(path, doc);
     ASSERT_FALSE(s.is_ok());
-    EXPECT_EQ(s.message(),
-              "unexpected end of file, expecting \"}\" in " + dir.file("open.conf") + ":2");
+    EXPECT_EQ(s.message(), "unexpected end of file, expecting \"}\" in " + dir.file("open.conf") +
+                               ":2 (the \"server\" block opened in " + dir.file("open.conf") +
+                               ":1 is not closed)");
 }
 
 TEST(ConfParserTest, IncludedFileCannotCloseTheIncludingBlock) {

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "core/net.h"
+#include "http/error_log.h"
 #include "http/http.h"
 
 namespace mod::http_access {
@@ -61,8 +62,7 @@ http::Flow access_handler(http::Request& r) {
             if (rule.allow) {
                 return http::Flow::kDeclined;
             }
-            core::log_conn(core::LogLevel::kError, r.connection_id,
-                           "access forbidden by rule, client: %s", r.peer.host_text().c_str());
+            http::log_error(r, core::LogLevel::kError, "access forbidden by rule");
             r.send_error(403);
             return http::Flow::kDone;
         }

@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/module.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/parse.h"
 
@@ -312,7 +313,7 @@ bool deflate_into(http::Request& r, GzipCtx& g, std::string_view in, bool finish
         int rc = deflate(&g.zs, finish ? Z_FINISH : Z_NO_FLUSH);
         g.out.resize(have + g.piece - g.zs.avail_out);
         if (rc == Z_STREAM_ERROR) {
-            core::log_conn(core::LogLevel::kAlert, r.connection_id, "deflate() failed: %d", rc);
+            http::log_error(r, core::LogLevel::kAlert, "deflate() failed: %d", rc);
             return false;
         }
         if (finish && rc == Z_STREAM_END) {
@@ -366,9 +367,8 @@ void pump_file(http::Request& r, GzipCtx& g) {
             continue;
         }
         if (n <= 0) {
-            core::log_conn(core::LogLevel::kCrit, r.connection_id,
-                           "reading a file to compress failed (%d: %s)", n < 0 ? errno : 0,
-                           n < 0 ? strerror(errno) : "file truncated");
+            http::log_error(r, core::LogLevel::kCrit, "reading a file to compress failed (%d: %s)",
+                            n < 0 ? errno : 0, n < 0 ? strerror(errno) : "file truncated");
             r.abort();
             return;
         }
@@ -445,7 +445,7 @@ void header_filter(http::Request& r) {
     }
     if (deflateInit2(&g.zs, *c.comp_level, Z_DEFLATED, wbits + 16, memlevel, Z_DEFAULT_STRATEGY) !=
         Z_OK) {
-        core::log_conn(core::LogLevel::kAlert, r.connection_id, "deflateInit2() failed");
+        http::log_error(r, core::LogLevel::kAlert, "deflateInit2() failed");
         return;  // sent uncompressed
     }
     g.started = true;

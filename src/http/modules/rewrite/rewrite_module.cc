@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/module.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/modules/rewrite/script.h"
 
@@ -38,8 +39,8 @@ class Uninitialized : public http::VariableSource {
   public:
     bool get(const http::Request& r, const http::ConfVariable& var, std::string&) const override {
         if (r.loc_confs != nullptr && *r.loc_conf<RewriteLocConf>().uninitialized_variable_warn) {
-            core::log_conn(core::LogLevel::kWarn, r.connection_id,
-                           "using uninitialized \"%s\" variable", var.name.c_str());
+            http::log_error(r, core::LogLevel::kWarn, "using uninitialized \"%s\" variable",
+                            var.name.c_str());
         }
         return true;
     }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "http/error_log.h"
 
 namespace mod::http_rewrite {
 namespace {
@@ -29,7 +30,7 @@ int hex_value(char c) {
 }
 
 void notice(const http::Request& r, const std::string& line) {
-    core::log_conn(core::LogLevel::kNotice, r.connection_id, "%s", line.c_str());
+    http::log_error(r, core::LogLevel::kNotice, "%s", line.c_str());
 }
 
 void log_match(const http::Request& r, const http::Regex& re, std::string_view subject,
@@ -43,8 +44,8 @@ bool test_file(const http::Request& r, Condition::FileTest test, const std::stri
     if (stat(path.c_str(), &st) != 0) {
         int e = errno;
         if (e != ENOENT && e != ENOTDIR && e != ENAMETOOLONG) {
-            core::log_conn(core::LogLevel::kCrit, r.connection_id, "stat() \"%s\" failed (%d: %s)",
-                           path.c_str(), e, strerror(e));
+            http::log_error(r, core::LogLevel::kCrit, "stat() \"%s\" failed (%d: %s)", path.c_str(),
+                            e, strerror(e));
         }
         return false;
     }
@@ -153,8 +154,7 @@ Outcome RewriteStep::run(http::Request& r, RunState& state) const {
         notice(r, "rewritten data: \"" + new_uri + "\", args: \"" + std::string(r.args) + "\"");
     }
     if (new_uri.empty()) {
-        core::log_conn(core::LogLevel::kError, r.connection_id,
-                       "the rewritten URI has a zero length");
+        http::log_error(r, core::LogLevel::kError, "the rewritten URI has a zero length");
         r.send_error(500);
         return Outcome::kDone;
     }

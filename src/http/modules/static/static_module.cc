@@ -15,6 +15,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/modules/static/static.h"
 
@@ -241,8 +242,8 @@ std::string_view content_type(const http::Request& r, const StaticLocConf& c,
 }
 
 http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
-    core::log_conn(core::LogLevel::kError, r.connection_id, "open() \"%s\" failed (%d: %s)",
-                   path.c_str(), err, strerror(err));
+    http::log_error(r, core::LogLevel::kError, "open() \"%s\" failed (%d: %s)", path.c_str(), err,
+                    strerror(err));
     r.send_error(status);
     return http::Flow::kDone;
 }
@@ -384,12 +385,12 @@ http::Flow static_handler(http::Request& r) {
             }
         }
         if (file_exists(path, true)) {
-            core::log_conn(core::LogLevel::kError, r.connection_id,
-                           "directory index of \"%s\" is forbidden", path.c_str());
+            http::log_error(r, core::LogLevel::kError, "directory index of \"%s\" is forbidden",
+                            path.c_str());
             r.send_error(403);
         } else {
-            core::log_conn(core::LogLevel::kError, r.connection_id, "\"%s\" is not found (%d: %s)",
-                           path.c_str(), ENOENT, strerror(ENOENT));
+            http::log_error(r, core::LogLevel::kError, "\"%s\" is not found (%d: %s)", path.c_str(),
+                            ENOENT, strerror(ENOENT));
             r.send_error(404);
         }
         return http::Flow::kDone;

@@ -1,0 +1,233 @@
+#include "core/syslog.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <span>
+
+#include "core/conf_context.h"
+#include "core/log.h"
+#include "core/net.h"
+
+namespace core {
+namespace {
+
+constexpr std::string_view kFacilities[] = {
+    "kern",   "user",   "mail",     "daemon", "auth",   "intern", "lpr",    "news",
+    "uucp",   "clock",  "authpriv", "ftp",    "ntp",    "audit",  "alert",  "cron",
+    "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7"};
+
+/// RFC 3164 §4.1.2: the TAG is at most 32 alphanumeric characters (nginx adds '_').
+constexpr size_t kMaxTag = 32;
+
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+bool parse_server(std::string_view text, SyslogPeer& peer, std::string& error) {
+    peer.server = std::string(text);
+    if (text.substr(0, 5) == "unix:") {
+        std::string_view path = text.substr(5);
+        sockaddr_un un{};
+        if (path.empty() || path.size() >= sizeof(un.sun_path)) {
+            error = path.empty() ? "no path in the unix domain socket"
+                                 : "too long path in the unix domain socket";
+            error += " in syslog server \"" + std::string(text) + "\"";
+            return false;
+        }
+        un.sun_family = AF_UNIX;
+        memcpy(un.sun_path, path.data(), path.size());
+        memcpy(&peer.addr, &un, sizeof(un));
+        peer.addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+        return true;
+    }
+    if (auto a = SockAddr::parse(text, 514)) {
+        memcpy(&peer.addr, a->get(), a->len);
+        peer.addr_len = a->len;
+        return true;
+    }
+    // A host name, resolved now (as nginx's ngx_parse_url does at configuration time).
+    std::string host(text);
+    std::string port = "514";
+    if (size_t colon = host.rfind(':'); colon != std::string::npos && host[0] != '[') {
+        port = host.substr(colon + 1);
+        host.resize(colon);
+        auto p = parse_int(port);
+        if (!p || *p < 1 || *p > 65535) {
+            error = "invalid port in syslog server \"" + std::string(text) + "\"";
+            return false;
+        }
+    }
+    if (host.empty()) {
+        error = "no host in syslog server \"" + std::string(text) + "\"";
+        return false;
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+        error = "host not found in syslog server \"" + std::string(text) + "\"";
+        return false;
+    }
+    memcpy(&peer.addr, res->ai_addr, res->ai_addrlen);
+    peer.addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return true;
+}
+
+bool find_word(std::span<const std::string_view> words, std::string_view w, int& out) {
+    for (size_t i = 0; i < words.size(); i++) {
+        if (words[i] == w) {
+            out = static_cast<int>(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+SyslogPeer::~SyslogPeer() {
+    if (fd_ >= 0 && owner_pid_ == getpid()) {
+        ::close(fd_);
+    }
+}
+
+bool parse_syslog(std::string_view spec, SyslogPeer& peer, std::string& error) {
+    static constexpr std::string_view kSeverities[] = {"emerg", "alert",  "crit", "error",
+                                                       "warn",  "notice", "info", "debug"};
+    bool have_server = false, have_facility = false, have_severity = false, have_tag = false;
+    for (;;) {
+        size_t comma = spec.find(',');
+        std::string_view p = spec.substr(0, comma);
+        if (p.substr(0, 7) == "server=") {
+            if (have_server) {
+                error = "duplicate syslog \"server\"";
+                return false;
+            }
+            if (!parse_server(p.substr(7), peer, error)) {
+                return false;
+            }
+            have_server = true;
+        } else if (p.substr(0, 9) == "facility=") {
+            if (have_facility) {
+                error = "duplicate syslog \"facility\"";
+                return false;
+            }
+            if (!find_word(kFacilities, p.substr(9), peer.facility)) {
+                error = "unknown syslog facility \"" + std::string(p.substr(9)) + "\"";
+                return false;
+            }
+            have_facility = true;
+        } else if (p.substr(0, 9) == "severity=") {
+            if (have_severity) {
+                error = "duplicate syslog \"severity\"";
+                return false;
+            }
+            if (!find_word(kSeverities, p.substr(9), peer.severity)) {
+                error = "unknown syslog severity \"" + std::string(p.substr(9)) + "\"";
+                return false;
+            }
+            have_severity = true;
+        } else if (p.substr(0, 4) == "tag=") {
+            if (have_tag) {
+                error = "duplicate syslog \"tag\"";
+                return false;
+            }
+            std::string_view tag = p.substr(4);
+            if (tag.size() > kMaxTag) {
+                error = "syslog tag length exceeds 32";
+                return false;
+            }
+            for (char c : tag) {
+                if (!isalnum(static_cast<unsigned char>(c)) && c != '_') {
+                    error = "syslog \"tag\" only allows alphanumeric characters and underscore";
+                    return false;
+                }
+            }
+            peer.tag = std::string(tag);
+            have_tag = true;
+        } else if (p == "nohostname") {
+            peer.nohostname = true;
+        } else {
+            error = "unknown syslog parameter \"" + std::string(p) + "\"";
+            return false;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        spec.remove_prefix(comma + 1);
+    }
+    if (!have_server) {
+        error = "no syslog server specified";
+        return false;
+    }
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0) {
+        for (char* c = name; *c; c++) {
+            *c = static_cast<char>(tolower(static_cast<unsigned char>(*c)));
+        }
+        peer.hostname = name;
+    }
+    return true;
+}
+
+std::string SyslogPeer::header(int sev) const {
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    // RFC 3164 §4.1.2: "Mmm dd hh:mm:ss", the day padded with a space.
+    std::string out = format("<%d>%s %2d %02d:%02d:%02d ", facility * 8 + sev, kMonths[tm.tm_mon],
+                             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (!nohostname) {
+        out += hostname;
+        out += ' ';
+    }
+    out += tag;
+    out += ": ";
+    return out;
+}
+
+bool SyslogPeer::send(int sev, std::string_view message, std::string* error) const {
+    if (fd_ >= 0 && owner_pid_ != getpid()) {
+        fd_ = -1;  // inherited through fork: the parent's to close, ours is opened below
+    }
+    if (fd_ < 0) {
+        int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            if (error) {
+                *error = format("socket() failed (%d: %s)", errno, strerror(errno));
+            }
+            return false;
+        }
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0) {
+            int e = errno;
+            ::close(fd);
+            if (error) {
+                *error = format("connect() failed (%d: %s)", e, strerror(e));
+            }
+            return false;
+        }
+        fd_ = fd;
+        owner_pid_ = getpid();
+    }
+    std::string msg = header(sev);
+    msg.append(message);
+    if (::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) < 0) {
+        int e = errno;
+        ::close(fd_);
+        fd_ = -1;
+        if (error) {
+            *error = format("send() failed (%d: %s)", e, strerror(e));
+        }
+        return false;
+    }
+    return true;
+}
+
+}  // namespace core
