@@ -54,6 +54,8 @@ std::vector<int> worker_cpus(const CoreConf& conf, int worker);
 /// environment, worker_rlimit_core and, for workers (`worker` >= 0), worker_priority and
 /// worker_cpu_affinity (failures are logged, as nginx does, and the process goes on).
 bool apply_worker_settings(const CoreConf& conf, int worker);
+/// The `env` environment alone (a single process, as nginx's master_process off).
+void apply_environment(const CoreConf& conf);
 /// After dropping privileges: working_directory. False (logged) when it cannot be entered:
 /// the process must not run, as in nginx.
 bool enter_working_directory(const CoreConf& conf);

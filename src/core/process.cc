@@ -602,6 +602,7 @@ int run_master(std::unique_ptr<Cycle> cycle, const CycleOptions& options,
 
 int run_single(std::unique_ptr<Cycle> cycle) {
     signal(SIGPIPE, SIG_IGN);
+    apply_environment(cycle->conf<CoreConf>());
     set_current_log(&cycle->log());
     ProcessInfo info;
     info.role = ProcessRole::kSingle;

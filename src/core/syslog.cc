@@ -7,11 +7,11 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <span>
 
-#include "core/conf_context.h"
 #include "core/log.h"
 #include "core/net.h"
 
@@ -57,8 +57,9 @@ bool parse_server(std::string_view text, SyslogPeer& peer, std::string& error) {
     if (size_t colon = host.rfind(':'); colon != std::string::npos && host[0] != '[') {
         port = host.substr(colon + 1);
         host.resize(colon);
-        auto p = parse_int(port);
-        if (!p || *p < 1 || *p > 65535) {
+        bool digits = !port.empty() && port.size() <= 5 &&
+                      port.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || atoi(port.c_str()) < 1 || atoi(port.c_str()) > 65535) {
             error = "invalid port in syslog server \"" + std::string(text) + "\"";
             return false;
         }
@@ -195,7 +196,8 @@ std::string SyslogPeer::header(int sev) const {
 
 bool SyslogPeer::send(int sev, std::string_view message, std::string* error) const {
     if (fd_ >= 0 && owner_pid_ != getpid()) {
-        fd_ = -1;  // inherited through fork: the parent's to close, ours is opened below
+        ::close(fd_);  // our copy of the parent's socket: this process opens its own below
+        fd_ = -1;
     }
     if (fd_ < 0) {
         int fd = ::socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

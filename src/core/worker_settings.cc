@@ -93,6 +93,10 @@ std::vector<int> worker_cpus(const CoreConf& conf, int worker) {
     return out;
 }
 
+void apply_environment(const CoreConf& conf) {
+    set_environment(conf.env);
+}
+
 bool apply_worker_settings(const CoreConf& conf, int worker) {
     set_environment(conf.env);
     if (worker >= 0 && conf.priority && *conf.priority != 0) {

@@ -441,9 +441,11 @@ TEST_F(ProxySslTest, VerifyWithTheRightCaPassesAndWithAWrongOneFails) {
     auto lines = front_log("upstream SSL certificate verify error: (");
     ASSERT_FALSE(lines.empty()) << front_->error_log();
     EXPECT_NE(lines[0].find("[error]"), std::string::npos) << lines[0];
-    EXPECT_NE(lines[0].find(" while SSL handshaking to upstream, client: 127.0.0.1, upstream: "
-                            "\"127.0.0.1:" +
-                            std::to_string(backend_->port(0)) + "\""),
+    // nginx's context: the upstream as scheme, address and URI.
+    EXPECT_NE(lines[0].find(" while SSL handshaking to upstream, client: 127.0.0.1, server: , "
+                            "request: \"GET /wrong-ca/1 HTTP/1.1\", upstream: "
+                            "\"https://127.0.0.1:" +
+                            std::to_string(backend_->port(0)) + "/wrong-ca/1\""),
               std::string::npos)
         << lines[0];
     EXPECT_TRUE(backend_lines("/wrong-ca/", 0).empty());  // the request was never sent
@@ -457,7 +459,7 @@ TEST_F(ProxySslTest, VerifyFailureMovesToTheNextUpstream) {
     // The impostor alone: its self-signed certificate is refused.
     EXPECT_EQ(get("/impostor/1").status, 502);
     const std::string impostor =
-        "upstream: \"127.0.0.1:" + std::to_string(backend_->port(1)) + "\"";
+        "upstream: \"https://127.0.0.1:" + std::to_string(backend_->port(1)) + "/impostor/1\"";
     auto lines = front_log(impostor);
     ASSERT_FALSE(lines.empty()) << front_->error_log();
     EXPECT_NE(lines[0].find("upstream SSL certificate verify error: ("), std::string::npos)
