@@ -3,7 +3,8 @@
 // ssl_session_ticket_key (resumption across a restart, rotation), ssl_stapling_file (an OCSP
 // response made by `openssl ocsp`), ssl_stapling without a file, ssl_reject_handshake,
 // ssl_password_file, ssl_conf_command, ssl_buffer_size (record sizes), ssl_early_data
-// ($ssl_early_data), and the refusals (`ssl on`, certificates named by variables).
+// ($ssl_early_data), RSA and ECDSA certificates in one server, and the refusals (`ssl on`,
+// certificates named by variables).
 #include <algorithm>
 #include <string>
 
@@ -323,6 +324,16 @@ TEST_F(TlsDirectivesTest, EarlyData) {
     ASSERT_TRUE(start(off, "ssl_session_cache builtin;"));
     RunResult t = s_client(off, "-sess_out " + session);
     EXPECT_EQ(t.out.find("Max Early Data: 16384"), std::string::npos) << t;
+}
+
+TEST_F(TlsDirectivesTest, RsaAndEcdsaCertificates) {
+    // Two certificates in one server: the client's signature algorithms pick one.
+    ASSERT_TRUE(start("", std::string(kSrvCert) + " ssl_certificate {{FILES}}/self.crt;"
+                                                  " ssl_certificate_key {{FILES}}/self.key;"));
+    RunResult ec = s_client("-sigalgs ecdsa_secp256r1_sha256");
+    EXPECT_NE(ec.out.find("subject=CN = self.test"), std::string::npos) << ec;
+    RunResult rsa = s_client("-sigalgs rsa_pss_rsae_sha256");
+    EXPECT_NE(rsa.out.find("subject=CN = a.test"), std::string::npos) << rsa;
 }
 
 TEST_F(TlsDirectivesTest, Refusals) {

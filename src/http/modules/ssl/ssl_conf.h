@@ -55,7 +55,8 @@ inline const SslSrvConf& ssl_srv_conf(const http::Request& r) {
     return core::conf_of<SslSrvConf>(r.server->srv_confs);
 }
 
-/// Registers the $ssl_* variables and the client certificate check (ssl_variables.cc).
-core::Status register_request_side(core::Cycle& cycle);
+/// Registers the $ssl_* variables, and the client certificate check when a server verifies
+/// clients (ssl_variables.cc).
+core::Status register_request_side(core::Cycle& cycle, bool verify_client);
 
 }  // namespace mod::http_ssl

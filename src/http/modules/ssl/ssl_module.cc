@@ -375,7 +375,12 @@ Status postconfiguration(core::Cycle& cycle) {
             made.emplace_back(std::move(s), c.context);
         }
     }
-    return register_request_side(cycle);
+    bool verify_client = false;
+    for (const auto& srv : main->servers) {
+        verify_client = verify_client || *core::conf_of<SslSrvConf>(srv->srv_confs).verify_client !=
+                                             VerifyClient::kOff;
+    }
+    return register_request_side(cycle, verify_client);
 }
 
 }  // namespace

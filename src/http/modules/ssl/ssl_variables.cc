@@ -371,11 +371,13 @@ constexpr http::VariableDef kVariables[] = {
 
 }  // namespace
 
-Status register_request_side(core::Cycle& cycle) {
+Status register_request_side(core::Cycle& cycle, bool verify_client) {
     for (const http::VariableDef& v : kVariables) {
         http::add_variable(cycle, v);
     }
-    http::add_phase_handler(cycle, http::Phase::kPostRead, &check_client_certificate);
+    if (verify_client) {
+        http::add_phase_handler(cycle, http::Phase::kPostRead, &check_client_certificate);
+    }
     return Status::ok();
 }
 
