@@ -330,6 +330,10 @@ std::string escape_log(std::string_view v);
 /// nginx's internal status for a plain HTTP request on a TLS port: error_page 497 can catch
 /// it; the client gets 400 "The plain HTTP request was sent to HTTPS port".
 inline constexpr int kStatusPlainHttpToHttps = 497;
+/// nginx's internal statuses for a client certificate that failed verification (495) and
+/// for a required one not sent (496): error_page can catch them; the client gets 400.
+inline constexpr int kStatusSslCertError = 495;
+inline constexpr int kStatusSslNoCert = 496;
 
 /// Reason phrase for a status code ("Not Found"); empty when unknown.
 std::string_view status_text(int status);

@@ -545,6 +545,12 @@ void Request::send_error(int code, std::string_view location) {
     if (code == kStatusPlainHttpToHttps) {
         code = 400;
         detail = "The plain HTTP request was sent to HTTPS port";
+    } else if (code == kStatusSslCertError) {
+        code = 400;
+        detail = "The SSL certificate error";
+    } else if (code == kStatusSslNoCert) {
+        code = 400;
+        detail = "No required SSL certificate was sent";
     }
     std::string_view reason = status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);

@@ -139,6 +139,21 @@ ev::TransportStatus SslTransport::handshake() {
         detected_ = true;
     }
     ERR_clear_error();
+    // RFC 8446 §4.2.10: with ssl_early_data on, what the client sent as 0-RTT data is read
+    // first, kept for read(), then the handshake completes.
+    while (server_ && !early_done_ && SSL_get_max_early_data(ssl_) > 0) {
+        char buf[4096];
+        size_t n = 0;
+        int rc = SSL_read_early_data(ssl_, buf, sizeof(buf), &n);
+        if (rc == SSL_READ_EARLY_DATA_SUCCESS) {
+            early_.append(buf, n);
+            early_received_ = early_received_ || n > 0;
+        } else if (rc == SSL_READ_EARLY_DATA_FINISH) {
+            early_done_ = true;
+        } else {
+            return failed(0, "SSL_read_early_data()");
+        }
+    }
     int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         handshaking_ = false;
@@ -148,6 +163,12 @@ ev::TransportStatus SslTransport::handshake() {
 }
 
 ev::TransportStatus SslTransport::read(std::span<char> buf, size_t& n) {
+    if (!early_.empty()) {
+        n = std::min(buf.size(), early_.size());
+        memcpy(buf.data(), early_.data(), n);
+        early_.erase(0, n);
+        return ev::TransportStatus::kOk;
+    }
     ERR_clear_error();
     int rc = SSL_read(ssl_, buf.data(), static_cast<int>(std::min<size_t>(buf.size(), INT_MAX)));
     if (rc > 0) {
@@ -163,7 +184,11 @@ ev::TransportStatus SslTransport::write(std::string_view data, size_t& n) {
         return ev::TransportStatus::kOk;
     }
     ERR_clear_error();
-    int rc = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+    size_t len = std::min<size_t>(data.size(), INT_MAX);
+    if (write_limit_ > 0) {
+        len = std::min(len, write_limit_);
+    }
+    int rc = SSL_write(ssl_, data.data(), static_cast<int>(len));
     if (rc > 0) {
         n = static_cast<size_t>(rc);
         return ev::TransportStatus::kOk;

@@ -59,6 +59,11 @@ class SslTransport final : public ev::Transport {
     /// Client side: why the handshake failed ("SSL_do_handshake() failed (SSL: ...)"), empty
     /// when it did not (or the peer just closed).
     const std::string& handshake_error() const { return handshake_error_; }
+    /// Server side: the most bytes one SSL_write() takes, so the most a TLS record carries
+    /// (ssl_buffer_size); 0 = no limit (OpenSSL's 16k records).
+    void set_write_limit(size_t limit) { write_limit_ = limit; }
+    /// Server side: the client's first bytes came as TLS 1.3 early data (0-RTT), accepted.
+    bool early_data_received() const { return early_received_; }
     /// The transport of an SSL object made by accept()/connect() (for OpenSSL callbacks).
     static SslTransport* of(const SSL* ssl);
 
@@ -81,6 +86,10 @@ class SslTransport final : public ev::Transport {
     bool handshaking_ = true;
     bool fatal_ = false;  // no close_notify after a fatal error (RFC 8446 §6.2)
     bool shut_ = false;
+    size_t write_limit_ = 0;
+    bool early_done_ = false;      // early data read (or none to read)
+    bool early_received_ = false;  // some bytes came as early data
+    std::string early_;            // early data not read by the owner yet
     std::string handshake_error_;
 };
 

@@ -17,6 +17,11 @@ using core::Status;
 using tls::ssl_error_text;
 using tls::SslTransport;
 
+int context_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
 int zone_index() {
     static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
     return index;
@@ -95,19 +100,37 @@ void on_remove_session(SSL_CTX* ctx, SSL_SESSION* sess) {
 
 // ---- handshake callbacks ----
 
+/// ssl_buffer_size: records of at most that size; 16k and more are OpenSSL's own records.
+size_t write_limit(const ContextSettings& s) {
+    return s.buffer_size >= 16384 ? 0 : s.buffer_size;
+}
+
 /// RFC 6066 §3: the client names the server; the port's server of that name lends its
-/// certificate (and options) to the connection.
+/// certificate, options and client verification to the connection. A server with
+/// `ssl_reject_handshake on` (the one named, else the default) ends the handshake with an
+/// unrecognized_name alert. OpenSSL calls this with or without the extension.
 int on_servername(SSL* ssl, int* alert, void* arg) {
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     SslTransport* t = SslTransport::of(ssl);
-    if (name == nullptr || t == nullptr || t->owner() == nullptr) {
+    if (t == nullptr || t->owner() == nullptr) {
         return SSL_TLSEXT_ERR_OK;
     }
-    SSL_CTX* ctx = static_cast<const SslPort*>(t->owner())->context_for(name);
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    SSL_CTX* ctx =
+        name != nullptr ? static_cast<const SslPort*>(t->owner())->context_for(name) : nullptr;
     if (ctx != nullptr && ctx != SSL_get_SSL_CTX(ssl)) {
         SSL_set_SSL_CTX(ssl, ctx);
         SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(ctx));
         SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+    }
+    const ServerContext* sc = ServerContext::of(SSL_get_SSL_CTX(ssl));
+    if (sc != nullptr) {
+        t->set_write_limit(write_limit(sc->settings()));
+    }
+    if (sc != nullptr && sc->settings().reject_handshake) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;  // RFC 6066 §3
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     return SSL_TLSEXT_ERR_OK;
 }
@@ -186,24 +209,23 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
     if (raw == nullptr) {
         return Status::error("SSL_CTX_new() failed (" + ssl_error_text() + ")");
     }
-    std::shared_ptr<ServerContext> sc(new ServerContext(raw));
+    std::shared_ptr<ServerContext> sc(new ServerContext(raw, s));
     SSL_CTX* ctx = sc->ctx();
+    SSL_CTX_set_ex_data(ctx, context_index(), sc.get());
     SSL_CTX_set_options(
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     tls::set_tls_protocols(ctx, s.protocols);
+    // Never a passphrase prompt on the terminal: ssl_password_file or nothing.
+    SSL_CTX_set_default_passwd_cb(ctx, [](char*, int, int, void*) { return 0; });
     for (const auto& [cert, key] : s.certificates) {
         if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
             return Status::error("cannot load certificate \"" + cert +
                                  "\": SSL_CTX_use_certificate_chain_file() failed (" +
                                  ssl_error_text() + ")");
         }
-        if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-            return Status::error("cannot load certificate key \"" + key +
-                                 "\": SSL_CTX_use_PrivateKey_file() failed (" + ssl_error_text() +
-                                 ")");
-        }
+        HALO_TRY(load_key(ctx, key, s));
         if (SSL_CTX_check_private_key(ctx) != 1) {
             return Status::error("certificate \"" + cert + "\" and key \"" + key +
                                  "\" do not match (" + ssl_error_text() + ")");
@@ -220,8 +242,13 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
     set_session_cache(ctx, s);
     SSL_CTX_set_tlsext_servername_callback(ctx, &on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, &on_alpn, nullptr);
+    HALO_TRY(apply_options(*sc, s));
     out = std::move(sc);
     return Status::ok();
+}
+
+const ServerContext* ServerContext::of(const SSL_CTX* ctx) {
+    return static_cast<const ServerContext*>(SSL_CTX_get_ex_data(ctx, context_index()));
 }
 
 ServerContext::~ServerContext() {
@@ -229,7 +256,12 @@ ServerContext::~ServerContext() {
 }
 
 std::unique_ptr<ev::Transport> SslPort::accept(int fd, uint64_t connection_id) const {
-    return SslTransport::accept(default_ctx_, fd, connection_id, this);
+    std::unique_ptr<SslTransport> t = SslTransport::accept(default_ctx_, fd, connection_id, this);
+    const ServerContext* sc = ServerContext::of(default_ctx_);
+    if (t != nullptr && sc != nullptr) {
+        t->set_write_limit(write_limit(sc->settings()));
+    }
+    return t;
 }
 
 SSL_CTX* SslPort::context_for(std::string_view name) const {

@@ -30,16 +30,46 @@ struct SessionCacheConf {
     bool operator==(const SessionCacheConf&) const = default;
 };
 
-/// The merged settings of one server block.
+/// `ssl_verify_client`.
+enum class VerifyClient { kOff, kOn, kOptional, kOptionalNoCa };
+
+/// The merged settings of one server block (paths absolute).
 struct ContextSettings {
     std::vector<std::pair<std::string, std::string>> certificates;  // (certificate, key) paths
+    std::vector<std::string> passwords;                             // ssl_password_file lines
     uint32_t protocols = tls::kTlsDefaultProtocols;
     std::string ciphers = "HIGH:!aNULL:!MD5";
     bool prefer_server_ciphers = false;
     SessionCacheConf session_cache;
     std::chrono::seconds session_timeout{300};
     bool session_tickets = true;
+    std::vector<std::string> ticket_key_files;  // ssl_session_ticket_key, first encrypts
+    std::string dhparam;                        // ssl_dhparam ("" none)
+    std::string ecdh_curve = "auto";            // ssl_ecdh_curve
+    size_t buffer_size = 16384;                 // ssl_buffer_size
+    bool early_data = false;                    // ssl_early_data
+    bool reject_handshake = false;              // ssl_reject_handshake
+    std::vector<std::pair<std::string, std::string>> conf_commands;  // ssl_conf_command
+    VerifyClient verify = VerifyClient::kOff;                        // ssl_verify_client
+    int verify_depth = 1;                                            // ssl_verify_depth
+    std::string client_certificate;   // ssl_client_certificate ("" none)
+    std::string trusted_certificate;  // ssl_trusted_certificate ("" none)
+    std::string crl;                  // ssl_crl ("" none)
+    bool stapling = false;            // ssl_stapling
+    std::string stapling_file;        // ssl_stapling_file ("" none)
+    std::string stapling_responder;   // ssl_stapling_responder ("" none)
+    bool stapling_verify = false;     // ssl_stapling_verify
     bool operator==(const ContextSettings&) const = default;
+};
+
+/// `ssl_session_ticket_key`: a 48-byte file (AES-128-CBC, HMAC-SHA256 with a 16-byte key)
+/// or an 80-byte one (AES-256-CBC, 32-byte HMAC key), laid out as nginx reads them: name,
+/// HMAC key, AES key.
+struct TicketKey {
+    unsigned char name[16];
+    unsigned char hmac_key[32];
+    unsigned char aes_key[32];
+    size_t size;  // 16 or 32: the length of each key
 };
 
 /// One server block's SSL_CTX.
@@ -53,11 +83,27 @@ class ServerContext {
     ServerContext(const ServerContext&) = delete;
     ServerContext& operator=(const ServerContext&) = delete;
     SSL_CTX* ctx() const { return ctx_; }
+    /// The settings it was made from.
+    const ContextSettings& settings() const { return settings_; }
+    /// The context of a connection's SSL object (the one SNI chose), nullptr when halo did
+    /// not make it.
+    static const ServerContext* of(const SSL_CTX* ctx);
+
+    // Made by create(), read by the OpenSSL callbacks.
+    std::vector<TicketKey> ticket_keys;  // first: encrypts new tickets
+    std::string ocsp_response;           // ssl_stapling_file, DER ("" none)
 
   private:
-    explicit ServerContext(SSL_CTX* ctx) : ctx_(ctx) {}
+    ServerContext(SSL_CTX* ctx, const ContextSettings& s) : ctx_(ctx), settings_(s) {}
     SSL_CTX* ctx_;
+    ContextSettings settings_;
 };
+
+/// Applies what create() leaves to the helpers of ssl_options.cc: encrypted keys
+/// (ssl_password_file), ssl_dhparam, ssl_ecdh_curve, ticket keys, client verification,
+/// stapling, ssl_early_data, ssl_conf_command. The error carries the file and OpenSSL's reason.
+core::Status load_key(SSL_CTX* ctx, const std::string& key, const ContextSettings& s);
+core::Status apply_options(ServerContext& sc, const ContextSettings& s);
 
 /// The TLS side of one `ssl` port: the default server's context, switched by SNI to the
 /// context of the server named (Port::find_server), as nginx does.

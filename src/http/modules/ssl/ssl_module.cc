@@ -1,9 +1,11 @@
 // TLS for the HTTP server, as nginx's ngx_http_ssl_module: `listen ... ssl` (parsed by the
-// http core), ssl_certificate, ssl_certificate_key, ssl_protocols, ssl_ciphers,
-// ssl_prefer_server_ciphers, ssl_session_cache, ssl_session_timeout, ssl_session_tickets;
-// SNI picks the server block's certificate; $ssl_protocol, $ssl_cipher, $ssl_server_name,
-// $ssl_session_id, $ssl_session_reused ($https and $scheme are the core's). The handshake is
-// bounded by client_header_timeout.
+// http core) and the ssl_* directives of http and server blocks (this file); the SSL_CTX of
+// each server (ssl_context.cc, ssl_options.cc); the $ssl_* variables and the client
+// certificate check of each request (ssl_variables.cc). SNI picks the server block's
+// certificate. The handshake is bounded by client_header_timeout.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,34 +16,14 @@
 #include "core/module.h"
 #include "http/http.h"
 #include "http/modules/ssl/session_cache.h"
+#include "http/modules/ssl/ssl_conf.h"
 #include "http/modules/ssl/ssl_context.h"
 #include "http/session.h"
 #include "tls/ssl_transport.h"
 
 namespace mod::http_ssl {
-namespace {
 
-using core::ConfContext;
-using core::Status;
-using tls::ssl_error_text;
-using tls::SslTransport;
-using namespace std::chrono_literals;
-
-struct SslSrvConf : core::ConfBase {
-    std::vector<std::string> certificates;          // ssl_certificate (absolute paths), in order
-    std::vector<std::string> certificate_keys;      // ssl_certificate_key, paired by order
-    std::string where;                              // file:line of the first ssl_certificate
-    std::optional<uint32_t> protocols;              // TLSv1.2 TLSv1.3
-    std::optional<std::string> ciphers;             // HIGH:!aNULL:!MD5
-    std::optional<bool> prefer_server_ciphers;      // off
-    std::optional<SessionCacheConf> session_cache;  // none
-    std::optional<std::chrono::milliseconds> session_timeout;  // 5m
-    std::optional<bool> session_tickets;                       // on
-    // Built in postconfiguration (nullptr: no certificate).
-    std::shared_ptr<ServerContext> context;
-};
-
-Status merge(const SslSrvConf& parent, SslSrvConf& child) {
+core::Status merge(const SslSrvConf& parent, SslSrvConf& child) {
     if (child.certificates.empty() && child.certificate_keys.empty()) {
         child.certificates = parent.certificates;
         child.certificate_keys = parent.certificate_keys;
@@ -51,10 +33,34 @@ Status merge(const SslSrvConf& parent, SslSrvConf& child) {
     core::inherit(child.ciphers, parent.ciphers, "HIGH:!aNULL:!MD5");
     core::inherit(child.prefer_server_ciphers, parent.prefer_server_ciphers, false);
     core::inherit(child.session_cache, parent.session_cache, SessionCacheConf{});
-    core::inherit(child.session_timeout, parent.session_timeout, 5min);
+    core::inherit(child.session_timeout, parent.session_timeout, std::chrono::minutes(5));
     core::inherit(child.session_tickets, parent.session_tickets, true);
-    return Status::ok();
+    core::inherit(child.ticket_keys, parent.ticket_keys, std::vector<std::string>{});
+    core::inherit(child.passwords, parent.passwords, std::vector<std::string>{});
+    core::inherit(child.dhparam, parent.dhparam, "");
+    core::inherit(child.ecdh_curve, parent.ecdh_curve, "auto");
+    core::inherit(child.buffer_size, parent.buffer_size, core::Size{16384});
+    core::inherit(child.early_data, parent.early_data, false);
+    core::inherit(child.reject_handshake, parent.reject_handshake, false);
+    core::inherit(child.conf_commands, parent.conf_commands,
+                  std::vector<std::pair<std::string, std::string>>{});
+    core::inherit(child.verify_client, parent.verify_client, VerifyClient::kOff);
+    core::inherit(child.verify_depth, parent.verify_depth, 1);
+    core::inherit(child.client_certificate, parent.client_certificate, "");
+    core::inherit(child.trusted_certificate, parent.trusted_certificate, "");
+    core::inherit(child.crl, parent.crl, "");
+    core::inherit(child.stapling, parent.stapling, false);
+    core::inherit(child.stapling_file, parent.stapling_file, "");
+    core::inherit(child.stapling_responder, parent.stapling_responder, "");
+    core::inherit(child.stapling_verify, parent.stapling_verify, false);
+    return core::Status::ok();
 }
+
+namespace {
+
+using core::ConfContext;
+using core::Status;
+using namespace std::chrono_literals;
 
 /// Relative certificate paths are relative to the config folder, as nginx.
 std::string conf_path(ConfContext& cf, const std::string& path) {
@@ -62,6 +68,11 @@ std::string conf_path(ConfContext& cf, const std::string& path) {
 }
 
 Status set_certificate(ConfContext& cf, SslSrvConf& conf) {
+    if (cf.arg(0).find('$') != std::string::npos) {
+        return cf.error(
+            "\"ssl_certificate\" with variables is not supported by halo: name "
+            "each certificate in its server block (SNI picks it)");
+    }
     if (conf.certificates.empty()) {
         conf.where = cf.node().where();
     }
@@ -70,12 +81,89 @@ Status set_certificate(ConfContext& cf, SslSrvConf& conf) {
 }
 
 Status set_certificate_key(ConfContext& cf, SslSrvConf& conf) {
+    if (cf.arg(0).find('$') != std::string::npos) {
+        return cf.error(
+            "\"ssl_certificate_key\" with variables is not supported by halo: "
+            "name each key in its server block (SNI picks it)");
+    }
     conf.certificate_keys.push_back(conf_path(cf, cf.arg(0)));
     if (conf.where.empty()) {
         conf.where = cf.node().where();
     }
     return Status::ok();
 }
+
+/// A file directive: the path, relative to the config folder as in nginx.
+template <std::optional<std::string> SslSrvConf::*Member>
+Status set_path(ConfContext& cf, SslSrvConf& conf) {
+    if (conf.*Member) {
+        return cf.duplicate();
+    }
+    conf.*Member = conf_path(cf, cf.arg(0));
+    return Status::ok();
+}
+
+Status set_ticket_key(ConfContext& cf, SslSrvConf& conf) {
+    if (!conf.ticket_keys) {
+        conf.ticket_keys.emplace();
+    }
+    conf.ticket_keys->push_back(conf_path(cf, cf.arg(0)));
+    return Status::ok();
+}
+
+Status set_conf_command(ConfContext& cf, SslSrvConf& conf) {
+    if (!conf.conf_commands) {
+        conf.conf_commands.emplace();
+    }
+    conf.conf_commands->emplace_back(cf.arg(0), cf.arg(1));
+    return Status::ok();
+}
+
+/// ssl_password_file: read at once (as nginx); one passphrase a line, trailing blanks dropped.
+Status set_password_file(ConfContext& cf, SslSrvConf& conf) {
+    if (conf.passwords) {
+        return cf.duplicate();
+    }
+    std::string path = conf_path(cf, cf.arg(0));
+    FILE* f = fopen(path.c_str(), "r");
+    if (f == nullptr) {
+        return cf.error("open() \"" + path + "\" failed (" + std::to_string(errno) + ": " +
+                        strerror(errno) + ")");
+    }
+    std::vector<std::string> lines;
+    char buf[4096];
+    while (fgets(buf, sizeof(buf), f) != nullptr) {
+        std::string line(buf);
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ' ||
+                                 line.back() == '\t')) {
+            line.pop_back();
+        }
+        if (!line.empty()) {
+            lines.push_back(std::move(line));
+        }
+    }
+    fclose(f);
+    if (lines.empty()) {
+        return cf.error("no passphrases in \"" + path + "\"");
+    }
+    conf.passwords = std::move(lines);
+    return Status::ok();
+}
+
+/// nginx 1.25 removed `ssl on` (1.15.0 deprecated it): `listen ... ssl` says it.
+Status refuse_ssl(ConfContext& cf, SslSrvConf&) {
+    return cf.error(
+        "\"ssl\" is not supported by halo: use the \"ssl\" parameter of the "
+        "\"listen\" directive (nginx deprecated \"ssl on\" in 1.15.0 and removed it "
+        "in 1.25.1)");
+}
+
+constexpr core::Named<VerifyClient> kVerifyNames[] = {
+    {"off", VerifyClient::kOff},
+    {"on", VerifyClient::kOn},
+    {"optional", VerifyClient::kOptional},
+    {"optional_no_ca", VerifyClient::kOptionalNoCa},
+};
 
 const char kZoneTag = 0;                  // owner of the shared session cache zones
 constexpr uint64_t kMinZoneSize = 32768;  // the cache's table and a few sessions
@@ -174,57 +262,33 @@ constexpr core::Directive kDirectives[] = {
     {"ssl_session_cache", kHttpSrv, core::kArgs1To2, core::setter<&set_session_cache>()},
     {"ssl_session_timeout", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::session_timeout>()},
     {"ssl_session_tickets", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::session_tickets>()},
+    {"ssl_session_ticket_key", kHttpSrv, core::kArgs1, core::setter<&set_ticket_key>()},
+    {"ssl_password_file", kHttpSrv, core::kArgs1, core::setter<&set_password_file>()},
+    {"ssl_dhparam", kHttpSrv, core::kArgs1, core::setter<&set_path<&SslSrvConf::dhparam>>()},
+    {"ssl_ecdh_curve", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::ecdh_curve>()},
+    {"ssl_buffer_size", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::buffer_size>()},
+    {"ssl_early_data", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::early_data>()},
+    {"ssl_reject_handshake", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::reject_handshake>()},
+    {"ssl_conf_command", kHttpSrv, core::kArgs2, core::setter<&set_conf_command>()},
+    {"ssl_verify_client", kHttpSrv, core::kArgs1,
+     core::enum_slot<&SslSrvConf::verify_client, kVerifyNames>()},
+    {"ssl_verify_depth", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::verify_depth>()},
+    {"ssl_client_certificate", kHttpSrv, core::kArgs1,
+     core::setter<&set_path<&SslSrvConf::client_certificate>>()},
+    {"ssl_trusted_certificate", kHttpSrv, core::kArgs1,
+     core::setter<&set_path<&SslSrvConf::trusted_certificate>>()},
+    {"ssl_crl", kHttpSrv, core::kArgs1, core::setter<&set_path<&SslSrvConf::crl>>()},
+    {"ssl_stapling", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::stapling>()},
+    {"ssl_stapling_file", kHttpSrv, core::kArgs1,
+     core::setter<&set_path<&SslSrvConf::stapling_file>>()},
+    {"ssl_stapling_responder", kHttpSrv, core::kArgs1,
+     core::slot<&SslSrvConf::stapling_responder>()},
+    {"ssl_stapling_verify", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::stapling_verify>()},
+    {"ssl", kHttpSrv, core::kArgs1, core::setter<&refuse_ssl>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<SslSrvConf>(core::ConfLevel::kHttpSrv),
-};
-
-// ---- variables ----
-
-const SslTransport* tls_of(const http::Request& r) {
-    return r.session != nullptr ? dynamic_cast<const SslTransport*>(r.session->transport())
-                                : nullptr;
-}
-
-/// A variable that `Text` reads from the connection's SSL object; not found on a plain
-/// connection, or when `Text` gives nullptr.
-template <const char* (*Text)(const SSL*)>
-bool get_ssl_text(const http::Request& r, std::string_view, std::string& out) {
-    const SslTransport* t = tls_of(r);
-    const char* text = t != nullptr ? Text(t->ssl()) : nullptr;
-    if (text == nullptr) {
-        return false;
-    }
-    out += text;
-    return true;
-}
-
-bool get_session_id(const http::Request& r, std::string_view, std::string& out) {
-    const SslTransport* t = tls_of(r);
-    SSL_SESSION* sess = t != nullptr ? SSL_get_session(t->ssl()) : nullptr;
-    if (sess == nullptr) {
-        return false;
-    }
-    unsigned int len = 0;
-    const unsigned char* id = SSL_SESSION_get_id(sess, &len);
-    static const char kHex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < len; i++) {
-        out += kHex[id[i] >> 4];
-        out += kHex[id[i] & 15];
-    }
-    return true;
-}
-
-constexpr http::VariableDef kVariables[] = {
-    {"ssl_protocol", &get_ssl_text<[](const SSL* ssl) { return SSL_get_version(ssl); }>},
-    {"ssl_cipher", &get_ssl_text<[](const SSL* ssl) { return SSL_get_cipher_name(ssl); }>},
-    {"ssl_server_name", &get_ssl_text<[](const SSL* ssl) {
-         return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-     }>},
-    {"ssl_session_id", &get_session_id},
-    {"ssl_session_reused",
-     &get_ssl_text<[](const SSL* ssl) { return SSL_session_reused(ssl) ? "r" : "."; }>},
 };
 
 // ---- hooks ----
@@ -259,8 +323,11 @@ Status postconfiguration(core::Cycle& cycle) {
     std::vector<std::pair<ContextSettings, std::shared_ptr<ServerContext>>> made;
     for (auto& srv : main->servers) {
         auto& c = core::conf_of<SslSrvConf>(srv->srv_confs);
-        if (c.certificates.empty()) {
+        if (c.certificates.empty() && !*c.reject_handshake) {
             continue;
+        }
+        if (c.where.empty()) {
+            c.where = srv->where;
         }
         if (c.certificate_keys.size() < c.certificates.size()) {
             return Status::error("no \"ssl_certificate_key\" is defined for certificate \"" +
@@ -278,6 +345,23 @@ Status postconfiguration(core::Cycle& cycle) {
             std::max(std::chrono::seconds(1),
                      std::chrono::duration_cast<std::chrono::seconds>(*c.session_timeout));
         s.session_tickets = *c.session_tickets;
+        s.passwords = *c.passwords;
+        s.ticket_key_files = *c.ticket_keys;
+        s.dhparam = *c.dhparam;
+        s.ecdh_curve = *c.ecdh_curve;
+        s.buffer_size = c.buffer_size->bytes;
+        s.early_data = *c.early_data;
+        s.reject_handshake = *c.reject_handshake;
+        s.conf_commands = *c.conf_commands;
+        s.verify = *c.verify_client;
+        s.verify_depth = static_cast<int>(*c.verify_depth);
+        s.client_certificate = *c.client_certificate;
+        s.trusted_certificate = *c.trusted_certificate;
+        s.crl = *c.crl;
+        s.stapling = *c.stapling;
+        s.stapling_file = *c.stapling_file;
+        s.stapling_responder = *c.stapling_responder;
+        s.stapling_verify = *c.stapling_verify;
         for (const auto& [settings, ctx] : made) {
             if (settings == s) {
                 c.context = ctx;
@@ -291,10 +375,12 @@ Status postconfiguration(core::Cycle& cycle) {
             made.emplace_back(std::move(s), c.context);
         }
     }
-    for (const http::VariableDef& v : kVariables) {
-        http::add_variable(cycle, v);
+    bool verify_client = false;
+    for (const auto& srv : main->servers) {
+        verify_client = verify_client || *core::conf_of<SslSrvConf>(srv->srv_confs).verify_client !=
+                                             VerifyClient::kOff;
     }
-    return Status::ok();
+    return register_request_side(cycle, verify_client);
 }
 
 }  // namespace

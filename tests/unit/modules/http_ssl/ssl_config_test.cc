@@ -75,6 +75,41 @@ TEST_F(SslConfigTest, AcceptsEveryDirective) {
     EXPECT_TRUE(s.is_ok()) << s.message();
 }
 
+TEST_F(SslConfigTest, AcceptsTheOtherDirectives) {
+    dir_.write("ticket.key", std::string(48, 'k'));
+    dir_.write("pass", "secret\n");
+    core::Status s = load_server(std::string(kCert) +
+                                 " ssl_session_ticket_key ticket.key;"
+                                 " ssl_password_file pass;"
+                                 " ssl_ecdh_curve X25519:prime256v1;"
+                                 " ssl_buffer_size 4k;"
+                                 " ssl_early_data on;"
+                                 " ssl_conf_command Options -SessionTicket;"
+                                 " ssl_client_certificate a.crt;"
+                                 " ssl_verify_client optional_no_ca;"
+                                 " ssl_verify_depth 2;"
+                                 " ssl_trusted_certificate b.crt;");
+    EXPECT_TRUE(s.is_ok()) << s.message();
+}
+
+TEST_F(SslConfigTest, RejectHandshakeServerNeedsNoCertificate) {
+    core::Status s = load_server("ssl_reject_handshake on;");
+    EXPECT_TRUE(s.is_ok()) << s.message();
+}
+
+TEST_F(SslConfigTest, OtherDirectivesRefusals) {
+    EXPECT_EQ(server_error(std::string(kCert) + " ssl_verify_client on;"),
+              "no ssl_client_certificate or ssl_trusted_certificate for ssl_verify_client" + at(4));
+    EXPECT_THAT(server_error(std::string(kCert) + " ssl_verify_client maybe;"),
+                HasSubstr("invalid value \"maybe\" in \"ssl_verify_client\""));
+    EXPECT_THAT(server_error(std::string(kCert) + " ssl_session_ticket_key a.crt;"),
+                HasSubstr("a.crt\" must be 48 or 80 bytes"));
+    EXPECT_THAT(server_error(std::string(kCert) + " ssl_password_file missing;"),
+                HasSubstr("open() \"" + dir_.file("missing") + "\" failed"));
+    EXPECT_THAT(server_error(std::string(kCert) + " ssl on;"),
+                HasSubstr("\"ssl\" is not supported by halo"));
+}
+
 TEST_F(SslConfigTest, AcceptsEverySessionCacheForm) {
     for (const char* form :
          {"off", "none", "builtin", "builtin:20", "shared:X:64k", "builtin shared:Y:1m"}) {
