@@ -36,18 +36,10 @@ constexpr Stripped kHaloStrippedDirectives[] = {
 
 /// Answers that differ today, each with the reason (request "*" = every request).
 const std::vector<KnownDifference> kDebianKnownDifferences = {
-    {"GET /docs", "*",
-     "try_files $uri $uri/ on a directory named without its slash: nginx redirects (301 with "
-     "Location: .../docs/), halo serves the directory's index (area headers: index/try_files)"},
-    {"*", "accept-ranges",
-     "halo sends Accept-Ranges: bytes on 206 and 416 answers too; nginx only on full answers"},
-    {"GET /index.html Range multiple", "*",
-     "halo answers a multi-range request with the whole file (200); nginx with 206 "
-     "multipart/byteranges (area request: max_ranges)"},
-    {"GET /index.html Range unsatisfiable", "etag",
-     "on 416 nginx drops ETag and Last-Modified, halo keeps them"},
-    {"GET /index.html Range unsatisfiable", "last-modified",
-     "on 416 nginx drops ETag and Last-Modified, halo keeps them"},
+    {"GET /docs", "*", kKnownTryFilesDirectory},
+    {"*", "accept-ranges", kKnownAcceptRanges},
+    {"GET /index.html Range multiple", "*", kKnownMultiRange},
+    {"GET /index.html Range unsatisfiable", "*", kKnown416},
 };
 
 std::string absolute(const std::string& path) {

@@ -4,6 +4,8 @@
 //   - StaticSite: an h5bp-style static site (map $sent_http_content_type for expires and the
 //     security headers, charset and charset_types, gzip with gzip_types/gzip_vary, dot-files
 //     denied, a www redirect, a catch-all server answering 444, error_page 404),
+//   - StaticSiteByLocation: the older location-based form (expires and add_header by file
+//     extension, autoindex, error_page to a file, extension-less URLs, rewrite ... permanent),
 //   - Spa: a single-page app (try_files $uri $uri/ /index.html, asset caching, an API proxied),
 //   - TlsProxy: a TLS reverse proxy (certificate made at run time, HSTS, proxy_set_header
 //     X-Forwarded-*, keepalive upstream, http -> https redirect),
@@ -45,10 +47,6 @@ struct Shape {
     std::string_view halo_refuses = {};
     std::string_view refuses_reason = {};
 };
-
-constexpr std::string_view kTryFilesDirectory =
-    "try_files $uri $uri/ on a directory named without its slash: nginx redirects (301 with "
-    "Location), halo serves the directory's index (area headers: index/try_files)";
 
 /// The backends: three nginx servers echoing the request as JSON, and one that answers 503.
 constexpr std::string_view kBackendConf = R"(
@@ -168,6 +166,72 @@ http {
         }
         location / {
             try_files $uri $uri/ =404;
+        }
+    }
+}
+)";
+
+/// The older, location-based form of the same site (no $sent_http_* maps): caching by file
+/// extension, add_header at server level and replaced in a location, autoindex, error_page to
+/// a real file, extension-less URLs, a rewrite, open_file_cache and log_not_found.
+constexpr std::string_view kStaticSiteByLocation = R"(
+worker_processes 1;
+pid %%TMP%%/run/server.pid;
+error_log %%TMP%%/logs/error.log warn;
+events { worker_connections 256; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    charset utf-8;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=100 inactive=20s;
+    access_log off;
+    gzip on;
+    gzip_vary on;
+    gzip_min_length 256;
+    gzip_types text/css application/javascript application/json image/svg+xml text/plain;
+
+    server {
+        listen 80;
+        server_name static.example.com;
+        root %%TMP%%/www;
+        index index.html;
+        error_page 404 /about.html;
+
+        add_header X-Frame-Options SAMEORIGIN;
+        add_header X-Content-Type-Options nosniff;
+        add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+
+        rewrite ^/old/(.*)$ /docs/$1 permanent;
+
+        location / {
+            try_files $uri $uri.html $uri/ =404;
+        }
+        location = /robots.txt {
+            log_not_found off;
+            access_log off;
+        }
+        location ~* \.(?:css|js)$ {
+            expires 1y;
+            add_header Cache-Control "public, immutable";
+        }
+        location ~* \.(?:png|svg|woff2)$ {
+            expires 30d;
+        }
+        location ~* \.json$ {
+            expires -1;
+        }
+        location /empty/ {
+            autoindex on;
+        }
+        location ^~ /fonts/ {
+            add_header Access-Control-Allow-Origin "*";
+            add_header Content-Disposition attachment;
+        }
+        location ~ /\. {
+            deny all;
         }
     }
 }
@@ -454,12 +518,41 @@ TEST_F(ShapeDiffTest, StaticSite) {
     run(shape, r);
 }
 
+TEST_F(ShapeDiffTest, StaticSiteByLocation) {
+    constexpr std::string_view kExpires = "follows from expires stripped from halo's copy";
+    constexpr std::string_view kCharset = "follows from charset stripped from halo's copy";
+    Shape shape{kStaticSiteByLocation,
+                {{"tcp_nopush", "unknown to halo today (issue 16, area listen)"},
+                 {"charset", "the charset module is not in halo yet (issue 16, area headers)"},
+                 {"expires", "expires is not in halo yet (issue 16, area headers)"},
+                 {"open_file_cache", "not in halo yet (issue 16, area request)"},
+                 {"log_not_found", "not in halo yet (issue 16, area request)"},
+                 {"autoindex", "autoindex is not in halo yet (issue 16, area headers)"}},
+                {{"*", "expires", kExpires},
+                 {"*", "cache-control", kExpires},
+                 {"*", "content-type", kCharset},
+                 {"GET /empty/", "*", "follows from autoindex stripped from halo's copy"},
+                 {"GET /docs", "*", kKnownTryFilesDirectory},
+                 {"*", "accept-ranges", kKnownAcceptRanges},
+                 {"*", "vary", kKnownGzipVary},
+                 {"GET /index.html Range multiple", "*", kKnownMultiRange},
+                 {"GET /index.html Range unsatisfiable", "*", kKnown416},
+                 {"*", "last-modified", kKnownErrorPageFile}}};
+    std::string index = read_file(tmp_ / "www/index.html").value_or("");
+    std::vector<DiffRequest> r = static_requests("static.example.com", 80, index);
+    const std::string h = "static.example.com";
+    r.push_back(req("GET /about (extension-less)", "GET", "/about", h));
+    r.push_back(req("GET /old/page.html (rewrite)", "GET", "/old/page.html?x=1", h));
+    r.push_back(req("GET /nothing (error_page 404)", "GET", "/nothing", h));
+    run(shape, r);
+}
+
 TEST_F(ShapeDiffTest, Spa) {
     Shape shape{kSpa,
                 {{"expires", "expires is not in halo yet (issue 16, area headers)"}},
                 {{"*", "expires", "follows from expires stripped from halo's copy"},
                  {"*", "cache-control", "follows from expires stripped from halo's copy"},
-                 {"GET /docs (dir, no slash)", "*", kTryFilesDirectory}}};
+                 {"GET /docs (dir, no slash)", "*", kKnownTryFilesDirectory}}};
     const std::string h = "app.example.com";
     std::vector<DiffRequest> r = {
         req("GET /", "GET", "/", h),
