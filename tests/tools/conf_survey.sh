@@ -7,7 +7,8 @@
 # them elsewhere, e.g. with the `search` tool, and list their sources next to them). For each,
 # Debian's nginx (`nginx -t`) and halo (`halo -t`, HALO_BIN or objs/halo) check the same prepared
 # copy, and the script prints one line per config and a summary: how many nginx accepts, how
-# many of those halo accepts, and halo's most frequent first errors.
+# many of those halo accepts, halo's most frequent first errors, and every error halo reports
+# on them (halo goes on after an unknown directive, so a config often has several).
 #
 # The copy is prepared the same way for both, only so that a config written for another machine
 # can be checked here (the stubs):
@@ -129,10 +130,13 @@ check() {
     fi
 }
 
-# the reason of halo's first [emerg] line, without file:line and values
-reason() {
-    grep -m1 -E '\[emerg\]' | sed -E 's/^[^]]*\] //; s/ in [^ ]+:[0-9]+.*$//' |
+# the reasons of halo's [emerg] lines, without file:line and values (reason: the first one)
+reasons() {
+    grep -E '\[emerg\]' | sed -E 's/^[^]]*\] //; s/ in [^ ]+:[0-9]+.*$//' |
         sed -E 's/^invalid (value|parameter|number of arguments) ("[^"]*" )?in ("[^"]*").*/invalid \1 in \3/'
+}
+reason() {
+    reasons | head -n 1
 }
 
 total=0
@@ -140,6 +144,7 @@ nginx_ok=0
 both_ok=0
 halo_only=0
 : > "$work/reasons"
+: > "$work/all-reasons"
 printf '%-12s %-6s %-6s %s\n' config nginx halo "halo's first error"
 for f in "$corpus"/*.conf; do
     [ -f "$f" ] || continue
@@ -167,6 +172,7 @@ for f in "$corpus"/*.conf; do
             both_ok=$((both_ok + 1))
         else
             echo "$h_out" | reason >> "$work/reasons"
+            echo "$h_out" | reasons | sort -u >> "$work/all-reasons"
         fi
     elif [ $h_ok = yes ]; then
         halo_only=$((halo_only + 1))
@@ -177,3 +183,5 @@ echo "configs: $total; nginx accepts: $nginx_ok; halo accepts $both_ok of those;
     "halo accepts $halo_only that nginx refuses"
 echo "halo's first error on the configs nginx accepts (count, reason):"
 sort "$work/reasons" | uniq -c | sort -rn
+echo "every error halo reports on them (configs, reason):"
+sort "$work/all-reasons" | uniq -c | sort -rn
