@@ -395,31 +395,13 @@ std::string replace_tmp(std::string_view text, const std::string& tmp) {
     return s;
 }
 
-/// `text` without the directives named in `strip` (commented out, up to their `;`).
+/// `text` without the directives of `strip` (commented out).
 std::string stripped(const std::string& text, const std::vector<Strip>& strip) {
-    std::string out;
-    size_t at = 0;
-    bool in_directive = false;  // a stripped directive continues on this line
-    while (at < text.size()) {
-        size_t eol = text.find('\n', at);
-        std::string line = text.substr(at, eol == std::string::npos ? eol : eol - at + 1);
-        at = eol == std::string::npos ? text.size() : eol + 1;
-        size_t b = line.find_first_not_of(" \t");
-        bool strip_line = in_directive;
-        for (const Strip& s : strip) {
-            size_t end = b + s.directive.size();
-            if (b != std::string::npos && line.compare(b, s.directive.size(), s.directive) == 0 &&
-                end < line.size() && (line[end] == ' ' || line[end] == ';')) {
-                strip_line = true;
-            }
-        }
-        if (strip_line) {
-            in_directive = line.find(';') == std::string::npos;
-            line = "# stripped for halo: " + line;
-        }
-        out += line;
+    std::vector<std::string_view> names;
+    for (const Strip& st : strip) {
+        names.push_back(st.directive);
     }
-    return out;
+    return strip_directives(text, names);
 }
 
 class ShapeDiffTest : public ::testing::Test {

@@ -93,10 +93,10 @@ inline bool write_site(const std::string& root, const std::string& index_name = 
         {".well-known/security.txt", "Contact: mailto:security@example.com\n"},
         {"app/index.html", site_html("spa")},
     };
-    for (const std::string& dir : {"", "/css", "/js", "/img", "/api", "/fonts", "/docs", "/empty",
-                                   "/.git", "/.well-known", "/app"}) {
+    for (const char* dir : {"", "/css", "/js", "/img", "/api", "/fonts", "/docs", "/empty", "/.git",
+                            "/.well-known", "/app"}) {
         mkdir((root + dir).c_str(), 0755);
-        chmod((root + dir).c_str(), 0755);
+        chmod((root + dir).c_str(), 0755);  // whatever the umask
     }
     for (const auto& [rel, text] : files) {
         std::string path = root + "/" + rel;
@@ -175,16 +175,19 @@ inline std::vector<DiffRequest> static_requests(const std::string& host, uint16_
         make_request("GET /%69ndex.html", "GET", "/%69ndex.html", host, {}, port),
         make_request("GET /../etc/passwd", "GET", "/../etc/passwd", host, {}, port),
     };
-    DiffRequest post{"POST /index.html",
-                     "POST /index.html HTTP/1.1\r\nHost: " + host +
-                         "\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"};
-    DiffRequest no_host{"bad request: HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"};
-    DiffRequest garbage{"bad request: garbage", "HELLO\r\n\r\n"};
-    DiffRequest http10{"GET / HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n"};
-    for (DiffRequest* d : {&post, &no_host, &garbage, &http10}) {
-        d->port = port;
-        r.push_back(*d);
-    }
+    auto raw = [&](std::string name, std::string text) {
+        DiffRequest d;
+        d.name = std::move(name);
+        d.raw = std::move(text);
+        d.port = port;
+        return d;
+    };
+    r.push_back(
+        raw("POST /index.html", "POST /index.html HTTP/1.1\r\nHost: " + host +
+                                    "\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"));
+    r.push_back(raw("bad request: HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"));
+    r.push_back(raw("bad request: garbage", "HELLO\r\n\r\n"));
+    r.push_back(raw("GET / HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n"));
     return r;
 }
 

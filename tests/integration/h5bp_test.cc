@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "diff_site.h"
 #include "support/differential.h"
 #include "support/harness.h"
 
@@ -37,6 +38,8 @@ constexpr Refusal kH5bpKnownRefusals[] = {
     {"unknown directive \"charset_types\"", "charset module not in halo yet (area headers)"},
     {"unknown directive \"tcp_nopush\"", "not in halo yet (area listen)"},
     {"unknown directive \"expires\"", "not in halo yet (area headers)"},
+    {"unknown directive \"ssl_ecdh_curve\"", "not in halo yet (area ssl)"},
+    {"invalid parameter \"deferred\"", "listen ... deferred not in halo yet (area listen)"},
     {"invalid parameter \"http2\"",
      "listen ... http2: HTTP/2 is outside issue 16, so h5bp's TLS template cannot pass "
      "unchanged until halo accepts (or serves) it"},
@@ -122,10 +125,107 @@ TEST_F(H5bpTest, HaloTestRefusesOnlyTheKnownGaps) {
     }
     for (size_t i = 0; i < seen.size(); i++) {
         if (!seen[i]) {
-            std::cout << "[ differential ] no longer refused, remove it from kH5bpKnownRefusals: "
+            std::cout << "[ differential ] not refused (any more, or not reached yet: halo stops "
+                         "at some errors): "
                       << kH5bpKnownRefusals[i].text << "\n";
         }
     }
+}
+
+/// Lines removed from halo's copy for the differential (each with its reason); the `http2`
+/// (HTTP/2 is outside issue 16) and `deferred` (area listen) parameters of `listen` are
+/// dropped too.
+const std::vector<std::string_view> kH5bpStrippedForHalo = {
+    "charset",  // charset module not in halo yet (area headers)
+    "charset_types",
+    "tcp_nopush",      // area listen
+    "expires",         // area headers
+    "ssl_ecdh_curve",  // area ssl
+};
+
+/// What h5bp's site answers differently under halo today (each with the reason).
+const std::vector<KnownDifference> kH5bpKnownDifferences = {
+    {"*", "content-type", "follows from charset stripped from halo's copy"},
+    {"*", "expires", "follows from expires stripped from halo's copy"},
+    {"*", "cache-control", "follows from expires stripped from halo's copy"},
+    {"*", "accept-ranges", kKnownAcceptRanges},
+};
+
+TEST_F(H5bpTest, SameAnswersAsNginx) {
+    std::string why = differential_skip_reason();
+    if (!why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    std::string site = tmp_ / "site";
+    mkdir(site.c_str(), 0755);
+    ASSERT_TRUE(write_site(site));
+    write_file(site + "/404.html", "<!doctype html><title>404</title><p>Not found\n");
+    chmod((site + "/404.html").c_str(), 0644);
+    // halo's copy: the directives it lacks stripped, `listen ... http2` without http2
+    std::string halo_etc = tmp_ / "etc-nginx-halo";
+    ASSERT_EQ(run_command({"cp", "-r", etc_, halo_etc}).status, 0);
+    RunResult files = run_command({"find", halo_etc, "-type", "f", "-name", "*.conf"});
+    size_t at = 0;
+    while (at < files.out.size()) {
+        size_t eol = files.out.find('\n', at);
+        std::string path = files.out.substr(at, eol - at);
+        at = eol == std::string::npos ? files.out.size() : eol + 1;
+        std::string text = strip_directives(read_file(path).value_or(""), kH5bpStrippedForHalo);
+        for (std::string_view param : {" http2;", " deferred;"}) {
+            for (size_t p = text.find(param); p != std::string::npos; p = text.find(param, p)) {
+                text.replace(p, param.size(), ";");
+            }
+        }
+        write_file(path, text);
+    }
+    RunResult t =
+        check({absolute(halo_bin()), "-p", tmp_ / "halo/", "-t", "-c", "/etc/nginx/nginx.conf"});
+    std::vector<Sandbox::Mount> mounts = {{"/run", ""},
+                                          {"/var/log/nginx", ""},
+                                          {"/var/www", ""},
+                                          {"/var/www/example.com", "", true},
+                                          {"/var/www/example.com/public", site, true}};
+    std::vector<Sandbox::Mount> nginx_mounts = mounts;
+    nginx_mounts.insert(nginx_mounts.begin(), {"/etc/nginx", etc_});
+    std::vector<Sandbox::Mount> halo_mounts = mounts;
+    halo_mounts.insert(halo_mounts.begin(), {"/etc/nginx", halo_etc});
+    RunResult ht = run_command({"unshare", "--mount", "sh", "-c",
+                                "mount --bind \"$1\" /etc/nginx && shift && exec \"$@\"", "sh",
+                                halo_etc, absolute(halo_bin()), "-p", tmp_ / "halo/", "-t", "-c",
+                                "/etc/nginx/nginx.conf"});
+    if (ht.status != 0) {
+        EXPECT_NE(ht.err.find("sent_http_content_type"), std::string::npos)
+            << "halo -t refuses h5bp's config (directives it lacks stripped) for another reason "
+               "than the known one ($sent_http_content_type): "
+            << ht;
+        std::cout << "[ differential ] known: halo cannot run h5bp's config yet (no "
+                     "$sent_http_<name> variables for its maps):\n"
+                  << ht.err;
+        return;
+    }
+    Sandbox nginx;
+    ASSERT_TRUE(nginx.start(nginx_mounts, "exec " + nginx_bin() + " -g 'daemon off;'",
+                            tmp_ / "nginx.out", {80, 443}))
+        << nginx.error();
+    Sandbox halo;
+    ASSERT_TRUE(halo.start(halo_mounts,
+                           "exec " + absolute(halo_bin()) + " -p " + tmp_ / "halo/" +
+                               " -c /etc/nginx/nginx.conf -g 'daemon off;'",
+                           tmp_ / "halo.out", {80, 443}))
+        << halo.error();
+    std::string index = read_file(site + "/index.html").value_or("");
+    std::vector<DiffRequest> requests = static_requests("example.com", 443, index);
+    for (DiffRequest& r : requests) {
+        r.tls = true;
+        r.sni = "example.com";
+    }
+    DiffRequest www =
+        make_request("GET / www.example.com", "GET", "/a?b=1", "www.example.com", {}, 443);
+    www.tls = true;
+    www.sni = "www.example.com";
+    requests.push_back(www);
+    requests.push_back(make_request("GET / port 80 (444)", "GET", "/", "example.com"));
+    run_differential(nginx, halo, requests, kH5bpKnownDifferences);
 }
 
 }  // namespace

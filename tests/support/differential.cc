@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,6 +251,9 @@ bool Sandbox::start(const std::vector<Mount>& mounts, const std::string& script,
         ::close(s);
         for (size_t i = 0; i < mounts.size(); i++) {
             const Mount& m = mounts[i];
+            if (m.make_dir) {
+                mkdir(m.target.c_str(), 0755);
+            }
             int rc = m.source.empty() ? mount("tmpfs", m.target.c_str(), "tmpfs", 0, "mode=0755")
                                       : mount(m.source.c_str(), m.target.c_str(), nullptr,
                                               MS_BIND | MS_REC, nullptr);
@@ -626,6 +630,32 @@ std::vector<Difference> run_differential(const Sandbox& nginx, const Sandbox& ha
         ADD_FAILURE() << "nginx and halo answer differently:\n" << format_differences(unexpected);
     }
     return all;
+}
+
+std::string strip_directives(const std::string& text, const std::vector<std::string_view>& names) {
+    std::string out;
+    size_t at = 0;
+    bool in_directive = false;  // a stripped directive continues on this line
+    while (at < text.size()) {
+        size_t eol = text.find('\n', at);
+        std::string line = text.substr(at, eol == std::string::npos ? eol : eol - at + 1);
+        at = eol == std::string::npos ? text.size() : eol + 1;
+        size_t b = line.find_first_not_of(" \t");
+        bool strip_line = in_directive;
+        for (std::string_view name : names) {
+            size_t end = b + name.size();
+            if (b != std::string::npos && line.compare(b, name.size(), name) == 0 &&
+                end < line.size() && strchr(" \t\r\n;", line[end]) != nullptr) {
+                strip_line = true;
+            }
+        }
+        if (strip_line) {
+            in_directive = line.find(';') == std::string::npos;
+            line = "# stripped for halo: " + line;
+        }
+        out += line;
+    }
+    return out;
 }
 
 std::string make_test_certificate(const std::string& cn, const std::string& crt,

@@ -39,8 +39,9 @@ std::string differential_skip_reason();
 class Sandbox {
   public:
     struct Mount {
-        std::string target;  // an existing directory (or file, for a bind of a file)
-        std::string source;  // bind source; empty = a fresh tmpfs (mode 0755)
+        std::string target;     // an existing directory (or file, for a bind of a file)
+        std::string source;     // bind source; empty = a fresh tmpfs (mode 0755)
+        bool make_dir = false;  // create the target first (under a tmpfs mounted before)
     };
 
     Sandbox() = default;
@@ -132,6 +133,11 @@ std::string format_differences(const std::vector<Difference>& diffs);
 std::vector<Difference> run_differential(const Sandbox& nginx, const Sandbox& halo,
                                          const std::vector<DiffRequest>& requests,
                                          const std::vector<KnownDifference>& known);
+
+/// `text` with the directives `names` commented out ("# stripped for halo: ..."), including
+/// the continuation lines of a directive written over several lines (up to its `;`). For the
+/// copy of a config that halo runs while it lacks them: each test lists them with the reason.
+std::string strip_directives(const std::string& text, const std::vector<std::string_view>& names);
 
 /// A self-signed certificate (openssl req) for `cn` written to crt/key; "" or why not.
 std::string make_test_certificate(const std::string& cn, const std::string& crt,
