@@ -40,6 +40,7 @@ const std::vector<KnownDifference> kDebianKnownDifferences = {
     {"*", "accept-ranges", kKnownAcceptRanges},
     {"GET /index.html Range multiple", "*", kKnownMultiRange},
     {"GET /index.html Range unsatisfiable", "*", kKnown416},
+    {"HEAD /about.html gzip", "*", kKnownGzipHead},
 };
 
 std::string absolute(const std::string& path) {

@@ -519,6 +519,7 @@ TEST_F(ShapeDiffTest, StaticSiteByLocation) {
                  {"*", "vary", kKnownGzipVary},
                  {"GET /index.html Range multiple", "*", kKnownMultiRange},
                  {"GET /index.html Range unsatisfiable", "*", kKnown416},
+                 {"HEAD /about.html gzip", "*", kKnownGzipHead},
                  {"*", "last-modified", kKnownErrorPageFile}}};
     std::string index = read_file(tmp_ / "www/index.html").value_or("");
     std::vector<DiffRequest> r = static_requests("static.example.com", 80, index);

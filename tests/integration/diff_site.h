@@ -34,6 +34,11 @@ inline constexpr std::string_view kKnownGzipVary =
     "gzip_vary: nginx adds Vary: Accept-Encoding to every answer of a gzip_types type (HEAD, "
     "206, 416 too), halo only to those it could compress";
 
+inline constexpr std::string_view kKnownGzipHead =
+    "HEAD of a gzip_types file with Accept-Encoding: gzip: nginx answers with the headers of "
+    "the compressed answer (Content-Encoding: gzip, weak ETag, no Content-Length), halo with "
+    "those of the plain file";
+
 /// A fixed mtime (2024-01-02 03:04:05 UTC) for every file, so Last-Modified and ETag are
 /// the same whatever the day.
 inline constexpr time_t kSiteMtime = 1704164645;
@@ -92,6 +97,8 @@ inline bool write_site(const std::string& root, const std::string& index_name = 
         {".git/config", "[core]\n\tbare = false\n"},
         {".well-known/security.txt", "Contact: mailto:security@example.com\n"},
         {"app/index.html", site_html("spa")},
+        {"with space.txt", "a name with a space\n"},
+        {"caf\xc3\xa9.txt", "a UTF-8 name\n"},
     };
     for (const char* dir : {"", "/css", "/js", "/img", "/api", "/fonts", "/docs", "/empty", "/.git",
                             "/.well-known", "/app"}) {
@@ -117,6 +124,13 @@ inline std::string site_etag(size_t size) {
     char buf[64];
     snprintf(buf, sizeof(buf), "\"%llx-%zx\"", static_cast<unsigned long long>(kSiteMtime), size);
     return buf;
+}
+
+inline std::string upper(std::string s) {
+    for (char& c : s) {
+        c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    }
+    return s;
 }
 
 /// The requests every static shape gets: files of each type, HEAD, directories with and
@@ -188,6 +202,25 @@ inline std::vector<DiffRequest> static_requests(const std::string& host, uint16_
     r.push_back(raw("bad request: HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"));
     r.push_back(raw("bad request: garbage", "HELLO\r\n\r\n"));
     r.push_back(raw("GET / HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n"));
+    r.push_back(raw("GET /about.html HTTP/1.0 gzip",
+                    "GET /about.html HTTP/1.0\r\nHost: " + host + "\r\n" + gz + "\r\n"));
+    r.push_back(raw("GET absolute-URI", "GET http://" + host + "/notes.txt HTTP/1.1\r\nHost: " +
+                                            host + "\r\nConnection: close\r\n\r\n"));
+    r.push_back(raw("GET /%zz (bad escape)",
+                    "GET /%zz HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n"));
+    r.push_back(make_request("OPTIONS /index.html", "OPTIONS", "/index.html", host, {}, port));
+    r.push_back(make_request("DELETE /index.html", "DELETE", "/index.html", host, {}, port));
+    r.push_back(make_request("GET /with%20space.txt", "GET", "/with%20space.txt", host, {}, port));
+    r.push_back(make_request("GET /caf%C3%A9.txt", "GET", "/caf%C3%A9.txt", host, {}, port));
+    r.push_back(make_request("GET /index.html Host uppercase with port", "GET", "/index.html",
+                             upper(host) + ":" + std::to_string(port), {}, port));
+    r.push_back(make_request("HEAD /about.html gzip", "HEAD", "/about.html", host, gz, port));
+    r.push_back(make_request("GET /index.html IMS + INM other", "GET", "/index.html", host,
+                             ims + "If-None-Match: \"other\"\r\n", port));
+    r.push_back(make_request("GET /docs/page.html/ (file with slash)", "GET", "/docs/page.html/",
+                             host, {}, port));
+    r.push_back(make_request("GET //docs///page.html (slashes)", "GET", "//docs///page.html", host,
+                             {}, port));
     return r;
 }
 
