@@ -593,7 +593,11 @@ TEST_F(ShapeDiffTest, TlsProxy) {
 }
 
 TEST_F(ShapeDiffTest, LoadBalancedApi) {
-    Shape shape{kLoadBalancedApi, {}, {}};
+    Shape shape{kLoadBalancedApi,
+                {},
+                {{"POST /users Expect: 100-continue", "(interim)",
+                  "nginx answers 100 Continue even when the body came with the head; halo "
+                  "does not (RFC 9110 section 10.1.1 allows both)"}}};
     const std::string h = "api.example.com";
     std::vector<DiffRequest> r;
     for (int i = 0; i < 6; i++) {
@@ -611,6 +615,25 @@ TEST_F(ShapeDiffTest, LoadBalancedApi) {
     r.push_back(req("GET /status", "GET", "/status", h));
     r.push_back(req("POST /users", "POST", "/users", h, "Content-Length: 0\r\n"));
     r.push_back(req("GET /users XFF", "GET", "/users", h, "X-Forwarded-For: 198.51.100.1\r\n"));
+    r.push_back(req("GET /files/missing (backend 404)", "GET", "/files/missing", h));
+    r.push_back(req("GET /files/about.html gzip (backend file)", "GET", "/files/about.html", h,
+                    "Accept-Encoding: gzip\r\n"));
+    r.push_back(req("GET /files/index.html range", "GET", "/files/index.html", h,
+                    "Range: bytes=100-199\r\n"));
+    r.push_back(req("GET /files/index.html 304", "GET", "/files/index.html", h,
+                    "If-Modified-Since: " + std::string(kSiteLastModified) + "\r\n"));
+    r.push_back(req("GET /redirect (backend 302)", "GET", "/redirect", h));
+    r.push_back(req("GET /cookie", "GET", "/cookie", h));
+    DiffRequest chunked = req("POST /users chunked body", "POST", "/users", h);
+    chunked.raw = "POST /users HTTP/1.1\r\nHost: " + h +
+                  "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                  "5\r\nhello\r\n0\r\n\r\n";
+    r.push_back(chunked);
+    DiffRequest expect = req("POST /users Expect: 100-continue", "POST", "/users", h);
+    expect.raw = "POST /users HTTP/1.1\r\nHost: " + h +
+                 "\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                 "\r\nhi";
+    r.push_back(expect);
     run(shape, r);
 }
 

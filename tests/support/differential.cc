@@ -389,8 +389,19 @@ std::string RawResponse::header(std::string_view name, bool* present) const {
     return out;
 }
 
-RawResponse parse_response(const std::string& raw, bool head) {
+RawResponse parse_response(const std::string& raw_in, bool head) {
     RawResponse r;
+    std::string raw = raw_in;
+    // interim answers (100 Continue) before the final one: kept as one pseudo-header
+    std::string interim;
+    while (raw.rfind("HTTP/1.1 1", 0) == 0 && raw.find("\r\n\r\n") != std::string::npos) {
+        size_t end = raw.find("\r\n\r\n");
+        interim += (interim.empty() ? "" : ", ") + raw.substr(9, 3);
+        raw.erase(0, end + 4);
+    }
+    if (!interim.empty()) {
+        r.headers.emplace_back("(interim)", interim);
+    }
     size_t end = raw.find("\r\n\r\n");
     if (raw.empty()) {
         r.error = "no response (connection closed)";

@@ -73,8 +73,9 @@ class Sandbox {
 struct RawResponse {
     std::string error;  // non-empty when the exchange failed
     int status = 0;
-    std::vector<std::pair<std::string, std::string>> headers;  // lower-case names, in order
-    std::string body;                                          // de-chunked
+    /// lower-case names, in order; "(interim)" lists the 1xx answers before this one ("100")
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;  // de-chunked
     std::string raw_head;
 
     /// All values of `name` joined with ", " (empty when absent); `present` tells apart.
