@@ -226,6 +226,12 @@ http {
         location /empty/ {
             autoindex on;
         }
+        location = /ping.json {
+            return 200 '{"ok":true}';
+        }
+        location = /gone {
+            return 410;
+        }
         location ^~ /fonts/ {
             add_header Access-Control-Allow-Origin "*";
             add_header Content-Disposition attachment;
@@ -510,7 +516,10 @@ TEST_F(ShapeDiffTest, StaticSiteByLocation) {
                  {"open_file_cache", "not in halo yet (issue 16, area request)"},
                  {"log_not_found", "not in halo yet (issue 16, area request)"},
                  {"autoindex", "autoindex is not in halo yet (issue 16, area headers)"}},
-                {{"*", "expires", kExpires},
+                {{"GET /ping.json (return 200 text)", "content-type",
+                  "return CODE TEXT: nginx takes the Content-Type from the URI's extension "
+                  "(mime types), halo uses default_type (rewrite module)"},
+                 {"*", "expires", kExpires},
                  {"*", "cache-control", kExpires},
                  {"*", "content-type", kCharset},
                  {"GET /empty/", "*", "follows from autoindex stripped from halo's copy"},
@@ -527,6 +536,8 @@ TEST_F(ShapeDiffTest, StaticSiteByLocation) {
     r.push_back(req("GET /about (extension-less)", "GET", "/about", h));
     r.push_back(req("GET /old/page.html (rewrite)", "GET", "/old/page.html?x=1", h));
     r.push_back(req("GET /nothing (error_page 404)", "GET", "/nothing", h));
+    r.push_back(req("GET /ping.json (return 200 text)", "GET", "/ping.json", h));
+    r.push_back(req("GET /gone (return 410)", "GET", "/gone", h));
     run(shape, r);
 }
 

@@ -112,7 +112,8 @@ struct Difference {
     std::string halo;
 };
 
-/// A difference the test expects today, with the reason; `request` "*" matches any request.
+/// A difference the test expects today, with the reason; `request` or `field` "*" matches any.
+/// The first entry that matches gives the reason: list specific entries before general ones.
 struct KnownDifference {
     std::string_view request;
     std::string_view field;
