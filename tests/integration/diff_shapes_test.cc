@@ -63,7 +63,7 @@ http {
         listen 127.0.0.1:8082;
         listen 127.0.0.1:8083;
         location / {
-            return 200 '{"backend":"$server_port","method":"$request_method","uri":"$request_uri","host":"$http_host","x_real_ip":"$http_x_real_ip","xff":"$http_x_forwarded_for","proto":"$http_x_forwarded_proto","connection":"$http_connection","ua":"$http_user_agent"}\n';
+            return 200 '{"backend":"$server_port","method":"$request_method","uri":"$request_uri","host":"$http_host","x_real_ip":"$http_x_real_ip","xff":"$http_x_forwarded_for","proto":"$http_x_forwarded_proto","connection":"$http_connection","upgrade":"$http_upgrade","ua":"$http_user_agent"}\n';
         }
         location /files/ {
             alias %%TMP%%/www/;
@@ -377,6 +377,12 @@ http {
             proxy_pass http://unavailable;
             proxy_next_upstream error timeout http_503;
         }
+        location /ws/ {
+            proxy_pass http://api;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 86400;
+        }
         location /closed/ {
             proxy_pass http://127.0.0.1:8089;
         }
@@ -635,6 +641,10 @@ TEST_F(ShapeDiffTest, LoadBalancedApi) {
                     "If-Modified-Since: " + std::string(kSiteLastModified) + "\r\n"));
     r.push_back(req("GET /redirect (backend 302)", "GET", "/redirect", h));
     r.push_back(req("GET /cookie", "GET", "/cookie", h));
+    r.push_back(
+        req("GET /ws/ (WebSocket headers, backend does not upgrade)", "GET", "/ws/chat", h,
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"));
     DiffRequest chunked = req("POST /users chunked body", "POST", "/users", h);
     chunked.raw = "POST /users HTTP/1.1\r\nHost: " + h +
                   "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
