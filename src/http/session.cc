@@ -180,7 +180,19 @@ const ServerBlock* Port::find_server(std::string_view host) const {
 }
 
 void Port::on_accept(int fd, const core::SockAddr& peer) {
-    new Session(*this, fd, peer);  // owns itself; freed by close()
+    const Port* port = this;
+    if (!hosted_.empty()) {
+        core::SockAddr local;
+        local.len = sizeof(local.storage);
+        if (getsockname(fd, local.get(), &local.len) == 0) {
+            for (const Port* p : hosted_) {
+                if (*p->hosted_addr() == local) {
+                    port = p;
+                }
+            }
+        }
+    }
+    new Session(*port, fd, peer);  // owns itself; freed by close()
 }
 
 // ---- Session: connection and request lifecycle ----
@@ -201,7 +213,8 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     }
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
-    conn_.start();
+    started_ = ev::Clock::now();
+    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
@@ -272,6 +285,10 @@ bool Session::output_blocked() const {
 }
 
 void Session::on_timeout() {
+    if ((state_ != State::kReadingHead || !in_.empty()) && state_ != State::kKeepalive &&
+        state_ != State::kLingering) {
+        reset_on_close(req_ ? loc() : core::conf_of<HttpLocConf>(port_.default_server().loc_confs));
+    }
     switch (state_) {
         case State::kReadingHead:
             if (!in_.empty()) {
@@ -581,6 +598,7 @@ bool Session::find_config() {
         ev::Runtime::current().shutting_down()) {
         r.keepalive = false;
     }
+    connection_rules(r, lc);
     uint64_t max = lc.client_max_body_size->bytes;
     if (max > 0 && !r.chunked && r.content_length > max) {
         core::log_conn(core::LogLevel::kError, conn_.id(),
@@ -688,6 +706,9 @@ void Session::abort() {
     if (req_ && !req_->head_sent) {
         req_->status = 444;  // nginx logs a dropped request with 444
     }
+    if (req_ && req_->loc_confs != nullptr) {
+        reset_on_close(loc());  // nginx resets a 444 as a timed out connection
+    }
     close();
 }
 
@@ -712,6 +733,7 @@ void Session::finish_request() {
         }
         return;
     }
+    uncork();
     in_.consume(work().head_len);
     work().head_len = 0;
     work().parser.reset();

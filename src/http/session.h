@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,9 +51,22 @@ class Port : public ev::ListenHandler {
     const ServerBlock* find_server(std::string_view host) const;
     const ServerBlock& default_server() const { return *default_; }
 
+    /// A port for one address served by the wildcard socket of its port (a `listen` without
+    /// `bind` beside a wildcard one): its connections are told apart by their local address.
+    const core::SockAddr* hosted_addr() const { return hosted_addr_ ? &*hosted_addr_ : nullptr; }
+    void set_hosted_addr(const core::SockAddr& a) { hosted_addr_ = a; }
+    /// On the wildcard's port: a port it hands the connections to `p`'s address to.
+    void add_hosted(Port* p) { hosted_.push_back(p); }
+    /// `listen ... proxy_protocol`: every connection starts with a PROXY protocol header.
+    bool proxy_protocol() const { return proxy_protocol_; }
+    void set_proxy_protocol() { proxy_protocol_ = true; }
+
   private:
     const HttpMainConf& main_;
     core::Listening* listening_;
+    std::optional<core::SockAddr> hosted_addr_;
+    std::vector<Port*> hosted_;
+    bool proxy_protocol_ = false;
     std::vector<const ServerBlock*> servers_;
     const ServerBlock* default_ = nullptr;
     bool explicit_default_ = false;
@@ -78,9 +92,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
 
     /// Queues response bytes for the current request.
     void write(std::string_view data, bool more = false) { conn_.send(data, more); }
-    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
-        conn_.send_file(fd, offset, len, use_sendfile);
-    }
+    /// Queues a file range; with sendfile, tcp_nopush corks the socket until the response is
+    /// done and sendfile_max_chunk bounds each call (session_conn.cc).
+    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
     /// After "101 Switching Protocols": raw bytes both ways. `on_data` gets what the client
     /// sends (first what followed the request head); the client's close ends the session.
     void start_tunnel(void (*on_data)(Request&, std::string_view));
@@ -160,6 +174,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void log_request();
     void close();
     void lingering_close();
+    // Connection rules of the location (session_conn.cc): keepalive_time, keepalive_disable and
+    // tcp_nodelay once the location is known; the cork lifted when the response is done; a
+    // reset instead of a FIN for a timed out or 444 connection (reset_timedout_connection).
+    void connection_rules(Request& r, const HttpLocConf& lc);
+    void uncork();
+    void reset_on_close(const HttpLocConf& lc);
     bool read_more(size_t max_total);
     /// Moves the request head out of the input buffer so that the buffer can take the body.
     void detach_head();
@@ -212,7 +232,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     std::unique_ptr<Request> req_;
     std::unique_ptr<Work> work_;
     int requests_ = 0;
+    ev::TimePoint started_;  // keepalive_time counts from here
     State state_ = State::kReadingHead;
+    bool corked_ = false;   // TCP_CORK set (tcp_nopush)
+    bool nodelay_ = false;  // TCP_NODELAY set (tcp_nodelay)
     bool close_after_ = false;
     bool in_process_ = false;    // process_input() is on the stack
     bool input_posted_ = false;  // a process_input() is posted

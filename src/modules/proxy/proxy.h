@@ -70,22 +70,24 @@ struct ProxyLocConf : core::ConfBase {
     std::shared_ptr<std::vector<std::unique_ptr<SetHeader>>> set_headers;
     std::shared_ptr<std::vector<std::string>> hide_headers;  // lower case
     std::shared_ptr<std::vector<std::string>> pass_headers;  // lower case
-    std::optional<Millis> connect_timeout;                   // 60s
-    std::optional<Millis> send_timeout;                      // 60s
-    std::optional<Millis> read_timeout;                      // 60s
-    std::optional<bool> buffering;                           // on
-    std::optional<bool> request_buffering;                   // on
-    std::optional<bool> intercept_errors;                    // off
-    std::optional<bool> pass_request_headers;                // on
-    std::optional<bool> pass_request_body;                   // on
-    std::optional<core::Size> buffer_size;                   // 4k: the response head limit
-    std::optional<core::Size> buffers_total;                 // proxy_buffers 8 4k
-    std::optional<core::Size> max_temp_file_size;            // 1024m
-    std::optional<std::string> temp_path;                    // proxy_temp
-    std::optional<uint32_t> next_upstream;                   // error timeout
-    std::optional<int> next_upstream_tries;                  // 0: no limit
-    std::optional<Millis> next_upstream_timeout;             // 0: no limit
-    std::shared_ptr<std::vector<Redirect>> redirects;        // default
+    std::optional<uint64_t> headers_hash_max_size;           // nginx's sizing hints: no effect
+    std::optional<uint64_t> headers_hash_bucket_size;
+    std::optional<Millis> connect_timeout;             // 60s
+    std::optional<Millis> send_timeout;                // 60s
+    std::optional<Millis> read_timeout;                // 60s
+    std::optional<bool> buffering;                     // on
+    std::optional<bool> request_buffering;             // on
+    std::optional<bool> intercept_errors;              // off
+    std::optional<bool> pass_request_headers;          // on
+    std::optional<bool> pass_request_body;             // on
+    std::optional<core::Size> buffer_size;             // 4k: the response head limit
+    std::optional<core::Size> buffers_total;           // proxy_buffers 8 4k
+    std::optional<core::Size> max_temp_file_size;      // 1024m
+    std::optional<std::string> temp_path;              // proxy_temp
+    std::optional<uint32_t> next_upstream;             // error timeout
+    std::optional<int> next_upstream_tries;            // 0: no limit
+    std::optional<Millis> next_upstream_timeout;       // 0: no limit
+    std::shared_ptr<std::vector<Redirect>> redirects;  // default
     bool redirect_off = false;
     // https upstreams (proxy_ssl_*); the context is built in postconfiguration for locations
     // that proxy_pass https://, and shared by those with the same settings.
