@@ -339,6 +339,8 @@ struct ServerBlock {
     std::vector<const LocationBlock*> named;  // location @name
     std::vector<std::string> names;           // server_name (lowercase; "~re" for regexes)
     std::vector<std::unique_ptr<Regex>> name_regexes;
+    /// For each of name_regexes: its named groups as variables ($sub of `(?<sub>...)`).
+    std::vector<std::vector<std::pair<const ConfVariable*, int>>> name_captures;
     std::string where;
 };
 

@@ -14,6 +14,7 @@
 #include "core/module.h"
 #include "http/http.h"
 #include "http/listen_conf.h"
+#include "http/proxy_protocol.h"
 #include "http/session.h"
 
 namespace http {
@@ -86,6 +87,13 @@ Status set_server(ConfContext& cf) {
             if (!s.is_ok()) {
                 return core::Status::error(s.message() + " in " + srv->where);
             }
+            std::vector<std::pair<const ConfVariable*, int>> captures;
+            for (const auto& [group, index] : re->names()) {
+                if (ConfVariable* v = declare_variable(cf.cycle(), group, srv->where)) {
+                    captures.emplace_back(v, index);
+                }
+            }
+            srv->name_captures.push_back(std::move(captures));
             srv->name_regexes.push_back(std::move(re));
         }
     }
@@ -382,6 +390,9 @@ Status init_cycle(core::Cycle& cycle) {
     HALO_TRY(prepare_temp_paths(cycle, *main));
     // Every module registered its variables in postconfiguration: bind the config strings.
     std::vector<VariableDef> vars = builtin_variables();
+    for (const VariableDef& d : proxy_protocol_variables()) {
+        vars.push_back(d);
+    }
     vars.insert(vars.end(), main->variables.begin(), main->variables.end());
     main->variables = std::move(vars);
     // `set $args` writes the built-in; any other name clash is an error (nginx's wording).

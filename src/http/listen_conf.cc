@@ -131,9 +131,8 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
             l.ssl = true;
             socket_option = false;
         } else if (a == "proxy_protocol") {
-            return cf.error(
-                "the \"proxy_protocol\" parameter of \"listen\" is not supported by halo yet: "
-                "use `real_ip_header X-Forwarded-For` behind a balancer that sends it");
+            l.proxy_protocol = true;
+            socket_option = false;
         } else if (a == "bind") {
             o.bind = true;
         } else if (a == "reuseport") {
@@ -194,9 +193,15 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
         return cf.error("the TCP parameters of \"listen\" do not apply to the unix socket \"" +
                         text + "\"");
     }
+    if (l.ssl && l.proxy_protocol) {
+        return cf.error(
+            "\"proxy_protocol\" with \"ssl\" on one listen is not supported by halo yet: "
+            "the PROXY header is read on plain HTTP ports only");
+    }
     for (const auto& other : conf.listens) {
         if (other.addr == l.addr && other.unix_path == l.unix_path) {
-            return cf.error("duplicate listen " + cf.arg(0));
+            return cf.error("a duplicate listen " +
+                            (l.unix_path.empty() ? l.addr.text() : "unix:" + l.unix_path));
         }
     }
     conf.listens.push_back(l);
@@ -231,7 +236,10 @@ Status set_server_name(ConfContext& cf, HttpSrvConf& conf) {
                      (lower.find('*', star + 1) == std::string::npos &&
                       ((star == 0 && lower.size() > 2 && lower[1] == '.') ||
                        (star == lower.size() - 1 && star >= 2 && lower[star - 1] == '.')));
-        if (!valid || lower == ".") {
+        if ((lower[0] == '*' && (lower.size() == 1 || lower[1] != '.')) || lower == ".") {
+            return cf.error("server name \"" + name + "\" is invalid");
+        }
+        if (!valid) {
             return cf.error("invalid server name or wildcard \"" + name + "\"");
         }
         conf.names.push_back(lower);
@@ -433,6 +441,12 @@ Status build_ports(core::Cycle& cycle, HttpMainConf& main) {
             HALO_TRY(port->add_server(it.srv, l.default_server, l.ssl, l.where));
             if (l.proxy_protocol) {
                 port->set_proxy_protocol();
+            }
+            if (port->ssl() && port->proxy_protocol()) {
+                return Status::error(
+                    "\"proxy_protocol\" on an \"ssl\" port is not supported by halo yet: the "
+                    "PROXY header is read on plain HTTP ports only, in " +
+                    l.where);
             }
         }
     }

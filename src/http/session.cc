@@ -80,6 +80,9 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
 }
 
 bool wildcard_match(std::string_view pattern, std::string_view host, size_t& weight) {
+    if (pattern.empty()) {
+        return false;
+    }
     if (pattern.substr(0, 2) == "*." || pattern[0] == '.') {
         std::string_view suffix = pattern[0] == '*' ? pattern.substr(1) : pattern;  // ".x.com"
         bool bare = pattern[0] == '.' && host == suffix.substr(1);
@@ -130,7 +133,7 @@ core::Status Port::add_server(const ServerBlock* srv, bool is_default, bool ssl,
     return core::Status::ok();
 }
 
-const ServerBlock* Port::find_server(std::string_view host) const {
+const ServerBlock* Port::find_server(std::string_view host, Request* r) const {
     if (!host.empty() && host[0] == '[') {
         host = host.substr(0, host.find(']') + 1);  // "[::1]:80" -> "[::1]"
     } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
@@ -139,10 +142,8 @@ const ServerBlock* Port::find_server(std::string_view host) const {
     while (!host.empty() && host.back() == '.') {
         host.remove_suffix(1);
     }
-    if (host.empty()) {
-        return default_;
-    }
-    // nginx's order: exact name, longest "*.x" / ".x", longest "x.*", first regex.
+    // nginx's order (an empty name: `server_name ""`, a request without a Host): exact name,
+    // longest "*.x" / ".x", longest "x.*", first regex.
     const ServerBlock* lead = nullptr;
     const ServerBlock* trail = nullptr;
     size_t lead_w = 0;
@@ -169,9 +170,19 @@ const ServerBlock* Port::find_server(std::string_view host) const {
     if (trail != nullptr) {
         return trail;
     }
+    if (host.empty()) {
+        return default_;
+    }
+    std::vector<std::string_view> groups;
     for (const ServerBlock* s : servers_) {
-        for (const auto& re : s->name_regexes) {
-            if (re->match(host)) {
+        for (size_t i = 0; i < s->name_regexes.size(); i++) {
+            if (s->name_regexes[i]->match(host, r != nullptr ? &groups : nullptr)) {
+                if (r != nullptr) {
+                    r->captures.assign(groups.begin(), groups.end());
+                    for (const auto& [var, group] : s->name_captures[i]) {
+                        set_variable(*r, *var, std::string(groups[static_cast<size_t>(group)]));
+                    }
+                }
                 return s;
             }
         }
@@ -214,6 +225,7 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
     started_ = ev::Clock::now();
+    proxy_wanted_ = port.proxy_protocol();
     conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
@@ -287,7 +299,9 @@ bool Session::output_blocked() const {
 void Session::on_timeout() {
     if ((state_ != State::kReadingHead || !in_.empty()) && state_ != State::kKeepalive &&
         state_ != State::kLingering) {
-        reset_on_close(req_ ? loc() : core::conf_of<HttpLocConf>(port_.default_server().loc_confs));
+        reset_on_close(req_ && req_->loc_confs != nullptr
+                           ? loc()
+                           : core::conf_of<HttpLocConf>(port_.default_server().loc_confs));
     }
     switch (state_) {
         case State::kReadingHead:
@@ -411,6 +425,9 @@ void Session::drop_head(int status, std::string_view reason) {
 }
 
 bool Session::step_head() {
+    if (proxy_wanted_) {
+        return step_proxy_header();
+    }
     if (!in_.empty()) {
         if (!req_) {
             ev::Runtime::current().clear_idle(this);  // a request is coming in
@@ -560,7 +577,7 @@ void Session::start_request() {
     r.connection_id = conn_.id();
     r.peer = conn_.peer();
     r.start = std::chrono::steady_clock::now();
-    r.server = port_.find_server(r.host);
+    r.server = port_.find_server(r.host, &r);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;
     r.stat.start_writing();

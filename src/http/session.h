@@ -11,6 +11,7 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "http/parse.h"
+#include "http/proxy_protocol.h"
 
 namespace http {
 
@@ -48,7 +49,8 @@ class Port : public ev::ListenHandler {
     core::Listening* listening() const { return listening_; }
     const HttpMainConf& main() const { return main_; }
     /// The server for a Host value (exact name match, then the default server).
-    const ServerBlock* find_server(std::string_view host) const;
+    /// With `r`, a server_name regex that matches sets its captures ($1.., named) for `r`.
+    const ServerBlock* find_server(std::string_view host, Request* r = nullptr) const;
     const ServerBlock& default_server() const { return *default_; }
 
     /// A port for one address served by the wildcard socket of its port (a `listen` without
@@ -122,6 +124,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void pause_input();
     void resume_input();
     const Port& port() const { return port_; }
+    /// The PROXY protocol header the connection began with (`listen ... proxy_protocol`), or
+    /// nullptr.
+    const ProxyHeader* proxy_header() const { return proxy_.get(); }
     /// The connection's security layer (TLS), or nullptr for a plain connection.
     const ev::Transport* transport() const { return conn_.transport(); }
     /// Whether the connection is TLS ($https, $scheme).
@@ -158,6 +163,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool step_body();
     bool step_lingering();
     bool step_tunnel();
+    /// Reads the PROXY protocol header first (session_conn.cc); false when it has to wait.
+    bool step_proxy_header();
     /// Answers a head the parser refused (from the server its Host names, if read).
     void reject_head();
     /// Logs (access and error log) and drops a head cut short by a timeout or the client.
@@ -234,8 +241,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     int requests_ = 0;
     ev::TimePoint started_;  // keepalive_time counts from here
     State state_ = State::kReadingHead;
-    bool corked_ = false;   // TCP_CORK set (tcp_nopush)
-    bool nodelay_ = false;  // TCP_NODELAY set (tcp_nodelay)
+    bool corked_ = false;        // TCP_CORK set (tcp_nopush)
+    bool nodelay_ = false;       // TCP_NODELAY set (tcp_nodelay)
+    bool proxy_wanted_ = false;  // the PROXY protocol header is still to come
+    std::unique_ptr<ProxyHeader> proxy_;
     bool close_after_ = false;
     bool in_process_ = false;    // process_input() is on the stack
     bool input_posted_ = false;  // a process_input() is posted

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/log.h"
@@ -90,6 +91,37 @@ void Session::uncork() {
         conn_.set_tcp_option(TCP_CORK, false);
         corked_ = false;
     }
+}
+
+bool Session::step_proxy_header() {
+    if (!in_.empty()) {
+        ProxyHeader h;
+        size_t used = 0;
+        switch (parse_proxy_header(in_.view(), h, used)) {
+            case ProxyParse::kDone:
+                proxy_ = std::make_unique<ProxyHeader>(h);
+                proxy_wanted_ = false;
+                in_.consume(used);
+                return true;
+            case ProxyParse::kBad: {
+                // nginx's message; the bytes are shown as far as they are text.
+                std::string shown(in_.view().substr(0, std::min<size_t>(in_.size(), 107)));
+                core::log_conn(core::LogLevel::kError, conn_.id(),
+                               "broken header: \"%s\" while reading PROXY protocol, client: %s",
+                               escape_log(shown).c_str(), conn_.peer().host_text().c_str());
+                close();
+                return false;
+            }
+            case ProxyParse::kIncomplete:
+                break;
+        }
+    }
+    // v2 may carry TLVs after the addresses: up to 64k in all (a 16-bit length).
+    if (!read_more(16 + 65535)) {
+        return false;
+    }
+    ev::Runtime::current().clear_idle(this);
+    return true;
 }
 
 void Session::reset_on_close(const HttpLocConf& lc) {
