@@ -191,31 +191,23 @@ TEST_F(ListenParamsTest, NewOptionsApplyToTheSocketKeptAcrossAReload) {
     ::close(before);
 }
 
-TEST_F(ListenParamsTest, AnAddressBesideAWildcardSharesItsSocketUnlessBind) {
+TEST_F(ListenParamsTest, AnAddressBesideAWildcardSharesItsSocket) {
     // nginx: `listen P` and `listen 127.0.0.1:P` are one socket on *:P; the connection's
-    // local address picks the servers. With `bind` the address has its own socket.
+    // local address picks the servers. (With `bind` the address would get its own socket,
+    // which Linux refuses beside a listening wildcard, for nginx as for halo.)
     start(
         "    server {\n"
         "        listen %%PORT_0%% default_server;\n"
-        "        listen %%PORT_1%%;\n"
         "        return 200 \"wildcard\\n\";\n"
         "    }\n"
         "    server {\n"
         "        listen 127.0.0.1:%%PORT_0%%;\n"
         "        return 200 \"loopback\\n\";\n"
-        "    }\n"
-        "    server {\n"
-        "        listen 127.0.0.1:%%PORT_1%% bind;\n"
-        "        return 200 \"bound\\n\";\n"
         "    }\n");
     EXPECT_EQ(get_from("127.0.0.1", halo_.port(0)), "loopback\n");
     EXPECT_EQ(get_from("127.0.0.2", halo_.port(0)), "wildcard\n");
-    EXPECT_EQ(get_from("127.0.0.1", halo_.port(1)), "bound\n");
-    EXPECT_EQ(get_from("127.0.0.2", halo_.port(1)), "wildcard\n");
     RunResult ss0 = run_command({"ss", "-ltnH", "sport = :" + std::to_string(halo_.port(0))});
-    RunResult ss1 = run_command({"ss", "-ltnH", "sport = :" + std::to_string(halo_.port(1))});
     EXPECT_EQ(log_lines_with(ss0.out, "LISTEN").size(), 1u) << ss0.out;
-    EXPECT_EQ(log_lines_with(ss1.out, "LISTEN").size(), 2u) << ss1.out;
 }
 
 TEST_F(ListenParamsTest, Ipv4AndIpv6ListensAsDebiansDefaultSite) {
@@ -288,14 +280,19 @@ TEST_F(ListenParamsTest, ConfigErrorsAreNginxs) {
         {"listen 80 rcvbuf=lots;", "invalid rcvbuf \"lots\""},
         {"listen 80 sndbuf=;", "invalid sndbuf \"\""},
         {"listen 80 fastopen=x;", "invalid fastopen \"x\""},
-        {"listen 80 ipv6only=yes;", "invalid ipv6only flags \"yes\""},
+        {"listen 80 ipv6only=yes;", "invalid parameter \"ipv6only=yes\""},
+        {"listen 80 ipv6only=oops;", "invalid ipv6only flags \"oops\""},
         {"listen 80 so_keepalive=maybe;", "invalid so_keepalive value: \"so_keepalive=maybe\""},
         {"listen 80 so_keepalive=::;", "invalid so_keepalive value: \"so_keepalive=::\""},
         {"listen 80 nonsense;", "invalid parameter \"nonsense\""},
-        {"listen unix:;", "no path in the unix domain socket"},
-        {"listen 80 http2;", "\"http2\" parameter of \"listen\" is not supported by halo"},
-        {"listen 80 proxy_protocol;",
-         "\"proxy_protocol\" parameter of \"listen\" is not supported by halo"},
+        {"listen unix:;",
+         "no path in the unix domain socket in \"unix:\" of the \"listen\" directive"},
+        {"listen 80 http2;",
+         "the \"http2\" parameter of \"listen\" is not supported by halo: it speaks HTTP/1.1 "
+         "only (HTTP/2 and HTTP/3 are not implemented)"},
+        {"listen 80 setfib=1;",
+         "the \"setfib\" parameter of \"listen\" is not supported by halo: it is a FreeBSD "
+         "socket option"},
     };
     for (const Case& c : cases) {
         RunResult r = check("    server { " + c.listen + " }\n");
