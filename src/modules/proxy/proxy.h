@@ -70,24 +70,22 @@ struct ProxyLocConf : core::ConfBase {
     std::shared_ptr<std::vector<std::unique_ptr<SetHeader>>> set_headers;
     std::shared_ptr<std::vector<std::string>> hide_headers;  // lower case
     std::shared_ptr<std::vector<std::string>> pass_headers;  // lower case
-    std::optional<uint64_t> headers_hash_max_size;           // nginx's sizing hints: no effect
-    std::optional<uint64_t> headers_hash_bucket_size;
-    std::optional<Millis> connect_timeout;             // 60s
-    std::optional<Millis> send_timeout;                // 60s
-    std::optional<Millis> read_timeout;                // 60s
-    std::optional<bool> buffering;                     // on
-    std::optional<bool> request_buffering;             // on
-    std::optional<bool> intercept_errors;              // off
-    std::optional<bool> pass_request_headers;          // on
-    std::optional<bool> pass_request_body;             // on
-    std::optional<core::Size> buffer_size;             // 4k: the response head limit
-    std::optional<core::Size> buffers_total;           // proxy_buffers 8 4k
-    std::optional<core::Size> max_temp_file_size;      // 1024m
-    std::optional<std::string> temp_path;              // proxy_temp
-    std::optional<uint32_t> next_upstream;             // error timeout
-    std::optional<int> next_upstream_tries;            // 0: no limit
-    std::optional<Millis> next_upstream_timeout;       // 0: no limit
-    std::shared_ptr<std::vector<Redirect>> redirects;  // default
+    std::optional<Millis> connect_timeout;                   // 60s
+    std::optional<Millis> send_timeout;                      // 60s
+    std::optional<Millis> read_timeout;                      // 60s
+    std::optional<bool> buffering;                           // on
+    std::optional<bool> request_buffering;                   // on
+    std::optional<bool> intercept_errors;                    // off
+    std::optional<bool> pass_request_headers;                // on
+    std::optional<bool> pass_request_body;                   // on
+    std::optional<core::Size> buffer_size;                   // 4k: the response head limit
+    std::optional<core::Size> buffers_total;                 // proxy_buffers 8 4k
+    std::optional<core::Size> max_temp_file_size;            // 1024m
+    std::optional<std::string> temp_path;                    // proxy_temp
+    std::optional<uint32_t> next_upstream;                   // error timeout
+    std::optional<int> next_upstream_tries;                  // 0: no limit
+    std::optional<Millis> next_upstream_timeout;             // 0: no limit
+    std::shared_ptr<std::vector<Redirect>> redirects;        // default
     bool redirect_off = false;
     // https upstreams (proxy_ssl_*); the context is built in postconfiguration for locations
     // that proxy_pass https://, and shared by those with the same settings.
@@ -103,6 +101,10 @@ struct ProxyLocConf : core::ConfBase {
     std::optional<bool> ssl_session_reuse;          // on
     std::shared_ptr<http::ComplexValue> ssl_name;   // $proxy_host when not set
     std::shared_ptr<ClientContext> ssl;
+
+    // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
+    std::optional<uint64_t> headers_hash_max_size;
+    std::optional<uint64_t> headers_hash_bucket_size;
 };
 
 core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);
