@@ -2,10 +2,15 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <algorithm>
 #include <cerrno>
@@ -171,19 +176,25 @@ void Cycle::reopen_files(uid_t owner) {
 }
 
 Listening* Cycle::add_listening(const SockAddr& addr, const ListenOptions& options,
-                                const std::string& where, Status& err) {
+                                const std::string& where, Status& err,
+                                const std::string& unix_path) {
     for (auto& l : listening_) {
-        if (l->addr == addr) {
-            if (l->options.reuseport != options.reuseport ||
-                l->options.backlog != options.backlog) {
-                err = Status::error("duplicate listen options for " + addr.text() + " in " + where);
-                return nullptr;
+        if (l->addr == addr && l->unix_path == unix_path) {
+            // nginx: one listen directive per address may set the socket's options.
+            if (options.set) {
+                if (l->options.set) {
+                    std::string name = unix_path.empty() ? addr.text() : "unix:" + unix_path;
+                    err = Status::error("duplicate listen options for " + name + " in " + where);
+                    return nullptr;
+                }
+                l->options = options;
             }
             return l.get();
         }
     }
     auto l = std::make_unique<Listening>();
     l->addr = addr;
+    l->unix_path = unix_path;
     l->options = options;
     l->where = where;
     listening_.push_back(std::move(l));
@@ -261,31 +272,93 @@ int Cycle::worker_count() const {
 
 namespace {
 
+std::string listening_name(const Listening& l) {
+    return l.unix_path.empty() ? l.addr.text() : "unix:" + l.unix_path;
+}
+
 Status open_socket(const Listening& l, int& out) {
     int fd = ::socket(l.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    std::string name = listening_name(l);
     if (fd < 0) {
-        return Status::error(format("socket() for %s failed (%d: %s)", l.addr.text().c_str(), errno,
-                                    strerror(errno)));
+        return Status::error(
+            format("socket() for %s failed (%d: %s)", name.c_str(), errno, strerror(errno)));
     }
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_un un{};
+    const sockaddr* sa = l.addr.get();
+    socklen_t len = l.addr.len;
+    if (l.addr.family() == AF_UNIX) {
+        un.sun_family = AF_UNIX;
+        memcpy(un.sun_path, l.unix_path.data(), l.unix_path.size());
+        sa = reinterpret_cast<const sockaddr*>(&un);
+        len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + l.unix_path.size() + 1);
+    } else {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
     if (l.options.reuseport) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     }
     if (l.addr.family() == AF_INET6) {
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        int v6only = l.options.ipv6only.value_or(true) ? 1 : 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
     }
-    if (::bind(fd, l.addr.get(), l.addr.len) != 0 || ::listen(fd, l.options.backlog) != 0) {
+    configure_listen_socket(fd, l.addr, l.options);
+    if (::bind(fd, sa, len) != 0) {
+        int e = errno;
+        ::close(fd);
+        return Status::error(format("bind() to %s failed (%d: %s)", name.c_str(), e, strerror(e)));
+    }
+    if (l.addr.family() == AF_UNIX) {
+        // nginx: a unix socket anyone may connect to (its folder decides who can reach it).
+        chmod(l.unix_path.c_str(), 0666);
+    }
+    if (::listen(fd, l.options.backlog) != 0) {
         int e = errno;
         ::close(fd);
         return Status::error(
-            format("bind() to %s failed (%d: %s)", l.addr.text().c_str(), e, strerror(e)));
+            format("listen() to %s failed (%d: %s)", name.c_str(), e, strerror(e)));
     }
     out = fd;
     return Status::ok();
 }
 
 }  // namespace
+
+void configure_listen_socket(int fd, const SockAddr& addr, const ListenOptions& o) {
+    auto set = [&](int level, int name, int value, const char* what) {
+        if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
+            HALO_LOG(kAlert, "setsockopt(%s, %d) %s failed, ignored (%d: %s)", what, value,
+                     addr.text().c_str(), errno, strerror(errno));
+        }
+    };
+    if (o.rcvbuf) {
+        set(SOL_SOCKET, SO_RCVBUF, *o.rcvbuf, "SO_RCVBUF");
+    }
+    if (o.sndbuf) {
+        set(SOL_SOCKET, SO_SNDBUF, *o.sndbuf, "SO_SNDBUF");
+    }
+    if (addr.family() == AF_UNIX) {
+        return;
+    }
+    if (o.so_keepalive) {
+        set(SOL_SOCKET, SO_KEEPALIVE, *o.so_keepalive ? 1 : 0, "SO_KEEPALIVE");
+    }
+    if (o.keepidle.value_or(0) > 0) {
+        set(IPPROTO_TCP, TCP_KEEPIDLE, *o.keepidle, "TCP_KEEPIDLE");
+    }
+    if (o.keepintvl.value_or(0) > 0) {
+        set(IPPROTO_TCP, TCP_KEEPINTVL, *o.keepintvl, "TCP_KEEPINTVL");
+    }
+    if (o.keepcnt.value_or(0) > 0) {
+        set(IPPROTO_TCP, TCP_KEEPCNT, *o.keepcnt, "TCP_KEEPCNT");
+    }
+    if (o.fastopen) {
+        set(IPPROTO_TCP, TCP_FASTOPEN, *o.fastopen, "TCP_FASTOPEN");
+    }
+    // nginx: the client has client_header_timeout to send its first bytes; 0 turns it off
+    // again on a socket taken over from a configuration that had it.
+    set(IPPROTO_TCP, TCP_DEFER_ACCEPT, o.deferred ? o.defer_seconds : 0, "TCP_DEFER_ACCEPT");
+}
 
 Status Cycle::open_listening(Cycle* old) {
     size_t reuseport_count = static_cast<size_t>(worker_count());
@@ -295,7 +368,7 @@ Status Cycle::open_listening(Cycle* old) {
             return nullptr;
         }
         for (auto& o : old->listening_) {
-            if (o->addr == l.addr) {
+            if (o->addr == l.addr && o->unix_path == l.unix_path) {
                 return o.get();
             }
         }
@@ -342,10 +415,11 @@ Status Cycle::open_listening(Cycle* old) {
             prev->fds.erase(prev->fds.begin());
         }
         l->fds.insert(l->fds.end(), own.begin(), own.end());
-        if (prev->options.backlog != l->options.backlog) {
-            for (int fd : l->fds) {
+        for (int fd : l->fds) {
+            if (prev->options.backlog != l->options.backlog) {
                 ::listen(fd, l->options.backlog);
             }
+            configure_listen_socket(fd, l->addr, l->options);  // nginx applies them anew
         }
     }
     return Status::ok();
@@ -353,6 +427,9 @@ Status Cycle::open_listening(Cycle* old) {
 
 void Cycle::close_listening() {
     for (auto& l : listening_) {
+        if (!l->unix_path.empty() && !l->fds.empty()) {
+            unlink(l->unix_path.c_str());  // the master's socket file goes with its socket
+        }
         for (int& fd : l->fds) {
             if (fd >= 0) {
                 ::close(fd);

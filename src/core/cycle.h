@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,16 +30,39 @@ struct CycleOptions {
     bool test_only = false;   // -t/-T: no sockets, no shared memory
 };
 
+/// Options of a listening socket (nginx's listen parameters). Only one `listen` per address
+/// may give them (`set`); the others share that socket as it is.
 struct ListenOptions {
     int backlog = 511;
     bool reuseport = false;
+    bool set = false;       // a socket parameter was given (nginx: lsopt.set)
+    bool bind = false;      // its own socket even when a wildcard listens on the port
+    bool deferred = false;  // TCP_DEFER_ACCEPT for `defer_seconds`
+    int defer_seconds = 60;
+    std::optional<bool> ipv6only;  // IPV6_V6ONLY (on unless ipv6only=off)
+    std::optional<int> rcvbuf;
+    std::optional<int> sndbuf;
+    std::optional<int> fastopen;       // TCP_FASTOPEN queue length
+    std::optional<bool> so_keepalive;  // SO_KEEPALIVE on the accepted sockets
+    std::optional<int> keepidle;       // TCP_KEEPIDLE, s
+    std::optional<int> keepintvl;      // TCP_KEEPINTVL, s
+    std::optional<int> keepcnt;        // TCP_KEEPCNT
+    /// Whether an accepted connection needs the socket forced into its own listener: any
+    /// parameter nginx binds separately for (everything but default_server, ssl,
+    /// proxy_protocol).
+    bool needs_bind() const { return set; }
 };
+
+/// Sets the options of `o` that can change on a bound socket (buffers, keepalive, deferred
+/// accept, fast open); logs what fails. For a new socket and for one taken over on reload.
+void configure_listen_socket(int fd, const SockAddr& addr, const ListenOptions& o);
 
 /// A listening socket of the cycle. With reuseport there is one socket per worker. Owned by
 /// the cycle and handed to the next cycle on reload when the address matches, so that no
 /// connection is refused while workers change.
 struct Listening {
     SockAddr addr;
+    std::string unix_path;  // `listen unix:path`: addr is AF_UNIX, the path is here
     ListenOptions options;
     std::string where;  // file:line of the first listen directive for it
     std::vector<int> fds;
@@ -116,7 +140,8 @@ class Cycle {
     /// Registers a listening address (one socket per address; a second listen on the same
     /// address shares it). `err` is set when options conflict.
     Listening* add_listening(const SockAddr& addr, const ListenOptions& options,
-                             const std::string& where, Status& err);
+                             const std::string& where, Status& err,
+                             const std::string& unix_path = {});
     std::vector<std::unique_ptr<Listening>>& listening() { return listening_; }
 
     /// Registers a shared zone; a second zone of the same name is an error, and so is a size

@@ -9,6 +9,9 @@
 namespace core {
 
 uint16_t SockAddr::port() const {
+    if (family() != AF_INET && family() != AF_INET6) {
+        return 0;
+    }
     if (family() == AF_INET) {
         return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
     }
@@ -23,11 +26,16 @@ std::string SockAddr::host_text() const {
     } else if (family() == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
                   sizeof(buf));
+    } else if (family() == AF_UNIX) {
+        return "unix:";
     }
     return buf;
 }
 
 std::string SockAddr::text() const {
+    if (family() == AF_UNIX) {
+        return "unix:";  // nginx's $remote_addr of a unix socket client
+    }
     if (family() == AF_INET6) {
         return "[" + host_text() + "]:" + std::to_string(port());
     }

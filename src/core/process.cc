@@ -588,6 +588,7 @@ int Master::run() {
         publish();  // whatever happened above may have changed the children
     }
     HALO_LOG(kNotice, "exit");
+    cycle_->close_listening();  // and removes the files of its unix sockets, as nginx
     remove_pid_file(*cycle_->conf<CoreConf>().pid);
     return 0;
 }
@@ -616,6 +617,7 @@ int run_single(std::unique_ptr<Cycle> cycle) {
         }
     }
     int status = serve(*cycle, info);
+    cycle->close_listening();
     remove_pid_file(*cycle->conf<CoreConf>().pid);
     return status;
 }

@@ -20,6 +20,7 @@ Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t 
 Connection::~Connection() {
     io_.stop();
     timeout_.cancel();
+    yield_.cancel();
     if (transport_ != nullptr) {
         // close_notify when the exchange ended cleanly (not after a failed or stuck write).
         if (handshake_done_ && !write_failed_ && !output_pending()) {
@@ -64,11 +65,16 @@ void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendf
     }
 }
 
-void Connection::start() {
-    // Responses go out in one write; never let Nagle hold back the tail (nginx: tcp_nodelay).
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+void Connection::start(bool nodelay) {
+    if (nodelay) {
+        set_tcp_option(TCP_NODELAY, true);  // never let Nagle hold back a request's tail
+    }
     io_.start(loop_, fd_, &Connection::io_ready, this);
+}
+
+bool Connection::set_tcp_option(int option, bool on) {
+    int v = on ? 1 : 0;
+    return setsockopt(fd_, IPPROTO_TCP, option, &v, sizeof(v)) == 0;
 }
 
 int Connection::open_connecting(const core::SockAddr& addr, int& err) {
@@ -218,10 +224,21 @@ bool Connection::flush() {
 bool Connection::flush_file(uint64_t piece) {
     ssize_t n;
     if (files_->sendfile) {
+        if (yield_.armed()) {
+            return false;  // sendfile_max_chunk: the rest goes on the next turn
+        }
         off_t off = static_cast<off_t>(files_->off);
-        n = ::sendfile(fd_, files_->fd, &off,
-                       static_cast<size_t>(std::min<uint64_t>(files_->left, 1u << 30)));
+        uint64_t limit = sendfile_max_chunk_ > 0 ? sendfile_max_chunk_ : 1u << 30;
+        n = ::sendfile(fd_, files_->fd, &off, static_cast<size_t>(std::min(files_->left, limit)));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return false;
+        }
+        if (n > 0 && sendfile_max_chunk_ > 0 && static_cast<uint64_t>(n) == limit &&
+            files_->left > limit) {
+            // A full chunk: give the other connections a turn before the next one.
+            files_->off += static_cast<uint64_t>(n);
+            files_->left -= static_cast<uint64_t>(n);
+            yield_.arm(loop_, Duration(0));
             return false;
         }
     } else {

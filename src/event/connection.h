@@ -51,8 +51,15 @@ class Connection {
     /// True once the transport's handshake has completed (a client waits for it to check the
     /// peer before it sends anything).
     bool handshake_done() const { return transport_ != nullptr && handshake_done_; }
-    /// Starts delivering events (call once the handler is set).
-    void start();
+    /// Starts delivering events (call once the handler is set). `nodelay`: TCP_NODELAY now
+    /// (outgoing connections); a server session decides later (tcp_nodelay).
+    void start(bool nodelay = true);
+    /// Sets or clears a TCP option of the socket (TCP_NODELAY, TCP_CORK); false on error.
+    bool set_tcp_option(int option, bool on);
+    /// The most one sendfile() call sends (nginx's sendfile_max_chunk; 0: no limit). After a
+    /// full chunk the rest waits for the next turn of the loop, so that one fast client
+    /// cannot keep the worker from the others.
+    void set_sendfile_max_chunk(uint64_t bytes) { sendfile_max_chunk_ = bytes; }
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
     /// connection was made). Use it for a Connection, then start_connect().
     static int open_connecting(const core::SockAddr& addr, int& err);
@@ -106,6 +113,7 @@ class Connection {
         static_cast<Connection*>(self)->on_io(ready);
     }
     static void timed_out(void* self) { static_cast<Connection*>(self)->handler_->on_timeout(); }
+    static void resume_write(void* self) { static_cast<Connection*>(self)->on_io(kWrite); }
     void on_io(uint32_t ready);
     bool flush();
     /// Starts the next queued item after the current file.
@@ -123,6 +131,8 @@ class Connection {
     ConnectionHandler* handler_ = nullptr;
     FdWatch io_;
     Deadline timeout_{&Connection::timed_out, this};
+    Deadline yield_{&Connection::resume_write, this};  // sendfile_max_chunk reached
+    uint64_t sendfile_max_chunk_ = 0;
     Buffer out_;
     bool write_failed_ = false;
     bool connecting_ = false;

@@ -347,6 +347,8 @@ struct ServerBlock {
     std::vector<const LocationBlock*> named;  // location @name
     std::vector<std::string> names;           // server_name (lowercase; "~re" for regexes)
     std::vector<std::unique_ptr<Regex>> name_regexes;
+    /// For each of name_regexes: its named groups as variables ($sub of `(?<sub>...)`).
+    std::vector<std::vector<std::pair<const ConfVariable*, int>>> name_captures;
     std::string where;
 };
 
@@ -388,6 +390,11 @@ struct HttpMainConf : core::ConfBase {
     /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
     /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
     core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
+    // nginx's hash sizing hints: checked as nginx checks them, no effect (listen_conf.cc).
+    std::optional<uint64_t> server_names_hash_max_size;
+    std::optional<uint64_t> server_names_hash_bucket_size;
+    std::optional<uint64_t> variables_hash_max_size;
+    std::optional<uint64_t> variables_hash_bucket_size;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
@@ -398,7 +405,9 @@ struct HttpSrvConf : core::ConfBase {
         core::SockAddr addr;
         core::ListenOptions options;
         bool default_server = false;
-        bool ssl = false;  // `listen ... ssl`
+        bool ssl = false;             // `listen ... ssl`
+        bool proxy_protocol = false;  // `listen ... proxy_protocol`
+        std::string unix_path;        // `listen unix:path` (addr is AF_UNIX)
         std::string where;
     };
     std::vector<Listen> listens;
@@ -424,6 +433,22 @@ struct AddHeader {
     bool always = false;
 };
 
+/// How a location treats its client connection (listen_conf.cc sets them, session_conn.cc
+/// acts on them): tcp_nopush, tcp_nodelay, sendfile_max_chunk, keepalive_time,
+/// keepalive_disable, reset_timedout_connection.
+struct ConnLocConf {
+    std::optional<bool> tcp_nopush;                           // off
+    std::optional<bool> tcp_nodelay;                          // on
+    std::optional<core::Size> sendfile_max_chunk;             // 2m (0: no limit)
+    std::optional<std::chrono::milliseconds> keepalive_time;  // 1h
+    std::optional<unsigned> keepalive_disable;                // msie6 (kKeepaliveDisable*)
+    std::optional<bool> reset_timedout_connection;            // off
+    std::optional<uint64_t> types_hash_max_size;              // sizing hints: no effect
+    std::optional<uint64_t> types_hash_bucket_size;
+};
+enum KeepaliveDisable : unsigned { kKeepaliveDisableMsie6 = 1, kKeepaliveDisableSafari = 2 };
+void merge(const ConnLocConf& parent, ConnLocConf& child);
+
 struct HttpLocConf : core::ConfBase {
     /// Where `location` blocks written inside this level go (nullptr at http level).
     std::vector<std::unique_ptr<LocationBlock>>* locations = nullptr;
@@ -448,6 +473,7 @@ struct HttpLocConf : core::ConfBase {
     std::optional<int> lingering_close;                            // off|on|always (on)
     std::optional<std::chrono::milliseconds> lingering_time;       // 30s
     std::optional<std::chrono::milliseconds> lingering_timeout;    // 5s
+    ConnLocConf conn;  // tcp_nopush ... (listen_conf.cc)
     // Shared with the levels that inherit them (values are bound once, by address).
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
     std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;

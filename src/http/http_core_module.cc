@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,8 @@
 #include "core/module.h"
 #include "http/error_log.h"
 #include "http/http.h"
+#include "http/listen_conf.h"
+#include "http/proxy_protocol.h"
 #include "http/session.h"
 
 namespace http {
@@ -85,6 +88,13 @@ Status set_server(ConfContext& cf) {
             if (!s.is_ok()) {
                 return core::Status::error(s.message() + " in " + srv->where);
             }
+            std::vector<std::pair<const ConfVariable*, int>> captures;
+            for (const auto& [group, index] : re->names()) {
+                if (ConfVariable* v = declare_variable(cf.cycle(), group, srv->where)) {
+                    captures.emplace_back(v, index);
+                }
+            }
+            srv->name_captures.push_back(std::move(captures));
             srv->name_regexes.push_back(std::move(re));
         }
     }
@@ -153,60 +163,6 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
     ConfContext::Frame frame{ConfLevel::kHttpLoc, &loc->loc_confs};
     HALO_TRY(cf.apply_block(cf.node().children, core::kCtxLocation, std::span(&frame, 1)));
     parent.locations->push_back(std::move(loc));
-    return Status::ok();
-}
-
-Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
-    HttpSrvConf::Listen l;
-    if (cf.arg(0).empty()) {
-        return cf.error("no host in \"\" of the \"listen\" directive");
-    }
-    auto addr = core::SockAddr::parse(cf.arg(0), 80);
-    if (!addr) {
-        return cf.error("invalid address \"" + cf.arg(0) + "\" in \"listen\" directive");
-    }
-    l.addr = *addr;
-    l.where = cf.node().where();
-    for (size_t i = 1; i < cf.args().size(); i++) {
-        const std::string& a = cf.arg(i);
-        if (a == "default_server" || a == "default") {
-            l.default_server = true;
-        } else if (a == "ssl") {
-            l.ssl = true;
-        } else if (a == "reuseport") {
-            l.options.reuseport = true;
-        } else if (a.rfind("backlog=", 0) == 0) {
-            auto v = core::parse_int(std::string_view(a).substr(8));
-            if (!v || *v < 1 || *v > 65535) {
-                return cf.error("invalid backlog \"" + a.substr(8) + "\"");
-            }
-            l.options.backlog = static_cast<int>(*v);
-        } else {
-            return cf.error("invalid parameter \"" + a + "\"");
-        }
-    }
-    for (const auto& other : conf.listens) {
-        if (other.addr == l.addr) {
-            return cf.error("duplicate listen " + l.addr.text());
-        }
-    }
-    conf.listens.push_back(l);
-    return Status::ok();
-}
-
-Status set_server_name(ConfContext& cf, HttpSrvConf& conf) {
-    for (const auto& name : cf.args()) {
-        if (name.empty()) {
-            return cf.error("server name \"\" is invalid");
-        }
-        std::string lower = name;
-        if (name[0] != '~') {  // a regex keeps its case (\D is not \d)
-            for (char& c : lower) {
-                c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-            }
-        }
-        conf.names.push_back(lower);
-    }
     return Status::ok();
 }
 
@@ -299,13 +255,11 @@ Status set_add_header(ConfContext& cf, HttpLocConf& conf) {
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 
-constexpr core::Directive kDirectives[] = {
+constexpr core::Directive kCoreDirectives[] = {
     {"http", core::kCtxMain, core::kArgsBlock, core::setter<&set_http>()},
     {"server", core::kCtxHttp, core::kArgsBlock, core::setter_noconf<&set_server>()},
     {"location", core::kCtxServer | core::kCtxLocation, core::Args{1, 2, true},
      core::setter<&set_location>()},
-    {"listen", core::kCtxServer, core::kArgs1ToN, core::setter<&set_listen>()},
-    {"server_name", core::kCtxServer, core::kArgs1ToN, core::setter<&set_server_name>()},
     {"client_header_timeout", kHttpSrv, core::kArgs1,
      core::slot<&HttpSrvConf::client_header_timeout>()},
     {"client_header_buffer_size", kHttpSrv, core::kArgs1,
@@ -339,6 +293,21 @@ constexpr core::Directive kDirectives[] = {
      core::setter<&set_add_header>()},
     {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
 };
+
+/// The core's own directives, then those of listen_conf.h (one table for the http module).
+template <size_t A, size_t B>
+constexpr std::array<core::Directive, A + B> join(const core::Directive (&a)[A],
+                                                  const core::Directive (&b)[B]) {
+    std::array<core::Directive, A + B> out{};
+    for (size_t i = 0; i < A; i++) {
+        out[i] = a[i];
+    }
+    for (size_t i = 0; i < B; i++) {
+        out[A + i] = b[i];
+    }
+    return out;
+}
+constexpr auto kDirectives = join(kCoreDirectives, kListenDirectives);
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<HttpMainConf>(ConfLevel::kMain),
@@ -424,6 +393,9 @@ Status init_cycle(core::Cycle& cycle) {
     HALO_TRY(prepare_temp_paths(cycle, *main));
     // Every module registered its variables in postconfiguration: bind the config strings.
     std::vector<VariableDef> vars = builtin_variables();
+    for (const VariableDef& d : proxy_protocol_variables()) {
+        vars.push_back(d);
+    }
     vars.insert(vars.end(), main->variables.begin(), main->variables.end());
     main->variables = std::move(vars);
     // `set $args` writes the built-in; any other name clash is an error (nginx's wording).
@@ -441,29 +413,7 @@ Status init_cycle(core::Cycle& cycle) {
     for (ComplexValue* cv : main->complex_values) {
         HALO_TRY(cv->bind(*main));
     }
-    // One port per listening address, with the servers that listen on it.
-    for (auto& srv : main->servers) {
-        const auto& sc = core::conf_of<HttpSrvConf>(srv->srv_confs);
-        for (const auto& l : sc.listens) {
-            Status err = Status::ok();
-            core::Listening* ls = cycle.add_listening(l.addr, l.options, l.where, err);
-            if (ls == nullptr) {
-                return err;
-            }
-            Port* port = nullptr;
-            for (auto& p : main->ports) {
-                if (p->listening() == ls) {
-                    port = p.get();
-                }
-            }
-            if (port == nullptr) {
-                main->ports.push_back(std::make_unique<Port>(*main, ls));
-                port = main->ports.back().get();
-                ls->handler = port;
-            }
-            HALO_TRY(port->add_server(srv.get(), l.default_server, l.ssl, l.where));
-        }
-    }
+    HALO_TRY(build_ports(cycle, *main));
     for (auto& port : main->ports) {
         if (!port->ssl()) {
             continue;
@@ -520,6 +470,7 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     if (!child.error_log) {
         child.error_log = parent.error_log;
     }
+    merge(parent.conn, child.conn);
     return Status::ok();
 }
 

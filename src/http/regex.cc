@@ -103,6 +103,22 @@ Regex::~Regex() {
     release(code_);
 }
 
+std::vector<std::pair<std::string, int>> Regex::names() const {
+    std::vector<std::pair<std::string, int>> out;
+    uint32_t count = 0;
+    uint32_t entry = 0;
+    PCRE2_SPTR table = nullptr;
+    pcre2_pattern_info(code_of(code_), PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(code_of(code_), PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(code_of(code_), PCRE2_INFO_NAMETABLE, &table);
+    for (uint32_t i = 0; i < count && table != nullptr; i++) {
+        const unsigned char* e = table + static_cast<size_t>(i) * entry;
+        int group = (e[0] << 8) | e[1];  // two bytes of group number, then the name (NUL)
+        out.emplace_back(reinterpret_cast<const char*>(e + 2), group);
+    }
+    return out;
+}
+
 bool Regex::match(std::string_view subject, std::vector<std::string_view>* captures) const {
     if (code_ == nullptr) {
         return false;

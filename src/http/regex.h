@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -31,6 +32,8 @@ class Regex {
     bool match(std::string_view subject, std::vector<std::string_view>* captures = nullptr) const;
     /// Number of capture groups.
     int groups() const { return groups_; }
+    /// The named groups, `(?<name>...)`: each name with its group number.
+    std::vector<std::pair<std::string, int>> names() const;
     const std::string& pattern() const { return pattern_; }
     /// Whether the pattern runs JIT-compiled.
     bool jit() const;

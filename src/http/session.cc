@@ -82,6 +82,9 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
 }
 
 bool wildcard_match(std::string_view pattern, std::string_view host, size_t& weight) {
+    if (pattern.empty()) {
+        return false;
+    }
     if (pattern.substr(0, 2) == "*." || pattern[0] == '.') {
         std::string_view suffix = pattern[0] == '*' ? pattern.substr(1) : pattern;  // ".x.com"
         bool bare = pattern[0] == '.' && host == suffix.substr(1);
@@ -132,7 +135,7 @@ core::Status Port::add_server(const ServerBlock* srv, bool is_default, bool ssl,
     return core::Status::ok();
 }
 
-const ServerBlock* Port::find_server(std::string_view host) const {
+const ServerBlock* Port::find_server(std::string_view host, Request* r) const {
     if (!host.empty() && host[0] == '[') {
         host = host.substr(0, host.find(']') + 1);  // "[::1]:80" -> "[::1]"
     } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
@@ -141,10 +144,8 @@ const ServerBlock* Port::find_server(std::string_view host) const {
     while (!host.empty() && host.back() == '.') {
         host.remove_suffix(1);
     }
-    if (host.empty()) {
-        return default_;
-    }
-    // nginx's order: exact name, longest "*.x" / ".x", longest "x.*", first regex.
+    // nginx's order (an empty name: `server_name ""`, a request without a Host): exact name,
+    // longest "*.x" / ".x", longest "x.*", first regex.
     const ServerBlock* lead = nullptr;
     const ServerBlock* trail = nullptr;
     size_t lead_w = 0;
@@ -171,9 +172,19 @@ const ServerBlock* Port::find_server(std::string_view host) const {
     if (trail != nullptr) {
         return trail;
     }
+    if (host.empty()) {
+        return default_;
+    }
+    std::vector<std::string_view> groups;
     for (const ServerBlock* s : servers_) {
-        for (const auto& re : s->name_regexes) {
-            if (re->match(host)) {
+        for (size_t i = 0; i < s->name_regexes.size(); i++) {
+            if (s->name_regexes[i]->match(host, r != nullptr ? &groups : nullptr)) {
+                if (r != nullptr) {
+                    r->captures.assign(groups.begin(), groups.end());
+                    for (const auto& [var, group] : s->name_captures[i]) {
+                        set_variable(*r, *var, std::string(groups[static_cast<size_t>(group)]));
+                    }
+                }
                 return s;
             }
         }
@@ -182,7 +193,19 @@ const ServerBlock* Port::find_server(std::string_view host) const {
 }
 
 void Port::on_accept(int fd, const core::SockAddr& peer) {
-    new Session(*this, fd, peer);  // owns itself; freed by close()
+    const Port* port = this;
+    if (!hosted_.empty()) {
+        core::SockAddr local;
+        local.len = sizeof(local.storage);
+        if (getsockname(fd, local.get(), &local.len) == 0) {
+            for (const Port* p : hosted_) {
+                if (*p->hosted_addr() == local) {
+                    port = p;
+                }
+            }
+        }
+    }
+    new Session(*port, fd, peer);  // owns itself; freed by close()
 }
 
 // ---- Session: connection and request lifecycle ----
@@ -203,7 +226,9 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     }
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
-    conn_.start();
+    started_ = ev::Clock::now();
+    proxy_wanted_ = port.proxy_protocol();
+    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
@@ -274,6 +299,12 @@ bool Session::output_blocked() const {
 }
 
 void Session::on_timeout() {
+    if ((state_ != State::kReadingHead || !in_.empty()) && state_ != State::kKeepalive &&
+        state_ != State::kLingering) {
+        reset_on_close(req_ && req_->loc_confs != nullptr
+                           ? loc()
+                           : core::conf_of<HttpLocConf>(port_.default_server().loc_confs));
+    }
     switch (state_) {
         case State::kReadingHead:
             if (!in_.empty()) {
@@ -389,6 +420,9 @@ void Session::drop_head(int status, std::string_view reason) {
 }
 
 bool Session::step_head() {
+    if (proxy_wanted_) {
+        return step_proxy_header();
+    }
     if (!in_.empty()) {
         if (!req_) {
             ev::Runtime::current().clear_idle(this);  // a request is coming in
@@ -536,7 +570,7 @@ void Session::start_request() {
     r.connection_id = conn_.id();
     r.peer = conn_.peer();
     r.start = std::chrono::steady_clock::now();
-    r.server = port_.find_server(r.host);
+    r.server = port_.find_server(r.host, &r);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;
     r.stat.start_writing();
@@ -573,6 +607,7 @@ bool Session::find_config() {
         ev::Runtime::current().shutting_down()) {
         r.keepalive = false;
     }
+    connection_rules(r, lc);
     uint64_t max = lc.client_max_body_size->bytes;
     if (max > 0 && !r.chunked && r.content_length > max) {
         log(core::LogLevel::kError, "client intended to send too large body: %llu bytes",
@@ -679,6 +714,9 @@ void Session::abort() {
     if (req_ && !req_->head_sent) {
         req_->status = 444;  // nginx logs a dropped request with 444
     }
+    if (req_ && req_->loc_confs != nullptr) {
+        reset_on_close(loc());  // nginx resets a 444 as a timed out connection
+    }
     close();
 }
 
@@ -703,6 +741,7 @@ void Session::finish_request() {
         }
         return;
     }
+    uncork();
     in_.consume(work().head_len);
     work().head_len = 0;
     work().parser.reset();

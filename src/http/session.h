@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "http/parse.h"
+#include "http/proxy_protocol.h"
 
 namespace http {
 
@@ -47,12 +49,26 @@ class Port : public ev::ListenHandler {
     core::Listening* listening() const { return listening_; }
     const HttpMainConf& main() const { return main_; }
     /// The server for a Host value (exact name match, then the default server).
-    const ServerBlock* find_server(std::string_view host) const;
+    /// With `r`, a server_name regex that matches sets its captures ($1.., named) for `r`.
+    const ServerBlock* find_server(std::string_view host, Request* r = nullptr) const;
     const ServerBlock& default_server() const { return *default_; }
+
+    /// A port for one address served by the wildcard socket of its port (a `listen` without
+    /// `bind` beside a wildcard one): its connections are told apart by their local address.
+    const core::SockAddr* hosted_addr() const { return hosted_addr_ ? &*hosted_addr_ : nullptr; }
+    void set_hosted_addr(const core::SockAddr& a) { hosted_addr_ = a; }
+    /// On the wildcard's port: a port it hands the connections to `p`'s address to.
+    void add_hosted(Port* p) { hosted_.push_back(p); }
+    /// `listen ... proxy_protocol`: every connection starts with a PROXY protocol header.
+    bool proxy_protocol() const { return proxy_protocol_; }
+    void set_proxy_protocol() { proxy_protocol_ = true; }
 
   private:
     const HttpMainConf& main_;
     core::Listening* listening_;
+    std::optional<core::SockAddr> hosted_addr_;
+    std::vector<Port*> hosted_;
+    bool proxy_protocol_ = false;
     std::vector<const ServerBlock*> servers_;
     const ServerBlock* default_ = nullptr;
     bool explicit_default_ = false;
@@ -78,9 +94,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
 
     /// Queues response bytes for the current request.
     void write(std::string_view data, bool more = false) { conn_.send(data, more); }
-    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
-        conn_.send_file(fd, offset, len, use_sendfile);
-    }
+    /// Queues a file range; with sendfile, tcp_nopush corks the socket until the response is
+    /// done and sendfile_max_chunk bounds each call (session_conn.cc).
+    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
     /// After "101 Switching Protocols": raw bytes both ways. `on_data` gets what the client
     /// sends (first what followed the request head); the client's close ends the session.
     void start_tunnel(void (*on_data)(Request&, std::string_view));
@@ -108,6 +124,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void pause_input();
     void resume_input();
     const Port& port() const { return port_; }
+    /// The PROXY protocol header the connection began with (`listen ... proxy_protocol`), or
+    /// nullptr.
+    const ProxyHeader* proxy_header() const { return proxy_.get(); }
     /// The connection's security layer (TLS), or nullptr for a plain connection.
     const ev::Transport* transport() const { return conn_.transport(); }
     /// Whether the connection is TLS ($https, $scheme).
@@ -144,6 +163,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool step_body();
     bool step_lingering();
     bool step_tunnel();
+    /// Reads the PROXY protocol header first (session_conn.cc); false when it has to wait.
+    bool step_proxy_header();
     /// Answers a head the parser refused (from the server its Host names, if read).
     void reject_head();
     /// Logs (access and error log) and drops a head cut short by a timeout or the client.
@@ -160,6 +181,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void log_request();
     void close();
     void lingering_close();
+    // Connection rules of the location (session_conn.cc): keepalive_time, keepalive_disable and
+    // tcp_nodelay once the location is known; the cork lifted when the response is done; a
+    // reset instead of a FIN for a timed out or 444 connection (reset_timedout_connection).
+    void connection_rules(Request& r, const HttpLocConf& lc);
+    void uncork();
+    void reset_on_close(const HttpLocConf& lc);
     bool read_more(size_t max_total);
     /// Moves the request head out of the input buffer so that the buffer can take the body.
     void detach_head();
@@ -214,7 +241,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     std::unique_ptr<Request> req_;
     std::unique_ptr<Work> work_;
     int requests_ = 0;
+    ev::TimePoint started_;  // keepalive_time counts from here
     State state_ = State::kReadingHead;
+    bool corked_ = false;        // TCP_CORK set (tcp_nopush)
+    bool nodelay_ = false;       // TCP_NODELAY set (tcp_nodelay)
+    bool proxy_wanted_ = false;  // the PROXY protocol header is still to come
+    std::unique_ptr<ProxyHeader> proxy_;
     bool close_after_ = false;
     bool in_process_ = false;    // process_input() is on the stack
     bool input_posted_ = false;  // a process_input() is posted

@@ -106,8 +106,9 @@ TEST(MigratingDocTest, MarkedConfigurationsGiveWhatThePageSays) {
         }
         EXPECT_EQ(names, std::vector<std::string>(w.begin() + 1, w.end())) << r;
     }
-    EXPECT_GE(ok, 1u);
-    EXPECT_GE(failing, 1u);
+    // Debian's stock nginx.conf, the page's example, now passes `halo -t` as it is: a block
+    // marked `unknown` is checked when the page has one, no longer required.
+    EXPECT_GE(ok + failing, 2u);
 }
 
 }  // namespace

@@ -101,6 +101,10 @@ struct ProxyLocConf : core::ConfBase {
     std::optional<bool> ssl_session_reuse;          // on
     std::shared_ptr<http::ComplexValue> ssl_name;   // $proxy_host when not set
     std::shared_ptr<ClientContext> ssl;
+
+    // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
+    std::optional<uint64_t> headers_hash_max_size;
+    std::optional<uint64_t> headers_hash_bucket_size;
 };
 
 core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);

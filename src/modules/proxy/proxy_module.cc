@@ -8,6 +8,7 @@
 
 #include "core/module.h"
 #include "http/http.h"
+#include "http/listen_conf.h"
 #include "modules/proxy/proxy.h"
 #include "upstream/pool.h"
 
@@ -256,11 +257,21 @@ Status set_ignored(ConfContext& cf) {
 
 constexpr uint32_t kAll = core::kCtxHttpAll;
 
+/// proxy_headers_hash_max_size and _bucket_size size nginx's hash of proxied header names;
+/// halo has none: checked as nginx checks them, no effect.
+Status set_headers_hash(ConfContext& cf, ProxyLocConf& conf) {
+    return http::check_hash_hint(cf, cf.name() == "proxy_headers_hash_max_size"
+                                         ? conf.headers_hash_max_size
+                                         : conf.headers_hash_bucket_size);
+}
+
 constexpr core::Directive kDirectives[] = {
     {"proxy_pass", core::kCtxLocation, core::kArgs1, core::setter<&set_pass>()},
     {"proxy_set_header", kAll, core::kArgs2, core::setter<&set_set_header>()},
     {"proxy_hide_header", kAll, core::kArgs1, core::setter<&set_hide_header>()},
     {"proxy_pass_header", kAll, core::kArgs1, core::setter<&set_pass_header>()},
+    {"proxy_headers_hash_max_size", kAll, core::kArgs1, core::setter<&set_headers_hash>()},
+    {"proxy_headers_hash_bucket_size", kAll, core::kArgs1, core::setter<&set_headers_hash>()},
     {"proxy_http_version", kAll, core::kArgs1,
      core::enum_slot<&ProxyLocConf::http_minor, kHttpVersions>()},
     {"proxy_connect_timeout", kAll, core::kArgs1, core::slot<&ProxyLocConf::connect_timeout>()},

@@ -12,6 +12,7 @@
 #include "core/net.h"
 #include "http/http.h"
 #include "http/parse.h"
+#include "http/session.h"
 
 namespace mod::http_realip {
 namespace {
@@ -69,6 +70,14 @@ http::Flow realip_handler(http::Request& r) {
     // post_read runs before location matching: the server level's settings apply.
     const auto& c = core::conf_of<RealIpLocConf>(r.server->loc_confs);
     if (!c.from || !trusted(c, r.peer)) {
+        return http::Flow::kDeclined;
+    }
+    if (*c.header == "proxy_protocol") {
+        // The client address the balancer put in the connection's PROXY header.
+        const http::ProxyHeader* p = r.session->proxy_header();
+        if (p != nullptr && p->has_addrs) {
+            r.peer = p->src;
+        }
         return http::Flow::kDeclined;
     }
     const http::Header* h = r.find_header(*c.header);
