@@ -2,7 +2,8 @@
 // time by openssl (a CA, a client it signed, a client of another CA, a revoked client and its
 // CRL): ssl_verify_client on|optional|optional_no_ca, the 400 pages nginx sends for a missing
 // or a bad certificate, error_page 495/496, ssl_crl, ssl_trusted_certificate, the $ssl_client_*
-// variables compared with Debian's nginx on the same config, and the config errors.
+// variables (and the connection's $ssl_* variables) compared with Debian's nginx on the same
+// config, and the config errors.
 #include <unistd.h>
 
 #include <string>
@@ -63,7 +64,7 @@ http {
         ssl_certificate_key {{CERTS}}/srv.key;
         {{VERIFY}}
         location / {
-            return 200 "verify=$ssl_client_verify|s_dn=$ssl_client_s_dn|i_dn=$ssl_client_i_dn|s_legacy=$ssl_client_s_dn_legacy|i_legacy=$ssl_client_i_dn_legacy|serial=$ssl_client_serial|fp=$ssl_client_fingerprint|start=$ssl_client_v_start|end=$ssl_client_v_end|remain=$ssl_client_v_remain|proto=$ssl_protocol|cipher=$ssl_cipher|https=$https\n";
+            return 200 "verify=$ssl_client_verify|s_dn=$ssl_client_s_dn|i_dn=$ssl_client_i_dn|s_legacy=$ssl_client_s_dn_legacy|i_legacy=$ssl_client_i_dn_legacy|serial=$ssl_client_serial|fp=$ssl_client_fingerprint|start=$ssl_client_v_start|end=$ssl_client_v_end|remain=$ssl_client_v_remain|proto=$ssl_protocol|cipher=$ssl_cipher|https=$https|curve=$ssl_curve|curves=$ssl_curves|alpn=$ssl_alpn_protocol|ciphers=$ssl_ciphers|sni=$ssl_server_name|reused=$ssl_session_reused|early=$ssl_early_data\n";
         }
         location /raw {
             return 200 "$ssl_client_raw_cert";
