@@ -1,8 +1,9 @@
 // Client certificates through the real binary, with curl --cert and certificates made at test
 // time by openssl (a CA, a client it signed, a client of another CA, a revoked client and its
 // CRL): ssl_verify_client on|optional|optional_no_ca, the 400 pages nginx sends for a missing
-// or a bad certificate, error_page 495/496, ssl_crl, ssl_trusted_certificate, the $ssl_client_*
-// variables compared with Debian's nginx on the same config, and the config errors.
+// or a bad certificate, error_page 495/496, ssl_crl, ssl_verify_depth, ssl_trusted_certificate, the
+// $ssl_client_* variables (and the connection's $ssl_* variables) compared with Debian's nginx on
+// the same config, and the config errors.
 #include <unistd.h>
 
 #include <string>
@@ -20,7 +21,8 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
 }
 
 /// Made once per suite in {{CERTS}}: ca (Test-CA), srv (a.test, by ca), client (by ca),
-/// rogue (by Other-CA), revoked (by ca, in crl.pem).
+/// rogue (by Other-CA), revoked (by ca, in crl.pem), leaf (by inter, by ca; leaf.crt carries
+/// the intermediate).
 constexpr std::string_view kMakeCerts = R"(set -e
 key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key -out $1.csr -subj "$2" 2>/dev/null; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=Test-CA 2>/dev/null
@@ -38,6 +40,12 @@ printf '[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefaul
 echo 01 > crlnumber
 openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -revoke revoked.crt 2>/dev/null
 openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -gencrl -out crl.pem 2>/dev/null
+key inter /CN=Inter-CA
+printf 'basicConstraints=critical,CA:true\n' > ca.ext
+openssl x509 -req -in inter.csr -CA ca.crt -CAkey ca.key -set_serial 5 -days 2 -extfile ca.ext -out inter.crt 2>/dev/null
+key leaf /CN=leaf
+openssl x509 -req -in leaf.csr -CA inter.crt -CAkey inter.key -set_serial 6 -days 2 -out leaf1.crt 2>/dev/null
+cat leaf1.crt inter.crt > leaf.crt
 )";
 
 /// {{CERTS}}, {{VERIFY}} (directives of the server) are filled per test. Shared with nginx
@@ -63,7 +71,7 @@ http {
         ssl_certificate_key {{CERTS}}/srv.key;
         {{VERIFY}}
         location / {
-            return 200 "verify=$ssl_client_verify|s_dn=$ssl_client_s_dn|i_dn=$ssl_client_i_dn|s_legacy=$ssl_client_s_dn_legacy|i_legacy=$ssl_client_i_dn_legacy|serial=$ssl_client_serial|fp=$ssl_client_fingerprint|start=$ssl_client_v_start|end=$ssl_client_v_end|remain=$ssl_client_v_remain|proto=$ssl_protocol|cipher=$ssl_cipher|https=$https\n";
+            return 200 "verify=$ssl_client_verify|s_dn=$ssl_client_s_dn|i_dn=$ssl_client_i_dn|s_legacy=$ssl_client_s_dn_legacy|i_legacy=$ssl_client_i_dn_legacy|serial=$ssl_client_serial|fp=$ssl_client_fingerprint|start=$ssl_client_v_start|end=$ssl_client_v_end|remain=$ssl_client_v_remain|proto=$ssl_protocol|cipher=$ssl_cipher|https=$https|curve=$ssl_curve|curves=$ssl_curves|alpn=$ssl_alpn_protocol|ciphers=$ssl_ciphers|sni=$ssl_server_name|reused=$ssl_session_reused|early=$ssl_early_data\n";
         }
         location /raw {
             return 200 "$ssl_client_raw_cert";
@@ -224,6 +232,19 @@ TEST_F(TlsClientCertTest, CrlRevokesAClient) {
     })) << halo_.error_log();
 }
 
+TEST_F(TlsClientCertTest, VerifyDepthCountsIntermediates) {
+    ASSERT_TRUE(start(kVerifyOn));  // ssl_verify_depth 1: one intermediate
+    RunResult leaf = get("leaf");
+    EXPECT_EQ(status(leaf), 200) << leaf.out;
+    EXPECT_NE(body(leaf).find("verify=SUCCESS|s_dn=CN=leaf|i_dn=CN=Inter-CA|"), std::string::npos)
+        << leaf.out;
+    Halo strict;
+    strict.write_conf(conf(std::string(kVerifyOn) + " ssl_verify_depth 0;"));
+    ASSERT_TRUE(strict.start());
+    EXPECT_EQ(status(curl(strict.port(0), "leaf")), 400);
+    EXPECT_EQ(status(curl(strict.port(0), "client")), 200);  // no intermediate
+}
+
 TEST_F(TlsClientCertTest, TrustedCertificateVerifiesWithoutNamingTheCa) {
     ASSERT_TRUE(start("ssl_trusted_certificate {{CERTS}}/ca.crt; ssl_verify_client optional;"));
     RunResult ok = get("client");
@@ -290,7 +311,7 @@ TEST_F(TlsClientCertTest, SameAsNginx) {
             {"/usr/sbin/nginx", "-p", nginx_dir.path() + "/", "-c", nginx_dir / "nginx.conf"});
         ASSERT_EQ(started.status, 0) << started;
         ASSERT_TRUE(wait_for_port(nginx_port));
-        for (const char* client : {"client", "", "rogue", "revoked"}) {
+        for (const char* client : {"client", "", "rogue", "revoked", "leaf"}) {
             for (const char* path : {"/", "/raw", "/tabbed", "/escaped"}) {
                 RunResult h = curl(halo.port(0), client, path);
                 RunResult n = curl(nginx_port, client, path);

@@ -319,6 +319,8 @@ TEST_F(TlsDirectivesTest, EarlyData) {
     RunResult early = run_command({"sh", "-c", cmd}, 20s);
     EXPECT_NE(early.out.find("Early data was accepted"), std::string::npos) << early;
     EXPECT_NE(early.out.find("early=1 reused=r"), std::string::npos) << early;
+    RunResult v12 = s_client("-tls1_2");  // no early data in TLS 1.2: a normal handshake
+    EXPECT_NE(v12.out.find("early= reused=. curve=X25519 cipher=ECDHE-"), std::string::npos) << v12;
 
     Halo off;  // ssl_early_data off: refused, as the client learns from the ticket
     ASSERT_TRUE(start(off, "ssl_session_cache builtin;"));
