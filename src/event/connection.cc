@@ -78,10 +78,33 @@ bool Connection::set_tcp_option(int option, bool on) {
 }
 
 int Connection::open_connecting(const core::SockAddr& addr, int& err) {
+    bool bind_failed = false;
+    return open_connecting(addr, err, ConnectOptions{}, bind_failed);
+}
+
+int Connection::open_connecting(const core::SockAddr& addr, int& err, const ConnectOptions& opt,
+                                bool& bind_failed) {
     int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         err = errno;
         return -1;
+    }
+    bind_failed = false;
+    if (opt.keepalive) {
+        int on = 1;
+        (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    }
+    if (opt.local != nullptr) {
+        if (opt.local->port() == 0) {
+            int on = 1;  // the port is chosen at connect(), as nginx does
+            (void)::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+        }
+        if (::bind(fd, opt.local->get(), opt.local->len) != 0) {
+            err = errno;
+            bind_failed = true;
+            ::close(fd);
+            return -1;
+        }
     }
     if (::connect(fd, addr.get(), addr.len) != 0 && errno != EINPROGRESS) {
         err = errno;

@@ -63,6 +63,14 @@ class Connection {
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
     /// connection was made). Use it for a Connection, then start_connect().
     static int open_connecting(const core::SockAddr& addr, int& err);
+    /// What open_connecting() may do to the socket before connecting.
+    struct ConnectOptions {
+        const core::SockAddr* local = nullptr;  // bind() to it first (proxy_bind)
+        bool keepalive = false;                 // SO_KEEPALIVE (proxy_socket_keepalive)
+    };
+    /// open_connecting() with `opt`: a failed bind() gives -1 with `err` and `bind_failed`.
+    static int open_connecting(const core::SockAddr& addr, int& err, const ConnectOptions& opt,
+                               bool& bind_failed);
     /// Like start(), for a socket from open_connecting(): on_connect() tells the outcome. Call
     /// it before queueing output: what is sent meanwhile waits for the connection.
     void start_connect();

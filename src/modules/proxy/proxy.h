@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "core/conf_context.h"
 #include "http/http.h"
+#include "http/regex.h"
 #include "http/response_parse.h"
 #include "modules/proxy/proxy_ssl.h"
 #include "upstream/upstream.h"
@@ -31,8 +33,20 @@ struct ProxyPass {
     std::optional<std::string> uri;  // the URI part, when given ("/", "/app/")
     const upstream::Group* group = nullptr;
     std::string where;
+    // With variables (`proxy_pass http://$backend`): the URL, evaluated per request into a
+    // ProxyPass of its own; a URI part then replaces the whole request URI (nginx).
+    std::shared_ptr<http::ComplexValue> value;
+    bool dynamic = false;  // this one was made from `value` for a request
+    const core::Cycle* cycle = nullptr;
     // From the enclosing location (postconfiguration): what the URI part replaces.
     std::string location_prefix;
+};
+
+/// A request's own ProxyPass, evaluated from a proxy_pass with variables, and the group of
+/// the addresses its host resolved to (when it names no upstream group).
+struct RequestPass : http::RequestCtx {
+    ProxyPass pass;
+    std::unique_ptr<upstream::Group> group;
 };
 
 /// proxy_next_upstream conditions (nginx's names).
@@ -62,6 +76,50 @@ struct Redirect {
     std::string from;  // empty with `is_default`: computed from proxy_pass and the location
     std::string to;
     bool is_default = false;
+    std::string where;  // of the directive (empty for the implicit default)
+    // `~regex` / `~*regex` (matched against the whole value), or text with variables; the
+    // replacement with variables (and the regex's captures). Shared: registered by address.
+    std::shared_ptr<http::Regex> regex;
+    std::shared_ptr<http::ComplexValue> from_value;
+    std::shared_ptr<http::ComplexValue> to_value;
+};
+
+/// proxy_ignore_headers: the upstream fields whose special meaning is ignored.
+enum IgnoreHeader : uint32_t {
+    kIgnoreXAccelRedirect = 1u << 0,
+    kIgnoreXAccelExpires = 1u << 1,
+    kIgnoreXAccelLimitRate = 1u << 2,
+    kIgnoreXAccelBuffering = 1u << 3,
+    kIgnoreXAccelCharset = 1u << 4,
+    kIgnoreExpires = 1u << 5,
+    kIgnoreCacheControl = 1u << 6,
+    kIgnoreSetCookie = 1u << 7,
+    kIgnoreVary = 1u << 8,
+};
+
+/// One `proxy_cookie_domain` / `proxy_cookie_path` rule: a text (with variables) or a regex
+/// (`~`, `~*`), and the replacement.
+struct CookieRewrite {
+    std::shared_ptr<http::Regex> regex;  // nullptr: `pattern` is text
+    http::ComplexValue pattern;
+    http::ComplexValue replacement;
+};
+
+/// One `proxy_cookie_flags cookie flag...;` rule.
+struct CookieFlags {
+    std::shared_ptr<http::Regex> regex;  // `~name`: cookies whose name matches
+    http::ComplexValue name;
+    int secure = 0;  // 1 add, -1 remove, 0 leave
+    int httponly = 0;
+    int samesite = 0;            // 1 set to samesite_value, -1 remove
+    std::string samesite_value;  // "Strict", "Lax", "None"
+};
+
+/// `proxy_bind address | off`.
+struct ProxyBind {
+    bool off = false;
+    std::optional<core::SockAddr> addr;         // a literal address
+    std::shared_ptr<http::ComplexValue> value;  // one with variables
 };
 
 struct ProxyLocConf : core::ConfBase {
@@ -101,6 +159,22 @@ struct ProxyLocConf : core::ConfBase {
     std::optional<bool> ssl_session_reuse;          // on
     std::shared_ptr<http::ComplexValue> ssl_name;   // $proxy_host when not set
     std::shared_ptr<ClientContext> ssl;
+    std::optional<Placed> ssl_crl;            // none
+    std::optional<Placed> ssl_password_file;  // none
+    // proxy_ssl_conf_command name value (several; inherited when the level has none)
+    std::shared_ptr<std::vector<std::pair<std::string, std::string>>> ssl_conf_commands;
+    std::string ssl_conf_commands_where;
+    std::shared_ptr<http::ComplexValue> method;    // proxy_method (nullptr: the client's)
+    std::shared_ptr<http::ComplexValue> set_body;  // proxy_set_body
+    std::optional<bool> socket_keepalive;          // off
+    std::shared_ptr<ProxyBind> bind;               // proxy_bind (nullptr: not set)
+    std::optional<bool> ignore_client_abort;       // off (on is refused)
+    std::optional<uint32_t> ignore_headers;        // none
+    // proxy_cookie_domain / _path / _flags: nullptr when not set here; empty when `off`. A
+    // deque: the values are registered by address.
+    std::shared_ptr<std::deque<CookieRewrite>> cookie_domains;
+    std::shared_ptr<std::deque<CookieRewrite>> cookie_paths;
+    std::shared_ptr<std::deque<CookieFlags>> cookie_flags;
 
     // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
     std::optional<uint64_t> headers_hash_max_size;
@@ -113,11 +187,25 @@ core::Status merge(const ProxyLocConf& parent, ProxyLocConf& child);
 /// proxy_set_header fields, the client's fields but the hop-by-hop ones, Content-Length of
 /// a buffered body; of a `streamed` one (proxy_request_buffering off) the client's
 /// Content-Length, or "Transfer-Encoding: chunked" for a chunked one.
-std::string request_head(const http::Request& r, const ProxyLocConf& c, bool streamed);
+std::string request_head(const http::Request& r, const ProxyLocConf& c, const ProxyPass& pass,
+                         bool streamed, const std::string* set_body = nullptr);
+/// A Set-Cookie value rewritten by proxy_cookie_domain, proxy_cookie_path and
+/// proxy_cookie_flags (proxy_cookie.cc).
+std::string rewrite_set_cookie(const http::Request& r, const ProxyLocConf& c,
+                               std::string_view value);
 /// Adds the upstream's fields to the response (hop-by-hop, framing and hidden ones dropped,
 /// Location and Refresh rewritten by proxy_redirect); returns its Content-Type.
 std::string_view pass_response_headers(http::Request& r, const ProxyLocConf& c,
-                                       const http::ParsedResponse& head);
+                                       const ProxyPass& pass, const http::ParsedResponse& head);
+/// A `proxy_bind` address: an IP, with a port or not ("10.0.0.1", "[::1]:4000").
+std::optional<core::SockAddr> parse_bind_address(std::string_view text);
+/// Setters of proxy_cookie.cc.
+core::Status set_cookie_domain(core::ConfContext& cf, ProxyLocConf& conf);
+core::Status set_cookie_path(core::ConfContext& cf, ProxyLocConf& conf);
+core::Status set_cookie_flags(core::ConfContext& cf, ProxyLocConf& conf);
+/// Splits `url` ("http://host[:port][/uri]", or https) into `p` (url, https, host, port,
+/// authority, explicit_port, uri); false with nginx's reason in `error` when it is not one.
+bool parse_pass_url(std::string_view url, ProxyPass& p, std::string& error);
 /// Whether the proxy drops a response field (hop-by-hop, framing, nginx's hidden ones,
 /// proxy_hide_header) unless proxy_pass_header lets it through.
 bool skip_response_header(std::string_view name, const ProxyLocConf& c);

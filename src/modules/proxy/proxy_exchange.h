@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "event/connection.h"
+#include "event/resolver.h"
 #include "event/runtime.h"
 #include "http/parse.h"
 #include "http/response_parse.h"
@@ -31,9 +32,15 @@ inline bool idempotent(std::string_view method) {
     return method != "POST" && method != "LOCK" && method != "PATCH";
 }
 
+/// For a proxy_pass with variables: the request's own ProxyPass (a RequestPass ctx) from the
+/// evaluated URL, its group set when the host names one; nullptr (logged) when the URL is not
+/// one: the caller answers 500.
+const ProxyPass* eval_pass(http::Request& r, const ProxyPass& conf);
+
 class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
   public:
-    Exchange(http::Request& r, const ProxyLocConf& c) : r_(r), c_(c), pass_(*c.pass) {}
+    Exchange(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass)
+        : r_(r), c_(c), pass_(pass) {}
     ~Exchange() override {
         release(upstream::Outcome::kAborted);
         drop_upstream();
@@ -44,6 +51,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     /// `streamed`: the request body is passed on as it arrives (proxy_request_buffering off).
     void begin(bool streamed);
+    const ProxyPass& pass() const { return pass_; }
 
     // ---- upstream connection events ----
     void on_connect(int err) override;
@@ -76,6 +84,17 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     void log_text(core::LogLevel level, const std::string& msg);
 
     http::UpstreamLog& upstream_log();
+
+    /// The peers are known: the request head, then the first attempt.
+    void begin_with_peers();
+
+    /// proxy_pass with variables (proxy_resolve.cc): the group of the evaluated host (an
+    /// upstream block, another proxy_pass's group), else its address or the addresses the
+    /// resolver finds; then begin_with_peers(), or an error answers the request.
+    void find_peers();
+    void on_resolved(const std::string& host, uint16_t port, const ev::ResolveResult& res);
+    /// `msg` with the request's context (client, server, request, host), as nginx logs it.
+    void log_request(core::LogLevel level, const std::string& msg);
 
     /// One attempt: a peer, a connection, the request.
     void attempt();
@@ -129,6 +148,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     bool has_untried_peer() const;
 
+    /// X-Accel-Redirect: an internal redirect to the URI (or named location) it names.
+    void accel_redirect(std::string uri);
+
     void fail_status(int status, uint32_t bit);
 
     bool has_error_page(int status) const;
@@ -169,9 +191,12 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     int64_t start_ms_ = 0;
     int64_t attempt_ms_ = 0;
     std::string request_head_;
+    std::optional<std::string> set_body_;  // proxy_set_body, evaluated
+    bool buffering_ = true;                // proxy_buffering, or X-Accel-Buffering
     std::string ssl_name_;  // https: proxy_ssl_name (SNI, verification), without a port
     std::string pool_tag_;  // https: which pooled connections fit (tls_pool_tag)
     std::unique_ptr<ev::Connection> up_;
+    std::unique_ptr<ev::ResolveQuery> query_;  // the resolver is looking up the host
     bool reused_ = false;
     int conn_requests_ = 0;
     State state_ = State::kConnecting;

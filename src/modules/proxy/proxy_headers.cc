@@ -58,23 +58,49 @@ bool skip_response_header(std::string_view name, const ProxyLocConf& c) {
 
 namespace {
 
-std::string rewrite_redirect(const std::string& value, const ProxyLocConf& c) {
+/// proxy_redirect on a Location value, or on the URL of a Refresh value ("5; url=..."): the
+/// first rule whose text is a prefix of it (or whose regex matches it) replaces that part.
+std::string rewrite_redirect(const http::Request& r, const std::string& value,
+                             const ProxyLocConf& c, const ProxyPass& pass, bool refresh) {
     if (c.redirect_off || !c.redirects) {
         return value;
     }
-    const ProxyPass& pass = *c.pass;
-    for (const Redirect& rd : *c.redirects) {
-        std::string from = rd.from;
-        std::string to = rd.to;
-        if (rd.is_default) {
-            // "http://host:port/uri" -> the location's prefix.
-            from = "http://" + pass.host + pass.uri.value_or(pass.location_prefix);
-            to = pass.location_prefix;
+    size_t prefix = 0;
+    if (refresh) {
+        for (prefix = 0; prefix + 4 <= value.size(); prefix++) {
+            if (http::iequals(std::string_view(value).substr(prefix, 4), "url=")) {
+                break;
+            }
         }
-        size_t at = value.find(from);
-        if (!from.empty() && at != std::string::npos &&
-            (at == 0 || http::iequals(value.substr(0, 4), "url="))) {
-            return value.substr(0, at) + to + value.substr(at + from.size());
+        if (prefix + 4 > value.size()) {
+            return value;
+        }
+        prefix += 4;
+    }
+    std::string_view v = std::string_view(value).substr(prefix);
+    for (const Redirect& rd : *c.redirects) {
+        if (rd.is_default && pass.dynamic) {
+            continue;  // no default with variables in proxy_pass (nginx)
+        }
+        std::string from;
+        std::string to;
+        if (rd.is_default) {
+            // nginx: the proxy_pass URL -> the location; without a URI part, "URL/" -> "/".
+            from = pass.uri ? pass.url : pass.url + "/";
+            to = pass.uri ? pass.location_prefix : "/";
+        } else if (rd.regex) {
+            std::vector<std::string_view> caps;
+            if (!rd.regex->match(v, &caps)) {
+                continue;
+            }
+            r.captures.assign(caps.begin(), caps.end());
+            return value.substr(0, prefix) + rd.to_value->eval(r);
+        } else {
+            from = rd.from_value->eval(r);
+            to = rd.to_value->eval(r);
+        }
+        if (!from.empty() && v.substr(0, from.size()) == from) {
+            return value.substr(0, prefix) + to + std::string(v.substr(from.size()));
         }
     }
     return value;
@@ -93,13 +119,25 @@ bool set_by_conf(const ProxyLocConf& c, std::string_view name) {
 
 }  // namespace
 
-std::string request_head(const http::Request& r, const ProxyLocConf& c, bool streamed) {
-    const ProxyPass& pass = *c.pass;
+std::string request_head(const http::Request& r, const ProxyLocConf& c, const ProxyPass& pass,
+                         bool streamed, const std::string* set_body) {
     std::string h;
     h.reserve(512);
-    h.append(r.method);
+    if (c.method) {
+        h += c.method->eval(r);  // proxy_method
+    } else {
+        h.append(r.method);
+    }
     h += ' ';
-    if (pass.uri) {
+    bool args = !r.args.empty();
+    if (pass.dynamic && pass.uri) {
+        // With variables, the URI part is the whole URI, arguments included (nginx).
+        if (pass.uri->front() == '?') {
+            h += '/';
+        }
+        h += *pass.uri;
+        args = false;
+    } else if (pass.uri && !pass.dynamic) {
         // The part of the URI that matched the location is replaced by the URI part.
         h += *pass.uri;
         h += http::escape_uri(
@@ -109,7 +147,7 @@ std::string request_head(const http::Request& r, const ProxyLocConf& c, bool str
     } else {
         h += http::escape_uri(r.uri);
     }
-    if (!r.args.empty()) {
+    if (args) {
         h += '?';
         h.append(r.args);
     }
@@ -149,7 +187,11 @@ std::string request_head(const http::Request& r, const ProxyLocConf& c, bool str
             h += "\r\n";
         }
     }
-    if (streamed && r.chunked) {
+    if (set_body != nullptr) {
+        h += "Content-Length: ";  // proxy_set_body replaces the client's body
+        h += std::to_string(set_body->size());
+        h += "\r\n";
+    } else if (streamed && r.chunked) {
         h += "Transfer-Encoding: chunked\r\n";  // re-chunked as it comes
     } else if (streamed) {
         h += "Content-Length: ";
@@ -165,7 +207,7 @@ std::string request_head(const http::Request& r, const ProxyLocConf& c, bool str
 }
 
 std::string_view pass_response_headers(http::Request& r, const ProxyLocConf& c,
-                                       const http::ParsedResponse& head) {
+                                       const ProxyPass& pass, const http::ParsedResponse& head) {
     std::string_view type;
     for (const http::Header& h : head.headers) {
         if (http::iequals(h.name, "Content-Type")) {
@@ -176,7 +218,10 @@ std::string_view pass_response_headers(http::Request& r, const ProxyLocConf& c,
         }
         std::string value(h.value);
         if (http::iequals(h.name, "Location") || http::iequals(h.name, "Refresh")) {
-            value = rewrite_redirect(value, c);
+            value = rewrite_redirect(r, value, c, pass, http::iequals(h.name, "Refresh"));
+        } else if ((c.cookie_domains || c.cookie_paths || c.cookie_flags) &&
+                   http::iequals(h.name, "Set-Cookie")) {
+            value = rewrite_set_cookie(r, c, value);
         }
         r.out_headers.emplace_back(std::string(h.name), std::move(value));
     }

@@ -72,7 +72,90 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     if (!child.ssl_name) {
         child.ssl_name = parent.ssl_name;
     }
+    core::inherit(child.ssl_crl, parent.ssl_crl, Placed{});
+    core::inherit(child.ssl_password_file, parent.ssl_password_file, Placed{});
+    if (!child.ssl_conf_commands) {
+        child.ssl_conf_commands = parent.ssl_conf_commands;
+        child.ssl_conf_commands_where = parent.ssl_conf_commands_where;
+    }
+    if (!child.method) {
+        child.method = parent.method;
+    }
+    if (!child.set_body) {
+        child.set_body = parent.set_body;
+    }
+    core::inherit(child.socket_keepalive, parent.socket_keepalive, false);
+    if (!child.bind) {
+        child.bind = parent.bind;
+    }
+    core::inherit(child.ignore_client_abort, parent.ignore_client_abort, false);
+    core::inherit(child.ignore_headers, parent.ignore_headers, 0u);
+    if (!child.cookie_domains) {
+        child.cookie_domains = parent.cookie_domains;
+    }
+    if (!child.cookie_paths) {
+        child.cookie_paths = parent.cookie_paths;
+    }
+    if (!child.cookie_flags) {
+        child.cookie_flags = parent.cookie_flags;
+    }
     return Status::ok();
+}
+
+std::optional<core::SockAddr> parse_bind_address(std::string_view text) {
+    if (auto ip = core::SockAddr::from_ip(text, 0)) {
+        return ip;
+    }
+    if (text.empty() || text[0] == '*' ||
+        text.find_first_not_of("0123456789") == std::string::npos) {
+        return std::nullopt;
+    }
+    return core::SockAddr::parse(text, 0);
+}
+
+bool parse_pass_url(std::string_view url, ProxyPass& p, std::string& error) {
+    std::string_view rest;
+    error.clear();
+    p.url = std::string(url);
+    if (url.size() >= 7 && strncasecmp(url.data(), "http://", 7) == 0) {
+        rest = url.substr(7);
+    } else if (url.size() >= 8 && strncasecmp(url.data(), "https://", 8) == 0) {
+        rest = url.substr(8);
+        p.https = true;
+    } else {
+        return false;  // error empty: not an http(s) URL
+    }
+    const std::string default_port = p.https ? "443" : "80";
+    size_t end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end);
+    if (end != std::string_view::npos) {
+        p.uri = std::string(rest.substr(end));
+    }
+    if (authority.empty()) {
+        error = "no host";
+        return false;
+    }
+    size_t colon = authority.rfind(':');
+    bool bracketed = authority[0] == '[';
+    if (colon != std::string_view::npos && (!bracketed || authority.find(']') < colon)) {
+        p.explicit_port = true;
+        p.port = std::string(authority.substr(colon + 1));
+        auto n = core::parse_int(p.port);
+        if (!n || *n < 1 || *n > 65535) {
+            error = "invalid port";
+            return false;
+        }
+        p.host = std::string(authority);
+        p.authority = std::string(authority);
+        if (p.port == default_port) {
+            p.host = std::string(authority.substr(0, colon));
+        }
+    } else {
+        p.port = default_port;
+        p.host = std::string(authority);
+        p.authority = std::string(authority);
+    }
+    return true;
 }
 
 namespace {
@@ -85,45 +168,21 @@ Status set_pass(ConfContext& cf, ProxyLocConf& conf) {
     auto p = std::make_shared<ProxyPass>();
     p->url = url;
     p->where = cf.node().where();
-    std::string_view rest;
-    if (strncasecmp(url.c_str(), "http://", 7) == 0) {
-        rest = std::string_view(url).substr(7);
-    } else if (strncasecmp(url.c_str(), "https://", 8) == 0) {
-        rest = std::string_view(url).substr(8);
-        p->https = true;
-    } else {
-        return cf.invalid_value(url, "the URL must start with \"http://\" or \"https://\"");
-    }
-    const std::string default_port = p->https ? "443" : "80";
+    p->cycle = &cf.cycle();
     if (url.find('$') != std::string::npos) {
-        return cf.error("variables in \"proxy_pass\" are not supported");
+        // Evaluated per request (nginx checks nothing more here either).
+        p->value = std::make_shared<http::ComplexValue>();
+        HALO_TRY(http::ComplexValue::parse(url, p->where, *p->value));
+        http::register_complex_value(cf.cycle(), p->value.get());
+        conf.pass = std::move(p);
+        return Status::ok();
     }
-    size_t slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    if (slash != std::string_view::npos) {
-        p->uri = std::string(rest.substr(slash));
-    }
-    if (authority.empty()) {
-        return cf.error("no host in \"" + url + "\" of the \"proxy_pass\" directive");
-    }
-    size_t colon = authority.rfind(':');
-    bool bracketed = !authority.empty() && authority[0] == '[';
-    if (colon != std::string_view::npos && (!bracketed || authority.find(']') < colon)) {
-        p->explicit_port = true;
-        p->port = std::string(authority.substr(colon + 1));
-        auto n = core::parse_int(p->port);
-        if (!n || *n < 1 || *n > 65535) {
-            return cf.error("invalid port in \"" + url + "\" of the \"proxy_pass\" directive");
+    std::string why;
+    if (!parse_pass_url(url, *p, why)) {
+        if (why.empty()) {
+            return cf.invalid_value(url, "the URL must start with \"http://\" or \"https://\"");
         }
-        p->host = std::string(authority);
-        p->authority = std::string(authority);
-        if (p->port == default_port) {
-            p->host = std::string(authority.substr(0, colon));
-        }
-    } else {
-        p->port = default_port;
-        p->host = std::string(authority);
-        p->authority = std::string(authority);
+        return cf.error(why + " in \"" + url + "\" of the \"proxy_pass\" directive");
     }
     // An upstream block of that name (declared before or after), else the address itself.
     HALO_TRY(upstream::implicit_group(cf, p->authority, p->group, p->https ? 443 : 80));
@@ -195,7 +254,7 @@ Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
         if (!conf.redirects) {
             conf.redirects = std::make_shared<std::vector<Redirect>>();
         }
-        conf.redirects->push_back(Redirect{{}, {}, true});
+        conf.redirects->push_back(Redirect{{}, {}, true, cf.node().where()});
         return Status::ok();
     }
     if (conf.redirect_off) {
@@ -204,7 +263,25 @@ Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
     if (!conf.redirects) {
         conf.redirects = std::make_shared<std::vector<Redirect>>();
     }
-    conf.redirects->push_back(Redirect{cf.arg(0), cf.arg(1), false});
+    Redirect rd{cf.arg(0), cf.arg(1), false, cf.node().where()};
+    std::string from = cf.arg(0);
+    if (!from.empty() && from[0] == '~') {
+        bool caseless = from.size() > 1 && from[1] == '*';
+        rd.regex = std::make_shared<http::Regex>();
+        Status s = http::Regex::compile(std::string_view(from).substr(caseless ? 2 : 1), caseless,
+                                        *rd.regex);
+        if (!s.is_ok()) {
+            return cf.error(s.message());
+        }
+    } else {
+        rd.from_value = std::make_shared<http::ComplexValue>();
+        HALO_TRY(http::ComplexValue::parse(from, cf.node().where(), *rd.from_value));
+        http::register_complex_value(cf.cycle(), rd.from_value.get());
+    }
+    rd.to_value = std::make_shared<http::ComplexValue>();
+    HALO_TRY(http::ComplexValue::parse(cf.arg(1), cf.node().where(), *rd.to_value));
+    http::register_complex_value(cf.cycle(), rd.to_value.get());
+    conf.redirects->push_back(std::move(rd));
     return Status::ok();
 }
 
@@ -234,6 +311,22 @@ Status set_ssl_ciphers(ConfContext& cf, ProxyLocConf& conf) {
     return set_placed(cf, conf.ssl_ciphers, false);
 }
 
+Status set_ssl_crl(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_crl, true);
+}
+Status set_ssl_password_file(ConfContext& cf, ProxyLocConf& conf) {
+    return set_placed(cf, conf.ssl_password_file, true);
+}
+Status set_ssl_conf_command(ConfContext& cf, ProxyLocConf& conf) {
+    if (!conf.ssl_conf_commands) {
+        conf.ssl_conf_commands =
+            std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+        conf.ssl_conf_commands_where = cf.node().where();
+    }
+    conf.ssl_conf_commands->emplace_back(cf.arg(0), cf.arg(1));
+    return Status::ok();
+}
+
 Status set_ssl_verify(ConfContext& cf, ProxyLocConf& conf) {
     HALO_TRY(core::detail::set_flag(cf, conf.ssl_verify));
     conf.ssl_verify_where = cf.node().where();
@@ -248,6 +341,104 @@ Status set_ssl_name(ConfContext& cf, ProxyLocConf& conf) {
     HALO_TRY(http::ComplexValue::parse(cf.arg(0), cf.node().where(), *v));
     http::register_complex_value(cf.cycle(), v.get());
     conf.ssl_name = std::move(v);
+    return Status::ok();
+}
+
+/// A value with variables, once per level.
+Status set_value(ConfContext& cf, std::shared_ptr<http::ComplexValue>& out) {
+    if (out) {
+        return cf.duplicate();
+    }
+    auto v = std::make_shared<http::ComplexValue>();
+    HALO_TRY(http::ComplexValue::parse(cf.arg(0), cf.node().where(), *v));
+    http::register_complex_value(cf.cycle(), v.get());
+    out = std::move(v);
+    return Status::ok();
+}
+
+Status set_method(ConfContext& cf, ProxyLocConf& conf) {
+    return set_value(cf, conf.method);
+}
+Status set_set_body(ConfContext& cf, ProxyLocConf& conf) {
+    return set_value(cf, conf.set_body);
+}
+
+Status set_bind(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.bind) {
+        return cf.duplicate();
+    }
+    auto b = std::make_shared<ProxyBind>();
+    if (cf.args().size() == 2) {
+        if (cf.arg(1) != "transparent") {
+            return cf.invalid_value(cf.arg(1));
+        }
+        return cf.error(
+            "\"proxy_bind ... transparent\" is not supported by halo: binding to a non-local "
+            "address needs IP_TRANSPARENT and routing halo does not set up; bind a local address");
+    }
+    const std::string& a = cf.arg(0);
+    if (a == "off") {
+        b->off = true;
+    } else if (a.find('$') != std::string::npos) {
+        b->value = std::make_shared<http::ComplexValue>();
+        HALO_TRY(http::ComplexValue::parse(a, cf.node().where(), *b->value));
+        http::register_complex_value(cf.cycle(), b->value.get());
+    } else {
+        b->addr = parse_bind_address(a);
+        if (!b->addr) {
+            return cf.error("invalid address \"" + a + "\"");
+        }
+    }
+    conf.bind = std::move(b);
+    return Status::ok();
+}
+
+Status set_ignore_client_abort(ConfContext& cf, ProxyLocConf& conf) {
+    HALO_TRY(core::detail::set_flag(cf, conf.ignore_client_abort));
+    if (*conf.ignore_client_abort) {
+        return cf.error(
+            "\"proxy_ignore_client_abort on\" is not supported by halo: the exchange with the "
+            "upstream ends when the client closes its connection (off, the default)");
+    }
+    return Status::ok();
+}
+
+Status refuse_pass_trailers(ConfContext& cf) {
+    return cf.error(
+        "\"proxy_pass_trailers\" is not supported by halo: trailer fields of upstream "
+        "responses are not passed on");
+}
+
+constexpr core::Named<uint32_t> kIgnoreHeaderNames[] = {
+    {"X-Accel-Redirect", kIgnoreXAccelRedirect},
+    {"X-Accel-Expires", kIgnoreXAccelExpires},
+    {"X-Accel-Limit-Rate", kIgnoreXAccelLimitRate},
+    {"X-Accel-Buffering", kIgnoreXAccelBuffering},
+    {"X-Accel-Charset", kIgnoreXAccelCharset},
+    {"Expires", kIgnoreExpires},
+    {"Cache-Control", kIgnoreCacheControl},
+    {"Set-Cookie", kIgnoreSetCookie},
+    {"Vary", kIgnoreVary},
+};
+
+Status set_ignore_headers(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.ignore_headers) {
+        return cf.duplicate();
+    }
+    uint32_t bits = 0;
+    for (const std::string& a : cf.args()) {
+        bool found = false;
+        for (const auto& n : kIgnoreHeaderNames) {
+            if (http::iequals(n.name, a)) {
+                bits |= n.value;
+                found = true;
+            }
+        }
+        if (!found) {
+            return cf.error("invalid value \"" + a + "\"");
+        }
+    }
+    conf.ignore_headers = bits;
     return Status::ok();
 }
 
@@ -310,6 +501,19 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
     {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},
     {"proxy_ssl_session_reuse", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_session_reuse>()},
+    {"proxy_ssl_crl", kAll, core::kArgs1, core::setter<&set_ssl_crl>()},
+    {"proxy_ssl_password_file", kAll, core::kArgs1, core::setter<&set_ssl_password_file>()},
+    {"proxy_ssl_conf_command", kAll, core::kArgs2, core::setter<&set_ssl_conf_command>()},
+    {"proxy_method", kAll, core::kArgs1, core::setter<&set_method>()},
+    {"proxy_set_body", kAll, core::kArgs1, core::setter<&set_set_body>()},
+    {"proxy_socket_keepalive", kAll, core::kArgs1, core::slot<&ProxyLocConf::socket_keepalive>()},
+    {"proxy_bind", kAll, core::kArgs1To2, core::setter<&set_bind>()},
+    {"proxy_ignore_client_abort", kAll, core::kArgs1, core::setter<&set_ignore_client_abort>()},
+    {"proxy_pass_trailers", kAll, core::kArgs1, core::setter_noconf<&refuse_pass_trailers>()},
+    {"proxy_ignore_headers", kAll, core::kArgs1ToN, core::setter<&set_ignore_headers>()},
+    {"proxy_cookie_domain", kAll, core::kArgs1To2, core::setter<&set_cookie_domain>()},
+    {"proxy_cookie_path", kAll, core::kArgs1To2, core::setter<&set_cookie_path>()},
+    {"proxy_cookie_flags", kAll, core::kArgs1ToN, core::setter<&set_cookie_flags>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -327,6 +531,9 @@ http::Flow content_handler(http::Request& r) {
 // ---- variables ----
 
 const ProxyPass* pass_of(const http::Request& r) {
+    if (const RequestPass* rp = r.ctx<RequestPass>()) {
+        return &rp->pass;  // proxy_pass with variables: this request's
+    }
     return r.loc_confs != nullptr ? r.loc_conf<ProxyLocConf>().pass.get() : nullptr;
 }
 
@@ -357,7 +564,7 @@ Status make_ssl_contexts(http::HttpMainConf& main) {
     Status st = Status::ok();
     http::for_each_location_confs(main, [&](core::ConfVector& confs) {
         auto& c = core::conf_of<ProxyLocConf>(confs);
-        if (!st.is_ok() || !c.pass || !c.pass->https) {
+        if (!st.is_ok() || !c.pass || (!c.pass->https && !c.pass->value)) {
             return;
         }
         SslClientSettings s;
@@ -370,6 +577,12 @@ Status make_ssl_contexts(http::HttpMainConf& main) {
         s.verify_where = c.ssl_verify_where;
         s.verify_depth = *c.ssl_verify_depth;
         s.session_reuse = *c.ssl_session_reuse;
+        s.crl = *c.ssl_crl;
+        s.password_file = *c.ssl_password_file;
+        if (c.ssl_conf_commands) {
+            s.conf_commands = *c.ssl_conf_commands;
+            s.conf_commands_where = c.ssl_conf_commands_where;
+        }
         for (const auto& [settings, ctx] : made) {
             if (settings == s) {
                 c.ssl = ctx;
@@ -405,11 +618,25 @@ Status postconfiguration(core::Cycle& cycle) {
                 if (c.pass) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content = &content_handler;
                 }
+                if (c.pass && c.pass->value && c.redirects) {
+                    for (const Redirect& rd : *c.redirects) {
+                        if (rd.is_default && !rd.where.empty()) {
+                            return Status::error(
+                                "\"proxy_redirect default\" cannot be used with \"proxy_pass\" "
+                                "directive with variables in " +
+                                rd.where);
+                        }
+                    }
+                }
                 HALO_TRY(run(loc->children));
             }
             return Status::ok();
         }
         Status bind(ProxyPass& p, const http::LocationBlock& loc) {
+            if (p.value) {
+                p.location_prefix = "/";  // with variables, the URI part is the whole URI
+                return Status::ok();
+            }
             if (p.uri && (loc.match == http::LocationMatch::kRegex ||
                           loc.match == http::LocationMatch::kNamed)) {
                 return Status::error(

@@ -23,11 +23,23 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
+    buffering_ = *c_.buffering;
     start_ms_ = core::steady_ms();
+    if (pass_.group == nullptr) {
+        find_peers();
+        return;
+    }
+    begin_with_peers();
+}
+
+void Exchange::begin_with_peers() {
     pick_.request = &r_;
     pick_.client = r_.peer;
     pick_.tried.assign(pass_.group->servers().size(), false);
-    request_head_ = request_head(r_, c_, streamed);
+    if (c_.set_body) {
+        set_body_ = c_.set_body->eval(r_);
+    }
+    request_head_ = request_head(r_, c_, pass_, streaming_, set_body_ ? &*set_body_ : nullptr);
     if (pass_.https) {
         ssl_name_ = ssl_name_without_port(c_.ssl_name ? c_.ssl_name->eval(r_) : pass_.host);
         pool_tag_ = tls_pool_tag(*c_.ssl, ssl_name_, *c_.ssl_server_name);
@@ -202,7 +214,33 @@ void Exchange::attempt() {
         return;
     }
     int err = 0;
-    int fd = ev::Connection::open_connecting(peer_.server->addr, err);
+    ev::Connection::ConnectOptions opt;
+    opt.keepalive = *c_.socket_keepalive;
+    std::optional<core::SockAddr> local;
+    if (c_.bind && !c_.bind->off) {
+        local = c_.bind->addr;
+        if (c_.bind->value) {
+            std::string text = c_.bind->value->eval(r_);
+            local = text.empty() ? std::nullopt : parse_bind_address(text);
+            if (!text.empty() && !local) {
+                release(upstream::Outcome::kAborted);
+                log_request(core::LogLevel::kError, "invalid local address \"" + text + "\"");
+                finish_error(500);
+                return;
+            }
+        }
+        opt.local = local ? &*local : nullptr;
+    }
+    bool bind_failed = false;
+    int fd = ev::Connection::open_connecting(peer_.server->addr, err, opt, bind_failed);
+    if (fd < 0 && bind_failed) {
+        release(upstream::Outcome::kAborted);
+        log(core::LogLevel::kCrit,
+            ("bind(" + local->text() + ") failed (%d: %s) while connecting to upstream").c_str(),
+            err);
+        finish_error(500);
+        return;
+    }
     if (fd < 0) {
         fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
         return;
@@ -265,6 +303,13 @@ void Exchange::handshake() {
 }
 
 bool Exchange::send_request() {
+    if (set_body_) {
+        up_->send(request_head_, !set_body_->empty());
+        if (!set_body_->empty()) {
+            up_->send(*set_body_);
+        }
+        return true;
+    }
     bool body = *c_.pass_request_body && r_.body && r_.body->size > 0;
     int fd = -1;
     if (body && r_.body->in_file() && (fd = ::dup(r_.body->fd)) < 0) {
@@ -403,11 +448,20 @@ void body_read(http::Request& r) {
 }  // namespace detail
 
 using detail::body_read;
+using detail::eval_pass;
 using detail::Exchange;
 
 http::Flow start(http::Request& r, const ProxyLocConf& conf) {
-    Exchange& x = r.make_ctx<Exchange>(r, conf);
-    if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering &&
+    const ProxyPass* pass = conf.pass.get();
+    if (pass->value) {
+        pass = eval_pass(r, *pass);
+        if (pass == nullptr) {
+            r.send_error(500);
+            return http::Flow::kDone;
+        }
+    }
+    Exchange& x = r.make_ctx<Exchange>(r, conf, *pass);
+    if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering && !conf.set_body &&
         (!r.chunked || *conf.http_minor == 1)) {
         // proxy_request_buffering off: the body follows the head as it comes. A chunked one
         // needs HTTP/1.1 to the upstream; with 1.0 it is read whole for its length (nginx).

@@ -107,6 +107,21 @@ bool Exchange::on_head() {
     }
     auto& attempts = upstream_log().attempts;
     attempts.push_back({peer_.server->name, status, core::steady_ms() - attempt_ms_});
+    if (!(*c_.ignore_headers & kIgnoreXAccelRedirect)) {
+        if (const http::Header* h = head_.find("X-Accel-Redirect")) {
+            accel_redirect(std::string(h->value));
+            return false;
+        }
+    }
+    if (!(*c_.ignore_headers & kIgnoreXAccelBuffering)) {
+        if (const http::Header* h = head_.find("X-Accel-Buffering")) {
+            if (http::iequals(h->value, "yes")) {
+                buffering_ = true;
+            } else if (http::iequals(h->value, "no")) {
+                buffering_ = false;
+            }
+        }
+    }
     if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
         release(upstream::Outcome::kOk);
         drop_upstream();
@@ -125,6 +140,26 @@ bool Exchange::on_head() {
         return false;
     }
     return in_.empty() ? true : body_bytes();
+}
+
+void Exchange::accel_redirect(std::string uri) {
+    // nginx: the upstream is done with; the request goes on, as GET (HEAD stays), at the URI
+    // or named location the upstream gave.
+    release(upstream::Outcome::kOk);
+    drop_upstream();
+    state_ = State::kDone;
+    if (r_.method != "HEAD") {
+        r_.method = "GET";
+    }
+    std::string args;
+    if (uri.empty() || uri[0] != '@') {
+        size_t q = uri.find('?');
+        if (q != std::string::npos) {
+            args = uri.substr(q + 1);
+            uri.resize(q);
+        }
+    }
+    r_.internal_redirect(std::move(uri), args);  // we are retired: nothing after this
 }
 
 bool Exchange::has_untried_peer() const {
@@ -163,7 +198,7 @@ bool Exchange::has_error_page(int status) const {
 }
 
 void Exchange::pass_head() {
-    std::string_view type = pass_response_headers(r_, c_, head_);
+    std::string_view type = pass_response_headers(r_, c_, pass_, head_);
     std::optional<uint64_t> length = head_.content_length;
     if (head_.chunked || head_.status == 204 || head_.status == 304) {
         length.reset();
@@ -203,7 +238,7 @@ bool Exchange::deliver(std::string_view data) {
 }
 
 bool Exchange::can_spill() const {
-    return *c_.buffering && spill_written_ - spill_sent_ < c_.max_temp_file_size->bytes;
+    return buffering_ && spill_written_ - spill_sent_ < c_.max_temp_file_size->bytes;
 }
 
 void Exchange::flush_spill(bool last) {

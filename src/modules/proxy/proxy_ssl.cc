@@ -6,6 +6,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -129,6 +133,39 @@ const SslTransport* transport_of(const ev::Connection& conn) {
     return dynamic_cast<const SslTransport*>(conn.transport());
 }
 
+/// proxy_ssl_password_file: one password a line (nginx reads at most 100 of them).
+Status read_passwords(const Placed& file, std::vector<std::string>& out) {
+    FILE* f = fopen(file.value.c_str(), "r");
+    if (f == nullptr) {
+        return failed_in("open() \"" + file.value + "\" failed (" + std::to_string(errno) + ": " +
+                             strerror(errno) + ")",
+                         file.where);
+    }
+    char line[4096];
+    while (fgets(line, sizeof(line), f) != nullptr && out.size() < 100) {
+        std::string pw(line);
+        while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) {
+            pw.pop_back();
+        }
+        out.push_back(std::move(pw));
+    }
+    fclose(f);
+    if (out.empty()) {
+        return failed_in("empty file \"" + file.value + "\"", file.where);
+    }
+    return Status::ok();
+}
+
+int password_cb(char* buf, int size, int, void* userdata) {
+    if (userdata == nullptr || size <= 0) {
+        return 0;
+    }
+    const std::string& pw = *static_cast<const std::string*>(userdata);
+    size_t n = std::min(pw.size(), static_cast<size_t>(size));
+    memcpy(buf, pw.data(), n);
+    return static_cast<int>(n);
+}
+
 }  // namespace
 
 Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientContext>& out) {
@@ -166,7 +203,21 @@ Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientCon
                                  ssl_error_text() + ")",
                              s.certificate.where);
         }
-        if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        std::vector<std::string> passwords;
+        if (!s.password_file.value.empty()) {
+            HALO_TRY(read_passwords(s.password_file, passwords));
+        }
+        // nginx: each password of the file in turn, until one opens the key.
+        bool loaded = false;
+        for (size_t i = 0; i < std::max<size_t>(passwords.size(), 1) && !loaded; i++) {
+            std::string pw = passwords.empty() ? std::string() : passwords[i];
+            SSL_CTX_set_default_passwd_cb(ctx, &password_cb);
+            SSL_CTX_set_default_passwd_cb_userdata(ctx, passwords.empty() ? nullptr : &pw);
+            ERR_clear_error();
+            loaded = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) == 1;
+            SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
+        }
+        if (!loaded) {
             return failed_in("cannot load certificate key \"" + key +
                                  "\": SSL_CTX_use_PrivateKey_file() failed (" + ssl_error_text() +
                                  ")",
@@ -186,6 +237,33 @@ Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientCon
                                  ")",
                              s.trusted_certificate.where);
         }
+    }
+    if (!s.crl.value.empty()) {
+        X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+        X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (lookup == nullptr ||
+            X509_load_crl_file(lookup, s.crl.value.c_str(), X509_FILETYPE_PEM) <= 0) {
+            return failed_in("cannot load CRL \"" + s.crl.value +
+                                 "\": X509_load_crl_file() failed (" + ssl_error_text() + ")",
+                             s.crl.where);
+        }
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    if (!s.conf_commands.empty()) {
+        SSL_CONF_CTX* cctx = SSL_CONF_CTX_new();
+        SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CERTIFICATE |
+                                         SSL_CONF_FLAG_CLIENT | SSL_CONF_FLAG_SHOW_ERRORS);
+        SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
+        for (const auto& [name, value] : s.conf_commands) {
+            if (SSL_CONF_cmd(cctx, name.c_str(), value.c_str()) <= 0) {
+                SSL_CONF_CTX_free(cctx);
+                return failed_in("SSL_CONF_cmd(\"" + name + "\", \"" + value + "\") failed (" +
+                                     ssl_error_text() + ")",
+                                 s.conf_commands_where);
+            }
+        }
+        SSL_CONF_CTX_finish(cctx);
+        SSL_CONF_CTX_free(cctx);
     }
     if (s.verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &on_verify);

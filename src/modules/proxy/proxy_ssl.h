@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "event/connection.h"
@@ -35,6 +37,10 @@ struct SslClientSettings {
     std::string verify_where;  // of proxy_ssl_verify on
     int verify_depth = 1;
     bool session_reuse = true;
+    Placed crl;            // proxy_ssl_crl, empty: none
+    Placed password_file;  // proxy_ssl_password_file, empty: none
+    std::vector<std::pair<std::string, std::string>> conf_commands;  // proxy_ssl_conf_command
+    std::string conf_commands_where;
     bool operator==(const SslClientSettings&) const = default;
 };
 

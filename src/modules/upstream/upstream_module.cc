@@ -290,6 +290,12 @@ Status set_server(ConfContext& cf, BlockConf& bc) {
             proto.backup = true;
         } else if (a == "down") {
             proto.down = true;
+        } else if (a == "resolve" || param(a, "service")) {
+            return cf.error(
+                "\"" + std::string(a == "resolve" ? "resolve" : "service") +
+                "\" parameter of \"server\" is not supported by halo: a name is resolved "
+                "once, at load (and again on reload); for names that change use \"proxy_pass\" "
+                "with variables and \"resolver\"");
         } else {
             return invalid();
         }

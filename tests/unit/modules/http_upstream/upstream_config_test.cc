@@ -187,10 +187,16 @@ TEST_F(UpstreamConfigTest, ServerParameterErrors) {
     EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1 wieght=5;\n}\n"),
               "invalid parameter \"wieght=5\"" + at(3));
     for (const char* p : {"weight=0", "weight=x", "weight=", "weight=65536", "max_fails=-1",
-                          "fail_timeout=1x", "max_conns=a", "resolve", "backup=1"}) {
+                          "fail_timeout=1x", "max_conns=a", "backup=1"}) {
         EXPECT_EQ(error(std::string("upstream app {\n  server 127.0.0.1:1 ") + p + ";\n}\n"),
                   std::string("invalid parameter \"") + p + "\"" + at(3));
     }
+    // Re-resolution while running (nginx 1.27.3): refused, saying what to use instead.
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1 resolve;\n}\n"),
+              "\"resolve\" parameter of \"server\" is not supported by halo: a name is resolved "
+              "once, at load (and again on reload); for names that change use \"proxy_pass\" "
+              "with variables and \"resolver\"" +
+                  at(3));
     EXPECT_EQ(error("upstream app {\n  server;\n}\n"),
               "invalid number of arguments in \"server\" directive" + at(3));
 }
