@@ -314,5 +314,16 @@ TEST_F(ProxyDirectivesConfTest, AcceptsNginxForms) {
     EXPECT_EQ(r.status, 0) << r;
 }
 
+// Without proxy_cache nginx gives these no effect; halo checks their values as nginx does.
+TEST_F(ProxyDirectivesConfTest, CacheConditionsWithoutACacheAreChecked) {
+    RunResult r = check(
+        "proxy_cache_bypass $http_upgrade $arg_nocache;\n"
+        "proxy_no_cache $http_pragma;");
+    EXPECT_EQ(r.status, 0) << r;
+    r = check("proxy_no_cache $no_such_variable;");
+    EXPECT_NE(r.status, 0) << r;
+    EXPECT_NE(r.err.find("unknown \"no_such_variable\" variable"), std::string::npos) << r;
+}
+
 }  // namespace
 }  // namespace halo_test

@@ -175,6 +175,8 @@ struct ProxyLocConf : core::ConfBase {
     std::shared_ptr<std::deque<CookieRewrite>> cookie_domains;
     std::shared_ptr<std::deque<CookieRewrite>> cookie_paths;
     std::shared_ptr<std::deque<CookieFlags>> cookie_flags;
+    // proxy_cache_bypass / proxy_no_cache values: checked, no effect without a cache.
+    std::shared_ptr<std::deque<http::ComplexValue>> cache_conditions;
 
     // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
     std::optional<uint64_t> headers_hash_max_size;

@@ -442,6 +442,21 @@ Status set_ignore_headers(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
+/// proxy_cache_bypass / proxy_no_cache: conditions on nginx's cache. Without `proxy_cache`
+/// (which halo refuses) nginx gives them no effect either; the values are checked as nginx
+/// checks them (unknown variables are errors) and kept for the cycle's life.
+Status set_cache_condition(ConfContext& cf, ProxyLocConf& conf) {
+    if (!conf.cache_conditions) {
+        conf.cache_conditions = std::make_shared<std::deque<http::ComplexValue>>();
+    }
+    for (const std::string& a : cf.args()) {
+        http::ComplexValue& cv = conf.cache_conditions->emplace_back();
+        HALO_TRY(http::ComplexValue::parse(a, cf.node().where(), cv));
+        http::register_complex_value(cf.cycle(), &cv);
+    }
+    return Status::ok();
+}
+
 Status set_ignored(ConfContext& cf) {
     return Status::ok();  // accepted for nginx configs; halo sizes these itself
 }
@@ -510,6 +525,8 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_bind", kAll, core::kArgs1To2, core::setter<&set_bind>()},
     {"proxy_ignore_client_abort", kAll, core::kArgs1, core::setter<&set_ignore_client_abort>()},
     {"proxy_pass_trailers", kAll, core::kArgs1, core::setter_noconf<&refuse_pass_trailers>()},
+    {"proxy_cache_bypass", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
+    {"proxy_no_cache", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
     {"proxy_ignore_headers", kAll, core::kArgs1ToN, core::setter<&set_ignore_headers>()},
     {"proxy_cookie_domain", kAll, core::kArgs1To2, core::setter<&set_cookie_domain>()},
     {"proxy_cookie_path", kAll, core::kArgs1To2, core::setter<&set_cookie_path>()},
