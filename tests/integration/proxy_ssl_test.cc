@@ -459,7 +459,7 @@ TEST_F(ProxySslTest, VerifyFailureMovesToTheNextUpstream) {
     // The impostor alone: its self-signed certificate is refused.
     EXPECT_EQ(get("/impostor/1").status, 502);
     const std::string impostor =
-        "upstream: \"https://127.0.0.1:" + std::to_string(backend_->port(1)) + "/impostor/1\"";
+        "upstream: \"https://127.0.0.1:" + std::to_string(backend_->port(1)) + "/";
     auto lines = front_log(impostor);
     ASSERT_FALSE(lines.empty()) << front_->error_log();
     EXPECT_NE(lines[0].find("upstream SSL certificate verify error: ("), std::string::npos)

@@ -49,9 +49,9 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
                 "}\n");
     halo_.write_conf(
         "daemon off;\n"                                   // 1
-        "load_module modules/ngx_http_echo_module.so;\n"  // 2
+        "lock_file logs/halo.lock;\n"                     // 2
         "events {\n"                                      // 3
-        "    multi_accept on;\n"                          // 4
+        "    worker_aio_requests 32;\n"                   // 4
         "}\n"                                             // 5
         "http {\n"                                        // 6
         "    auth_basic off;\n"                           // 7
@@ -67,8 +67,8 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
-        "unknown directive \"load_module\"" + at("halo.conf", 2),
-        "unknown directive \"multi_accept\"" + at("halo.conf", 4),
+        "unknown directive \"lock_file\"" + at("halo.conf", 2),
+        "unknown directive \"worker_aio_requests\"" + at("halo.conf", 4),
         "unknown directive \"auth_basic\"" + at("halo.conf", 7),
         "unknown directive \"brotli\"" + at("conf.d/extra.conf", 3),
         "unknown directive \"fastcgi_pass\"" + at("halo.conf", 12),
@@ -118,7 +118,7 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
     // are all named, then that error.
     halo_.write_conf(
         "daemon off;\n"                         // 1
-        "worker_cpu_affinity auto;\n"           // 2
+        "lock_file logs/halo.lock;\n"           // 2
         "events {}\n"                           // 3
         "http {\n"                              // 4
         "    auth_basic_user_file htpasswd;\n"  // 5
@@ -128,7 +128,7 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
-        "unknown directive \"worker_cpu_affinity\"" + at("halo.conf", 2),
+        "unknown directive \"lock_file\"" + at("halo.conf", 2),
         "unknown directive \"auth_basic_user_file\"" + at("halo.conf", 5),
         "invalid value \"forever\" in \"keepalive_timeout\" directive, expected a time such as "
         "500ms, 10s, 1m" +
