@@ -173,10 +173,18 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
             if (!parse_so_keepalive(v.substr(13), o)) {
                 return cf.error("invalid so_keepalive value: \"" + a + "\"");
             }
-        } else if (a == "http2" || a == "quic") {
-            return cf.error("the \"" + a +
-                            "\" parameter of \"listen\" is not supported by halo: it speaks "
-                            "HTTP/1.1 only (HTTP/2 and HTTP/3 are not implemented)");
+        } else if (a == "http2") {
+            // HTTP/2 is negotiated (ALPN): a client that offers it gets HTTP/1.1 from halo, and
+            // the site works. Said once per directive, as nginx warns about this parameter.
+            HALO_LOG(kWarn,
+                     "the \"http2\" parameter of \"listen\" is accepted, but halo speaks "
+                     "HTTP/1.1 only: clients negotiate HTTP/1.1 with it, in %s",
+                     cf.node().where().c_str());
+            socket_option = false;
+        } else if (a == "quic") {
+            return cf.error(
+                "the \"quic\" parameter of \"listen\" is not supported by halo: "
+                "it speaks HTTP/1.1 over TCP only (HTTP/3 is not implemented)");
         } else if (starts_with(v, "accept_filter=") || starts_with(v, "setfib=")) {
             return cf.error("the \"" + a.substr(0, a.find('=')) +
                             "\" parameter of \"listen\" is not supported by halo: it is a "

@@ -287,9 +287,9 @@ TEST_F(ListenParamsTest, ConfigErrorsAreNginxs) {
         {"listen 80 nonsense;", "invalid parameter \"nonsense\""},
         {"listen unix:;",
          "no path in the unix domain socket in \"unix:\" of the \"listen\" directive"},
-        {"listen 80 http2;",
-         "the \"http2\" parameter of \"listen\" is not supported by halo: it speaks HTTP/1.1 "
-         "only (HTTP/2 and HTTP/3 are not implemented)"},
+        {"listen 80 quic;",
+         "the \"quic\" parameter of \"listen\" is not supported by halo: it speaks HTTP/1.1 "
+         "over TCP only (HTTP/3 is not implemented)"},
         {"listen 80 setfib=1;",
          "the \"setfib\" parameter of \"listen\" is not supported by halo: it is a FreeBSD "
          "socket option"},
@@ -312,6 +312,14 @@ TEST_F(ListenParamsTest, ConfigErrorsAreNginxs) {
         "    server { listen 127.0.0.1:8080 backlog=10 default_server; }\n"
         "    server { listen 127.0.0.1:8080; listen [::]:8080 ipv6only=on; }\n");
     EXPECT_EQ(shared.status, 0) << shared;
+    // h5bp's TLS site says `listen 443 ssl http2;`: accepted with a warning (HTTP/1.1 is what
+    // clients then negotiate).
+    RunResult h2 = check("    server { listen 127.0.0.1:8080 http2; }\n");
+    EXPECT_EQ(h2.status, 0) << h2;
+    EXPECT_NE(h2.err.find("[warn] the \"http2\" parameter of \"listen\" is accepted, but halo "
+                          "speaks HTTP/1.1 only"),
+              std::string::npos)
+        << h2;
 }
 
 }  // namespace
