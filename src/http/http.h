@@ -195,6 +195,9 @@ struct Request {
 
     /// Headers added to the response (Last-Modified, ETag, Location, add_header...).
     std::vector<std::pair<std::string, std::string>> out_headers;
+    /// Trailer fields sent after a chunked body (add_trailer): filled by a body filter before
+    /// the last chunk reaches the chunked framing. Not sent with HTTP/1.0 or a known length.
+    std::vector<std::pair<std::string, std::string>> out_trailers;
     ResponseHead out;
     bool head_sent = false;
     std::vector<BodyFilter> body_filters;  // engaged by header filters for this request
@@ -409,13 +412,6 @@ struct ErrorPage {
     ComplexValue uri;
 };
 
-/// `add_header name value [always];`
-struct AddHeader {
-    std::string name;
-    ComplexValue value;
-    bool always = false;
-};
-
 struct HttpLocConf : core::ConfBase {
     /// Where `location` blocks written inside this level go (nullptr at http level).
     std::vector<std::unique_ptr<LocationBlock>>* locations = nullptr;
@@ -442,7 +438,6 @@ struct HttpLocConf : core::ConfBase {
     std::optional<std::chrono::milliseconds> lingering_timeout;    // 5s
     // Shared with the levels that inherit them (values are bound once, by address).
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
-    std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 
