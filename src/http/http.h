@@ -383,6 +383,10 @@ struct HttpMainConf : core::ConfBase {
     /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
     /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
     core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
+    /// Set by the gzip module in postconfiguration: nginx's ngx_http_gzip_ok() for `r` (the
+    /// client accepts gzip and gzip_http_version, gzip_proxied and gzip_disable allow it);
+    /// `vary` tells whether gzip_vary is on. For gzip_static; nullptr without the gzip module.
+    bool (*gzip_ok)(Request& r, bool& vary) = nullptr;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };

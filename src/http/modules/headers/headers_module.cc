@@ -263,7 +263,18 @@ void header_filter(http::Request& r) {
                 continue;
             }
             std::string v = h->value.eval(r);
-            if (h->kind == HeaderKind::kReplace || h->kind == HeaderKind::kLastModified) {
+            if (h->kind == HeaderKind::kLastModified) {
+                // nginx keeps the file's date apart: a new one goes with the added headers.
+                r.remove_out_header(h->name);
+                at = insert_at(r);
+                if (!v.empty()) {
+                    r.out_headers.emplace(r.out_headers.begin() + static_cast<ptrdiff_t>(at),
+                                          h->name, std::move(v));
+                    at++;
+                }
+                continue;
+            }
+            if (h->kind == HeaderKind::kReplace) {
                 if (v.empty()) {
                     r.remove_out_header(h->name);
                     at = insert_at(r);
