@@ -198,6 +198,9 @@ struct Request {
 
     /// Headers added to the response (Last-Modified, ETag, Location, add_header...).
     std::vector<std::pair<std::string, std::string>> out_headers;
+    /// Trailer fields sent after a chunked body (add_trailer): filled by a body filter before
+    /// the last chunk reaches the chunked framing. Not sent with HTTP/1.0 or a known length.
+    std::vector<std::pair<std::string, std::string>> out_trailers;
     ResponseHead out;
     bool head_sent = false;
     std::vector<BodyFilter> body_filters;  // engaged by header filters for this request
@@ -395,6 +398,10 @@ struct HttpMainConf : core::ConfBase {
     std::optional<uint64_t> server_names_hash_bucket_size;
     std::optional<uint64_t> variables_hash_max_size;
     std::optional<uint64_t> variables_hash_bucket_size;
+    /// Set by the gzip module in postconfiguration: nginx's ngx_http_gzip_ok() for `r` (the
+    /// client accepts gzip and gzip_http_version, gzip_proxied and gzip_disable allow it);
+    /// `vary` tells whether gzip_vary is on. For gzip_static; nullptr without the gzip module.
+    bool (*gzip_ok)(Request& r, bool& vary) = nullptr;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
@@ -424,13 +431,6 @@ struct ErrorPage {
     std::vector<int> codes;
     int override_status = -1;  // -1: keep the error's status; 0 ("="): the target's own
     ComplexValue uri;
-};
-
-/// `add_header name value [always];`
-struct AddHeader {
-    std::string name;
-    ComplexValue value;
-    bool always = false;
 };
 
 /// How a location treats its client connection (listen_conf.cc sets them, session_conn.cc
@@ -476,7 +476,6 @@ struct HttpLocConf : core::ConfBase {
     ConnLocConf conn;  // tcp_nopush ... (listen_conf.cc)
     // Shared with the levels that inherit them (values are bound once, by address).
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
-    std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
     /// `error_log` of this level (several lines add up), else the enclosing level's; nullptr:
     /// the main error log. See http/error_log.h.
     std::shared_ptr<core::Log> error_log;

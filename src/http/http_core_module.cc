@@ -224,34 +224,6 @@ Status set_error_page(ConfContext& cf, HttpLocConf& conf) {
     return Status::ok();
 }
 
-Status set_add_header(ConfContext& cf, HttpLocConf& conf) {
-    auto h = std::make_unique<AddHeader>();
-    h->name = cf.arg(0);
-    for (char c : h->name) {
-        if (c <= 0x20 || c == ':' || c == 0x7f) {
-            return cf.invalid_value(h->name, "not a header name");
-        }
-    }
-    if (cf.args().size() == 3) {
-        if (cf.arg(2) != "always") {
-            return cf.error("invalid parameter \"" + cf.arg(2) + "\"");
-        }
-        h->always = true;
-    }
-    for (char c : cf.arg(1)) {
-        if (c == '\r' || c == '\n') {
-            return cf.invalid_value(cf.arg(1), "a header value cannot hold CR or LF");
-        }
-    }
-    HALO_TRY(ComplexValue::parse(cf.arg(1), cf.node().where(), h->value));
-    if (!conf.add_headers) {
-        conf.add_headers = std::make_shared<std::vector<std::unique_ptr<AddHeader>>>();
-    }
-    register_complex_value(cf.cycle(), &h->value);
-    conf.add_headers->push_back(std::move(h));
-    return Status::ok();
-}
-
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 
@@ -289,8 +261,6 @@ constexpr core::Directive kCoreDirectives[] = {
     {"lingering_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_timeout>()},
     {"error_page", kHttpAll | core::kCtxLocationIf, core::kArgs2ToN,
      core::setter<&set_error_page>()},
-    {"add_header", kHttpAll | core::kCtxLocationIf, core::Args{2, 3, false},
-     core::setter<&set_add_header>()},
     {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
 };
 
@@ -463,9 +433,6 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.lingering_timeout, parent.lingering_timeout, 5s);
     if (!child.error_pages) {
         child.error_pages = parent.error_pages;
-    }
-    if (!child.add_headers) {
-        child.add_headers = parent.add_headers;  // nginx: only when this level has none
     }
     if (!child.error_log) {
         child.error_log = parent.error_log;

@@ -32,7 +32,20 @@ std::string_view http_date() {
     return buf;
 }
 
-/// RFC 9112 §7.1: each piece as "size CRLF data CRLF", then "0 CRLF CRLF".
+/// RFC 9112 §7.1.2: the last chunk, with the trailer fields of the response.
+std::string last_chunk(const Request& r) {
+    std::string out = "0\r\n";
+    for (const auto& [name, value] : r.out_trailers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    out += "\r\n";
+    return out;
+}
+
+/// RFC 9112 §7.1: each piece as "size CRLF data CRLF", then the last chunk.
 void chunked_body_filter(Request& r, const BodyChunk& c, size_t next) {
     uint64_t n = c.size();
     if (n > 0) {
@@ -54,7 +67,7 @@ void chunked_body_filter(Request& r, const BodyChunk& c, size_t next) {
             framed += "\r\n";
         }
         if (c.last) {
-            framed += "0\r\n\r\n";
+            framed += last_chunk(r);
         }
         piece.data = framed;
         piece.last = c.last;
@@ -62,7 +75,8 @@ void chunked_body_filter(Request& r, const BodyChunk& c, size_t next) {
         return;
     }
     BodyChunk end;
-    end.data = c.last ? std::string_view("0\r\n\r\n") : std::string_view();
+    std::string tail = c.last ? last_chunk(r) : std::string();
+    end.data = tail;
     end.last = c.last;
     if (c.is_file()) {
         ::close(c.fd);
@@ -246,19 +260,6 @@ void Request::send_head(int code, std::string_view content_type,
     if (error_status > 0 && code >= 200 && code < 300) {
         code = error_status;  // the error document answers with the error's status
         status = code;
-    }
-    if (const auto& extra = lc.add_headers) {
-        static constexpr int kAddHeaderCodes[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-        bool listed = std::find(std::begin(kAddHeaderCodes), std::end(kAddHeaderCodes), code) !=
-                      std::end(kAddHeaderCodes);
-        for (const auto& h : *extra) {
-            if (listed || h->always) {
-                std::string v = h->value.eval(*this);
-                if (!v.empty()) {
-                    out_headers.emplace_back(h->name, std::move(v));
-                }
-            }
-        }
     }
     absolute_location(lc);
     out.content_type.assign(content_type);

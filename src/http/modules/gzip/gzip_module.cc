@@ -425,8 +425,16 @@ void header_filter(http::Request& r) {
         !type_listed(c, r.out.content_type)) {
         return;
     }
-    if (*c.vary) {
-        r.out_headers.emplace_back("Vary", "Accept-Encoding");
+    if (*c.vary && !header_has(r, "Vary", "accept-encoding")) {
+        // Once (gzip_static may have sent it), after Last-Modified as nginx writes it.
+        size_t at = 0;
+        for (size_t i = 0; i < r.out_headers.size(); i++) {
+            if (http::iequals(r.out_headers[i].first, "Last-Modified")) {
+                at = i + 1;
+            }
+        }
+        r.out_headers.emplace(r.out_headers.begin() + static_cast<ptrdiff_t>(at), "Vary",
+                              "Accept-Encoding");
     }
     if (!gzip_ok(r, c)) {
         return;
@@ -461,6 +469,21 @@ void header_filter(http::Request& r) {
     r.add_body_filter(&body_filter);
 }
 
+/// For gzip_static (the static module): the client-side half of the filter's decision.
+bool client_accepts(http::Request& r, bool& vary) {
+    const auto& c = r.loc_conf<GzipLocConf>();
+    vary = *c.vary;
+    return gzip_ok(r, c);
+}
+
+Status postconfiguration(core::Cycle& cycle) {
+    if (http::HttpMainConf* main = http::http_main(cycle)) {
+        main->gzip_ok = &client_accepts;
+    }
+    http::add_header_filter(cycle, &header_filter);
+    return Status::ok();
+}
+
 }  // namespace
 
 extern const core::Module kModule{
@@ -468,7 +491,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttpFilter,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &http::register_header_filter<&header_filter>,
+    .postconfiguration = &postconfiguration,
 };
 
 }  // namespace mod::http_gzip

@@ -1,11 +1,13 @@
 // Static files, as nginx's static, index and try_files: root/alias mapping, index files by
 // internal redirect, conditional requests (304), single byte ranges (206/416), sendfile.
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,7 +19,9 @@
 #include "core/module.h"
 #include "http/error_log.h"
 #include "http/http.h"
+#include "http/modules/static/autoindex.h"
 #include "http/modules/static/static.h"
+#include "http/session.h"
 
 namespace mod::http_static {
 namespace {
@@ -42,6 +46,11 @@ struct StaticLocConf : core::ConfBase {
     std::shared_ptr<const TypesMap> types;
     std::optional<bool> sendfile;
     std::optional<bool> etag;
+    std::optional<int> gzip_static;                   // off
+    std::optional<bool> autoindex;                    // off
+    std::optional<AutoindexFormat> autoindex_format;  // html
+    std::optional<bool> autoindex_exact_size;         // on
+    std::optional<bool> autoindex_localtime;          // off
 };
 
 std::shared_ptr<const TypesMap> builtin_types() {
@@ -76,6 +85,11 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
     }
     core::inherit(child.sendfile, parent.sendfile, false);
     core::inherit(child.etag, parent.etag, true);
+    core::inherit(child.gzip_static, parent.gzip_static, 0);
+    core::inherit(child.autoindex, parent.autoindex, false);
+    core::inherit(child.autoindex_format, parent.autoindex_format, AutoindexFormat::kHtml);
+    core::inherit(child.autoindex_exact_size, parent.autoindex_exact_size, true);
+    core::inherit(child.autoindex_localtime, parent.autoindex_localtime, false);
     return Status::ok();
 }
 
@@ -183,6 +197,15 @@ Status set_types(ConfContext& cf, StaticLocConf& conf) {
 
 constexpr uint32_t kHttpAll = core::kCtxHttpAll;
 
+constexpr core::Named<AutoindexFormat> kFormats[] = {{"html", AutoindexFormat::kHtml},
+                                                     {"xml", AutoindexFormat::kXml},
+                                                     {"json", AutoindexFormat::kJson},
+                                                     {"jsonp", AutoindexFormat::kJsonp}};
+
+enum GzipStatic { kGzipStaticOff = 0, kGzipStaticOn = 1, kGzipStaticAlways = 2 };
+constexpr core::Named<int> kGzipStatic[] = {
+    {"off", kGzipStaticOff}, {"on", kGzipStaticOn}, {"always", kGzipStaticAlways}};
+
 constexpr core::Directive kDirectives[] = {
     {"root", kHttpAll | core::kCtxLocationIf, core::kArgs1, core::setter<&set_root>()},
     {"alias", core::kCtxLocation, core::kArgs1, core::setter<&set_alias>()},
@@ -193,6 +216,15 @@ constexpr core::Directive kDirectives[] = {
     {"sendfile", kHttpAll | core::kCtxLocationIf, core::kArgs1,
      core::slot<&StaticLocConf::sendfile>()},
     {"etag", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::etag>()},
+    {"gzip_static", kHttpAll, core::kArgs1,
+     core::enum_slot<&StaticLocConf::gzip_static, kGzipStatic>()},
+    {"autoindex", kHttpAll, core::kArgs1, core::slot<&StaticLocConf::autoindex>()},
+    {"autoindex_format", kHttpAll, core::kArgs1,
+     core::enum_slot<&StaticLocConf::autoindex_format, kFormats>()},
+    {"autoindex_exact_size", kHttpAll, core::kArgs1,
+     core::slot<&StaticLocConf::autoindex_exact_size>()},
+    {"autoindex_localtime", kHttpAll, core::kArgs1,
+     core::slot<&StaticLocConf::autoindex_localtime>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -253,7 +285,16 @@ bool file_exists(const std::string& path, bool want_dir) {
     return stat(path.c_str(), &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
 }
 
-http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::string& path) {
+bool gzip_static(http::Request& r, const StaticLocConf& c, const std::string& path,
+                 http::Flow& flow, bool& vary);
+
+/// Sends the file `path`; `type_path` names the Content-Type (the original file for a
+/// gzip_static ".gz", which adds Content-Encoding: gzip).
+http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::string& path,
+                      const std::string* type_path = nullptr, bool vary = false) {
+    if (http::Flow f; type_path == nullptr && gzip_static(r, c, path, f, vary)) {
+        return f;
+    }
     int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -287,10 +328,13 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     std::string etag = make_etag(st.st_mtime, size);
     std::string last_modified = http::format_http_date(st.st_mtime);
     r.out_headers.emplace_back("Last-Modified", last_modified);
+    if (vary) {
+        r.out_headers.emplace_back("Vary", "Accept-Encoding");  // where nginx writes it
+    }
     if (*c.etag) {
         r.out_headers.emplace_back("ETag", etag);
     }
-    std::string_view type = content_type(r, c, path);
+    std::string_view type = content_type(r, c, type_path != nullptr ? *type_path : path);
 
     // Conditional requests (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
     const http::Header* inm = r.find_header("If-None-Match");
@@ -309,6 +353,12 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         return http::Flow::kDone;
     }
 
+    if (type_path != nullptr) {
+        // nginx 1.22's gzip_static: no ranges on the .gz (and none of this on a 304).
+        r.out_headers.emplace_back("Content-Encoding", "gzip");
+        r.send_file(200, type, fd, 0, size, *c.sendfile);
+        return http::Flow::kDone;
+    }
     r.out_headers.emplace_back("Accept-Ranges", "bytes");
     const http::Header* range = r.find_header("Range");
     if (range != nullptr && r.method == "GET") {
@@ -333,6 +383,118 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         }
     }
     r.send_file(200, type, fd, 0, size, *c.sendfile);
+    return http::Flow::kDone;
+}
+
+/// nginx's gzip_static: "<file>.gz" answers for "<file>" when the client takes gzip (`on`,
+/// the gzip module's client checks) or always. True when it answered (`flow` set).
+bool gzip_static(http::Request& r, const StaticLocConf& c, const std::string& path,
+                 http::Flow& flow, bool& vary_out) {
+    if (*c.gzip_static == kGzipStaticOff || r.uri.empty() || r.uri.back() == '/') {
+        return false;
+    }
+    bool ok = true;
+    bool vary = false;
+    if (*c.gzip_static == kGzipStaticOn) {
+        auto check = r.session->port().main().gzip_ok;
+        ok = check != nullptr && check(r, vary);
+    }
+    if (!ok && !vary) {
+        return false;
+    }
+    std::string gz = path + ".gz";
+    struct stat st;
+    if (stat(gz.c_str(), &st) != 0) {
+        int e = errno;
+        if (e != ENOENT && e != ENOTDIR && e != ENAMETOOLONG) {
+            core::log_conn(
+                e == EACCES || e == ELOOP ? core::LogLevel::kError : core::LogLevel::kCrit,
+                r.connection_id, "stat() \"%s\" failed (%d: %s)", gz.c_str(), e, strerror(e));
+        }
+        return false;
+    }
+    vary_out = *c.gzip_static == kGzipStaticOn && vary;
+    if (!ok || S_ISDIR(st.st_mode)) {
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        core::log_conn(core::LogLevel::kError, r.connection_id, "\"%s\" is not a regular file",
+                       gz.c_str());
+        r.send_error(404);
+        flow = http::Flow::kDone;
+        return true;
+    }
+    flow = serve_file(r, c, gz, &path, vary_out);
+    return true;
+}
+
+/// nginx's autoindex: the listing of a folder without an index file, sent chunked.
+http::Flow serve_autoindex(http::Request& r, const StaticLocConf& c, const std::string& path) {
+    AutoindexFormat format = *c.autoindex_format;
+    std::string callback;
+    if (format == AutoindexFormat::kJsonp) {
+        for (std::string_view args = r.args; !args.empty();) {
+            std::string_view pair = args.substr(0, args.find('&'));
+            if (pair.substr(0, 9) == "callback=") {
+                callback = std::string(pair.substr(9));
+                break;
+            }
+            args = pair.size() < args.size() ? args.substr(pair.size() + 1) : std::string_view();
+        }
+        if (!valid_callback(callback)) {
+            core::log_conn(core::LogLevel::kInfo, r.connection_id,
+                           "client sent invalid callback name: \"%s\"", callback.c_str());
+            r.send_error(400);
+            return http::Flow::kDone;
+        }
+        if (callback.empty()) {
+            format = AutoindexFormat::kJson;
+        }
+    }
+    std::string dir =
+        path.size() > 1 && path.back() == '/' ? path.substr(0, path.size() - 1) : path;
+    std::vector<DirEntry> entries;
+    if (!read_directory(dir, entries)) {
+        int e = errno;
+        core::log_conn(e == ENOENT || e == ENOTDIR || e == EACCES ? core::LogLevel::kError
+                                                                  : core::LogLevel::kCrit,
+                       r.connection_id, "opendir() \"%s\" failed (%d: %s)", dir.c_str(), e,
+                       strerror(e));
+        r.send_error(e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG ? 404
+                     : e == EACCES                                    ? 403
+                                                                      : 500);
+        return http::Flow::kDone;
+    }
+    const char* type = format == AutoindexFormat::kJson    ? "application/json"
+                       : format == AutoindexFormat::kJsonp ? "application/javascript"
+                       : format == AutoindexFormat::kXml   ? "text/xml; charset=utf-8"
+                                                           : "text/html";
+    r.send_head(200, type, std::nullopt);
+    std::string body;
+    if (!r.out.header_only) {
+        if (format == AutoindexFormat::kHtml) {
+            long gmtoff = 0;
+            if (*c.autoindex_localtime) {
+                time_t now = time(nullptr);
+                struct tm tm;
+                localtime_r(&now, &tm);
+                gmtoff = tm.tm_gmtoff;
+            }
+            std::string_view ct = r.out.content_type;
+            size_t cs = ct.find("charset=");
+            bool utf8 = cs != std::string_view::npos && ct.size() - cs - 8 == 5 &&
+                        strncasecmp(ct.data() + cs + 8, "utf-8", 5) == 0;
+            body = autoindex_html(r.uri, entries, *c.autoindex_exact_size, gmtoff, utf8);
+        } else if (format == AutoindexFormat::kXml) {
+            body = autoindex_xml(entries);
+        } else {
+            body = autoindex_json(entries, callback);
+        }
+    }
+    http::BodyChunk chunk;
+    chunk.data = body;
+    chunk.last = true;
+    r.send_body(chunk);
     return http::Flow::kDone;
 }
 
@@ -384,6 +546,9 @@ http::Flow static_handler(http::Request& r) {
                 return r.internal_redirect(r.uri + name, r.args);
             }
         }
+        if (*c.autoindex && file_exists(path, true)) {
+            return serve_autoindex(r, c, path);
+        }
         if (file_exists(path, true)) {
             http::log_error(r, core::LogLevel::kError, "directory index of \"%s\" is forbidden",
                             path.c_str());
@@ -418,8 +583,9 @@ Status postconfiguration(core::Cycle& cycle) {
                    const StaticLocConf* parent) {
             for (const auto& loc : locs) {
                 auto& c = core::conf_of<StaticLocConf>(loc->loc_confs);
-                bool inherited = c.alias && parent != nullptr && parent->alias &&
-                                 *parent->alias == *c.alias && c.alias_prefix.empty() &&
+                // An alias this location did not declare itself (no alias_where) is its parent's.
+                bool inherited = c.alias && c.alias_where.empty() && parent != nullptr &&
+                                 parent->alias && c.alias_prefix.empty() &&
                                  !parent->alias_prefix.empty();
                 if (inherited) {
                     c.alias_prefix = parent->alias_prefix;
