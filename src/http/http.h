@@ -78,6 +78,7 @@ struct Header {
 struct ServerBlock;
 struct LocationBlock;
 struct HttpLocConf;
+class OpenFileCache;
 
 /// A piece of a response body going through the body filters: bytes in memory (valid for
 /// the call), or `length` bytes of the open file `fd` from `offset`. Whoever receives a file
@@ -250,6 +251,7 @@ struct Request {
     bool logged = false;         // the log phase ran
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
+    bool internal = false;       // reached by an internal redirect or a rewrite (`internal`)
     /// $0..$9 of the last regex match (location, rewrite, if, map). Mutable: evaluating a
     /// variable may match a regex (map), which sets them as in nginx.
     mutable std::vector<std::string> captures;
@@ -399,6 +401,9 @@ struct HttpSrvConf : core::ConfBase {
     std::optional<core::Size> client_header_buffer_size;             // 1k
     std::optional<int> large_header_buffers;                         // 4
     std::optional<core::Size> large_header_buffer_size;              // 8k: longest line
+    std::optional<bool> merge_slashes;                               // on
+    std::optional<bool> underscores_in_headers;                      // off
+    std::optional<bool> ignore_invalid_headers;                      // on
 };
 core::Status merge(const HttpSrvConf& parent, HttpSrvConf& child);
 
@@ -429,7 +434,7 @@ struct HttpLocConf : core::ConfBase {
     std::optional<int> keepalive_requests;                         // 1000
     std::optional<std::chrono::milliseconds> send_timeout;         // 60s
     std::optional<std::string> default_type;                       // text/plain
-    std::optional<bool> server_tokens;                             // on
+    std::optional<int> server_tokens;                              // ServerTokens (on)
     std::optional<bool> absolute_redirect;                         // on
     std::optional<bool> server_name_in_redirect;                   // off
     std::optional<bool> port_in_redirect;                          // on
@@ -443,7 +448,26 @@ struct HttpLocConf : core::ConfBase {
     // Shared with the levels that inherit them (values are bound once, by address).
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
     std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
+    // Request-level directives (core_request.cc; defaults in merge_request).
+    bool internal = false;                           // internal: not inherited, as nginx
+    std::optional<bool> log_not_found;               // on
+    std::optional<bool> log_subrequest;              // off (halo makes no subrequests)
+    std::optional<bool> recursive_error_pages;       // off
+    std::optional<int> max_ranges;                   // unlimited; 0: no byte ranges
+    std::optional<int> if_modified_since;            // IfModifiedSince (exact)
+    std::optional<bool> chunked_transfer_encoding;   // on
+    std::optional<bool> msie_padding;                // on
+    std::optional<bool> msie_refresh;                // off
+    std::shared_ptr<OpenFileCache> open_file_cache;  // nullptr: off
+    bool open_file_cache_off = false;
+    std::optional<std::chrono::milliseconds> open_file_cache_valid;  // 60s
+    std::optional<int> open_file_cache_min_uses;                     // 1
+    std::optional<bool> open_file_cache_errors;                      // off
+    std::optional<bool> client_body_in_single_buffer;                // off (always one)
+    std::optional<core::Size> directio_alignment;                    // 512
 };
+enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
+enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 
 core::Status merge(const HttpLocConf& parent, HttpLocConf& child);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -11,6 +12,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "http/core_request.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -315,7 +317,6 @@ constexpr core::Directive kDirectives[] = {
      core::slot<&HttpLocConf::keepalive_requests, 0, INT32_MAX>()},
     {"send_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::send_timeout>()},
     {"default_type", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::default_type>()},
-    {"server_tokens", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::server_tokens>()},
     {"absolute_redirect", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::absolute_redirect>()},
     {"server_name_in_redirect", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::server_name_in_redirect>()},
@@ -337,6 +338,21 @@ constexpr core::Directive kDirectives[] = {
     {"add_header", kHttpAll | core::kCtxLocationIf, core::Args{2, 3, false},
      core::setter<&set_add_header>()},
 };
+
+/// The core's table followed by core_request.h's.
+template <size_t N, size_t M>
+constexpr std::array<core::Directive, N + M> concat(const core::Directive (&a)[N],
+                                                    const core::Directive (&b)[M]) {
+    std::array<core::Directive, N + M> out{};
+    for (size_t i = 0; i < N; i++) {
+        out[i] = a[i];
+    }
+    for (size_t i = 0; i < M; i++) {
+        out[N + i] = b[i];
+    }
+    return out;
+}
+constexpr auto kAllDirectives = concat(kDirectives, kRequestDirectives);
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<HttpMainConf>(ConfLevel::kMain),
@@ -487,7 +503,7 @@ Status merge(const HttpSrvConf& parent, HttpSrvConf& child) {
         child.large_header_buffers = parent.large_header_buffers.value_or(4);
         child.large_header_buffer_size = parent.large_header_buffer_size.value_or(core::Size{8192});
     }
-    return Status::ok();
+    return merge_request(parent, child);
 }
 
 Status merge(const HttpLocConf& parent, HttpLocConf& child) {
@@ -496,7 +512,6 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.keepalive_requests, parent.keepalive_requests, 1000);
     core::inherit(child.send_timeout, parent.send_timeout, 60s);
     core::inherit(child.default_type, parent.default_type, "text/plain");
-    core::inherit(child.server_tokens, parent.server_tokens, true);
     core::inherit(child.absolute_redirect, parent.absolute_redirect, true);
     core::inherit(child.server_name_in_redirect, parent.server_name_in_redirect, false);
     core::inherit(child.port_in_redirect, parent.port_in_redirect, true);
@@ -514,7 +529,7 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     if (!child.add_headers) {
         child.add_headers = parent.add_headers;  // nginx: only when this level has none
     }
-    return Status::ok();
+    return merge_request(parent, child);
 }
 
 HttpMainConf::~HttpMainConf() = default;
@@ -579,7 +594,7 @@ void add_header_filter(core::Cycle& cycle, HeaderFilter f) {
 extern const core::Module kHttpModule{
     .name = "http",
     .type = core::ModuleType::kHttp,
-    .directives = kDirectives,
+    .directives = kAllDirectives,
     .confs = kConfs,
     .init_cycle = &init_cycle,
 };

@@ -15,6 +15,7 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "http/core_request.h"
 #include "http/http.h"
 #include "http/modules/static/static.h"
 
@@ -241,8 +242,11 @@ std::string_view content_type(const http::Request& r, const StaticLocConf& c,
 }
 
 http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
-    core::log_conn(core::LogLevel::kError, r.connection_id, "open() \"%s\" failed (%d: %s)",
-                   path.c_str(), err, strerror(err));
+    if (status != 404 || *r.loc_conf<http::HttpLocConf>().log_not_found) {
+        core::log_conn(status == 500 ? core::LogLevel::kCrit : core::LogLevel::kError,
+                       r.connection_id, "open() \"%s\" failed (%d: %s)", path.c_str(), err,
+                       strerror(err));
+    }
     r.send_error(status);
     return http::Flow::kDone;
 }
@@ -253,21 +257,19 @@ bool file_exists(const std::string& path, bool want_dir) {
 }
 
 http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    // Through open_file_cache when the location has one.
+    http::OpenFileResult opened = http::open_static_file(r, path);
+    int fd = opened.fd;
     if (fd < 0) {
-        int e = errno;
+        int e = opened.err;
         return fail(r,
                     e == EACCES                                          ? 403
                     : (e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG) ? 404
                                                                          : 500,
                     path, e);
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        ::close(fd);
-        return fail(r, 500, path, e);
-    }
+    const struct stat& st = opened.st;
+    const auto& lc = r.loc_conf<http::HttpLocConf>();
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
         std::string location = http::escape_uri(r.uri) + "/";
@@ -300,7 +302,9 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         not_modified = *c.etag && etag_matches(inm->value, etag);
     } else if (ims != nullptr) {
         auto t = http::parse_http_date(ims->value);
-        not_modified = t && *t == st.st_mtime;  // nginx's "if_modified_since exact"
+        not_modified = t && (*lc.if_modified_since == http::kImsExact    ? *t == st.st_mtime
+                             : *lc.if_modified_since == http::kImsBefore ? st.st_mtime <= *t
+                                                                         : false);
     }
     if (not_modified) {
         ::close(fd);
@@ -308,8 +312,13 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         return http::Flow::kDone;
     }
 
-    r.out_headers.emplace_back("Accept-Ranges", "bytes");
-    const http::Header* range = r.find_header("Range");
+    // max_ranges 0: no byte ranges at all (nor Accept-Ranges). halo serves one range; a
+    // request with several gets the whole file, within any other max_ranges.
+    bool ranges = *lc.max_ranges > 0;
+    if (ranges) {
+        r.out_headers.emplace_back("Accept-Ranges", "bytes");
+    }
+    const http::Header* range = ranges ? r.find_header("Range") : nullptr;
     if (range != nullptr && r.method == "GET") {
         bool use_range = true;
         if (const http::Header* ir = r.find_header("If-Range")) {
@@ -388,8 +397,11 @@ http::Flow static_handler(http::Request& r) {
                            "directory index of \"%s\" is forbidden", path.c_str());
             r.send_error(403);
         } else {
-            core::log_conn(core::LogLevel::kError, r.connection_id, "\"%s\" is not found (%d: %s)",
-                           path.c_str(), ENOENT, strerror(ENOENT));
+            if (*r.loc_conf<http::HttpLocConf>().log_not_found) {
+                core::log_conn(core::LogLevel::kError, r.connection_id,
+                               "\"%s\" is not found (%d: %s)", path.c_str(), ENOENT,
+                               strerror(ENOENT));
+            }
             r.send_error(404);
         }
         return http::Flow::kDone;
