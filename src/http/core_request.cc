@@ -12,6 +12,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "http/session.h"
+
 namespace http {
 
 using core::ConfContext;
@@ -155,6 +157,7 @@ Status set_output_buffers(ConfContext& cf, HttpLocConf& conf) {
 
 Status merge_request(const HttpLocConf& parent, HttpLocConf& child) {
     using namespace std::chrono_literals;
+    child.internal = child.internal || parent.internal;  // nested locations too (nginx)
     core::inherit(child.server_tokens, parent.server_tokens, kServerTokensOn);
     core::inherit(child.log_not_found, parent.log_not_found, true);
     core::inherit(child.log_subrequest, parent.log_subrequest, false);
@@ -361,6 +364,17 @@ Agent agent_of(const Request& r) {
 }
 
 }  // namespace
+
+std::string_view content_type_of(const Request& r) {
+    const HttpMainConf& main = r.session->port().main();
+    if (main.type_of != nullptr) {
+        std::string_view type = main.type_of(r, r.uri);
+        if (!type.empty()) {
+            return type;
+        }
+    }
+    return *r.loc_conf<HttpLocConf>().default_type;
+}
 
 bool wants_error_padding(const Request& r, int status) {
     if (status < 400 || !*r.loc_conf<HttpLocConf>().msie_padding) {

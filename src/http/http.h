@@ -382,6 +382,9 @@ struct HttpMainConf : core::ConfBase {
     /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
     /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
     core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
+    /// Set by the static module: the type its `types` map gives the extension of `path` in
+    /// the request's location, or "" (see content_type_of()).
+    std::string_view (*type_of)(const Request& r, std::string_view path) = nullptr;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
@@ -449,12 +452,12 @@ struct HttpLocConf : core::ConfBase {
     std::shared_ptr<std::vector<std::unique_ptr<ErrorPage>>> error_pages;
     std::shared_ptr<std::vector<std::unique_ptr<AddHeader>>> add_headers;
     // Request-level directives (core_request.cc; defaults in merge_request).
-    bool internal = false;                           // internal: not inherited, as nginx
-    std::optional<bool> log_not_found;               // on
-    std::optional<bool> log_subrequest;              // off (halo makes no subrequests)
-    std::optional<bool> recursive_error_pages;       // off
-    std::optional<int> max_ranges;                   // unlimited; 0: no byte ranges
-    std::optional<int> if_modified_since;            // IfModifiedSince (exact)
+    bool internal = false;                      // internal: nested locations inherit it, as nginx
+    std::optional<bool> log_not_found;          // on
+    std::optional<bool> log_subrequest;         // off (halo makes no subrequests)
+    std::optional<bool> recursive_error_pages;  // off
+    std::optional<int> max_ranges;              // unlimited; 0: no byte ranges
+    std::optional<int> if_modified_since;       // IfModifiedSince (exact)
     std::optional<bool> chunked_transfer_encoding;   // on
     std::optional<bool> msie_padding;                // on
     std::optional<bool> msie_refresh;                // off
@@ -514,6 +517,9 @@ void for_each_location_confs(HttpMainConf& main, const std::function<void(core::
 core::Status make_temp_dir(core::Cycle& cycle, const std::string& dir);
 /// An unnamed temporary file in `dir` (O_TMPFILE, else created and unlinked); -1 on error.
 int open_temp_file(const std::string& dir);
+/// nginx's Content-Type of a response the server makes itself (`return code text`): the type
+/// of the URI's extension in `types`, else default_type.
+std::string_view content_type_of(const Request& r);
 /// The http main conf of a cycle, or nullptr when there is no http block.
 HttpMainConf* http_main(core::Cycle& cycle);
 

@@ -542,7 +542,8 @@ void Request::send_error(int code, std::string_view location) {
         code = 400;
         detail = "The plain HTTP request was sent to HTTPS port";
     }
-    std::string_view reason = status_text(code);
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
+    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string head_title =
         detail.empty() ? title : std::to_string(code) + " " + std::string(detail);

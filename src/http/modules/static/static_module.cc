@@ -241,6 +241,19 @@ std::string_view content_type(const http::Request& r, const StaticLocConf& c,
     return *r.loc_conf<http::HttpLocConf>().default_type;
 }
 
+/// HttpMainConf::type_of: the `types` entry for the extension of `path`, or "".
+std::string_view type_of(const http::Request& r, std::string_view path) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    std::string ext = extension_of(path);
+    if (!ext.empty()) {
+        auto it = c.types->find(ext);
+        if (it != c.types->end()) {
+            return it->second;
+        }
+    }
+    return {};
+}
+
 http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
     if (status != 404 || *r.loc_conf<http::HttpLocConf>().log_not_found) {
         core::log_conn(status == 500 ? core::LogLevel::kCrit : core::LogLevel::kError,
@@ -462,6 +475,7 @@ Status postconfiguration(core::Cycle& cycle) {
         HALO_TRY(walk.run(srv->locations, nullptr));
     }
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
+    main->type_of = &type_of;
     return Status::ok();
 }
 
