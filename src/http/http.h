@@ -258,6 +258,9 @@ struct Request {
     /// Values of the configuration's variables (ConfVariable::index): set by `set`, or a cache
     /// filled when a variable is first read (map).
     mutable std::vector<std::optional<std::string>> variables;
+    mutable std::string request_id;  // $request_id, made on first use
+    bool pipelined = false;          // $pipe: the head was read with the one before
+    bool completed = false;          // $request_completion: the whole response went out
     /// Searches the location again for the current (rewritten) URI, from find_config on, as
     /// nginx's post_rewrite phase: 500 after 10 URI changes and internal redirects. Returns
     /// the Flow for the calling handler.

@@ -554,6 +554,8 @@ void Session::start_request() {
     r.server = port_.find_server(r.host);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;
+    r.pipelined = next_pipelined_;
+    next_pipelined_ = false;
     r.stat.start_writing();
     requests_++;
 
@@ -710,6 +712,7 @@ void Session::finish_request() {
     Request& r = *req_;
     work().stream = nullptr;  // what is left of a streamed body is discarded
     work().input_paused = false;
+    r.completed = true;  // all of the response went out (on_drained)
     log_request();
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
     auto keepalive_timeout = *loc().keepalive_timeout;
@@ -745,6 +748,7 @@ void Session::finish_request() {
         conn_.set_timeout(keepalive_timeout);
     } else {
         state_ = State::kReadingHead;
+        next_pipelined_ = true;  // $pipe
         conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
     }
     // Input may have arrived while we were writing (edge-triggered: no new event comes).

@@ -398,7 +398,10 @@ constexpr VariableDef kBuiltins[] = {
 }  // namespace
 
 std::vector<VariableDef> builtin_variables() {
-    return {std::begin(kBuiltins), std::end(kBuiltins)};
+    std::vector<VariableDef> out(std::begin(kBuiltins), std::end(kBuiltins));
+    std::span<const VariableDef> more = more_core_variables();
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
 }
 
 void add_variable(core::Cycle& cycle, VariableDef def) {

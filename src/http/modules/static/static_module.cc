@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -422,6 +423,42 @@ http::Flow static_handler(http::Request& r) {
     return serve_file(r, c, path);
 }
 
+// ---- $document_root, $realpath_root, $request_filename ----
+
+/// The root or alias of the request's location, evaluated (a relative one from the prefix).
+std::string document_root(const http::Request& r) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    if (c.path_value) {
+        std::string base = c.path_value->eval(r);
+        if (!base.empty() && base[0] != '/') {
+            base.insert(0, c.prefix);
+        }
+        return base;
+    }
+    return c.alias ? *c.alias : c.root.value_or("");
+}
+
+bool get_document_root(const http::Request& r, std::string_view, std::string& out) {
+    out += document_root(r);
+    return true;
+}
+
+bool get_realpath_root(const http::Request& r, std::string_view, std::string& out) {
+    char* real = realpath(document_root(r).c_str(), nullptr);
+    if (real == nullptr) {
+        return false;
+    }
+    out += real;
+    free(real);
+    return true;
+}
+
+bool get_request_filename(const http::Request& r, std::string_view, std::string& out) {
+    std::string path = map_path(r, r.loc_conf<StaticLocConf>(), r.uri);
+    out += path;
+    return !path.empty();
+}
+
 Status postconfiguration(core::Cycle& cycle) {
     http::HttpMainConf* main = http::http_main(cycle);
     if (main == nullptr) {
@@ -476,6 +513,9 @@ Status postconfiguration(core::Cycle& cycle) {
     }
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
     main->type_of = &type_of;
+    http::add_variable(cycle, {"document_root", &get_document_root});
+    http::add_variable(cycle, {"realpath_root", &get_realpath_root});
+    http::add_variable(cycle, {"request_filename", &get_request_filename});
     return Status::ok();
 }
 
