@@ -78,6 +78,7 @@ struct Header {
 struct ServerBlock;
 struct LocationBlock;
 struct HttpLocConf;
+class OpenFileCache;
 
 /// A piece of a response body going through the body filters: bytes in memory (valid for
 /// the call), or `length` bytes of the open file `fd` from `offset`. Whoever receives a file
@@ -257,12 +258,16 @@ struct Request {
     bool logged = false;         // the log phase ran
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
+    bool internal = false;       // reached by an internal redirect or a rewrite (`internal`)
     /// $0..$9 of the last regex match (location, rewrite, if, map). Mutable: evaluating a
     /// variable may match a regex (map), which sets them as in nginx.
     mutable std::vector<std::string> captures;
     /// Values of the configuration's variables (ConfVariable::index): set by `set`, or a cache
     /// filled when a variable is first read (map).
     mutable std::vector<std::optional<std::string>> variables;
+    mutable std::string request_id;  // $request_id, made on first use
+    bool pipelined = false;          // $pipe: the head was read with the one before
+    bool completed = false;          // $request_completion: the whole response went out
     /// Searches the location again for the current (rewritten) URI, from find_config on, as
     /// nginx's post_rewrite phase: 500 after 10 URI changes and internal redirects. Returns
     /// the Flow for the calling handler.
@@ -402,6 +407,9 @@ struct HttpMainConf : core::ConfBase {
     /// client accepts gzip and gzip_http_version, gzip_proxied and gzip_disable allow it);
     /// `vary` tells whether gzip_vary is on. For gzip_static; nullptr without the gzip module.
     bool (*gzip_ok)(Request& r, bool& vary) = nullptr;
+    /// Set by the static module: the type its `types` map gives the extension of `path` in
+    /// the request's location, or "" (see content_type_of()).
+    std::string_view (*type_of)(const Request& r, std::string_view path) = nullptr;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
 };
@@ -423,6 +431,9 @@ struct HttpSrvConf : core::ConfBase {
     std::optional<core::Size> client_header_buffer_size;             // 1k
     std::optional<int> large_header_buffers;                         // 4
     std::optional<core::Size> large_header_buffer_size;              // 8k: longest line
+    std::optional<bool> merge_slashes;                               // on
+    std::optional<bool> underscores_in_headers;                      // off
+    std::optional<bool> ignore_invalid_headers;                      // on
 };
 core::Status merge(const HttpSrvConf& parent, HttpSrvConf& child);
 
@@ -462,7 +473,7 @@ struct HttpLocConf : core::ConfBase {
     std::optional<int> keepalive_requests;                         // 1000
     std::optional<std::chrono::milliseconds> send_timeout;         // 60s
     std::optional<std::string> default_type;                       // text/plain
-    std::optional<bool> server_tokens;                             // on
+    std::optional<int> server_tokens;                              // ServerTokens (on)
     std::optional<bool> absolute_redirect;                         // on
     std::optional<bool> server_name_in_redirect;                   // off
     std::optional<bool> port_in_redirect;                          // on
@@ -479,7 +490,26 @@ struct HttpLocConf : core::ConfBase {
     /// `error_log` of this level (several lines add up), else the enclosing level's; nullptr:
     /// the main error log. See http/error_log.h.
     std::shared_ptr<core::Log> error_log;
+    // Request-level directives (core_request.cc; defaults in merge_request).
+    bool internal = false;                      // internal: nested locations inherit it, as nginx
+    std::optional<bool> log_not_found;          // on
+    std::optional<bool> log_subrequest;         // off (halo makes no subrequests)
+    std::optional<bool> recursive_error_pages;  // off
+    std::optional<int> max_ranges;              // unlimited; 0: no byte ranges
+    std::optional<int> if_modified_since;       // IfModifiedSince (exact)
+    std::optional<bool> chunked_transfer_encoding;   // on
+    std::optional<bool> msie_padding;                // on
+    std::optional<bool> msie_refresh;                // off
+    std::shared_ptr<OpenFileCache> open_file_cache;  // nullptr: off
+    bool open_file_cache_off = false;
+    std::optional<std::chrono::milliseconds> open_file_cache_valid;  // 60s
+    std::optional<int> open_file_cache_min_uses;                     // 1
+    std::optional<bool> open_file_cache_errors;                      // off
+    std::optional<bool> client_body_in_single_buffer;                // off (always one)
+    std::optional<core::Size> directio_alignment;                    // 512
 };
+enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
+enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 
 core::Status merge(const HttpLocConf& parent, HttpLocConf& child);
@@ -526,6 +556,9 @@ void for_each_location_confs(HttpMainConf& main, const std::function<void(core::
 core::Status make_temp_dir(core::Cycle& cycle, const std::string& dir);
 /// An unnamed temporary file in `dir` (O_TMPFILE, else created and unlinked); -1 on error.
 int open_temp_file(const std::string& dir);
+/// nginx's Content-Type of a response the server makes itself (`return code text`): the type
+/// of the URI's extension in `types`, else default_type.
+std::string_view content_type_of(const Request& r);
 /// The http main conf of a cycle, or nullptr when there is no http block.
 HttpMainConf* http_main(core::Cycle& cycle);
 

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "http/error_log.h"
+#include "http/core_request.h"
 #include "http/http.h"
 #include "http/listen_conf.h"
 #include "http/proxy_protocol.h"
@@ -242,7 +243,6 @@ constexpr core::Directive kCoreDirectives[] = {
      core::slot<&HttpLocConf::keepalive_requests, 0, INT32_MAX>()},
     {"send_timeout", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::send_timeout>()},
     {"default_type", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::default_type>()},
-    {"server_tokens", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::server_tokens>()},
     {"absolute_redirect", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::absolute_redirect>()},
     {"server_name_in_redirect", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::server_name_in_redirect>()},
@@ -264,20 +264,26 @@ constexpr core::Directive kCoreDirectives[] = {
     {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
 };
 
-/// The core's own directives, then those of listen_conf.h (one table for the http module).
-template <size_t A, size_t B>
-constexpr std::array<core::Directive, A + B> join(const core::Directive (&a)[A],
-                                                  const core::Directive (&b)[B]) {
-    std::array<core::Directive, A + B> out{};
-    for (size_t i = 0; i < A; i++) {
-        out[i] = a[i];
+/// The core's own directives, then those of listen_conf.h and core_request.h (one table for
+/// the http module).
+template <size_t A, size_t B, size_t C>
+constexpr std::array<core::Directive, A + B + C> join(const core::Directive (&a)[A],
+                                                      const core::Directive (&b)[B],
+                                                      const core::Directive (&c)[C]) {
+    std::array<core::Directive, A + B + C> out{};
+    size_t n = 0;
+    for (const core::Directive& d : a) {
+        out[n++] = d;
     }
-    for (size_t i = 0; i < B; i++) {
-        out[A + i] = b[i];
+    for (const core::Directive& d : b) {
+        out[n++] = d;
+    }
+    for (const core::Directive& d : c) {
+        out[n++] = d;
     }
     return out;
 }
-constexpr auto kDirectives = join(kCoreDirectives, kListenDirectives);
+constexpr auto kDirectives = join(kCoreDirectives, kListenDirectives, kRequestDirectives);
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<HttpMainConf>(ConfLevel::kMain),
@@ -410,7 +416,7 @@ Status merge(const HttpSrvConf& parent, HttpSrvConf& child) {
         child.large_header_buffers = parent.large_header_buffers.value_or(4);
         child.large_header_buffer_size = parent.large_header_buffer_size.value_or(core::Size{8192});
     }
-    return Status::ok();
+    return merge_request(parent, child);
 }
 
 Status merge(const HttpLocConf& parent, HttpLocConf& child) {
@@ -419,7 +425,6 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.keepalive_requests, parent.keepalive_requests, 1000);
     core::inherit(child.send_timeout, parent.send_timeout, 60s);
     core::inherit(child.default_type, parent.default_type, "text/plain");
-    core::inherit(child.server_tokens, parent.server_tokens, true);
     core::inherit(child.absolute_redirect, parent.absolute_redirect, true);
     core::inherit(child.server_name_in_redirect, parent.server_name_in_redirect, false);
     core::inherit(child.port_in_redirect, parent.port_in_redirect, true);
@@ -438,7 +443,7 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
         child.error_log = parent.error_log;
     }
     merge(parent.conn, child.conn);
-    return Status::ok();
+    return merge_request(parent, child);
 }
 
 HttpMainConf::~HttpMainConf() = default;

@@ -102,7 +102,7 @@ int hex_value(char c) {
 
 /// RFC 3986 §5.2.4 on a decoded path, merging slashes as nginx does. False when it escapes
 /// the root ("/../x").
-bool normalize_path(std::string_view raw, std::string& out) {
+bool normalize_path(std::string_view raw, std::string& out, bool merge_slashes) {
     out.clear();
     out.reserve(raw.size());
     for (size_t i = 0; i < raw.size(); i++) {
@@ -128,8 +128,8 @@ bool normalize_path(std::string_view raw, std::string& out) {
     while (i < out.size()) {
         size_t slash = out.find('/', i + 1);
         std::string_view seg(out.data() + i, (slash == std::string::npos ? out.size() : slash) - i);
-        if (seg == "/" && slash != std::string::npos) {
-            // empty segment: merged
+        if (seg == "/" && slash != std::string::npos && merge_slashes) {
+            // empty segment: merged (merge_slashes on)
         } else if (seg == "/.") {
             if (slash == std::string::npos) {
                 path += '/';
@@ -182,6 +182,7 @@ void HeadParser::reset() {
     line_ = method_ = target_ = {};
     minor_ = 1;
     fields_.clear();
+    ignored_.clear();
 }
 
 ParseResult HeadParser::parse(std::string_view in, Request& r) {
@@ -318,15 +319,31 @@ ParseResult HeadParser::header_line(std::string_view line, size_t off) {
         return fail(400, bad_header("invalid", line));  // obs-fold (RFC 9112 §5.2)
     }
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
-        // includes whitespace before the colon (RFC 9112 §5.1)
+    if (colon == std::string_view::npos || colon == 0) {
         return fail(400, bad_header("invalid", line));
+    }
+    // nginx's header names: letters, digits, '-' and, with underscores_in_headers, '_'. Other
+    // characters make the line invalid: ignored (ignore_invalid_headers) or taken as it is.
+    // Whitespace or a control character in the name is refused (RFC 9112 §5.1).
+    bool valid = true;
+    for (char ch : line.substr(0, colon)) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == 0x7f) {
+            return fail(400, bad_header("invalid", line));
+        }
+        if (!isalnum(c) && c != '-' && (c != '_' || !rules_.underscores)) {
+            valid = false;
+        }
     }
     std::string_view raw = line.substr(colon + 1);
     for (char c : raw) {
         if (!is_field_char(static_cast<unsigned char>(c))) {
             return fail(400, bad_header("invalid", line));  // CTLs, NUL and bare CR
         }
+    }
+    if (!valid && rules_.ignore_invalid) {
+        ignored_.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(line.size())});
+        return ParseResult::kIncomplete;
     }
     std::string_view value = trim_ows(raw);
     size_t value_off = off + colon + 1 + static_cast<size_t>(value.data() - raw.data());
@@ -380,7 +397,7 @@ std::string duplicate(std::string_view what, const Header& h, const Header& prev
 
 /// Splits r.target into path (normalized into r.uri), args and, for absolute-form, host;
 /// why the request is refused when it cannot.
-std::optional<Refusal> split_target(Request& r) {
+std::optional<Refusal> split_target(Request& r, bool merge_slashes) {
     std::string_view path;
     if (r.target[0] == '/') {
         size_t q = r.target.find('?');
@@ -397,7 +414,7 @@ std::optional<Refusal> split_target(Request& r) {
         return Refusal{400, "client sent invalid request"};
     }
     r.path = path;
-    if (path != "*" && !normalize_path(path, r.uri)) {
+    if (path != "*" && !normalize_path(path, r.uri, merge_slashes)) {
         return Refusal{400, "client sent invalid request"};
     }
     if (path == "*") {
@@ -480,7 +497,7 @@ ParseResult HeadParser::finish(std::string_view in, Request& r) {
     r.keepalive = minor_ >= 1;
     r.headers.clear();
     r.headers.reserve(fields_.size());
-    if (auto refuse = split_target(r)) {
+    if (auto refuse = split_target(r, rules_.merge_slashes)) {
         line_refused_ = true;
         return fail(refuse->status, std::move(refuse->reason));
     }

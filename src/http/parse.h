@@ -57,6 +57,23 @@ class HeadParser {
     /// Forgets everything; ready for the next request.
     void reset();
 
+    /// The server's rules for the head (nginx's merge_slashes, underscores_in_headers,
+    /// ignore_invalid_headers); kept across reset().
+    struct Rules {
+        bool merge_slashes = true;
+        bool underscores = false;
+        bool ignore_invalid = true;
+    };
+    void set_rules(const Rules& rules) { rules_ = rules; }
+    /// Header lines skipped as invalid (ignore_invalid_headers), as views into `in`.
+    std::vector<std::string_view> ignored_lines(std::string_view in) const {
+        std::vector<std::string_view> out;
+        for (const Span& s : ignored_) {
+            out.push_back(in.substr(s.off, s.len));
+        }
+        return out;
+    }
+
   private:
     struct Span {
         uint32_t off;
@@ -92,6 +109,8 @@ class HeadParser {
     Span line_{}, method_{}, target_{};
     int minor_ = 1;
     std::vector<Field> fields_;
+    std::vector<Span> ignored_;
+    Rules rules_;
 };
 
 /// One-shot form of HeadParser (the whole head is in `in`).

@@ -12,6 +12,7 @@
 #include "auto_config.h"
 #include "core/log.h"
 #include "http/error_log.h"
+#include "http/core_request.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -273,7 +274,7 @@ void Request::send_head(int code, std::string_view content_type,
     if (!out.header_only && !out.content_length) {
         // The length is unknown: chunked for HTTP/1.1, else the end of the connection ends the
         // body (RFC 9112 §6.3).
-        if (http_minor >= 1) {
+        if (http_minor >= 1 && *lc.chunked_transfer_encoding) {
             out_headers.emplace_back("Transfer-Encoding", "chunked");
             add_body_filter(&chunked_body_filter);
         } else {
@@ -519,7 +520,8 @@ void Request::send_error(int code, std::string_view location) {
     }
     // error_page: once per request, for statuses it lists (nginx does not recurse either).
     const auto& pages = loc_conf<HttpLocConf>().error_pages;
-    if (pages && !in_error_page && location.empty()) {
+    bool again = in_error_page && *loc_conf<HttpLocConf>().recursive_error_pages;
+    if (pages && (!in_error_page || again) && location.empty()) {
         for (const auto& page : *pages) {
             if (std::find(page->codes.begin(), page->codes.end(), code) == page->codes.end()) {
                 continue;
@@ -531,8 +533,9 @@ void Request::send_error(int code, std::string_view location) {
                 send_error(page->override_status > 0 ? page->override_status : 302, target);
                 return;
             }
-            // GET (or HEAD) for the error document, whatever the request was (nginx).
-            if (method != "HEAD") {
+            // GET (or HEAD) for the error document, whatever the request was (nginx); a
+            // named location gets the request as it is.
+            if (method != "HEAD" && target[0] != '@') {
                 method = "GET";
             }
             size_t q = target.find('?');
@@ -553,7 +556,8 @@ void Request::send_error(int code, std::string_view location) {
         code = 400;
         detail = "No required SSL certificate was sent";
     }
-    std::string_view reason = status_text(code);
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
+    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string head_title =
         detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
@@ -565,6 +569,12 @@ void Request::send_error(int code, std::string_view location) {
         "</center>\r\n</body>\r\n</html>\r\n";
     if (code == 204 || code == 304) {
         body.clear();
+    } else if (wants_error_padding(*this, code)) {
+        body += error_padding();
+    }
+    if (auto refresh = msie_refresh_body(*this, code, location)) {
+        send(200, "text/html", *refresh);
+        return;
     }
     send(code, body.empty() ? "" : "text/html", body, location);
 }

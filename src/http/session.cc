@@ -247,8 +247,11 @@ size_t Session::max_head() const {
 }
 
 Session::Work& Session::make_work() {
-    work_ = std::make_unique<Work>(srv_conf(port_.default_server()).large_header_buffer_size->bytes,
-                                   max_head());
+    const auto& srv = srv_conf(port_.default_server());
+    work_ = std::make_unique<Work>(srv.large_header_buffer_size->bytes, max_head());
+    // As nginx, the head is read with the rules of the address's default server.
+    work_->parser.set_rules(
+        {*srv.merge_slashes, *srv.underscores_in_headers, *srv.ignore_invalid_headers});
     return *work_;
 }
 
@@ -432,6 +435,11 @@ bool Session::step_head() {
         switch (work().parser.parse(in_.view(), *req_)) {
             case ParseResult::kComplete:
                 work().head_len = work().parser.consumed();
+                for (std::string_view line : work().parser.ignored_lines(in_.view())) {
+                    core::log_conn(core::LogLevel::kInfo, conn_.id(),
+                                   "client sent invalid header line: \"%s\"",
+                                   escape_log(line.substr(0, 256)).c_str());
+                }
                 start_request();
                 return true;  // finish_request() may already have made us ready again
             case ParseResult::kError:
@@ -573,6 +581,8 @@ void Session::start_request() {
     r.server = port_.find_server(r.host, &r);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;
+    r.pipelined = next_pipelined_;
+    next_pipelined_ = false;
     r.stat.start_writing();
     requests_++;
 
@@ -594,6 +604,9 @@ void Session::start_request() {
 
 bool Session::find_config() {
     Request& r = *req_;
+    if (r.named_target != nullptr || r.uri_changed) {
+        r.internal = true;  // an internal redirect or a rewrite: `internal` locations match
+    }
     if (r.named_target == nullptr) {
         // Captures of an earlier match (rewrite, if) stay unless a regex location matches.
         r.location = match_location(r.server->locations, r.uri, r.captures).loc;
@@ -603,6 +616,10 @@ bool Session::find_config() {
     }
     r.loc_confs = r.location != nullptr ? &r.location->loc_confs : &r.server->loc_confs;
     const auto& lc = loc();
+    if (lc.internal && !r.internal) {
+        r.send_error(404);  // an `internal` location is not for clients
+        return false;
+    }
     if (requests_ >= *lc.keepalive_requests || lc.keepalive_timeout->count() == 0 ||
         ev::Runtime::current().shutting_down()) {
         r.keepalive = false;
@@ -724,6 +741,7 @@ void Session::finish_request() {
     Request& r = *req_;
     work().stream = nullptr;  // what is left of a streamed body is discarded
     work().input_paused = false;
+    r.completed = true;  // all of the response went out (on_drained)
     log_request();
     bool keep = r.keepalive && !close_after_ && !ev::Runtime::current().shutting_down();
     auto keepalive_timeout = *loc().keepalive_timeout;
@@ -760,6 +778,7 @@ void Session::finish_request() {
         conn_.set_timeout(keepalive_timeout);
     } else {
         state_ = State::kReadingHead;
+        next_pipelined_ = true;  // $pipe
         conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
     }
     // Input may have arrived while we were writing (edge-triggered: no new event comes).

@@ -134,6 +134,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// The local address of the connection ($server_addr), looked up once.
     const core::SockAddr& local_addr();
     int requests() const { return requests_; }
+    /// When the connection was accepted ($connection_time).
+    std::chrono::steady_clock::time_point accepted() const { return accepted_; }
+    /// The connection's socket ($tcpinfo_*).
+    int fd() const { return conn_.fd(); }
     /// The scheme clients use on this connection.
     std::string_view scheme() const { return secure() ? "https" : "http"; }
 
@@ -242,6 +246,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     std::unique_ptr<Work> work_;
     int requests_ = 0;
     ev::TimePoint started_;  // keepalive_time counts from here
+    std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
+    bool next_pipelined_ = false;  // the next head was in the buffer when a request ended
     State state_ = State::kReadingHead;
     bool corked_ = false;        // TCP_CORK set (tcp_nopush)
     bool nodelay_ = false;       // TCP_NODELAY set (tcp_nodelay)

@@ -44,7 +44,8 @@ bool header_value(const Request& r, std::string_view name, std::string& out) {
     return false;
 }
 
-/// nginx's $http_x_forwarded_for: '_' stands for '-', any case.
+/// nginx's $http_x_forwarded_for: any case, a '-' of the header name read as '_' (so
+/// $http_x_a is "X-A" or, when underscores are allowed, "X_A").
 bool get_http(const Request& r, std::string_view arg, std::string& out) {
     for (const Header& h : r.headers) {
         if (h.name.size() != arg.size()) {
@@ -52,9 +53,10 @@ bool get_http(const Request& r, std::string_view arg, std::string& out) {
         }
         bool same = true;
         for (size_t i = 0; i < arg.size() && same; i++) {
-            char a = static_cast<char>(tolower(static_cast<unsigned char>(h.name[i])));
-            char b = arg[i] == '_' ? '-'
-                                   : static_cast<char>(tolower(static_cast<unsigned char>(arg[i])));
+            char a = h.name[i] == '-'
+                         ? '_'
+                         : static_cast<char>(tolower(static_cast<unsigned char>(h.name[i])));
+            char b = static_cast<char>(tolower(static_cast<unsigned char>(arg[i])));
             same = a == b;
         }
         if (same) {
@@ -396,7 +398,10 @@ constexpr VariableDef kBuiltins[] = {
 }  // namespace
 
 std::vector<VariableDef> builtin_variables() {
-    return {std::begin(kBuiltins), std::end(kBuiltins)};
+    std::vector<VariableDef> out(std::begin(kBuiltins), std::end(kBuiltins));
+    std::span<const VariableDef> more = more_core_variables();
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
 }
 
 void add_variable(core::Cycle& cycle, VariableDef def) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,5 +120,8 @@ void register_complex_value(core::Cycle& cycle, ComplexValue* cv);
 
 /// The variables every http cycle has: $remote_addr, $request, $status, $http_*, ...
 std::vector<VariableDef> builtin_variables();
+/// The rest of nginx's core variables, from core_variables.cc: $request_id, $cookie_*,
+/// $sent_http_*, $binary_remote_addr, $tcpinfo_*, $pipe, $connection_time...
+std::span<const VariableDef> more_core_variables();
 
 }  // namespace http

@@ -333,8 +333,8 @@ TEST_F(HttpConfigTest, SlotErrors) {
               "500ms, 10s, 1m" +
                   at(2));
     EXPECT_EQ(error("http {\n server_tokens maybe; }"),
-              "invalid value \"maybe\" in \"server_tokens\" directive, it must be \"on\" or "
-              "\"off\"" +
+              "invalid value \"maybe\" in \"server_tokens\" directive, it must be \"on\", "
+              "\"off\" or \"build\"" +
                   at(2));
     EXPECT_EQ(error("http {\n keepalive_requests -1; }"),
               "invalid value \"-1\" in \"keepalive_requests\" directive, it must be "

@@ -181,7 +181,7 @@ Outcome ReturnStep::run(http::Request& r, RunState&) const {
     if (is_redirect(code)) {
         r.send_error(code, text.eval(r));
     } else if (has_text) {
-        r.send(code, *r.loc_conf<http::HttpLocConf>().default_type, text.eval(r));
+        r.send(code, http::content_type_of(r), text.eval(r));
     } else if (code >= 300) {
         r.send_error(code);  // error_page applies
     } else {

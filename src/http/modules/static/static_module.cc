@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "http/error_log.h"
+#include "http/core_request.h"
 #include "http/http.h"
 #include "http/modules/static/autoindex.h"
 #include "http/modules/static/static.h"
@@ -273,9 +275,24 @@ std::string_view content_type(const http::Request& r, const StaticLocConf& c,
     return *r.loc_conf<http::HttpLocConf>().default_type;
 }
 
+/// HttpMainConf::type_of: the `types` entry for the extension of `path`, or "".
+std::string_view type_of(const http::Request& r, std::string_view path) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    std::string ext = extension_of(path);
+    if (!ext.empty()) {
+        auto it = c.types->find(ext);
+        if (it != c.types->end()) {
+            return it->second;
+        }
+    }
+    return {};
+}
+
 http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
-    http::log_error(r, core::LogLevel::kError, "open() \"%s\" failed (%d: %s)", path.c_str(), err,
-                    strerror(err));
+    if (status != 404 || *r.loc_conf<http::HttpLocConf>().log_not_found) {
+        http::log_error(r, status == 500 ? core::LogLevel::kCrit : core::LogLevel::kError,
+                        "open() \"%s\" failed (%d: %s)", path.c_str(), err, strerror(err));
+    }
     r.send_error(status);
     return http::Flow::kDone;
 }
@@ -295,21 +312,19 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     if (http::Flow f; type_path == nullptr && gzip_static(r, c, path, f, vary)) {
         return f;
     }
-    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    // Through open_file_cache when the location has one.
+    http::OpenFileResult opened = http::open_static_file(r, path);
+    int fd = opened.fd;
     if (fd < 0) {
-        int e = errno;
+        int e = opened.err;
         return fail(r,
                     e == EACCES                                          ? 403
                     : (e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG) ? 404
                                                                          : 500,
                     path, e);
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        ::close(fd);
-        return fail(r, 500, path, e);
-    }
+    const struct stat& st = opened.st;
+    const auto& lc = r.loc_conf<http::HttpLocConf>();
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
         std::string location = http::escape_uri(r.uri) + "/";
@@ -345,7 +360,9 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         not_modified = *c.etag && etag_matches(inm->value, etag);
     } else if (ims != nullptr) {
         auto t = http::parse_http_date(ims->value);
-        not_modified = t && *t == st.st_mtime;  // nginx's "if_modified_since exact"
+        not_modified = t && (*lc.if_modified_since == http::kImsExact    ? *t == st.st_mtime
+                             : *lc.if_modified_since == http::kImsBefore ? st.st_mtime <= *t
+                                                                         : false);
     }
     if (not_modified) {
         ::close(fd);
@@ -359,8 +376,13 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         r.send_file(200, type, fd, 0, size, *c.sendfile);
         return http::Flow::kDone;
     }
-    r.out_headers.emplace_back("Accept-Ranges", "bytes");
-    const http::Header* range = r.find_header("Range");
+    // max_ranges 0: no byte ranges at all (nor Accept-Ranges). halo serves one range; a
+    // request with several gets the whole file, within any other max_ranges.
+    bool ranges = *lc.max_ranges > 0;
+    if (ranges) {
+        r.out_headers.emplace_back("Accept-Ranges", "bytes");
+    }
+    const http::Header* range = ranges ? r.find_header("Range") : nullptr;
     if (range != nullptr && r.method == "GET") {
         bool use_range = true;
         if (const http::Header* ir = r.find_header("If-Range")) {
@@ -554,13 +576,51 @@ http::Flow static_handler(http::Request& r) {
                             path.c_str());
             r.send_error(403);
         } else {
-            http::log_error(r, core::LogLevel::kError, "\"%s\" is not found (%d: %s)", path.c_str(),
-                            ENOENT, strerror(ENOENT));
+            if (*r.loc_conf<http::HttpLocConf>().log_not_found) {
+                http::log_error(r, core::LogLevel::kError, "\"%s\" is not found (%d: %s)",
+                                path.c_str(), ENOENT, strerror(ENOENT));
+            }
             r.send_error(404);
         }
         return http::Flow::kDone;
     }
     return serve_file(r, c, path);
+}
+
+// ---- $document_root, $realpath_root, $request_filename ----
+
+/// The root or alias of the request's location, evaluated (a relative one from the prefix).
+std::string document_root(const http::Request& r) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    if (c.path_value) {
+        std::string base = c.path_value->eval(r);
+        if (!base.empty() && base[0] != '/') {
+            base.insert(0, c.prefix);
+        }
+        return base;
+    }
+    return c.alias ? *c.alias : c.root.value_or("");
+}
+
+bool get_document_root(const http::Request& r, std::string_view, std::string& out) {
+    out += document_root(r);
+    return true;
+}
+
+bool get_realpath_root(const http::Request& r, std::string_view, std::string& out) {
+    char* real = realpath(document_root(r).c_str(), nullptr);
+    if (real == nullptr) {
+        return false;
+    }
+    out += real;
+    free(real);
+    return true;
+}
+
+bool get_request_filename(const http::Request& r, std::string_view, std::string& out) {
+    std::string path = map_path(r, r.loc_conf<StaticLocConf>(), r.uri);
+    out += path;
+    return !path.empty();
 }
 
 Status postconfiguration(core::Cycle& cycle) {
@@ -617,6 +677,10 @@ Status postconfiguration(core::Cycle& cycle) {
         HALO_TRY(walk.run(srv->locations, nullptr));
     }
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
+    main->type_of = &type_of;
+    http::add_variable(cycle, {"document_root", &get_document_root});
+    http::add_variable(cycle, {"realpath_root", &get_realpath_root});
+    http::add_variable(cycle, {"request_filename", &get_request_filename});
     return Status::ok();
 }
 
