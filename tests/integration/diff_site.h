@@ -34,6 +34,9 @@ inline constexpr std::string_view kKnownGzipVary =
     "gzip_vary: nginx adds Vary: Accept-Encoding to every answer of a gzip_types type (HEAD, "
     "206, 416 too), halo only to those it could compress";
 
+inline constexpr std::string_view kKnownBadRequestFilters =
+    "a 400 for a malformed request line or URI: nginx runs the server's header filters on it "
+    "(add_header ... always), halo answers before the request has a server's headers";
 inline constexpr std::string_view kKnownGzipHead =
     "HEAD of a gzip_types file with Accept-Encoding: gzip: nginx answers with the headers of "
     "the compressed answer (Content-Encoding: gzip, weak ETag, no Content-Length), halo with "
