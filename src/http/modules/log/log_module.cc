@@ -1,5 +1,6 @@
 // access_log and log_format, as nginx's ngx_http_log_module: lines built from $variables,
-// written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`.
+// written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`, or sent
+// to syslog (one datagram per line); `if=` skips the line when its value is "" or "0".
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include "core/log.h"
 #include "core/module.h"
 #include "core/sys.h"
+#include "core/syslog.h"
 #include "event/runtime.h"
 #include "http/http.h"
 
@@ -34,7 +36,9 @@ struct LogFormat {
 };
 
 struct AccessLog {
-    std::shared_ptr<core::OpenFile> file;
+    std::shared_ptr<core::OpenFile> file;        // null when the lines go to syslog
+    std::shared_ptr<core::SyslogPeer> syslog;    // access_log syslog:...
+    std::shared_ptr<http::ComplexValue> filter;  // if=: no line when it is "" or "0"
     const LogFormat* format = nullptr;
     size_t buffer = 0;                                         // 0: one write per line
     std::chrono::milliseconds flush{std::chrono::seconds(1)};  // with buffer=
@@ -132,12 +136,26 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     }
     auto& main = core::conf_of<LogMainConf>(http::http_main(cf.cycle())->main_confs);
     AccessLog log;
-    log.file = cf.cycle().open_file(cf.full_path(cf.arg(0)));
+    const std::string& path = cf.arg(0);
+    if (path.starts_with("syslog:")) {
+        log.syslog = std::make_shared<core::SyslogPeer>();
+        std::string err;
+        if (!core::parse_syslog(std::string_view(path).substr(7), *log.syslog, err)) {
+            return cf.error(err);
+        }
+    } else if (path.find('$') != std::string::npos) {
+        return cf.error(
+            "variables in the \"access_log\" path are not supported by halo: log to one file "
+            "(with $host or $server_name in the format) or to \"syslog:\"");
+    } else {
+        log.file = cf.cycle().open_file(cf.full_path(path));
+    }
     std::string_view format = cf.args().size() > 1 ? std::string_view(cf.arg(1)) : "combined";
     log.format = find_format(cf.cycle(), main, format);
     if (log.format == nullptr) {
         return cf.error("unknown log format \"" + std::string(format) + "\"");
     }
+    bool flush_set = false;
     for (size_t i = 2; i < cf.args().size(); i++) {
         std::string_view a = cf.arg(i);
         if (a.rfind("buffer=", 0) == 0) {
@@ -152,9 +170,24 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
                 return cf.invalid_value(a);
             }
             log.flush = *t;
+            flush_set = true;
+        } else if (a.rfind("if=", 0) == 0) {
+            log.filter = std::make_shared<http::ComplexValue>();
+            HALO_TRY(http::ComplexValue::parse(a.substr(3), cf.node().where(), *log.filter));
+            http::register_complex_value(cf.cycle(), log.filter.get());
+        } else if (a == "gzip" || a.rfind("gzip=", 0) == 0) {
+            return cf.error(
+                "\"gzip\" of \"access_log\" is not supported by halo: write the log plain "
+                "and compress it when it is rotated (logrotate's compress)");
         } else {
             return cf.error("invalid parameter \"" + std::string(a) + "\"");
         }
+    }
+    if (flush_set && log.buffer == 0) {
+        return cf.error("no buffer is defined for access_log \"" + path + "\"");
+    }
+    if (log.syslog && log.buffer != 0) {
+        return cf.error("logs to syslog cannot be buffered");
     }
     if (!conf.logs) {
         conf.logs = std::vector<AccessLog>();
@@ -165,7 +198,7 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
 
 constexpr core::Directive kDirectives[] = {
     {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
-    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::Args{1, 4, false},
+    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1ToN,
      core::setter<&set_access_log>()},
 };
 
@@ -220,6 +253,13 @@ http::Flow log_handler(http::Request& r) {
     }
     std::string line;
     for (const AccessLog& log : *lc.logs) {
+        if (log.filter) {
+            line.clear();
+            log.filter->eval(r, line);
+            if (line.empty() || line == "0") {
+                continue;
+            }
+        }
         line.clear();
         switch (log.format->escape) {
             case Escape::kDefault:
@@ -231,6 +271,14 @@ http::Flow log_handler(http::Request& r) {
             case Escape::kNone:
                 log.format->value.eval(r, line, "-");
                 break;
+        }
+        if (log.syslog) {
+            std::string err;
+            if (!log.syslog->send(log.syslog->severity, line, &err)) {
+                HALO_LOG(kWarn, "send() to syslog failed (%s), server: \"%s\"", err.c_str(),
+                         log.syslog->server.c_str());
+            }
+            continue;
         }
         line += '\n';
         if (log.buffer == 0 || g_pending == nullptr) {
@@ -274,7 +322,10 @@ Status postconfiguration(core::Cycle& cycle) {
             if (!file) {
                 file = cycle.open_file(cycle.full_path("logs/access.log"));
             }
-            lc.logs = std::vector<AccessLog>{AccessLog{file, combined, 0, {}}};
+            AccessLog log;
+            log.file = file;
+            log.format = combined;
+            lc.logs = std::vector<AccessLog>{std::move(log)};
         }
     });
     return Status::ok();
