@@ -196,10 +196,24 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     return Status::ok();
 }
 
+/// Only `off`, nginx's default: the cache holds the files of access_log paths with variables,
+/// which halo refuses.
+Status set_open_log_file_cache(ConfContext& cf, LogLocConf&) {
+    if (cf.args().size() == 1 && cf.arg(0) == "off") {
+        return Status::ok();
+    }
+    return cf.error(
+        "\"open_log_file_cache\" is not supported by halo: it caches the files of access_log "
+        "paths with variables, which halo does not have; use \"open_log_file_cache off\" or "
+        "remove it");
+}
+
 constexpr core::Directive kDirectives[] = {
     {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
     {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1ToN,
      core::setter<&set_access_log>()},
+    {"open_log_file_cache", core::kCtxHttpAll, core::Args{1, 4, false},
+     core::setter<&set_open_log_file_cache>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {

@@ -157,6 +157,12 @@ TEST_F(HttpLogTest, RejectsWhatHaloCannotDoAndNginxsErrors) {
               "\"gzip\" of \"access_log\" is not supported by halo: write the log plain and "
               "compress it when it is rotated (logrotate's compress)" +
                   at(2));
+    EXPECT_EQ(http_error("open_log_file_cache max=10 inactive=20s;"),
+              "\"open_log_file_cache\" is not supported by halo: it caches the files of "
+              "access_log paths with variables, which halo does not have; use "
+              "\"open_log_file_cache off\" or remove it" +
+                  at(2));
+    EXPECT_TRUE(load("http {\n open_log_file_cache off;\n}\n").is_ok());
     EXPECT_EQ(http_error("access_log logs/a.log combined flush=5s;"),
               "no buffer is defined for access_log \"logs/a.log\"" + at(2));
     EXPECT_EQ(http_error("access_log syslog:server=127.0.0.1 combined buffer=4k;"),
