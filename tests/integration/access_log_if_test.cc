@@ -1,12 +1,15 @@
 // access_log through the real binary: `if=` (no line when the condition is "" or "0", as
 // nginx) with a map on $status, and `syslog:` (one RFC 3164 datagram per line, as nginx sends
-// them) to a UDP socket and a unix datagram socket this test opens.
+// them) to a UDP socket and a unix datagram socket this test opens, and gzip= (one gzip member
+// per buffer flush, as nginx).
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cctype>
 #include <cstring>
@@ -27,6 +30,36 @@ std::vector<std::string> lines_of(const std::string& text) {
     std::string line;
     while (std::getline(in, line)) {
         out.push_back(line);
+    }
+    return out;
+}
+
+/// Every gzip member of `data` inflated and concatenated; nothing when `data` is not gzip.
+std::optional<std::string> gunzip_members(const std::string& data, int* members) {
+    std::string out;
+    *members = 0;
+    size_t pos = 0;
+    while (pos < data.size()) {
+        z_stream zs{};
+        if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+            return std::nullopt;
+        }
+        zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + pos));
+        zs.avail_in = static_cast<uInt>(data.size() - pos);
+        int rc = Z_OK;
+        char buf[4096];
+        while (rc == Z_OK) {
+            zs.next_out = reinterpret_cast<Bytef*>(buf);
+            zs.avail_out = sizeof(buf);
+            rc = inflate(&zs, Z_NO_FLUSH);
+            out.append(buf, sizeof(buf) - zs.avail_out);
+        }
+        pos = data.size() - zs.avail_in;
+        inflateEnd(&zs);
+        if (rc != Z_STREAM_END) {
+            return std::nullopt;
+        }
+        ++*members;
     }
     return out;
 }
@@ -225,6 +258,47 @@ TEST_F(AccessLogIfTest, SyslogUnixSocket) {
     std::regex line("<190>[A-Z][a-z]{2} [ 123][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} " + hostname() +
                     " app: /u 200");
     EXPECT_TRUE(std::regex_match(*got, line)) << *got;
+}
+
+TEST_F(AccessLogIfTest, GzipWritesOneMemberPerFlush) {
+    start(
+        "log_format short '$request_uri $status';\n"
+        "server { listen 127.0.0.1:%%PORT_0%%;\n"
+        " access_log logs/a.log.gz short gzip=5 if=$arg_log;\n"
+        " location / { return 200 \"ok\"; } }");
+    EXPECT_EQ(status_of("/1?log=1"), 200);
+    EXPECT_EQ(status_of("/2"), 200);
+    EXPECT_EQ(status_of("/3?log=1"), 200);
+    // A graceful stop flushes the 64k buffer (gzip without buffer=, as nginx) as one member.
+    ASSERT_TRUE(halo_.signal(SIGQUIT));
+    ASSERT_TRUE(halo_.wait_exit(10s).has_value());
+    std::string raw = read_file(halo_.path("logs/a.log.gz")).value_or("");
+    ASSERT_GE(raw.size(), 2u);
+    EXPECT_EQ(raw.substr(0, 2), "\x1f\x8b");
+    int members = 0;
+    auto text = gunzip_members(raw, &members);
+    ASSERT_TRUE(text) << "not gzip";
+    EXPECT_EQ(members, 1);
+    EXPECT_EQ(*text, "/1?log=1 200\n/3?log=1 200\n");
+}
+
+TEST_F(AccessLogIfTest, GzipSmallBufferWritesSeveralMembers) {
+    // buffer=16: every line overflows the buffer, so each earlier line is its own member.
+    start(
+        "log_format short '$request_uri $status';\n"
+        "server { listen 127.0.0.1:%%PORT_0%%;\n"
+        " access_log logs/a.log.gz short buffer=16 gzip;\n"
+        " location / { return 200 \"ok\"; } }");
+    for (const char* t : {"/line-one", "/line-two", "/line-three"}) {
+        EXPECT_EQ(status_of(t), 200) << t;
+    }
+    ASSERT_TRUE(halo_.signal(SIGQUIT));
+    ASSERT_TRUE(halo_.wait_exit(10s).has_value());
+    int members = 0;
+    auto text = gunzip_members(read_file(halo_.path("logs/a.log.gz")).value_or(""), &members);
+    ASSERT_TRUE(text) << "not gzip";
+    EXPECT_EQ(members, 3);
+    EXPECT_EQ(*text, "/line-one 200\n/line-two 200\n/line-three 200\n");
 }
 
 TEST_F(AccessLogIfTest, VariablesInPathAreRefused) {

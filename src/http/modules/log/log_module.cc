@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auto_config.h"
 #include "core/cycle.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -20,6 +21,10 @@
 #include "core/syslog.h"
 #include "event/runtime.h"
 #include "http/http.h"
+
+#ifdef HALO_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 namespace mod::http_log {
 namespace {
@@ -42,6 +47,7 @@ struct AccessLog {
     const LogFormat* format = nullptr;
     size_t buffer = 0;                                         // 0: one write per line
     std::chrono::milliseconds flush{std::chrono::seconds(1)};  // with buffer=
+    int gzip = 0;  // gzip=level: each buffer written as one gzip member (0: plain)
 };
 
 struct LogMainConf : core::ConfBase {
@@ -176,12 +182,24 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
             HALO_TRY(http::ComplexValue::parse(a.substr(3), cf.node().where(), *log.filter));
             http::register_complex_value(cf.cycle(), log.filter.get());
         } else if (a == "gzip" || a.rfind("gzip=", 0) == 0) {
-            return cf.error(
-                "\"gzip\" of \"access_log\" is not supported by halo: write the log plain "
-                "and compress it when it is rotated (logrotate's compress)");
+#ifdef HALO_HAVE_ZLIB
+            log.gzip = 1;  // Z_BEST_SPEED, as nginx
+            if (a.size() > 4) {
+                std::string_view level = a.substr(5);
+                if (level.size() != 1 || level[0] < '1' || level[0] > '9') {
+                    return cf.error("invalid compression level \"" + std::string(level) + "\"");
+                }
+                log.gzip = level[0] - '0';
+            }
+#else
+            return cf.error("halo was built without zlib support");
+#endif
         } else {
             return cf.error("invalid parameter \"" + std::string(a) + "\"");
         }
+    }
+    if (log.gzip != 0 && log.buffer == 0) {
+        log.buffer = 64 * 1024;  // gzip without buffer=: nginx's 64k
     }
     if (flush_set && log.buffer == 0) {
         return cf.error("no buffer is defined for access_log \"" + path + "\"");
@@ -240,15 +258,48 @@ void write_all(core::OpenFile& f, std::string_view data) {
 /// Buffered lines of one file in this process (access_log ... buffer=).
 struct Pending {
     std::string data;
+    int gzip = 0;  // compression level of the file's access_log (0: plain)
     std::unique_ptr<ev::Timer> timer;
 };
 std::unordered_map<core::OpenFile*, Pending>* g_pending = nullptr;
 
-void flush(core::OpenFile& f, Pending& p) {
-    if (!p.data.empty()) {
-        write_all(f, p.data);
-        p.data.clear();
+#ifdef HALO_HAVE_ZLIB
+/// `in` as one whole gzip member (RFC 1952), as nginx writes a buffer of a gzip access log.
+bool gzip_member(std::string_view in, int level, std::string& out) {
+    z_stream zs{};
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return false;
     }
+    out.resize(deflateBound(&zs, in.size()) + 64);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    int rc = deflate(&zs, Z_FINISH);
+    out.resize(out.size() - zs.avail_out);
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END;
+}
+#endif
+
+void flush(core::OpenFile& f, Pending& p) {
+    if (p.data.empty()) {
+        return;
+    }
+#ifdef HALO_HAVE_ZLIB
+    if (p.gzip != 0) {
+        std::string member;
+        if (gzip_member(p.data, p.gzip, member)) {
+            write_all(f, member);
+        } else {
+            HALO_LOG(kAlert, "deflate() of \"%s\" failed", f.path.c_str());
+        }
+        p.data.clear();
+        return;
+    }
+#endif
+    write_all(f, p.data);
+    p.data.clear();
 }
 
 void flush_all() {
@@ -300,6 +351,7 @@ http::Flow log_handler(http::Request& r) {
             continue;
         }
         Pending& p = (*g_pending)[log.file.get()];
+        p.gzip = log.gzip;
         if (p.data.size() + line.size() > log.buffer) {
             flush(*log.file, p);
         }

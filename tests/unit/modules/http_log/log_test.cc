@@ -141,6 +141,8 @@ TEST_F(HttpLogTest, AcceptsIfAndSyslog) {
     core::Status s = load(
         "http {\n"
         " access_log logs/a.log combined if=$arg_log;\n"
+        " access_log logs/z.log.gz combined gzip;\n"
+        " access_log logs/y.log.gz combined gzip=9 flush=2s;\n"
         " access_log logs/b.log combined buffer=4k flush=1s if=x$arg_a;\n"
         " access_log syslog:server=127.0.0.1:5140,facility=local6,severity=notice,tag=web;\n"
         " access_log syslog:server=unix:/dev/log,nohostname combined if=$arg_log;\n"
@@ -153,10 +155,8 @@ TEST_F(HttpLogTest, RejectsWhatHaloCannotDoAndNginxsErrors) {
               "variables in the \"access_log\" path are not supported by halo: log to one file "
               "(with $host or $server_name in the format) or to \"syslog:\"" +
                   at(2));
-    EXPECT_EQ(http_error("access_log logs/a.log combined gzip=5;"),
-              "\"gzip\" of \"access_log\" is not supported by halo: write the log plain and "
-              "compress it when it is rotated (logrotate's compress)" +
-                  at(2));
+    EXPECT_EQ(http_error("access_log logs/a.log combined gzip=10;"),
+              "invalid compression level \"10\"" + at(2));
     EXPECT_EQ(http_error("open_log_file_cache max=10 inactive=20s;"),
               "\"open_log_file_cache\" is not supported by halo: it caches the files of "
               "access_log paths with variables, which halo does not have; use "
