@@ -1,5 +1,6 @@
 // access_log and log_format, as nginx's ngx_http_log_module: lines built from $variables,
-// written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`.
+// written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`, or sent
+// to syslog (one datagram per line); `if=` skips the line when its value is "" or "0".
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,13 +12,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auto_config.h"
 #include "core/cycle.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/sys.h"
+#include "core/syslog.h"
 #include "event/runtime.h"
 #include "http/http.h"
+
+#ifdef HALO_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 namespace mod::http_log {
 namespace {
@@ -34,10 +41,13 @@ struct LogFormat {
 };
 
 struct AccessLog {
-    std::shared_ptr<core::OpenFile> file;
+    std::shared_ptr<core::OpenFile> file;        // null when the lines go to syslog
+    std::shared_ptr<core::SyslogPeer> syslog;    // access_log syslog:...
+    std::shared_ptr<http::ComplexValue> filter;  // if=: no line when it is "" or "0"
     const LogFormat* format = nullptr;
     size_t buffer = 0;                                         // 0: one write per line
     std::chrono::milliseconds flush{std::chrono::seconds(1)};  // with buffer=
+    int gzip = 0;  // gzip=level: each buffer written as one gzip member (0: plain)
 };
 
 struct LogMainConf : core::ConfBase {
@@ -132,12 +142,26 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     }
     auto& main = core::conf_of<LogMainConf>(http::http_main(cf.cycle())->main_confs);
     AccessLog log;
-    log.file = cf.cycle().open_file(cf.full_path(cf.arg(0)));
+    const std::string& path = cf.arg(0);
+    if (path.starts_with("syslog:")) {
+        log.syslog = std::make_shared<core::SyslogPeer>();
+        std::string err;
+        if (!core::parse_syslog(std::string_view(path).substr(7), *log.syslog, err)) {
+            return cf.error(err);
+        }
+    } else if (path.find('$') != std::string::npos) {
+        return cf.error(
+            "variables in the \"access_log\" path are not supported by halo: log to one file "
+            "(with $host or $server_name in the format) or to \"syslog:\"");
+    } else {
+        log.file = cf.cycle().open_file(cf.full_path(path));
+    }
     std::string_view format = cf.args().size() > 1 ? std::string_view(cf.arg(1)) : "combined";
     log.format = find_format(cf.cycle(), main, format);
     if (log.format == nullptr) {
         return cf.error("unknown log format \"" + std::string(format) + "\"");
     }
+    bool flush_set = false;
     for (size_t i = 2; i < cf.args().size(); i++) {
         std::string_view a = cf.arg(i);
         if (a.rfind("buffer=", 0) == 0) {
@@ -152,9 +176,36 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
                 return cf.invalid_value(a);
             }
             log.flush = *t;
+            flush_set = true;
+        } else if (a.rfind("if=", 0) == 0) {
+            log.filter = std::make_shared<http::ComplexValue>();
+            HALO_TRY(http::ComplexValue::parse(a.substr(3), cf.node().where(), *log.filter));
+            http::register_complex_value(cf.cycle(), log.filter.get());
+        } else if (a == "gzip" || a.rfind("gzip=", 0) == 0) {
+#ifdef HALO_HAVE_ZLIB
+            log.gzip = 1;  // Z_BEST_SPEED, as nginx
+            if (a.size() > 4) {
+                std::string_view level = a.substr(5);
+                if (level.size() != 1 || level[0] < '1' || level[0] > '9') {
+                    return cf.error("invalid compression level \"" + std::string(level) + "\"");
+                }
+                log.gzip = level[0] - '0';
+            }
+#else
+            return cf.error("halo was built without zlib support");
+#endif
         } else {
             return cf.error("invalid parameter \"" + std::string(a) + "\"");
         }
+    }
+    if (log.gzip != 0 && log.buffer == 0) {
+        log.buffer = 64 * 1024;  // gzip without buffer=: nginx's 64k
+    }
+    if (flush_set && log.buffer == 0) {
+        return cf.error("no buffer is defined for access_log \"" + path + "\"");
+    }
+    if (log.syslog && log.buffer != 0) {
+        return cf.error("logs to syslog cannot be buffered");
     }
     if (!conf.logs) {
         conf.logs = std::vector<AccessLog>();
@@ -163,10 +214,24 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     return Status::ok();
 }
 
+/// Only `off`, nginx's default: the cache holds the files of access_log paths with variables,
+/// which halo refuses.
+Status set_open_log_file_cache(ConfContext& cf, LogLocConf&) {
+    if (cf.args().size() == 1 && cf.arg(0) == "off") {
+        return Status::ok();
+    }
+    return cf.error(
+        "\"open_log_file_cache\" is not supported by halo: it caches the files of access_log "
+        "paths with variables, which halo does not have; use \"open_log_file_cache off\" or "
+        "remove it");
+}
+
 constexpr core::Directive kDirectives[] = {
     {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
-    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::Args{1, 4, false},
+    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1ToN,
      core::setter<&set_access_log>()},
+    {"open_log_file_cache", core::kCtxHttpAll, core::Args{1, 4, false},
+     core::setter<&set_open_log_file_cache>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -193,15 +258,48 @@ void write_all(core::OpenFile& f, std::string_view data) {
 /// Buffered lines of one file in this process (access_log ... buffer=).
 struct Pending {
     std::string data;
+    int gzip = 0;  // compression level of the file's access_log (0: plain)
     std::unique_ptr<ev::Timer> timer;
 };
 std::unordered_map<core::OpenFile*, Pending>* g_pending = nullptr;
 
-void flush(core::OpenFile& f, Pending& p) {
-    if (!p.data.empty()) {
-        write_all(f, p.data);
-        p.data.clear();
+#ifdef HALO_HAVE_ZLIB
+/// `in` as one whole gzip member (RFC 1952), as nginx writes a buffer of a gzip access log.
+bool gzip_member(std::string_view in, int level, std::string& out) {
+    z_stream zs{};
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return false;
     }
+    out.resize(deflateBound(&zs, in.size()) + 64);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    int rc = deflate(&zs, Z_FINISH);
+    out.resize(out.size() - zs.avail_out);
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END;
+}
+#endif
+
+void flush(core::OpenFile& f, Pending& p) {
+    if (p.data.empty()) {
+        return;
+    }
+#ifdef HALO_HAVE_ZLIB
+    if (p.gzip != 0) {
+        std::string member;
+        if (gzip_member(p.data, p.gzip, member)) {
+            write_all(f, member);
+        } else {
+            HALO_LOG(kAlert, "deflate() of \"%s\" failed", f.path.c_str());
+        }
+        p.data.clear();
+        return;
+    }
+#endif
+    write_all(f, p.data);
+    p.data.clear();
 }
 
 void flush_all() {
@@ -220,6 +318,13 @@ http::Flow log_handler(http::Request& r) {
     }
     std::string line;
     for (const AccessLog& log : *lc.logs) {
+        if (log.filter) {
+            line.clear();
+            log.filter->eval(r, line);
+            if (line.empty() || line == "0") {
+                continue;
+            }
+        }
         line.clear();
         switch (log.format->escape) {
             case Escape::kDefault:
@@ -232,12 +337,21 @@ http::Flow log_handler(http::Request& r) {
                 log.format->value.eval(r, line, "-");
                 break;
         }
+        if (log.syslog) {
+            std::string err;
+            if (!log.syslog->send(log.syslog->severity, line, &err)) {
+                HALO_LOG(kWarn, "send() to syslog failed (%s), server: \"%s\"", err.c_str(),
+                         log.syslog->server.c_str());
+            }
+            continue;
+        }
         line += '\n';
         if (log.buffer == 0 || g_pending == nullptr) {
             write_all(*log.file, line);
             continue;
         }
         Pending& p = (*g_pending)[log.file.get()];
+        p.gzip = log.gzip;
         if (p.data.size() + line.size() > log.buffer) {
             flush(*log.file, p);
         }
@@ -274,7 +388,10 @@ Status postconfiguration(core::Cycle& cycle) {
             if (!file) {
                 file = cycle.open_file(cycle.full_path("logs/access.log"));
             }
-            lc.logs = std::vector<AccessLog>{AccessLog{file, combined, 0, {}}};
+            AccessLog log;
+            log.file = file;
+            log.format = combined;
+            lc.logs = std::vector<AccessLog>{std::move(log)};
         }
     });
     return Status::ok();
