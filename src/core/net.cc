@@ -1,6 +1,8 @@
 #include "core/net.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <algorithm>
 
 #include <cstring>
 
@@ -170,6 +172,34 @@ bool Cidr::contains(const SockAddr& a) const {
         }
     }
     return true;
+}
+
+bool resolve_host(const std::string& host, uint16_t port, std::vector<core::SockAddr>& out) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+        return false;
+    }
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+            continue;
+        }
+        core::SockAddr a;
+        memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+        a.len = ai->ai_addrlen;
+        if (ai->ai_family == AF_INET) {
+            reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
+        } else {
+            reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port);
+        }
+        if (std::find(out.begin(), out.end(), a) == out.end()) {
+            out.push_back(a);
+        }
+    }
+    freeaddrinfo(res);
+    return !out.empty();
 }
 
 }  // namespace core

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace core {
 
@@ -50,5 +51,10 @@ struct Cidr {
     static std::optional<Cidr> parse(std::string_view text);
     bool contains(const SockAddr& a) const;
 };
+
+/// Every IPv4/IPv6 address of `host` with `port`, added to `out` without repeats (a blocking
+/// getaddrinfo: for configuration time, in the master, as nginx resolves there). False when
+/// the name gives none.
+bool resolve_host(const std::string& host, uint16_t port, std::vector<SockAddr>& out);
 
 }  // namespace core

@@ -153,42 +153,13 @@ std::optional<HostPort> split_host_port(std::string_view text, std::string& erro
     return hp;
 }
 
-/// Every address of `host` (getaddrinfo, as nginx resolves at config time), with `port`.
-bool resolve(const std::string& host, uint16_t port, std::vector<core::SockAddr>& out) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
-        return false;
-    }
-    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-            continue;
-        }
-        core::SockAddr a;
-        memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-        a.len = ai->ai_addrlen;
-        if (ai->ai_family == AF_INET) {
-            reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
-        } else {
-            reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port);
-        }
-        if (std::find(out.begin(), out.end(), a) == out.end()) {
-            out.push_back(a);
-        }
-    }
-    freeaddrinfo(res);
-    return !out.empty();
-}
-
 /// Resolves `text` (`default_port` when it has none) into `out`; the error is worded as
 /// nginx's.
 Status resolve_text(std::string_view text, std::vector<core::SockAddr>& out,
                     uint16_t default_port = 80) {
     std::string why;
     auto hp = split_host_port(text, why);
-    if (hp && !resolve(hp->host, hp->port != 0 ? hp->port : default_port, out)) {
+    if (hp && !core::resolve_host(hp->host, hp->port != 0 ? hp->port : default_port, out)) {
         why = "host not found";
     }
     if (!why.empty()) {

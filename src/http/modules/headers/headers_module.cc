@@ -301,45 +301,8 @@ void header_filter(http::Request& r) {
     }
 }
 
-// ---- $sent_http_* ----
-
-/// nginx's $sent_http_<name>: the response header `name` ('_' for '-') as it stands when read.
-bool get_sent_http(const http::Request& r, std::string_view arg, std::string& out) {
-    std::string name(arg);
-    std::replace(name.begin(), name.end(), '_', '-');
-    if (same_name(name, "Content-Type")) {
-        if (r.out.content_type.empty()) {
-            return false;
-        }
-        out += r.out.content_type;
-        return true;
-    }
-    if (same_name(name, "Content-Length")) {
-        if (!r.out.content_length) {
-            return false;
-        }
-        out += std::to_string(*r.out.content_length);
-        return true;
-    }
-    bool found = false;
-    for (const auto& [n, v] : r.out_headers) {
-        if (same_name(n, name)) {
-            if (found) {
-                out += "; ";  // several Cache-Control lines, as nginx joins them
-            }
-            out += v;
-            found = true;
-            if (!same_name(name, "Cache-Control")) {
-                break;
-            }
-        }
-    }
-    return found;
-}
-
 Status postconfiguration(core::Cycle& cycle) {
     http::add_header_filter(cycle, &header_filter);
-    http::add_variable(cycle, {"sent_http_", &get_sent_http, true});
     return Status::ok();
 }
 

@@ -44,29 +44,7 @@ bool add_addresses(const std::string& host, uint16_t port, std::vector<core::Soc
         out.push_back(*ip);
         return true;
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
-        return false;
-    }
-    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
-            continue;
-        }
-        core::SockAddr a;
-        memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-        a.len = ai->ai_addrlen;
-        if (ai->ai_family == AF_INET) {
-            a.storage.in4.sin_port = htons(port);
-        } else {
-            a.storage.in6.sin6_port = htons(port);
-        }
-        out.push_back(a);
-    }
-    freeaddrinfo(res);
-    return !out.empty();
+    return core::resolve_host(host, port, out);
 }
 
 /// One address argument: "127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1", "ns.example".
