@@ -60,6 +60,9 @@ bool OpenFile::reopen(std::string* error) {
 }
 
 bool Log::enabled(LogLevel level) const {
+    if (muted_) {
+        return false;
+    }
     if (targets_.empty()) {
         return level <= LogLevel::kNotice;
     }
@@ -72,6 +75,9 @@ bool Log::enabled(LogLevel level) const {
 }
 
 void Log::write(LogLevel level, uint64_t conn, std::string_view message) const {
+    if (muted_) {
+        return;
+    }
     if (targets_.empty()) {
         std::string line = "halo: [";
         line += log_level_name(level);

@@ -44,6 +44,8 @@ class Log {
     void add_target(LogTarget target) { targets_.push_back(std::move(target)); }
     bool empty() const { return targets_.empty(); }
     const std::vector<LogTarget>& targets() const { return targets_; }
+    /// A muted log records nothing (not even on stderr, where an empty one writes).
+    void mute() { muted_ = true; }
     bool enabled(LogLevel level) const;
 
     /// Writes one line; `conn` > 0 adds nginx's "*N " connection prefix.
@@ -54,6 +56,7 @@ class Log {
 
   private:
     std::vector<LogTarget> targets_;
+    bool muted_ = false;
 };
 
 /// The log every component writes to: the running cycle's error log, or stderr before one

@@ -320,6 +320,9 @@ TEST_F(ListenParamsTest, ConfigErrorsAreNginxs) {
                           "speaks HTTP/1.1 only"),
               std::string::npos)
         << h2;
+    // Once: `-t` loads the configuration twice (a bounded check apart, then for real), and
+    // only the second load speaks.
+    EXPECT_EQ(log_lines_with(h2.err, "[warn]").size(), 1u) << h2;
 }
 
 }  // namespace
