@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "support/dns_server.h"
 #include "support/harness.h"
 
 namespace halo_test {
@@ -26,8 +27,8 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
 
 /// Made once in the suite's folder ({{OCSP}}: the responder's port): ca; other (another CA);
 /// srv (a.test, serial 100, good), revoked (a.test, 101, revoked), noaia (a.test, 102, good,
-/// no responder URL); clients good (0x10) and bad (0x11, revoked). index.txt is the
-/// responder's database.
+/// no responder URL); clients good (0x10), bad (0x11, revoked) and named (0x12, good, its
+/// responder named ocsp.test). index.txt is the responder's database.
 constexpr std::string_view kMakeFiles = R"(set -e
 key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key -out $1.csr -subj "$2" 2>/dev/null; }
 sign() { openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key -set_serial $2 -days 2 $3 -out $1.crt 2>/dev/null; }
@@ -39,11 +40,14 @@ key revoked /CN=a.test; sign revoked 101 "-extfile aia.ext"
 key noaia /CN=a.test; sign noaia 102
 key good /CN=good; sign good 0x10 "-extfile aia.ext"
 key bad /CN=bad; sign bad 0x11 "-extfile aia.ext"
+printf 'authorityInfoAccess=OCSP;URI:http://ocsp.test:{{OCSP}}/\n' > named.ext
+key named /CN=named; sign named 0x12 "-extfile named.ext"
 printf 'V\t301231000000Z\t\t64\tunknown\t/CN=a.test\n' > index.txt
 printf 'R\t301231000000Z\t261201000000Z\t65\tunknown\t/CN=a.test\n' >> index.txt
 printf 'V\t301231000000Z\t\t66\tunknown\t/CN=a.test\n' >> index.txt
 printf 'V\t301231000000Z\t\t10\tunknown\t/CN=good\n' >> index.txt
 printf 'R\t301231000000Z\t261201000000Z\t11\tunknown\t/CN=bad\n' >> index.txt
+printf 'V\t301231000000Z\t\t12\tunknown\t/CN=named\n' >> index.txt
 printf 'unique_subject = no\n' > index.txt.attr
 printf 'GET / HTTP/1.0\r\nHost: a.test\r\n\r\n' > get.txt
 )";
@@ -352,6 +356,34 @@ TEST_F(TlsOcspTest, ClientCertificateStatus) {
                                     std::to_string(port_))
                      .empty())
         << nocache.error_log();
+}
+
+TEST_F(TlsOcspTest, ResponderNamedByHostUsesTheResolver) {
+    if (!halo_has_module("http_resolver")) {
+        GTEST_SKIP() << "the http_resolver module is not compiled in";
+    }
+    Responder responder(files(), port_);
+    ASSERT_TRUE(responder.ready()) << responder.output();
+    DnsServer dns;
+    dns.set("ocsp.test", {"127.0.0.1"});
+    ASSERT_TRUE(
+        start(halo_, std::string(kClientOcsp) + " resolver " + dns.address() + " ipv6=off;"));
+    RunResult named = curl(halo_, "named");
+    EXPECT_NE(named.out.find("verify=SUCCESS"), std::string::npos) << named << halo_.error_log();
+    EXPECT_GE(dns.queries("ocsp.test"), 1);
+
+    // No resolver: nginx's error, and the certificate is refused.
+    Halo without;
+    ASSERT_TRUE(start(without, kClientOcsp));
+    RunResult failed = curl(without, "named");
+    EXPECT_NE(failed.out.find("refused: FAILED:certificate status request failed"),
+              std::string::npos)
+        << failed;
+    EXPECT_FALSE(log_lines_with(without.error_log(),
+                                "no resolver defined to resolve ocsp.test while requesting "
+                                "certificate status, responder: ocsp.test")
+                     .empty())
+        << without.error_log();
 }
 
 TEST_F(TlsOcspTest, ClientCertificateWithoutErrorPage) {
