@@ -3,8 +3,9 @@
 // time by openssl: ssl_stapling fetching from the certificate's responder (and from
 // ssl_stapling_responder), a revoked certificate not stapled, a responder that is down (no
 // staple, the handshake still works, nginx's error line), ssl_stapling_verify; client
-// certificates with ssl_ocsp (good, revoked: 400 and $ssl_client_verify), ssl_ocsp_cache
-// keeping the verdicts when the responder goes away, and the configuration errors.
+// certificates with ssl_ocsp (good, revoked: 400 and $ssl_client_verify; `leaf`; a responder
+// named by host, looked up with `resolver`), ssl_ocsp_cache keeping the verdicts when the
+// responder goes away, and the configuration errors.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,7 +29,8 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
 /// Made once in the suite's folder ({{OCSP}}: the responder's port): ca; other (another CA);
 /// srv (a.test, serial 100, good), revoked (a.test, 101, revoked), noaia (a.test, 102, good,
 /// no responder URL); clients good (0x10), bad (0x11, revoked) and named (0x12, good, its
-/// responder named ocsp.test). index.txt is the responder's database.
+/// responder named ocsp.test); leaf (6, by inter: Inter-CA, by ca, with no responder URL).
+/// index.txt is the responder's database; inter-index.txt that of Inter-CA's responder.
 constexpr std::string_view kMakeFiles = R"(set -e
 key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key -out $1.csr -subj "$2" 2>/dev/null; }
 sign() { openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key -set_serial $2 -days 2 $3 -out $1.crt 2>/dev/null; }
@@ -49,6 +51,12 @@ printf 'V\t301231000000Z\t\t10\tunknown\t/CN=good\n' >> index.txt
 printf 'R\t301231000000Z\t261201000000Z\t11\tunknown\t/CN=bad\n' >> index.txt
 printf 'V\t301231000000Z\t\t12\tunknown\t/CN=named\n' >> index.txt
 printf 'unique_subject = no\n' > index.txt.attr
+printf 'basicConstraints=critical,CA:true\n' > ca.ext
+key inter /CN=Inter-CA; sign inter 5 "-extfile ca.ext"
+key leaf /CN=leaf
+openssl x509 -req -in leaf.csr -CA inter.crt -CAkey inter.key -set_serial 6 -days 2 -extfile aia.ext -out leaf1.crt 2>/dev/null
+cat leaf1.crt inter.crt > leafchain.crt
+printf 'V\t301231000000Z\t\t06\tunknown\t/CN=leaf\n' > inter-index.txt
 printf 'GET / HTTP/1.0\r\nHost: a.test\r\n\r\n' > get.txt
 )";
 
@@ -84,7 +92,8 @@ http {
 class Responder {
   public:
     /// `signer`: the certificate (and key) that signs the responses.
-    Responder(const std::string& dir, uint16_t port, const std::string& signer = "ca") {
+    Responder(const std::string& dir, uint16_t port, const std::string& signer = "ca",
+              const std::string& ca = "ca") {
         log_ = dir + "/responder-" + std::to_string(getpid()) + ".log";
         pid_ = fork();
         if (pid_ == 0) {
@@ -98,9 +107,11 @@ class Responder {
             std::string p = std::to_string(port);
             std::string crt = signer + ".crt";
             std::string key = signer + ".key";
-            execlp("openssl", "openssl", "ocsp", "-index", "index.txt", "-port", p.c_str(),
-                   "-rsigner", crt.c_str(), "-rkey", key.c_str(), "-CA", "ca.crt", "-nmin", "10",
-                   static_cast<char*>(nullptr));
+            std::string index = ca == "ca" ? "index.txt" : ca + "-index.txt";
+            std::string ca_crt = ca + ".crt";
+            execlp("openssl", "openssl", "ocsp", "-index", index.c_str(), "-port", p.c_str(),
+                   "-rsigner", crt.c_str(), "-rkey", key.c_str(), "-CA", ca_crt.c_str(), "-nmin",
+                   "10", static_cast<char*>(nullptr));
             _exit(127);
         }
         // Not probed by connecting: an empty connection stalls OpenSSL 3.0's responder.
@@ -184,10 +195,12 @@ class TlsOcspTest : public ::testing::Test {
         return r.out.find("OCSP Response Status: successful") != std::string::npos;
     }
 
-    /// curl with the client certificate `name`: status line and body.
-    static RunResult curl(Halo& h, const std::string& name) {
+    /// curl with the client certificate `name` (and the key `key`, default the same name):
+    /// status line and body.
+    static RunResult curl(Halo& h, const std::string& name, std::string key = "") {
+        key = key.empty() ? name : key;
         return run_command({"curl", "-sS", "-k", "-i", "--max-time", "20", "--cert",
-                            files() + "/" + name + ".crt", "--key", files() + "/" + name + ".key",
+                            files() + "/" + name + ".crt", "--key", files() + "/" + key + ".key",
                             "https://127.0.0.1:" + std::to_string(h.port(0)) + "/"},
                            30s);
     }
@@ -384,6 +397,29 @@ TEST_F(TlsOcspTest, ResponderNamedByHostUsesTheResolver) {
                                 "certificate status, responder: ocsp.test")
                      .empty())
         << without.error_log();
+}
+
+TEST_F(TlsOcspTest, LeafChecksTheClientCertificateOnly) {
+    // Inter-CA's responder: it knows the leaf, not Inter-CA itself (which names no responder).
+    Responder responder(files(), port_, "inter", "inter");
+    ASSERT_TRUE(responder.ready()) << responder.output();
+    const std::string chain =
+        "ssl_certificate {{FILES}}/srv.crt; ssl_certificate_key {{FILES}}/srv.key; "
+        "ssl_client_certificate {{FILES}}/ca.crt; ssl_verify_client on; ssl_verify_depth 2; ";
+    ASSERT_TRUE(start(halo_, chain + "ssl_ocsp leaf;"));
+    RunResult leaf = curl(halo_, "leafchain", "leaf");
+    EXPECT_NE(leaf.out.find("verify=SUCCESS"), std::string::npos) << leaf << halo_.error_log();
+    EXPECT_EQ(responder.requests(), 1u);
+
+    Halo all;
+    ASSERT_TRUE(start(all, chain + "ssl_ocsp on;"));
+    RunResult failed = curl(all, "leafchain", "leaf");
+    EXPECT_NE(failed.out.find("refused: FAILED:certificate status request failed"),
+              std::string::npos)
+        << failed;
+    EXPECT_EQ(log_lines_with(all.error_log(), "[error]").size(), 1u) << all.error_log();
+    EXPECT_FALSE(log_lines_with(all.error_log(), "no OCSP responder URL in certificate").empty())
+        << all.error_log();
 }
 
 TEST_F(TlsOcspTest, ClientCertificateWithoutErrorPage) {
