@@ -134,6 +134,11 @@ class OcspFetch final : public ev::ConnectionHandler {
     OcspHttpAnswer answer_;
 };
 
+/// When a worker asks again for a staple valid until `valid` (nginx's rule): before it
+/// expires (5 minutes before), but not sooner than 5 minutes from `now`, and at least every
+/// hour.
+int64_t staple_refresh(int64_t valid, int64_t now);
+
 /// The unix time of an ASN.1 time (nextUpdate); -1 when it cannot be read.
 int64_t ocsp_time(const ASN1_GENERALIZEDTIME* t);
 

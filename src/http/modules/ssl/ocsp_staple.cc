@@ -55,9 +55,7 @@ void done(Staple& staple, OcspFetch& fetch, bool ok) {
     if (good) {
         staple.der = std::string(a.body);
         staple.valid = v.valid;
-        // Before it expires, but not sooner than in 5 minutes, and at least every hour.
-        int64_t before = v.valid == OcspVerdict::kForever ? v.valid : v.valid - 300;
-        staple.refresh = std::max(std::min(before, now + 3600), now + 300);
+        staple.refresh = staple_refresh(v.valid, now);
     } else {
         staple.refresh = now + 300;
     }
@@ -186,6 +184,11 @@ std::optional<OcspResponder> find_responder(const Staple& staple, const ContextS
 }
 
 }  // namespace
+
+int64_t staple_refresh(int64_t valid, int64_t now) {
+    int64_t before = valid == OcspVerdict::kForever ? valid : valid - 300;
+    return std::max(std::min(before, now + 3600), now + 300);
+}
 
 Status set_stapling(ServerContext& sc, const ContextSettings& s) {
     if (!s.stapling) {

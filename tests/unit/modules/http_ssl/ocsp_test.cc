@@ -81,6 +81,14 @@ TEST(OcspAnswerTest, Parses) {
     EXPECT_EQ(a.content_type, "text/html");
 }
 
+TEST(OcspStapleTest, RefreshedBeforeExpiryWithinFiveMinutesToAnHour) {
+    const int64_t now = 1'000'000;
+    EXPECT_EQ(staple_refresh(now + 7 * 86400, now), now + 3600);        // a week: hourly
+    EXPECT_EQ(staple_refresh(now + 1800, now), now + 1500);             // 5 min before
+    EXPECT_EQ(staple_refresh(now + 400, now), now + 300);               // not sooner than 5
+    EXPECT_EQ(staple_refresh(OcspVerdict::kForever, now), now + 3600);  // no nextUpdate
+}
+
 X509* read_cert(const std::string& path) {
     FILE* f = fopen(path.c_str(), "r");
     if (f == nullptr) {
