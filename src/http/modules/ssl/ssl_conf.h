@@ -43,6 +43,9 @@ struct SslSrvConf : core::ConfBase {
     std::optional<std::string> stapling_file;        // ssl_stapling_file
     std::optional<std::string> stapling_responder;   // ssl_stapling_responder
     std::optional<bool> stapling_verify;             // off
+    std::optional<OcspMode> ocsp;                    // off
+    std::optional<std::string> ocsp_responder;       // ssl_ocsp_responder
+    std::optional<core::ShmZone*> ocsp_cache;        // off (nullptr)
     // Built in postconfiguration (nullptr: no certificate and no ssl_reject_handshake).
     std::shared_ptr<ServerContext> context;
 };

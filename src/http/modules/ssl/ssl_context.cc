@@ -7,6 +7,7 @@
 #include <span>
 
 #include "core/log.h"
+#include "http/modules/ssl/ocsp.h"
 #include "http/modules/ssl/session_cache.h"
 #include "tls/ssl_transport.h"
 
@@ -225,6 +226,7 @@ Status ServerContext::create(const ContextSettings& s, std::shared_ptr<ServerCon
                                  "\": SSL_CTX_use_certificate_chain_file() failed (" +
                                  ssl_error_text() + ")");
         }
+        sc->certificate_files.emplace_back(SSL_CTX_get0_certificate(ctx), cert);
         HALO_TRY(load_key(ctx, key, s));
         if (SSL_CTX_check_private_key(ctx) != 1) {
             return Status::error("certificate \"" + cert + "\" and key \"" + key +
@@ -252,6 +254,7 @@ const ServerContext* ServerContext::of(const SSL_CTX* ctx) {
 }
 
 ServerContext::~ServerContext() {
+    staples.clear();
     SSL_CTX_free(ctx_);
 }
 

@@ -16,6 +16,8 @@
 
 #include "core/shm.h"
 #include "core/status.h"
+#include "event/resolver.h"
+#include "http/modules/ssl/ocsp.h"
 #include "http/session.h"
 #include "tls/tls_protocols.h"
 
@@ -32,6 +34,9 @@ struct SessionCacheConf {
 
 /// `ssl_verify_client`.
 enum class VerifyClient { kOff, kOn, kOptional, kOptionalNoCa };
+
+/// `ssl_ocsp`.
+enum class OcspMode { kOff, kOn, kLeaf };
 
 /// The merged settings of one server block (paths absolute).
 struct ContextSettings {
@@ -52,13 +57,20 @@ struct ContextSettings {
     std::vector<std::pair<std::string, std::string>> conf_commands;  // ssl_conf_command
     VerifyClient verify = VerifyClient::kOff;                        // ssl_verify_client
     int verify_depth = 1;                                            // ssl_verify_depth
-    std::string client_certificate;   // ssl_client_certificate ("" none)
-    std::string trusted_certificate;  // ssl_trusted_certificate ("" none)
-    std::string crl;                  // ssl_crl ("" none)
-    bool stapling = false;            // ssl_stapling
-    std::string stapling_file;        // ssl_stapling_file ("" none)
-    std::string stapling_responder;   // ssl_stapling_responder ("" none)
-    bool stapling_verify = false;     // ssl_stapling_verify
+    std::string client_certificate;       // ssl_client_certificate ("" none)
+    std::string trusted_certificate;      // ssl_trusted_certificate ("" none)
+    std::string crl;                      // ssl_crl ("" none)
+    bool stapling = false;                // ssl_stapling
+    std::string stapling_file;            // ssl_stapling_file ("" none)
+    std::string stapling_responder;       // ssl_stapling_responder ("" none)
+    bool stapling_verify = false;         // ssl_stapling_verify
+    OcspMode ocsp = OcspMode::kOff;       // ssl_ocsp
+    std::string ocsp_responder;           // ssl_ocsp_responder ("" each certificate's)
+    core::ShmZone* ocsp_cache = nullptr;  // ssl_ocsp_cache (nullptr off)
+    /// The server's `resolver` (nullptr none) for OCSP responders named by host name, and
+    /// how long a client waits for its certificate's status (client_header_timeout).
+    std::shared_ptr<const ev::ResolverSpec> resolver;
+    std::chrono::milliseconds ocsp_timeout{60000};
     bool operator==(const ContextSettings&) const = default;
 };
 
@@ -91,7 +103,13 @@ class ServerContext {
 
     // Made by create(), read by the OpenSSL callbacks.
     std::vector<TicketKey> ticket_keys;  // first: encrypts new tickets
-    std::string ocsp_response;           // ssl_stapling_file, DER ("" none)
+    /// Each certificate loaded and its file, in the order of ssl_certificate.
+    std::vector<std::pair<X509*, std::string>> certificate_files;
+    /// ssl_stapling: one per certificate that staples (ocsp_staple.cc). Changed by each worker
+    /// in its own copy (the response it fetched).
+    std::vector<std::unique_ptr<Staple>> staples;
+    /// ssl_ocsp (nullptr: off).
+    std::unique_ptr<OcspClientConf> ocsp;
 
   private:
     ServerContext(SSL_CTX* ctx, const ContextSettings& s) : ctx_(ctx), settings_(s) {}
@@ -104,6 +122,13 @@ class ServerContext {
 /// stapling, ssl_early_data, ssl_conf_command. The error carries the file and OpenSSL's reason.
 core::Status load_key(SSL_CTX* ctx, const std::string& key, const ContextSettings& s);
 core::Status apply_options(ServerContext& sc, const ContextSettings& s);
+
+/// ssl_stapling (ocsp_staple.cc): the staples of each certificate and the status callback.
+core::Status set_stapling(ServerContext& sc, const ContextSettings& s);
+/// Cancels this process's responder requests of a context (worker exit).
+void stop_stapling(const ServerContext& sc);
+/// ssl_ocsp (ocsp_client.cc): checks the settings and keeps them in sc.ocsp.
+core::Status set_client_ocsp(ServerContext& sc, const ContextSettings& s);
 
 /// The TLS side of one `ssl` port: the default server's context, switched by SNI to the
 /// context of the server named (Port::find_server), as nginx does.

@@ -15,6 +15,8 @@
 #include "core/cycle.h"
 #include "core/module.h"
 #include "http/http.h"
+#include "http/modules/resolver/resolver_conf.h"
+#include "http/modules/ssl/ocsp.h"
 #include "http/modules/ssl/session_cache.h"
 #include "http/modules/ssl/ssl_conf.h"
 #include "http/modules/ssl/ssl_context.h"
@@ -53,6 +55,9 @@ core::Status merge(const SslSrvConf& parent, SslSrvConf& child) {
     core::inherit(child.stapling_file, parent.stapling_file, "");
     core::inherit(child.stapling_responder, parent.stapling_responder, "");
     core::inherit(child.stapling_verify, parent.stapling_verify, false);
+    core::inherit(child.ocsp, parent.ocsp, OcspMode::kOff);
+    core::inherit(child.ocsp_responder, parent.ocsp_responder, "");
+    core::inherit(child.ocsp_cache, parent.ocsp_cache, nullptr);
     return core::Status::ok();
 }
 
@@ -165,7 +170,14 @@ constexpr core::Named<VerifyClient> kVerifyNames[] = {
     {"optional_no_ca", VerifyClient::kOptionalNoCa},
 };
 
+constexpr core::Named<OcspMode> kOcspNames[] = {
+    {"off", OcspMode::kOff},
+    {"on", OcspMode::kOn},
+    {"leaf", OcspMode::kLeaf},
+};
+
 const char kZoneTag = 0;                  // owner of the shared session cache zones
+const char kOcspZoneTag = 0;              // owner of the OCSP cache zones
 constexpr uint64_t kMinZoneSize = 32768;  // the cache's table and a few sessions
 
 Status add_shared_zone(ConfContext& cf, std::string_view spec, SessionCacheConf& out) {
@@ -248,6 +260,59 @@ Status set_session_cache(ConfContext& cf, SslSrvConf& conf) {
     return Status::ok();
 }
 
+/// `ssl_ocsp_cache off | shared:name:size`: the verdicts of every worker in one zone, laid out
+/// as the session cache (keyed by a digest of the certificate's id).
+Status set_ocsp_cache(ConfContext& cf, SslSrvConf& conf) {
+    if (conf.ocsp_cache) {
+        return cf.duplicate();
+    }
+    const std::string& v = cf.arg(0);
+    if (v == "off") {
+        conf.ocsp_cache = nullptr;
+        return Status::ok();
+    }
+    size_t colon = v.rfind(':');
+    if (v.size() <= 7 || v.compare(0, 7, "shared:") != 0 || colon < 8) {
+        return cf.error("invalid OCSP cache \"" + v + "\"");
+    }
+    std::string name = v.substr(7, colon - 7);
+    auto size = core::parse_size(std::string_view(v).substr(colon + 1));
+    if (!size || name.find(':') != std::string::npos) {
+        return cf.error("invalid OCSP cache \"" + v + "\"");
+    }
+    if (size->bytes < kMinZoneSize) {
+        return cf.error("OCSP cache \"" + v + "\" is too small");
+    }
+    core::ShmZone* zone = cf.cycle().find_shm_zone(name);
+    if (zone != nullptr && zone->tag != &kOcspZoneTag) {
+        return cf.error("the shared memory zone \"" + name +
+                        "\" is already declared for a different use");
+    }
+    if (zone != nullptr && zone->size != size->bytes) {
+        return cf.error("the size " + std::to_string(size->bytes) + " of shared memory zone \"" +
+                        name + "\" conflicts with already declared size " +
+                        std::to_string(zone->size));
+    }
+    if (zone == nullptr) {
+        Status err = Status::ok();
+        zone = cf.cycle().add_shm_zone(name, size->bytes, &kOcspZoneTag, cf.node().where(), err);
+        if (zone == nullptr) {
+            return err;
+        }
+        zone->init = [](core::ShmZone& z, bool reused) -> Status {
+            if (reused && z.pool().root != nullptr) {
+                return Status::ok();  // verdicts survive a reload
+            }
+            if (!SessionCache::format(z.pool())) {
+                return Status::error("OCSP cache \"" + z.name + "\" is too small in " + z.where);
+            }
+            return Status::ok();
+        };
+    }
+    conf.ocsp_cache = zone;
+    return Status::ok();
+}
+
 constexpr uint32_t kHttpSrv = core::kCtxHttpSrv;
 
 constexpr core::Directive kDirectives[] = {
@@ -284,6 +349,9 @@ constexpr core::Directive kDirectives[] = {
     {"ssl_stapling_responder", kHttpSrv, core::kArgs1,
      core::slot<&SslSrvConf::stapling_responder>()},
     {"ssl_stapling_verify", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::stapling_verify>()},
+    {"ssl_ocsp", kHttpSrv, core::kArgs1, core::enum_slot<&SslSrvConf::ocsp, kOcspNames>()},
+    {"ssl_ocsp_responder", kHttpSrv, core::kArgs1, core::slot<&SslSrvConf::ocsp_responder>()},
+    {"ssl_ocsp_cache", kHttpSrv, core::kArgs1, core::setter<&set_ocsp_cache>()},
     {"ssl", kHttpSrv, core::kArgs1, core::setter<&refuse_ssl>()},
 };
 
@@ -362,6 +430,17 @@ Status postconfiguration(core::Cycle& cycle) {
         s.stapling_file = *c.stapling_file;
         s.stapling_responder = *c.stapling_responder;
         s.stapling_verify = *c.stapling_verify;
+        s.ocsp = *c.ocsp;
+        s.ocsp_responder = *c.ocsp_responder;
+        s.ocsp_cache = *c.ocsp_cache;
+        if (s.stapling || s.ocsp != OcspMode::kOff) {
+            // The server's resolver, when the resolver module is compiled in.
+            if (core::ConfSlot<resolver::ResolverLocConf>::index >= 0) {
+                s.resolver = core::conf_of<resolver::ResolverLocConf>(srv->loc_confs).spec;
+            }
+            s.ocsp_timeout =
+                *core::conf_of<http::HttpSrvConf>(srv->srv_confs).client_header_timeout;
+        }
         for (const auto& [settings, ctx] : made) {
             if (settings == s) {
                 c.context = ctx;
@@ -383,6 +462,19 @@ Status postconfiguration(core::Cycle& cycle) {
     return register_request_side(cycle, verify_client);
 }
 
+/// A worker going away stops asking responders.
+void exit_process(core::Cycle& cycle) {
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return;
+    }
+    for (const auto& srv : main->servers) {
+        if (const auto& ctx = core::conf_of<SslSrvConf>(srv->srv_confs).context) {
+            stop_stapling(*ctx);
+        }
+    }
+}
+
 }  // namespace
 
 extern const core::Module kModule{
@@ -391,6 +483,7 @@ extern const core::Module kModule{
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .exit_process = &exit_process,
 };
 
 }  // namespace mod::http_ssl

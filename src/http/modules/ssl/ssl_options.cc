@@ -1,8 +1,8 @@
 // The server context settings beyond certificates, protocols and the session cache: keys
 // under a passphrase (ssl_password_file), ssl_dhparam, ssl_ecdh_curve, ssl_session_ticket_key,
 // client certificate verification (ssl_verify_client, ssl_client_certificate,
-// ssl_trusted_certificate, ssl_verify_depth, ssl_crl), OCSP stapling from a file,
-// ssl_early_data and ssl_conf_command (applied last, as nginx does).
+// ssl_trusted_certificate, ssl_verify_depth, ssl_crl), then OCSP (ocsp_staple.cc,
+// ocsp_client.cc), ssl_early_data and ssl_conf_command (applied last, as nginx does).
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -171,112 +171,6 @@ Status set_client_verify(SSL_CTX* ctx, const ContextSettings& s) {
     return Status::ok();
 }
 
-// ---- OCSP stapling ----
-
-/// RFC 6066 §8: a client that asked for the certificate status gets the response of
-/// ssl_stapling_file.
-int on_status(SSL* ssl, void*) {
-    const ServerContext* sc = ServerContext::of(SSL_get_SSL_CTX(ssl));
-    if (sc == nullptr || sc->ocsp_response.empty()) {
-        return SSL_TLSEXT_ERR_NOACK;
-    }
-    auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(sc->ocsp_response.size()));
-    if (copy == nullptr) {
-        return SSL_TLSEXT_ERR_NOACK;
-    }
-    memcpy(copy, sc->ocsp_response.data(), sc->ocsp_response.size());
-    SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(sc->ocsp_response.size()));
-    return SSL_TLSEXT_ERR_OK;
-}
-
-/// The leaf and chain certificates of a PEM file.
-std::vector<X509*> read_chain(const std::string& path) {
-    std::vector<X509*> out;
-    BIO* bio = BIO_new_file(path.c_str(), "r");
-    if (bio == nullptr) {
-        return out;
-    }
-    while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-        out.push_back(x);
-    }
-    BIO_free(bio);
-    ERR_clear_error();
-    return out;
-}
-
-/// Without ssl_stapling_file: as nginx, stapling is ignored (with a warning) for a
-/// certificate whose issuer is unknown or that names no responder; fetching responses from a
-/// responder is refused.
-Status check_stapling_responder(SSL_CTX* ctx, const ContextSettings& s) {
-    for (const auto& [cert, key] : s.certificates) {
-        std::vector<X509*> chain = read_chain(cert);
-        bool issuer = false;
-        bool url = !s.stapling_responder.empty();
-        if (!chain.empty()) {
-            for (size_t i = 1; i < chain.size() && !issuer; i++) {
-                issuer = X509_check_issued(chain[i], chain[0]) == X509_V_OK;
-            }
-            X509_STORE_CTX* sctx = X509_STORE_CTX_new();
-            X509* found = nullptr;
-            if (!issuer && sctx != nullptr &&
-                X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(ctx), nullptr, nullptr) == 1 &&
-                X509_STORE_CTX_get1_issuer(&found, sctx, chain[0]) == 1) {
-                issuer = true;
-                X509_free(found);
-            }
-            X509_STORE_CTX_free(sctx);
-            STACK_OF(OPENSSL_STRING)* urls = X509_get1_ocsp(chain[0]);
-            url = url || (urls != nullptr && sk_OPENSSL_STRING_num(urls) > 0);
-            X509_email_free(urls);
-        }
-        for (X509* x : chain) {
-            X509_free(x);
-        }
-        ERR_clear_error();
-        if (!issuer) {
-            core::log_msg(core::LogLevel::kWarn,
-                          "\"ssl_stapling\" ignored, issuer certificate not found for "
-                          "certificate \"%s\"",
-                          cert.c_str());
-        } else if (!url) {
-            core::log_msg(core::LogLevel::kWarn,
-                          "\"ssl_stapling\" ignored, no OCSP responder URL in the certificate "
-                          "\"%s\"",
-                          cert.c_str());
-        } else {
-            return Status::error(
-                "\"ssl_stapling\" is not supported by halo without \"ssl_stapling_file\": "
-                "halo does not query OCSP responders; fetch the response (openssl ocsp "
-                "-respout) and name it in \"ssl_stapling_file\"");
-        }
-    }
-    return Status::ok();
-}
-
-Status set_stapling(ServerContext& sc, const ContextSettings& s) {
-    if (!s.stapling) {
-        return Status::ok();
-    }
-    if (s.stapling_file.empty()) {
-        return check_stapling_responder(sc.ctx(), s);
-    }
-    std::optional<std::string> der = read_whole(s.stapling_file);
-    if (!der) {
-        return Status::error("BIO_new_file(\"" + s.stapling_file + "\") failed (" +
-                             strerror(errno) + ")");
-    }
-    const auto* p = reinterpret_cast<const unsigned char*>(der->data());
-    OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der->size()));
-    if (resp == nullptr) {
-        return Status::error("d2i_OCSP_RESPONSE(\"" + s.stapling_file + "\") failed (" +
-                             ssl_error_text() + ")");
-    }
-    OCSP_RESPONSE_free(resp);
-    sc.ocsp_response = std::move(*der);
-    SSL_CTX_set_tlsext_status_cb(sc.ctx(), &on_status);
-    return Status::ok();
-}
-
 Status set_dhparam(SSL_CTX* ctx, const std::string& file) {
     BIO* bio = BIO_new_file(file.c_str(), "r");
     if (bio == nullptr) {
@@ -355,6 +249,7 @@ Status apply_options(ServerContext& sc, const ContextSettings& s) {
     HALO_TRY(load_ticket_keys(sc, s));
     HALO_TRY(set_client_verify(ctx, s));
     HALO_TRY(set_stapling(sc, s));
+    HALO_TRY(set_client_ocsp(sc, s));
     if (s.early_data) {
         SSL_CTX_set_max_early_data(ctx, 16384);  // nginx's NGX_SSL_BUFSIZE
     }

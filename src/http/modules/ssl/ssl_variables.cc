@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "http/http.h"
+#include "http/modules/ssl/ocsp_client.h"
 #include "http/modules/ssl/ssl_conf.h"
 #include "http/session.h"
 #include "tls/ssl_transport.h"
@@ -95,14 +96,25 @@ http::Flow check_client_certificate(http::Request& r) {
     long rc = SSL_get_verify_result(ssl);
     int status = 0;
     if (rc != X509_V_OK && (mode != VerifyClient::kOptionalNoCa || !no_ca_error(rc))) {
-        core::log_conn(core::LogLevel::kInfo, r.connection_id,
-                       "client SSL certificate verify error: (%ld:%s)%s", rc,
-                       X509_verify_cert_error_string(rc), r.log_context().c_str());
+        core::log_conn(
+            core::LogLevel::kInfo, r.connection_id,
+            "client SSL certificate verify error: (%ld:%s) while reading client request headers%s",
+            rc, X509_verify_cert_error_string(rc), r.log_context().c_str());
         status = http::kStatusSslCertError;
     } else if (mode == VerifyClient::kOn && SSL_get0_peer_certificate(ssl) == nullptr) {
-        core::log_conn(core::LogLevel::kInfo, r.connection_id,
-                       "client sent no required SSL certificate%s", r.log_context().c_str());
+        core::log_conn(
+            core::LogLevel::kInfo, r.connection_id,
+            "client sent no required SSL certificate while reading client request headers%s",
+            r.log_context().c_str());
         status = http::kStatusSslNoCert;
+    } else if (ocsp_check(r, ssl) == http::Flow::kSuspend) {
+        return http::Flow::kSuspend;  // back here with the responder's verdict
+    } else if (const char* why = ocsp_failure(ssl)) {
+        core::log_conn(
+            core::LogLevel::kInfo, r.connection_id,
+            "client SSL certificate verify error: %s while reading client request headers%s", why,
+            r.log_context().c_str());
+        status = http::kStatusSslCertError;
     }
     if (status == 0) {
         return http::Flow::kDeclined;
@@ -299,7 +311,8 @@ void fingerprint(SSL*, X509* cert, std::string& out) {
 
 void verify(SSL* ssl, X509*, std::string& out) {
     long rc = SSL_get_verify_result(ssl);
-    out += rc == X509_V_OK ? "SUCCESS" : "FAILED:" + std::string(X509_verify_cert_error_string(rc));
+    const char* why = rc == X509_V_OK ? ocsp_failure(ssl) : X509_verify_cert_error_string(rc);
+    out += why == nullptr ? "SUCCESS" : "FAILED:" + std::string(why);
 }
 
 /// $ssl_client_verify is "NONE" without a certificate.
