@@ -396,20 +396,15 @@ pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args
 }
 
 void Helper::reap() {
-    for (;;) {
-        int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) {
-            return;
-        }
+    core::reap_exited_children([this](pid_t pid, int status) {
         auto it = children_.find(pid);
         if (it == children_.end()) {
-            continue;
+            return;
         }
         auto done = std::move(it->second);
         children_.erase(it);
         done(status);
-    }
+    });
 }
 
 namespace {
