@@ -155,16 +155,11 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
         return err;
     }
     zone->init = [](core::ShmZone& z, bool reused) -> core::Status {
-        core::ShmPool& pool = z.pool();
-        if (!reused || pool.root == nullptr) {
-            auto* s = static_cast<SharedState*>(pool.alloc(sizeof(SharedState)));
-            if (s == nullptr) {
-                return core::Status::error("cannot allocate the vrrp state");
-            }
-            pool.root = s;
+        g_shared = z.pool().root_object<SharedState>(reused);
+        if (g_shared == nullptr) {
+            return core::Status::error("cannot allocate the vrrp state");
         }
-        g_shared = static_cast<SharedState*>(pool.root);
-        core::ShmLockGuard lock(pool.mutex());
+        core::ShmLockGuard lock(z.pool().mutex());
         g_shared->generation++;  // a helper told to quit now knows it was replaced
         return core::Status::ok();
     };
