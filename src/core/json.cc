@@ -6,13 +6,16 @@ void append_json_escaped(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     for (char ch : s) {
         auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+            continue;
+        }
+        if (c >= 0x20) {
+            out += ch;
+            continue;
+        }
         switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
             case '\n':
                 out += "\\n";
                 break;
@@ -22,14 +25,16 @@ void append_json_escaped(std::string& out, std::string_view s) {
             case '\t':
                 out += "\\t";
                 break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
             default:
-                if (c < 0x20 || c == 0x7f) {
-                    out += "\\u00";
-                    out += kHex[c >> 4];
-                    out += kHex[c & 15];
-                } else {
-                    out += ch;
-                }
+                out += "\\u00";
+                out += kHex[c >> 4];
+                out += kHex[c & 15];
         }
     }
 }

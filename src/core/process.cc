@@ -303,18 +303,13 @@ void Master::start_generation() {
 }
 
 void Master::reap() {
-    for (;;) {
-        int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) {
-            break;
-        }
+    core::reap_exited_children([this](pid_t pid, int status) {
         size_t i = 0;
         while (i < children_.size() && children_[i].pid != pid) {
             i++;
         }
         if (i == children_.size()) {
-            continue;
+            return;
         }
         Child c = std::move(children_[i]);
         children_.erase(children_.begin() + static_cast<long>(i));
@@ -340,7 +335,7 @@ void Master::reap() {
             c.respawns++;
             spawn(std::move(c));
         }
-    }
+    });
     if (first_pending_ && std::none_of(children_.begin(), children_.end(),
                                        [this](const Child& c) { return stop_first(c); })) {
         finish_stop();

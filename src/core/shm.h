@@ -75,6 +75,19 @@ class ShmPool {
     ShmMutex& mutex() { return mutex_; }
     /// A module's root object in this zone, kept across reloads.
     void* root = nullptr;
+    /// The root as a T, for a zone's init hook: the one a previous cycle left when the zone is
+    /// `reused` and has one, else a new zeroed T made the root (`*made` set then). nullptr when
+    /// the zone is full.
+    template <class T>
+    T* root_object(bool reused, bool* made = nullptr) {
+        if (!reused || root == nullptr) {
+            root = alloc_object<T>();
+            if (made != nullptr) {
+                *made = root != nullptr;
+            }
+        }
+        return static_cast<T*>(root);
+    }
     size_t used() const { return next_; }
     size_t capacity() const { return size_; }
 

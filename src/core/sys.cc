@@ -1,6 +1,7 @@
 #include "core/sys.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +27,17 @@ bool write_all(int fd, std::string_view data) {
 
 bool process_alive(pid_t pid) {
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+void reap_exited_children(const std::function<void(pid_t pid, int status)>& exited) {
+    for (;;) {
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            return;
+        }
+        exited(pid, status);
+    }
 }
 
 }  // namespace core

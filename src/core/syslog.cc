@@ -5,12 +5,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <span>
+#include <vector>
 
 #include "core/log.h"
 #include "core/net.h"
@@ -102,59 +104,49 @@ SyslogPeer::~SyslogPeer() {
 bool parse_syslog(std::string_view spec, SyslogPeer& peer, std::string& error) {
     static constexpr std::string_view kSeverities[] = {"emerg", "alert",  "crit", "error",
                                                        "warn",  "notice", "info", "debug"};
-    bool have_server = false, have_facility = false, have_severity = false, have_tag = false;
+    std::vector<std::string_view> given;  // the names of the name=value parameters so far
     for (;;) {
         size_t comma = spec.find(',');
         std::string_view p = spec.substr(0, comma);
-        if (p.substr(0, 7) == "server=") {
-            if (have_server) {
-                error = "duplicate syslog \"server\"";
+        // A parameter is name=value, or the word nohostname.
+        size_t eq = p.find('=');
+        std::string_view name = eq == std::string_view::npos ? "" : p.substr(0, eq);
+        std::string_view value = eq == std::string_view::npos ? "" : p.substr(eq + 1);
+        if (!name.empty()) {
+            if (std::find(given.begin(), given.end(), name) != given.end()) {
+                error = "duplicate syslog \"" + std::string(name) + "\"";
                 return false;
             }
-            if (!parse_server(p.substr(7), peer, error)) {
+            given.push_back(name);
+        }
+        if (p == "nohostname") {
+            peer.nohostname = true;
+        } else if (name == "server") {
+            if (!parse_server(value, peer, error)) {
                 return false;
             }
-            have_server = true;
-        } else if (p.substr(0, 9) == "facility=") {
-            if (have_facility) {
-                error = "duplicate syslog \"facility\"";
+        } else if (name == "facility") {
+            if (!find_word(kFacilities, value, peer.facility)) {
+                error = "unknown syslog facility \"" + std::string(value) + "\"";
                 return false;
             }
-            if (!find_word(kFacilities, p.substr(9), peer.facility)) {
-                error = "unknown syslog facility \"" + std::string(p.substr(9)) + "\"";
+        } else if (name == "severity") {
+            if (!find_word(kSeverities, value, peer.severity)) {
+                error = "unknown syslog severity \"" + std::string(value) + "\"";
                 return false;
             }
-            have_facility = true;
-        } else if (p.substr(0, 9) == "severity=") {
-            if (have_severity) {
-                error = "duplicate syslog \"severity\"";
-                return false;
-            }
-            if (!find_word(kSeverities, p.substr(9), peer.severity)) {
-                error = "unknown syslog severity \"" + std::string(p.substr(9)) + "\"";
-                return false;
-            }
-            have_severity = true;
-        } else if (p.substr(0, 4) == "tag=") {
-            if (have_tag) {
-                error = "duplicate syslog \"tag\"";
-                return false;
-            }
-            std::string_view tag = p.substr(4);
-            if (tag.size() > kMaxTag) {
+        } else if (name == "tag") {
+            if (value.size() > kMaxTag) {
                 error = "syslog tag length exceeds 32";
                 return false;
             }
-            for (char c : tag) {
+            for (char c : value) {
                 if (!isalnum(static_cast<unsigned char>(c)) && c != '_') {
                     error = "syslog \"tag\" only allows alphanumeric characters and underscore";
                     return false;
                 }
             }
-            peer.tag = std::string(tag);
-            have_tag = true;
-        } else if (p == "nohostname") {
-            peer.nohostname = true;
+            peer.tag = std::string(value);
         } else {
             error = "unknown syslog parameter \"" + std::string(p) + "\"";
             return false;
@@ -164,7 +156,7 @@ bool parse_syslog(std::string_view spec, SyslogPeer& peer, std::string& error) {
         }
         spec.remove_prefix(comma + 1);
     }
-    if (!have_server) {
+    if (std::find(given.begin(), given.end(), "server") == given.end()) {
         error = "no syslog server specified";
         return false;
     }

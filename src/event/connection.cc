@@ -9,10 +9,35 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "core/log.h"
 
 namespace ev {
+namespace {
+
+/// Sends what socket `fd` takes of `data` now, again after EINTR: the bytes sent (fewer than
+/// data.size() when the socket is full), or nullopt when the connection failed.
+std::optional<size_t> send_now(int fd, std::string_view data, int flags) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+        ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | flags);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        return std::nullopt;
+    }
+    return sent;
+}
+
+}  // namespace
 
 Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t id)
     : loop_(loop), fd_(fd), peer_(peer), id_(id) {}
@@ -188,21 +213,12 @@ void Connection::send(std::string_view data, bool more) {
     }
     if (out_.empty()) {
         // Fast path: write directly, queue only what the socket did not take.
-        while (!data.empty()) {
-            ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-            if (n > 0) {
-                data.remove_prefix(static_cast<size_t>(n));
-                continue;
-            }
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                break;
-            }
+        std::optional<size_t> sent = send_now(fd_, data, more ? MSG_MORE : 0);
+        if (!sent) {
             write_failed_ = true;
             return;
         }
+        data.remove_prefix(*sent);
         if (data.empty()) {
             return;
         }
@@ -228,19 +244,15 @@ bool Connection::flush() {
         if (out_.empty()) {
             return true;
         }
-        ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-            out_.consume(static_cast<size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        std::optional<size_t> sent = send_now(fd_, std::string_view(out_.data(), out_.size()), 0);
+        if (!sent) {
+            write_failed_ = true;
             return false;
         }
-        write_failed_ = true;
-        return false;
+        out_.consume(*sent);
+        if (!out_.empty()) {
+            return false;  // the socket is full
+        }
     }
 }
 

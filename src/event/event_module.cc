@@ -90,16 +90,14 @@ Status postconfiguration(core::Cycle& cycle) {
         return err;
     }
     zone->init = [&conf](core::ShmZone& z, bool reused) -> Status {
-        core::ShmPool& pool = z.pool();
-        if (!reused || pool.root == nullptr) {
-            auto* m = static_cast<core::ShmMutex*>(pool.alloc(sizeof(core::ShmMutex)));
-            if (m == nullptr) {
-                return Status::error("cannot allocate the accept mutex");
-            }
-            m->init();
-            pool.root = m;
+        bool made = false;
+        conf.mutex = z.pool().root_object<core::ShmMutex>(reused, &made);
+        if (conf.mutex == nullptr) {
+            return Status::error("cannot allocate the accept mutex");
         }
-        conf.mutex = static_cast<core::ShmMutex*>(pool.root);
+        if (made) {
+            conf.mutex->init();
+        }
         return Status::ok();
     };
     return Status::ok();

@@ -19,24 +19,6 @@ namespace http {
 using core::ConfContext;
 using core::Status;
 
-Status set_server_tokens(ConfContext& cf, HttpLocConf& conf) {
-    if (conf.server_tokens) {
-        return cf.duplicate();
-    }
-    const std::string& v = cf.arg(0);
-    if (v == "on") {
-        conf.server_tokens = kServerTokensOn;
-    } else if (v == "off") {
-        conf.server_tokens = kServerTokensOff;
-    } else if (v == "build") {
-        conf.server_tokens = kServerTokensBuild;
-    } else {
-        // nginx: a string with variables is part of its commercial subscription only.
-        return cf.invalid_value(v, "it must be \"on\", \"off\" or \"build\"");
-    }
-    return Status::ok();
-}
-
 Status set_internal(ConfContext& cf, HttpLocConf& conf) {
     conf.internal = true;
     return Status::ok();
@@ -51,23 +33,6 @@ Status set_max_ranges(ConfContext& cf, HttpLocConf& conf) {
         return cf.invalid_value(cf.arg(0));
     }
     conf.max_ranges = static_cast<int>(*v);
-    return Status::ok();
-}
-
-Status set_if_modified_since(ConfContext& cf, HttpLocConf& conf) {
-    if (conf.if_modified_since) {
-        return cf.duplicate();
-    }
-    const std::string& v = cf.arg(0);
-    if (v == "off") {
-        conf.if_modified_since = kImsOff;
-    } else if (v == "exact") {
-        conf.if_modified_since = kImsExact;
-    } else if (v == "before") {
-        conf.if_modified_since = kImsBefore;
-    } else {
-        return cf.invalid_value(v, "it must be \"off\", \"exact\" or \"before\"");
-    }
     return Status::ok();
 }
 

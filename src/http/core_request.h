@@ -14,14 +14,13 @@
 
 #include "core/conf_context.h"
 #include "core/module.h"
+#include "core/named.h"
 #include "http/http.h"
 
 namespace http {
 
-core::Status set_server_tokens(core::ConfContext& cf, HttpLocConf& conf);
 core::Status set_internal(core::ConfContext& cf, HttpLocConf& conf);
 core::Status set_max_ranges(core::ConfContext& cf, HttpLocConf& conf);
-core::Status set_if_modified_since(core::ConfContext& cf, HttpLocConf& conf);
 core::Status set_open_file_cache(core::ConfContext& cf, HttpLocConf& conf);
 /// The directives halo takes only in their "disabled" form (the form it acts as): any other
 /// value is refused saying so.
@@ -32,8 +31,18 @@ core::Status set_output_buffers(core::ConfContext& cf, HttpLocConf& conf);
 core::Status merge_request(const HttpLocConf& parent, HttpLocConf& child);
 core::Status merge_request(const HttpSrvConf& parent, HttpSrvConf& child);
 
+// The words of server_tokens (nginx: a string with variables is part of its commercial
+// subscription only) and if_modified_since.
+inline constexpr core::Named<int> kServerTokensNames[] = {
+    {"on", kServerTokensOn}, {"off", kServerTokensOff}, {"build", kServerTokensBuild}};
+inline constexpr char kServerTokensDetail[] = "it must be \"on\", \"off\" or \"build\"";
+inline constexpr core::Named<int> kIfModifiedSinceNames[] = {
+    {"off", kImsOff}, {"exact", kImsExact}, {"before", kImsBefore}};
+inline constexpr char kIfModifiedSinceDetail[] = "it must be \"off\", \"exact\" or \"before\"";
+
 inline constexpr core::Directive kRequestDirectives[] = {
-    {"server_tokens", core::kCtxHttpAll, core::kArgs1, core::setter<&set_server_tokens>()},
+    {"server_tokens", core::kCtxHttpAll, core::kArgs1,
+     core::enum_slot<&HttpLocConf::server_tokens, kServerTokensNames, kServerTokensDetail>()},
     {"log_not_found", core::kCtxHttpAll, core::kArgs1, core::slot<&HttpLocConf::log_not_found>()},
     {"log_subrequest", core::kCtxHttpAll, core::kArgs1, core::slot<&HttpLocConf::log_subrequest>()},
     {"internal", core::kCtxLocation, core::kArgs0, core::setter<&set_internal>()},
@@ -45,7 +54,9 @@ inline constexpr core::Directive kRequestDirectives[] = {
     {"ignore_invalid_headers", core::kCtxHttpSrv, core::kArgs1,
      core::slot<&HttpSrvConf::ignore_invalid_headers>()},
     {"max_ranges", core::kCtxHttpAll, core::kArgs1, core::setter<&set_max_ranges>()},
-    {"if_modified_since", core::kCtxHttpAll, core::kArgs1, core::setter<&set_if_modified_since>()},
+    {"if_modified_since", core::kCtxHttpAll, core::kArgs1,
+     core::enum_slot<&HttpLocConf::if_modified_since, kIfModifiedSinceNames,
+                     kIfModifiedSinceDetail>()},
     {"chunked_transfer_encoding", core::kCtxHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::chunked_transfer_encoding>()},
     {"msie_padding", core::kCtxHttpAll, core::kArgs1, core::slot<&HttpLocConf::msie_padding>()},

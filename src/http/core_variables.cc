@@ -163,13 +163,8 @@ bool get_connection_time(const Request& r, std::string_view, std::string& out) {
     if (r.session == nullptr) {
         return false;
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - r.session->accepted())
-                  .count();
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-                     static_cast<long long>(ms % 1000));
-    out.append(buf, static_cast<size_t>(n));
+    append_seconds_ms(out, std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - r.session->accepted()));
     return true;
 }
 

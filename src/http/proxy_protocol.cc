@@ -84,6 +84,19 @@ core::SockAddr inet_addr(int family, const unsigned char* addr, const unsigned c
     return a;
 }
 
+/// The addresses of a v2 TCP header whose address block `a` has `len` bytes: the source and
+/// destination addresses, then their ports.
+bool read_tcp_addrs(int family, const unsigned char* a, size_t len, ProxyHeader& out) {
+    size_t n = family == AF_INET ? 4 : 16;
+    if (len < 2 * n + 4) {
+        return false;
+    }
+    out.src = inet_addr(family, a, a + 2 * n);
+    out.dst = inet_addr(family, a + n, a + 2 * n + 2);
+    out.has_addrs = true;
+    return true;
+}
+
 ProxyParse parse_v2(std::string_view in, ProxyHeader& out, size_t& consumed) {
     if (in.size() < 16) {
         return ProxyParse::kIncomplete;
@@ -105,26 +118,11 @@ ProxyParse parse_v2(std::string_view in, ProxyHeader& out, size_t& consumed) {
     if (command != 1) {
         return ProxyParse::kBad;
     }
-    const unsigned char* a = b + 16;
-    switch (b[13]) {
-        case 0x11:  // TCP over IPv4: src, dst (4 bytes each), sport, dport
-            if (len < 12) {
-                return ProxyParse::kBad;
-            }
-            out.src = inet_addr(AF_INET, a, a + 8);
-            out.dst = inet_addr(AF_INET, a + 4, a + 10);
-            out.has_addrs = true;
-            break;
-        case 0x21:  // TCP over IPv6
-            if (len < 36) {
-                return ProxyParse::kBad;
-            }
-            out.src = inet_addr(AF_INET6, a, a + 32);
-            out.dst = inet_addr(AF_INET6, a + 16, a + 34);
-            out.has_addrs = true;
-            break;
-        default:
-            break;  // UNSPEC, UDP, unix: the connection's own addresses stand (as nginx)
+    // 0x11 TCP over IPv4, 0x21 TCP over IPv6; UNSPEC, UDP, unix: the connection's own
+    // addresses stand (as nginx).
+    int family = b[13] == 0x11 ? AF_INET : b[13] == 0x21 ? AF_INET6 : AF_UNSPEC;
+    if (family != AF_UNSPEC && !read_tcp_addrs(family, b + 16, len, out)) {
+        return ProxyParse::kBad;
     }
     return ProxyParse::kDone;
 }

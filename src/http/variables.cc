@@ -1,7 +1,6 @@
 #include "http/variables.h"
 
 #include <strings.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -272,23 +271,14 @@ bool get_request_length(const Request& r, std::string_view, std::string& out) {
 }
 
 bool get_request_time(const Request& r, std::string_view, std::string& out) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - r.start)
-                  .count();
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-                     static_cast<long long>(ms % 1000));
-    out.append(buf, static_cast<size_t>(n));
+    append_seconds_ms(out, std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - r.start));
     return true;
 }
 
 bool get_msec(const Request&, std::string_view, std::string& out) {
-    struct timeval tv;
-    gettimeofday(&tv, nullptr);
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%lld.%03ld", static_cast<long long>(tv.tv_sec),
-                     static_cast<long>(tv.tv_usec / 1000));
-    out.append(buf, static_cast<size_t>(n));
+    append_seconds_ms(out, std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()));
     return true;
 }
 
@@ -396,6 +386,13 @@ constexpr VariableDef kBuiltins[] = {
 };
 
 }  // namespace
+
+void append_seconds_ms(std::string& out, std::chrono::milliseconds d) {
+    long long ms = d.count();
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld.%03lld", ms / 1000, ms % 1000);
+    out.append(buf, static_cast<size_t>(n));
+}
 
 std::vector<VariableDef> builtin_variables() {
     std::vector<VariableDef> out(std::begin(kBuiltins), std::end(kBuiltins));

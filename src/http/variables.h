@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,10 @@ void set_variable(Request& r, const ConfVariable& var, std::string value);
 /// Registers a module's variable (from its postconfiguration hook). A name ending in '_' with
 /// `prefix` set matches every variable that starts with it.
 void add_variable(core::Cycle& cycle, VariableDef def);
+
+/// Appends `d` as seconds with milliseconds ("12.345"), the form of $request_time, $msec and
+/// $connection_time.
+void append_seconds_ms(std::string& out, std::chrono::milliseconds d);
 
 /// A config string with $variables ("$remote_addr - ${host}x"), parsed when the directive is
 /// read and bound to the variable definitions once every module registered its own (the

@@ -54,6 +54,14 @@ class Obj {
         key(k);
         append_json_string(out_, v);
     }
+    /// A string, or null when it is empty.
+    void str_or_null(std::string_view k, std::string_view v) {
+        if (v.empty()) {
+            raw(k, "null");
+        } else {
+            str(k, v);
+        }
+    }
     void boolean(std::string_view k, bool v) { raw(k, v ? "true" : "false"); }
     void end() { out_ += '}'; }
 
@@ -61,6 +69,16 @@ class Obj {
     std::string& out_;
     bool first_ = true;
 };
+
+template <class T, class F>
+void array_json(std::string& out, const std::vector<T>& items, F each) {
+    out += '[';
+    for (size_t i = 0; i < items.size(); i++) {
+        out += i > 0 ? "," : "";
+        each(out, items[i]);
+    }
+    out += ']';
+}
 
 void process_json(std::string& out, const ProcessView& p, bool worker) {
     Obj o(out);
@@ -93,11 +111,7 @@ void health_json(std::string& out, const HealthView& h) {
     o.raw("last_change", num(h.last_change_ms));
     o.raw("checks", num(h.checks));
     o.raw("failures", num(h.failures));
-    if (h.reason.empty()) {
-        o.raw("reason", "null");
-    } else {
-        o.str("reason", h.reason);
-    }
+    o.str_or_null("reason", h.reason);
     o.end();
 }
 
@@ -108,11 +122,7 @@ void peer_json(std::string& out, const PeerView& p) {
     o.boolean("backup", p.backup);
     o.raw("weight", num(p.weight));
     o.str("state", p.state);
-    if (p.down_reason.empty()) {
-        o.raw("down_reason", "null");
-    } else {
-        o.str("down_reason", p.down_reason);
-    }
+    o.str_or_null("down_reason", p.down_reason);
     o.raw("active", num(p.active));
     o.raw("requests", num(p.requests));
     o.raw("failures", num(p.failures));
@@ -151,12 +161,7 @@ void upstream_json(std::string& out, const UpstreamView& u) {
         out += "null";
     }
     o.key("peers");
-    out += '[';
-    for (size_t i = 0; i < u.peers.size(); i++) {
-        out += i > 0 ? "," : "";
-        peer_json(out, u.peers[i]);
-    }
-    out += ']';
+    array_json(out, u.peers, peer_json);
     o.end();
 }
 
@@ -164,12 +169,7 @@ void server_json(std::string& out, const ServerView& s) {
     Obj o(out);
     o.str("name", s.name);
     o.key("listen");
-    out += '[';
-    for (size_t i = 0; i < s.listen.size(); i++) {
-        out += i > 0 ? "," : "";
-        append_json_string(out, s.listen[i]);
-    }
-    out += ']';
+    array_json(out, s.listen, append_json_string);
     o.raw("requests", num(s.requests));
     o.key("responses");
     Obj r(out);
@@ -194,26 +194,11 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.raw("base_priority", num(v.base_priority));
     o.str("master", v.master);
     o.raw("transitions", num(v.transitions));
-    o.raw("addresses_up", v.addresses_up ? "true" : "false");
+    o.boolean("addresses_up", v.addresses_up);
     o.key("addresses");
-    out += '[';
-    for (size_t i = 0; i < v.addresses.size(); i++) {
-        out += i > 0 ? "," : "";
-        append_json_string(out, v.addresses[i]);
-    }
-    out += ']';
+    array_json(out, v.addresses, append_json_string);
     o.raw("last_change", num(v.last_change_ms));
     o.end();
-}
-
-template <class T, class F>
-void array_json(std::string& out, const std::vector<T>& items, F each) {
-    out += '[';
-    for (size_t i = 0; i < items.size(); i++) {
-        out += i > 0 ? "," : "";
-        each(out, items[i]);
-    }
-    out += ']';
 }
 
 // ---- Prometheus ----

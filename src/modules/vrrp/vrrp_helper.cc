@@ -155,16 +155,11 @@ core::Status setup_helper(core::Cycle& cycle, VrrpConf& conf) {
         return err;
     }
     zone->init = [](core::ShmZone& z, bool reused) -> core::Status {
-        core::ShmPool& pool = z.pool();
-        if (!reused || pool.root == nullptr) {
-            auto* s = static_cast<SharedState*>(pool.alloc(sizeof(SharedState)));
-            if (s == nullptr) {
-                return core::Status::error("cannot allocate the vrrp state");
-            }
-            pool.root = s;
+        g_shared = z.pool().root_object<SharedState>(reused);
+        if (g_shared == nullptr) {
+            return core::Status::error("cannot allocate the vrrp state");
         }
-        g_shared = static_cast<SharedState*>(pool.root);
-        core::ShmLockGuard lock(pool.mutex());
+        core::ShmLockGuard lock(z.pool().mutex());
         g_shared->generation++;  // a helper told to quit now knows it was replaced
         return core::Status::ok();
     };
@@ -396,20 +391,15 @@ pid_t Helper::spawn(const std::string& cmd, const std::vector<std::string>& args
 }
 
 void Helper::reap() {
-    for (;;) {
-        int status = 0;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) {
-            return;
-        }
+    core::reap_exited_children([this](pid_t pid, int status) {
         auto it = children_.find(pid);
         if (it == children_.end()) {
-            continue;
+            return;
         }
         auto done = std::move(it->second);
         children_.erase(it);
         done(status);
-    }
+    });
 }
 
 namespace {

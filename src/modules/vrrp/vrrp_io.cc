@@ -175,19 +175,31 @@ ssize_t VrrpSocket::receive(std::span<uint8_t> buf) {
 
 // ---- Netlink ----
 
-Netlink::~Netlink() {
-    if (nl_ != nullptr) {
-        mnl_socket_close(nl_);
-    }
+void MnlClose::operator()(mnl_socket* nl) const {
+    mnl_socket_close(nl);
 }
 
+namespace {
+
+/// An rtnetlink socket opened with `flags` and bound to the multicast `groups` (0: none);
+/// nullptr with `error` naming `what` when that fails.
+MnlSocket open_rtnetlink(int flags, unsigned groups, const char* what, std::string& error) {
+    MnlSocket nl(mnl_socket_open2(NETLINK_ROUTE, flags));
+    if (nl == nullptr || mnl_socket_bind(nl.get(), groups, MNL_SOCKET_AUTOPID) < 0) {
+        error = sys_error(what);
+        return nullptr;
+    }
+    return nl;
+}
+
+}  // namespace
+
 bool Netlink::open(std::string& error) {
-    nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (nl_ == nullptr || mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
-        error = sys_error("rtnetlink socket");
+    nl_ = open_rtnetlink(SOCK_CLOEXEC, 0, "rtnetlink socket", error);
+    if (nl_ == nullptr) {
         return false;
     }
-    portid_ = mnl_socket_get_portid(nl_);
+    portid_ = mnl_socket_get_portid(nl_.get());
     seq_ = static_cast<uint32_t>(time(nullptr));
     return true;
 }
@@ -209,12 +221,12 @@ bool Netlink::request(uint16_t type, uint16_t flags, unsigned ifindex, Ip4 addr,
     if (type == RTM_NEWADDR) {
         mnl_attr_put_u32(nlh, IFA_ADDRESS, be);
     }
-    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
+    if (mnl_socket_sendto(nl_.get(), nlh, nlh->nlmsg_len) < 0) {
         error = sys_error("rtnetlink send");
         return false;
     }
     for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+        ssize_t n = mnl_socket_recvfrom(nl_.get(), buf.data(), buf.size());
         if (n < 0) {
             error = sys_error("rtnetlink receive");
             return false;
@@ -246,23 +258,14 @@ bool Netlink::del_address(unsigned ifindex, Ip4 addr, std::string& error) {
 
 // ---- LinkMonitor ----
 
-LinkMonitor::~LinkMonitor() {
-    if (nl_ != nullptr) {
-        mnl_socket_close(nl_);
-    }
-}
-
 bool LinkMonitor::open(std::string& error) {
-    nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (nl_ == nullptr || mnl_socket_bind(nl_, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
-        error = sys_error("rtnetlink link monitor");
-        return false;
-    }
-    return true;
+    nl_ =
+        open_rtnetlink(SOCK_CLOEXEC | SOCK_NONBLOCK, RTMGRP_LINK, "rtnetlink link monitor", error);
+    return nl_ != nullptr;
 }
 
 int LinkMonitor::fd() const {
-    return mnl_socket_get_fd(nl_);
+    return mnl_socket_get_fd(nl_.get());
 }
 
 namespace {
@@ -299,7 +302,7 @@ void LinkMonitor::read(const std::function<void(const std::string&, bool)>& chan
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     LinkCb cb{&changed};
     for (;;) {
-        ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+        ssize_t n = mnl_socket_recvfrom(nl_.get(), buf.data(), buf.size());
         if (n <= 0) {
             return;
         }

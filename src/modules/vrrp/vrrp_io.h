@@ -64,14 +64,16 @@ class VrrpSocket final : public AdvertSocket {
     int send_fd_ = -1;
 };
 
+/// Closes a libmnl socket (the deleter of MnlSocket).
+struct MnlClose {
+    void operator()(mnl_socket* nl) const;
+};
+/// An rtnetlink socket (libmnl), closed with its owner.
+using MnlSocket = std::unique_ptr<mnl_socket, MnlClose>;
+
 /// An rtnetlink socket for address changes (requests wait for the kernel's answer).
 class Netlink {
   public:
-    Netlink() = default;
-    ~Netlink();
-    Netlink(const Netlink&) = delete;
-    Netlink& operator=(const Netlink&) = delete;
-
     bool open(std::string& error);
     /// Adds `addr/prefix` to interface `ifindex`; an address already there is success.
     bool add_address(unsigned ifindex, Ip4 addr, uint8_t prefix, std::string& error);
@@ -81,7 +83,7 @@ class Netlink {
   private:
     bool request(uint16_t type, uint16_t flags, unsigned ifindex, Ip4 addr, uint8_t prefix,
                  std::string& error);
-    mnl_socket* nl_ = nullptr;
+    MnlSocket nl_;
     uint32_t seq_ = 0;
     uint32_t portid_ = 0;
 };
@@ -89,18 +91,13 @@ class Netlink {
 /// Link up/down notifications (RTMGRP_LINK).
 class LinkMonitor {
   public:
-    LinkMonitor() = default;
-    ~LinkMonitor();
-    LinkMonitor(const LinkMonitor&) = delete;
-    LinkMonitor& operator=(const LinkMonitor&) = delete;
-
     bool open(std::string& error);
     int fd() const;
     /// Reads what is waiting; calls `changed(ifname, up)` for every link message.
     void read(const std::function<void(const std::string& ifname, bool up)>& changed);
 
   private:
-    mnl_socket* nl_ = nullptr;
+    MnlSocket nl_;
 };
 
 /// Sends one gratuitous ARP request for `addr` out of `ifindex` (RFC 5798 §6.4.2: "broadcast

@@ -68,10 +68,12 @@ TEST(ProcessAliveTest, SelfExistsAReapedChildDoesNot) {
     EXPECT_FALSE(process_alive(child));
 }
 
+// As nginx's ngx_escape_json (access_log escape=json, autoindex_format json): \b and \f in their
+// short forms, DEL and UTF-8 as they are.
 TEST(JsonTest, EscapesQuotesBackslashesAndControls) {
     std::string out;
-    append_json_escaped(out, std::string("a\"b\\c\n\r\t\x01\x1f\x7f\xC3\xA9", 13));
-    EXPECT_EQ(out, "a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\\u007f\xC3\xA9");
+    append_json_escaped(out, std::string("a\"b\\c\n\r\t\b\f\x01\x1f\x7f\xC3\xA9", 15));
+    EXPECT_EQ(out, "a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f\xC3\xA9");
     out.clear();
     append_json_string(out, "x");
     EXPECT_EQ(out, "\"x\"");

@@ -63,6 +63,12 @@ TEST(SyslogTest, RefusalsInNginxWords) {
               "syslog tag length exceeds 32");
     EXPECT_EQ(parse_error("server=127.0.0.1,x=1"), "unknown syslog parameter \"x=1\"");
     EXPECT_EQ(parse_error("server=127.0.0.1,server=127.0.0.2"), "duplicate syslog \"server\"");
+    EXPECT_EQ(parse_error("server=127.0.0.1,facility=user,facility=user"),
+              "duplicate syslog \"facility\"");
+    EXPECT_EQ(parse_error("server=127.0.0.1,severity=info,severity=info"),
+              "duplicate syslog \"severity\"");
+    EXPECT_EQ(parse_error("server=127.0.0.1,tag=a,tag=b"), "duplicate syslog \"tag\"");
+    EXPECT_EQ(parse_error("server,server=127.0.0.1"), "unknown syslog parameter \"server\"");
     EXPECT_EQ(parse_error("server=127.0.0.1:99999"),
               "invalid port in syslog server \"127.0.0.1:99999\"");
     EXPECT_EQ(parse_error("server=unix:"),

@@ -2,15 +2,31 @@
 // system so that unit tests reach it with a fixed clock.
 #include "http/modules/headers/expires.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "http/http.h"
 
 namespace mod::http_headers {
 
 std::optional<int64_t> parse_seconds(std::string_view s) {
-    // The units in the only order nginx accepts, with their length in seconds.
+    // The units in the only order nginx accepts, with their length in seconds; a space ends a
+    // bare number.
     enum Step { kStart, kYear, kMonth, kWeek, kDay, kHour, kMin, kSec, kLast };
+    struct Unit {
+        char c;
+        Step step;
+        int64_t seconds;
+    };
+    static constexpr Unit kUnits[] = {{'y', kYear, 365 * 86400},
+                                      {'M', kMonth, 30 * 86400},
+                                      {'w', kWeek, 7 * 86400},
+                                      {'d', kDay, 86400},
+                                      {'h', kHour, 3600},
+                                      {'m', kMin, 60},
+                                      {'s', kSec, 1},
+                                      {' ', kLast, 1}};
     constexpr int64_t kMax = INT64_MAX;
     Step step = kStart;
     int64_t value = 0;
@@ -29,39 +45,16 @@ std::optional<int64_t> parse_seconds(std::string_view s) {
             continue;
         }
         i++;
-        Step next;
-        int64_t scale;
-        switch (c) {
-            case 'y':
-                next = kYear, scale = 365 * 86400;
-                break;
-            case 'M':
-                next = kMonth, scale = 30 * 86400;
-                break;
-            case 'w':
-                next = kWeek, scale = 7 * 86400;
-                break;
-            case 'd':
-                next = kDay, scale = 86400;
-                break;
-            case 'h':
-                next = kHour, scale = 3600;
-                break;
-            case 'm':
-                if (i < s.size() && s[i] == 's') {
-                    return std::nullopt;  // milliseconds: not in a time of seconds
-                }
-                next = kMin, scale = 60;
-                break;
-            case 's':
-                next = kSec, scale = 1;
-                break;
-            case ' ':
-                next = kLast, scale = 1;
-                break;
-            default:
-                return std::nullopt;
+        if (c == 'm' && i < s.size() && s[i] == 's') {
+            return std::nullopt;  // milliseconds: not in a time of seconds
         }
+        const Unit* unit = std::find_if(std::begin(kUnits), std::end(kUnits),
+                                        [c](const Unit& u) { return u.c == c; });
+        if (unit == std::end(kUnits)) {
+            return std::nullopt;
+        }
+        Step next = unit->step;
+        int64_t scale = unit->seconds;
         // Each unit once, larger ones first; a bare number ends the value.
         if (step >= next || (next == kLast && step >= kSec)) {
             return std::nullopt;

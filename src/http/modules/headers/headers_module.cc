@@ -301,11 +301,6 @@ void header_filter(http::Request& r) {
     }
 }
 
-Status postconfiguration(core::Cycle& cycle) {
-    http::add_header_filter(cycle, &header_filter);
-    return Status::ok();
-}
-
 }  // namespace
 
 extern const core::Module kModule{
@@ -313,7 +308,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kHttpFilter,
     .directives = kDirectives,
     .confs = kConfs,
-    .postconfiguration = &postconfiguration,
+    .postconfiguration = &http::register_header_filter<&header_filter>,
 };
 
 }  // namespace mod::http_headers

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/module.h"
+#include "core/named.h"
 #include "http/error_log.h"
 #include "http/http.h"
 #include "http/modules/rewrite/script.h"
@@ -173,6 +174,11 @@ bool is_variable_name(std::string_view s) {
     return true;
 }
 
+constexpr core::Named<Condition::FileTest> kFileTests[] = {{"-f", Condition::FileTest::kFile},
+                                                           {"-d", Condition::FileTest::kDir},
+                                                           {"-e", Condition::FileTest::kExists},
+                                                           {"-x", Condition::FileTest::kExec}};
+
 /// nginx's condition grammar: `($var)`, `($var = v)`, `($var != v)`, `($var ~ re)` (~* !~
 /// !~*), `(-f path)` (-d -e -x, and negated !-f ...); the parentheses may stand apart.
 Status parse_condition(ConfContext& cf, Condition& c) {
@@ -227,27 +233,13 @@ Status parse_condition(ConfContext& cf, Condition& c) {
         return cf.error("unexpected \"" + op + "\" in condition");
     }
     if ((tok.size() == 2 && tok[0] == '-') || (tok.size() == 3 && tok[0] == '!' && tok[1] == '-')) {
-        if (cur + 1 != last) {
+        c.negate = tok[0] == '!';
+        auto test = core::value_of<Condition::FileTest>(kFileTests, tok.substr(c.negate ? 1 : 0));
+        if (cur + 1 != last || !test) {
             return cf.error("invalid condition \"" + tok + "\"");
         }
         c.kind = Condition::Kind::kFile;
-        c.negate = tok[0] == '!';
-        switch (tok.back()) {
-            case 'f':
-                c.file_test = Condition::FileTest::kFile;
-                break;
-            case 'd':
-                c.file_test = Condition::FileTest::kDir;
-                break;
-            case 'e':
-                c.file_test = Condition::FileTest::kExists;
-                break;
-            case 'x':
-                c.file_test = Condition::FileTest::kExec;
-                break;
-            default:
-                return cf.error("invalid condition \"" + tok + "\"");
-        }
+        c.file_test = *test;
         return parse_value(cf, v[last], c.subject);
     }
     return cf.error("invalid condition \"" + tok + "\"");

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/json.h"
 #include "http/http.h"
 
 namespace mod::http_static {
@@ -106,42 +107,6 @@ std::string_view utf8_prefix(std::string_view s, size_t chars) {
         i += l;
     }
     return s.substr(0, i);
-}
-
-std::string escape_json(std::string_view s) {
-    std::string out;
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '\\' || c == '"') {
-            out += '\\';
-            out += ch;
-        } else if (c <= 0x1f) {
-            switch (c) {
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                case '\b':
-                    out += "\\b";
-                    break;
-                case '\f':
-                    out += "\\f";
-                    break;
-                default:
-                    char buf[8];
-                    snprintf(buf, sizeof(buf), "\\u00%02x", c);
-                    out += buf;
-            }
-        } else {
-            out += ch;
-        }
-    }
-    return out;
 }
 
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -308,7 +273,9 @@ std::string autoindex_json(const std::vector<DirEntry>& entries, std::string_vie
     b += '[';
     for (size_t i = 0; i < entries.size(); i++) {
         const DirEntry& e = entries[i];
-        b += "\r\n{ \"name\":\"" + escape_json(e.name) + "\", \"type\":\"";
+        b += "\r\n{ \"name\":\"";
+        core::append_json_escaped(b, e.name);
+        b += "\", \"type\":\"";
         b += e.dir ? "directory" : e.file ? "file" : "other";
         b += "\", \"mtime\":\"" + http::format_http_date(e.mtime);
         if (e.file) {

@@ -165,7 +165,7 @@ TEST(StatusJsonTest, NoProcessTableNoCounters) {
 TEST(StatusJsonTest, ControlCharactersAreEscaped) {
     std::string out;
     append_json_string(out, std::string("a\x01\x7f\\b\n", 6));
-    EXPECT_EQ(out, "\"a\\u0001\\u007f\\\\b\\n\"");
+    EXPECT_EQ(out, "\"a\\u0001\x7f\\\\b\\n\"");
     auto j = Json::parse(out);
     ASSERT_TRUE(j);
     EXPECT_EQ(j->str(), std::string("a\x01\x7f\\b\n", 6));
