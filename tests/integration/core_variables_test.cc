@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "integration/request_nginx_side.h"
 #include "support/harness.h"
+#include "support/nginx.h"
 
 namespace halo_test {
 namespace {
@@ -61,7 +61,7 @@ constexpr std::string_view kDeterministic =
     "binary_remote_addr=$binary_remote_addr\\nbody_bytes_sent=$body_bytes_sent\\n";
 
 TEST_F(CoreVariablesTest, DeterministicVariablesAsNginx) {
-    if (!Nginx::installed()) {
+    if (!nginx_installed()) {
         GTEST_SKIP() << "Debian's nginx is not installed";
     }
     halo_.write("html/dir/.keep", "");

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "nginx_reference.h"
 #include "support/harness.h"
+#include "support/nginx.h"
 
 namespace halo_test {
 namespace {
@@ -116,7 +116,7 @@ class HeadersTest : public ::testing::Test {
             !halo_has_module("http_rewrite")) {
             GTEST_SKIP() << "http_headers, http_map or http_rewrite is not compiled in";
         }
-        if (!nginx_available()) {
+        if (!nginx_installed()) {
             GTEST_SKIP() << "Debian's nginx (/usr/sbin/nginx) is not installed";
         }
         root_ = halo_.path("www");
@@ -184,7 +184,7 @@ class HeadersTest : public ::testing::Test {
         }
         EXPECT_EQ(h.lines(names), n.lines(names)) << "halo:\n" << h.raw << "nginx:\n" << n.raw;
         if (n.status >= 200 && n.status < 300) {
-            EXPECT_EQ(h.body, n.body);
+            EXPECT_EQ(h.wire_body, n.wire_body);
         }
     }
 
@@ -260,16 +260,16 @@ TEST_F(HeadersTest, TrailersMatchNginx) {
     auto r = fetch_raw(halo_port_, request_text("/trailer/a.txt"));
     EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
     EXPECT_FALSE(r.has("Content-Length"));
-    EXPECT_EQ(r.body, "5\r\ntext\n\r\n0\r\nX-Trailer: t-200\r\nX-Always: a\r\n\r\n");
+    EXPECT_EQ(r.wire_body, "5\r\ntext\n\r\n0\r\nX-Trailer: t-200\r\nX-Always: a\r\n\r\n");
     // Only `always` on an error; the last chunk carries it (the error page differs by name).
     auto [h, n] = both(request_text("/trailer-error/"));
     EXPECT_EQ(h.header("Transfer-Encoding"), n.header("Transfer-Encoding"));
     auto tail = [](const std::string& b) { return b.substr(b.rfind("0\r\n")); };
-    EXPECT_EQ(tail(h.body), tail(n.body));
-    EXPECT_EQ(tail(h.body), "0\r\nX-Always: a\r\n\r\n");
+    EXPECT_EQ(tail(h.wire_body), tail(n.wire_body));
+    EXPECT_EQ(tail(h.wire_body), "0\r\nX-Always: a\r\n\r\n");
     // HTTP/1.0: no chunks, no trailers, the length stays.
     auto old = fetch_raw(halo_port_, "GET /trailer/a.txt HTTP/1.0\r\nHost: x\r\n\r\n");
-    EXPECT_EQ(old.body, "text\n");
+    EXPECT_EQ(old.wire_body, "text\n");
     EXPECT_EQ(old.header("Content-Length"), "5");
 }
 

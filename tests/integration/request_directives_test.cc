@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "integration/request_nginx_side.h"
 #include "support/harness.h"
+#include "support/nginx.h"
 
 namespace halo_test {
 namespace {
@@ -122,7 +122,7 @@ constexpr std::string_view kErrorPages = R"(server {
     })";
 
 TEST_F(RequestDirectivesTest, InternalLocationsAndErrorPagesAnswerAsNginx) {
-    if (!Nginx::installed()) {
+    if (!nginx_installed()) {
         GTEST_SKIP() << "Debian's nginx is not installed";
     }
     start(kErrorPages);
@@ -163,7 +163,7 @@ TEST_F(RequestDirectivesTest, InternalLocationsAndErrorPagesAnswerAsNginx) {
 }
 
 TEST_F(RequestDirectivesTest, MsiePaddingAndRefreshAsNginx) {
-    if (!Nginx::installed()) {
+    if (!nginx_installed()) {
         GTEST_SKIP() << "Debian's nginx is not installed";
     }
     constexpr std::string_view kConf = R"(server {

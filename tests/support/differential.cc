@@ -19,9 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
-#include <regex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 namespace halo_test {
@@ -60,29 +58,6 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
-/// Printable form of bytes: escapes control and non-ASCII bytes.
-std::string printable(std::string_view s, size_t max = 300) {
-    std::string out;
-    for (size_t i = 0; i < s.size() && i < max; i++) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\r') {
-            out += "\\r";
-        } else if (c < 0x20 || c >= 0x7f) {
-            char buf[8];
-            snprintf(buf, sizeof(buf), "\\x%02x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > max) {
-        out += "... (" + std::to_string(s.size()) + " bytes)";
-    }
-    return out;
-}
-
 /// An HTTP date as seconds since the epoch, or -1.
 long long parse_http_date(const std::string& v) {
     struct tm tm {};
@@ -116,15 +91,6 @@ std::string boundary_of(const std::string& content_type) {
     return trim(b.substr(0, end));
 }
 
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-    if (from.empty()) {
-        return;
-    }
-    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-        s.replace(at, from.size(), to);
-    }
-}
-
 /// The normalized body: gzip decoded, the multipart boundary replaced by "BOUNDARY", and the
 /// server signature of built-in error pages ("<hr><center>nginx/1.22.1</center>") replaced.
 std::string normalized_body(const RawResponse& r) {
@@ -132,15 +98,28 @@ std::string normalized_body(const RawResponse& r) {
     if (lower(r.header("content-encoding")) == "gzip" && !body.empty()) {
         body = gunzip(body);
     }
-    replace_all(body, boundary_of(r.header("content-type")), "BOUNDARY");
-    static const std::regex signature("<hr><center>[^<]*</center>");
-    return std::regex_replace(body, signature, "<hr><center>SERVER</center>");
+    body = replace_all(std::move(body), boundary_of(r.header("content-type")), "BOUNDARY");
+    // "<hr><center>[^<]*</center>" -> "<hr><center>SERVER</center>"
+    static constexpr std::string_view kOpen = "<hr><center>";
+    static constexpr std::string_view kSignature = "<hr><center>SERVER</center>";
+    for (size_t at = body.find(kOpen); at != std::string::npos; at = body.find(kOpen, at)) {
+        size_t text = at + kOpen.size();
+        size_t end = body.find('<', text);
+        if (end != std::string::npos && body.compare(end, 9, "</center>") == 0) {
+            body.replace(at, end + 9 - at, kSignature);
+            at += kSignature.size();
+        } else {
+            at = text;
+        }
+    }
+    return body;
 }
 
 std::string normalized_header(const RawResponse& r, const std::string& name, bool* present) {
     std::string v = r.header(name, present);
     if (name == "content-type") {
-        replace_all(v, boundary_of(v), "BOUNDARY");
+        std::string boundary = boundary_of(v);
+        v = replace_all(std::move(v), boundary, "BOUNDARY");
     }
     return v;
 }
@@ -180,11 +159,6 @@ bool matches(const KnownDifference& k, const Difference& d) {
 }
 
 }  // namespace
-
-std::string nginx_bin() {
-    const char* env = getenv("HALO_NGINX_BIN");
-    return env != nullptr && *env != '\0' ? env : "/usr/sbin/nginx";
-}
 
 std::string differential_skip_reason() {
     if (geteuid() != 0) {
@@ -374,104 +348,6 @@ std::vector<std::string> Sandbox::nsenter(const std::vector<std::string>& argv) 
 
 // ---- requests and responses ----
 
-std::string RawResponse::header(std::string_view name, bool* present) const {
-    std::string out;
-    bool found = false;
-    for (const auto& [n, v] : headers) {
-        if (n == name) {
-            out += found ? ", " + v : v;
-            found = true;
-        }
-    }
-    if (present != nullptr) {
-        *present = found;
-    }
-    return out;
-}
-
-RawResponse parse_response(const std::string& raw_in, bool head) {
-    RawResponse r;
-    std::string raw = raw_in;
-    // interim answers (100 Continue) before the final one: kept as one pseudo-header
-    std::string interim;
-    while (raw.rfind("HTTP/1.1 1", 0) == 0 && raw.find("\r\n\r\n") != std::string::npos) {
-        size_t end = raw.find("\r\n\r\n");
-        interim += (interim.empty() ? "" : ", ") + raw.substr(9, 3);
-        raw.erase(0, end + 4);
-    }
-    if (!interim.empty()) {
-        r.headers.emplace_back("(interim)", interim);
-    }
-    size_t end = raw.find("\r\n\r\n");
-    if (raw.empty()) {
-        r.error = "no response (connection closed)";
-        return r;
-    }
-    if (end == std::string::npos) {
-        r.error = "incomplete response head: " + printable(raw);
-        return r;
-    }
-    r.raw_head = raw.substr(0, end);
-    std::istringstream lines(r.raw_head);
-    std::string line;
-    std::getline(lines, line);
-    if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12) {
-        r.error = "malformed status line: " + printable(line);
-        return r;
-    }
-    r.status = atoi(line.c_str() + 9);
-    while (std::getline(lines, line)) {
-        size_t colon = line.find(':');
-        if (colon == std::string::npos) {
-            r.error = "malformed header line: " + printable(line);
-            return r;
-        }
-        r.headers.emplace_back(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
-    }
-    std::string rest = raw.substr(end + 4);
-    if (head || r.status == 204 || r.status == 304 || r.status < 200) {
-        if (!rest.empty()) {
-            r.error = "bytes after a body-less response: " + printable(rest);
-        }
-        return r;
-    }
-    if (lower(r.header("transfer-encoding")) == "chunked") {
-        size_t at = 0;
-        for (;;) {
-            size_t eol = rest.find("\r\n", at);
-            if (eol == std::string::npos) {
-                r.error = "truncated chunked body";
-                return r;
-            }
-            size_t size = strtoul(rest.substr(at, eol - at).c_str(), nullptr, 16);
-            at = eol + 2;
-            if (size == 0) {
-                break;
-            }
-            if (at + size + 2 > rest.size()) {
-                r.error = "truncated chunk";
-                return r;
-            }
-            r.body.append(rest, at, size);
-            at += size + 2;
-        }
-        return r;
-    }
-    bool has_length = false;
-    std::string length = r.header("content-length", &has_length);
-    if (has_length) {
-        size_t n = strtoul(length.c_str(), nullptr, 10);
-        if (rest.size() < n) {
-            r.error = "body shorter than Content-Length (" + std::to_string(rest.size()) + " < " +
-                      length + ")";
-        }
-        r.body = rest.substr(0, n);
-        return r;
-    }
-    r.body = rest;
-    return r;
-}
-
 DiffRequest make_request(std::string name, std::string_view method, std::string_view target,
                          std::string_view host, std::string_view extra, uint16_t port) {
     DiffRequest req;
@@ -533,8 +409,9 @@ std::vector<Difference> compare_responses(const std::string& name, const RawResp
     std::set<std::string> names;
     for (const auto* r : {&nginx, &halo}) {
         for (const auto& h : r->headers) {
-            if (kIgnoredHeaders.count(h.first) == 0) {
-                names.insert(h.first);
+            std::string name = lower(h.first);  // halo and nginx may spell a name apart
+            if (kIgnoredHeaders.count(name) == 0) {
+                names.insert(name);
             }
         }
     }

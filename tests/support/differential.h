@@ -12,6 +12,8 @@
 // listed one that no longer occurs is reported so that the list shrinks.
 //
 // Needs root (namespaces, mounts) and /usr/sbin/nginx: skip_reason() says which is missing.
+// nginx_bin(), RawResponse and parse_response() are support/nginx.h's (the shared helper of
+// every test that runs Debian's nginx).
 // Plain POSIX + GoogleTest (linked into every test binary): no halo object, no OpenSSL (TLS
 // requests go through `openssl s_client` inside the namespace).
 #include <sys/types.h>
@@ -22,11 +24,10 @@
 #include <vector>
 
 #include "support/harness.h"
+#include "support/nginx.h"
 
 namespace halo_test {
 
-/// Debian's nginx: $HALO_NGINX_BIN, else /usr/sbin/nginx.
-std::string nginx_bin();
 /// Why the differential tests cannot run here ("" when they can): not root, no nginx, no
 /// unshare support.
 std::string differential_skip_reason();
@@ -68,22 +69,6 @@ class Sandbox {
     pid_t pid_ = -1;
     std::string error_;
 };
-
-/// One parsed response (from raw bytes read until the server closed the connection).
-struct RawResponse {
-    std::string error;  // non-empty when the exchange failed
-    int status = 0;
-    /// lower-case names, in order; "(interim)" lists the 1xx answers before this one ("100")
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;  // de-chunked
-    std::string raw_head;
-
-    /// All values of `name` joined with ", " (empty when absent); `present` tells apart.
-    std::string header(std::string_view name, bool* present = nullptr) const;
-};
-
-/// Parses `raw` as one HTTP/1.x response; `head` = answer to HEAD (no body).
-RawResponse parse_response(const std::string& raw, bool head);
 
 /// A request sent unchanged to both servers (with `Connection: close`, so a response ends
 /// with the connection).
