@@ -54,7 +54,9 @@ class ProxyTrailersTest : public ::testing::Test {
             c.close_after();
         });
         std::string conf(kConf);
-        conf.replace(conf.find("%%B0%%"), 6, backend_.address());
+        for (size_t at; (at = conf.find("%%B0%%")) != std::string::npos;) {
+            conf.replace(at, 6, backend_.address());
+        }
         halo_.write_conf(conf);
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
         ASSERT_EQ(halo_.wait_workers(1).size(), 1u);

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -165,7 +166,8 @@ bool Backend::listen_unix() {
     }
     memcpy(a.sun_path, unix_path_.data(), unix_path_.size());
     ::unlink(unix_path_.c_str());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 512) != 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 512) != 0 ||
+        ::chmod(unix_path_.c_str(), 0666) != 0) {  // workers run as another user
         ::close(fd);
         return false;
     }
