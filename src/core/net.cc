@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <algorithm>
 
+#include <cstddef>
 #include <cstring>
 
 #include "core/conf_context.h"
@@ -29,14 +30,24 @@ std::string SockAddr::host_text() const {
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
                   sizeof(buf));
     } else if (family() == AF_UNIX) {
-        return "unix:";
+        return text();
     }
     return buf;
 }
 
+std::string_view SockAddr::unix_path() const {
+    constexpr size_t kPathAt = offsetof(sockaddr_un, sun_path);
+    if (family() != AF_UNIX || len <= kPathAt || storage.un.sun_path[0] == '\0') {
+        return {};
+    }
+    size_t max = std::min<size_t>(len - kPathAt, sizeof(storage.un.sun_path));
+    return std::string_view(storage.un.sun_path, strnlen(storage.un.sun_path, max));
+}
+
 std::string SockAddr::text() const {
     if (family() == AF_UNIX) {
-        return "unix:";  // nginx's $remote_addr of a unix socket client
+        // nginx: "unix:/path" for a named socket (an upstream), "unix:" for a unix client.
+        return "unix:" + std::string(unix_path());
     }
     if (family() == AF_INET6) {
         return "[" + host_text() + "]:" + std::to_string(port());
@@ -110,6 +121,17 @@ std::optional<SockAddr> SockAddr::from_ip(std::string_view ip, uint16_t port) {
         return a;
     }
     return std::nullopt;
+}
+
+std::optional<SockAddr> SockAddr::from_unix_path(std::string_view path) {
+    SockAddr a;
+    if (path.empty() || path.size() >= sizeof(a.storage.un.sun_path)) {
+        return std::nullopt;
+    }
+    a.storage.un.sun_family = AF_UNIX;
+    memcpy(a.storage.un.sun_path, path.data(), path.size());
+    a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    return a;
 }
 
 std::optional<Cidr> Cidr::parse(std::string_view text) {

@@ -100,6 +100,8 @@ class Connection {
     size_t output_buffered() const { return out_.size() + (files_ ? files_->after_bytes : 0); }
     /// A write failed: the peer is gone; the owner should close.
     bool failed() const { return write_failed_; }
+    /// The peer closed its sending side (EPOLLRDHUP seen; when Loop::reports_peer_close()).
+    bool peer_closed() const { return peer_closed_; }
 
     /// Calls on_timeout() after `d` unless reset or cleared first.
     void set_timeout(Duration d);

@@ -285,6 +285,14 @@ struct Request {
 
     /// Closes the connection without a response (nginx's `return 444`).
     void abort();
+    /// Called once when the client closes its side of the connection while the request runs
+    /// with its body read (not while a body streams in): the handler ends the request with
+    /// client_gone() (nginx's proxy_ignore_client_abort off), or lets it go on. nullptr: not
+    /// watched (the request goes on until a write fails).
+    void (*on_client_closed)(Request&) = nullptr;
+    /// Ends the request of a client that went away: logged with status 499 when no head was
+    /// sent (nginx's "client closed request"), the connection closed.
+    void client_gone();
     /// Reads the whole request body (buffered; 100-continue sent when asked for), then calls
     /// `done`. Returns kSuspend: the handler's phase ends here, `done` produces the response.
     Flow read_body(BodyHandler done);

@@ -590,6 +590,9 @@ bool ChunkedDecoder::trailer_start_char(char c) {
     } else {
         state_ = State::kTrailer;
         trailer_len_++;
+        if (trailers_ != nullptr) {
+            trailers_->push_back(c);
+        }
     }
     return true;
 }
@@ -609,6 +612,9 @@ bool ChunkedDecoder::trailer_char(char c) {
         state_ = State::kTrailerLf;
     } else if (!is_field_char(static_cast<unsigned char>(c)) || ++trailer_len_ > kMaxTrailers) {
         return false;
+    }
+    if (trailers_ != nullptr) {
+        trailers_->push_back(c == '\r' ? '\n' : c);  // one line per field
     }
     return true;
 }

@@ -129,6 +129,9 @@ class ChunkedDecoder {
     Result decode(std::string_view in, size_t& consumed, std::string_view& data);
     bool done() const { return state_ == State::kDone; }
     void reset() { *this = ChunkedDecoder(); }
+    /// Keeps the trailer section's lines ("Name: value\r\n" each, checked as above) in `out`
+    /// instead of dropping them (proxy_pass_trailers); nullptr: dropped. reset() forgets it.
+    void keep_trailers(std::string* out) { trailers_ = out; }
 
   private:
     enum class State {
@@ -166,6 +169,7 @@ class ChunkedDecoder {
     size_t ext_len_ = 0;
     size_t trailer_len_ = 0;
     bool trailer_colon_ = false;
+    std::string* trailers_ = nullptr;
 };
 
 }  // namespace http

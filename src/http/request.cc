@@ -11,8 +11,8 @@
 
 #include "auto_config.h"
 #include "core/log.h"
-#include "http/error_log.h"
 #include "http/core_request.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -600,6 +600,13 @@ void Request::resume() {
 
 void Request::abort() {
     session->abort();
+}
+
+void Request::client_gone() {
+    if (!head_sent) {
+        status = 499;
+    }
+    session->client_gone();
 }
 
 }  // namespace http

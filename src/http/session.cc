@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 #include "http/error_log.h"
@@ -534,6 +535,11 @@ bool Session::step() {
         case State::kTunnel:
             return step_tunnel();
         case State::kRunning:
+            if (!streaming() && conn_.peer_closed() && req_ && req_->on_client_closed) {
+                auto closed = std::exchange(req_->on_client_closed, nullptr);
+                closed(*req_);  // may end the request (and close us)
+                return false;
+            }
             return streaming() && !input_paused() && stream_step();
         case State::kWriting:
         case State::kClosed:

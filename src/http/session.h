@@ -115,6 +115,9 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void run_phases();
     /// Drops the connection (the request gets no response).
     void abort();
+    /// The client went away while the request ran: the connection is closed, the request
+    /// logged as it stands (Request::client_gone).
+    void client_gone() { close(); }
     /// Called by Request before a response head is written.
     void before_head(Request& r);
     /// See Request::read_body().

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <new>
 
@@ -156,6 +157,20 @@ struct Group::Shared {
         }
     }
 };
+
+namespace {
+/// A `resolve` slot's key: its name and port hashed (FNV-1a), never 0; 0 for other servers.
+uint32_t resolve_key(const Server& s) {
+    if (s.resolve_host.empty()) {
+        return 0;
+    }
+    uint32_t h = 2166136261u;
+    for (char c : s.resolve_host + ":" + std::to_string(s.resolve_port)) {
+        h = (h ^ static_cast<uint8_t>(tolower(static_cast<unsigned char>(c)))) * 16777619u;
+    }
+    return h != 0 ? h : 1;
+}
+}  // namespace
 
 // ---- the default balancer ----
 
@@ -314,6 +329,8 @@ Group::Shared* Group::make_block(void* mem) const {
         s->peers()[i].effective_weight = servers_[i].weight;
         // Active checks start every server up (keepalived), `down` ones are not checked.
         s->peers()[i].health.checked = health_checked() && !servers_[i].down ? 1 : 0;
+        s->peers()[i].unresolved = servers_[i].addr.family() == 0 ? 1 : 0;
+        s->peers()[i].resolve_key = resolve_key(servers_[i]);
         new (&s->addrs()[i]) core::SockAddr(servers_[i].addr);
     }
     memcpy(s->base() + Shared::name_offset(s->peer_count, s->persist_cap), name_.data(),
@@ -364,16 +381,29 @@ void Group::carry_over(Shared& old) {
     size_t n = servers_.size();
     std::vector<int> to_new(old.peer_count, -1);
     std::vector<bool> taken(n, false);
+    PeerState* peers = shared_->peers();
     for (uint32_t j = 0; j < old.peer_count; j++) {
+        const PeerState& o = old.peers()[j];
+        if (o.unresolved != 0 || old.addrs()[j].family() == 0) {
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
-            if (!taken[i] && servers_[i].addr == old.addrs()[j]) {
+            if (taken[i]) {
+                continue;
+            }
+            // A `resolve` slot takes an address its name had (it is re-resolved soon after).
+            bool slot = o.resolve_key != 0 && peers[i].resolve_key == o.resolve_key;
+            if (slot || (o.resolve_key == 0 && servers_[i].addr == old.addrs()[j])) {
                 taken[i] = true;
                 to_new[j] = static_cast<int>(i);
+                if (slot) {
+                    peers[i].unresolved = 0;
+                    shared_->addrs()[i] = old.addrs()[j];
+                }
                 break;
             }
         }
     }
-    PeerState* peers = shared_->peers();
     for (uint32_t j = 0; j < old.peer_count; j++) {
         if (to_new[j] < 0) {
             continue;
@@ -472,7 +502,7 @@ bool Group::peer_state(size_t index, PeerState& out) const {
 
 Availability Group::availability(size_t index, const PeerState& p, int64_t now) const {
     const Server& s = servers_[index];
-    if (s.down) {
+    if (s.down || p.unresolved != 0) {
         return Availability::kDown;
     }
     if (p.health_down != 0) {
@@ -555,7 +585,9 @@ Peer Group::acquire(PickContext& ctx) const {
         }
         return Peer{};
     }
-    const Server& s = servers_[static_cast<size_t>(chosen)];
+    const Server& s = servers_[static_cast<size_t>(chosen)].resolve_host.empty()
+                          ? servers_[static_cast<size_t>(chosen)]
+                          : resolved_view(static_cast<size_t>(chosen), shared_->addrs()[chosen]);
     PeerState& p = peers[chosen];
     p.conns++;
     p.requests++;
@@ -605,9 +637,122 @@ void Group::release(const Peer& peer, Outcome outcome, Millis response_time, int
         }
     }
     if (disabled) {
+        const core::SockAddr& addr = peer.server != nullptr ? peer.server->addr : s.addr;
         HALO_LOG(kWarn, "upstream server temporarily disabled: %s in upstream \"%s\"",
-                 s.addr.text().c_str(), name_.c_str());
+                 addr.text().c_str(), name_.c_str());
     }
+}
+
+// ---- Group: `server name resolve` ----
+
+bool Group::peer_address(size_t index, core::SockAddr& out) const {
+    if (index >= servers_.size()) {
+        return false;
+    }
+    if (servers_[index].resolve_host.empty() || shared_ == nullptr) {
+        out = servers_[index].addr;
+        return servers_[index].addr.family() != 0;
+    }
+    core::ShmLockGuard guard(shared_->mutex);
+    if (shared_->peers()[index].unresolved != 0) {
+        return false;
+    }
+    out = shared_->addrs()[index];
+    return true;
+}
+
+bool Group::has_resolve() const {
+    return std::any_of(servers_.begin(), servers_.end(),
+                       [](const Server& s) { return !s.resolve_host.empty(); });
+}
+
+std::vector<std::pair<std::string, uint16_t>> Group::resolve_names() const {
+    std::vector<std::pair<std::string, uint16_t>> out;
+    for (const Server& s : servers_) {
+        std::pair<std::string, uint16_t> name{s.resolve_host, s.resolve_port};
+        if (!s.resolve_host.empty() && std::find(out.begin(), out.end(), name) == out.end()) {
+            out.push_back(std::move(name));
+        }
+    }
+    return out;
+}
+
+const Server& Group::resolved_view(size_t index, const core::SockAddr& addr) const {
+    if (views_.size() < servers_.size()) {
+        views_.resize(servers_.size());
+    }
+    std::unique_ptr<Server>& v = views_[index];
+    if (!v || !(v->addr == addr)) {
+        if (v) {
+            retired_views_.push_back(std::move(v));  // requests in flight may point to it
+        }
+        v = std::make_unique<Server>(servers_[index]);
+        v->addr = addr;
+        v->name = addr.text();  // $upstream_addr: the address the name gave, as nginx
+    }
+    return *v;
+}
+
+bool Group::update_resolved(const std::string& host, uint16_t port,
+                            std::vector<core::SockAddr> addrs) const {
+    if (shared_ == nullptr) {
+        return false;
+    }
+    std::vector<core::SockAddr> found;
+    for (core::SockAddr a : addrs) {
+        if (a.family() == AF_INET) {
+            a.storage.in4.sin_port = htons(port);
+        } else if (a.family() == AF_INET6) {
+            a.storage.in6.sin6_port = htons(port);
+        } else {
+            continue;
+        }
+        if (std::find(found.begin(), found.end(), a) == found.end()) {
+            found.push_back(a);
+        }
+    }
+    std::vector<size_t> slots;
+    for (size_t i = 0; i < servers_.size(); i++) {
+        if (servers_[i].resolve_host == host && servers_[i].resolve_port == port) {
+            slots.push_back(i);
+        }
+    }
+    bool changed = false;
+    core::ShmLockGuard guard(shared_->mutex);
+    PeerState* peers = shared_->peers();
+    core::SockAddr* current = shared_->addrs();
+    auto fresh = [&](size_t i, bool unresolved) {
+        PeerState p;
+        p.effective_weight = servers_[i].weight;
+        p.conns = peers[i].conns;  // requests in flight still release it
+        p.unresolved = unresolved ? 1 : 0;
+        peers[i] = p;
+    };
+    for (size_t i : slots) {
+        if (peers[i].unresolved == 0 &&
+            std::find(found.begin(), found.end(), current[i]) == found.end()) {
+            fresh(i, true);  // the name no longer has this address
+            current[i] = core::SockAddr{};
+            changed = true;
+        }
+    }
+    for (const core::SockAddr& a : found) {
+        bool have = std::any_of(slots.begin(), slots.end(), [&](size_t i) {
+            return peers[i].unresolved == 0 && current[i] == a;
+        });
+        if (have) {
+            continue;
+        }
+        for (size_t i : slots) {
+            if (peers[i].unresolved != 0) {
+                fresh(i, false);
+                current[i] = a;
+                changed = true;
+                break;
+            }
+        }
+    }
+    return changed;
 }
 
 }  // namespace upstream

@@ -44,6 +44,11 @@ struct Server {
     int max_conns = 0;  // 0: no limit
     bool backup = false;
     bool down = false;
+    /// `server name resolve`: this entry is one of the slots the name's addresses fill while
+    /// running (Group::update_resolved); its current address is in the group's shared state
+    /// (Group::peer_address), `addr` only the one found at load. Empty for other servers.
+    std::string resolve_host;
+    uint16_t resolve_port = 0;
 };
 
 /// What the active health checker (the healthcheck helper, src/modules/healthcheck) last found
@@ -76,12 +81,14 @@ struct PeerState {
     // Smooth weighted round robin (nginx): effective weight and running current weight.
     int64_t current_weight = 0;
     int64_t effective_weight = 0;
-    uint32_t conns = 0;       // requests in flight to it, all workers together
-    uint32_t fails = 0;       // failures within the current fail_timeout window
-    int64_t accessed_ms = 0;  // last failure (steady clock ms)
-    int64_t checked_ms = 0;   // last pick that opened a fail_timeout window (nginx's checked)
-    uint8_t health_down = 0;  // set by the active health checker (the healthcheck helper)
-    HealthInfo health;        // the checker's last results (for the status page)
+    uint32_t conns = 0;        // requests in flight to it, all workers together
+    uint32_t fails = 0;        // failures within the current fail_timeout window
+    int64_t accessed_ms = 0;   // last failure (steady clock ms)
+    int64_t checked_ms = 0;    // last pick that opened a fail_timeout window (nginx's checked)
+    uint8_t health_down = 0;   // set by the active health checker (the healthcheck helper)
+    uint8_t unresolved = 0;    // a `resolve` slot without an address now: not a peer
+    uint32_t resolve_key = 0;  // a `resolve` slot: a hash of its name and port (reloads)
+    HealthInfo health;         // the checker's last results (for the status page)
     // Counters for the status page.
     uint64_t requests = 0;
     uint64_t failures = 0;
@@ -206,6 +213,24 @@ class Group {
 
     /// The shared state (for the status page and the health checker).
     PeerState* peers() const;
+    /// Peer `index`'s address now: a `resolve` slot's from the shared state (false when it has
+    /// none), any other server's configured one.
+    bool peer_address(size_t index, core::SockAddr& out) const;
+
+    /// `server name resolve`: how many slots (peers) one such server gets, the most addresses
+    /// of the name that are used at once.
+    static constexpr size_t kResolveSlots = 16;
+    /// Whether some server of the group is re-resolved while running.
+    bool has_resolve() const;
+    /// The names re-resolved while running (distinct), with their port.
+    std::vector<std::pair<std::string, uint16_t>> resolve_names() const;
+    /// Publishes `addrs` (port 0) as the addresses of `host`:`port`'s slots, under the group's
+    /// lock: a slot whose address stays keeps its state, one whose address went becomes
+    /// unresolved, a new address takes a free slot with a fresh state (nginx's re-resolution
+    /// of `server ... resolve`). Any worker may call it with what its resolver found; the
+    /// same answer twice changes nothing. Returns whether the set of addresses changed.
+    bool update_resolved(const std::string& host, uint16_t port,
+                         std::vector<core::SockAddr> addrs) const;
     /// A consistent copy of peer `index`'s state, taken under the group's lock (the status
     /// page); false when there is no such peer.
     bool peer_state(size_t index, PeerState& out) const;
@@ -292,6 +317,12 @@ class Group {
     int keepalive_requests_ = 1000;
     std::optional<Millis> persistence_;
     uint32_t persist_cap_ = kPersistEntries;
+
+    /// Per process: the Server a `resolve` slot is picked as (its current address), by peer
+    /// index; replaced ones are kept (requests in flight point to them).
+    const Server& resolved_view(size_t index, const core::SockAddr& addr) const;
+    mutable std::vector<std::unique_ptr<Server>> views_;
+    mutable std::vector<std::unique_ptr<Server>> retired_views_;
 
     Shared* shared_ = nullptr;  // the state: local_ or a block of the zone
     std::unique_ptr<std::byte[]> local_;

@@ -4,11 +4,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace halo_test {
@@ -139,6 +142,41 @@ Backend::Backend(std::string name, Handler h) : name_(std::move(name)) {
     listen_on(0);
 }
 
+Backend::Backend(std::string name, UnixSocket socket, Handler h)
+    : name_(std::move(name)), unix_path_(std::move(socket.path)) {
+    set_handler(std::move(h));
+    listen_unix();
+}
+
+Backend::Backend(std::string name, std::string ip, uint16_t port, Handler h)
+    : name_(std::move(name)), ip_(std::move(ip)) {
+    set_handler(std::move(h));
+    listen_on(port);
+}
+
+bool Backend::listen_unix() {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (fd < 0 || unix_path_.size() >= sizeof(a.sun_path)) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return false;
+    }
+    memcpy(a.sun_path, unix_path_.data(), unix_path_.size());
+    ::unlink(unix_path_.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 512) != 0 ||
+        ::chmod(unix_path_.c_str(), 0666) != 0) {  // workers run as another user
+        ::close(fd);
+        return false;
+    }
+    listen_fd_ = fd;
+    stopping_ = false;
+    acceptor_ = std::thread([this] { accept_loop(); });
+    return true;
+}
+
 void Backend::set_handler(Handler h) {
     std::lock_guard<std::mutex> lock(mu_);
     handler_ = std::move(h);
@@ -165,7 +203,10 @@ bool Backend::listen_on(uint16_t port) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, ip_.c_str(), &a.sin_addr) != 1) {
+        ::close(fd);
+        return false;
+    }
     a.sin_port = htons(port);
     socklen_t len = sizeof(a);
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 512) != 0 ||
@@ -264,12 +305,15 @@ void Backend::stop() {
     if (listen_fd_ >= 0) {
         ::close(listen_fd_);
         listen_fd_ = -1;
+        if (!unix_path_.empty()) {
+            ::unlink(unix_path_.c_str());
+        }
     }
 }
 
 bool Backend::restart() {
     stop();
-    return listen_on(port_);
+    return unix_path_.empty() ? listen_on(port_) : listen_unix();
 }
 
 }  // namespace halo_test

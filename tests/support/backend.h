@@ -47,18 +47,31 @@ class BackendConn {
     std::string pending_;
 };
 
+/// Where a Backend listens instead of a loopback port: a unix socket at `path`.
+struct UnixSocket {
+    std::string path;
+};
+
 class Backend {
   public:
     /// Answers one request; the default handler is ok_handler("name").
     using Handler = std::function<void(BackendConn&, const BackendRequest&)>;
 
     explicit Backend(std::string name, Handler h = {});
+    /// A backend on a unix socket (the file is created, and removed by stop()).
+    Backend(std::string name, UnixSocket socket, Handler h = {});
+    /// A backend on another loopback address (`ip` such as "127.0.0.2") and `port` (0: any):
+    /// what a name resolving to several addresses with one port needs.
+    Backend(std::string name, std::string ip, uint16_t port, Handler h = {});
     ~Backend();
     Backend(const Backend&) = delete;
     Backend& operator=(const Backend&) = delete;
 
     uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    /// "127.0.0.1:PORT", or "unix:PATH" (as nginx's `server` takes it).
+    std::string address() const {
+        return unix_path_.empty() ? ip_ + ":" + std::to_string(port_) : "unix:" + unix_path_;
+    }
     const std::string& name() const { return name_; }
     void set_handler(Handler h);
     /// With `on`, the handler is called as soon as the request head is in (the body empty in
@@ -80,6 +93,7 @@ class Backend {
 
   private:
     bool listen_on(uint16_t port);
+    bool listen_unix();
     void accept_loop();
     void serve(int fd, int index);
 
@@ -88,6 +102,8 @@ class Backend {
     mutable std::mutex mu_;
     int listen_fd_ = -1;
     uint16_t port_ = 0;
+    std::string unix_path_;
+    std::string ip_ = "127.0.0.1";
     std::thread acceptor_;
     std::vector<std::thread> workers_;
     std::vector<int> conn_fds_;

@@ -294,6 +294,9 @@ std::string default_host(const CheckSpec& spec, const upstream::Server& server, 
     if (!spec.host.empty()) {
         return spec.host;
     }
+    if (server.addr.family() == AF_UNIX) {
+        return "localhost";  // as the proxy sends to a unix socket
+    }
     std::string host = server.name;
     if (!host.empty() && host[0] == '[') {
         host = host.substr(0, host.find(']') + 1);
@@ -445,6 +448,15 @@ Status postconfiguration(core::Cycle& cycle) {
     HcMainConf* mc = main_conf(cycle);
     if (mc == nullptr || mc->checks.empty()) {
         return Status::ok();
+    }
+    for (const auto& c : mc->checks) {
+        if (c->group->has_resolve()) {
+            return Status::error(
+                "\"health_check\" is not supported by halo in an upstream "
+                "with \"server ... resolve\": its addresses change while "
+                "running; rely on max_fails/fail_timeout there in " +
+                c->where);
+        }
     }
     cycle.add_helper(core::HelperSpec{"healthcheck", &run_helper, /*drop_privileges=*/true});
     return Status::ok();

@@ -30,6 +30,7 @@ struct ProxyPass {
     std::string port;       // "8080" ("80", or "443" for https, when absent): $proxy_port
     std::string authority;  // host:port for the implicit group, or the upstream name
     bool explicit_port = false;
+    bool unix_socket = false;        // http://unix:/path.sock:/uri (authority "unix:/path.sock")
     std::optional<std::string> uri;  // the URI part, when given ("/", "/app/")
     const upstream::Group* group = nullptr;
     std::string where;
@@ -168,7 +169,8 @@ struct ProxyLocConf : core::ConfBase {
     std::shared_ptr<http::ComplexValue> set_body;  // proxy_set_body
     std::optional<bool> socket_keepalive;          // off
     std::shared_ptr<ProxyBind> bind;               // proxy_bind (nullptr: not set)
-    std::optional<bool> ignore_client_abort;       // off (on is refused)
+    std::optional<bool> ignore_client_abort;       // off
+    std::optional<bool> pass_trailers;             // off
     std::optional<uint32_t> ignore_headers;        // none
     // proxy_cookie_domain / _path / _flags: nullptr when not set here; empty when `off`. A
     // deque: the values are registered by address.

@@ -65,6 +65,10 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     static void tunnel_from_client(http::Request& r, std::string_view data);
     /// A piece of a streamed request body (Session::stream_body).
     static void body_data(http::Request& r, std::string_view data, bool last);
+    /// The client closed its connection before the response was done (Request::
+    /// on_client_closed, set unless proxy_ignore_client_abort is on): the upstream exchange
+    /// ends too, the request with 499, as nginx.
+    static void client_closed(http::Request& r);
 
   private:
     enum class State {
@@ -112,7 +116,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// An attempt failed with `reason` (a NextUpstream bit): the next peer when allowed, else
     /// the error `status` to the client.
     void fail(uint32_t reason, int status, const char* fmt, int err = 0);
-    void fail_text(uint32_t reason, int status, const std::string& msg);
+    /// `level`: the message's level (error; crit for a connect() nginx logs so).
+    void fail_text(uint32_t reason, int status, const std::string& msg,
+                   core::LogLevel level = core::LogLevel::kError);
 
     /// proxy_next_upstream: whether a failure for `reason` moves the request to another peer.
     /// A request already `sent` is retried only when idempotent (or non_idempotent is set).
@@ -206,6 +212,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     http::BodyFraming framing_ = http::BodyFraming::kNone;
     uint64_t body_left_ = 0;
     http::ChunkedDecoder chunked_;
+    std::string trailers_;  // proxy_pass_trailers: the chunked response's trailer lines
+    /// proxy_pass_trailers: the trailer fields read into the response's, but hidden ones.
+    void pass_trailers();
     bool extra_bytes_ = false;
     // The temp file of a response buffered while the client is slow.
     int spill_fd_ = -1;

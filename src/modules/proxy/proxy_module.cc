@@ -89,6 +89,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
         child.bind = parent.bind;
     }
     core::inherit(child.ignore_client_abort, parent.ignore_client_abort, false);
+    core::inherit(child.pass_trailers, parent.pass_trailers, false);
     core::inherit(child.ignore_headers, parent.ignore_headers, 0u);
     if (!child.cookie_domains) {
         child.cookie_domains = parent.cookie_domains;
@@ -124,6 +125,27 @@ bool parse_pass_url(std::string_view url, ProxyPass& p, std::string& error) {
         p.https = true;
     } else {
         return false;  // error empty: not an http(s) URL
+    }
+    if (rest.size() >= 5 && strncasecmp(rest.data(), "unix:", 5) == 0) {
+        // nginx: http://unix:/path/to.sock[:/uri]; the Host sent is "localhost", no port.
+        size_t colon = rest.find(':', 5);
+        std::string_view path = rest.substr(5, colon == std::string_view::npos ? colon : colon - 5);
+        if (path.empty()) {
+            error = "no path in the unix domain socket";
+            return false;
+        }
+        if (!core::SockAddr::from_unix_path(path)) {
+            error = "too long path in the unix domain socket";
+            return false;
+        }
+        if (colon != std::string_view::npos) {
+            p.uri = std::string(rest.substr(colon + 1));
+        }
+        p.unix_socket = true;
+        p.host = "localhost";
+        p.port.clear();
+        p.authority = "unix:" + std::string(path);
+        return true;
     }
     const std::string default_port = p.https ? "443" : "80";
     size_t end = rest.find_first_of("/?");
@@ -393,22 +415,6 @@ Status set_bind(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
-Status set_ignore_client_abort(ConfContext& cf, ProxyLocConf& conf) {
-    HALO_TRY(core::detail::set_flag(cf, conf.ignore_client_abort));
-    if (*conf.ignore_client_abort) {
-        return cf.error(
-            "\"proxy_ignore_client_abort on\" is not supported by halo: the exchange with the "
-            "upstream ends when the client closes its connection (off, the default)");
-    }
-    return Status::ok();
-}
-
-Status refuse_pass_trailers(ConfContext& cf) {
-    return cf.error(
-        "\"proxy_pass_trailers\" is not supported by halo: trailer fields of upstream "
-        "responses are not passed on");
-}
-
 constexpr core::Named<uint32_t> kIgnoreHeaderNames[] = {
     {"X-Accel-Redirect", kIgnoreXAccelRedirect},
     {"X-Accel-Expires", kIgnoreXAccelExpires},
@@ -523,8 +529,9 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_set_body", kAll, core::kArgs1, core::setter<&set_set_body>()},
     {"proxy_socket_keepalive", kAll, core::kArgs1, core::slot<&ProxyLocConf::socket_keepalive>()},
     {"proxy_bind", kAll, core::kArgs1To2, core::setter<&set_bind>()},
-    {"proxy_ignore_client_abort", kAll, core::kArgs1, core::setter<&set_ignore_client_abort>()},
-    {"proxy_pass_trailers", kAll, core::kArgs1, core::setter_noconf<&refuse_pass_trailers>()},
+    {"proxy_ignore_client_abort", kAll, core::kArgs1,
+     core::slot<&ProxyLocConf::ignore_client_abort>()},
+    {"proxy_pass_trailers", kAll, core::kArgs1, core::slot<&ProxyLocConf::pass_trailers>()},
     {"proxy_cache_bypass", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
     {"proxy_no_cache", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
     {"proxy_ignore_headers", kAll, core::kArgs1ToN, core::setter<&set_ignore_headers>()},

@@ -23,6 +23,9 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
+    if (!*c_.ignore_client_abort) {
+        r_.on_client_closed = &Exchange::client_closed;
+    }
     buffering_ = *c_.buffering;
     start_ms_ = core::steady_ms();
     if (pass_.group == nullptr) {
@@ -127,6 +130,36 @@ void Exchange::on_error() {
     fail(kNextError, 502, "send() failed (%d: %s) while sending request to upstream", EPIPE);
 }
 
+void Exchange::client_closed(http::Request& r) {
+    Exchange* x = r.ctx<Exchange>();
+    if (x == nullptr || x->state_ == State::kDone || x->state_ == State::kTunnel) {
+        return;  // the response is complete (or a tunnel, which ends with either side)
+    }
+    const char* during = "while reading upstream";
+    switch (x->state_) {
+        case State::kConnecting:
+        case State::kHandshaking:
+            during = "while connecting to upstream";
+            break;
+        case State::kSending:
+            during = "while sending request to upstream";
+            break;
+        case State::kReadingHead:
+            during = "while reading response header from upstream";
+            break;
+        default:
+            break;
+    }
+    x->log_text(core::LogLevel::kInfo,
+                std::string("epoll_wait() reported that client prematurely closed connection, so "
+                            "upstream connection is closed too ") +
+                    during);
+    x->release(upstream::Outcome::kAborted);
+    x->drop_upstream();
+    x->state_ = State::kDone;
+    r.client_gone();  // we are destroyed with the request: nothing after this
+}
+
 void Exchange::resume(http::Request& r) {
     if (Exchange* x = r.ctx<Exchange>()) {
         x->file_queued_ = false;
@@ -163,7 +196,12 @@ void Exchange::log_text(core::LogLevel level, const std::string& msg) {
     // when no peer was picked) and the URI sent to it.
     std::string& current = upstream_log().current;
     current = pass_.https ? "https://" : "http://";
-    current += peer_.server != nullptr ? peer_.server->addr.text() : pass_.group->name();
+    current += peer_.server != nullptr  ? peer_.server->addr.text()
+               : pass_.group != nullptr ? pass_.group->name()
+                                        : pass_.authority;
+    if (peer_.server != nullptr && peer_.server->addr.family() == AF_UNIX) {
+        current += ':';  // nginx: "http://unix:/run/app.sock:/uri"
+    }
     std::string_view line(request_head_);
     line = line.substr(0, line.find('\r'));
     size_t sp = line.find(' ');
@@ -242,7 +280,18 @@ void Exchange::attempt() {
         return;
     }
     if (fd < 0) {
-        fail(kNextError, 502, "connect() failed (%d: %s) while connecting to upstream", err);
+        // Refused at once (a unix socket's missing path): nginx names the address here.
+        std::string fmt = "connect() to ";
+        for (char ch : peer_.server->addr.text()) {
+            fmt += ch == '%' ? "%%" : std::string(1, ch);
+        }
+        fmt += " failed (%d: %s) while connecting to upstream";
+        // nginx: crit, but error for what a peer or the network may cause.
+        bool expected = err == ECONNREFUSED || err == EAGAIN || err == ECONNRESET ||
+                        err == ENETDOWN || err == ENETUNREACH || err == EHOSTDOWN ||
+                        err == EHOSTUNREACH;
+        fail_text(kNextError, 502, format(fmt.c_str(), err),
+                  expected ? core::LogLevel::kError : core::LogLevel::kCrit);
         return;
     }
     up_ = std::make_unique<ev::Connection>(ev::Runtime::current().loop(), fd, peer_.server->addr,
@@ -335,10 +384,11 @@ void Exchange::fail(uint32_t reason, int status, const char* fmt, int err) {
     fail_text(reason, status, format(fmt, err));
 }
 
-void Exchange::fail_text(uint32_t reason, int status, const std::string& msg) {
+void Exchange::fail_text(uint32_t reason, int status, const std::string& msg,
+                         core::LogLevel level) {
     bool stale = reused_ && state_ != State::kReadingBody && in_.size() == 0 &&
                  reason == kNextError && !body_gone();
-    log_text(stale ? core::LogLevel::kInfo : core::LogLevel::kError, msg);
+    log_text(stale ? core::LogLevel::kInfo : level, msg);
     drop_upstream();
     int64_t now = core::steady_ms();
     upstream_log().attempts.push_back(

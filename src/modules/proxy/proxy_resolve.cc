@@ -47,7 +47,8 @@ const ProxyPass* eval_pass(http::Request& r, const ProxyPass& conf) {
     p.location_prefix = conf.location_prefix;
     // A group of that name: an upstream block (no port given), or the implicit group of a
     // proxy_pass to the same host:port.
-    p.group = upstream::find_group(*conf.cycle, p.explicit_port ? p.authority : p.host);
+    p.group =
+        upstream::find_group(*conf.cycle, p.explicit_port || p.unix_socket ? p.authority : p.host);
     return &p;
 }
 
@@ -59,6 +60,11 @@ void Exchange::find_peers() {
     std::string host = bare_host(pass_);
     uint16_t port = static_cast<uint16_t>(core::parse_int(pass_.port).value_or(80));
     ev::ResolveResult res;
+    if (pass_.unix_socket) {
+        res.addrs.push_back(*core::SockAddr::from_unix_path(host.substr(5)));  // checked
+        on_resolved(host, 0, res);
+        return;
+    }
     if (auto ip = core::SockAddr::from_ip(host, 0)) {
         res.addrs.push_back(*ip);
         on_resolved(host, port, res);
@@ -91,7 +97,7 @@ void Exchange::on_resolved(const std::string& host, uint16_t port, const ev::Res
     for (core::SockAddr a : res.addrs) {
         if (a.family() == AF_INET) {
             a.storage.in4.sin_port = htons(port);
-        } else {
+        } else if (a.family() == AF_INET6) {
             a.storage.in6.sin6_port = htons(port);
         }
         upstream::Server s;

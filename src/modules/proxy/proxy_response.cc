@@ -133,6 +133,10 @@ bool Exchange::on_head() {
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
     body_left_ = head_.content_length.value_or(0);
+    trailers_.clear();
+    if (framing_ == http::BodyFraming::kChunked && *c_.pass_trailers) {
+        chunked_.keep_trailers(&trailers_);
+    }
     in_.consume(head_.head_len);
     if (framing_ == http::BodyFraming::kNone ||
         (framing_ == http::BodyFraming::kLength && body_left_ == 0)) {
@@ -309,6 +313,7 @@ bool Exchange::body_bytes() {
             if (res == http::ChunkedDecoder::Result::kDone) {
                 extra_bytes_ = !in_.empty();
                 in_.clear();
+                pass_trailers();
                 finish_body();
                 return false;
             }
@@ -355,6 +360,27 @@ void Exchange::on_upstream_closed() {
     fail(kNextError, 502,
          "upstream prematurely closed connection while reading response header from "
          "upstream");
+}
+
+void Exchange::pass_trailers() {
+    std::string_view rest(trailers_);
+    while (!rest.empty()) {
+        size_t eol = rest.find('\n');
+        std::string_view line = rest.substr(0, eol);
+        rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+        size_t colon = line.find(':');  // the decoder checked: "token: value"
+        std::string_view name = line.substr(0, colon);
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+            value.remove_prefix(1);
+        }
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+            value.remove_suffix(1);
+        }
+        if (!skip_response_header(name, c_)) {
+            r_.out_trailers.emplace_back(std::string(name), std::string(value));
+        }
+    }
 }
 
 void Exchange::finish_body(std::string_view last_bytes) {

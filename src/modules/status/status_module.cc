@@ -162,8 +162,12 @@ UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t
         const upstream::Server& srv = g.servers()[i];
         upstream::PeerState ps;
         g.peer_state(i, ps);
+        core::SockAddr addr;
+        if (!g.peer_address(i, addr)) {
+            continue;  // a `resolve` slot its name does not fill now
+        }
         PeerView p;
-        p.server = srv.addr.text();
+        p.server = addr.text();
         p.name = srv.name;
         p.backup = srv.backup;
         p.weight = srv.weight;

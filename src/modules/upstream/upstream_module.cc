@@ -14,7 +14,12 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "core/process.h"
 #include "core/shm.h"
+#include "event/runtime.h"
+#include "http/http.h"
+#include "http/modules/resolver/resolver_conf.h"
+#include "modules/upstream/upstream_resolve.h"
 #include "upstream/upstream.h"
 
 namespace upstream {
@@ -45,6 +50,7 @@ struct GroupEntry {
     std::string zone;                 // `zone` name ("" = an implicit zone of its own)
     size_t zone_size = 0;             // `zone` size (0: declared elsewhere)
     std::string zone_where;
+    std::shared_ptr<const ev::ResolverSpec> resolver;  // for `server ... resolve`
 };
 
 /// One shared zone and the groups whose state it holds.
@@ -60,6 +66,7 @@ struct ZoneUse {
 struct UpstreamMainConf : core::ConfBase {
     std::vector<std::unique_ptr<GroupEntry>> groups;
     std::vector<std::unique_ptr<ZoneUse>> zones;
+    std::vector<std::unique_ptr<ResolveWatch>> watches;  // in a worker: `resolve` servers
 
     GroupEntry* find(std::string_view name) {
         for (auto& e : groups) {
@@ -103,13 +110,35 @@ struct HostPort {
     uint16_t port = 0;  // 0: none given
 };
 
+/// nginx's `unix:PATH` (the prefix in any case).
+bool is_unix(std::string_view text) {
+    return text.size() >= 5 && strncasecmp(text.data(), "unix:", 5) == 0;
+}
+
+/// The address of `unix:PATH`; `error` is nginx's reason when the path is empty or too long.
+std::optional<core::SockAddr> unix_address(std::string_view text, std::string& error) {
+    std::string_view path = text.substr(5);
+    if (path.empty()) {
+        error = "no path in the unix domain socket";
+        return std::nullopt;
+    }
+    auto a = core::SockAddr::from_unix_path(path);
+    if (!a) {
+        error = "too long path in the unix domain socket";
+    }
+    return a;
+}
+
 std::optional<HostPort> split_host_port(std::string_view text, std::string& error) {
     HostPort hp;
     std::string_view port_text;
     bool has_port = false;
-    if (text.rfind("unix:", 0) == 0) {
-        error = "unix domain sockets are not supported";
-        return std::nullopt;
+    if (is_unix(text)) {
+        if (!unix_address(text, error)) {
+            return std::nullopt;
+        }
+        hp.host = std::string(text);  // the whole "unix:PATH" names the group
+        return hp;
     }
     if (!text.empty() && text[0] == '[') {
         size_t close = text.find(']');
@@ -159,7 +188,9 @@ Status resolve_text(std::string_view text, std::vector<core::SockAddr>& out,
                     uint16_t default_port = 80) {
     std::string why;
     auto hp = split_host_port(text, why);
-    if (hp && !core::resolve_host(hp->host, hp->port != 0 ? hp->port : default_port, out)) {
+    if (hp && is_unix(text)) {
+        out.push_back(*unix_address(text, why));
+    } else if (hp && !core::resolve_host(hp->host, hp->port != 0 ? hp->port : default_port, out)) {
         why = "host not found";
     }
     if (!why.empty()) {
@@ -208,6 +239,10 @@ Status set_upstream(ConfContext& cf, UpstreamMainConf& mc) {
     if (g.servers().empty()) {
         return cf.error("no servers are inside upstream");
     }
+    if (g.has_resolve() && entry->zone.empty()) {
+        return cf.error("resolving names at run time requires upstream \"" + name +
+                        "\" to be in shared memory");
+    }
     g.set_keepalive(bc.keepalive.value_or(0));
     g.set_keepalive_timeout(bc.keepalive_timeout.value_or(Millis(60000)));
     g.set_keepalive_requests(bc.keepalive_requests.value_or(1000));
@@ -227,6 +262,7 @@ Status set_server(ConfContext& cf, BlockConf& bc) {
     Group& g = *bc.group;
     Server proto;
     proto.name = cf.arg(0);
+    bool resolve = false;
     for (size_t i = 1; i < cf.args().size(); i++) {
         const std::string& a = cf.arg(i);
         auto invalid = [&] { return cf.error("invalid parameter \"" + a + "\""); };
@@ -261,15 +297,26 @@ Status set_server(ConfContext& cf, BlockConf& bc) {
             proto.backup = true;
         } else if (a == "down") {
             proto.down = true;
-        } else if (a == "resolve" || param(a, "service")) {
+        } else if (a == "resolve") {
+            resolve = true;
+        } else if (param(a, "service")) {
             return cf.error(
-                "\"" + std::string(a == "resolve" ? "resolve" : "service") +
-                "\" parameter of \"server\" is not supported by halo: a name is resolved "
-                "once, at load (and again on reload); for names that change use \"proxy_pass\" "
-                "with variables and \"resolver\"");
+                "\"service\" parameter of \"server\" is not supported by halo: SRV records "
+                "are not looked up; name the host and port with \"resolve\"");
         } else {
             return invalid();
         }
+    }
+    std::string why;
+    auto hp = split_host_port(proto.name, why);
+    if (resolve && hp && !is_unix(proto.name) && !core::SockAddr::from_ip(hp->host, 0)) {
+        // Looked up at run time by the workers (upstream_resolve.h): slots, empty for now.
+        proto.resolve_host = hp->host;
+        proto.resolve_port = hp->port != 0 ? hp->port : 80;
+        for (size_t i = 0; i < Group::kResolveSlots; i++) {
+            g.add_server(proto);
+        }
+        return Status::ok();
     }
     std::vector<core::SockAddr> addrs;
     Status s = resolve_text(proto.name, addrs);
@@ -445,6 +492,17 @@ Status plan_zones(UpstreamMainConf& mc) {
     return Status::ok();
 }
 
+/// The http block's `resolver` (nginx 1.27.3 also takes one inside `upstream`; halo does not).
+std::shared_ptr<const ev::ResolverSpec> http_resolver(core::Cycle& cycle) {
+    int index = core::ConfSlot<mod::resolver::ResolverLocConf>::index;
+    const http::HttpMainConf* hm = http::http_main(cycle);
+    if (index < 0 || hm == nullptr || hm->http_loc_confs.size() <= static_cast<size_t>(index) ||
+        hm->http_loc_confs[static_cast<size_t>(index)] == nullptr) {
+        return nullptr;
+    }
+    return core::conf_of<mod::resolver::ResolverLocConf>(hm->http_loc_confs).spec;
+}
+
 Status postconfiguration(core::Cycle& cycle) {
     UpstreamMainConf* mc = main_conf(cycle);
     if (mc == nullptr || mc->groups.empty()) {
@@ -475,6 +533,15 @@ Status postconfiguration(core::Cycle& cycle) {
         Status s = g.finalize();
         if (!s.is_ok()) {
             return with_where(s, e->where);
+        }
+        if (g.has_resolve()) {
+            e->resolver = http_resolver(cycle);
+            if (!e->resolver) {
+                return Status::error(
+                    "no resolver defined to resolve names at run time in "
+                    "upstream \"" +
+                    g.name() + "\" in " + e->where);
+            }
         }
         register_group(cycle, g);
     }
@@ -517,7 +584,7 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     }
     if (GroupEntry* e = mc->find(hp->port != 0 ? host_port : std::string_view(hp->host))) {
         if (hp->port == 0 && !e->block && e->default_port != default_port &&
-            e->other_default_where.empty()) {
+            e->other_default_where.empty() && !is_unix(host_port)) {
             e->other_default_where = cf.node().where();  // an error unless a block comes
         }
         out = e->group.get();
@@ -542,12 +609,39 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     return Status::ok();
 }
 
+namespace {
+
+Status init_process(core::Cycle& cycle, const core::ProcessInfo& info) {
+    UpstreamMainConf* mc = main_conf(cycle);
+    if (mc == nullptr ||
+        (info.role != core::ProcessRole::kWorker && info.role != core::ProcessRole::kSingle)) {
+        return Status::ok();
+    }
+    for (auto& e : mc->groups) {
+        if (e->resolver) {
+            mc->watches.push_back(std::make_unique<ResolveWatch>(ev::Runtime::current().loop(),
+                                                                 *e->group, e->resolver));
+        }
+    }
+    return Status::ok();
+}
+
+void exit_process(core::Cycle& cycle) {
+    if (UpstreamMainConf* mc = main_conf(cycle)) {
+        mc->watches.clear();
+    }
+}
+
+}  // namespace
+
 extern const core::Module kModule{
     .name = "http_upstream",
     .type = core::ModuleType::kHttp,
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .init_process = &init_process,
+    .exit_process = &exit_process,
 };
 
 }  // namespace upstream

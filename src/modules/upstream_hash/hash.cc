@@ -1,6 +1,7 @@
 // hash, consistent hash and ip_hash picks (see hash.h).
 #include "modules/upstream_hash/hash.h"
 
+#include <strings.h>
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -133,10 +134,14 @@ void prepare_hash(const Group& group, PickContext& ctx) {
 }
 
 /// Splits a server name as written into host and port the way ketama does ("h:80" -> "h",
-/// "80"; no port when the name does not end in ":digits").
+/// "80"; no port when the name does not end in ":digits"; "unix:/p.sock" -> "/p.sock", none).
 void split_name(std::string_view name, std::string_view& host, std::string_view& port) {
     host = name;
     port = {};
+    if (name.size() >= 5 && strncasecmp(name.data(), "unix:", 5) == 0) {
+        host = name.substr(5);  // nginx: a unix socket's path, no port
+        return;
+    }
     for (size_t j = 0; j < name.size(); j++) {
         char c = name[name.size() - j - 1];
         if (c == ':') {

@@ -191,12 +191,12 @@ TEST_F(UpstreamConfigTest, ServerParameterErrors) {
         EXPECT_EQ(error(std::string("upstream app {\n  server 127.0.0.1:1 ") + p + ";\n}\n"),
                   std::string("invalid parameter \"") + p + "\"" + at(3));
     }
-    // Re-resolution while running (nginx 1.27.3): refused, saying what to use instead.
-    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1 resolve;\n}\n"),
-              "\"resolve\" parameter of \"server\" is not supported by halo: a name is resolved "
-              "once, at load (and again on reload); for names that change use \"proxy_pass\" "
-              "with variables and \"resolver\"" +
-                  at(3));
+    // SRV records (nginx 1.27.3's service=): refused, saying what to use instead.
+    EXPECT_EQ(
+        error("upstream app {\n  zone app 64k;\n  server app.test service=http resolve;\n}\n"),
+        "\"service\" parameter of \"server\" is not supported by halo: SRV records are "
+        "not looked up; name the host and port with \"resolve\"" +
+            at(4));
     EXPECT_EQ(error("upstream app {\n  server;\n}\n"),
               "invalid number of arguments in \"server\" directive" + at(3));
 }
@@ -211,8 +211,90 @@ TEST_F(UpstreamConfigTest, AddressErrors) {
               "invalid IPv6 address in upstream \"[::1\"" + at(3));
     EXPECT_EQ(error("upstream app {\n  server [::1]80;\n}\n"),
               "invalid host in upstream \"[::1]80\"" + at(3));
-    EXPECT_EQ(error("upstream app {\n  server unix:/tmp/x.sock;\n}\n"),
-              "unix domain sockets are not supported in upstream \"unix:/tmp/x.sock\"" + at(3));
+    // nginx's words for a unix socket's path.
+    EXPECT_EQ(error("upstream app {\n  server unix:;\n}\n"),
+              "no path in the unix domain socket in upstream \"unix:\"" + at(3));
+    std::string too_long = "unix:/" + std::string(120, 'x');
+    EXPECT_EQ(error("upstream app {\n  server " + too_long + ";\n}\n"),
+              "too long path in the unix domain socket in upstream \"" + too_long + "\"" + at(3));
+}
+
+TEST_F(UpstreamConfigTest, UnixSocketServers) {
+    ASSERT_TRUE(load("upstream app {\n  server unix:/run/a.sock weight=2 max_fails=3;\n"
+                     "  server UNIX:/run/b.sock backup;\n}\n"
+                     "server { location / { test_pass unix:/run/c.sock; } }\n")
+                    .is_ok());
+    const Group* g = group("app");
+    ASSERT_NE(g, nullptr);
+    ASSERT_EQ(g->servers().size(), 2u);
+    EXPECT_EQ(g->servers()[0].addr.family(), AF_UNIX);
+    EXPECT_EQ(g->servers()[0].addr.text(), "unix:/run/a.sock");  // nginx's $upstream_addr
+    EXPECT_EQ(g->servers()[0].weight, 2);
+    EXPECT_EQ(g->servers()[1].addr.unix_path(), "/run/b.sock");
+    EXPECT_TRUE(g->servers()[1].backup);
+    ASSERT_EQ(g_passed.size(), 1u);
+    EXPECT_EQ(g_passed[0]->name(), "unix:/run/c.sock");
+    ASSERT_EQ(g_passed[0]->servers().size(), 1u);
+    EXPECT_EQ(g_passed[0]->servers()[0].addr.text(), "unix:/run/c.sock");
+}
+
+TEST_F(UpstreamConfigTest, ResolveServers) {
+    // Not looked up at load: slots the workers fill (none usable yet).
+    ASSERT_TRUE(load("resolver 127.0.0.1:1;\nupstream app {\n  zone app 64k;\n"
+                     "  server app.invalid:8080 resolve weight=3;\n"
+                     "  server 127.0.0.1:1 resolve;\n}\n")
+                    .is_ok());
+    const Group* g = group("app");
+    ASSERT_NE(g, nullptr);
+    ASSERT_EQ(g->servers().size(), Group::kResolveSlots + 1);  // an address stays one server
+    EXPECT_TRUE(g->has_resolve());
+    auto names = g->resolve_names();
+    ASSERT_EQ(names.size(), 1u);
+    EXPECT_EQ(names[0].first, "app.invalid");
+    EXPECT_EQ(names[0].second, 8080);
+    core::SockAddr a;
+    size_t usable = 0;
+    for (size_t i = 0; i < g->servers().size(); i++) {
+        usable += g->peer_address(i, a) ? 1 : 0;
+    }
+    EXPECT_EQ(usable, 1u);
+    // What a worker's resolver found goes into the shared state; the same answer changes
+    // nothing; a new one replaces what went.
+    auto ip = [](const char* s) { return *core::SockAddr::from_ip(s, 0); };
+    EXPECT_TRUE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.1"), ip("10.0.0.2")}));
+    EXPECT_FALSE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.2"), ip("10.0.0.1")}));
+    std::vector<std::string> seen;
+    for (size_t i = 0; i < g->servers().size(); i++) {
+        if (g->peer_address(i, a)) {
+            seen.push_back(a.text());
+        }
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"10.0.0.1:8080", "10.0.0.2:8080", "127.0.0.1:1"}));
+    EXPECT_TRUE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.3")}));
+    seen.clear();
+    for (size_t i = 0; i < g->servers().size(); i++) {
+        if (g->peer_address(i, a)) {
+            seen.push_back(a.text());
+        }
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"10.0.0.3:8080", "127.0.0.1:1"}));
+    PickContext ctx;
+    Peer p1 = g->acquire(ctx);
+    Peer p2 = g->acquire(ctx);
+    ASSERT_GE(p1.index, 0);
+    ASSERT_GE(p2.index, 0);
+    EXPECT_EQ(p1.server->addr.text() + " " + p2.server->addr.text(), "10.0.0.3:8080 127.0.0.1:1");
+    EXPECT_EQ(p1.server->weight, 3);
+    g->release(p1, Outcome::kOk, 0ms, 0);
+    g->release(p2, Outcome::kOk, 0ms, 0);
+}
+
+TEST_F(UpstreamConfigTest, ResolveErrors) {
+    EXPECT_EQ(
+        error("resolver 127.0.0.1:1;\nupstream app {\n  server app.invalid resolve;\n}\n"),
+        "resolving names at run time requires upstream \"app\" to be in shared memory" + at(3));
+    EXPECT_EQ(error("upstream app {\n  zone app 64k;\n  server app.invalid resolve;\n}\n"),
+              "no resolver defined to resolve names at run time in upstream \"app\"" + at(2));
 }
 
 TEST_F(UpstreamConfigTest, BlockErrors) {
