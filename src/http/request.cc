@@ -592,7 +592,9 @@ void Request::send_error(int code, std::string_view location) {
             in_error_page = true;
             error_status = page->override_status == -1 ? code : page->override_status;
             if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
-                send_error(page->override_status > 0 ? page->override_status : 302, target);
+                int redirect = page->override_status > 0 ? page->override_status : 302;
+                error_status = redirect;  // $status, as nginx's err_status
+                send_error(redirect, target);
                 return;
             }
             // GET (or HEAD) for the error document, whatever the request was (nginx); a
@@ -620,6 +622,7 @@ void Request::send_error(int code, std::string_view location) {
     }
     std::string body = default_page(*this, code, detail);
     if (auto refresh = msie_refresh_body(*this, code, location)) {
+        error_status = 0;  // nginx answers the refresh page with 200, whatever led to it
         send(200, "text/html", *refresh);
         return;
     }

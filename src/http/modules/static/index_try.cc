@@ -60,9 +60,6 @@ Status set_index(ConfContext& cf, StaticLocConf& conf) {
         if (name.empty()) {
             return cf.error("index \"" + name + "\" in \"index\" directive is invalid");
         }
-        if (name[0] == '/' && i + 1 != args.size()) {
-            return cf.error("only the last index in \"index\" directive should be absolute");
-        }
         IndexName idx{name, nullptr};
         auto cv = std::make_shared<http::ComplexValue>();
         HALO_TRY(http::ComplexValue::parse(name, cf.node().where(), *cv));
@@ -109,34 +106,33 @@ Status set_disable_symlinks(ConfContext& cf, StaticLocConf& conf) {
         return cf.duplicate();
     }
     std::optional<Symlinks> mode;
+    std::string mode_arg;
     for (const std::string& a : cf.args()) {
         if (a == "off" || a == "on" || a == "if_not_owner") {
             if (mode) {
-                return cf.error("duplicate parameters \"" + a + "\"");
+                return cf.error("duplicate parameters \"" + mode_arg + " " + a + "\"");
             }
             mode = a == "off" ? Symlinks::kOff : a == "on" ? Symlinks::kOn : Symlinks::kIfNotOwner;
+            mode_arg = a;
             continue;
         }
         if (a.rfind("from=", 0) == 0) {
-            if (conf.symlinks_from) {
-                return cf.error("duplicate parameters \"" + a + "\"");
+            if (a.size() > 5) {
+                // Usually "from=$document_root": the leading part of the path not checked.
+                conf.symlinks_from = std::make_shared<http::ComplexValue>();
+                HALO_TRY(
+                    http::ComplexValue::parse(a.substr(5), cf.node().where(), *conf.symlinks_from));
+                http::register_complex_value(cf.cycle(), conf.symlinks_from.get());
             }
-            std::string from = a.substr(5);
-            if (from.empty()) {
-                return cf.invalid_value(a);
-            }
-            // As nginx: "from=$document_root" is the common form; a literal is taken as it is.
-            conf.symlinks_from = std::make_shared<http::ComplexValue>();
-            HALO_TRY(http::ComplexValue::parse(from, cf.node().where(), *conf.symlinks_from));
-            http::register_complex_value(cf.cycle(), conf.symlinks_from.get());
             continue;
         }
-        return cf.invalid_value(a);
+        return cf.error("invalid parameter \"" + a + "\"");
     }
     if (!mode) {
-        return cf.error("\"off\", \"on\" or \"if_not_owner\" parameter expected");
+        return cf.error(
+            "\"disable_symlinks\" must have \"off\", \"on\" or \"if_not_owner\" parameter");
     }
-    if (*mode == Symlinks::kOff && conf.symlinks_from) {
+    if (*mode == Symlinks::kOff && cf.args().size() > 1) {
         return cf.error("\"from=\" cannot be used with \"off\" parameter");
     }
     conf.disable_symlinks = mode;
@@ -172,8 +168,10 @@ http::Flow try_files(http::Request& r, const StaticLocConf& c) {
         r.send_error(static_cast<int>(*core::parse_int(std::string_view(last).substr(1))));
         return http::Flow::kDone;
     }
+    // As nginx (ngx_http_split_args): the arguments are those the URI names after "?", none
+    // otherwise (`try_files $uri /index.php?$args;` keeps the request's).
     size_t q = last.find('?');
-    std::string args = q == std::string::npos ? std::string(r.args) : last.substr(q + 1);
+    std::string args = q == std::string::npos ? std::string() : last.substr(q + 1);
     return r.internal_redirect(last.substr(0, q), args);
 }
 

@@ -58,9 +58,7 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
         child.prefix = parent.prefix;
     }
     core::inherit(child.index, parent.index, default_index());
-    if (!child.try_files) {
-        child.try_files = parent.try_files;
-    }
+    // try_files is not inherited (nginx: a server's applies where no location matched).
     if (!child.disable_symlinks) {
         child.disable_symlinks = parent.disable_symlinks.value_or(Symlinks::kOff);
         child.symlinks_from = parent.symlinks_from;
@@ -483,15 +481,15 @@ http::Flow serve_autoindex(http::Request& r, const StaticLocConf& c, const std::
     return http::Flow::kDone;
 }
 
+/// nginx's try_files phase: after access, before the content handler (static or a
+/// location's own, as proxy_pass), whatever the method (a POST may go to @app).
+http::Flow try_files_handler(http::Request& r) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    return c.try_files ? try_files(r, c) : http::Flow::kDeclined;
+}
+
 http::Flow static_handler(http::Request& r) {
     const auto& c = r.loc_conf<StaticLocConf>();
-    if (c.try_files && r.redirects < 10) {
-        // nginx's try_files phase: before the method is looked at (a POST may go to @app).
-        http::Flow f = try_files(r, c);
-        if (f != http::Flow::kDeclined) {
-            return f;
-        }
-    }
     if (r.method != "GET" && r.method != "HEAD" && r.method != "POST") {
         r.send_error(405);
         return http::Flow::kDone;
@@ -613,6 +611,7 @@ Status postconfiguration(core::Cycle& cycle) {
     for (auto& srv : main->servers) {
         HALO_TRY(walk.run(srv->locations, nullptr));
     }
+    http::add_phase_handler(cycle, http::Phase::kAccess, &try_files_handler);
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
     main->type_of = &type_of;
     http::add_variable(cycle, {"document_root", &get_document_root});
