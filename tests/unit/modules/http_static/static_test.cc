@@ -783,12 +783,13 @@ TEST_F(HttpStaticTest, TryFilesCode) {
 
 TEST_F(HttpStaticTest, TryFilesDirectoryNeedsTheSlash) {
     file("dir/index.html", "dir index");
-    // As nginx: the directory's index is then served by an internal redirect that runs
-    // try_files again, where "$uri" finds the index file.
+    // As nginx: "$uri/" finds the folder under the name without its slash, which the static
+    // answer redirects (301) to the slash; with it, the index.
     serve("try_files $uri $uri/ =404;");
     Response r = get("/dir");
-    EXPECT_EQ(r.status, 200) << r.raw;
-    EXPECT_EQ(r.body, "dir index");
+    EXPECT_EQ(r.status, 301) << r.raw;
+    EXPECT_THAT(r.header("location"), EndsWith("/dir/"));
+    EXPECT_EQ(get("/dir/").body, "dir index");
     // Without the trailing slash, a directory does not count as a file.
     serve("try_files $uri =404;");
     EXPECT_EQ(get("/dir").status, 404);
@@ -833,10 +834,12 @@ TEST_F(HttpStaticTest, TryFilesEndlessFallbackStops) {
     EXPECT_TRUE(r.status == 500 || r.status == 404) << r.raw;
 }
 
-TEST_F(HttpStaticTest, TryFilesInheritedFromServer) {
+TEST_F(HttpStaticTest, TryFilesNotInheritedFromServer) {
+    // nginx: a server's try_files applies where no location matched.
     file("b.txt", "b");
     serve("try_files /b.txt =404;\n location /l/ { }");
-    EXPECT_EQ(get("/l/none").body, "b");
+    EXPECT_EQ(get("/l/none").status, 404);
+    EXPECT_EQ(get("/none").body, "b");
 }
 
 // ---- types ----
