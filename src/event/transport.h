@@ -33,6 +33,8 @@ class Transport {
     virtual TransportStatus write(std::string_view data, size_t& n) = 0;
     /// Sends the closing alert once, without waiting for the peer's (best effort).
     virtual void shutdown() = 0;
+    /// The host name the client asked for in the handshake (TLS SNI), empty when none.
+    virtual std::string_view server_name() const { return {}; }
 };
 
 }  // namespace ev

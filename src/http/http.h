@@ -210,6 +210,15 @@ struct Request {
     void remove_out_header(std::string_view name);
     /// Whether a response with `status` to this request carries a body.
     bool sends_body(int status) const;
+    /// Set by a handler whose 200 answer is a whole entity of known length that may be cut to
+    /// byte ranges (the static module); read by the range filter, cleared by a filter that
+    /// changes the entity (gzip), as nginx's r->allow_ranges.
+    bool allow_ranges = false;
+    /// For a header filter (nginx's filter_finalize; the range filter's 416): the answer
+    /// becomes `status`'s error page. The headers collected so far stay, less Last-Modified,
+    /// ETag and Accept-Ranges; the header filters run again with the new status, and the body
+    /// the handler then sends is replaced by the page.
+    void filter_finalize(int status) { filter_finalize_ = status; }
 
     /// A module's per-request state (nullptr until make_ctx<T>()).
     template <class T>
@@ -326,6 +335,9 @@ struct Request {
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
     std::vector<std::unique_ptr<RequestCtx>> retired_;
     std::string pending_head_;  // the head, waiting for the first body bytes
+    int filter_finalize_ = 0;   // see filter_finalize()
+    bool replacing_body_ = false;
+    std::string replacement_body_;  // the error page that replaces the handler's body
 };
 
 /// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".

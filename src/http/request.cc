@@ -93,6 +93,29 @@ void rebase_view(std::string_view& v, std::string_view old, const char* to) {
     }
 }
 
+/// nginx's page for an error or redirect status (empty for 204 and 304).
+std::string default_page(const Request& r, int code, std::string_view detail) {
+    if (code == 204 || code == 304) {
+        return {};
+    }
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
+    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
+    std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
+    std::string head_title =
+        detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
+    std::string body =
+        "<html>\r\n<head><title>" + head_title + "</title></head>\r\n<body>\r\n<center><h1>" +
+        title + "</h1></center>\r\n" +
+        (detail.empty() ? std::string() : "<center>" + std::string(detail) + "</center>\r\n") +
+        "<hr><center>" +
+        (*r.loc_conf<HttpLocConf>().server_tokens ? "halo/" HALO_VERSION : "halo") +
+        "</center>\r\n</body>\r\n</html>\r\n";
+    if (wants_error_padding(r, code)) {
+        body += error_padding();
+    }
+    return body;
+}
+
 }  // namespace
 
 std::string format_http_date(time_t t) {
@@ -268,8 +291,33 @@ void Request::send_head(int code, std::string_view content_type,
     out.header_only = !sends_body(code);
     for (HeaderFilter f : session->port().main().header_filters) {
         f(*this);
+        if (filter_finalize_ != 0) {
+            break;
+        }
+    }
+    if (filter_finalize_ != 0) {
+        // As nginx's filter_finalize: the error page of the new status, through the filters
+        // again with what the first pass added (add_header ... always comes twice, as there).
+        status = filter_finalize_;
+        filter_finalize_ = 0;
+        remove_out_header("Last-Modified");
+        remove_out_header("ETag");
+        remove_out_header("Accept-Ranges");
+        body_filters.clear();
+        clear_ctx();
+        replacement_body_ = default_page(*this, status, {});
+        replacing_body_ = true;
+        out.content_type = "text/html";
+        out.content_length = replacement_body_.size();
+        out.header_only = !sends_body(status);
+        for (HeaderFilter f : session->port().main().header_filters) {
+            f(*this);
+        }
     }
     code = status;  // a filter may have changed it
+    if (code == 204) {
+        out.content_type.clear();  // nginx's header filter: no Content-Type with a 204
+    }
     bool no_body = code < 200 || code == 204 || code == 304;
     if (!out.header_only && !out.content_length) {
         // The length is unknown: chunked for HTTP/1.1, else the end of the connection ends the
@@ -315,6 +363,20 @@ void Request::send_head(int code, std::string_view content_type,
 }
 
 void Request::next_body(size_t next, const BodyChunk& chunk) {
+    if (replacing_body_) {
+        // After filter_finalize(): the handler's body gives way to the error page.
+        if (chunk.is_file()) {
+            ::close(chunk.fd);
+        }
+        if (chunk.last) {
+            replacing_body_ = false;
+            BodyChunk page;
+            page.data = replacement_body_;
+            page.last = true;
+            next_body(0, page);
+        }
+        return;
+    }
     if (next < body_filters.size() && !out.header_only) {
         body_filters[next](*this, chunk, next + 1);
         return;
@@ -530,7 +592,9 @@ void Request::send_error(int code, std::string_view location) {
             in_error_page = true;
             error_status = page->override_status == -1 ? code : page->override_status;
             if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
-                send_error(page->override_status > 0 ? page->override_status : 302, target);
+                int redirect = page->override_status > 0 ? page->override_status : 302;
+                error_status = redirect;  // $status, as nginx's err_status
+                send_error(redirect, target);
                 return;
             }
             // GET (or HEAD) for the error document, whatever the request was (nginx); a
@@ -556,23 +620,9 @@ void Request::send_error(int code, std::string_view location) {
         code = 400;
         detail = "No required SSL certificate was sent";
     }
-    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
-    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
-    std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
-    std::string head_title =
-        detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
-    std::string body =
-        "<html>\r\n<head><title>" + head_title + "</title></head>\r\n<body>\r\n<center><h1>" +
-        title + "</h1></center>\r\n" +
-        (detail.empty() ? std::string() : "<center>" + std::string(detail) + "</center>\r\n") +
-        "<hr><center>" + (*loc_conf<HttpLocConf>().server_tokens ? "halo/" HALO_VERSION : "halo") +
-        "</center>\r\n</body>\r\n</html>\r\n";
-    if (code == 204 || code == 304) {
-        body.clear();
-    } else if (wants_error_padding(*this, code)) {
-        body += error_padding();
-    }
+    std::string body = default_page(*this, code, detail);
     if (auto refresh = msie_refresh_body(*this, code, location)) {
+        error_status = 0;  // nginx answers the refresh page with 200, whatever led to it
         send(200, "text/html", *refresh);
         return;
     }

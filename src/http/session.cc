@@ -404,7 +404,9 @@ void Session::head_request(std::string_view reason) {
     req_->method = method.empty() ? "GET" : method;
     req_->request_line = parser.request_line(in_.view());
     req_->host = host;
-    req_->server = port_.find_server(host);
+    // A refused request line: the server TLS SNI chose, as in nginx (no Host read yet).
+    bool sni = host.empty() && secure() && parser.line_refused();
+    req_->server = port_.find_server(sni ? transport()->server_name() : host);
     req_->loc_confs = &req_->server->loc_confs;
     // nginx's level: the client's fault, so info (the access log has every refused request).
     log(core::LogLevel::kInfo, "%.*s while reading client request %s",

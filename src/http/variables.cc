@@ -251,8 +251,12 @@ bool get_server_protocol(const Request& r, std::string_view, std::string& out) {
 }
 
 bool get_status(const Request& r, std::string_view, std::string& out) {
-    out += std::to_string(r.status);
-    return r.status != 0;
+    // As nginx: the status an error_page answers with, else the response's, else "000".
+    int s = r.error_status > 0 ? r.error_status : r.status;
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%03d", s);
+    out += buf;
+    return true;
 }
 
 bool get_body_bytes_sent(const Request& r, std::string_view, std::string& out) {

@@ -249,4 +249,9 @@ ev::TransportStatus SslTransport::failed(int rc, const char* call) {
     }
 }
 
+std::string_view SslTransport::server_name() const {
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
 }  // namespace tls

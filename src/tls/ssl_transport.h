@@ -49,6 +49,7 @@ class SslTransport final : public ev::Transport {
     ev::TransportStatus read(std::span<char> buf, size_t& n) override;
     ev::TransportStatus write(std::string_view data, size_t& n) override;
     void shutdown() override;
+    std::string_view server_name() const override;
 
     SSL* ssl() const { return ssl_; }
     uint64_t connection_id() const { return connection_id_; }

@@ -32,13 +32,7 @@ struct Stripped {
 const std::vector<Stripped> kHaloStrippedDirectives = {};
 
 /// Answers that differ today, each with the reason (request "*" = every request).
-const std::vector<KnownDifference> kDebianKnownDifferences = {
-    {"GET /docs", "*", kKnownTryFilesDirectory},
-    {"*", "accept-ranges", kKnownAcceptRanges},
-    {"GET /index.html Range multiple", "*", kKnownMultiRange},
-    {"GET /index.html Range unsatisfiable", "*", kKnown416},
-    {"HEAD /about.html gzip", "*", kKnownGzipHead},
-};
+const std::vector<KnownDifference> kDebianKnownDifferences = {};
 
 std::string absolute(const std::string& path) {
     char buf[PATH_MAX];

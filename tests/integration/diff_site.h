@@ -14,34 +14,6 @@
 
 namespace halo_test {
 
-// Reasons of the differences several tests list (KnownDifference::reason).
-inline constexpr std::string_view kKnownAcceptRanges =
-    "halo sends Accept-Ranges: bytes on 206, 416 and error_page answers too; nginx only on "
-    "full 200 answers of a file";
-inline constexpr std::string_view kKnownMultiRange =
-    "halo answers a multi-range request with the whole file (200); nginx with 206 "
-    "multipart/byteranges (area request: max_ranges)";
-inline constexpr std::string_view kKnown416 =
-    "on 416 nginx drops ETag and Last-Modified (halo keeps them) and, as the 416 passes its "
-    "header filters twice, repeats the `always` add_header values and keeps the others";
-inline constexpr std::string_view kKnownTryFilesDirectory =
-    "try_files $uri $uri/ on a directory named without its slash: nginx redirects (301 with "
-    "Location), halo serves the directory's index (area headers: index/try_files)";
-inline constexpr std::string_view kKnownErrorPageFile =
-    "error_page 404 to a file: nginx sends no Last-Modified (nor Accept-Ranges) on the 404 it "
-    "makes of the file, halo keeps the file's (area request: error_page)";
-inline constexpr std::string_view kKnownGzipVary =
-    "gzip_vary: nginx adds Vary: Accept-Encoding to every answer of a gzip_types type (HEAD, "
-    "206, 416 too), halo only to those it could compress";
-
-inline constexpr std::string_view kKnownBadRequestFilters =
-    "a 400 for a malformed request line or URI: nginx runs the server's header filters on it "
-    "(add_header ... always), halo answers before the request has a server's headers";
-inline constexpr std::string_view kKnownGzipHead =
-    "HEAD of a gzip_types file with Accept-Encoding: gzip: nginx answers with the headers of "
-    "the compressed answer (Content-Encoding: gzip, weak ETag, no Content-Length), halo with "
-    "those of the plain file";
-
 /// A fixed mtime (2024-01-02 03:04:05 UTC) for every file, so Last-Modified and ETag are
 /// the same whatever the day.
 inline constexpr time_t kSiteMtime = 1704164645;

@@ -299,9 +299,19 @@ TEST_F(StaticTest, Ranges) {
     EXPECT_EQ(r.header("content-length"), "3");
     EXPECT_EQ(get("/digits.txt", "Range: bytes=8-\r\n").body, "89");
     EXPECT_EQ(get("/digits.txt", "Range: bytes=-2\r\n").body, "89");
+    // Several ranges: 206 multipart/byteranges, as nginx.
     HttpResponse multi = get("/digits.txt", "Range: bytes=0-1,5-6\r\n");
-    EXPECT_EQ(multi.status, 200);
-    EXPECT_EQ(multi.body, "0123456789");
+    EXPECT_EQ(multi.status, 206);
+    std::string type = multi.header("content-type");
+    ASSERT_EQ(type.rfind("multipart/byteranges; boundary=", 0), 0u) << type;
+    std::string b = type.substr(type.find('=') + 1);
+    EXPECT_EQ(multi.body, "\r\n--" + b +
+                              "\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/10"
+                              "\r\n\r\n01\r\n--" +
+                              b +
+                              "\r\nContent-Type: text/plain\r\nContent-Range: "
+                              "bytes 5-6/10\r\n\r\n56\r\n--" +
+                              b + "--\r\n");
     EXPECT_EQ(get("/digits.txt", "Range: bytes=0-1\r\nIf-Range: \"6553f100-a\"\r\n").status, 206);
     EXPECT_EQ(get("/digits.txt", "Range: bytes=0-1\r\nIf-Range: \"old\"\r\n").status, 200);
 }

@@ -419,7 +419,8 @@ void body_filter(http::Request& r, const http::BodyChunk& c, size_t next) {
 void header_filter(http::Request& r) {
     const auto& c = r.loc_conf<GzipLocConf>();
     if (!*c.enable || (r.status != 200 && r.status != 403 && r.status != 404) ||
-        r.find_out_header("Content-Encoding") != nullptr || r.out.header_only ||
+        r.find_out_header("Content-Encoding") != nullptr ||
+        (r.out.header_only && r.method != "HEAD") ||  // nginx: a HEAD gets the gzip head
         (r.out.content_length &&
          static_cast<int64_t>(*r.out.content_length) < static_cast<int64_t>(c.min_length->bytes)) ||
         !type_listed(c, r.out.content_type)) {
@@ -461,6 +462,7 @@ void header_filter(http::Request& r) {
     r.out_headers.emplace_back("Content-Encoding", "gzip");
     r.out.content_length.reset();
     r.remove_out_header("Accept-Ranges");
+    r.allow_ranges = false;  // the compressed entity has no byte ranges
     // The compressed entity differs byte for byte: a strong validator becomes weak.
     if (std::string* etag = r.find_out_header("ETag");
         etag != nullptr && etag->rfind("W/", 0) != 0) {

@@ -178,14 +178,14 @@ Outcome ReturnStep::run(http::Request& r, RunState&) const {
         r.abort();  // nginx: close the connection without a response
         return Outcome::kDone;
     }
+    r.status = code;  // $status in the text, as nginx sets it first
     if (is_redirect(code)) {
         r.send_error(code, text.eval(r));
-    } else if (has_text) {
-        r.send(code, http::content_type_of(r), text.eval(r));
-    } else if (code >= 300) {
-        r.send_error(code);  // error_page applies
+    } else if (has_text || code < 400) {
+        // nginx: the default type and the text (empty without one); a 204 loses both.
+        r.send(code, http::content_type_of(r), has_text ? text.eval(r) : std::string());
     } else {
-        r.send(code, {}, {});
+        r.send_error(code);  // error_page applies
     }
     return Outcome::kDone;
 }

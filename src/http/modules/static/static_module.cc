@@ -1,5 +1,5 @@
 // Static files, as nginx's static, index and try_files: root/alias mapping, index files by
-// internal redirect, conditional requests (304), single byte ranges (206/416), sendfile.
+// internal redirect, conditional requests (304), sendfile; byte ranges are the range filter's.
 #include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -18,11 +18,12 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
-#include "http/error_log.h"
 #include "http/core_request.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/modules/static/autoindex.h"
 #include "http/modules/static/static.h"
+#include "http/modules/static/static_conf.h"
 #include "http/session.h"
 
 namespace mod::http_static {
@@ -30,31 +31,6 @@ namespace {
 
 using core::ConfContext;
 using core::Status;
-using TypesMap = std::unordered_map<std::string, std::string>;
-
-struct StaticLocConf : core::ConfBase {
-    std::optional<std::string> root;   // absolute after the setter
-    std::optional<std::string> alias;  // replaces the location prefix
-    std::string alias_prefix;          // name of the location that declared the alias
-    std::string alias_where;           // file:line of the alias directive
-    // root or alias with $variables: evaluated per request (a relative result is taken from
-    // `prefix`); shared with the levels that inherit it.
-    std::shared_ptr<http::ComplexValue> path_value;
-    std::string prefix;
-    bool whole_alias = false;  // alias in a regex location: the value is the whole path
-    std::optional<std::vector<std::string>> index;
-    // Shared with the levels that inherit it: the values are bound once, by address.
-    std::shared_ptr<std::vector<std::unique_ptr<http::ComplexValue>>> try_files;
-    std::shared_ptr<const TypesMap> types;
-    std::optional<bool> sendfile;
-    std::optional<bool> etag;
-    std::optional<int> gzip_static;                   // off
-    std::optional<bool> autoindex;                    // off
-    std::optional<AutoindexFormat> autoindex_format;  // html
-    std::optional<bool> autoindex_exact_size;         // on
-    std::optional<bool> autoindex_localtime;          // off
-};
-
 std::shared_ptr<const TypesMap> builtin_types() {
     static const auto kTypes = std::make_shared<const TypesMap>(TypesMap{
         {"html", "text/html"},
@@ -70,6 +46,9 @@ std::shared_ptr<const TypesMap> builtin_types() {
     return kTypes;
 }
 
+}  // namespace
+
+// Found by conf_hooks through the conf's namespace (argument-dependent lookup).
 Status merge(const StaticLocConf& parent, StaticLocConf& child) {
     if (!child.root && !child.alias) {
         child.root = parent.root;
@@ -78,9 +57,11 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
         child.path_value = parent.path_value;
         child.prefix = parent.prefix;
     }
-    core::inherit(child.index, parent.index, std::vector<std::string>{"index.html"});
-    if (!child.try_files) {
-        child.try_files = parent.try_files;
+    core::inherit(child.index, parent.index, default_index());
+    // try_files is not inherited (nginx: a server's applies where no location matched).
+    if (!child.disable_symlinks) {
+        child.disable_symlinks = parent.disable_symlinks.value_or(Symlinks::kOff);
+        child.symlinks_from = parent.symlinks_from;
     }
     if (!child.types) {
         child.types = parent.types ? parent.types : builtin_types();
@@ -94,6 +75,8 @@ Status merge(const StaticLocConf& parent, StaticLocConf& child) {
     core::inherit(child.autoindex_localtime, parent.autoindex_localtime, false);
     return Status::ok();
 }
+
+namespace {
 
 /// A root or alias holding $variables becomes a value evaluated per request.
 Status parse_path_value(ConfContext& cf, const std::string& path, StaticLocConf& conf) {
@@ -139,41 +122,6 @@ Status set_alias(ConfContext& cf, StaticLocConf& conf) {
     return Status::ok();
 }
 
-Status set_index(ConfContext& cf, StaticLocConf& conf) {
-    if (conf.index) {
-        return cf.duplicate();
-    }
-    conf.index.emplace();
-    for (const auto& name : cf.args()) {
-        if (name.empty() || name.find('/') == 0) {
-            return cf.invalid_value(name, "an index file name must not be empty or start with /");
-        }
-        conf.index->push_back(name);
-    }
-    return Status::ok();
-}
-
-Status set_try_files(ConfContext& cf, StaticLocConf& conf) {
-    if (conf.try_files) {
-        return cf.duplicate();
-    }
-    conf.try_files = std::make_shared<std::vector<std::unique_ptr<http::ComplexValue>>>();
-    for (const auto& a : cf.args()) {
-        auto cv = std::make_unique<http::ComplexValue>();
-        HALO_TRY(http::ComplexValue::parse(a, cf.node().where(), *cv));
-        http::register_complex_value(cf.cycle(), cv.get());
-        conf.try_files->push_back(std::move(cv));
-    }
-    const std::string& last = cf.args().back();
-    if (last[0] == '=') {
-        auto code = core::parse_int(std::string_view(last).substr(1));
-        if (!code || *code < 100 || *code > 999) {
-            return cf.error("invalid code \"" + last + "\"");
-        }
-    }
-    return Status::ok();
-}
-
 /// `types { text/html html htm; ... }`: the block's lines are data, not directives.
 Status set_types(ConfContext& cf, StaticLocConf& conf) {
     if (conf.types) {
@@ -214,6 +162,7 @@ constexpr core::Directive kDirectives[] = {
     {"index", kHttpAll, core::kArgs1ToN, core::setter<&set_index>()},
     {"try_files", core::kCtxServer | core::kCtxLocation, core::kArgs2ToN,
      core::setter<&set_try_files>()},
+    {"disable_symlinks", kHttpAll, core::kArgs1To2, core::setter<&set_disable_symlinks>()},
     {"types", kHttpAll, core::kArgsBlock, core::setter<&set_types>()},
     {"sendfile", kHttpAll | core::kCtxLocationIf, core::kArgs1,
      core::slot<&StaticLocConf::sendfile>()},
@@ -235,7 +184,8 @@ constexpr core::ConfHooks kConfs[] = {
 
 // ---- runtime ----
 
-/// The file system path of `uri` under the location's root or alias.
+}  // namespace
+
 std::string map_path(const http::Request& r, const StaticLocConf& c, std::string_view uri) {
     std::string base;
     if (c.path_value) {
@@ -263,6 +213,28 @@ std::string map_path(const http::Request& r, const StaticLocConf& c, std::string
     return root + std::string(uri);
 }
 
+OpenedFile open_file(const http::Request& r, const StaticLocConf& c, const std::string& path) {
+    Symlinks mode = *c.disable_symlinks;
+    size_t skip = 0;
+    if (mode != Symlinks::kOff && c.symlinks_from &&
+        !symlinks_from(path, c.symlinks_from->eval(r), skip)) {
+        mode = Symlinks::kOff;  // the path is the from= part itself
+    }
+    if (mode != Symlinks::kOff) {
+        return open_no_symlinks(path, mode, skip);
+    }
+    // Through open_file_cache when the location has one.
+    http::OpenFileResult o = http::open_static_file(r, path);
+    OpenedFile f;
+    f.fd = o.fd;
+    f.err = o.err;
+    f.st = o.st;
+    f.failed = "open()";
+    return f;
+}
+
+namespace {
+
 std::string_view content_type(const http::Request& r, const StaticLocConf& c,
                               std::string_view path) {
     std::string ext = extension_of(path);
@@ -288,10 +260,11 @@ std::string_view type_of(const http::Request& r, std::string_view path) {
     return {};
 }
 
-http::Flow fail(http::Request& r, int status, const std::string& path, int err) {
+http::Flow fail(http::Request& r, int status, const std::string& path, int err,
+                const char* failed = "open()") {
     if (status != 404 || *r.loc_conf<http::HttpLocConf>().log_not_found) {
         http::log_error(r, status == 500 ? core::LogLevel::kCrit : core::LogLevel::kError,
-                        "open() \"%s\" failed (%d: %s)", path.c_str(), err, strerror(err));
+                        "%s \"%s\" failed (%d: %s)", failed, path.c_str(), err, strerror(err));
     }
     r.send_error(status);
     return http::Flow::kDone;
@@ -305,23 +278,25 @@ bool file_exists(const std::string& path, bool want_dir) {
 bool gzip_static(http::Request& r, const StaticLocConf& c, const std::string& path,
                  http::Flow& flow, bool& vary);
 
-/// Sends the file `path`; `type_path` names the Content-Type (the original file for a
-/// gzip_static ".gz", which adds Content-Encoding: gzip).
+}  // namespace
+
+/// `type_path` names the Content-Type (the original file for a gzip_static ".gz", which adds
+/// Content-Encoding: gzip).
 http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::string& path,
-                      const std::string* type_path = nullptr, bool vary = false) {
-    if (http::Flow f; type_path == nullptr && gzip_static(r, c, path, f, vary)) {
+                      const std::string* type_path, bool vary) {
+    if (http::Flow f;
+        type_path == nullptr && r.method != "POST" && gzip_static(r, c, path, f, vary)) {
         return f;
     }
-    // Through open_file_cache when the location has one.
-    http::OpenFileResult opened = http::open_static_file(r, path);
+    OpenedFile opened = open_file(r, c, path);
     int fd = opened.fd;
     if (fd < 0) {
         int e = opened.err;
         return fail(r,
-                    e == EACCES                                          ? 403
+                    e == EACCES || e == ELOOP                            ? 403
                     : (e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG) ? 404
                                                                          : 500,
-                    path, e);
+                    path, e, opened.failed);
     }
     const struct stat& st = opened.st;
     const auto& lc = r.loc_conf<http::HttpLocConf>();
@@ -339,10 +314,19 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         ::close(fd);
         return fail(r, 404, path, ENOENT);
     }
+    if (r.method == "POST") {
+        ::close(fd);  // nginx: a POST finds the file, then is not allowed
+        r.send_error(405);
+        return http::Flow::kDone;
+    }
     uint64_t size = static_cast<uint64_t>(st.st_size);
     std::string etag = make_etag(st.st_mtime, size);
     std::string last_modified = http::format_http_date(st.st_mtime);
-    r.out_headers.emplace_back("Last-Modified", last_modified);
+    // nginx sends Last-Modified only with 200, 206 and 304: not when the file is an error
+    // page answering with the error's status.
+    if (r.error_status <= 0 || r.error_status == 200) {
+        r.out_headers.emplace_back("Last-Modified", last_modified);
+    }
     if (vary) {
         r.out_headers.emplace_back("Vary", "Accept-Encoding");  // where nginx writes it
     }
@@ -355,7 +339,9 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
     const http::Header* inm = r.find_header("If-None-Match");
     const http::Header* ims = r.find_header("If-Modified-Since");
     bool not_modified = false;
-    if (inm != nullptr) {
+    if (r.error_status > 0 && r.error_status != 200) {
+        // an error page: nginx's not-modified filter looks at 200 answers only
+    } else if (inm != nullptr) {
         // With If-None-Match, If-Modified-Since is ignored (RFC 9110 §13.1.3).
         not_modified = *c.etag && etag_matches(inm->value, etag);
     } else if (ims != nullptr) {
@@ -376,37 +362,12 @@ http::Flow serve_file(http::Request& r, const StaticLocConf& c, const std::strin
         r.send_file(200, type, fd, 0, size, *c.sendfile);
         return http::Flow::kDone;
     }
-    // max_ranges 0: no byte ranges at all (nor Accept-Ranges). halo serves one range; a
-    // request with several gets the whole file, within any other max_ranges.
-    bool ranges = *lc.max_ranges > 0;
-    if (ranges) {
-        r.out_headers.emplace_back("Accept-Ranges", "bytes");
-    }
-    const http::Header* range = ranges ? r.find_header("Range") : nullptr;
-    if (range != nullptr && r.method == "GET") {
-        bool use_range = true;
-        if (const http::Header* ir = r.find_header("If-Range")) {
-            use_range = ir->value == etag || ir->value == last_modified;
-        }
-        ByteRange br;
-        RangeResult rr = use_range ? parse_range(range->value, size, br) : RangeResult::kNone;
-        if (rr == RangeResult::kUnsatisfiable) {
-            ::close(fd);
-            r.out_headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
-            r.send_error(416);
-            return http::Flow::kDone;
-        }
-        if (rr == RangeResult::kRange) {
-            r.out_headers.emplace_back("Content-Range", "bytes " + std::to_string(br.first) + "-" +
-                                                            std::to_string(br.last) + "/" +
-                                                            std::to_string(size));
-            r.send_file(206, type, fd, br.first, br.last - br.first + 1, *c.sendfile);
-            return http::Flow::kDone;
-        }
-    }
+    r.allow_ranges = true;  // the range filter cuts the 200 to Range
     r.send_file(200, type, fd, 0, size, *c.sendfile);
     return http::Flow::kDone;
 }
+
+namespace {
 
 /// nginx's gzip_static: "<file>.gz" answers for "<file>" when the client takes gzip (`on`,
 /// the gzip module's client checks) or always. True when it answered (`flow` set).
@@ -520,42 +481,18 @@ http::Flow serve_autoindex(http::Request& r, const StaticLocConf& c, const std::
     return http::Flow::kDone;
 }
 
-http::Flow try_files(http::Request& r, const StaticLocConf& c) {
-    const auto& files = *c.try_files;
-    for (size_t i = 0; i + 1 < files.size(); i++) {
-        std::string candidate = files[i]->eval(r);
-        bool want_dir = !candidate.empty() && candidate.back() == '/';
-        std::string mapped = map_path(r, c, candidate);
-        if (!mapped.empty() && file_exists(mapped, want_dir)) {
-            if (!want_dir) {
-                r.uri = candidate;
-                return serve_file(r, c, map_path(r, c, candidate));
-            }
-            r.uri = candidate;
-            return http::Flow::kDeclined;  // a directory: index handling follows
-        }
-    }
-    std::string last = files.back()->eval(r);
-    if (!last.empty() && last[0] == '=') {
-        r.send_error(static_cast<int>(*core::parse_int(std::string_view(last).substr(1))));
-        return http::Flow::kDone;
-    }
-    size_t q = last.find('?');
-    std::string args = q == std::string::npos ? std::string(r.args) : last.substr(q + 1);
-    return r.internal_redirect(last.substr(0, q), args);
+/// nginx's try_files phase: after access, before the content handler (static or a
+/// location's own, as proxy_pass), whatever the method (a POST may go to @app).
+http::Flow try_files_handler(http::Request& r) {
+    const auto& c = r.loc_conf<StaticLocConf>();
+    return c.try_files ? try_files(r, c) : http::Flow::kDeclined;
 }
 
 http::Flow static_handler(http::Request& r) {
     const auto& c = r.loc_conf<StaticLocConf>();
-    if (r.method != "GET" && r.method != "HEAD") {
+    if (r.method != "GET" && r.method != "HEAD" && r.method != "POST") {
         r.send_error(405);
         return http::Flow::kDone;
-    }
-    if (c.try_files && r.redirects < 10) {
-        http::Flow f = try_files(r, c);
-        if (f != http::Flow::kDeclined) {
-            return f;
-        }
     }
     std::string path = map_path(r, c, r.uri);
     if (path.empty()) {
@@ -563,12 +500,10 @@ http::Flow static_handler(http::Request& r) {
         return http::Flow::kDone;
     }
     if (!r.uri.empty() && r.uri.back() == '/') {
-        for (const std::string& name : *c.index) {
-            if (file_exists(path + name, false)) {
-                return r.internal_redirect(r.uri + name, r.args);
-            }
+        if (http::Flow f = serve_index(r, c, path); f != http::Flow::kDeclined) {
+            return f;
         }
-        if (*c.autoindex && file_exists(path, true)) {
+        if (*c.autoindex && r.method != "POST" && file_exists(path, true)) {
             return serve_autoindex(r, c, path);
         }
         if (file_exists(path, true)) {
@@ -676,6 +611,7 @@ Status postconfiguration(core::Cycle& cycle) {
     for (auto& srv : main->servers) {
         HALO_TRY(walk.run(srv->locations, nullptr));
     }
+    http::add_phase_handler(cycle, http::Phase::kAccess, &try_files_handler);
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
     main->type_of = &type_of;
     http::add_variable(cycle, {"document_root", &get_document_root});

@@ -162,7 +162,11 @@ TEST_F(ReturnTest, CodeWithoutTextHasEmptyBody) {
     std::string out = get();
     EXPECT_THAT(out, StartsWith("HTTP/1.1 200 OK\r\n"));
     EXPECT_THAT(out, HasSubstr("\r\nContent-Length: 0\r\n"));
-    EXPECT_THAT(out, Not(HasSubstr("Content-Type")));
+    EXPECT_THAT(out, HasSubstr("\r\nContent-Type: text/plain\r\n"));  // nginx: default_type
+    ASSERT_TRUE(load_location("return 204;").is_ok());
+    out = get();
+    EXPECT_THAT(out, StartsWith("HTTP/1.1 204 No Content\r\n"));
+    EXPECT_THAT(out, Not(HasSubstr("Content-Type")));  // nginx sends none with a 204
 }
 
 TEST_F(ReturnTest, RedirectSetsLocation) {
