@@ -311,8 +311,14 @@ int index_of(const CharsetMainConf& m, std::string_view name) {
     return -1;
 }
 
-std::string value_of(const http::Request& r, const CharsetValue& v) {
-    return v.var ? v.var->eval(r) : v.name;
+/// The charset a directive names: a variable's value, or the name as the charset table spells
+/// it (nginx: as first written in the configuration, "utf-8" from a map before "UTF-8").
+std::string value_of(const http::Request& r, const CharsetMainConf& m, const CharsetValue& v) {
+    if (v.var) {
+        return v.var->eval(r);
+    }
+    int i = index_of(m, v.name);
+    return i < 0 ? v.name : m.names[static_cast<size_t>(i)];
 }
 
 /// nginx's ngx_http_set_charset and what its header filter writes: "type; charset=dst", but
@@ -459,7 +465,7 @@ void header_filter(http::Request& r) {
         return;
     }
     const CharsetMainConf& m = *c.main;
-    std::string dst = value_of(r, *c.charset);
+    std::string dst = value_of(r, m, *c.charset);
     int dst_i = index_of(m, dst);
     std::string src;
     int src_i;
@@ -470,7 +476,7 @@ void header_filter(http::Request& r) {
         apply(r, parts, dst, false);
         return;
     } else {
-        src = value_of(r, *c.source_charset);
+        src = value_of(r, m, *c.source_charset);
         src_i = index_of(m, src);
     }
     if (dst_i < 0 || src_i < 0) {
@@ -499,9 +505,13 @@ void header_filter(http::Request& r) {
     apply(r, parts, dst, true);
     RecodeCtx& rc = r.make_ctx<RecodeCtx>(*map->table, forward);
     if (rc.recoder.changes_length()) {
-        // nginx clears the length: the range filter then serves no range, nor Accept-Ranges.
+        // nginx clears the length: its range filter then serves no range and adds no
+        // Accept-Ranges (the one halo's static handler added goes; an upstream's stays).
         r.out.content_length.reset();
-        r.remove_out_header("Accept-Ranges");
+        const auto* up = r.ctx<http::UpstreamLog>();
+        if (up == nullptr || up->attempts.empty()) {
+            r.remove_out_header("Accept-Ranges");
+        }
     }
     r.add_body_filter(&body_filter);
 }
