@@ -152,6 +152,11 @@ class CharsetRecodeTest : public ::testing::Test {
         halo_.write("www/utf.txt", utf8_text());
         halo_.write("www/big.txt", big_utf8());
         halo_.write("www/empty.txt", "");
+        std::string large;  // 4 MB: more than the socket buffers hold, so halo waits for the client
+        while (large.size() < (4u << 20)) {
+            large += all_bytes();
+        }
+        halo_.write("www/large.txt", large);
         halo_port_ = halo_.port(0);
         uint16_t halo_backend = halo_.port(1);
         nginx_port_ = free_port();
@@ -248,6 +253,9 @@ TEST_F(CharsetRecodeTest, BodiesLargerThanABufferWithSplitSequences) {
     expect_same("/utf-win/big.txt");
     expect_same("/up-koi/big.txt");  // proxied: split wherever the upstream reads end
     expect_same("/koi-utf/big.txt");
+    EXPECT_GT(expect_same("/koi-utf/large.txt").size(), 4u << 20);
+    expect_same("/koi-win/large.txt");
+    expect_same("/up-utf/large.txt");
 }
 
 TEST_F(CharsetRecodeTest, ProxiedResponsesRecodedFromTheirCharset) {
@@ -267,6 +275,10 @@ TEST_F(CharsetRecodeTest, HeadErrorPagesAndRanges) {
     expect_same("/utf-koi/missing.txt");
     // A single-byte recoding keeps the length: the range is served, recoded.
     expect_same("/koi-win/bytes.txt", "Range: bytes=100-399\r\n");
+    // To or from utf-8 the length is unknown: the whole file, recoded, with 200 (nginx).
+    std::string whole = expect_same("/koi-utf/bytes.txt", "Range: bytes=100-399\r\n");
+    EXPECT_EQ(whole, expect_same("/koi-utf/bytes.txt"));
+    expect_same("/utf-koi/big.txt", "Range: bytes=40000-\r\n");
 }
 
 TEST(CharsetRecodeConfigTest, MapsCheckedAsNginx) {

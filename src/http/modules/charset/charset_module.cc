@@ -8,6 +8,7 @@
 //   charset utf-8;  charset_types text/css application/json;  source_charset koi8-r;
 //   include /etc/nginx/koi-utf;   # charset_map koi8-r utf-8 { C0 D18E; ... }
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -376,6 +377,7 @@ struct RecodeCtx : http::RequestCtx {
     uint64_t offset = 0;
     uint64_t left = 0;
     bool file_last = false;
+    bool whole_file = false;  // a range of a file asked for: nginx sends the whole file
 };
 
 /// Recodes `in` and passes it on. `r` may be gone after a `last` piece.
@@ -446,6 +448,11 @@ void body_filter(http::Request& r, const http::BodyChunk& c, size_t next) {
         rc.fd = c.fd;
         rc.offset = c.offset;
         rc.left = c.length;
+        struct stat st;
+        if (rc.whole_file && ::fstat(c.fd, &st) == 0) {
+            rc.offset = 0;
+            rc.left = static_cast<uint64_t>(st.st_size);
+        }
         rc.file_last = c.last;
         pump_file(r, rc);
         return;
@@ -511,6 +518,13 @@ void header_filter(http::Request& r) {
         const auto* up = r.ctx<http::UpstreamLog>();
         if (up == nullptr || up->attempts.empty()) {
             r.remove_out_header("Accept-Ranges");
+            if (r.status == 206) {
+                // The static handler's range: nginx's range filter, seeing no length, leaves
+                // the request whole (an upstream's 206 is recoded as it came).
+                r.status = 200;
+                r.remove_out_header("Content-Range");
+                rc.whole_file = true;
+            }
         }
     }
     r.add_body_filter(&body_filter);
