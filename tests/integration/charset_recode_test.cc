@@ -6,6 +6,8 @@
 // (override_charset on) or from source_charset, and bodies larger than a buffer with UTF-8
 // sequences split at the buffer edges. Bodies are compared byte for byte (de-chunked), with
 // the status and the Content-Type, Content-Length, Transfer-Encoding and Accept-Ranges headers.
+#include <zlib.h>
+
 #include <string>
 #include <vector>
 
@@ -36,6 +38,13 @@ http {
         location /win-utf/ { alias %%ROOT%%/; source_charset windows-1251; charset UTF-8; }
         location /utf-koi/ { alias %%ROOT%%/; source_charset utf-8; charset koi8-r; }
         location /utf-win/ { alias %%ROOT%%/; source_charset utf-8; charset windows-1251; }
+        location /gz/ {
+            alias %%ROOT%%/;
+            source_charset koi8-r;
+            charset utf-8;
+            gzip on;
+            gzip_types text/plain;
+        }
         location /utf-utf/ { alias %%ROOT%%/; source_charset utf-8; charset utf-8; }
         location /up-utf/ {
             charset utf-8;
@@ -135,6 +144,27 @@ std::string dechunk(const std::string& body, bool& ok) {
     }
 }
 
+/// A gzip body inflated ("" when it is not one).
+std::string gunzip(const std::string& data) {
+    z_stream zs{};
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        return {};
+    }
+    std::string out;
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs.avail_in = static_cast<uInt>(data.size());
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        char buf[65536];
+        zs.next_out = reinterpret_cast<Bytef*>(buf);
+        zs.avail_out = sizeof(buf);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out.append(buf, sizeof(buf) - zs.avail_out);
+    }
+    inflateEnd(&zs);
+    return rc == Z_STREAM_END ? out : std::string();
+}
+
 class CharsetRecodeTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -193,7 +223,8 @@ class CharsetRecodeTest : public ::testing::Test {
         EXPECT_NE(n.status, 0);
         EXPECT_EQ(h.status, n.status);
         for (const char* name :
-             {"Content-Type", "Content-Length", "Transfer-Encoding", "Content-Range"}) {
+             {"Content-Type", "Content-Length", "Transfer-Encoding", "Content-Range",
+              "Content-Encoding", "ETag", "Last-Modified", "Vary"}) {
             EXPECT_EQ(h.header(name), n.header(name)) << name;
         }
         // halo's static handler sends Accept-Ranges with a 206 too (the static module's known
@@ -202,8 +233,15 @@ class CharsetRecodeTest : public ::testing::Test {
             EXPECT_EQ(h.header("Accept-Ranges"), n.header("Accept-Ranges"));
         }
         std::string hb = body_of(h);
+        if (h.header("Content-Encoding") == "gzip") {
+            hb = gunzip(hb);
+            EXPECT_FALSE(hb.empty());
+        }
         // The error pages' signature is each server's own.
         std::string nb = replace_all(body_of(n), "<center>nginx</center>", "<center>halo</center>");
+        if (n.header("Content-Encoding") == "gzip") {
+            nb = gunzip(nb);
+        }
         EXPECT_EQ(hb.size(), nb.size());
         EXPECT_TRUE(hb == nb) << "bodies differ (halo " << hb.size() << " bytes, nginx "
                               << nb.size() << ")";
@@ -266,6 +304,15 @@ TEST_F(CharsetRecodeTest, ProxiedResponsesRecodedFromTheirCharset) {
     expect_same("/up-src/bytes.txt");
     RawResponse h = fetch_raw(halo_port_, request_text("/up-utf/bytes.txt"));
     EXPECT_EQ(h.header("Content-Type"), "text/plain; charset=utf-8");
+}
+
+TEST_F(CharsetRecodeTest, RecodedThenCompressed) {
+    std::string utf = expect_same("/gz/big.txt", "Accept-Encoding: gzip\r\n");
+    EXPECT_EQ(utf, expect_same("/koi-utf/big.txt"));
+    expect_same("/gz/bytes.txt", "Accept-Encoding: gzip\r\n");
+    RawResponse h =
+        fetch_raw(halo_port_, request_text("/gz/bytes.txt", "Accept-Encoding: gzip\r\n"));
+    EXPECT_EQ(h.header("Content-Encoding"), "gzip");
 }
 
 TEST_F(CharsetRecodeTest, HeadErrorPagesAndRanges) {
