@@ -61,6 +61,12 @@ http {
             override_charset on;
             proxy_pass http://127.0.0.1:%%BACKEND%%/utf/;
         }
+        location /up-xa/ { proxy_pass http://127.0.0.1:%%BACKEND%%/xa/; }
+        location /up-xa-ignored/ {
+            proxy_ignore_headers X-Accel-Charset;
+            proxy_pass http://127.0.0.1:%%BACKEND%%/xa/;
+        }
+        location /up-xa-unknown/ { proxy_pass http://127.0.0.1:%%BACKEND%%/xa-unknown/; }
         location /up-kept/ { charset koi8-r; proxy_pass http://127.0.0.1:%%BACKEND%%/utf/; }
         location /up-src/ {
             source_charset koi8-r;
@@ -74,6 +80,16 @@ http {
         location /koi/ { alias %%ROOT%%/; types {} default_type "text/plain; charset=koi8-r"; }
         location /utf/ { alias %%ROOT%%/; types {} default_type "text/plain; charset=utf-8"; }
         location /plain/ { alias %%ROOT%%/; }
+        location /xa/ {
+            alias %%ROOT%%/;
+            types {}
+            default_type "text/plain; charset=koi8-r";
+            add_header X-Accel-Charset windows-1251;
+        }
+        location /xa-unknown/ {
+            alias %%ROOT%%/;
+            add_header X-Accel-Charset x-none;
+        }
     }
 }
 )";
@@ -304,6 +320,14 @@ TEST_F(CharsetRecodeTest, ProxiedResponsesRecodedFromTheirCharset) {
     expect_same("/up-src/bytes.txt");
     RawResponse h = fetch_raw(halo_port_, request_text("/up-utf/bytes.txt"));
     EXPECT_EQ(h.header("Content-Type"), "text/plain; charset=utf-8");
+    // X-Accel-Charset from the upstream: recoded to it (no `charset` here), unless ignored.
+    expect_same("/up-xa/bytes.txt");
+    expect_same("/up-xa-ignored/bytes.txt");
+    expect_same("/up-xa-unknown/bytes.txt");
+    EXPECT_EQ(fetch_raw(halo_port_, request_text("/up-xa/bytes.txt")).header("Content-Type"),
+              "text/plain; charset=windows-1251");
+    EXPECT_FALSE(
+        log_lines_with(halo_.error_log(), "unknown charset \"x-none\" to override").empty());
 }
 
 TEST_F(CharsetRecodeTest, RecodedThenCompressed) {

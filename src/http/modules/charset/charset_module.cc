@@ -464,16 +464,30 @@ void body_filter(http::Request& r, const http::BodyChunk& c, size_t next) {
 
 void header_filter(http::Request& r) {
     const auto& c = r.loc_conf<CharsetLocConf>();
-    if (r.out.content_type.empty() || c.charset->off || c.main == nullptr) {
-        return;
-    }
-    TypeParts parts = split_type(r.out.content_type);
-    if (parts.has_charset ? !*c.override_charset : !type_listed(c, parts.type)) {
+    if (r.out.content_type.empty() || c.main == nullptr) {
         return;
     }
     const CharsetMainConf& m = *c.main;
-    std::string dst = value_of(r, m, *c.charset);
-    int dst_i = index_of(m, dst);
+    TypeParts parts = split_type(r.out.content_type);
+    std::string dst;
+    int dst_i;
+    if (!r.out.override_charset.empty()) {
+        // An upstream's X-Accel-Charset: nginx recodes to it whatever `charset` says.
+        dst = r.out.override_charset;
+        dst_i = index_of(m, dst);
+        if (dst_i < 0) {
+            http::log_error(r, core::LogLevel::kError, "unknown charset \"%s\" to override",
+                            dst.c_str());
+            return;
+        }
+    } else {
+        if (c.charset->off ||
+            (parts.has_charset ? !*c.override_charset : !type_listed(c, parts.type))) {
+            return;
+        }
+        dst = value_of(r, m, *c.charset);
+        dst_i = index_of(m, dst);
+    }
     std::string src;
     int src_i;
     if (parts.has_charset) {
