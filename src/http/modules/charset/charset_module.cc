@@ -338,9 +338,9 @@ void apply(http::Request& r, const TypeParts& parts, std::string_view dst, bool 
 
 void no_map(const http::Request& r, std::string_view src, std::string_view dst) {
     std::string s(src), d(dst);
-    core::log_conn(core::LogLevel::kError, r.connection_id,
-                   "no \"charset_map\" between the charsets \"%s\" and \"%s\"", s.c_str(),
-                   d.c_str());
+    http::log_error(r, core::LogLevel::kError,
+                    "no \"charset_map\" between the charsets \"%s\" and \"%s\"", s.c_str(),
+                    d.c_str());
 }
 
 /// The table between charsets `src` and `dst` (indexes), and whether it is read forward.
