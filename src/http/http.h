@@ -130,6 +130,9 @@ struct ResponseHead {
     std::optional<uint64_t> content_length;  // nullopt: unknown (chunked, or close to end)
     bool header_only = false;                // HEAD, 1xx, 204, 304: no body is sent
     bool upgrade = false;                    // 101: "Connection: upgrade"
+    /// An upstream's X-Accel-Charset: the charset filter recodes to it (nginx's
+    /// headers_out.override_charset); empty: none.
+    std::string override_charset;
 };
 
 /// One request on a connection. Views point into the connection's buffer.

@@ -129,6 +129,11 @@ bool Exchange::on_head() {
         r_.send_error(status);  // error_page: an internal redirect, we are retired
         return false;
     }
+    if (!(*c_.ignore_headers & kIgnoreXAccelCharset)) {
+        if (const http::Header* h = head_.find("X-Accel-Charset")) {
+            r_.out.override_charset = std::string(h->value);  // for the charset filter
+        }
+    }
     pass_head();
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
