@@ -120,9 +120,6 @@ struct OffForm {
 };
 
 constexpr OffForm kOffForms[] = {
-    {"client_body_in_file_only", "off",
-     "halo keeps a request body in memory up to client_body_buffer_size and never leaves it "
-     "in a named file"},
     {"aio", "off", "halo reads files with sendfile() or pread() in the worker"},
     {"aio_write", "off", "halo writes temporary files in the worker"},
     {"directio", "off", "halo reads files through the page cache"},

@@ -11,8 +11,8 @@
 
 #include "auto_config.h"
 #include "core/log.h"
-#include "http/error_log.h"
 #include "http/core_request.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -133,6 +133,9 @@ int open_temp_file(const std::string& dir) {
 RequestBody::~RequestBody() {
     if (fd >= 0) {
         ::close(fd);
+    }
+    if (remove) {
+        unlink(path.c_str());
     }
 }
 
