@@ -59,6 +59,8 @@ class AccessLogVarsTest : public ::testing::Test {
         ::chmod(halo_.path(rel).c_str(), 0777);
     }
     void start(std::string_view http_body) {
+        // nginx writes no line when the request's document root is missing (html/ here).
+        std::filesystem::create_directories(halo_.path("html"));
         halo_.write_conf(
             "daemon off;\nworker_processes 1;\nerror_log logs/error.log info;\n"
             "events { worker_connections 64; }\n"
