@@ -193,6 +193,7 @@ TEST_F(HttpLogTest, OpenLogFileCacheAsNginxParsesIt) {
 }
 
 TEST_F(HttpLogTest, VariablesInThePathOneFileEach) {
+    std::filesystem::create_directories(dir_.file("html"));  // nginx tests the root exists
     serve("log_format u '$uri';",
           "access_log logs/$host-$arg_n.log u;\n location / { return 204; }");
     EXPECT_THAT(get("/one?n=1"), StartsWith("HTTP/1.1 204"));
@@ -210,6 +211,7 @@ TEST_F(HttpLogTest, VariablePathIsNotOpenedByTheConfiguration) {
 
 TEST_F(HttpLogTest, VariablePathAfterThePrefixEvenWhenItStartsWithAVariable) {
     // As nginx: the prefix goes before the unevaluated path, so "$x" is under the prefix.
+    std::filesystem::create_directories(dir_.file("html"));
     serve("log_format u '$uri';",
           "set $x logs/x.log;\n access_log $x u;\n location / { return 204; }");
     EXPECT_THAT(get("/p"), StartsWith("HTTP/1.1 204"));
