@@ -179,8 +179,11 @@ TEST_F(BodyFileTest, OffSmallBodyInMemoryLargeInAnUnlinkedFile) {
     r = post("/off?big", big);
     EXPECT_EQ(r.body, "body=" + big + " cl=3000");
     EXPECT_EQ(file_during_request(), "<missing>") << "the temporary file was not unlinked";
-    std::string all = read_file(halo_.path("logs/body.log")).value_or("");
-    EXPECT_NE(all.find("/off file=\"" + halo_.path("body") + "/"), std::string::npos) << all;
+    // The line is written after the response: wait for it.
+    std::string want = "/off file=\"" + halo_.path("body") + "/";
+    EXPECT_TRUE(wait_until([&] {
+        return read_file(halo_.path("logs/body.log")).value_or("").find(want) != std::string::npos;
+    })) << read_file(halo_.path("logs/body.log")).value_or("");
     auto said = log_lines_with(halo_.error_log(), "a client request body is buffered");
     ASSERT_EQ(said.size(), 1u) << halo_.error_log();
     EXPECT_NE(said[0].find("[warn] "), std::string::npos) << said[0];
@@ -190,9 +193,11 @@ TEST_F(BodyFileTest, RequestBodyWithSingleBufferOnAndOff) {
     post("/single", "one");
     post("/off?two", "two");
     EXPECT_NE(log_line("/single").find("file=\"-\" body=\"one\""), std::string::npos);
-    EXPECT_NE(
-        read_file(halo_.path("logs/body.log")).value_or("").find("/off file=\"-\" body=\"two\""),
-        std::string::npos);
+    EXPECT_TRUE(wait_until([&] {
+        return read_file(halo_.path("logs/body.log"))
+                   .value_or("")
+                   .find("/off file=\"-\" body=\"two\"") != std::string::npos;
+    })) << read_file(halo_.path("logs/body.log")).value_or("");
 }
 
 TEST_F(BodyFileTest, StreamedBodyHasNoFile) {
