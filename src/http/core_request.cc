@@ -85,14 +85,17 @@ struct OffForm {
 };
 
 constexpr OffForm kOffForms[] = {
-    {"client_body_in_file_only", "off",
-     "halo keeps a request body in memory up to client_body_buffer_size and never leaves it "
-     "in a named file"},
-    {"aio", "off", "halo reads files with sendfile() or pread() in the worker"},
+    {"aio", "off",
+     "halo reads files with sendfile() or pread() in the worker: it has no thread pool for "
+     "\"aio threads\", and Linux native \"aio on\" needs directio (Debian's nginx refuses "
+     "it too)"},
     {"aio_write", "off", "halo writes temporary files in the worker"},
-    {"directio", "off", "halo reads files through the page cache"},
+    {"directio", "off",
+     "halo reads files through the page cache with sendfile(); O_DIRECT reads without aio "
+     "would block the worker"},
     {"postpone_output", "0",
-     "halo writes a response head with the first body bytes and then as data comes"},
+     "halo writes a response head with the first body bytes and then as data comes, as "
+     "\"postpone_output 0\" does; remove the line"},
     {"limit_rate", "0", "halo does not pace responses yet"},
     {"limit_rate_after", "0", "halo does not pace responses yet"},
 };

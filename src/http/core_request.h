@@ -71,7 +71,6 @@ inline constexpr core::Directive kRequestDirectives[] = {
      core::slot<&HttpLocConf::open_file_cache_errors>()},
     {"client_body_in_single_buffer", core::kCtxHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::client_body_in_single_buffer>()},
-    {"client_body_in_file_only", core::kCtxHttpAll, core::kArgs1, core::setter<&set_off_only>()},
     {"aio", core::kCtxHttpAll, core::kArgs1, core::setter<&set_off_only>()},
     {"aio_write", core::kCtxHttpAll, core::kArgs1, core::setter<&set_off_only>()},
     {"directio", core::kCtxHttpAll, core::kArgs1, core::setter<&set_off_only>()},

@@ -184,10 +184,15 @@ bool get_request_body(const Request& r, std::string_view, std::string& out) {
     return true;
 }
 
-/// $request_body_file: halo's temporary body files have no name (O_TMPFILE), so there is
-/// none to give; a body in memory has none in nginx either.
-bool get_request_body_file(const Request&, std::string_view, std::string&) {
-    return false;
+/// $request_body_file: the name of the body's temporary file (client_body_in_file_only, or
+/// a body larger than client_body_buffer_size: then already unlinked, as in nginx); none for
+/// a body in memory.
+bool get_request_body_file(const Request& r, std::string_view, std::string& out) {
+    if (!r.body || !r.body->in_file()) {
+        return false;
+    }
+    out += r.body->path;
+    return true;
 }
 
 /// $limit_rate: halo accepts only `limit_rate 0`.

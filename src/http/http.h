@@ -48,11 +48,14 @@ enum class Flow {
 using PhaseHandler = Flow (*)(Request&);
 
 /// A request body read by Request::read_body(): in memory when it fits in
-/// client_body_buffer_size, else whole in an unnamed temporary file in client_body_temp_path.
+/// client_body_buffer_size, else whole in a temporary file in client_body_temp_path (unlinked
+/// at once, named and kept with client_body_in_file_only: see body_file.h).
 struct RequestBody {
     std::string memory;
     int fd = -1;  // the temporary file, when the body did not fit in memory
     uint64_t size = 0;
+    std::string path;     // the temporary file's name ($request_body_file)
+    bool remove = false;  // client_body_in_file_only clean: unlinked with the body
 
     RequestBody() = default;
     RequestBody(const RequestBody&) = delete;
@@ -504,6 +507,8 @@ struct HttpLocConf : core::ConfBase {
     std::optional<core::Size> client_body_buffer_size;             // 16k
     std::optional<std::chrono::milliseconds> client_body_timeout;  // 60s
     std::optional<std::string> client_body_temp_path;              // client_body_temp
+    std::optional<std::vector<int>> client_body_temp_levels;       // none
+    std::optional<int> client_body_in_file_only;                   // BodyInFile (off)
     std::optional<int> lingering_close;                            // off|on|always (on)
     std::optional<std::chrono::milliseconds> lingering_time;       // 30s
     std::optional<std::chrono::milliseconds> lingering_timeout;    // 5s
@@ -533,6 +538,7 @@ struct HttpLocConf : core::ConfBase {
 };
 enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
 enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };
+enum BodyInFile { kBodyInFileOff = 0, kBodyInFileOn = 1, kBodyInFileClean = 2 };
 enum LingeringClose { kLingeringOff = 0, kLingeringOn = 1, kLingeringAlways = 2 };
 
 core::Status merge(const HttpLocConf& parent, HttpLocConf& child);

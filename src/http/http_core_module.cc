@@ -12,8 +12,9 @@
 #include "core/cycle.h"
 #include "core/log.h"
 #include "core/module.h"
-#include "http/error_log.h"
+#include "http/body_file.h"
 #include "http/core_request.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/listen_conf.h"
 #include "http/proxy_protocol.h"
@@ -253,8 +254,6 @@ constexpr core::Directive kCoreDirectives[] = {
      core::slot<&HttpLocConf::client_body_buffer_size>()},
     {"client_body_timeout", kHttpAll, core::kArgs1,
      core::slot<&HttpLocConf::client_body_timeout>()},
-    {"client_body_temp_path", kHttpAll, core::kArgs1,
-     core::path_slot<&HttpLocConf::client_body_temp_path>()},
     {"lingering_close", kHttpAll, core::kArgs1,
      core::enum_slot<&HttpLocConf::lingering_close, kLingeringNames, kLingeringDetail>()},
     {"lingering_time", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::lingering_time>()},
@@ -264,26 +263,22 @@ constexpr core::Directive kCoreDirectives[] = {
     {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
 };
 
-/// The core's own directives, then those of listen_conf.h and core_request.h (one table for
-/// the http module).
-template <size_t A, size_t B, size_t C>
-constexpr std::array<core::Directive, A + B + C> join(const core::Directive (&a)[A],
-                                                      const core::Directive (&b)[B],
-                                                      const core::Directive (&c)[C]) {
-    std::array<core::Directive, A + B + C> out{};
+/// The core's own directives, then those of listen_conf.h, core_request.h and body_file.h
+/// (one table for the http module).
+template <size_t... N>
+constexpr std::array<core::Directive, (N + ...)> join(const core::Directive (&... tables)[N]) {
+    std::array<core::Directive, (N + ...)> out{};
     size_t n = 0;
-    for (const core::Directive& d : a) {
-        out[n++] = d;
-    }
-    for (const core::Directive& d : b) {
-        out[n++] = d;
-    }
-    for (const core::Directive& d : c) {
-        out[n++] = d;
-    }
+    auto append = [&](const auto& table) {
+        for (const core::Directive& d : table) {
+            out[n++] = d;
+        }
+    };
+    (append(tables), ...);
     return out;
 }
-constexpr auto kDirectives = join(kCoreDirectives, kListenDirectives, kRequestDirectives);
+constexpr auto kDirectives =
+    join(kCoreDirectives, kListenDirectives, kRequestDirectives, kBodyFileDirectives);
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<HttpMainConf>(ConfLevel::kMain),
@@ -433,6 +428,9 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
                   core::Size{16 * 1024});
     core::inherit(child.client_body_timeout, parent.client_body_timeout, 60s);
     core::inherit(child.client_body_temp_path, parent.client_body_temp_path, "");
+    core::inherit(child.client_body_temp_levels, parent.client_body_temp_levels,
+                  std::vector<int>());
+    core::inherit(child.client_body_in_file_only, parent.client_body_in_file_only, kBodyInFileOff);
     core::inherit(child.lingering_close, parent.lingering_close, kLingeringOn);
     core::inherit(child.lingering_time, parent.lingering_time, 30s);
     core::inherit(child.lingering_timeout, parent.lingering_timeout, 5s);

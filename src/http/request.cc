@@ -157,6 +157,9 @@ RequestBody::~RequestBody() {
     if (fd >= 0) {
         ::close(fd);
     }
+    if (remove) {
+        unlink(path.c_str());
+    }
 }
 
 void Request::rebase(std::string_view old) {

@@ -461,6 +461,10 @@ bool Session::body_outcome(BodyStep outcome, bool keep) {
             if (keep) {
                 state_ = State::kRunning;
                 conn_.clear_timeout();
+                if (!finish_body()) {
+                    fail_request(500);
+                    return true;
+                }
                 req_->body = std::move(work().body);
                 work().body_handler(*req_);  // may finish the request
             } else {

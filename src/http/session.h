@@ -204,6 +204,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// Runs process_input() from the event loop (once however often asked).
     void post_input();
     bool store_body(std::string_view data);
+    /// Moves the body into its temporary file (created here), from store_body() or, for an
+    /// empty body with client_body_in_file_only, when the body ends. False on error (logged).
+    bool open_body_file();
+    /// The end of a body read by read_body(): client_body_in_file_only gives even an empty
+    /// one (Content-Length: 0, or an empty chunked body) its file. False on error.
+    bool finish_body();
     void fail_request(int status);
     const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
     /// Logs about this connection with nginx's context: the current request's (its level's

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/sys.h"
+#include "http/body_file.h"
 #include "http/session.h"
 
 namespace http {
@@ -26,6 +27,10 @@ Flow Session::read_body(BodyHandler done) {
     work().body_handler = done;
     work().body = std::make_unique<RequestBody>();
     if (work().body_done) {
+        if (!finish_body()) {
+            fail_request(500);
+            return Flow::kSuspend;
+        }
         r.body = std::move(work().body);
         done(r);  // may finish the request: `r` is not used after this
         return Flow::kSuspend;
@@ -161,30 +166,51 @@ Session::BodyStep Session::take_body(BodyMode mode) {
     return work().body_done ? BodyStep::kDone : BodyStep::kNeedMore;
 }
 
+bool Session::open_body_file() {
+    RequestBody& b = *work().body;
+    int mode = *loc().client_body_in_file_only;
+    b.fd = create_body_file(loc(), mode != kBodyInFileOff, b.path);
+    if (b.fd < 0) {
+        log(core::LogLevel::kCrit, "open() \"%s\" failed (%d: %s)", b.path.c_str(), errno,
+            strerror(errno));
+        return false;
+    }
+    b.remove = mode == kBodyInFileClean;
+    if (!b.memory.empty() || b.size > 0) {
+        // nginx: a notice when the location asks for files, a warning when the body is large
+        log(mode != kBodyInFileOff ? core::LogLevel::kNotice : core::LogLevel::kWarn,
+            "a client request body is buffered to a temporary file %s", b.path.c_str());
+    }
+    if (!core::write_all(b.fd, b.memory)) {
+        log(core::LogLevel::kCrit, "write() \"%s\" failed (%d: %s)", b.path.c_str(), errno,
+            strerror(errno));
+        return false;
+    }
+    b.memory.clear();
+    b.memory.shrink_to_fit();
+    return true;
+}
+
+bool Session::finish_body() {
+    if (work().body->in_file() || !wants_body_file(*req_)) {
+        return true;  // no body at all: no file, as nginx
+    }
+    return open_body_file();
+}
+
 bool Session::store_body(std::string_view data) {
     RequestBody& b = *work().body;
     b.size += data.size();
-    if (!b.in_file() && b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
+    if (!b.in_file() && *loc().client_body_in_file_only == kBodyInFileOff &&
+        b.memory.size() + data.size() <= loc().client_body_buffer_size->bytes) {
         b.memory.append(data);
         return true;
     }
-    if (!b.in_file()) {
-        const std::string& dir = *loc().client_body_temp_path;
-        b.fd = open_temp_file(dir);
-        if (b.fd < 0) {
-            log(core::LogLevel::kCrit, "open() temporary file in \"%s\" failed (%d: %s)",
-                dir.c_str(), errno, strerror(errno));
-            return false;
-        }
-        log(core::LogLevel::kWarn, "a client request body is buffered to a temporary file");
-        if (!core::write_all(b.fd, b.memory)) {
-            return false;
-        }
-        b.memory.clear();
-        b.memory.shrink_to_fit();
+    if (!b.in_file() && !open_body_file()) {
+        return false;
     }
     if (!core::write_all(b.fd, data)) {
-        log(core::LogLevel::kCrit, "write() to a temporary file failed (%d: %s)", errno,
+        log(core::LogLevel::kCrit, "write() \"%s\" failed (%d: %s)", b.path.c_str(), errno,
             strerror(errno));
         return false;
     }

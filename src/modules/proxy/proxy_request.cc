@@ -15,6 +15,7 @@
 // destroyed inside its own callbacks: it is handed to the pool or to a posted deletion.
 
 #include "core/clock.h"
+#include "http/body_file.h"
 #include "http/error_log.h"
 #include "modules/proxy/proxy_exchange.h"
 
@@ -518,8 +519,9 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf) {
         x.begin(true);
         return http::Flow::kSuspend;
     }
-    if (r.has_body()) {
+    if (r.has_body() || http::wants_body_file(r)) {
         // Read whole first; when it is not passed, read and dropped (the client may wait).
+        // client_body_in_file_only gives even an empty body its file.
         return r.read_body(&body_read);
     }
     x.begin(false);

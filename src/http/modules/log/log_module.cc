@@ -1,8 +1,12 @@
 // access_log and log_format, as nginx's ngx_http_log_module: lines built from $variables,
 // written with O_APPEND (one write per line or per buffer), reopened with `-s reopen`, or sent
-// to syslog (one datagram per line); `if=` skips the line when its value is "" or "0".
+// to syslog (one datagram per line); `if=` skips the line when its value is "" or "0". A path
+// with variables is evaluated per line and its file opened per write, or kept open by
+// open_log_file_cache (log_file_cache.h).
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -20,7 +24,9 @@
 #include "core/sys.h"
 #include "core/syslog.h"
 #include "event/runtime.h"
+#include "http/error_log.h"
 #include "http/http.h"
+#include "http/modules/log/log_file_cache.h"
 
 #ifdef HALO_HAVE_ZLIB
 #include <zlib.h>
@@ -41,7 +47,11 @@ struct LogFormat {
 };
 
 struct AccessLog {
-    std::shared_ptr<core::OpenFile> file;        // null when the lines go to syslog
+    std::shared_ptr<core::OpenFile> file;      // null for syslog and a path with variables
+    std::shared_ptr<http::ComplexValue> path;  // a path with variables (made absolute)
+    /// With `path`: the request's document root ($document_root), whose existence is tested
+    /// before each line as nginx does (nullptr without the static module). Set at init_cycle.
+    std::shared_ptr<http::ComplexValue> root;
     std::shared_ptr<core::SyslogPeer> syslog;    // access_log syslog:...
     std::shared_ptr<http::ComplexValue> filter;  // if=: no line when it is "" or "0"
     const LogFormat* format = nullptr;
@@ -57,12 +67,17 @@ struct LogMainConf : core::ConfBase {
 struct LogLocConf : core::ConfBase {
     std::optional<std::vector<AccessLog>> logs;  // set at this level (empty: access_log off)
     bool off = false;
+    /// open_log_file_cache set at this level (nullptr: off, nginx's default).
+    std::optional<std::shared_ptr<LogFileCache>> cache;
 };
 
 Status merge(const LogLocConf& parent, LogLocConf& child) {
     if (!child.logs && !child.off) {
         child.logs = parent.logs;
         child.off = parent.off;
+    }
+    if (!child.cache) {
+        child.cache = parent.cache.value_or(nullptr);
     }
     return Status::ok();
 }
@@ -150,9 +165,10 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
             return cf.error(err);
         }
     } else if (path.find('$') != std::string::npos) {
-        return cf.error(
-            "variables in the \"access_log\" path are not supported by halo: log to one file "
-            "(with $host or $server_name in the format) or to \"syslog:\"");
+        // As nginx: the prefix is put before the unevaluated path ("$x" too).
+        log.path = std::make_shared<http::ComplexValue>();
+        HALO_TRY(http::ComplexValue::parse(cf.full_path(path), cf.node().where(), *log.path));
+        http::register_complex_value(cf.cycle(), log.path.get());
     } else {
         log.file = cf.cycle().open_file(cf.full_path(path));
     }
@@ -207,6 +223,9 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     if (log.syslog && log.buffer != 0) {
         return cf.error("logs to syslog cannot be buffered");
     }
+    if (log.path && log.buffer != 0) {
+        return cf.error("buffered logs cannot have variables in name");
+    }
     if (!conf.logs) {
         conf.logs = std::vector<AccessLog>();
     }
@@ -214,16 +233,51 @@ Status set_access_log(ConfContext& cf, LogLocConf& conf) {
     return Status::ok();
 }
 
-/// Only `off`, nginx's default: the cache holds the files of access_log paths with variables,
-/// which halo refuses.
-Status set_open_log_file_cache(ConfContext& cf, LogLocConf&) {
-    if (cf.args().size() == 1 && cf.arg(0) == "off") {
+/// `open_log_file_cache max=N [inactive=time] [min_uses=N] [valid=time] | off`, as nginx
+/// parses it (times in seconds by default; no milliseconds).
+Status set_open_log_file_cache(ConfContext& cf, LogLocConf& conf) {
+    if (conf.cache) {
+        return cf.duplicate();
+    }
+    uint64_t max = 0;
+    auto inactive = std::chrono::milliseconds(std::chrono::seconds(10));
+    auto valid = std::chrono::milliseconds(std::chrono::seconds(60));
+    int min_uses = 1;
+    bool off = false;  // nginx: "off" anywhere turns the cache off, whatever else is given
+    for (const std::string& a : cf.args()) {
+        std::string_view v(a);
+        bool ok = true;
+        if (v.starts_with("max=")) {
+            auto n = core::parse_int(v.substr(4));
+            ok = n && *n <= INT32_MAX;
+            max = n.value_or(0);
+        } else if (v.starts_with("inactive=") || v.starts_with("valid=")) {
+            std::string_view t = v.substr(v.find('=') + 1);
+            auto d = core::parse_duration(t);
+            ok = d && t.find("ms") == std::string_view::npos;
+            (v[0] == 'i' ? inactive : valid) = d.value_or(inactive);
+        } else if (v.starts_with("min_uses=")) {
+            auto n = core::parse_int(v.substr(9));
+            ok = n && *n <= INT32_MAX;
+            min_uses = static_cast<int>(n.value_or(0));
+        } else if (v == "off") {
+            off = true;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            return cf.error("invalid \"open_log_file_cache\" parameter \"" + a + "\"");
+        }
+    }
+    if (off) {
+        conf.cache = nullptr;
         return Status::ok();
     }
-    return cf.error(
-        "\"open_log_file_cache\" is not supported by halo: it caches the files of access_log "
-        "paths with variables, which halo does not have; use \"open_log_file_cache off\" or "
-        "remove it");
+    if (max == 0) {
+        return cf.error("\"open_log_file_cache\" must have \"max\" parameter");
+    }
+    conf.cache = std::make_shared<LogFileCache>(max, inactive, min_uses, valid);
+    return Status::ok();
 }
 
 constexpr core::Directive kDirectives[] = {
@@ -311,6 +365,56 @@ void flush_all() {
     }
 }
 
+/// A line of an access_log whose path has variables, as nginx: no line when the request's
+/// document root is missing (an error logged), the path evaluated, the file opened (or taken
+/// from open_log_file_cache), written and closed. Failures are logged; the request is not
+/// affected.
+void write_to_path(const http::Request& r, const AccessLog& log, const LogLocConf& lc,
+                   std::string_view line) {
+    if (log.root) {
+        std::string root = log.root->eval(r);
+        struct stat st {};
+        int err = 0;
+        if (!root.empty() && stat(root.c_str(), &st) != 0) {
+            err = errno;
+        } else if (!root.empty() && !S_ISDIR(st.st_mode)) {
+            err = ENOTDIR;
+        }
+        if (err != 0) {
+            http::log_error(r, core::LogLevel::kError,
+                            "testing \"%s\" existence failed (%d: %s) while logging request",
+                            root.c_str(), err, strerror(err));
+            return;
+        }
+    }
+    std::string path = log.path->eval(r);
+    if (path.find('\0') != std::string::npos) {
+        return;
+    }
+    LogFileCache::Open f;
+    if (*lc.cache) {
+        f = (*lc.cache)->open(path, LogFileCache::Clock::now());
+    } else {
+        f.fd = open_log_file(path);
+    }
+    if (f.fd < 0) {
+        int err = errno;
+        http::log_error(r, core::LogLevel::kCrit,
+                        "open() \"%s\" failed (%d: %s) while logging request",
+                        http::escape_log(path).c_str(), err, strerror(err));
+        return;
+    }
+    if (!core::write_all(f.fd, line)) {
+        int err = errno;
+        http::log_error(r, core::LogLevel::kAlert,
+                        "write() to \"%s\" failed (%d: %s) while logging request",
+                        http::escape_log(path).c_str(), err, strerror(err));
+    }
+    if (!f.kept) {
+        ::close(f.fd);
+    }
+}
+
 http::Flow log_handler(http::Request& r) {
     const auto& lc = r.loc_conf<LogLocConf>();
     if (lc.off || !lc.logs) {
@@ -346,6 +450,10 @@ http::Flow log_handler(http::Request& r) {
             continue;
         }
         line += '\n';
+        if (log.path) {
+            write_to_path(r, log, lc, line);
+            continue;
+        }
         if (log.buffer == 0 || g_pending == nullptr) {
             write_all(*log.file, line);
             continue;
@@ -397,10 +505,58 @@ Status postconfiguration(core::Cycle& cycle) {
     return Status::ok();
 }
 
+/// Once every module registered its variables: the root test of the logs with variables
+/// reads $document_root when the static module provides it.
+Status init_cycle(core::Cycle& cycle) {
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    bool have_root = false;
+    for (const http::VariableDef& v : main->variables) {
+        have_root = have_root || (v.name == "document_root" && !v.prefix);
+    }
+    if (!have_root) {
+        return Status::ok();
+    }
+    auto root = std::make_shared<http::ComplexValue>();
+    HALO_TRY(http::ComplexValue::parse("$document_root", "access_log", *root));
+    HALO_TRY(root->bind(*main));
+    http::for_each_location_confs(*main, [&](core::ConfVector& confs) {
+        auto& lc = core::conf_of<LogLocConf>(confs);
+        if (lc.logs) {
+            for (AccessLog& log : *lc.logs) {
+                if (log.path) {
+                    log.root = root;
+                }
+            }
+        }
+    });
+    return Status::ok();
+}
+
 Status init_process(core::Cycle& cycle, const core::ProcessInfo&) {
     static std::unordered_map<core::OpenFile*, Pending> pending;
     g_pending = &pending;
     cycle.before_reopen.push_back(&flush_all);  // buffered lines belong to the old file
+    // `-s reopen` closes the kept files of paths with variables: the next line opens its file
+    // by name (nginx keeps writing to a moved file until valid= elapses).
+    std::vector<LogFileCache*> caches;
+    if (http::HttpMainConf* main = http::http_main(cycle)) {
+        http::for_each_location_confs(*main, [&](core::ConfVector& confs) {
+            LogFileCache* c = core::conf_of<LogLocConf>(confs).cache.value_or(nullptr).get();
+            if (c != nullptr && std::find(caches.begin(), caches.end(), c) == caches.end()) {
+                caches.push_back(c);
+            }
+        });
+    }
+    if (!caches.empty()) {
+        cycle.before_reopen.push_back([caches] {
+            for (LogFileCache* c : caches) {
+                c->clear();
+            }
+        });
+    }
     return Status::ok();
 }
 
@@ -416,6 +572,7 @@ extern const core::Module kModule{
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .init_cycle = &init_cycle,
     .init_process = &init_process,
     .exit_process = &exit_process,
 };

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -151,17 +152,13 @@ TEST_F(HttpLogTest, AcceptsIfAndSyslog) {
 }
 
 TEST_F(HttpLogTest, RejectsWhatHaloCannotDoAndNginxsErrors) {
-    EXPECT_EQ(http_error("access_log logs/$host.log;"),
-              "variables in the \"access_log\" path are not supported by halo: log to one file "
-              "(with $host or $server_name in the format) or to \"syslog:\"" +
-                  at(2));
+    EXPECT_EQ(http_error("access_log logs/$host.log combined buffer=4k;"),
+              "buffered logs cannot have variables in name" + at(2));
+    EXPECT_EQ(http_error("access_log logs/$host.log combined gzip;"),
+              "buffered logs cannot have variables in name" + at(2));
+    EXPECT_EQ(http_error("access_log logs/$nosuch.log;"), "unknown \"nosuch\" variable" + at(2));
     EXPECT_EQ(http_error("access_log logs/a.log combined gzip=10;"),
               "invalid compression level \"10\"" + at(2));
-    EXPECT_EQ(http_error("open_log_file_cache max=10 inactive=20s;"),
-              "\"open_log_file_cache\" is not supported by halo: it caches the files of "
-              "access_log paths with variables, which halo does not have; use "
-              "\"open_log_file_cache off\" or remove it" +
-                  at(2));
     EXPECT_TRUE(load("http {\n open_log_file_cache off;\n}\n").is_ok());
     EXPECT_EQ(http_error("access_log logs/a.log combined flush=5s;"),
               "no buffer is defined for access_log \"logs/a.log\"" + at(2));
@@ -172,6 +169,53 @@ TEST_F(HttpLogTest, RejectsWhatHaloCannotDoAndNginxsErrors) {
     EXPECT_EQ(http_error("access_log syslog:tag=x;"), "no syslog server specified" + at(2));
     EXPECT_EQ(http_error("access_log logs/a.log combined if=$nosuchvar;"),
               "unknown \"nosuchvar\" variable" + at(2));
+}
+
+TEST_F(HttpLogTest, OpenLogFileCacheAsNginxParsesIt) {
+    for (const char* ok : {"open_log_file_cache max=10;", "open_log_file_cache off;",
+                           "open_log_file_cache max=1 inactive=1h valid=1d min_uses=3;",
+                           "open_log_file_cache max=1 min_uses=0 valid=0 inactive=0;",
+                           "open_log_file_cache max=3 off;", "open_log_file_cache off inactive=3s;",
+                           "open_log_file_cache max=1 inactive=1m30s;"}) {
+        core::Status s = load_http(ok);
+        EXPECT_TRUE(s.is_ok()) << ok << ": " << s.message();
+    }
+    EXPECT_EQ(http_error("open_log_file_cache max=0;"),
+              "\"open_log_file_cache\" must have \"max\" parameter" + at(2));
+    EXPECT_EQ(http_error("open_log_file_cache inactive=20s;"),
+              "\"open_log_file_cache\" must have \"max\" parameter" + at(2));
+    for (const char* bad : {"max=x", "max=-1", "inactive=500ms", "foo", "valid=1q"}) {
+        EXPECT_EQ(http_error("open_log_file_cache max=1 " + std::string(bad) + ";"),
+                  "invalid \"open_log_file_cache\" parameter \"" + std::string(bad) + "\"" + at(2));
+    }
+    EXPECT_EQ(http_error("open_log_file_cache max=1;\n open_log_file_cache max=2;"),
+              "\"open_log_file_cache\" directive is duplicate" + at(3));
+}
+
+TEST_F(HttpLogTest, VariablesInThePathOneFileEach) {
+    std::filesystem::create_directories(dir_.file("html"));  // nginx tests the root exists
+    serve("log_format u '$uri';",
+          "access_log logs/$host-$arg_n.log u;\n location / { return 204; }");
+    EXPECT_THAT(get("/one?n=1"), StartsWith("HTTP/1.1 204"));
+    EXPECT_THAT(get("/two?n=2"), StartsWith("HTTP/1.1 204"));
+    EXPECT_THAT(get("/three?n=1"), StartsWith("HTTP/1.1 204"));
+    EXPECT_THAT(log("logs/a-1.log"), ElementsAre("/one", "/three"));
+    EXPECT_THAT(log("logs/a-2.log"), ElementsAre("/two"));
+}
+
+TEST_F(HttpLogTest, VariablePathIsNotOpenedByTheConfiguration) {
+    serve("", "access_log logs/$host.log;");
+    EXPECT_FALSE(std::filesystem::exists(dir_.file("logs/$host.log")));
+    EXPECT_FALSE(std::filesystem::exists(dir_.file("logs/.log")));
+}
+
+TEST_F(HttpLogTest, VariablePathAfterThePrefixEvenWhenItStartsWithAVariable) {
+    // As nginx: the prefix goes before the unevaluated path, so "$x" is under the prefix.
+    std::filesystem::create_directories(dir_.file("html"));
+    serve("log_format u '$uri';",
+          "set $x logs/x.log;\n access_log $x u;\n location / { return 204; }");
+    EXPECT_THAT(get("/p"), StartsWith("HTTP/1.1 204"));
+    EXPECT_THAT(log("logs/x.log"), ElementsAre("/p"));
 }
 
 TEST_F(HttpLogTest, RejectsUnknownVariableInFormat) {
