@@ -186,6 +186,30 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
     }
 }
 
+IoStatus Connection::peek(std::span<char> buf, size_t& n) {
+    if (!readable_) {
+        return IoStatus::kAgain;
+    }
+    for (;;) {
+        ssize_t got = ::recv(fd_, buf.data(), buf.size(), MSG_PEEK);
+        if (got > 0) {
+            n = static_cast<size_t>(got);
+            return IoStatus::kOk;
+        }
+        if (got == 0) {
+            return IoStatus::kEof;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            readable_ = false;
+            return IoStatus::kAgain;
+        }
+        return IoStatus::kError;
+    }
+}
+
 void Connection::send(std::string_view data, bool more) {
     if (write_failed_) {
         return;

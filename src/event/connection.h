@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -42,9 +43,10 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
 
     void set_handler(ConnectionHandler* h) { handler_ = h; }
-    /// Puts a security layer (TLS) between this connection and its socket; call before
-    /// start(). The handshake runs inside the first read()s: they say kAgain until it is done,
-    /// kEof/kError when it fails. Output queued meanwhile waits for it.
+    /// Puts a security layer (TLS) between this connection and its socket; call before the
+    /// first read() that is to go through it (before start(), or once a PROXY header is read). The
+    /// handshake runs inside the first read()s: they say kAgain until it is done, kEof/kError when
+    /// it fails. Output queued meanwhile waits for it.
     void set_transport(std::unique_ptr<Transport> t) { transport_ = std::move(t); }
     /// The security layer, or nullptr (plain, or a plain client on a TLS port).
     const Transport* transport() const { return transport_.get(); }
@@ -84,6 +86,10 @@ class Connection {
 
     /// Reads once into `buf` (at most `max` bytes).
     IoStatus read(Buffer& buf, size_t max);
+    /// Copies what has arrived (at most buf.size() bytes) without taking it from the socket
+    /// (MSG_PEEK; `n` set on kOk), past any transport: a PROXY protocol header is looked at
+    /// before the TLS layer is put on, then read() exactly.
+    IoStatus peek(std::span<char> buf, size_t& n);
 
     /// Queues `data` and writes as much as the socket takes now; the rest goes out when the
     /// socket is writable, then on_drained() is called.

@@ -201,11 +201,6 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
         return cf.error("the TCP parameters of \"listen\" do not apply to the unix socket \"" +
                         text + "\"");
     }
-    if (l.ssl && l.proxy_protocol) {
-        return cf.error(
-            "\"proxy_protocol\" with \"ssl\" on one listen is not supported by halo yet: "
-            "the PROXY header is read on plain HTTP ports only");
-    }
     for (const auto& other : conf.listens) {
         if (other.addr == l.addr && other.unix_path == l.unix_path) {
             return cf.error("a duplicate listen " +
@@ -449,12 +444,6 @@ Status build_ports(core::Cycle& cycle, HttpMainConf& main) {
             HALO_TRY(port->add_server(it.srv, l.default_server, l.ssl, l.where));
             if (l.proxy_protocol) {
                 port->set_proxy_protocol();
-            }
-            if (port->ssl() && port->proxy_protocol()) {
-                return Status::error(
-                    "\"proxy_protocol\" on an \"ssl\" port is not supported by halo yet: the "
-                    "PROXY header is read on plain HTTP ports only, in " +
-                    l.where);
             }
         }
     }

@@ -43,18 +43,6 @@ bool list_has_token(std::string_view v, std::string_view token) {
 
 namespace {
 
-bool is_token(std::string_view s) {
-    if (s.empty()) {
-        return false;
-    }
-    for (char c : s) {
-        if (!is_tchar(static_cast<unsigned char>(c))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /// nginx's method characters: upper-case letters, "_" and "-" (a token in RFC 9110, but
 /// nginx refuses the rest, so a lower-case "get" is never forwarded).
 bool is_method_char(char c) {

@@ -172,6 +172,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool step_tunnel();
     /// Reads the PROXY protocol header first (session_conn.cc); false when it has to wait.
     bool step_proxy_header();
+    /// The same on an `ssl` port, where the TLS handshake follows the header.
+    bool step_proxy_header_tls();
+    /// Logs nginx's "broken header" line for what arrived and closes the connection.
+    void broken_proxy_header(std::string_view seen);
+    /// Puts the port's TLS layer on the connection; false (connection closed) when it fails.
+    bool start_tls();
     /// Answers a head the parser refused (from the server its Host names, if read).
     void reject_head();
     /// Logs (access and error log) and drops a head cut short by a timeout or the client.

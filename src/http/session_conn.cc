@@ -1,11 +1,13 @@
 // What the location's connection directives do to a client connection: tcp_nopush (TCP_CORK
 // around a head and its file), tcp_nodelay, sendfile_max_chunk, keepalive_time,
-// keepalive_disable (msie6, safari) and reset_timedout_connection (SO_LINGER 0).
+// keepalive_disable (msie6, safari) and reset_timedout_connection (SO_LINGER 0); and the PROXY
+// protocol header that comes first on a `listen ... proxy_protocol` port, plain or TLS.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "core/log.h"
@@ -93,7 +95,29 @@ void Session::uncork() {
     }
 }
 
+bool Session::start_tls() {
+    std::unique_ptr<ev::Transport> t = port_.tls()->accept(conn_.fd(), conn_.id());
+    if (t == nullptr) {
+        close();
+        return false;
+    }
+    conn_.set_transport(std::move(t));
+    return true;
+}
+
+void Session::broken_proxy_header(std::string_view seen) {
+    // nginx's message; the bytes are shown as far as they are text.
+    std::string shown(seen.substr(0, std::min<size_t>(seen.size(), 107)));
+    core::log_conn(core::LogLevel::kError, conn_.id(),
+                   "broken header: \"%s\" while reading PROXY protocol, client: %s",
+                   escape_log(shown).c_str(), conn_.peer().host_text().c_str());
+    close();
+}
+
 bool Session::step_proxy_header() {
+    if (port_.tls() != nullptr) {
+        return step_proxy_header_tls();
+    }
     if (!in_.empty()) {
         ProxyHeader h;
         size_t used = 0;
@@ -103,15 +127,9 @@ bool Session::step_proxy_header() {
                 proxy_wanted_ = false;
                 in_.consume(used);
                 return true;
-            case ProxyParse::kBad: {
-                // nginx's message; the bytes are shown as far as they are text.
-                std::string shown(in_.view().substr(0, std::min<size_t>(in_.size(), 107)));
-                core::log_conn(core::LogLevel::kError, conn_.id(),
-                               "broken header: \"%s\" while reading PROXY protocol, client: %s",
-                               escape_log(shown).c_str(), conn_.peer().host_text().c_str());
-                close();
+            case ProxyParse::kBad:
+                broken_proxy_header(in_.view());
                 return false;
-            }
             case ProxyParse::kIncomplete:
                 break;
         }
@@ -122,6 +140,41 @@ bool Session::step_proxy_header() {
     }
     ev::Runtime::current().clear_idle(this);
     return true;
+}
+
+// `listen ... ssl proxy_protocol`: the header comes in clear before the TLS handshake. As
+// nginx does, it is peeked and parsed from what arrived with it (up to 4k), then read exactly,
+// so that the handshake's bytes stay in the socket for the TLS layer; a header that did not
+// arrive whole with the connection's first bytes is a broken one.
+bool Session::step_proxy_header_tls() {
+    std::array<char, 4096> seen;
+    size_t n = 0;
+    switch (conn_.peek(seen, n)) {
+        case ev::IoStatus::kOk:
+            break;
+        case ev::IoStatus::kAgain:
+            return false;
+        case ev::IoStatus::kEof:
+        case ev::IoStatus::kError:
+            close();
+            return false;
+    }
+    ev::Runtime::current().clear_idle(this);
+    ProxyHeader h;
+    size_t used = 0;
+    std::string_view view(seen.data(), n);
+    if (parse_proxy_header(view, h, used) != ProxyParse::kDone) {
+        broken_proxy_header(view);
+        return false;
+    }
+    if (conn_.read(in_, used) != ev::IoStatus::kOk || in_.size() != used) {
+        close();
+        return false;
+    }
+    in_.consume(used);
+    proxy_ = std::make_unique<ProxyHeader>(h);
+    proxy_wanted_ = false;
+    return start_tls();
 }
 
 void Session::reset_on_close(const HttpLocConf& lc) {

@@ -1,7 +1,8 @@
 // `listen ... proxy_protocol` through the real binary: PROXY protocol v1 and v2 headers give
 // $proxy_protocol_addr/_port/_server_addr/_server_port, `real_ip_header proxy_protocol` makes
 // the client address $remote_addr for a trusted balancer, a connection without a valid header
-// is closed (nginx: the header is required), and keep-alive requests after the header work.
+// is closed (nginx: the header is required), keep-alive requests after the header work, and on
+// an `ssl` port the header comes before the TLS handshake.
 // Compared with Debian's nginx on the same requests when it is installed.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "support/harness.h"
+#include "support/test_cert.h"
 
 namespace halo_test {
 namespace {
@@ -175,12 +177,66 @@ TEST(ProxyProtocolTest, HeadersGiveTheAddressesAsNginx) {
     EXPECT_EQ(got, nginx);
 }
 
-TEST(ProxyProtocolTest, SslWithProxyProtocolIsRefused) {
+// A TLS site behind an L4 balancer that sends the PROXY header (`listen ... ssl
+// proxy_protocol`): the header is read in clear, then the handshake. curl sends a v1 header with
+// its own addresses; a TLS client without a header is closed with nginx's "broken header" line;
+// a header followed by plain HTTP gets nginx's 400 for plain HTTP on an https port, logged with
+// the header's address ($remote_addr stays the balancer's: as in nginx that 400 comes before
+// the post-read phase where realip runs).
+TEST(ProxyProtocolTest, SslPortReadsTheHeaderThenTheHandshake) {
     Halo halo;
-    halo.write_conf("events {}\nhttp {\nserver { listen 127.0.0.1:8443 ssl proxy_protocol; }\n}\n");
-    RunResult r = halo.run({"-t"});
-    EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.err.find("is not supported by halo yet"), std::string::npos) << r;
+    ASSERT_TRUE(make_certificate("a.test", halo.path("a.crt"), halo.path("a.key")));
+    halo.write_conf(R"(
+daemon off;
+error_log logs/error.log info;
+events {}
+http {
+    log_format pp "$proxy_protocol_addr $remote_addr $status";
+    access_log logs/access.log pp;
+    server {
+        listen 127.0.0.1:%%PORT_0%% ssl proxy_protocol;
+        ssl_certificate %%PREFIX%%/a.crt;
+        ssl_certificate_key %%PREFIX%%/a.key;
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / {
+            return 200 "pp=$proxy_protocol_addr remote=$remote_addr https=$https\n";
+        }
+    }
+}
+)");
+    ASSERT_TRUE(halo.start());
+    std::string url = "https://127.0.0.1:" + std::to_string(halo.port(0)) + "/";
+    RunResult r =
+        run_command({"curl", "-sS", "-k", "--max-time", "20", "--haproxy-protocol", url, url}, 25s);
+    EXPECT_EQ(r.status, 0) << r;
+    // Two requests on one connection: one header, one handshake.
+    EXPECT_EQ(r.out,
+              "pp=127.0.0.1 remote=127.0.0.1 https=on\n"
+              "pp=127.0.0.1 remote=127.0.0.1 https=on\n");
+
+    RunResult no_header = run_command({"curl", "-sS", "-k", "--max-time", "20", url}, 25s);
+    EXPECT_NE(no_header.status, 0) << no_header;
+    EXPECT_TRUE(wait_until([&] {
+        return halo.error_log().find("while reading PROXY protocol, client: 127.0.0.1") !=
+               std::string::npos;
+    })) << halo.error_log();
+    EXPECT_NE(halo.error_log().find("broken header: \""), std::string::npos);
+
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(halo.port(0)));
+    ASSERT_TRUE(
+        c.send("PROXY TCP4 192.0.2.7 198.51.100.9 40000 443\r\n" + get_request("/", "x", false)));
+    auto plain = c.read_response();
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->status, 400);
+    EXPECT_NE(plain->body.find("The plain HTTP request was sent to HTTPS port"), std::string::npos)
+        << plain->body;
+    EXPECT_TRUE(wait_until([&] {
+        return read_file(halo.path("logs/access.log"))
+                   .value_or("")
+                   .find("192.0.2.7 127.0.0.1 400") != std::string::npos;
+    })) << read_file(halo.path("logs/access.log")).value_or("");
 }
 
 }  // namespace
