@@ -117,6 +117,12 @@ class ProxyUnixTest : public ::testing::Test {
         return r ? *r : HttpResponse{};
     }
     std::string access_log() const { return read_file(halo_.path("logs/access.log")).value_or(""); }
+    /// The access log once it holds `line` (the worker writes it after the answer has gone):
+    /// all of it, for the assertion's message.
+    std::string access_log_with(const std::string& line) const {
+        wait_until([&] { return access_log().find(line) != std::string::npos; });
+        return access_log();
+    }
 
     Halo halo_;
     std::unique_ptr<Backend> backends_[3];
@@ -133,7 +139,7 @@ TEST_F(ProxyUnixTest, RoundRobinBetweenTwoUnixSockets) {
     EXPECT_EQ(backends_[0]->requests(), 3);
     EXPECT_EQ(backends_[1]->requests(), 3);
     // $upstream_addr as nginx writes it; $proxy_host is the group.
-    std::string log = access_log();
+    std::string log = access_log_with("/two/1 [");
     EXPECT_NE(log.find("/two/0 [" + backends_[0]->address() + "] [two]\n"), std::string::npos)
         << log;
     EXPECT_NE(log.find("/two/1 [" + backends_[1]->address() + "] [two]\n"), std::string::npos)
@@ -149,7 +155,7 @@ TEST_F(ProxyUnixTest, ProxyPassToAUnixSocketWithAUriPart) {
     EXPECT_EQ(q.target, "/base/x?y=1");             // the matched prefix replaced by the URI part
     EXPECT_EQ(q.headers["host"], "localhost");      // nginx's Host for a unix socket
     EXPECT_EQ(q.headers["x-proxy-port"], "port=");  // nginx 1.22: $proxy_port is empty
-    std::string log = access_log();
+    std::string log = access_log_with("/direct/x [");
     EXPECT_NE(log.find("/direct/x [" + backends_[2]->address() + "] [localhost]\n"),
               std::string::npos)
         << log;
@@ -187,8 +193,8 @@ TEST_F(ProxyUnixTest, AMissingSocketIs502WithNginxsErrorLine) {
     ASSERT_NE(at, std::string::npos) << log;
     size_t bol = log.rfind('\n', at);
     EXPECT_NE(log.substr(bol + 1, at - bol - 1).find(want), std::string::npos) << log;
-    EXPECT_NE(access_log().find("/missing/x [unix:" + path + "] [localhost]\n"), std::string::npos)
-        << access_log();
+    std::string alog = access_log_with("/missing/x [");
+    EXPECT_NE(alog.find("/missing/x [unix:" + path + "] [localhost]\n"), std::string::npos) << alog;
 }
 
 TEST_F(ProxyUnixTest, HashAndIpHashPickUnixPeers) {
