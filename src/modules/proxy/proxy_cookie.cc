@@ -68,16 +68,6 @@ Status set_cookie_rewrite(ConfContext& cf, std::shared_ptr<std::deque<CookieRewr
     return Status::ok();
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 /// Applies the first matching rule to the attribute value `v`; true when one matched.
 bool rewrite_value(const http::Request& r, const std::deque<CookieRewrite>& rules, bool domain,
                    std::string& v) {
@@ -122,7 +112,7 @@ void rewrite_attribute(const http::Request& r, const std::deque<CookieRewrite>& 
 }
 
 std::string_view key_of(std::string_view attr) {
-    return trim(attr.substr(0, attr.find('=')));
+    return http::trim_ows(attr.substr(0, attr.find('=')));
 }
 
 void apply_flags(const http::Request& r, const std::deque<CookieFlags>& rules,
@@ -247,7 +237,7 @@ std::string rewrite_set_cookie(const http::Request& r, const ProxyLocConf& c,
     std::vector<std::string> attrs;
     while (true) {
         size_t semi = value.find(';');
-        std::string_view a = trim(value.substr(0, semi));
+        std::string_view a = http::trim_ows(value.substr(0, semi));
         if (!a.empty() || attrs.empty()) {
             attrs.emplace_back(a);
         }
