@@ -1,15 +1,20 @@
 #include "event/connection.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "core/log.h"
 
@@ -37,6 +42,45 @@ std::optional<size_t> send_now(int fd, std::string_view data, int flags) {
     return sent;
 }
 
+/// Empty pipes of finished splices, for the next ones (pipe2() and two close() a response
+/// less). A pipe holds no memory while empty.
+class PipePool {
+  public:
+    bool take(int& rd, int& wr) {
+        if (free_.empty()) {
+            int p[2];
+            if (::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+                return false;
+            }
+            rd = p[0];
+            wr = p[1];
+            return true;
+        }
+        std::tie(rd, wr) = free_.back();
+        free_.pop_back();
+        return true;
+    }
+    void give(int rd, int wr, bool empty) {
+        if (empty && free_.size() < kKept) {
+            free_.emplace_back(rd, wr);
+            return;
+        }
+        ::close(rd);
+        ::close(wr);
+    }
+
+  private:
+    static constexpr size_t kKept = 64;
+    std::vector<std::pair<int, int>> free_;
+};
+
+PipePool& pipe_pool() {
+    // Per worker (one thread); never destroyed (a connection may outlive static objects at
+    // exit), its descriptors close with the process.
+    static PipePool* pool = new PipePool;
+    return *pool;
+}
+
 }  // namespace
 
 Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t id)
@@ -53,17 +97,22 @@ Connection::~Connection() {
         }
         transport_.reset();
     }
-    if (files_ != nullptr) {
-        if (files_->fd >= 0) {
-            ::close(files_->fd);
-        }
-        for (Queued& q : files_->after) {
-            if (q.fd >= 0) {
-                ::close(q.fd);
-            }
+    files_.reset();
+    ::close(fd_);
+}
+
+Connection::Files::~Files() {
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    if (pipe_rd >= 0) {
+        pipe_pool().give(pipe_rd, pipe_wr, piped == 0);
+    }
+    for (Queued& q : after) {
+        if (q.fd >= 0) {
+            ::close(q.fd);
         }
     }
-    ::close(fd_);
 }
 
 void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
@@ -158,21 +207,35 @@ IoStatus Connection::read(Buffer& buf, size_t max) {
     bool unallocated = buf.capacity() == 0;
     auto w =
         unallocated ? std::span<char>(stack, sizeof(stack)) : buf.writable(max < 4096 ? max : 4096);
-    size_t want = w.size() < max ? w.size() : max;
+    size_t n = 0;
+    IoStatus st = read_into(w.subspan(0, w.size() < max ? w.size() : max), n);
+    if (st == IoStatus::kOk) {
+        if (unallocated) {
+            buf.append(std::string_view(stack, n));
+        } else {
+            buf.commit(n);
+        }
+    }
+    return st;
+}
+
+IoStatus Connection::read_into(std::span<char> out, size_t& n) {
+    if (transport_ != nullptr) {
+        return IoStatus::kError;
+    }
+    if (!readable_) {
+        return IoStatus::kAgain;
+    }
     for (;;) {
-        ssize_t n = ::recv(fd_, w.data(), want, 0);
-        if (n > 0) {
-            if (unallocated) {
-                buf.append(std::string_view(stack, static_cast<size_t>(n)));
-            } else {
-                buf.commit(static_cast<size_t>(n));
-            }
-            if (static_cast<size_t>(n) < want && !peer_closed_ && loop_.reports_peer_close()) {
+        ssize_t got = ::recv(fd_, out.data(), out.size(), 0);
+        if (got > 0) {
+            n = static_cast<size_t>(got);
+            if (n < out.size() && !peer_closed_ && loop_.reports_peer_close()) {
                 readable_ = false;  // drained: the next edge will say when more (or EOF) arrives
             }
             return IoStatus::kOk;
         }
-        if (n == 0) {
+        if (got == 0) {
             return IoStatus::kEof;
         }
         if (errno == EINTR) {
@@ -250,11 +313,49 @@ void Connection::send(std::string_view data, bool more) {
     out_.append(data);
 }
 
+void Connection::send(std::string_view a, std::string_view b) {
+    if (write_failed_ || connecting_ || files_busy() || transport_ != nullptr || !out_.empty()) {
+        send(a, true);  // queued anyway (or one TLS record): no system call to save
+        send(b);
+        return;
+    }
+    struct iovec iov[2] = {{const_cast<char*>(a.data()), a.size()},
+                           {const_cast<char*>(b.data()), b.size()}};
+    struct msghdr msg {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    ssize_t n;
+    do {
+        n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        write_failed_ = true;
+        return;
+    }
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    if (sent < a.size()) {
+        out_.append(a.substr(sent));
+        out_.append(b);
+        return;
+    }
+    if (sent == a.size() + b.size()) {
+        return;
+    }
+    b.remove_prefix(sent - a.size());
+    out_.append(b);  // a short write: the socket is full (nothing when all went)
+}
+
 bool Connection::flush() {
     if (transport_ != nullptr) {
         return flush_secure();
     }
     for (;;) {
+        if (out_.empty() && files_ != nullptr && files_->piped > 0) {
+            if (!flush_pipe()) {
+                return false;
+            }
+            continue;
+        }
         if (out_.empty() && files_ != nullptr && files_->left > 0) {
             if (!flush_file()) {
                 return false;
@@ -323,6 +424,76 @@ bool Connection::flush_file(uint64_t piece) {
     if (files_->left == 0) {
         ::close(files_->fd);
         files_->fd = -1;
+    }
+    return true;
+}
+
+bool Connection::prepare_splice() {
+    if (transport_ != nullptr) {
+        return false;
+    }
+    if (files_ == nullptr) {
+        files_ = std::make_unique<Files>();
+    }
+    return files_->pipe_rd >= 0 || pipe_pool().take(files_->pipe_rd, files_->pipe_wr);
+}
+
+IoStatus Connection::splice_from(Connection& from, size_t max, size_t& n) {
+    n = 0;
+    if (from.transport_ != nullptr || !prepare_splice()) {
+        return IoStatus::kError;
+    }
+    if (files_->piped > 0 || write_failed_) {
+        return IoStatus::kOk;  // the peer is behind (or gone): on_drained() (or close) follows
+    }
+    if (!from.readable_) {
+        return IoStatus::kAgain;
+    }
+    // The pipe is empty here, so EAGAIN means that `from` is; a short count may be the pipe's
+    // page slots filling up, so it does not end the edge (the next call sees EAGAIN or more).
+    constexpr size_t kPipeCapacity = 64 * 1024;  // Linux's default pipe size
+    for (;;) {
+        ssize_t got = ::splice(from.fd_, nullptr, files_->pipe_wr, nullptr,
+                               std::min(max, kPipeCapacity), SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (got > 0) {
+            n = static_cast<size_t>(got);
+            files_->piped = n;
+            break;
+        }
+        if (got == 0) {
+            return IoStatus::kEof;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            from.readable_ = false;
+            return IoStatus::kAgain;
+        }
+        return IoStatus::kError;
+    }
+    if (!connecting_) {
+        flush();  // what is in out_ first, then the pipe
+    }
+    return IoStatus::kOk;
+}
+
+bool Connection::flush_pipe() {
+    while (files_->piped > 0) {
+        ssize_t sent = ::splice(files_->pipe_rd, nullptr, fd_, nullptr, files_->piped,
+                                SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (sent > 0) {
+            files_->piped -= static_cast<size_t>(sent);
+            continue;
+        }
+        if (sent < 0 && errno == EINTR) {
+            continue;
+        }
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return false;
+        }
+        write_failed_ = true;  // the client is gone (EPIPE, ECONNRESET)
+        return false;
     }
     return true;
 }

@@ -86,6 +86,10 @@ class Connection {
 
     /// Reads once into `buf` (at most `max` bytes).
     IoStatus read(Buffer& buf, size_t max);
+    /// Reads once into `out` (`n` set on kOk): a caller's scratch space, for bytes that are
+    /// passed on at once and need no buffer of their own (a proxied body). Plain connections
+    /// only (kError through a transport: use read()).
+    IoStatus read_into(std::span<char> out, size_t& n);
     /// Copies what has arrived (at most buf.size() bytes) without taking it from the socket
     /// (MSG_PEEK; `n` set on kOk), past any transport: a PROXY protocol header is looked at
     /// before the TLS layer is put on, then read() exactly.
@@ -96,11 +100,24 @@ class Connection {
     /// `more`: further bytes follow at once (a file body): the kernel may hold this back to
     /// fill a segment (MSG_MORE), saving a packet per small response.
     void send(std::string_view data, bool more = false);
+    /// send(a) then send(b), in one system call when both go out at once (writev): a response
+    /// head and the body bytes at hand.
+    void send(std::string_view a, std::string_view b);
     /// Queues `len` bytes of the open file `fd` from `offset`, after what is queued already.
     /// The connection closes `fd` when done (or destroyed). With `use_sendfile` the kernel
     /// copies the bytes (sendfile(2)); otherwise (and always through a transport) they are
     /// read in 64 KiB pieces.
     void send_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
+    /// Zero-copy forwarding (splice(2)) from the plain socket of `from` to this plain
+    /// connection's socket, through a pipe of this connection: at most `max` bytes are taken
+    /// from `from`, queued after what is queued already, and sent as far as the socket takes
+    /// them now (the rest when it is writable; on_drained() follows). `n`: the bytes taken
+    /// (kOk; 0 while earlier ones still wait: the peer is behind). kAgain: `from` has nothing
+    /// now. kEof, kError (no pipe could be made, or a transport on either side).
+    IoStatus splice_from(Connection& from, size_t max, size_t& n);
+    /// Makes the pipe splice_from() uses (kept until the connection goes idle); false when
+    /// there can be none (a transport, or pipe2() failed: then copy the bytes instead).
+    bool prepare_splice();
     bool output_pending() const { return !out_.empty() || files_busy(); }
     /// Bytes queued in memory (not counting files): producers pause above a limit.
     size_t output_buffered() const { return out_.size() + (files_ ? files_->after_bytes : 0); }
@@ -136,6 +153,8 @@ class Connection {
     void next_queued();
     /// Sends (sendfile) or reads into out_ (at most `piece` bytes) the next part of the file.
     bool flush_file(uint64_t piece = 64 * 1024);
+    /// Sends what the pipe holds; false while the socket is full (or it failed).
+    bool flush_pipe();
     // The transport's side of read() and flush() (kept out of the plain path).
     IoStatus read_secure(Buffer& buf, size_t max);
     bool flush_secure();
@@ -168,16 +187,25 @@ class Connection {
     };
     // The file being sent after out_ (one at a time) and what waits behind it: made with the
     // first file, dropped when the connection goes idle.
+    // The pipe of splice_from() lives here too (sent before a file, after out_).
     struct Files {
+        Files() = default;
+        Files(const Files&) = delete;
+        Files& operator=(const Files&) = delete;
+        ~Files();
         int fd = -1;
         uint64_t off = 0;
         uint64_t left = 0;
         bool sendfile = true;
         std::list<Queued> after;
         size_t after_bytes = 0;
+        int pipe_rd = -1;
+        int pipe_wr = -1;
+        size_t piped = 0;  // bytes in the pipe
     };
     bool files_busy() const {
-        return files_ != nullptr && (files_->left > 0 || !files_->after.empty());
+        return files_ != nullptr &&
+               (files_->left > 0 || !files_->after.empty() || files_->piped > 0);
     }
     std::unique_ptr<Files> files_;
     std::unique_ptr<Transport> transport_;

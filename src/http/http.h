@@ -18,6 +18,11 @@
 #include "http/stats.h"
 #include "http/variables.h"
 
+namespace ev {
+class Connection;
+enum class IoStatus;
+}  // namespace ev
+
 namespace http {
 
 class Port;
@@ -196,6 +201,16 @@ struct Request {
     bool output_pending() const;
     /// Whether the client is slower than the response: producers pause until `on_drained`.
     bool output_blocked() const;
+    /// Bytes held in memory for the client (files not counted): producers bound it.
+    size_t output_buffered() const;
+    /// After send_head(): whether the body may go to the client by splice_body(), i.e. it
+    /// passes unchanged (no body filter engaged) to a plain (not TLS) client socket.
+    bool can_splice_body();
+    /// Moves at most `max` body bytes from the plain socket of `from` to the client without
+    /// copying them (splice(2)), the head first. `n`: the bytes taken (kOk; 0 while the client
+    /// is behind: wait for on_drained). kAgain: `from` has nothing now; kEof; kError. The end
+    /// of the body is then sent as usual (send_body with `last`, no data).
+    ev::IoStatus splice_body(ev::Connection& from, size_t max, size_t& n);
     /// Called once when queued output has gone out (see output_blocked()): the producer's
     /// hook; `filter_on_drained` is that of a body filter holding back part of a chunk (a
     /// file being compressed), which runs first.

@@ -407,12 +407,11 @@ void Request::next_body(size_t next, const BodyChunk& chunk) {
                 ::close(chunk.fd);
             }
         } else if (!pending_head_.empty()) {
-            if (chunk.data.size() <= 16384) {
+            if (chunk.data.size() <= 2048) {
                 pending_head_ += chunk.data;  // one write for a small response
                 session->write(pending_head_);
             } else {
-                session->write(pending_head_, true);
-                session->write(chunk.data);
+                session->write(pending_head_, chunk.data);  // one writev, no copy
             }
             pending_head_.clear();
         } else if (!chunk.data.empty()) {
@@ -432,6 +431,29 @@ bool Request::output_pending() const {
 
 bool Request::output_blocked() const {
     return filter_on_drained != nullptr || session->output_blocked();
+}
+
+size_t Request::output_buffered() const {
+    return session->output_buffered();
+}
+
+bool Request::can_splice_body() {
+    return head_sent && body_filters.empty() && !out.header_only && !replacing_body_ &&
+           session->prepare_splice();
+}
+
+ev::IoStatus Request::splice_body(ev::Connection& from, size_t max, size_t& n) {
+    if (!pending_head_.empty()) {
+        session->write(pending_head_, true);
+        pending_head_.clear();
+    }
+    ev::IoStatus st = session->splice_from(from, max, n);
+    if (n > 0) {
+        body_bytes_sent += n;
+        bytes_sent += n;
+        session->body_written();
+    }
+    return st;
 }
 
 std::string* Request::find_out_header(std::string_view name) {

@@ -94,6 +94,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
 
     /// Queues response bytes for the current request.
     void write(std::string_view data, bool more = false) { conn_.send(data, more); }
+    /// A response head and the body bytes at hand, in one system call when the socket takes them.
+    void write(std::string_view head, std::string_view body) { conn_.send(head, body); }
     /// Queues a file range; with sendfile, tcp_nopush corks the socket until the response is
     /// done and sendfile_max_chunk bounds each call (session_conn.cc).
     void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
@@ -103,6 +105,12 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
     void body_written();
     bool output_pending() const { return conn_.output_pending(); }
+    size_t output_buffered() const { return conn_.output_buffered(); }
+    /// Zero-copy body forwarding (Request::splice_body).
+    bool prepare_splice() { return conn_.prepare_splice(); }
+    ev::IoStatus splice_from(ev::Connection& from, size_t max, size_t& n) {
+        return conn_.splice_from(from, max, n);
+    }
     /// More than a few buffers are waiting for the client (or it is gone).
     bool output_blocked() const;
     /// Runs the phases again from server_rewrite (internal redirect).

@@ -25,6 +25,8 @@
 namespace mod::proxy::detail {
 
 constexpr size_t kReadPiece = 65536;
+// A body longer than this (beyond what came with the head) is spliced.
+constexpr size_t kSpliceMin = 16384;
 // Queued for the upstream beyond this, the client is not read (streamed body, tunnel).
 constexpr size_t kUpstreamHighWater = 256 * 1024;
 
@@ -146,6 +148,21 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     // ---- response ----
 
     void read_upstream();
+    /// A body piece from a plain upstream, through the worker's scratch space; false when the
+    /// exchange moved on (or waits).
+    bool read_body_piece();
+    /// The same for the response head (and the body bytes that came with it).
+    bool read_head_piece();
+    /// Body bytes read (not in in_): handed on; false when the exchange moved on.
+    bool body_view(std::string_view data);
+    /// Plain sockets both sides, the body unchanged: it moves by splice(2). True when the
+    /// client fell behind with proxy_buffering on: the copying path goes on from there (it
+    /// spills past proxy_buffers); false when the exchange waits or moved on.
+    bool splice_body();
+    /// What may wait in memory for the client before the upstream waits or the temp file
+    /// takes the rest (proxy_buffers; proxy_buffer_size without buffering).
+    size_t memory_bound() const;
+    bool client_behind() const;
 
     /// New bytes in in_; false when the exchange moved on (or ended).
     bool on_bytes();
@@ -220,7 +237,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     int spill_fd_ = -1;
     uint64_t spill_written_ = 0;
     uint64_t spill_sent_ = 0;
-    bool file_queued_ = false;  // a range of it is queued on the client connection
+    bool file_queued_ = false;   // a range of it is queued on the client connection
+    bool splicing_ = false;      // the body moves by splice(2)
+    bool head_outside_ = false;  // the head being handled lies in the scratch space, not in_
     // A streamed request body (proxy_request_buffering off).
     bool streaming_ = false;
     bool body_started_ = false;   // r_.stream_body() was called

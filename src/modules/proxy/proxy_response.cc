@@ -16,6 +16,34 @@ void Exchange::tunnel_from_client(http::Request& r, std::string_view data) {
     }
 }
 
+namespace {
+
+// Body bytes from a plain upstream are read into this worker-wide space and handed on at
+// once (64 KiB a system call, and no per-request buffer): only what the client cannot take
+// yet is kept, in its output queue. `busy` guards against a nested use.
+struct Scratch {
+    std::unique_ptr<char[]> bytes{new char[kReadPiece]};
+    bool busy = false;
+};
+
+Scratch& scratch() {
+    static Scratch s;
+    return s;
+}
+
+}  // namespace
+
+size_t Exchange::memory_bound() const {
+    // nginx's rule: proxy_buffers hold what the client has not taken; past them the body goes
+    // to the temp file (buffering) or the upstream waits. Without buffering one buffer
+    // (proxy_buffer_size) does. A read may go past it by one piece.
+    return buffering_ ? c_.buffers_total->bytes : c_.buffer_size->bytes;
+}
+
+bool Exchange::client_behind() const {
+    return r_.output_blocked() || r_.output_buffered() > memory_bound();
+}
+
 void Exchange::read_upstream() {
     while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
                    state_ == State::kSending || state_ == State::kTunnel)) {
@@ -26,7 +54,10 @@ void Exchange::read_upstream() {
             return;
         }
         if (state_ == State::kReadingBody) {
-            bool blocked = r_.output_blocked() || file_queued_;
+            if (splicing_ && !splice_body()) {
+                return;
+            }
+            bool blocked = client_behind() || file_queued_;
             if (!blocked && spill_sent_ < spill_written_) {
                 flush_spill(false);
                 blocked = file_queued_;
@@ -37,6 +68,19 @@ void Exchange::read_upstream() {
                 up_->clear_timeout();
                 return;
             }
+            if (in_.empty() && up_->transport() == nullptr && !scratch().busy) {
+                if (!read_body_piece()) {
+                    return;
+                }
+                continue;
+            }
+        }
+        if (state_ == State::kReadingHead && in_.empty() && up_->transport() == nullptr &&
+            !scratch().busy) {
+            if (!read_head_piece()) {
+                return;
+            }
+            continue;
         }
         size_t limit = state_ == State::kReadingBody || state_ == State::kTunnel
                            ? in_.size() + kReadPiece
@@ -54,6 +98,128 @@ void Exchange::read_upstream() {
             case ev::IoStatus::kError:
                 on_upstream_closed();
                 return;
+        }
+    }
+}
+
+namespace {
+
+/// Marks the scratch space in use until the end of the scope (also when the exchange ends
+/// inside: finish_body() may end the request and us with it).
+struct Hold {
+    explicit Hold(Scratch& s) : sc(s) { sc.busy = true; }
+    ~Hold() { sc.busy = false; }
+    Scratch& sc;
+};
+
+}  // namespace
+
+bool Exchange::read_head_piece() {
+    // The whole response often comes in one read: head and body from the scratch space, the
+    // head parsed where it lies (pass_head() copies what it keeps), the body handed on.
+    Scratch& sc = scratch();
+    size_t n = 0;
+    switch (up_->read_into(std::span<char>(sc.bytes.get(), kReadPiece), n)) {
+        case ev::IoStatus::kOk:
+            break;
+        case ev::IoStatus::kAgain:
+            up_->set_timeout(*c_.read_timeout);
+            return false;
+        case ev::IoStatus::kEof:
+        case ev::IoStatus::kError:
+            on_upstream_closed();
+            return false;
+    }
+    Hold hold(sc);
+    std::string_view data(sc.bytes.get(), n);
+    std::string why;
+    if (http::parse_response_head(data, c_.buffer_size->bytes, scan_, head_, &why) ==
+            http::ParseResult::kComplete &&
+        head_.status >= 200 && head_.status != 101) {
+        head_outside_ = true;
+        if (!on_head()) {
+            return false;
+        }
+        head_outside_ = false;
+        std::string_view rest = data.substr(head_.head_len);
+        return rest.empty() || body_view(rest);
+    }
+    // A head in pieces, 1xx, 101, garbage: the usual path, from in_.
+    in_.append(data);
+    scan_ = 0;
+    return on_bytes();
+}
+
+bool Exchange::read_body_piece() {
+    Scratch& sc = scratch();
+    size_t want = kReadPiece;
+    if (framing_ == http::BodyFraming::kLength && body_left_ < want) {
+        want = static_cast<size_t>(body_left_) + 1;  // one more: a server sending too much
+    }
+    size_t n = 0;
+    switch (up_->read_into(std::span<char>(sc.bytes.get(), want), n)) {
+        case ev::IoStatus::kOk:
+            break;
+        case ev::IoStatus::kAgain:
+            up_->set_timeout(*c_.read_timeout);
+            return false;
+        case ev::IoStatus::kEof:
+        case ev::IoStatus::kError:
+            on_upstream_closed();
+            return false;
+    }
+    Hold hold(sc);
+    return body_view(std::string_view(sc.bytes.get(), n));
+}
+
+bool Exchange::body_view(std::string_view data) {
+    if (framing_ == http::BodyFraming::kChunked || !in_.empty()) {
+        in_.append(data);  // the decoder keeps what it cannot use yet in in_
+        return body_bytes();
+    }
+    if (framing_ == http::BodyFraming::kLength && data.size() >= body_left_) {
+        extra_bytes_ = data.size() > body_left_;  // more than announced: not reusable
+        data = data.substr(0, static_cast<size_t>(body_left_));
+        body_left_ = 0;
+        finish_body(data);
+        return false;
+    }
+    if (framing_ == http::BodyFraming::kLength) {
+        body_left_ -= data.size();
+    }
+    return deliver(data) ? true : give_up();
+}
+
+bool Exchange::splice_body() {
+    for (;;) {
+        if (r_.output_pending() || r_.output_blocked()) {
+            if (buffering_ && !r_.output_blocked()) {
+                // The client is behind: as nginx's buffering, the rest goes through memory
+                // and the temp file (queued behind the pipe), so that the upstream is freed.
+                splicing_ = false;
+                return true;
+            }
+            // proxy_buffering off: the upstream waits until the client drained the pipe.
+            r_.on_drained = &Exchange::resume;
+            up_->clear_timeout();
+            return false;
+        }
+        size_t n = 0;
+        switch (r_.splice_body(*up_, static_cast<size_t>(body_left_), n)) {
+            case ev::IoStatus::kOk:
+                body_left_ -= n;
+                if (body_left_ == 0) {
+                    finish_body();
+                    return false;
+                }
+                continue;
+            case ev::IoStatus::kAgain:
+                up_->set_timeout(*c_.read_timeout);
+                return false;
+            case ev::IoStatus::kEof:
+            case ev::IoStatus::kError:
+                on_upstream_closed();
+                return false;
         }
     }
 }
@@ -78,6 +244,7 @@ bool Exchange::on_bytes() {
         case http::ParseResult::kComplete:
             break;
     }
+    head_outside_ = false;
     return on_head();
 }
 
@@ -138,11 +305,20 @@ bool Exchange::on_head() {
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
     body_left_ = head_.content_length.value_or(0);
+    // A body of known length between two plain sockets that no filter changes: the kernel
+    // moves it (splice(2)) while the client keeps up (without buffering, always).
+    splicing_ = framing_ == http::BodyFraming::kLength && body_left_ > in_.size() + kSpliceMin &&
+                up_->transport() == nullptr && r_.can_splice_body();
+    if (splicing_) {
+        log(core::LogLevel::kDebug, "the body moves by splice(2)");
+    }
     trailers_.clear();
     if (framing_ == http::BodyFraming::kChunked && *c_.pass_trailers) {
         chunked_.keep_trailers(&trailers_);
     }
-    in_.consume(head_.head_len);
+    if (!head_outside_) {
+        in_.consume(head_.head_len);
+    }
     if (framing_ == http::BodyFraming::kNone ||
         (framing_ == http::BodyFraming::kLength && body_left_ == 0)) {
         finish_body();
@@ -216,7 +392,7 @@ void Exchange::pass_head() {
 }
 
 bool Exchange::deliver(std::string_view data) {
-    if (spill_fd_ < 0 && !r_.output_blocked() && !file_queued_) {
+    if (spill_fd_ < 0 && (!can_spill() || !client_behind())) {
         http::BodyChunk c;
         c.data = data;
         r_.send_body(c);
@@ -228,7 +404,10 @@ bool Exchange::deliver(std::string_view data) {
             log(core::LogLevel::kCrit, "open() of a temporary file failed (%d: %s)", errno);
             return false;
         }
-        log(core::LogLevel::kWarn, "an upstream response is buffered to a temporary file");
+        log_text(core::LogLevel::kWarn, "an upstream response is buffered to a temporary file (" +
+                                            std::to_string(r_.output_buffered()) +
+                                            " bytes wait for the client, proxy_buffers hold " +
+                                            std::to_string(memory_bound()) + ")");
     }
     while (!data.empty()) {
         ssize_t n =
