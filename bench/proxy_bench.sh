@@ -7,8 +7,10 @@
 # For every scenario and server: requests/s and p99 (wrk -t1 --latency), the CPU µs per request
 # of the proxy's worker (utime+stime from /proc over the wrk run), new upstream connections per
 # request (the backend's stub_status "accepts" over the same run), and system calls per request
-# (strace -c -f on the worker over a separate run; the top 3 calls are listed). Then the memory
-# of idle client connections held open against each proxy (the worker's RSS growth).
+# (strace -c -f on the worker over a separate run, the requests of the traced window counted by
+# the backend; the top 3 calls are listed). Then the memory of idle client connections held
+# open against each proxy (the worker's RSS growth). Output: one markdown table per run on
+# stdout (progress on stderr), with the ratios halo/nginx and halo/haproxy.
 #
 # Scenarios (default: all, in this order):
 #   small      `return 200 "one\n"` on the backend (4-byte body), 50 connections
@@ -22,7 +24,8 @@
 # Usage: bench/proxy_bench.sh [-s secs] [-w secs] [-t secs] [-i idle] [-c strace|perf] [scenario...]
 #   -s  duration of the measured wrk run (default 3)
 #   -w  duration of the wrk warm-up before each measure (default 1)
-#   -t  duration of the run counted with strace (default 2)
+#   -t  duration of the window counted with strace (default 2; longer, up to 3 times, until
+#       the proxy has served 3 requests per connection: strace slows it down many times)
 #   -i  idle client connections for the idle scenario (default 10000)
 #   -c  what counts system calls: strace -c -f (default) or perf trace --summary (tracepoints,
 #       no ptrace stop per call: the proxy keeps most of its speed while counted)
@@ -67,7 +70,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n 30000 2>/dev/null || true
 # background; every server is stopped by its pid file and waited for before $work goes.
 bgpids=
 cleanup() {
-    for p in $bgpids; do kill "$p" 2>/dev/null || true; done
+    for p in $bgpids; do { kill "$p"; kill -CONT "$p"; } 2>/dev/null || true; done
     pids=
     for f in "$work"/*/logs/*.pid; do [ -f "$f" ] && pids="$pids $(cat "$f")"; done
     for p in $pids; do kill "$p" 2>/dev/null || true; done
