@@ -458,13 +458,13 @@ echo "wrk -t1, warm-up ${warm}s, measure ${secs}s, $counter ${tsecs}s+; $(($(dat
     "load before: $(uptime | sed 's/.*load average: //')"
 [ -n "${tlsinfo:-}" ] && echo "tls negotiated:$tlsinfo"
 echo
-row() { printf '| %-9s | %-12s | %6s | %7s | %7s | %6s | %6s | %s |\n' "$@"; }
+row() { printf '| %-9s | %-12s | %6s | %7s | %7s | %7s | %6s | %s |\n' "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 had_scen=
 for sc in $scenarios; do [ "$sc" != idle ] && had_scen=1; done
 if [ -n "$had_scen" ]; then
-    row scenario server req/s 'cpu µs' 'p99 ms' syscall 'up/req' 'top syscalls per request'
-    row --------- ------------ ------ ------- ------ ------ ------ ------------------------
+    row scenario server req/s cpu-us p99-ms sys/req up/req 'top syscalls per request'
+    row --------- ------------ ------ ------- ------- ------- ------ ------------------------
     for sc in $scenarios; do
         [ "$sc" = idle ] && continue
         for sv in $servers; do
