@@ -84,12 +84,38 @@ PipePool& pipe_pool() {
 }  // namespace
 
 Connection::Connection(Loop& loop, int fd, const core::SockAddr& peer, uint64_t id)
-    : loop_(loop), fd_(fd), peer_(peer), id_(id) {}
+    : loop_(loop), fd_(fd), id_(id) {
+    if ((peer.family() == AF_INET || peer.family() == AF_INET6) && peer.len <= sizeof(peer_)) {
+        memcpy(&peer_, peer.get(), peer.len);
+        peer_len_ = static_cast<uint8_t>(peer.len);
+    } else {
+        other_peer_ = std::make_unique<core::SockAddr>(peer);
+    }
+}
+
+void Connection::set_sendfile_max_chunk(uint64_t bytes) {
+    if (files_ == nullptr) {
+        if (bytes == 0) {
+            return;  // the default
+        }
+        files_ = std::make_unique<Files>(this);
+    }
+    files_->max_chunk = bytes;
+}
+
+core::SockAddr Connection::peer() const {
+    if (other_peer_ != nullptr) {
+        return *other_peer_;
+    }
+    core::SockAddr a;
+    memcpy(a.get(), &peer_, peer_len_);
+    a.len = peer_len_;
+    return a;
+}
 
 Connection::~Connection() {
     io_.stop();
     timeout_.cancel();
-    yield_.cancel();
     if (transport_ != nullptr) {
         // close_notify when the exchange ended cleanly (not after a failed or stuck write).
         if (handshake_done_ && !write_failed_ && !output_pending()) {
@@ -121,7 +147,7 @@ void Connection::send_file(int fd, uint64_t offset, uint64_t len, bool use_sendf
         return;
     }
     if (files_ == nullptr) {
-        files_ = std::make_unique<Files>();
+        files_ = std::make_unique<Files>(this);
     }
     if (files_->left > 0 || !files_->after.empty()) {
         files_->after.push_back(Queued{{}, fd, offset, len, use_sendfile});
@@ -384,21 +410,21 @@ bool Connection::flush() {
 bool Connection::flush_file(uint64_t piece) {
     ssize_t n;
     if (files_->sendfile) {
-        if (yield_.armed()) {
+        if (files_->yield.armed()) {
             return false;  // sendfile_max_chunk: the rest goes on the next turn
         }
         off_t off = static_cast<off_t>(files_->off);
-        uint64_t limit = sendfile_max_chunk_ > 0 ? sendfile_max_chunk_ : 1u << 30;
+        uint64_t limit = files_->max_chunk > 0 ? files_->max_chunk : 1u << 30;
         n = ::sendfile(fd_, files_->fd, &off, static_cast<size_t>(std::min(files_->left, limit)));
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return false;
         }
-        if (n > 0 && sendfile_max_chunk_ > 0 && static_cast<uint64_t>(n) == limit &&
+        if (n > 0 && files_->max_chunk > 0 && static_cast<uint64_t>(n) == limit &&
             files_->left > limit) {
             // A full chunk: give the other connections a turn before the next one.
             files_->off += static_cast<uint64_t>(n);
             files_->left -= static_cast<uint64_t>(n);
-            yield_.arm(loop_, Duration(0));
+            files_->yield.arm(loop_, Duration(0));
             return false;
         }
     } else {
@@ -433,7 +459,7 @@ bool Connection::prepare_splice() {
         return false;
     }
     if (files_ == nullptr) {
-        files_ = std::make_unique<Files>();
+        files_ = std::make_unique<Files>(this);
     }
     return files_->pipe_rd >= 0 || pipe_pool().take(files_->pipe_rd, files_->pipe_wr);
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -61,7 +63,7 @@ class Connection {
     /// The most one sendfile() call sends (nginx's sendfile_max_chunk; 0: no limit). After a
     /// full chunk the rest waits for the next turn of the loop, so that one fast client
     /// cannot keep the worker from the others.
-    void set_sendfile_max_chunk(uint64_t bytes) { sendfile_max_chunk_ = bytes; }
+    void set_sendfile_max_chunk(uint64_t bytes);
     /// A non-blocking TCP socket connecting to `addr`: the fd, or -1 with `err` set (then no
     /// connection was made). Use it for a Connection, then start_connect().
     static int open_connecting(const core::SockAddr& addr, int& err);
@@ -81,7 +83,8 @@ class Connection {
 
     uint64_t id() const { return id_; }
     int fd() const { return fd_; }
-    const core::SockAddr& peer() const { return peer_; }
+    /// The peer's address (kept compact: 32 bytes for IPv4/IPv6 in every connection).
+    core::SockAddr peer() const;
     Loop& loop() { return loop_; }
 
     /// Reads once into `buf` (at most `max` bytes).
@@ -161,14 +164,12 @@ class Connection {
 
     Loop& loop_;
     int fd_;
-    core::SockAddr peer_;
-    uint64_t id_;
-    ConnectionHandler* handler_ = nullptr;
-    FdWatch io_;
-    Deadline timeout_{&Connection::timed_out, this};
-    Deadline yield_{&Connection::resume_write, this};  // sendfile_max_chunk reached
-    uint64_t sendfile_max_chunk_ = 0;
-    Buffer out_;
+    // The peer: an IPv4/IPv6 address here, any other (a unix socket's) on the heap.
+    union {
+        sockaddr_in in4;
+        sockaddr_in6 in6;
+    } peer_{};
+    uint8_t peer_len_ = 0;
     bool write_failed_ = false;
     bool connecting_ = false;
     // Edge-triggered reads: false once a read returned less than asked (the socket is empty
@@ -177,6 +178,13 @@ class Connection {
     // no edge of its own, so then reads go on until recv() says EOF (nginx: pending_eof).
     bool readable_ = true;
     bool peer_closed_ = false;
+    bool handshake_done_ = false;
+    std::unique_ptr<core::SockAddr> other_peer_;
+    uint64_t id_;
+    ConnectionHandler* handler_ = nullptr;
+    FdWatch io_;
+    Deadline timeout_{&Connection::timed_out, this};
+    Buffer out_;
     // What was queued after a file, in order (rare: chunked framing of a file).
     struct Queued {
         std::string data;  // memory, or a file when fd >= 0
@@ -189,7 +197,7 @@ class Connection {
     // first file, dropped when the connection goes idle.
     // The pipe of splice_from() lives here too (sent before a file, after out_).
     struct Files {
-        Files() = default;
+        explicit Files(Connection* c) : yield(&Connection::resume_write, c) {}
         Files(const Files&) = delete;
         Files& operator=(const Files&) = delete;
         ~Files();
@@ -201,7 +209,9 @@ class Connection {
         size_t after_bytes = 0;
         int pipe_rd = -1;
         int pipe_wr = -1;
-        size_t piped = 0;  // bytes in the pipe
+        size_t piped = 0;        // bytes in the pipe
+        Deadline yield;          // sendfile_max_chunk reached: the rest on the next turn
+        uint64_t max_chunk = 0;  // sendfile_max_chunk
     };
     bool files_busy() const {
         return files_ != nullptr &&
@@ -209,7 +219,6 @@ class Connection {
     }
     std::unique_ptr<Files> files_;
     std::unique_ptr<Transport> transport_;
-    bool handshake_done_ = false;
 };
 
 }  // namespace ev
