@@ -1,15 +1,14 @@
 #include "upstream/pool.h"
 
-#include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "event/runtime.h"
 
 namespace upstream {
 namespace {
-
-class Idle;
 
 /// Ignores everything: the handler of a connection waiting for its posted deletion.
 class Discard : public ev::ConnectionHandler {
@@ -21,19 +20,12 @@ class Discard : public ev::ConnectionHandler {
 };
 Discard g_discard;
 
-std::vector<std::unique_ptr<Idle>> g_idle;  // this worker's, oldest first
+struct GroupPool;
 
-void discard(Idle* idle);
-
-/// An idle connection waiting in the pool: any event but a timeout reset means it is done.
+/// An idle connection waiting in its group's pool: any event but a timeout reset means it is
+/// done. The objects are recycled (no allocation per request once the pool has grown).
 class Idle : public ev::ConnectionHandler {
   public:
-    Idle(const upstream::Group& g, const core::SockAddr& a, std::string_view t,
-         std::unique_ptr<ev::Connection> c, int n)
-        : group(&g), addr(a), tag(t), conn(std::move(c)), requests(n) {
-        conn->set_handler(this);
-        conn->set_timeout(g.keepalive_timeout());
-    }
     // The server closed it, or sent something nobody asked for: either way, unusable. A TLS
     // connection also wakes up for a late session ticket (read and kept by OpenSSL) and for
     // write readiness: nothing to read then, and it stays.
@@ -44,30 +36,76 @@ class Idle : public ev::ConnectionHandler {
                 return;
             }
         }
-        discard(this);
+        discard();
     }
     void on_drained() override {}
-    void on_timeout() override { discard(this); }
-    void on_error() override { discard(this); }
+    void on_timeout() override { discard(); }
+    void on_error() override { discard(); }
+    /// Takes it out of its pool and closes the connection (from the loop).
+    void discard();
 
-    const upstream::Group* group;
+    GroupPool* pool = nullptr;
     core::SockAddr addr;
     std::string tag;
     std::unique_ptr<ev::Connection> conn;
-    int requests;
+    int requests = 0;
+    Idle* older = nullptr;
+    Idle* newer = nullptr;  // also the free list's link
 };
 
-/// Removes `idle` from the pool; its connection is deleted from the loop, outside its own
-/// callback.
-void discard(Idle* idle) {
-    auto it = std::find_if(g_idle.begin(), g_idle.end(),
-                           [idle](const auto& p) { return p.get() == idle; });
-    if (it == g_idle.end()) {
-        return;
+/// One group's idle connections in this worker, oldest first.
+struct GroupPool {
+    Idle* oldest = nullptr;
+    Idle* newest = nullptr;
+    size_t count = 0;
+
+    void push(Idle* x) {
+        x->older = newest;
+        x->newer = nullptr;
+        (newest != nullptr ? newest->newer : oldest) = x;
+        newest = x;
+        count++;
     }
-    std::unique_ptr<ev::Connection> conn = std::move((*it)->conn);
-    g_idle.erase(it);
-    drop_connection(std::move(conn));
+    void unlink(Idle* x) {
+        (x->older != nullptr ? x->older->newer : oldest) = x->newer;
+        (x->newer != nullptr ? x->newer->older : newest) = x->older;
+        x->older = x->newer = nullptr;
+        count--;
+    }
+};
+
+/// This worker's pools, by group (a worker's groups live as long as it does).
+std::unordered_map<const Group*, GroupPool> g_pools;
+size_t g_total = 0;
+std::vector<std::unique_ptr<Idle>> g_made;  // every Idle ever made (the most idle at once)
+Idle* g_free = nullptr;
+
+Idle* make_idle() {
+    if (g_free != nullptr) {
+        Idle* x = g_free;
+        g_free = x->newer;
+        x->newer = nullptr;
+        return x;
+    }
+    g_made.push_back(std::make_unique<Idle>());
+    return g_made.back().get();
+}
+
+/// Takes `x` out of its pool and gives back its connection; `x` goes to the free list.
+std::unique_ptr<ev::Connection> unpark(Idle* x) {
+    x->pool->unlink(x);
+    g_total--;
+    x->pool = nullptr;
+    std::unique_ptr<ev::Connection> c = std::move(x->conn);
+    x->newer = g_free;
+    g_free = x;
+    return c;
+}
+
+void Idle::discard() {
+    if (pool != nullptr) {
+        drop_connection(unpark(this));
+    }
 }
 
 }  // namespace
@@ -83,23 +121,27 @@ void drop_connection(std::unique_ptr<ev::Connection> conn) {
 }
 
 void pool_clear() {
-    while (!g_idle.empty()) {
-        discard(g_idle.back().get());
+    for (auto& [group, pool] : g_pools) {
+        while (pool.newest != nullptr) {
+            pool.newest->discard();
+        }
     }
 }
 
 std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const core::SockAddr& addr,
                                           std::string_view tag, int& requests) {
     requests = 0;
-    // Most recently used first: the warmest connection.
-    for (auto it = g_idle.rbegin(); it != g_idle.rend(); ++it) {
-        Idle& idle = **it;
-        if (idle.group == &group && idle.addr == addr && idle.tag == tag) {
-            std::unique_ptr<ev::Connection> c = std::move(idle.conn);
-            requests = idle.requests;
+    auto it = g_pools.find(&group);
+    if (it == g_pools.end()) {
+        return nullptr;
+    }
+    // Most recently used first: the warmest connection (and the oldest ones, left alone,
+    // time out when fewer are needed).
+    for (Idle* x = it->second.newest; x != nullptr; x = x->older) {
+        if (x->addr == addr && x->tag == tag) {
+            requests = x->requests;
+            std::unique_ptr<ev::Connection> c = unpark(x);
             c->clear_timeout();
-            // The Idle object goes now; its connection has a new owner.
-            g_idle.erase(std::next(it).base());
             return c;
         }
     }
@@ -112,18 +154,35 @@ void pool_put(const upstream::Group& group, const core::SockAddr& addr, std::str
         drop_connection(std::move(conn));
         return;
     }
-    size_t mine = static_cast<size_t>(std::count_if(
-        g_idle.begin(), g_idle.end(), [&](const auto& p) { return p->group == &group; }));
-    if (mine >= static_cast<size_t>(group.keepalive())) {
-        auto oldest = std::find_if(g_idle.begin(), g_idle.end(),
-                                   [&](const auto& p) { return p->group == &group; });
-        discard(oldest->get());
+    GroupPool& pool = g_pools[&group];
+    size_t cap = group.idle_cap(core::steady_ms());
+    while (pool.count >= cap && pool.oldest != nullptr) {
+        pool.oldest->discard();
     }
-    g_idle.push_back(std::make_unique<Idle>(group, addr, tag, std::move(conn), requests));
+    if (cap == 0) {
+        drop_connection(std::move(conn));
+        return;
+    }
+    Idle* x = make_idle();
+    x->pool = &pool;
+    x->addr = addr;
+    x->tag.assign(tag);
+    x->requests = requests;
+    x->conn = std::move(conn);
+    x->conn->release_buffers();
+    x->conn->set_handler(x);
+    x->conn->set_timeout(group.keepalive_timeout());
+    pool.push(x);
+    g_total++;
 }
 
 size_t pool_size() {
-    return g_idle.size();
+    return g_total;
+}
+
+size_t pool_size(const upstream::Group& group) {
+    auto it = g_pools.find(&group);
+    return it == g_pools.end() ? 0 : it->second.count;
 }
 
 }  // namespace upstream

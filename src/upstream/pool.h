@@ -1,8 +1,10 @@
 #pragma once
 
 // Per-worker pools of idle keepalive connections to upstream servers (`keepalive N;` in an
-// upstream block): at most N idle connections per group and worker, each closed when the
-// server closes it, sends anything unasked, or stays idle keepalive_timeout.
+// upstream block): at most N idle connections per group and worker (with `adaptive`, as many
+// as were recently busy at once, see Group::idle_cap), each closed when the server closes it,
+// sends anything unasked, or stays idle keepalive_timeout. A pooled connection stays
+// registered with the event loop: taking and putting back cost no system call.
 
 #include <memory>
 #include <string_view>
@@ -19,7 +21,8 @@ namespace upstream {
 std::unique_ptr<ev::Connection> pool_take(const upstream::Group& group, const core::SockAddr& addr,
                                           std::string_view tag, int& requests);
 /// Keeps `conn` (which has carried `requests` requests) for reuse, or closes it when it has
-/// served keepalive_requests or the pool is full (the oldest idle one is closed then).
+/// served keepalive_requests. When the group's pool is full (Group::idle_cap), the oldest idle
+/// connections are closed to make room. The connection's buffers are freed while it waits.
 void pool_put(const upstream::Group& group, const core::SockAddr& addr, std::string_view tag,
               std::unique_ptr<ev::Connection> conn, int requests);
 /// Closes `conn` from the event loop (never inside its own callback); events until then are
@@ -29,5 +32,7 @@ void drop_connection(std::unique_ptr<ev::Connection> conn);
 void pool_clear();
 /// Idle connections of this worker (for tests and the status page).
 size_t pool_size();
+/// Idle connections of this worker to `group`.
+size_t pool_size(const upstream::Group& group);
 
 }  // namespace upstream

@@ -240,6 +240,28 @@ Millis Group::keepalive_timeout() const {
 int Group::keepalive_requests() const {
     return keepalive_requests_;
 }
+
+void Group::roll_load(int64_t now) const {
+    int64_t window = std::max<int64_t>(keepalive_timeout_.count(), 1000);
+    if (now - load_.window_start >= window) {
+        load_.prev_peak = now - load_.window_start >= 2 * window ? 0 : load_.peak;
+        load_.peak = load_.busy;
+        load_.window_start = now;
+    }
+}
+
+int Group::local_peak(int64_t now) const {
+    roll_load(now);
+    return std::max(load_.peak, load_.prev_peak);
+}
+
+size_t Group::idle_cap(int64_t now) const {
+    if (keepalive_max_ == 0) {
+        return static_cast<size_t>(keepalive_);
+    }
+    int want = std::min(local_peak(now) - load_.busy, keepalive_max_);
+    return static_cast<size_t>(std::max(want, keepalive_));
+}
 PeerState* Group::peers() const {
     return shared_ != nullptr ? shared_->peers() : nullptr;
 }
@@ -545,7 +567,7 @@ Peer Group::acquire(PickContext& ctx) const {
         ctx.tried.resize(n, false);
     }
     thread_local std::vector<int> candidates;
-    int64_t now = ctx.now_ms;
+    int64_t now = ctx.now_ms != 0 ? ctx.now_ms : core::steady_ms();
     PeerState* peers = shared_->peers();
     int chosen = -1;
 
@@ -598,6 +620,9 @@ Peer Group::acquire(PickContext& ctx) const {
     if (persistence_) {
         shared_->remember(ctx.client, chosen, now, persistence_->count());
     }
+    load_.busy++;
+    roll_load(now);
+    load_.peak = std::max(load_.peak, load_.busy);
     return Peer{chosen, &s};
 }
 
@@ -606,6 +631,9 @@ void Group::release(const Peer& peer, Outcome outcome, Millis response_time, int
         return;
     }
     const Server& s = servers_[static_cast<size_t>(peer.index)];
+    if (load_.busy > 0) {
+        load_.busy--;
+    }
     bool disabled = false;
     {
         core::ShmLockGuard guard(shared_->mutex);

@@ -119,8 +119,8 @@ struct PickContext {
     core::SockAddr client;
     std::string key;          // the evaluated `hash` key (set by the core for hash)
     std::vector<bool> tried;  // by peer index
-    int64_t now_ms = 0;
-    bool prepared = false;                     // Balancer::prepare ran for this request
+    int64_t now_ms = 0;       // the steady clock's ms; 0: acquire() reads the clock
+    bool prepared = false;    // Balancer::prepare ran for this request
     std::array<uint64_t, 3> balancer_state{};  // the balancer's own, zero for a new request
 };
 
@@ -190,10 +190,25 @@ class Group {
     const std::vector<Server>& servers() const;  // primaries first, then backups
     size_t primary_count() const;
     const Balancer& balancer() const;
-    /// Upstream keepalive pool (per worker): 0 = no pool.
+    /// Upstream keepalive pool (per worker): 0 = no pool. nginx's `keepalive N`: at most N
+    /// idle connections per worker (the floor of an adaptive pool).
     int keepalive() const;
     Millis keepalive_timeout() const;
     int keepalive_requests() const;
+    /// `keepalive N adaptive[=M]` (a halo extension): the most idle connections an adaptive
+    /// pool keeps per worker; 0 when the pool is nginx's fixed `keepalive N`.
+    int keepalive_max() const { return keepalive_max_; }
+    /// How many idle connections this worker keeps for the group at `now_ms` (steady clock):
+    /// keepalive(), or for an adaptive pool the recent peak of connections busy at once less
+    /// those busy now (so that busy + idle stay within the peak), between keepalive() and
+    /// keepalive_max().
+    size_t idle_cap(int64_t now_ms) const;
+    /// This process's attempts in flight to the group (acquired, not yet released): a worker's
+    /// busy upstream connections. Per process, not in the shared zone.
+    int local_busy() const { return load_.busy; }
+    /// The most attempts this process had in flight at once over the last one to two
+    /// keepalive_timeout windows (at least a second each) before `now_ms`.
+    int local_peak(int64_t now_ms) const;
 
     /// Picks a peer for an attempt: primaries first, backups when no primary is usable, the
     /// balancer choosing; counts it in flight. `peer.index < 0` when none is usable: as nginx,
@@ -272,6 +287,8 @@ class Group {
     void set_keepalive(int connections) { keepalive_ = connections; }
     void set_keepalive_timeout(Millis t) { keepalive_timeout_ = t; }
     void set_keepalive_requests(int n) { keepalive_requests_ = n; }
+    /// Makes the pool adaptive, keeping at most `max` (>= keepalive()) idle connections.
+    void set_keepalive_max(int max) { keepalive_max_ = max; }
     /// `persistence_timeout`: a client address keeps its server while it comes back within
     /// `t` (LVS persistence); nullopt = off.
     void set_persistence_timeout(std::optional<Millis> t) { persistence_ = t; }
@@ -315,6 +332,18 @@ class Group {
     int keepalive_ = 0;
     Millis keepalive_timeout_{60000};
     int keepalive_requests_ = 1000;
+    int keepalive_max_ = 0;
+
+    /// This process's load on the group, for the adaptive pool: busy now, and the peak of the
+    /// current window and of the one before.
+    struct LocalLoad {
+        int busy = 0;
+        int peak = 0;
+        int prev_peak = 0;
+        int64_t window_start = 0;
+    };
+    void roll_load(int64_t now_ms) const;
+    mutable LocalLoad load_;
     std::optional<Millis> persistence_;
     uint32_t persist_cap_ = kPersistEntries;
 

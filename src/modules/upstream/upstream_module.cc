@@ -36,6 +36,7 @@ constexpr size_t kMinZoneSize = 32 * 1024;
 constexpr size_t kZoneGranule = 64 * 1024;
 constexpr size_t kImplicitGenerations = 4;  // blocks alive at once in an implicit zone
 constexpr size_t kNamedGenerations = 2;     // what a named zone must hold at least
+constexpr int kAdaptiveMax = 1024;          // `keepalive N adaptive`: idle connections kept at most
 const char kZoneTag = 0;
 
 /// Where a group comes from and the zone it uses (module bookkeeping around a Group).
@@ -83,6 +84,7 @@ struct UpstreamMainConf : core::ConfBase {
 struct BlockConf : UpstreamConf {
     GroupEntry* entry = nullptr;
     std::optional<int> keepalive;
+    int keepalive_max = 0;  // `adaptive[=M]`: the adaptive pool's cap; 0 = nginx's fixed pool
     std::optional<std::chrono::milliseconds> keepalive_timeout;
     std::optional<int> keepalive_requests;
     std::optional<std::chrono::milliseconds> persistence_timeout;
@@ -244,6 +246,7 @@ Status set_upstream(ConfContext& cf, UpstreamMainConf& mc) {
                         "\" to be in shared memory");
     }
     g.set_keepalive(bc.keepalive.value_or(0));
+    g.set_keepalive_max(bc.keepalive_max);
     g.set_keepalive_timeout(bc.keepalive_timeout.value_or(Millis(60000)));
     g.set_keepalive_requests(bc.keepalive_requests.value_or(1000));
     g.set_persistence_timeout(bc.persistence_timeout);
@@ -354,6 +357,39 @@ Status set_zone(ConfContext& cf, BlockConf& bc) {
     return Status::ok();
 }
 
+/// `keepalive connections [adaptive[=max]];`: nginx's cap of idle connections per worker, and
+/// halo's adaptive pool that keeps as many as were recently busy at once, up to `max`.
+Status set_keepalive(ConfContext& cf, BlockConf& bc) {
+    if (bc.keepalive) {
+        return cf.duplicate();
+    }
+    auto n = core::parse_int(cf.arg(0));
+    if (!n || *n < 1 || *n > INT32_MAX) {
+        return cf.invalid_value(cf.arg(0), "it must be 1..2147483647");
+    }
+    bc.keepalive = static_cast<int>(*n);
+    if (cf.args().size() == 1) {
+        return Status::ok();
+    }
+    const std::string& a = cf.arg(1);
+    if (a == "adaptive") {
+        bc.keepalive_max = std::max(kAdaptiveMax, *bc.keepalive);
+        return Status::ok();
+    }
+    if (auto v = param(a, "adaptive")) {
+        auto m = core::parse_int(*v);
+        if (!m || *m < *n || *m > INT32_MAX) {
+            return cf.error("invalid parameter \"" + a +
+                            "\": the adaptive pool's cap must be a number of connections not "
+                            "below " +
+                            cf.arg(0));
+        }
+        bc.keepalive_max = static_cast<int>(*m);
+        return Status::ok();
+    }
+    return cf.error("invalid parameter \"" + a + "\"");
+}
+
 Status set_persistence(ConfContext& cf, BlockConf& bc) {
     return core::detail::set_positive_duration(cf, bc.persistence_timeout,
                                                "expected a time such as 50s, 5m");
@@ -365,7 +401,7 @@ constexpr core::Directive kDirectives[] = {
     {"upstream", core::kCtxHttp, core::kArgsBlock1, core::setter<&set_upstream>()},
     {"server", kUps, core::kArgs1ToN, core::setter<&set_server>()},
     {"zone", kUps, core::kArgs1To2, core::setter<&set_zone>()},
-    {"keepalive", kUps, core::kArgs1, core::slot<&BlockConf::keepalive, 1, INT32_MAX>()},
+    {"keepalive", kUps, core::kArgs1To2, core::setter<&set_keepalive>()},
     {"keepalive_timeout", kUps, core::kArgs1, core::slot<&BlockConf::keepalive_timeout>()},
     {"keepalive_requests", kUps, core::kArgs1,
      core::slot<&BlockConf::keepalive_requests, 1, INT32_MAX>()},

@@ -1,7 +1,8 @@
 // The keepalive pool of upstream connections, on a worker's real event loop with socketpairs
 // standing in for upstream servers: reuse by group + address + tag, most recently used first,
-// the `keepalive N` cap, keepalive_requests, a server closing or talking out of turn, the idle
-// timeout (a short real one: connection timeouts run on the loop's clock), shutdown, clear.
+// the `keepalive N` cap and the adaptive pool (`keepalive N adaptive=M`), keepalive_requests, a
+// server closing or talking out of turn, the idle timeout (a short real one: connection timeouts
+// run on the loop's clock), shutdown, clear.
 #include "upstream/pool.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/process.h"
 #include "event/runtime.h"
 #include "support/event_wait.h"
@@ -196,6 +198,115 @@ TEST_F(PoolTest, KeepaliveCapsIdleConnectionsPerGroupClosingTheOldest) {
     EXPECT_EQ(take(*group_, a_).get(), c3);
     EXPECT_EQ(take(*group_, a_), nullptr);
     EXPECT_EQ(take(*other_, a_).get(), o1);
+}
+
+/// `n` attempts of `g` in flight at once (as `n` requests would hold them), released later.
+std::vector<Peer> busy(const Group& g, int n) {
+    std::vector<Peer> peers;
+    for (int i = 0; i < n; i++) {
+        PickContext ctx;
+        peers.push_back(g.acquire(ctx));
+        EXPECT_GE(peers.back().index, 0);
+    }
+    return peers;
+}
+
+void release_all(const Group& g, std::vector<Peer>& peers) {
+    for (const Peer& p : peers) {
+        g.release(p, Outcome::kOk, 1ms, core::steady_ms());
+    }
+    peers.clear();
+}
+
+TEST_F(PoolTest, FixedKeepaliveKeepsItsCapAfterABurst) {
+    // nginx's `keepalive 2`: ten connections were busy, two are kept.
+    group_->set_keepalive(2);
+    auto peers = busy(*group_, 10);
+    release_all(*group_, peers);
+    std::vector<int> servers;
+    for (int i = 0; i < 10; i++) {
+        servers.push_back(put(*group_, a_).second);
+    }
+    EXPECT_EQ(pool_size(*group_), 2u);
+    for (int i = 0; i < 8; i++) {
+        EXPECT_TRUE(closed_by_pool(servers[static_cast<size_t>(i)])) << i;
+    }
+    EXPECT_TRUE(still_open(servers[9]));
+}
+
+TEST_F(PoolTest, AdaptiveKeepsWhatWasBusyAtOnce) {
+    // `keepalive 2 adaptive=100`: ten were busy at once, ten come back and stay.
+    group_->set_keepalive(2);
+    group_->set_keepalive_max(100);
+    auto peers = busy(*group_, 10);
+    EXPECT_EQ(group_->local_busy(), 10);
+    release_all(*group_, peers);
+    EXPECT_EQ(group_->local_busy(), 0);
+    std::vector<int> servers;
+    for (int i = 0; i < 10; i++) {
+        servers.push_back(put(*group_, a_).second);
+    }
+    EXPECT_EQ(pool_size(*group_), 10u);
+    EXPECT_TRUE(still_open(servers[0]));
+    // An eleventh is beyond the recent peak: the oldest idle one gives way.
+    servers.push_back(put(*group_, a_).second);
+    EXPECT_EQ(pool_size(*group_), 10u);
+    EXPECT_TRUE(closed_by_pool(servers[0]));
+    // Another group's connections count against their own group only.
+    put(*other_, a_);
+    EXPECT_EQ(pool_size(*group_), 10u);
+    EXPECT_EQ(pool_size(*other_), 1u);
+}
+
+TEST_F(PoolTest, AdaptiveKeepsBusyAndIdleWithinThePeak) {
+    group_->set_keepalive(1);
+    group_->set_keepalive_max(100);
+    auto peers = busy(*group_, 10);
+    std::vector<Peer> still(peers.begin() + 6, peers.end());
+    peers.resize(6);
+    release_all(*group_, peers);  // 6 back, 4 still busy: 6 idle at most
+    for (int i = 0; i < 8; i++) {
+        put(*group_, a_);
+    }
+    EXPECT_EQ(pool_size(*group_), 6u);
+    release_all(*group_, still);
+    for (int i = 0; i < 8; i++) {
+        put(*group_, a_);
+    }
+    EXPECT_EQ(pool_size(*group_), 10u);
+}
+
+TEST_F(PoolTest, AdaptiveIsBoundedByItsMax) {
+    group_->set_keepalive(2);
+    group_->set_keepalive_max(5);
+    auto peers = busy(*group_, 10);
+    release_all(*group_, peers);
+    for (int i = 0; i < 10; i++) {
+        put(*group_, a_);
+    }
+    EXPECT_EQ(pool_size(*group_), 5u);
+}
+
+TEST_F(PoolTest, AdaptiveKeepsItsFloorWhenNothingWasBusy) {
+    group_->set_keepalive(3);
+    group_->set_keepalive_max(100);
+    for (int i = 0; i < 5; i++) {
+        put(*group_, a_);
+    }
+    EXPECT_EQ(pool_size(*group_), 3u);
+}
+
+TEST_F(PoolTest, AReusedConnectionStaysRegisteredWithTheLoop) {
+    // Taken back and put again, a pooled connection still hears its server: it never left the
+    // loop (no re-registration per request).
+    auto [c1, s1] = put(*group_, a_);
+    auto c = take(*group_, a_);
+    ASSERT_EQ(c.get(), c1);
+    pool_put(*group_, a_, "", std::move(c), 2);
+    ::shutdown(s1, SHUT_WR);
+    ASSERT_TRUE(run_until(
+        loop(), [] { return pool_size() == 0; }, 2s));
+    EXPECT_TRUE(closed_by_pool(s1));
 }
 
 TEST_F(PoolTest, KeepaliveRequestsReachedClosesInsteadOfPooling) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "upstream/upstream.h"
 
 namespace upstream {
@@ -410,6 +411,72 @@ TEST(UpstreamPersistenceTest, BackupClientsReturnToPrimaries) {
     EXPECT_EQ(pick(*g, kStart, Outcome::kFailed, x), 'a');
     EXPECT_EQ(pick(*g, kStart + 1, Outcome::kOk, x), 'b');
     EXPECT_EQ(pick(*g, kStart + 10001, Outcome::kOk, x), 'a');  // primaries first, always
+}
+
+// ---- this worker's load, for the adaptive keepalive pool ----
+
+TEST(UpstreamLoadTest, PeakOfBusyAttemptsDecaysAfterTwoWindows) {
+    auto g = group({server('a')});
+    g->set_keepalive(4);
+    g->set_keepalive_max(64);
+    g->set_keepalive_timeout(10s);  // the window
+    std::vector<Peer> held;
+    for (int i = 0; i < 20; i++) {
+        PickContext ctx;
+        ctx.now_ms = kStart;
+        held.push_back(g->acquire(ctx));
+    }
+    EXPECT_EQ(g->local_busy(), 20);
+    EXPECT_EQ(g->local_peak(kStart), 20);
+    EXPECT_EQ(g->idle_cap(kStart), 4u);  // all busy: the floor
+    for (int i = 0; i < 15; i++) {
+        g->release(held[static_cast<size_t>(i)], Outcome::kOk, 1ms, kStart + 1);
+    }
+    EXPECT_EQ(g->local_busy(), 5);
+    EXPECT_EQ(g->idle_cap(kStart + 1), 15u);  // busy + idle within the peak
+    for (size_t i = 15; i < held.size(); i++) {
+        g->release(held[i], Outcome::kOk, 1ms, kStart + 1);
+    }
+    EXPECT_EQ(g->idle_cap(kStart + 2), 20u);
+    // The next window still remembers the peak; the one after forgets it.
+    EXPECT_EQ(g->local_peak(kStart + 10'000), 20);
+    EXPECT_EQ(g->idle_cap(kStart + 19'999), 20u);
+    EXPECT_EQ(g->local_peak(kStart + 20'000), 0);
+    EXPECT_EQ(g->idle_cap(kStart + 20'000), 4u);
+}
+
+TEST(UpstreamLoadTest, FixedKeepaliveIgnoresTheLoad) {
+    auto g = group({server('a')});
+    g->set_keepalive(4);
+    PickContext ctx;
+    ctx.now_ms = kStart;
+    Peer p = g->acquire(ctx);
+    EXPECT_EQ(g->idle_cap(kStart), 4u);
+    g->release(p, Outcome::kOk, 1ms, kStart);
+    EXPECT_EQ(g->local_busy(), 0);
+}
+
+TEST(UpstreamLoadTest, ARequestWithoutATimeIsPickedAtTheSteadyClock) {
+    // The proxy leaves now_ms 0: acquire() reads the clock, so that fail_timeout ends.
+    Server a = server('a');
+    a.max_fails = 1;
+    a.fail_timeout = 1s;
+    auto g = group({a, server('b')});
+    int64_t now = core::steady_ms();
+    PickContext first;
+    Peer p = g->acquire(first);
+    ASSERT_EQ(p.server->name, "a");
+    g->release(p, Outcome::kFailed, 1ms, now - 5000);  // failed 5 s ago: usable again
+    std::string seen;
+    for (int i = 0; i < 6; i++) {
+        PickContext c;
+        Peer q = g->acquire(c);
+        seen += q.server->name;
+        g->release(q, Outcome::kOk, 1ms, core::steady_ms());
+    }
+    // Back in the rotation, its weight climbing again (with now_ms taken as 0, `a` stayed out
+    // until every server had failed).
+    EXPECT_NE(seen.find('a'), std::string::npos) << seen;
 }
 
 }  // namespace

@@ -130,6 +130,41 @@ TEST_F(UpstreamConfigTest, Defaults) {
     EXPECT_EQ(g->persistence_timeout(), std::nullopt);
 }
 
+TEST_F(UpstreamConfigTest, KeepaliveAdaptive) {
+    // nginx's form: a fixed cap, no adaptive pool.
+    ASSERT_TRUE(load("upstream app { server 127.0.0.1:1; keepalive 16; }\n").is_ok());
+    EXPECT_EQ(group("app")->keepalive(), 16);
+    EXPECT_EQ(group("app")->keepalive_max(), 0);
+    EXPECT_EQ(group("app")->idle_cap(1000000), 16u);
+    // halo's: the floor, and the cap (1024 by default, never below the floor).
+    ASSERT_TRUE(load("upstream app { server 127.0.0.1:1; keepalive 16 adaptive; }\n").is_ok());
+    EXPECT_EQ(group("app")->keepalive(), 16);
+    EXPECT_EQ(group("app")->keepalive_max(), 1024);
+    ASSERT_TRUE(load("upstream app { server 127.0.0.1:1; keepalive 16 adaptive=4096; }\n").is_ok());
+    EXPECT_EQ(group("app")->keepalive_max(), 4096);
+    ASSERT_TRUE(load("upstream app { server 127.0.0.1:1; keepalive 2000 adaptive; }\n").is_ok());
+    EXPECT_EQ(group("app")->keepalive_max(), 2000);
+    ASSERT_TRUE(load("upstream app { server 127.0.0.1:1; keepalive 8 adaptive=8; }\n").is_ok());
+    EXPECT_EQ(group("app")->keepalive_max(), 8);
+}
+
+TEST_F(UpstreamConfigTest, KeepaliveAdaptiveErrors) {
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  keepalive 16 adaptive=8;\n}\n"),
+              "invalid parameter \"adaptive=8\": the adaptive pool's cap must be a number of "
+              "connections not below 16" +
+                  at(4));
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  keepalive 16 adaptive=x;\n}\n"),
+              "invalid parameter \"adaptive=x\": the adaptive pool's cap must be a number of "
+              "connections not below 16" +
+                  at(4));
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  keepalive 16 max=8;\n}\n"),
+              "invalid parameter \"max=8\"" + at(4));
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  keepalive 0 adaptive;\n}\n"),
+              "invalid value \"0\" in \"keepalive\" directive, it must be 1..2147483647" + at(4));
+    EXPECT_EQ(error("upstream app {\n  server 127.0.0.1:1;\n  keepalive 1 adaptive 2;\n}\n"),
+              "invalid number of arguments in \"keepalive\" directive" + at(4));
+}
+
 TEST_F(UpstreamConfigTest, HostNamesGiveOneServerPerAddress) {
     ASSERT_TRUE(load("upstream app { server localhost:8080 weight=2; }\n").is_ok());
     const Group* g = group("app");
