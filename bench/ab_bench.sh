@@ -50,7 +50,7 @@ measure() {
     traced=$(wrk -t1 -c"$conns" -d4s "http://127.0.0.1:$port$url_path" | awk '/requests in/ {print $1}')
     kill -INT "$tracer"
     wait "$tracer" || true
-    calls=$(awk '$NF == "total" {print $(NF - 2)}' "$dir/strace.txt")
+    calls=$(awk '$NF == "total" {print $4}' "$dir/strace.txt")
     awk -v name="$1" -v n="$n" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
         -v calls="$calls" -v traced="$traced" \
         'BEGIN { printf "%s  %6.1f cpu-us/req  %5.2f syscalls/req  (%d requests)\n", name, t / hz * 1e6 / n, calls / traced, n }'

@@ -29,11 +29,15 @@
 #   -i  idle client connections for the idle scenario (default 10000)
 #   -c  what counts system calls: strace -c -f (default) or perf trace --summary (tracepoints,
 #       no ptrace stop per call: the proxy keeps most of its speed while counted)
-# HALO_BIN=path runs another halo build. Needs wrk, nginx, haproxy, strace, curl, openssl,
+# HALO_BIN=path runs another halo build. HALO_KEEPALIVE: halo's `keepalive` parameters (default
+# "64 adaptive": nginx's cap of 64 idle connections grown to the recent peak of busy ones, halo's
+# extension, closest to HAProxy's http-reuse; "64" gives nginx's behaviour). Needs wrk, nginx,
+# haproxy, strace, curl, openssl,
 # python3 (apt-get install -y wrk nginx-light haproxy strace curl openssl python3).
 set -eu
 
 usage() { sed -n '/^# Usage/,/^# python3/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+halo_keepalive=${HALO_KEEPALIVE:-64 adaptive}
 secs=3
 warm=1
 tsecs=2
@@ -138,7 +142,7 @@ http {
     default_type text/plain;
     access_log off;
     sendfile on;
-    upstream be { server 127.0.0.1:$bp; keepalive 64; }
+    upstream be { server 127.0.0.1:$bp; keepalive $([ "$1" = halo ] && echo "$halo_keepalive" || echo 64); }
     server {
         listen 127.0.0.1:${port[$1]};
         listen 127.0.0.1:${tport[$1]} ssl;
