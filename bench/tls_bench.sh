@@ -3,7 +3,7 @@
 # 1.2 by default): halo vs nginx, the same config and certificate, an RSA-2048 and an ECDSA
 # P-256 one in turn. For each: kept-alive requests (wrk: a `return 200` and a 64 KiB static
 # file; CPU µs per request of the worker), a new connection per request (wrk with
-# `Connection: close`: a full handshake each, or a resumed one when wrk resumes), and openssl
+# `Connection: close`: wrk resumes its session, so a resumed handshake each), and openssl
 # s_time -new / -reuse with a request each (without one, TLS 1.3 tickets are never read and
 # -reuse does not resume): the server's CPU µs per full and per resumed handshake (s_time
 # itself bounds the handshakes/s). With STRACE=1, syscalls per request of each
