@@ -130,7 +130,7 @@ std::unique_ptr<SslTransport> SslTransport::create(SSL_CTX* ctx, int fd, uint64_
 }
 
 bool SslTransport::drained() const {
-    return short_read_ && SSL_has_pending(ssl_) == 0;
+    return short_read_ && early_.empty() && SSL_has_pending(ssl_) == 0;
 }
 
 SslTransport* SslTransport::of(const SSL* ssl) {

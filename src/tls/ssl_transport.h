@@ -51,8 +51,9 @@ class SslTransport final : public ev::Transport {
     void shutdown() override;
     std::string_view server_name() const override;
     /// The last read() from the socket returned less than OpenSSL asked for (read-ahead asks
-    /// for a whole buffer), and OpenSSL holds no byte of it back. false when it cannot tell
-    /// (the rest of a record that came in pieces is asked for exactly).
+    /// for a whole buffer), and neither OpenSSL nor the early data kept for read() holds a
+    /// byte back. false when it cannot tell (the rest of a record that came in pieces is
+    /// asked for exactly).
     bool drained() const override;
     /// Called by the socket BIO's callback after each read(): `short_read` when it returned
     /// fewer bytes than asked.
