@@ -640,6 +640,11 @@ IoStatus Connection::read_secure(Buffer& buf, size_t max) {
     switch (transport_->read(w.subspan(0, std::min(w.size(), max)), n)) {
         case TransportStatus::kOk:
             buf.commit(n);
+            // As a short plain read: the socket is empty, so the next edge says when more (or
+            // EOF) arrives, and the read() that would want more is saved.
+            if (transport_->drained() && !peer_closed_ && loop_.reports_peer_close()) {
+                readable_ = false;
+            }
             return IoStatus::kOk;
         case TransportStatus::kWantRead:
             // The transport drained the socket: its recv() said EAGAIN, so unlike a short
@@ -662,16 +667,18 @@ bool Connection::flush_secure() {
         return false;
     }
     // RFC 8446 §5.1: a record carries at most 16 KiB. Files are read in (no sendfile through
-    // TLS) a record at a time behind what is queued, so that a response head and the start
-    // of its body share one, and the buffer stays small.
+    // TLS) behind what is queued once less than a record is left, so that a response head and
+    // the start of its body share one; 64 KiB at a time (nginx reads 32 KiB output buffers),
+    // which the transport cuts into records: one pread() for a 64 KiB file and its head.
     constexpr size_t kRecord = 16384;
+    constexpr size_t kFilePiece = 65536;
     for (;;) {
         if (files_ != nullptr && files_->left == 0 && !files_->after.empty()) {
             next_queued();  // what was queued behind the file, in order
             continue;
         }
         if (files_ != nullptr && files_->left > 0 && out_.size() < kRecord) {
-            if (!flush_file(kRecord - out_.size())) {
+            if (!flush_file(kFilePiece)) {
                 return false;
             }
             continue;

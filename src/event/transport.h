@@ -33,6 +33,10 @@ class Transport {
     virtual TransportStatus write(std::string_view data, size_t& n) = 0;
     /// Sends the closing alert once, without waiting for the peer's (best effort).
     virtual void shutdown() = 0;
+    /// After a read() that returned kOk: the socket was read empty (its last recv() returned
+    /// less than asked) and the transport holds no byte back, so another read() before the
+    /// next readiness edge would only be told to wait. false when unknown.
+    virtual bool drained() const { return false; }
     /// The host name the client asked for in the handshake (TLS SNI), empty when none.
     virtual std::string_view server_name() const { return {}; }
 };

@@ -19,6 +19,15 @@ int transport_index() {
     return index;
 }
 
+/// Watches the socket BIO's reads: one that returned less than asked left the socket empty.
+long on_bio(BIO* bio, int oper, const char*, size_t len, int, long, int ret, size_t* processed) {
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        auto* t = reinterpret_cast<SslTransport*>(BIO_get_callback_arg(bio));
+        t->note_socket_read(ret > 0 && processed != nullptr && *processed < len);
+    }
+    return ret;
+}
+
 }  // namespace
 
 std::string ssl_error_text() {
@@ -104,6 +113,9 @@ std::unique_ptr<SslTransport> SslTransport::create(SSL_CTX* ctx, int fd, uint64_
         SSL_free(ssl);
         return nullptr;
     }
+    // One read() takes all the socket holds, up to a whole record and what follows it (as
+    // nginx): not a 5-byte header, then the rest of the record.
+    SSL_set_read_ahead(ssl, 1);
     if (server) {
         SSL_set_accept_state(ssl);
     } else {
@@ -111,7 +123,14 @@ std::unique_ptr<SslTransport> SslTransport::create(SSL_CTX* ctx, int fd, uint64_
     }
     std::unique_ptr<SslTransport> t(new SslTransport(ssl, ctx, fd, connection_id, owner, server));
     SSL_set_ex_data(ssl, transport_index(), t.get());
+    BIO* rbio = SSL_get_rbio(ssl);
+    BIO_set_callback_arg(rbio, reinterpret_cast<char*>(t.get()));
+    BIO_set_callback_ex(rbio, &on_bio);
     return t;
+}
+
+bool SslTransport::drained() const {
+    return short_read_ && early_.empty() && SSL_has_pending(ssl_) == 0;
 }
 
 SslTransport* SslTransport::of(const SSL* ssl) {

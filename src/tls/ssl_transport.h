@@ -50,6 +50,14 @@ class SslTransport final : public ev::Transport {
     ev::TransportStatus write(std::string_view data, size_t& n) override;
     void shutdown() override;
     std::string_view server_name() const override;
+    /// The last read() from the socket returned less than OpenSSL asked for (read-ahead asks
+    /// for a whole buffer), and neither OpenSSL nor the early data kept for read() holds a
+    /// byte back. false when it cannot tell (the rest of a record that came in pieces is
+    /// asked for exactly).
+    bool drained() const override;
+    /// Called by the socket BIO's callback after each read(): `short_read` when it returned
+    /// fewer bytes than asked.
+    void note_socket_read(bool short_read) { short_read_ = short_read; }
 
     SSL* ssl() const { return ssl_; }
     uint64_t connection_id() const { return connection_id_; }
@@ -87,6 +95,7 @@ class SslTransport final : public ev::Transport {
     bool handshaking_ = true;
     bool fatal_ = false;  // no close_notify after a fatal error (RFC 8446 §6.2)
     bool shut_ = false;
+    bool short_read_ = false;  // the last socket read() returned less than asked
     size_t write_limit_ = 0;
     bool early_done_ = false;      // early data read (or none to read)
     bool early_received_ = false;  // some bytes came as early data
