@@ -132,7 +132,8 @@ void Port::on_accept(int fd, const core::SockAddr& peer) {
             }
         }
     }
-    new Session(*port, fd, peer);  // owns itself; freed by close()
+    // Owns itself; freed by close().
+    (new Session(*port, fd, peer, accepted_nodelay()))->begin();
 }
 
 }  // namespace http

@@ -86,9 +86,10 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
 
 // ---- Session: connection and request lifecycle ----
 
-Session::Session(const Port& port, int fd, const core::SockAddr& peer)
+Session::Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay)
     : port_(port),
-      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
+      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()),
+      nodelay_(nodelay) {
     ev::Runtime::current().connection_opened();
     count_connection(1);
     conn_.set_handler(this);
@@ -100,8 +101,23 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
     started_ = ev::Clock::now();
-    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+}
+
+void Session::begin() {
+    if (state_ == State::kClosed) {
+        return;  // TLS could not start
+    }
+    // A client sends its request as soon as connect() returns, so it is often in the socket
+    // by the time the connection is accepted: read it now. A connection answered and closed
+    // here never joins the loop (no epoll_ctl ADD, no DEL); one that has to wait (for input,
+    // for the socket to take the rest of a response, for an upstream) is registered now,
+    // before the loop waits again (edge-triggered: what is already readable or writable is
+    // reported at once). When nothing has arrived yet this costs one recv() (EAGAIN).
+    process_input();
+    if (state_ != State::kClosed) {
+        conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
+    }
 }
 
 void Session::close_idle(bool reclaimed) {
