@@ -104,20 +104,25 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer, bool node
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
-void Session::begin() {
+bool Session::begin(bool read_now) {
     if (state_ == State::kClosed) {
-        return;  // TLS could not start
+        return true;  // TLS could not start
     }
-    // A client sends its request as soon as connect() returns, so it is often in the socket
-    // by the time the connection is accepted: read it now. A connection answered and closed
-    // here never joins the loop (no epoll_ctl ADD, no DEL); one that has to wait (for input,
-    // for the socket to take the rest of a response, for an upstream) is registered now,
-    // before the loop waits again (edge-triggered: what is already readable or writable is
-    // reported at once). When nothing has arrived yet this costs one recv() (EAGAIN).
-    process_input();
-    if (state_ != State::kClosed) {
-        conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
+    if (read_now) {
+        // The request may be in the socket already (the client sends as soon as connect()
+        // returns): read it now. A connection answered and closed here never joins the loop
+        // (no epoll_ctl ADD, no DEL before close).
+        process_input();
+        if (state_ == State::kClosed) {
+            return true;
+        }
     }
+    bool found = !read_now || !(state_ == State::kReadingHead && in_.empty() && !req_);
+    // A connection that has to wait (for input, for the socket to take the rest of a
+    // response, for an upstream) joins the loop now; being edge-triggered, it learns at once
+    // what is already readable or writable.
+    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
+    return found;
 }
 
 void Session::close_idle(bool reclaimed) {

@@ -77,6 +77,10 @@ class Port : public ev::ListenHandler {
     std::string ssl_where_;
     std::string default_where_;
     std::unique_ptr<PortTls> tls_;
+    // Whether new connections are read at once (port.cc): the recent share of those reads that
+    // found the request already there, in 1/256.
+    int first_read_hits_ = 256;
+    unsigned accepts_ = 0;
 };
 
 /// One client connection: reads requests, runs them through the phase engine, reads or
@@ -88,9 +92,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// `nodelay`: the socket has TCP_NODELAY already (from the listening socket).
     Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay);
     ~Session() override;
-    /// Called once, right after the constructor (Port::on_accept): reads what has arrived
-    /// and registers the connection with the loop if it has to wait.
-    void begin();
+    /// Called once, right after the constructor (Port::on_accept): with `read_now`, reads
+    /// what has arrived; registers the connection with the loop if it has to wait. False when
+    /// the read found nothing yet.
+    bool begin(bool read_now);
 
     void on_readable() override { process_input(); }
     void on_drained() override;
