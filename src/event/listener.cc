@@ -1,5 +1,7 @@
 #include "event/listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +14,11 @@ namespace ev {
 
 Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handler_(handler) {
     io_ = loop.make_io(fd, kRead, false, [this](uint32_t) { on_ready(); });
+    if (handler.wants_nodelay()) {
+        // Inherited by the sockets accept4() returns (Linux); fails on a Unix socket.
+        int on = 1;
+        handler.accepted_nodelay_ = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0;
+    }
 }
 
 void Listener::on_ready() {

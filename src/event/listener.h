@@ -12,6 +12,17 @@ class ListenHandler {
   public:
     virtual ~ListenHandler() = default;
     virtual void on_accept(int fd, const core::SockAddr& peer) = 0;
+    /// Whether the protocol wants TCP_NODELAY on most of its connections: the listener then
+    /// sets it on the listening socket, and Linux copies it to each accepted socket (no
+    /// setsockopt per connection). Asked once, when the listener is made.
+    virtual bool wants_nodelay() const { return false; }
+    /// True when the sockets handed to on_accept() come with TCP_NODELAY set (see
+    /// wants_nodelay(); false on a Unix socket, or for sockets not from a Listener).
+    bool accepted_nodelay() const { return accepted_nodelay_; }
+
+  private:
+    friend class Listener;
+    bool accepted_nodelay_ = false;
 };
 
 /// Asked by a listener before each accept (worker_connections): false stops accepting for

@@ -169,7 +169,12 @@ void Loop::run_once(Duration max_wait) {
         wake = make_timer([] {});
         wake->arm(max_wait);
     }
+    // Tasks posted by this turn's callbacks run right after them, here: the trigger timer
+    // would cost another epoll_wait() (a zero timeout) before they run.
+    in_turn_ = true;
     event_base_loop(base_of(base_), EVLOOP_ONCE);
+    run_posted();
+    in_turn_ = false;
 }
 
 void Loop::exit() {
@@ -191,7 +196,7 @@ std::unique_ptr<SignalWatcher> Loop::make_signal(int signo, std::function<void()
 
 void Loop::post(std::function<void()> task) {
     posted_.push_back(std::move(task));
-    if (!posted_trigger_->armed()) {
+    if (!in_turn_ && !posted_trigger_->armed()) {
         posted_trigger_->arm(Duration(0));
     }
 }

@@ -131,8 +131,8 @@ class Loop : public TimeSource {
 
     /// Runs until exit() is called or nothing is left to watch.
     void run();
-    /// Waits for events at most `max_wait` (negative = no limit), runs their callbacks and the
-    /// posted tasks, then returns.
+    /// Waits for events at most `max_wait` (negative = no limit), runs their callbacks and then
+    /// the tasks they posted (without waiting again in between), then returns.
     void run_once(Duration max_wait);
     /// Makes run() return after the current callbacks.
     void exit();
@@ -167,7 +167,8 @@ class Loop : public TimeSource {
     bool peer_close_ = false;
     std::vector<std::function<void()>> posted_;
     std::vector<std::function<void()>> running_;  // the batch run_posted() is running
-    std::unique_ptr<Timer> posted_trigger_;
+    std::unique_ptr<Timer> posted_trigger_;       // runs posted tasks when run() is in charge
+    bool in_turn_ = false;                        // run_once() runs the posted tasks itself
 };
 
 }  // namespace ev

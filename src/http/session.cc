@@ -86,9 +86,10 @@ Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, st
 
 // ---- Session: connection and request lifecycle ----
 
-Session::Session(const Port& port, int fd, const core::SockAddr& peer)
+Session::Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay)
     : port_(port),
-      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()) {
+      conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()),
+      nodelay_(nodelay) {
     ev::Runtime::current().connection_opened();
     count_connection(1);
     conn_.set_handler(this);
@@ -100,8 +101,28 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer)
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
     started_ = ev::Clock::now();
-    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
+}
+
+bool Session::begin(bool read_now) {
+    if (state_ == State::kClosed) {
+        return true;  // TLS could not start
+    }
+    if (read_now) {
+        // The request may be in the socket already (the client sends as soon as connect()
+        // returns): read it now. A connection answered and closed here never joins the loop
+        // (no epoll_ctl ADD, no DEL before close).
+        process_input();
+        if (state_ == State::kClosed) {
+            return true;
+        }
+    }
+    bool found = !read_now || !(state_ == State::kReadingHead && in_.empty() && !req_);
+    // A connection that has to wait (for input, for the socket to take the rest of a
+    // response, for an upstream) joins the loop now; being edge-triggered, it learns at once
+    // what is already readable or writable.
+    conn_.start(false);  // TCP_NODELAY as the location says (connection_rules)
+    return found;
 }
 
 void Session::close_idle(bool reclaimed) {

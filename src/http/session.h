@@ -35,6 +35,8 @@ class Port : public ev::ListenHandler {
     core::Status add_server(const ServerBlock* srv, bool is_default, bool ssl,
                             const std::string& where);
     void on_accept(int fd, const core::SockAddr& peer) override;
+    /// tcp_nodelay is on by default: accepted sockets get it from the listening socket.
+    bool wants_nodelay() const override { return true; }
 
     /// A `listen ... ssl` port (TLS expected, even if the ssl module is missing).
     bool ssl() const { return !ssl_where_.empty(); }
@@ -75,6 +77,10 @@ class Port : public ev::ListenHandler {
     std::string ssl_where_;
     std::string default_where_;
     std::unique_ptr<PortTls> tls_;
+    // Whether new connections are read at once (port.cc): the recent share of those reads that
+    // found the request already there, in 1/256.
+    int first_read_hits_ = 256;
+    unsigned accepts_ = 0;
 };
 
 /// One client connection: reads requests, runs them through the phase engine, reads or
@@ -83,8 +89,13 @@ class Port : public ev::ListenHandler {
 /// Owns itself: created on accept, destroyed (posted) when closed.
 class Session : public ev::ConnectionHandler, public ev::Idle {
   public:
-    Session(const Port& port, int fd, const core::SockAddr& peer);
+    /// `nodelay`: the socket has TCP_NODELAY already (from the listening socket).
+    Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay);
     ~Session() override;
+    /// Called once, right after the constructor (Port::on_accept): with `read_now`, reads
+    /// what has arrived; registers the connection with the loop if it has to wait. False when
+    /// the read found nothing yet.
+    bool begin(bool read_now);
 
     void on_readable() override { process_input(); }
     void on_drained() override;
@@ -272,9 +283,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
     bool next_pipelined_ = false;  // the next head was in the buffer when a request ended
     State state_ = State::kReadingHead;
-    bool corked_ = false;        // TCP_CORK set (tcp_nopush)
-    bool nodelay_ = false;       // TCP_NODELAY set (tcp_nodelay)
-    bool proxy_wanted_ = false;  // the PROXY protocol header is still to come
+    bool corked_ = false;         // TCP_CORK set (tcp_nopush)
+    bool nodelay_ = false;        // TCP_NODELAY set (tcp_nodelay)
+    bool nodelay_asked_ = false;  // a location said tcp_nodelay on (else it came with accept)
+    bool proxy_wanted_ = false;   // the PROXY protocol header is still to come
     std::unique_ptr<ProxyHeader> proxy_;
     bool close_after_ = false;
     bool in_process_ = false;    // process_input() is on the stack

@@ -70,8 +70,16 @@ void Session::connection_rules(Request& r, const HttpLocConf& lc) {
             }
         }
     }
-    if (*c.tcp_nodelay && !nodelay_) {
-        nodelay_ = conn_.set_tcp_option(TCP_NODELAY, true);
+    if (*c.tcp_nodelay) {
+        if (!nodelay_) {
+            nodelay_ = conn_.set_tcp_option(TCP_NODELAY, true);
+        }
+        nodelay_asked_ = nodelay_;
+    } else if (nodelay_ && !nodelay_asked_) {
+        // Set on the listening socket, so that most connections need no setsockopt of their
+        // own; this location wants Nagle's algorithm (once on for a location, it stays on).
+        conn_.set_tcp_option(TCP_NODELAY, false);
+        nodelay_ = false;
     }
 }
 
