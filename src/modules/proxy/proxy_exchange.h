@@ -153,6 +153,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     bool read_body_piece();
     /// The same for the response head (and the body bytes that came with it).
     bool read_head_piece();
+    /// Reads at most `want` bytes into the scratch space (`n` set); false when nothing came
+    /// (the read timeout is set) or the upstream closed (handled).
+    bool read_scratch(size_t want, size_t& n);
     /// Body bytes read (not in in_): handed on; false when the exchange moved on.
     bool body_view(std::string_view data);
     /// Plain sockets both sides, the body unchanged: it moves by splice(2). True when the

@@ -119,16 +119,8 @@ bool Exchange::read_head_piece() {
     // head parsed where it lies (pass_head() copies what it keeps), the body handed on.
     Scratch& sc = scratch();
     size_t n = 0;
-    switch (up_->read_into(std::span<char>(sc.bytes.get(), kReadPiece), n)) {
-        case ev::IoStatus::kOk:
-            break;
-        case ev::IoStatus::kAgain:
-            up_->set_timeout(*c_.read_timeout);
-            return false;
-        case ev::IoStatus::kEof:
-        case ev::IoStatus::kError:
-            on_upstream_closed();
-            return false;
+    if (!read_scratch(kReadPiece, n)) {
+        return false;
     }
     Hold hold(sc);
     std::string_view data(sc.bytes.get(), n);
@@ -151,15 +143,22 @@ bool Exchange::read_head_piece() {
 }
 
 bool Exchange::read_body_piece() {
-    Scratch& sc = scratch();
     size_t want = kReadPiece;
     if (framing_ == http::BodyFraming::kLength && body_left_ < want) {
         want = static_cast<size_t>(body_left_) + 1;  // one more: a server sending too much
     }
     size_t n = 0;
-    switch (up_->read_into(std::span<char>(sc.bytes.get(), want), n)) {
+    if (!read_scratch(want, n)) {
+        return false;
+    }
+    Hold hold(scratch());
+    return body_view(std::string_view(scratch().bytes.get(), n));
+}
+
+bool Exchange::read_scratch(size_t want, size_t& n) {
+    switch (up_->read_into(std::span<char>(scratch().bytes.get(), want), n)) {
         case ev::IoStatus::kOk:
-            break;
+            return true;
         case ev::IoStatus::kAgain:
             up_->set_timeout(*c_.read_timeout);
             return false;
@@ -168,8 +167,7 @@ bool Exchange::read_body_piece() {
             on_upstream_closed();
             return false;
     }
-    Hold hold(sc);
-    return body_view(std::string_view(sc.bytes.get(), n));
+    return false;
 }
 
 bool Exchange::body_view(std::string_view data) {
@@ -193,7 +191,7 @@ bool Exchange::body_view(std::string_view data) {
 bool Exchange::splice_body() {
     for (;;) {
         if (r_.output_pending() || r_.output_blocked()) {
-            if (buffering_ && !r_.output_blocked()) {
+            if (buffering_ && can_spill() && !r_.output_blocked()) {
                 // The client is behind: as nginx's buffering, the rest goes through memory
                 // and the temp file (queued behind the pipe), so that the upstream is freed.
                 splicing_ = false;
