@@ -278,9 +278,9 @@ TEST_F(ProxyBodyTest, UnbufferedBodiesMoveBySpliceAtTheClientsPace) {
     EXPECT_LT(status_kb(worker_, "VmRSS") - rss_before, (sanitized_run() ? 8 : 3) * 1024);
     EXPECT_EQ(read_checked(fd, kSize), static_cast<int64_t>(kSize));
     // The next request on the same client connection reuses the upstream connection.
-    req = "GET /unbuffered/100000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    req = "GET /unbuffered/300000 HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
-    EXPECT_EQ(read_checked(fd, 100000), 100000);
+    EXPECT_EQ(read_checked(fd, 300000), 300000);
     ::close(fd);
     EXPECT_EQ(backend_->connections(), 1);
     EXPECT_EQ(spill_lines(), 0u);

@@ -25,8 +25,10 @@
 namespace mod::proxy::detail {
 
 constexpr size_t kReadPiece = 65536;
-// A body longer than this (beyond what came with the head) is spliced.
-constexpr size_t kSpliceMin = 16384;
+// A body longer than this beyond what came with the head is spliced: below a pipe's worth,
+// splicing costs as much as copying (measured: a 64 KiB response copied, 41.5 µs; spliced
+// after its first read, 43.7).
+constexpr size_t kSpliceMin = 65536;
 // Queued for the upstream beyond this, the client is not read (streamed body, tunnel).
 constexpr size_t kUpstreamHighWater = 256 * 1024;
 
@@ -243,6 +245,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     bool file_queued_ = false;   // a range of it is queued on the client connection
     bool splicing_ = false;      // the body moves by splice(2)
     bool head_outside_ = false;  // the head being handled lies in the scratch space, not in_
+    size_t head_rest_ = 0;       // then: the body bytes read with it (not in in_)
     // A streamed request body (proxy_request_buffering off).
     bool streaming_ = false;
     bool body_started_ = false;   // r_.stream_body() was called

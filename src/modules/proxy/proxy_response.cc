@@ -129,6 +129,7 @@ bool Exchange::read_head_piece() {
             http::ParseResult::kComplete &&
         head_.status >= 200 && head_.status != 101) {
         head_outside_ = true;
+        head_rest_ = data.size() - head_.head_len;
         if (!on_head()) {
             return false;
         }
@@ -243,6 +244,7 @@ bool Exchange::on_bytes() {
             break;
     }
     head_outside_ = false;
+    head_rest_ = 0;
     return on_head();
 }
 
@@ -305,8 +307,9 @@ bool Exchange::on_head() {
     body_left_ = head_.content_length.value_or(0);
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
-    splicing_ = framing_ == http::BodyFraming::kLength && body_left_ > in_.size() + kSpliceMin &&
-                up_->transport() == nullptr && r_.can_splice_body();
+    splicing_ = framing_ == http::BodyFraming::kLength &&
+                body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
+                r_.can_splice_body();
     if (splicing_) {
         log(core::LogLevel::kDebug, "the body moves by splice(2)");
     }
