@@ -4,6 +4,7 @@
 // becomes a tunnel.
 
 #include "core/clock.h"
+#include "http/error_log.h"
 #include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy::detail {
@@ -310,8 +311,8 @@ bool Exchange::on_head() {
     splicing_ = framing_ == http::BodyFraming::kLength &&
                 body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
                 r_.can_splice_body();
-    if (splicing_) {
-        log(core::LogLevel::kDebug, "the body moves by splice(2)");
+    if (splicing_ && http::request_log(r_).enabled(core::LogLevel::kDebug)) {
+        log(core::LogLevel::kDebug, "the body moves by splice(2)");  // built only when wanted
     }
     trailers_.clear();
     if (framing_ == http::BodyFraming::kChunked && *c_.pass_trailers) {
