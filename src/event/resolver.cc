@@ -508,6 +508,8 @@ void Resolver::finish(Entry& e) {
                                    : kResolveNxDomain;
     }
     TimePoint now = loop_.now();
+    r.answered_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     if (r.code == kResolveTimedOut) {
         e.expires = now;  // not remembered
     } else if (spec_->valid) {

@@ -47,6 +47,9 @@ enum ResolveCode : int {
 struct ResolveResult {
     int code = kResolveOk;
     std::vector<core::SockAddr> addrs;
+    /// When the answer arrived (steady clock, ms; the same clock in every process): workers
+    /// that share state keep the newest answer, not the one applied last.
+    int64_t answered_ms = 0;
     /// "3: Host not found", as nginx's "could not be resolved (...)".
     std::string error() const;
 };

@@ -722,7 +722,7 @@ const Server& Group::resolved_view(size_t index, const core::SockAddr& addr) con
 }
 
 bool Group::update_resolved(const std::string& host, uint16_t port,
-                            std::vector<core::SockAddr> addrs) const {
+                            std::vector<core::SockAddr> addrs, int64_t answered_ms) const {
     if (shared_ == nullptr) {
         return false;
     }
@@ -749,11 +749,19 @@ bool Group::update_resolved(const std::string& host, uint16_t port,
     core::ShmLockGuard guard(shared_->mutex);
     PeerState* peers = shared_->peers();
     core::SockAddr* current = shared_->addrs();
+    for (size_t i : slots) {
+        if (peers[i].resolved_ms > answered_ms) {
+            return false;  // a newer answer is in place already
+        }
+        peers[i].resolved_ms = answered_ms;
+    }
     auto fresh = [&](size_t i, bool unresolved) {
         PeerState p;
         p.effective_weight = servers_[i].weight;
         p.conns = peers[i].conns;  // requests in flight still release it
         p.unresolved = unresolved ? 1 : 0;
+        p.resolve_key = peers[i].resolve_key;  // a reload still finds the slot
+        p.resolved_ms = answered_ms;
         peers[i] = p;
     };
     for (size_t i : slots) {

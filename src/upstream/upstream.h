@@ -88,6 +88,7 @@ struct PeerState {
     uint8_t health_down = 0;   // set by the active health checker (the healthcheck helper)
     uint8_t unresolved = 0;    // a `resolve` slot without an address now: not a peer
     uint32_t resolve_key = 0;  // a `resolve` slot: a hash of its name and port (reloads)
+    int64_t resolved_ms = 0;   // a `resolve` slot: when the answer it holds arrived
     HealthInfo health;         // the checker's last results (for the status page)
     // Counters for the status page.
     uint64_t requests = 0;
@@ -243,9 +244,12 @@ class Group {
     /// lock: a slot whose address stays keeps its state, one whose address went becomes
     /// unresolved, a new address takes a free slot with a fresh state (nginx's re-resolution
     /// of `server ... resolve`). Any worker may call it with what its resolver found; the
-    /// same answer twice changes nothing. Returns whether the set of addresses changed.
-    bool update_resolved(const std::string& host, uint16_t port,
-                         std::vector<core::SockAddr> addrs) const;
+    /// same answer twice changes nothing, and an answer older than the one the slots hold
+    /// (`answered_ms`, steady clock: another worker's cache still valid) is ignored, so the
+    /// workers never take turns between an old and a new answer. Returns whether the set of
+    /// addresses changed.
+    bool update_resolved(const std::string& host, uint16_t port, std::vector<core::SockAddr> addrs,
+                         int64_t answered_ms = 0) const;
     /// A consistent copy of peer `index`'s state, taken under the group's lock (the status
     /// page); false when there is no such peer.
     bool peer_state(size_t index, PeerState& out) const;

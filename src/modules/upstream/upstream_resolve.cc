@@ -47,14 +47,14 @@ void ResolveWatch::tick() {
 
 void ResolveWatch::apply(Name& n, const ev::ResolveResult& res) {
     if (res.code == ev::kResolveOk) {
-        group_.update_resolved(n.host, n.port, res.addrs);
+        group_.update_resolved(n.host, n.port, res.addrs, res.answered_ms);
     } else {
         if (res.code != n.last_code) {
             HALO_LOG(kError, "%s could not be resolved (%s) in upstream \"%s\"", n.host.c_str(),
                      res.error().c_str(), group_.name().c_str());
         }
         if (res.code == ev::kResolveNxDomain) {
-            group_.update_resolved(n.host, n.port, {});  // nginx: the name has no address now
+            group_.update_resolved(n.host, n.port, {}, res.answered_ms);  // nginx: no address now
         }
     }
     n.last_code = res.code;

@@ -313,6 +313,13 @@ TEST_F(UpstreamConfigTest, ResolveServers) {
         }
     }
     EXPECT_EQ(seen, (std::vector<std::string>{"10.0.0.3:8080", "127.0.0.1:1"}));
+    // Workers share the slots: an answer older than the one in place (another worker's cache
+    // still valid) changes nothing, so the workers never take turns between two answers.
+    EXPECT_TRUE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.4")}, 2000));
+    EXPECT_FALSE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.3")}, 1000));
+    EXPECT_TRUE(g->peer_address(0, a));
+    EXPECT_EQ(a.text(), "10.0.0.4:8080");
+    EXPECT_TRUE(g->update_resolved("app.invalid", 8080, {ip("10.0.0.3")}, 3000));
     PickContext ctx;
     Peer p1 = g->acquire(ctx);
     Peer p2 = g->acquire(ctx);
