@@ -22,17 +22,18 @@
 # of numbers: halo accepts `listen ... http2` before it speaks HTTP/2.
 #
 # Usage: bench/h2_bench.sh [-n requests] [-w requests] [-c conns] [-m streams] [-i idle] [scenario...]
-#   -n  requests per measured h2load run (default 40000: 2-5 s each here)
+#   -n  requests per measured h2load run (default 40000: 3-6 s each here)
 #   -w  requests of the warm-up run before each measure (default 5000)
 #   -c  h2load connections (default 10)
 #   -m  h2load streams in flight per connection (default 10)
 #   -i  connections for the idle scenarios (default 1000)
 # Scenarios (default: all, in this order): static-h2c static-tls proxy-h2c proxy-tls idle-h2c
-# idle-tls. HALO_BIN=path runs another halo build. Needs h2load, nginx (with http_v2), curl,
-# openssl, python3 (apt-get install -y nghttp2-client nginx-light curl openssl python3).
+# idle-tls. HALO_BIN=path runs another halo build. Needs h2load, nginx with http_v2 (Debian's
+# nginx 1.22 has it), curl, openssl, python3, and wrk (lib.sh checks for it)
+# (apt-get install -y nghttp2-client nginx curl openssl python3 wrk).
 set -eu
 
-usage() { sed -n '/^# Usage/,/^# openssl/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '/^# Usage/,/^# (apt-get/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 nreq=40000
 nwarm=5000
 hconns=10
