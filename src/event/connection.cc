@@ -124,7 +124,18 @@ Connection::~Connection() {
         transport_.reset();
     }
     files_.reset();
-    ::close(fd_);
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+int Connection::release(std::unique_ptr<Transport>& transport) {
+    io_.stop();
+    timeout_.cancel();
+    transport = std::move(transport_);
+    files_.reset();
+    out_.clear();
+    return std::exchange(fd_, -1);
 }
 
 Connection::Files::~Files() {

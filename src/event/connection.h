@@ -50,6 +50,14 @@ class Connection {
     /// handshake runs inside the first read()s: they say kAgain until it is done, kEof/kError when
     /// it fails. Output queued meanwhile waits for it.
     void set_transport(std::unique_ptr<Transport> t) { transport_ = std::move(t); }
+    /// A transport whose handshake another Connection on the same socket completed.
+    void adopt_transport(std::unique_ptr<Transport> t) {
+        transport_ = std::move(t);
+        handshake_done_ = transport_ != nullptr;
+    }
+    /// Hands the socket (and its transport) over to a new owner: events and the timeout stop,
+    /// queued output is dropped, and the destructor closes nothing. Returns the fd.
+    int release(std::unique_ptr<Transport>& transport);
     /// The security layer, or nullptr (plain, or a plain client on a TLS port).
     const Transport* transport() const { return transport_.get(); }
     /// True once the transport's handshake has completed (a client waits for it to check the

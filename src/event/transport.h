@@ -39,6 +39,9 @@ class Transport {
     virtual bool drained() const { return false; }
     /// The host name the client asked for in the handshake (TLS SNI), empty when none.
     virtual std::string_view server_name() const { return {}; }
+    /// The application protocol the handshake agreed on (ALPN: "h2", "http/1.1"), empty when
+    /// none.
+    virtual std::string_view alpn() const { return {}; }
 };
 
 }  // namespace ev

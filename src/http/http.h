@@ -27,6 +27,7 @@ namespace http {
 
 class Port;
 class Session;
+struct Http2Start;
 struct Request;
 
 /// Request processing phases, in order (nginx's). find_config is run by the core only.
@@ -154,7 +155,8 @@ struct Request {
     std::string_view request_line;  // as sent (of a refused request: as far as it was read)
     std::string_view path;          // target without the query
     std::string_view args;          // after '?'
-    int http_minor = 1;             // HTTP/1.<minor>
+    int http_minor = 1;  // HTTP/1.<minor>; 1 for HTTP/2 (which means the same to modules)
+    bool http2 = false;  // the request came on an HTTP/2 stream
     std::vector<Header> headers;
     std::string uri;  // path decoded and normalized ("/a/../b%20c" -> "/b c"): nginx's $uri
     std::string_view host;
@@ -363,6 +365,8 @@ struct Request {
 
 /// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string format_http_date(time_t t);
+/// The current time as IMF-fixdate (the Date field), made once a second.
+std::string_view http_date();
 /// Parses the three HTTP date forms (IMF-fixdate, RFC 850, asctime).
 std::optional<time_t> parse_http_date(std::string_view s);
 
@@ -436,6 +440,12 @@ struct HttpMainConf : core::ConfBase {
     std::vector<Entry> engine;
     std::vector<std::unique_ptr<Port>> ports;
     std::vector<VariableDef> variables;  // built-in, then modules' (add_variable)
+    /// Set by the http_v2 module in postconfiguration: whether `http2 on` holds for a server,
+    /// and the start of an HTTP/2 connection, which an HTTP/1 session hands its socket to once
+    /// it has read the client's connection preface. Without the module, `listen ... http2`
+    /// fails the config.
+    bool (*http2_enabled)(const ServerBlock& srv) = nullptr;
+    void (*start_http2)(Http2Start& start) = nullptr;
     /// Set by the ssl module in postconfiguration: gives an `ssl` port its TLS side once its
     /// servers are known (certificates, SNI). Without it `listen ... ssl` fails the config.
     core::Status (*make_port_tls)(core::Cycle& cycle, Port& port) = nullptr;
@@ -463,6 +473,7 @@ struct HttpSrvConf : core::ConfBase {
         bool default_server = false;
         bool ssl = false;             // `listen ... ssl`
         bool proxy_protocol = false;  // `listen ... proxy_protocol`
+        bool http2 = false;           // `listen ... http2` (nginx before 1.25.1)
         std::string unix_path;        // `listen unix:path` (addr is AF_UNIX)
         std::string where;
     };

@@ -386,6 +386,12 @@ Status init_cycle(core::Cycle& cycle) {
     }
     HALO_TRY(build_ports(cycle, *main));
     for (auto& port : main->ports) {
+        if (!port->http2_where().empty() && main->start_http2 == nullptr) {
+            return Status::error(
+                "the \"http2\" parameter requires the http_v2 module, which is not compiled "
+                "in (see halo -V) in " +
+                port->http2_where());
+        }
         if (!port->ssl()) {
             continue;
         }

@@ -174,12 +174,7 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
                 return cf.error("invalid so_keepalive value: \"" + a + "\"");
             }
         } else if (a == "http2") {
-            // HTTP/2 is negotiated (ALPN): a client that offers it gets HTTP/1.1 from halo, and
-            // the site works. Said once per directive, as nginx warns about this parameter.
-            HALO_LOG(kWarn,
-                     "the \"http2\" parameter of \"listen\" is accepted, but halo speaks "
-                     "HTTP/1.1 only: clients negotiate HTTP/1.1 with it, in %s",
-                     cf.node().where().c_str());
+            l.http2 = true;  // nginx before 1.25.1; `http2 on` in the server since
             socket_option = false;
         } else if (a == "quic") {
             return cf.error(
@@ -444,6 +439,9 @@ Status build_ports(core::Cycle& cycle, HttpMainConf& main) {
             HALO_TRY(port->add_server(it.srv, l.default_server, l.ssl, l.where));
             if (l.proxy_protocol) {
                 port->set_proxy_protocol();
+            }
+            if (l.http2) {
+                port->set_http2(l.where);
             }
         }
     }

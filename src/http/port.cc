@@ -139,7 +139,7 @@ void Port::on_accept(int fd, const core::SockAddr& peer) {
     constexpr int kWorthIt = 256 / 3;
     bool read_now = first_read_hits_ > kWorthIt || (++accepts_ & 7) == 0;
     // Owns itself; freed by close().
-    auto* s = new Session(*port, fd, peer, accepted_nodelay());
+    auto* s = new Http1Session(*port, fd, peer, accepted_nodelay());
     bool found = s->begin(read_now);
     if (read_now) {
         first_read_hits_ += ((found ? 256 : 0) - first_read_hits_) / 8;

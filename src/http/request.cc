@@ -17,9 +17,7 @@
 #include "http/session.h"
 
 namespace http {
-namespace {
 
-/// RFC 9110 §5.6.7 IMF-fixdate, refreshed once a second.
 std::string_view http_date() {
     static time_t cached = 0;
     static char buf[40];
@@ -32,6 +30,8 @@ std::string_view http_date() {
     }
     return buf;
 }
+
+namespace {
 
 /// RFC 9112 §7.1.2: the last chunk, with the trailer fields of the response.
 std::string last_chunk(const Request& r) {
@@ -267,6 +267,48 @@ std::string_view status_text(int status) {
     }
 }
 
+void format_http1_head(Request& r, bool no_body, std::string& head) {
+    const auto& lc = r.loc_conf<HttpLocConf>();
+    if (!r.out.header_only && !r.out.content_length) {
+        // The length is unknown: chunked for HTTP/1.1, else the end of the connection ends the
+        // body (RFC 9112 §6.3).
+        if (r.http_minor >= 1 && *lc.chunked_transfer_encoding) {
+            r.out_headers.emplace_back("Transfer-Encoding", "chunked");
+            r.add_body_filter(&chunked_body_filter);
+        } else {
+            r.keepalive = false;
+        }
+    }
+
+    head.reserve(256);
+    head += "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    std::string_view reason = status_text(r.status);
+    head += reason.empty() ? std::string_view("Unknown") : reason;
+    head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: "
+                              : "\r\nServer: halo\r\nDate: ";
+    head += http_date();
+    if (!r.out.content_type.empty()) {
+        head += "\r\nContent-Type: ";
+        head += r.out.content_type;
+    }
+    if (r.out.content_length && !no_body) {
+        // RFC 9110 §8.6: never with 1xx, 204 and 304.
+        head += "\r\nContent-Length: ";
+        head += std::to_string(*r.out.content_length);
+    }
+    for (const auto& [name, value] : r.out_headers) {
+        head += "\r\n";
+        head += name;
+        head += ": ";
+        head += value;
+    }
+    head += r.out.upgrade ? "\r\nConnection: upgrade\r\n\r\n"
+            : r.keepalive ? "\r\nConnection: keep-alive\r\n\r\n"
+                          : "\r\nConnection: close\r\n\r\n";
+}
+
 // ---- Request ----
 
 const Header* Request::find_header(std::string_view name) const {
@@ -322,46 +364,10 @@ void Request::send_head(int code, std::string_view content_type,
         out.content_type.clear();  // nginx's header filter: no Content-Type with a 204
     }
     bool no_body = code < 200 || code == 204 || code == 304;
-    if (!out.header_only && !out.content_length) {
-        // The length is unknown: chunked for HTTP/1.1, else the end of the connection ends the
-        // body (RFC 9112 §6.3).
-        if (http_minor >= 1 && *lc.chunked_transfer_encoding) {
-            out_headers.emplace_back("Transfer-Encoding", "chunked");
-            add_body_filter(&chunked_body_filter);
-        } else {
-            keepalive = false;
-        }
+    session->make_head(*this, no_body, pending_head_);
+    if (!pending_head_.empty()) {
+        bytes_sent = pending_head_.size();
     }
-
-    std::string& head = pending_head_;
-    head.reserve(256);
-    head += "HTTP/1.1 ";
-    head += std::to_string(code);
-    head += ' ';
-    std::string_view reason = status_text(code);
-    head += reason.empty() ? std::string_view("Unknown") : reason;
-    head += *lc.server_tokens ? "\r\nServer: halo/" HALO_VERSION "\r\nDate: "
-                              : "\r\nServer: halo\r\nDate: ";
-    head += http_date();
-    if (!out.content_type.empty()) {
-        head += "\r\nContent-Type: ";
-        head += out.content_type;
-    }
-    if (out.content_length && !no_body) {
-        // RFC 9110 §8.6: never with 1xx, 204 and 304.
-        head += "\r\nContent-Length: ";
-        head += std::to_string(*out.content_length);
-    }
-    for (const auto& [name, value] : out_headers) {
-        head += "\r\n";
-        head += name;
-        head += ": ";
-        head += value;
-    }
-    head += out.upgrade ? "\r\nConnection: upgrade\r\n\r\n"
-            : keepalive ? "\r\nConnection: keep-alive\r\n\r\n"
-                        : "\r\nConnection: close\r\n\r\n";
-    bytes_sent = head.size();
     head_sent = true;
 }
 

@@ -19,75 +19,12 @@ const HttpSrvConf& srv_conf(const ServerBlock& s) {
     return core::conf_of<HttpSrvConf>(s.srv_confs);
 }
 
-struct Match {
-    const LocationBlock* loc = nullptr;
-    bool final = false;    // exact or regex: no regex of an outer level may override it
-    bool noregex = false;  // ^~: stops the regexes of its own level only
-};
-
-/// nginx's order: an exact match wins; else the longest prefix is remembered and its nested
-/// locations searched; a ^~ prefix stops there; else the regexes of this level are tried in
-/// order and the first match wins; else the longest prefix stands.
-Match match_location(const std::vector<std::unique_ptr<LocationBlock>>& locs, std::string_view uri,
-                     std::vector<std::string>& captures) {
-    const LocationBlock* best = nullptr;
-    for (const auto& loc : locs) {
-        switch (loc->match) {
-            case LocationMatch::kExact:
-                if (uri == loc->name) {
-                    return {loc.get(), true};
-                }
-                break;
-            case LocationMatch::kPrefix:
-            case LocationMatch::kPrefixNoRegex:
-                if (uri.substr(0, loc->name.size()) == loc->name &&
-                    (best == nullptr || loc->name.size() > best->name.size())) {
-                    best = loc.get();
-                }
-                break;
-            default:
-                break;
-        }
-    }
-    Match result{best, false, false};
-    if (best != nullptr) {
-        if (!best->children.empty()) {
-            Match nested = match_location(best->children, uri, captures);
-            if (nested.loc != nullptr) {
-                result.loc = nested.loc;
-                if (nested.final) {
-                    return nested;
-                }
-            }
-        }
-        // ^~, or a prefix equal to the whole URI (nginx treats it as exact): no regexes here.
-        if (best->match == LocationMatch::kPrefixNoRegex || best->name == uri) {
-            return {result.loc, best->name == uri, true};
-        }
-    }
-    std::vector<std::string_view> groups;
-    for (const auto& loc : locs) {
-        if (loc->match == LocationMatch::kRegex && loc->regex->match(uri, &groups)) {
-            captures.assign(groups.begin(), groups.end());
-            Match m{loc.get(), true};
-            if (!loc->children.empty()) {
-                Match nested = match_location(loc->children, uri, captures);
-                if (nested.loc != nullptr) {
-                    m.loc = nested.loc;
-                }
-            }
-            return m;
-        }
-    }
-    return result;
-}
-
 }  // namespace
 
 // ---- Session: connection and request lifecycle ----
 
-Session::Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay)
-    : port_(port),
+Http1Session::Http1Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay)
+    : Session(port),
       conn_(ev::Runtime::current().loop(), fd, peer, ev::Runtime::current().next_connection_id()),
       nodelay_(nodelay) {
     ev::Runtime::current().connection_opened();
@@ -104,7 +41,7 @@ Session::Session(const Port& port, int fd, const core::SockAddr& peer, bool node
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
-bool Session::begin(bool read_now) {
+bool Http1Session::begin(bool read_now) {
     if (state_ == State::kClosed) {
         return true;  // TLS could not start
     }
@@ -125,21 +62,21 @@ bool Session::begin(bool read_now) {
     return found;
 }
 
-void Session::close_idle(bool reclaimed) {
+void Http1Session::close_idle(bool reclaimed) {
     if (reclaimed) {
         count_reclaimed();
     }
     close();
 }
 
-Session::~Session() = default;
+Http1Session::~Http1Session() = default;
 
-size_t Session::max_head() const {
+size_t Http1Session::max_head() const {
     const auto& srv = srv_conf(port_.default_server());
     return srv.large_header_buffer_size->bytes * static_cast<size_t>(*srv.large_header_buffers);
 }
 
-Session::Work& Session::make_work() {
+Http1Session::Work& Http1Session::make_work() {
     const auto& srv = srv_conf(port_.default_server());
     work_ = std::make_unique<Work>(srv.large_header_buffer_size->bytes, max_head());
     // As nginx, the head is read with the rules of the address's default server.
@@ -148,7 +85,7 @@ Session::Work& Session::make_work() {
     return *work_;
 }
 
-void Session::on_drained() {
+void Http1Session::on_drained() {
     if (state_ == State::kWriting) {
         finish_request();
     } else if (state_ == State::kRunning && req_) {
@@ -176,7 +113,7 @@ void Session::on_drained() {
     }
 }
 
-void Session::body_written() {
+void Http1Session::body_written() {
     if (state_ == State::kClosed) {
         return;
     }
@@ -189,12 +126,12 @@ void Session::body_written() {
     }
 }
 
-bool Session::output_blocked() const {
+bool Http1Session::output_blocked() const {
     constexpr size_t kHighWater = 256 * 1024;
     return state_ == State::kClosed || conn_.failed() || conn_.output_buffered() > kHighWater;
 }
 
-void Session::on_timeout() {
+void Http1Session::on_timeout() {
     if ((state_ != State::kReadingHead || !in_.empty()) && state_ != State::kKeepalive &&
         state_ != State::kLingering) {
         reset_on_close(req_ && req_->loc_confs != nullptr
@@ -232,7 +169,7 @@ void Session::on_timeout() {
     }
 }
 
-bool Session::read_more(size_t max_total) {
+bool Http1Session::read_more(size_t max_total) {
     size_t room = max_total > in_.size() ? max_total - in_.size() : 0;
     if (room == 0) {
         return false;
@@ -259,7 +196,7 @@ bool Session::read_more(size_t max_total) {
     return false;
 }
 
-void Session::process_input() {
+void Http1Session::process_input() {
     if (in_process_) {
         return;
     }
@@ -269,7 +206,7 @@ void Session::process_input() {
     in_process_ = false;
 }
 
-bool Session::step_keepalive() {
+bool Http1Session::step_keepalive() {
     if (!read_more(max_head())) {
         return false;
     }
@@ -279,7 +216,29 @@ bool Session::step_keepalive() {
     return true;
 }
 
-void Session::head_request(std::string_view reason) {
+bool Http1Session::http2_allowed() const {
+    if (port_.main().start_http2 == nullptr) {
+        return false;
+    }
+    // On TLS only when ALPN said so (RFC 9113 §3.3); in clear with prior knowledge (§3.3).
+    return secure() ? transport()->alpn() == "h2" : port_.http2_for(port_.default_server());
+}
+
+void Http1Session::start_http2() {
+    Http2Start st;
+    st.port = &port_;
+    st.peer = conn_.peer();
+    st.id = conn_.id();
+    st.proxy = std::move(proxy_);
+    st.preread.assign(in_.view());
+    st.accepted = accepted_;
+    in_.clear();
+    st.fd = conn_.release(st.transport);
+    close();  // the socket is the HTTP/2 connection's now; it counts itself
+    port_.main().start_http2(st);
+}
+
+void Http1Session::head_request(std::string_view reason) {
     // A fresh request: what the parser had set (framing, headers) is not acted upon. The
     // method, request line and host, when they were read, go into the logs.
     const HeadParser& parser = work().parser;
@@ -305,21 +264,33 @@ void Session::head_request(std::string_view reason) {
         static_cast<int>(reason.size()), reason.data(), parser.line_refused() ? "line" : "headers");
 }
 
-void Session::reject_head() {
+void Http1Session::reject_head() {
     head_request(work().parser.reason());
     fail_request(work().parser.status());
 }
 
-void Session::drop_head(int status, std::string_view reason) {
+void Http1Session::drop_head(int status, std::string_view reason) {
     head_request(reason);
     req_->status = status;  // as nginx logs it; nothing is sent
     log_request();
     close();
 }
 
-bool Session::step_head() {
+bool Http1Session::step_head() {
     if (proxy_wanted_) {
         return step_proxy_header();
+    }
+    if (requests_ == 0 && !req_ && !in_.empty() && in_.view()[0] == 'P' && http2_allowed()) {
+        // HTTP/2's connection preface instead of a request (RFC 9113 §3.4).
+        constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        std::string_view seen = in_.view().substr(0, kPreface.size());
+        if (seen == kPreface) {
+            start_http2();
+            return false;
+        }
+        if (kPreface.starts_with(seen)) {
+            return read_more(max_head() + 1);
+        }
     }
     if (!in_.empty()) {
         if (!req_) {
@@ -347,13 +318,13 @@ bool Session::step_head() {
     return read_more(max_head() + 1);
 }
 
-bool Session::body_outcome(BodyStep outcome, bool keep) {
+bool Http1Session::body_outcome(BodyStep outcome, bool keep) {
     switch (outcome) {
         case BodyStep::kDone:
             if (keep) {
                 state_ = State::kRunning;
                 conn_.clear_timeout();
-                if (!finish_body()) {
+                if (!finish_body(*work().body)) {
                     fail_request(500);
                     return true;
                 }
@@ -384,7 +355,7 @@ bool Session::body_outcome(BodyStep outcome, bool keep) {
     return false;
 }
 
-bool Session::step_body() {
+bool Http1Session::step_body() {
     bool keep = state_ == State::kReadingBody;
     if (body_outcome(take_body(keep ? BodyMode::kStore : BodyMode::kDiscard), keep)) {
         return true;
@@ -397,7 +368,7 @@ bool Session::step_body() {
     return true;
 }
 
-bool Session::step_lingering() {
+bool Http1Session::step_lingering() {
     if (!read_more(65536)) {
         return false;
     }
@@ -410,7 +381,7 @@ bool Session::step_lingering() {
     return true;
 }
 
-bool Session::step_tunnel() {
+bool Http1Session::step_tunnel() {
     if (input_paused() || !read_more(65536)) {
         return false;
     }
@@ -419,7 +390,7 @@ bool Session::step_tunnel() {
     return state_ == State::kTunnel;
 }
 
-bool Session::step() {
+bool Http1Session::step() {
     switch (state_) {
         case State::kKeepalive:
             return step_keepalive();
@@ -446,7 +417,7 @@ bool Session::step() {
     return false;
 }
 
-void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
+void Http1Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
     state_ = State::kTunnel;
     work().tunnel = on_data;
     close_after_ = true;
@@ -462,7 +433,7 @@ void Session::start_tunnel(void (*on_data)(Request&, std::string_view)) {
     }
 }
 
-void Session::post_input() {
+void Http1Session::post_input() {
     if (input_posted_ || state_ == State::kClosed) {
         return;
     }
@@ -476,7 +447,7 @@ void Session::post_input() {
     });
 }
 
-void Session::start_request() {
+void Http1Session::start_request() {
     Request& r = *req_;
     r.session = this;
     r.connection_id = conn_.id();
@@ -506,88 +477,15 @@ void Session::start_request() {
     run_phases();
 }
 
-bool Session::find_config() {
-    Request& r = *req_;
-    if (r.named_target != nullptr || r.uri_changed) {
-        r.internal = true;  // an internal redirect or a rewrite: `internal` locations match
-    }
-    if (r.named_target == nullptr) {
-        // Captures of an earlier match (rewrite, if) stay unless a regex location matches.
-        r.location = match_location(r.server->locations, r.uri, r.captures).loc;
-    } else {
-        r.location = r.named_target;  // internal redirect to a named location
-        r.named_target = nullptr;
-    }
-    r.loc_confs = r.location != nullptr ? &r.location->loc_confs : &r.server->loc_confs;
-    const auto& lc = loc();
-    if (lc.internal && !r.internal) {
-        r.send_error(404);  // an `internal` location is not for clients
-        return false;
-    }
+void Http1Session::location_found(Request& r, const HttpLocConf& lc) {
     if (requests_ >= *lc.keepalive_requests || lc.keepalive_timeout->count() == 0 ||
         ev::Runtime::current().shutting_down()) {
         r.keepalive = false;
     }
     connection_rules(r, lc);
-    uint64_t max = lc.client_max_body_size->bytes;
-    if (max > 0 && !r.chunked && r.content_length > max) {
-        log(core::LogLevel::kError, "client intended to send too large body: %llu bytes",
-            static_cast<unsigned long long>(r.content_length));
-        fail_request(413);
-        return false;
-    }
-    return true;
 }
 
-void Session::run_phases() {
-    const auto& engine = port_.main().engine;
-    Request& r = *req_;
-    while (r.phase < engine.size()) {
-        const HttpMainConf::Entry& e = engine[r.phase];
-        if (e.handler == nullptr) {
-            r.phase++;
-            if (!find_config()) {
-                return;
-            }
-            continue;
-        }
-        if (e.phase == Phase::kContent) {
-            // A location's own content handler (proxy_pass...) replaces the phase, as nginx's
-            // clcf->handler.
-            if (PhaseHandler own = r.loc_conf<HttpLocConf>().content) {
-                own(r);
-                return;
-            }
-        }
-        switch (e.handler(r)) {
-            case Flow::kDeclined:
-                r.phase++;
-                break;
-            case Flow::kNext:
-                r.phase = e.next;
-                break;
-            case Flow::kDone:
-            case Flow::kSuspend:
-                return;  // `r` may be gone already
-        }
-    }
-    r.send_error(404);  // no content handler answered
-}
-
-void Session::run_from(Phase phase) {
-    const auto& engine = port_.main().engine;
-    Request& r = *req_;
-    r.phase = engine.size();
-    for (size_t i = 0; i < engine.size(); i++) {
-        if (engine[i].phase >= phase) {
-            r.phase = i;
-            break;
-        }
-    }
-    run_phases();
-}
-
-void Session::before_head(Request& r) {
+void Http1Session::before_head(Request& r) {
     // A client waiting for "100 Continue" gets it before a final response that leaves its
     // body unread, so that it sends the body, which is then discarded and the connection kept
     // (nginx does the same when it discards a body).
@@ -598,7 +496,7 @@ void Session::before_head(Request& r) {
     }
 }
 
-void Session::fail_request(int status) {
+void Http1Session::fail_request(int status) {
     work().stream = nullptr;  // the body is not delivered any more (the rest is not read)
     close_after_ = true;
     req_->keepalive = false;
@@ -606,7 +504,7 @@ void Session::fail_request(int status) {
     req_->send_error(status);
 }
 
-void Session::response_done() {
+void Http1Session::response_done() {
     if (state_ == State::kClosed) {
         return;  // the connection failed while the response was streamed
     }
@@ -622,16 +520,7 @@ void Session::response_done() {
     conn_.set_timeout(*loc().send_timeout);
 }
 
-void Session::log_request() {
-    if (req_ && !req_->logged && !req_->method.empty()) {
-        req_->logged = true;
-        for (PhaseHandler h : port_.main().registered[static_cast<int>(Phase::kLog)]) {
-            h(*req_);
-        }
-    }
-}
-
-void Session::abort() {
+void Http1Session::abort() {
     if (req_ && !req_->head_sent) {
         req_->status = 444;  // nginx logs a dropped request with 444
     }
@@ -641,7 +530,7 @@ void Session::abort() {
     close();
 }
 
-void Session::finish_request() {
+void Http1Session::finish_request() {
     Request& r = *req_;
     work().stream = nullptr;  // what is left of a streamed body is discarded
     work().input_paused = false;
@@ -689,7 +578,7 @@ void Session::finish_request() {
     process_input();
 }
 
-void Session::lingering_close() {
+void Http1Session::lingering_close() {
     const auto& lc = loc();
     if (conn_.failed()) {
         close();
@@ -708,7 +597,7 @@ void Session::lingering_close() {
     process_input();
 }
 
-void Session::close() {
+void Http1Session::close() {
     if (state_ == State::kClosed) {
         return;
     }
@@ -725,7 +614,7 @@ void Session::close() {
     rt.loop().post([this] { delete this; });
 }
 
-const core::SockAddr& Session::local_addr() {
+const core::SockAddr& Http1Session::local_addr() {
     if (work().local.len == 0) {
         work().local.len = sizeof(work().local.storage);
         if (getsockname(conn_.fd(), work().local.get(), &work().local.len) != 0) {
@@ -735,7 +624,7 @@ const core::SockAddr& Session::local_addr() {
     return work().local;
 }
 
-void Session::log(core::LogLevel level, const char* fmt, ...) {
+void Http1Session::log(core::LogLevel level, const char* fmt, ...) {
     const core::Log& log =
         req_ != nullptr ? request_log(*req_) : server_log(&port_.default_server());
     if (!log.enabled(level)) {

@@ -64,6 +64,19 @@ class Port : public ev::ListenHandler {
     /// `listen ... proxy_protocol`: every connection starts with a PROXY protocol header.
     bool proxy_protocol() const { return proxy_protocol_; }
     void set_proxy_protocol() { proxy_protocol_ = true; }
+    /// `listen ... http2` on this port (the whole port speaks HTTP/2 when asked, as nginx).
+    void set_http2(const std::string& where) {
+        if (http2_where_.empty()) {
+            http2_where_ = where;
+        }
+    }
+    const std::string& http2_where() const { return http2_where_; }
+    /// Whether a client may speak HTTP/2 to `srv` on this port: `listen ... http2`, or
+    /// `http2 on` in the server (the default server for h2c, the one TLS SNI names for h2).
+    bool http2_for(const ServerBlock& srv) const {
+        return main_.http2_enabled != nullptr &&
+               (!http2_where_.empty() || main_.http2_enabled(srv));
+    }
 
   private:
     const HttpMainConf& main_;
@@ -71,6 +84,7 @@ class Port : public ev::ListenHandler {
     std::optional<core::SockAddr> hosted_addr_;
     std::vector<Port*> hosted_;
     bool proxy_protocol_ = false;
+    std::string http2_where_;
     std::vector<const ServerBlock*> servers_;
     const ServerBlock* default_ = nullptr;
     bool explicit_default_ = false;
@@ -83,15 +97,126 @@ class Port : public ev::ListenHandler {
     unsigned accepts_ = 0;
 };
 
+/// What an HTTP/1 session hands over to the http_v2 module when the client's first bytes are
+/// HTTP/2's connection preface (HttpMainConf::start_http2).
+struct Http2Start {
+    const Port* port = nullptr;
+    int fd = -1;
+    core::SockAddr peer;
+    uint64_t id = 0;  // the connection's number stays
+    std::unique_ptr<ev::Transport> transport;
+    std::unique_ptr<ProxyHeader> proxy;
+    std::string preread;  // what was read: the preface and what followed it
+    std::chrono::steady_clock::time_point accepted;
+};
+
+/// What a request runs on, as the modules see it through Request: an HTTP/1 connection
+/// (Http1Session) or an HTTP/2 stream (the http_v2 module). It runs the phase engine; the
+/// subclass moves the bytes. One request at a time.
+class Session {
+  public:
+    explicit Session(const Port& port) : port_(port) {}
+    virtual ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    /// Queues response bytes for the current request.
+    virtual void write(std::string_view data, bool more = false) = 0;
+    /// A response head and the body bytes at hand, in one system call when the socket takes them.
+    virtual void write(std::string_view head, std::string_view body) = 0;
+    /// Queues a file range (the session owns and closes `fd`).
+    virtual void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) = 0;
+    /// After "101 Switching Protocols": raw bytes both ways (HTTP/1 only).
+    virtual void start_tunnel(void (*on_data)(Request&, std::string_view)) = 0;
+    /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
+    virtual void body_written() = 0;
+    virtual bool output_pending() const = 0;
+    virtual size_t output_buffered() const = 0;
+    /// Zero-copy body forwarding (Request::splice_body); false where it cannot be.
+    virtual bool prepare_splice() = 0;
+    virtual ev::IoStatus splice_from(ev::Connection& from, size_t max, size_t& n) = 0;
+    /// More than a few buffers are waiting for the client (or it is gone).
+    virtual bool output_blocked() const = 0;
+    /// The current request has its whole response queued.
+    virtual void response_done() = 0;
+    /// Drops the request without a response (444): HTTP/1 closes the connection, HTTP/2
+    /// resets the stream.
+    virtual void abort() = 0;
+    /// The client went away while the request ran (Request::client_gone).
+    virtual void client_gone() = 0;
+    /// Called by Request before a response head is written.
+    virtual void before_head(Request& r) = 0;
+    /// The protocol's part of the response head (after the header filters): HTTP/1 appends
+    /// the head's text to `head` (sent with the first body bytes), HTTP/2 submits it.
+    virtual void make_head(Request& r, bool no_body, std::string& head) = 0;
+    /// See Request::read_body(), stream_body(), pause_input(), resume_input().
+    virtual Flow read_body(BodyHandler done) = 0;
+    virtual void stream_body(BodyDataHandler on_data) = 0;
+    virtual void pause_input() = 0;
+    virtual void resume_input() = 0;
+    /// The PROXY protocol header the connection began with, or nullptr.
+    virtual const ProxyHeader* proxy_header() const = 0;
+    /// The connection's security layer (TLS), or nullptr for a plain connection.
+    virtual const ev::Transport* transport() const = 0;
+    /// The local address of the connection ($server_addr), looked up once.
+    virtual const core::SockAddr& local_addr() = 0;
+    /// Requests on this connection so far ($connection_requests).
+    virtual int requests() const = 0;
+    /// When the connection was accepted ($connection_time).
+    virtual std::chrono::steady_clock::time_point accepted() const = 0;
+    /// The connection's socket ($tcpinfo_*).
+    virtual int fd() const = 0;
+
+    /// Runs the phases again from server_rewrite (internal redirect).
+    void restart_at_find_config() { run_from(Phase::kServerRewrite); }
+    /// Runs the phases again from the first handler of `phase` (or the next phase with one).
+    void run_from(Phase phase);
+    /// Runs (or resumes) the phase engine on the current request.
+    void run_phases();
+    const Port& port() const { return port_; }
+    /// Whether the connection is TLS ($https, $scheme).
+    bool secure() const { return transport() != nullptr; }
+    /// The scheme clients use on this connection.
+    std::string_view scheme() const { return secure() ? "https" : "http"; }
+
+  protected:
+    /// The find_config phase: picks the location; false when the request got answered.
+    bool find_config();
+    /// What the connection makes of the location found (keepalive, TCP options).
+    virtual void location_found(Request& r, const HttpLocConf& lc) {}
+    /// Answers the current request with an error and ends what is left of its input.
+    virtual void fail_request(int status) = 0;
+    /// Runs the log phase once for the current request.
+    void log_request();
+    /// Request bodies read whole (read_body): `data` goes to memory up to
+    /// client_body_buffer_size, then to a temporary file. False on error (logged).
+    bool store_body(RequestBody& b, std::string_view data);
+    /// Moves the body into its temporary file (created here), from store_body() or, for an
+    /// empty body with client_body_in_file_only, when the body ends. False on error (logged).
+    bool open_body_file(RequestBody& b);
+    /// The end of a body read by read_body(): client_body_in_file_only gives even an empty
+    /// one (Content-Length: 0, or an empty chunked body) its file. False on error.
+    bool finish_body(RequestBody& b);
+
+    const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
+
+    const Port& port_;
+    std::unique_ptr<Request> req_;
+};
+
+/// HTTP/1.1's response head for `r` (status line, Server, Date, the headers, Connection), its
+/// framing decided: a body of unknown length is chunked (HTTP/1.1) or ends with the connection.
+void format_http1_head(Request& r, bool no_body, std::string& head);
+
 /// One client connection: reads requests, runs them through the phase engine, reads or
 /// discards their bodies, writes the responses, keeps the connection alive between requests
 /// and closes it lingering when the client may still be sending.
 /// Owns itself: created on accept, destroyed (posted) when closed.
-class Session : public ev::ConnectionHandler, public ev::Idle {
+class Http1Session final : public Session, public ev::ConnectionHandler, public ev::Idle {
   public:
     /// `nodelay`: the socket has TCP_NODELAY already (from the listening socket).
-    Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay);
-    ~Session() override;
+    Http1Session(const Port& port, int fd, const core::SockAddr& peer, bool nodelay);
+    ~Http1Session() override;
     /// Called once, right after the constructor (Port::on_accept): with `read_now`, reads
     /// what has arrived; registers the connection with the loop if it has to wait. False when
     /// the read found nothing yet.
@@ -103,65 +228,42 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     void on_error() override { close(); }
     void close_idle(bool reclaimed) override;
 
-    /// Queues response bytes for the current request.
-    void write(std::string_view data, bool more = false) { conn_.send(data, more); }
-    /// A response head and the body bytes at hand, in one system call when the socket takes them.
-    void write(std::string_view head, std::string_view body) { conn_.send(head, body); }
-    /// Queues a file range; with sendfile, tcp_nopush corks the socket until the response is
-    /// done and sendfile_max_chunk bounds each call (session_conn.cc).
-    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile);
-    /// After "101 Switching Protocols": raw bytes both ways. `on_data` gets what the client
-    /// sends (first what followed the request head); the client's close ends the session.
-    void start_tunnel(void (*on_data)(Request&, std::string_view));
-    /// Body bytes of a streamed response were queued: a slow client gets send_timeout.
-    void body_written();
-    bool output_pending() const { return conn_.output_pending(); }
-    size_t output_buffered() const { return conn_.output_buffered(); }
-    /// Zero-copy body forwarding (Request::splice_body).
-    bool prepare_splice() { return conn_.prepare_splice(); }
-    ev::IoStatus splice_from(ev::Connection& from, size_t max, size_t& n) {
+    // Session (see there).
+    void write(std::string_view data, bool more = false) override { conn_.send(data, more); }
+    void write(std::string_view head, std::string_view body) override { conn_.send(head, body); }
+    /// With sendfile, tcp_nopush corks the socket until the response is done and
+    /// sendfile_max_chunk bounds each call (session_conn.cc).
+    void write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) override;
+    /// `on_data` gets what the client sends (first what followed the request head); the
+    /// client's close ends the session.
+    void start_tunnel(void (*on_data)(Request&, std::string_view)) override;
+    void body_written() override;
+    bool output_pending() const override { return conn_.output_pending(); }
+    size_t output_buffered() const override { return conn_.output_buffered(); }
+    bool prepare_splice() override { return conn_.prepare_splice(); }
+    ev::IoStatus splice_from(ev::Connection& from, size_t max, size_t& n) override {
         return conn_.splice_from(from, max, n);
     }
-    /// More than a few buffers are waiting for the client (or it is gone).
-    bool output_blocked() const;
-    /// Runs the phases again from server_rewrite (internal redirect).
-    void restart_at_find_config() { run_from(Phase::kServerRewrite); }
-    /// Runs the phases again from the first handler of `phase` (or the next phase with one).
-    void run_from(Phase phase);
-    /// The current request has its whole response queued.
-    void response_done();
-    /// Runs (or resumes) the phase engine on the current request.
-    void run_phases();
+    bool output_blocked() const override;
+    void response_done() override;
     /// Drops the connection (the request gets no response).
-    void abort();
-    /// The client went away while the request ran: the connection is closed, the request
-    /// logged as it stands (Request::client_gone).
-    void client_gone() { close(); }
-    /// Called by Request before a response head is written.
-    void before_head(Request& r);
-    /// See Request::read_body().
-    Flow read_body(BodyHandler done);
-    /// See Request::stream_body(), pause_input(), resume_input().
-    void stream_body(BodyDataHandler on_data);
-    void pause_input();
-    void resume_input();
-    const Port& port() const { return port_; }
-    /// The PROXY protocol header the connection began with (`listen ... proxy_protocol`), or
-    /// nullptr.
-    const ProxyHeader* proxy_header() const { return proxy_.get(); }
-    /// The connection's security layer (TLS), or nullptr for a plain connection.
-    const ev::Transport* transport() const { return conn_.transport(); }
-    /// Whether the connection is TLS ($https, $scheme).
-    bool secure() const { return conn_.transport() != nullptr; }
-    /// The local address of the connection ($server_addr), looked up once.
-    const core::SockAddr& local_addr();
-    int requests() const { return requests_; }
-    /// When the connection was accepted ($connection_time).
-    std::chrono::steady_clock::time_point accepted() const { return accepted_; }
-    /// The connection's socket ($tcpinfo_*).
-    int fd() const { return conn_.fd(); }
-    /// The scheme clients use on this connection.
-    std::string_view scheme() const { return secure() ? "https" : "http"; }
+    void abort() override;
+    /// The connection is closed, the request logged as it stands.
+    void client_gone() override { close(); }
+    void before_head(Request& r) override;
+    void make_head(Request& r, bool no_body, std::string& head) override {
+        format_http1_head(r, no_body, head);
+    }
+    Flow read_body(BodyHandler done) override;
+    void stream_body(BodyDataHandler on_data) override;
+    void pause_input() override;
+    void resume_input() override;
+    const ProxyHeader* proxy_header() const override { return proxy_.get(); }
+    const ev::Transport* transport() const override { return conn_.transport(); }
+    const core::SockAddr& local_addr() override;
+    int requests() const override { return requests_; }
+    std::chrono::steady_clock::time_point accepted() const override { return accepted_; }
+    int fd() const override { return conn_.fd(); }
 
   private:
     enum class State : uint8_t {
@@ -189,6 +291,10 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool step_body();
     bool step_lingering();
     bool step_tunnel();
+    /// Whether the client may start HTTP/2 here (prior knowledge in clear, ALPN on TLS).
+    bool http2_allowed() const;
+    /// Hands the connection over to the http_v2 module (it sent the HTTP/2 preface).
+    void start_http2();
     /// Reads the PROXY protocol header first (session_conn.cc); false when it has to wait.
     bool step_proxy_header();
     /// The same on an `ssl` port, where the TLS handshake follows the header.
@@ -207,10 +313,7 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// Acts on what take_body() found; false when it has to read more (kNeedMore, kGone).
     bool body_outcome(BodyStep outcome, bool keep);
     void start_request();
-    /// The find_config phase: picks the location; false when the request got answered.
-    bool find_config();
     void finish_request();
-    void log_request();
     void close();
     void lingering_close();
     // Connection rules of the location (session_conn.cc): keepalive_time, keepalive_disable and
@@ -228,15 +331,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     bool stream_step();
     /// Runs process_input() from the event loop (once however often asked).
     void post_input();
-    bool store_body(std::string_view data);
-    /// Moves the body into its temporary file (created here), from store_body() or, for an
-    /// empty body with client_body_in_file_only, when the body ends. False on error (logged).
-    bool open_body_file();
-    /// The end of a body read by read_body(): client_body_in_file_only gives even an empty
-    /// one (Content-Length: 0, or an empty chunked body) its file. False on error.
-    bool finish_body();
-    void fail_request(int status);
-    const HttpLocConf& loc() const { return req_->loc_conf<HttpLocConf>(); }
+    void fail_request(int status) override;
+    void location_found(Request& r, const HttpLocConf& lc) override;
     /// Logs about this connection with nginx's context: the current request's (its level's
     /// error log, see http::log_error), else `, client: a, server: listen address` to the
     /// default server's error log.
@@ -273,10 +369,8 @@ class Session : public ev::ConnectionHandler, public ev::Idle {
     /// large_client_header_buffers of the default server: the most a request head may take.
     size_t max_head() const;
 
-    const Port& port_;
     ev::Connection conn_;
     ev::Buffer in_;
-    std::unique_ptr<Request> req_;
     std::unique_ptr<Work> work_;
     int requests_ = 0;
     ev::TimePoint started_;  // keepalive_time counts from here

@@ -50,7 +50,7 @@ void classify_agent(std::string_view ua, bool& msie6, bool& safari) {
 
 }  // namespace
 
-void Session::connection_rules(Request& r, const HttpLocConf& lc) {
+void Http1Session::connection_rules(Request& r, const HttpLocConf& lc) {
     const ConnLocConf& c = lc.conn;
     if (r.keepalive) {
         if (ev::Clock::now() - started_ > *c.keepalive_time) {
@@ -83,7 +83,7 @@ void Session::connection_rules(Request& r, const HttpLocConf& lc) {
     }
 }
 
-void Session::write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
+void Http1Session::write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfile) {
     const ConnLocConf& c = loc().conn;
     if (use_sendfile && !secure()) {
         if (*c.tcp_nopush && !corked_) {
@@ -96,14 +96,14 @@ void Session::write_file(int fd, uint64_t offset, uint64_t len, bool use_sendfil
     conn_.send_file(fd, offset, len, use_sendfile);
 }
 
-void Session::uncork() {
+void Http1Session::uncork() {
     if (corked_) {
         conn_.set_tcp_option(TCP_CORK, false);
         corked_ = false;
     }
 }
 
-bool Session::start_tls() {
+bool Http1Session::start_tls() {
     std::unique_ptr<ev::Transport> t = port_.tls()->accept(conn_.fd(), conn_.id());
     if (t == nullptr) {
         close();
@@ -113,7 +113,7 @@ bool Session::start_tls() {
     return true;
 }
 
-void Session::broken_proxy_header(std::string_view seen) {
+void Http1Session::broken_proxy_header(std::string_view seen) {
     // nginx's message; the bytes are shown as far as they are text.
     std::string shown(seen.substr(0, std::min<size_t>(seen.size(), 107)));
     core::log_conn(core::LogLevel::kError, conn_.id(),
@@ -122,7 +122,7 @@ void Session::broken_proxy_header(std::string_view seen) {
     close();
 }
 
-bool Session::step_proxy_header() {
+bool Http1Session::step_proxy_header() {
     if (port_.tls() != nullptr) {
         return step_proxy_header_tls();
     }
@@ -154,7 +154,7 @@ bool Session::step_proxy_header() {
 // nginx does, it is peeked and parsed from what arrived with it (up to 4k), then read exactly,
 // so that the handshake's bytes stay in the socket for the TLS layer; a header that did not
 // arrive whole with the connection's first bytes is a broken one.
-bool Session::step_proxy_header_tls() {
+bool Http1Session::step_proxy_header_tls() {
     std::array<char, 4096> seen;
     size_t n = 0;
     switch (conn_.peek(seen, n)) {
@@ -185,7 +185,7 @@ bool Session::step_proxy_header_tls() {
     return start_tls();
 }
 
-void Session::reset_on_close(const HttpLocConf& lc) {
+void Http1Session::reset_on_close(const HttpLocConf& lc) {
     if (!*lc.conn.reset_timedout_connection) {
         return;
     }

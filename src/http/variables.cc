@@ -246,7 +246,7 @@ bool get_is_args(const Request& r, std::string_view, std::string& out) {
 }
 
 bool get_server_protocol(const Request& r, std::string_view, std::string& out) {
-    out += r.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    out += r.http2 ? "HTTP/2.0" : r.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     return true;
 }
 

@@ -273,4 +273,12 @@ std::string_view SslTransport::server_name() const {
     return name != nullptr ? std::string_view(name) : std::string_view();
 }
 
+std::string_view SslTransport::alpn() const {
+    const unsigned char* p = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl_, &p, &len);
+    return p != nullptr ? std::string_view(reinterpret_cast<const char*>(p), len)
+                        : std::string_view();
+}
+
 }  // namespace tls

@@ -50,6 +50,7 @@ class SslTransport final : public ev::Transport {
     ev::TransportStatus write(std::string_view data, size_t& n) override;
     void shutdown() override;
     std::string_view server_name() const override;
+    std::string_view alpn() const override;
     /// The last read() from the socket returned less than OpenSSL asked for (read-ahead asks
     /// for a whole buffer), and neither OpenSSL nor the early data kept for read() holds a
     /// byte back. false when it cannot tell (the rest of a record that came in pieces is

@@ -135,8 +135,7 @@ TEST_F(H5bpTest, SameAnswersAsNginx) {
     ASSERT_TRUE(write_site(site));
     write_file(site + "/404.html", "<!doctype html><title>404</title><p>Not found\n");
     chmod((site + "/404.html").c_str(), 0644);
-    // halo runs h5bp's files unchanged (`listen ... http2` is accepted with a warning: halo
-    // serves HTTP/1.1, which the clients negotiate with ALPN).
+    // halo runs h5bp's files unchanged (`listen ... http2`: HTTP/2 is offered by ALPN).
     std::string halo_etc = etc_;
     RunResult t =
         check({absolute(halo_bin()), "-p", tmp_ / "halo/", "-t", "-c", "/etc/nginx/nginx.conf"});

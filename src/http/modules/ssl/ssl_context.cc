@@ -136,13 +136,25 @@ int on_servername(SSL* ssl, int* alert, void* arg) {
     return SSL_TLSEXT_ERR_OK;
 }
 
-/// RFC 7301: answer "http/1.1" when offered; no ALPN otherwise.
+/// RFC 7301: "h2" when the client offers it and the server (the one SNI named, else the
+/// default) speaks HTTP/2 (RFC 9113 §3.2), else "http/1.1" when offered; no ALPN otherwise.
 int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
             unsigned int inlen, void* arg) {
-    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    static const unsigned char kH2[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    const unsigned char* ours = kH2 + 3;  // http/1.1 only
+    unsigned int ours_len = sizeof(kH2) - 3;
+    SslTransport* t = SslTransport::of(ssl);
+    if (t != nullptr && t->owner() != nullptr) {
+        const http::Port& port = static_cast<const SslPort*>(t->owner())->port();
+        const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        if (port.http2_for(*port.find_server(name != nullptr ? name : ""))) {
+            ours = kH2;
+            ours_len = sizeof(kH2);
+        }
+    }
     unsigned char* selected = nullptr;
     unsigned char selected_len = 0;
-    if (SSL_select_next_proto(&selected, &selected_len, kHttp11, sizeof(kHttp11), in, inlen) !=
+    if (SSL_select_next_proto(&selected, &selected_len, ours, ours_len, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED) {
         return SSL_TLSEXT_ERR_NOACK;
     }

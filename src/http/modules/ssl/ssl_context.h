@@ -140,6 +140,7 @@ class SslPort final : public http::PortTls {
     std::unique_ptr<ev::Transport> accept(int fd, uint64_t connection_id) const override;
     /// The context of the server that `name` selects (nullptr: the server has none).
     SSL_CTX* context_for(std::string_view name) const;
+    const http::Port& port() const { return port_; }
 
   private:
     const http::Port& port_;
