@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/core_module.h"
@@ -210,6 +211,14 @@ void Runtime::quit(bool close_idle) {
     cycle_.close_listening();
     if (close_idle) {
         close_all_idle();
+    } else {
+        std::vector<Idle*> idle;
+        for (Idle* c = idle_.idle_next_; c != &idle_; c = c->idle_next_) {
+            idle.push_back(c);
+        }
+        for (Idle* c : idle) {
+            c->retiring();  // it may close (and leave the list)
+        }
     }
     const auto& core = cycle_.conf<core::CoreConf>();
     if (core.shutdown_timeout) {

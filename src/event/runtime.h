@@ -25,6 +25,9 @@ class Idle {
     virtual ~Idle() = default;
     /// Close now: the slot is needed (`reclaimed`), or the worker quits.
     virtual void close_idle(bool reclaimed) = 0;
+    /// The worker retires (a reload) and keeps its idle connections until their next request:
+    /// a protocol that can say so at once (HTTP/2's GOAWAY) does.
+    virtual void retiring() {}
 
   private:
     friend class Runtime;

@@ -82,6 +82,16 @@ bool H2Connection::init() {
                       static_cast<size_t>(*srv_conf(port_.default_server()).large_header_buffers);
     nghttp2_option_set_max_send_header_block_length(opt, 4 * max_head + 65536);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    // Floods (each closes the connection with GOAWAY, logged in on_frame_send): RST_STREAM
+    // right after HEADERS (CVE-2023-44487: a bucket of 1000, 33 a second, nghttp2's
+    // defaults said here), CONTINUATION frames without end (CVE-2024-27316: 8 at most),
+    // SETTINGS and PING answers the client does not read (1000 queued), SETTINGS with
+    // more than 32 entries. PRIORITY frames build no tree (RFC 9218: no RFC 7540 priorities).
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_no_closed_streams(opt, 1);
     int rc = nghttp2_session_server_new2(&ng_, cb, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -95,11 +105,15 @@ bool H2Connection::init() {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
          static_cast<uint32_t>(conf_.body_preread_size->bytes)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(max_head)},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings,
                                 sizeof(settings) / sizeof(settings[0])) != 0) {
         return false;
     }
+    // The connection's window is as large as it can be (as nginx): each stream's own window
+    // (http2_body_preread_size) bounds what the client may send ahead.
+    nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_MAX_WINDOW_SIZE);
     update_timer();
     return true;
 }
@@ -151,6 +165,9 @@ void H2Connection::on_readable() {
 }
 
 void H2Connection::process_input(std::string_view data) {
+    // nginx's flood rule: frames that carry no request data (PRIORITY, PING, WINDOW_UPDATE,
+    // SETTINGS, empty DATA...) may not be more than 8 times the bytes that do, past 1 MiB.
+    received_ += data.size();
     in_input_ = true;
     ssize_t n =
         nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
@@ -167,6 +184,17 @@ void H2Connection::process_input(std::string_view data) {
                 "PING, RST_STREAM): closing it");
         }
         flush();
+        close();
+        return;
+    }
+    if (received_ / 8 > useful_ + 1024 * 1024) {
+        log(core::LogLevel::kWarn,
+            "http2 flood detected: %llu bytes received, %llu of them "
+            "requests and bodies",
+            static_cast<unsigned long long>(received_), static_cast<unsigned long long>(useful_));
+        nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                              NGHTTP2_ENHANCE_YOUR_CALM, nullptr, 0);
+        goaway_sent_ = true;
         close();
         return;
     }
@@ -348,6 +376,9 @@ void H2Connection::retire(int32_t id) {
     std::shared_ptr<H2Stream> gone(std::move(it->second));
     streams_.erase(it);
     ev::Runtime::current().loop().post([gone] {});
+    if (ev::Runtime::current().shutting_down()) {
+        goaway();  // the streams in flight finish, then the connection closes (flush)
+    }
     update_timer();
 }
 
@@ -382,9 +413,10 @@ int H2Connection::on_header(nghttp2_session* s, const nghttp2_frame* f, const ui
                             size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
                             void* self) {
     auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
-    if (st == nullptr || f->hd.type != NGHTTP2_HEADERS) {
+    if (st == nullptr || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;  // trailers of a request: not kept (nginx ignores them too)
     }
+    static_cast<H2Connection*>(self)->useful_ += namelen + valuelen;
     st->add_field({reinterpret_cast<const char*>(name), namelen},
                   {reinterpret_cast<const char*>(value), valuelen});
     return 0;
@@ -415,6 +447,7 @@ int H2Connection::on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void
 
 int H2Connection::on_data_chunk(nghttp2_session* s, uint8_t flags, int32_t id, const uint8_t* data,
                                 size_t len, void* self) {
+    static_cast<H2Connection*>(self)->useful_ += len;
     auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(s, id));
     if (st == nullptr) {
         nghttp2_session_consume_connection(s, len);  // a stream we no longer follow
@@ -425,6 +458,14 @@ int H2Connection::on_data_chunk(nghttp2_session* s, uint8_t flags, int32_t id, c
 }
 
 int H2Connection::on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* self) {
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+        // A connection error (RFC 9113 §5.4.1): the protocol broken, or a flood stopped.
+        auto* c = static_cast<H2Connection*>(self);
+        c->log(f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM ? core::LogLevel::kWarn
+                                                                 : core::LogLevel::kInfo,
+               "HTTP/2 connection closed with GOAWAY %s",
+               nghttp2_http2_strerror(f->goaway.error_code));
+    }
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
         auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));

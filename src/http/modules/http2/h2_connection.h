@@ -31,6 +31,8 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     void on_timeout() override;
     void on_error() override { close(); }
     void close_idle(bool reclaimed) override;
+    /// A reload: GOAWAY now, the client opens its next connection to the new workers.
+    void retiring() override { goaway(); }
 
     // For the streams.
     nghttp2_session* ng() { return ng_; }
@@ -87,6 +89,8 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     core::SockAddr local_{};
     std::chrono::steady_clock::time_point accepted_;
     int requests_ = 0;
+    uint64_t received_ = 0;  // bytes read
+    uint64_t useful_ = 0;    // of which header fields and body data (the flood rule)
     bool closed_ = false;
     bool flush_posted_ = false;
     bool in_input_ = false;

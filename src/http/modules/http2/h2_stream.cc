@@ -163,6 +163,26 @@ void H2Stream::on_data(std::string_view data) {
     deliver_body();
 }
 
+void H2Stream::arm_body_timer() {
+    bool waiting = req_ && !finished_ && !body_end_ && !input_paused_ &&
+                   (body_mode_store_ || body_data_ != nullptr);
+    if (waiting) {
+        body_timer_.arm(ev::Runtime::current().loop(), *loc().client_body_timeout);
+    } else {
+        body_timer_.cancel();
+    }
+}
+
+void H2Stream::body_timed_out(void* self) {
+    auto* s = static_cast<H2Stream*>(self);
+    if (!s->req_ || s->finished_) {
+        return;
+    }
+    http::log_error(*s->req_, core::LogLevel::kInfo,
+                    "client timed out while sending the request body");
+    s->fail_request(408);
+}
+
 void H2Stream::on_body_end() {
     body_end_ = true;
     deliver_body();
@@ -196,6 +216,7 @@ void H2Stream::stream_body(http::BodyDataHandler on_data) {
 
 void H2Stream::pause_input() {
     input_paused_ = true;
+    body_timer_.cancel();  // the consumer's own timeout covers the wait
 }
 
 void H2Stream::resume_input() {
@@ -214,6 +235,13 @@ void H2Stream::deliver_body() {
     if (!req_ || finished_) {
         return;
     }
+    take_body();
+    if (req_ && !finished_) {
+        arm_body_timer();
+    }
+}
+
+void H2Stream::take_body() {
     http::Request& r = *req_;
     uint64_t max = loc().client_max_body_size->bytes;
     if (max > 0 && body_seen_ > max && (body_mode_store_ || body_data_ != nullptr)) {
@@ -425,6 +453,10 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
     }
     if (out_.empty() && last_) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (req_ && !req_->out_trailers.empty()) {
+            send_trailers();  // END_STREAM comes with them
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
     } else if (n == 0) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -433,6 +465,22 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
         post_drained();
     }
     return static_cast<ssize_t>(n);
+}
+
+void H2Stream::send_trailers() {
+    std::vector<std::string> names;
+    names.reserve(req_->out_trailers.size());
+    std::vector<nghttp2_nv> nv;
+    for (auto& [name, value] : req_->out_trailers) {
+        names.emplace_back(name);
+        for (char& ch : names.back()) {
+            ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+        }
+        nv.push_back({reinterpret_cast<uint8_t*>(names.back().data()),
+                      reinterpret_cast<uint8_t*>(value.data()), names.back().size(), value.size(),
+                      NGHTTP2_NV_FLAG_NONE});
+    }
+    nghttp2_submit_trailer(c_.ng(), id_, nv.data(), nv.size());
 }
 
 void H2Stream::post_drained() {
@@ -482,6 +530,7 @@ void H2Stream::finish_request() {
         return;
     }
     finished_ = true;
+    body_timer_.cancel();
     req_->completed = sent_all_;
     log_request();
     discard_ = true;

@@ -88,12 +88,18 @@ class H2Stream final : public http::Session {
     /// The body bytes the request takes now (read_body, stream_body) go to it; the others
     /// wait in preread_ (bounded by the window the client was given).
     void deliver_body();
+    void take_body();
     /// Gives the client `n` more bytes of window (they were taken).
     void consume(size_t n);
     void resume_data();
     void post_drained();
+    /// The response's trailer fields (add_trailer, an upstream's), as a last HEADERS frame.
+    void send_trailers();
     void drained();
     void queue(Piece p);
+    /// client_body_timeout between two pieces of a body the request waits for.
+    void arm_body_timer();
+    static void body_timed_out(void* self);
 
     H2Connection& c_;
     int32_t id_;
@@ -127,6 +133,7 @@ class H2Stream final : public http::Session {
     bool closed_ = false;               // nghttp2 closed the stream
     bool finished_ = false;             // the request was logged
     size_t chunk_size_ = 8192;
+    ev::Deadline body_timer_{&H2Stream::body_timed_out, this};
     std::shared_ptr<char> token_ = std::make_shared<char>();  // posted tasks check it
 };
 
