@@ -502,11 +502,15 @@ std::vector<pid_t> children_of(pid_t parent) {
         }
         char state = 0;
         pid_t ppid = -1;
+        if (!read_stat(static_cast<pid_t>(pid), state, ppid) || ppid != parent || state == 'Z' ||
+            state == 'X' || state == 'x') {
+            continue;
+        }
         // Not the master's short-lived configuration check (core::run_isolated_check), which
-        // is no worker or helper.
-        if (read_stat(static_cast<pid_t>(pid), state, ppid) && ppid == parent && state != 'Z' &&
-            state != 'X' && state != 'x' &&
-            read_file("/proc/" + std::to_string(pid) + "/comm") != "halo: check\n") {
+        // is no worker or helper; nor a child gone since its stat was read (the check, reaped
+        // at once: its name can no longer be read).
+        auto comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+        if (comm && *comm != "halo: check\n") {
             out.push_back(static_cast<pid_t>(pid));
         }
     }
