@@ -6,6 +6,7 @@
 // tunnels paced both ways (64 MiB toward a slow client, 64 MiB from a fast client to a slow
 // backend). Every test runs its own halo, so that the worker's peak memory (VmHWM) is that
 // test's.
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +51,8 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT_0%%;
+        # Little room in the kernel toward the client: the rest waits in halo.
+        listen 127.0.0.1:%%PORT_1%% sndbuf=4k;
 
         location /up/ {
             proxy_pass http://one;
@@ -488,6 +491,59 @@ TEST_F(ProxyStreamTest, ATunnelTowardASlowClientKeepsMemoryBounded) {
     EXPECT_GT(hwm, 0);
     EXPECT_LT(hwm, kMaxWorkerKb) << "the worker's peak memory grew with the tunnel";
     c.close();
+    p.b0.set_handler({});
+    p.expect_worker_serves();
+}
+
+TEST_F(ProxyStreamTest, ATunnelClosedByTheBackendDeliversWhatItSentFirst) {
+    // The backend sends its last bytes and closes while the client has not read them: halo
+    // reads the close with them still queued for the client (more than the kernel buffers
+    // take, less than the high-water mark that would stop reading the backend). As nginx, the
+    // client gets them all, then the close.
+    constexpr uint64_t kSize = 192 << 10;
+    Proxy p;
+    p.b0.set_handler([](BackendConn& c, const BackendRequest&) {
+        send_101(c);
+        c.send(pattern_piece(0, kSize));
+        c.close_after();
+    });
+    ASSERT_TRUE(p.start());
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(p.halo.port(1));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    std::string req =
+        "GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    // Nothing read until halo has closed its upstream connection (read the backend's close).
+    EXPECT_TRUE(wait_until([&] {
+        return p.b0.requests() == 1 && connections_to(p.worker, p.b0.port()) == 0;
+    })) << p.halo.error_log();
+    std::string got;
+    char buf[1 << 16];
+    for (;;) {
+        pollfd pf = {fd, POLLIN, 0};
+        if (::poll(&pf, 1, 10000) != 1) {
+            break;
+        }
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            break;
+        }
+        got.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    size_t head_end = got.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << got.substr(0, 200);
+    EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 101");
+    std::string body = got.substr(head_end + 4);
+    EXPECT_EQ(body.size(), kSize) << "the bytes the backend sent before closing were dropped";
+    EXPECT_TRUE(body == pattern_piece(0, kSize)) << "the bytes differ";
     p.b0.set_handler({});
     p.expect_worker_serves();
 }

@@ -94,7 +94,11 @@ class Responder {
     /// `signer`: the certificate (and key) that signs the responses.
     Responder(const std::string& dir, uint16_t port, const std::string& signer = "ca",
               const std::string& ca = "ca") {
-        log_ = dir + "/responder-" + std::to_string(getpid()) + ".log";
+        // A log of its own: the previous responder's (same port) says it was waiting too, and
+        // would pass for this one's before it listens.
+        static int started = 0;
+        log_ = dir + "/responder-" + std::to_string(getpid()) + "-" + std::to_string(++started) +
+               ".log";
         pid_ = fork();
         if (pid_ == 0) {
             setpgid(0, 0);

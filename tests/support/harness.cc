@@ -502,11 +502,15 @@ std::vector<pid_t> children_of(pid_t parent) {
         }
         char state = 0;
         pid_t ppid = -1;
+        if (!read_stat(static_cast<pid_t>(pid), state, ppid) || ppid != parent || state == 'Z' ||
+            state == 'X' || state == 'x') {
+            continue;
+        }
         // Not the master's short-lived configuration check (core::run_isolated_check), which
-        // is no worker or helper.
-        if (read_stat(static_cast<pid_t>(pid), state, ppid) && ppid == parent && state != 'Z' &&
-            state != 'X' && state != 'x' &&
-            read_file("/proc/" + std::to_string(pid) + "/comm") != "halo: check\n") {
+        // is no worker or helper; nor a child gone since its stat was read (the check, reaped
+        // at once: its name can no longer be read).
+        auto comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+        if (comm && *comm != "halo: check\n") {
             out.push_back(static_cast<pid_t>(pid));
         }
     }
@@ -575,8 +579,13 @@ long process_euid(pid_t pid) {
     return -1;
 }
 
-int established_connections(pid_t pid, uint16_t port) {
-    // Socket inodes of the ESTABLISHED connections whose local port is `port`.
+namespace {
+
+/// How many of `pid`'s descriptors are loopback TCP sockets (IPv4 or IPv6 tables) whose
+/// /proc/net/tcp line passes `pick(local_port, remote_port, state)`; state as the kernel
+/// writes it ("01" = ESTABLISHED).
+int held_sockets(pid_t pid,
+                 const std::function<bool(uint16_t, uint16_t, const std::string&)>& pick) {
     std::set<unsigned long> inodes;
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
         auto text = read_file(table);
@@ -592,11 +601,14 @@ int established_connections(pid_t pid, uint16_t port) {
             unsigned long inode = 0;
             f >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >>
                 inode;
-            size_t colon = local.rfind(':');
-            if (!f || colon == std::string::npos || state != "01") {
+            size_t lc = local.rfind(':');
+            size_t rc = remote.rfind(':');
+            if (!f || lc == std::string::npos || rc == std::string::npos) {
                 continue;
             }
-            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port) {
+            auto lport = static_cast<uint16_t>(std::stoul(local.substr(lc + 1), nullptr, 16));
+            auto rport = static_cast<uint16_t>(std::stoul(remote.substr(rc + 1), nullptr, 16));
+            if (pick(lport, rport, state)) {
                 inodes.insert(inode);
             }
         }
@@ -625,6 +637,19 @@ int established_connections(pid_t pid, uint16_t port) {
     }
     closedir(d);
     return count;
+}
+
+}  // namespace
+
+int established_connections(pid_t pid, uint16_t port) {
+    return held_sockets(pid, [port](uint16_t local, uint16_t, const std::string& state) {
+        return local == port && state == "01";
+    });
+}
+
+int connections_to(pid_t pid, uint16_t port) {
+    return held_sockets(
+        pid, [port](uint16_t, uint16_t remote, const std::string&) { return remote == port; });
 }
 
 // ---- HTTP client ----

@@ -126,6 +126,9 @@ long process_euid(pid_t pid);
 /// ESTABLISHED TCP sockets held by `pid` whose local port is `port` (IPv4 loopback tests):
 /// the client connections a worker serves.
 int established_connections(pid_t pid, uint16_t port);
+/// TCP sockets held by `pid` whose peer port is `port`, in any state (loopback tests): e.g.
+/// a worker's connections to a backend, until it closes them.
+int connections_to(pid_t pid, uint16_t port);
 
 // ---- HTTP client ----
 

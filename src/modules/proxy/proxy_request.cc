@@ -166,6 +166,8 @@ void Exchange::resume(http::Request& r) {
         x->file_queued_ = false;
         if (x->state_ == State::kDone) {
             x->flush_spill(true);  // the upstream is done: the rest of the file, the end
+        } else if (x->state_ == State::kTunnel && !x->up_) {
+            r.abort();  // the upstream closed the tunnel: the client has its last bytes now
         } else {
             x->read_upstream();
         }

@@ -527,6 +527,12 @@ void Exchange::on_upstream_closed() {
     if (state_ == State::kTunnel) {
         release(upstream::Outcome::kOk);
         drop_upstream();
+        if (r_.output_buffered() > 0) {
+            // As nginx: what the upstream sent before closing reaches the client first; the
+            // tunnel ends once it has (resume()), or with send_timeout.
+            r_.on_drained = &Exchange::resume;
+            return;
+        }
         r_.abort();  // the tunnel ends with either side
         return;
     }
