@@ -125,7 +125,10 @@ class H2Target {
 
   private:
     static void echo(BackendConn& c, const BackendRequest& r) {
-        std::string body = r.method + " " + r.target + " " + r.body;
+        // /large: 1 MiB (the zero-window stall); otherwise what came, echoed
+        std::string body = r.target.rfind("/large", 0) == 0
+                               ? std::string(1 << 20, 'L')
+                               : r.method + " " + r.target + " " + r.body;
         bool close = r.headers.count("connection") && r.headers.at("connection") == "close";
         c.send(Backend::ok_response(body, close));
         if (close) {

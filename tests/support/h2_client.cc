@@ -344,7 +344,10 @@ bool Client::send_raw(std::string_view bytes) {
                     error_ = "send: timed out";
                     return false;
                 }
-                fill(Clock::now());
+                if (read_while_sending_ && fill(Clock::now()) == 0) {
+                    error_ = "send: the server closed the connection";
+                    return false;
+                }
             }
             continue;
         }

@@ -245,6 +245,10 @@ class Client {
     void set_auto_window(bool on) { auto_window_ = on; }
     /// When on (the default), the server's SETTINGS and PINGs are acknowledged.
     void set_auto_ack(bool on) { auto_ack_ = on; }
+    /// When on (the default), a write the server does not take (its receive buffer full) lets
+    /// the client read meanwhile (kept, not processed, until the next read_frame), so neither
+    /// side blocks. Off for floods that must not read: the write then waits up to 5 s.
+    void set_read_while_sending(bool on) { read_while_sending_ = on; }
     /// Every frame read so far (types only), for messages.
     const std::string& trace() const { return trace_; }
     /// DATA bytes not yet given back on the connection (auto_window off).
@@ -269,6 +273,7 @@ class Client {
     bool closed_ = false;
     bool auto_window_ = true;
     bool auto_ack_ = true;
+    bool read_while_sending_ = true;
     bool server_settings_seen_ = false;
     int settings_acks_ = 0;
     uint32_t next_stream_ = 1;
