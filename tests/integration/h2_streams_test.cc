@@ -6,6 +6,7 @@
 #include <string>
 
 #include "integration/h2_target.h"
+#include "support/test_cert.h"
 
 namespace halo_test::h2 {
 namespace {
@@ -190,6 +191,28 @@ TEST_P(H2Streams, Http11AndHttp2OnOnePort) {
     r = c2.request(Client::request_headers("/hello"));
     EXPECT_EQ(r.status, 200) << r.error;
     EXPECT_EQ(r.body, "second\n");
+}
+
+TEST_P(H2Streams, TlsWithAlpn) {
+    // `listen ... ssl http2`: h2 when ALPN offers it, HTTP/1.1 otherwise.
+    TempDir certs;
+    ASSERT_TRUE(make_certificate("localhost", certs / "c.crt", certs / "c.key"));
+    start({},
+          "        ssl_certificate " + (certs / "c.crt") + ";\n        ssl_certificate_key " +
+              (certs / "c.key") + ";\n",
+          false, "ssl http2");
+    Client c;
+    ASSERT_TRUE(c.connect_tls(target_.port(), {"h2", "http/1.1"})) << c.error();
+    EXPECT_EQ(c.alpn(), "h2");
+    ASSERT_TRUE(c.handshake()) << c.error();
+    Response r = c.request(Client::request_headers("/hello"));
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(r.body, "hello\n");
+    r = c.request(Client::request_headers("/big.txt"), {}, 10s);
+    EXPECT_TRUE(r.body == target_.big()) << r.body.size() << " " << r.error;
+    Client h1;
+    EXPECT_FALSE(h1.connect_tls(target_.port(), {"http/1.1"}));
+    EXPECT_EQ(h1.alpn(), "http/1.1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, H2Streams, ::testing::Values(Server::kHalo, Server::kNginx),

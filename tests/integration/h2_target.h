@@ -22,10 +22,10 @@ inline std::string server_name(const ::testing::TestParamInfo<Server>& info) {
     return info.param == Server::kHalo ? "halo" : "nginx";
 }
 
-/// The common site: %%PORT%% (h2c, `listen ... http2`), %%ROOT%%, %%BACKEND%%; `server_extra`
-/// goes inside the server block, `http_extra` in http.
-inline std::string h2_site(const std::string& http_extra = {},
-                           const std::string& server_extra = {}) {
+/// The common site: %%PORT%% (`listen ... <listen_params>`: h2c by default), %%ROOT%%,
+/// %%BACKEND%%; `server_extra` goes inside the server block, `http_extra` in http.
+inline std::string h2_site(const std::string& http_extra = {}, const std::string& server_extra = {},
+                           const std::string& listen_params = "http2") {
     return R"(
 http {
     access_log off;
@@ -34,7 +34,8 @@ http {
 )" + http_extra +
            R"(
     server {
-        listen 127.0.0.1:%%PORT%% http2;
+        listen 127.0.0.1:%%PORT%% )" +
+           listen_params + R"(;
         server_name localhost;
         root %%ROOT%%;
 )" + server_extra +
@@ -98,6 +99,8 @@ class H2Target {
     }
 
     Server server() const { return server_; }
+    /// The prefix of the server under test (absolute).
+    std::string prefix() const { return is_halo() ? halo_.prefix() : nginx_.prefix(); }
     bool is_halo() const { return server_ == Server::kHalo; }
     uint16_t port() const { return port_; }
     uint16_t port2() const { return port2_; }
@@ -157,8 +160,9 @@ class H2Test : public ::testing::TestWithParam<Server> {
     }
     /// Starts the server with h2_site(http_extra, server_extra).
     void start(const std::string& http_extra = {}, const std::string& server_extra = {},
-               bool second_server = false) {
-        ASSERT_TRUE(target_.start(GetParam(), h2_site(http_extra, server_extra), second_server));
+               bool second_server = false, const std::string& listen_params = "http2") {
+        ASSERT_TRUE(target_.start(GetParam(), h2_site(http_extra, server_extra, listen_params),
+                                  second_server));
     }
     /// A connected client that has done the handshake.
     std::unique_ptr<Client> connect(const Settings& settings = {}) {
