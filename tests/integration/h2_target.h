@@ -4,6 +4,7 @@
 // Debian's nginx (skipped when not installed) on the same configuration, so that every
 // conformance and attack test is first proven against nginx. Used by h2_conformance_test.cc
 // and h2_attack_test.cc.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <string>
@@ -107,6 +108,15 @@ class H2Target {
     const std::string& big() const { return big_; }
     Backend& backend() { return backend_; }
     std::string error_log() { return is_halo() ? halo_.error_log() : nginx_.error_log(); }
+
+    /// Sends `signo` to the master (SIGHUP: reload; SIGQUIT: graceful stop).
+    bool signal_master(int signo) {
+        if (is_halo()) {
+            return halo_.signal(signo);
+        }
+        std::optional<pid_t> master = read_pid_file(nginx_.path("nginx.pid"));
+        return master && ::kill(*master, signo) == 0;
+    }
 
     /// The worker processes (one with worker_processes 1).
     std::vector<pid_t> workers() {
