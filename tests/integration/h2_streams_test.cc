@@ -193,6 +193,24 @@ TEST_P(H2Streams, Http11AndHttp2OnOnePort) {
     EXPECT_EQ(r.body, "second\n");
 }
 
+TEST_P(H2Streams, ChunkSizeAndBodyPrereadSize) {
+    start({}, "        http2_chunk_size 1k;\n        http2_body_preread_size 1k;\n");
+    auto c = connect();
+    // http2_body_preread_size: the stream window the server gives request bodies.
+    EXPECT_EQ(c->server_setting(kInitialWindowSize), 1024u);
+    // http2_chunk_size: the largest DATA frame of a response.
+    Response r = c->request(Client::request_headers("/big.txt"), {}, 10s);
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_TRUE(r.body == target_.big()) << r.body.size();
+    EXPECT_LE(c->stream(r.stream).max_data_frame, 1024u);
+    EXPECT_GE(c->stream(r.stream).data_frames, target_.big().size() / 1024);
+    // A body above the preread size goes through as the server opens the window.
+    std::string body(100000, 'p');
+    r = c->request(Client::request_headers("/proxy/preread", "POST"), body, 10s);
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_TRUE(r.body == "POST /preread " + body) << r.body.size();
+}
+
 TEST_P(H2Streams, TlsWithAlpn) {
     // `listen ... ssl http2`: h2 when ALPN offers it, HTTP/1.1 otherwise.
     TempDir certs;
