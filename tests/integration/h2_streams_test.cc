@@ -27,6 +27,9 @@ TEST_P(H2Streams, ReturnStaticFileAndProxy) {
     EXPECT_FALSE(r.has("transfer-encoding"));
     r = c->request(Client::request_headers("/missing"));
     EXPECT_EQ(r.status, 404) << r.error;
+    // The variables of an h2c request (nginx: $http2 is "h2c" in clear text).
+    r = c->request(Client::request_headers("/vars"));
+    EXPECT_EQ(r.body, "HTTP/2.0 h2c http\n");
     // More than the initial windows: the client gives the windows back as DATA arrives.
     r = c->request(Client::request_headers("/big.txt"), {}, 10s);
     EXPECT_EQ(r.status, 200) << r.error;
@@ -183,6 +186,7 @@ TEST_P(H2Streams, Http11AndHttp2OnOnePort) {
     Response r = c->request(Client::request_headers("/hello"));
     EXPECT_EQ(r.status, 200) << r.error;
     EXPECT_EQ(get_body(target_.port(), "/hello"), "hello\n");
+    EXPECT_EQ(get_body(target_.port(), "/vars"), "HTTP/1.1  http\n");
     // `http2 on` (nginx >= 1.25.1): both on the second server's port too.
     EXPECT_EQ(get_body(target_.port2(), "/hello"), "second\n");
     Client c2;
@@ -191,6 +195,20 @@ TEST_P(H2Streams, Http11AndHttp2OnOnePort) {
     r = c2.request(Client::request_headers("/hello"));
     EXPECT_EQ(r.status, 200) << r.error;
     EXPECT_EQ(r.body, "second\n");
+}
+
+TEST_P(H2Streams, AccessLogLine) {
+    start("    log_format h2 '$request $status $body_bytes_sent $http2';\n",
+          "        access_log logs/h2.log h2;\n");
+    auto c = connect();
+    EXPECT_EQ(c->request(Client::request_headers("/hello?a=1")).status, 200);
+    EXPECT_EQ(c->request(Client::request_headers("/proxy/p", "POST"), "body").status, 200);
+    std::string log;
+    EXPECT_TRUE(wait_until([&] {
+        log = read_file(target_.prefix() + "/logs/h2.log").value_or("");
+        return log.find("POST") != std::string::npos;
+    }));
+    EXPECT_EQ(log, "GET /hello?a=1 HTTP/2.0 200 6 h2c\nPOST /proxy/p HTTP/2.0 200 12 h2c\n");
 }
 
 TEST_P(H2Streams, ChunkSizeAndBodyPrereadSize) {
@@ -228,6 +246,10 @@ TEST_P(H2Streams, TlsWithAlpn) {
     EXPECT_EQ(r.body, "hello\n");
     r = c.request(Client::request_headers("/big.txt"), {}, 10s);
     EXPECT_TRUE(r.body == target_.big()) << r.body.size() << " " << r.error;
+    HeaderList https = Client::request_headers("/vars");
+    https[1].second = "https";
+    r = c.request(https);
+    EXPECT_EQ(r.body, "HTTP/2.0 h2 https\n");
     Client h1;
     EXPECT_FALSE(h1.connect_tls(target_.port(), {"http/1.1"}));
     EXPECT_EQ(h1.alpn(), "http/1.1");

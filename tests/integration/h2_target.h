@@ -42,6 +42,7 @@ http {
 )" + server_extra +
            R"(
         location = /hello { return 200 "hello\n"; }
+        location = /vars { return 200 "$server_protocol $http2 $scheme\n"; }
         location /proxy/ { proxy_pass http://127.0.0.1:%%BACKEND%%/; }
     }
 %%SECOND%%}
