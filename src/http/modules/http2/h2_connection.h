@@ -89,8 +89,9 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     core::SockAddr local_{};
     std::chrono::steady_clock::time_point accepted_;
     int requests_ = 0;
-    uint64_t received_ = 0;  // bytes read
-    uint64_t useful_ = 0;    // of which header fields and body data (the flood rule)
+    uint64_t received_ = 0;        // bytes read
+    uint64_t useful_ = 0;          // of which header fields and body data (the flood rule)
+    int64_t priority_budget_ = 0;  // PRIORITY frames a client may still send (nginx's rule)
     bool closed_ = false;
     bool flush_posted_ = false;
     bool in_input_ = false;

@@ -50,14 +50,20 @@ H2Stream::~H2Stream() {
 
 // ---- the request head ----
 
-void H2Stream::add_field(std::string_view name, std::string_view value) {
+bool H2Stream::add_field(std::string_view name, std::string_view value) {
     const auto& srv = srv_conf(port_.default_server());
-    size_t max =
-        srv.large_header_buffer_size->bytes * static_cast<size_t>(*srv.large_header_buffers);
+    size_t one = srv.large_header_buffer_size->bytes;
+    size_t max = one * static_cast<size_t>(*srv.large_header_buffers);
     head_bytes_ += name.size() + value.size() + 4;
-    if (too_large_ || head_bytes_ > max) {
-        too_large_ = true;  // answered 400 once the head is complete; nothing more is kept
-        return;
+    if (too_large_) {
+        return false;
+    }
+    if (name.size() + value.size() + 4 > one || head_bytes_ > max) {
+        too_large_ = true;
+        core::log_conn(core::LogLevel::kInfo, c_.conn().id(), "%s",
+                       name.size() + value.size() + 4 > one ? "client sent too large header field"
+                                                            : "client sent too large header");
+        return false;
     }
     // nghttp2 checked the fields (RFC 9113 §8.2, §8.3): lowercase names, no connection-specific
     // field, the pseudo-fields of a request once each and first.
@@ -77,6 +83,7 @@ void H2Stream::add_field(std::string_view name, std::string_view value) {
     } else if (!name.empty() && name[0] != ':') {
         head_.append(name).append(": ").append(value).append("\r\n");
     }
+    return true;
 }
 
 void H2Stream::head_done(bool end) {

@@ -26,8 +26,9 @@ class H2Stream final : public http::Session {
 
     int32_t id() const { return id_; }
     // From the connection (nghttp2's callbacks).
-    /// One header field; false when the head is over its limit (the rest is dropped).
-    void add_field(std::string_view name, std::string_view value);
+    /// One header field; false (logged) when a field or the whole list is over
+    /// large_client_header_buffers: the connection ends.
+    bool add_field(std::string_view name, std::string_view value);
     /// The head is complete (`end`: and the request has no body): ready to run.
     void head_done(bool end);
     /// Runs the request (from H2Connection::run_ready()).
