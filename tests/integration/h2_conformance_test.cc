@@ -145,7 +145,7 @@ TEST_P(H2Conformance, FrameAboveTheAdvertisedMaxFrameSize) {
         GTEST_SKIP() << "the server advertises SETTINGS_MAX_FRAME_SIZE " << limit;
     }
     std::string block =
-        c->encode(Client::request_headers("/hello", "GET", {{"x-pad", std::string(limit, 'p')}}));
+        c->encode(Client::request_headers("/hello", "GET", {{"x-pad", std::string(2 * limit, 'p')}}));
     ASSERT_GT(block.size(), limit);
     ASSERT_TRUE(
         c->send_frame(kHeaders, kFlagEndHeaders | kFlagEndStream, 1, block.substr(0, limit + 1)));

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstring>
 
@@ -83,14 +84,15 @@ bool H2Connection::init() {
                       static_cast<size_t>(*srv_conf(port_.default_server()).large_header_buffers);
     nghttp2_option_set_max_send_header_block_length(opt, 4 * max_head + 65536);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-    // Floods (each closes the connection with GOAWAY, logged in on_frame_send): RST_STREAM
-    // right after HEADERS (CVE-2023-44487: a bucket of 1000, 33 a second, nghttp2's
-    // defaults said here), CONTINUATION frames without end (CVE-2024-27316: 8 at most),
+    // Floods (each closes the connection with GOAWAY, logged): RST_STREAM right after
+    // HEADERS (CVE-2023-44487: a bucket of 1000, 33 a second, in on_frame_recv with
+    // ENHANCE_YOUR_CALM), CONTINUATION frames without end (CVE-2024-27316: the header list
+    // limit, then 1024 frames, then the byte rule),
     // SETTINGS and PING answers the client does not read (1000 queued), SETTINGS with
     // more than 32 entries; PRIORITY frames within nginx's budget (on_frame_recv), no closed
     // stream kept for the priority tree.
-    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1u << 30, 1u << 30);  // ours: on_frame_recv
+    nghttp2_option_set_max_continuations(opt, 1024);  // the header list limit comes first
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_no_closed_streams(opt, 1);
@@ -169,10 +171,22 @@ void H2Connection::process_input(std::string_view data) {
     // nginx's flood rule: frames that carry no request data (PRIORITY, PING, WINDOW_UPDATE,
     // SETTINGS, empty DATA...) may not be more than 8 times the bytes that do, past 1 MiB.
     received_ += data.size();
+    size_t bad = scan_frames(data);
     in_input_ = true;
-    ssize_t n =
-        nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(data.data()),
+                                         std::min(bad, data.size()));
     in_input_ = false;
+    if (n >= 0 && bad < data.size()) {
+        // RFC 9113 §5.1.1: a new stream's id is above every earlier one (libnghttp2 ignores
+        // such a HEADERS frame; the RFC makes it a connection error).
+        log(core::LogLevel::kInfo, "client sent HEADERS frame with incorrect identifier %u",
+            bad_stream_);
+        nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+        goaway_sent_ = true;
+        flush();
+        close();
+        return;
+    }
     if (n < 0) {
         // Fatal for the connection: nghttp2 sent (queued) a GOAWAY where one applies.
         if (n == NGHTTP2_ERR_FLOODED) {
@@ -204,6 +218,66 @@ void H2Connection::process_input(std::string_view data) {
     if (!closed_) {
         flush();
     }
+}
+
+size_t H2Connection::scan_frames(std::string_view data) {
+    size_t at = 0;
+    while (at < data.size()) {
+        if (scan_skip_ > 0) {
+            size_t n = std::min<size_t>(scan_skip_, data.size() - at);
+            scan_skip_ -= n;
+            at += n;
+            continue;
+        }
+        size_t take = std::min(data.size() - at, sizeof(scan_head_) - scan_have_);
+        memcpy(scan_head_ + scan_have_, data.data() + at, take);
+        scan_have_ += take;
+        at += take;
+        if (scan_have_ < sizeof(scan_head_)) {
+            break;
+        }
+        scan_have_ = 0;
+        const auto* h = reinterpret_cast<const uint8_t*>(scan_head_);
+        scan_skip_ = (uint32_t{h[0]} << 16) | (uint32_t{h[1]} << 8) | h[2];
+        uint32_t id =
+            ((uint32_t{h[5]} & 0x7f) << 24) | (uint32_t{h[6]} << 16) | (uint32_t{h[7]} << 8) | h[8];
+        if (h[3] != NGHTTP2_HEADERS || id == 0 || (id & 1) == 0) {
+            continue;  // nghttp2 judges those
+        }
+        if (id > max_stream_) {
+            max_stream_ = id;
+        } else if (!streams_.contains(static_cast<int32_t>(id)) && !recently_reset(id)) {
+            bad_stream_ = id;
+            return at - sizeof(scan_head_);
+        }
+    }
+    return data.size();
+}
+
+bool H2Connection::take_reset_token() {
+    // A bucket of 1000 RST_STREAM frames, 33 more a second (libnghttp2's numbers).
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(ev::Clock::now().time_since_epoch())
+            .count();
+    if (reset_refill_ms_ == 0) {
+        reset_refill_ms_ = now;
+    }
+    reset_tokens_ = std::min(1000.0, reset_tokens_ + (now - reset_refill_ms_) * 0.033);
+    reset_refill_ms_ = now;
+    if (reset_tokens_ < 1) {
+        return false;
+    }
+    reset_tokens_ -= 1;
+    return true;
+}
+
+void H2Connection::note_reset(int32_t id) {
+    reset_[reset_next_++ % (sizeof(reset_) / sizeof(reset_[0]))] = static_cast<uint32_t>(id);
+}
+
+bool H2Connection::recently_reset(uint32_t id) const {
+    // RFC 9113 §5.4.2: frames on a stream we reset may still come (trailers in flight).
+    return std::find(std::begin(reset_), std::end(reset_), id) != std::end(reset_);
 }
 
 void H2Connection::run_ready() {
@@ -436,6 +510,16 @@ int H2Connection::on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void
     auto* c = static_cast<H2Connection*>(self);
     auto* st = static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(s, f->hd.stream_id));
     switch (f->hd.type) {
+        case NGHTTP2_RST_STREAM:
+            if (!c->take_reset_token() && !c->goaway_sent_) {
+                // CVE-2023-44487: streams opened and reset at once cost the server work and
+                // the client nothing.
+                c->log(core::LogLevel::kInfo,
+                       "client sent too many RST_STREAM frames (rapid reset)");
+                nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+                c->goaway_sent_ = true;
+            }
+            break;
         case NGHTTP2_PRIORITY:
             if (--c->priority_budget_ < 0 && !c->goaway_sent_) {
                 c->log(core::LogLevel::kInfo, "client sent too many PRIORITY frames");
@@ -506,6 +590,13 @@ int H2Connection::on_invalid_frame(nghttp2_session* s, const nghttp2_frame* f, i
                                    void* self) {
     auto* c = static_cast<H2Connection*>(self);
     if (error == NGHTTP2_ERR_REFUSED_STREAM && f->hd.type == NGHTTP2_HEADERS) {
+        c->log(core::LogLevel::kInfo, "concurrent streams exceeded %llu",
+               static_cast<unsigned long long>(*c->conf_.max_concurrent_streams));
+        return 0;
+    }
+    if (error == NGHTTP2_ERR_PROTO && f->hd.type == NGHTTP2_HEADERS &&
+        c->streams_.size() >= *c->conf_.max_concurrent_streams) {
+        // libnghttp2 makes a stream above the acknowledged limit a connection error.
         c->log(core::LogLevel::kInfo, "concurrent streams exceeded %llu",
                static_cast<unsigned long long>(*c->conf_.max_concurrent_streams));
         return 0;

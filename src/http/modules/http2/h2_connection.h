@@ -46,6 +46,8 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     bool closed() const { return closed_; }
     /// Frames are waiting to be sent: they go out once the current event is handled.
     void want_flush();
+    /// A stream we reset (its client may still send a frame or two on it).
+    void note_reset(int32_t id);
     /// A stream ended (its request is logged, nghttp2 closed it): freed after this event.
     void retire(int32_t id);
     /// The client goes away or broke the protocol: the connection ends (GOAWAY when possible).
@@ -58,6 +60,11 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     /// Runs the requests whose heads were completed by the last input (outside nghttp2's
     /// callbacks).
     void run_ready();
+    /// Finds the frame boundaries of `data` (continuing the last call's) and checks what
+    /// libnghttp2 lets pass: the offset of the first frame to refuse, or data.size().
+    size_t scan_frames(std::string_view data);
+    bool recently_reset(uint32_t id) const;
+    bool take_reset_token();
     void flush();
     void update_timer();
     /// Graceful end (reload, quit, keepalive_requests): GOAWAY with the last stream taken;
@@ -89,9 +96,19 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     core::SockAddr local_{};
     std::chrono::steady_clock::time_point accepted_;
     int requests_ = 0;
-    uint64_t received_ = 0;        // bytes read
-    uint64_t useful_ = 0;          // of which header fields and body data (the flood rule)
-    int64_t priority_budget_ = 0;  // PRIORITY frames a client may still send (nginx's rule)
+    uint64_t received_ = 0;  // bytes read
+    uint64_t useful_ = 0;    // of which header fields and body data (the flood rule)
+    int64_t priority_budget_ = 0;
+    // The frame scanner (scan_frames): a frame header being read, the payload left to skip.
+    char scan_head_[9] = {};
+    size_t scan_have_ = 0;
+    uint32_t scan_skip_ = 24;  // the client's preface
+    uint32_t max_stream_ = 0;
+    uint32_t bad_stream_ = 0;
+    uint32_t reset_[16] = {};
+    unsigned reset_next_ = 0;
+    double reset_tokens_ = 1000;
+    int64_t reset_refill_ms_ = 0;  // PRIORITY frames a client may still send (nginx's rule)
     bool closed_ = false;
     bool flush_posted_ = false;
     bool in_input_ = false;

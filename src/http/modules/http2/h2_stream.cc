@@ -528,6 +528,7 @@ void H2Stream::response_sent() {
     if (!body_end_ && !closed_ && !c_.closed()) {
         // RFC 9113 §8.1: the response is complete, the rest of the request is not wanted.
         nghttp2_submit_rst_stream(c_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
+        c_.note_reset(id_);
         c_.want_flush();
     }
 }
@@ -574,6 +575,7 @@ void H2Stream::abort() {
     }
     if (!closed_ && !c_.closed()) {
         nghttp2_submit_rst_stream(c_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+        c_.note_reset(id_);
         c_.want_flush();
     }
     finish_request();
