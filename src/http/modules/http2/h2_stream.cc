@@ -88,6 +88,7 @@ bool H2Stream::add_field(std::string_view name, std::string_view value) {
 
 void H2Stream::head_done(bool end) {
     body_end_ = end;
+    no_body_ = end;  // body_end_ may come with DATA before the request runs
 }
 
 void H2Stream::run() {
@@ -143,13 +144,10 @@ bool H2Stream::start_request() {
         r.send_error(status);
         return false;
     }
-    if (!body_end_ && r.content_length == 0 && !r.chunked) {
+    if (!no_body_ && r.content_length == 0) {
         r.chunked = true;  // a body without Content-Length: its length is known at its end
     }
-    if (r.chunked && r.find_header("Transfer-Encoding") != nullptr) {
-        r.chunked = true;
-    }
-    if (body_end_) {
+    if (no_body_) {
         r.chunked = false;
     }
     r.server = port_.find_server(r.host, &r);

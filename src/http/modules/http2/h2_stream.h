@@ -114,6 +114,7 @@ class H2Stream final : public http::Session {
     // Request body.
     std::string preread_;
     bool body_end_ = false;
+    bool no_body_ = false;  // END_STREAM came with the head
     bool body_mode_store_ = false;
     bool input_paused_ = false;
     http::BodyHandler body_done_ = nullptr;
