@@ -1,9 +1,10 @@
 #pragma once
 
 // The HTTP core's connection and request counters: nginx's stub_status numbers (accepted,
-// handled, requests; active, reading, writing). The session code counts; the status module
-// (src/modules/status) gives each serving process its own counters in shared memory and adds
-// them up for the status page. Without it (or with -t) nothing is counted.
+// handled, requests; active, reading, writing), and HTTP/2's connections and streams. The
+// session code (and the HTTP/2 connection) counts; the status module (src/modules/status)
+// gives each serving process its own counters in shared memory and adds them up for the
+// status page. Without it (or with -t) nothing is counted.
 
 #include <atomic>
 #include <cstdint>
@@ -15,10 +16,13 @@ namespace http {
 struct ConnCounters {
     std::atomic<uint64_t> accepted{0};  // also nginx's "handled": halo drops none it accepts
     std::atomic<uint64_t> requests{0};
-    std::atomic<int64_t> active{0};      // open client connections
-    std::atomic<int64_t> reading{0};     // requests whose head is being read
-    std::atomic<int64_t> writing{0};     // requests being processed (body, handler, response)
-    std::atomic<uint64_t> reclaimed{0};  // idle connections closed to make room for new ones
+    std::atomic<int64_t> active{0};           // open client connections
+    std::atomic<int64_t> reading{0};          // requests whose head is being read
+    std::atomic<int64_t> writing{0};          // requests being processed (body, handler, response)
+    std::atomic<uint64_t> reclaimed{0};       // idle connections closed to make room for new ones
+    std::atomic<uint64_t> h2_connections{0};  // connections that went on in HTTP/2
+    std::atomic<int64_t> h2_active{0};        // open HTTP/2 connections (also in `active`)
+    std::atomic<uint64_t> h2_streams{0};      // streams HTTP/2 clients opened (HEADERS)
 };
 
 namespace stats_detail {
@@ -47,6 +51,25 @@ inline void count_connection(int delta) {
             stats_detail::add(c->accepted, 1u);
         }
         stats_detail::add(c->active, delta);
+    }
+}
+
+/// A connection went on in HTTP/2 (+1: it was counted when it was accepted, and its HTTP/1
+/// side gave its place back with count_connection(-1)) or an HTTP/2 connection closed (-1).
+inline void count_h2_connection(int delta) {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        if (delta > 0) {
+            stats_detail::add(c->h2_connections, 1u);
+        }
+        stats_detail::add(c->active, delta);
+        stats_detail::add(c->h2_active, delta);
+    }
+}
+
+/// An HTTP/2 client opened a stream (a request's HEADERS), whether or not a request ran on it.
+inline void count_h2_stream() {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        stats_detail::add(c->h2_streams, 1u);
     }
 }
 

@@ -4,7 +4,9 @@
 // the gauges; `master_process off` reports the one process; and the HTML view loaded in a
 // real headless browser (Debian's chromium), its tables drawn from the JSON with colours for
 // up and down, a screenshot saved under the test's output folder (skipped when chromium is
-// not installed).
+// not installed); and the same page loaded over HTTPS with HTTP/2 (ALPN h2) from a
+// `listen ... ssl http2` server, its requests shown as HTTP/2 in the access log and in the
+// page's own HTTP/2 counters.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "support/backend.h"
 #include "support/harness.h"
 #include "support/json.h"
+#include "support/test_cert.h"
 
 namespace halo_test {
 namespace {
@@ -52,7 +55,22 @@ http {
         location = /status { status; }
         location = /dashboard { status format=html; }
     }
+%%EXTRA%%
 }
+)";
+
+/// The status page again on a TLS port that speaks HTTP/2 (h2 by ALPN), with an access log
+/// that says which protocol each request came on.
+constexpr std::string_view kTlsH2Server = R"(
+    log_format proto '$request $status $server_protocol http2=$http2';
+    server {
+        listen 127.0.0.1:%%PORT_2%% ssl http2 reuseport;
+        server_name status-tls;
+        ssl_certificate %%PREFIX%%/a.crt;
+        ssl_certificate_key %%PREFIX%%/a.key;
+        access_log logs/h2.log proto;
+        location = /dashboard { status format=html; }
+    }
 )";
 
 std::string replace_all(std::string text, const std::string& key, const std::string& value) {
@@ -82,9 +100,11 @@ class StatusPageTest : public ::testing::Test {
         }
     }
 
-    void start(bool master = true) {
+    /// `extra`: more of the http block (kTlsH2Server: a third port, probed by start() too).
+    void start(bool master = true, std::string_view extra = "", int64_t probes = 2) {
         std::string conf(kConf);
         conf = replace_all(conf, "%%MASTER%%", master ? "" : "master_process off;");
+        conf = replace_all(conf, "%%EXTRA%%", std::string(extra));
         conf = replace_all(conf, "%%B0%%", b0_.address());
         conf = replace_all(conf, "%%B1%%", b1_.address());
         halo_.write_conf(conf);
@@ -92,12 +112,12 @@ class StatusPageTest : public ::testing::Test {
         if (master) {
             ASSERT_EQ(halo_.wait_workers(3).size(), 3u) << halo_.error_log();
         }
-        // Halo::start() connected once to each of the two ports: wait until the workers
-        // accepted those too, so that every connection accepted from here is the test's.
+        // Halo::start() connected once to each port: wait until the workers accepted those
+        // too, so that every connection accepted from here is the test's.
         std::optional<Json> j;
         ASSERT_TRUE(wait_until([&] {
             j = json();
-            return j && (*j)["connections"]["accepted"].integer() == 2 + status_requests_;
+            return j && (*j)["connections"]["accepted"].integer() == probes + status_requests_;
         })) << (j ? (*j)["connections"]["accepted"].integer() : -1);
     }
 
@@ -249,6 +269,61 @@ std::string find_chromium() {
     return "";
 }
 
+/// Runs chromium headless on the dashboard at `url` (with `flags` added): the DOM it drew is
+/// checked as the existing case does (both peers with their state, the counters filled, the
+/// helper and the workers listed, the JSON fetched without error), and a screenshot saved as
+/// `<name>.png` in the test's output folder. Returns the DOM.
+std::string check_dashboard(const std::string& chromium, const std::string& url,
+                            const std::vector<std::string>& flags, const std::string& name,
+                            const Backend& b0, const Backend& b1) {
+    std::string out = test_output_dir();
+    TempDir profile("halo-chromium");
+    std::vector<std::string> base = {chromium,
+                                     "--headless",
+                                     "--no-sandbox",
+                                     "--disable-gpu",
+                                     "--no-first-run",
+                                     "--user-data-dir=" + profile.path(),
+                                     "--virtual-time-budget=3000"};
+    base.insert(base.end(), flags.begin(), flags.end());
+    auto dom_args = base;
+    dom_args.push_back("--dump-dom");
+    dom_args.push_back(url);
+    RunResult dom = run_command(dom_args, 90s);
+    EXPECT_EQ(dom.status, 0) << dom;
+    write_file(out + "/" + name + ".dom.html", dom.out);
+
+    // The tables were drawn from the JSON: both peers with their state, the counters filled.
+    auto has = [&](const std::string& re) { return std::regex_search(dom.out, std::regex(re)); };
+    EXPECT_TRUE(has("data-peer=\"" + b0.address() + "\" data-state=\"up\"")) << dom.out;
+    EXPECT_TRUE(has("data-peer=\"" + b1.address() + "\" data-state=\"down\"")) << dom.out;
+    EXPECT_TRUE(has("class=\"state s-up\">up<"));
+    EXPECT_TRUE(has("class=\"state s-down\">down<"));
+    EXPECT_TRUE(has("id=\"conn-accepted\">[0-9]+<")) << dom.out;
+    EXPECT_TRUE(has("connect\\(\\) refused"));
+    EXPECT_TRUE(has("<td>worker 0</td>"));
+    EXPECT_TRUE(has("<td>healthcheck helper</td>"));
+    EXPECT_TRUE(has("no VRRP instances"));
+    EXPECT_FALSE(has("id=\"updated\">never<")) << "the page never drew the JSON";
+    EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom.out;
+
+    std::string png = out + "/" + name + ".png";
+    auto shot_args = base;
+    shot_args.push_back("--screenshot=" + png);
+    shot_args.push_back("--window-size=1280,1100");
+    shot_args.push_back(url);
+    RunResult shot = run_command(shot_args, 90s);
+    EXPECT_EQ(shot.status, 0) << shot;
+    auto image = read_file(png);
+    EXPECT_TRUE(image) << "no screenshot at " << png;
+    if (image) {
+        EXPECT_EQ(image->substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+        EXPECT_GT(image->size(), 10000u);
+        std::cout << "[ saved    ] " << png << " (" << image->size() << " bytes)\n";
+    }
+    return dom.out;
+}
+
 TEST_F(StatusPageTest, HtmlViewInHeadlessChromium) {
     std::string chromium = find_chromium();
     if (chromium.empty()) {
@@ -263,49 +338,67 @@ TEST_F(StatusPageTest, HtmlViewInHeadlessChromium) {
         return p != nullptr && (*p)["state"].str() == "down";
     })) << halo_.error_log();
 
-    std::string out = test_output_dir();
-    TempDir profile("halo-chromium");
     std::string url = "http://127.0.0.1:" + std::to_string(halo_.port(1)) + "/dashboard";
-    std::vector<std::string> base = {chromium,
-                                     "--headless",
-                                     "--no-sandbox",
-                                     "--disable-gpu",
-                                     "--no-first-run",
-                                     "--user-data-dir=" + profile.path(),
-                                     "--virtual-time-budget=3000"};
-    auto dom_args = base;
-    dom_args.push_back("--dump-dom");
-    dom_args.push_back(url);
-    RunResult dom = run_command(dom_args, 90s);
-    ASSERT_EQ(dom.status, 0) << dom;
-    write_file(out + "/dashboard.dom.html", dom.out);
+    check_dashboard(chromium, url, {}, "status", b0_, b1_);
+}
 
-    // The tables were drawn from the JSON: both peers with their state, the counters filled.
-    auto has = [&](const std::string& re) { return std::regex_search(dom.out, std::regex(re)); };
-    EXPECT_TRUE(has("data-peer=\"" + b0_.address() + "\" data-state=\"up\"")) << dom.out;
-    EXPECT_TRUE(has("data-peer=\"" + b1_.address() + "\" data-state=\"down\"")) << dom.out;
-    EXPECT_TRUE(has("class=\"state s-up\">up<"));
-    EXPECT_TRUE(has("class=\"state s-down\">down<"));
-    EXPECT_TRUE(has("id=\"conn-accepted\">[0-9]+<")) << dom.out;
-    EXPECT_TRUE(has("connect\\(\\) refused"));
-    EXPECT_TRUE(has("<td>worker 0</td>"));
-    EXPECT_TRUE(has("<td>healthcheck helper</td>"));
-    EXPECT_TRUE(has("no VRRP instances"));
-    EXPECT_FALSE(has("id=\"updated\">never<")) << "the page never drew the JSON";
-    EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom.out;
+TEST_F(StatusPageTest, HtmlViewOverHttp2InHeadlessChromium) {
+    std::string chromium = find_chromium();
+    if (chromium.empty()) {
+        GTEST_SKIP() << "chromium is not installed (Debian: apt-get install -y chromium, or "
+                        "auto/deps --test)";
+    }
+    if (!halo_has_module("http_v2") || !halo_has_module("http_ssl")) {
+        GTEST_SKIP() << "the http_v2 or http_ssl module is not compiled in";
+    }
+    ASSERT_TRUE(
+        make_certificate("status.test", halo_.prefix() + "/a.crt", halo_.prefix() + "/a.key"));
+    start(true, kTlsH2Server, 3);
+    ASSERT_EQ(get_body(halo_.port(0), "/app/1"), "b0\n");
+    b1_.stop();
+    ASSERT_TRUE(json_when([&](const Json& d) {
+        const Json* p = find_named(d["upstreams"][0]["peers"], "server", b1_.address());
+        return p != nullptr && (*p)["state"].str() == "down";
+    })) << halo_.error_log();
 
-    std::string png = out + "/status.png";
-    auto shot_args = base;
-    shot_args.push_back("--screenshot=" + png);
-    shot_args.push_back("--window-size=1280,1100");
-    shot_args.push_back(url);
-    RunResult shot = run_command(shot_args, 90s);
-    ASSERT_EQ(shot.status, 0) << shot;
-    auto image = read_file(png);
-    ASSERT_TRUE(image) << "no screenshot at " << png;
-    EXPECT_EQ(image->substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
-    EXPECT_GT(image->size(), 10000u);
-    std::cout << "[ saved    ] " << png << " (" << image->size() << " bytes)\n";
+    std::string url = "https://127.0.0.1:" + std::to_string(halo_.port(2)) + "/dashboard";
+    std::string dom =
+        check_dashboard(chromium, url, {"--ignore-certificate-errors"}, "status-h2", b0_, b1_);
+
+    // The page and the JSON it fetched came over HTTP/2 (h2 by ALPN): the access log says so
+    // for each, and no request on that server came any other way.
+    std::string log = read_file(halo_.prefix() + "/logs/h2.log").value_or("");
+    EXPECT_NE(log.find("GET /dashboard HTTP/2.0 200 HTTP/2.0 http2=h2\n"), std::string::npos)
+        << log;
+    EXPECT_NE(log.find("GET /dashboard?format=json HTTP/2.0 200 HTTP/2.0 http2=h2\n"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("HTTP/1."), std::string::npos) << log;
+    // The page drew its own HTTP/2 numbers: the page itself (logged before its JSON was
+    // fetched) among its server's HTTP/2 requests, the browser's connection open while it
+    // fetched.
+    auto has = [&](const std::string& re) { return std::regex_search(dom, std::regex(re)); };
+    EXPECT_TRUE(
+        has("data-server=\"status-tls\" data-requests=\"[1-9][0-9]*\" "
+            "data-h2-requests=\"[1-9][0-9]*\""))
+        << dom;
+    EXPECT_TRUE(
+        has("data-server=\"traffic\" data-requests=\"[1-9][0-9]*\" "
+            "data-h2-requests=\"0\""))
+        << dom;
+    EXPECT_TRUE(has("id=\"conn-h2_active\">[1-9][0-9]*<")) << dom;
+    EXPECT_TRUE(has("id=\"conn-h2_streams\">[1-9][0-9]*<")) << dom;
+    // And the status JSON, read over HTTP/1.1 afterwards, counts them the same way.
+    auto j = json_when([](const Json& d) {
+        const Json* t = find_named(d["servers"], "name", "status-tls");
+        // Two loads of the page and its JSON at least, every request on that server by h2.
+        return t != nullptr && (*t)["h2_requests"].integer() >= 4 &&
+               (*t)["h2_requests"].integer() == (*t)["requests"].integer();
+    });
+    ASSERT_TRUE(j) << halo_.error_log();
+    const Json* t = find_named((*j)["servers"], "name", "status-tls");
+    EXPECT_EQ((*t)["h2_requests"].integer(), (*t)["requests"].integer());
+    EXPECT_GE((*j)["connections"]["h2_connections"].integer(), 2);  // one per chromium run
 }
 
 }  // namespace

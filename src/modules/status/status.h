@@ -55,7 +55,10 @@ struct Connections {
     int64_t reading = 0;
     int64_t writing = 0;
     int64_t waiting = 0;
-    uint64_t reclaimed = 0;  // idle connections closed because worker_connections ran out
+    uint64_t reclaimed = 0;       // idle connections closed because worker_connections ran out
+    uint64_t h2_connections = 0;  // connections that went on in HTTP/2
+    int64_t h2_active = 0;        // open HTTP/2 connections (part of `active`)
+    uint64_t h2_streams = 0;      // streams HTTP/2 clients opened
 };
 
 struct ServerView {
@@ -63,6 +66,7 @@ struct ServerView {
     std::vector<std::string> listen;
     bool counted = false;  // false: no counters (the zone is full, or -t)
     uint64_t requests = 0;
+    uint64_t h2_requests = 0;    // requests that came on HTTP/2 streams (part of `requests`)
     uint64_t responses[5] = {};  // 1xx .. 5xx
     uint64_t received = 0;
     uint64_t sent = 0;

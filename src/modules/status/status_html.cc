@@ -2,7 +2,8 @@
 // nothing fetched from elsewhere) that asks the same location for ?format=json every two
 // seconds and draws tables from it. Text goes in through textContent only (no markup from the
 // data). Elements carry ids and data- attributes that tests (and scripts) can read:
-// tr.peer[data-upstream][data-peer][data-state], #conn-<name>, #updated, #error.
+// tr.peer[data-upstream][data-peer][data-state], tr.server[data-server][data-requests]
+// [data-h2-requests], #conn-<name> (h2_active... too), #updated, #error.
 #include "modules/status/status.h"
 
 namespace mod::status {
@@ -41,11 +42,13 @@ tr.peer.down td { background: #fdecea; }
 <div id="error"></div>
 <h2>Connections</h2>
 <table id="connections"><tr><th>active</th><th>reading</th><th>writing</th><th>waiting</th>
-<th>accepted</th><th>handled</th><th>requests</th></tr>
+<th>accepted</th><th>handled</th><th>requests</th>
+<th>HTTP/2 active</th><th>HTTP/2 connections</th><th>HTTP/2 streams</th></tr>
 <tr><td class="n" id="conn-active"></td><td class="n" id="conn-reading"></td>
 <td class="n" id="conn-writing"></td><td class="n" id="conn-waiting"></td>
 <td class="n" id="conn-accepted"></td><td class="n" id="conn-handled"></td>
-<td class="n" id="conn-requests"></td></tr></table>
+<td class="n" id="conn-requests"></td><td class="n" id="conn-h2_active"></td>
+<td class="n" id="conn-h2_connections"></td><td class="n" id="conn-h2_streams"></td></tr></table>
 <h2>Processes</h2>
 <table id="processes"></table>
 <h2>Server blocks</h2>
@@ -88,7 +91,8 @@ function empty(table, cols, text) {
 function draw(s) {
   document.getElementById("version").textContent = s.version;
   document.getElementById("updated").textContent = new Date(s.time).toLocaleTimeString();
-  for (const k of ["active", "reading", "writing", "waiting", "accepted", "handled"])
+  for (const k of ["active", "reading", "writing", "waiting", "accepted", "handled",
+                   "h2_active", "h2_connections", "h2_streams"])
     document.getElementById("conn-" + k).textContent = s.connections[k];
   document.getElementById("conn-requests").textContent = s.requests.total;
 
@@ -105,11 +109,18 @@ function draw(s) {
     row(p, [h.name + " helper", h.pid, uptime(h.uptime), h.respawns, "", "", h.retiring ? "retiring" : ""]);
 
   const sv = clear("servers");
-  row(sv, ["server", "listen", "requests", "1xx", "2xx", "3xx", "4xx", "5xx", "received", "sent"], true);
-  for (const b of s.servers)
-    row(sv, [b.name, b.listen.join(" "), b.requests, b.responses["1xx"], b.responses["2xx"],
-             b.responses["3xx"], b.responses["4xx"], b.responses["5xx"], b.received, b.sent]);
-  if (!s.servers.length) empty(sv, 10, "no server blocks");
+  row(sv, ["server", "listen", "requests", "HTTP/2", "1xx", "2xx", "3xx", "4xx", "5xx",
+            "received", "sent"], true);
+  for (const b of s.servers) {
+    const tr = row(sv, [b.name, b.listen.join(" "), b.requests, b.h2_requests, b.responses["1xx"],
+                        b.responses["2xx"], b.responses["3xx"], b.responses["4xx"],
+                        b.responses["5xx"], b.received, b.sent]);
+    tr.className = "server";
+    tr.dataset.server = b.name;
+    tr.dataset.requests = b.requests;
+    tr.dataset.h2Requests = b.h2_requests;
+  }
+  if (!s.servers.length) empty(sv, 11, "no server blocks");
 
   const u = clear("upstreams");
   row(u, ["upstream", "server", "state", "active", "requests", "failures", "avg response",

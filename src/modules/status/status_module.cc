@@ -251,6 +251,8 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.handled += accepted;  // halo never drops a connection it accepted
         c.requests += requests;
         c.reclaimed += k.reclaimed.load(std::memory_order_relaxed);
+        c.h2_connections += k.h2_connections.load(std::memory_order_relaxed);
+        c.h2_streams += k.h2_streams.load(std::memory_order_relaxed);
         pid_t pid = slot.pid.load(std::memory_order_acquire);
         if (pid == 0 || !(procs != nullptr ? procs->has(pid) : core::process_alive(pid))) {
             continue;
@@ -259,6 +261,7 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.active += active;
         c.reading += k.reading.load(std::memory_order_relaxed);
         c.writing += k.writing.load(std::memory_order_relaxed);
+        c.h2_active += k.h2_active.load(std::memory_order_relaxed);
         ProcessView* owner = nullptr;
         for (ProcessView& w : s.workers) {
             owner = w.pid == pid ? &w : owner;
@@ -308,6 +311,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
             if (ServerCounters* k = core::conf_of<StatusSrvConf>(srv->srv_confs).counters) {
                 v.counted = true;
                 v.requests = k->requests.load(std::memory_order_relaxed);
+                v.h2_requests = k->h2_requests.load(std::memory_order_relaxed);
                 for (int i = 0; i < 5; i++) {
                     v.responses[i] = k->responses[i].load(std::memory_order_relaxed);
                 }
@@ -398,11 +402,12 @@ http::Flow stub_status_handler(http::Request& r) {
     return http::Flow::kDone;
 }
 
-/// Log phase: one more request for the server block, by status class, with its bytes.
+/// Log phase: one more request for the server block, by status class, with its bytes (and
+/// one more HTTP/2 request when it came on a stream).
 http::Flow count_request(http::Request& r) {
     if (r.server != nullptr) {
         if (ServerCounters* c = core::conf_of<StatusSrvConf>(r.server->srv_confs).counters) {
-            c->count(r.status, r.request_length, r.bytes_sent);
+            c->count(r.status, r.request_length, r.bytes_sent, r.http2);
         }
     }
     return http::Flow::kDeclined;

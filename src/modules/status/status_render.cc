@@ -171,6 +171,7 @@ void server_json(std::string& out, const ServerView& s) {
     o.key("listen");
     array_json(out, s.listen, append_json_string);
     o.raw("requests", num(s.requests));
+    o.raw("h2_requests", num(s.h2_requests));
     o.key("responses");
     Obj r(out);
     for (int c = 0; c < 5; c++) {
@@ -324,12 +325,25 @@ void connections_prom(Prom& p, const Connections& c) {
     p.family("halo_connections_reclaimed_total", "counter",
              "Idle client connections closed to make room when worker_connections ran out.");
     p.sample({}, num(c.reclaimed));
+    p.family("halo_h2_connections_total", "counter",
+             "Client connections that went on in HTTP/2 (h2 by ALPN, or h2c).");
+    p.sample({}, num(c.h2_connections));
+    p.family("halo_h2_connections_active", "gauge",
+             "Open HTTP/2 client connections (part of halo_connections_active).");
+    p.sample({}, num(c.h2_active));
+    p.family("halo_h2_streams_total", "counter", "Streams HTTP/2 clients opened.");
+    p.sample({}, num(c.h2_streams));
 }
 
 void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
     p.family("halo_server_requests_total", "counter", "Requests served by each server block.");
     for (const auto& s : servers) {
         p.sample({{"server", s.name}, {"listen", join(s.listen)}}, num(s.requests));
+    }
+    p.family("halo_server_h2_requests_total", "counter",
+             "Requests served by each server block that came on HTTP/2 streams.");
+    for (const auto& s : servers) {
+        p.sample({{"server", s.name}, {"listen", join(s.listen)}}, num(s.h2_requests));
     }
     p.family("halo_server_responses_total", "counter",
              "Responses of each server block by status class.");
@@ -552,6 +566,9 @@ std::string render_json(const Snapshot& s) {
         c.raw("writing", num(s.connections.writing));
         c.raw("waiting", num(s.connections.waiting));
         c.raw("reclaimed", num(s.connections.reclaimed));
+        c.raw("h2_connections", num(s.connections.h2_connections));
+        c.raw("h2_active", num(s.connections.h2_active));
+        c.raw("h2_streams", num(s.connections.h2_streams));
         c.end();
     }
     o.key("requests");

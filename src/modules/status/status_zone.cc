@@ -40,8 +40,11 @@ bool ProcessBlock::has(pid_t pid) const {
     return false;
 }
 
-void ServerCounters::count(int status, uint64_t in, uint64_t out) {
+void ServerCounters::count(int status, uint64_t in, uint64_t out, bool h2) {
     requests.fetch_add(1, std::memory_order_relaxed);
+    if (h2) {
+        h2_requests.fetch_add(1, std::memory_order_relaxed);
+    }
     if (status >= 100 && status <= 599) {
         responses[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
     }
@@ -51,6 +54,7 @@ void ServerCounters::count(int status, uint64_t in, uint64_t out) {
 
 void ServerCounters::clear() {
     requests.store(0, std::memory_order_relaxed);
+    h2_requests.store(0, std::memory_order_relaxed);
     for (auto& r : responses) {
         r.store(0, std::memory_order_relaxed);
     }
@@ -181,6 +185,7 @@ WorkerSlot* StatusZone::claim_slot(pid_t pid, bool (*alive)(pid_t)) {
             s.counters.active.store(0, std::memory_order_relaxed);
             s.counters.reading.store(0, std::memory_order_relaxed);
             s.counters.writing.store(0, std::memory_order_relaxed);
+            s.counters.h2_active.store(0, std::memory_order_relaxed);
             return &s;
         }
     }
@@ -191,6 +196,7 @@ void StatusZone::release_slot(WorkerSlot& slot) {
     slot.counters.active.store(0, std::memory_order_relaxed);
     slot.counters.reading.store(0, std::memory_order_relaxed);
     slot.counters.writing.store(0, std::memory_order_relaxed);
+    slot.counters.h2_active.store(0, std::memory_order_relaxed);
     slot.pid.store(0, std::memory_order_release);
 }
 

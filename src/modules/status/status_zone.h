@@ -69,13 +69,14 @@ struct alignas(64) WorkerSlot {
 /// Counters of one server block, shared by every worker.
 struct ServerCounters {
     std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> h2_requests{0};     // those that came on HTTP/2 streams
     std::atomic<uint64_t> responses[5] = {};  // 1xx .. 5xx
     std::atomic<uint64_t> received{0};        // request bytes (head and body)
     std::atomic<uint64_t> sent{0};            // response bytes (head and body)
 
-    /// Counts one finished request (from the log phase). `status` outside 100..599 (a request
-    /// that got no response) counts in requests only.
-    void count(int status, uint64_t in, uint64_t out);
+    /// Counts one finished request (from the log phase); `h2`: it came on an HTTP/2 stream.
+    /// `status` outside 100..599 (a request that got no response) counts in requests only.
+    void count(int status, uint64_t in, uint64_t out, bool h2 = false);
     void clear();
 };
 

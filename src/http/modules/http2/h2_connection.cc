@@ -46,7 +46,7 @@ H2Connection::H2Connection(http::Http2Start& st, const Http2SrvConf& conf)
       proxy_(std::move(st.proxy)),
       accepted_(st.accepted) {
     ev::Runtime::current().connection_opened();
-    http::count_connection(1);
+    http::count_h2_connection(1);
     conn_.set_handler(this);
     conn_.adopt_transport(std::move(st.transport));
 }
@@ -440,7 +440,7 @@ void H2Connection::close() {
     rt.clear_idle(this);
     conn_.clear_timeout();
     rt.connection_closed();
-    http::count_connection(-1);
+    http::count_h2_connection(-1);
     rt.loop().post([this] { delete this; });
 }
 
@@ -481,6 +481,7 @@ int H2Connection::on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, v
     }
     // nginx's PRIORITY budget grows with the streams a client opens.
     c->priority_budget_ += static_cast<int64_t>(*c->conf_.max_concurrent_streams);
+    http::count_h2_stream();
     auto stream = std::make_unique<H2Stream>(*c, f->hd.stream_id);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, stream.get());
     c->streams_[f->hd.stream_id] = std::move(stream);

@@ -46,11 +46,15 @@ Snapshot sample() {
     h.name = "healthcheck";
     s.helpers.push_back(h);
     s.connections = {21, 21, 41, 3, 1, 1, 1};
+    s.connections.h2_connections = 6;
+    s.connections.h2_active = 2;
+    s.connections.h2_streams = 17;
     ServerView v;
     v.name = "quote\"d\tname";
     v.listen = {"127.0.0.1:8080", "[::1]:8080"};
     v.counted = true;
     v.requests = 41;
+    v.h2_requests = 15;
     v.responses[1] = 30;
     v.responses[3] = 10;
     v.responses[4] = 1;
@@ -118,12 +122,17 @@ TEST(StatusJsonTest, ParsesAndCarriesEveryNumber) {
     EXPECT_EQ(c["reading"].integer(), 1);
     EXPECT_EQ(c["writing"].integer(), 1);
     EXPECT_EQ(c["waiting"].integer(), 1);
+    EXPECT_EQ(c["h2_connections"].integer(), 6);
+    EXPECT_EQ(c["h2_active"].integer(), 2);
+    EXPECT_EQ(c["h2_streams"].integer(), 17);
     EXPECT_EQ(d["requests"]["total"].integer(), 41);
     EXPECT_EQ(d["requests"]["current"].integer(), 2);
     ASSERT_EQ(d["servers"].size(), 1u);
     const Json& srv = d["servers"][0];
     EXPECT_EQ(srv["name"].str(), "quote\"d\tname");
     EXPECT_EQ(srv["listen"][1].str(), "[::1]:8080");
+    EXPECT_EQ(srv["requests"].integer(), 41);
+    EXPECT_EQ(srv["h2_requests"].integer(), 15);
     EXPECT_EQ(srv["responses"]["2xx"].integer(), 30);
     EXPECT_EQ(srv["responses"]["4xx"].integer(), 10);
     EXPECT_EQ(srv["responses"]["5xx"].integer(), 1);
@@ -230,6 +239,17 @@ TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
                        {{"listen", "127.0.0.1:8080,[::1]:8080"}, {"code", "4xx"}}),
               10.0);
     EXPECT_EQ(p->value("halo_server_sent_bytes_total"), 90000.0);
+    // HTTP/2: the connections and streams of all workers, the requests of each server block.
+    EXPECT_EQ(p->type("halo_h2_connections_total"), "counter");
+    EXPECT_EQ(p->value("halo_h2_connections_total"), 6.0);
+    EXPECT_EQ(p->type("halo_h2_connections_active"), "gauge");
+    EXPECT_EQ(p->value("halo_h2_connections_active"), 2.0);
+    EXPECT_EQ(p->type("halo_h2_streams_total"), "counter");
+    EXPECT_EQ(p->value("halo_h2_streams_total"), 17.0);
+    EXPECT_EQ(p->type("halo_server_h2_requests_total"), "counter");
+    EXPECT_EQ(p->value("halo_server_h2_requests_total",
+                       {{"server", "quote\"d\tname"}, {"listen", "127.0.0.1:8080,[::1]:8080"}}),
+              15.0);
     std::map<std::string, std::string> down = {{"upstream", "app"}, {"peer", "127.0.0.1:8082"}};
     EXPECT_EQ(p->value("halo_upstream_peer_up", down), 0.0);
     EXPECT_EQ(p->value("halo_upstream_peer_up", {{"peer", "127.0.0.1:8081"}}), 1.0);
@@ -283,6 +303,12 @@ TEST(StatusHtmlTest, SelfContainedAndFetchesTheJson) {
     EXPECT_EQ(page.find("http://"), std::string_view::npos);
     EXPECT_EQ(page.find("https://"), std::string_view::npos);
     EXPECT_EQ(page.find("innerHTML"), std::string_view::npos);  // data goes in as text only
+    // The HTTP/2 numbers have their cells, filled from the JSON's names.
+    for (std::string_view k : {"h2_active", "h2_connections", "h2_streams"}) {
+        EXPECT_NE(page.find("id=\"conn-" + std::string(k) + "\""), std::string_view::npos) << k;
+        EXPECT_NE(page.find("\"" + std::string(k) + "\""), std::string_view::npos) << k;
+    }
+    EXPECT_NE(page.find("b.h2_requests"), std::string_view::npos);
 }
 
 }  // namespace

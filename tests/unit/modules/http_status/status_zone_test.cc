@@ -1,7 +1,8 @@
 // The status zone in real shared memory: server counters matched by key across
 // configurations (kept, new, recycled only when full and old), the process table, and the
 // per-process slots (claimed, reclaimed from a dead process with its gauges cleared and its
-// counters kept, released), including counts made by a forked child seen by the parent.
+// counters kept, released), including counts made by a forked child seen by the parent, and
+// what an HTTP/2 connection counts there.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/shm.h"
+#include "http/stats.h"
 #include "modules/status/status_zone.h"
 
 namespace mod::status {
@@ -60,12 +62,14 @@ TEST_F(StatusZoneTest, ServerCountersAreKeptByKeyAcrossConfigurations) {
     EXPECT_NE(a, b);
     a->count(200, 100, 1000);
     a->count(404, 10, 20);
-    a->count(0, 5, 0);  // no response: a request, no class
+    a->count(0, 5, 0);          // no response: a request, no class
+    a->count(200, 0, 0, true);  // on an HTTP/2 stream: a request, an HTTP/2 one
     uint64_t g2 = zone_->begin_generation();
     EXPECT_GT(g2, g1);
     EXPECT_EQ(zone_->server("a 127.0.0.1:80", g2), a);
-    EXPECT_EQ(a->requests.load(), 3u);
-    EXPECT_EQ(a->responses[1].load(), 1u);
+    EXPECT_EQ(a->requests.load(), 4u);
+    EXPECT_EQ(a->h2_requests.load(), 1u);
+    EXPECT_EQ(a->responses[1].load(), 2u);
     EXPECT_EQ(a->responses[3].load(), 1u);
     EXPECT_EQ(a->received.load(), 115u);
     EXPECT_EQ(a->sent.load(), 1020u);
@@ -81,7 +85,7 @@ TEST_F(StatusZoneTest, AFullZoneRecyclesOnlyLongUnusedEntries) {
     for (size_t i = 0; i < cap; i++) {
         ASSERT_NE(zone_->server("s" + std::to_string(i), g), nullptr) << i;
     }
-    zone_->server("s0", g)->count(200, 1, 1);
+    zone_->server("s0", g)->count(200, 1, 1, true);
     EXPECT_EQ(zone_->server("new", g), nullptr);  // every entry is used by this config
     uint64_t g2 = 0;
     for (int i = 0; i < 7; i++) {
@@ -98,6 +102,7 @@ TEST_F(StatusZoneTest, AFullZoneRecyclesOnlyLongUnusedEntries) {
     ServerCounters* fresh = zone_->server("new", g3);
     ASSERT_NE(fresh, nullptr);  // s0's entry, cleared
     EXPECT_EQ(fresh->requests.load(), 0u);
+    EXPECT_EQ(fresh->h2_requests.load(), 0u);
 }
 
 TEST(StatusServerKeyTest, NameAndListensLongKeysHashed) {
@@ -172,6 +177,8 @@ TEST_F(StatusZoneTest, SlotsAreClaimedReclaimedAndReleased) {
     a->counters.active += 3;
     a->counters.reading += 1;
     a->counters.writing += 2;
+    a->counters.h2_active += 2;
+    a->counters.h2_streams += 5;
     // Fill every other slot: none is free any more, and every owner lives.
     std::vector<WorkerSlot*> rest;
     for (size_t i = 2; i < kMaxSlots; i++) {
@@ -187,14 +194,50 @@ TEST_F(StatusZoneTest, SlotsAreClaimedReclaimedAndReleased) {
     EXPECT_EQ(a->counters.active.load(), 0);
     EXPECT_EQ(a->counters.reading.load(), 0);
     EXPECT_EQ(a->counters.writing.load(), 0);
+    EXPECT_EQ(a->counters.h2_active.load(), 0);
+    EXPECT_EQ(a->counters.h2_streams.load(), 5u);
     // Released: free again, gauges zero, counters stay.
     b->counters.requests += 2;
     b->counters.active += 1;
+    b->counters.h2_active += 1;
+    b->counters.h2_connections += 1;
     StatusZone::release_slot(*b);
     EXPECT_EQ(b->pid.load(), 0);
     EXPECT_EQ(b->counters.active.load(), 0);
+    EXPECT_EQ(b->counters.h2_active.load(), 0);
+    EXPECT_EQ(b->counters.h2_connections.load(), 1u);
     EXPECT_EQ(b->counters.requests.load(), 2u);
     EXPECT_EQ(zone_->claim_slot(1234, &always_alive), b);
+}
+
+/// What the HTTP/2 connection counts (http/stats.h) in a process's slot: a connection accepted
+/// once, its HTTP/1 side handing over to HTTP/2 (no second accept), its streams, then its close.
+TEST_F(StatusZoneTest, AnHttp2ConnectionIsAcceptedOnceAndCountsItsStreams) {
+    WorkerSlot* slot = zone_->claim_slot(getpid(), &always_alive);
+    ASSERT_NE(slot, nullptr);
+    const http::ConnCounters& k = slot->counters;
+    http::count_h2_stream();  // not counting yet: nothing moves
+    http::set_conn_counters(&slot->counters);
+    http::count_connection(1);   // accepted, read as HTTP/1 until the preface
+    http::count_connection(-1);  // the HTTP/1 session gives the socket away
+    http::count_h2_connection(1);
+    for (int i = 0; i < 3; i++) {
+        http::count_h2_stream();
+    }
+    EXPECT_EQ(k.accepted.load(), 1u);
+    EXPECT_EQ(k.active.load(), 1);
+    EXPECT_EQ(k.h2_active.load(), 1);
+    EXPECT_EQ(k.h2_connections.load(), 1u);
+    EXPECT_EQ(k.h2_streams.load(), 3u);
+    http::count_h2_connection(-1);
+    EXPECT_EQ(k.active.load(), 0);
+    EXPECT_EQ(k.h2_active.load(), 0);
+    EXPECT_EQ(k.h2_connections.load(), 1u);
+    EXPECT_EQ(k.h2_streams.load(), 3u);
+    http::set_conn_counters(nullptr);
+    http::count_h2_connection(1);
+    EXPECT_EQ(k.h2_active.load(), 0);
+    StatusZone::release_slot(*slot);
 }
 
 TEST_F(StatusZoneTest, AForkedProcessCountsWhereTheParentReads) {
