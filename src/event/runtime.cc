@@ -220,6 +220,9 @@ void Runtime::quit(bool close_idle) {
             c->retiring();  // it may close (and leave the list)
         }
     }
+    for (auto& hook : quit_hooks_) {
+        hook();
+    }
     const auto& core = cycle_.conf<core::CoreConf>();
     if (core.shutdown_timeout) {
         shutdown_timer_ = loop_.make_timer([this] {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -74,6 +75,10 @@ class Runtime : private AcceptGate {
     /// request, which is answered with "Connection: close", or their timeout: a client that
     /// sends on a kept-alive connection just as the reload happens loses nothing.
     void quit(bool close_idle = true);
+    /// Called once when quit() begins (reload or stop), after the idle connections were
+    /// handled: protocols with connections in use that can announce the end (HTTP/2's
+    /// GOAWAY) do it here.
+    void on_quit(std::function<void()> hook) { quit_hooks_.push_back(std::move(hook)); }
     /// Exits at once (TERM/INT).
     void stop();
     bool shutting_down() const { return shutting_down_; }
@@ -117,6 +122,7 @@ class Runtime : private AcceptGate {
         void close_idle(bool) override {}
     };
     IdleHead idle_;
+    std::vector<std::function<void()>> quit_hooks_;
     size_t idle_count_ = 0;
     int64_t reclaim_logged_s_ = 0;  // the second of the last "reusing connections" warning
     bool idle_closed_ = false;      // quit() closed the idle connections

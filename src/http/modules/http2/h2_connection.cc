@@ -26,7 +26,25 @@ const http::HttpLocConf& default_loc(const http::Port& p) {
 
 }  // namespace
 
+namespace {
+// The open HTTP/2 connections of this process: a reload or a stop sends each its GOAWAY.
+std::vector<H2Connection*>& live() {
+    static std::vector<H2Connection*> v;
+    return v;
+}
+}  // namespace
+
 void H2Connection::start(http::Http2Start& st) {
+    static ev::Runtime* hooked = nullptr;
+    if (hooked != &ev::Runtime::current()) {
+        hooked = &ev::Runtime::current();
+        hooked->on_quit([] {
+            std::vector<H2Connection*> all = live();
+            for (H2Connection* c : all) {
+                c->goaway();  // the streams in flight finish, then the connection closes
+            }
+        });
+    }
     const auto& conf = core::conf_of<Http2SrvConf>(st.port->default_server().srv_confs);
     auto* c = new H2Connection(st, conf);  // owns itself: freed by close()
     if (!c->init()) {
@@ -49,9 +67,11 @@ H2Connection::H2Connection(http::Http2Start& st, const Http2SrvConf& conf)
     http::count_h2_connection(1);
     conn_.set_handler(this);
     conn_.adopt_transport(std::move(st.transport));
+    live().push_back(this);
 }
 
 H2Connection::~H2Connection() {
+    std::erase(live(), this);
     streams_.clear();  // before the session: a stream may still ask it something
     if (ng_ != nullptr) {
         nghttp2_session_del(ng_);

@@ -466,7 +466,10 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (was_blocked_ && !output_blocked()) {
+    // As an HTTP/1 connection: the producer hears when what it queued has gone (all of it,
+    // or enough after it was told to wait).
+    if ((out_bytes_ == 0 || (was_blocked_ && !output_blocked())) && req_ &&
+        (req_->on_drained != nullptr || req_->filter_on_drained != nullptr || was_blocked_)) {
         post_drained();
     }
     return static_cast<ssize_t>(n);
