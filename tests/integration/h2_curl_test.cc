@@ -70,6 +70,9 @@ http {
         location /files/ {
             alias %%PREFIX%%/data/;
         }
+        location /app/ {
+            proxy_pass http://app;
+        }
     }
 }
 )";
@@ -160,6 +163,10 @@ TEST_F(H2CurlTest, AlpnOnATlsPort) {
     r = curl({"--http1.1"}, url(3, "/", true));
     ASSERT_EQ(r.status, 0) << r;
     EXPECT_EQ(r.out, "tls proto=HTTP/1.1 http2= alpn=http/1.1\n\n1.1 200");
+    // Through the proxy, a body each way.
+    r = curl({"--http2", "--data-binary", "ping"}, url(3, "/app/tls", true));
+    ASSERT_EQ(r.status, 0) << r << halo_.error_log();
+    EXPECT_EQ(r.out, "POST /app/tls len=4 ping\n2 200");
 }
 
 TEST_F(H2CurlTest, AFileLargerThanTheWindowArrivesWhole) {
