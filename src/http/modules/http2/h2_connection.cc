@@ -391,10 +391,15 @@ void H2Connection::update_timer() {
     auto& rt = ev::Runtime::current();
     const auto& lc = default_loc(port_);
     if (streams_.empty()) {
-        // Idle: keepalive_timeout (nginx applies it to HTTP/2 connections since 1.19.7).
+        // Idle: keepalive_timeout (nginx applies it to HTTP/2 connections since 1.19.7); an
+        // idle connection keeps no buffer of ours.
         if (!idle_) {
             idle_ = true;
             rt.set_idle(this);
+        }
+        if (!conn_.output_pending()) {
+            conn_.release_buffers();
+            std::string().swap(out_);
         }
         conn_.set_timeout(*lc.keepalive_timeout);
         return;
