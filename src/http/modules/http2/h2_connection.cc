@@ -361,6 +361,9 @@ void H2Connection::flush() {
         conn_.send(out_);
         out_.clear();
     }
+    if (streams_.empty()) {
+        std::string().swap(out_);  // an idle connection keeps no buffer of ours
+    }
     if (conn_.failed()) {
         close();
         return;
@@ -397,9 +400,8 @@ void H2Connection::update_timer() {
             idle_ = true;
             rt.set_idle(this);
         }
-        if (!conn_.output_pending()) {
-            conn_.release_buffers();
-            std::string().swap(out_);
+        if (!conn_.output_pending() && out_.empty()) {
+            conn_.release_buffers();  // (out_ is being filled while flush() runs)
         }
         conn_.set_timeout(*lc.keepalive_timeout);
         return;
