@@ -9,6 +9,8 @@
 #   proxy-h2c    proxied to a backend (one nginx worker, `return 200 "one\n"`, upstream
 #                keepalive 64, proxy_http_version 1.1), h2c
 #   proxy-tls    the same over TLS 1.3 + ALPN h2
+# Larger bodies (not in the default list: give them a smaller -n, e.g. -n 2000 -w 200):
+#   static64k-h2c, static1m-h2c, static1m-tls   a 64 KiB / 1 MiB file from disk
 # For each: requests/s (h2load), the worker's CPU µs per request (utime+stime from /proc over
 # the measured run, divided by the requests that succeeded), h2load's mean time per request,
 # and the ratios halo/nginx.
@@ -28,7 +30,7 @@
 #   -m  h2load streams in flight per connection (default 10)
 #   -i  connections for the idle scenarios (default 1000)
 # Scenarios (default: all, in this order): static-h2c static-tls proxy-h2c proxy-tls idle-h2c
-# idle-tls. HALO_BIN=path runs another halo build. Needs h2load, nginx with http_v2 (Debian's
+# idle-tls; also static64k-h2c static1m-h2c static1m-tls. HALO_BIN=path runs another halo build. Needs h2load, nginx with http_v2 (Debian's
 # nginx 1.22 has it), curl, openssl, python3, and wrk (lib.sh checks for it)
 # (apt-get install -y nghttp2-client nginx curl openssl python3 wrk).
 set -eu
@@ -52,8 +54,9 @@ done
 shift $((OPTIND - 1))
 all="static-h2c static-tls proxy-h2c proxy-tls idle-h2c idle-tls"
 scenarios=${*:-$all}
+known="$all static64k-h2c static1m-h2c static1m-tls"
 for s in $scenarios; do
-    case " $all " in *" $s "*) ;; *) echo "h2_bench: unknown scenario '$s' (one of: $all)" >&2; exit 2 ;; esac
+    case " $known " in *" $s "*) ;; *) echo "h2_bench: unknown scenario '$s' (one of: $known)" >&2; exit 2 ;; esac
 done
 
 wconns=$((idle + 1000))
@@ -88,6 +91,8 @@ log() { echo "h2_bench: $*" >&2; }
 # --- the backend: one nginx worker (HTTP/1.1), `return 200 "one\n"` ------------------------------
 mkdir -p "$work/www/s" "$work/backend/logs"
 printf 'one\n' > "$work/www/s/one.txt"
+head -c 65536 /dev/urandom > "$work/www/s/64k.bin"
+head -c 1048576 /dev/urandom > "$work/www/s/1m.bin"
 chmod -R a+rX "$work/www"
 bp=$(free_port)
 cat > "$work/backend/nginx.conf" <<CONF
@@ -179,6 +184,9 @@ url() { # $1 = scenario, $2 = server
     case $1 in
         static-h2c) echo "http://127.0.0.1:${port[$2]}/s/one.txt" ;;
         static-tls) echo "https://127.0.0.1:${tport[$2]}/s/one.txt" ;;
+        static64k-h2c) echo "http://127.0.0.1:${port[$2]}/s/64k.bin" ;;
+        static1m-h2c) echo "http://127.0.0.1:${port[$2]}/s/1m.bin" ;;
+        static1m-tls) echo "https://127.0.0.1:${tport[$2]}/s/1m.bin" ;;
         proxy-h2c) echo "http://127.0.0.1:${port[$2]}/" ;;
         proxy-tls) echo "https://127.0.0.1:${tport[$2]}/" ;;
     esac
@@ -210,9 +218,11 @@ measure() { # $1 = scenario, $2 = server
     h2opt=--http2-prior-knowledge
     case $sc in *-tls) h2opt=--http2 ;; esac
     got=$(curl -sk "$h2opt" -o /dev/null -w '%{http_version} %{http_code} %{size_download}' "$u" || true)
-    if [ "$ok" != 20 ] || [ "$got" != "2 200 4" ]; then
+    size=4
+    case $sc in static64k-*) size=65536 ;; static1m-*) size=1048576 ;; esac
+    if [ "$ok" != 20 ] || [ "$got" != "2 200 $size" ]; then
         echo "h2_bench: $sv speaks h2 on $u but does not serve it: h2load ${ok:-0} of 20 2xx," \
-            "curl got '$got' (HTTP version, status, bytes), want '2 200 4'" >&2
+            "curl got '$got' (HTTP version, status, bytes), want '2 200 $size'" >&2
         exit 1
     fi
     w=$(worker "$sv")

@@ -211,14 +211,6 @@ void Runtime::quit(bool close_idle) {
     cycle_.close_listening();
     if (close_idle) {
         close_all_idle();
-    } else {
-        std::vector<Idle*> idle;
-        for (Idle* c = idle_.idle_next_; c != &idle_; c = c->idle_next_) {
-            idle.push_back(c);
-        }
-        for (Idle* c : idle) {
-            c->retiring();  // it may close (and leave the list)
-        }
     }
     for (auto& hook : quit_hooks_) {
         hook();

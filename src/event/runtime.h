@@ -26,9 +26,6 @@ class Idle {
     virtual ~Idle() = default;
     /// Close now: the slot is needed (`reclaimed`), or the worker quits.
     virtual void close_idle(bool reclaimed) = 0;
-    /// The worker retires (a reload) and keeps its idle connections until their next request:
-    /// a protocol that can say so at once (HTTP/2's GOAWAY) does.
-    virtual void retiring() {}
 
   private:
     friend class Runtime;
@@ -76,8 +73,8 @@ class Runtime : private AcceptGate {
     /// sends on a kept-alive connection just as the reload happens loses nothing.
     void quit(bool close_idle = true);
     /// Called once when quit() begins (reload or stop), after the idle connections were
-    /// handled: protocols with connections in use that can announce the end (HTTP/2's
-    /// GOAWAY) do it here.
+    /// handled: a protocol that can announce the end on its open connections, idle or not
+    /// (HTTP/2's GOAWAY), does it here.
     void on_quit(std::function<void()> hook) { quit_hooks_.push_back(std::move(hook)); }
     /// Exits at once (TERM/INT).
     void stop();

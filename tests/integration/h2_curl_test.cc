@@ -77,19 +77,6 @@ http {
 }
 )";
 
-/// Deterministic bytes that do not repeat in short periods.
-std::string pattern(size_t n) {
-    std::string s(n, '\0');
-    uint32_t x = 2463534242u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x);
-    }
-    return s;
-}
-
 class H2CurlTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -109,7 +96,7 @@ class H2CurlTest : public ::testing::Test {
         ASSERT_TRUE(
             make_certificate("a.test", halo_.prefix() + "/a.crt", halo_.prefix() + "/a.key"));
         mkdir((halo_.prefix() + "/data").c_str(), 0755);
-        big_ = pattern(1024 * 1024 + 17);
+        big_ = pattern_bytes(1024 * 1024 + 17);
         ASSERT_TRUE(write_file(halo_.prefix() + "/data/big.bin", big_));
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
     }
@@ -187,7 +174,7 @@ TEST_F(H2CurlTest, ProxiedGetAndPost) {
     RunResult r = curl({"--http2-prior-knowledge"}, url(0, "/app/x?y=1"));
     ASSERT_EQ(r.status, 0) << r << halo_.error_log();
     EXPECT_EQ(r.out, "GET /app/x?y=1 len=0 \n2 200") << halo_.error_log();
-    std::string body = pattern(300000);
+    std::string body = pattern_bytes(300000);
     for (char& c : body) {
         c = static_cast<char>('a' + (static_cast<unsigned char>(c) % 26));
     }

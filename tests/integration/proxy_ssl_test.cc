@@ -215,19 +215,6 @@ std::string field(const std::string& line, const std::string& key) {
     return line.substr(at, line.find_first_of(" \r\n", at) - at);
 }
 
-/// Deterministic bytes that do not repeat in short periods.
-std::string pattern_bytes(size_t n) {
-    std::string s(n, '\0');
-    uint32_t x = 2463534242u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x);
-    }
-    return s;
-}
-
 class ProxySslTest : public ::testing::Test {
   protected:
     static bool modules_present() {

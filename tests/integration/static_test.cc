@@ -51,19 +51,6 @@ http {
 }
 )";
 
-/// Deterministic, non-repeating-looking bytes (every value 0..255 occurs).
-std::string pattern_bytes(size_t n) {
-    std::string s(n, '\0');
-    uint32_t x = 2463534242u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x);
-    }
-    return s;
-}
-
 std::string http_date(time_t t) {
     struct tm tm;
     gmtime_r(&t, &tm);

@@ -63,19 +63,6 @@ http {
 }
 )";
 
-/// Deterministic bytes that do not repeat in short periods.
-std::string pattern_bytes(size_t n) {
-    std::string s(n, '\0');
-    uint32_t x = 2463534242u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x);
-    }
-    return s;
-}
-
 /// A TLS client whose output collects in memory until send_out() puts it on the socket, in
 /// one send() or in small pieces. Reads come straight from the socket.
 class TlsClient {

@@ -63,19 +63,6 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
     return s;
 }
 
-/// Deterministic bytes that do not repeat in short periods.
-std::string pattern_bytes(size_t n) {
-    std::string s(n, '\0');
-    uint32_t x = 88172645u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x);
-    }
-    return s;
-}
-
 /// The value after "key=" in a response line ("pid=123 ..." -> "123").
 std::string field(const std::string& text, const std::string& key) {
     size_t at = text.find(key + "=");

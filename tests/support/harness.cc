@@ -231,6 +231,18 @@ std::optional<std::string> read_file(const std::string& path) {
     return ss.str();
 }
 
+std::string pattern_bytes(size_t n) {
+    std::string s(n, '\0');
+    uint32_t x = 2463534242u;  // xorshift32
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s[i] = static_cast<char>(x);
+    }
+    return s;
+}
+
 bool file_exists(const std::string& path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;

@@ -46,6 +46,9 @@ bool write_file(const std::string& path, std::string_view text);
 /// The whole file, or std::nullopt when it cannot be read.
 std::optional<std::string> read_file(const std::string& path);
 bool file_exists(const std::string& path);
+/// `n` deterministic bytes that do not repeat in short periods (every value 0..255 occurs):
+/// bodies to compare byte for byte after they went through halo.
+std::string pattern_bytes(size_t n);
 /// Removes a directory tree (no symlinks followed). Best effort.
 void remove_tree(const std::string& path);
 

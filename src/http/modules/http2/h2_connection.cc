@@ -161,17 +161,33 @@ void H2Connection::on_readable() {
     if (closed_) {
         return;
     }
+    // One read takes up to http2_recv_buffer_size, into a space the worker's connections
+    // share (as nginx's recv buffer): nghttp2 copies what it keeps before the next read.
     const auto& main = core::conf_of<Http2MainConf>(port_.main().main_confs);
     size_t max = main.recv_buffer_size->bytes;
-    ev::Buffer in;
+    static std::vector<char> space;
+    static ev::Buffer tls_in;
+    if (space.size() < max) {
+        space.resize(max);
+    }
     for (;;) {
         if (conn_.output_buffered() > kOutHigh) {
             break;  // the client does not read what it asked for: it waits (on_drained)
         }
-        in.clear();
-        switch (conn_.read(in, max)) {
+        size_t n = 0;
+        std::string_view got;
+        ev::IoStatus st;
+        if (conn_.transport() == nullptr) {
+            st = conn_.read_into(std::span<char>(space.data(), max), n);
+            got = std::string_view(space.data(), n);
+        } else {
+            tls_in.clear();
+            st = conn_.read(tls_in, max);
+            got = tls_in.view();
+        }
+        switch (st) {
             case ev::IoStatus::kOk:
-                process_input(in.view());
+                process_input(got);
                 if (closed_) {
                     return;
                 }
@@ -361,9 +377,6 @@ void H2Connection::flush() {
         conn_.send(out_);
         out_.clear();
     }
-    if (streams_.empty()) {
-        std::string().swap(out_);  // an idle connection keeps no buffer of ours
-    }
     if (conn_.failed()) {
         close();
         return;
@@ -400,8 +413,8 @@ void H2Connection::update_timer() {
             idle_ = true;
             rt.set_idle(this);
         }
-        if (!conn_.output_pending() && out_.empty()) {
-            conn_.release_buffers();  // (out_ is being filled while flush() runs)
+        if (!conn_.output_pending()) {
+            conn_.release_buffers();
         }
         conn_.set_timeout(*lc.keepalive_timeout);
         return;

@@ -31,8 +31,6 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     void on_timeout() override;
     void on_error() override { close(); }
     void close_idle(bool reclaimed) override;
-    /// A reload: GOAWAY now, the client opens its next connection to the new workers.
-    void retiring() override { goaway(); }
 
     // For the streams.
     nghttp2_session* ng() { return ng_; }
@@ -52,6 +50,9 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     void retire(int32_t id);
     /// The client goes away or broke the protocol: the connection ends (GOAWAY when possible).
     void close();
+    /// Logs about the connection with nginx's context (client, listening address) to the
+    /// default server's error log.
+    void log(core::LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
   private:
     H2Connection(http::Http2Start& st, const Http2SrvConf& conf);
@@ -70,7 +71,6 @@ class H2Connection final : public ev::ConnectionHandler, public ev::Idle {
     /// Graceful end (reload, quit, keepalive_requests): GOAWAY with the last stream taken;
     /// the streams in flight finish, then the connection closes.
     void goaway();
-    void log(core::LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
     // nghttp2's callbacks.
     static int on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, void* self);

@@ -60,9 +60,9 @@ bool H2Stream::add_field(std::string_view name, std::string_view value) {
     }
     if (name.size() + value.size() + 4 > one || head_bytes_ > max) {
         too_large_ = true;
-        core::log_conn(core::LogLevel::kInfo, c_.conn().id(), "%s",
-                       name.size() + value.size() + 4 > one ? "client sent too large header field"
-                                                            : "client sent too large header");
+        c_.log(core::LogLevel::kInfo, "%s",
+               name.size() + value.size() + 4 > one ? "client sent too large header field"
+                                                    : "client sent too large header");
         return false;
     }
     // nghttp2 checked the fields (RFC 9113 §8.2, §8.3): lowercase names, no connection-specific
@@ -73,8 +73,6 @@ bool H2Stream::add_field(std::string_view name, std::string_view value) {
         path_.assign(value);
     } else if (name == ":authority") {
         authority_.assign(value);
-    } else if (name == ":scheme") {
-        scheme_.assign(value);
     } else if (name == "cookie") {
         if (!cookie_.empty()) {
             cookie_ += "; ";  // RFC 9113 §8.2.3: the pieces are joined for HTTP/1.1
@@ -92,24 +90,28 @@ void H2Stream::head_done(bool end) {
 }
 
 void H2Stream::run() {
+    if (too_large_) {
+        return;  // the connection ends (ENHANCE_YOUR_CALM): no answer on this stream
+    }
     // The head as HTTP/1.1 would carry it: the same parser decides (and refuses) it.
-    std::string line = method_ + " " + (path_.empty() ? authority_ : path_) + " HTTP/1.1\r\n";
-    std::string host;
+    const std::string& target = path_.empty() ? authority_ : path_;  // CONNECT has no :path
+    line_ = method_ + " " + target + " HTTP/2.0";                    // $request
+    std::string fields = std::move(head_);
+    head_.clear();
+    head_.reserve(line_.size() + authority_.size() + cookie_.size() + fields.size() + 20);
+    head_.append(method_).append(" ").append(target).append(" HTTP/1.1\r\n");
     if (!authority_.empty()) {
-        host = "Host: " + authority_ + "\r\n";
+        head_.append("Host: ").append(authority_).append("\r\n");
     }
     if (!cookie_.empty()) {
-        head_ += "Cookie: " + cookie_ + "\r\n";
+        head_.append("Cookie: ").append(cookie_).append("\r\n");
     }
-    head_ = line + host + head_ + "\r\n";
-    line_ = method_ + " " + (path_.empty() ? authority_ : path_) + " HTTP/2.0";
+    head_.append(fields).append("\r\n");
     std::string().swap(cookie_);
-    if (!start_request()) {
-        return;
-    }
+    start_request();
 }
 
-bool H2Stream::start_request() {
+void H2Stream::start_request() {
     const auto& srv = srv_conf(port_.default_server());
     size_t max =
         srv.large_header_buffer_size->bytes * static_cast<size_t>(*srv.large_header_buffers);
@@ -125,7 +127,7 @@ bool H2Stream::start_request() {
     http::HeadParser parser(max + head_.size(), max + head_.size());
     parser.set_rules(
         {*srv.merge_slashes, *srv.underscores_in_headers, *srv.ignore_invalid_headers});
-    http::ParseResult pr = too_large_ ? http::ParseResult::kError : parser.parse(head_, r);
+    http::ParseResult pr = parser.parse(head_, r);
     r.request_line = line_;
     r.http_minor = 1;
     r.request_length = head_bytes_;
@@ -136,24 +138,18 @@ bool H2Stream::start_request() {
         }
         r.server = port_.find_server(authority_);
         r.loc_confs = &r.server->loc_confs;
-        int status = too_large_ ? 494 : parser.status();
-        http::log_error(
-            r, core::LogLevel::kInfo, "%s while reading client request headers",
-            too_large_ ? "client sent too large request" : std::string(parser.reason()).c_str());
+        http::log_error(r, core::LogLevel::kInfo, "%s while reading client request headers",
+                        std::string(parser.reason()).c_str());
         discard_ = true;
-        r.send_error(status);
-        return false;
+        r.send_error(parser.status());
+        return;
     }
-    if (!no_body_ && r.content_length == 0) {
-        r.chunked = true;  // a body without Content-Length: its length is known at its end
-    }
-    if (no_body_) {
-        r.chunked = false;
-    }
+    // A body without Content-Length (nghttp2 checks one that is given against the DATA): its
+    // length is known at its end, as a chunked one's.
+    r.chunked = !no_body_ && r.find_header("Content-Length") == nullptr;
     r.server = port_.find_server(r.host, &r);
     r.loc_confs = &r.server->loc_confs;
     run_phases();
-    return true;
 }
 
 // ---- request body ----

@@ -83,8 +83,8 @@ class H2Stream final : public http::Session {
         uint64_t offset = 0;
         uint64_t left = 0;
     };
-    /// Starts the request from the head (parsed as HTTP/1.1); false when it was refused.
-    bool start_request();
+    /// Starts the request from the head (parsed as HTTP/1.1), or answers what it refuses.
+    void start_request();
     void finish_request();
     /// The body bytes the request takes now (read_body, stream_body) go to it; the others
     /// wait in preread_ (bounded by the window the client was given).
@@ -107,7 +107,7 @@ class H2Stream final : public http::Session {
     // The head as HTTP/1.1 text (the request's views point into it) and what it came from.
     std::string head_;
     std::string line_;  // "GET / HTTP/2.0" ($request)
-    std::string method_, path_, authority_, scheme_, cookie_;
+    std::string method_, path_, authority_, cookie_;
     size_t head_bytes_ = 0;
     bool too_large_ = false;
     bool bad_ = false;  // a field the HTTP/1 head cannot carry
