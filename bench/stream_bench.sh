@@ -32,7 +32,8 @@
 #   -n  connections counted under strace in conn (default 2000)
 #   -g  GiB moved by one bulk transfer (default 1)
 #   -i  idle connections (default 5000; each costs the proxy two descriptors)
-# HALO_BIN=path runs another halo build; HAPROXY_SPLICE=1 adds `option splice-auto` to
+# HALO_BIN=path runs another halo build; SB_KEEP=dir keeps strace's tables there;
+# HAPROXY_SPLICE=1 adds `option splice-auto` to
 # HAProxy's defaults (off by default, as in HAProxy). Needs nginx, libnginx-mod-stream,
 # haproxy, strace, cc, python3 and wrk (bench/lib.sh checks for it)
 # (apt-get install -y nginx libnginx-mod-stream haproxy strace gcc python3 wrk).
@@ -139,7 +140,10 @@ CONF
 }
 stream_conf halo "$halo" > "$work/halo/halo.conf"
 stream_conf nginx "$nginx" > "$work/nginx/nginx.conf"
+# HAProxy wants two descriptors per connection (and, splicing, a pipe per 4): stay under this
+# shell's limit.
 hap_max=$((($(ulimit -n) - 100) / 2))
+[ "${HAPROXY_SPLICE:-0}" = 1 ] && hap_max=$((($(ulimit -n) - 100) * 2 / 5))
 [ "$hap_max" -gt "$wconns" ] && hap_max=$wconns
 cat > "$work/haproxy/haproxy.cfg" <<CONF
 global
@@ -178,7 +182,8 @@ fi
 start_proxies() {
     case " $live " in *" halo "*) "$halo" -p "$work/halo/" -c "$work/halo/halo.conf" ;; esac
     "$nginx" -p "$work/nginx/" -c "$work/nginx/nginx.conf"
-    haproxy -q -f "$work/haproxy/haproxy.cfg"
+    haproxy -f "$work/haproxy/haproxy.cfg" > "$work/haproxy/start.txt" 2>&1 ||
+        { echo "stream_bench: haproxy does not start:" >&2; cat "$work/haproxy/start.txt" >&2; exit 1; }
     sleep 0.5
 }
 stop_proxies() { # by pid, and wait until each is gone
@@ -246,6 +251,12 @@ trace_sum() {
                 END { printf "%.2f|%s\n", t / n, s }'; }
 }
 
+keep_trace() { # $1 = scenario, $2 = server, $3 = what the trace counted: with SB_KEEP=dir,
+    # strace's whole table is kept there as <scenario>-<server>.txt
+    [ -z "${SB_KEEP:-}" ] && return 0
+    { cat "$work/trace.txt"; echo "over $3"; } > "$SB_KEEP/$1-$2.txt"
+}
+
 # --- measures -------------------------------------------------------------------------------------
 declare -A rate cpu sys topsys note
 field() { echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
@@ -267,6 +278,7 @@ measure_conn() { # $1 = server
     out=$("$tool" conn "${port[$sv]}" "$conc" "-$tconns" "$payload")
     trace_stop
     summary=$(trace_sum "$work/trace.txt" "$(field "$out" conns)")
+    keep_trace conn "$sv" "$(field "$out" conns) connections"
     sys[$k]=${summary%%|*}
     topsys[$k]=${summary#*|}
     log "conn $sv: ${rate[$k]} conns/s, ${cpu[$k]} cpu-us/conn, ${sys[$k]} syscalls/conn (${topsys[$k]})"
@@ -286,6 +298,7 @@ measure_bulk() { # $1 = server
     "$tool" bulk "${bport[$sv]}" "$bytes" > /dev/null
     trace_stop
     summary=$(trace_sum "$work/trace.txt" $((gib * 1024)))
+    keep_trace bulk "$sv" "$((gib * 1024)) MiB"
     sys[$k]=${summary%%|*}
     topsys[$k]=${summary#*|}
     log "bulk $sv: ${rate[$k]} MB/s, ${cpu[$k]} cpu-ms/GiB, ${sys[$k]} syscalls/MiB (${topsys[$k]})"
