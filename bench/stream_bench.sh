@@ -24,7 +24,9 @@
 # A halo that refuses the config (`halo -t` fails: no stream module yet) gets "halo: no stream"
 # in its rows. HALO_BIN=/usr/sbin/nginx puts an nginx in halo's slot, to try the script.
 #
-# Usage: bench/stream_bench.sh [-s secs] [-w secs] [-c conc] [-p bytes] [-n conns] [-g GiB] [-i idle] [scenario...]
+# Usage: bench/stream_bench.sh [-r rounds] [-s secs] [-w secs] [-c conc] [-p bytes] [-n conns] [-g GiB] [-i idle] [scenario...]
+#   -r  rounds of conn and bulk (default 1): each round measures every proxy once, in an order
+#       turned by one each round; the tables show the medians and the range of the CPU figures
 #   -s  seconds of the measured conn run (default 5)
 #   -w  seconds of the conn warm-up before it (default 1)
 #   -c  concurrent clients in conn (default 50)
@@ -47,7 +49,8 @@ payload=16
 tconns=2000
 gib=1
 idle=5000
-while getopts s:w:c:p:n:g:i:h opt; do
+nrounds=1
+while getopts s:w:c:p:n:g:i:r:h opt; do
     case $opt in
         s) secs=$OPTARG ;;
         w) warm=$OPTARG ;;
@@ -56,6 +59,7 @@ while getopts s:w:c:p:n:g:i:h opt; do
         n) tconns=$OPTARG ;;
         g) gib=$OPTARG ;;
         i) idle=$OPTARG ;;
+        r) nrounds=$OPTARG ;;
         *) usage ;;
     esac
 done
@@ -258,10 +262,27 @@ keep_trace() { # $1 = scenario, $2 = server, $3 = what the trace counted: with S
 }
 
 # --- measures -------------------------------------------------------------------------------------
-declare -A rate cpu sys topsys note
+declare -A rate cpu spread rates cpus sys topsys note
+# median of the numbers in $1; spread "min-max"
+median() { echo "$1" | tr ' ' '\n' | grep . | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+range() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
+# rounds: every live server once per round, the order turned by one each round
+rounds() { # $1 = scenario, $2 = function
+    for round in $(seq "$nrounds"); do
+        order=$(echo $live | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
+        for sv in $order; do "$2" "$sv" "$round"; done
+    done
+    for sv in $live; do
+        k="$1 $sv"
+        rate[$k]=$(median "${rates[$k]}")
+        cpu[$k]=$(median "${cpus[$k]}")
+        spread[$k]=$(range "${cpus[$k]}")
+    done
+}
 field() { echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 
-measure_conn() { # $1 = server
+measure_conn() { # $1 = server, $2 = round (strace in round 1 only)
     sv=$1 k="conn $1"
     read -r -a w <<< "$(workers "$sv" | tr '\n' ' ')"
     "$tool" conn "${port[$sv]}" "$conc" "$warm" "$payload" > /dev/null
@@ -271,9 +292,13 @@ measure_conn() { # $1 = server
     n=$(field "$out" conns)
     errs=$(field "$out" errors)
     el=$(field "$out" seconds)
-    rate[$k]=$(awk -v n="$n" -v s="$el" 'BEGIN { printf "%d", n / s }')
-    cpu[$k]=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-    [ "$errs" = 0 ] || note[$k]="$errs failed connections of $((n + errs))"
+    r=$(awk -v n="$n" -v s="$el" 'BEGIN { printf "%d", n / s }')
+    c=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    rates[$k]="${rates[$k]:-} $r"
+    cpus[$k]="${cpus[$k]:-} $c"
+    [ "$errs" = 0 ] || note[$k]="${note[$k]:-}round $2: $errs failed connections of $((n + errs)); "
+    log "conn $sv round $2: $r conns/s, $c cpu-us/conn"
+    [ "$2" = 1 ] || return 0
     trace_start "${w[@]}"
     out=$("$tool" conn "${port[$sv]}" "$conc" "-$tconns" "$payload")
     trace_stop
@@ -281,10 +306,10 @@ measure_conn() { # $1 = server
     keep_trace conn "$sv" "$(field "$out" conns) connections"
     sys[$k]=${summary%%|*}
     topsys[$k]=${summary#*|}
-    log "conn $sv: ${rate[$k]} conns/s, ${cpu[$k]} cpu-us/conn, ${sys[$k]} syscalls/conn (${topsys[$k]})"
+    log "conn $sv: ${sys[$k]} syscalls/conn (${topsys[$k]})"
 }
 
-measure_bulk() { # $1 = server
+measure_bulk() { # $1 = server, $2 = round (strace in round 1 only)
     sv=$1 k="bulk $1"
     read -r -a w <<< "$(workers "$sv" | tr '\n' ' ')"
     t0=$(ticks "${w[@]}")
@@ -292,8 +317,12 @@ measure_bulk() { # $1 = server
         { echo "stream_bench: bulk through $sv moved $(field "$out" bytes) of $bytes bytes" >&2; exit 1; }
     t1=$(ticks "${w[@]}")
     el=$(field "$out" seconds)
-    rate[$k]=$(awk -v b="$bytes" -v s="$el" 'BEGIN { printf "%d", b / s / 1e6 }')
-    cpu[$k]=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v g="$gib" 'BEGIN { printf "%.0f", t / hz * 1e3 / g }')
+    r=$(awk -v b="$bytes" -v s="$el" 'BEGIN { printf "%d", b / s / 1e6 }')
+    c=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v g="$gib" 'BEGIN { printf "%.0f", t / hz * 1e3 / g }')
+    rates[$k]="${rates[$k]:-} $r"
+    cpus[$k]="${cpus[$k]:-} $c"
+    log "bulk $sv round $2: $r MB/s, $c cpu-ms/GiB"
+    [ "$2" = 1 ] || return 0
     trace_start "${w[@]}"
     "$tool" bulk "${bport[$sv]}" "$bytes" > /dev/null
     trace_stop
@@ -301,7 +330,7 @@ measure_bulk() { # $1 = server
     keep_trace bulk "$sv" "$((gib * 1024)) MiB"
     sys[$k]=${summary%%|*}
     topsys[$k]=${summary#*|}
-    log "bulk $sv: ${rate[$k]} MB/s, ${cpu[$k]} cpu-ms/GiB, ${sys[$k]} syscalls/MiB (${topsys[$k]})"
+    log "bulk $sv: ${sys[$k]} syscalls/MiB (${topsys[$k]})"
 }
 
 # Idle proxied connections: RSS of the proxy's worker before and after N connections each
@@ -335,8 +364,8 @@ started=$(date +%s)
 load_before=$(uptime | sed 's/.*load average: //')
 for sc in $scenarios; do
     case $sc in
-        conn) for sv in $live; do measure_conn "$sv"; done ;;
-        bulk) for sv in $live; do measure_bulk "$sv"; done ;;
+        conn) rounds conn measure_conn ;;
+        bulk) rounds bulk measure_bulk ;;
         idle)
             # fresh processes (memory freed by the scenarios before would hide the growth)
             stop_proxies
@@ -354,25 +383,25 @@ done
 echo "stream_bench $(date -u '+%Y-%m-%d %H:%M') UTC, halo $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo ?)" \
     "($halo$(is_nginx "$halo" && echo ": $("$halo" -v 2>&1 | sed 's|.*/|nginx |')")), nginx $("$nginx" -v 2>&1 | sed 's|.*/||')," \
     "HAProxy $(haproxy -v | awk 'NR == 1 {print $3}')$([ "${HAPROXY_SPLICE:-0}" = 1 ] && echo ' (splice-auto)')"
-echo "1 worker/thread each; conn: $conc clients, $payload bytes each way, warm-up ${warm}s," \
+echo "1 worker/thread each; $nrounds round(s) of conn and bulk (medians); conn: $conc clients, $payload bytes each way, warm-up ${warm}s," \
     "measure ${secs}s, strace over $tconns; bulk: $gib GiB; idle: $idle; $(($(date +%s) - started)) s;" \
     "load before: $load_before"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 table() { # $1 = scenario, $2..$5 = column titles
-    printf '\n| %-8s | %-12s | %8s | %10s | %8s | %s |\n' "$1" server "$2" "$3" "$4" "$5"
-    printf '| %-8s | %-12s | %8s | %10s | %8s | %s |\n' -------- ------------ -------- ---------- -------- ------------------------
+    printf '\n| %-8s | %-12s | %8s | %10s | %11s | %8s | %s |\n' "$1" server "$2" "$3" "cpu range" "$4" "$5"
+    printf '| %-8s | %-12s | %8s | %10s | %11s | %8s | %s |\n' -------- ------------ -------- ---------- ----------- -------- ------------------------
     for sv in $servers; do
         k="$1 $sv"
         if [ "$sv" = halo ] && [ -n "$halo_note" ]; then
             printf '| %-8s | %-12s | %s |\n' "$1" halo "$halo_note"
         else
-            printf '| %-8s | %-12s | %8s | %10s | %8s | %s |\n' "$1" "$sv" "${rate[$k]}" "${cpu[$k]}" "${sys[$k]}" "${topsys[$k]}"
+            printf '| %-8s | %-12s | %8s | %10s | %11s | %8s | %s |\n' "$1" "$sv" "${rate[$k]}" "${cpu[$k]}" "${spread[$k]}" "${sys[$k]}" "${topsys[$k]}"
         fi
     done
     for other in nginx haproxy; do
-        printf '| %-8s | %-12s | %8s | %10s | %8s | %s |\n' "$1" "halo/$other" \
+        printf '| %-8s | %-12s | %8s | %10s | %11s | %8s | %s |\n' "$1" "halo/$other" \
             "$(ratio "${rate[$1 halo]:-}" "${rate[$1 $other]:-}")" \
-            "$(ratio "${cpu[$1 halo]:-}" "${cpu[$1 $other]:-}")" \
+            "$(ratio "${cpu[$1 halo]:-}" "${cpu[$1 $other]:-}")" '' \
             "$(ratio "${sys[$1 halo]:-}" "${sys[$1 $other]:-}")" ''
     done
 }
