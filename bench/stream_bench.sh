@@ -38,7 +38,9 @@
 # HAPROXY_SPLICE=1 adds `option splice-auto` to
 # HAProxy's defaults (off by default, as in HAProxy). Needs nginx, libnginx-mod-stream,
 # haproxy, strace, cc, python3 and wrk (bench/lib.sh checks for it)
-# (apt-get install -y nginx libnginx-mod-stream haproxy strace gcc python3 wrk).
+# (apt-get install -y nginx libnginx-mod-stream haproxy strace gcc python3 wrk). The module is
+# loaded by its path: the link the package adds in /etc/nginx/modules-enabled is not needed
+# (and makes halo refuse Debian's stock config, see bench/README.md).
 set -eu
 
 usage() { sed -n '/^# Usage/,/^# (apt-get/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -270,7 +272,7 @@ range() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 { lo = $1 } 
 # rounds: every live server once per round, the order turned by one each round
 rounds() { # $1 = scenario, $2 = function
     for round in $(seq "$nrounds"); do
-        order=$(echo $live | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
+        order=$(echo "$live" | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
         for sv in $order; do "$2" "$sv" "$round"; done
     done
     for sv in $live; do
