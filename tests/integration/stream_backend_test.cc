@@ -145,6 +145,8 @@ TEST(StreamBackendTest, TlsBackendShowsItsCertificateAndRecordsTheSni) {
     EXPECT_EQ(tls_roundtrip(b.port(), "", &fp, "echo me\n"), "tls b\necho me\n");
     EXPECT_EQ(fp, b.fingerprint());
     EXPECT_EQ(b.server_names(), std::vector<std::string>{""});
+    EXPECT_EQ(tls_roundtrip(b.port(), "b.example", &fp, {}, {"h2", "http/1.1"}), "tls b\n");
+    EXPECT_EQ(b.alpn_offers(), std::vector<std::string>({"", "h2,http/1.1"}));
 
     // A connection that never speaks TLS is a connection, not a handshake.
     EXPECT_EQ(tcp_roundtrip(a.port(), "not tls\r\n\r\n", std::string("never")), "");
@@ -311,9 +313,11 @@ TEST(StreamBackendTest, AllFourBehindNginxStream) {
 
     if (tls.port() != 0) {
         std::string fp;
-        EXPECT_EQ(tls_roundtrip(tlsp, "svc.example", &fp), "tls t1\n") << nginx.error_log();
+        EXPECT_EQ(tls_roundtrip(tlsp, "svc.example", &fp, {}, {"imap"}), "tls t1\n")
+            << nginx.error_log();
         EXPECT_EQ(fp, tls.fingerprint());
         EXPECT_EQ(tls.last_server_name(), "svc.example");
+        EXPECT_EQ(tls.alpn_offers(), std::vector<std::string>{"imap"});
     }
 
     EXPECT_EQ(tcp_roundtrip(ppp, "hi", std::string("hi")), "hi") << nginx.error_log();

@@ -458,6 +458,19 @@ std::vector<ProxyHeader> ProxyProtocolBackend::headers() const {
 
 namespace {
 
+/// Records the client's ALPN list (wire format: length-prefixed names) in the std::string the
+/// connection's SSL carries as app data, and selects nothing.
+int record_alpn(SSL* ssl, const unsigned char**, unsigned char*, const unsigned char* in,
+                unsigned int inlen, void*) {
+    auto* offer = static_cast<std::string*>(SSL_get_app_data(ssl));
+    for (unsigned int i = 0; offer != nullptr && i < inlen; i += 1 + in[i]) {
+        unsigned int n = std::min<unsigned int>(in[i], inlen - i - 1);
+        offer->append(offer->empty() ? "" : ",");
+        offer->append(reinterpret_cast<const char*>(in + i + 1), n);
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
 std::string cert_fingerprint(X509* x) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -511,6 +524,7 @@ TlsPassthroughBackend::TlsPassthroughBackend(std::string name)
         return;
     }
     fingerprint_ = cert_fingerprint(SSL_CTX_get0_certificate(tls_->ctx));
+    SSL_CTX_set_alpn_select_cb(tls_->ctx, record_alpn, nullptr);
     acceptor_->listen();
 }
 
@@ -529,11 +543,14 @@ void TlsPassthroughBackend::serve(int fd) {
         return;
     }
     SSL_set_fd(ssl, fd);
+    std::string alpn;
+    SSL_set_app_data(ssl, &alpn);
     if (SSL_accept(ssl) == 1) {
         const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
         {
             std::lock_guard<std::mutex> lock(mu_);
             server_names_.emplace_back(sni != nullptr ? sni : "");
+            alpn_offers_.push_back(alpn);
         }
         handshakes_++;
         std::string hello = "tls " + name_ + "\n";
@@ -552,7 +569,8 @@ void TlsPassthroughBackend::serve(int fd) {
 }
 
 std::string tls_roundtrip(uint16_t port, std::string_view sni, std::string* peer_fingerprint,
-                          std::string_view bytes, StreamMillis timeout) {
+                          std::string_view bytes, const std::vector<std::string>& alpn,
+                          StreamMillis timeout) {
     if (peer_fingerprint != nullptr) {
         peer_fingerprint->clear();
     }
@@ -572,6 +590,15 @@ std::string tls_roundtrip(uint16_t port, std::string_view sni, std::string* peer
         std::string host(sni);
         if (!host.empty()) {
             SSL_set_tlsext_host_name(ssl, host.c_str());
+        }
+        std::string wire;  // RFC 7301 §3.1: each name with a one-byte length
+        for (const std::string& p : alpn) {
+            wire += static_cast<char>(p.size());
+            wire += p;
+        }
+        if (!wire.empty()) {
+            SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned int>(wire.size()));
         }
         if (SSL_connect(ssl) == 1) {
             X509* peer = SSL_get1_peer_certificate(ssl);
@@ -609,7 +636,7 @@ TlsPassthroughBackend::~TlsPassthroughBackend() = default;
 void TlsPassthroughBackend::serve(int) {}
 
 std::string tls_roundtrip(uint16_t, std::string_view, std::string* peer_fingerprint,
-                          std::string_view, StreamMillis) {
+                          std::string_view, const std::vector<std::string>&, StreamMillis) {
     if (peer_fingerprint != nullptr) {
         peer_fingerprint->clear();
     }
@@ -621,6 +648,11 @@ std::string tls_roundtrip(uint16_t, std::string_view, std::string* peer_fingerpr
 std::vector<std::string> TlsPassthroughBackend::server_names() const {
     std::lock_guard<std::mutex> lock(mu_);
     return server_names_;
+}
+
+std::vector<std::string> TlsPassthroughBackend::alpn_offers() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return alpn_offers_;
 }
 
 std::string TlsPassthroughBackend::last_server_name() const {

@@ -159,6 +159,9 @@ class TlsPassthroughBackend {
     std::vector<std::string> server_names() const;
     /// The last one ("" when none yet).
     std::string last_server_name() const;
+    /// The ALPN protocols each completed handshake offered, comma-separated ("h2,http/1.1";
+    /// "" without the extension), in order. The server selects none.
+    std::vector<std::string> alpn_offers() const;
     void stop() { acceptor_->stop(); }
     bool restart() { return acceptor_->restart(); }
 
@@ -174,6 +177,7 @@ class TlsPassthroughBackend {
     std::atomic<int> handshakes_{0};
     mutable std::mutex mu_;
     std::vector<std::string> server_names_;
+    std::vector<std::string> alpn_offers_;
     std::unique_ptr<TcpAcceptor> acceptor_;
 };
 
@@ -242,11 +246,13 @@ std::string udp_roundtrip(uint16_t port, std::string_view bytes,
 std::vector<std::string> udp_roundtrip_all(uint16_t port, std::string_view bytes, int count,
                                            StreamMillis timeout = StreamMillis(2000));
 
-/// A TLS handshake with 127.0.0.1:port sending `sni` (none when empty), no verification; then
-/// sends `bytes` and reads until a newline has come and the answer ends with `bytes`. Returns
-/// what it read ("" when the handshake failed) and the peer certificate's SHA-256 (64 hex
-/// digits) in `*peer_fingerprint` when not null.
+/// A TLS handshake with 127.0.0.1:port sending `sni` (none when empty) and offering the ALPN
+/// protocols `alpn` (none when empty), no verification; then sends `bytes` and reads until a
+/// newline has come and the answer ends with `bytes`. Returns what it read ("" when the
+/// handshake failed) and the peer certificate's SHA-256 (64 hex digits) in
+/// `*peer_fingerprint` when not null.
 std::string tls_roundtrip(uint16_t port, std::string_view sni, std::string* peer_fingerprint,
-                          std::string_view bytes = {}, StreamMillis timeout = StreamMillis(5000));
+                          std::string_view bytes = {}, const std::vector<std::string>& alpn = {},
+                          StreamMillis timeout = StreamMillis(5000));
 
 }  // namespace halo_test
