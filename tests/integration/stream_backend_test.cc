@@ -117,6 +117,19 @@ TEST(StreamBackendTest, UdpAnswersEachDatagramWithItsName) {
     EXPECT_EQ(dns.datagrams(), 4);
 }
 
+TEST(StreamBackendTest, UdpClientKeepsItsSourcePort) {
+    UdpEchoBackend dns("d", 2);
+    UdpClient client(dns.port());
+    ASSERT_NE(client.local_port(), 0);
+    for (std::string q : {"a", "b"}) {
+        ASSERT_TRUE(client.send(q));
+        EXPECT_EQ(client.receive(), "d:" + q);
+        EXPECT_EQ(client.receive(), "d:" + q);
+    }
+    EXPECT_EQ(client.receive(std::chrono::milliseconds(200)), "");
+    EXPECT_EQ(dns.sources(), std::vector<uint16_t>{client.local_port()});
+}
+
 TEST(StreamBackendTest, UdpStopAndRestart) {
     UdpEchoBackend dns("d");
     uint16_t port = dns.port();

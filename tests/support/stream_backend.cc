@@ -703,34 +703,60 @@ std::string tcp_roundtrip(uint16_t port, std::string_view bytes, std::optional<s
     return out;
 }
 
-std::vector<std::string> udp_roundtrip_all(uint16_t port, std::string_view bytes, int count,
-                                           StreamMillis timeout) {
-    std::vector<std::string> out;
-    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return out;
-    }
+UdpClient::UdpClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(port);
-    // connected: an ICMP port unreachable ends the wait at once (ECONNREFUSED)
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
-        char buf[65536];
-        while (static_cast<int>(out.size()) < count) {
-            struct pollfd p = {fd, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
-                break;
-            }
-            ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-            if (n < 0) {
-                break;
-            }
-            out.emplace_back(buf, static_cast<size_t>(n));
+    socklen_t len = sizeof(a);
+    // connected: an ICMP port unreachable ends a wait at once (ECONNREFUSED)
+    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        if (fd_ >= 0) {
+            ::close(fd_);
         }
+        fd_ = -1;
+        return;
     }
-    ::close(fd);
+    local_port_ = ntohs(a.sin_port);
+}
+
+UdpClient::~UdpClient() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+bool UdpClient::send(std::string_view bytes) {
+    return fd_ >= 0 &&
+           ::send(fd_, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+}
+
+std::string UdpClient::receive(StreamMillis timeout) {
+    struct pollfd p = {fd_, POLLIN, 0};
+    if (fd_ < 0 || ::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+        return {};
+    }
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::vector<std::string> udp_roundtrip_all(uint16_t port, std::string_view bytes, int count,
+                                           StreamMillis timeout) {
+    std::vector<std::string> out;
+    UdpClient client(port);
+    if (!client.send(bytes)) {
+        return out;
+    }
+    while (static_cast<int>(out.size()) < count) {
+        std::string got = client.receive(timeout);
+        if (got.empty()) {
+            break;
+        }
+        out.push_back(std::move(got));
+    }
     return out;
 }
 

@@ -246,6 +246,27 @@ std::string udp_roundtrip(uint16_t port, std::string_view bytes,
 std::vector<std::string> udp_roundtrip_all(uint16_t port, std::string_view bytes, int count,
                                            StreamMillis timeout = StreamMillis(2000));
 
+/// A UDP socket connected to 127.0.0.1:port that keeps its source port: several requests from
+/// one client, as a proxy's UDP session sees them (proxy_requests, proxy_responses).
+class UdpClient {
+  public:
+    explicit UdpClient(uint16_t port);
+    ~UdpClient();
+    UdpClient(const UdpClient&) = delete;
+    UdpClient& operator=(const UdpClient&) = delete;
+
+    /// The local (source) port, 0 when the socket could not be made.
+    uint16_t local_port() const { return local_port_; }
+    /// Sends one datagram; false on error (e.g. ECONNREFUSED after an ICMP port unreachable).
+    bool send(std::string_view bytes);
+    /// The next datagram, "" after `timeout` or on error.
+    std::string receive(StreamMillis timeout = StreamMillis(2000));
+
+  private:
+    int fd_ = -1;
+    uint16_t local_port_ = 0;
+};
+
 /// A TLS handshake with 127.0.0.1:port sending `sni` (none when empty) and offering the ALPN
 /// protocols `alpn` (none when empty), no verification; then sends `bytes` and reads until a
 /// newline has come and the answer ends with `bytes`. Returns what it read ("" when the
