@@ -35,9 +35,9 @@
 #   -g  GiB moved by one bulk transfer (default 1)
 #   -i  idle connections (default 5000; each costs the proxy two descriptors)
 # HALO_BIN=path runs another halo build; SB_KEEP=dir keeps strace's tables there;
-# HAPROXY_SPLICE=1 adds `option splice-auto` to
-# HAProxy's defaults (off by default, as in HAProxy). Needs nginx, libnginx-mod-stream,
-# haproxy, strace, cc, python3 and wrk (bench/lib.sh checks for it)
+# HAPROXY_SPLICE=1 adds `option splice-auto` to HAProxy's defaults (off by default, as in
+# HAProxy). Needs nginx, libnginx-mod-stream, haproxy, strace, cc, python3 and wrk (bench/lib.sh
+# checks for it)
 # (apt-get install -y nginx libnginx-mod-stream haproxy strace gcc python3 wrk). The module is
 # loaded by its path: the link the package adds in /etc/nginx/modules-enabled is not needed
 # (and makes halo refuse Debian's stock config, see bench/README.md).
