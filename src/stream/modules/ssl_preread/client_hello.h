@@ -8,6 +8,19 @@
 // References: RFC 8446 §5.1 (records), §4 (handshake header), §4.1.2 (ClientHello), §4.2.1
 // (supported_versions); RFC 6066 §3 (server_name); RFC 7301 §3.1 (ALPN); the SSL 2.0
 // CLIENT-HELLO form of the first message (RFC 6101 appendix E.1, RFC 5246 appendix E.2).
+//
+// On every hello a TLS client writes (OpenSSL's TLS 1.0 to 1.3, with and without SNI and
+// ALPN, in one record or many) the values are nginx's, byte for byte. Where nginx differs, on
+// inputs no client sends:
+// - "not TLS" is decided from the first byte (the first two for 0x16); nginx waits for 5.
+// - the RFCs' length rules that nginx does not check make the hello kInvalid: a session id
+//   over 32 bytes, cipher_suites empty or odd, no compression method, an extension block,
+//   server_name list, ALPN list or supported_versions list whose length disagrees with what
+//   holds it, an empty host name or ALPN list; nginx reads on.
+// - $ssl_preread_protocol is the highest version supported_versions lists, as nginx documents
+//   the variable; nginx's code says "TLSv1.3" whenever the extension is there.
+// - a second server_name or ALPN extension is not read (nginx 1.25.5 and later; 1.22 reads
+//   the second server_name as a new one and declines).
 #pragma once
 
 #include <cstddef>
