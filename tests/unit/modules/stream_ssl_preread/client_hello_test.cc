@@ -341,6 +341,8 @@ TEST(ClientHelloTest, SmallRecordsOfEverySize) {
     for (size_t fragment : {1u, 2u, 3u, 4u, 5u, 7u, 38u, 100u}) {
         std::string hello = records(hs, fragment);
         SCOPED_TRACE("records of " + std::to_string(fragment) + " bytes");
+        ASSERT_EQ(count_records(hello), (hs.size() + fragment - 1) / fragment);
+        ASSERT_EQ(payload_of(hello), hs);
         expect_hello(hello, "tiny.example", "h2,http/1.1", "TLSv1.3");
         if (fragment == 1 || fragment == 7) {
             expect_every_prefix_needs_more(hello);
