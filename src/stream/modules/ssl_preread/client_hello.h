@@ -1,9 +1,10 @@
 // The TLS ClientHello parser of ssl_preread: what a client asks for (server name, ALPN
 // protocols, highest protocol version) read from the first bytes it sends, without
-// terminating TLS. Pure: no I/O, no allocation beyond the strings it fills; usable from any
-// thread. The stream module (ssl_preread on) calls it in the preread phase each time more
-// bytes have arrived and sets $ssl_preread_server_name, $ssl_preread_alpn_protocols and
-// $ssl_preread_protocol from the result.
+// terminating TLS. Pure: no I/O; it allocates only the strings it fills and, for a hello over
+// several records, one buffer joining their payloads; usable from any thread. The stream
+// module (ssl_preread on) calls it in the preread phase each time more bytes have arrived and
+// sets $ssl_preread_server_name, $ssl_preread_alpn_protocols and $ssl_preread_protocol from
+// the result.
 //
 // References: RFC 8446 §5.1 (records), §4 (handshake header), §4.1.2 (ClientHello), §4.2.1
 // (supported_versions); RFC 6066 §3 (server_name); RFC 7301 §3.1 (ALPN); the SSL 2.0
