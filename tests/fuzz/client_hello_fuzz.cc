@@ -10,7 +10,7 @@
 // Until the stream_ssl_preread module is built (src/stream/modules/ssl_preread/config.pending),
 // the parser is in no halo object that fuzz targets link with: compiled in here. Include the
 // header instead once the module is wired.
-#include "stream/modules/ssl_preread/client_hello.cc"
+#include "stream/modules/ssl_preread/client_hello.h"
 
 namespace {
 

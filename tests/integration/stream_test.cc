@@ -263,6 +263,58 @@ TEST_F(StreamTest, DebianLoadModuleLineForStreamIsAccepted) {
     EXPECT_EQ(r.status, 0) << r;
 }
 
+TEST_F(StreamTest, SslPrereadRoutesOnTheServerName) {
+    if (!halo_has_module("stream_ssl_preread")) {
+        GTEST_SKIP() << "no stream_ssl_preread module";
+    }
+    TlsPassthroughBackend a("a"), b("b");
+    TcpEchoBackend plain("plain");
+    if (a.port() == 0) {
+        GTEST_SKIP() << "no OpenSSL in the tests";
+    }
+    halo_.write_conf(
+        conf("stream {\n"
+             "    upstream a.example { server " +
+             a.address() +
+             "; }\n"
+             "    upstream b.example { server " +
+             b.address() +
+             "; }\n"
+             "    upstream other { server " +
+             plain.address() +
+             "; }\n"
+             "    server {\n"
+             "        listen 127.0.0.1:%%PORT_0%%;\n"
+             "        ssl_preread on;\n"
+             "        preread_timeout 2s;\n"
+             "        proxy_pass $ssl_preread_server_name;\n"
+             "    }\n"
+             "    server {\n"
+             "        listen 127.0.0.1:%%PORT_1%%;\n"
+             "        ssl_preread on;\n"
+             "        preread_buffer_size 64;\n"
+             "        proxy_pass other;\n"
+             "    }\n"
+             "}\n"));
+    ASSERT_TRUE(halo_.start());
+    for (int i = 0; i < 3; i++) {
+        std::string fp;
+        EXPECT_EQ(tls_roundtrip(halo_.port(0), "b.example", &fp, "x\n"), "tls b\nx\n");
+        EXPECT_EQ(fp, b.fingerprint());
+        EXPECT_EQ(tls_roundtrip(halo_.port(0), "a.example", &fp, "x\n"), "tls a\nx\n");
+        EXPECT_EQ(fp, a.fingerprint());
+    }
+    EXPECT_EQ(b.last_server_name(), "b.example");
+    // A name no upstream has: 502, the session ends.
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "nobody.example", nullptr, "x\n"), "");
+    EXPECT_NE(halo_.error_log().find("no upstream \"nobody.example\""), std::string::npos)
+        << halo_.error_log();
+    // A ClientHello larger than preread_buffer_size: 400.
+    EXPECT_EQ(tls_roundtrip(halo_.port(1), "a.example", nullptr, "x\n"), "");
+    EXPECT_NE(halo_.error_log().find("preread buffer full"), std::string::npos)
+        << halo_.error_log();
+}
+
 TEST_F(StreamTest, ConfigErrorsNameTheLine) {
     expect_emerg("stream {\n    server { proxy_pass 127.0.0.1:1; }\n}\n",
                  "no \"listen\" is defined for server", 6);
