@@ -315,6 +315,32 @@ TEST_F(StreamTest, SslPrereadRoutesOnTheServerName) {
         << halo_.error_log();
 }
 
+TEST_F(StreamTest, HashOnTheClientAddressKeepsAClientOnOneServer) {
+    TcpEchoBackend a("a"), b("b"), c("c");
+    halo_.write_conf(
+        conf("stream {\n"
+             "    upstream be {\n"
+             "        hash $remote_addr consistent;\n"
+             "        server " +
+             a.address() + ";\n        server " + b.address() + ";\n        server " + c.address() +
+             ";\n"
+             "    }\n"
+             "    server { listen 127.0.0.1:%%PORT_0%%; proxy_pass be; }\n"
+             "}\n"));
+    ASSERT_TRUE(halo_.start());
+    std::string first = who(tcp_roundtrip(halo_.port(0), "x"));
+    ASSERT_FALSE(first.empty());
+    for (int i = 0; i < 6; i++) {
+        EXPECT_EQ(who(tcp_roundtrip(halo_.port(0), "x")), first);
+    }
+    expect_emerg(
+        "stream {\n    upstream u {\n        ip_hash;\n        server 127.0.0.1:1;\n"
+        "    }\n}\n",
+        "\"ip_hash\" directive is not allowed in a stream upstream (nginx's stream has "
+        "none): use \"hash $remote_addr;\"",
+        7);
+}
+
 TEST_F(StreamTest, ConfigErrorsNameTheLine) {
     expect_emerg("stream {\n    server { proxy_pass 127.0.0.1:1; }\n}\n",
                  "no \"listen\" is defined for server", 6);

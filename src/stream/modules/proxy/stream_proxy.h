@@ -44,6 +44,9 @@ void start_tcp(stream::Session& s, const ProxyConf& conf, const upstream::Group&
 /// Starts proxying a UDP session (udp_proxy.cc).
 void start_udp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
 
+/// The `hash` key of a stream group for session `s` (left as is when the group has none).
+void hash_key(stream::Session& s, const upstream::Group& group, std::string& out);
+
 /// "client: 1.2.3.4, server: 0.0.0.0:53, upstream: ..." for log lines, as nginx ends them.
 std::string log_context(stream::Session& s, const upstream::Peer* peer);
 

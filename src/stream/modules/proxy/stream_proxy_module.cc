@@ -126,6 +126,28 @@ Status set_rate(ConfContext& cf, ProxyConf&) {
     return Status::ok();
 }
 
+/// The `hash` keys of the stream groups, compiled with the stream variables (one per group).
+struct HashKeys {
+    std::unordered_map<const upstream::Group*, std::unique_ptr<stream::ComplexValue>> keys;
+};
+
+Status postconfiguration(core::Cycle& cycle) {
+    if (stream::stream_main(cycle) == nullptr) {
+        return Status::ok();
+    }
+    for (const upstream::Group* g : upstream::all_groups(cycle)) {
+        if (!g->stream() || g->stream_hash_key().empty()) {
+            continue;
+        }
+        auto cv = std::make_unique<stream::ComplexValue>();
+        HALO_TRY(stream::ComplexValue::parse(g->stream_hash_key(), "upstream \"" + g->name() + "\"",
+                                             *cv));
+        stream::register_complex_value(cycle, cv.get());
+        cycle.attachment<HashKeys>().keys[g] = std::move(cv);
+    }
+    return Status::ok();
+}
+
 constexpr uint32_t kAll = core::kCtxStreamAll;
 
 constexpr core::Directive kDirectives[] = {
@@ -175,6 +197,19 @@ Status merge(const ProxyConf& parent, ProxyConf& child) {
     return Status::ok();
 }
 
+void hash_key(stream::Session& s, const upstream::Group& group, std::string& out) {
+    if (group.stream_hash_key().empty()) {
+        return;
+    }
+    if (const HashKeys* h = ev::Runtime::current().cycle().find_attachment<HashKeys>()) {
+        auto it = h->keys.find(&group);
+        if (it != h->keys.end()) {
+            out.clear();
+            it->second->eval(s, out);
+        }
+    }
+}
+
 std::string log_context(stream::Session& s, const upstream::Peer* peer) {
     std::string out = ", client: " + s.peer.host_text() + ", server: " + s.local().text();
     if (peer != nullptr && peer->server != nullptr) {
@@ -188,6 +223,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kStream,
     .directives = kDirectives,
     .confs = kConfs,
+    .postconfiguration = &postconfiguration,
 };
 
 }  // namespace mod::stream_proxy

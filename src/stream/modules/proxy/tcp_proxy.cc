@@ -33,6 +33,7 @@ class TcpProxy final : public stream::Content {
         : s_(s), c_(conf), group_(group), client_side_(this, true), up_side_(this, false) {
         pick_.client = s.peer;
         pick_.tried.assign(group.servers().size(), false);
+        hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
     }
     ~TcpProxy() override { release(upstream::Outcome::kOk); }

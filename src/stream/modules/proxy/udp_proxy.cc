@@ -23,6 +23,7 @@ class UdpProxy final : public stream::Content {
         : s_(s), c_(conf), group_(group) {
         pick_.client = s.peer;
         pick_.tried.assign(group.servers().size(), false);
+        hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
     }
     ~UdpProxy() override {
