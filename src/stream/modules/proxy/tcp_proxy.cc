@@ -221,7 +221,7 @@ void TcpProxy::connected() {
     arm_timeout();
     pump(true);
     if (!done_) {
-        pump(false);
+        pump(false);  // what came with the connect's event (no recv() when nothing did)
     }
 }
 
