@@ -3,8 +3,9 @@
 // The http_healthcheck module's interface for its tests (other modules see what a check does
 // through upstream::Group::health_check()).
 //
-// `health_check [type=tcp|http|https] [uri=/path] [expect=200-399,...] [body=~regex]
-//               [host=name] [port=N] [interval=5s] [timeout=..] [jitter=0] [fall=1] [rise=1];`
+// `health_check [type=tcp|udp|http|https] [uri=/path] [expect=200-399,...|reply] [body=~regex]
+//               [host=name] [send=string] [port=N] [interval=5s] [timeout=..] [jitter=0]
+//               [fall=1] [rise=1];`
 // in an `upstream { }` block. The checks run in the healthcheck helper process (spawned and
 // respawned by the master; in the one process of `master_process off`), never in workers.
 // Results are published per peer in the group's shared state (upstream::PeerState:
