@@ -259,6 +259,7 @@ class UdpProbe final : public Probe {
             return;
         }
         io_ = loop_.make_io(fd_, ev::kRead, /*edge=*/false, [this](uint32_t) { on_readable(); });
+        io_->enable();
         if (::send(fd_, spec_.send.data(), spec_.send.size(), 0) < 0) {
             report(failure(errno));
         }
