@@ -2,8 +2,9 @@
 // expect= against a line server written here (answers "+OK" to "PING\r\n", or garbage, or
 // nothing, or closes), and `type=udp` against a datagram echo written here that can be made
 // silent, answer the wrong thing, or be stopped (its port then answers with ICMP port
-// unreachable). The groups are http upstream groups whose servers are not HTTP at all (what a
-// stream upstream will hold); what a check finds is read on the status page (JSON and
+// unreachable), and against the test DNS server (tests/support/dns_server.h) with the DNS
+// query of docs/healthcheck.md. The groups are http upstream groups whose servers are not HTTP at
+// all (what a stream upstream will hold); what a check finds is read on the status page (JSON and
 // Prometheus) and in the error log.
 //
 // Checks run every 100ms with timeouts long enough (1s) that a healthy server on a loaded
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/dns_server.h"
 #include "support/harness.h"
 #include "support/json.h"
 #include "support/prometheus.h"
@@ -546,6 +548,41 @@ TEST_F(HealthCheckL4Test, UdpWithoutExpectPassesOnSilenceFailsOnRefusal) {
         << halo_.error_log();
     EXPECT_TRUE(log_lines_with(halo_.error_log(), "\"udpapp\" is down: timeout").empty())
         << halo_.error_log();
+}
+
+TEST_F(HealthCheckL4Test, DnsQueryOverUdpAsDocumented) {
+    // docs/healthcheck.md's DNS check: "example.com A" with id 0x1234; the answer must carry
+    // the id, the QR bit and RCODE 0 (NOERROR).
+    DnsServer dns;
+    dns.set("example.com", {"192.0.2.1"});
+    std::string check =
+        R"("send=\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01")"
+        R"( "expect=~^\x12\x34[\x80-\xff][\x00\x10\x20\x30\x80\x90\xa0\xb0]")"
+        " interval=100ms timeout=1s fall=1 rise=1";
+    std::string conf = replace_all(std::string(kConf), "        server %%U1%%;\n", "");
+    conf = replace_all(conf, "%%U0%%", dns.address());
+    conf = replace_all(conf, "%%UDP_CHECK%%", "type=udp " + check);
+    conf = replace_all(conf, "%%T0%%", t0_.address());
+    conf = replace_all(conf, "%%T1%%", t1_.address());
+    halo_.write_conf(conf);
+    ASSERT_TRUE(halo_.start());
+    ASSERT_TRUE(wait_until([&] {
+        auto p = peer("udpapp", dns.address());
+        return p && p->is_object() && (*p)["health_check"]["checks"].integer() >= 2;
+    })) << halo_.error_log();
+    EXPECT_GE(dns.queries("example.com", 1), 2);
+    EXPECT_EQ((*peer("udpapp", dns.address()))["state"].str(), "up");
+    EXPECT_TRUE(log_lines_with(halo_.error_log(), "\"udpapp\" is down").empty())
+        << halo_.error_log();
+
+    dns.set_rcode("example.com", 2);  // SERVFAIL
+    ASSERT_TRUE(logged(down_line("udpapp", dns.address(), "reply mismatch (1 failed checks)")))
+        << halo_.error_log();
+    EXPECT_TRUE(shown("udpapp", dns.address(), "down"));
+    dns.set("example.com", {"192.0.2.1"});
+    EXPECT_TRUE(logged(up_line("udpapp", dns.address()) + ": ok (1 passed checks)"))
+        << halo_.error_log();
+    EXPECT_TRUE(shown("udpapp", dns.address(), "up"));
 }
 
 }  // namespace

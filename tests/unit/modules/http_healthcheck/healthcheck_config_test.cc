@@ -238,7 +238,8 @@ TEST_F(HealthCheckConfigTest, TcpSendAndExpect) {
 TEST_F(HealthCheckConfigTest, UdpSendAndExpect) {
     core::Status s = load(
         "upstream dns {\n  server 127.0.0.1:53;\n"
-        "  health_check type=udp send=\\x12\\x34\\x01\\x00 expect=~^\\x12\\x34 interval=2s;\n}\n"
+        "  health_check type=udp send=\\x12\\x34\\x01\\x00 expect=~^\\x12\\x34[\\x80-\\xff] "
+        "interval=2s;\n}\n"
         "upstream syslog {\n  server 127.0.0.1:514;\n"
         "  health_check type=udp \"send=<14>halo health check\";\n}\n");
     ASSERT_TRUE(s.is_ok()) << s.message();
@@ -250,6 +251,7 @@ TEST_F(HealthCheckConfigTest, UdpSendAndExpect) {
     ASSERT_NE(d->reply->regex, nullptr);
     EXPECT_TRUE(d->reply->regex->match(std::string("\x12\x34\x81\x80", 4)));
     EXPECT_FALSE(d->reply->regex->match(std::string("\x12\x35\x81\x80", 4)));
+    EXPECT_FALSE(d->reply->regex->match(std::string("\x12\x34\x01\x00", 4)));  // a query
     EXPECT_EQ(d->timeout, 2s);
     const CheckSpec* l = spec("syslog");
     ASSERT_NE(l, nullptr);
