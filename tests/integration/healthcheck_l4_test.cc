@@ -109,7 +109,7 @@ class PollThread {
 /// A TCP line server: reads a line (up to "\r\n") on each connection and answers as set.
 class LineServer {
   public:
-    enum class Mode { kOk, kGarbage, kSilent, kClose };
+    enum class Mode { kOk, kGarbage, kGarbageKeepOpen, kSilent, kClose };
 
     LineServer() {
         fd_ = bound_socket(SOCK_STREAM, 0);
@@ -185,6 +185,9 @@ class LineServer {
             case Mode::kGarbage:
                 (void)!::send(c, "-ERR unknown\r\n", 14, MSG_NOSIGNAL);
                 break;
+            case Mode::kGarbageKeepOpen:
+                (void)!::send(c, "-ERR unknown\r\n", 14, MSG_NOSIGNAL);
+                return;
             case Mode::kSilent:
                 return;  // keeps the connection until the checker closes it
             case Mode::kClose:
@@ -313,7 +316,7 @@ http {
     upstream tcpapp {
         server %%T0%%;
         server %%T1%%;
-        health_check type=tcp "send=PING\r\n" expect=+OK interval=100ms timeout=1s fall=2 rise=2;
+        health_check %%TCP_CHECK%%;
     }
     upstream udpapp {
         server %%U0%%;
@@ -328,6 +331,9 @@ http {
     }
 }
 )";
+
+constexpr std::string_view kTcpCheck =
+    R"(type=tcp "send=PING\r\n" expect=+OK interval=100ms timeout=1s fall=2 rise=2)";
 
 // A DNS-shaped probe: a 2-byte id first, matched back by a regex (PCRE2 reads \x00 itself).
 constexpr std::string_view kUdpCheck =
@@ -350,8 +356,9 @@ class HealthCheckL4Test : public ::testing::Test {
         }
     }
 
-    void start(std::string_view udp_check = kUdpCheck) {
+    void start(std::string_view udp_check = kUdpCheck, std::string_view tcp_check = kTcpCheck) {
         std::string conf(kConf);
+        conf = replace_all(conf, "%%TCP_CHECK%%", std::string(tcp_check));
         conf = replace_all(conf, "%%UDP_CHECK%%", "type=udp " + std::string(udp_check));
         conf = replace_all(conf, "%%T0%%", t0_.address());
         conf = replace_all(conf, "%%T1%%", t1_.address());
@@ -484,6 +491,26 @@ TEST_F(HealthCheckL4Test, TcpSilentAndClosingServersAreReported) {
     EXPECT_TRUE(shown("tcpapp", t1_.address(), "down"));
 }
 
+TEST_F(HealthCheckL4Test, TcpRegexMismatchWhileTheServerKeepsTheConnection) {
+    // A regex is decided at the close, or, when the server keeps the connection open after a
+    // wrong answer, at the timeout: a mismatch then, not a timeout.
+    start(
+        kUdpCheck,
+        R"(type=tcp "send=PING\r\n" "expect=~^\+OK\r\n" interval=100ms timeout=1s fall=1 rise=1)");
+    ASSERT_TRUE(wait_until([&] { return t0_.line_count() >= 2; })) << halo_.error_log();
+    EXPECT_TRUE(shown("tcpapp", t0_.address(), "up"));
+    t0_.set(LineServer::Mode::kGarbageKeepOpen);
+    t1_.set(LineServer::Mode::kGarbage);  // closes after it
+    EXPECT_TRUE(logged(down_line("tcpapp", t0_.address(), "reply mismatch (1 failed checks)")))
+        << halo_.error_log();
+    EXPECT_TRUE(logged(down_line("tcpapp", t1_.address(), "reply mismatch (1 failed checks)")))
+        << halo_.error_log();
+    EXPECT_TRUE(log_lines_with(halo_.error_log(), "\"tcpapp\" is down: timeout").empty())
+        << halo_.error_log();
+    t0_.set(LineServer::Mode::kOk);
+    EXPECT_TRUE(logged(up_line("tcpapp", t0_.address()) + ": ok")) << halo_.error_log();
+}
+
 TEST_F(HealthCheckL4Test, UdpStoppedServerIsRefusedThenBack) {
     start();
     ASSERT_TRUE(wait_until([&] { return u0_.count() >= 2 && u1_.count() >= 2; }))
@@ -562,6 +589,7 @@ TEST_F(HealthCheckL4Test, DnsQueryOverUdpAsDocumented) {
     std::string conf = replace_all(std::string(kConf), "        server %%U1%%;\n", "");
     conf = replace_all(conf, "%%U0%%", dns.address());
     conf = replace_all(conf, "%%UDP_CHECK%%", "type=udp " + check);
+    conf = replace_all(conf, "%%TCP_CHECK%%", std::string(kTcpCheck));
     conf = replace_all(conf, "%%T0%%", t0_.address());
     conf = replace_all(conf, "%%T1%%", t1_.address());
     halo_.write_conf(conf);
