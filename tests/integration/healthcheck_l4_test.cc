@@ -3,9 +3,10 @@
 // nothing, or closes), and `type=udp` against a datagram echo written here that can be made
 // silent, answer the wrong thing, or be stopped (its port then answers with ICMP port
 // unreachable), and against the test DNS server (tests/support/dns_server.h) with the DNS
-// query of docs/healthcheck.md. The groups are http upstream groups whose servers are not HTTP at
-// all (what a stream upstream will hold); what a check finds is read on the status page (JSON and
-// Prometheus) and in the error log.
+// query of docs/healthcheck.md. Then the same servers behind the stream proxy (TCP and UDP):
+// the session that would have gone to a server its check took out goes to the other one. The groups
+// are http upstream groups whose servers are not HTTP at all (what a stream upstream will hold);
+// what a check finds is read on the status page (JSON and Prometheus) and in the error log.
 //
 // Checks run every 100ms with timeouts long enough (1s) that a healthy server on a loaded
 // machine does not fail them; every wait polls with a generous deadline, nothing asserts how
@@ -611,6 +612,187 @@ TEST_F(HealthCheckL4Test, DnsQueryOverUdpAsDocumented) {
     EXPECT_TRUE(logged(up_line("udpapp", dns.address()) + ": ok (1 passed checks)"))
         << halo_.error_log();
     EXPECT_TRUE(shown("udpapp", dns.address(), "up"));
+}
+
+// ---- through the stream proxy ----
+
+constexpr std::string_view kStreamConf = R"(
+daemon off;
+worker_processes 1;
+error_log logs/error.log info;
+
+events {
+    worker_connections 64;
+}
+
+stream {
+    upstream lines {
+        server %%T0%%;
+        server %%T1%%;
+        health_check "send=PING\r\n" expect=+OK interval=100ms timeout=1s fall=1 rise=1;
+    }
+    upstream echo {
+        server %%U0%%;
+        server %%U1%%;
+        health_check type=udp "send=\x00\x2aHALO\r\n" "expect=~^\x00\x2aHALO"
+                     interval=100ms timeout=1s fall=1 rise=1;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        proxy_pass lines;
+        proxy_timeout 5s;
+    }
+    server {
+        listen 127.0.0.1:%%UDP_PORT%% udp;
+        proxy_pass echo;
+        proxy_responses 1;
+        proxy_timeout 2s;
+    }
+}
+)";
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+uint16_t free_udp_port() {
+    int fd = bound_socket(SOCK_DGRAM, 0);
+    uint16_t port = fd >= 0 ? local_port(fd) : 0;
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    return port;
+}
+
+/// Sends `line` + "\r\n" on a new TCP connection to 127.0.0.1:port; the answer until the close.
+std::string tcp_exchange(uint16_t port, const std::string& line) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        std::string msg = line + "\r\n";
+        (void)!::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+        char buf[256];
+        for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+            out.append(buf, static_cast<size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+/// Sends `msg` in one datagram to 127.0.0.1:port from a new socket; the reply, or "".
+std::string udp_exchange(uint16_t port, const std::string& msg) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+        ::send(fd, msg.data(), msg.size(), 0) >= 0) {
+        char buf[2048];
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            out.assign(buf, static_cast<size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+/// How many of `lines` start with `prefix`.
+int starting_with(const std::vector<std::string>& lines, const std::string& prefix) {
+    int n = 0;
+    for (const auto& l : lines) {
+        n += l.rfind(prefix, 0) == 0 ? 1 : 0;
+    }
+    return n;
+}
+
+class HealthCheckStreamTest : public HealthCheckL4Test {
+  protected:
+    void SetUp() override {
+        HealthCheckL4Test::SetUp();
+        if (!IsSkipped() && !halo_has_module("stream_proxy")) {
+            GTEST_SKIP() << "the stream_proxy module is not compiled in";
+        }
+    }
+    void start_stream() {
+        udp_port_ = free_udp_port();
+        ASSERT_NE(udp_port_, 0);
+        std::string conf(kStreamConf);
+        conf = replace_all(conf, "%%T0%%", t0_.address());
+        conf = replace_all(conf, "%%T1%%", t1_.address());
+        conf = replace_all(conf, "%%U0%%", u0_.address());
+        conf = replace_all(conf, "%%U1%%", u1_.address());
+        conf = replace_all(conf, "%%UDP_PORT%%", std::to_string(udp_port_));
+        halo_.write_conf(conf);
+        ASSERT_TRUE(halo_.start());
+        ASSERT_EQ(halo_.wait_workers(2).size(), 2u) << halo_.error_log();  // worker + helper
+    }
+    uint16_t udp_port_ = 0;
+};
+
+TEST_F(HealthCheckStreamTest, TcpProxyAvoidsTheServerItsCheckTookOut) {
+    start_stream();
+    // `health_check` with no type in a stream upstream: tcp, with send/expect.
+    ASSERT_TRUE(wait_until([&] {
+        return starting_with(t0_.lines(), "PING") >= 1 && starting_with(t1_.lines(), "PING") >= 1;
+    })) << halo_.error_log();
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(tcp_exchange(halo_.port(0), "CLIENT " + std::to_string(i)), "+OK\r\n");
+    }
+    EXPECT_EQ(starting_with(t0_.lines(), "CLIENT"), 2) << halo_.error_log();
+    EXPECT_EQ(starting_with(t1_.lines(), "CLIENT"), 2);
+
+    t1_.set(LineServer::Mode::kGarbage);
+    ASSERT_TRUE(logged(down_line("lines", t1_.address(), "reply mismatch (1 failed checks)")))
+        << halo_.error_log();
+    for (int i = 0; i < 6; i++) {
+        EXPECT_EQ(tcp_exchange(halo_.port(0), "AFTER " + std::to_string(i)), "+OK\r\n");
+    }
+    EXPECT_EQ(starting_with(t0_.lines(), "AFTER"), 6) << halo_.error_log();
+    EXPECT_EQ(starting_with(t1_.lines(), "AFTER"), 0);
+
+    t1_.set(LineServer::Mode::kOk);
+    ASSERT_TRUE(logged(up_line("lines", t1_.address()) + ": ok")) << halo_.error_log();
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(tcp_exchange(halo_.port(0), "BACK " + std::to_string(i)), "+OK\r\n");
+    }
+    EXPECT_GT(starting_with(t1_.lines(), "BACK"), 0) << halo_.error_log();
+}
+
+TEST_F(HealthCheckStreamTest, UdpProxyAvoidsTheStoppedServer) {
+    start_stream();
+    ASSERT_TRUE(wait_until([&] { return u0_.count() >= 1 && u1_.count() >= 1; }))
+        << halo_.error_log();
+    for (int i = 0; i < 4; i++) {
+        std::string q = "Q " + std::to_string(i);
+        EXPECT_EQ(udp_exchange(udp_port_, q), q) << halo_.error_log();
+    }
+    EXPECT_EQ(starting_with(u0_.datagrams(), "Q "), 2) << halo_.error_log();
+    EXPECT_EQ(starting_with(u1_.datagrams(), "Q "), 2);
+
+    u1_.stop();
+    ASSERT_TRUE(logged(down_line("echo", u1_.address(), "connection refused (1 failed checks)")))
+        << halo_.error_log();
+    for (int i = 0; i < 6; i++) {
+        std::string q = "R " + std::to_string(i);
+        EXPECT_EQ(udp_exchange(udp_port_, q), q) << halo_.error_log();
+    }
+    EXPECT_EQ(starting_with(u0_.datagrams(), "R "), 6);
+
+    ASSERT_TRUE(u1_.restart());
+    ASSERT_TRUE(logged(up_line("echo", u1_.address()) + ": ok")) << halo_.error_log();
+    EXPECT_TRUE(wait_until([&] {
+        udp_exchange(udp_port_, "S");
+        return starting_with(u1_.datagrams(), "S") > 0;
+    })) << halo_.error_log();
 }
 
 }  // namespace

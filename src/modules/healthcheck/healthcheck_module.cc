@@ -302,6 +302,9 @@ Status set_health_check(ConfContext& cf, HcUpstreamConf& uc) {
     auto gc = std::make_unique<GroupCheck>();
     gc->group = uc.group;
     gc->where = cf.node().where();
+    // A stream upstream holds TCP/UDP services: its default is a connect check (nginx plus's
+    // stream health_check); an http upstream's is an HTTP GET.
+    gc->spec.type = uc.group->stream() ? CheckType::kTcp : CheckType::kHttp;
     // The type first: it gives `expect` its meaning (statuses, or a tcp/udp reply).
     for (const std::string& a : cf.args()) {
         if (a.rfind("type=", 0) == 0) {
@@ -523,9 +526,9 @@ void exit_process(core::Cycle&) {
 
 }  // namespace
 
-const CheckSpec* find_check(core::Cycle& cycle, std::string_view name) {
+const CheckSpec* find_check(core::Cycle& cycle, std::string_view name, bool stream) {
     HcMainConf* mc = main_conf(cycle);
-    const upstream::Group* g = upstream::find_group(cycle, name);
+    const upstream::Group* g = upstream::find_group(cycle, name, stream);
     if (mc == nullptr || g == nullptr) {
         return nullptr;
     }

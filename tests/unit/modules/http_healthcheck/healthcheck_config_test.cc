@@ -311,6 +311,47 @@ TEST_F(HealthCheckConfigTest, TcpAndUdpErrors) {
         param("expect=+OK", "status codes or ranges of 100..599, such as 200-399 or 200,302"));
 }
 
+TEST_F(HealthCheckConfigTest, InAStreamUpstreamTheDefaultTypeIsTcp) {
+    cycle_.reset();
+    core::Status s = support::load_cycle(
+        registry_, dir_,
+        "stream {\n  upstream db {\n    server 127.0.0.1:5432;\n    health_check;\n  }\n"
+        "  upstream web {\n    server 127.0.0.1:8080;\n"
+        "    health_check type=http uri=/health;\n  }\n"
+        "  upstream dns {\n    server 127.0.0.1:53;\n"
+        "    health_check type=udp send=\\x00 expect=~.;\n  }\n}\n"
+        "http {\n  upstream app {\n    server 127.0.0.1:8081;\n    health_check;\n  }\n}\n",
+        cycle_, nullptr, {}, true);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    // Each block's groups are their own name space.
+    const CheckSpec* sdb = find_check(*cycle_, "db", /*stream=*/true);
+    const CheckSpec* app = find_check(*cycle_, "app");
+    ASSERT_NE(sdb, nullptr);
+    ASSERT_NE(app, nullptr);
+    EXPECT_EQ(find_check(*cycle_, "db"), nullptr);
+    EXPECT_EQ(find_check(*cycle_, "app", true), nullptr);
+    EXPECT_EQ(sdb->type, CheckType::kTcp);  // nginx plus's stream health_check: a connect
+    EXPECT_EQ(app->type, CheckType::kHttp);
+    const CheckSpec* web = find_check(*cycle_, "web", true);
+    ASSERT_NE(web, nullptr);
+    EXPECT_EQ(web->type, CheckType::kHttp);  // an HTTP service behind an L4 proxy
+    EXPECT_EQ(web->uri, "/health");
+    const CheckSpec* dns = find_check(*cycle_, "dns", true);
+    ASSERT_NE(dns, nullptr);
+    EXPECT_EQ(dns->type, CheckType::kUdp);
+    EXPECT_EQ(dns->send, std::string(1, '\0'));
+    EXPECT_EQ(find_check(*cycle_, "dns"), nullptr);  // not an http group
+    EXPECT_EQ(upstream::find_group(*cycle_, "db", true)->health_check()->type, "tcp");
+    // A stream upstream's defaults refuse what only HTTP has.
+    cycle_.reset();
+    s = support::load_cycle(registry_, dir_,
+                            "stream {\n  upstream db {\n    server 127.0.0.1:5432;\n"
+                            "    health_check uri=/x;\n  }\n}\n",
+                            cycle_, nullptr, {}, true);
+    EXPECT_EQ(s.message(),
+              "parameter \"uri\" of \"health_check\" needs type=http or type=https" + at(4));
+}
+
 TEST_F(HealthCheckConfigTest, RequestSentByAnHttpCheck) {
     CheckSpec spec;
     spec.uri = "/health?deep=1";
