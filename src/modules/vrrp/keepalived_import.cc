@@ -352,19 +352,22 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     Writer inst;
     map_instances(s, st, inst, report);
     map_sync_groups(s.groups, st.written, report, inst);
-    Writer http;
-    map_virtual_servers(s.servers, report, http);
+    Writer stream;
+    map_virtual_servers(s.servers, report, stream);
     std::vector<std::string> order;
     file_order(doc.nodes, order);
     report.finish(order);
 
     Writer out;
     write_preamble(name, s.g, out);
-    if (http.text().empty()) {
+    if (stream.text().empty()) {
         out.line("# No virtual_server was imported: put the http { } block of your nginx.conf");
         out.line("# here, halo reads nginx's directives unchanged.");
     } else {
-        res.conf = out.text() + http.text();
+        out.line("# The virtual_servers, as layer-4 services. The http { } block of your");
+        out.line("# nginx.conf goes next to this stream { } block: halo reads nginx's directives");
+        out.line("# unchanged.");
+        res.conf = out.text() + stream.text();
         out = Writer();
     }
     if (!inst.text().empty() || !vrrp.text().empty()) {
