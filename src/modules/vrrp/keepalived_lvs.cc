@@ -417,7 +417,8 @@ Mapped vs_lb_algo(const KaNode& n, VirtualServer& vs, Report& report) {
         vs.head.emplace_back(algo->halo);
     }
     if (!algo->note.empty()) {
-        report.note(n, "keepalived lb_algo " + a + " written as " + std::string(algo->halo) + " (" +
+        std::string_view halo = algo->halo.substr(0, algo->halo.size() - 1);  // no ';'
+        report.note(n, "keepalived lb_algo " + a + " written as " + std::string(halo) + " (" +
                            std::string(algo->note) + ")");
     }
     return Mapped::kMapped;
@@ -564,7 +565,7 @@ void write_server(const VirtualServer& vs, const std::string& listen, const std:
         "# the bind fails unless the sysctl net.ipv4.ip_nonlocal_bind=1 (ipv6: ip_nonlocal_bind");
     out.line("# of net.ipv6) is set, which lets every node start.");
     out.line("listen " + listen + (vs.udp ? " udp;" : ";"));
-    if (vs.check && vs.check->type == "https") {
+    if (vs.check && vs.check->type == "https" && !vs.udp) {
         out.line("# TLS passes through to the real servers, as with LVS (SSL_GET: the check");
         out.line("# speaks TLS to them).");
     }
