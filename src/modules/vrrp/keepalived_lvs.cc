@@ -395,7 +395,7 @@ constexpr Algo kAlgos[] = {
     {"lblcr", "least_conn;", "locality by destination address: halo has one per listen"},
     {"sh", "hash $remote_addr;", ""},
     {"mh", "hash $remote_addr consistent;",
-     "a consistent hash of the client address (ketama, not maglev: other servers are picked)"},
+     "ketama's consistent hash of the client address, not maglev's: the servers picked differ"},
 };
 
 Mapped vs_lb_algo(const KaNode& n, VirtualServer& vs, Report& report) {
