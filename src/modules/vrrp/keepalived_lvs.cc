@@ -581,17 +581,18 @@ bool map_one(const KaNode& node, std::set<std::string>& listens, Report& report,
     const std::vector<std::string>& w = node.words;
     VirtualServer vs{.node = node, .port = *port_of(w[2])};
     std::string listen = host_port(w[1], vs.port);
-    std::string name = group_name(w[1], vs.port);
     if (!map_nodes(node.children, kVirtualServerKeywords, vs, report)) {
         return false;
     }
+    // A TCP and a UDP virtual_server may share an address and port (DNS): names apart.
+    std::string name = group_name(w[1], vs.port) + (vs.udp ? "_udp" : "");
     take_real_servers(vs, report);
     if (vs.primary.empty()) {
         report.skip(node, "virtual_server " + w[1] + " " + w[2],
                     "no real_server could be imported");
         return false;
     }
-    if (!listens.insert(listen).second) {
+    if (!listens.insert(listen + (vs.udp ? " udp" : "")).second) {
         report.skip(node, "virtual_server " + w[1] + " " + w[2], "defined twice");
         return false;
     }

@@ -204,7 +204,8 @@ virtual_server fwmark 1 {
 }
 
 // protocol UDP: a UDP listen (keepalived's TCP_CHECK still connects over TCP, as halo's
-// type=tcp check does); SCTP: left out.
+// type=tcp check does), its upstream named apart from a TCP one on the same address and port;
+// SCTP: left out.
 TEST_F(KeepalivedLvsTest, UdpVirtualServerListensUdpAndSctpIsLeftOut) {
     import(R"(virtual_server 127.0.0.1 53 {
     protocol UDP
@@ -226,6 +227,16 @@ virtual_server ::1 53 {
     real_server ::2 53 {
     }
 }
+virtual_server 127.0.0.1 53 {
+    protocol TCP
+    real_server 127.0.0.2 53 {
+    }
+}
+virtual_server 127.0.0.1 53 {
+    protocol UDP
+    real_server 127.0.0.4 53 {
+    }
+}
 virtual_server 127.0.0.1 3868 {
     protocol SCTP
     real_server 127.0.0.2 3868 {
@@ -235,7 +246,7 @@ virtual_server 127.0.0.1 3868 {
     EXPECT_EQ(stream(),
               "stream {\n"
               "    # keepalived virtual_server 127.0.0.1 53 (k.conf:1)\n"
-              "    upstream vs_127_0_0_1_53 {\n"
+              "    upstream vs_127_0_0_1_53_udp {\n"
               "        hash $remote_addr;\n"
               "        server 127.0.0.2:53 weight=2;\n"
               "        server 127.0.0.3:5353;\n"
@@ -244,21 +255,33 @@ virtual_server 127.0.0.1 3868 {
               "    server {\n" +
                   bind_comment("127.0.0.1") +
                   "        listen 127.0.0.1:53 udp;\n"
-                  "        proxy_pass vs_127_0_0_1_53;\n"
+                  "        proxy_pass vs_127_0_0_1_53_udp;\n"
                   "    }\n"
                   "\n"
                   "    # keepalived virtual_server ::1 53 (k.conf:16)\n"
-                  "    upstream vs___1_53 {\n"
+                  "    upstream vs___1_53_udp {\n"
                   "        server [::2]:53;\n"
                   "    }\n"
                   "    server {\n" +
                   bind_comment("::1") +
                   "        listen [::1]:53 udp;\n"
-                  "        proxy_pass vs___1_53;\n"
+                  "        proxy_pass vs___1_53_udp;\n"
+                  "    }\n"
+                  "\n"
+                  "    # keepalived virtual_server 127.0.0.1 53 (k.conf:21)\n"
+                  "    upstream vs_127_0_0_1_53 {\n"
+                  "        server 127.0.0.2:53;\n"
+                  "    }\n"
+                  "    server {\n" +
+                  bind_comment("127.0.0.1") +
+                  "        listen 127.0.0.1:53;\n"
+                  "        proxy_pass vs_127_0_0_1_53;\n"
                   "    }\n"
                   "}\n");
     EXPECT_THAT(result_.skipped,
-                ElementsAre("k.conf:22: keepalived keyword \"protocol SCTP\" is not supported: "
+                ElementsAre("k.conf:26: keepalived keyword \"virtual_server 127.0.0.1 53\" is "
+                            "not supported: defined twice (skipped)",
+                            "k.conf:32: keepalived keyword \"protocol SCTP\" is not supported: "
                             "halo proxies TCP and UDP: virtual_server 127.0.0.1 3868 not "
                             "imported (skipped)"));
     expect_loads();
