@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstddef>
 
 #include <algorithm>
@@ -179,7 +180,7 @@ Listening* Cycle::add_listening(const SockAddr& addr, const ListenOptions& optio
                                 const std::string& where, Status& err,
                                 const std::string& unix_path) {
     for (auto& l : listening_) {
-        if (l->addr == addr && l->unix_path == unix_path) {
+        if (l->addr == addr && l->unix_path == unix_path && l->options.udp == options.udp) {
             // nginx: one listen directive per address may set the socket's options.
             if (options.set) {
                 if (l->options.set) {
@@ -277,7 +278,8 @@ std::string listening_name(const Listening& l) {
 }
 
 Status open_socket(const Listening& l, int& out) {
-    int fd = ::socket(l.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int type = l.options.udp ? SOCK_DGRAM : SOCK_STREAM;
+    int fd = ::socket(l.addr.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     std::string name = listening_name(l);
     if (fd < 0) {
         return Status::error(
@@ -312,7 +314,7 @@ Status open_socket(const Listening& l, int& out) {
         // nginx: a unix socket anyone may connect to (its folder decides who can reach it).
         chmod(l.unix_path.c_str(), 0666);
     }
-    if (::listen(fd, l.options.backlog) != 0) {
+    if (!l.options.udp && ::listen(fd, l.options.backlog) != 0) {
         int e = errno;
         ::close(fd);
         return Status::error(
@@ -323,6 +325,132 @@ Status open_socket(const Listening& l, int& out) {
 }
 
 }  // namespace
+
+namespace {
+
+/// nginx's ngx_parse_time(..., is_sec=1): `30`, `30s`, `5m`, `1h`... in seconds.
+std::optional<int> parse_seconds(std::string_view s) {
+    auto d = parse_duration(s);
+    if (!d || d->count() % 1000 != 0 || d->count() / 1000 > INT_MAX) {
+        return std::nullopt;
+    }
+    return static_cast<int>(d->count() / 1000);
+}
+
+/// `so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]`.
+bool parse_so_keepalive(std::string_view v, ListenOptions& o) {
+    if (v == "on" || v == "off") {
+        o.so_keepalive = v == "on";
+        return true;
+    }
+    std::string_view parts[3];
+    size_t n = 0;
+    while (n < 3) {
+        size_t colon = v.find(':');
+        parts[n++] = v.substr(0, colon);
+        if (colon == std::string_view::npos) {
+            break;
+        }
+        v.remove_prefix(colon + 1);
+        if (n == 3) {
+            return false;  // a fourth field
+        }
+    }
+    if (!parts[0].empty()) {
+        auto s = parse_seconds(parts[0]);
+        if (!s) {
+            return false;
+        }
+        o.keepidle = *s;
+    }
+    if (!parts[1].empty()) {
+        auto s = parse_seconds(parts[1]);
+        if (!s) {
+            return false;
+        }
+        o.keepintvl = *s;
+    }
+    if (!parts[2].empty()) {
+        auto c = parse_int(parts[2]);
+        if (!c || *c > INT_MAX) {
+            return false;
+        }
+        o.keepcnt = static_cast<int>(*c);
+    }
+    if (o.keepidle.value_or(0) == 0 && o.keepintvl.value_or(0) == 0 && o.keepcnt.value_or(0) == 0) {
+        return false;
+    }
+    o.so_keepalive = true;
+    return true;
+}
+
+/// A size parameter (`rcvbuf=64k`) as nginx's ngx_parse_size reads it.
+std::optional<int> parse_buffer(std::string_view v) {
+    auto s = parse_size(v);
+    if (!s || s->bytes > INT_MAX) {
+        return std::nullopt;
+    }
+    return static_cast<int>(s->bytes);
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+int parse_listen_socket_param(std::string_view a, ListenOptions& o, std::string& error) {
+    std::string_view v = a;
+    auto fail = [&](std::string what) {
+        error = std::move(what);
+        return -1;
+    };
+    if (a == "bind") {
+        o.bind = true;
+    } else if (a == "reuseport") {
+        o.reuseport = true;
+    } else if (a == "deferred") {
+        o.deferred = true;
+    } else if (starts_with(v, "backlog=")) {
+        auto n = parse_int(v.substr(8));
+        if (!n || *n == 0 || *n > INT_MAX) {
+            return fail("invalid backlog \"" + std::string(a.substr(8)) + "\"");
+        }
+        o.backlog = static_cast<int>(*n);
+    } else if (starts_with(v, "rcvbuf=")) {
+        o.rcvbuf = parse_buffer(v.substr(7));
+        if (!o.rcvbuf) {
+            return fail("invalid rcvbuf \"" + std::string(a.substr(7)) + "\"");
+        }
+    } else if (starts_with(v, "sndbuf=")) {
+        o.sndbuf = parse_buffer(v.substr(7));
+        if (!o.sndbuf) {
+            return fail("invalid sndbuf \"" + std::string(a.substr(7)) + "\"");
+        }
+    } else if (starts_with(v, "fastopen=")) {
+        auto n = parse_int(v.substr(9));
+        if (!n || *n > INT_MAX) {
+            return fail("invalid fastopen \"" + std::string(a.substr(9)) + "\"");
+        }
+        o.fastopen = static_cast<int>(*n);
+    } else if (starts_with(v, "ipv6only=o")) {
+        if (v.substr(10) == "n") {
+            o.ipv6only = true;
+        } else if (v.substr(10) == "ff") {
+            o.ipv6only = false;
+        } else {
+            return fail("invalid ipv6only flags \"" + std::string(a.substr(9)) + "\"");
+        }
+    } else if (starts_with(v, "so_keepalive=")) {
+        if (!parse_so_keepalive(v.substr(13), o)) {
+            return fail("invalid so_keepalive value: \"" + std::string(a) + "\"");
+        }
+    } else {
+        return 0;
+    }
+    o.set = true;
+    return 1;
+}
 
 void configure_listen_socket(int fd, const SockAddr& addr, const ListenOptions& o) {
     auto set = [&](int level, int name, int value, const char* what) {
@@ -337,7 +465,7 @@ void configure_listen_socket(int fd, const SockAddr& addr, const ListenOptions& 
     if (o.sndbuf) {
         set(SOL_SOCKET, SO_SNDBUF, *o.sndbuf, "SO_SNDBUF");
     }
-    if (addr.family() == AF_UNIX) {
+    if (addr.family() == AF_UNIX || o.udp) {
         return;
     }
     if (o.so_keepalive) {
@@ -368,7 +496,8 @@ Status Cycle::open_listening(Cycle* old) {
             return nullptr;
         }
         for (auto& o : old->listening_) {
-            if (o->addr == l.addr && o->unix_path == l.unix_path) {
+            if (o->addr == l.addr && o->unix_path == l.unix_path &&
+                o->options.udp == l.options.udp) {
                 return o.get();
             }
         }
@@ -416,7 +545,7 @@ Status Cycle::open_listening(Cycle* old) {
         }
         l->fds.insert(l->fds.end(), own.begin(), own.end());
         for (int fd : l->fds) {
-            if (prev->options.backlog != l->options.backlog) {
+            if (!l->options.udp && prev->options.backlog != l->options.backlog) {
                 ::listen(fd, l->options.backlog);
             }
             configure_listen_socket(fd, l->addr, l->options);  // nginx applies them anew

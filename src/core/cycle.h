@@ -47,6 +47,9 @@ struct ListenOptions {
     std::optional<int> keepidle;       // TCP_KEEPIDLE, s
     std::optional<int> keepintvl;      // TCP_KEEPINTVL, s
     std::optional<int> keepcnt;        // TCP_KEEPCNT
+    /// `listen ... udp` (stream): a datagram socket (SOCK_DGRAM, no listen()); part of the
+    /// socket's identity, as in nginx (a TCP and a UDP socket may share an address).
+    bool udp = false;
     /// Whether an accepted connection needs the socket forced into its own listener: any
     /// parameter nginx binds separately for (everything but default_server, ssl,
     /// proxy_protocol).
@@ -56,6 +59,12 @@ struct ListenOptions {
 /// Sets the options of `o` that can change on a bound socket (buffers, keepalive, deferred
 /// accept, fast open); logs what fails. For a new socket and for one taken over on reload.
 void configure_listen_socket(int fd, const SockAddr& addr, const ListenOptions& o);
+
+/// One socket parameter of `listen` (http and stream alike): bind, reuseport, deferred,
+/// backlog=, rcvbuf=, sndbuf=, fastopen=, ipv6only=, so_keepalive=. Returns 1 when `arg` was
+/// one of them (set in `o`, with o.set), 0 when it is another parameter, -1 when its value is
+/// invalid (`error` is nginx's message, e.g. `invalid backlog "x"`).
+int parse_listen_socket_param(std::string_view arg, ListenOptions& o, std::string& error);
 
 /// A listening socket of the cycle. With reuseport there is one socket per worker. Owned by
 /// the cycle and handed to the next cycle on reload when the address matches, so that no
@@ -139,6 +148,7 @@ class Cycle {
 
     /// Registers a listening address (one socket per address; a second listen on the same
     /// address shares it). `err` is set when options conflict.
+    /// A UDP socket (options.udp) is a different one from a TCP socket on the same address.
     Listening* add_listening(const SockAddr& addr, const ListenOptions& options,
                              const std::string& where, Status& err,
                              const std::string& unix_path = {});

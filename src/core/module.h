@@ -16,7 +16,7 @@ class ConfContext;
 struct ProcessInfo;
 
 /// What a module extends. The core knows module types, never particular modules.
-enum class ModuleType { kCore, kEvent, kHttp, kHttpFilter, kHttpUpstream, kProcess };
+enum class ModuleType { kCore, kEvent, kHttp, kHttpFilter, kHttpUpstream, kProcess, kStream };
 
 /// Contexts where a directive may be written (bit set).
 enum Ctx : uint32_t {
@@ -32,12 +32,24 @@ enum Ctx : uint32_t {
     kCtxServerIf = 1u << 9,     // an `if` block in a server (nginx's SIF)
     kCtxLocationIf = 1u << 10,  // an `if` block in a location (nginx's LIF)
     kCtxVrrpSyncGroup = 1u << 11,
+    kCtxStream = 1u << 12,        // the `stream { }` block
+    kCtxStreamServer = 1u << 13,  // a `server { }` in stream
 };
 inline constexpr uint32_t kCtxHttpAll = kCtxHttp | kCtxServer | kCtxLocation;
 inline constexpr uint32_t kCtxHttpSrv = kCtxHttp | kCtxServer;
+inline constexpr uint32_t kCtxStreamAll = kCtxStream | kCtxStreamServer;
 
 /// Where a module's configuration objects live. Each conf struct type belongs to one level.
-enum class ConfLevel : uint8_t { kMain, kEvents, kHttpMain, kHttpSrv, kHttpLoc, kUpstream };
+enum class ConfLevel : uint8_t {
+    kMain,
+    kEvents,
+    kHttpMain,
+    kHttpSrv,
+    kHttpLoc,
+    kUpstream,
+    kStreamMain,
+    kStreamSrv,
+};
 
 /// Base of every module configuration struct (create/merge are typed; see conf_hooks()).
 struct ConfBase {

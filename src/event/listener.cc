@@ -12,9 +12,10 @@
 
 namespace ev {
 
-Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handler_(handler) {
+Listener::Listener(Loop& loop, int fd, ListenHandler& handler, bool datagram)
+    : fd_(fd), handler_(handler), datagram_(datagram) {
     io_ = loop.make_io(fd, kRead, false, [this](uint32_t) { on_ready(); });
-    if (handler.wants_nodelay()) {
+    if (!datagram && handler.wants_nodelay()) {
         // Inherited by the sockets accept4() returns (Linux); fails on a Unix socket.
         int on = 1;
         handler.accepted_nodelay_ = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0;
@@ -22,6 +23,10 @@ Listener::Listener(Loop& loop, int fd, ListenHandler& handler) : fd_(fd), handle
 }
 
 void Listener::on_ready() {
+    if (datagram_) {
+        handler_.on_datagrams(fd_);
+        return;
+    }
     // multi_accept off (nginx's default): one connection per wake-up, the level-triggered
     // socket wakes the loop again for the next; on: until the queue is empty.
     for (bool more = true; more; more = multi_accept_) {

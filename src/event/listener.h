@@ -12,6 +12,9 @@ class ListenHandler {
   public:
     virtual ~ListenHandler() = default;
     virtual void on_accept(int fd, const core::SockAddr& peer) = 0;
+    /// A datagram socket (`listen ... udp`) is readable: the protocol reads what it wants from
+    /// `fd` (the listening socket itself, shared with other workers unless reuseport).
+    virtual void on_datagrams(int fd) {}
     /// Whether the protocol wants TCP_NODELAY on most of its connections: the listener then
     /// sets it on the listening socket, and Linux copies it to each accepted socket (no
     /// setsockopt per connection). Asked once, when the listener is made.
@@ -38,8 +41,9 @@ class AcceptGate {
 /// (accept_mutex, worker_connections reached, graceful shutdown).
 class Listener {
   public:
-    /// `limit` is asked before each accept; false stops accepting for this wake-up.
-    Listener(Loop& loop, int fd, ListenHandler& handler);
+    /// `datagram`: a UDP socket, whose readiness goes to ListenHandler::on_datagrams (no
+    /// accept, no gate).
+    Listener(Loop& loop, int fd, ListenHandler& handler, bool datagram = false);
     void enable() { io_->enable(); }
     void disable() { io_->disable(); }
     bool enabled() const { return io_->enabled(); }
@@ -58,6 +62,7 @@ class Listener {
     std::unique_ptr<IoWatcher> io_;
     AcceptGate* gate_ = nullptr;
     bool multi_accept_ = false;
+    bool datagram_ = false;
 };
 
 }  // namespace ev

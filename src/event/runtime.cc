@@ -30,13 +30,14 @@ Runtime::Runtime(core::Cycle& cycle, const core::ProcessInfo& info)
         if (l->handler == nullptr || l->fds.empty()) {
             continue;
         }
-        auto listener =
-            std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index), *l->handler);
+        auto listener = std::make_unique<Listener>(loop_, l->fd_for_worker(info.worker_index),
+                                                   *l->handler, l->options.udp);
         listener->set_gate(this);
         listener->set_multi_accept(*ev.multi_accept);
         // A reuseport socket is this worker's own: only shared sockets go behind the mutex
-        // (as in nginx), or connections queued on it would wait for the lock.
-        listeners_.push_back({std::move(listener), l->options.reuseport});
+        // (as in nginx), or connections queued on it would wait for the lock. A UDP socket is
+        // read by every worker (nginx).
+        listeners_.push_back({std::move(listener), l->options.reuseport || l->options.udp});
     }
     signals_.push_back(loop_.make_signal(SIGQUIT, [this] {
         HALO_LOG(kNotice, "gracefully shutting down");

@@ -21,73 +21,8 @@ using core::Status;
 
 namespace {
 
-/// nginx's ngx_parse_time(..., is_sec=1): `30`, `30s`, `5m`, `1h`... in seconds.
-std::optional<int> parse_seconds(std::string_view s) {
-    auto d = core::parse_duration(s);
-    if (!d || d->count() % 1000 != 0 || d->count() / 1000 > INT_MAX) {
-        return std::nullopt;
-    }
-    return static_cast<int>(d->count() / 1000);
-}
-
-/// `so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]`.
-bool parse_so_keepalive(std::string_view v, core::ListenOptions& o) {
-    if (v == "on" || v == "off") {
-        o.so_keepalive = v == "on";
-        return true;
-    }
-    std::string_view parts[3];
-    size_t n = 0;
-    while (n < 3) {
-        size_t colon = v.find(':');
-        parts[n++] = v.substr(0, colon);
-        if (colon == std::string_view::npos) {
-            break;
-        }
-        v.remove_prefix(colon + 1);
-        if (n == 3) {
-            return false;  // a fourth field
-        }
-    }
-    if (!parts[0].empty()) {
-        auto s = parse_seconds(parts[0]);
-        if (!s) {
-            return false;
-        }
-        o.keepidle = *s;
-    }
-    if (!parts[1].empty()) {
-        auto s = parse_seconds(parts[1]);
-        if (!s) {
-            return false;
-        }
-        o.keepintvl = *s;
-    }
-    if (!parts[2].empty()) {
-        auto c = core::parse_int(parts[2]);
-        if (!c || *c > INT_MAX) {
-            return false;
-        }
-        o.keepcnt = static_cast<int>(*c);
-    }
-    if (o.keepidle.value_or(0) == 0 && o.keepintvl.value_or(0) == 0 && o.keepcnt.value_or(0) == 0) {
-        return false;
-    }
-    o.so_keepalive = true;
-    return true;
-}
-
 bool starts_with(std::string_view s, std::string_view prefix) {
     return s.substr(0, prefix.size()) == prefix;
-}
-
-/// A size parameter (`rcvbuf=64k`) as nginx's ngx_parse_size reads it.
-std::optional<int> parse_buffer(std::string_view v) {
-    auto s = core::parse_size(v);
-    if (!s || s->bytes > INT_MAX) {
-        return std::nullopt;
-    }
-    return static_cast<int>(s->bytes);
 }
 
 }  // namespace
@@ -120,6 +55,7 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
     }
     l.where = cf.node().where();
     core::ListenOptions& o = l.options;
+    std::string why;
     for (size_t i = 1; i < cf.args().size(); i++) {
         const std::string& a = cf.arg(i);
         std::string_view v = a;
@@ -133,46 +69,11 @@ Status set_listen(ConfContext& cf, HttpSrvConf& conf) {
         } else if (a == "proxy_protocol") {
             l.proxy_protocol = true;
             socket_option = false;
-        } else if (a == "bind") {
-            o.bind = true;
-        } else if (a == "reuseport") {
-            o.reuseport = true;
-        } else if (a == "deferred") {
-            o.deferred = true;
-        } else if (starts_with(v, "backlog=")) {
-            auto n = core::parse_int(v.substr(8));
-            if (!n || *n == 0 || *n > INT_MAX) {
-                return cf.error("invalid backlog \"" + a.substr(8) + "\"");
+        } else if (int r = core::parse_listen_socket_param(a, o, why); r != 0) {
+            if (r < 0) {
+                return cf.error(why);
             }
-            o.backlog = static_cast<int>(*n);
-        } else if (starts_with(v, "rcvbuf=")) {
-            o.rcvbuf = parse_buffer(v.substr(7));
-            if (!o.rcvbuf) {
-                return cf.error("invalid rcvbuf \"" + a.substr(7) + "\"");
-            }
-        } else if (starts_with(v, "sndbuf=")) {
-            o.sndbuf = parse_buffer(v.substr(7));
-            if (!o.sndbuf) {
-                return cf.error("invalid sndbuf \"" + a.substr(7) + "\"");
-            }
-        } else if (starts_with(v, "fastopen=")) {
-            auto n = core::parse_int(v.substr(9));
-            if (!n || *n > INT_MAX) {
-                return cf.error("invalid fastopen \"" + a.substr(9) + "\"");
-            }
-            o.fastopen = static_cast<int>(*n);
-        } else if (starts_with(v, "ipv6only=o")) {
-            if (v.substr(10) == "n") {
-                o.ipv6only = true;
-            } else if (v.substr(10) == "ff") {
-                o.ipv6only = false;
-            } else {
-                return cf.error("invalid ipv6only flags \"" + a.substr(9) + "\"");
-            }
-        } else if (starts_with(v, "so_keepalive=")) {
-            if (!parse_so_keepalive(v.substr(13), o)) {
-                return cf.error("invalid so_keepalive value: \"" + a + "\"");
-            }
+            continue;
         } else if (a == "http2") {
             l.http2 = true;  // nginx before 1.25.1; `http2 on` in the server since
             socket_option = false;

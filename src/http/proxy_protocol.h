@@ -8,24 +8,14 @@
 #include <vector>
 
 #include "core/net.h"
+#include "event/proxy_protocol.h"
 #include "http/variables.h"
 
 namespace http {
 
-/// What a PROXY header said: the original client (`src`) and the address it connected to
-/// (`dst`). `has_addrs` is false for "PROXY UNKNOWN" (v1) and LOCAL or unknown families (v2):
-/// the connection's own addresses stand.
-struct ProxyHeader {
-    core::SockAddr src;
-    core::SockAddr dst;
-    bool has_addrs = false;
-};
-
-enum class ProxyParse { kIncomplete, kDone, kBad };
-
-/// Parses a PROXY header at the start of `in`: kDone with its length in `consumed`,
-/// kIncomplete when more bytes are needed, kBad when it is not one (nginx: "broken header").
-ProxyParse parse_proxy_header(std::string_view in, ProxyHeader& out, size_t& consumed);
+using ev::parse_proxy_header;
+using ev::ProxyHeader;
+using ev::ProxyParse;
 
 /// $proxy_protocol_addr, $proxy_protocol_port, $proxy_protocol_server_addr,
 /// $proxy_protocol_server_port (empty without a header).

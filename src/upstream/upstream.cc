@@ -194,16 +194,21 @@ void register_group(core::Cycle& cycle, const Group& group) {
     cycle.attachment<Registry>().groups.push_back(&group);
 }
 
-const Group* find_group(const core::Cycle& cycle, std::string_view name) {
+const Group* find_group(const core::Cycle& cycle, std::string_view name, bool stream) {
     if (const Registry* r = cycle.find_attachment<Registry>()) {
         for (const Group* g : r->groups) {
-            if (g->name().size() == name.size() &&
+            if (g->stream() == stream && g->name().size() == name.size() &&
                 strncasecmp(g->name().data(), name.data(), name.size()) == 0) {
                 return g;
             }
         }
     }
     return nullptr;
+}
+
+const Group* find_group(const core::Cycle& cycle, std::string_view name) {
+    const Group* g = find_group(cycle, name, false);
+    return g != nullptr ? g : find_group(cycle, name, true);
 }
 
 std::vector<const Group*> all_groups(const core::Cycle& cycle) {

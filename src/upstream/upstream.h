@@ -303,6 +303,9 @@ class Group {
     uint32_t persistence_capacity() const { return persist_cap_; }
     static constexpr uint32_t kPersistEntries = 8000;  // about 250 KiB
     static constexpr size_t kPersistEntryBytes = 32;
+    /// A group of the `stream { }` block (L4): its own name space, as in nginx.
+    void set_stream(bool on) { stream_ = on; }
+    bool stream() const { return stream_; }
     /// Whether the balancer was chosen by a directive (not the default round robin).
     bool balancer_set() const { return balancer_set_; }
     bool has_backup() const;
@@ -332,6 +335,7 @@ class Group {
     std::unique_ptr<BalancerData> balancer_data_;
     bool balancer_set_ = false;
     bool single_ = false;  // one server: never marked failed (nginx)
+    bool stream_ = false;
     std::optional<CheckSummary> check_;
     int keepalive_ = 0;
     Millis keepalive_timeout_{60000};
@@ -375,8 +379,11 @@ struct UpstreamConf : core::ConfBase {
 /// module of the cycle by its name: the http_upstream module registers its upstream blocks and
 /// implicit groups, in declaration order.
 void register_group(core::Cycle& cycle, const Group& group);
-/// The group named `name` (case-insensitive) in `cycle`, or nullptr.
+/// The group named `name` (case-insensitive) in `cycle`, or nullptr: an http group, else a
+/// stream group of that name (the two blocks have their own name spaces).
 const Group* find_group(const core::Cycle& cycle, std::string_view name);
+/// The group named `name` of the stream block (`stream`) or of the http block.
+const Group* find_group(const core::Cycle& cycle, std::string_view name, bool stream);
 /// Every group of `cycle`, in declaration order; empty when no module registered any.
 std::vector<const Group*> all_groups(const core::Cycle& cycle);
 /// For the proxy module's `proxy_pass http://host:port` without an upstream block: the
@@ -387,8 +394,9 @@ std::vector<const Group*> all_groups(const core::Cycle& cycle);
 /// once the http block is read (port `default_port` when none: 80, 443 for https) and errors
 /// name this directive's file:line; the group's servers are known once the http_upstream
 /// module's postconfiguration ran (the proxy module is ordered after it).
+/// `stream`: a group of the stream block (`proxy_pass host:port` there), in its own name space.
 core::Status implicit_group(core::ConfContext& cf, std::string_view host_port, const Group*& out,
-                            uint16_t default_port = 80);
+                            uint16_t default_port = 80, bool stream = false);
 
 template <class Accept>
 int smooth_wrr(const Group& group, PeerState* peers, const std::vector<int>& candidates,

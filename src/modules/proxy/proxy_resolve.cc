@@ -47,8 +47,8 @@ const ProxyPass* eval_pass(http::Request& r, const ProxyPass& conf) {
     p.location_prefix = conf.location_prefix;
     // A group of that name: an upstream block (no port given), or the implicit group of a
     // proxy_pass to the same host:port.
-    p.group =
-        upstream::find_group(*conf.cycle, p.explicit_port || p.unix_socket ? p.authority : p.host);
+    p.group = upstream::find_group(*conf.cycle,
+                                   p.explicit_port || p.unix_socket ? p.authority : p.host, false);
     return &p;
 }
 

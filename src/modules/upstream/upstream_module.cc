@@ -52,6 +52,7 @@ struct GroupEntry {
     size_t zone_size = 0;             // `zone` size (0: declared elsewhere)
     std::string zone_where;
     std::shared_ptr<const ev::ResolverSpec> resolver;  // for `server ... resolve`
+    bool stream = false;  // a group of the stream block (its own name space, as in nginx)
 };
 
 /// One shared zone and the groups whose state it holds.
@@ -69,9 +70,9 @@ struct UpstreamMainConf : core::ConfBase {
     std::vector<std::unique_ptr<ZoneUse>> zones;
     std::vector<std::unique_ptr<ResolveWatch>> watches;  // in a worker: `resolve` servers
 
-    GroupEntry* find(std::string_view name) {
+    GroupEntry* find(std::string_view name, bool stream) {
         for (auto& e : groups) {
-            if (e->group->name().size() == name.size() &&
+            if (e->stream == stream && e->group->name().size() == name.size() &&
                 strncasecmp(e->group->name().data(), name.data(), name.size()) == 0) {
                 return e.get();
             }
@@ -209,12 +210,13 @@ Status with_where(const Status& s, const std::string& where) {
 
 Status set_upstream(ConfContext& cf, UpstreamMainConf& mc) {
     const std::string& name = cf.arg(0);
-    GroupEntry* entry = mc.find(name);
+    bool stream = cf.context() == core::kCtxStream;
+    GroupEntry* entry = mc.find(name, stream);
     if (entry != nullptr && entry->block) {
         return cf.error("duplicate upstream \"" + name + "\"");
     }
     for (const auto& e : mc.groups) {
-        if (!e->block && e->port != 0 && iequal(e->host, name)) {
+        if (e->stream == stream && !e->block && e->port != 0 && iequal(e->host, name)) {
             return Status::error("upstream \"" + name + "\" may not have port " +
                                  std::to_string(e->port) + " in " + e->where);
         }
@@ -223,6 +225,8 @@ Status set_upstream(ConfContext& cf, UpstreamMainConf& mc) {
         mc.groups.push_back(std::make_unique<GroupEntry>());
         entry = mc.groups.back().get();
         entry->group = std::make_unique<Group>(name);
+        entry->stream = stream;
+        entry->group->set_stream(stream);
     }
     entry->block = true;  // an implicit `proxy_pass http://name` declared first is this group
     entry->where = cf.node().where();
@@ -312,6 +316,9 @@ Status set_server(ConfContext& cf, BlockConf& bc) {
     }
     std::string why;
     auto hp = split_host_port(proto.name, why);
+    if (bc.entry->stream && hp && hp->port == 0 && !is_unix(proto.name)) {
+        return cf.error("no port in upstream \"" + proto.name + "\"");  // nginx's stream
+    }
     if (resolve && hp && !is_unix(proto.name) && !core::SockAddr::from_ip(hp->host, 0)) {
         // Looked up at run time by the workers (upstream_resolve.h): slots, empty for now.
         proto.resolve_host = hp->host;
@@ -359,7 +366,18 @@ Status set_zone(ConfContext& cf, BlockConf& bc) {
 
 /// `keepalive connections [adaptive[=max]];`: nginx's cap of idle connections per worker, and
 /// halo's adaptive pool that keeps as many as were recently busy at once, up to `max`.
+/// The keepalive family pools connections between requests: a stream session has none.
+Status refuse_in_stream(ConfContext& cf, const BlockConf& bc) {
+    if (bc.entry != nullptr && bc.entry->stream) {
+        return cf.error("\"" + std::string(cf.name()) +
+                        "\" directive is not allowed in a stream upstream (an L4 session is "
+                        "one connection, never reused)");
+    }
+    return Status::ok();
+}
+
 Status set_keepalive(ConfContext& cf, BlockConf& bc) {
+    HALO_TRY(refuse_in_stream(cf, bc));
     if (bc.keepalive) {
         return cf.duplicate();
     }
@@ -390,6 +408,19 @@ Status set_keepalive(ConfContext& cf, BlockConf& bc) {
     return cf.error("invalid parameter \"" + a + "\"");
 }
 
+Status set_keepalive_timeout(ConfContext& cf, BlockConf& bc) {
+    HALO_TRY(refuse_in_stream(cf, bc));
+    return core::detail::set_duration(cf, bc.keepalive_timeout);
+}
+
+Status set_keepalive_requests(ConfContext& cf, BlockConf& bc) {
+    HALO_TRY(refuse_in_stream(cf, bc));
+    int64_t n = 0;
+    HALO_TRY(core::detail::set_int(cf, 1, INT32_MAX, n, bc.keepalive_requests.has_value()));
+    bc.keepalive_requests = static_cast<int>(n);
+    return Status::ok();
+}
+
 Status set_persistence(ConfContext& cf, BlockConf& bc) {
     return core::detail::set_positive_duration(cf, bc.persistence_timeout,
                                                "expected a time such as 50s, 5m");
@@ -398,13 +429,13 @@ Status set_persistence(ConfContext& cf, BlockConf& bc) {
 constexpr uint32_t kUps = core::kCtxUpstream;
 
 constexpr core::Directive kDirectives[] = {
-    {"upstream", core::kCtxHttp, core::kArgsBlock1, core::setter<&set_upstream>()},
+    {"upstream", core::kCtxHttp | core::kCtxStream, core::kArgsBlock1,
+     core::setter<&set_upstream>()},
     {"server", kUps, core::kArgs1ToN, core::setter<&set_server>()},
     {"zone", kUps, core::kArgs1To2, core::setter<&set_zone>()},
     {"keepalive", kUps, core::kArgs1To2, core::setter<&set_keepalive>()},
-    {"keepalive_timeout", kUps, core::kArgs1, core::slot<&BlockConf::keepalive_timeout>()},
-    {"keepalive_requests", kUps, core::kArgs1,
-     core::slot<&BlockConf::keepalive_requests, 1, INT32_MAX>()},
+    {"keepalive_timeout", kUps, core::kArgs1, core::setter<&set_keepalive_timeout>()},
+    {"keepalive_requests", kUps, core::kArgs1, core::setter<&set_keepalive_requests>()},
     {"persistence_timeout", kUps, core::kArgs1, core::setter<&set_persistence>()},
 };
 
@@ -553,6 +584,9 @@ Status postconfiguration(core::Cycle& cycle) {
                                  e->other_default_where +
                                  " (give the port, or declare an upstream block of that name)");
         }
+        if (!e->block && e->stream && e->port == 0 && !is_unix(g.name())) {
+            return Status::error("no port in upstream \"" + g.name() + "\" in " + e->where);
+        }
         if (!e->block && g.servers().empty()) {
             std::vector<core::SockAddr> addrs;
             Status s = resolve_text(g.name(), addrs, e->default_port);
@@ -569,6 +603,14 @@ Status postconfiguration(core::Cycle& cycle) {
         Status s = g.finalize();
         if (!s.is_ok()) {
             return with_where(s, e->where);
+        }
+        if (g.has_resolve() && e->stream) {
+            return Status::error(
+                "resolving names at run time is not supported by halo in a "
+                "stream upstream (\"" +
+                g.name() + "\" in " + e->where +
+                "): give addresses, or resolve at load time without "
+                "\"resolve\"");
         }
         if (g.has_resolve()) {
             e->resolver = http_resolver(cycle);
@@ -608,7 +650,7 @@ Status postconfiguration(core::Cycle& cycle) {
 // ---- the interface for other modules ----
 
 Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*& out,
-                      uint16_t default_port) {
+                      uint16_t default_port, bool stream) {
     UpstreamMainConf* mc = main_conf(cf.cycle());
     if (mc == nullptr) {
         return cf.error("upstream groups need the http_upstream module");
@@ -618,7 +660,7 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     if (!hp) {
         return cf.error(why + " in upstream \"" + std::string(host_port) + "\"");
     }
-    if (GroupEntry* e = mc->find(hp->port != 0 ? host_port : std::string_view(hp->host))) {
+    if (GroupEntry* e = mc->find(hp->port != 0 ? host_port : std::string_view(hp->host), stream)) {
         if (hp->port == 0 && !e->block && e->default_port != default_port &&
             e->other_default_where.empty() && !is_unix(host_port)) {
             e->other_default_where = cf.node().where();  // an error unless a block comes
@@ -628,7 +670,7 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     }
     if (hp->port != 0) {
         for (const auto& e : mc->groups) {
-            if (e->block && iequal(e->group->name(), hp->host)) {
+            if (e->stream == stream && e->block && iequal(e->group->name(), hp->host)) {
                 return cf.error("upstream \"" + hp->host + "\" may not have port " +
                                 std::to_string(hp->port));
             }
@@ -640,6 +682,8 @@ Status implicit_group(ConfContext& cf, std::string_view host_port, const Group*&
     entry->host = hp->host;
     entry->port = hp->port;
     entry->default_port = default_port;
+    entry->stream = stream;
+    entry->group->set_stream(stream);
     out = entry->group.get();
     mc->groups.push_back(std::move(entry));
     return Status::ok();

@@ -1,0 +1,48 @@
+#pragma once
+
+// The stream proxy (nginx's ngx_stream_proxy_module): `proxy_pass` to an upstream group or an
+// address; a TCP session is relayed both ways (splice(2) through a pipe when neither side is
+// TLS), a UDP session's datagrams go out on a connected socket and the replies come back
+// from the listening socket.
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "core/conf_context.h"
+#include "core/net.h"
+#include "stream/stream.h"
+#include "upstream/upstream.h"
+
+namespace mod::stream_proxy {
+
+using Millis = std::chrono::milliseconds;
+
+struct ProxyConf : core::ConfBase {
+    const upstream::Group* group = nullptr;  // proxy_pass
+    std::string pass_where;
+    std::optional<Millis> connect_timeout;        // 60s
+    std::optional<Millis> timeout;                // 10m
+    std::optional<bool> next_upstream;            // on
+    std::optional<int64_t> next_upstream_tries;   // 0: no limit
+    std::optional<Millis> next_upstream_timeout;  // 0: no limit
+    std::optional<bool> proxy_protocol;           // off
+    std::optional<core::Size> buffer_size;        // 16k
+    std::optional<int64_t> responses;             // UDP: replies per datagram session (unset: any)
+    std::optional<int64_t> requests;              // UDP: datagrams per session (0: any)
+    std::optional<bool> half_close;               // off
+    std::optional<bool> socket_keepalive;         // off
+    std::optional<core::SockAddr> bind;           // proxy_bind (unset or off: none)
+    bool bind_set = false;
+};
+core::Status merge(const ProxyConf& parent, ProxyConf& child);
+
+/// Starts proxying a TCP session (the content handler's TCP half; tcp_proxy.cc).
+void start_tcp(stream::Session& s, const ProxyConf& conf);
+/// Starts proxying a UDP session (udp_proxy.cc).
+void start_udp(stream::Session& s, const ProxyConf& conf);
+
+/// "client: 1.2.3.4, server: 0.0.0.0:53, upstream: ..." for log lines, as nginx ends them.
+std::string log_context(stream::Session& s, const upstream::Peer* peer);
+
+}  // namespace mod::stream_proxy

@@ -1,0 +1,368 @@
+// A proxied TCP session: connect to a peer of the group (the next one when that fails, within
+// proxy_next_upstream_tries/_timeout), send the PROXY header and the preread bytes, then relay
+// both ways until one side ends. Small exchanges are copied through one worker-wide buffer;
+// once a direction has moved more than kSpliceAfter bytes, it moves by splice(2) through a
+// pipe (no copy into user space), as long as neither side has a transport.
+#include <cerrno>
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "event/runtime.h"
+#include "stream/modules/proxy/stream_proxy.h"
+#include "upstream/pool.h"
+
+namespace mod::stream_proxy {
+namespace {
+
+constexpr size_t kScratch = 64 * 1024;
+constexpr uint64_t kSpliceAfter = 64 * 1024;
+
+char g_scratch[kScratch];
+
+std::string ms_text(int64_t ms) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
+             static_cast<long long>(ms % 1000));
+    return buf;
+}
+
+class TcpProxy final : public stream::Content {
+  public:
+    TcpProxy(stream::Session& s, const ProxyConf& conf)
+        : s_(s), c_(conf), client_side_(this, true), up_side_(this, false) {
+        pick_.client = s.peer;
+        pick_.tried.assign(conf.group->servers().size(), false);
+        first_ms_ = core::steady_ms();
+    }
+    ~TcpProxy() override { release(upstream::Outcome::kOk); }
+
+    void attempt();
+
+  private:
+    /// The events of one of the two connections.
+    struct Side final : ev::ConnectionHandler {
+        Side(TcpProxy* p, bool client) : proxy(p), is_client(client) {}
+        void on_readable() override { proxy->on_readable(is_client); }
+        void on_drained() override { proxy->on_drained(is_client); }
+        void on_timeout() override { proxy->on_timeout(is_client); }
+        void on_error() override { proxy->on_error(is_client); }
+        void on_connect(int err) override { proxy->on_connect(err); }
+        TcpProxy* proxy;
+        bool is_client;
+    };
+    /// One direction of the relay.
+    struct Flow {
+        uint64_t moved = 0;
+        bool eof = false;
+        bool splice = false;
+        bool shut = false;  // half-close passed on
+    };
+
+    void on_connect(int err);
+    void connected();
+    void connect_failed(const char* what, int err);
+    void on_readable(bool client);
+    void on_drained(bool client);
+    void on_timeout(bool client);
+    void on_error(bool client);
+    /// Moves what `from` has to the other side while it takes it.
+    void pump(bool from_client);
+    void after_eof(bool from_client);
+    void arm_timeout();
+    void release(upstream::Outcome outcome);
+    void end(int status);
+    void log(core::LogLevel level, const std::string& what);
+    ev::Connection& conn(bool client) { return client ? *s_.client : *up_; }
+
+    stream::Session& s_;
+    const ProxyConf& c_;
+    Side client_side_;
+    Side up_side_;
+    upstream::PickContext pick_;
+    upstream::Peer peer_;
+    bool released_ = true;
+    int tries_ = 0;
+    int64_t first_ms_ = 0;
+    int64_t attempt_ms_ = 0;
+    bool relaying_ = false;
+    bool done_ = false;
+    Flow up_flow_;    // client -> upstream
+    Flow down_flow_;  // upstream -> client
+    std::unique_ptr<ev::Connection> up_;
+};
+
+void TcpProxy::log(core::LogLevel level, const std::string& what) {
+    std::string line = what + log_context(s_, peer_.index >= 0 ? &peer_ : nullptr);
+    core::log_conn(level, s_.id, "%s", line.c_str());
+}
+
+void TcpProxy::release(upstream::Outcome outcome) {
+    if (released_) {
+        return;
+    }
+    released_ = true;
+    int64_t now = core::steady_ms();
+    c_.group->release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
+}
+
+void TcpProxy::end(int status) {
+    if (done_) {
+        return;
+    }
+    done_ = true;
+    if (up_) {
+        up_->clear_timeout();
+    }
+    release(relaying_ ? upstream::Outcome::kOk : upstream::Outcome::kFailed);
+    s_.finalize(status);
+}
+
+void TcpProxy::attempt() {
+    peer_ = c_.group->acquire(pick_);
+    if (peer_.index < 0) {
+        log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
+        end(502);
+        return;
+    }
+    released_ = false;
+    pick_.tried[static_cast<size_t>(peer_.index)] = true;
+    tries_++;
+    attempt_ms_ = core::steady_ms();
+    if (!s_.upstream_addr.empty()) {
+        s_.upstream_addr += ", ";
+        s_.upstream_connect_time += ", ";
+    }
+    s_.upstream_addr += peer_.server->addr.text();
+    ev::Connection::ConnectOptions opt;
+    opt.keepalive = *c_.socket_keepalive;
+    opt.local = c_.bind ? &*c_.bind : nullptr;
+    int err = 0;
+    bool bind_failed = false;
+    int fd = ev::Connection::open_connecting(peer_.server->addr, err, opt, bind_failed);
+    if (fd < 0) {
+        if (bind_failed) {
+            release(upstream::Outcome::kAborted);
+            log(core::LogLevel::kCrit, "bind(" + c_.bind->text() + ") failed (" +
+                                           std::to_string(err) + ": " + strerror(err) + ")");
+            end(500);
+            return;
+        }
+        connect_failed("connect() failed", err);
+        return;
+    }
+    up_ = std::make_unique<ev::Connection>(ev::Runtime::current().loop(), fd, peer_.server->addr,
+                                           s_.id);
+    up_->set_handler(&up_side_);
+    up_->start_connect();
+    up_->set_timeout(*c_.connect_timeout);
+}
+
+void TcpProxy::connect_failed(const char* what, int err) {
+    s_.upstream_connect_time += "-";
+    log(core::LogLevel::kError, std::string(what) + " (" + std::to_string(err) + ": " +
+                                    strerror(err) + ") while connecting to upstream");
+    release(upstream::Outcome::kFailed);
+    if (up_) {
+        up_->clear_timeout();
+        upstream::drop_connection(std::move(up_));
+    }
+    int64_t elapsed = core::steady_ms() - first_ms_;
+    bool more =
+        *c_.next_upstream && static_cast<size_t>(tries_) < c_.group->servers().size() &&
+        (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
+        (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
+    if (!more) {
+        end(502);
+        return;
+    }
+    attempt();
+}
+
+void TcpProxy::on_connect(int err) {
+    if (done_) {
+        return;
+    }
+    if (err != 0) {
+        connect_failed("connect() failed", err);
+        return;
+    }
+    connected();
+}
+
+void TcpProxy::connected() {
+    up_->clear_timeout();
+    s_.upstream_connect_time += ms_text(core::steady_ms() - attempt_ms_);
+    relaying_ = true;
+    s_.client->set_handler(&client_side_);
+    if (*c_.proxy_protocol) {
+        // PROXY protocol v1 (nginx's proxy_protocol on): the client and the address it reached.
+        const core::SockAddr& src = s_.peer;
+        const core::SockAddr& dst = s_.local();
+        std::string h;
+        if (src.family() == dst.family() && (src.family() == AF_INET || src.family() == AF_INET6)) {
+            h = std::string("PROXY ") + (src.family() == AF_INET ? "TCP4 " : "TCP6 ") +
+                src.host_text() + " " + dst.host_text() + " " + std::to_string(src.port()) + " " +
+                std::to_string(dst.port()) + "\r\n";
+        } else {
+            h = "PROXY UNKNOWN\r\n";
+        }
+        up_->send(h);
+        s_.upstream_bytes_sent += h.size();
+    }
+    if (!s_.preread.empty()) {
+        up_->send(s_.preread);
+        s_.upstream_bytes_sent += s_.preread.size();
+        up_flow_.moved += s_.preread.size();
+        std::string().swap(s_.preread);
+    }
+    arm_timeout();
+    pump(true);
+    if (!done_) {
+        pump(false);
+    }
+}
+
+void TcpProxy::arm_timeout() {
+    s_.client->set_timeout(*c_.timeout);
+}
+
+void TcpProxy::pump(bool from_client) {
+    if (done_ || !relaying_) {
+        return;
+    }
+    Flow& f = from_client ? up_flow_ : down_flow_;
+    ev::Connection& src = conn(from_client);
+    ev::Connection& dst = conn(!from_client);
+    size_t cap = static_cast<size_t>(c_.buffer_size->bytes);
+    bool moved = false;
+    while (!f.eof) {
+        if (dst.failed()) {
+            on_error(!from_client);
+            return;
+        }
+        if (dst.output_buffered() >= cap) {
+            break;  // on_drained(dst) resumes
+        }
+        size_t n = 0;
+        ev::IoStatus st;
+        if (f.splice) {
+            st = dst.splice_from(src, kScratch, n);
+            if (st == ev::IoStatus::kError && !src.failed()) {
+                f.splice = false;  // no pipe: copy
+                continue;
+            }
+            if (st == ev::IoStatus::kOk && n == 0) {
+                break;  // the pipe is still full: on_drained(dst) resumes
+            }
+        } else {
+            st = src.read_into(std::span<char>(g_scratch, std::min(cap, kScratch)), n);
+            if (st == ev::IoStatus::kOk) {
+                dst.send(std::string_view(g_scratch, n));
+            }
+        }
+        if (st == ev::IoStatus::kAgain) {
+            break;
+        }
+        if (st == ev::IoStatus::kEof) {
+            f.eof = true;
+            break;
+        }
+        if (st == ev::IoStatus::kError) {
+            log(core::LogLevel::kInfo, std::string("recv() failed (") + std::to_string(errno) +
+                                           ": " + strerror(errno) + ") while proxying " +
+                                           (from_client ? "connection" : "upstream"));
+            end(from_client ? 200 : 502);
+            return;
+        }
+        moved = true;
+        f.moved += n;
+        if (from_client) {
+            s_.bytes_received += n;
+            s_.upstream_bytes_sent += n;
+        } else {
+            s_.bytes_sent += n;
+            s_.upstream_bytes_received += n;
+        }
+        if (!f.splice && f.moved > kSpliceAfter && src.transport() == nullptr &&
+            dst.transport() == nullptr) {
+            f.splice = true;
+        }
+    }
+    if (moved) {
+        arm_timeout();
+    }
+    if (f.eof) {
+        after_eof(from_client);
+    }
+}
+
+void TcpProxy::after_eof(bool from_client) {
+    ev::Connection& dst = conn(!from_client);
+    if (dst.output_pending()) {
+        return;  // on_drained(dst) comes back here
+    }
+    Flow& f = from_client ? up_flow_ : down_flow_;
+    Flow& other = from_client ? down_flow_ : up_flow_;
+    if (!*c_.half_close) {
+        end(200);  // nginx: one side closed and its bytes are delivered: the session ends
+        return;
+    }
+    if (!f.shut) {
+        f.shut = true;
+        dst.shutdown_write();
+    }
+    if (other.eof && other.shut) {
+        end(200);
+    }
+}
+
+void TcpProxy::on_readable(bool client) {
+    pump(client);
+}
+
+void TcpProxy::on_drained(bool client) {
+    // `client` drained: what the upstream sends may flow again, and the other way round.
+    if (done_ || !relaying_) {
+        return;
+    }
+    Flow& feeding = client ? down_flow_ : up_flow_;
+    if (feeding.eof) {
+        after_eof(!client);
+        return;
+    }
+    pump(!client);
+}
+
+void TcpProxy::on_timeout(bool client) {
+    if (done_) {
+        return;
+    }
+    if (!relaying_) {
+        connect_failed("upstream timed out", ETIMEDOUT);
+        return;
+    }
+    (void)client;
+    log(core::LogLevel::kInfo, "timed out (110: Connection timed out) while proxying");
+    end(200);
+}
+
+void TcpProxy::on_error(bool client) {
+    if (done_) {
+        return;
+    }
+    log(core::LogLevel::kInfo,
+        std::string("send() failed while proxying ") + (client ? "to client" : "to upstream"));
+    end(client ? 200 : 502);
+}
+
+}  // namespace
+
+void start_tcp(stream::Session& s, const ProxyConf& conf) {
+    auto p = std::make_unique<TcpProxy>(s, conf);
+    TcpProxy* proxy = p.get();
+    s.content = std::move(p);
+    proxy->attempt();
+}
+
+}  // namespace mod::stream_proxy
