@@ -12,6 +12,7 @@
 #include <set>
 
 #include "auto_config.h"
+#include "core/module.h"
 #include "modules/vrrp/keepalived_map.h"
 
 namespace vrrp::keepalived {
@@ -214,6 +215,19 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
     return true;
 }
 
+/// The module of the virtual_servers' `stream { }` block (and its proxy_pass) this halo was
+/// built without (a VRRP-only build: --without-http_module leaves stream_proxy out), if any.
+std::optional<std::string_view> missing_stream_module() {
+    for (std::string_view name : {"stream", "stream_proxy"}) {
+        auto mods = core::compiled_modules();
+        if (std::none_of(mods.begin(), mods.end(),
+                         [&](const core::Module* m) { return m->name == name; })) {
+            return name;
+        }
+    }
+    return std::nullopt;
+}
+
 void file_order(const std::vector<KaNode>& nodes, std::vector<std::string>& order) {
     for (const KaNode& n : nodes) {
         if (n.file && std::find(order.begin(), order.end(), *n.file) == order.end()) {
@@ -353,7 +367,15 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     map_instances(s, st, inst, report);
     map_sync_groups(s.groups, st.written, report, inst);
     Writer stream;
-    map_virtual_servers(s.servers, report, stream);
+    if (auto missing = missing_stream_module()) {
+        for (const KaNode* v : s.servers) {
+            report.skip(
+                *v, "virtual_server",
+                "halo is built without the " + std::string(*missing) + " module (not imported)");
+        }
+    } else {
+        map_virtual_servers(s.servers, report, stream);
+    }
     std::vector<std::string> order;
     file_order(doc.nodes, order);
     report.finish(order);
