@@ -121,7 +121,7 @@ Status set_rlimit_core(ConfContext& cf, CoreConf& conf) {
     return Status::ok();
 }
 
-/// `load_module file`: halo has no dynamic modules.
+/// `load_module file`: halo has no dynamic modules; a module it has compiled in is accepted.
 Status refuse_load_module(ConfContext& cf) {
     std::string name = cf.arg(0);
     if (size_t slash = name.rfind('/'); slash != std::string::npos) {
@@ -137,16 +137,15 @@ Status refuse_load_module(ConfContext& cf) {
     if (halo_name.ends_with("_module")) {
         halo_name.resize(halo_name.size() - 7);
     }
-    std::string why =
-        cf.registry().find(halo_name) != nullptr
-            ? "its module \"" + halo_name + "\" is already compiled in, remove the line"
-            : "module \"" + name +
-                  "\" cannot be loaded (halo -V lists the modules "
-                  "compiled in)";
+    if (cf.registry().find(halo_name) != nullptr) {
+        // The module is in the binary already: what nginx's line loads is there (Debian's
+        // modules-enabled/ files, such as 50-mod-stream.conf, work as they are).
+        return Status::ok();
+    }
     return cf.error(
         "\"load_module\" is not supported by halo: halo compiles its modules in with "
-        "./configure; " +
-        why);
+        "./configure; module \"" +
+        name + "\" cannot be loaded (halo -V lists the modules compiled in)");
 }
 
 Status refuse_thread_pool(ConfContext& cf) {

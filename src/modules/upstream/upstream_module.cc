@@ -503,7 +503,9 @@ Status size_persistence(ZoneUse& z, size_t fixed) {
 /// The zone of every group: a named one (shared by the groups naming it), else one each.
 Status plan_zones(UpstreamMainConf& mc) {
     for (auto& e : mc.groups) {
-        std::string name = e->zone.empty() ? "upstream:" + e->group->name() : e->zone;
+        std::string name = e->zone.empty()
+                               ? (e->stream ? "stream_upstream:" : "upstream:") + e->group->name()
+                               : e->zone;
         ZoneUse* use = nullptr;
         for (auto& z : mc.zones) {
             if (z->name == name) {

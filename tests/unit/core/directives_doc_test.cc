@@ -36,6 +36,8 @@ constexpr CtxName kCtxNames[] = {
     {kCtxVrrpScript, "vrrp_script"},
     {kCtxVrrpInstance, "vrrp_instance"},
     {kCtxVrrpSyncGroup, "vrrp_sync_group"},
+    {kCtxStream, "stream"},
+    {kCtxStreamServer, "stream server"},
 };
 
 /// `include` is read by the parser itself, in any context: documented, in no table.
