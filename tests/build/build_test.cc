@@ -414,11 +414,28 @@ TEST_F(VrrpOnlyBuildTest, ImportsKeepalivedConfigs) {
         10.77.0.100/24
     }
 }
+virtual_server 10.77.0.100 443 {
+    protocol TCP
+    real_server 10.77.0.11 443 {
+    }
+}
 )"));
     RunResult r =
         run_command({vrrp_only().bin(), "--import-keepalived", dir.path() + "/keepalived.conf"});
     EXPECT_EQ(r.status, 0) << r;
     EXPECT_NE(r.out.find("vrrp_instance VI_1 {"), std::string::npos) << r;
+    // No stream proxy in this build: the virtual_server is reported, the output still loads.
+    EXPECT_EQ(r.out.find("stream {"), std::string::npos) << r;
+    EXPECT_NE(r.err.find("keepalived.conf:11: keepalived keyword \"virtual_server\" is not "
+                         "supported: halo is built without the stream_proxy module (not "
+                         "imported) (skipped)"),
+              std::string::npos)
+        << r;
+    ASSERT_TRUE(write_file(dir.path() + "/halo.conf", r.out));
+    mkdir((dir.path() + "/logs").c_str(), 0755);  // for -t's error log (may exist)
+    RunResult t = run_command(
+        {vrrp_only().bin(), "-t", "-p", dir.path() + "/", "-c", dir.path() + "/halo.conf"});
+    EXPECT_EQ(t.status, 0) << t << r.out;
 }
 
 /// Runs `argv` in network namespace `ns`.
