@@ -2,7 +2,8 @@
 // top-level Makefile, so never in place):
 // - --without-http_rewrite_module --without-http_ssl_module: the modules are really left out of
 //   the binary (their directives are unknown, `listen ... ssl` is refused);
-// - --without-http_module --without-stream_module: a VRRP-only binary (a keepalived replacement) with no HTTP code in
+// - --without-http_module --without-stream_module: a VRRP-only binary (a keepalived replacement)
+// with no HTTP code in
 //   it, which runs a vrrp config in a network namespace (root);
 // - --without-http_upstream_module: the proxy, the balancers and the health checks are left out
 //   with it (they require it), the status page stays.
@@ -424,10 +425,10 @@ virtual_server 10.77.0.100 443 {
         run_command({vrrp_only().bin(), "--import-keepalived", dir.path() + "/keepalived.conf"});
     EXPECT_EQ(r.status, 0) << r;
     EXPECT_NE(r.out.find("vrrp_instance VI_1 {"), std::string::npos) << r;
-    // No stream proxy in this build: the virtual_server is reported, the output still loads.
+    // No stream module in this build: the virtual_server is reported, the output still loads.
     EXPECT_EQ(r.out.find("stream {"), std::string::npos) << r;
     EXPECT_NE(r.err.find("keepalived.conf:11: keepalived keyword \"virtual_server\" is not "
-                         "supported: halo is built without the stream_proxy module (not "
+                         "supported: halo is built without the stream module (not "
                          "imported) (skipped)"),
               std::string::npos)
         << r;
