@@ -14,7 +14,11 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
+#include <optional>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include "support/harness.h"
 #include "support/json.h"
@@ -118,6 +122,7 @@ http {
         listen 127.0.0.1:%%PORT_0%%;
         location = /status { status; }
         location = /metrics { status format=prometheus; }
+        location = /dashboard { status format=html; }
     }
 }
 
@@ -380,6 +385,65 @@ TEST_F(StatusStreamTest, AReloadKeepsTheCounts) {
     EXPECT_EQ(tcp.received, kTcpBytes);
     EXPECT_EQ(delta(*after, halo_.port(2), "tcp").s5xx, 2);
     EXPECT_EQ(delta(*after, udp2_, "udp").sent, kUdpOut);
+}
+
+/// chromium (or chrome) on PATH, "" when none.
+std::string find_chromium() {
+    const char* path = getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+        for (size_t start = 0; start <= dirs.size();) {
+            size_t colon = dirs.find(':', start);
+            std::string dir = dirs.substr(start, colon - start);
+            std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+            if (access(candidate.c_str(), X_OK) == 0) {
+                return candidate;
+            }
+            if (colon == std::string::npos) {
+                break;
+            }
+            start = colon + 1;
+        }
+    }
+    return "";
+}
+
+TEST_F(StatusStreamTest, HtmlViewDrawsTheStreamServersInHeadlessChromium) {
+    std::string chromium = find_chromium();
+    if (chromium.empty()) {
+        GTEST_SKIP() << "chromium is not installed (auto/deps --test installs it)";
+    }
+    start();
+    send_traffic();
+    std::optional<Json> j = settled();
+    ASSERT_TRUE(j);
+    const Json* bad = find_listen(*j, addr(halo_.port(2)), "tcp");
+    ASSERT_NE(bad, nullptr);
+    TempDir profile("halo-chromium");
+    RunResult dom = run_command(
+        {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--user-data-dir=" + profile.path(), "--virtual-time-budget=3000", "--dump-dom",
+         "http://127.0.0.1:" + std::to_string(halo_.port(0)) + "/dashboard"},
+        90s);
+    ASSERT_EQ(dom.status, 0) << dom;
+    write_file(test_output_dir() + "/status-stream.dom.html", dom.out);
+    auto has = [&](const std::string& re) { return std::regex_search(dom.out, std::regex(re)); };
+    // One row per listen address, with the numbers of the JSON (nothing ran in between but
+    // status requests, which are http).
+    EXPECT_TRUE(has("class=\"stream-listen\" data-listen=\"" + addr(halo_.port(2)) +
+                    "\" data-protocol=\"tcp\" data-connections=\"" +
+                    std::to_string((*bad)["connections"].integer()) + "\" data-sessions=\"" +
+                    std::to_string((*bad)["sessions"]["total"].integer()) + "\""))
+        << dom.out;
+    EXPECT_TRUE(has("data-listen=\"" + addr(udp2_) +
+                    "\" data-protocol=\"udp\" "
+                    "data-connections=\"3\" data-sessions=\"3\""))
+        << dom.out;
+    // The stream upstreams, marked as such.
+    EXPECT_TRUE(has("<td>dns \\(stream\\)</td>")) << dom.out;
+    EXPECT_TRUE(has("data-upstream=\"closed\" data-block=\"stream\"")) << dom.out;
+    EXPECT_FALSE(has("id=\"updated\">never<")) << "the page never drew the JSON";
+    EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom.out;
 }
 
 }  // namespace
