@@ -213,6 +213,11 @@ ticks() { # utime+stime of the given pids, in clock ticks
     for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done
     echo $t
 }
+sticks() { # stime alone (the kernel's part) of the given pids, in clock ticks
+    t=0
+    for p in "$@"; do t=$((t + $(awk '{print $15}' /proc/"$p"/stat))); done
+    echo $t
+}
 stub() { # the backend's accepted connections and requests so far: "ACCEPTS REQUESTS"
     curl -s "http://127.0.0.1:$bp/stub" | awk 'NR == 3 {print $1, $3}'
 }
@@ -275,7 +280,7 @@ for sc in $scenarios; do
 done
 
 # --- measures -------------------------------------------------------------------------------------
-declare -A rps cpu p99 sys upc topsys note
+declare -A rps cpu kcpu p99 sys upc topsys note
 to_ms() { # wrk's "3.05ms" / "512.00us" / "1.02s" in ms
     awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
         printf "%.2f", u == "us" ? n / 1000 : u == "s" ? n * 1000 : u == "m" ? n * 60000 : n }'
@@ -349,14 +354,17 @@ measure() { # $1 = scenario, $2 = server
     read -r -a w <<< "$(workers "$sv" | tr '\n' ' ')"
     load "$sc" "$sv" "$warm" > /dev/null
     t0=$(ticks "${w[@]}")
+    k0=$(sticks "${w[@]}")
     read -r a0 _ <<< "$(stub)"
     out=$(load "$sc" "$sv" "$secs" --latency)
     read -r a1 _ <<< "$(stub)"
     t1=$(ticks "${w[@]}")
+    k1=$(sticks "${w[@]}")
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps[$k]=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
     p99[$k]=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
     cpu[$k]=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    kcpu[$k]=$(awk -v t=$((k1 - k0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
     # The second stub read's own connection is in a1.
     upc[$k]=-
     [ "${s_proxied[$sc]}" = 1 ] && upc[$k]=$(awk -v a=$((a1 - a0 - 1)) -v n="$reqs" 'BEGIN { printf "%.3f", a / n }')
@@ -486,6 +494,15 @@ if [ -n "$had_scen" ]; then
         for sv in $servers; do
             [ -n "${note[$sc $sv]:-}" ] && echo "note: $sc $sv: wrk reported ${note[$sc $sv]}"
         done
+    done
+    # The kernel's part of each cpu-us (stime): what no change in user space can take away.
+    echo
+    echo "| scenario  | kernel cpu-us per request: halo | nginx | haproxy | halo's kernel part / nginx's whole cpu-us |"
+    echo "|-----------|------:|------:|------:|------:|"
+    for sc in $scenarios; do
+        [ "$sc" = idle ] && continue
+        printf '| %-9s | %5s | %5s | %5s | %5s |\n' "$sc" "${kcpu[$sc halo]:-}" \
+            "${kcpu[$sc nginx]:-}" "${kcpu[$sc haproxy]:-}" "$(ratio "${kcpu[$sc halo]:-}" "${cpu[$sc nginx]:-}")"
     done
 fi
 if [ -n "${idle_line[halo]:-}" ]; then

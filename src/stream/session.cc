@@ -281,10 +281,12 @@ void Session::on_timeout() {
         return;
     }
     if (reading_preread_) {
-        // nginx: the preread phase ends and the session goes on with what it has.
-        reading_preread_ = false;
-        engine_index_++;
-        run_phases();
+        // nginx: the session ends (status 200) when the client said too little in time.
+        core::log_conn(core::LogLevel::kInfo, id,
+                       "client timed out in the preread phase, "
+                       "client: %s",
+                       peer.host_text().c_str());
+        finalize(200);
     }
 }
 

@@ -306,6 +306,11 @@ class Group {
     /// A group of the `stream { }` block (L4): its own name space, as in nginx.
     void set_stream(bool on) { stream_ = on; }
     bool stream() const { return stream_; }
+    /// The text of a `hash` key in a stream group ("$remote_addr"): the stream proxy evaluates
+    /// it with the stream variables and passes it in PickContext::key (http groups evaluate
+    /// theirs in the balancer's prepare).
+    void set_stream_hash_key(std::string text) { stream_hash_key_ = std::move(text); }
+    const std::string& stream_hash_key() const { return stream_hash_key_; }
     /// Whether the balancer was chosen by a directive (not the default round robin).
     bool balancer_set() const { return balancer_set_; }
     bool has_backup() const;
@@ -336,6 +341,7 @@ class Group {
     bool balancer_set_ = false;
     bool single_ = false;  // one server: never marked failed (nginx)
     bool stream_ = false;
+    std::string stream_hash_key_;
     std::optional<CheckSummary> check_;
     int keepalive_ = 0;
     Millis keepalive_timeout_{60000};

@@ -2,7 +2,7 @@
 // top-level Makefile, so never in place):
 // - --without-http_rewrite_module --without-http_ssl_module: the modules are really left out of
 //   the binary (their directives are unknown, `listen ... ssl` is refused);
-// - --without-http_module: a VRRP-only binary (a keepalived replacement) with no HTTP code in
+// - --without-http_module --without-stream_module: a VRRP-only binary (a keepalived replacement) with no HTTP code in
 //   it, which runs a vrrp config in a network namespace (root);
 // - --without-http_upstream_module: the proxy, the balancers and the health checks are left out
 //   with it (they require it), the status page stays.
@@ -308,7 +308,7 @@ TEST_F(BuildTest, ConfigureRejectsInvalidOptions) {
 // ---- dependencies between modules ----
 
 TEST_F(BuildTest, WithoutHttpLeavesOutEveryHttpModule) {
-    RunResult r = configure({"--without-http_module"});
+    RunResult r = configure({"--without-http_module", "--without-stream_module"});
     ASSERT_EQ(r.status, 0) << r;
     EXPECT_NE(r.out.find("modules built (3): core events vrrp\n"), std::string::npos) << r;
     for (const char* m : {"http_ssl", "http_rewrite", "http_upstream", "http_proxy",
@@ -356,11 +356,13 @@ TEST_F(BuildTest, ALayerHasNoSwitch) {
     EXPECT_NE(r.err.find("upstream is a layer that modules share"), std::string::npos) << r;
 }
 
-// ---- --without-http_module: VRRP only ----
+// ---- --without-http_module --without-stream_module: VRRP only ----
 
 class VrrpOnlyBuildTest : public BuildTest {
   protected:
-    static const Build& vrrp_only() { return build({"--without-http_module"}); }
+    static const Build& vrrp_only() {
+        return build({"--without-http_module", "--without-stream_module"});
+    }
     void SetUp() override { ASSERT_TRUE(vrrp_only().ok()) << vrrp_only(); }
 };
 
@@ -412,11 +414,28 @@ TEST_F(VrrpOnlyBuildTest, ImportsKeepalivedConfigs) {
         10.77.0.100/24
     }
 }
+virtual_server 10.77.0.100 443 {
+    protocol TCP
+    real_server 10.77.0.11 443 {
+    }
+}
 )"));
     RunResult r =
         run_command({vrrp_only().bin(), "--import-keepalived", dir.path() + "/keepalived.conf"});
     EXPECT_EQ(r.status, 0) << r;
     EXPECT_NE(r.out.find("vrrp_instance VI_1 {"), std::string::npos) << r;
+    // No stream proxy in this build: the virtual_server is reported, the output still loads.
+    EXPECT_EQ(r.out.find("stream {"), std::string::npos) << r;
+    EXPECT_NE(r.err.find("keepalived.conf:11: keepalived keyword \"virtual_server\" is not "
+                         "supported: halo is built without the stream_proxy module (not "
+                         "imported) (skipped)"),
+              std::string::npos)
+        << r;
+    ASSERT_TRUE(write_file(dir.path() + "/halo.conf", r.out));
+    mkdir((dir.path() + "/logs").c_str(), 0755);  // for -t's error log (may exist)
+    RunResult t = run_command(
+        {vrrp_only().bin(), "-t", "-p", dir.path() + "/", "-c", dir.path() + "/halo.conf"});
+    EXPECT_EQ(t.status, 0) << t << r.out;
 }
 
 /// Runs `argv` in network namespace `ns`.

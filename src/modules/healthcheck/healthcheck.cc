@@ -1,5 +1,5 @@
 // Active health checks, the socket-free parts: reasons, the fall/rise machine, HTTP response
-// classification and the per-server Checker (interval, timeout, jitter).
+// and tcp/udp reply classification, and the per-server Checker (interval, timeout, jitter).
 #include "modules/healthcheck/healthcheck.h"
 
 #include <algorithm>
@@ -17,6 +17,7 @@ namespace mod::healthcheck {
 namespace {
 constexpr core::Named<CheckType> kCheckTypes[] = {
     {"tcp", CheckType::kTcp},
+    {"udp", CheckType::kUdp},
     {"http", CheckType::kHttp},
     {"https", CheckType::kHttps},
 };
@@ -70,8 +71,72 @@ std::string CheckResult::reason() const {
             return "body mismatch";
         case Failure::kTls:
             return "SSL handshake failed";
+        case Failure::kReplyMismatch:
+            return "reply mismatch";
+        case Failure::kRefused:
+            return "connection refused";
     }
     return "unknown";
+}
+
+namespace {
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+}  // namespace
+
+bool decode_escapes(std::string_view in, std::string& out, std::string& why) {
+    out.clear();
+    for (size_t i = 0; i < in.size(); i++) {
+        if (in[i] != '\\') {
+            out += in[i];
+            continue;
+        }
+        if (i + 1 == in.size()) {
+            why = "a lone \\ at the end";
+            return false;
+        }
+        switch (in[i + 1]) {
+            case 'r':
+                out += '\r';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 't':
+                out += '\t';
+                break;
+            case '\\':
+                out += '\\';
+                break;
+            case 'x': {
+                int hi = i + 2 < in.size() ? hex_digit(in[i + 2]) : -1;
+                int lo = i + 3 < in.size() ? hex_digit(in[i + 3]) : -1;
+                if (hi < 0 || lo < 0) {
+                    why = "\\x needs two hex digits";
+                    return false;
+                }
+                out += static_cast<char>(hi * 16 + lo);
+                i += 2;
+                break;
+            }
+            default:
+                why = "unknown escape \"\\" + std::string(in.substr(i + 1, 1)) +
+                      "\": use \\r \\n \\t \\\\ or \\xHH";
+                return false;
+        }
+        i++;
+    }
+    return true;
 }
 
 // ---- HealthMachine ----
@@ -193,6 +258,50 @@ ResponseCheck::Verdict ResponseCheck::feed(std::string_view in, bool eof, CheckR
     return Verdict::kNeedMore;
 }
 
+// ---- ReplyCheck ----
+
+ReplyCheck::Verdict ReplyCheck::feed(std::string_view in, bool eof, CheckResult& out) const {
+    if (datagram_) {
+        eof = true;  // a datagram is the whole reply
+    }
+    if (expect_.regex == nullptr) {
+        const std::string& want = expect_.prefix;
+        size_t n = std::min(in.size(), want.size());
+        if (in.substr(0, n) != std::string_view(want).substr(0, n)) {
+            out = CheckResult::fail(Failure::kReplyMismatch);
+            return Verdict::kDone;
+        }
+        if (in.size() >= want.size()) {
+            out = CheckResult::pass();
+            return Verdict::kDone;
+        }
+        if (!eof) {
+            return Verdict::kNeedMore;
+        }
+        // Closed before the whole prefix came (a datagram: shorter than it).
+        out = CheckResult::fail(datagram_ ? Failure::kReplyMismatch : Failure::kClosed);
+        return Verdict::kDone;
+    }
+    std::string_view seen = in.substr(0, std::min(in.size(), CheckSpec::kMaxReply));
+    if (expect_.regex->match(seen)) {
+        out = CheckResult::pass();
+        return Verdict::kDone;
+    }
+    if (eof || in.size() >= CheckSpec::kMaxReply) {
+        bool nothing = in.empty() && !datagram_;
+        out = CheckResult::fail(nothing ? Failure::kClosed : Failure::kReplyMismatch);
+        return Verdict::kDone;
+    }
+    return Verdict::kNeedMore;
+}
+
+std::optional<CheckResult> ReplyCheck::at_timeout(std::string_view received) const {
+    if (expect_.regex != nullptr && !received.empty()) {
+        return CheckResult::fail(Failure::kReplyMismatch);
+    }
+    return std::nullopt;
+}
+
 // ---- Checker ----
 
 Checker::Checker(ev::TimeSource& time, const CheckSpec& spec, Target target, Prober& prober,
@@ -206,9 +315,14 @@ Checker::Checker(ev::TimeSource& time, const CheckSpec& spec, Target target, Pro
       rng_(seed) {
     tick_ = time_.make_timer([this] { run(); });
     deadline_ = time_.make_timer([this] {
-        probe_.reset();  // cancels the check: closes its connection
         CheckResult r = CheckResult::fail(Failure::kTimeout);
         r.timeout = spec_.timeout;
+        if (probe_ != nullptr) {
+            if (std::optional<CheckResult> v = probe_->at_timeout()) {
+                r = *v;
+            }
+        }
+        probe_.reset();  // cancels the check: closes its connection
         finish(r);
     });
 }

@@ -3,14 +3,18 @@
 // Active health checks (keepalived's real_server checks, nginx plus's health_check), the parts
 // that need no config system and no socket: the check parameters, the result of one check and
 // its reason text, the fall/rise state machine, the classification of an HTTP check's
-// response, and the Checker that runs one server's checks on a timer (interval, timeout,
-// jitter) through a Prober. The network probes are in probe.h, the directive and the
-// healthcheck helper process in healthcheck_module.cc.
+// response and of a tcp/udp check's reply (ReplyCheck), and the Checker that runs one
+// server's checks on a timer (interval, timeout, jitter) through a Prober. The network probes
+// are in probe.h, the directive and the healthcheck helper process in healthcheck_module.cc.
 //
 //   upstream app {
 //       server 127.0.0.1:8081;
 //       health_check type=http uri=/health expect=200-399 interval=2s timeout=1s
 //                    fall=3 rise=2;
+//   }
+//   upstream redis {
+//       server 127.0.0.1:6379;
+//       health_check type=tcp send=PING\r\n expect=+PONG interval=1s;
 //   }
 
 #include <chrono>
@@ -32,7 +36,8 @@ namespace mod::healthcheck {
 using Millis = std::chrono::milliseconds;
 
 enum class CheckType {
-    kTcp,    // the connection is accepted (keepalived TCP_CHECK)
+    kTcp,    // the connection is accepted (keepalived TCP_CHECK); with send/expect, a dialogue
+    kUdp,    // a datagram is sent; a reply (or, without expect, no ICMP error) in time passes
     kHttp,   // GET uri, status in `expect`, optional body match (keepalived HTTP_GET)
     kHttps,  // the same over TLS (keepalived SSL_GET; the certificate is not verified)
 };
@@ -43,12 +48,24 @@ struct StatusRange {
     int hi = 0;
 };
 
-/// One `health_check` directive, parsed. Immutable once the configuration is loaded.
-/// "tcp", "http" or "https".
+/// "tcp", "udp", "http" or "https".
 std::string_view check_type_name(CheckType type);
-/// The CheckType named "tcp", "http" or "https"; nullopt for any other word.
+/// The CheckType named "tcp", "udp", "http" or "https"; nullopt for any other word.
 std::optional<CheckType> parse_check_type(std::string_view name);
 
+/// What the reply of a tcp or udp check must be (`expect=` of those types): it starts with
+/// `prefix` (`expect=+OK`), or `regex` matches it somewhere (`expect=~regex`, `~*regex`).
+struct ReplyExpect {
+    std::string prefix;
+    std::shared_ptr<const http::Regex> regex;
+};
+
+/// Decodes the escapes of a `send=` or plain `expect=` value, after the configuration's own
+/// (which has already turned \r \n \t \\ \" into bytes): \xHH (two hex digits, any byte),
+/// and \r \n \t \\ again. False with `why` on any other backslash sequence.
+bool decode_escapes(std::string_view in, std::string& out, std::string& why);
+
+/// One `health_check` directive, parsed. Immutable once the configuration is loaded.
 struct CheckSpec {
     CheckType type = CheckType::kHttp;
     std::string uri = "/";
@@ -56,6 +73,8 @@ struct CheckSpec {
     std::shared_ptr<const http::Regex> body;  // body=~regex: must match the response body
     std::string host;                         // Host header (and SNI); empty: from the server
     uint16_t port = 0;                        // 0: the server's own port
+    std::string send;                         // tcp, udp: sent first (udp: the datagram)
+    std::optional<ReplyExpect> reply;         // tcp, udp: what the reply must be
     Millis interval{5000};
     Millis timeout{5000};
     Millis jitter{0};  // each wait is lengthened by a random 0..jitter
@@ -68,6 +87,9 @@ struct CheckSpec {
     static constexpr size_t kMaxBody = 64 * 1024;
     /// Longest response head accepted.
     static constexpr size_t kMaxHead = 16 * 1024;
+    /// Bytes of a tcp/udp reply looked at by `expect=` (nginx's proxy_buffer_size default);
+    /// also the longest `send=` and plain `expect=`.
+    static constexpr size_t kMaxReply = 16 * 1024;
 
     bool accepts(int status) const;
 };
@@ -85,6 +107,8 @@ enum class Failure {
     kStatus,           // "status 503"
     kBodyMismatch,     // "body mismatch"
     kTls,              // "SSL handshake failed"
+    kReplyMismatch,    // "reply mismatch" (tcp/udp expect=)
+    kRefused,          // "connection refused": a udp check's ICMP port unreachable
 };
 
 /// The outcome of one check.
@@ -148,6 +172,26 @@ class ResponseCheck {
     size_t scan_ = 0;
 };
 
+/// Judges the reply of a tcp check as it arrives (or a udp check's datagram, whole) against
+/// `expect=`: a prefix is decided as soon as the bytes differ or are all in; a regex as soon as
+/// it matches what arrived, else at the close (or at kMaxReply bytes).
+class ReplyCheck {
+  public:
+    enum class Verdict { kNeedMore, kDone };
+
+    /// `datagram`: each feed() is one whole reply (udp), never more to come.
+    ReplyCheck(const ReplyExpect& expect, bool datagram) : expect_(expect), datagram_(datagram) {}
+    /// `received`: every byte of the reply so far; `eof`: the peer closed.
+    Verdict feed(std::string_view received, bool eof, CheckResult& out) const;
+    /// The verdict when the check's time is up with `received` in: a regex that does not match
+    /// what came is "reply mismatch"; nullopt (a timeout) otherwise.
+    std::optional<CheckResult> at_timeout(std::string_view received) const;
+
+  private:
+    const ReplyExpect& expect_;
+    bool datagram_;
+};
+
 /// One server to check: where to connect and what to call it.
 struct Target {
     std::string group;    // the upstream's name (logs)
@@ -160,6 +204,10 @@ struct Target {
 class Probe {
   public:
     virtual ~Probe() = default;
+    /// Called when the check's timeout expires, just before the probe is destroyed: the
+    /// check's result then, or nullopt for "timeout after ..." (a udp check without expect
+    /// passes here: no ICMP error came in time).
+    virtual std::optional<CheckResult> at_timeout() const { return std::nullopt; }
 };
 
 /// Starts checks. `done` is called once per started check unless the Probe is destroyed
@@ -175,8 +223,9 @@ class Prober {
 
 /// Runs the checks of one server: every `interval` (+ a random 0..jitter) from the start of
 /// the previous check, at most `timeout` each (then the probe is cancelled and the check
-/// fails with "timeout after ..."); counts results in a HealthMachine and reports each one.
-/// Time comes from a TimeSource (the loop, or support::FakeTime in tests).
+/// fails with "timeout after ...", unless Probe::at_timeout() says otherwise); counts results in a
+/// HealthMachine and reports each one. Time comes from a TimeSource (the loop, or support::FakeTime
+/// in tests).
 class Checker {
   public:
     /// After every check: the checker (state(), last()) and the change the result caused.

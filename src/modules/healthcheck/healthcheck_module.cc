@@ -93,7 +93,7 @@ bool parse_expect(std::string_view text, std::vector<StatusRange>& out) {
 bool param_type(std::string_view v, CheckSpec& s, std::string& why) {
     std::optional<CheckType> type = parse_check_type(v);
     if (!type) {
-        why = "tcp, http or https";
+        why = "tcp, udp, http or https";
         return false;
     }
     s.type = *type;
@@ -109,15 +109,13 @@ bool param_uri(std::string_view v, CheckSpec& s, std::string& why) {
     return true;
 }
 
-bool param_expect(std::string_view v, CheckSpec& s, std::string& why) {
-    if (!parse_expect(v, s.expect)) {
-        why = "status codes or ranges of 100..599, such as 200-399 or 200,302";
-        return false;
-    }
-    return true;
+bool l4(const CheckSpec& s) {
+    return s.type == CheckType::kTcp || s.type == CheckType::kUdp;
 }
 
-bool param_body(std::string_view v, CheckSpec& s, std::string& why) {
+/// `~regex` / `~*regex` into `out`; false with `why` when it is not one or does not compile.
+bool parse_regex_value(std::string_view v, std::shared_ptr<const http::Regex>& out,
+                       std::string& why) {
     bool caseless = v.rfind("~*", 0) == 0;
     if (v.empty() || v[0] != '~' || v.size() == (caseless ? 2u : 1u)) {
         why = "a regular expression after ~ or ~*";
@@ -129,8 +127,45 @@ bool param_body(std::string_view v, CheckSpec& s, std::string& why) {
         why = rs.message();
         return false;
     }
-    s.body = std::move(re);
+    out = std::move(re);
     return true;
+}
+
+/// A `send=` value or a plain `expect=` of a tcp/udp check: escapes decoded, 1..kMaxReply bytes.
+bool parse_l4_string(std::string_view v, std::string& out, std::string& why) {
+    if (!decode_escapes(v, out, why)) {
+        return false;
+    }
+    if (out.empty() || out.size() > CheckSpec::kMaxReply) {
+        why = "1 to " + std::to_string(CheckSpec::kMaxReply) + " bytes";
+        return false;
+    }
+    return true;
+}
+
+bool param_expect(std::string_view v, CheckSpec& s, std::string& why) {
+    if (l4(s)) {
+        ReplyExpect e;
+        bool ok = !v.empty() && v[0] == '~' ? parse_regex_value(v, e.regex, why)
+                                            : parse_l4_string(v, e.prefix, why);
+        if (ok) {
+            s.reply = std::move(e);
+        }
+        return ok;
+    }
+    if (!parse_expect(v, s.expect)) {
+        why = "status codes or ranges of 100..599, such as 200-399 or 200,302";
+        return false;
+    }
+    return true;
+}
+
+bool param_send(std::string_view v, CheckSpec& s, std::string& why) {
+    return parse_l4_string(v, s.send, why);
+}
+
+bool param_body(std::string_view v, CheckSpec& s, std::string& why) {
+    return parse_regex_value(v, s.body, why);
 }
 
 bool param_host(std::string_view v, CheckSpec& s, std::string& why) {
@@ -201,10 +236,10 @@ struct CheckParam {
 };
 
 constexpr CheckParam kCheckParams[] = {
-    {"type", &param_type},         {"uri", &param_uri},         {"expect", &param_expect},
-    {"body", &param_body},         {"host", &param_host},       {"port", &param_port},
-    {"interval", &param_interval}, {"timeout", &param_timeout}, {"jitter", &param_jitter},
-    {"fall", &param_fall},         {"rise", &param_rise},
+    {"type", &param_type},     {"uri", &param_uri},           {"expect", &param_expect},
+    {"body", &param_body},     {"host", &param_host},         {"port", &param_port},
+    {"send", &param_send},     {"interval", &param_interval}, {"timeout", &param_timeout},
+    {"jitter", &param_jitter}, {"fall", &param_fall},         {"rise", &param_rise},
 };
 
 using ParamNames = std::set<std::string, std::less<>>;
@@ -234,13 +269,18 @@ Status apply_check_param(ConfContext& cf, const std::string& a, CheckSpec& s, Pa
 
 /// The checks across parameters once all are read, and the default timeout.
 Status settle_check(ConfContext& cf, CheckSpec& s, const ParamNames& seen) {
-    if (s.type == CheckType::kTcp) {
-        for (const char* p : {"uri", "expect", "body", "host"}) {
-            if (seen.count(p) != 0) {
-                return cf.error(std::string("parameter \"") + p +
-                                "\" of \"health_check\" needs type=http or type=https");
-            }
+    for (const char* p : {"uri", "body", "host"}) {
+        if (l4(s) && seen.count(p) != 0) {
+            return cf.error(std::string("parameter \"") + p +
+                            "\" of \"health_check\" needs type=http or type=https");
         }
+    }
+    if (!l4(s) && seen.count("send") != 0) {
+        return cf.error("parameter \"send\" of \"health_check\" needs type=tcp or type=udp");
+    }
+    if (s.type == CheckType::kUdp && s.send.empty()) {
+        return cf.error(
+            "\"health_check\" type=udp needs a \"send\" parameter (the datagram to send)");
     }
     if (seen.count("timeout") == 0) {
         s.timeout = std::min(s.interval, kDefaultMaxTimeout);
@@ -262,15 +302,25 @@ Status set_health_check(ConfContext& cf, HcUpstreamConf& uc) {
     auto gc = std::make_unique<GroupCheck>();
     gc->group = uc.group;
     gc->where = cf.node().where();
+    // A stream upstream holds TCP/UDP services: its default is a connect check (nginx plus's
+    // stream health_check); an http upstream's is an HTTP GET.
+    gc->spec.type = uc.group->stream() ? CheckType::kTcp : CheckType::kHttp;
+    // The type first: it gives `expect` its meaning (statuses, or a tcp/udp reply).
+    for (const std::string& a : cf.args()) {
+        if (a.rfind("type=", 0) == 0) {
+            std::string why;
+            param_type(std::string_view(a).substr(5), gc->spec, why);  // errors: in the loop
+        }
+    }
     ParamNames seen;
     for (const std::string& a : cf.args()) {
         HALO_TRY(apply_check_param(cf, a, gc->spec, seen));
     }
     HALO_TRY(settle_check(cf, gc->spec, seen));
     const CheckSpec& s = gc->spec;
-    uc.group->set_health_check(upstream::CheckSummary{
-        std::string(check_type_name(s.type)), s.type == CheckType::kTcp ? std::string() : s.uri,
-        s.interval, s.timeout, s.fall, s.rise});
+    uc.group->set_health_check(upstream::CheckSummary{std::string(check_type_name(s.type)),
+                                                      l4(s) ? std::string() : s.uri, s.interval,
+                                                      s.timeout, s.fall, s.rise});
     mc.checks.push_back(std::move(gc));
     return Status::ok();
 }
@@ -476,9 +526,9 @@ void exit_process(core::Cycle&) {
 
 }  // namespace
 
-const CheckSpec* find_check(core::Cycle& cycle, std::string_view name) {
+const CheckSpec* find_check(core::Cycle& cycle, std::string_view name, bool stream) {
     HcMainConf* mc = main_conf(cycle);
-    const upstream::Group* g = upstream::find_group(cycle, name);
+    const upstream::Group* g = upstream::find_group(cycle, name, stream);
     if (mc == nullptr || g == nullptr) {
         return nullptr;
     }

@@ -1,13 +1,19 @@
-// TCP, HTTP and HTTPS checks over ev::Connection. A check connects, (for http/https) sends one
-// GET with `Connection: close`, reads until ResponseCheck decides, and reports once. Whatever
-// the peer does (refuses, resets, answers garbage, never answers) ends in one CheckResult;
-// never answering is the Checker's timeout, which destroys the probe.
+// TCP, HTTP and HTTPS checks over ev::Connection, UDP checks on a connected datagram socket.
+// A TCP-based check connects, sends (http/https: one GET with `Connection: close`; tcp: the
+// `send=` string, if any), reads until ResponseCheck or ReplyCheck decides (tcp without
+// `expect=`: reads nothing), and reports once. A UDP check sends its datagram and judges the
+// first reply, or the ICMP error the kernel reports as ECONNREFUSED. Whatever the peer does
+// (refuses, resets, answers garbage, never answers) ends in one CheckResult; never answering
+// is the Checker's timeout, which asks the probe (at_timeout) and destroys it.
 #include "modules/healthcheck/probe.h"
 
 #include <arpa/inet.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
 
 #include "core/log.h"
@@ -52,7 +58,11 @@ std::string sni_name(const std::string& host) {
 class NetProbe final : public Probe, public ev::ConnectionHandler {
   public:
     NetProbe(ev::Loop& loop, const CheckSpec& spec, const Target& target, Prober::Done done)
-        : loop_(loop), spec_(spec), target_(target), done_(std::move(done)), check_(spec) {}
+        : loop_(loop), spec_(spec), target_(target), done_(std::move(done)), check_(spec) {
+        if (spec.reply) {
+            reply_.emplace(*spec.reply, /*datagram=*/false);
+        }
+    }
 
     ~NetProbe() override {
         // Cancelled (timeout, shutdown): never from the connection's own callbacks.
@@ -91,7 +101,20 @@ class NetProbe final : public Probe, public ev::ConnectionHandler {
             return;
         }
         if (spec_.type == CheckType::kTcp) {
-            report(CheckResult::pass());
+            if (!spec_.send.empty()) {
+                conn_->send(spec_.send);
+                if (conn_->failed()) {
+                    report(io_failure(errno));
+                    return;
+                }
+            }
+            if (!reply_) {
+                if (!conn_->output_pending()) {
+                    report(CheckResult::pass());  // connected (and sent): nothing to read
+                }
+                return;  // else on_drained()
+            }
+            on_readable();  // a banner may be in already
             return;
         }
         conn_->send(NetProber::request(spec_, target_));
@@ -103,6 +126,10 @@ class NetProbe final : public Probe, public ev::ConnectionHandler {
     }
 
     void on_readable() override {
+        if (spec_.type == CheckType::kTcp) {
+            read_reply();
+            return;
+        }
         for (;;) {
             ev::IoStatus s = conn_->read(in_, 16384);
             if (s == ev::IoStatus::kAgain) {
@@ -130,11 +157,42 @@ class NetProbe final : public Probe, public ev::ConnectionHandler {
         }
     }
 
-    void on_drained() override {}
+    void on_drained() override {
+        if (spec_.type == CheckType::kTcp && !reply_ && conn_ != nullptr) {
+            report(CheckResult::pass());  // `send=` went out, nothing to wait for
+        }
+    }
     void on_timeout() override {}
     void on_error() override { report(io_failure(errno)); }
 
+    std::optional<CheckResult> at_timeout() const override {
+        return reply_ ? reply_->at_timeout(in_.view()) : std::nullopt;
+    }
+
   private:
+    /// A tcp check's reply, against `expect=` (nothing is read without one).
+    void read_reply() {
+        if (!reply_ || conn_ == nullptr) {
+            return;
+        }
+        for (;;) {
+            ev::IoStatus s = conn_->read(in_, 4096);
+            if (s == ev::IoStatus::kAgain) {
+                return;
+            }
+            if (s == ev::IoStatus::kError) {
+                report(io_failure(errno));
+                return;
+            }
+            CheckResult r;
+            if (reply_->feed(in_.view(), s == ev::IoStatus::kEof, r) ==
+                ReplyCheck::Verdict::kDone) {
+                report(r);
+                return;
+            }
+        }
+    }
+
     static CheckResult connect_failure(int err) {
         return err == ECONNREFUSED ? CheckResult::fail(Failure::kConnectRefused)
                                    : CheckResult::fail(Failure::kConnectFailed, err);
@@ -167,8 +225,94 @@ class NetProbe final : public Probe, public ev::ConnectionHandler {
     const Target& target_;
     Prober::Done done_;
     ResponseCheck check_;
+    std::optional<ReplyCheck> reply_;  // tcp with expect=
     std::unique_ptr<ev::Connection> conn_;
     ev::Buffer in_;
+};
+
+/// A udp check: one connected socket per check (a fresh source port, so no late reply of an
+/// earlier check is taken for this one's), one datagram out, the first one in judged.
+class UdpProbe final : public Probe {
+  public:
+    UdpProbe(ev::Loop& loop, const CheckSpec& spec, Prober::Done done)
+        : loop_(loop), spec_(spec), done_(std::move(done)) {
+        if (spec.reply) {
+            reply_.emplace(*spec.reply, /*datagram=*/true);
+        }
+    }
+    ~UdpProbe() override {
+        io_.reset();
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+
+    /// Sends the datagram; an immediate failure is reported before this returns.
+    void begin(const core::SockAddr& addr) {
+        fd_ = ::socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd_ < 0) {
+            report(CheckResult::fail(Failure::kConnectFailed, errno));
+            return;
+        }
+        if (::connect(fd_, addr.get(), addr.len) != 0) {
+            report(CheckResult::fail(Failure::kConnectFailed, errno));
+            return;
+        }
+        io_ = loop_.make_io(fd_, ev::kRead, /*edge=*/false, [this](uint32_t) { on_readable(); });
+        io_->enable();
+        if (::send(fd_, spec_.send.data(), spec_.send.size(), 0) < 0) {
+            report(failure(errno));
+        }
+    }
+
+    /// Without `expect=`, silence until the timeout passes (nginx plus: no ICMP error came).
+    std::optional<CheckResult> at_timeout() const override {
+        return reply_ ? std::nullopt : std::optional<CheckResult>(CheckResult::pass());
+    }
+
+  private:
+    static CheckResult failure(int err) {
+        return err == ECONNREFUSED ? CheckResult::fail(Failure::kRefused)
+                                   : CheckResult::fail(Failure::kIoError, err);
+    }
+
+    void on_readable() {
+        char buf[CheckSpec::kMaxReply];
+        ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);  // (a longer datagram is cut short)
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                report(failure(errno));
+            }
+            return;
+        }
+        if (!reply_) {
+            report(CheckResult::pass());  // any reply
+            return;
+        }
+        CheckResult r;
+        reply_->feed(std::string_view(buf, static_cast<size_t>(n)), true, r);
+        report(r);
+    }
+
+    /// Reports once and stops watching; `done_` may retire this probe.
+    void report(const CheckResult& r) {
+        if (!done_) {
+            return;
+        }
+        if (io_ != nullptr) {
+            io_->disable();
+        }
+        Prober::Done done = std::move(done_);
+        done_ = nullptr;
+        done(r);
+    }
+
+    ev::Loop& loop_;
+    const CheckSpec& spec_;
+    Prober::Done done_;
+    std::optional<ReplyCheck> reply_;
+    int fd_ = -1;
+    std::unique_ptr<ev::IoWatcher> io_;
 };
 
 }  // namespace
@@ -200,6 +344,11 @@ std::string NetProber::request(const CheckSpec& spec, const Target& target) {
 }
 
 std::unique_ptr<Probe> NetProber::start(const CheckSpec& spec, const Target& target, Done done) {
+    if (spec.type == CheckType::kUdp) {
+        auto u = std::make_unique<UdpProbe>(loop_, spec, std::move(done));
+        u->begin(target.addr);
+        return u;
+    }
     auto p = std::make_unique<NetProbe>(loop_, spec, target, std::move(done));
     p->begin(spec.type == CheckType::kHttps ? tls_context() : nullptr, ++next_id_);
     return p;

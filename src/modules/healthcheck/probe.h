@@ -1,8 +1,9 @@
 #pragma once
 
-// The network side of active health checks: TCP connect, HTTP GET and HTTPS GET over the
-// event layer (ev::Connection; TLS through tls::SslTransport). Used by the
-// healthcheck helper process (and by a `master_process off` halo), never by workers.
+// The network side of active health checks: TCP connect (with send/expect), HTTP GET and
+// HTTPS GET over the event layer (ev::Connection; TLS through tls::SslTransport), and UDP
+// datagrams on a connected socket watched by the loop. Used by the healthcheck helper process
+// (and by a `master_process off` halo), never by workers.
 
 #include <cstdint>
 #include <memory>

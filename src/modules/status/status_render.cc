@@ -151,7 +151,7 @@ void upstream_json(std::string& out, const UpstreamView& u) {
     if (u.check) {
         Obj c(out);
         c.str("type", u.check->type);
-        if (u.check->type == "http" || u.check->type == "https") {
+        if (!u.check->uri.empty()) {  // (tcp, udp: none)
             c.str("uri", u.check->uri);
         }
         c.raw("interval_ms", num(u.check->interval_ms));

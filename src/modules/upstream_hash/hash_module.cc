@@ -24,17 +24,30 @@ Status set_hash(ConfContext& cf, HashConf& conf) {
         }
         data->consistent = true;
     }
-    HALO_TRY(http::ComplexValue::parse(cf.arg(0), cf.node().where(), data->key));
+    bool stream = conf.group->stream();
+    if (!stream) {
+        HALO_TRY(http::ComplexValue::parse(cf.arg(0), cf.node().where(), data->key));
+    }
     HashData* d = data.get();
     Status s = conf.group->set_balancer(&hash_balancer(), std::move(data));
     if (!s.is_ok()) {
         return cf.error(s.message());
     }
-    http::register_complex_value(cf.cycle(), &d->key);
+    if (stream) {
+        // The stream proxy evaluates it with the stream variables (upstream.h).
+        conf.group->set_stream_hash_key(cf.arg(0));
+    } else {
+        http::register_complex_value(cf.cycle(), &d->key);
+    }
     return Status::ok();
 }
 
 Status set_ip_hash(ConfContext& cf, HashConf& conf) {
+    if (conf.group->stream()) {
+        return cf.error(
+            "\"ip_hash\" directive is not allowed in a stream upstream (nginx's "
+            "stream has none): use \"hash $remote_addr;\"");
+    }
     Status s = conf.group->set_balancer(&ip_hash_balancer(), std::make_unique<HashData>());
     return s.is_ok() ? s : cf.error(s.message());
 }

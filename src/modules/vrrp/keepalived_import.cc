@@ -12,6 +12,7 @@
 #include <set>
 
 #include "auto_config.h"
+#include "core/module.h"
 #include "modules/vrrp/keepalived_map.h"
 
 namespace vrrp::keepalived {
@@ -214,6 +215,19 @@ bool map_script(const KaNode& block, Writer& out, Report& report) {
     return true;
 }
 
+/// The module of the virtual_servers' `stream { }` block (and its proxy_pass) this halo was
+/// built without (a VRRP-only build: --without-http_module leaves stream_proxy out), if any.
+std::optional<std::string_view> missing_stream_module() {
+    for (std::string_view name : {"stream", "stream_proxy"}) {
+        auto mods = core::compiled_modules();
+        if (std::none_of(mods.begin(), mods.end(),
+                         [&](const core::Module* m) { return m->name == name; })) {
+            return name;
+        }
+    }
+    return std::nullopt;
+}
+
 void file_order(const std::vector<KaNode>& nodes, std::vector<std::string>& order) {
     for (const KaNode& n : nodes) {
         if (n.file && std::find(order.begin(), order.end(), *n.file) == order.end()) {
@@ -352,19 +366,30 @@ void import_document(const std::string& name, const KaDocument& doc, ImportResul
     Writer inst;
     map_instances(s, st, inst, report);
     map_sync_groups(s.groups, st.written, report, inst);
-    Writer http;
-    map_virtual_servers(s.servers, report, http);
+    Writer stream;
+    if (auto missing = missing_stream_module()) {
+        for (const KaNode* v : s.servers) {
+            report.skip(
+                *v, "virtual_server",
+                "halo is built without the " + std::string(*missing) + " module (not imported)");
+        }
+    } else {
+        map_virtual_servers(s.servers, report, stream);
+    }
     std::vector<std::string> order;
     file_order(doc.nodes, order);
     report.finish(order);
 
     Writer out;
     write_preamble(name, s.g, out);
-    if (http.text().empty()) {
+    if (stream.text().empty()) {
         out.line("# No virtual_server was imported: put the http { } block of your nginx.conf");
         out.line("# here, halo reads nginx's directives unchanged.");
     } else {
-        res.conf = out.text() + http.text();
+        out.line("# The virtual_servers, as layer-4 services. The http { } block of your");
+        out.line("# nginx.conf goes next to this stream { } block: halo reads nginx's directives");
+        out.line("# unchanged.");
+        res.conf = out.text() + stream.text();
         out = Writer();
     }
     if (!inst.text().empty() || !vrrp.text().empty()) {

@@ -2,9 +2,10 @@
 
 // `halo --import-keepalived keepalived.conf`: turns a keepalived configuration into a halo.conf
 // (global_defs, vrrp_script and vrrp_instance into the `vrrp { }` block; virtual_server and
-// real_server into an upstream group, a health_check and a proxying server). Every keyword
-// that has no halo equivalent is reported with its file and line and left out, so that the
-// output always passes `halo -t`. docs/migrating-keepalived.md has the mapping table.
+// real_server into a `stream { }` block: an upstream group, a health_check and a stream server
+// proxying TCP or UDP to it). Every keyword that has no halo equivalent is reported with its
+// file and line and left out, so that the output always passes `halo -t`.
+// docs/migrating-keepalived.md has the mapping table.
 
 #include <string>
 #include <string_view>

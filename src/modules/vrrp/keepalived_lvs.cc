@@ -1,7 +1,9 @@
-// `halo --import-keepalived`, the LVS half: each `virtual_server IP PORT` becomes an upstream
-// group (its real_servers, lb_algo, persistence_timeout, sorry_server) with one health_check
-// (TCP_CHECK / HTTP_GET / SSL_GET) and a server { } that listens on IP:PORT and proxies to it.
-// docs/upstreams.md and docs/healthcheck.md describe the mapping this follows.
+// `halo --import-keepalived`, the LVS half: each `virtual_server IP PORT` becomes what it is, a
+// layer-4 service in the `stream { }` block: an upstream group (its real_servers, lb_algo,
+// persistence_timeout, sorry_server) with one health_check (TCP_CHECK / HTTP_GET / SSL_GET) and
+// a stream server that listens on IP:PORT (TCP, or UDP) and proxies the bytes to it, TLS
+// included. docs/stream.md, docs/upstreams.md and docs/healthcheck.md describe what this
+// writes; docs/migrating-keepalived.md the mapping.
 #include <algorithm>
 #include <set>
 
@@ -365,6 +367,7 @@ struct VirtualServer {
     std::vector<Server> primary{};  // the servers of the upstream
     std::optional<Check> check{};
     std::set<std::string> addrs{};  // of the real servers taken
+    bool udp = false;               // protocol UDP
     Check* common() { return &base; }
 };
 
@@ -376,29 +379,64 @@ Mapped vs_real_server(const KaNode& n, VirtualServer& vs, Report&) {
     return Mapped::kMapped;
 }
 
+/// An lb_algo of IPVS and what halo balances with instead; `note` when the two differ.
+struct Algo {
+    std::string_view ipvs, halo, note;
+};
+
+constexpr Algo kAlgos[] = {
+    {"rr", "", ""},
+    {"wrr", "", ""},  // halo's round robin is weighted (smooth)
+    {"lc", "least_conn;", ""},
+    {"wlc", "least_conn;", ""},
+    {"sed", "least_conn;", "halo's least_conn weighs the active connections by weight"},
+    {"nq", "least_conn;", "halo's least_conn weighs the active connections by weight"},
+    {"lblc", "least_conn;", "locality by destination address: halo has one per listen"},
+    {"lblcr", "least_conn;", "locality by destination address: halo has one per listen"},
+    {"sh", "hash $remote_addr;", ""},
+    {"mh", "hash $remote_addr consistent;",
+     "ketama's consistent hash of the client address, not maglev's: the servers picked differ"},
+};
+
 Mapped vs_lb_algo(const KaNode& n, VirtualServer& vs, Report& report) {
     if (arg_count(n) != 1) {
         return Mapped::kInvalid;
     }
     const std::string& a = n.words[1];
-    if (a == "wlc" || a == "lc") {
-        vs.head.push_back("least_conn;");
-    } else if (a == "sh") {
-        vs.head.push_back("hash $remote_addr;");
-    } else if (a == "mh") {
-        vs.head.push_back("hash $remote_addr consistent;");
-    } else if (a != "rr" && a != "wrr") {
+    const Algo* algo = nullptr;
+    for (const Algo& x : kAlgos) {
+        if (x.ipvs == a) {
+            algo = &x;
+        }
+    }
+    if (algo == nullptr) {
         report.skip(n, "lb_algo " + a, "halo balances this group by weighted round robin");
+        return Mapped::kMapped;
+    }
+    if (!algo->halo.empty()) {
+        vs.head.emplace_back(algo->halo);
+    }
+    if (!algo->note.empty()) {
+        std::string_view halo = algo->halo.substr(0, algo->halo.size() - 1);  // no ';'
+        report.note(n, "keepalived lb_algo " + a + " written as " + std::string(halo) + " (" +
+                           std::string(algo->note) + ")");
     }
     return Mapped::kMapped;
 }
 
-Mapped vs_lb_kind(const KaNode& n, VirtualServer& vs, Report&) {
-    if (arg_count(n) != 1) {
+Mapped vs_lb_kind(const KaNode& n, VirtualServer& vs, Report& report) {
+    if (arg_count(n) != 1 || (n.words[1] != "NAT" && n.words[1] != "DR" && n.words[1] != "TUN")) {
         return Mapped::kInvalid;
     }
-    vs.notes.push_back("lb_kind " + n.words[1] +
-                       ": halo is a full proxy (connections end on this node, as NAT)");
+    const std::string& kind = n.words[1];
+    vs.notes.push_back("lb_kind " + kind +
+                       ": halo is a full proxy, the real servers see this node's address");
+    vs.notes.push_back("(not the client's: `proxy_protocol on;` in the server can carry it)");
+    if (kind != "NAT") {
+        report.note(n, "keepalived lb_kind " + kind +
+                           ": halo is a full proxy (as NAT), replies pass through this node and "
+                           "the real servers see its address (docs/migrating-keepalived.md)");
+    }
     return Mapped::kMapped;
 }
 
@@ -415,13 +453,13 @@ Mapped vs_protocol(const KaNode& n, VirtualServer& vs, Report& report) {
     if (arg_count(n) != 1) {
         return Mapped::kUnsupported;
     }
-    if (n.words[1] == "TCP") {
+    if (n.words[1] == "TCP" || n.words[1] == "UDP") {
+        vs.udp = n.words[1] == "UDP";
         return Mapped::kMapped;
     }
     const std::vector<std::string>& w = vs.node.words;
-    report.skip(
-        n, "protocol " + n.words[1],
-        "halo proxies HTTP over TCP: virtual_server " + w[1] + " " + w[2] + " not imported");
+    report.skip(n, "protocol " + n.words[1],
+                "halo proxies TCP and UDP: virtual_server " + w[1] + " " + w[2] + " not imported");
     return Mapped::kRefused;
 }
 
@@ -526,15 +564,12 @@ void write_server(const VirtualServer& vs, const std::string& listen, const std:
     out.line(
         "# the bind fails unless the sysctl net.ipv4.ip_nonlocal_bind=1 (ipv6: ip_nonlocal_bind");
     out.line("# of net.ipv6) is set, which lets every node start.");
-    out.line("listen " + listen + ";");
-    bool tls = vs.check && vs.check->type == "https";
-    if (tls) {
-        out.line("# The real servers speak TLS (SSL_GET): LVS passed it through, halo proxies");
-        out.line("# HTTP; add `ssl` and a certificate to this listen to terminate TLS here.");
+    out.line("listen " + listen + (vs.udp ? " udp;" : ";"));
+    if (vs.check && vs.check->type == "https" && !vs.udp) {
+        out.line("# TLS passes through to the real servers, as with LVS (SSL_GET: the check");
+        out.line("# speaks TLS to them).");
     }
-    out.open("location /");
-    out.line(std::string("proxy_pass ") + (tls ? "https://" : "http://") + name + ";");
-    out.close();
+    out.line("proxy_pass " + name + ";");
     out.close();
 }
 
@@ -546,17 +581,18 @@ bool map_one(const KaNode& node, std::set<std::string>& listens, Report& report,
     const std::vector<std::string>& w = node.words;
     VirtualServer vs{.node = node, .port = *port_of(w[2])};
     std::string listen = host_port(w[1], vs.port);
-    std::string name = group_name(w[1], vs.port);
     if (!map_nodes(node.children, kVirtualServerKeywords, vs, report)) {
         return false;
     }
+    // A TCP and a UDP virtual_server may share an address and port (DNS): names apart.
+    std::string name = group_name(w[1], vs.port) + (vs.udp ? "_udp" : "");
     take_real_servers(vs, report);
     if (vs.primary.empty()) {
         report.skip(node, "virtual_server " + w[1] + " " + w[2],
                     "no real_server could be imported");
         return false;
     }
-    if (!listens.insert(listen).second) {
+    if (!listens.insert(listen + (vs.udp ? " udp" : "")).second) {
         report.skip(node, "virtual_server " + w[1] + " " + w[2], "defined twice");
         return false;
     }
@@ -589,7 +625,7 @@ void map_virtual_servers(const std::vector<const KaNode*>& servers, Report& repo
     if (!any) {
         return;
     }
-    out.open("http");
+    out.open("stream");
     const std::string& t = body.text();
     size_t pos = 0;
     while (pos < t.size()) {

@@ -193,8 +193,8 @@ struct VrrpState {
 void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& out,
                   Report& report);
 
-/// Writes the `http { }` block for the `virtual_server` nodes (nothing when none maps);
-/// every keyword it cannot map goes to `report`.
+/// Writes the `stream { }` block for the `virtual_server` nodes (nothing when none maps): an
+/// upstream and a stream server each; every keyword it cannot map goes to `report`.
 void map_virtual_servers(const std::vector<const KaNode*>& servers, Report& report, Writer& out);
 
 /// Writes the `vrrp_sync_group` blocks (keepalived_sync.cc) with the members among `imported`

@@ -6,6 +6,7 @@
 // from the listening socket.
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,7 +20,8 @@ namespace mod::stream_proxy {
 using Millis = std::chrono::milliseconds;
 
 struct ProxyConf : core::ConfBase {
-    const upstream::Group* group = nullptr;  // proxy_pass
+    const upstream::Group* group = nullptr;            // proxy_pass name|address
+    std::unique_ptr<stream::ComplexValue> pass_value;  // proxy_pass with variables
     std::string pass_where;
     std::optional<Millis> connect_timeout;        // 60s
     std::optional<Millis> timeout;                // 10m
@@ -37,10 +39,13 @@ struct ProxyConf : core::ConfBase {
 };
 core::Status merge(const ProxyConf& parent, ProxyConf& child);
 
-/// Starts proxying a TCP session (the content handler's TCP half; tcp_proxy.cc).
-void start_tcp(stream::Session& s, const ProxyConf& conf);
+/// Starts proxying a TCP session to `group` (the content handler's TCP half; tcp_proxy.cc).
+void start_tcp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
 /// Starts proxying a UDP session (udp_proxy.cc).
-void start_udp(stream::Session& s, const ProxyConf& conf);
+void start_udp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
+
+/// The `hash` key of a stream group for session `s` (left as is when the group has none).
+void hash_key(stream::Session& s, const upstream::Group& group, std::string& out);
 
 /// "client: 1.2.3.4, server: 0.0.0.0:53, upstream: ..." for log lines, as nginx ends them.
 std::string log_context(stream::Session& s, const upstream::Peer* peer);

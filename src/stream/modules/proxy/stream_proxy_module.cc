@@ -1,7 +1,10 @@
 // The stream_proxy module's directives: proxy_pass and its timeouts, retries, PROXY protocol,
 // buffer, UDP limits, bind.
+#include <unordered_map>
+
 #include "core/log.h"
 #include "core/module.h"
+#include "event/runtime.h"
 #include "stream/modules/proxy/stream_proxy.h"
 
 namespace mod::stream_proxy {
@@ -11,32 +14,74 @@ using core::ConfContext;
 using core::Status;
 using namespace std::chrono_literals;
 
+/// `proxy_pass $var`: the group named by the value (an upstream block of the stream block),
+/// else the address it gives ("10.0.0.1:443"), a group of its own made on first use in this
+/// process (as nginx makes a round-robin peer of an address; names are not resolved).
+const upstream::Group* group_for(stream::Session& s, const ProxyConf& conf) {
+    std::string name = conf.pass_value->eval(s);
+    core::Cycle& cycle = ev::Runtime::current().cycle();
+    if (const upstream::Group* g = upstream::find_group(cycle, name, true)) {
+        return g;
+    }
+    static std::unordered_map<std::string, std::unique_ptr<upstream::Group>> by_address;
+    auto it = by_address.find(name);
+    if (it != by_address.end()) {
+        return it->second.get();
+    }
+    auto addr = core::SockAddr::parse(name, 0);
+    if (name.empty() || !addr || addr->port() == 0 || by_address.size() >= 1024) {
+        core::log_conn(core::LogLevel::kError, s.id,
+                       "no upstream \"%s\" (proxy_pass %s): neither an upstream of the stream "
+                       "block nor an address:port, client: %s",
+                       name.c_str(), conf.pass_value->text().c_str(), s.peer.host_text().c_str());
+        return nullptr;
+    }
+    upstream::Server srv;
+    srv.name = name;
+    srv.addr = *addr;
+    auto g = upstream::Group::make(name, {srv});
+    if (!g) {
+        return nullptr;
+    }
+    g->set_stream(true);
+    return (by_address[name] = std::move(g)).get();
+}
+
 void content(stream::Session& s) {
     const auto& conf = s.srv_conf<ProxyConf>();
+    const upstream::Group* group = conf.group;
+    if (conf.pass_value) {
+        group = group_for(s, conf);
+        if (group == nullptr) {
+            s.finalize(502);
+            return;
+        }
+    }
     if (s.udp) {
-        start_udp(s, conf);
+        start_udp(s, conf, *group);
     } else {
-        start_tcp(s, conf);
+        start_tcp(s, conf, *group);
     }
 }
 
 Status set_proxy_pass(ConfContext& cf, ProxyConf& conf) {
-    if (conf.group != nullptr) {
+    if (conf.group != nullptr || conf.pass_value) {
         return cf.duplicate();
     }
     const std::string& target = cf.arg(0);
-    if (target.find('$') != std::string::npos) {
-        return cf.error(
-            "\"proxy_pass\" with variables is not supported by halo in stream yet: name an "
-            "upstream group or an address");
-    }
     auto& sc = core::conf_of<stream::StreamSrvConf>(*cf.confs(core::ConfLevel::kStreamSrv));
     if (sc.content != nullptr) {
         return cf.error("\"proxy_pass\" conflicts with \"" + sc.content_name + "\" in " +
                         sc.content_where);
     }
-    // `name` (an upstream block), `host:port` or `unix:/path` (an implicit group).
-    HALO_TRY(upstream::implicit_group(cf, target, conf.group, 0, true));
+    if (target.find('$') != std::string::npos) {
+        conf.pass_value = std::make_unique<stream::ComplexValue>();
+        HALO_TRY(stream::ComplexValue::parse(target, cf.node().where(), *conf.pass_value));
+        stream::register_complex_value(cf.cycle(), conf.pass_value.get());
+    } else {
+        // `name` (an upstream block), `host:port` or `unix:/path` (an implicit group).
+        HALO_TRY(upstream::implicit_group(cf, target, conf.group, 0, true));
+    }
     conf.pass_where = cf.node().where();
     sc.content = &content;
     sc.content_where = conf.pass_where;
@@ -77,6 +122,28 @@ Status set_rate(ConfContext& cf, ProxyConf&) {
         return cf.error("\"" + std::string(cf.name()) +
                         "\" is not supported by halo yet: the stream proxy does not limit "
                         "its rate (0, the default, is accepted)");
+    }
+    return Status::ok();
+}
+
+/// The `hash` keys of the stream groups, compiled with the stream variables (one per group).
+struct HashKeys {
+    std::unordered_map<const upstream::Group*, std::unique_ptr<stream::ComplexValue>> keys;
+};
+
+Status postconfiguration(core::Cycle& cycle) {
+    if (stream::stream_main(cycle) == nullptr) {
+        return Status::ok();
+    }
+    for (const upstream::Group* g : upstream::all_groups(cycle)) {
+        if (!g->stream() || g->stream_hash_key().empty()) {
+            continue;
+        }
+        auto cv = std::make_unique<stream::ComplexValue>();
+        HALO_TRY(stream::ComplexValue::parse(g->stream_hash_key(), "upstream \"" + g->name() + "\"",
+                                             *cv));
+        stream::register_complex_value(cycle, cv.get());
+        cycle.attachment<HashKeys>().keys[g] = std::move(cv);
     }
     return Status::ok();
 }
@@ -130,6 +197,19 @@ Status merge(const ProxyConf& parent, ProxyConf& child) {
     return Status::ok();
 }
 
+void hash_key(stream::Session& s, const upstream::Group& group, std::string& out) {
+    if (group.stream_hash_key().empty()) {
+        return;
+    }
+    if (const HashKeys* h = ev::Runtime::current().cycle().find_attachment<HashKeys>()) {
+        auto it = h->keys.find(&group);
+        if (it != h->keys.end()) {
+            out.clear();
+            it->second->eval(s, out);
+        }
+    }
+}
+
 std::string log_context(stream::Session& s, const upstream::Peer* peer) {
     std::string out = ", client: " + s.peer.host_text() + ", server: " + s.local().text();
     if (peer != nullptr && peer->server != nullptr) {
@@ -143,6 +223,7 @@ extern const core::Module kModule{
     .type = core::ModuleType::kStream,
     .directives = kDirectives,
     .confs = kConfs,
+    .postconfiguration = &postconfiguration,
 };
 
 }  // namespace mod::stream_proxy

@@ -29,10 +29,11 @@ std::string ms_text(int64_t ms) {
 
 class TcpProxy final : public stream::Content {
   public:
-    TcpProxy(stream::Session& s, const ProxyConf& conf)
-        : s_(s), c_(conf), client_side_(this, true), up_side_(this, false) {
+    TcpProxy(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
+        : s_(s), c_(conf), group_(group), client_side_(this, true), up_side_(this, false) {
         pick_.client = s.peer;
-        pick_.tried.assign(conf.group->servers().size(), false);
+        pick_.tried.assign(group.servers().size(), false);
+        hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
     }
     ~TcpProxy() override { release(upstream::Outcome::kOk); }
@@ -77,6 +78,7 @@ class TcpProxy final : public stream::Content {
 
     stream::Session& s_;
     const ProxyConf& c_;
+    const upstream::Group& group_;
     Side client_side_;
     Side up_side_;
     upstream::PickContext pick_;
@@ -103,7 +105,7 @@ void TcpProxy::release(upstream::Outcome outcome) {
     }
     released_ = true;
     int64_t now = core::steady_ms();
-    c_.group->release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
+    group_.release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
 }
 
 void TcpProxy::end(int status) {
@@ -119,7 +121,7 @@ void TcpProxy::end(int status) {
 }
 
 void TcpProxy::attempt() {
-    peer_ = c_.group->acquire(pick_);
+    peer_ = group_.acquire(pick_);
     if (peer_.index < 0) {
         log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
         end(502);
@@ -169,7 +171,7 @@ void TcpProxy::connect_failed(const char* what, int err) {
     }
     int64_t elapsed = core::steady_ms() - first_ms_;
     bool more =
-        *c_.next_upstream && static_cast<size_t>(tries_) < c_.group->servers().size() &&
+        *c_.next_upstream && static_cast<size_t>(tries_) < group_.servers().size() &&
         (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
         (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
     if (!more) {
@@ -219,7 +221,7 @@ void TcpProxy::connected() {
     arm_timeout();
     pump(true);
     if (!done_) {
-        pump(false);
+        pump(false);  // what came with the connect's event (no recv() when nothing did)
     }
 }
 
@@ -358,8 +360,8 @@ void TcpProxy::on_error(bool client) {
 
 }  // namespace
 
-void start_tcp(stream::Session& s, const ProxyConf& conf) {
-    auto p = std::make_unique<TcpProxy>(s, conf);
+void start_tcp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group) {
+    auto p = std::make_unique<TcpProxy>(s, conf, group);
     TcpProxy* proxy = p.get();
     s.content = std::move(p);
     proxy->attempt();

@@ -19,9 +19,11 @@ namespace {
 
 class UdpProxy final : public stream::Content {
   public:
-    UdpProxy(stream::Session& s, const ProxyConf& conf) : s_(s), c_(conf) {
+    UdpProxy(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
+        : s_(s), c_(conf), group_(group) {
         pick_.client = s.peer;
-        pick_.tried.assign(conf.group->servers().size(), false);
+        pick_.tried.assign(group.servers().size(), false);
+        hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
     }
     ~UdpProxy() override {
@@ -47,6 +49,7 @@ class UdpProxy final : public stream::Content {
 
     stream::Session& s_;
     const ProxyConf& c_;
+    const upstream::Group& group_;
     upstream::PickContext pick_;
     upstream::Peer peer_;
     bool released_ = true;
@@ -70,7 +73,7 @@ void UdpProxy::release(upstream::Outcome outcome) {
     }
     released_ = true;
     int64_t now = core::steady_ms();
-    c_.group->release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
+    group_.release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
 }
 
 void UdpProxy::close_socket() {
@@ -92,7 +95,7 @@ void UdpProxy::end(int status) {
 }
 
 void UdpProxy::attempt() {
-    peer_ = c_.group->acquire(pick_);
+    peer_ = group_.acquire(pick_);
     if (peer_.index < 0) {
         log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
         end(502);
@@ -191,7 +194,7 @@ void UdpProxy::failed(const std::string& what, int err) {
     int64_t elapsed = core::steady_ms() - first_ms_;
     bool more =
         responses_ == 0 && *c_.next_upstream &&
-        static_cast<size_t>(tries_) < c_.group->servers().size() &&
+        static_cast<size_t>(tries_) < group_.servers().size() &&
         (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
         (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
     if (!more) {
@@ -242,8 +245,8 @@ void UdpProxy::on_timeout() {
 
 }  // namespace
 
-void start_udp(stream::Session& s, const ProxyConf& conf) {
-    auto p = std::make_unique<UdpProxy>(s, conf);
+void start_udp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group) {
+    auto p = std::make_unique<UdpProxy>(s, conf, group);
     UdpProxy* proxy = p.get();
     if (*conf.requests == 1) {
         s.port.forget(s);  // proxy_requests 1: every datagram is a session of its own

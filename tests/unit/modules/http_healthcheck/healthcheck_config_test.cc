@@ -143,7 +143,7 @@ TEST_F(HealthCheckConfigTest, Errors) {
         return "invalid parameter \"" + std::string(p) + "\" of \"health_check\" (" +
                std::string(why) + ")" + at(4);
     };
-    EXPECT_EQ(error("health_check type=udp;"), param("type=udp", "tcp, http or https"));
+    EXPECT_EQ(error("health_check type=sctp;"), param("type=sctp", "tcp, udp, http or https"));
     EXPECT_EQ(error("health_check http;"), param("http", "expected name=value"));
     EXPECT_EQ(error("health_check interval=50ms;"), param("interval=50ms", "100ms..24h"));
     EXPECT_EQ(error("health_check interval=2d;"), param("interval=2d", "100ms..24h"));
@@ -177,8 +177,8 @@ TEST_F(HealthCheckConfigTest, Errors) {
               "duplicate parameter \"fall\" of \"health_check\"" + at(4));
     EXPECT_EQ(error("health_check type=tcp uri=/x;"),
               "parameter \"uri\" of \"health_check\" needs type=http or type=https" + at(4));
-    EXPECT_EQ(error("health_check type=tcp expect=200;"),
-              "parameter \"expect\" of \"health_check\" needs type=http or type=https" + at(4));
+    EXPECT_EQ(error("health_check type=tcp body=~up;"),
+              "parameter \"body\" of \"health_check\" needs type=http or type=https" + at(4));
     EXPECT_EQ(error("health_check interval=1s jitter=2s;"),
               "\"jitter\" of \"health_check\" may not exceed its \"interval\" (1s)" + at(4));
     EXPECT_EQ(error("health_check;\n  health_check;"),
@@ -188,6 +188,168 @@ TEST_F(HealthCheckConfigTest, Errors) {
     ASSERT_FALSE(s.is_ok());
     EXPECT_THAT(s.message(), HasSubstr("\"health_check\" directive is not allowed here"));
     EXPECT_THAT(s.message(), HasSubstr(at(2)));
+}
+
+TEST_F(HealthCheckConfigTest, TcpSendAndExpect) {
+    // The configuration decodes \r \n \t \\ and \" (as nginx); send= and expect= decode \xHH.
+    core::Status s = load(
+        "upstream redis {\n  server 127.0.0.1:6379;\n"
+        "  health_check type=tcp send=PING\\r\\n expect=+PONG interval=1s;\n}\n"
+        "upstream smtp {\n  server 127.0.0.1:25;\n"
+        "  health_check expect=~^220[\\x20-] type=tcp port=2525;\n}\n"
+        "upstream bin {\n  server 127.0.0.1:9000;\n"
+        "  health_check type=tcp \"send=\\x00\\x01 hello\\x7e\\\\\\\\x41\" 'expect=~*^ok\\r$';\n}\n"
+        "upstream plain {\n  server 127.0.0.1:9001;\n  health_check type=tcp;\n}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const CheckSpec* r = spec("redis");
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->type, CheckType::kTcp);
+    EXPECT_EQ(r->send, "PING\r\n");
+    ASSERT_TRUE(r->reply.has_value());
+    EXPECT_EQ(r->reply->prefix, "+PONG");
+    EXPECT_EQ(r->reply->regex, nullptr);
+    // `expect` before `type`: still a reply, not HTTP statuses.
+    const CheckSpec* m = spec("smtp");
+    ASSERT_NE(m, nullptr);
+    EXPECT_TRUE(m->send.empty());  // a banner: nothing is sent
+    ASSERT_TRUE(m->reply.has_value());
+    ASSERT_NE(m->reply->regex, nullptr);
+    EXPECT_TRUE(m->reply->regex->match("220 mail.example ESMTP\r\n"));
+    EXPECT_TRUE(m->reply->regex->match("220-mail.example\r\n"));
+    EXPECT_FALSE(m->reply->regex->match("554 go away\r\n"));
+    EXPECT_EQ(m->port, 2525);
+    const CheckSpec* b = spec("bin");
+    ASSERT_NE(b, nullptr);
+    // \\\\x41 in the configuration: \\x41 after its unescaping, then a backslash and "x41".
+    EXPECT_EQ(b->send, std::string("\x00\x01 hello~\\x41", 13));
+    ASSERT_NE(b->reply->regex, nullptr);
+    EXPECT_TRUE(b->reply->regex->match("OK\r"));  // ~*: caseless
+    const CheckSpec* p = spec("plain");
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(p->send.empty());
+    EXPECT_FALSE(p->reply.has_value());
+    // The status page's summary: the type, no uri.
+    const upstream::CheckSummary* sum = upstream::find_group(*cycle_, "redis")->health_check();
+    ASSERT_NE(sum, nullptr);
+    EXPECT_EQ(sum->type, "tcp");
+    EXPECT_EQ(sum->uri, "");
+}
+
+TEST_F(HealthCheckConfigTest, UdpSendAndExpect) {
+    core::Status s = load(
+        "upstream dns {\n  server 127.0.0.1:53;\n"
+        "  health_check type=udp send=\\x12\\x34\\x01\\x00 expect=~^\\x12\\x34[\\x80-\\xff] "
+        "interval=2s;\n}\n"
+        "upstream syslog {\n  server 127.0.0.1:514;\n"
+        "  health_check type=udp \"send=<14>halo health check\";\n}\n");
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const CheckSpec* d = spec("dns");
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->type, CheckType::kUdp);
+    EXPECT_EQ(d->send, std::string("\x12\x34\x01\x00", 4));
+    ASSERT_TRUE(d->reply.has_value());
+    ASSERT_NE(d->reply->regex, nullptr);
+    EXPECT_TRUE(d->reply->regex->match(std::string("\x12\x34\x81\x80", 4)));
+    EXPECT_FALSE(d->reply->regex->match(std::string("\x12\x35\x81\x80", 4)));
+    EXPECT_FALSE(d->reply->regex->match(std::string("\x12\x34\x01\x00", 4)));  // a query
+    EXPECT_EQ(d->timeout, 2s);
+    const CheckSpec* l = spec("syslog");
+    ASSERT_NE(l, nullptr);
+    EXPECT_EQ(l->send, "<14>halo health check");
+    EXPECT_FALSE(l->reply.has_value());
+    const upstream::CheckSummary* sum = upstream::find_group(*cycle_, "dns")->health_check();
+    ASSERT_NE(sum, nullptr);
+    EXPECT_EQ(sum->type, "udp");
+    EXPECT_EQ(sum->uri, "");
+}
+
+TEST_F(HealthCheckConfigTest, TcpAndUdpErrors) {
+    auto param = [&](std::string_view p, std::string_view why) {
+        return "invalid parameter \"" + std::string(p) + "\" of \"health_check\" (" +
+               std::string(why) + ")" + at(4);
+    };
+    EXPECT_EQ(
+        error("health_check type=udp;"),
+        "\"health_check\" type=udp needs a \"send\" parameter (the datagram to send)" + at(4));
+    EXPECT_EQ(
+        error("health_check type=udp expect=ok;"),
+        "\"health_check\" type=udp needs a \"send\" parameter (the datagram to send)" + at(4));
+    EXPECT_EQ(error("health_check send=PING;"),
+              "parameter \"send\" of \"health_check\" needs type=tcp or type=udp" + at(4));
+    EXPECT_EQ(error("health_check type=https send=PING;"),
+              "parameter \"send\" of \"health_check\" needs type=tcp or type=udp" + at(4));
+    for (std::string_view p : {"uri=/x", "body=~up", "host=a.example"}) {
+        std::string name(p.substr(0, p.find('=')));
+        EXPECT_EQ(
+            error("health_check type=udp send=x " + std::string(p) + ";"),
+            "parameter \"" + name + "\" of \"health_check\" needs type=http or type=https" + at(4));
+    }
+    std::string escapes = "unknown escape \"\\q\": use \\r \\n \\t \\\\ or \\xHH";
+    EXPECT_EQ(error("health_check type=tcp send=a\\qb;"), param("send=a\\qb", escapes));
+    EXPECT_EQ(error("health_check type=tcp expect=a\\qb;"), param("expect=a\\qb", escapes));
+    EXPECT_EQ(error("health_check type=tcp send=\\x4;"),
+              param("send=\\x4", "\\x needs two hex digits"));
+    EXPECT_EQ(error("health_check type=tcp send=\\xZZ;"),
+              param("send=\\xZZ", "\\x needs two hex digits"));
+    EXPECT_EQ(error("health_check type=tcp 'send=ab\\\\';"),
+              param("send=ab\\", "a lone \\ at the end"));
+    EXPECT_EQ(error("health_check type=tcp send=;"), param("send=", "1 to 16384 bytes"));
+    EXPECT_EQ(error("health_check type=udp send=x expect=;"), param("expect=", "1 to 16384 bytes"));
+    EXPECT_EQ(error("health_check type=tcp send=" + std::string(16385, 'a') + ";"),
+              param("send=" + std::string(16385, 'a'), "1 to 16384 bytes"));
+    EXPECT_EQ(error("health_check type=tcp expect=~;"),
+              param("expect=~", "a regular expression after ~ or ~*"));
+    EXPECT_EQ(error("health_check type=tcp expect=~*;"),
+              param("expect=~*", "a regular expression after ~ or ~*"));
+    EXPECT_THAT(error("health_check type=tcp expect=~(up;"),
+                HasSubstr("invalid parameter \"expect=~(up\" of \"health_check\""));
+    EXPECT_EQ(error("health_check type=tcp send=a send=b;"),
+              "duplicate parameter \"send\" of \"health_check\"" + at(4));
+    // For http, expect= stays a list of statuses.
+    EXPECT_EQ(
+        error("health_check expect=+OK;"),
+        param("expect=+OK", "status codes or ranges of 100..599, such as 200-399 or 200,302"));
+}
+
+TEST_F(HealthCheckConfigTest, InAStreamUpstreamTheDefaultTypeIsTcp) {
+    cycle_.reset();
+    core::Status s = support::load_cycle(
+        registry_, dir_,
+        "stream {\n  upstream db {\n    server 127.0.0.1:5432;\n    health_check;\n  }\n"
+        "  upstream web {\n    server 127.0.0.1:8080;\n"
+        "    health_check type=http uri=/health;\n  }\n"
+        "  upstream dns {\n    server 127.0.0.1:53;\n"
+        "    health_check type=udp send=\\x00 expect=~.;\n  }\n}\n"
+        "http {\n  upstream app {\n    server 127.0.0.1:8081;\n    health_check;\n  }\n}\n",
+        cycle_, nullptr, {}, true);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    // Each block's groups are their own name space.
+    const CheckSpec* sdb = find_check(*cycle_, "db", /*stream=*/true);
+    const CheckSpec* app = find_check(*cycle_, "app");
+    ASSERT_NE(sdb, nullptr);
+    ASSERT_NE(app, nullptr);
+    EXPECT_EQ(find_check(*cycle_, "db"), nullptr);
+    EXPECT_EQ(find_check(*cycle_, "app", true), nullptr);
+    EXPECT_EQ(sdb->type, CheckType::kTcp);  // nginx plus's stream health_check: a connect
+    EXPECT_EQ(app->type, CheckType::kHttp);
+    const CheckSpec* web = find_check(*cycle_, "web", true);
+    ASSERT_NE(web, nullptr);
+    EXPECT_EQ(web->type, CheckType::kHttp);  // an HTTP service behind an L4 proxy
+    EXPECT_EQ(web->uri, "/health");
+    const CheckSpec* dns = find_check(*cycle_, "dns", true);
+    ASSERT_NE(dns, nullptr);
+    EXPECT_EQ(dns->type, CheckType::kUdp);
+    EXPECT_EQ(dns->send, std::string(1, '\0'));
+    EXPECT_EQ(find_check(*cycle_, "dns"), nullptr);  // not an http group
+    EXPECT_EQ(upstream::find_group(*cycle_, "db", true)->health_check()->type, "tcp");
+    // A stream upstream's defaults refuse what only HTTP has.
+    cycle_.reset();
+    s = support::load_cycle(registry_, dir_,
+                            "stream {\n  upstream db {\n    server 127.0.0.1:5432;\n"
+                            "    health_check uri=/x;\n  }\n}\n",
+                            cycle_, nullptr, {}, true);
+    EXPECT_EQ(s.message(),
+              "parameter \"uri\" of \"health_check\" needs type=http or type=https" + at(4));
 }
 
 TEST_F(HealthCheckConfigTest, RequestSentByAnHttpCheck) {

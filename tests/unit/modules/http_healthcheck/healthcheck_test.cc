@@ -81,11 +81,14 @@ class FakeProber : public Prober {
   public:
     class FakeProbe : public Probe {
       public:
-        explicit FakeProbe(bool* cancelled) : cancelled_(cancelled) {}
+        FakeProbe(bool* cancelled, std::optional<CheckResult> at_timeout)
+            : cancelled_(cancelled), at_timeout_(at_timeout) {}
         ~FakeProbe() override { *cancelled_ = true; }
+        std::optional<CheckResult> at_timeout() const override { return at_timeout_; }
 
       private:
         bool* cancelled_;
+        std::optional<CheckResult> at_timeout_;
     };
 
     std::unique_ptr<Probe> start(const CheckSpec&, const Target& t, Done done) override {
@@ -93,7 +96,7 @@ class FakeProber : public Prober {
         targets.push_back(t.addr.text());
         cancelled.push_back(std::make_unique<bool>(false));
         bool* c = cancelled.back().get();
-        auto probe = std::make_unique<FakeProbe>(c);
+        auto probe = std::make_unique<FakeProbe>(c, at_timeout);
         dones.push_back(done);
         if (immediate) {
             done(*immediate);  // before start() returns, as a refused connect does
@@ -116,7 +119,8 @@ class FakeProber : public Prober {
 
     ev::TimeSource* time = nullptr;
     std::optional<CheckResult> immediate;
-    std::vector<Done> dones;  // every check's, in order
+    std::optional<CheckResult> at_timeout;  // what the probes say when their time is up
+    std::vector<Done> dones;                // every check's, in order
     std::vector<ev::TimePoint> starts;
     std::vector<std::string> targets;
     std::vector<std::unique_ptr<bool>> cancelled;
@@ -223,6 +227,29 @@ TEST_F(CheckerTest, AHangingServerTimesOutAndTheProbeIsCancelled) {
     EXPECT_EQ(reports_[2].change, Change::kDown);
     EXPECT_EQ(reports_[2].at, 5000);
     EXPECT_EQ(reports_[2].reason, "timeout after 1s");
+}
+
+TEST_F(CheckerTest, AProbeMayJudgeItsOwnTimeout) {
+    // A udp check without expect= passes when no ICMP error came in time; a tcp check whose
+    // reply did not match its regex is a mismatch rather than a timeout.
+    prober_.at_timeout = CheckResult::pass();
+    spec_.rise = 1;
+    auto c = make(HealthMachine(3, 1, /*down=*/true));
+    c->start();
+    time_.advance(999ms);
+    EXPECT_TRUE(reports_.empty());
+    time_.advance(1ms);
+    ASSERT_EQ(reports_.size(), 1u);
+    EXPECT_EQ(reports_[0].reason, "ok");
+    EXPECT_EQ(reports_[0].change, Change::kUp);
+    EXPECT_TRUE(*prober_.cancelled[0]);
+    prober_.at_timeout = CheckResult::fail(Failure::kReplyMismatch);
+    time_.advance(1s);  // the next check starts at 2s, times out at 3s
+    ASSERT_EQ(reports_.size(), 1u);
+    time_.advance(1s);
+    ASSERT_EQ(reports_.size(), 2u);
+    EXPECT_EQ(reports_[1].reason, "reply mismatch");
+    EXPECT_EQ(reports_[1].at, 3000);
 }
 
 TEST_F(CheckerTest, TimeoutLongerThanIntervalRunsChecksBackToBack) {
@@ -408,6 +435,94 @@ TEST(ResponseCheckTest, ByteAtATimeGivesTheSameVerdict) {
     EXPECT_TRUE(r.ok()) << r.reason();
 }
 
+// ---- tcp/udp replies ----
+
+ReplyExpect prefix(std::string p) {
+    return ReplyExpect{std::move(p), nullptr};
+}
+
+ReplyExpect regex(std::string_view re, bool caseless = false) {
+    auto rx = std::make_shared<http::Regex>();
+    EXPECT_TRUE(http::Regex::compile(re, caseless, *rx).is_ok());
+    return ReplyExpect{{}, rx};
+}
+
+/// The verdict on `in` ("pass", a reason, or "need more").
+std::string judge(const ReplyExpect& e, std::string_view in, bool eof = false,
+                  bool datagram = false) {
+    ReplyCheck check(e, datagram);
+    CheckResult r;
+    if (check.feed(in, eof, r) == ReplyCheck::Verdict::kNeedMore) {
+        return "need more";
+    }
+    return r.ok() ? "pass" : r.reason();
+}
+
+TEST(ReplyCheckTest, PrefixIsDecidedAsSoonAsItCan) {
+    ReplyExpect ok = prefix("+OK");
+    EXPECT_EQ(judge(ok, "+OK\r\n"), "pass");
+    EXPECT_EQ(judge(ok, "+OK"), "pass");
+    EXPECT_EQ(judge(ok, "+O"), "need more");
+    EXPECT_EQ(judge(ok, ""), "need more");
+    EXPECT_EQ(judge(ok, "-"), "reply mismatch");  // the first byte that differs decides
+    EXPECT_EQ(judge(ok, "-ERR unknown command\r\n"), "reply mismatch");
+    EXPECT_EQ(judge(ok, "+ok\r\n"), "reply mismatch");  // case counts
+    EXPECT_EQ(judge(ok, " +OK"), "reply mismatch");     // at the start only
+    EXPECT_EQ(judge(ok, "+O", true), "connection closed prematurely");
+    EXPECT_EQ(judge(ok, "", true), "connection closed prematurely");
+    // Binary, with NULs.
+    ReplyExpect bin = prefix(std::string("\x00\x2a", 2));
+    EXPECT_EQ(judge(bin, std::string("\x00\x2a\x81", 3)), "pass");
+    EXPECT_EQ(judge(bin, std::string("\x00\x2b", 2)), "reply mismatch");
+    // A timeout with part of the prefix in is a timeout.
+    EXPECT_EQ(ReplyCheck(ok, false).at_timeout("+O"), std::nullopt);
+}
+
+TEST(ReplyCheckTest, RegexPassesOnceItMatchesElseAtTheClose) {
+    ReplyExpect pong = regex("^\\+PONG\r\n");
+    EXPECT_EQ(judge(pong, "+PONG\r\n"), "pass");
+    EXPECT_EQ(judge(pong, "+PO"), "need more");
+    EXPECT_EQ(judge(pong, "-ERR\r\n"), "need more");  // more might come: decided at the close
+    EXPECT_EQ(judge(pong, "-ERR\r\n", true), "reply mismatch");
+    EXPECT_EQ(judge(pong, "", true), "connection closed prematurely");
+    EXPECT_EQ(judge(regex("ready", true), "200 READY\r\n"), "pass");  // anywhere, caseless
+    // Only the first kMaxReply bytes are looked at; decided once they are in.
+    std::string big(CheckSpec::kMaxReply, 'x');
+    EXPECT_EQ(judge(regex("tail"), big + "tail"), "reply mismatch");
+    EXPECT_EQ(judge(regex("^x+$"), big + "y"), "pass");
+    // At the timeout, what came and did not match is a mismatch; nothing at all, a timeout.
+    ReplyCheck check(pong, false);
+    std::optional<CheckResult> t = check.at_timeout("-ERR\r\n");
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->reason(), "reply mismatch");
+    EXPECT_EQ(check.at_timeout(""), std::nullopt);
+}
+
+TEST(ReplyCheckTest, ADatagramIsJudgedWhole) {
+    ReplyExpect id = prefix(std::string("\x12\x34", 2));
+    EXPECT_EQ(judge(id, std::string("\x12\x34\x81\x80", 4), false, true), "pass");
+    EXPECT_EQ(judge(id, "\x12", false, true), "reply mismatch");  // shorter than the prefix
+    EXPECT_EQ(judge(id, "", false, true), "reply mismatch");      // an empty datagram
+    EXPECT_EQ(judge(regex("pong"), "ping", false, true), "reply mismatch");
+    EXPECT_EQ(judge(regex("^$"), "", false, true), "pass");
+}
+
+TEST(DecodeEscapesTest, NginxPlusMatchEscapes) {
+    std::string out;
+    std::string why;
+    ASSERT_TRUE(decode_escapes("PING\\r\\n\\t\\\\\\x00\\xff\\x7E end", out, why)) << why;
+    EXPECT_EQ(out, std::string("PING\r\n\t\\\x00\xff~ end", 15));
+    ASSERT_TRUE(decode_escapes("plain\r\n", out, why));  // bytes decoded by the configuration
+    EXPECT_EQ(out, "plain\r\n");
+    EXPECT_FALSE(decode_escapes("a\\qb", out, why));
+    EXPECT_EQ(why, "unknown escape \"\\q\": use \\r \\n \\t \\\\ or \\xHH");
+    EXPECT_FALSE(decode_escapes("\\x4", out, why));
+    EXPECT_EQ(why, "\\x needs two hex digits");
+    EXPECT_FALSE(decode_escapes("\\x4g", out, why));
+    EXPECT_FALSE(decode_escapes("end\\", out, why));
+    EXPECT_EQ(why, "a lone \\ at the end");
+}
+
 // ---- reasons ----
 
 TEST(CheckResultTest, Reasons) {
@@ -427,6 +542,8 @@ TEST(CheckResultTest, Reasons) {
     EXPECT_EQ(CheckResult::fail(Failure::kClosed).reason(), "connection closed prematurely");
     EXPECT_EQ(CheckResult::fail(Failure::kInvalidResponse).reason(), "invalid response");
     EXPECT_EQ(CheckResult::fail(Failure::kTls).reason(), "SSL handshake failed");
+    EXPECT_EQ(CheckResult::fail(Failure::kReplyMismatch).reason(), "reply mismatch");
+    EXPECT_EQ(CheckResult::fail(Failure::kRefused).reason(), "connection refused");
     EXPECT_EQ(CheckResult::pass().reason(), "ok");
     EXPECT_EQ(CheckResult::pass(200).reason(), "status 200");
 }

@@ -533,127 +533,8 @@ vrrp_instance A {
                                                        "\"vrrp_instance A\"")));
 }
 
-TEST_F(KeepalivedRoundTripTest, VirtualServerBecomesUpstreamCheckAndServer) {
-    import(R"(virtual_server 127.0.0.1 1358 {
-    delay_loop 6
-    lb_algo wlc
-    lb_kind DR
-    persistence_timeout 50
-    protocol TCP
-    sorry_server 127.0.0.9 1358
-    real_server 127.0.0.2 1358 {
-        weight 3
-        HTTP_GET {
-            url {
-              path /health
-              status_code 200-299 503
-              digest 640205b7b0fc66c1ea91c463fac6334d
-            }
-            connect_port 8081
-            connect_timeout 3
-            retry 3
-            delay_before_retry 3
-        }
-    }
-    real_server 127.0.0.3 1358 {
-        weight 0
-        uthreshold 100
-    }
-}
-virtual_server fwmark 1 {
-    real_server 127.0.0.4 80 {
-    }
-}
-)");
-    const std::string& c = result_.conf;
-    EXPECT_THAT(c, HasSubstr("upstream vs_127_0_0_1_1358 {\n        least_conn;\n"
-                             "        server 127.0.0.2:1358 weight=3;\n"
-                             "        server 127.0.0.3:1358 down max_conns=100;\n"
-                             "        server 127.0.0.9:1358 backup;  # sorry_server\n"
-                             "        persistence_timeout 50s;\n"
-                             "        health_check type=http uri=/health expect=200-299,503 "
-                             "port=8081 interval=6s timeout=3s fall=4;\n"));
-    EXPECT_THAT(c, HasSubstr("listen 127.0.0.1:1358;"));
-    EXPECT_THAT(c, HasSubstr("proxy_pass http://vs_127_0_0_1_1358;"));
-    EXPECT_THAT(c, HasSubstr("# lb_kind DR: halo is a full proxy"));
-    EXPECT_THAT(result_.skipped,
-                ElementsAre("k.conf:14: keepalived keyword \"digest\" is not supported: halo has "
-                            "no body digest, use body=~regex (skipped)",
-                            "k.conf:19: keepalived keyword \"delay_before_retry\" is not "
-                            "supported: halo checks at one pace, set by interval (skipped)",
-                            "k.conf:27: keepalived keyword \"virtual_server fwmark\" is not "
-                            "supported: halo listens on an address and a port (not imported) "
-                            "(skipped)"));
-}
-
-TEST_F(KeepalivedRoundTripTest, OneCheckPerGroupAndUnmappableServers) {
-    import(R"(virtual_server 127.0.0.1 443 {
-    lb_algo sh
-    protocol TCP
-    real_server 127.0.0.2 443 {
-        SSL_GET {
-            url {
-              path /a
-            }
-            url {
-              path /b
-            }
-        }
-    }
-    real_server 127.0.0.3 443 {
-        TCP_CHECK {
-        }
-    }
-}
-virtual_server 127.0.0.1 53 {
-    protocol UDP
-    real_server 127.0.0.2 53 {
-    }
-}
-virtual_server 127.0.0.1 80 {
-    real_server {
-    }
-}
-)");
-    const std::string& c = result_.conf;
-    EXPECT_THAT(c, HasSubstr("hash $remote_addr;"));
-    EXPECT_THAT(c, HasSubstr("health_check type=https uri=/a expect=200-299 interval=60s;"));
-    EXPECT_THAT(c, HasSubstr("proxy_pass https://vs_127_0_0_1_443;"));
-    EXPECT_EQ(c.find("listen 127.0.0.1:53"), std::string::npos);
-    EXPECT_EQ(c.find("listen 127.0.0.1:80"), std::string::npos);
-    EXPECT_THAT(
-        result_.skipped,
-        ElementsAre(HasSubstr("k.conf:9: keepalived keyword \"url\" is not supported: halo "
-                              "checks one url"),
-                    HasSubstr("k.conf:14: keepalived keyword \"real_server 127.0.0.3:443 check\""),
-                    HasSubstr("k.conf:20: keepalived keyword \"protocol UDP\""),
-                    HasSubstr("k.conf:24: keepalived keyword \"virtual_server 127.0.0.1 80\" is "
-                              "not supported: no real_server"),
-                    HasSubstr("k.conf:25: keepalived keyword \"real_server\" is not supported: "
-                              "expected")));
-}
-
-TEST_F(KeepalivedRoundTripTest, HashGroupsHaveNoSorryServer) {
-    import(R"(virtual_server 127.0.0.1 8080 {
-    lb_algo sh
-    persistence_timeout 50
-    sorry_server 127.0.0.9 80
-    real_server 127.0.0.2 80 {
-        weight 70000
-    }
-}
-)");
-    EXPECT_THAT(result_.conf, HasSubstr("hash $remote_addr;\n"
-                                        "        server 127.0.0.2:80 weight=65535;\n"
-                                        "        persistence_timeout 50s;\n"));
-    EXPECT_THAT(result_.skipped,
-                ElementsAre("k.conf:4: keepalived keyword \"sorry_server\" is not supported: "
-                            "halo's hash balancer has no backup servers (skipped)",
-                            "k.conf:5: real_server weight 70000 written as weight=65535"));
-}
-
 // Values keepalived takes and halo's config would refuse: reported and left out, so that
-// the output still loads.
+// the output still loads (those of virtual_servers: keepalived_lvs_test.cc).
 TEST_F(KeepalivedRoundTripTest, ValuesHaloWouldRefuseAreLeftOut) {
     import(R"(vrrp_script a {
   script /bin/true
@@ -676,18 +557,7 @@ vrrp_instance "my inst" {
   priority 0
   preempt_delay 5000
 }
-virtual_server 127.0.0.1 80 {
-  real_server 127.0.0.2 80 {
-    HTTP_GET {
-      url {
-        path "/a b"
-        status_code 200 abc
-      }
-    }
-  }
-}
 )");
-    EXPECT_THAT(result_.conf, HasSubstr("uri=/a%20b expect=200 "));
     ASSERT_EQ(conf().instances.size(), 1u);
     EXPECT_EQ(conf().instances[0].name, "my inst");
     EXPECT_FALSE(conf().instances[0].unicast_src);
@@ -703,8 +573,7 @@ virtual_server 127.0.0.1 80 {
                     "k.conf:17: keepalived keyword \"dev\" is not supported (skipped)",
                     "k.conf:19: keepalived keyword \"priority 0\" is not supported: invalid "
                     "value (skipped)",
-                    HasSubstr("k.conf:20: keepalived keyword \"preempt_delay 5000\""),
-                    HasSubstr("k.conf:27: keepalived keyword \"status_code abc\"")));
+                    HasSubstr("k.conf:20: keepalived keyword \"preempt_delay 5000\"")));
 }
 
 // A removed unicast_src_ip before the raised priority, more VIPs than a slot holds, and the
