@@ -39,6 +39,49 @@ vrrp {
     EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r;
 }
 
+TEST_F(VrrpConfigTest, TrackUpstreamNamesAStreamOnlyUpstream) {
+    if (!halo_has_module("stream_proxy")) {
+        GTEST_SKIP() << "halo is built without the stream modules";
+    }
+    // `tls` exists only in the stream block; `app` in both (the http one is tracked).
+    std::string conf = R"(events {}
+http {
+    upstream app { server 127.0.0.1:8080; }
+}
+stream {
+    upstream tls { server 127.0.0.1:8443; server 127.0.0.1:8444; }
+    upstream app { server 127.0.0.1:9000; }
+    server { listen 127.0.0.1:%%PORT_0%%; proxy_pass tls; }
+}
+vrrp {
+    vrrp_instance VI_1 {
+        interface eth0;
+        virtual_router_id 51;
+        virtual_ipaddress { 10.77.0.100/24; }
+        track_upstream app fault;
+        track_upstream %%NAME%% weight=-50;
+    }
+}
+)";
+    auto with = [&](const std::string& name) {
+        std::string c = conf;
+        c.replace(c.find("%%NAME%%"), 8, name);
+        return c;
+    };
+    halo_.write_conf(with("tls"));
+    RunResult r = halo_.run({"-t"});
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r;
+    // A name in neither block is still an error naming the line.
+    halo_.write_conf(with("nope"));
+    r = halo_.run({"-t"});
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_NE(r.err.find("unknown upstream \"nope\" in \"track_upstream\" in " + halo_.conf_path() +
+                         ":16"),
+              std::string::npos)
+        << r;
+}
+
 TEST_F(VrrpConfigTest, ClusterExamplesPass) {
     for (int n = 1; n <= 3; n++) {
         std::string conf = halo_top() + "/conf/examples/ha-node" + std::to_string(n) + ".conf";

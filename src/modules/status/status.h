@@ -1,9 +1,9 @@
 #pragma once
 
 // The status page's data and its renderings, without the config system or shared memory:
-// a Snapshot (what one status request saw: processes, connections, server blocks, upstream
-// peers, VRRP instances) written as JSON, as Prometheus text, or as nginx's stub_status text;
-// and the HTML page that shows the JSON to people.
+// a Snapshot (what one status request saw: processes, connections, server blocks, stream
+// servers, upstream peers, VRRP instances) written as JSON, as Prometheus text, or as nginx's
+// stub_status text; and the HTML page that shows the JSON to people.
 //
 //   location = /status { status; }                     # JSON (the default)
 //   location = /metrics { status format=prometheus; }
@@ -72,6 +72,35 @@ struct ServerView {
     uint64_t sent = 0;
 };
 
+/// Sessions of a stream server (or of one of its listen addresses).
+struct StreamCountsView {
+    uint64_t connections = 0;   // sessions started
+    int64_t active = 0;         // open now
+    uint64_t sessions = 0;      // ended
+    uint64_t statuses[3] = {};  // ended with 2xx, 4xx, 5xx
+    uint64_t received = 0;      // bytes from the clients
+    uint64_t sent = 0;          // bytes to the clients
+
+    void add(const StreamCountsView& o);
+};
+
+/// One listen address of a stream server.
+struct StreamListenView {
+    std::string address;   // "127.0.0.1:5353", "[::1]:80", "unix:/run/x.sock"
+    std::string protocol;  // "tcp" or "udp"
+    StreamCountsView counts;
+};
+
+/// A `server { }` of the stream block: its listen addresses' counts and their sums.
+struct StreamServerView {
+    std::vector<StreamListenView> listens;
+    bool counted = false;  // false: no counters (-t, or the zone is full)
+    StreamCountsView counts;
+
+    /// The listen addresses as the config writes them ("127.0.0.1:53 udp"), comma-separated.
+    std::string listen_text() const;
+};
+
 /// An active health check's last results for one peer (upstream::HealthInfo).
 struct HealthView {
     bool checked = false;
@@ -114,6 +143,7 @@ struct CheckView {
 
 struct UpstreamView {
     std::string name;
+    bool stream = false;   // an upstream of the stream block (else of the http block)
     std::string balancer;  // "round_robin", "least_conn", "hash", ...
     std::optional<CheckView> check;
     std::vector<PeerView> peers;
@@ -149,6 +179,7 @@ struct Snapshot {
     uint32_t processes_dropped = 0;  // children beyond the table's size
     Connections connections;
     std::vector<ServerView> servers;
+    std::vector<StreamServerView> stream_servers;
     std::vector<UpstreamView> upstreams;
     std::vector<VrrpView> vrrp;
 };

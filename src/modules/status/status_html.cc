@@ -3,7 +3,8 @@
 // seconds and draws tables from it. Text goes in through textContent only (no markup from the
 // data). Elements carry ids and data- attributes that tests (and scripts) can read:
 // tr.peer[data-upstream][data-peer][data-state], tr.server[data-server][data-requests]
-// [data-h2-requests], #conn-<name> (h2_active... too), #updated, #error.
+// [data-h2-requests], tr.stream-listen[data-listen][data-protocol][data-connections]
+// [data-sessions], tr.peer[data-block], #conn-<name> (h2_active... too), #updated, #error.
 #include "modules/status/status.h"
 
 namespace mod::status {
@@ -53,6 +54,8 @@ tr.peer.down td { background: #fdecea; }
 <table id="processes"></table>
 <h2>Server blocks</h2>
 <table id="servers"></table>
+<h2>Stream servers</h2>
+<table id="stream-servers"></table>
 <h2>Upstreams</h2>
 <table id="upstreams"></table>
 <h2>VRRP instances</h2>
@@ -122,19 +125,38 @@ function draw(s) {
   }
   if (!s.servers.length) empty(sv, 11, "no server blocks");
 
+  const ss = clear("stream-servers");
+  row(ss, ["server", "listen", "protocol", "connections", "active", "2xx", "4xx", "5xx",
+           "received", "sent"], true);
+  for (const srv of s.stream_servers || []) {
+    for (const l of srv.listens) {
+      const tr = row(ss, [srv.listen.join(" "), l.address, l.protocol, l.connections, l.active,
+                          l.sessions["2xx"], l.sessions["4xx"], l.sessions["5xx"], l.received,
+                          l.sent]);
+      tr.className = "stream-listen";
+      tr.dataset.listen = l.address;
+      tr.dataset.protocol = l.protocol;
+      tr.dataset.connections = l.connections;
+      tr.dataset.sessions = l.sessions.total;
+    }
+  }
+  if (!(s.stream_servers || []).length) empty(ss, 10, "no stream servers");
+
   const u = clear("upstreams");
   row(u, ["upstream", "server", "state", "active", "requests", "failures", "avg response",
           "health check", "last change"], true);
   for (const g of s.upstreams) {
     for (const peer of g.peers) {
       const hc = peer.health_check;
-      const tr = row(u, [g.name, peer.server + (peer.backup ? " (backup)" : ""), badge(peer.state),
+      const tr = row(u, [g.name + (g.block === "stream" ? " (stream)" : ""),
+        peer.server + (peer.backup ? " (backup)" : ""), badge(peer.state),
         peer.active, peer.requests, peer.failures,
         peer.response_time_ms === null ? "-" : peer.response_time_ms + " ms",
         hc ? (hc.last_ok ? "ok" : "failed" + (hc.reason ? ": " + hc.reason : "")) + " (" + hc.checks + ")" : "-",
         hc ? when(hc.last_change) : "-"]);
       tr.className = "peer " + peer.state;
       tr.dataset.upstream = g.name;
+      tr.dataset.block = g.block;
       tr.dataset.peer = peer.server;
       tr.dataset.state = peer.state;
     }

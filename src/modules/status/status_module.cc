@@ -2,8 +2,9 @@
 // location the status page. Counting needs a shared zone ("status", see status_zone.h), made
 // when the configuration has such a location: the master publishes its process table there,
 // every serving process counts its connections and requests in its own slot (the HTTP core's
-// hooks, http/stats.h), and a log-phase handler counts each server block's requests and
-// response classes. A status request adds all of it up, with the upstream groups' shared peer
+// hooks, http/stats.h), a log-phase handler counts each server block's requests and
+// response classes, and stream phase handlers count the stream servers' sessions
+// (status_stream.h). A status request adds all of it up, with the upstream groups' shared peer
 // state, into a Snapshot (status.h) and renders it.
 #include <signal.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "modules/status/status.h"
+#include "modules/status/status_stream.h"
 #include "modules/status/status_zone.h"
 #include "modules/vrrp/vrrp_status.h"
 #include "upstream/upstream.h"
@@ -119,6 +121,7 @@ constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<StatusMainConf>(core::ConfLevel::kMain),
     core::conf_hooks<StatusSrvConf>(core::ConfLevel::kHttpSrv),
     core::conf_hooks<StatusLocConf>(core::ConfLevel::kHttpLoc),
+    core::conf_hooks<StatusStreamSrvConf>(core::ConfLevel::kStreamSrv),
 };
 
 // ---- the snapshot ----
@@ -153,6 +156,7 @@ ProcessView process_view(const ProcessEntry& e, int64_t steady_now) {
 UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t now) {
     UpstreamView u;
     u.name = g.name();
+    u.stream = g.stream();
     u.balancer = std::string(g.balancer().name);
     if (const upstream::CheckSummary* c = g.health_check()) {
         u.check =
@@ -321,6 +325,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
             s.servers.push_back(std::move(v));
         }
     }
+    s.stream_servers = stream_servers(cycle);
     int64_t now = core::steady_ms();
     for (const upstream::Group* g : upstream::all_groups(cycle)) {
         s.upstreams.push_back(upstream_view(cycle, *g, now));
@@ -443,7 +448,8 @@ Status install_pages(const std::vector<std::unique_ptr<http::LocationBlock>>& lo
 }
 
 /// In the master, once the zone exists: its root, and a counter set for every server block.
-Status init_zone(StatusMainConf& mc, http::HttpMainConf& main, core::ShmZone& zone, bool reused) {
+Status init_zone(core::Cycle& cycle, StatusMainConf& mc, http::HttpMainConf& main,
+                 core::ShmZone& zone, bool reused) {
     mc.root = StatusZone::open(zone.pool(), reused);
     if (mc.root == nullptr) {
         return Status::error("the status zone could not be set up in " + mc.first_where);
@@ -470,6 +476,7 @@ Status init_zone(StatusMainConf& mc, http::HttpMainConf& main, core::ShmZone& zo
                      srv->where.c_str());
         }
     }
+    init_stream_counters(cycle, *mc.root, generation);
     return Status::ok();
 }
 
@@ -491,14 +498,15 @@ Status postconfiguration(core::Cycle& cycle) {
         return Status::ok();  // nothing shows the counters: none are kept
     }
     http::add_phase_handler(cycle, http::Phase::kLog, &count_request);
+    install_stream_counting(cycle);
     Status err = Status::ok();
     core::ShmZone* zone = cycle.add_shm_zone(std::string(kZoneName), StatusZone::zone_size(),
                                              &kZoneTag, mc->first_where, err);
     if (zone == nullptr) {
         return err;
     }
-    zone->init = [mc, main](core::ShmZone& z, bool reused) {
-        return init_zone(*mc, *main, z, reused);
+    zone->init = [&cycle, mc, main](core::ShmZone& z, bool reused) {
+        return init_zone(cycle, *mc, *main, z, reused);
     };
     cycle.add_process_observer([mc](const core::ProcessTable& table) {
         if (mc->root != nullptr) {

@@ -13,6 +13,7 @@ namespace {
 
 const char* const kClasses[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 const char* const kPeerStates[4] = {"up", "down", "backup", "draining"};
+const char* const kStreamClasses[3] = {"2xx", "4xx", "5xx"};
 
 std::string num(uint64_t v) {
     return std::to_string(v);
@@ -144,6 +145,7 @@ void peer_json(std::string& out, const PeerView& p) {
 void upstream_json(std::string& out, const UpstreamView& u) {
     Obj o(out);
     o.str("name", u.name);
+    o.str("block", u.stream ? "stream" : "http");
     o.str("balancer", u.balancer);
     o.key("health_check");
     if (u.check) {
@@ -180,6 +182,43 @@ void server_json(std::string& out, const ServerView& s) {
     r.end();
     o.raw("received", num(s.received));
     o.raw("sent", num(s.sent));
+    o.end();
+}
+
+/// connections, active, sessions {total, 2xx, 4xx, 5xx}, received, sent (into an open object).
+void stream_counts_json(std::string& out, Obj& o, const StreamCountsView& c) {
+    o.raw("connections", num(c.connections));
+    o.raw("active", num(c.active));
+    o.key("sessions");
+    Obj r(out);
+    r.raw("total", num(c.sessions));
+    for (int i = 0; i < 3; i++) {
+        r.raw(kStreamClasses[i], num(c.statuses[i]));
+    }
+    r.end();
+    o.raw("received", num(c.received));
+    o.raw("sent", num(c.sent));
+}
+
+void stream_server_json(std::string& out, const StreamServerView& s) {
+    Obj o(out);
+    o.key("listen");
+    out += '[';
+    for (size_t i = 0; i < s.listens.size(); i++) {
+        out += i > 0 ? "," : "";
+        const StreamListenView& l = s.listens[i];
+        append_json_string(out, l.protocol == "udp" ? l.address + " udp" : l.address);
+    }
+    out += ']';
+    stream_counts_json(out, o, s.counts);
+    o.key("listens");
+    array_json(out, s.listens, [](std::string& o2, const StreamListenView& l) {
+        Obj lo(o2);
+        lo.str("address", l.address);
+        lo.str("protocol", l.protocol);
+        stream_counts_json(o2, lo, l.counts);
+        lo.end();
+    });
     o.end();
 }
 
@@ -366,7 +405,53 @@ void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
     }
 }
 
+void stream_servers_prom(Prom& p, const std::vector<StreamServerView>& servers) {
+    // One sample per listen address, labelled with its server (all its listen addresses),
+    // the address and the protocol.
+    auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+        p.family(name, type, help);
+        for (const auto& s : servers) {
+            std::string server = s.listen_text();
+            for (const auto& l : s.listens) {
+                p.sample({{"server", server}, {"listen", l.address}, {"protocol", l.protocol}},
+                         value(l.counts));
+            }
+        }
+    };
+    each("halo_stream_server_connections_total", "counter",
+         "Sessions a stream server's listen address started (TCP connections accepted, UDP "
+         "clients' first datagrams).",
+         [](const StreamCountsView& c) { return num(c.connections); });
+    each("halo_stream_server_connections_active", "gauge", "Open sessions of a listen address.",
+         [](const StreamCountsView& c) { return num(c.active); });
+    p.family("halo_stream_server_sessions_total", "counter",
+             "Ended sessions of a stream server's listen address by status class.");
+    for (const auto& s : servers) {
+        std::string server = s.listen_text();
+        for (const auto& l : s.listens) {
+            for (int i = 0; i < 3; i++) {
+                p.sample({{"server", server},
+                          {"listen", l.address},
+                          {"protocol", l.protocol},
+                          {"code", kStreamClasses[i]}},
+                         num(l.counts.statuses[i]));
+            }
+        }
+    }
+    each("halo_stream_server_received_bytes_total", "counter",
+         "Bytes a stream server's listen address received from its clients.",
+         [](const StreamCountsView& c) { return num(c.received); });
+    each("halo_stream_server_sent_bytes_total", "counter",
+         "Bytes a stream server's listen address sent to its clients.",
+         [](const StreamCountsView& c) { return num(c.sent); });
+}
+
 void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
+    // The block the group is in: the http and stream blocks may each have an upstream of a name.
+    auto block = [](const UpstreamView& u) -> std::string_view {
+        return u.stream ? "stream" : "http";
+    };
     auto each = [&](auto fn) {
         for (const auto& u : ups) {
             for (const auto& peer : u.peers) {
@@ -378,14 +463,14 @@ void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
              "1 for the state an upstream server is in (up, down, backup, draining).");
     each([&](const UpstreamView& u, const PeerView& s) {
         for (const char* st : kPeerStates) {
-            p.sample({{"upstream", u.name}, {"peer", s.server}, {"state", st}},
+            p.sample({{"upstream", u.name}, {"block", block(u)}, {"peer", s.server}, {"state", st}},
                      s.state == st ? "1" : "0");
         }
     });
     p.family("halo_upstream_peer_up", "gauge",
              "1 when an upstream server may take requests (up, or a backup that is up).");
     each([&](const UpstreamView& u, const PeerView& s) {
-        p.sample({{"upstream", u.name}, {"peer", s.server}},
+        p.sample({{"upstream", u.name}, {"block", block(u)}, {"peer", s.server}},
                  s.state == "up" || s.state == "backup" ? "1" : "0");
     });
     // One sample per upstream server, labelled upstream/peer; no value: no sample.
@@ -394,7 +479,7 @@ void upstreams_prom(Prom& p, const std::vector<UpstreamView>& ups) {
         p.family(name, type, help);
         each([&](const UpstreamView& u, const PeerView& s) {
             if (std::optional<std::string> v = value(s)) {
-                p.sample({{"upstream", u.name}, {"peer", s.server}}, *v);
+                p.sample({{"upstream", u.name}, {"block", block(u)}, {"peer", s.server}}, *v);
             }
         });
     };
@@ -517,6 +602,27 @@ void append_label_value(std::string& out, std::string_view s) {
     out += '"';
 }
 
+void StreamCountsView::add(const StreamCountsView& o) {
+    connections += o.connections;
+    active += o.active;
+    sessions += o.sessions;
+    for (int i = 0; i < 3; i++) {
+        statuses[i] += o.statuses[i];
+    }
+    received += o.received;
+    sent += o.sent;
+}
+
+std::string StreamServerView::listen_text() const {
+    std::string out;
+    for (size_t i = 0; i < listens.size(); i++) {
+        out += i > 0 ? "," : "";
+        out += listens[i].address;
+        out += listens[i].protocol == "udp" ? " udp" : "";
+    }
+    return out;
+}
+
 std::string render_json(const Snapshot& s) {
     std::string out;
     out.reserve(4096);
@@ -580,6 +686,8 @@ std::string render_json(const Snapshot& s) {
     }
     o.key("servers");
     array_json(out, s.servers, server_json);
+    o.key("stream_servers");
+    array_json(out, s.stream_servers, stream_server_json);
     o.key("upstreams");
     array_json(out, s.upstreams, upstream_json);
     o.key("vrrp");
@@ -600,6 +708,7 @@ std::string render_prometheus(const Snapshot& s) {
     processes_prom(p, s);
     connections_prom(p, s.connections);
     servers_prom(p, s.servers);
+    stream_servers_prom(p, s.stream_servers);
     upstreams_prom(p, s.upstreams);
     vrrp_prom(p, s.vrrp);
     return out;

@@ -62,6 +62,37 @@ void ServerCounters::clear() {
     sent.store(0, std::memory_order_relaxed);
 }
 
+void StreamCounters::open() {
+    connections.fetch_add(1, std::memory_order_relaxed);
+    active.fetch_add(1, std::memory_order_relaxed);
+}
+
+void StreamCounters::close(int status, uint64_t in, uint64_t out, bool opened) {
+    if (opened) {
+        active.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+        connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    sessions.fetch_add(1, std::memory_order_relaxed);
+    int cls = status / 100;
+    if (cls == 2 || cls == 4 || cls == 5) {
+        statuses[cls == 2 ? 0 : cls - 3].fetch_add(1, std::memory_order_relaxed);
+    }
+    received.fetch_add(in, std::memory_order_relaxed);
+    sent.fetch_add(out, std::memory_order_relaxed);
+}
+
+void StreamCounters::clear() {
+    connections.store(0, std::memory_order_relaxed);
+    active.store(0, std::memory_order_relaxed);
+    sessions.store(0, std::memory_order_relaxed);
+    for (auto& c : statuses) {
+        c.store(0, std::memory_order_relaxed);
+    }
+    received.store(0, std::memory_order_relaxed);
+    sent.store(0, std::memory_order_relaxed);
+}
+
 std::string server_key(std::string_view name, std::span<const std::string> listens) {
     std::string key(name);
     key += ' ';
@@ -122,15 +153,25 @@ uint64_t StatusZone::begin_generation() {
 }
 
 ServerCounters* StatusZone::server(std::string_view key, uint64_t generation) {
+    ServerEntry* e = entry(Kind::kServer, key, generation);
+    return e != nullptr ? &e->counters.server : nullptr;
+}
+
+StreamCounters* StatusZone::stream_listen(std::string_view key, uint64_t generation) {
+    ServerEntry* e = entry(Kind::kStreamListen, key, generation);
+    return e != nullptr ? &e->counters.stream : nullptr;
+}
+
+StatusZone::ServerEntry* StatusZone::entry(Kind kind, std::string_view key, uint64_t generation) {
     if (key.size() >= kServerKeyMax) {
         return nullptr;  // server_key() never makes one
     }
     ServerEntry* recycle = nullptr;
     for (uint32_t i = 0; i < server_count_; i++) {
         ServerEntry& e = entries()[i];
-        if (key == e.key) {
+        if (e.kind == kind && key == e.key) {
             e.generation = generation;
-            return &e.counters;
+            return &e;
         }
         if (recycle == nullptr && e.generation + kKeepGenerations <= generation) {
             recycle = &e;
@@ -144,8 +185,13 @@ ServerCounters* StatusZone::server(std::string_view key, uint64_t generation) {
     memset(e->key, 0, sizeof(e->key));
     memcpy(e->key, key.data(), key.size());
     e->generation = generation;
-    e->counters.clear();
-    return &e->counters;
+    e->kind = kind;
+    if (kind == Kind::kServer) {
+        new (&e->counters.server) ServerCounters();
+    } else {
+        new (&e->counters.stream) StreamCounters();
+    }
+    return e;
 }
 
 void StatusZone::publish(const core::ProcessTable& table) {

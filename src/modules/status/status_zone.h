@@ -9,7 +9,9 @@
 //     and request counters (http::ConnCounters), written only by that process with relaxed
 //     atomic adds; totals are the sums over the slots;
 //   - one counter set per server block (requests, responses by status class, bytes), added to
-//     by every worker (relaxed atomic adds), matched by a key across reloads.
+//     by every worker (relaxed atomic adds), matched by a key across reloads;
+//   - one counter set per listen address of the stream block (sessions, by status class,
+//     bytes), in the same table under keys of their own kind.
 //
 // The zone keeps its name, size and owner across reloads, so a reload keeps every counter.
 // Nothing here takes a lock on the request path; the process table is copied under the
@@ -80,6 +82,25 @@ struct ServerCounters {
     void clear();
 };
 
+/// Counters of one listen address of a stream server, shared by every worker. A session is
+/// counted in `connections` and `active` when it starts (post_accept phase), and in `sessions`
+/// by its $status class when it ends (log phase).
+struct StreamCounters {
+    std::atomic<uint64_t> connections{0};    // sessions started (TCP accepted, UDP first datagram)
+    std::atomic<int64_t> active{0};          // sessions open now
+    std::atomic<uint64_t> sessions{0};       // sessions ended
+    std::atomic<uint64_t> statuses[3] = {};  // ended with 2xx, 4xx, 5xx
+    std::atomic<uint64_t> received{0};       // bytes from the clients
+    std::atomic<uint64_t> sent{0};           // bytes to the clients
+
+    /// A session starts.
+    void open();
+    /// A session ends with `status` (200, 400, 403, 500, 502, 503); `opened`: open() counted
+    /// it (a session that ended before its phases ran, e.g. on a bad PROXY header, was not).
+    void close(int status, uint64_t in, uint64_t out, bool opened);
+    void clear();
+};
+
 /// The key that identifies a server block across reloads: its first name and its listen
 /// addresses ("example.com 127.0.0.1:80,[::1]:80"); long keys are shortened with a hash.
 std::string server_key(std::string_view name, std::span<const std::string> listens);
@@ -102,6 +123,9 @@ class StatusZone {
     /// same key (kept from an earlier configuration), else a new one, else (the zone is full)
     /// one that no configuration of the last eight used, cleared; nullptr when there is none.
     ServerCounters* server(std::string_view key, uint64_t generation);
+    /// The same for a listen address of the stream block (keys are apart from the server
+    /// blocks': the same text names two entries).
+    StreamCounters* stream_listen(std::string_view key, uint64_t generation);
     /// Replaces the process table.
     void publish(const core::ProcessTable& table);
 
@@ -123,11 +147,18 @@ class StatusZone {
     size_t servers_used() const { return server_count_; }
 
   private:
+    enum class Kind : uint32_t { kServer, kStreamListen };
     struct ServerEntry {
         char key[kServerKeyMax];
-        uint64_t generation;
-        ServerCounters counters;
+        uint64_t generation = 0;
+        Kind kind = Kind::kServer;
+        union Counters {
+            Counters() : server() {}
+            ServerCounters server;
+            StreamCounters stream;
+        } counters;
     };
+    ServerEntry* entry(Kind kind, std::string_view key, uint64_t generation);
     ServerEntry* entries() { return reinterpret_cast<ServerEntry*>(this + 1); }
     static constexpr uint32_t kMagic = 0x73746174;  // "stat"
 

@@ -270,6 +270,119 @@ TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
     }
 }
 
+/// A stream server on a TCP and a UDP address, and an upstream of the stream block named as the
+/// http one (the two blocks have their own name spaces).
+Snapshot stream_sample() {
+    Snapshot s = sample();
+    StreamServerView v;
+    v.counted = true;
+    StreamListenView tcp;
+    tcp.address = "127.0.0.1:5000";
+    tcp.protocol = "tcp";
+    tcp.counts.connections = 7;
+    tcp.counts.active = 1;
+    tcp.counts.sessions = 6;
+    tcp.counts.statuses[0] = 4;
+    tcp.counts.statuses[1] = 1;
+    tcp.counts.statuses[2] = 1;
+    tcp.counts.received = 100;
+    tcp.counts.sent = 300;
+    StreamListenView udp;
+    udp.address = "127.0.0.1:5353";
+    udp.protocol = "udp";
+    udp.counts.connections = 2;
+    udp.counts.sessions = 2;
+    udp.counts.statuses[0] = 2;
+    udp.counts.received = 20;
+    udp.counts.sent = 40;
+    v.listens = {tcp, udp};
+    v.counts.add(tcp.counts);
+    v.counts.add(udp.counts);
+    s.stream_servers.push_back(v);
+    UpstreamView u = s.upstreams[0];
+    u.stream = true;
+    u.check = CheckView{"tcp", "", 1000, 1000, 1, 1};
+    u.peers.resize(1);
+    u.peers[0].requests = 9;
+    s.upstreams.push_back(u);
+    return s;
+}
+
+TEST(StatusJsonTest, StreamServersAndStreamUpstreams) {
+    std::string text = render_json(stream_sample());
+    std::string err;
+    auto j = Json::parse(text, &err);
+    ASSERT_TRUE(j) << err << "\n" << text;
+    const Json& servers = (*j)["stream_servers"];
+    ASSERT_EQ(servers.size(), 1u) << text;
+    const Json& srv = servers[0];
+    ASSERT_EQ(srv["listen"].size(), 2u);
+    EXPECT_EQ(srv["listen"][0].str(), "127.0.0.1:5000");
+    EXPECT_EQ(srv["listen"][1].str(), "127.0.0.1:5353 udp");
+    EXPECT_EQ(srv["connections"].integer(), 9);
+    EXPECT_EQ(srv["active"].integer(), 1);
+    EXPECT_EQ(srv["sessions"]["total"].integer(), 8);
+    EXPECT_EQ(srv["sessions"]["2xx"].integer(), 6);
+    EXPECT_EQ(srv["sessions"]["4xx"].integer(), 1);
+    EXPECT_EQ(srv["sessions"]["5xx"].integer(), 1);
+    EXPECT_EQ(srv["received"].integer(), 120);
+    EXPECT_EQ(srv["sent"].integer(), 340);
+    const Json& udp = srv["listens"][1];
+    EXPECT_EQ(udp["address"].str(), "127.0.0.1:5353");
+    EXPECT_EQ(udp["protocol"].str(), "udp");
+    EXPECT_EQ(udp["connections"].integer(), 2);
+    EXPECT_EQ(udp["sessions"]["2xx"].integer(), 2);
+    EXPECT_EQ(udp["sent"].integer(), 40);
+    EXPECT_EQ(srv["listens"][0]["protocol"].str(), "tcp");
+    // Both groups named "app", told apart by their block; a tcp check has no uri.
+    const Json& ups = (*j)["upstreams"];
+    ASSERT_EQ(ups.size(), 2u);
+    EXPECT_EQ(ups[0]["block"].str(), "http");
+    EXPECT_EQ(ups[1]["block"].str(), "stream");
+    EXPECT_EQ(ups[1]["name"].str(), "app");
+    EXPECT_FALSE(ups[1]["health_check"].has("uri"));
+    EXPECT_EQ(ups[1]["peers"][0]["requests"].integer(), 9);
+    // Without a stream block: an empty list.
+    auto plain = Json::parse(render_json(sample()));
+    ASSERT_TRUE(plain);
+    EXPECT_TRUE((*plain)["stream_servers"].is_array());
+    EXPECT_EQ((*plain)["stream_servers"].size(), 0u);
+}
+
+TEST(StatusPrometheusTest, StreamServerFamiliesAndTheBlockLabel) {
+    std::string text = render_prometheus(stream_sample());
+    std::string err;
+    auto p = PromText::parse(text, &err);
+    ASSERT_TRUE(p) << err << "\n" << text;
+    std::map<std::string, std::string> tcp = {{"server", "127.0.0.1:5000,127.0.0.1:5353 udp"},
+                                              {"listen", "127.0.0.1:5000"},
+                                              {"protocol", "tcp"}};
+    std::map<std::string, std::string> udp = {{"listen", "127.0.0.1:5353"}, {"protocol", "udp"}};
+    EXPECT_EQ(p->type("halo_stream_server_connections_total"), "counter");
+    EXPECT_EQ(p->value("halo_stream_server_connections_total", tcp), 7.0);
+    EXPECT_EQ(p->value("halo_stream_server_connections_total", udp), 2.0);
+    EXPECT_EQ(p->type("halo_stream_server_connections_active"), "gauge");
+    EXPECT_EQ(p->value("halo_stream_server_connections_active", tcp), 1.0);
+    EXPECT_EQ(p->type("halo_stream_server_sessions_total"), "counter");
+    auto code = [](std::map<std::string, std::string> l, const char* c) {
+        l["code"] = c;
+        return l;
+    };
+    EXPECT_EQ(p->value("halo_stream_server_sessions_total", code(tcp, "2xx")), 4.0);
+    EXPECT_EQ(p->value("halo_stream_server_sessions_total", code(tcp, "4xx")), 1.0);
+    EXPECT_EQ(p->value("halo_stream_server_sessions_total", code(tcp, "5xx")), 1.0);
+    EXPECT_EQ(p->sum("halo_stream_server_sessions_total", udp), 2.0);
+    EXPECT_EQ(p->value("halo_stream_server_received_bytes_total", udp), 20.0);
+    EXPECT_EQ(p->value("halo_stream_server_sent_bytes_total", tcp), 300.0);
+    // The same upstream and peer in both blocks: two series, apart by `block`.
+    std::map<std::string, std::string> peer = {{"upstream", "app"}, {"peer", "127.0.0.1:8081"}};
+    EXPECT_EQ(p->find("halo_upstream_peer_requests_total", peer).size(), 2u);
+    peer["block"] = "stream";
+    EXPECT_EQ(p->value("halo_upstream_peer_requests_total", peer), 9.0);
+    peer["block"] = "http";
+    EXPECT_EQ(p->value("halo_upstream_peer_requests_total", peer), 5.0);
+}
+
 TEST(StatusPrometheusTest, LabelValuesAreEscaped) {
     std::string out;
     append_label_value(out, "a\\b\"c\nd");

@@ -79,6 +79,40 @@ TEST_F(StatusZoneTest, ServerCountersAreKeptByKeyAcrossConfigurations) {
     EXPECT_EQ(zone_->servers_used(), 3u);
 }
 
+TEST_F(StatusZoneTest, StreamListenCountersAreKeptByKeyApartFromServers) {
+    uint64_t g1 = zone_->begin_generation();
+    StreamCounters* t = zone_->stream_listen("tcp 127.0.0.1:5000", g1);
+    StreamCounters* u = zone_->stream_listen("udp 127.0.0.1:5000", g1);
+    ServerCounters* h = zone_->server("tcp 127.0.0.1:5000", g1);  // an http key of that text
+    ASSERT_NE(t, nullptr);
+    ASSERT_NE(u, nullptr);
+    ASSERT_NE(h, nullptr);
+    EXPECT_NE(static_cast<void*>(t), static_cast<void*>(u));
+    EXPECT_NE(static_cast<void*>(t), static_cast<void*>(h));
+    EXPECT_EQ(zone_->servers_used(), 3u);
+    t->open();
+    t->open();
+    t->open();
+    EXPECT_EQ(t->active.load(), 3);
+    t->close(200, 10, 20, true);
+    t->close(502, 5, 0, true);
+    t->close(400, 3, 0, false);  // ended before its phases ran: started and ended at once
+    t->close(403, 0, 0, true);
+    EXPECT_EQ(t->connections.load(), 4u);
+    EXPECT_EQ(t->active.load(), 0);
+    EXPECT_EQ(t->sessions.load(), 4u);
+    EXPECT_EQ(t->statuses[0].load(), 1u);
+    EXPECT_EQ(t->statuses[1].load(), 2u);
+    EXPECT_EQ(t->statuses[2].load(), 1u);
+    EXPECT_EQ(t->received.load(), 18u);
+    EXPECT_EQ(t->sent.load(), 20u);
+    EXPECT_EQ(u->connections.load(), 0u);
+    EXPECT_EQ(h->requests.load(), 0u);
+    uint64_t g2 = zone_->begin_generation();
+    EXPECT_EQ(zone_->stream_listen("tcp 127.0.0.1:5000", g2), t);  // a reload keeps them
+    EXPECT_EQ(t->sessions.load(), 4u);
+}
+
 TEST_F(StatusZoneTest, AFullZoneRecyclesOnlyLongUnusedEntries) {
     uint64_t g = zone_->begin_generation();
     size_t cap = zone_->server_capacity();

@@ -63,6 +63,19 @@ class HelperTestPeer {
     void set_link(const std::string& name, bool up) { h_.link_state_[name] = up; }
     void set_workers_ok(Millis timeout, bool ok) { h_.workers_ok_[timeout.count()] = ok; }
     void set_upstream_ok(const std::string& name, bool ok) { h_.upstream_ok_[name] = ok; }
+    /// The track_upstream trackers as run() starts them (each group assumed usable), then one
+    /// poll: what the groups' shared peer state says now.
+    void poll_upstreams() {
+        for (const InstanceConf& i : h_.conf_.instances) {
+            for (const TrackedName& t : i.track_upstreams) {
+                h_.upstream_ok_.emplace(t.name, true);
+            }
+        }
+        if (!h_.poll_timer_) {
+            h_.poll_timer_ = h_.loop_.make_timer([] {});
+        }
+        h_.poll_trackers();
+    }
 
   private:
     Helper& h_;
@@ -308,11 +321,12 @@ class HelperFixture : public ::testing::Test {
     ~HelperFixture() override { helper_.reset(); }
 
     /// Loads `vrrp_block` (a whole `vrrp { }`) and makes the helper; slots in `shared_`.
-    void make(std::string_view vrrp_block) {
+    /// `test_only` false: the cycle makes its shared zones (the upstream groups' peer state).
+    void make(std::string_view vrrp_block, bool test_only = true) {
         helper_.reset();
         cycle_.reset();
         core::Status s =
-            support::load_cycle(registry_, dir_, vrrp_block, cycle_, nullptr, {}, true);
+            support::load_cycle(registry_, dir_, vrrp_block, cycle_, nullptr, {}, test_only);
         const VrrpConf* conf = s.is_ok() ? vrrp_conf(*cycle_) : nullptr;
         if (conf == nullptr) {
             // Ends the test (gtest reports it) rather than going on without a helper.

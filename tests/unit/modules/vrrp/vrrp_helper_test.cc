@@ -10,6 +10,7 @@
 #include <string>
 
 #include "unit/modules/vrrp/vrrp_fakes.h"
+#include "upstream/upstream.h"
 
 namespace vrrp::test {
 namespace {
@@ -182,6 +183,28 @@ TEST_F(VrrpHelperTest, InterfacesWorkersAndUpstreams) {
     EXPECT_FALSE(track().fault);
     peer().set_link("eth0", false);  // the instance's own interface: Fault
     EXPECT_TRUE(track().fault);
+}
+
+TEST_F(VrrpHelperTest, TrackUpstreamReadsAStreamGroup) {
+    if (registry_.find("stream") == nullptr) {
+        GTEST_SKIP() << "the stream module is not compiled in";
+    }
+    // Groups of the stream block only: `up` has a usable server, `gone` none (both `down`);
+    // an http group named `gone` would be preferred, there is none.
+    make(vrrp_block("track_upstream up weight=-10; track_upstream gone weight=-20;\n") +
+             "stream {\n"
+             "    upstream up { server 127.0.0.1:1; }\n"
+             "    upstream gone { server 127.0.0.1:2 down; server 127.0.0.1:3 down; }\n"
+             "}\n",
+         false);
+    const upstream::Group* gone = upstream::find_group(*cycle_, "gone");
+    ASSERT_NE(gone, nullptr);
+    EXPECT_TRUE(gone->stream());
+    peer().claim_slots();
+    EXPECT_EQ(track().weight, 0);  // not polled yet: assumed usable
+    peer().poll_upstreams();
+    EXPECT_FALSE(track().fault);
+    EXPECT_EQ(track().weight, -20);
 }
 
 // ---- Slots (claim_slots on a zone in process memory) ----
