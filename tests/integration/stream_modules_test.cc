@@ -243,6 +243,63 @@ TEST_F(StreamModulesTest, MapValuesFollowTheirSource) {
         << log("logs/map.log");
 }
 
+TEST_F(StreamModulesTest, AMapOnTheServerNameChoosesTheUpstream) {
+    if (!halo_has_module("stream_ssl_preread")) {
+        GTEST_SKIP() << "no stream_ssl_preread module";
+    }
+    TlsPassthroughBackend a("a"), org("org");
+    TcpEchoBackend plain("plain");
+    if (a.port() == 0) {
+        GTEST_SKIP() << "no OpenSSL in the tests";
+    }
+    halo_.write_conf(
+        conf("stream {\n"
+             "    upstream be_a { server " +
+             a.address() +
+             "; }\n"
+             "    upstream be_org { server " +
+             org.address() +
+             "; }\n"
+             "    map $ssl_preread_server_name $backend {\n"
+             "        hostnames;\n"
+             "        a.example.com  be_a;\n"
+             "        *.example.org  be_org;\n"
+             "        default        " +
+             plain.address() +
+             ";\n"
+             "    }\n"
+             "    log_format sni '$ssl_preread_server_name $backend $upstream_addr';\n"
+             "    server {\n"
+             "        listen 127.0.0.1:%%PORT_0%%;\n"
+             "        ssl_preread on;\n"
+             "        preread_timeout 2s;\n"
+             "        proxy_pass $backend;\n"
+             "        access_log logs/sni.log sni;\n"
+             "    }\n"
+             "}\n"));
+    ASSERT_TRUE(halo_.start());
+    std::string fp;
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "a.example.com", &fp, "x\n"), "tls a\nx\n");
+    EXPECT_EQ(fp, a.fingerprint());
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "A.Example.COM", &fp, "x\n"), "tls a\nx\n");
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "www.example.org", &fp, "x\n"), "tls org\nx\n");
+    EXPECT_EQ(fp, org.fingerprint());
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "deep.sub.example.org", &fp, "x\n"), "tls org\nx\n");
+    EXPECT_EQ(org.last_server_name(), "deep.sub.example.org");
+    // Any other name: the default, an address (a plain server: no TLS handshake there).
+    int before = plain.connections();
+    EXPECT_EQ(tls_roundtrip(halo_.port(0), "other.net", nullptr, "x\n", {}, StreamMillis(1000)),
+              "");
+    EXPECT_TRUE(wait_until([&] { return plain.connections() > before; }));
+    std::string up_a = "127\\.0\\.0\\.1:" + std::to_string(a.port());
+    std::string up_org = "127\\.0\\.0\\.1:" + std::to_string(org.port());
+    std::string up_plain = "127\\.0\\.0\\.1:" + std::to_string(plain.port());
+    EXPECT_TRUE(wait_log_line("logs/sni.log", "a\\.example\\.com be_a " + up_a));
+    EXPECT_TRUE(wait_log_line("logs/sni.log", "www\\.example\\.org be_org " + up_org));
+    EXPECT_TRUE(wait_log_line("logs/sni.log", "other\\.net " + up_plain + " " + up_plain))
+        << log("logs/sni.log");
+}
+
 TEST_F(StreamModulesTest, ConfigErrorsNameTheLine) {
     const std::string srv = "    server { listen 127.0.0.1:1; proxy_pass 127.0.0.1:2; }\n";
     expect_emerg("stream {\n    deny foo;\n" + srv + "}\n", "invalid parameter \"foo\"", 6);
