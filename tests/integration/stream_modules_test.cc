@@ -85,7 +85,8 @@ class StreamModulesTest : public ::testing::Test {
         });
     }
     std::string forbidden(int port_index) {
-        return "access forbidden by rule, client: 127.0.0.1, server: 127.0.0.1:" +
+        return "access forbidden by rule while initializing session, client: 127.0.0.1, "
+               "server: 127.0.0.1:" +
                std::to_string(halo_.port(port_index));
     }
     Halo halo_;
@@ -132,7 +133,9 @@ TEST_F(StreamModulesTest, AllowAndDenyTheFirstMatchingRuleDecides) {
     EXPECT_NE(errors.find(forbidden(0)), std::string::npos) << errors;
     EXPECT_EQ(errors.find(forbidden(1)), std::string::npos) << errors;
     EXPECT_EQ(errors.find(forbidden(3)), std::string::npos) << errors;
-    EXPECT_NE(errors.find("access forbidden by rule, client: unix:"), std::string::npos) << errors;
+    EXPECT_NE(errors.find("access forbidden by rule while initializing session, client: unix:"),
+              std::string::npos)
+        << errors;
 }
 
 TEST_F(StreamModulesTest, AccessLogLinesCarryTheSessionVariables) {
@@ -200,6 +203,49 @@ TEST_F(StreamModulesTest, AccessLogLinesCarryTheSessionVariables) {
     })) << log("logs/stream.log");
     EXPECT_TRUE(log_lines_with(log("logs/stream.log"), " " + std::to_string(halo_.port(2))).empty())
         << log("logs/stream.log");
+}
+
+TEST_F(StreamModulesTest, UdpSessionsAreFilteredAndLoggedToAFileNamedByVariables) {
+    UdpEchoBackend u("u");
+    uint16_t allowed = free_port(), denied = free_port();
+    halo_.write_conf(
+        conf("stream {\n"
+             "    log_format udp '$protocol $status $bytes_received $bytes_sent';\n"
+             "    access_log logs/udp-$server_port.log udp;\n"
+             "    server {\n"
+             "        listen 127.0.0.1:" +
+             std::to_string(allowed) +
+             " udp;\n"
+             "        allow 127.0.0.1;\n"
+             "        deny all;\n"
+             "        proxy_pass " +
+             u.address() +
+             ";\n"
+             "        proxy_responses 1;\n"
+             "    }\n"
+             "    server {\n"
+             "        listen 127.0.0.1:" +
+             std::to_string(denied) +
+             " udp;\n"
+             "        deny 127.0.0.0/8;\n"
+             "        proxy_pass " +
+             u.address() +
+             ";\n"
+             "    }\n"
+             "}\n"));
+    ASSERT_TRUE(halo_.start());
+    std::string out;
+    ASSERT_TRUE(wait_until([&] { return !(out = udp_roundtrip(allowed, "query")).empty(); }));
+    EXPECT_EQ(out, "u:query");
+    EXPECT_EQ(udp_roundtrip(denied, "query", StreamMillis(500)), "");
+    // One datagram each way: 5 bytes in, "u:query" (7 bytes) out; the denied one: 403.
+    EXPECT_TRUE(wait_log_line("logs/udp-" + std::to_string(allowed) + ".log", "UDP 200 5 7"))
+        << log("logs/udp-" + std::to_string(allowed) + ".log");
+    EXPECT_TRUE(wait_log_line("logs/udp-" + std::to_string(denied) + ".log", "UDP 403 5 0"))
+        << log("logs/udp-" + std::to_string(denied) + ".log");
+    int before = u.datagrams();
+    EXPECT_EQ(udp_roundtrip(denied, "again", StreamMillis(300)), "");
+    EXPECT_EQ(u.datagrams(), before);
 }
 
 TEST_F(StreamModulesTest, MapValuesFollowTheirSource) {
@@ -339,7 +385,7 @@ TEST_F(StreamModulesTest, ConfigErrorsNameTheLine) {
                  "pcre2_compile() failed: missing closing parenthesis in \"(abc\" at \"\"", 7);
     expect_emerg(
         "stream {\n    map $remote_addr $b {\n        a x;\n        A y;\n    }\n" + srv + "}\n",
-        "conflicting parameter \"A\"", 8);
+        "conflicting parameter \"a\"", 8);
     expect_emerg(
         "stream {\n    map $remote_addr $b {\n        hostnames;\n        *.*.x y;\n"
         "    }\n" +

@@ -82,7 +82,8 @@ stream::Flow access_handler(stream::Session& s) {
         if (rule.allow) {
             return stream::Flow::kDeclined;
         }
-        HALO_LOG(kError, "access forbidden by rule, client: %s, server: %s",
+        HALO_LOG(kError,
+                 "access forbidden by rule while initializing session, client: %s, server: %s",
                  s.peer.host_text().c_str(), s.local().text().c_str());
         s.status = 403;
         return stream::Flow::kDone;

@@ -103,7 +103,11 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry) {
         case MapTable::AddResult::kConflict:
             break;
     }
-    return entry_error(entry, "conflicting parameter \"" + std::string(key) + "\"");
+    std::string lowered(key);  // nginx names the key as it compares it
+    for (char& c : lowered) {
+        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    }
+    return entry_error(entry, "conflicting parameter \"" + lowered + "\"");
 }
 
 bool get_map(const stream::Session& s, std::string_view name, std::string& out);
