@@ -65,6 +65,14 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry) {
     if (args.size() != 2) {
         return entry_error(entry, "invalid number of the map parameters");
     }
+    for (size_t i = args[1].find('$'); i != std::string::npos; i = args[1].find('$', i + 1)) {
+        size_t d = i + 1 < args[1].size() && args[1][i + 1] == '{' ? i + 2 : i + 1;
+        if (d < args[1].size() && isdigit(static_cast<unsigned char>(args[1][d])) != 0) {
+            return entry_error(entry,
+                               "regex captures (\"$" + std::string(1, args[1][d]) +
+                                   "\") in a stream \"map\" value are not supported by halo yet");
+        }
+    }
     auto value = std::make_unique<stream::ComplexValue>();
     HALO_TRY(stream::ComplexValue::parse(args[1], entry.where(), *value));
     stream::register_complex_value(cf.cycle(), value.get());
