@@ -258,6 +258,9 @@ struct VariableDef {
     std::string_view name;  // "remote_addr", or a prefix ending in '_' with `prefix`
     VariableGetter get = nullptr;
     bool prefix = false;
+    /// Without `prefix`: the `arg` passed to `get` (a module that defines variables from the
+    /// config, such as map, tells them apart by it). Must outlive the cycle's bindings.
+    std::string_view arg = {};
 };
 
 /// Registers a module's variable (from its postconfiguration).
@@ -269,8 +272,12 @@ void add_variable(core::Cycle& cycle, VariableDef def);
 class ComplexValue {
   public:
     static core::Status parse(std::string_view text, const std::string& where, ComplexValue& out);
-    /// Appends the value for `s`; a variable without a value appends `missing`.
-    void eval(const Session& s, std::string& out, std::string_view missing = {}) const;
+    /// Passes a variable's value into a line (an access log's escaping).
+    using Escape = void (*)(std::string_view value, std::string& out);
+    /// Appends the value for `s`; a variable without a value appends `missing`. With `escape`
+    /// each variable's value goes through it (the literal text does not).
+    void eval(const Session& s, std::string& out, std::string_view missing = {},
+              Escape escape = nullptr) const;
     std::string eval(const Session& s) const {
         std::string v;
         eval(s, v);

@@ -310,19 +310,28 @@ core::Status ComplexValue::bind(const StreamMainConf& main) {
             return core::Status::error("unknown \"" + p.name + "\" variable in " + where_);
         }
         p.def = best;
-        if (best->prefix) {
-            p.arg = p.name.substr(best->name.size());
-        }
+        p.arg = best->prefix ? p.name.substr(best->name.size()) : std::string(best->arg);
     }
     return core::Status::ok();
 }
 
-void ComplexValue::eval(const Session& s, std::string& out, std::string_view missing) const {
+void ComplexValue::eval(const Session& s, std::string& out, std::string_view missing,
+                        Escape escape) const {
+    std::string value;
     for (const Part& p : parts_) {
         if (!p.var) {
             out += p.literal;
-        } else if (p.def == nullptr || !p.def->get(s, p.arg, out)) {
-            out += missing;
+        } else if (escape == nullptr) {
+            if (p.def == nullptr || !p.def->get(s, p.arg, out)) {
+                out += missing;
+            }
+        } else {
+            value.clear();
+            if (p.def == nullptr || !p.def->get(s, p.arg, value)) {
+                out += missing;
+            } else {
+                escape(value, out);
+            }
         }
     }
 }
