@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "event/event_module.h"
 #include "event/proxy_protocol.h"
 #include "event/runtime.h"
 #include "stream/stream.h"
@@ -70,6 +72,7 @@ void Port::on_datagrams(int fd) {
     // others (level-triggered: the loop comes back for the rest).
     static char buf[65536];
     ev::Runtime& rt = ev::Runtime::current();
+    auto max_sessions = static_cast<size_t>(*rt.cycle().conf<ev::EventConf>().worker_connections);
     for (int i = 0; i < 32; i++) {
         core::SockAddr peer;
         peer.len = sizeof(peer.storage);
@@ -96,6 +99,19 @@ void Port::on_datagrams(int fd) {
         }
         if (rt.shutting_down()) {
             continue;  // a quitting worker takes no new session
+        }
+        if (rt.active_connections() >= max_sessions) {
+            // Every session holds a socket to its peer: past worker_connections a flood of
+            // client addresses would take every descriptor. Dropped, as nginx drops them.
+            int64_t now_s = core::steady_ms() / 1000;
+            if (now_s != full_logged_s_) {
+                full_logged_s_ = now_s;
+                HALO_LOG(kAlert,
+                         "%zu worker_connections are not enough, datagrams from new clients of "
+                         "%s dropped",
+                         max_sessions, listen_.addr.text().c_str());
+            }
+            continue;
         }
         auto* s = new Session(*this, peer, -1);
         s->udp_fd = fd;

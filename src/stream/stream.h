@@ -156,6 +156,7 @@ class Port : public ev::ListenHandler {
     Listen listen_;
     core::Listening* listening_;
     std::unordered_map<std::string, Session*> udp_sessions_;  // by the address's bytes
+    int64_t full_logged_s_ = 0;  // the second of the last "worker_connections" alert
 };
 
 /// One client's session: a TCP connection, or the datagrams of one UDP client address (until
@@ -262,6 +263,10 @@ struct VariableDef {
     /// config, such as map, tells them apart by it). Must outlive the cycle's bindings.
     std::string_view arg = {};
 };
+
+/// Appends `ms` milliseconds as seconds with milliseconds ("12.345"), the form of
+/// $session_time, $msec and $upstream_connect_time.
+void append_seconds_ms(std::string& out, int64_t ms);
 
 /// Registers a module's variable (from its postconfiguration).
 void add_variable(core::Cycle& cycle, VariableDef def);

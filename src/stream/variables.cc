@@ -78,10 +78,7 @@ bool get_bytes_received(const Session& s, std::string_view, std::string& out) {
 bool get_session_time(const Session& s, std::string_view, std::string& out) {
     auto ms =
         std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - s.start).count();
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-             static_cast<long long>(ms % 1000));
-    out += buf;
+    append_seconds_ms(out, ms);
     return true;
 }
 
@@ -143,10 +140,7 @@ bool get_msec(const Session&, std::string_view, std::string& out) {
     auto ms =
         std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-             static_cast<long long>(ms % 1000));
-    out += buf;
+    append_seconds_ms(out, ms);
     return true;
 }
 
@@ -215,6 +209,13 @@ std::vector<VariableDef> core_variables() {
         {"proxy_protocol_addr", &get_proxy_protocol_addr},
         {"proxy_protocol_port", &get_proxy_protocol_port},
     };
+}
+
+void append_seconds_ms(std::string& out, int64_t ms) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
+             static_cast<long long>(ms % 1000));
+    out += buf;
 }
 
 void add_variable(core::Cycle& cycle, VariableDef def) {

@@ -341,6 +341,34 @@ TEST_F(StreamTest, HashOnTheClientAddressKeepsAClientOnOneServer) {
         7);
 }
 
+TEST_F(StreamTest, UdpSessionsStopAtWorkerConnections) {
+    // Each UDP session holds a socket to its peer: new client addresses past
+    // worker_connections are dropped (with an alert), the sessions already there keep working.
+    UdpEchoBackend u("u");
+    uint16_t port = free_port();
+    std::string c = conf(
+        "stream {\n    server {\n        listen 127.0.0.1:" + std::to_string(port) +
+        " udp;\n        proxy_pass " + u.address() + ";\n        proxy_timeout 30s;\n    }\n}\n");
+    c.replace(c.find("worker_connections 256"), 22, "worker_connections 8");
+    halo_.write_conf(c);
+    ASSERT_TRUE(halo_.start());
+    std::vector<std::unique_ptr<UdpClient>> clients;
+    int answered = 0;
+    for (int i = 0; i < 12; i++) {
+        clients.push_back(std::make_unique<UdpClient>(port));
+        clients.back()->send("q" + std::to_string(i));
+        if (!clients.back()->receive(StreamMillis(i < 8 ? 2000 : 500)).empty()) {
+            answered++;
+        }
+    }
+    EXPECT_EQ(answered, 8);
+    EXPECT_NE(halo_.error_log().find("8 worker_connections are not enough"), std::string::npos)
+        << halo_.error_log();
+    // The first client's session still answers.
+    clients[0]->send("again");
+    EXPECT_EQ(clients[0]->receive(), "u:again");
+}
+
 TEST_F(StreamTest, ConfigErrorsNameTheLine) {
     expect_emerg("stream {\n    server { proxy_pass 127.0.0.1:1; }\n}\n",
                  "no \"listen\" is defined for server", 6);

@@ -20,13 +20,6 @@ constexpr uint64_t kSpliceAfter = 64 * 1024;
 
 char g_scratch[kScratch];
 
-std::string ms_text(int64_t ms) {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ms / 1000),
-             static_cast<long long>(ms % 1000));
-    return buf;
-}
-
 class TcpProxy final : public stream::Content {
   public:
     TcpProxy(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
@@ -194,7 +187,7 @@ void TcpProxy::on_connect(int err) {
 
 void TcpProxy::connected() {
     up_->clear_timeout();
-    s_.upstream_connect_time += ms_text(core::steady_ms() - attempt_ms_);
+    stream::append_seconds_ms(s_.upstream_connect_time, core::steady_ms() - attempt_ms_);
     relaying_ = true;
     s_.client->set_handler(&client_side_);
     if (*c_.proxy_protocol) {
