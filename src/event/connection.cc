@@ -566,9 +566,13 @@ void Connection::on_io(uint32_t ready) {
         }
         connecting_ = false;
         int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-            err = errno;
+        // A failed connect() always wakes us readable too (EPOLLERR|EPOLLHUP: libevent reports
+        // them as read and write), so writable alone means connected: no getsockopt() then.
+        if (ready != kWrite) {
+            socklen_t len = sizeof(err);
+            if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+                err = errno;
+            }
         }
         if (err == 0 && output_pending() && !flush() && write_failed_) {
             err = errno != 0 ? errno : EPIPE;  // refused or reset right after the handshake
