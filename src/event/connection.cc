@@ -573,6 +573,10 @@ void Connection::on_io(uint32_t ready) {
             if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
                 err = errno;
             }
+        } else if (transport_ == nullptr && loop_.reports_peer_close()) {
+            // Nothing has arrived yet: the next edge says when something does (a TLS
+            // transport must still be free to start its handshake with a read).
+            readable_ = false;
         }
         if (err == 0 && output_pending() && !flush() && write_failed_) {
             err = errno != 0 ? errno : EPIPE;  // refused or reset right after the handshake
