@@ -208,6 +208,39 @@ TEST_F(HaTest, NopreemptKeepsTheNewMaster) {
 
 // ---- tracking and notify ----
 
+TEST_F(HaTest, TrackUpstreamFollowsAStreamUpstreamGroup) {
+    // Issue 19: `track_upstream` names a stream (L4) upstream as it names an http one. Node 1
+    // proxies TCP port 5432 to a group whose servers refuse; once one session through the VIP
+    // has tried both, the group has no usable server and node 1 drops to 100 - 50 < 90.
+    if (!halo_has_module("stream")) {
+        GTEST_SKIP() << "halo is built without the stream module";
+    }
+    nodes_.push_back(std::make_unique<HaloNode>(
+        lab_, 1, instance(100, "advert_int 100ms;\n    track_upstream db weight=-50;\n")));
+    node(1).set_main(
+        "stream {\n  upstream db {\n    server 127.0.0.1:1 max_fails=1 fail_timeout=1h;\n"
+        "    server 127.0.0.1:2 max_fails=1 fail_timeout=1h;\n  }\n"
+        "  server { listen 5432; proxy_pass db; }\n}\n");
+    node(1).write_conf();
+    nodes_.push_back(std::make_unique<HaloNode>(lab_, 2, instance(90)));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip(1); }, 20s)) << node(1).error_log();
+    node(2).start();
+    auto holder_is = [&](int n) {
+        return wait_until([&] { return lab_.vip_holders(2) == std::vector<int>{n}; }, 20s);
+    };
+    ASSERT_TRUE(holder_is(1));
+    EXPECT_EQ(lab_.curl_vip(), "node1\n");
+
+    // One TCP session through the VIP: both servers refuse, the proxy gives up.
+    run_command({"ip", "netns", "exec", lab_.ns("cl"), "timeout", "3", "bash", "-c",
+                 std::string("exec 3<>/dev/tcp/") + kVip + "/5432; cat <&3"},
+                5s);
+    ASSERT_TRUE(holder_is(2)) << node(1).error_log();
+    EXPECT_EQ(node(1).count("track_upstream db: no usable server"), 1u) << node(1).error_log();
+    EXPECT_EQ(lab_.curl_vip(), "node2\n");
+}
+
 TEST_F(HaTest, TrackersMoveTheVipAndNotifyScriptsRunInOrder) {
     // Node 1 tracks a script (a file's presence), a dummy link, its workers and an upstream
     // group whose servers refuse connections; it reports transitions to a notify script.
