@@ -125,10 +125,9 @@ void TcpProxy::attempt() {
     tries_++;
     attempt_ms_ = core::steady_ms();
     if (!s_.upstream_addr.empty()) {
-        s_.upstream_addr += ", ";
         s_.upstream_connect_time += ", ";
     }
-    s_.upstream_addr += peer_.server->addr.text();
+    s_.add_upstream_attempt(peer_.server->addr.text());
     ev::Connection::ConnectOptions opt;
     opt.keepalive = *c_.socket_keepalive;
     opt.local = c_.bind ? &*c_.bind : nullptr;
