@@ -137,10 +137,11 @@ class Client {
 
 /// A TCP backend for half-close scenarios, recording per connection every byte it read before
 /// the EOF. kTally: reads to EOF, then writes "got N\n" and closes. kByeFirst: writes "bye\n",
-/// shuts its writing side down, then reads to EOF.
+/// shuts its writing side down, then reads to EOF. kReset: resets the connection once it read
+/// something (what it read is recorded).
 class ScriptBackend {
   public:
-    enum class Mode { kTally, kByeFirst };
+    enum class Mode { kTally, kByeFirst, kReset };
     explicit ScriptBackend(Mode mode) : mode_(mode), acceptor_([this](int fd, int) { serve(fd); }) {
         acceptor_.listen();
     }
@@ -172,6 +173,11 @@ class ScriptBackend {
                 break;
             }
             in.append(buf, static_cast<size_t>(n));
+            if (mode_ == Mode::kReset) {
+                linger l{1, 0};  // the acceptor's close() sends a RST
+                ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+                break;
+            }
         }
         if (mode_ == Mode::kTally) {
             send_all(fd, "got " + std::to_string(in.size()) + "\n");
@@ -534,24 +540,46 @@ TEST_F(StreamDifferentialTest, UpstreamHalfClose) {
                   }});
 }
 
-/// A refused connect tries the next server ($upstream_addr lists both); when every server
-/// refuses the session ends with 502.
+/// The backend resets the connection: the session ends (nginx takes a failed recv() as the
+/// end of that side: status 200, "upstream disconnected").
+TEST_F(StreamDifferentialTest, UpstreamReset) {
+    ScriptBackend reset(ScriptBackend::Mode::kReset);
+    uint16_t p = free_port();
+    differential({"    server { listen 127.0.0.1:" + port_text(p) + "; proxy_pass " +
+                      reset.address() + "; }\n",
+                  1, [&](Observed& o) {
+                      Client c(p);
+                      c.send("x\n");
+                      o.emplace_back("closed", c.wait_closed());
+                      o.emplace_back("client got", c.got());
+                  }});
+}
+
+/// A refused connect tries the next server ($upstream_addr lists both, $upstream_bytes_* one
+/// value each); when every server refuses, or with proxy_next_upstream off, the session ends
+/// with 502.
 TEST_F(StreamDifferentialTest, RefusedUpstreamNextAnd502) {
     TcpEchoBackend e1("e1");
     uint16_t refused1 = free_port(), refused2 = free_port();
-    uint16_t next = free_port(), none = free_port();
+    uint16_t next = free_port(), none = free_port(), off = free_port();
     auto addr = [](uint16_t port) { return "127.0.0.1:" + std::to_string(port); };
     differential({"    upstream next { server " + addr(refused1) + "; server " + e1.address() +
                       "; }\n"
                       "    upstream none { server " +
                       addr(refused1) + "; server " + addr(refused2) +
                       "; }\n"
+                      "    upstream first { server " +
+                      addr(refused1) + "; server " + e1.address() +
+                      "; }\n"
                       "    server { listen 127.0.0.1:" +
                       port_text(next) +
                       "; proxy_pass next; }\n"
                       "    server { listen 127.0.0.1:" +
-                      port_text(none) + "; proxy_pass none; }\n",
-                  2, [&](Observed& o) {
+                      port_text(none) +
+                      "; proxy_pass none; }\n"
+                      "    server { listen 127.0.0.1:" +
+                      port_text(off) + "; proxy_pass first; proxy_next_upstream off; }\n",
+                  3, [&](Observed& o) {
                       {
                           Client c(next);
                           c.read_until("\n");
@@ -560,9 +588,14 @@ TEST_F(StreamDifferentialTest, RefusedUpstreamNextAnd502) {
                       }
                       // (nothing sent: bytes the proxy has not read when it closes would make
                       // the close a reset or not depending on timing)
-                      Client c(none);
-                      o.emplace_back("none closed", c.wait_closed());
-                      o.emplace_back("none got", c.got());
+                      {
+                          Client c(none);
+                          o.emplace_back("none closed", c.wait_closed());
+                          o.emplace_back("none got", c.got());
+                      }
+                      Client c(off);
+                      o.emplace_back("next off closed", c.wait_closed());
+                      o.emplace_back("next off got", c.got());
                   }});
 }
 

@@ -266,8 +266,8 @@ void TcpProxy::pump(bool from_client) {
             log(core::LogLevel::kInfo, std::string("recv() failed (") + std::to_string(errno) +
                                            ": " + strerror(errno) + ") while proxying " +
                                            (from_client ? "connection" : "upstream"));
-            end(from_client ? 200 : 502);
-            return;
+            f.eof = true;  // nginx: a failed read ends that side as its EOF does (status 200)
+            break;
         }
         moved = true;
         f.moved += n;
@@ -347,7 +347,7 @@ void TcpProxy::on_error(bool client) {
     }
     log(core::LogLevel::kInfo,
         std::string("send() failed while proxying ") + (client ? "to client" : "to upstream"));
-    end(client ? 200 : 502);
+    end(200);  // nginx: a failed send while proxying ends the session with 200, either way
 }
 
 }  // namespace
