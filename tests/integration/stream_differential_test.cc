@@ -255,7 +255,8 @@ std::string full_conf(const std::string& stream_body, uint16_t ready_port) {
            "events { worker_connections 256; }\n"
            "stream {\n"
            "    log_format diff '$remote_addr|$protocol|$status|$bytes_sent|$bytes_received|"
-           "$upstream_addr|$upstream_bytes_sent|$upstream_bytes_received';\n"
+           "$upstream_addr|$upstream_bytes_sent|$upstream_bytes_received|$proxy_protocol_addr|"
+           "$ssl_preread_server_name';\n"
            "    access_log %%PREFIX%%/logs/stream.log diff;\n"
            "    server { listen 127.0.0.1:" +
            std::to_string(ready_port) + "; access_log off; proxy_pass 127.0.0.1:1; }\n" +
@@ -271,7 +272,9 @@ enum LogField {
     kBytesReceived,
     kUpAddr,
     kUpSent,
-    kUpReceived
+    kUpReceived,
+    kProxyProtocolAddr,
+    kPrereadServerName
 };
 
 /// nginx or halo, started on a configuration; the stream.log lines.
@@ -638,7 +641,9 @@ TEST_F(StreamDifferentialTest, ProxyTimeoutIdleClose) {
 /// leaves out the ClientHello (or whatever the client sent before the content phase). Since
 /// 1.25.5 nginx peeks at them (recv MSG_PEEK, "Stream: socket peek in preread phase") and the
 /// proxy reads and counts them like any other byte, as the variable is documented ("number of
-/// bytes received from a client"). halo counts them (docs/stream.md, Variables).
+/// bytes received from a client"). halo counts them once the proxy passes them on, as nginx
+/// does now (docs/stream.md, Variables); bytes that never reach the proxy (a full preread
+/// buffer, a refused PROXY header) count in neither.
 constexpr char kPrereadReceived[] =
     "intended: halo's $bytes_received counts the bytes read in the preread phase, as nginx's "
     "documentation and nginx since 1.25.5 do; nginx 1.22 leaves them out";
@@ -753,6 +758,57 @@ TEST_F(StreamDifferentialTest, ProxyProtocolToBackend) {
                                                    x.dst_addr + " dst_port " +
                                                    std::to_string(x.dst_port) + " src_port " +
                                                    (x.src_port != 0 ? "set" : "0") + x.error);
+                  }});
+}
+
+/// listen ... proxy_protocol: the client's PROXY header gives $proxy_protocol_addr, and
+/// `proxy_protocol on` sends the backend the connection's own addresses (nginx writes the
+/// header from the connection, which only the realip module would change); a bad header ends
+/// the session with 400.
+TEST_F(StreamDifferentialTest, ProxyProtocolListen) {
+    ProxyProtocolBackend pp("pp");
+    uint16_t p = free_port();
+    differential({"    server { listen 127.0.0.1:" + port_text(p) + " proxy_protocol; proxy_pass " +
+                      pp.address() + "; proxy_protocol on; }\n",
+                  2,
+                  [&](Observed& o) {
+                      size_t before = pp.headers().size();
+                      {
+                          Client c(p);
+                          c.send("PROXY TCP4 10.1.2.3 10.4.5.6 1111 2222\r\nhi");
+                          o.emplace_back("echo", c.read_until("hi"));
+                      }
+                      wait_until([&] { return pp.headers().size() > before; });
+                      std::vector<ProxyHeader> h = pp.headers();
+                      o.emplace_back("header", h.size() > before
+                                                   ? h[before].family + " " + h[before].src_addr +
+                                                         " " + h[before].dst_addr
+                                                   : "(none)");
+                      Client c(p);
+                      c.send("GARBAGE\r\n");
+                      o.emplace_back("bad header closed", c.wait_closed());
+                      o.emplace_back("bad header got", c.got());
+                  },
+                  {{"bad header closed",
+                    "intended: nginx peeks at the PROXY header (MSG_PEEK) and closes with the "
+                    "bytes unread, so the kernel resets the connection; halo has read them, so "
+                    "its close is a FIN. Either way the session ends at once, with 400"}}});
+}
+
+/// ssl_preread with a ClientHello larger than preread_buffer_size: the session ends (400).
+TEST_F(StreamDifferentialTest, PrereadBufferFull) {
+    TlsPassthroughBackend t("t");
+    if (t.port() == 0) {
+        GTEST_SKIP() << "the TLS backend needs OpenSSL";
+    }
+    uint16_t p = free_port();
+    differential({"    server { listen 127.0.0.1:" + port_text(p) +
+                      "; ssl_preread on; preread_buffer_size 64; proxy_pass " + t.address() +
+                      "; }\n",
+                  1, [&](Observed& o) {
+                      std::string fp;
+                      o.emplace_back("got", tls_roundtrip(p, "a.example", &fp, "x\n"));
+                      o.emplace_back("backend connections", std::to_string(t.connections()));
                   }});
 }
 

@@ -206,6 +206,7 @@ void TcpProxy::connected() {
     }
     if (!s_.preread.empty()) {
         up_->send(s_.preread);
+        s_.bytes_received += s_.preread.size();  // (not counted when they were read)
         s_.upstream_bytes_sent += s_.preread.size();
         up_flow_.moved += s_.preread.size();
         std::string().swap(s_.preread);
