@@ -396,8 +396,15 @@ inline Observed run_one(bool halo, const Scenario& sc, uint16_t ready, std::stri
     return o;
 }
 
-/// Runs `sc` with nginx, then with halo, and compares what each did.
-inline void differential(const Scenario& sc) {
+/// What each proxy observed, by name (differential()'s result).
+struct Observations {
+    std::map<std::string, std::string> nginx;
+    std::map<std::string, std::string> halo;
+};
+
+/// Runs `sc` with nginx, then with halo, and compares what each did; returns both, so that a
+/// scenario with an intended difference asserts halo's documented value too.
+inline Observations differential(const Scenario& sc) {
     std::string nginx_errors, halo_errors;
     uint16_t ready = free_port();
     Observed nginx = run_one(false, sc, ready, &nginx_errors);
@@ -440,6 +447,7 @@ inline void differential(const Scenario& sc) {
             std::cout << k << ": " << printable(v) << "\n";
         }
     }
+    return {std::move(n), std::move(h)};
 }
 
 class StreamDifferentialTest : public ::testing::Test {

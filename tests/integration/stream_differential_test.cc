@@ -10,6 +10,8 @@
 // A difference fails the test unless the scenario lists it as intended (halo's documented
 // behaviour, docs/stream.md), with the reason. Skipped when nginx or its stream module
 // (libnginx-mod-stream) is not installed.
+#include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -208,13 +210,13 @@ constexpr char kPrereadReceived[] =
     "intended: halo's $bytes_received counts the bytes read in the preread phase, as nginx's "
     "documentation and nginx since 1.25.5 do; nginx 1.22 leaves them out";
 
-/// ssl_preread with a client that sends nothing: once preread_timeout passes, the session goes
-/// on to proxy_pass with an empty $ssl_preread_server_name; a client that sends something
-/// other than a ClientHello goes on at once.
+/// ssl_preread with a client that sends nothing: once preread_timeout passes, the session ends
+/// (status 200, no upstream, $ssl_preread_server_name not found); a client that sends
+/// something other than a ClientHello goes on at once, to the map's default.
 TEST_F(StreamDifferentialTest, PrereadTimeoutAndNotTls) {
     TcpEchoBackend dflt("default"), named("named");
     uint16_t p = free_port();
-    differential(
+    Observations r = differential(
         {"    map $ssl_preread_server_name $be {\n"
          "        default " +
              dflt.address() + ";\n        a.example " + named.address() +
@@ -233,6 +235,7 @@ TEST_F(StreamDifferentialTest, PrereadTimeoutAndNotTls) {
          },
          {{"log field 4", kPrereadReceived}},
          {kBytesReceived}});
+    EXPECT_EQ(r.halo["log field 4"], "0 ; 6");  // the plain client's 6 bytes, passed on
 }
 
 /// ssl_preread routing: a map on $ssl_preread_server_name picks the upstream; the client's
@@ -244,32 +247,40 @@ TEST_F(StreamDifferentialTest, SslPrereadRoutesOnSni) {
     }
     uint16_t p = free_port();
     const TlsPassthroughBackend* all[] = {&a, &b, &dflt};
-    differential(
-        {"    map $ssl_preread_server_name $be {\n"
-         "        a.example " +
-             a.address() + ";\n        b.example " + b.address() + ";\n        default " +
-             dflt.address() +
-             ";\n    }\n"
-             "    server { listen 127.0.0.1:" +
-             port_text(p) + "; ssl_preread on; proxy_pass $be; }\n",
-         3,
-         [&](Observed& o) {
-             for (const char* sni : {"a.example", "b.example", "other.example"}) {
-                 std::string fp;
-                 std::string got = tls_roundtrip(p, sni, &fp, "x\n");
-                 o.emplace_back(std::string(sni) + " got", got);
-                 std::string who = "(unknown certificate)";
-                 for (const TlsPassthroughBackend* t : all) {
-                     if (t->fingerprint() == fp) {
-                         who = t->name() + " sni=" + t->last_server_name();
-                     }
-                 }
-                 o.emplace_back(std::string(sni) + " reached", who);
-             }
-         },
-         {{"log field 4", kPrereadReceived}},
-         {kBytesReceived},
-         {kBytesSent, kUpReceived}});
+    Observations r =
+        differential({"    map $ssl_preread_server_name $be {\n"
+                      "        a.example " +
+                          a.address() + ";\n        b.example " + b.address() +
+                          ";\n        default " + dflt.address() +
+                          ";\n    }\n"
+                          "    server { listen 127.0.0.1:" +
+                          port_text(p) + "; ssl_preread on; proxy_pass $be; }\n",
+                      3,
+                      [&](Observed& o) {
+                          for (const char* sni : {"a.example", "b.example", "other.example"}) {
+                              std::string fp;
+                              std::string got = tls_roundtrip(p, sni, &fp, "x\n");
+                              o.emplace_back(std::string(sni) + " got", got);
+                              std::string who = "(unknown certificate)";
+                              for (const TlsPassthroughBackend* t : all) {
+                                  if (t->fingerprint() == fp) {
+                                      who = t->name() + " sni=" + t->last_server_name();
+                                  }
+                              }
+                              o.emplace_back(std::string(sni) + " reached", who);
+                          }
+                      },
+                      {{"log field 4", kPrereadReceived}},
+                      {kBytesReceived},
+                      {kBytesSent, kUpReceived}});
+    // halo's count has the ClientHello on top of what nginx 1.22 counts
+    std::istringstream n(r.nginx["log field 4"]), h(r.halo["log field 4"]);
+    for (int i = 0; i < 3; i++) {
+        std::string nv, hv, sep;
+        n >> nv >> sep;
+        h >> hv >> sep;
+        EXPECT_GT(std::atoi(hv.c_str()), std::atoi(nv.c_str()) + 100) << i;
+    }
 }
 
 /// allow/deny: a denied client is closed with status 403 and no upstream.
@@ -328,31 +339,33 @@ TEST_F(StreamDifferentialTest, ProxyProtocolToBackend) {
 TEST_F(StreamDifferentialTest, ProxyProtocolListen) {
     ProxyProtocolBackend pp("pp");
     uint16_t p = free_port();
-    differential({"    server { listen 127.0.0.1:" + port_text(p) + " proxy_protocol; proxy_pass " +
-                      pp.address() + "; proxy_protocol on; }\n",
-                  2,
-                  [&](Observed& o) {
-                      size_t before = pp.headers().size();
-                      {
-                          Client c(p);
-                          c.send("PROXY TCP4 10.1.2.3 10.4.5.6 1111 2222\r\nhi");
-                          o.emplace_back("echo", c.read_until("hi"));
-                      }
-                      wait_until([&] { return pp.headers().size() > before; });
-                      std::vector<ProxyHeader> h = pp.headers();
-                      o.emplace_back("header", h.size() > before
-                                                   ? h[before].family + " " + h[before].src_addr +
-                                                         " " + h[before].dst_addr
-                                                   : "(none)");
-                      Client c(p);
-                      c.send("GARBAGE\r\n");
-                      o.emplace_back("bad header closed", c.wait_closed());
-                      o.emplace_back("bad header got", c.got());
-                  },
-                  {{"bad header closed",
-                    "intended: nginx peeks at the PROXY header (MSG_PEEK) and closes with the "
-                    "bytes unread, so the kernel resets the connection; halo has read them, so "
-                    "its close is a FIN. Either way the session ends at once, with 400"}}});
+    Observations r = differential(
+        {"    server { listen 127.0.0.1:" + port_text(p) + " proxy_protocol; proxy_pass " +
+             pp.address() + "; proxy_protocol on; }\n",
+         2,
+         [&](Observed& o) {
+             size_t before = pp.headers().size();
+             {
+                 Client c(p);
+                 c.send("PROXY TCP4 10.1.2.3 10.4.5.6 1111 2222\r\nhi");
+                 o.emplace_back("echo", c.read_until("hi"));
+             }
+             wait_until([&] { return pp.headers().size() > before; });
+             std::vector<ProxyHeader> h = pp.headers();
+             o.emplace_back("header", h.size() > before
+                                          ? h[before].family + " " + h[before].src_addr + " " +
+                                                h[before].dst_addr
+                                          : "(none)");
+             Client c(p);
+             c.send("GARBAGE\r\n");
+             o.emplace_back("bad header closed", c.wait_closed());
+             o.emplace_back("bad header got", c.got());
+         },
+         {{"bad header closed",
+           "intended: nginx peeks at the PROXY header (MSG_PEEK) and closes with the "
+           "bytes unread, so the kernel resets the connection; halo has read them, so "
+           "its close is a FIN. Either way the session ends at once, with 400"}}});
+    EXPECT_EQ(r.halo["bad header closed"], "eof");
 }
 
 /// ssl_preread with a ClientHello larger than preread_buffer_size: the session ends (400).
@@ -461,6 +474,57 @@ TEST_F(StreamDifferentialTest, UdpResponsesAndRequests) {
                       c.send("q");
                       o.emplace_back("silent: reply", c.receive(300ms));
                   }});
+}
+
+/// UDP and allow/deny: a denied datagram ends its session with 403, nothing forwarded.
+TEST_F(StreamDifferentialTest, UdpDeny) {
+    UdpEchoBackend live("live", 1);
+    uint16_t denied = free_port();
+    differential({"    server { listen 127.0.0.1:" + port_text(denied) +
+                      " udp; deny 127.0.0.1; proxy_pass " + live.address() +
+                      "; proxy_responses 1; }\n",
+                  1, [&](Observed& o) {
+                      int before = live.datagrams();
+                      UdpClient c(denied);
+                      c.send("d");
+                      o.emplace_back("reply", c.receive(300ms));
+                      o.emplace_back("forwarded", std::to_string(live.datagrams() - before));
+                  }});
+}
+
+/// A UDP peer whose port is closed answers the first datagram with ICMP port unreachable.
+/// nginx 1.22 takes the failed recv() as the end of the session ("recv() failed (111:
+/// Connection refused) while proxying and reading from upstream", status 200): the client's
+/// datagram is lost although the group has a live peer. halo fails that peer and resends the
+/// datagram to the next one (docs/stream.md, How a session runs: UDP), as a TCP connect that
+/// is refused goes to the next peer in both: intended, and asserted as such.
+TEST_F(StreamDifferentialTest, UdpUnreachablePeerThenNext) {
+    UdpEchoBackend live("live", 1), closed("closed", 1);
+    closed.stop();  // its port answers with ICMP port unreachable
+    uint16_t p = free_port();
+    constexpr char kNext[] =
+        "intended: halo sends the datagram to the next peer after an ICMP port unreachable "
+        "(nginx 1.22 ends the session and the datagram is lost)";
+    Observations r =
+        differential({"    upstream g { server " + closed.address() + "; server " + live.address() +
+                          "; }\n"
+                          "    server { listen 127.0.0.1:" +
+                          port_text(p) + " udp; proxy_pass g; proxy_responses 1; }\n",
+                      1,
+                      [&](Observed& o) {
+                          UdpClient c(p);
+                          c.send("g");
+                          o.emplace_back("reply", c.receive());
+                      },
+                      {{"reply", kNext},
+                       {"log field 3", kNext},
+                       {"log field 5", kNext},
+                       {"log field 6", kNext},
+                       {"log field 7", kNext}},
+                      {kBytesSent, kUpAddr, kUpSent, kUpReceived}});
+    EXPECT_EQ(r.halo["reply"], "live:g");
+    EXPECT_EQ(r.halo["log field 5"], closed.address() + ", " + live.address());
+    EXPECT_EQ(r.halo["log field 7"], "0, 6");
 }
 
 }  // namespace
