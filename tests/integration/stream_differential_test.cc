@@ -423,6 +423,48 @@ TEST_F(StreamDifferentialTest, HashPicksAsNginx) {
                   }});
 }
 
+/// The balancers pick the peers nginx picks, in the same order: smooth weighted round robin,
+/// least_conn with connections held open, a backup server once the primary is refused, and a
+/// `down` server never.
+TEST_F(StreamDifferentialTest, BalancingAsNginx) {
+    TcpEchoBackend e1("e1"), e2("e2"), e3("e3"), b1("b1");
+    uint16_t refused = free_port();
+    uint16_t wrr = free_port(), lc = free_port(), backup = free_port();
+    auto server = [](uint16_t port, const std::string& group) {
+        return "    server { listen 127.0.0.1:" + std::to_string(port) + "; proxy_pass " + group +
+               "; }\n";
+    };
+    differential({"    upstream w { server " + e1.address() + " weight=5; server " + e2.address() +
+                      "; server " + e3.address() + " weight=2; server " + b1.address() +
+                      " down; }\n" + "    upstream l { least_conn; server " + e1.address() +
+                      "; server " + e2.address() + "; server " + e3.address() + "; }\n" +
+                      "    upstream b { server 127.0.0.1:" + std::to_string(refused) + "; server " +
+                      b1.address() + " backup; }\n" + server(wrr, "w") + server(lc, "l") +
+                      server(backup, "b"),
+                  16, [&](Observed& o) {
+                      for (int i = 0; i < 8; i++) {
+                          Client c(wrr);
+                          o.emplace_back("wrr " + std::to_string(i), c.read_until("\n"));
+                      }
+                      {
+                          std::vector<std::unique_ptr<Client>> held;
+                          for (int i = 0; i < 5; i++) {
+                              held.push_back(std::make_unique<Client>(lc));
+                              o.emplace_back("least_conn " + std::to_string(i),
+                                             held.back()->read_until("\n"));
+                              if (i == 2) {
+                                  held[1].reset();  // e2's connection ends: it has the fewest now
+                                  wait_until([&] { return e2.open_connections() == 0; });
+                              }
+                          }
+                      }
+                      for (int i = 0; i < 3; i++) {
+                          Client c(backup);
+                          o.emplace_back("backup " + std::to_string(i), c.read_until("\n"));
+                      }
+                  }});
+}
+
 // ---- UDP
 // -----------------------------------------------------------------------------------------
 
