@@ -250,7 +250,8 @@ void Session::on_readable() {
         return;
     }
     std::string_view got = buf.view();
-    bytes_received += got.size();
+    // not yet $bytes_received: these count once the content module passes them on (nginx
+    // peeks at them; bytes of a refused PROXY header or of a full buffer never count)
     preread.append(got);
     if (reading_proxy_header_) {
         if (!read_proxy_header()) {
@@ -281,7 +282,6 @@ bool Session::read_proxy_header() {
         proxy_protocol_addr = h.src.host_text();
         proxy_protocol_port = std::to_string(h.src.port());
     }
-    bytes_received -= length;
     preread.erase(0, length);
     return true;
 }

@@ -187,8 +187,24 @@ struct Session : ev::ConnectionHandler {
     // What the content module reports for $upstream_* (comma-separated over attempts).
     std::string upstream_addr;
     std::string upstream_connect_time;
-    uint64_t upstream_bytes_sent = 0;
-    uint64_t upstream_bytes_received = 0;
+    uint64_t upstream_bytes_sent = 0;      // of the peer tried last
+    uint64_t upstream_bytes_received = 0;  // of the peer tried last
+    // $upstream_bytes_* of the peers tried before it ("0, 0, "): nginx lists one value per
+    // peer tried, as $upstream_addr lists the peers.
+    std::string upstream_bytes_sent_before;
+    std::string upstream_bytes_received_before;
+    /// The content module tries one more peer: `addr` joins $upstream_addr, and the byte
+    /// counts of the peer before it join the lists above.
+    void add_upstream_attempt(std::string_view addr) {
+        if (!upstream_addr.empty()) {
+            upstream_addr += ", ";
+            upstream_bytes_sent_before += std::to_string(upstream_bytes_sent) + ", ";
+            upstream_bytes_received_before += std::to_string(upstream_bytes_received) + ", ";
+            upstream_bytes_sent = 0;
+            upstream_bytes_received = 0;
+        }
+        upstream_addr += addr;
+    }
     // PROXY protocol header of the client (listen ... proxy_protocol).
     std::string proxy_protocol_addr;
     std::string proxy_protocol_port;

@@ -102,6 +102,7 @@ bool get_upstream_bytes_sent(const Session& s, std::string_view, std::string& ou
     if (s.upstream_addr.empty()) {
         return false;
     }
+    out += s.upstream_bytes_sent_before;
     out += std::to_string(s.upstream_bytes_sent);
     return true;
 }
@@ -110,6 +111,7 @@ bool get_upstream_bytes_received(const Session& s, std::string_view, std::string
     if (s.upstream_addr.empty()) {
         return false;
     }
+    out += s.upstream_bytes_received_before;
     out += std::to_string(s.upstream_bytes_received);
     return true;
 }

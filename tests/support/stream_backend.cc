@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -493,6 +495,32 @@ void ssl_read_until(SSL* ssl, std::string& out, Done done) {
     }
 }
 
+/// OpenSSL writes to its sockets with write(2): a peer that closed first (a proxy ending a
+/// session mid-handshake) would kill the test process with SIGPIPE. While one lives, SIGPIPE
+/// is blocked on this thread (the write fails with EPIPE, which the callers handle); one
+/// raised meanwhile is consumed before the mask is restored, so that processes the thread
+/// starts later keep the default.
+class SigpipeBlock {
+  public:
+    SigpipeBlock() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    }
+    ~SigpipeBlock() {
+        timespec zero{0, 0};
+        while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SigpipeBlock(const SigpipeBlock&) = delete;
+    SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+  private:
+    sigset_t pipe_;
+    sigset_t old_;
+};
+
 }  // namespace
 
 struct TlsPassthroughBackend::Tls {
@@ -538,6 +566,7 @@ TlsPassthroughBackend::~TlsPassthroughBackend() {
 }
 
 void TlsPassthroughBackend::serve(int fd) {
+    SigpipeBlock no_sigpipe;
     SSL* ssl = SSL_new(tls_->ctx);
     if (ssl == nullptr) {
         return;
@@ -574,6 +603,7 @@ std::string tls_roundtrip(uint16_t port, std::string_view sni, std::string* peer
     if (peer_fingerprint != nullptr) {
         peer_fingerprint->clear();
     }
+    SigpipeBlock no_sigpipe;
     int fd = connect_loopback(port);
     if (fd < 0) {
         return {};

@@ -125,10 +125,9 @@ void TcpProxy::attempt() {
     tries_++;
     attempt_ms_ = core::steady_ms();
     if (!s_.upstream_addr.empty()) {
-        s_.upstream_addr += ", ";
         s_.upstream_connect_time += ", ";
     }
-    s_.upstream_addr += peer_.server->addr.text();
+    s_.add_upstream_attempt(peer_.server->addr.text());
     ev::Connection::ConnectOptions opt;
     opt.keepalive = *c_.socket_keepalive;
     opt.local = c_.bind ? &*c_.bind : nullptr;
@@ -207,6 +206,7 @@ void TcpProxy::connected() {
     }
     if (!s_.preread.empty()) {
         up_->send(s_.preread);
+        s_.bytes_received += s_.preread.size();  // (not counted when they were read)
         s_.upstream_bytes_sent += s_.preread.size();
         up_flow_.moved += s_.preread.size();
         std::string().swap(s_.preread);
@@ -267,8 +267,8 @@ void TcpProxy::pump(bool from_client) {
             log(core::LogLevel::kInfo, std::string("recv() failed (") + std::to_string(errno) +
                                            ": " + strerror(errno) + ") while proxying " +
                                            (from_client ? "connection" : "upstream"));
-            end(from_client ? 200 : 502);
-            return;
+            f.eof = true;  // nginx: a failed read ends that side as its EOF does (status 200)
+            break;
         }
         moved = true;
         f.moved += n;
@@ -348,7 +348,7 @@ void TcpProxy::on_error(bool client) {
     }
     log(core::LogLevel::kInfo,
         std::string("send() failed while proxying ") + (client ? "to client" : "to upstream"));
-    end(client ? 200 : 502);
+    end(200);  // nginx: a failed send while proxying ends the session with 200, either way
 }
 
 }  // namespace

@@ -42,6 +42,16 @@ class UdpProxy final : public stream::Content {
     void release(upstream::Outcome outcome);
     void close_socket();
     void end(int status);
+    /// nginx's test for the end of a UDP session: with proxy_requests, not before that many
+    /// datagrams came; then once each had its proxy_responses replies (never when unset; at
+    /// once with proxy_responses 0).
+    bool satisfied() const {
+        int64_t requests = requests_ + 1;  // the first datagram counts
+        if (*c_.requests > 0 && requests < *c_.requests) {
+            return false;
+        }
+        return c_.responses && responses_ >= *c_.responses * requests;
+    }
     void log(core::LogLevel level, const std::string& what) {
         std::string line = what + log_context(s_, peer_.index >= 0 ? &peer_ : nullptr);
         core::log_conn(level, s_.id, "%s", line.c_str());
@@ -105,10 +115,7 @@ void UdpProxy::attempt() {
     pick_.tried[static_cast<size_t>(peer_.index)] = true;
     tries_++;
     attempt_ms_ = core::steady_ms();
-    if (!s_.upstream_addr.empty()) {
-        s_.upstream_addr += ", ";
-    }
-    s_.upstream_addr += peer_.server->addr.text();
+    s_.add_upstream_attempt(peer_.server->addr.text());
     const core::SockAddr& to = peer_.server->addr;
     fd_ = ::socket(to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
@@ -148,6 +155,9 @@ void UdpProxy::attempt() {
             return;
         }
     }
+    if (satisfied()) {
+        end(200);  // proxy_responses 0: no reply is expected
+    }
 }
 
 bool UdpProxy::send_upstream(std::string_view data) {
@@ -181,9 +191,14 @@ void UdpProxy::on_client_datagram(std::string_view data) {
     if (*c_.requests > 0 && requests_ + 1 >= *c_.requests) {
         s_.port.forget(s_);  // the client's next datagram starts a new session
     }
-    if (!done_) {
-        arm();
+    if (done_) {
+        return;
     }
+    if (fd_ >= 0 && satisfied()) {
+        end(200);
+        return;
+    }
+    arm();
 }
 
 void UdpProxy::failed(const std::string& what, int err) {
@@ -222,7 +237,7 @@ void UdpProxy::on_readable() {
         s_.upstream_bytes_received += static_cast<uint64_t>(n);
         s_.send_datagram(std::string_view(buf, static_cast<size_t>(n)));
         arm();
-        if (c_.responses && responses_ >= *c_.responses * std::max<int64_t>(1, requests_ + 1)) {
+        if (satisfied()) {
             end(200);
             return;
         }
@@ -233,7 +248,9 @@ void UdpProxy::on_timeout() {
     if (done_) {
         return;
     }
-    if (responses_ == 0 && c_.responses && *c_.responses > 0) {
+    if (c_.responses && responses_ < *c_.responses * (requests_ + 1)) {
+        // fewer replies than expected (nginx: 502; without proxy_responses, or with every
+        // reply in, a timed out session ends well)
         log(core::LogLevel::kError,
             "upstream timed out (110: Connection timed out) while "
             "proxying connection");

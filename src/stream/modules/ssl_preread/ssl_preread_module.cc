@@ -29,6 +29,10 @@ Status merge(const PrereadConf& parent, PrereadConf& child) {
 struct HelloCtx : stream::SessionCtx {
     ClientHello hello;
     bool done = false;
+    /// Bytes came that may start a ClientHello (nginx keeps its context then): the variables
+    /// are found, empty until the ClientHello is whole. Before any byte, or when the bytes
+    /// are no TLS handshake, they are not found ("-" in a log line), as nginx's.
+    bool seen = false;
 };
 
 int module_index() {
@@ -41,7 +45,7 @@ const HelloCtx* hello_of(const stream::Session& s) {
         return nullptr;
     }
     const auto* h = static_cast<const HelloCtx*>(s.ctx[i].get());
-    return h->done ? h : nullptr;
+    return h->seen ? h : nullptr;
 }
 
 stream::Flow preread(stream::Session& s) {
@@ -53,12 +57,15 @@ stream::Flow preread(stream::Session& s) {
     ClientHello hello;
     switch (parse_client_hello(s.preread, hello, limit)) {
         case HelloStatus::kNeedMore:
+            ctx.seen = !s.preread.empty();
             return stream::Flow::kAgain;
         case HelloStatus::kDone:
             ctx.hello = std::move(hello);
             ctx.done = true;
+            ctx.seen = true;
             return stream::Flow::kNext;
         case HelloStatus::kTooLarge:
+            ctx.seen = true;
             core::log_conn(core::LogLevel::kError, s.id, "preread buffer full, client: %s",
                            s.peer.host_text().c_str());
             s.status = 400;
@@ -67,15 +74,20 @@ stream::Flow preread(stream::Session& s) {
         case HelloStatus::kInvalid:
             break;
     }
-    return stream::Flow::kDeclined;  // not TLS: the variables stay empty
+    ctx.seen = false;
+    return stream::Flow::kDeclined;  // not TLS: the variables are not found
 }
 
 template <std::string ClientHello::*Field>
 bool get_field(const stream::Session& s, std::string_view, std::string& out) {
-    if (const HelloCtx* h = hello_of(s)) {
+    const HelloCtx* h = hello_of(s);
+    if (h == nullptr) {
+        return false;  // ssl_preread off, no byte came, or no TLS handshake (nginx)
+    }
+    if (h->done) {
         out += h->hello.*Field;
     }
-    return true;  // empty when there was none (nginx)
+    return true;
 }
 
 Status postconfiguration(core::Cycle& cycle) {
