@@ -2,6 +2,7 @@
 // UDP request/response service, a backend killed mid-test (passive failures and an active
 // health check take it out), the PROXY protocol to a backend and from a client, config errors
 // with file:line, and the http and stream name spaces of upstream blocks.
+#include <chrono>
 #include <map>
 
 #include "support/harness.h"
@@ -367,6 +368,50 @@ TEST_F(StreamTest, UdpSessionsStopAtWorkerConnections) {
     // The first client's session still answers.
     clients[0]->send("again");
     EXPECT_EQ(clients[0]->receive(), "u:again");
+}
+
+TEST_F(StreamTest, DownloadAndUploadRatesLimitWhatASessionReads) {
+    // nginx's rule: by second t of a session, rate * (t + 1) bytes may have been read from the
+    // limited side. 250 KiB at 100 KiB/s needs t >= 2, so the echo cannot be complete in less
+    // than a second (a bound the limit guarantees, not a speed measured).
+    TcpEchoBackend a("a");
+    std::string be = "127.0.0.1:" + std::to_string(a.port());
+    halo_.write_conf(
+        conf("stream {\n    proxy_upload_rate 0;\n"
+             "    server { listen 127.0.0.1:%%PORT_0%%; proxy_pass " +
+             be +
+             "; proxy_download_rate 100k; }\n"
+             "    server { listen 127.0.0.1:%%PORT_1%%; proxy_pass " +
+             be +
+             "; proxy_upload_rate 100k; }\n"
+             "    server { listen 127.0.0.1:%%PORT_2%%; proxy_pass " +
+             be + "; }\n}\n"));
+    ASSERT_TRUE(halo_.start());
+    std::string data = pattern_bytes(250 * 1024);
+    for (int i = 0; i < 3; i++) {
+        auto t0 = std::chrono::steady_clock::now();
+        std::string out = tcp_roundtrip(halo_.port(i), data, std::nullopt, StreamMillis(15000));
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+        ASSERT_EQ(out.size(), a.greeting().size() + data.size()) << "server " << i;
+        EXPECT_TRUE(out.substr(a.greeting().size()) == data) << "server " << i;
+        if (i < 2) {
+            EXPECT_GE(ms, 1000) << "server " << i << ": the rate did not hold the session back";
+        }
+    }
+}
+
+TEST_F(StreamTest, RatesAreRefusedForUdp) {
+    expect_emerg(
+        "stream {\n    proxy_download_rate 10k;\n    server {\n        listen 1234 udp;\n"
+        "        proxy_pass 127.0.0.1:1;\n    }\n}\n",
+        "\"proxy_download_rate\" and \"proxy_upload_rate\" are not supported by halo for udp "
+        "(\"listen ... udp\" in " +
+            halo_.conf_path() + ":8; only TCP sessions are limited)",
+        6);
+    expect_emerg("stream {\n    server { listen 1234; proxy_upload_rate $x; }\n}\n",
+                 "\"proxy_upload_rate\" with variables is not supported by halo yet", 6);
 }
 
 TEST_F(StreamTest, ConfigErrorsNameTheLine) {

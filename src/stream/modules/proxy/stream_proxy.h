@@ -36,6 +36,9 @@ struct ProxyConf : core::ConfBase {
     std::optional<bool> socket_keepalive;         // off
     std::optional<core::SockAddr> bind;           // proxy_bind (unset or off: none)
     bool bind_set = false;
+    std::optional<core::Size> download_rate;  // bytes/s read from the upstream (0: no limit)
+    std::optional<core::Size> upload_rate;    // bytes/s read from the client (0: no limit)
+    std::string rate_where;                   // the first rate directive's file:line
 };
 core::Status merge(const ProxyConf& parent, ProxyConf& child);
 

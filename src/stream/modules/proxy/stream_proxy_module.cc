@@ -113,15 +113,25 @@ Status set_bind(ConfContext& cf, ProxyConf& conf) {
     return Status::ok();
 }
 
-Status set_rate(ConfContext& cf, ProxyConf&) {
+/// `proxy_download_rate` / `proxy_upload_rate size`: bytes per second read from that side of
+/// a TCP session (nginx's per-connection limit; 0: none).
+Status set_rate(ConfContext& cf, ProxyConf& conf) {
+    std::optional<core::Size>& slot =
+        cf.name() == "proxy_download_rate" ? conf.download_rate : conf.upload_rate;
+    if (slot) {
+        return cf.duplicate();
+    }
+    if (cf.arg(0).find('$') != std::string::npos) {
+        return cf.error("\"" + std::string(cf.name()) +
+                        "\" with variables is not supported by halo yet");
+    }
     auto s = core::parse_size(cf.arg(0));
     if (!s) {
         return cf.invalid_value(cf.arg(0));
     }
-    if (s->bytes != 0) {
-        return cf.error("\"" + std::string(cf.name()) +
-                        "\" is not supported by halo yet: the stream proxy does not limit "
-                        "its rate (0, the default, is accepted)");
+    slot = *s;
+    if (s->bytes != 0 && conf.rate_where.empty()) {
+        conf.rate_where = cf.node().where();
     }
     return Status::ok();
 }
@@ -132,8 +142,24 @@ struct HashKeys {
 };
 
 Status postconfiguration(core::Cycle& cycle) {
-    if (stream::stream_main(cycle) == nullptr) {
+    stream::StreamMainConf* main = stream::stream_main(cycle);
+    if (main == nullptr) {
         return Status::ok();
+    }
+    for (const auto& server : main->servers) {
+        const auto& pc = server->conf<ProxyConf>();
+        if (pc.download_rate->bytes == 0 && pc.upload_rate->bytes == 0) {
+            continue;
+        }
+        for (const stream::Listen& l : server->conf<stream::StreamSrvConf>().listens) {
+            if (l.options.udp) {
+                return Status::error(
+                    "\"proxy_download_rate\" and \"proxy_upload_rate\" are not supported by halo "
+                    "for udp (\"listen ... udp\" in " +
+                    l.where + "; only TCP sessions are limited) in " +
+                    (pc.rate_where.empty() ? server->where : pc.rate_where));
+            }
+        }
     }
     for (const upstream::Group* g : upstream::all_groups(cycle)) {
         if (!g->stream() || g->stream_hash_key().empty()) {
@@ -190,6 +216,11 @@ Status merge(const ProxyConf& parent, ProxyConf& child) {
     core::inherit(child.requests, parent.requests, int64_t{0});
     core::inherit(child.half_close, parent.half_close, false);
     core::inherit(child.socket_keepalive, parent.socket_keepalive, false);
+    core::inherit(child.download_rate, parent.download_rate, core::Size{0});
+    core::inherit(child.upload_rate, parent.upload_rate, core::Size{0});
+    if (child.rate_where.empty()) {
+        child.rate_where = parent.rate_where;
+    }
     if (!child.bind_set) {
         child.bind = parent.bind;
         child.bind_set = parent.bind_set;

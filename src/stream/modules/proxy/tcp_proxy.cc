@@ -3,7 +3,9 @@
 // both ways until one side ends. Small exchanges are copied through one worker-wide buffer;
 // once a direction has moved more than kSpliceAfter bytes, it moves by splice(2) through a
 // pipe (no copy into user space), as long as neither side has a transport.
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/clock.h"
@@ -28,6 +30,9 @@ class TcpProxy final : public stream::Content {
         pick_.tried.assign(group.servers().size(), false);
         hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
+        start_s_ = first_ms_ / 1000;
+        up_flow_.rate = conf.upload_rate->bytes;
+        down_flow_.rate = conf.download_rate->bytes;
     }
     ~TcpProxy() override { release(upstream::Outcome::kOk); }
 
@@ -48,9 +53,11 @@ class TcpProxy final : public stream::Content {
     /// One direction of the relay.
     struct Flow {
         uint64_t moved = 0;
+        uint64_t rate = 0;  // proxy_upload_rate / proxy_download_rate: bytes/s read (0: none)
         bool eof = false;
         bool splice = false;
-        bool shut = false;  // half-close passed on
+        bool shut = false;     // half-close passed on
+        bool delayed = false;  // over its rate: reading waits for the delay timer
     };
 
     void on_connect(int err);
@@ -64,6 +71,11 @@ class TcpProxy final : public stream::Content {
     void pump(bool from_client);
     void after_eof(bool from_client);
     void arm_timeout();
+    /// What `f` may read now under its rate (SIZE_MAX: no limit); 0 after arming `delay`.
+    size_t allowance(Flow& f, ev::Deadline& delay);
+    static void upload_resume(void* self) { static_cast<TcpProxy*>(self)->resume(true); }
+    static void download_resume(void* self) { static_cast<TcpProxy*>(self)->resume(false); }
+    void resume(bool from_client);
     void release(upstream::Outcome outcome);
     void end(int status);
     void log(core::LogLevel level, const std::string& what);
@@ -82,8 +94,11 @@ class TcpProxy final : public stream::Content {
     int64_t attempt_ms_ = 0;
     bool relaying_ = false;
     bool done_ = false;
-    Flow up_flow_;    // client -> upstream
-    Flow down_flow_;  // upstream -> client
+    Flow up_flow_;         // client -> upstream
+    Flow down_flow_;       // upstream -> client
+    int64_t start_s_ = 0;  // when the session began, in whole seconds (nginx's start_sec)
+    ev::Deadline up_delay_{&TcpProxy::upload_resume, this};
+    ev::Deadline down_delay_{&TcpProxy::download_resume, this};
     std::unique_ptr<ev::Connection> up_;
 };
 
@@ -227,6 +242,10 @@ void TcpProxy::pump(bool from_client) {
         return;
     }
     Flow& f = from_client ? up_flow_ : down_flow_;
+    if (f.delayed) {
+        return;  // the delay timer resumes
+    }
+    ev::Deadline& delay = from_client ? up_delay_ : down_delay_;
     ev::Connection& src = conn(from_client);
     ev::Connection& dst = conn(!from_client);
     size_t cap = static_cast<size_t>(c_.buffer_size->bytes);
@@ -239,10 +258,14 @@ void TcpProxy::pump(bool from_client) {
         if (dst.output_buffered() >= cap) {
             break;  // on_drained(dst) resumes
         }
+        size_t limit = f.rate == 0 ? SIZE_MAX : allowance(f, delay);
+        if (limit == 0) {
+            break;
+        }
         size_t n = 0;
         ev::IoStatus st;
         if (f.splice) {
-            st = dst.splice_from(src, kScratch, n);
+            st = dst.splice_from(src, std::min(kScratch, limit), n);
             if (st == ev::IoStatus::kError && !src.failed()) {
                 f.splice = false;  // no pipe: copy
                 continue;
@@ -251,7 +274,7 @@ void TcpProxy::pump(bool from_client) {
                 break;  // the pipe is still full: on_drained(dst) resumes
             }
         } else {
-            st = src.read_into(std::span<char>(g_scratch, std::min(cap, kScratch)), n);
+            st = src.read_into(std::span<char>(g_scratch, std::min({cap, kScratch, limit})), n);
             if (st == ev::IoStatus::kOk) {
                 dst.send(std::string_view(g_scratch, n));
             }
@@ -290,6 +313,26 @@ void TcpProxy::pump(bool from_client) {
     if (f.eof) {
         after_eof(from_client);
     }
+}
+
+size_t TcpProxy::allowance(Flow& f, ev::Deadline& delay) {
+    // nginx's rule: by second t of the session, rate * (t + 1) bytes may have been read.
+    int64_t now_ms = core::steady_ms();
+    int64_t allowed = static_cast<int64_t>(f.rate) * (now_ms / 1000 - start_s_ + 1) -
+                      static_cast<int64_t>(f.moved);
+    if (allowed > 0) {
+        return static_cast<size_t>(allowed);
+    }
+    f.delayed = true;
+    delay.arm(ev::Runtime::current().loop(),
+              ev::Duration(-allowed * 1000 / static_cast<int64_t>(f.rate) + 1));
+    return 0;
+}
+
+void TcpProxy::resume(bool from_client) {
+    Flow& f = from_client ? up_flow_ : down_flow_;
+    f.delayed = false;
+    pump(from_client);
 }
 
 void TcpProxy::after_eof(bool from_client) {
