@@ -20,7 +20,9 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/h2_client.h"
 #include "support/harness.h"
+#include "support/json.h"
 #include "support/stream_backend.h"
 
 namespace halo_test {
@@ -67,6 +69,23 @@ http {
         location /one/ {
             limit_conn one 1;
             proxy_pass http://%%BACKEND%%;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_2%% http2;
+        limit_conn perip 2;
+        proxy_read_timeout 30s;
+        location /slow/ {
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location = /status {
+            status format=json;
+        }
+        location = /metrics {
+            status format=prometheus;
         }
     }
 }
@@ -149,8 +168,7 @@ TEST_F(LimitConnHttpTest, TwoInFlightPassTheThirdIsRefusedUntilTheyEnd) {
     EXPECT_EQ(status_of("/slow/x"), 503);
     EXPECT_EQ(status_of("/429/x"), 429);  // the same key's count, another status
     EXPECT_EQ(backend_->requests(), 2);   // the refused ones never reached it
-    EXPECT_NE(halo_.error_log().find("limiting connections by zone \"perip\""),
-              std::string::npos)
+    EXPECT_NE(halo_.error_log().find("limiting connections by zone \"perip\""), std::string::npos)
         << halo_.error_log();
     release_all();
     EXPECT_EQ(held_status_, (std::vector<int>{200, 200}));
@@ -162,6 +180,43 @@ TEST_F(LimitConnHttpTest, TwoInFlightPassTheThirdIsRefusedUntilTheyEnd) {
     std::string log = access_log();
     EXPECT_NE(log.find(" 503 REJECTED /slow/x\n"), std::string::npos) << log;
     EXPECT_NE(log.find(" 429 REJECTED /429/x\n"), std::string::npos) << log;
+
+    // The status page counts the zone's refusals (both workers together): as many as the
+    // access log shows, and no key held once every request ended.
+    if (halo_has_module("http_status")) {
+        auto count = [](const std::string& text, const std::string& what) {
+            int n = 0;
+            for (size_t at = text.find(what); at != std::string::npos;
+                 at = text.find(what, at + 1)) {
+                n++;
+            }
+            return n;
+        };
+        std::string body;
+        std::optional<Json> j;
+        ASSERT_TRUE(wait_until([&] {
+            body = get_body(halo_.port(1), "/status");
+            j = Json::parse(body);
+            return j && (*j)["limit_conns"].size() == 3 &&
+                   (*j)["limit_conns"][0]["keys"].integer() == 0;
+        })) << body;
+        const Json& zones = (*j)["limit_conns"];
+        ASSERT_EQ(zones.size(), 3u) << body;
+        EXPECT_EQ(zones[0]["zone"].str(), "perip");
+        EXPECT_EQ(zones[0]["kind"].str(), "http");
+        log = access_log();
+        int rejected = count(log, " REJECTED /");
+        EXPECT_GE(rejected, 2);
+        EXPECT_EQ(zones[0]["rejected"].integer(), rejected) << body << log;
+        EXPECT_EQ(zones[0]["passed"].integer(), count(log, " PASSED /")) << body << log;
+        EXPECT_EQ(zones[0]["rejected_dry_run"].integer(), 0) << body;
+        EXPECT_EQ(zones[0]["keys"].integer(), 0) << body;
+        std::string metrics = get_body(halo_.port(1), "/metrics");
+        EXPECT_NE(metrics.find("halo_limit_conn_rejected_total{zone=\"perip\",kind=\"http\"} " +
+                               std::to_string(rejected) + "\n"),
+                  std::string::npos)
+            << metrics;
+    }
 }
 
 TEST_F(LimitConnHttpTest, DryRunPassesAndSaysSo) {
@@ -182,6 +237,35 @@ TEST_F(LimitConnHttpTest, ALocationsOwnLimitsReplaceTheInheritedOnes) {
     hold("/own/hold3");  // perserver 100 only: perip does not apply here
     EXPECT_EQ(status_of("/own/x"), 200);
     release_all();
+}
+
+TEST_F(LimitConnHttpTest, EachHttp2StreamCountsAsARequest) {
+    // One HTTP/2 connection: two streams held, the third refused, and once the two ended a
+    // new stream on the same connection passes (the counts are the streams', not the
+    // connection's), as nginx.
+    if (!halo_has_module("http_v2")) {
+        GTEST_SKIP() << "http_v2 is not compiled in";
+    }
+    h2::Client c;
+    ASSERT_TRUE(c.connect(halo_.port(2)));
+    ASSERT_TRUE(c.handshake()) << c.error();
+    uint32_t s1 = c.next_stream();
+    ASSERT_TRUE(c.send_headers(s1, h2::Client::request_headers("/slow/hold1"), true));
+    ASSERT_TRUE(wait_until([&] { return held_.load() == 1; })) << halo_.error_log();
+    uint32_t s3 = c.next_stream();
+    ASSERT_TRUE(c.send_headers(s3, h2::Client::request_headers("/slow/hold2"), true));
+    ASSERT_TRUE(wait_until([&] { return held_.load() == 2; })) << halo_.error_log();
+    h2::Response refused = c.request(h2::Client::request_headers("/slow/x"));
+    EXPECT_EQ(refused.status, 503) << refused.error;
+    release_ = true;
+    EXPECT_EQ(c.read_response(s1, 10s).status, 200);
+    EXPECT_EQ(c.read_response(s3, 10s).status, 200);
+    ASSERT_TRUE(wait_log(" 200 PASSED /slow/hold1\n")) << access_log();
+    ASSERT_TRUE(wait_log(" 200 PASSED /slow/hold2\n")) << access_log();
+    EXPECT_TRUE(wait_until([&] {
+        return c.request(h2::Client::request_headers("/slow/y")).status == 200;
+    })) << access_log();
+    EXPECT_NE(access_log().find(" 503 REJECTED /slow/x\n"), std::string::npos) << access_log();
 }
 
 TEST_F(LimitConnHttpTest, BothWorkersCountInTheSameZone) {
@@ -261,8 +345,8 @@ TEST(LimitConnConfigTest, ErrorsNameFileAndLine) {
     const Case cases[] = {
         {head + " server { listen 127.0.0.1:1; limit_conn nozone 1; }\n}\n",
          "zero size shared memory zone \"nozone\"", 3},
-        {head + " limit_conn_zone $binary_remote_addr zone=a;\n}\n",
-         "invalid zone size \"zone=a\"", 3},
+        {head + " limit_conn_zone $binary_remote_addr zone=a;\n}\n", "invalid zone size \"zone=a\"",
+         3},
         {head + " limit_conn_zone $binary_remote_addr zone=a:1m;\n limit_conn a many;\n}\n",
          "invalid number of connections \"many\"", 4},
     };
@@ -404,8 +488,9 @@ TEST_F(LimitConnStreamTest, SecondSessionIsClosedUntilTheFirstEnds) {
         EXPECT_EQ(second.read(1), "");
         EXPECT_TRUE(second.closed());
         refused++;
-        ASSERT_TRUE(wait_until([&] { return count_lines(" 503 REJECTED " + port + "\n") == refused; }))
-            << log();
+        ASSERT_TRUE(wait_until([&] {
+            return count_lines(" 503 REJECTED " + port + "\n") == refused;
+        })) << log();
         if (count_lines(std::to_string(other) + " 503 REJECTED " + port + "\n") > 0) {
             break;
         }
@@ -438,8 +523,9 @@ TEST_F(LimitConnStreamTest, DryRunLetsTheSessionThrough) {
     EXPECT_EQ(echo_.connections(), 2);
     second.close();
     std::string port = std::to_string(halo_.port(1));
-    EXPECT_TRUE(wait_until([&] { return count_lines(" 200 REJECTED_DRY_RUN " + port + "\n") == 1; }))
-        << log();
+    EXPECT_TRUE(wait_until([&] {
+        return count_lines(" 200 REJECTED_DRY_RUN " + port + "\n") == 1;
+    })) << log();
     EXPECT_NE(halo_.error_log().find("limiting connections, dry run, by zone \"addr\""),
               std::string::npos)
         << halo_.error_log();
@@ -457,8 +543,8 @@ TEST(LimitConnStreamConfigTest, ErrorsNameFileAndLine) {
     const std::string head = "events { }\nstream {\n";
     const std::string server = " server { listen 127.0.0.1:1; proxy_pass 127.0.0.1:2;\n";
     const Case cases[] = {
-        {head + server + "  limit_conn nozone 1;\n }\n}\n", "zero size shared memory zone \"nozone\"",
-         4},
+        {head + server + "  limit_conn nozone 1;\n }\n}\n",
+         "zero size shared memory zone \"nozone\"", 4},
         {head + " limit_conn_zone $binary_remote_addr zone=a;\n}\n", "invalid zone size \"zone=a\"",
          3},
         {head + " limit_conn_zone $binary_remote_addr zone=a:1m;\n" + server +

@@ -64,7 +64,9 @@ uint32_t bucket_count(uint64_t size) {
 }
 
 Zone::Zone(std::string name, uint64_t size, std::string key_text, std::string where)
-    : name_(std::move(name)), size_(size), key_text_(std::move(key_text)),
+    : name_(std::move(name)),
+      size_(size),
+      key_text_(std::move(key_text)),
       where_(std::move(where)) {}
 
 Zone::~Zone() = default;
@@ -79,8 +81,8 @@ core::Status Zone::attach(core::ShmZone& shm, bool reused) {
         }
         std::string_view before(sh->key_text, sh->key_len);
         if (before != key_text_) {
-            return core::Status::error("limit_conn_zone \"" + name_ + "\" uses the \"" +
-                                       key_text_ + "\" key while previously it used the \"" +
+            return core::Status::error("limit_conn_zone \"" + name_ + "\" uses the \"" + key_text_ +
+                                       "\" key while previously it used the \"" +
                                        std::string(before) + "\" key in " + where_);
         }
         shared_ = sh;

@@ -95,12 +95,10 @@ int module_index() {
     return core::ConfSlot<LimitConnSrvConf>::index;
 }
 
-void log_at(core::LogLevel level, stream::Session& s, const char* what,
-            const std::string& zone) {
+void log_at(core::LogLevel level, stream::Session& s, const char* what, const std::string& zone) {
     if (core::current_log().enabled(level)) {
         core::log_msg(level, "%s by zone \"%s\" while initializing session, client: %s, server: %s",
-                      what, zone.c_str(), s.peer.host_text().c_str(),
-                      s.local().text().c_str());
+                      what, zone.c_str(), s.peer.host_text().c_str(), s.local().text().c_str());
     }
 }
 

@@ -80,10 +80,8 @@ TEST_F(HttpLimitConnConfigTest, ZoneRefusals) {
 
 TEST_F(HttpLimitConnConfigTest, LimitRefusals) {
     const char* zone = " limit_conn_zone $binary_remote_addr zone=a:1m;";
-    EXPECT_EQ(http_error(zone, "  limit_conn a 0;"),
-              "invalid number of connections \"0\"" + at(5));
-    EXPECT_EQ(http_error(zone, "  limit_conn a x;"),
-              "invalid number of connections \"x\"" + at(5));
+    EXPECT_EQ(http_error(zone, "  limit_conn a 0;"), "invalid number of connections \"0\"" + at(5));
+    EXPECT_EQ(http_error(zone, "  limit_conn a x;"), "invalid number of connections \"x\"" + at(5));
     EXPECT_EQ(http_error(zone, "  limit_conn a -1;"),
               "invalid number of connections \"-1\"" + at(5));
     EXPECT_EQ(http_error(zone, "  limit_conn a 65536;"),
