@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -112,6 +113,7 @@ class LimitConnHttpTest : public ::testing::Test {
             conf.replace(at, 11, backend_->address());
         }
         halo_.write_conf(conf);
+        conf_ = conf;
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
         workers_ = halo_.wait_workers(2);
         ASSERT_EQ(workers_.size(), 2u) << halo_.error_log();
@@ -153,6 +155,7 @@ class LimitConnHttpTest : public ::testing::Test {
     }
 
     Halo halo_;
+    std::string conf_;  // as written (the backend's address in it)
     std::unique_ptr<Backend> backend_;
     std::vector<pid_t> workers_;
     std::atomic<int> held_{0};
@@ -237,6 +240,35 @@ TEST_F(LimitConnHttpTest, ALocationsOwnLimitsReplaceTheInheritedOnes) {
     hold("/own/hold3");  // perserver 100 only: perip does not apply here
     EXPECT_EQ(status_of("/own/x"), 200);
     release_all();
+}
+
+TEST_F(LimitConnHttpTest, AReloadKeepsTheCountsAndRefusesANewKey) {
+    hold("/slow/hold1");
+    hold("/slow/hold2");
+    // Same zones: the new workers see the two requests the old ones still serve.
+    ASSERT_TRUE(halo_.signal(SIGHUP));
+    std::vector<pid_t> fresh = halo_.wait_new_workers(2, workers_);
+    ASSERT_EQ(fresh.size(), 2u) << halo_.error_log();
+    EXPECT_EQ(status_of("/slow/x"), 503);
+    std::string pids = "(" + std::to_string(fresh[0]) + "|" + std::to_string(fresh[1]) + ")";
+    EXPECT_TRUE(wait_log(pids + " 503 REJECTED /slow/x\n")) << access_log();
+    release_all();
+    EXPECT_EQ(held_status_, (std::vector<int>{200, 200}));
+    EXPECT_TRUE(wait_until([&] { return status_of("/slow/y") == 200; })) << halo_.error_log();
+
+    // A zone whose key changes is refused; the running configuration stays.
+    std::string changed = conf_;
+    std::string from = "limit_conn_zone $binary_remote_addr zone=perip:1m;";
+    changed.replace(changed.find(from), from.size(), "limit_conn_zone $remote_addr zone=perip:1m;");
+    halo_.write_conf(changed);
+    ASSERT_TRUE(halo_.signal(SIGHUP));
+    EXPECT_TRUE(wait_until([&] {
+        return halo_.error_log().find(
+                   "limit_conn_zone \"perip\" uses the \"$remote_addr\" key "
+                   "while previously it used the \"$binary_remote_addr\" "
+                   "key") != std::string::npos;
+    })) << halo_.error_log();
+    EXPECT_EQ(status_of("/slow/z"), 200);
 }
 
 TEST_F(LimitConnHttpTest, EachHttp2StreamCountsAsARequest) {

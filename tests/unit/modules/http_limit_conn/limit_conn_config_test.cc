@@ -75,7 +75,7 @@ TEST_F(HttpLimitConnConfigTest, ZoneRefusals) {
     // One name space with the other shared zones (nginx's "different use").
     EXPECT_EQ(http_error(" limit_conn_zone $binary_remote_addr zone=a:1m;\n"
                          " upstream u { zone a 64k; server 127.0.0.1:1; }"),
-              "duplicate zone \"a\"" + at(3));
+              "the shared memory zone \"a\" is already declared for a different use" + at(3));
 }
 
 TEST_F(HttpLimitConnConfigTest, LimitRefusals) {
