@@ -177,6 +177,16 @@ class Registry {
     /// From the module's postconfiguration: points every limit at its zone; a zone no
     /// `limit_conn_zone` declares fails with nginx's words and the directive's file:line.
     core::Status resolve(const void* tag);
+    /// Whether any `limit_conn` of `tag` was given (a module registers its phase handler only
+    /// then: a config without limits pays nothing per request).
+    bool has_limits(const void* tag) const {
+        for (const auto& l : lists_) {
+            if (l.first == tag && !l.second->empty()) {
+                return true;
+            }
+        }
+        return false;
+    }
 
   private:
     std::vector<Entry> zones_;

@@ -170,8 +170,11 @@ Status postconfiguration(core::Cycle& cycle) {
     if (http::http_main(cycle) == nullptr) {
         return Status::ok();
     }
-    HALO_TRY(cycle.attachment<limit_conn::Registry>().resolve(&kZoneTag));
-    http::add_phase_handler(cycle, http::Phase::kPreAccess, &limit_handler);
+    auto& registry = cycle.attachment<limit_conn::Registry>();
+    HALO_TRY(registry.resolve(&kZoneTag));
+    if (registry.has_limits(&kZoneTag)) {
+        http::add_phase_handler(cycle, http::Phase::kPreAccess, &limit_handler);
+    }
     http::add_variable(cycle, http::VariableDef{"limit_conn_status", &status_variable});
     return Status::ok();
 }

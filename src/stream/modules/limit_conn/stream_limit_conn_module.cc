@@ -174,8 +174,11 @@ Status postconfiguration(core::Cycle& cycle) {
     if (stream::stream_main(cycle) == nullptr) {
         return Status::ok();
     }
-    HALO_TRY(cycle.attachment<limit_conn::Registry>().resolve(&kZoneTag));
-    stream::add_phase_handler(cycle, stream::Phase::kPreAccess, &limit_handler);
+    auto& registry = cycle.attachment<limit_conn::Registry>();
+    HALO_TRY(registry.resolve(&kZoneTag));
+    if (registry.has_limits(&kZoneTag)) {
+        stream::add_phase_handler(cycle, stream::Phase::kPreAccess, &limit_handler);
+    }
     stream::add_variable(cycle, stream::VariableDef{"limit_conn_status", &status_variable});
     return Status::ok();
 }
