@@ -45,6 +45,7 @@ http {
     limit_conn_zone $binary_remote_addr zone=perip:1m;
     limit_conn_zone $binary_remote_addr zone=one:1m;
     limit_conn_zone $server_name zone=perserver:1m;
+    limit_conn_zone $http_x_key zone=bykey:1m;
 
     server {
         listen 127.0.0.1:%%PORT_0%% reuseport;
@@ -69,6 +70,10 @@ http {
         }
         location /one/ {
             limit_conn one 1;
+            proxy_pass http://%%BACKEND%%;
+        }
+        location /key/ {
+            limit_conn bykey 1;
             proxy_pass http://%%BACKEND%%;
         }
     }
@@ -121,14 +126,19 @@ class LimitConnHttpTest : public ::testing::Test {
     void TearDown() override { release_all(); }
 
     /// Starts a request for `path` that the backend holds; returns once the backend has it.
-    void hold(const std::string& path) {
+    /// `x_key`: the value of an X-Key header (none when empty).
+    void hold(const std::string& path, const std::string& x_key = {}) {
         int before = held_.load();
-        threads_.emplace_back([this, path] {
+        threads_.emplace_back([this, path, x_key] {
             HttpConnection c;
             if (!c.connect(halo_.port(0))) {
                 return;
             }
-            c.send(get_request(path, "lc"));
+            std::string req = get_request(path, "lc");
+            if (!x_key.empty()) {
+                req.insert(req.size() - 2, "X-Key: " + x_key + "\r\n");
+            }
+            c.send(req);
             auto r = c.read_response(30s);
             std::lock_guard<std::mutex> lock(mu_);
             held_status_.push_back(r ? r->status : 0);
@@ -214,11 +224,11 @@ TEST_F(LimitConnHttpTest, TwoInFlightPassTheThirdIsRefusedUntilTheyEnd) {
         ASSERT_TRUE(wait_until([&] {
             body = get_body(halo_.port(1), "/status");
             j = Json::parse(body);
-            return j && (*j)["limit_conns"].size() == 3 &&
+            return j && (*j)["limit_conns"].size() == 4 &&
                    (*j)["limit_conns"][0]["keys"].integer() == 0;
         })) << body;
         const Json& zones = (*j)["limit_conns"];
-        ASSERT_EQ(zones.size(), 3u) << body;
+        ASSERT_EQ(zones.size(), 4u) << body;
         EXPECT_EQ(zones[0]["zone"].str(), "perip");
         EXPECT_EQ(zones[0]["kind"].str(), "http");
         log = access_log();
@@ -254,6 +264,44 @@ TEST_F(LimitConnHttpTest, ALocationsOwnLimitsReplaceTheInheritedOnes) {
     hold("/own/hold3");  // perserver 100 only: perip does not apply here
     EXPECT_EQ(status_of("/own/x"), 200);
     release_all();
+}
+
+TEST_F(LimitConnHttpTest, EmptyAndTooLongKeysAreNotCounted) {
+    // As nginx, with `limit_conn bykey 1` keyed on X-Key: a request without the header (an
+    // empty key) or with more than 255 bytes of it is not counted (an error line says so),
+    // so a second one passes while the first is held; 255 bytes are counted.
+    auto with_key = [&](const std::string& path, const std::string& key) {
+        HttpConnection c;
+        if (!c.connect(halo_.port(0))) {
+            return 0;
+        }
+        std::string req = get_request(path, "lc");
+        if (!key.empty()) {
+            req.insert(req.size() - 2, "X-Key: " + key + "\r\n");
+        }
+        c.send(req);
+        auto r = c.read_response(10s);
+        return r ? r->status : 0;
+    };
+    std::string longest(255, 'k');
+    std::string too_long(256, 'k');
+    hold("/key/hold-none");
+    hold("/key/hold-too-long", too_long);
+    hold("/key/hold-longest", longest);
+    EXPECT_EQ(with_key("/key/none", ""), 200);
+    EXPECT_EQ(with_key("/key/too-long", too_long), 200);
+    EXPECT_EQ(with_key("/key/longest", longest), 503);
+    release_all();
+    EXPECT_TRUE(wait_log(" 200 - /key/hold-none\n")) << access_log();
+    EXPECT_TRUE(wait_log(" 200 - /key/none\n")) << access_log();
+    EXPECT_TRUE(wait_log(" 200 - /key/too-long\n")) << access_log();
+    EXPECT_TRUE(wait_log(" 200 PASSED /key/hold-longest\n")) << access_log();
+    EXPECT_TRUE(wait_log(" 503 REJECTED /key/longest\n")) << access_log();
+    EXPECT_NE(halo_.error_log().find("the value of the \"$http_x_key\" key is more than 255 "
+                                     "bytes: \"" +
+                                     too_long + "\""),
+              std::string::npos)
+        << halo_.error_log();
 }
 
 TEST_F(LimitConnHttpTest, AReloadKeepsTheCountsAndRefusesANewKey) {
