@@ -2,7 +2,6 @@
 // the zone pool's mutex; the directives' shared parsing; the per-cycle registry.
 #include "modules/limit_conn/limit_conn_zone.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "core/cycle.h"
