@@ -487,6 +487,12 @@ stream {
         limit_conn_dry_run on;
         proxy_pass %%BACKEND%%;
     }
+    server {
+        listen 127.0.0.1:%%UDP%% udp;
+        limit_conn addr 1;
+        proxy_pass %%UDP_BACKEND%%;
+        proxy_timeout 30s;
+    }
 }
 )";
 
@@ -544,6 +550,9 @@ class LimitConnStreamTest : public ::testing::Test {
         for (size_t at; (at = conf.find("%%BACKEND%%")) != std::string::npos;) {
             conf.replace(at, 11, echo_.address());
         }
+        udp_port_ = free_port();  // not a harness port: start() probes those with TCP
+        conf.replace(conf.find("%%UDP%%"), 7, std::to_string(udp_port_));
+        conf.replace(conf.find("%%UDP_BACKEND%%"), 15, udp_echo_.address());
         halo_.write_conf(conf);
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
         workers_ = halo_.wait_workers(2);
@@ -562,6 +571,8 @@ class LimitConnStreamTest : public ::testing::Test {
     }
 
     TcpEchoBackend echo_{"e"};
+    UdpEchoBackend udp_echo_{"u"};
+    uint16_t udp_port_ = 0;
     Halo halo_;
     std::vector<pid_t> workers_;
 };
@@ -638,6 +649,29 @@ TEST_F(LimitConnStreamTest, DryRunLetsTheSessionThrough) {
     EXPECT_NE(halo_.error_log().find("limiting connections, dry run, by zone \"addr\""),
               std::string::npos)
         << halo_.error_log();
+}
+
+TEST_F(LimitConnStreamTest, UdpSessionsCountToo) {
+    // A UDP session (the datagrams of one client address and port) holds the client's count
+    // until proxy_timeout: another client socket of the same address is refused, its
+    // datagram never reaching the backend.
+    std::string port = std::to_string(udp_port_);
+    auto first = std::make_unique<UdpClient>(udp_port_);
+    ASSERT_TRUE(wait_until([&] {
+        first = std::make_unique<UdpClient>(udp_port_);
+        return first->send("q1") && first->receive() == "u:q1";
+    })) << log();
+    int base_refused = count_lines(" 503 REJECTED " + port + "\n");
+    int datagrams = udp_echo_.datagrams();
+    UdpClient second(udp_port_);
+    ASSERT_TRUE(second.send("q2"));
+    EXPECT_TRUE(wait_until([&] {
+        return count_lines(" 503 REJECTED " + port + "\n") == base_refused + 1;
+    })) << log();
+    EXPECT_EQ(udp_echo_.datagrams(), datagrams);
+    // The first session goes on.
+    ASSERT_TRUE(first->send("again"));
+    EXPECT_EQ(first->receive(), "u:again");
 }
 
 TEST(LimitConnStreamConfigTest, ErrorsNameFileAndLine) {
