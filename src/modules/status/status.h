@@ -166,6 +166,16 @@ struct VrrpView {
     int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
 };
 
+/// A `limit_conn_zone` (http or stream) and its counters, all workers together.
+struct LimitConnView {
+    std::string zone;
+    std::string kind;  // "http" or "stream"
+    uint64_t passed = 0;
+    uint64_t rejected = 0;
+    uint64_t rejected_dry_run = 0;
+    uint64_t keys = 0;  // keys counted now
+};
+
 /// Everything one status request reports.
 struct Snapshot {
     std::string version;    // "halo/x.y.z"
@@ -182,6 +192,7 @@ struct Snapshot {
     std::vector<StreamServerView> stream_servers;
     std::vector<UpstreamView> upstreams;
     std::vector<VrrpView> vrrp;
+    std::vector<LimitConnView> limit_conns;
 };
 
 std::string render_json(const Snapshot& s);

@@ -60,6 +60,8 @@ tr.peer.down td { background: #fdecea; }
 <table id="upstreams"></table>
 <h2>VRRP instances</h2>
 <table id="vrrp"></table>
+<h2>Connection limits</h2>
+<table id="limit-conns"></table>
 <script>
 "use strict";
 const REFRESH_MS = 2000;
@@ -171,6 +173,12 @@ function draw(s) {
             i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
             i.master, i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
   if (!s.vrrp.length) empty(v, 7, "no VRRP instances");
+
+  const l = clear("limit-conns");
+  row(l, ["zone", "block", "passed", "rejected", "rejected (dry run)", "keys now"], true);
+  for (const z of s.limit_conns || [])
+    row(l, [z.zone, z.kind, z.passed, z.rejected, z.rejected_dry_run, z.keys]);
+  if (!(s.limit_conns || []).length) empty(l, 6, "no limit_conn zones");
 }
 async function refresh() {
   const box = document.getElementById("error");

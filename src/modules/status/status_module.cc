@@ -26,6 +26,7 @@
 #include "core/sys.h"
 #include "event/runtime.h"
 #include "http/http.h"
+#include "modules/limit_conn/limit_conn_zone.h"
 #include "modules/status/status.h"
 #include "modules/status/status_stream.h"
 #include "modules/status/status_zone.h"
@@ -214,6 +215,23 @@ UpstreamView upstream_view(core::Cycle& cycle, const upstream::Group& g, int64_t
     return u;
 }
 
+/// The limit_conn zones of the cycle (none without the limit_conn modules): read through the
+/// layer's registry, a cycle attachment, with the header's inline accessors only (nothing of
+/// the layer is linked for it).
+std::vector<LimitConnView> limit_conn_zones(core::Cycle& cycle) {
+    std::vector<LimitConnView> out;
+    const auto* reg = cycle.find_attachment<limit_conn::Registry>();
+    if (reg == nullptr) {
+        return out;
+    }
+    for (const limit_conn::Registry::Entry& e : reg->zones()) {
+        limit_conn::ZoneStats st = e.zone->stats();
+        out.push_back(LimitConnView{e.zone->name(), std::string(e.zone->kind()), st.passed,
+                                    st.rejected, st.rejected_dry_run, st.keys});
+    }
+    return out;
+}
+
 /// The vrrp helper's instances as it last wrote them to its shared slots (none without the
 /// vrrp module or a vrrp block).
 std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
@@ -331,6 +349,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
         s.upstreams.push_back(upstream_view(cycle, *g, now));
     }
     s.vrrp = vrrp_instances(cycle);
+    s.limit_conns = limit_conn_zones(cycle);
     return s;
 }
 

@@ -241,6 +241,17 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.end();
 }
 
+void limit_conn_json(std::string& out, const LimitConnView& v) {
+    Obj o(out);
+    o.str("zone", v.zone);
+    o.str("kind", v.kind);
+    o.raw("passed", num(v.passed));
+    o.raw("rejected", num(v.rejected));
+    o.raw("rejected_dry_run", num(v.rejected_dry_run));
+    o.raw("keys", num(v.keys));
+    o.end();
+}
+
 // ---- Prometheus ----
 
 /// Writes metric families: `# HELP`, `# TYPE`, then the samples given.
@@ -553,6 +564,27 @@ void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
          [](const VrrpView& v) { return std::string(v.addresses_up ? "1" : "0"); });
 }
 
+void limit_conns_prom(Prom& p, const std::vector<LimitConnView>& zones) {
+    auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+        p.family(name, type, help);
+        for (const auto& v : zones) {
+            p.sample({{"zone", v.zone}, {"kind", v.kind}}, num(value(v)));
+        }
+    };
+    each("halo_limit_conn_passed_total", "counter",
+         "Requests (http) or sessions (stream) a limit_conn zone counted and let through.",
+         [](const LimitConnView& v) { return v.passed; });
+    each("halo_limit_conn_rejected_total", "counter",
+         "Requests or sessions refused by a limit_conn zone (limit reached or zone full).",
+         [](const LimitConnView& v) { return v.rejected; });
+    each("halo_limit_conn_rejected_dry_run_total", "counter",
+         "Requests or sessions a limit_conn zone would have refused (limit_conn_dry_run).",
+         [](const LimitConnView& v) { return v.rejected_dry_run; });
+    each("halo_limit_conn_keys", "gauge", "Keys a limit_conn zone counts now.",
+         [](const LimitConnView& v) { return v.keys; });
+}
+
 }  // namespace
 
 /// The page formats: the word that asks for one (`format=` in the directive and the query)
@@ -692,6 +724,8 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.upstreams, upstream_json);
     o.key("vrrp");
     array_json(out, s.vrrp, vrrp_json);
+    o.key("limit_conns");
+    array_json(out, s.limit_conns, limit_conn_json);
     o.end();
     out += '\n';
     return out;
@@ -711,6 +745,7 @@ std::string render_prometheus(const Snapshot& s) {
     stream_servers_prom(p, s.stream_servers);
     upstreams_prom(p, s.upstreams);
     vrrp_prom(p, s.vrrp);
+    limit_conns_prom(p, s.limit_conns);
     return out;
 }
 

@@ -217,6 +217,34 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     EXPECT_EQ(prom->value("halo_vrrp_instance_addresses_up", {{"instance", "VI_1"}}), 1.0);
 }
 
+TEST(StatusJsonTest, LimitConnZones) {
+    Snapshot s = sample();
+    s.limit_conns.push_back(LimitConnView{"perip", "http", 120, 7, 0, 3});
+    s.limit_conns.push_back(LimitConnView{"addr", "stream", 5, 0, 2, 1});
+    auto j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    const Json& z = (*j)["limit_conns"];
+    ASSERT_EQ(z.size(), 2u);
+    EXPECT_EQ(z[0]["zone"].str(), "perip");
+    EXPECT_EQ(z[0]["kind"].str(), "http");
+    EXPECT_EQ(z[0]["passed"].integer(), 120);
+    EXPECT_EQ(z[0]["rejected"].integer(), 7);
+    EXPECT_EQ(z[1]["rejected_dry_run"].integer(), 2);
+    EXPECT_EQ(z[1]["keys"].integer(), 1);
+    std::string err;
+    auto prom = PromText::parse(render_prometheus(s), &err);
+    ASSERT_TRUE(prom) << err;
+    EXPECT_EQ(prom->type("halo_limit_conn_rejected_total"), "counter");
+    EXPECT_EQ(prom->type("halo_limit_conn_keys"), "gauge");
+    EXPECT_EQ(prom->value("halo_limit_conn_passed_total", {{"zone", "perip"}, {"kind", "http"}}),
+              120.0);
+    EXPECT_EQ(prom->value("halo_limit_conn_rejected_total", {{"zone", "perip"}}), 7.0);
+    EXPECT_EQ(prom->value("halo_limit_conn_rejected_dry_run_total",
+                          {{"zone", "addr"}, {"kind", "stream"}}),
+              2.0);
+    EXPECT_EQ(prom->value("halo_limit_conn_keys", {{"zone", "addr"}}), 1.0);
+}
+
 TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
     std::string text = render_prometheus(sample());
     std::string err;
