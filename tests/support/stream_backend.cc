@@ -553,6 +553,9 @@ void TlsPassthroughBackend::serve(int fd) {
             alpn_offers_.push_back(alpn);
         }
         handshakes_++;
+        if (SSL_session_reused(ssl) == 1) {
+            resumed_++;
+        }
         std::string hello = "tls " + name_ + "\n";
         if (SSL_write(ssl, hello.data(), static_cast<int>(hello.size())) > 0) {
             char buf[16384];

@@ -1,5 +1,5 @@
 // The stream_proxy module's directives: proxy_pass and its timeouts, retries, PROXY protocol,
-// buffer, UDP limits, bind.
+// buffer, UDP limits, bind; proxy_ssl_* (stream_proxy_ssl.cc and the tls layer).
 #include <unordered_map>
 
 #include "core/log.h"
@@ -135,6 +135,7 @@ Status postconfiguration(core::Cycle& cycle) {
     if (stream::stream_main(cycle) == nullptr) {
         return Status::ok();
     }
+    HALO_TRY(make_ssl_contexts(cycle));
     for (const upstream::Group* g : upstream::all_groups(cycle)) {
         if (!g->stream() || g->stream_hash_key().empty()) {
             continue;
@@ -150,7 +151,7 @@ Status postconfiguration(core::Cycle& cycle) {
 
 constexpr uint32_t kAll = core::kCtxStreamAll;
 
-constexpr core::Directive kDirectives[] = {
+constexpr core::Directive kOwnDirectives[] = {
     {"proxy_pass", core::kCtxStreamServer, core::kArgs1, core::setter<&set_proxy_pass>()},
     {"proxy_connect_timeout", kAll, core::kArgs1, core::slot<&ProxyConf::connect_timeout>()},
     {"proxy_timeout", kAll, core::kArgs1, core::slot<&ProxyConf::timeout>()},
@@ -169,6 +170,9 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_download_rate", kAll, core::kArgs1, core::setter<&set_rate>()},
     {"proxy_upload_rate", kAll, core::kArgs1, core::setter<&set_rate>()},
 };
+
+const auto kDirectives = tls::concat(tls::concat(std::to_array(kOwnDirectives), kSslDirectives),
+                                     tls::client_directives<ProxyConf>(kAll));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<ProxyConf>(core::ConfLevel::kStreamSrv),
@@ -194,6 +198,7 @@ Status merge(const ProxyConf& parent, ProxyConf& child) {
         child.bind = parent.bind;
         child.bind_set = parent.bind_set;
     }
+    merge_ssl(parent, child);
     return Status::ok();
 }
 
