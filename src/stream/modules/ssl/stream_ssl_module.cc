@@ -112,6 +112,12 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_OK;
 }
 
+/// RFC 6066 §3: the name is accepted (one server per port: it selects nothing), so that
+/// OpenSSL keeps it with the session and $ssl_server_name has it on a resumed TLS 1.2 session.
+int on_servername(SSL*, int*, void*) {
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /// The client's connection while its handshake runs: its events come here, then go back to
 /// the session.
 struct Handshake final : stream::SessionCtx, ev::ConnectionHandler {
@@ -335,6 +341,7 @@ Status postconfiguration(core::Cycle& cycle) {
         }
         Status st = ctx->build(s, [](tls::ServerContext& sc) -> Status {
             SSL_CTX_set_alpn_select_cb(sc.ctx(), &on_alpn, nullptr);
+            SSL_CTX_set_tlsext_servername_callback(sc.ctx(), &on_servername);
             return Status::ok();
         });
         if (!st.is_ok()) {
