@@ -121,8 +121,8 @@ Status load_ticket_keys(ServerContext& sc, const ServerSettings& s) {
 
 // ---- client certificates ----
 
-/// As nginx: the handshake goes on whatever the verdict; the request sees it
-/// (SSL_get_verify_result) and answers 400 when ssl_verify_client asks for it.
+/// As nginx: the handshake goes on whatever the verdict; the module looks at it afterwards
+/// (SSL_get_verify_result): http answers the request 400, stream ends the session.
 int verify_cb(int, X509_STORE_CTX*) {
     return 1;
 }
