@@ -319,10 +319,14 @@ void TcpEchoBackend::serve(int fd) {
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0 || !send_all(fd, std::string_view(buf, static_cast<size_t>(n)))) {
+        if (n <= 0) {
             return;
         }
+        // Counted before the echo goes out: a client that has read it sees the count.
         bytes_ += static_cast<uint64_t>(n);
+        if (!send_all(fd, std::string_view(buf, static_cast<size_t>(n)))) {
+            return;
+        }
     }
 }
 
