@@ -17,6 +17,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/harness.h"
 #include "support/stream_backend.h"
@@ -33,6 +34,7 @@ struct TlsTalk {
     int key_type = NID_undef;  // of the server's certificate: EVP_PKEY_EC, EVP_PKEY_RSA
     std::string subject_cn;
     bool reused = false;
+    std::string alpn;                // the protocol the server chose
     SSL_SESSION* session = nullptr;  // the session at the end (owned by the caller)
 };
 
@@ -45,6 +47,7 @@ struct TlsOptions {
     std::string cert, key;          // a client certificate
     bool close_first = false;       // hang up right after the handshake
     std::string before;             // plain bytes before the handshake (a PROXY header)
+    std::vector<std::string> alpn;  // ALPN protocols offered
 };
 
 int connect_to(uint16_t port) {
@@ -92,10 +95,23 @@ TlsTalk tls_talk(uint16_t port, const TlsOptions& o = {}) {
     if (o.resume != nullptr) {
         SSL_set_session(ssl, o.resume);
     }
+    std::string wire;  // RFC 7301 §3.1: each name with a one-byte length
+    for (const std::string& p : o.alpn) {
+        wire += static_cast<char>(p.size());
+        wire += p;
+    }
+    if (!wire.empty()) {
+        SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned int>(wire.size()));
+    }
     if (SSL_connect(ssl) == 1) {
         t.handshake = true;
         t.protocol = SSL_get_version(ssl);
         t.reused = SSL_session_reused(ssl) == 1;
+        const unsigned char* chosen = nullptr;
+        unsigned int chosen_len = 0;
+        SSL_get0_alpn_selected(ssl, &chosen, &chosen_len);
+        t.alpn.assign(reinterpret_cast<const char*>(chosen), chosen_len);
         if (X509* peer = SSL_get0_peer_certificate(ssl)) {
             t.key_type = EVP_PKEY_get_base_id(X509_get0_pubkey(peer));
             char cn[256] = "";
@@ -270,6 +286,37 @@ TEST_F(StreamSslTest, ProxyProtocolHeaderBeforeTheHandshake) {
     EXPECT_EQ(t.data, "hello from a\npp\n");
     SSL_SESSION_free(t.session);
     EXPECT_TRUE(wait_contains("logs/pp.log", "192.0.2.7 TLSv1.3\n")) << log("logs/pp.log");
+}
+
+TEST_F(StreamSslTest, StreamLevelSettingsAreInheritedAndAlpnSelects) {
+    TcpEchoBackend a("a");
+    halo_.write_conf(
+        conf("stream {\n"
+             "    ssl_certificate ec.crt; ssl_certificate_key ec.key;\n"
+             "    ssl_protocols TLSv1.2;\n"
+             "    ssl_alpn imap smtp;\n"
+             "    log_format al \"$ssl_protocol $ssl_alpn_protocol\";\n"
+             "    server {\n"
+             "        listen 127.0.0.1:%%PORT_0%% ssl;\n"
+             "        access_log logs/al.log al;\n"
+             "        proxy_pass " +
+             a.address() + ";\n    }\n}\n"));
+    ASSERT_TRUE(halo_.start());
+    TlsTalk t = tls_talk(halo_.port(0), {.until = "\n", .alpn = {"pop3", "smtp"}});
+    ASSERT_TRUE(t.handshake) << halo_.error_log();
+    EXPECT_EQ(t.protocol, "TLSv1.2");  // the stream level's ssl_protocols
+    EXPECT_EQ(t.alpn, "smtp");
+    EXPECT_EQ(t.data, "hello from a\n");
+    SSL_SESSION_free(t.session);
+    // ALPN offered with no protocol in common: no_application_protocol, as nginx.
+    TlsTalk none = tls_talk(halo_.port(0), {.until = "\n", .alpn = {"h2"}});
+    EXPECT_FALSE(none.handshake);
+    // Without ALPN the handshake goes on.
+    TlsTalk plain = tls_talk(halo_.port(0), {.until = "\n"});
+    EXPECT_TRUE(plain.handshake);
+    EXPECT_EQ(plain.alpn, "");
+    SSL_SESSION_free(plain.session);
+    EXPECT_TRUE(wait_contains("logs/al.log", "TLSv1.2 smtp\n")) << log("logs/al.log");
 }
 
 TEST_F(StreamSslTest, ConfigErrorsNameFileAndLine) {
