@@ -158,14 +158,6 @@ void Handshake::on_readable() {
     size_t limit = s->srv_conf<stream::StreamSrvConf>().preread_buffer_size->bytes;
     ev::Buffer buf;
     ev::IoStatus st = c.read(buf, limit);
-    if (c.transport() == nullptr) {
-        // Not TLS (the transport saw the first byte and stepped aside): nginx's handshake
-        // would fail on it.
-        fail(
-            "SSL_do_handshake() failed (client sent plain data to an SSL port) while SSL "
-            "handshaking");
-        return;
-    }
     if (st == ev::IoStatus::kEof || st == ev::IoStatus::kError) {
         fail(nullptr);  // the transport logged why (info)
         return;
@@ -240,6 +232,7 @@ stream::Flow ssl_phase(stream::Session& s) {
         s.status = 500;  // logged
         return stream::Flow::kDone;
     }
+    t->expect_tls();  // a plain client fails the handshake (nginx: "wrong version number")
     h.s = &s;
     h.started = true;
     s.client->set_transport(std::move(t));
