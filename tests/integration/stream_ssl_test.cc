@@ -200,6 +200,7 @@ TEST_F(StreamSslTest, TerminatesTlsAndProxiesPlaintext) {
     int before = a.connections();
     EXPECT_EQ(tcp_roundtrip(halo_.port(0), "plain\n"), "");
     EXPECT_EQ(a.connections(), before);
+    EXPECT_TRUE(wait_error("wrong version number) while SSL handshaking")) << halo_.error_log();
 }
 
 TEST_F(StreamSslTest, LargeTransferThroughTlsIsByteForByte) {
