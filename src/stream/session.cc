@@ -232,6 +232,39 @@ void Session::on_readable() {
     if (finalized_ || (!reading_preread_ && !reading_proxy_header_)) {
         return;
     }
+    if (reading_proxy_header_ && port.listen().ssl) {
+        // The TLS layer must get every byte after the header: peek at it, then read it exactly.
+        char head[ev::kMaxProxyHeader];
+        size_t n = 0;
+        ev::IoStatus st = client->peek(std::span<char>(head, sizeof(head)), n);
+        if (st == ev::IoStatus::kAgain) {
+            return;
+        }
+        if (st != ev::IoStatus::kOk) {
+            finalize(400);
+            return;
+        }
+        preread.assign(head, n);
+        bytes_received += n;
+        size_t before = preread.size();
+        if (!read_proxy_header()) {
+            preread.clear();
+            bytes_received -= n;
+            return;
+        }
+        size_t length = before - preread.size();
+        preread.clear();
+        bytes_received -= n - length;
+        ev::Buffer taken;
+        if (client->read(taken, length) != ev::IoStatus::kOk || taken.view().size() != length) {
+            finalize(400);
+            return;
+        }
+        reading_proxy_header_ = false;
+        client->clear_timeout();
+        run_phases();
+        return;
+    }
     const auto& conf = srv_conf<StreamSrvConf>();
     size_t limit = reading_proxy_header_ ? ev::kMaxProxyHeader : conf.preread_buffer_size->bytes;
     if (preread.size() >= limit) {

@@ -111,11 +111,6 @@ Status set_listen(ConfContext& cf, StreamSrvConf& conf) {
             return cf.error("\"udp\" is not supported by halo on a unix socket");
         }
     }
-    if (l.ssl) {
-        return cf.error(
-            "the \"ssl\" parameter of \"listen\" in stream is not supported by halo yet: it "
-            "passes TLS through (proxy_pass to the TLS server, ssl_preread to route by SNI)");
-    }
     StreamMainConf& main = cf.cycle().conf<StreamMainConf>();
     auto same = [&](const Listen& other) {
         return other.addr == l.addr && other.unix_path == l.unix_path &&
@@ -183,6 +178,12 @@ Status init_cycle(core::Cycle& cycle) {
     }
     for (auto& srv : main->servers) {
         for (const Listen& l : srv->conf<StreamSrvConf>().listens) {
+            if (l.ssl && main->registered[static_cast<size_t>(Phase::kSsl)].empty()) {
+                return Status::error(
+                    "the \"ssl\" parameter of \"listen\" requires the stream_ssl module "
+                    "(halo was built without it) in " +
+                    l.where);
+            }
             Status err = Status::ok();
             core::Listening* ls = cycle.add_listening(l.addr, l.options, l.where, err, l.unix_path);
             if (ls == nullptr) {

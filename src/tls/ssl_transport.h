@@ -69,6 +69,10 @@ class SslTransport final : public ev::Transport {
     /// Client side: why the handshake failed ("SSL_do_handshake() failed (SSL: ...)"), empty
     /// when it did not (or the peer just closed).
     const std::string& handshake_error() const { return handshake_error_; }
+    /// Server side: no look at the first byte (no kPlaintext): a client that does not speak
+    /// TLS fails the handshake, logged with OpenSSL's reason, as nginx's stream does. Call
+    /// before the first handshake().
+    void expect_tls() { detected_ = true; }
     /// Server side: the most bytes one SSL_write() takes, so the most a TLS record carries
     /// (ssl_buffer_size); 0 = no limit (OpenSSL's 16k records).
     void set_write_limit(size_t limit) { write_limit_ = limit; }

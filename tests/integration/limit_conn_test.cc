@@ -488,7 +488,7 @@ stream {
         proxy_pass %%BACKEND%%;
     }
     server {
-        listen 127.0.0.1:%%UDP%% udp;
+        listen 127.0.0.1:%%UDP%% udp reuseport;  # a client's datagrams stay with one worker
         limit_conn addr 1;
         proxy_pass %%UDP_BACKEND%%;
         proxy_timeout 30s;

@@ -321,10 +321,14 @@ void TcpEchoBackend::serve(int fd) {
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n <= 0 || !send_all(fd, std::string_view(buf, static_cast<size_t>(n)))) {
+        if (n <= 0) {
             return;
         }
+        // Counted before the echo goes out: a client that has read it sees the count.
         bytes_ += static_cast<uint64_t>(n);
+        if (!send_all(fd, std::string_view(buf, static_cast<size_t>(n)))) {
+            return;
+        }
     }
 }
 
@@ -582,6 +586,9 @@ void TlsPassthroughBackend::serve(int fd) {
             alpn_offers_.push_back(alpn);
         }
         handshakes_++;
+        if (SSL_session_reused(ssl) == 1) {
+            resumed_++;
+        }
         std::string hello = "tls " + name_ + "\n";
         if (SSL_write(ssl, hello.data(), static_cast<int>(hello.size())) > 0) {
             char buf[16384];

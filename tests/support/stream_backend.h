@@ -155,6 +155,8 @@ class TlsPassthroughBackend {
     int connections() const { return acceptor_->accepted(); }
     /// Handshakes completed.
     int handshakes() const { return handshakes_.load(); }
+    /// Of those, the ones that resumed an earlier session.
+    int resumed() const { return resumed_.load(); }
     /// The SNI of every completed handshake, in order ("" when the client sent none).
     std::vector<std::string> server_names() const;
     /// The last one ("" when none yet).
@@ -175,6 +177,7 @@ class TlsPassthroughBackend {
     std::string fingerprint_;
     std::unique_ptr<Tls> tls_;
     std::atomic<int> handshakes_{0};
+    std::atomic<int> resumed_{0};
     mutable std::mutex mu_;
     std::vector<std::string> server_names_;
     std::vector<std::string> alpn_offers_;

@@ -15,10 +15,22 @@
 #include "http/http.h"
 #include "http/regex.h"
 #include "http/response_parse.h"
-#include "modules/proxy/proxy_ssl.h"
+#include "tls/client_conf.h"
+#include "tls/client_context.h"
 #include "upstream/upstream.h"
 
 namespace mod::proxy {
+
+// TLS to upstreams: the tls layer's, shared with the stream proxy.
+using tls::ClientContext;
+using tls::make_client_context;
+using tls::Placed;
+using tls::ssl_name_without_port;
+using tls::SslClientSettings;
+using tls::start_tls;
+using tls::tls_check_peer;
+using tls::tls_handshake_error;
+using tls::tls_pool_tag;
 
 using Millis = std::chrono::milliseconds;
 
@@ -123,7 +135,8 @@ struct ProxyBind {
     std::shared_ptr<http::ComplexValue> value;  // one with variables
 };
 
-struct ProxyLocConf : core::ConfBase {
+/// The proxy_ssl_* fields (tls::ClientConf, shared with the stream proxy) and the rest.
+struct ProxyLocConf : tls::ClientConf {
     std::shared_ptr<ProxyPass> pass;  // not inherited: a location proxies only if it says so
     std::optional<int> http_minor;    // proxy_http_version 1.0
     std::shared_ptr<std::vector<std::unique_ptr<SetHeader>>> set_headers;
@@ -146,25 +159,10 @@ struct ProxyLocConf : core::ConfBase {
     std::optional<Millis> next_upstream_timeout;             // 0: no limit
     std::shared_ptr<std::vector<Redirect>> redirects;        // default
     bool redirect_off = false;
-    // https upstreams (proxy_ssl_*); the context is built in postconfiguration for locations
-    // that proxy_pass https://, and shared by those with the same settings.
-    std::optional<bool> ssl_verify;                 // off
-    std::string ssl_verify_where;                   // of proxy_ssl_verify
-    std::optional<int> ssl_verify_depth;            // 1
-    std::optional<Placed> ssl_trusted_certificate;  // none
-    std::optional<Placed> ssl_certificate;          // none
-    std::optional<Placed> ssl_certificate_key;      // none
-    std::optional<uint32_t> ssl_protocols;          // TLSv1.2 TLSv1.3
-    std::optional<Placed> ssl_ciphers;              // DEFAULT
-    std::optional<bool> ssl_server_name;            // off
-    std::optional<bool> ssl_session_reuse;          // on
-    std::shared_ptr<http::ComplexValue> ssl_name;   // $proxy_host when not set
-    std::shared_ptr<ClientContext> ssl;
-    std::optional<Placed> ssl_crl;            // none
-    std::optional<Placed> ssl_password_file;  // none
-    // proxy_ssl_conf_command name value (several; inherited when the level has none)
-    std::shared_ptr<std::vector<std::pair<std::string, std::string>>> ssl_conf_commands;
-    std::string ssl_conf_commands_where;
+    // https upstreams: proxy_ssl_name ($proxy_host when not set); the other proxy_ssl_* are
+    // tls::ClientConf's, the context (ssl) built in postconfiguration for locations that
+    // proxy_pass https://.
+    std::shared_ptr<http::ComplexValue> ssl_name;
     std::shared_ptr<http::ComplexValue> method;    // proxy_method (nullptr: the client's)
     std::shared_ptr<http::ComplexValue> set_body;  // proxy_set_body
     std::optional<bool> socket_keepalive;          // off

@@ -19,7 +19,7 @@
 #include "http/parse.h"
 #include "http/response_parse.h"
 #include "modules/proxy/proxy.h"
-#include "modules/proxy/proxy_ssl.h"
+#include "tls/client_context.h"
 #include "upstream/pool.h"
 
 namespace mod::proxy::detail {

@@ -53,30 +53,9 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
             child.redirects->push_back(Redirect{{}, {}, true});
         }
     }
-    if (!child.ssl_verify) {
-        child.ssl_verify_where = parent.ssl_verify_where;
-    }
-    core::inherit(child.ssl_verify, parent.ssl_verify, false);
-    core::inherit(child.ssl_verify_depth, parent.ssl_verify_depth, 1);
-    core::inherit(child.ssl_trusted_certificate, parent.ssl_trusted_certificate, Placed{});
-    if (!child.ssl_certificate && !child.ssl_certificate_key) {
-        child.ssl_certificate = parent.ssl_certificate;  // a pair: both from the same level
-        child.ssl_certificate_key = parent.ssl_certificate_key;
-    }
-    core::inherit(child.ssl_certificate, parent.ssl_certificate, Placed{});
-    core::inherit(child.ssl_certificate_key, parent.ssl_certificate_key, Placed{});
-    core::inherit(child.ssl_protocols, parent.ssl_protocols, tls::kTlsDefaultProtocols);
-    core::inherit(child.ssl_ciphers, parent.ssl_ciphers, Placed{"DEFAULT", {}});
-    core::inherit(child.ssl_server_name, parent.ssl_server_name, false);
-    core::inherit(child.ssl_session_reuse, parent.ssl_session_reuse, true);
+    tls::merge_client_conf(parent, child);
     if (!child.ssl_name) {
         child.ssl_name = parent.ssl_name;
-    }
-    core::inherit(child.ssl_crl, parent.ssl_crl, Placed{});
-    core::inherit(child.ssl_password_file, parent.ssl_password_file, Placed{});
-    if (!child.ssl_conf_commands) {
-        child.ssl_conf_commands = parent.ssl_conf_commands;
-        child.ssl_conf_commands_where = parent.ssl_conf_commands_where;
     }
     if (!child.method) {
         child.method = parent.method;
@@ -307,54 +286,6 @@ Status set_redirect(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
-/// Relative file names are relative to the config folder, as nginx.
-Status set_placed(ConfContext& cf, std::optional<Placed>& out, bool file) {
-    if (out) {
-        return cf.duplicate();
-    }
-    std::string value = cf.arg(0);
-    if (file && !value.empty() && value[0] != '/') {
-        value = cf.cycle().conf_dir() + "/" + value;
-    }
-    out = Placed{std::move(value), cf.node().where()};
-    return Status::ok();
-}
-
-Status set_ssl_trusted_certificate(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_trusted_certificate, true);
-}
-Status set_ssl_certificate(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_certificate, true);
-}
-Status set_ssl_certificate_key(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_certificate_key, true);
-}
-Status set_ssl_ciphers(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_ciphers, false);
-}
-
-Status set_ssl_crl(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_crl, true);
-}
-Status set_ssl_password_file(ConfContext& cf, ProxyLocConf& conf) {
-    return set_placed(cf, conf.ssl_password_file, true);
-}
-Status set_ssl_conf_command(ConfContext& cf, ProxyLocConf& conf) {
-    if (!conf.ssl_conf_commands) {
-        conf.ssl_conf_commands =
-            std::make_shared<std::vector<std::pair<std::string, std::string>>>();
-        conf.ssl_conf_commands_where = cf.node().where();
-    }
-    conf.ssl_conf_commands->emplace_back(cf.arg(0), cf.arg(1));
-    return Status::ok();
-}
-
-Status set_ssl_verify(ConfContext& cf, ProxyLocConf& conf) {
-    HALO_TRY(core::detail::set_flag(cf, conf.ssl_verify));
-    conf.ssl_verify_where = cf.node().where();
-    return Status::ok();
-}
-
 Status set_ssl_name(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.ssl_name) {
         return cf.duplicate();
@@ -477,7 +408,7 @@ Status set_headers_hash(ConfContext& cf, ProxyLocConf& conf) {
                                          : conf.headers_hash_bucket_size);
 }
 
-constexpr core::Directive kDirectives[] = {
+constexpr core::Directive kOwnDirectives[] = {
     {"proxy_pass", core::kCtxLocation, core::kArgs1, core::setter<&set_pass>()},
     {"proxy_set_header", kAll, core::kArgs2, core::setter<&set_set_header>()},
     {"proxy_hide_header", kAll, core::kArgs1, core::setter<&set_hide_header>()},
@@ -508,23 +439,7 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_next_upstream_timeout", kAll, core::kArgs1,
      core::slot<&ProxyLocConf::next_upstream_timeout>()},
     {"proxy_redirect", kAll, core::kArgs1To2, core::setter<&set_redirect>()},
-    {"proxy_ssl_verify", kAll, core::kArgs1, core::setter<&set_ssl_verify>()},
-    {"proxy_ssl_verify_depth", kAll, core::kArgs1,
-     core::slot<&ProxyLocConf::ssl_verify_depth, 0, 100>()},
-    {"proxy_ssl_trusted_certificate", kAll, core::kArgs1,
-     core::setter<&set_ssl_trusted_certificate>()},
-    {"proxy_ssl_certificate", kAll, core::kArgs1, core::setter<&set_ssl_certificate>()},
-    {"proxy_ssl_certificate_key", kAll, core::kArgs1, core::setter<&set_ssl_certificate_key>()},
-    {"proxy_ssl_protocols", kAll, core::kArgs1ToN,
-     core::bitmask_slot<&ProxyLocConf::ssl_protocols, tls::kTlsProtocolNames,
-                        tls::kTlsProtocolsExpected>()},
-    {"proxy_ssl_ciphers", kAll, core::kArgs1, core::setter<&set_ssl_ciphers>()},
     {"proxy_ssl_name", kAll, core::kArgs1, core::setter<&set_ssl_name>()},
-    {"proxy_ssl_server_name", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_server_name>()},
-    {"proxy_ssl_session_reuse", kAll, core::kArgs1, core::slot<&ProxyLocConf::ssl_session_reuse>()},
-    {"proxy_ssl_crl", kAll, core::kArgs1, core::setter<&set_ssl_crl>()},
-    {"proxy_ssl_password_file", kAll, core::kArgs1, core::setter<&set_ssl_password_file>()},
-    {"proxy_ssl_conf_command", kAll, core::kArgs2, core::setter<&set_ssl_conf_command>()},
     {"proxy_method", kAll, core::kArgs1, core::setter<&set_method>()},
     {"proxy_set_body", kAll, core::kArgs1, core::setter<&set_set_body>()},
     {"proxy_socket_keepalive", kAll, core::kArgs1, core::slot<&ProxyLocConf::socket_keepalive>()},
@@ -539,6 +454,9 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_cookie_path", kAll, core::kArgs1To2, core::setter<&set_cookie_path>()},
     {"proxy_cookie_flags", kAll, core::kArgs1ToN, core::setter<&set_cookie_flags>()},
 };
+
+constexpr auto kDirectives =
+    tls::concat(std::to_array(kOwnDirectives), tls::client_directives<ProxyLocConf>(kAll));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<ProxyLocConf>(core::ConfLevel::kHttpLoc),
@@ -591,32 +509,7 @@ Status make_ssl_contexts(http::HttpMainConf& main) {
         if (!st.is_ok() || !c.pass || (!c.pass->https && !c.pass->value)) {
             return;
         }
-        SslClientSettings s;
-        s.protocols = *c.ssl_protocols;
-        s.ciphers = *c.ssl_ciphers;
-        s.trusted_certificate = *c.ssl_trusted_certificate;
-        s.certificate = *c.ssl_certificate;
-        s.certificate_key = *c.ssl_certificate_key;
-        s.verify = *c.ssl_verify;
-        s.verify_where = c.ssl_verify_where;
-        s.verify_depth = *c.ssl_verify_depth;
-        s.session_reuse = *c.ssl_session_reuse;
-        s.crl = *c.ssl_crl;
-        s.password_file = *c.ssl_password_file;
-        if (c.ssl_conf_commands) {
-            s.conf_commands = *c.ssl_conf_commands;
-            s.conf_commands_where = c.ssl_conf_commands_where;
-        }
-        for (const auto& [settings, ctx] : made) {
-            if (settings == s) {
-                c.ssl = ctx;
-                return;
-            }
-        }
-        st = make_client_context(s, c.ssl);
-        if (st.is_ok()) {
-            made.emplace_back(std::move(s), c.ssl);
-        }
+        st = tls::client_context_for(c, made);
     });
     return st;
 }

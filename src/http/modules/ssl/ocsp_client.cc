@@ -17,8 +17,8 @@
 #include "http/error_log.h"
 #include "http/modules/ssl/ocsp.h"
 #include "http/modules/ssl/ocsp_client.h"
-#include "http/modules/ssl/session_cache.h"
 #include "http/modules/ssl/ssl_context.h"
+#include "tls/session_cache.h"
 
 namespace mod::http_ssl {
 namespace {
@@ -102,7 +102,7 @@ bool cache_lookup(ConnOcsp& c, int& status) {
     if (c.conf->cache == nullptr || c.key.empty()) {
         return false;
     }
-    SessionCache cache(c.conf->cache->pool());
+    tls::SessionCache cache(c.conf->cache->pool());
     std::optional<std::string> v = cache.lookup(bytes(c.key), time(nullptr));
     if (!v || v->size() != 1) {
         return false;
@@ -123,7 +123,7 @@ void cache_store(ConnOcsp& c, int status, int64_t valid) {
         valid = now + 3600;
     }
     std::string value(1, static_cast<char>(status));
-    if (!SessionCache(c.conf->cache->pool()).store(bytes(c.key), bytes(value), valid, now)) {
+    if (!tls::SessionCache(c.conf->cache->pool()).store(bytes(c.key), bytes(value), valid, now)) {
         log_conn(c, core::LogLevel::kAlert,
                  "could not allocate new entry in OCSP cache \"" + c.conf->cache->name + "\"");
     }

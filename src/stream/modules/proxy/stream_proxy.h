@@ -5,6 +5,7 @@
 // TLS), a UDP session's datagrams go out on a connected socket and the replies come back
 // from the listening socket.
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -13,13 +14,15 @@
 #include "core/conf_context.h"
 #include "core/net.h"
 #include "stream/stream.h"
+#include "tls/client_conf.h"
 #include "upstream/upstream.h"
 
 namespace mod::stream_proxy {
 
 using Millis = std::chrono::milliseconds;
 
-struct ProxyConf : core::ConfBase {
+/// The proxy_ssl_* fields shared with http (tls::ClientConf) and the rest.
+struct ProxyConf : tls::ClientConf {
     const upstream::Group* group = nullptr;            // proxy_pass name|address
     std::unique_ptr<stream::ComplexValue> pass_value;  // proxy_pass with variables
     std::string pass_where;
@@ -36,9 +39,11 @@ struct ProxyConf : core::ConfBase {
     std::optional<bool> socket_keepalive;         // off
     std::optional<core::SockAddr> bind;           // proxy_bind (unset or off: none)
     bool bind_set = false;
-    std::optional<core::Size> download_rate;  // bytes/s read from the upstream (0: no limit)
-    std::optional<core::Size> upload_rate;    // bytes/s read from the client (0: no limit)
-    std::string rate_where;                   // the first rate directive's file:line
+    std::optional<core::Size> download_rate;         // bytes/s read from the upstream (0: no limit)
+    std::optional<core::Size> upload_rate;           // bytes/s read from the client (0: no limit)
+    std::string rate_where;                          // the first rate directive's file:line
+    std::optional<bool> ssl_enable;                  // proxy_ssl: off
+    std::shared_ptr<stream::ComplexValue> ssl_name;  // proxy_ssl_name: proxy_pass's host
 };
 core::Status merge(const ProxyConf& parent, ProxyConf& child);
 
@@ -46,6 +51,19 @@ core::Status merge(const ProxyConf& parent, ProxyConf& child);
 void start_tcp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
 /// Starts proxying a UDP session (udp_proxy.cc).
 void start_udp(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
+
+// ---- TLS to the upstream (stream_proxy_ssl.cc) ----
+
+/// The proxy_ssl and proxy_ssl_name directive rows (the rest: tls::client_directives).
+extern const std::array<core::Directive, 2> kSslDirectives;
+/// proxy_ssl's part of the merge.
+void merge_ssl(const ProxyConf& parent, ProxyConf& child);
+/// A client context for every server with `proxy_ssl on` (equal settings share one).
+core::Status make_ssl_contexts(core::Cycle& cycle);
+/// The name the upstream is verified against and sent in SNI: proxy_ssl_name, else the host
+/// of proxy_pass (the group's name without a port).
+std::string upstream_ssl_name(stream::Session& s, const ProxyConf& conf,
+                              const upstream::Group& group);
 
 /// The `hash` key of a stream group for session `s` (left as is when the group has none).
 void hash_key(stream::Session& s, const upstream::Group& group, std::string& out);

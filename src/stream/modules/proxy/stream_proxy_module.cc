@@ -1,5 +1,5 @@
 // The stream_proxy module's directives: proxy_pass and its timeouts, retries, PROXY protocol,
-// buffer, UDP limits, bind.
+// buffer, UDP limits, bind; proxy_ssl_* (stream_proxy_ssl.cc and the tls layer).
 #include <unordered_map>
 
 #include "core/log.h"
@@ -148,11 +148,17 @@ Status postconfiguration(core::Cycle& cycle) {
     }
     for (const auto& server : main->servers) {
         const auto& pc = server->conf<ProxyConf>();
-        if (pc.download_rate->bytes == 0 && pc.upload_rate->bytes == 0) {
-            continue;
-        }
         for (const stream::Listen& l : server->conf<stream::StreamSrvConf>().listens) {
-            if (l.options.udp) {
+            if (l.options.udp && pc.ssl_enable.value_or(false)) {
+                // nginx proxies a UDP session in plain text under `proxy_ssl on` (it has no
+                // DTLS), without a word; halo does the same and says so.
+                HALO_LOG(kWarn,
+                         "\"proxy_ssl on\" has no effect on the udp sessions of the server in "
+                         "%s (\"listen ... udp\" in %s): datagrams go to the upstream in plain "
+                         "text, as nginx sends them (there is no DTLS)",
+                         server->where.c_str(), l.where.c_str());
+            }
+            if (l.options.udp && (pc.download_rate->bytes != 0 || pc.upload_rate->bytes != 0)) {
                 return Status::error(
                     "\"proxy_download_rate\" and \"proxy_upload_rate\" are not supported by halo "
                     "for udp (\"listen ... udp\" in " +
@@ -161,6 +167,7 @@ Status postconfiguration(core::Cycle& cycle) {
             }
         }
     }
+    HALO_TRY(make_ssl_contexts(cycle));
     for (const upstream::Group* g : upstream::all_groups(cycle)) {
         if (!g->stream() || g->stream_hash_key().empty()) {
             continue;
@@ -176,7 +183,7 @@ Status postconfiguration(core::Cycle& cycle) {
 
 constexpr uint32_t kAll = core::kCtxStreamAll;
 
-constexpr core::Directive kDirectives[] = {
+constexpr core::Directive kOwnDirectives[] = {
     {"proxy_pass", core::kCtxStreamServer, core::kArgs1, core::setter<&set_proxy_pass>()},
     {"proxy_connect_timeout", kAll, core::kArgs1, core::slot<&ProxyConf::connect_timeout>()},
     {"proxy_timeout", kAll, core::kArgs1, core::slot<&ProxyConf::timeout>()},
@@ -195,6 +202,9 @@ constexpr core::Directive kDirectives[] = {
     {"proxy_download_rate", kAll, core::kArgs1, core::setter<&set_rate>()},
     {"proxy_upload_rate", kAll, core::kArgs1, core::setter<&set_rate>()},
 };
+
+const auto kDirectives = tls::concat(tls::concat(std::to_array(kOwnDirectives), kSslDirectives),
+                                     tls::client_directives<ProxyConf>(kAll));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<ProxyConf>(core::ConfLevel::kStreamSrv),
@@ -225,6 +235,7 @@ Status merge(const ProxyConf& parent, ProxyConf& child) {
         child.bind = parent.bind;
         child.bind_set = parent.bind_set;
     }
+    merge_ssl(parent, child);
     return Status::ok();
 }
 

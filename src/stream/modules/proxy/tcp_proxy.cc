@@ -2,7 +2,9 @@
 // proxy_next_upstream_tries/_timeout), send the PROXY header and the preread bytes, then relay
 // both ways until one side ends. Small exchanges are copied through one worker-wide buffer;
 // once a direction has moved more than kSpliceAfter bytes, it moves by splice(2) through a
-// pipe (no copy into user space), as long as neither side has a transport.
+// pipe (no copy into user space), as long as neither side has a transport. With proxy_ssl the
+// upstream's TLS handshake (and its certificate check) comes between connect and relay; a
+// failed one tries the next upstream, as a failed connect does.
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include "core/log.h"
 #include "event/runtime.h"
 #include "stream/modules/proxy/stream_proxy.h"
+#include "tls/client_context.h"
 #include "upstream/pool.h"
 
 namespace mod::stream_proxy {
@@ -21,6 +24,7 @@ constexpr size_t kScratch = 64 * 1024;
 constexpr uint64_t kSpliceAfter = 64 * 1024;
 
 char g_scratch[kScratch];
+ev::Buffer g_tls_scratch;  // what a TLS side gives (decrypted) on its way to the other
 
 class TcpProxy final : public stream::Content {
   public:
@@ -61,8 +65,12 @@ class TcpProxy final : public stream::Content {
     };
 
     void on_connect(int err);
+    /// proxy_ssl: advances the upstream's handshake; connected() once it is done and checked.
+    void handshake();
     void connected();
     void connect_failed(const char* what, int err);
+    /// The attempt failed (`why` logged at error level): the next upstream, or the end.
+    void attempt_failed(const std::string& why);
     void on_readable(bool client);
     void on_drained(bool client);
     void on_timeout(bool client);
@@ -93,10 +101,13 @@ class TcpProxy final : public stream::Content {
     int64_t first_ms_ = 0;
     int64_t attempt_ms_ = 0;
     bool relaying_ = false;
+    bool handshaking_ = false;
     bool done_ = false;
-    Flow up_flow_;         // client -> upstream
-    Flow down_flow_;       // upstream -> client
-    int64_t start_s_ = 0;  // when the session began, in whole seconds (nginx's start_sec)
+    std::string ssl_name_;  // proxy_ssl: the name verified and sent in SNI
+    std::string from_up_;   // proxy_ssl: bytes that came with the end of the handshake
+    Flow up_flow_;          // client -> upstream
+    Flow down_flow_;        // upstream -> client
+    int64_t start_s_ = 0;   // when the session began, in whole seconds (nginx's start_sec)
     ev::Deadline up_delay_{&TcpProxy::upload_resume, this};
     ev::Deadline down_delay_{&TcpProxy::download_resume, this};
     std::unique_ptr<ev::Connection> up_;
@@ -163,14 +174,26 @@ void TcpProxy::attempt() {
     up_ = std::make_unique<ev::Connection>(ev::Runtime::current().loop(), fd, peer_.server->addr,
                                            s_.id);
     up_->set_handler(&up_side_);
+    if (*c_.ssl_enable) {
+        ssl_name_ = upstream_ssl_name(s_, c_, group_);
+        if (!tls::start_tls(*c_.ssl, *up_, ssl_name_, *c_.ssl_server_name)) {
+            attempt_failed("SSL_new() failed while connecting to upstream");  // logged
+            return;
+        }
+    }
     up_->start_connect();
     up_->set_timeout(*c_.connect_timeout);
 }
 
 void TcpProxy::connect_failed(const char* what, int err) {
+    attempt_failed(std::string(what) + " (" + std::to_string(err) + ": " + strerror(err) +
+                   ") while connecting to upstream");
+}
+
+void TcpProxy::attempt_failed(const std::string& why) {
+    handshaking_ = false;
     s_.upstream_connect_time += "-";
-    log(core::LogLevel::kError, std::string(what) + " (" + std::to_string(err) + ": " +
-                                    strerror(err) + ") while connecting to upstream");
+    log(core::LogLevel::kError, why);
     release(upstream::Outcome::kFailed);
     if (up_) {
         up_->clear_timeout();
@@ -195,6 +218,37 @@ void TcpProxy::on_connect(int err) {
     if (err != 0) {
         connect_failed("connect() failed", err);
         return;
+    }
+    if (up_->transport() != nullptr) {
+        handshaking_ = true;  // within proxy_connect_timeout, as nginx
+        handshake();
+        return;
+    }
+    connected();
+}
+
+void TcpProxy::handshake() {
+    g_tls_scratch.clear();
+    ev::IoStatus st = up_->read(g_tls_scratch, kScratch);
+    if (st == ev::IoStatus::kEof || st == ev::IoStatus::kError) {
+        std::string why = tls::tls_handshake_error(*up_);
+        attempt_failed((why.empty() ? "peer closed connection in SSL handshake" : why) +
+                       " while SSL handshaking to upstream");
+        return;
+    }
+    if (!up_->handshake_done()) {
+        return;  // the socket says when to go on
+    }
+    handshaking_ = false;
+    if (*c_.ssl_verify) {
+        std::string why = tls::tls_check_peer(*up_, ssl_name_);
+        if (!why.empty()) {
+            attempt_failed(why + " while SSL handshaking to upstream");
+            return;
+        }
+    }
+    if (st == ev::IoStatus::kOk) {
+        from_up_.assign(g_tls_scratch.view());  // the server spoke first (a greeting)
     }
     connected();
 }
@@ -225,6 +279,13 @@ void TcpProxy::connected() {
         s_.upstream_bytes_sent += s_.preread.size();
         up_flow_.moved += s_.preread.size();
         std::string().swap(s_.preread);
+    }
+    if (!from_up_.empty()) {
+        s_.client->send(from_up_);
+        s_.bytes_sent += from_up_.size();
+        s_.upstream_bytes_received += from_up_.size();
+        down_flow_.moved += from_up_.size();
+        std::string().swap(from_up_);
     }
     arm_timeout();
     pump(true);
@@ -272,6 +333,13 @@ void TcpProxy::pump(bool from_client) {
             }
             if (st == ev::IoStatus::kOk && n == 0) {
                 break;  // the pipe is still full: on_drained(dst) resumes
+            }
+        } else if (src.transport() != nullptr) {
+            g_tls_scratch.clear();
+            st = src.read(g_tls_scratch, std::min({cap, kScratch, limit}));
+            if (st == ev::IoStatus::kOk) {
+                n = g_tls_scratch.view().size();
+                dst.send(g_tls_scratch.view());
             }
         } else {
             st = src.read_into(std::span<char>(g_scratch, std::min({cap, kScratch, limit})), n);
@@ -356,6 +424,10 @@ void TcpProxy::after_eof(bool from_client) {
 }
 
 void TcpProxy::on_readable(bool client) {
+    if (!client && handshaking_ && !done_) {
+        handshake();
+        return;
+    }
     pump(client);
 }
 
@@ -377,6 +449,12 @@ void TcpProxy::on_timeout(bool client) {
         return;
     }
     if (!relaying_) {
+        if (handshaking_) {
+            attempt_failed(
+                "upstream timed out (110: Connection timed out) while SSL handshaking "
+                "to upstream");
+            return;
+        }
         connect_failed("upstream timed out", ETIMEDOUT);
         return;
     }
@@ -387,6 +465,10 @@ void TcpProxy::on_timeout(bool client) {
 
 void TcpProxy::on_error(bool client) {
     if (done_) {
+        return;
+    }
+    if (!client && handshaking_) {
+        attempt_failed("send() failed while SSL handshaking to upstream");
         return;
     }
     log(core::LogLevel::kInfo,

@@ -10,9 +10,9 @@
 #include "core/cycle.h"
 #include "http/http.h"
 #include "modules/proxy/proxy.h"
-#include "modules/proxy/proxy_ssl.h"
 #include "support/test_cert.h"
 #include "support/test_modules.h"
+#include "tls/client_context.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -1,8 +1,8 @@
 // The server context settings beyond certificates, protocols and the session cache: keys
 // under a passphrase (ssl_password_file), ssl_dhparam, ssl_ecdh_curve, ssl_session_ticket_key,
 // client certificate verification (ssl_verify_client, ssl_client_certificate,
-// ssl_trusted_certificate, ssl_verify_depth, ssl_crl), then OCSP (ocsp_staple.cc,
-// ocsp_client.cc), ssl_early_data and ssl_conf_command (applied last, as nginx does).
+// ssl_trusted_certificate, ssl_verify_depth, ssl_crl), and ssl_conf_command (applied last, as
+// nginx does). Shared by http's and stream's ssl modules.
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -15,14 +15,13 @@
 #include <iterator>
 
 #include "core/log.h"
-#include "http/modules/ssl/ssl_context.h"
+#include "tls/server_context.h"
 #include "tls/ssl_transport.h"
 
-namespace mod::http_ssl {
+namespace tls {
 namespace {
 
 using core::Status;
-using tls::ssl_error_text;
 
 std::optional<std::string> read_whole(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -98,7 +97,7 @@ int on_ticket_key(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHE
     return 0;  // an unknown key: a full handshake
 }
 
-Status load_ticket_keys(ServerContext& sc, const ContextSettings& s) {
+Status load_ticket_keys(ServerContext& sc, const ServerSettings& s) {
     for (const std::string& path : s.ticket_key_files) {
         std::optional<std::string> data = read_whole(path);
         if (!data) {
@@ -122,13 +121,13 @@ Status load_ticket_keys(ServerContext& sc, const ContextSettings& s) {
 
 // ---- client certificates ----
 
-/// As nginx: the handshake goes on whatever the verdict; the request sees it
-/// (SSL_get_verify_result) and answers 400 when ssl_verify_client asks for it.
+/// As nginx: the handshake goes on whatever the verdict; the module looks at it afterwards
+/// (SSL_get_verify_result): http answers the request 400, stream ends the session.
 int verify_cb(int, X509_STORE_CTX*) {
     return 1;
 }
 
-Status set_client_verify(SSL_CTX* ctx, const ContextSettings& s) {
+Status set_client_verify(SSL_CTX* ctx, const ServerSettings& s) {
     if (s.verify != VerifyClient::kOff) {
         if (s.client_certificate.empty() && s.trusted_certificate.empty()) {
             return Status::error(
@@ -186,7 +185,9 @@ Status set_dhparam(SSL_CTX* ctx, const std::string& file) {
     return Status::ok();
 }
 
-Status apply_conf_commands(SSL_CTX* ctx, const ContextSettings& s) {
+}  // namespace
+
+Status apply_conf_commands(SSL_CTX* ctx, const ServerSettings& s) {
     if (s.conf_commands.empty()) {
         return Status::ok();
     }
@@ -212,9 +213,7 @@ Status apply_conf_commands(SSL_CTX* ctx, const ContextSettings& s) {
     return Status::ok();
 }
 
-}  // namespace
-
-Status load_key(SSL_CTX* ctx, const std::string& key, const ContextSettings& s) {
+Status load_key(SSL_CTX* ctx, const std::string& key, const ServerSettings& s) {
     // Each line of ssl_password_file in turn, as nginx.
     size_t tries = std::max<size_t>(1, s.passwords.size());
     for (size_t i = 0; i < tries; i++) {
@@ -237,7 +236,7 @@ Status load_key(SSL_CTX* ctx, const std::string& key, const ContextSettings& s) 
                          "\": SSL_CTX_use_PrivateKey_file() failed (" + ssl_error_text() + ")");
 }
 
-Status apply_options(ServerContext& sc, const ContextSettings& s) {
+Status apply_options(ServerContext& sc, const ServerSettings& s) {
     SSL_CTX* ctx = sc.ctx();
     if (!s.dhparam.empty()) {
         HALO_TRY(set_dhparam(ctx, s.dhparam));
@@ -247,13 +246,7 @@ Status apply_options(ServerContext& sc, const ContextSettings& s) {
                              ssl_error_text() + ")");
     }
     HALO_TRY(load_ticket_keys(sc, s));
-    HALO_TRY(set_client_verify(ctx, s));
-    HALO_TRY(set_stapling(sc, s));
-    HALO_TRY(set_client_ocsp(sc, s));
-    if (s.early_data) {
-        SSL_CTX_set_max_early_data(ctx, 16384);  // nginx's NGX_SSL_BUFSIZE
-    }
-    return apply_conf_commands(ctx, s);
+    return set_client_verify(ctx, s);
 }
 
-}  // namespace mod::http_ssl
+}  // namespace tls

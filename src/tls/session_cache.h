@@ -8,7 +8,7 @@
 
 #include "core/shm.h"
 
-namespace mod::http_ssl {
+namespace tls {
 
 /// TLS sessions kept in a shared zone (`ssl_session_cache shared:name:size`), so that a client
 /// resumes its session on whichever worker it reaches. Keyed by session id, the value is the
@@ -42,4 +42,4 @@ class SessionCache {
     core::ShmPool& pool_;
 };
 
-}  // namespace mod::http_ssl
+}  // namespace tls

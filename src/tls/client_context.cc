@@ -1,6 +1,6 @@
-// https upstreams: the client side of TLS for the proxy, over the tls layer's OpenSSL
-// transport (src/tls, which the health checks and the http_ssl module use too).
-#include "modules/proxy/proxy_ssl.h"
+// TLS to upstreams: the client side of TLS for the http and stream proxies, over the OpenSSL
+// transport (ssl_transport.cc, which the health checks and the ssl modules use too).
+#include "tls/client_context.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -17,7 +17,7 @@
 #include "core/net.h"
 #include "tls/ssl_transport.h"
 
-namespace mod::proxy {
+namespace tls {
 
 std::string ssl_name_without_port(std::string_view name) {
     if (!name.empty() && name[0] == '[') {
@@ -32,8 +32,6 @@ std::string ssl_name_without_port(std::string_view name) {
 }
 
 using core::Status;
-using tls::ssl_error_text;
-using tls::SslTransport;
 
 class ClientContext {
   public:
@@ -190,8 +188,8 @@ Status make_client_context(const SslClientSettings& s, std::shared_ptr<ClientCon
         ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    tls::set_tls_protocols(ctx, s.protocols);
-    if (Status st = tls::set_tls_ciphers(ctx, s.ciphers.value); !st.is_ok()) {
+    set_tls_protocols(ctx, s.protocols);
+    if (Status st = set_tls_ciphers(ctx, s.ciphers.value); !st.is_ok()) {
         return failed_in(st.message(), s.ciphers.where);
     }
     if (!s.certificate.value.empty()) {
@@ -340,4 +338,4 @@ std::string tls_check_peer(const ev::Connection& conn, const std::string& name) 
     return "";
 }
 
-}  // namespace mod::proxy
+}  // namespace tls

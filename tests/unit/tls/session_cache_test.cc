@@ -1,6 +1,6 @@
 // The shared TLS session cache: store, lookup, replace, remove, expiry, eviction of the oldest
 // when the zone is full, bad ids, and a session stored by another process.
-#include "http/modules/ssl/session_cache.h"
+#include "tls/session_cache.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace mod::http_ssl {
+namespace tls {
 namespace {
 
 std::vector<uint8_t> bytes(std::string_view s) {
@@ -132,4 +132,4 @@ TEST_F(SessionCacheTest, SessionStoredByAnotherProcess) {
 }
 
 }  // namespace
-}  // namespace mod::http_ssl
+}  // namespace tls

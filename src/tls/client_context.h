@@ -1,9 +1,9 @@
 #pragma once
 
-// https upstreams (nginx's proxy_ssl_*): the client SSL_CTX of a location, the TLS transport
-// put on a new upstream connection, the checks after its handshake, and this worker's saved
-// sessions. The OpenSSL side is the tls layer's (src/tls). This header names no OpenSSL type,
-// so that the rest of the proxy does not see OpenSSL.
+// TLS to upstreams (nginx's proxy_ssl_*, in http and in stream): the client SSL_CTX of a
+// location or stream server, the TLS transport put on a new upstream connection, the checks
+// after its handshake, and this worker's saved sessions. This header names no OpenSSL type,
+// so that the proxies do not see OpenSSL.
 
 #include <cstdint>
 #include <memory>
@@ -16,7 +16,7 @@
 #include "event/connection.h"
 #include "tls/tls_protocols.h"
 
-namespace mod::proxy {
+namespace tls {
 
 /// A directive's value and the file:line it came from (checked once merged).
 struct Placed {
@@ -25,10 +25,10 @@ struct Placed {
     bool operator==(const Placed&) const = default;
 };
 
-/// What one client context is made of: the merged proxy_ssl_* settings of a location.
-/// Locations with equal settings share one context.
+/// What one client context is made of: the merged proxy_ssl_* settings of a location (or a
+/// stream server). Those with equal settings share one context.
 struct SslClientSettings {
-    uint32_t protocols = tls::kTlsDefaultProtocols;
+    uint32_t protocols = kTlsDefaultProtocols;
     Placed ciphers{"DEFAULT", {}};
     Placed trusted_certificate;  // empty value: none
     Placed certificate;          // client certificate, empty: none
@@ -76,4 +76,4 @@ std::string tls_handshake_error(const ev::Connection& conn);
 /// \"x\"").
 std::string tls_check_peer(const ev::Connection& conn, const std::string& name);
 
-}  // namespace mod::proxy
+}  // namespace tls

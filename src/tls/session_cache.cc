@@ -1,8 +1,8 @@
-#include "http/modules/ssl/session_cache.h"
+#include "tls/session_cache.h"
 
 #include <cstring>
 
-namespace mod::http_ssl {
+namespace tls {
 namespace {
 
 // Everything below lives in the shared zone, mapped at the same address in every process, so
@@ -200,4 +200,4 @@ size_t SessionCache::size() const {
     return static_cast<size_t>(lock.table().root()->count);
 }
 
-}  // namespace mod::http_ssl
+}  // namespace tls
