@@ -11,7 +11,7 @@
 # 3. integration: BUILDDIR/halo_integration_tests, its tests in INTEGRATION_JOBS processes
 #    (tests/tools/gtest_parallel.sh), then those of INTEGRATION_SERIAL alone;
 # 4. ha: BUILDDIR/halo_ha_tests in HA_JOBS processes (each test has namespaces of its own),
-#    then tests/ha/run when there is one;
+#    then those of HA_SERIAL alone, then tests/ha/run when there is one;
 # 5. the build-test tier's output, once it is done.
 # Every tier runs even when one before it failed; each prints its failures in full (the test, its
 # output) and its totals, and the last lines sum up the tiers and their times. Exits 1 when any
@@ -21,7 +21,7 @@ set -u
 b=${1:-objs}
 logs=$b/test-logs
 mkdir -p "$logs"
-: "${INTEGRATION_JOBS:=6}" "${HA_JOBS:=3}" "${INTEGRATION_SERIAL:=}"
+: "${INTEGRATION_JOBS:=6}" "${HA_JOBS:=3}" "${INTEGRATION_SERIAL:=}" "${HA_SERIAL:=}"
 here=$(dirname "$0")
 summary=()
 failed=0
@@ -66,7 +66,7 @@ tier integration $(($(date +%s) - t0)) $? "$logs/integration"
 
 echo "== ha: $HA_JOBS processes"
 t0=$(date +%s)
-"$here/gtest_parallel.sh" -j "$HA_JOBS" -n ha -o "$logs/ha" "$b/halo_ha_tests"
+"$here/gtest_parallel.sh" -j "$HA_JOBS" -s "$HA_SERIAL" -n ha -o "$logs/ha" "$b/halo_ha_tests"
 rc=$?
 if [ $rc = 0 ] && [ -f tests/ha/run ] && [ -x tests/ha/run ]; then
     echo "tests/ha/run"
