@@ -143,7 +143,7 @@ fi
 if [ "$tests_serial" -gt 0 ]; then
     n=$((units + 1))
     echo "$n $(paste -sd: "$logdir/serial.list")" >> "$logdir/units"
-    echo "$name: alone: $(paste -sd' ' "$logdir/serial.list")"
+    echo "$name: $tests_serial tests alone ($serial)"
     run_unit "$n" "$(paste -sd: "$logdir/serial.list")"
 fi
 end=$(date +%s)
@@ -191,7 +191,7 @@ done
 echo
 if [ -s "$logdir/times" ]; then
     echo "$name: slowest units (seconds, unit, suite):" \
-        "$(sort -k1,1nr "$logdir/times" | head -5 | awk '{printf "%s%s s %s #%s", NR > 1 ? "; " : "", $1, $3, $2}')"
+        "$(sort -k1,1nr "$logdir/times" | head -5 | awk '{printf "%s%s s %s #%s", (NR > 1 ? "; " : ""), $1, $3, $2}')"
 fi
 if [ ${#skipped_names[@]} -gt 0 ]; then
     echo "$name: skipped: ${skipped_names[*]}"
