@@ -103,20 +103,21 @@ bool seed_objects(const std::string& from, const std::string& from_top, const st
         return false;
     }
     // $1: the compiler, $2: its flags (split into words), $3: the top of the sources of `from`.
-    RunResult fix = run_command(
-        {"sh", "-c",
-         "reused=0; for d in $(find objs/src -name '*.d'); do "
-         "  grep -q auto_config.h \"$d\" || continue; "
-         "  o=${d%.d}.o; src=${o#objs/}; src=${src%.o}.cc; "
-         "  if [ -f \"$o\" ] && (cd \"$3\" && $1 $2 -E \"$src\") > pp.from 2>/dev/null && "
-         "     $1 $2 -E \"$src\" > pp.copy 2>/dev/null && cmp -s pp.from pp.copy; then "
-         "    reused=$((reused + 1)); "
-         "  else rm -f \"$o\" \"$d\"; fi; "
-         "done; rm -f pp.from pp.copy; echo $reused; "
-         "find objs/src -name '*.o' -exec touch {} +",
-         "sh", makefile_value(top + "/objs/Makefile", "CXX"),
-         makefile_value(top + "/objs/Makefile", "CXXFLAGS"), from_top},
-        120s, top);
+    RunResult fix = run_command({"sh", "-c",
+                                 "reused=0; for d in $(find objs/src -name '*.d'); do "
+                                 "  grep -q auto_config.h \"$d\" || continue; "
+                                 "  o=${d%.d}.o; src=${o#objs/}; src=${src%.o}.cc; "
+                                 "  if [ -f \"$o\" ] && (cd \"$3\" && $1 $2 -fno-working-directory "
+                                 "-E \"$src\") > pp.from 2>/dev/null && "
+                                 "     $1 $2 -fno-working-directory -E \"$src\" > pp.copy "
+                                 "2>/dev/null && cmp -s pp.from pp.copy; then "
+                                 "    reused=$((reused + 1)); "
+                                 "  else rm -f \"$o\" \"$d\"; fi; "
+                                 "done; rm -f pp.from pp.copy; echo $reused; "
+                                 "find objs/src -name '*.o' -exec touch {} +",
+                                 "sh", makefile_value(top + "/objs/Makefile", "CXX"),
+                                 makefile_value(top + "/objs/Makefile", "CXXFLAGS"), from_top},
+                                120s, top);
     *reused = atoi(fix.out.c_str());
     return fix.status == 0;
 }
