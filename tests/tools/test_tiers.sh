@@ -62,7 +62,8 @@ echo "== integration: $INTEGRATION_JOBS processes"
 t0=$(date +%s)
 "$here/gtest_parallel.sh" -j "$INTEGRATION_JOBS" -s "$INTEGRATION_SERIAL" -n integration \
     -o "$logs/integration" "$b/halo_integration_tests"
-tier integration $(($(date +%s) - t0)) $? "$logs/integration"
+rc=$?
+tier integration $(($(date +%s) - t0)) $rc "$logs/integration"
 
 echo "== ha: $HA_JOBS processes"
 t0=$(date +%s)
