@@ -149,37 +149,49 @@ fi
 end=$(date +%s)
 
 # Results: gtest's "[       OK ] A.B (12 ms)", "[  FAILED  ] A.B (12 ms)" (", where
-# GetParam() = ..." before the time for a parameterized test) and "[  SKIPPED ] A.B (12 ms)" lines; a test given to a unit and in none of them did not finish.
+# GetParam() = ..." before the time for a parameterized test) and "[  SKIPPED ] A.B (12 ms)" lines;
+# a test given to a unit and in none of them did not finish. One awk reads every unit's log and
+# prints "S test" (skipped), "F test" (failed), "U test rc" (did not finish), "B unit" (a unit
+# to print) and last "T passed failed skipped unfinished".
 passed=0 failed=0 skipped=0 unfinished=0
 failed_names=() skipped_names=() bad_units=()
-while read -r n filter; do
-    log=$logdir/$n.log
-    rc=$(cat "$logdir/$n.rc" 2> /dev/null || echo "?")
-    results=$(grep -E '^\[ +(OK|FAILED|SKIPPED) +\] .* \([0-9]+ ms\)$' "$log" 2> /dev/null)
-    bad=
-    [ "$rc" = 0 ] || bad=1
-    while read -r t; do
-        line=$(grep -F -e "] $t (" -e "] $t, where" <<< "$results" | head -1)
-        case $line in
-        *"[       OK ]"*) passed=$((passed + 1)) ;;
-        *"[  SKIPPED ]"*)
-            skipped=$((skipped + 1))
-            skipped_names+=("$t")
-            ;;
-        *"[  FAILED  ]"*)
-            failed=$((failed + 1))
-            failed_names+=("$t")
-            bad=1
-            ;;
-        *)
-            unfinished=$((unfinished + 1))
-            failed_names+=("$t (did not finish: exit $rc)")
-            bad=1
-            ;;
-        esac
-    done < <(tr ':' '\n' <<< "$filter")
-    [ -n "$bad" ] && bad_units+=("$n")
-done < "$logdir/units"
+while read -r kind a b c d; do
+    case $kind in
+    S) skipped_names+=("$a") ;;
+    F) failed_names+=("$a") ;;
+    U) failed_names+=("$a (did not finish: exit $b)") ;;
+    B) bad_units+=("$a") ;;
+    T) passed=$a failed=$b skipped=$c unfinished=$d ;;
+    esac
+done < <(awk -v dir="$logdir" '
+    {
+        n = $1; rc = "?"
+        f = dir "/" n ".rc"
+        if ((getline line < f) > 0) rc = line
+        close(f)
+        split("", st)
+        f = dir "/" n ".log"
+        while ((getline line < f) > 0) {
+            if (line !~ /^\[ +(OK|FAILED|SKIPPED) +\] .* \([0-9]+ ms\)$/) continue
+            sub(/^\[ +/, "", line)
+            status = line; sub(/ .*/, "", status)
+            sub(/^[A-Z]+ +\] /, "", line); sub(/ \([0-9]+ ms\)$/, "", line)
+            sub(/, where GetParam\(\) = .*/, "", line)
+            if (!(line in st)) st[line] = status
+        }
+        close(f)
+        bad = rc != "0"
+        k = split($2, t, ":")
+        for (i = 1; i <= k; i++) {
+            s = (t[i] in st) ? st[t[i]] : ""
+            if (s == "OK") passed++
+            else if (s == "SKIPPED") { skipped++; print "S", t[i] }
+            else if (s == "FAILED") { failed++; bad = 1; print "F", t[i] }
+            else { unfinished++; bad = 1; print "U", t[i], rc }
+        }
+        if (bad) print "B", n
+    }
+    END { print "T", passed + 0, failed + 0, skipped + 0, unfinished + 0 }' "$logdir/units")
 
 for n in "${bad_units[@]}"; do
     echo

@@ -5,13 +5,14 @@
 #   tests/tools/test_tiers.sh BUILDDIR
 #
 # 1. unit: BUILDDIR/halo_unit_tests (seconds);
-# 2. build-test: BUILDDIR/halo_build_tests starts in the background at a lower priority (nice):
-#    its ./configure runs and builds use the processors the next two tiers leave idle while they
-#    wait on their halos, sockets and timers;
-# 3. integration: BUILDDIR/halo_integration_tests, its tests in INTEGRATION_JOBS processes
+# 2. ha: BUILDDIR/halo_ha_tests in HA_JOBS processes (each test has namespaces of its own),
+#    then those of HA_SERIAL alone, then tests/ha/run when there is one. Nothing else runs
+#    meanwhile: VRRP at advert_int 100ms gives a backup 365ms before it takes over;
+# 3. build-test: BUILDDIR/halo_build_tests starts in the background at a lower priority (nice):
+#    its ./configure runs and builds use the processors the integration tests leave idle while
+#    they wait on their halos, sockets and timers;
+# 4. integration: BUILDDIR/halo_integration_tests, its tests in INTEGRATION_JOBS processes
 #    (tests/tools/gtest_parallel.sh), then those of INTEGRATION_SERIAL alone;
-# 4. ha: BUILDDIR/halo_ha_tests in HA_JOBS processes (each test has namespaces of its own),
-#    then those of HA_SERIAL alone, then tests/ha/run when there is one;
 # 5. the build-test tier's output, once it is done.
 # Every tier runs even when one before it failed; each prints its failures in full (the test, its
 # output) and its totals, and the last lines sum up the tiers and their times. Exits 1 when any
@@ -48,23 +49,6 @@ fi
 grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ test' "$logs/unit.log" | sed 's/^/unit: /'
 tier unit $(($(date +%s) - t0)) $rc "$logs/unit.log"
 
-echo "== build-test (in the background, niced): $b/halo_build_tests > $logs/build-test.log"
-bt0=$(date +%s)
-(
-    nice -n 10 "$b/halo_build_tests" > "$logs/build-test.log" 2>&1 < /dev/null
-    echo $? > "$logs/build-test.rc"
-    date +%s > "$logs/build-test.end"
-) &
-build_pid=$!
-rm -f "$logs/build-test.rc" "$logs/build-test.end"
-
-echo "== integration: $INTEGRATION_JOBS processes"
-t0=$(date +%s)
-"$here/gtest_parallel.sh" -j "$INTEGRATION_JOBS" -s "$INTEGRATION_SERIAL" -n integration \
-    -o "$logs/integration" "$b/halo_integration_tests"
-rc=$?
-tier integration $(($(date +%s) - t0)) $rc "$logs/integration"
-
 echo "== ha: $HA_JOBS processes"
 t0=$(date +%s)
 "$here/gtest_parallel.sh" -j "$HA_JOBS" -s "$HA_SERIAL" -n ha -o "$logs/ha" "$b/halo_ha_tests"
@@ -75,6 +59,23 @@ if [ $rc = 0 ] && [ -f tests/ha/run ] && [ -x tests/ha/run ]; then
     rc=$?
 fi
 tier ha $(($(date +%s) - t0)) $rc "$logs/ha"
+
+echo "== build-test (in the background, niced): $b/halo_build_tests > $logs/build-test.log"
+bt0=$(date +%s)
+rm -f "$logs/build-test.rc" "$logs/build-test.end"
+(
+    nice -n 10 "$b/halo_build_tests" > "$logs/build-test.log" 2>&1 < /dev/null
+    echo $? > "$logs/build-test.rc"
+    date +%s > "$logs/build-test.end"
+) &
+build_pid=$!
+
+echo "== integration: $INTEGRATION_JOBS processes"
+t0=$(date +%s)
+"$here/gtest_parallel.sh" -j "$INTEGRATION_JOBS" -s "$INTEGRATION_SERIAL" -n integration \
+    -o "$logs/integration" "$b/halo_integration_tests"
+rc=$?
+tier integration $(($(date +%s) - t0)) $rc "$logs/integration"
 
 if [ ! -f "$logs/build-test.rc" ]; then
     echo "== build-test: waiting for it"
@@ -87,6 +88,6 @@ cat "$logs/build-test.log"
 tier build-test $((end - bt0)) "$rc" "$logs/build-test.log"
 
 echo
-echo "make test: $(($(date +%s) - t_start)) s (build-test ran beside integration and ha)"
+echo "make test: $(($(date +%s) - t_start)) s (build-test ran beside integration)"
 printf '%s\n' "${summary[@]}"
 exit $failed
