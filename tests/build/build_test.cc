@@ -9,8 +9,8 @@
 //   with it (they require it), the status page stays.
 // When $HALO_BUILDDIR names the build of these sources (make build-test sets it) and the copy's
 // compiler flags are the same, the copy is seeded with that build's objects: make then compiles
-// only what the selection changes (the module table, and the few files that include
-// auto_config.h), instead of the whole tree.
+// only what the selection changes (the module table, and those of the few files that include
+// auto_config.h whose preprocessed source differs: main.cc), instead of the whole tree.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,10 +64,35 @@ std::string cxxflags_of(const std::string& makefile) {
     return out;
 }
 
-/// Copies the objects of the build at `from` into the configured copy `top` (same sources, same
-/// flags): made newer than the copy's Makefile, except those that include auto_config.h,
-/// which holds what configure changed (they are removed, and compiled again).
-bool seed_objects(const std::string& from, const std::string& top) {
+/// The value of `key` ("CXX", "CXXFLAGS") in a generated Makefile, make's escapes undone.
+std::string makefile_value(const std::string& makefile, const std::string& key) {
+    std::string text = read_file(makefile).value_or("");
+    std::string at_key = "\n" + key + " = ";
+    size_t at = text.find(at_key);
+    if (at == std::string::npos) {
+        return "";
+    }
+    at += at_key.size();
+    std::string value = text.substr(at, text.find('\n', at) - at), out;
+    for (size_t i = 0; i < value.size(); i++) {
+        if ((value[i] == '$' || value[i] == '\\') && i + 1 < value.size() &&
+            (value[i + 1] == '$' || value[i + 1] == '#')) {
+            i++;
+        }
+        out += value[i];
+    }
+    return out;
+}
+
+/// Copies the objects of the build at `from` (of the sources at `from_top`) into the configured
+/// copy `top` (same sources, same flags), made newer than the copy's Makefile. Those that include
+/// auto_config.h, which holds what configure changed, are kept only when their preprocessed
+/// source is the same in both trees (as ccache does: the same compiler, flags and preprocessed
+/// input make the same object), the others removed, to be compiled again: most of them only
+/// read macros that do not change with the selection; main.cc prints the configure arguments.
+/// `reused` counts the objects kept of those that include auto_config.h.
+bool seed_objects(const std::string& from, const std::string& from_top, const std::string& top,
+                  int* reused) {
     if (from.empty() || !file_exists(from + "/Makefile") ||
         cxxflags_of(from + "/Makefile") != cxxflags_of(top + "/objs/Makefile") ||
         cxxflags_of(from + "/Makefile").empty()) {
@@ -77,11 +102,23 @@ bool seed_objects(const std::string& from, const std::string& top) {
     if (cp.status != 0) {
         return false;
     }
+    // $1: the compiler, $2: its flags (split into words), $3: the top of the sources of `from`.
     RunResult fix = run_command({"sh", "-c",
-                                 "find objs/src -name '*.d' | while read d; do "
-                                 "  grep -q auto_config.h \"$d\" && rm -f \"${d%.d}.o\" \"$d\"; "
-                                 "done; find objs/src -name '*.o' -exec touch {} +"},
-                                60s, top);
+                                 "reused=0; for d in $(find objs/src -name '*.d'); do "
+                                 "  grep -q auto_config.h \"$d\" || continue; "
+                                 "  o=${d%.d}.o; src=${o#objs/}; src=${src%.o}.cc; "
+                                 "  if [ -f \"$o\" ] && (cd \"$3\" && $1 $2 -fno-working-directory "
+                                 "-E \"$src\") > pp.from 2>/dev/null && "
+                                 "     $1 $2 -fno-working-directory -E \"$src\" > pp.copy "
+                                 "2>/dev/null && cmp -s pp.from pp.copy; then "
+                                 "    reused=$((reused + 1)); "
+                                 "  else rm -f \"$o\" \"$d\"; fi; "
+                                 "done; rm -f pp.from pp.copy; echo $reused; "
+                                 "find objs/src -name '*.o' -exec touch {} +",
+                                 "sh", makefile_value(top + "/objs/Makefile", "CXX"),
+                                 makefile_value(top + "/objs/Makefile", "CXXFLAGS"), from_top},
+                                120s, top);
+    *reused = atoi(fix.out.c_str());
     return fix.status == 0;
 }
 
@@ -113,8 +150,10 @@ const Build& build(const std::vector<std::string>& args) {
         return b;
     }
     const char* from = getenv("HALO_BUILDDIR");
-    b.seeded = seed_objects(from != nullptr ? from : "", b.dir->path());
+    int reused = 0;
+    b.seeded = seed_objects(from != nullptr ? from : "", top, b.dir->path(), &reused);
     ::testing::Test::RecordProperty("seeded", b.seeded ? "yes" : "no");
+    ::testing::Test::RecordProperty("reused_auto_config_objects", reused);
     // Not the jobserver of an outer `make test`.
     b.make =
         run_command({"env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "make", "-j2"},

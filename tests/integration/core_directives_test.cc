@@ -118,6 +118,9 @@ TEST(CoreDirectivesTest, PriorityCoreLimitAndWorkingDirectory) {
     ASSERT_TRUE(h.start());
     std::vector<pid_t> w = h.wait_workers(1);
     ASSERT_EQ(w.size(), 1u);
+    // The worker sets its priority, limits and directory after the fork: once it has answered,
+    // it has.
+    EXPECT_EQ(get_body(h.port(0)), "ok\n");
     // /proc/<pid>/stat: field 19 is the nice value.
     std::string stat = proc(w[0], "stat");
     std::string rest = stat.substr(stat.rfind(')') + 2);
@@ -138,7 +141,6 @@ TEST(CoreDirectivesTest, PriorityCoreLimitAndWorkingDirectory) {
     ssize_t n = readlink(link.c_str(), cwd, sizeof(cwd) - 1);
     ASSERT_GT(n, 0);
     EXPECT_EQ(std::string(cwd, static_cast<size_t>(n)), h.path("work"));
-    EXPECT_EQ(get_body(h.port(0)), "ok\n");
 }
 
 TEST(CoreDirectivesTest, WorkingDirectoryThatCannotBeEnteredStopsTheWorker) {

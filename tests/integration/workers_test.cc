@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <functional>
 #include <sstream>
 
 #include "support/harness.h"
@@ -48,6 +49,18 @@ long max_open_files(pid_t pid) {
     return -1;
 }
 
+/// Waits until `read(pid)` is `want` (a worker sets its user and limits after the fork, so a
+/// worker seen at once may not have yet), and returns the last value read.
+long settled(pid_t pid, const std::function<long(pid_t)>& read, long want) {
+    long got = read(pid);
+    wait_until([&] { return (got = read(pid)) == want; }, 10s);
+    return got;
+}
+
+long egid_of(pid_t pid) {
+    return status_field(pid, "Gid:", 1);
+}
+
 class WorkersTest : public ::testing::Test {
   protected:
     Halo halo_;
@@ -89,8 +102,8 @@ TEST_F(WorkersTest, WorkersRunAsNobodyByDefault) {
     ASSERT_EQ(workers.size(), 2u);
     EXPECT_EQ(process_euid(halo_.master_pid()), 0);
     for (pid_t w : workers) {
-        EXPECT_EQ(process_euid(w), static_cast<long>(pw->pw_uid));
-        EXPECT_EQ(status_field(w, "Gid:", 1), static_cast<long>(pw->pw_gid));
+        EXPECT_EQ(settled(w, process_euid, pw->pw_uid), static_cast<long>(pw->pw_uid));
+        EXPECT_EQ(settled(w, egid_of, pw->pw_gid), static_cast<long>(pw->pw_gid));
     }
 }
 
@@ -109,8 +122,8 @@ TEST_F(WorkersTest, UserAndGroup) {
     ASSERT_TRUE(halo_.start());
     auto workers = halo_.wait_workers(1);
     ASSERT_EQ(workers.size(), 1u);
-    EXPECT_EQ(process_euid(workers[0]), static_cast<long>(uid));
-    EXPECT_EQ(status_field(workers[0], "Gid:", 1), static_cast<long>(gid));
+    EXPECT_EQ(settled(workers[0], process_euid, uid), static_cast<long>(uid));
+    EXPECT_EQ(settled(workers[0], egid_of, gid), static_cast<long>(gid));
 }
 
 TEST_F(WorkersTest, UnknownUserFailsTheConfigTest) {
@@ -128,7 +141,7 @@ TEST_F(WorkersTest, WorkerRlimitNofile) {
     ASSERT_TRUE(halo_.start());
     auto workers = halo_.wait_workers(1);
     ASSERT_EQ(workers.size(), 1u);
-    EXPECT_EQ(max_open_files(workers[0]), 2345);
+    EXPECT_EQ(settled(workers[0], max_open_files, 2345), 2345);
 }
 
 TEST_F(WorkersTest, WorkerRlimitNofileRange) {

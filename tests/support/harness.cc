@@ -292,10 +292,57 @@ std::string TempDir::operator/(std::string_view rel) const {
 
 // ---- ports and waiting ----
 
+namespace {
+
+/// True when nothing holds `port` on 127.0.0.1 for sockets of `type` (no SO_REUSEADDR: a port
+/// with a connection in TIME_WAIT counts as taken too).
+bool port_is_free(uint16_t port, int type) {
+    int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
 uint16_t free_port() {
     static std::mutex mu;
     static std::set<uint16_t> handed_out;
     std::lock_guard<std::mutex> lock(mu);
+    // HALO_TEST_PORTS=LO-HI: this process's own ports. tests/tools/gtest_parallel.sh gives each
+    // of the test processes running at the same time its own range, below the kernel's
+    // ephemeral ports: two processes asking the kernel for a free port could both be given
+    // the one that the first has not bound yet, and an outgoing connection can take one too.
+    // The search starts at a place of its own in each process (the processes that share a range
+    // run one after the other), and falls back to the kernel's choice when the range is used up.
+    static unsigned lo = 0, hi = 0, next = 0;
+    static bool parsed = false;
+    if (!parsed) {
+        parsed = true;
+        const char* env = getenv("HALO_TEST_PORTS");
+        if (env != nullptr && sscanf(env, "%u-%u", &lo, &hi) == 2 && lo > 0 && lo <= hi &&
+            hi <= 65535) {
+            next = lo + static_cast<unsigned>(getpid()) % (hi - lo + 1);
+        } else {
+            lo = hi = 0;
+        }
+    }
+    for (unsigned tries = lo == 0 ? 0 : hi - lo + 1; tries > 0; tries--) {
+        auto port = static_cast<uint16_t>(next);
+        next = next == hi ? lo : next + 1;
+        if (handed_out.count(port) == 0 && port_is_free(port, SOCK_STREAM) &&
+            port_is_free(port, SOCK_DGRAM)) {
+            handed_out.insert(port);
+            return port;
+        }
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {

@@ -75,8 +75,9 @@ class TempDir {
 
 // ---- ports and waiting ----
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). Never
-/// returns the same port twice in one test process.
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close; or the
+/// next free one, TCP and UDP, of the range HALO_TEST_PORTS=LO-HI names). Never returns the same
+/// port twice in one test process.
 uint16_t free_port();
 
 /// Polls `pred` every `interval` until it returns true or `timeout` expires; returns the last
