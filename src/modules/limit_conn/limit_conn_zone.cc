@@ -186,6 +186,9 @@ uint32_t Zone::holders(std::string_view key) const {
 
 core::Status parse_zone_arg(core::ConfContext& cf, std::string_view arg, std::string& name,
                             uint64_t& size) {
+    if (arg.rfind("zone=", 0) != 0) {
+        return cf.error("invalid parameter \"" + std::string(arg) + "\"");
+    }
     std::string_view spec = arg.substr(5);  // after "zone="
     size_t colon = spec.find(':');
     if (colon == std::string_view::npos) {

@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "core/conf_context.h"
+#include "core/log.h"
+#include "core/named.h"
 #include "core/shm.h"
 #include "core/status.h"
 
@@ -194,9 +196,17 @@ class Registry {
 };
 
 /// The `zone=name:size` argument of `limit_conn_zone` (nginx's checks and words). `arg` is the
-/// whole argument.
+/// whole argument ("invalid parameter" when it does not start with `zone=`).
 core::Status parse_zone_arg(core::ConfContext& cf, std::string_view arg, std::string& name,
                             uint64_t& size);
+
+/// The levels `limit_conn_log_level` takes (nginx's: info, notice, warn, error).
+inline constexpr core::Named<core::LogLevel> kLogLevels[] = {
+    {"info", core::LogLevel::kInfo},
+    {"notice", core::LogLevel::kNotice},
+    {"warn", core::LogLevel::kWarn},
+    {"error", core::LogLevel::kError},
+};
 
 /// The number of hash buckets of a zone of `size` bytes (the rest holds the nodes).
 uint32_t bucket_count(uint64_t size);

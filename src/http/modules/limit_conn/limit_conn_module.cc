@@ -52,9 +52,6 @@ Status merge(const LimitConnLocConf& parent, LimitConnLocConf& child) {
 Status set_zone(ConfContext& cf) {
     const std::string& key = cf.arg(0);
     const std::string& arg = cf.arg(1);
-    if (arg.rfind("zone=", 0) != 0) {
-        return cf.error("invalid parameter \"" + arg + "\"");
-    }
     std::string name;
     uint64_t size = 0;
     HALO_TRY(limit_conn::parse_zone_arg(cf, arg, name, size));
@@ -69,20 +66,13 @@ Status set_limit(ConfContext& cf, LimitConnLocConf& conf) {
     return cf.cycle().attachment<limit_conn::Registry>().add_limit(cf, &kZoneTag, conf.limits);
 }
 
-constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
-
 constexpr char kStatusRange[] = "it must be between 400 and 599";
 
 constexpr core::Directive kDirectives[] = {
     {"limit_conn_zone", core::kCtxHttp, core::kArgs2, core::setter_noconf<&set_zone>()},
     {"limit_conn", core::kCtxHttpAll, core::kArgs2, core::setter<&set_limit>()},
     {"limit_conn_log_level", core::kCtxHttpAll, core::kArgs1,
-     core::enum_slot<&LimitConnLocConf::log_level, kLogLevels>()},
+     core::enum_slot<&LimitConnLocConf::log_level, limit_conn::kLogLevels>()},
     {"limit_conn_status", core::kCtxHttpAll, core::kArgs1,
      core::slot<&LimitConnLocConf::status, 400, 599, kStatusRange>()},
     {"limit_conn_dry_run", core::kCtxHttpAll, core::kArgs1,

@@ -48,9 +48,6 @@ Status merge(const LimitConnSrvConf& parent, LimitConnSrvConf& child) {
 Status set_zone(ConfContext& cf) {
     const std::string& key = cf.arg(0);
     const std::string& arg = cf.arg(1);
-    if (arg.rfind("zone=", 0) != 0) {
-        return cf.error("invalid parameter \"" + arg + "\"");
-    }
     std::string name;
     uint64_t size = 0;
     HALO_TRY(limit_conn::parse_zone_arg(cf, arg, name, size));
@@ -65,18 +62,11 @@ Status set_limit(ConfContext& cf, LimitConnSrvConf& conf) {
     return cf.cycle().attachment<limit_conn::Registry>().add_limit(cf, &kZoneTag, conf.limits);
 }
 
-constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
-
 constexpr core::Directive kDirectives[] = {
     {"limit_conn_zone", core::kCtxStream, core::kArgs2, core::setter_noconf<&set_zone>()},
     {"limit_conn", core::kCtxStreamAll, core::kArgs2, core::setter<&set_limit>()},
     {"limit_conn_log_level", core::kCtxStreamAll, core::kArgs1,
-     core::enum_slot<&LimitConnSrvConf::log_level, kLogLevels>()},
+     core::enum_slot<&LimitConnSrvConf::log_level, limit_conn::kLogLevels>()},
     {"limit_conn_dry_run", core::kCtxStreamAll, core::kArgs1,
      core::slot<&LimitConnSrvConf::dry_run>()},
 };
