@@ -489,6 +489,11 @@ http {
     std::vector<int> from_halo = series(halo_port);
     std::vector<int> from_nginx = series(nginx_port);
     EXPECT_EQ(from_halo, from_nginx);
+    // What the buckets say (1r/m: nothing drains between two requests).
+    EXPECT_EQ(from_halo, (std::vector<int>{200, 200, 200, 200, 503, 503,  // burst=3 nodelay
+                                           200, 200, 200, 200, 200, 200,  // dry run
+                                           200, 200, 429, 429, 429, 429,  // the stricter zone
+                                           200, 200}));                   // key b, no key
     auto logged = [](const std::string& path) {
         std::string text;
         wait_until([&] {
@@ -497,7 +502,13 @@ http {
         });
         return text;
     };
-    EXPECT_EQ(logged(halo.prefix() + "/access.log"), logged(nginx.prefix() + "/access.log"));
+    std::string halo_log = logged(halo.prefix() + "/access.log");
+    EXPECT_EQ(halo_log, logged(nginx.prefix() + "/access.log"));
+    EXPECT_NE(halo_log.find("200 PASSED /dry/x\n200 PASSED /dry/x\n200 DELAYED_DRY_RUN /dry/x\n"
+                            "200 REJECTED_DRY_RUN /dry/x\n"),
+              std::string::npos)
+        << halo_log;
+    EXPECT_NE(halo_log.find("200 PASSED /two/x\n200 - /two/x\n"), std::string::npos) << halo_log;
 }
 
 }  // namespace
