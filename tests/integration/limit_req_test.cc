@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/h2_client.h"
 #include "support/harness.h"
 #include "support/json.h"
 #include "support/nginx.h"
@@ -75,6 +76,12 @@ http {
             limit_req zone=minute burst=1 nodelay;
             limit_req_status 429;
         }
+        location /hold/ {
+            limit_req zone=minute burst=5;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_2%% http2;
         location /hold/ {
             limit_req zone=minute burst=5;
         }
@@ -367,6 +374,51 @@ TEST_F(LimitReqTest, AClientClosingWhileDelayedEndsTheRequest) {
     EXPECT_EQ(status_of("/hold/x", "other"), 200);
 }
 
+TEST_F(LimitReqTest, AKeepaliveConnectionGoesOnAfterADelay) {
+    // 5r/s burst=3: on one connection, each request after the first waits its turn (about
+    // 200 ms), then the next is read and served.
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(halo_.port(0)));
+    for (int i = 0; i < 3; i++) {
+        std::string req = get_request("/delay/x", "lr", true);
+        req.insert(req.size() - 2, "X-Key: ka\r\n");
+        ASSERT_TRUE(c.send(req));
+        auto r = c.read_response(10s);
+        ASSERT_TRUE(r) << c.error();
+        EXPECT_EQ(r->status, 200);
+    }
+    EXPECT_TRUE(wait_lines(" /delay/x ka", 3)) << access_log();
+    EXPECT_EQ(count_lines("200 PASSED /delay/x ka"), 1u);
+    EXPECT_GE(count_lines("200 DELAYED /delay/x ka"), 1u);
+}
+
+TEST_F(LimitReqTest, Http2StreamsAreDelayedAlone) {
+    if (!halo_has_module("http_v2")) {
+        GTEST_SKIP() << "http_v2 is not compiled in";
+    }
+    h2::Client c;
+    ASSERT_TRUE(c.connect(halo_.port(2)));
+    ASSERT_TRUE(c.handshake()) << c.error();
+    h2::HeaderList key{{"x-key", "h2"}};
+    EXPECT_EQ(c.request(h2::Client::request_headers("/hold/x", "GET", key)).status, 200);
+    // The next stream of the key waits a minute (1r/m); the connection serves others meanwhile.
+    uint32_t held = c.next_stream();
+    ASSERT_TRUE(c.send_headers(held, h2::Client::request_headers("/hold/x", "GET", key), true));
+    ASSERT_TRUE(wait_until([&] {
+        return error_log_has("delaying request, excess: \\d\\.\\d{3}, by zone \"minute\"");
+    })) << halo_.error_log();
+    h2::HeaderList other{{"x-key", "other"}};
+    EXPECT_EQ(c.request(h2::Client::request_headers("/hold/x", "GET", other)).status, 200);
+    EXPECT_TRUE(c.stream(held).header_blocks.empty());  // still waiting
+    // The client gives up on it: the stream's request ends, the connection goes on.
+    ASSERT_TRUE(c.send_rst(held, 8));  // CANCEL
+    EXPECT_TRUE(wait_lines("499 DELAYED /hold/x h2", 1)) << access_log();
+    h2::HeaderList third{{"x-key", "third"}};
+    EXPECT_EQ(c.request(h2::Client::request_headers("/hold/x", "GET", third)).status, 200);
+    EXPECT_TRUE(wait_lines("200 PASSED /hold/x third", 1)) << access_log();
+    EXPECT_TRUE(c.stream(held).header_blocks.empty());
+}
+
 TEST_F(LimitReqTest, AReloadKeepsTheBuckets) {
     EXPECT_EQ(status_of("/429/x", "r"), 200);
     EXPECT_EQ(status_of("/429/x", "r"), 200);
@@ -420,7 +472,7 @@ TEST_F(LimitReqTest, ConfigErrorsNameFileAndLine) {
     };
     for (const Case& c : cases) {
         halo_.write("bad.conf", "events {}\nhttp {\n    server {\n        listen 127.0.0.1:" +
-                                    std::to_string(halo_.port(2)) + ";\n    }\n" +
+                                    std::to_string(halo_.port(3)) + ";\n    }\n" +
                                     std::string(c.line) + "\n}\n");
         RunResult r =
             halo_.run_raw({"-t", "-p", halo_.prefix() + "/", "-c", halo_.path("bad.conf")});
