@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -561,6 +562,74 @@ http {
               std::string::npos)
         << halo_log;
     EXPECT_NE(halo_log.find("200 PASSED /two/x\n200 - /two/x\n"), std::string::npos) << halo_log;
+}
+
+/// Both servers with two workers and 10r/s burst=5 on one location, loaded at once by the same
+/// clients for 3 s: they admit as many requests (each about 6 + 10 a second; the band allows
+/// for the two not seeing the load at quite the same moments).
+TEST(LimitReqNginxTest, AdmitsAsManyAsNginxUnderTheSameLoad) {
+    if (!halo_has_module("http_limit_req") || !nginx_installed()) {
+        GTEST_SKIP() << "http_limit_req or nginx is missing";
+    }
+    constexpr std::string_view kHttp = R"(
+worker_processes 2;
+events {}
+http {
+    access_log off;
+    root %%DIR%%/html;
+    limit_req_zone $binary_remote_addr zone=rate:1m rate=10r/s;
+    server {
+        listen 127.0.0.1:%%PORT%% reuseport;
+        location /rate/ { limit_req zone=rate burst=5 nodelay; }
+    }
+}
+)";
+    Halo halo;
+    Nginx nginx;
+    uint16_t halo_port = halo.port(0);
+    uint16_t nginx_port = nginx.port();
+    halo.write("html/rate/x", "ok\n");
+    for (const char* d : {"html", "html/rate"}) {
+        ::mkdir(nginx.path(d).c_str(), 0755);
+    }
+    ASSERT_TRUE(write_file(nginx.path("html/rate/x"), "ok\n"));
+    std::string h = replace_all(std::string(kHttp), "%%DIR%%", halo.prefix());
+    halo.write_conf("daemon off;\nerror_log logs/error.log;\n" +
+                    replace_all(h, "%%PORT%%", std::to_string(halo_port)));
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    std::string n = replace_all(std::string(kHttp), "%%DIR%%", nginx.prefix());
+    ASSERT_TRUE(nginx.start(
+        "error_log logs/error.log;\n" + replace_all(n, "%%PORT%%", std::to_string(nginx_port)),
+        nginx_port));
+    std::atomic<int> ok_halo{0};
+    std::atomic<int> ok_nginx{0};
+    std::atomic<int> refused{0};
+    auto end = std::chrono::steady_clock::now() + 3s;
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 6; i++) {
+        clients.emplace_back([&] {
+            while (std::chrono::steady_clock::now() < end) {
+                for (uint16_t port : {halo_port, nginx_port}) {
+                    int s = fetch_raw(port, request_text("/rate/x")).status;
+                    if (s == 200) {
+                        (port == halo_port ? ok_halo : ok_nginx)++;
+                    } else if (s == 503) {
+                        refused++;
+                    }
+                }
+                std::this_thread::sleep_for(40ms);
+            }
+        });
+    }
+    for (auto& t : clients) {
+        t.join();
+    }
+    ::testing::Test::RecordProperty("admitted_by_halo", ok_halo.load());
+    ::testing::Test::RecordProperty("admitted_by_nginx", ok_nginx.load());
+    EXPECT_GT(refused.load(), 0);
+    EXPECT_GE(ok_nginx.load(), 25);  // the load was heavy enough to be limited for a while
+    EXPECT_LE(std::abs(ok_halo.load() - ok_nginx.load()), 5)
+        << "halo " << ok_halo << ", nginx " << ok_nginx;
 }
 
 }  // namespace

@@ -136,6 +136,8 @@ TEST_F(HttpLimitReqConfigTest, LimitRefusals) {
                 HasSubstr("invalid value \"debug\" in \"limit_req_log_level\" directive"));
     EXPECT_THAT(http_error(zone, "  limit_req_dry_run maybe;"),
                 HasSubstr("invalid value \"maybe\" in \"limit_req_dry_run\" directive"));
+    EXPECT_THAT(http_error(zone, "  location / { if ($arg_x) { limit_req zone=a; } }"),
+                HasSubstr("\"limit_req\" directive is not allowed here"));
     EXPECT_EQ(http_error(zone, "  limit_req_status 503;\n  limit_req_status 429;"),
               "\"limit_req_status\" directive is duplicate" + at(6));
 }
