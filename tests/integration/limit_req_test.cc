@@ -73,6 +73,13 @@ http {
             limit_req zone=loose burst=10 nodelay;
             limit_req zone=strict burst=2 nodelay;
         }
+        location /five/ {
+            limit_req zone=loose burst=9 nodelay;
+            limit_req zone=rate burst=9 nodelay;
+            limit_req zone=slow burst=9 nodelay;
+            limit_req zone=minute burst=9 nodelay;
+            limit_req zone=strict burst=1 nodelay;
+        }
         location /429/ {
             limit_req zone=minute burst=1 nodelay;
             limit_req_status 429;
@@ -99,7 +106,8 @@ http {
 }
 )";
 
-constexpr const char* kDirs[] = {"rate", "nodelay", "delay", "delay2", "dry", "two", "429", "hold"};
+constexpr const char* kDirs[] = {"rate", "nodelay", "delay", "delay2", "dry",
+                                 "two",  "five",    "429",   "hold"};
 
 /// GET `path` with `X-Key: key` (none when empty).
 std::string request_for(const std::string& path, const std::string& key) {
@@ -349,6 +357,21 @@ TEST_F(LimitReqTest, SeveralLimitsTheStrictestDecides) {
         EXPECT_EQ(status_of("/two/x"), 200);
     }
     EXPECT_TRUE(wait_lines("200 - /two/x", 5)) << access_log();
+}
+
+TEST_F(LimitReqTest, FiveLimitsOnOneLocation) {
+    std::vector<int> got;
+    for (int i = 0; i < 4; i++) {
+        got.push_back(status_of("/five/x", "f"));
+    }
+    EXPECT_EQ(got, (std::vector<int>{200, 200, 503, 503}));
+    EXPECT_TRUE(
+        error_log_has("limiting requests, excess: (2\\.000|1\\.9\\d\\d) by zone \"strict\""))
+        << halo_.error_log();
+    for (const char* z : {"loose", "slow", "minute", "strict"}) {
+        EXPECT_EQ(zone(z)["passed"].integer(), 2) << z;
+    }
+    EXPECT_EQ(zone("strict")["rejected"].integer(), 2);
 }
 
 TEST_F(LimitReqTest, CustomStatus) {

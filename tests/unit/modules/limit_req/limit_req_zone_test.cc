@@ -172,6 +172,27 @@ TEST(LimitReqZoneTest, SeveralLimitsAccountOnlyWhenAllPass) {
     EXPECT_EQ(a.zone->bucket("k")->excess, 1000);
 }
 
+TEST(LimitReqZoneTest, ManyLimitsOnOneRequest) {
+    // More limits than check() keeps on its stack: the last one, the strictest, decides.
+    std::vector<std::unique_ptr<TestZone>> zones;
+    LimitList limits;
+    for (int i = 0; i < 10; i++) {
+        zones.push_back(std::make_unique<TestZone>(10000, 1 << 20, "z" + std::to_string(i)));
+    }
+    for (int i = 0; i < 10; i++) {
+        limits.push_back(limit_of(*zones[i]->zone, i == 9 ? 1 : 5, kNoDelay));
+    }
+    EXPECT_EQ(one(limits, "k", kT0).status, LimitStatus::kPassed);
+    EXPECT_EQ(one(limits, "k", kT0).status, LimitStatus::kPassed);
+    Decision d = one(limits, "k", kT0);
+    EXPECT_EQ(d.status, LimitStatus::kRejected);
+    EXPECT_EQ(d.by, &limits[9]);
+    for (int i = 0; i < 9; i++) {
+        EXPECT_EQ(zones[i]->zone->bucket("k")->excess, 1000) << i;  // two accounted, not three
+        EXPECT_EQ(zones[i]->zone->bucket("k")->count, 0u) << i;
+    }
+}
+
 TEST(LimitReqZoneTest, TheLongestDelayWins) {
     TestZone a(10000, 1 << 20, "a");  // 100 ms a request
     TestZone b(2000, 1 << 20, "b");   // 500 ms a request
