@@ -80,6 +80,13 @@ http {
             limit_req zone=minute burst=9 nodelay;
             limit_req zone=strict burst=1 nodelay;
         }
+        location /page/ {
+            limit_req zone=minute;
+            error_page 503 /busy.html;
+        }
+        location = /busy.html {
+            limit_req zone=minute;
+        }
         location /429/ {
             limit_req zone=minute burst=1 nodelay;
             limit_req_status 429;
@@ -107,7 +114,7 @@ http {
 )";
 
 constexpr const char* kDirs[] = {"rate", "nodelay", "delay", "delay2", "dry",
-                                 "two",  "five",    "429",   "hold"};
+                                 "two",  "five",    "page",  "429",    "hold"};
 
 /// GET `path` with `X-Key: key` (none when empty).
 std::string request_for(const std::string& path, const std::string& key) {
@@ -127,6 +134,7 @@ class LimitReqTest : public ::testing::Test {
         for (const char* d : kDirs) {
             halo_.write(std::string("html/") + d + "/x", "ok\n");
         }
+        halo_.write("html/busy.html", "busy, try later\n");
         halo_.write_conf(kConf);
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
         workers_ = halo_.wait_workers(2);
@@ -372,6 +380,21 @@ TEST_F(LimitReqTest, FiveLimitsOnOneLocation) {
         EXPECT_EQ(zone(z)["passed"].integer(), 2) << z;
     }
     EXPECT_EQ(zone("strict")["rejected"].integer(), 2);
+}
+
+TEST_F(LimitReqTest, AnErrorPageIsNotLimitedAgain) {
+    // The refused request goes to its error_page in a location limited by the same zone and
+    // key: as nginx, a request is limited once, so the page is served (with the 503).
+    EXPECT_EQ(status_of("/page/x", "e"), 200);
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(halo_.port(0)));
+    ASSERT_TRUE(c.send(request_for("/page/x", "e")));
+    auto r = c.read_response(10s);
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "busy, try later\n");
+    EXPECT_TRUE(wait_lines("503 REJECTED /busy.html e", 1)) << access_log();
+    EXPECT_EQ(zone("minute")["rejected"].integer(), 1);
 }
 
 TEST_F(LimitReqTest, CustomStatus) {
