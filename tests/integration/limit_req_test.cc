@@ -678,5 +678,49 @@ http {
         << "halo " << ok_halo << ", nginx " << ok_nginx;
 }
 
+/// nginx's order in the preaccess phase: limit_req first, so a request it refuses is never
+/// counted by limit_conn (whichever order the directives are written in).
+TEST(LimitReqOrderTest, RunsBeforeLimitConn) {
+    if (!halo_has_module("http_limit_req") || !halo_has_module("http_limit_conn") ||
+        !halo_has_module("http_status")) {
+        GTEST_SKIP() << "http_limit_req, http_limit_conn or http_status is not compiled in";
+    }
+    Halo halo;
+    halo.write("html/both/x", "ok\n");
+    halo.write_conf(R"(
+daemon off;
+error_log logs/error.log;
+events {}
+http {
+    root html;
+    limit_req_zone $binary_remote_addr zone=rq:1m rate=1r/m;
+    limit_conn_zone $binary_remote_addr zone=cn:1m;
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location /both/ {
+            limit_conn cn 10;
+            limit_req zone=rq burst=1 nodelay;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        location = /status { status format=json; }
+    }
+}
+)");
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    std::vector<int> got;
+    for (int i = 0; i < 4; i++) {
+        auto r = http_get(halo.port(0), "/both/x");
+        got.push_back(r ? r->status : 0);
+    }
+    EXPECT_EQ(got, (std::vector<int>{200, 200, 503, 503}));
+    auto j = Json::parse(get_body(halo.port(1), "/status"));
+    ASSERT_TRUE(j);
+    EXPECT_EQ((*j)["limit_conns"][0]["passed"].integer(), 2);
+    EXPECT_EQ((*j)["limit_reqs"][0]["passed"].integer(), 2);
+    EXPECT_EQ((*j)["limit_reqs"][0]["rejected"].integer(), 2);
+}
+
 }  // namespace
 }  // namespace halo_test
