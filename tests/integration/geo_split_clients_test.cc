@@ -1,0 +1,514 @@
+// geo and split_clients through the real binary (two workers), http and stream: geo by the
+// client address (clients bound to 127.0.0.1, 127.0.0.2, ... which are all local on Linux),
+// `proxy` with X-Forwarded-For (and proxy_recursive), ranges from an included file, the
+// address from a variable; split_clients over thousands of keys (counts per bucket); the same
+// values as Debian's nginx for the same config (a differential over thousands of keys and
+// addresses); the stream geo choosing the upstream by client address, the stream
+// split_clients bucket of a client; config errors and warnings with file:line.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/nginx.h"
+#include "support/stream_backend.h"
+
+namespace halo_test {
+namespace {
+
+/// A TCP connection to 127.0.0.1:port from `source` (any 127.x address, port chosen by the
+/// kernel); -1 on failure.
+int connect_from(const std::string& source, uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &a.sin_addr);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// Sends `data` from `source` and reads until the server closes (or `want` bytes came).
+std::string exchange_from(const std::string& source, uint16_t port, std::string_view data,
+                          size_t want = SIZE_MAX) {
+    int fd = connect_from(source, port);
+    if (fd < 0) {
+        return "<connect failed>";
+    }
+    send_all(fd, data);
+    std::string out;
+    char buf[4096];
+    while (out.size() < want) {
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            break;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+/// The body of GET `path` from `source` (with `headers` lines, each ending in CRLF).
+std::string body_from(const std::string& source, uint16_t port, std::string_view path,
+                      std::string_view headers = {}) {
+    std::string req = "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" +
+                      std::string(headers) + "Connection: close\r\n\r\n";
+    std::string raw = exchange_from(source, port, req);
+    size_t end = raw.find("\r\n\r\n");
+    return end == std::string::npos ? "<no response: " + raw + ">" : raw.substr(end + 4);
+}
+
+/// Bodies of GET `paths` over keepalive connections to 127.0.0.1:port (a new one every 200
+/// requests: nginx closes after keepalive_requests).
+std::vector<std::string> bodies(uint16_t port, const std::vector<std::string>& paths) {
+    std::vector<std::string> out;
+    HttpConnection c;
+    for (size_t i = 0; i < paths.size(); i++) {
+        if (i % 200 == 0) {
+            c.close();
+            if (!c.connect(port)) {
+                out.push_back("<connect: " + c.error() + ">");
+                continue;
+            }
+        }
+        c.send(get_request(paths[i], "t", true));
+        auto r = c.read_response();
+        out.push_back(r ? r->body : "<error: " + c.error() + ">");
+    }
+    return out;
+}
+
+constexpr std::string_view kMain =
+    "daemon off;\nworker_processes 2;\nerror_log logs/error.log info;\n"
+    "events { worker_connections 256; }\n";
+
+class GeoSplitClientsTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        for (const char* m : {"http_geo", "http_split_clients"}) {
+            if (!halo_has_module(m)) {
+                GTEST_SKIP() << "the " << m << " module is not compiled in";
+            }
+        }
+    }
+    void start(std::string_view http_block) {
+        halo_.write_conf(std::string(kMain) + std::string(http_block));
+        ASSERT_TRUE(halo_.start());
+    }
+    RunResult check(std::string_view rest) {
+        halo_.write_conf(std::string(kMain) + std::string(rest));
+        return halo_.run({"-t"});
+    }
+    void expect_emerg(std::string_view rest, const std::string& message, int line) {
+        RunResult r = check(rest);
+        EXPECT_EQ(r.status, 1) << r;
+        std::string want = "halo: [emerg] " + message + " in " + halo_.conf_path() + ":" +
+                           std::to_string(line) + "\n";
+        EXPECT_NE(r.err.find(want), std::string::npos) << "expected: " << want << r;
+    }
+    Halo halo_;
+};
+
+TEST_F(GeoSplitClientsTest, GeoByTheClientAddress) {
+    start(R"(http {
+    geo $g {
+        default other;
+        127.0.0.1 one;
+        127.0.0.2/32 two;
+        127.0.0.0/24 net;
+        127.0.0.128/25 high;
+        delete 127.0.0.128/25;
+        127.0.5.0/24 five;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$g"; }
+    }
+})");
+    uint16_t p = halo_.port(0);
+    EXPECT_EQ(body_from("127.0.0.1", p, "/"), "one");
+    EXPECT_EQ(body_from("127.0.0.2", p, "/"), "two");
+    EXPECT_EQ(body_from("127.0.0.3", p, "/"), "net");
+    EXPECT_EQ(body_from("127.0.0.200", p, "/"), "net");  // its /25 was deleted
+    EXPECT_EQ(body_from("127.0.5.9", p, "/"), "five");
+    EXPECT_EQ(body_from("127.1.2.3", p, "/"), "other");
+    // Many clients over both workers: each one its own value.
+    for (int i = 1; i < 60; i++) {
+        std::string src = "127.0.5." + std::to_string(i);
+        ASSERT_EQ(body_from(src, p, "/"), "five") << src;
+    }
+}
+
+TEST_F(GeoSplitClientsTest, ProxyTakesXForwardedForFromTrustedClients) {
+    start(R"(http {
+    geo $g {
+        default none;
+        proxy 127.0.0.1;
+        proxy 127.0.0.5;
+        192.0.2.0/24 doc;
+        198.51.100.0/24 net2;
+        127.0.0.0/8 lo;
+    }
+    geo $r {
+        default none;
+        proxy 127.0.0.1;
+        proxy 127.0.0.5;
+        proxy_recursive;
+        192.0.2.0/24 doc;
+        127.0.0.0/8 lo;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$g $r"; }
+    }
+})");
+    uint16_t p = halo_.port(0);
+    std::string xff = "X-Forwarded-For: 192.0.2.9, 127.0.0.5\r\n";
+    EXPECT_EQ(body_from("127.0.0.1", p, "/", xff), "lo doc");
+    EXPECT_EQ(body_from("127.0.0.1", p, "/", "X-Forwarded-For: 198.51.100.7\r\n"), "net2 none");
+    EXPECT_EQ(body_from("127.0.0.2", p, "/", xff), "lo lo");  // not a trusted client
+    EXPECT_EQ(body_from("127.0.0.1", p, "/"), "lo lo");       // no header
+    EXPECT_EQ(body_from("127.0.0.1", p, "/", "X-Forwarded-For: junk\r\n"), "lo lo");
+    EXPECT_EQ(body_from("127.0.0.1", p, "/",
+                        "X-Forwarded-For: 192.0.2.9\r\nX-Forwarded-For: 127.0.0.5\r\n"),
+              "lo doc");
+}
+
+TEST_F(GeoSplitClientsTest, RangesFromAnIncludedFileAndTheAddressFromAVariable) {
+    halo_.write("geo/ranges.conf",
+                "10.0.0.0-10.0.0.255 ten;\n10.0.0.100-10.0.0.199 ten-mid;\n"
+                "127.0.0.1-127.0.0.9 lo-low;\n");
+    halo_.write("geo/cidr.conf", "10.0.0.0/8 ten;\n2001:db8::/32 six;\n");
+    start(R"(http {
+    geo $ranged {
+        ranges;
+        default out;
+        include geo/ranges.conf;
+    }
+    geo $arg_ip $by_arg {
+        default none;
+        include geo/cidr.conf;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$ranged $by_arg"; }
+    }
+})");
+    uint16_t p = halo_.port(0);
+    EXPECT_EQ(body_from("127.0.0.3", p, "/?ip=2001:db8::1"), "lo-low six");
+    EXPECT_EQ(body_from("127.0.0.10", p, "/?ip=10.9.9.9"), "out ten");
+    EXPECT_EQ(body_from("127.0.0.1", p, "/?ip=bogus"), "lo-low none");
+}
+
+TEST_F(GeoSplitClientsTest, SplitClientsCountsPerBucket) {
+    start(R"(http {
+    split_clients "${arg_k}-salt" $bucket {
+        10%   a;
+        25%   b;
+        0.5%  c;
+        *     d;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$bucket"; }
+    }
+})");
+    std::vector<std::string> paths;
+    for (int i = 0; i < 10000; i++) {
+        paths.push_back("/?k=user" + std::to_string(i));
+    }
+    std::map<std::string, int> n;
+    for (const std::string& b : bodies(halo_.port(0), paths)) {
+        n[b]++;
+    }
+    // 10000 fixed keys: the counts are what the hash gives them; the bands (about 4 standard
+    // deviations) say the slices have the sizes asked for.
+    EXPECT_NEAR(n["a"], 1000, 120) << n["a"];
+    EXPECT_NEAR(n["b"], 2500, 180) << n["b"];
+    EXPECT_NEAR(n["c"], 50, 30) << n["c"];
+    EXPECT_NEAR(n["d"], 6450, 200) << n["d"];
+    EXPECT_EQ(n["a"] + n["b"] + n["c"] + n["d"], 10000);
+}
+
+TEST_F(GeoSplitClientsTest, ConfigErrorsWithFileAndLine) {
+    expect_emerg("http {\n geo $g {\n  10.0.0.0/33 a;\n }\n}\n", "invalid network \"10.0.0.0/33\"",
+                 7);
+    expect_emerg(
+        "http {\n geo $g {\n  ranges;\n  10.0.0.1-10.0.0.5 a;\n  10.0.0.3-10.0.0.9 b;\n"
+        " }\n}\n",
+        "range \"10.0.0.3-10.0.0.9\" overlaps \"10.0.0.1-10.0.0.5\"", 9);
+    expect_emerg("http {\n split_clients $uri $s {\n  60% a;\n  50% b;\n }\n}\n",
+                 "percent total is greater than 100%", 8);
+    expect_emerg("http {\n split_clients $uri $s {\n  1.005% a;\n }\n}\n",
+                 "invalid percent value \"1.005%\"", 7);
+    expect_emerg("http {\n server {\n  geo $g { }\n }\n}\n",
+                 "\"geo\" directive is not allowed here", 7);
+    // Warnings, as nginx's: the config still loads.
+    RunResult r =
+        check("http {\n geo $g {\n  10.0.0.1/8 a;\n  10.0.0.0/8 b;\n  delete 11.0.0.0/8;\n }\n}\n");
+    EXPECT_EQ(r.status, 0) << r;
+    std::string at = " in " + halo_.conf_path() + ":";
+    EXPECT_NE(r.err.find("[warn] low address bits of 10.0.0.1/8 are meaningless" + at + "7"),
+              std::string::npos)
+        << r;
+    EXPECT_NE(r.err.find("[warn] duplicate network \"10.0.0.0/8\", value: \"b\", old value: "
+                         "\"a\"" +
+                         at + "8"),
+              std::string::npos)
+        << r;
+    EXPECT_NE(r.err.find("[warn] no network \"11.0.0.0/8\" to delete" + at + "9"),
+              std::string::npos)
+        << r;
+}
+
+// ---- against nginx ----
+
+constexpr std::string_view kDiffHttp = R"(http {
+    access_log off;
+    split_clients "${arg_k}AAA" $bucket {
+        0.5%  .one;
+        2.0%  .two;
+        10%   three;
+        33.33% four;
+        *     "";
+    }
+    split_clients "$arg_k" $half {
+        50% x;
+    }
+    geo $arg_ip $cidr {
+        default zz;
+        10.0.0.0/8 ten;
+        10.128.0.0/9 ten-hi;
+        10.200.0.0/16 ten-200;
+        10.200.7.0/24 ten-200-7;
+        10.200.7.77 host;
+        172.16.0.0/12 private;
+        192.168.0.0/16 home;
+        delete 192.168.0.0/16;
+        2001:db8::/32 doc6;
+        2001:db8:ff00::/40 doc6-ff;
+        ::ffff:0:0/96 mapped;
+    }
+    geo $arg_ip $ranged {
+        ranges;
+        default none;
+        10.0.0.0-10.255.255.255 ten;
+        10.1.0.0-10.1.255.255 ten-one;
+        10.1.2.0-10.1.2.255 ten-one-two;
+        10.1.2.3-10.1.2.3 host;
+        10.3.0.0-10.9.255.255 ten-3-9;
+        delete 10.3.0.0-10.9.255.255;
+        172.16.0.0-172.31.255.255 private;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / { return 200 "$bucket|$half|$cidr|$ranged"; }
+    }
+}
+)";
+
+TEST_F(GeoSplitClientsTest, SameValuesAsNginx) {
+    if (!nginx_installed()) {
+        GTEST_SKIP() << "no nginx to compare with";
+    }
+    Nginx nginx;
+    ASSERT_TRUE(nginx.start(
+        "events { worker_connections 256; }\n" +
+        replace_all(std::string(kDiffHttp), "%%PORT_0%%", std::to_string(nginx.port()))));
+    start(kDiffHttp);
+
+    std::mt19937 rng(20);
+    std::vector<std::string> paths;
+    auto ip4 = [&](uint32_t a) {
+        return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+               std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+    };
+    const uint32_t bases[] = {0x0a000000, 0x0a800000, 0x0ac80700, 0x0ac8074d, 0x0a010203,
+                              0x0a010200, 0xac100000, 0xc0a80000, 0x0a030000, 0x7f000001};
+    for (int i = 0; i < 4000; i++) {
+        std::string key;
+        int len = static_cast<int>(rng() % 24);
+        for (int j = 0; j < len; j++) {
+            key += "abcdefghijklmnopqrstuvwxyz0123456789-_"[rng() % 38];
+        }
+        std::string ip;
+        switch (i % 5) {
+            case 0:
+                ip = ip4(static_cast<uint32_t>(rng()));
+                break;
+            case 1:
+            case 2:
+                ip = ip4(bases[rng() % std::size(bases)] + (rng() % 512) - 256);
+                break;
+            case 3:
+                ip = "2001:db8:" + std::to_string(rng() % 0x10000) +
+                     "::" + std::to_string(rng() % 100);
+                break;
+            default:
+                ip = "::ffff:" + ip4(bases[rng() % std::size(bases)] + rng() % 300);
+                break;
+        }
+        paths.push_back("/?k=" + key + "&ip=" + ip);
+    }
+    std::vector<std::string> want = bodies(nginx.port(), paths);
+    std::vector<std::string> got = bodies(halo_.port(0), paths);
+    ASSERT_EQ(got.size(), want.size());
+    int differ = 0;
+    std::map<std::string, int> buckets;
+    for (size_t i = 0; i < got.size(); i++) {
+        if (got[i] != want[i] && ++differ <= 10) {
+            ADD_FAILURE() << paths[i] << ": halo \"" << got[i] << "\", nginx \"" << want[i] << "\"";
+        }
+        buckets[want[i].substr(0, want[i].find('|'))]++;
+    }
+    EXPECT_EQ(differ, 0);
+    // The comparison covered every bucket.
+    for (const char* b : {".one", ".two", "three", "four", ""}) {
+        EXPECT_GT(buckets[b], 0) << b;
+    }
+}
+
+// ---- stream ----
+
+class StreamGeoTest : public GeoSplitClientsTest {
+  protected:
+    void SetUp() override {
+        for (const char* m : {"stream_geo", "stream_split_clients", "stream_proxy"}) {
+            if (!halo_has_module(m)) {
+                GTEST_SKIP() << "the " << m << " module is not compiled in";
+            }
+        }
+    }
+};
+
+TEST_F(StreamGeoTest, TheClientAddressChoosesTheUpstream) {
+    TcpEchoBackend a("a");
+    TcpEchoBackend b("b");
+    TcpEchoBackend c("c");
+    halo_.write_conf(std::string(kMain) +
+                     "stream {\n"
+                     "    geo $backend {\n"
+                     "        default " +
+                     a.address() +
+                     ";\n"
+                     "        127.0.0.2 " +
+                     b.address() +
+                     ";\n"
+                     "        127.0.3.0/24 " +
+                     c.address() +
+                     ";\n"
+                     "    }\n"
+                     "    geo $remote_addr $ranged {\n"
+                     "        ranges;\n"
+                     "        127.0.0.1-127.0.0.255 " +
+                     b.address() +
+                     ";\n"
+                     "    }\n"
+                     "    server {\n"
+                     "        listen 127.0.0.1:%%PORT_0%%;\n"
+                     "        proxy_pass $backend;\n"
+                     "    }\n"
+                     "    server {\n"
+                     "        listen 127.0.0.1:%%PORT_1%%;\n"
+                     "        proxy_pass $ranged;\n"
+                     "    }\n"
+                     "}\n");
+    ASSERT_TRUE(halo_.start());
+    uint16_t p = halo_.port(0);
+    EXPECT_EQ(exchange_from("127.0.0.1", p, "", a.greeting().size()), a.greeting());
+    EXPECT_EQ(exchange_from("127.0.0.2", p, "", b.greeting().size()), b.greeting());
+    EXPECT_EQ(exchange_from("127.0.3.77", p, "", c.greeting().size()), c.greeting());
+    EXPECT_EQ(exchange_from("127.0.4.1", p, "", a.greeting().size()), a.greeting());
+    EXPECT_EQ(exchange_from("127.0.0.9", halo_.port(1), "", b.greeting().size()), b.greeting());
+}
+
+TEST_F(StreamGeoTest, SplitClientsBucketsAsHttpGivesThem) {
+    // The same split_clients in the stream block (by client address, logged per session) and
+    // in http (by ?k=): each client address lands in the same bucket in both, and the http
+    // buckets are nginx's (SameValuesAsNginx).
+    TcpEchoBackend echo("e");
+    halo_.write_conf(std::string(kMain) +
+                     "stream {\n"
+                     "    split_clients \"${remote_addr}AAA\" $bucket {\n"
+                     "        20% a;\n        30% b;\n        * c;\n    }\n"
+                     "    log_format s '$remote_addr $bucket';\n"
+                     "    access_log logs/stream.log s;\n"
+                     "    server {\n"
+                     "        listen 127.0.0.1:%%PORT_0%%;\n"
+                     "        proxy_pass " +
+                     echo.address() +
+                     ";\n"
+                     "    }\n"
+                     "}\n"
+                     "http {\n"
+                     "    access_log off;\n"
+                     "    split_clients \"${arg_k}AAA\" $bucket {\n"
+                     "        20% a;\n        30% b;\n        * c;\n    }\n"
+                     "    server {\n"
+                     "        listen 127.0.0.1:%%PORT_1%%;\n"
+                     "        location / { return 200 $bucket; }\n"
+                     "    }\n"
+                     "}\n");
+    ASSERT_TRUE(halo_.start());
+    constexpr int kClients = 120;
+    std::vector<std::string> paths;
+    for (int i = 1; i <= kClients; i++) {
+        std::string src = "127.0." + std::to_string(10 + i / 200) + "." + std::to_string(i % 200);
+        ASSERT_EQ(exchange_from(src, halo_.port(0), "", echo.greeting().size()), echo.greeting())
+            << src;
+        paths.push_back("/?k=" + src);
+    }
+    std::map<std::string, std::string> logged;
+    ASSERT_TRUE(wait_until([&] {
+        logged.clear();
+        std::string text = read_file(halo_.path("logs/stream.log")).value_or("");
+        size_t start = 0;
+        for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string line = text.substr(start, nl - start);
+            size_t sp = line.find(' ');
+            logged[line.substr(0, sp)] = sp == std::string::npos ? "" : line.substr(sp + 1);
+        }
+        return logged.size() == kClients;
+    })) << logged.size();
+    std::vector<std::string> http = bodies(halo_.port(1), paths);
+    std::map<std::string, int> n;
+    for (int i = 0; i < kClients; i++) {
+        std::string src = paths[i].substr(4);
+        EXPECT_EQ(logged[src], http[i]) << src;
+        n[http[i]]++;
+    }
+    EXPECT_GT(n["a"], 0);
+    EXPECT_GT(n["b"], 0);
+    EXPECT_GT(n["c"], 0);
+}
+
+TEST_F(StreamGeoTest, ConfigErrorsWithFileAndLine) {
+    // The stream geo has no proxy, as nginx's: the line reads as a network.
+    expect_emerg("stream {\n geo $g {\n  proxy 127.0.0.1;\n }\n}\n", "invalid network \"proxy\"",
+                 7);
+    expect_emerg("stream {\n split_clients $remote_addr $s {\n  101% a;\n }\n}\n",
+                 "percent total is greater than 100%", 7);
+    expect_emerg("stream {\n geo $g { }\n geo $g { }\n}\n", "the duplicate \"g\" variable", 7);
+    expect_emerg("stream {\n geo $remote_addr { }\n}\n", "the duplicate \"remote_addr\" variable",
+                 6);
+}
+
+}  // namespace
+}  // namespace halo_test
