@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <map>
 #include <random>
 #include <string>
@@ -316,6 +317,8 @@ constexpr std::string_view kDiffHttp = R"(http {
         10.3.0.0-10.9.255.255 ten-3-9;
         delete 10.3.0.0-10.9.255.255;
         172.16.0.0-172.31.255.255 private;
+        10.0.255.250-10.1.0.5 span;
+        10.0.255.252-10.0.255.253 in-span;
     }
     server {
         listen 127.0.0.1:%%PORT_0%%;
@@ -340,8 +343,9 @@ TEST_F(GeoSplitClientsTest, SameValuesAsNginx) {
         return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
                std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
     };
-    const uint32_t bases[] = {0x0a000000, 0x0a800000, 0x0ac80700, 0x0ac8074d, 0x0a010203,
-                              0x0a010200, 0xac100000, 0xc0a80000, 0x0a030000, 0x7f000001};
+    const uint32_t bases[] = {0x0a000000, 0x0a800000, 0x0ac80700, 0x0ac8074d,
+                              0x0a010203, 0x0a010200, 0xac100000, 0xc0a80000,
+                              0x0a030000, 0x7f000001, 0x0a00fffa, 0x0a010005};
     for (int i = 0; i < 4000; i++) {
         std::string key;
         int len = static_cast<int>(rng() % 24);
@@ -383,6 +387,88 @@ TEST_F(GeoSplitClientsTest, SameValuesAsNginx) {
     for (const char* b : {".one", ".two", "three", "four", ""}) {
         EXPECT_GT(buckets[b], 0) << b;
     }
+}
+
+TEST_F(GeoSplitClientsTest, WarningsAsNginx) {
+    if (!nginx_installed()) {
+        GTEST_SKIP() << "no nginx to compare with";
+    }
+    const std::string http = R"(http {
+    geo $g {
+        10.0.0.1/8 a;
+        10.0.0.0/8 b;
+        delete 11.0.0.0/8;
+        default x;
+        default y;
+        2001:db8::1/32 six;
+    }
+    geo $r {
+        ranges;
+        default a;
+        default b;
+        10.0.0.1-10.0.0.9 a;
+        10.0.0.1-10.0.0.9 b;
+        10.0.0.3-10.0.0.4 c;
+        delete 10.0.0.1-10.0.0.9;
+        10.0.255.250-10.1.0.5 span;
+        10.0.255.250-10.1.0.5 span2;
+    }
+    server { listen 127.0.0.1:%%PORT_0%%; location / { return 200 "$g $r"; } }
+}
+)";
+    // The same text at the same lines: halo's file has its main lines first, nginx's too.
+    TempDir dir("geo-nginx");
+    std::string nginx_conf = std::string(kMain) + http;
+    ASSERT_TRUE(write_file(dir / "nginx.conf", replace_all(nginx_conf, "%%PORT_0%%", "1")));
+    RunResult n =
+        run_command({nginx_bin(), "-t", "-p", dir.path() + "/", "-c", dir / "nginx.conf", "-e",
+                     dir / "logs/error.log", "-g", "pid " + (dir / "nginx.pid") + ";"});
+    ASSERT_EQ(n.status, 0) << n;
+    RunResult h = check(http);
+    ASSERT_EQ(h.status, 0) << h;
+    auto warnings = [](const std::string& out, const std::string& prefix, const std::string& path) {
+        std::vector<std::string> lines;
+        size_t start = 0;
+        for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string line = out.substr(start, nl - start);
+            if (line.find("[warn]") != std::string::npos &&
+                line.find("worker_processes") == std::string::npos) {
+                lines.push_back(replace_all(replace_all(line, prefix, ""), path, "CONF"));
+            }
+        }
+        return lines;
+    };
+    std::vector<std::string> want = warnings(n.err, "nginx: ", dir / "nginx.conf");
+    std::vector<std::string> got = warnings(h.err, "halo: ", halo_.conf_path());
+    EXPECT_EQ(got, want) << "nginx:\n" << n.err << "halo:\n" << h.err;
+    EXPECT_EQ(want.size(), 11u) << n.err;
+}
+
+TEST_F(GeoSplitClientsTest, AReloadRebuildsTheTables) {
+    std::string conf = R"(http {
+    geo $g { default old; 127.0.0.2 two-old; }
+    split_clients "$arg_k" $s { 50% a; * b; }
+    server { listen 127.0.0.1:%%PORT_0%%; location / { return 200 "$g $s"; } }
+})";
+    start(conf);
+    uint16_t p = halo_.port(0);
+    EXPECT_EQ(body_from("127.0.0.2", p, "/?k=x").substr(0, 8), "two-old ");
+    std::string before = body_from("127.0.0.1", p, "/?k=x");
+    EXPECT_EQ(before.substr(0, 4), "old ");
+    conf = replace_all(replace_all(conf, "two-old", "two-new"), "default old", "default new");
+    conf = replace_all(conf, "50% a; * b;", "100% c;");
+    halo_.write_conf(std::string(kMain) + conf);
+    ASSERT_TRUE(halo_.signal(SIGHUP));
+    ASSERT_TRUE(wait_until([&] { return body_from("127.0.0.1", p, "/?k=x") == "new c"; }))
+        << before << " -> " << body_from("127.0.0.1", p, "/?k=x");
+    EXPECT_EQ(body_from("127.0.0.2", p, "/?k=y"), "two-new c");
+    // A reload whose geo is wrong is refused: the old tables keep serving.
+    halo_.write_conf(std::string(kMain) + replace_all(conf, "127.0.0.2 two-new", "127.0.0.2/40 x"));
+    ASSERT_TRUE(halo_.signal(SIGHUP));
+    EXPECT_TRUE(wait_until([&] {
+        return halo_.error_log().find("invalid network \"127.0.0.2/40\"") != std::string::npos;
+    })) << halo_.error_log();
+    EXPECT_EQ(body_from("127.0.0.2", p, "/?k=y"), "two-new c");
 }
 
 // ---- stream ----

@@ -111,13 +111,13 @@ class RangeTable {
     enum class Added : uint8_t { kOk, kDuplicate, kOverlap };
     struct AddResult {
         Added what = Added::kOk;
-        uint32_t old_value = 0;  // kDuplicate: the value replaced
-        uint32_t first = 0;      // kOverlap: the piece in the way (host order)
+        std::vector<uint32_t> replaced;  // kDuplicate: the values replaced, one per /16
+        uint32_t first = 0;              // kOverlap: the piece in the way (host order)
         uint32_t last = 0;
     };
     /// Adds [start, end] with `value` (nginx's rules: a range equal to a piece replaces its
     /// value, one inside a piece splits it, any other overlap is refused). Stops at the first
-    /// /16 whose piece is in the way or duplicated.
+    /// /16 whose piece is in the way.
     AddResult add(uint32_t start, uint32_t end, uint32_t value);
     /// Removes the pieces exactly [start, end] covers in each /16; false when one is missing
     /// (nginx warns then).

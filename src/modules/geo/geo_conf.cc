@@ -186,9 +186,9 @@ core::Status Builder::range_line(const core::ConfNode& n) {
         return fail(n, "range \"" + name + "\" overlaps \"" + dotted(r.first) + "-" +
                            dotted(r.last) + "\"");
     }
-    if (r.what == RangeTable::Added::kDuplicate) {
+    for (uint32_t old : r.replaced) {  // nginx warns once per /16 the range spans
         warn(n, "duplicate range \"" + name + "\", value: \"" + text(v) + "\", old value: \"" +
-                    text(r.old_value) + "\"");
+                    text(old) + "\"");
     }
     return core::Status::ok();
 }

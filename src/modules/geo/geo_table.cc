@@ -377,7 +377,7 @@ RangeTable::AddResult RangeTable::add(uint32_t start, uint32_t end, uint32_t val
             }
             if (s == p.start && e == p.end) {
                 result.what = Added::kDuplicate;  // nginx warns and replaces, then goes on
-                result.old_value = p.value;
+                result.replaced.push_back(p.value);
                 a[i].value = value;
                 placed = true;
                 break;

@@ -176,7 +176,7 @@ TEST(GeoRangeTest, SplitDuplicateOverlapDelete) {
     EXPECT_EQ(t.add(0x0a0000f0, 0x0a0000ff, 4).what, Added::kOk);  // same end
     auto dup = t.add(0x0a000010, 0x0a00001f, 5);
     EXPECT_EQ(dup.what, Added::kDuplicate);
-    EXPECT_EQ(dup.old_value, 2u);
+    EXPECT_EQ(dup.replaced, std::vector<uint32_t>{2u});
     auto over = t.add(0x0a00000f, 0x0a000011, 6);  // across a boundary
     EXPECT_EQ(over.what, Added::kOverlap);
     EXPECT_EQ(over.first, 0x0a000010u);
@@ -201,6 +201,11 @@ TEST(GeoRangeTest, RangesAcrossManySlash16s) {
     EXPECT_EQ(t.add(0x0afffff0, 0x0c00000f, 1).what, RangeTable::Added::kOk);
     EXPECT_EQ(t.add(0xfffffff0, 0xffffffff, 2).what, RangeTable::Added::kOk);
     EXPECT_EQ(t.add(0, 0, 3).what, RangeTable::Added::kOk);
+    // A duplicate replaces the piece in each of the 258 /16s it spans (nginx warns for each).
+    auto dup = t.add(0x0afffff0, 0x0c00000f, 4);
+    EXPECT_EQ(dup.what, RangeTable::Added::kDuplicate);
+    EXPECT_EQ(dup.replaced, std::vector<uint32_t>(258, 1u));
+    EXPECT_EQ(t.add(0x0afffff0, 0x0c00000f, 1).replaced, std::vector<uint32_t>(258, 4u));
     // Deleting takes the pieces it names exactly, /16 by /16 (as nginx keeps them).
     EXPECT_FALSE(t.remove(0x0c000000, 0x0c000005));
     EXPECT_TRUE(t.remove(0x0afffff0, 0x0bffffff));
