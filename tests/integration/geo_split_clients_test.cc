@@ -45,10 +45,26 @@ int connect_from(const std::string& source, uint16_t port) {
     return fd;
 }
 
+/// A TCP connection to [::1]:port (from ::1); -1 on failure (no IPv6 loopback).
+int connect6(uint16_t port) {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    a.sin6_port = htons(port);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /// Sends `data` from `source` and reads until the server closes (or `want` bytes came).
 std::string exchange_from(const std::string& source, uint16_t port, std::string_view data,
                           size_t want = SIZE_MAX) {
-    int fd = connect_from(source, port);
+    int fd = source == "::1" ? connect6(port) : connect_from(source, port);
     if (fd < 0) {
         return "<connect failed>";
     }
@@ -137,9 +153,12 @@ TEST_F(GeoSplitClientsTest, GeoByTheClientAddress) {
         127.0.0.128/25 high;
         delete 127.0.0.128/25;
         127.0.5.0/24 five;
+        ::1 six;
+        ::/8 six-net;
     }
     server {
         listen 127.0.0.1:%%PORT_0%%;
+        listen [::1]:%%PORT_0%%;
         location / { return 200 "$g"; }
     }
 })");
@@ -150,6 +169,11 @@ TEST_F(GeoSplitClientsTest, GeoByTheClientAddress) {
     EXPECT_EQ(body_from("127.0.0.200", p, "/"), "net");  // its /25 was deleted
     EXPECT_EQ(body_from("127.0.5.9", p, "/"), "five");
     EXPECT_EQ(body_from("127.1.2.3", p, "/"), "other");
+    int fd6 = connect6(p);
+    if (fd6 >= 0) {
+        ::close(fd6);
+        EXPECT_EQ(body_from("::1", p, "/"), "six");  // an IPv6 client: the IPv6 table
+    }
     // Many clients over both workers: each one its own value.
     for (int i = 1; i < 60; i++) {
         std::string src = "127.0.5." + std::to_string(i);

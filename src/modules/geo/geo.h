@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/conf_file.h"
@@ -73,34 +74,48 @@ std::optional<uint32_t> ipv4_of(const core::SockAddr& a);
 void forwarded_addr(core::SockAddr& addr, std::span<const std::string_view> headers,
                     const std::vector<core::Cidr>& proxies, bool recursive);
 
-/// A longest-prefix-match table of one family (Key: uint32_t for IPv4, Key6 for IPv6).
+/// A longest-prefix-match table of one family (Key: uint32_t for IPv4, Key6 for IPv6). While
+/// the config is read, the prefixes are a hash table by (address, length), which gives nginx's
+/// radix-tree answers: a prefix given twice is a duplicate, `delete` removes an exact prefix.
+/// compile() sorts them and sweeps them into disjoint intervals, so a lookup is one bisection.
 template <class Key>
 class PrefixTable {
   public:
     static constexpr int kWidth = sizeof(Key) * 8;
     static constexpr uint32_t kNone = UINT32_MAX;
 
-    /// Sets the value of the prefix `key`/`bits`; returns the value it had (kNone: none).
+    /// Sets the value of the prefix `key`/`bits` (low bits clear); returns the value it had
+    /// (kNone: none).
     uint32_t insert(Key key, int bits, uint32_t value);
     /// Removes the value of exactly `key`/`bits`; false when that prefix has none.
     bool remove(Key key, int bits);
-    /// The value of the longest prefix holding `key` (kNone when no prefix does).
+    /// Before compile(): the value of the longest prefix holding `key` (kNone when no prefix
+    /// does), by a scan of every prefix (tests).
     uint32_t find_slow(Key key) const;
 
-    /// Flattens the trie into intervals; addresses no prefix holds get `fallback`.
+    /// Flattens the prefixes into intervals (addresses no prefix holds get `fallback`) and
+    /// frees them: called once, after the last insert() and remove().
     void compile(uint32_t fallback);
     /// After compile(): the value of `key`.
     uint32_t find(Key key) const;
 
   private:
-    struct Node {
-        uint32_t child[2] = {0, 0};  // 0: none (node 0 is the root)
-        uint32_t value = kNone;
+    struct Prefix {
+        Key key;
+        int bits;
+        bool operator==(const Prefix&) const = default;
     };
-    void flatten(uint32_t node, Key lo, int depth, uint32_t inherited);
+    struct PrefixHash {
+        size_t operator()(const Prefix& p) const {
+            uint64_t lo = static_cast<uint64_t>(p.key);
+            uint64_t hi = sizeof(Key) > 8 ? static_cast<uint64_t>(p.key >> 32 >> 32) : 0;
+            uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+            return static_cast<size_t>((h ^ (h >> 29)) + static_cast<uint64_t>(p.bits));
+        }
+    };
     void emit(Key start, uint32_t value);
 
-    std::vector<Node> nodes_{Node{}};
+    std::unordered_map<Prefix, uint32_t, PrefixHash> prefixes_;
     std::vector<Key> starts_;
     std::vector<uint32_t> values_;
 };

@@ -54,12 +54,6 @@ Key prefix_mask(int bits) {
     return bits == 0 ? Key(0) : static_cast<Key>(~Key(0) << (kWidth - bits));
 }
 
-template <class Key>
-int bit_at(Key key, int i) {
-    constexpr int kWidth = sizeof(Key) * 8;
-    return static_cast<int>((key >> (kWidth - 1 - i)) & 1);
-}
-
 }  // namespace
 
 // ---- addresses ----
@@ -263,47 +257,28 @@ void forwarded_addr(core::SockAddr& addr, std::span<const std::string_view> head
 
 template <class Key>
 uint32_t PrefixTable<Key>::insert(Key key, int bits, uint32_t value) {
-    uint32_t n = 0;
-    for (int i = 0; i < bits; i++) {
-        int b = bit_at(key, i);
-        if (nodes_[n].child[b] == 0) {
-            nodes_[n].child[b] = static_cast<uint32_t>(nodes_.size());
-            nodes_.emplace_back();
-        }
-        n = nodes_[n].child[b];
+    auto [it, fresh] = prefixes_.try_emplace(Prefix{key, bits}, value);
+    if (fresh) {
+        return kNone;
     }
-    uint32_t old = nodes_[n].value;
-    nodes_[n].value = value;
+    uint32_t old = it->second;
+    it->second = value;
     return old;
 }
 
 template <class Key>
 bool PrefixTable<Key>::remove(Key key, int bits) {
-    uint32_t n = 0;
-    for (int i = 0; i < bits; i++) {
-        n = nodes_[n].child[bit_at(key, i)];
-        if (n == 0) {
-            return false;
-        }
-    }
-    if (nodes_[n].value == kNone) {
-        return false;
-    }
-    nodes_[n].value = kNone;
-    return true;
+    return prefixes_.erase(Prefix{key, bits}) != 0;
 }
 
 template <class Key>
 uint32_t PrefixTable<Key>::find_slow(Key key) const {
-    uint32_t n = 0;
-    uint32_t best = nodes_[0].value;
-    for (int i = 0; i < kWidth; i++) {
-        n = nodes_[n].child[bit_at(key, i)];
-        if (n == 0) {
-            break;
-        }
-        if (nodes_[n].value != kNone) {
-            best = nodes_[n].value;
+    int best_bits = -1;
+    uint32_t best = kNone;
+    for (const auto& [p, v] : prefixes_) {
+        if (p.bits > best_bits && (key & prefix_mask<Key>(p.bits)) == p.key) {
+            best_bits = p.bits;
+            best = v;
         }
     }
     return best;
@@ -311,6 +286,14 @@ uint32_t PrefixTable<Key>::find_slow(Key key) const {
 
 template <class Key>
 void PrefixTable<Key>::emit(Key start, uint32_t value) {
+    if (!starts_.empty() && starts_.back() == start) {
+        values_.back() = value;  // a longer prefix starting at the same address
+        if (values_.size() >= 2 && values_[values_.size() - 2] == value) {
+            starts_.pop_back();
+            values_.pop_back();
+        }
+        return;
+    }
     if (!values_.empty() && values_.back() == value) {
         return;
     }
@@ -319,31 +302,48 @@ void PrefixTable<Key>::emit(Key start, uint32_t value) {
 }
 
 template <class Key>
-void PrefixTable<Key>::flatten(uint32_t node, Key lo, int depth, uint32_t inherited) {
-    const Node& nd = nodes_[node];
-    uint32_t v = nd.value != kNone ? nd.value : inherited;
-    if (nd.child[0] == 0 && nd.child[1] == 0) {
-        emit(lo, v);
-        return;
-    }
-    Key half = Key(1) << (kWidth - 1 - depth);
-    if (nd.child[0] != 0) {
-        flatten(nd.child[0], lo, depth + 1, v);
-    } else {
-        emit(lo, v);
-    }
-    if (nd.child[1] != 0) {
-        flatten(nd.child[1], lo | half, depth + 1, v);
-    } else {
-        emit(lo | half, v);
-    }
-}
-
-template <class Key>
 void PrefixTable<Key>::compile(uint32_t fallback) {
+    struct Span {
+        Key start;
+        Key end;
+        int bits;
+        uint32_t value;
+    };
+    std::vector<Span> spans;
+    spans.reserve(prefixes_.size());
+    for (const auto& [p, v] : prefixes_) {
+        spans.push_back(
+            Span{p.key, static_cast<Key>(p.key | ~prefix_mask<Key>(p.bits)), p.bits, v});
+    }
+    prefixes_ = {};
+    // Enclosing prefixes first: by start, then shorter first. Prefixes nest or are disjoint,
+    // so a stack of the open ones gives the value after each one ends.
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+        return a.start != b.start ? a.start < b.start : a.bits < b.bits;
+    });
     starts_.clear();
     values_.clear();
-    flatten(0, Key(0), 0, fallback);
+    emit(Key(0), fallback);
+    std::vector<Span> open;
+    auto close_top = [&] {
+        Key after = open.back().end;
+        open.pop_back();
+        if (after != static_cast<Key>(~Key(0))) {
+            emit(static_cast<Key>(after + 1), open.empty() ? fallback : open.back().value);
+        }
+    };
+    for (const Span& s : spans) {
+        while (!open.empty() && open.back().end < s.start) {
+            close_top();
+        }
+        emit(s.start, s.value);
+        open.push_back(s);
+    }
+    while (!open.empty()) {
+        close_top();
+    }
+    starts_.shrink_to_fit();
+    values_.shrink_to_fit();
 }
 
 template <class Key>
