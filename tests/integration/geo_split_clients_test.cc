@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <random>
@@ -411,6 +412,110 @@ TEST_F(GeoSplitClientsTest, SameValuesAsNginx) {
     for (const char* b : {".one", ".two", "three", "four", ""}) {
         EXPECT_GT(buckets[b], 0) << b;
     }
+}
+
+TEST_F(GeoSplitClientsTest, ALargeNestedTableGivesNginxsValues) {
+    if (!nginx_installed()) {
+        GTEST_SKIP() << "no nginx to compare with";
+    }
+    // 20,000 IPv4 and 3,000 IPv6 networks nested in a few hundred roots, some given twice,
+    // some deleted; then addresses inside random networks of the table, and anywhere.
+    std::mt19937 rng(2026);
+    struct Net4 {
+        uint32_t addr;
+        int bits;
+    };
+    std::vector<Net4> nets;
+    std::string table;
+    auto text4 = [](uint32_t a) {
+        return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+               std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+    };
+    auto mask4 = [](int bits) { return bits == 0 ? 0u : ~0u << (32 - bits); };
+    for (int i = 0; i < 20000; i++) {
+        Net4 n;
+        if (i < 300 || nets.empty()) {
+            n.bits = 8 + static_cast<int>(rng() % 9);
+            n.addr = static_cast<uint32_t>(rng()) & mask4(n.bits);
+        } else {
+            const Net4& parent = nets[rng() % nets.size()];
+            n.bits = std::min(32, parent.bits + 1 + static_cast<int>(rng() % 8));
+            n.addr = (parent.addr | (static_cast<uint32_t>(rng()) & ~mask4(parent.bits))) &
+                     mask4(n.bits);
+        }
+        nets.push_back(n);
+        std::string net = text4(n.addr) + "/" + std::to_string(n.bits);
+        table += net + " v" + std::to_string(i % 97) + ";\n";
+        if (rng() % 50 == 0) {
+            table += net + " again" + std::to_string(i % 7) + ";\n";
+        }
+        if (rng() % 40 == 0) {
+            table += "delete " + net + ";\n";
+        }
+    }
+    std::vector<std::string> nets6;
+    for (int i = 0; i < 3000; i++) {
+        int bits = 32 + static_cast<int>(rng() % 97);
+        char buf[64];
+        snprintf(buf, sizeof(buf), "2001:db8:%x:%x:%x::", static_cast<unsigned>(rng() % 16),
+                 static_cast<unsigned>(rng() % 65536), static_cast<unsigned>(rng() % 65536));
+        // Clear the bits past the prefix: nginx warns for them, the test wants no noise.
+        in6_addr a;
+        inet_pton(AF_INET6, buf, &a);
+        for (int b = bits; b < 128; b++) {
+            a.s6_addr[b / 8] &= static_cast<uint8_t>(~(0x80 >> (b % 8)));
+        }
+        char out[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a, out, sizeof(out));
+        nets6.push_back(out);
+        table +=
+            std::string(out) + "/" + std::to_string(bits) + " six" + std::to_string(i % 13) + ";\n";
+    }
+    TempDir shared("geo-table");
+    ASSERT_TRUE(write_file(shared / "big.geo", table));
+    std::string http =
+        "http {\n    access_log off;\n"
+        "    geo $arg_ip $big {\n        default none;\n        include " +
+        (shared / "big.geo") +
+        ";\n    }\n"
+        "    server {\n        listen 127.0.0.1:%%PORT_0%%;\n"
+        "        location / { return 200 $big; }\n    }\n}\n";
+    Nginx nginx;
+    ASSERT_TRUE(nginx.start("events { worker_connections 256; }\n" +
+                            replace_all(http, "%%PORT_0%%", std::to_string(nginx.port()))));
+    start(http);
+
+    std::vector<std::string> paths;
+    for (int i = 0; i < 4000; i++) {
+        uint32_t a;
+        if (i % 4 == 3) {
+            a = static_cast<uint32_t>(rng());
+        } else {
+            const Net4& n = nets[rng() % nets.size()];
+            a = n.addr | (static_cast<uint32_t>(rng()) & ~mask4(n.bits));
+        }
+        paths.push_back("/?ip=" + text4(a));
+        if (i % 4 == 0) {
+            std::string six = nets6[rng() % nets6.size()];
+            paths.push_back("/?ip=" + six + std::to_string(rng() % 0x10000));
+        }
+    }
+    std::vector<std::string> want = bodies(nginx.port(), paths);
+    std::vector<std::string> got = bodies(halo_.port(0), paths);
+    ASSERT_EQ(got.size(), want.size());
+    int differ = 0;
+    std::map<std::string, int> kinds;
+    for (size_t i = 0; i < got.size(); i++) {
+        if (got[i] != want[i] && ++differ <= 10) {
+            ADD_FAILURE() << paths[i] << ": halo \"" << got[i] << "\", nginx \"" << want[i] << "\"";
+        }
+        kinds[want[i].substr(0, 3)]++;
+    }
+    EXPECT_EQ(differ, 0);
+    EXPECT_GT(kinds["non"], 0);  // none (the default)
+    EXPECT_GT(kinds["six"], 0);
+    EXPECT_GT(kinds["aga"], 0);  // a duplicate's value
+    EXPECT_GT(kinds.size(), 3u);
 }
 
 TEST_F(GeoSplitClientsTest, WarningsAsNginx) {
