@@ -6,9 +6,10 @@
 // (Geo::find()); they keep the protocol's side (where the address comes from, the variable).
 //
 // Two kinds of table, as nginx's:
-//   - CIDR (the default): `10.0.0.0/8 value;`, IPv4 and IPv6, the longest prefix wins. Built as
-//     a binary trie (nginx's radix tree: a prefix given twice is a duplicate, `delete` removes
-//     an exact prefix), then flattened into sorted, disjoint intervals searched by bisection.
+//   - CIDR (the default): `10.0.0.0/8 value;`, IPv4 and IPv6, the longest prefix wins. Kept by
+//     (address, length) while read (nginx's radix tree answers the same: a prefix given twice
+//     is a duplicate, `delete` removes an exact prefix), then swept into sorted, disjoint
+//     intervals searched by bisection.
 //   - ranges (`ranges;` first in the block): `10.0.0.1-10.0.0.9 value;`, IPv4 only, kept per
 //     /16 as nginx keeps them (the same duplicate, split and overlap rules), then flattened
 //     the same way. An IPv6 address (not v4-mapped) looks up 255.255.255.255.
