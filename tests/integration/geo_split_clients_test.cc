@@ -14,6 +14,7 @@
 #include <csignal>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -516,6 +517,103 @@ TEST_F(GeoSplitClientsTest, ALargeNestedTableGivesNginxsValues) {
     EXPECT_GT(kinds["six"], 0);
     EXPECT_GT(kinds["aga"], 0);  // a duplicate's value
     EXPECT_GT(kinds.size(), 3u);
+}
+
+TEST_F(GeoSplitClientsTest, ForwardedForAsNginx) {
+    if (!nginx_installed()) {
+        GTEST_SKIP() << "no nginx to compare with";
+    }
+    // Every address of the pool has a network of its own whose value names it, so the body
+    // says which address each walk of X-Forwarded-For chose.
+    const std::vector<std::string> pool = {"10.0.0.1",    "10.0.0.2",       "127.0.0.7",
+                                           "192.0.2.1",   "192.0.2.2",      "198.51.100.9",
+                                           "2001:db8::1", "::ffff:10.0.0.3"};
+    const std::vector<std::string> entries = {"10.0.0.1",
+                                              "10.0.0.2",
+                                              "127.0.0.7",
+                                              "192.0.2.1",
+                                              "192.0.2.2",
+                                              "198.51.100.9",
+                                              "2001:db8::1",
+                                              "[2001:db8::1]:8080",
+                                              "192.0.2.1:443",
+                                              "unknown",
+                                              "",
+                                              "::ffff:10.0.0.3",
+                                              "10.0.0.2:1",
+                                              "999.1.1.1"};
+    std::string nets;
+    for (const std::string& a : pool) {
+        nets += "        " + a + " \"" + a + "\";\n";
+    }
+    std::string http =
+        "http {\n    access_log off;\n"
+        "    geo $arg_peer $plain {\n        default other;\n"
+        "        proxy 10.0.0.0/8;\n        proxy 127.0.0.0/8;\n" +
+        nets +
+        "    }\n"
+        "    geo $arg_peer $walk {\n        default other;\n"
+        "        proxy 10.0.0.0/8;\n        proxy 127.0.0.0/8;\n"
+        "        proxy_recursive;\n" +
+        nets +
+        "    }\n"
+        "    server {\n        listen 127.0.0.1:%%PORT_0%%;\n"
+        "        location / { return 200 \"$plain $walk\"; }\n    }\n}\n";
+    Nginx nginx;
+    ASSERT_TRUE(nginx.start("events { worker_connections 256; }\n" +
+                            replace_all(http, "%%PORT_0%%", std::to_string(nginx.port()))));
+    start(http);
+
+    std::mt19937 rng(7);
+    const char* seps[] = {", ", ",", " ", " , ", ",,"};
+    struct Case {
+        std::string peer;
+        std::string headers;
+    };
+    std::vector<Case> cases;
+    for (int i = 0; i < 600; i++) {
+        Case c;
+        c.peer = i % 5 == 4 ? "192.0.2.2" : (i % 2 ? "10.0.0.2" : "127.0.0.1");
+        int nheaders = static_cast<int>(rng() % 3);
+        for (int h = 0; h < nheaders; h++) {
+            std::string list;
+            int n = 1 + static_cast<int>(rng() % 4);
+            for (int e = 0; e < n; e++) {
+                list += (e ? seps[rng() % std::size(seps)] : "") + entries[rng() % entries.size()];
+            }
+            c.headers += "X-Forwarded-For: " + list + "\r\n";
+        }
+        cases.push_back(c);
+    }
+    auto run = [&](uint16_t port) {
+        std::vector<std::string> out;
+        HttpConnection conn;
+        for (size_t i = 0; i < cases.size(); i++) {
+            if (i % 100 == 0) {
+                conn.close();
+                conn.connect(port);
+            }
+            conn.send("GET /?peer=" + cases[i].peer + " HTTP/1.1\r\nHost: t\r\n" +
+                      cases[i].headers + "\r\n");
+            auto r = conn.read_response();
+            out.push_back(r ? r->body : "<error: " + conn.error() + ">");
+        }
+        return out;
+    };
+    std::vector<std::string> want = run(nginx.port());
+    std::vector<std::string> got = run(halo_.port(0));
+    int differ = 0;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < cases.size(); i++) {
+        if (got[i] != want[i] && ++differ <= 10) {
+            ADD_FAILURE() << "peer " << cases[i].peer << "\n"
+                          << cases[i].headers << "halo \"" << got[i] << "\", nginx \"" << want[i]
+                          << "\"";
+        }
+        seen.insert(want[i]);
+    }
+    EXPECT_EQ(differ, 0);
+    EXPECT_GT(seen.size(), 20u);  // many different outcomes were compared
 }
 
 TEST_F(GeoSplitClientsTest, WarningsAsNginx) {
