@@ -61,6 +61,19 @@ TEST_F(GeoConfigTest, RangesAndInclude) {
     EXPECT_EQ(body("/?ip=10.0.0.21"), "out");
 }
 
+TEST_F(GeoConfigTest, AGlobIncludeAndProxyBeforeRanges) {
+    dir_.write("geo.d/a.geo", "10.0.0.0/8 ten;\n");
+    dir_.write("geo.d/b.geo", "10.1.0.0/16 ten-one;\n");
+    serve_geo("geo $arg_ip $g {\n default none;\n include " + dir_.file("geo.d") +
+                  "/*.geo;\n}\n"
+                  "geo $arg_ip $r {\n proxy 127.0.0.1;\n volatile;\n ranges;\n"
+                  " 10.0.0.1-10.0.0.1 one;\n}",
+              "return 200 \"$g $r\";");
+    EXPECT_EQ(body("/?ip=10.2.0.1"), "ten ");
+    EXPECT_EQ(body("/?ip=10.1.0.1"), "ten-one ");
+    EXPECT_EQ(body("/?ip=10.0.0.1"), "ten one");
+}
+
 TEST_F(GeoConfigTest, ErrorsInAnIncludedFileNameIt) {
     dir_.write("bad.geo", "10.0.0.0/8 a;\n10.0.0.0/99 b;\n");
     EXPECT_EQ(geo_error("geo $g {\n include " + dir_.file("bad.geo") + ";\n}"),
