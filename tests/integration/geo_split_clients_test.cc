@@ -157,10 +157,17 @@ TEST_F(GeoSplitClientsTest, GeoByTheClientAddress) {
         127.0.5.0/24 five;
         ::1 six;
         ::/8 six-net;
+        192.0.2.0/24 doc;
     }
     server {
         listen 127.0.0.1:%%PORT_0%%;
         listen [::1]:%%PORT_0%%;
+        location / { return 200 "$g"; }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        set_real_ip_from 127.0.0.2;
+        real_ip_header X-Real-IP;
         location / { return 200 "$g"; }
     }
 })");
@@ -176,6 +183,9 @@ TEST_F(GeoSplitClientsTest, GeoByTheClientAddress) {
         ::close(fd6);
         EXPECT_EQ(body_from("::1", p, "/"), "six");  // an IPv6 client: the IPv6 table
     }
+    // After realip, geo sees the address realip chose (for the trusted client only).
+    EXPECT_EQ(body_from("127.0.0.2", halo_.port(1), "/", "X-Real-IP: 192.0.2.9\r\n"), "doc");
+    EXPECT_EQ(body_from("127.0.0.3", halo_.port(1), "/", "X-Real-IP: 192.0.2.9\r\n"), "net");
     // Many clients over both workers: each one its own value.
     for (int i = 1; i < 60; i++) {
         std::string src = "127.0.5." + std::to_string(i);
