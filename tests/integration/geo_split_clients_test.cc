@@ -828,6 +828,79 @@ TEST_F(StreamGeoTest, SplitClientsBucketsAsHttpGivesThem) {
     EXPECT_GT(n["c"], 0);
 }
 
+/// MurmurHash2 as nginx's ngx_murmur_hash2, written again for the test.
+uint32_t murmur2(std::string_view d) {
+    const uint32_t m = 0x5bd1e995;
+    uint32_t h = static_cast<uint32_t>(d.size());
+    size_t i = 0;
+    for (; i + 4 <= d.size(); i += 4) {
+        uint32_t k = 0;
+        for (int j = 3; j >= 0; j--) {
+            k = (k << 8) | static_cast<unsigned char>(d[i + j]);
+        }
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h = (h * m) ^ k;
+    }
+    size_t rest = d.size() - i;
+    if (rest > 0) {
+        for (size_t j = rest; j-- > 0;) {
+            h ^= static_cast<uint32_t>(static_cast<unsigned char>(d[i + j])) << (8 * j);
+        }
+        h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h;
+}
+
+TEST_F(StreamGeoTest, ASessionKeepsTheValueItReadFirst) {
+    // $first is read when the session starts (through the map proxy_pass reads), when
+    // $bytes_received is 0; the log line, written when the session ends, shows the value
+    // kept for the session, as nginx does. $later, the same table read first at the end,
+    // hashes the final count.
+    auto bucket = [](std::string_view key) {
+        return "v" + std::to_string(static_cast<uint64_t>(murmur2(key)) * 10 / 0x100000000ULL);
+    };
+    std::string payload;
+    for (int n = 1; n < 200 && payload.empty(); n++) {
+        if (bucket("k0") != bucket("k" + std::to_string(n))) {
+            payload.assign(static_cast<size_t>(n), 'x');
+        }
+    }
+    ASSERT_FALSE(payload.empty());
+    TcpEchoBackend echo("e", false);
+    std::string slices;
+    for (int i = 0; i < 9; i++) {
+        slices += "        10% v" + std::to_string(i) + ";\n";
+    }
+    slices += "        * v9;\n";
+    halo_.write_conf(std::string(kMain) + "stream {\n" +
+                     "    split_clients \"k$bytes_received\" $first {\n" + slices + "    }\n" +
+                     "    split_clients \"k$bytes_received\" $later {\n" + slices + "    }\n" +
+                     "    map $first $target { default " + echo.address() +
+                     "; }\n"
+                     "    log_format s '$bytes_received $first $later';\n"
+                     "    access_log logs/stream.log s;\n"
+                     "    server {\n"
+                     "        listen 127.0.0.1:%%PORT_0%%;\n"
+                     "        proxy_pass $target;\n"
+                     "    }\n"
+                     "}\n");
+    ASSERT_TRUE(halo_.start());
+    ASSERT_EQ(exchange_from("127.0.0.9", halo_.port(0), payload, payload.size()), payload);
+    std::string want = std::to_string(payload.size()) + " " + bucket("k0") + " " +
+                       bucket("k" + std::to_string(payload.size())) + "\n";
+    EXPECT_TRUE(wait_until([&] {
+        return read_file(halo_.path("logs/stream.log")).value_or("").find(want) !=
+               std::string::npos;
+    })) << "want "
+        << want << "log:\n"
+        << read_file(halo_.path("logs/stream.log")).value_or("");
+}
+
 TEST_F(StreamGeoTest, ConfigErrorsWithFileAndLine) {
     // The stream geo has no proxy, as nginx's: the line reads as a network.
     expect_emerg("stream {\n geo $g {\n  proxy 127.0.0.1;\n }\n}\n", "invalid network \"proxy\"",

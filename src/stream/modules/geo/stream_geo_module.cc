@@ -15,6 +15,9 @@
 #include "stream/stream.h"
 
 namespace mod::stream_geo {
+
+extern const core::Module kModule;
+
 namespace {
 
 using core::ConfContext;
@@ -31,7 +34,23 @@ struct GeoBlock {
 struct GeoMainConf : core::ConfBase {
     std::vector<std::unique_ptr<GeoBlock>> blocks;
     std::unordered_map<std::string_view, const GeoBlock*> by_name;
+    int module_index = -1;
 };
+
+/// The values a session has read (nginx keeps a variable's value for the session unless
+/// the block says `volatile`).
+struct GeoCtx : stream::SessionCtx {
+    std::unordered_map<const GeoBlock*, std::string> values;
+};
+
+void lookup(const stream::Session& s, const GeoBlock& b, std::string& out) {
+    if (!b.source) {
+        out += b.geo.find(&s.peer);
+        return;
+    }
+    auto addr = geo::parse_addr(b.source->eval(s));
+    out += b.geo.find(addr ? &*addr : nullptr);
+}
 
 GeoMainConf* geo_main(core::Cycle& cycle) {
     stream::StreamMainConf* main = stream::stream_main(cycle);
@@ -48,12 +67,17 @@ bool get_geo(const stream::Session& s, std::string_view name, std::string& out) 
         return false;
     }
     const GeoBlock& b = *it->second;
-    if (!b.source) {
-        out += b.geo.find(&s.peer);
+    if (b.geo.is_volatile() || conf->module_index < 0) {
+        lookup(s, b, out);
         return true;
     }
-    auto addr = geo::parse_addr(b.source->eval(s));
-    out += b.geo.find(addr ? &*addr : nullptr);
+    // The session's cache is state of the session, not of its meaning: a const getter fills it.
+    auto& ctx = const_cast<stream::Session&>(s).ctx_of<GeoCtx>(conf->module_index);
+    auto [cached, fresh] = ctx.values.try_emplace(&b);
+    if (fresh) {
+        lookup(s, b, cached->second);
+    }
+    out += cached->second;
     return true;
 }
 
@@ -99,7 +123,9 @@ Status init_cycle(core::Cycle& cycle) {
     if (main == nullptr) {
         return Status::ok();
     }
-    for (const auto& b : core::conf_of<GeoMainConf>(main->main_confs).blocks) {
+    GeoMainConf& conf = core::conf_of<GeoMainConf>(main->main_confs);
+    conf.module_index = cycle.registry().index_of(kModule);
+    for (const auto& b : conf.blocks) {
         for (const stream::VariableDef& d : main->variables) {
             if (!d.prefix && d.name == b->name && d.get != &get_geo) {
                 return Status::error("the duplicate \"" + b->name + "\" variable in " + b->where);

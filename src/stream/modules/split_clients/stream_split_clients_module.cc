@@ -15,6 +15,9 @@
 #include "stream/stream.h"
 
 namespace mod::stream_split_clients {
+
+extern const core::Module kModule;
+
 namespace {
 
 using core::ConfContext;
@@ -31,7 +34,19 @@ struct SplitBlock {
 struct SplitMainConf : core::ConfBase {
     std::vector<std::unique_ptr<SplitBlock>> blocks;
     std::unordered_map<std::string_view, const SplitBlock*> by_name;
+    int module_index = -1;
 };
+
+/// The values a session has read (nginx keeps a variable's value for the session).
+struct SplitCtx : stream::SessionCtx {
+    std::unordered_map<const SplitBlock*, std::string> values;
+};
+
+void lookup(const stream::Session& s, const SplitBlock& b, std::string& out) {
+    if (const std::string* v = b.table.pick(split_clients::murmur_hash2(b.key.eval(s)))) {
+        out += *v;
+    }
+}
 
 SplitMainConf* split_main(core::Cycle& cycle) {
     stream::StreamMainConf* main = stream::stream_main(cycle);
@@ -48,9 +63,17 @@ bool get_split(const stream::Session& s, std::string_view name, std::string& out
         return false;
     }
     const SplitBlock& b = *it->second;
-    if (const std::string* v = b.table.pick(split_clients::murmur_hash2(b.key.eval(s)))) {
-        out += *v;
+    if (conf->module_index < 0) {
+        lookup(s, b, out);
+        return true;
     }
+    // The session's cache is state of the session, not of its meaning: a const getter fills it.
+    auto& ctx = const_cast<stream::Session&>(s).ctx_of<SplitCtx>(conf->module_index);
+    auto [cached, fresh] = ctx.values.try_emplace(&b);
+    if (fresh) {
+        lookup(s, b, cached->second);
+    }
+    out += cached->second;
     return true;
 }
 
@@ -90,7 +113,9 @@ Status init_cycle(core::Cycle& cycle) {
     if (main == nullptr) {
         return Status::ok();
     }
-    for (const auto& b : core::conf_of<SplitMainConf>(main->main_confs).blocks) {
+    SplitMainConf& conf = core::conf_of<SplitMainConf>(main->main_confs);
+    conf.module_index = cycle.registry().index_of(kModule);
+    for (const auto& b : conf.blocks) {
         for (const stream::VariableDef& d : main->variables) {
             if (!d.prefix && d.name == b->name && d.get != &get_split) {
                 return Status::error("the duplicate \"" + b->name + "\" variable in " + b->where);
