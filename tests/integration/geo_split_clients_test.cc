@@ -859,8 +859,10 @@ uint32_t murmur2(std::string_view d) {
 TEST_F(StreamGeoTest, ASessionKeepsTheValueItReadFirst) {
     // $first is read when the session starts (through the map proxy_pass reads), when
     // $bytes_received is 0; the log line, written when the session ends, shows the value
-    // kept for the session, as nginx does. $later, the same table read first at the end,
-    // hashes the final count.
+    // kept for the session, as nginx keeps a split_clients variable. $later, the same table
+    // read first at the end, hashes the final count. (nginx also keeps $bytes_received once
+    // read, so its line would say "0 v9 v9": halo's stream core computes its own variables
+    // on each read; this line is not compared with nginx's.)
     auto bucket = [](std::string_view key) {
         return "v" + std::to_string(static_cast<uint64_t>(murmur2(key)) * 10 / 0x100000000ULL);
     };
