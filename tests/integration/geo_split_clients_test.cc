@@ -121,7 +121,7 @@ constexpr std::string_view kMain =
 class GeoSplitClientsTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        for (const char* m : {"http_geo", "http_split_clients"}) {
+        for (const char* m : {"http_geo", "http_split_clients", "http_rewrite", "http_realip"}) {
             if (!halo_has_module(m)) {
                 GTEST_SKIP() << "the " << m << " module is not compiled in";
             }
@@ -713,7 +713,8 @@ TEST_F(GeoSplitClientsTest, AReloadRebuildsTheTables) {
 class StreamGeoTest : public GeoSplitClientsTest {
   protected:
     void SetUp() override {
-        for (const char* m : {"stream_geo", "stream_split_clients", "stream_proxy"}) {
+        for (const char* m : {"stream_geo", "stream_split_clients", "stream_proxy", "stream_log",
+                              "stream_map", "http_split_clients", "http_rewrite"}) {
             if (!halo_has_module(m)) {
                 GTEST_SKIP() << "the " << m << " module is not compiled in";
             }
