@@ -54,8 +54,10 @@ enum class NetParse : uint8_t {
 /// Reads `text` as a Net (nginx's ngx_ptocidr; "255.255.255.255" is the /32 of that address).
 NetParse parse_net(std::string_view text, Net& out);
 
-/// nginx's ngx_inet_addr: exactly four decimal octets ("10.0.0.1"), in host order.
-/// "255.255.255.255" is read too (nginx cannot tell it from its error value; halo can).
+/// nginx's ngx_inet_addr: exactly four decimal octets ("10.0.0.1", "010.0.0.1" is 10.0.0.1),
+/// in host order. Unlike nginx, an empty octet ("10..0.1") is refused, and "255.255.255.255"
+/// is read (nginx cannot tell it from its error value, so it refuses it in ranges and in
+/// "255.255.255.255/32").
 std::optional<uint32_t> parse_ipv4(std::string_view text);
 
 /// nginx's ngx_parse_addr: an IPv4 or IPv6 address without a port (port 0).

@@ -66,7 +66,8 @@ std::optional<uint32_t> parse_ipv4(std::string_view text) {
     for (char c : text) {
         if (c >= '0' && c <= '9') {
             octet = octet * 10 + static_cast<uint32_t>(c - '0');
-            if (++digits > 3 || octet > 255) {
+            digits++;
+            if (octet > 255) {  // leading zeros are fine, as nginx reads them
                 return std::nullopt;
             }
             continue;

@@ -28,6 +28,7 @@ TEST(GeoParseTest, Ipv4AsNginxReadsIt) {
     EXPECT_EQ(parse_ipv4("0.0.0.0"), 0u);
     EXPECT_EQ(parse_ipv4("255.255.255.255"), 0xffffffffu);
     EXPECT_EQ(parse_ipv4("010.001.2.3"), 0x0a010203u);  // leading zeros are decimal
+    EXPECT_EQ(parse_ipv4("0000010.1.2.3"), 0x0a010203u);
     for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", "a.b.c.d", "1..2.3",
                             "1.2.3.", "1.2.3.1000", "::1"}) {
         EXPECT_FALSE(parse_ipv4(bad)) << bad;
