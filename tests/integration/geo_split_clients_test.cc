@@ -904,6 +904,75 @@ TEST_F(StreamGeoTest, ASessionKeepsTheValueItReadFirst) {
         << read_file(halo_.path("logs/stream.log")).value_or("");
 }
 
+TEST_F(StreamGeoTest, SameValuesAsNginx) {
+    const std::string module = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    if (!nginx_installed() || !file_exists(module)) {
+        GTEST_SKIP() << "no nginx with the stream module to compare with";
+    }
+    // One stream config for both: geo (CIDR and ranges) and split_clients by the client
+    // address, written to a log line per session; 150 clients from their own addresses.
+    TcpEchoBackend echo("e", false);
+    std::string stream =
+        "stream {\n"
+        "    geo $g {\n        default other;\n        127.0.0.0/24 low;\n"
+        "        127.0.0.128/25 high;\n        127.0.1.0/24 one;\n"
+        "        127.0.1.7 seven;\n        delete 127.0.0.128/25;\n    }\n"
+        "    geo $remote_addr $r {\n        ranges;\n        default none;\n"
+        "        127.0.0.0-127.0.0.99 r0;\n        127.0.0.50-127.0.0.60 r5;\n"
+        "        127.0.1.10-127.0.2.20 r1;\n    }\n"
+        "    split_clients \"${remote_addr}AAA\" $s {\n        12.5% a;\n"
+        "        33% b;\n        0.75% c;\n        * d;\n    }\n"
+        "    log_format s '$remote_addr $g $r $s';\n"
+        "    access_log logs/stream.log s;\n"
+        "    server {\n        listen 127.0.0.1:%%PORT_0%%;\n"
+        "        proxy_pass " +
+        echo.address() + ";\n    }\n}\n";
+    Nginx nginx;
+    ASSERT_TRUE(nginx.start("load_module " + module + ";\nevents { worker_connections 256; }\n" +
+                            replace_all(stream, "%%PORT_0%%", std::to_string(nginx.port()))));
+    halo_.write_conf(std::string(kMain) + stream);
+    ASSERT_TRUE(halo_.start());
+
+    std::vector<std::string> sources;
+    for (int i = 0; i < 150; i++) {
+        sources.push_back("127.0." + std::to_string(i / 100) + "." +
+                          std::to_string(1 + i % 100 * 2));
+    }
+    for (const std::string& src : sources) {
+        ASSERT_EQ(exchange_from(src, nginx.port(), "x", 1), "x") << src;
+        ASSERT_EQ(exchange_from(src, halo_.port(0), "x", 1), "x") << src;
+    }
+    auto lines = [&](const std::string& path) {
+        std::map<std::string, std::string> out;
+        std::string text = read_file(path).value_or("");
+        size_t start = 0;
+        for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string line = text.substr(start, nl - start);
+            out[line.substr(0, line.find(' '))] = line;
+        }
+        return out;
+    };
+    auto complete = [&](const std::string& path) {
+        auto l = lines(path);
+        for (const std::string& src : sources) {
+            if (l.count(src) == 0) {
+                return false;
+            }
+        }
+        return true;
+    };
+    ASSERT_TRUE(wait_until([&] { return complete(nginx.path("logs/stream.log")); }));
+    ASSERT_TRUE(wait_until([&] { return complete(halo_.path("logs/stream.log")); }));
+    auto want = lines(nginx.path("logs/stream.log"));
+    auto got = lines(halo_.path("logs/stream.log"));
+    std::set<std::string> buckets;
+    for (const std::string& src : sources) {
+        EXPECT_EQ(got[src], want[src]);
+        buckets.insert(want[src].substr(want[src].rfind(' ') + 1));
+    }
+    EXPECT_GE(buckets.size(), 3u);
+}
+
 TEST_F(StreamGeoTest, ConfigErrorsWithFileAndLine) {
     // The stream geo has no proxy, as nginx's: the line reads as a network.
     expect_emerg("stream {\n geo $g {\n  proxy 127.0.0.1;\n }\n}\n", "invalid network \"proxy\"",
