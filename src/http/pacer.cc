@@ -91,10 +91,9 @@ void Pacer::take(const BodyChunk& chunk) {
 
 bool Pacer::pump() {
     while (!queue_.empty() || last_) {
-        if (r_.session->output_blocked()) {
-            return true;  // the client is gone (the session closes) or far behind
-        }
-        if (!queue_.empty() && r_.session->output_pending()) {
+        if (!queue_.empty() && (r_.session->output_pending() || r_.session->output_blocked())) {
+            // The client has not taken the last pass yet (or is gone: the session closes
+            // and the request goes with it, this timer too).
             pause(kBusyRetry);
             return true;
         }

@@ -40,6 +40,8 @@ class Pacer {
     void take(const BodyChunk& chunk);
     /// Bytes are held or a pause runs: the producer waits.
     bool blocked() const { return !queue_.empty() || pausing_; }
+    /// Bytes of the response are held here.
+    bool holding() const { return !queue_.empty(); }
 
   private:
     struct Piece {

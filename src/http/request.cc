@@ -444,7 +444,7 @@ void Request::write_out(const BodyChunk& chunk) {
 }
 
 bool Request::output_pending() const {
-    return session->output_pending();
+    return session->output_pending() || (pacer_ != nullptr && pacer_->holding());
 }
 
 bool Request::output_blocked() const {
