@@ -94,6 +94,13 @@ http {
         location /accel/ {
             proxy_pass http://backend;
         }
+        location /sendfile/ {
+            proxy_pass http://backend;
+        }
+        location /protected/ {
+            internal;
+            alias %%PREFIX%%/html/fast/;
+        }
         location /accel-ignored/ {
             proxy_ignore_headers X-Accel-Limit-Rate;
             proxy_pass http://backend;
@@ -217,6 +224,13 @@ class LimitRateTest : public ::testing::Test {
             if (r.target.rfind("/accel", 0) == 0) {
                 extra = "X-Accel-Limit-Rate: 524288\r\n";
             }
+            if (r.target.rfind("/sendfile/", 0) == 0) {
+                // The application names a file and its pace; halo serves it (X-Sendfile style).
+                c.send(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Accel-Redirect: "
+                    "/protected/1m.bin\r\nX-Accel-Limit-Rate: 524288\r\n\r\n");
+                return;
+            }
             std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) +
                                "\r\n" + extra + "\r\n";
             c.send(head);
@@ -339,6 +353,13 @@ TEST_F(LimitRateTest, XAccelLimitRateFromTheUpstream) {
     Download ignored = get("/accel-ignored/mid");
     EXPECT_EQ(ignored.body, kMiB);
     EXPECT_LT(ignored.seconds, 1.0) << show(ignored);
+}
+
+TEST_F(LimitRateTest, XAccelLimitRatePacesWhatXAccelRedirectServes) {
+    Download d = get("/sendfile/x");
+    ASSERT_EQ(d.status, 200) << show(d);
+    EXPECT_EQ(d.body, kMiB);
+    EXPECT_TRUE(within_band(d.rate(), 512 * 1024)) << show(d);
 }
 
 TEST_F(LimitRateTest, ProxyLimitRatePacesReadingTheUpstream) {

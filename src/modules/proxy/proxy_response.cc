@@ -326,6 +326,15 @@ bool Exchange::on_head() {
     }
     auto& attempts = upstream_log().attempts;
     attempts.push_back({peer_.server->name, status, core::steady_ms() - attempt_ms_});
+    if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
+        if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
+            // nginx: digits only (no size suffix); anything else leaves the rate alone. Set
+            // first: it paces what an X-Accel-Redirect or an intercepted error leads to too.
+            if (auto n = core::parse_int(h->value)) {
+                r_.limit_rate = static_cast<uint64_t>(*n);
+            }
+        }
+    }
     if (!(*c_.ignore_headers & kIgnoreXAccelRedirect)) {
         if (const http::Header* h = head_.find("X-Accel-Redirect")) {
             accel_redirect(std::string(h->value));
@@ -351,14 +360,6 @@ bool Exchange::on_head() {
     if (!(*c_.ignore_headers & kIgnoreXAccelCharset)) {
         if (const http::Header* h = head_.find("X-Accel-Charset")) {
             r_.out.override_charset = std::string(h->value);  // for the charset filter
-        }
-    }
-    if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
-        if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
-            // nginx: digits only (no size suffix); anything else leaves the rate alone.
-            if (auto n = core::parse_int(h->value)) {
-                r_.limit_rate = static_cast<uint64_t>(*n);
-            }
         }
     }
     pass_head();
