@@ -370,6 +370,10 @@ bool Exchange::on_head() {
         // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
         read_rate_.rate = c_.limit_rate->eval(r_);
         read_rate_.start_s = core::steady_ms() / 1000;
+        if (read_rate_.rate > 0) {
+            // The body bytes that came with the head count: the next read waits for them.
+            count_read(head_outside_ ? head_rest_ : in_.size() - head_.head_len);
+        }
     }
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
