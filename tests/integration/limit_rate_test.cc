@@ -16,11 +16,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/backend.h"
 #include "support/h2_client.h"
 #include "support/harness.h"
+#include "support/nginx.h"
 
 namespace halo_test {
 namespace {
@@ -495,6 +497,86 @@ TEST(LimitRateConfigTest, ProxyLimitRateValues) {
         EXPECT_NE(res.status, 0) << r.line;
         EXPECT_NE(res.err.find(r.message), std::string::npos) << r.line << "\n" << res.err;
         EXPECT_NE(res.err.find(h.path("check.conf") + ":5"), std::string::npos) << res.err;
+    }
+}
+
+}  // namespace
+}  // namespace halo_test
+
+namespace halo_test {
+namespace {
+
+constexpr std::string_view kSideBySide = R"(
+http {
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        root %%ROOT%%;
+        location /paced/ {
+            limit_rate 1m;
+        }
+        location /after/ {
+            limit_rate_after 1m;
+            limit_rate 512k;
+        }
+        location /set/ {
+            set $limit_rate 1m;
+        }
+    }
+}
+)";
+
+std::string with(std::string text, std::string_view key, const std::string& value) {
+    for (size_t at; (at = text.find(key)) != std::string::npos;) {
+        text.replace(at, key.size(), value);
+    }
+    return text;
+}
+
+// Debian's nginx and halo on the same configuration and files: the same downloads take the
+// same time (each within the band; the numbers are printed side by side). Both run at once.
+TEST(LimitRateNginxTest, SameDownloadsAsNginx) {
+    if (!halo_has_module("http_rewrite")) {
+        GTEST_SKIP() << "http_rewrite is not compiled in";
+    }
+    if (!nginx_installed()) {
+        GTEST_SKIP() << "Debian's nginx (/usr/sbin/nginx) is not installed";
+    }
+    Halo halo;
+    Nginx nginx;
+    std::string root = halo.path("html");
+    std::string file = pattern_bytes(2 * kMiB);
+    for (const char* dir : {"paced", "after", "set"}) {
+        ASSERT_EQ(run_command({"mkdir", "-p", root + "/" + dir}).status, 0);
+        ASSERT_TRUE(write_file(root + "/" + dir + "/2m.bin", file));
+    }
+    std::string http = with(std::string(kSideBySide), "%%ROOT%%", root);
+    uint16_t halo_port = halo.port(0);
+    uint16_t nginx_port = free_port();
+    halo.write_conf("daemon off;\nerror_log logs/error.log;\nevents {}\n" +
+                    with(http, "%%PORT%%", std::to_string(halo_port)));
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    ASSERT_TRUE(nginx.start("error_log logs/error.log;\nevents {}\n" +
+                                with(http, "%%PORT%%", std::to_string(nginx_port)),
+                            nginx_port));
+    struct Case {
+        std::string path;
+        double rate;
+        size_t after;
+    };
+    const Case cases[] = {
+        {"/paced/2m.bin", kMiB, 0}, {"/after/2m.bin", 512 * 1024, kMiB}, {"/set/2m.bin", kMiB, 0}};
+    for (const Case& c : cases) {
+        Download n;
+        std::thread other([&] { n = download(nginx_port, c.path, c.after); });  // side by side
+        Download h = download(halo_port, c.path, c.after);
+        other.join();
+        std::printf("[ limit_rate ] %-14s halo %.3f s, nginx %.3f s\n", c.path.c_str(), h.seconds,
+                    n.seconds);
+        EXPECT_EQ(h.body, 2 * kMiB) << show(h);
+        EXPECT_EQ(n.body, 2 * kMiB) << show(n);
+        double paced = static_cast<double>(2 * kMiB - c.after);
+        EXPECT_TRUE(within_band(paced / (h.seconds - h.mark_seconds), c.rate)) << show(h);
+        EXPECT_TRUE(within_band(paced / (n.seconds - n.mark_seconds), c.rate)) << show(n);
     }
 }
 
