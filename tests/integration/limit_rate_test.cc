@@ -1,11 +1,12 @@
 // limit_rate through the real binary: large downloads timed by the client and their rate
 // checked within a generous band (±15% of the limit: timers run late on a loaded machine;
-// the measured numbers are printed), static files and proxied responses, HTTP/1 and HTTP/2
-// (each stream paced on its own), limit_rate_after (the first bytes fast), `set $limit_rate`
-// and limit_rate with variables, X-Accel-Limit-Rate from an upstream (and
-// proxy_ignore_headers), proxy_limit_rate (only with buffering, as nginx), limit_rate 0
-// unpaced, $limit_rate in the access log, and a client that goes away during a pause (the
-// connection is closed and logged, the worker serves on).
+// the measured numbers are printed), static files and proxied responses, HTTP/1, TLS and
+// HTTP/2 (each stream paced on its own), keepalive and pipelined responses, limit_rate_after
+// (the first bytes fast), `set $limit_rate` and limit_rate with variables, X-Accel-Limit-Rate
+// from an upstream (also behind X-Accel-Redirect; proxy_ignore_headers), proxy_limit_rate
+// (only with buffering, as nginx), limit_rate 0 unpaced, $limit_rate in the access log, a
+// client that goes away during a pause (the connection is closed and logged, the worker
+// serves on), config errors, and the same downloads from Debian's nginx side by side.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include "support/h2_client.h"
 #include "support/harness.h"
 #include "support/nginx.h"
+#include "support/test_cert.h"
 
 namespace halo_test {
 namespace {
@@ -57,6 +59,9 @@ http {
     server {
         listen 127.0.0.1:%%PORT_0%%;
         listen 127.0.0.1:%%PORT_1%% http2;
+        listen 127.0.0.1:%%PORT_2%% ssl;
+        ssl_certificate %%PREFIX%%/a.crt;
+        ssl_certificate_key %%PREFIX%%/a.key;
 
         location /fast/ {
         }
@@ -217,8 +222,10 @@ class LimitRateTest : public ::testing::Test {
   protected:
     void SetUp() override {
         if (!halo_has_module("http_proxy") || !halo_has_module("http_rewrite") ||
-            !halo_has_module("http_map") || !halo_has_module("http_v2")) {
-            GTEST_SKIP() << "http_proxy, http_rewrite, http_map or http_v2 is not compiled in";
+            !halo_has_module("http_map") || !halo_has_module("http_v2") ||
+            !halo_has_module("http_ssl")) {
+            GTEST_SKIP() << "http_proxy, http_rewrite, http_map, http_v2 or http_ssl is not "
+                            "compiled in";
         }
         // /big (2 MiB) and /mid (1 MiB); X-Accel-Limit-Rate on the /accel ones.
         backend_ = std::make_unique<Backend>("b", [this](BackendConn& c, const BackendRequest& r) {
@@ -251,6 +258,8 @@ class LimitRateTest : public ::testing::Test {
             ASSERT_TRUE(write_file(d + "/2m.bin", file_));
             ASSERT_TRUE(write_file(d + "/1m.bin", std::string_view(file_).substr(0, kMiB)));
         }
+        ASSERT_TRUE(
+            make_certificate("a.test", halo_.prefix() + "/a.crt", halo_.prefix() + "/a.key"));
         ASSERT_TRUE(halo_.start()) << halo_.error_log();
     }
 
@@ -425,6 +434,45 @@ TEST_F(LimitRateTest, Http2StreamsArePacedEachOnItsOwn) {
         ASSERT_GT(ended[i], 0) << i;
         EXPECT_TRUE(within_band(static_cast<double>(kMiB) / ended[i], kMiB)) << i;
     }
+}
+
+TEST_F(LimitRateTest, TlsDownloadIsPaced) {
+    RunResult r =
+        run_command({"curl", "-sS", "-k", "--http1.1", "-o", "/dev/null", "-w",
+                     "%{size_download} %{time_total}",
+                     "https://127.0.0.1:" + std::to_string(halo_.port(2)) + "/paced/2m.bin"},
+                    30s);
+    std::printf("[ limit_rate ] https (curl) /paced/2m.bin: %s\n", r.out.c_str());
+    ASSERT_EQ(r.status, 0) << r;
+    std::istringstream in(r.out);
+    size_t size = 0;
+    double seconds = 0;
+    ASSERT_TRUE(in >> size >> seconds) << r.out;
+    EXPECT_EQ(size, 2 * kMiB);
+    EXPECT_TRUE(within_band(static_cast<double>(size) / seconds, kMiB)) << r.out;
+}
+
+TEST_F(LimitRateTest, KeepaliveConnectionPacesEachResponse) {
+    // Two paced responses on one connection, the second pipelined behind the first: each is
+    // paced from its own start, whole, and the connection serves an unpaced one after them.
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(halo_.port(0)));
+    std::string req = get_request("/paced/1m.bin", "localhost", true);
+    auto t0 = Clock::now();
+    ASSERT_TRUE(c.send(req + req));
+    for (int i = 0; i < 2; i++) {
+        auto resp = c.read_response(10s);
+        ASSERT_TRUE(resp) << c.error();
+        EXPECT_EQ(resp->status, 200);
+        EXPECT_EQ(resp->body, std::string_view(file_).substr(0, kMiB));
+    }
+    double both = since(t0);
+    std::printf("[ limit_rate ] two 1 MiB responses at 1m on one connection: %.3f s\n", both);
+    EXPECT_TRUE(within_band(2.0 * kMiB / both, kMiB)) << both;
+    ASSERT_TRUE(c.send(get_request("/fast/1m.bin", "localhost", true)));
+    auto fast = c.read_response(10s);
+    ASSERT_TRUE(fast) << c.error();
+    EXPECT_EQ(fast->body.size(), kMiB);
 }
 
 TEST_F(LimitRateTest, ClientGoneDuringAPauseIsCleanedUp) {
