@@ -436,6 +436,25 @@ TEST_F(LimitRateTest, Http2StreamsArePacedEachOnItsOwn) {
     }
 }
 
+TEST_F(LimitRateTest, Http2StreamResetDuringAPauseIsCleanedUp) {
+    h2::Client c;
+    ASSERT_TRUE(c.connect(halo_.port(1))) << c.error();
+    ASSERT_TRUE(c.handshake()) << c.error();
+    uint32_t id = c.next_stream();
+    ASSERT_TRUE(c.send_headers(id, h2::Client::request_headers("/gone/2m.bin"), true));
+    ASSERT_TRUE(c.wait_frame(0x0 /* DATA */, 5s, id)) << c.error();
+    ASSERT_TRUE(c.send_rst(id, 0x8 /* CANCEL */));
+    // The stream ends where it stood, logged; the connection serves on.
+    std::string line = access_line("/gone/2m.bin");
+    ASSERT_FALSE(line.empty()) << halo_.error_log();
+    unsigned long sent = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "/gone/2m.bin %*d %lu 16384", &sent), 1) << line;
+    EXPECT_LT(sent, 256 * 1024u) << line;
+    h2::Response next = c.request(h2::Client::request_headers("/fast/1m.bin"), {}, 10s);
+    EXPECT_EQ(next.status, 200) << next.error;
+    EXPECT_EQ(next.body.size(), kMiB);
+}
+
 TEST_F(LimitRateTest, TlsDownloadIsPaced) {
     RunResult r =
         run_command({"curl", "-sS", "-k", "--http1.1", "-o", "/dev/null", "-w",
