@@ -82,10 +82,8 @@ class TcpProxy final : public stream::Content {
     void pump(bool from_client);
     void after_eof(bool from_client);
     void arm_timeout();
-    /// What `f` may read now under its rate (SIZE_MAX: no limit); 0 after arming `delay`.
-    size_t allowance(Flow& f, ev::Deadline& delay);
-    static void upload_resume(void* self) { static_cast<TcpProxy*>(self)->resume(true); }
-    static void download_resume(void* self) { static_cast<TcpProxy*>(self)->resume(false); }
+    /// What `f` may read now under its rate (SIZE_MAX: no limit); 0 after arming its delay timer.
+    size_t allowance(Flow& f, bool from_client);
     void resume(bool from_client);
     void release(upstream::Outcome outcome);
     void end(int status);
@@ -110,8 +108,10 @@ class TcpProxy final : public stream::Content {
     std::string from_up_;   // proxy_ssl: bytes that came with the end of the handshake
     Flow up_flow_;          // client -> upstream
     Flow down_flow_;        // upstream -> client
-    ev::Deadline up_delay_{&TcpProxy::upload_resume, this};
-    ev::Deadline down_delay_{&TcpProxy::download_resume, this};
+    // The pauses of proxy_upload_rate / proxy_download_rate: timers made for the sessions that
+    // pause (their delays vary, unlike the few fixed durations ev::Deadline is made for).
+    std::unique_ptr<ev::Timer> up_delay_;
+    std::unique_ptr<ev::Timer> down_delay_;
     std::unique_ptr<ev::Connection> up_;
 };
 
@@ -308,7 +308,6 @@ void TcpProxy::pump(bool from_client) {
     if (f.delayed) {
         return;  // the delay timer resumes
     }
-    ev::Deadline& delay = from_client ? up_delay_ : down_delay_;
     ev::Connection& src = conn(from_client);
     ev::Connection& dst = conn(!from_client);
     size_t cap = static_cast<size_t>(c_.buffer_size->bytes);
@@ -321,7 +320,7 @@ void TcpProxy::pump(bool from_client) {
         if (dst.output_buffered() >= cap) {
             break;  // on_drained(dst) resumes
         }
-        size_t limit = f.limit.rate == 0 ? SIZE_MAX : allowance(f, delay);
+        size_t limit = f.limit.rate == 0 ? SIZE_MAX : allowance(f, from_client);
         if (limit == 0) {
             break;
         }
@@ -385,7 +384,7 @@ void TcpProxy::pump(bool from_client) {
     }
 }
 
-size_t TcpProxy::allowance(Flow& f, ev::Deadline& delay) {
+size_t TcpProxy::allowance(Flow& f, bool from_client) {
     // nginx's rule (ev::RateLimit): by second t of the session, rate * t bytes may be read.
     std::chrono::milliseconds wait{0};
     uint64_t allowed = f.limit.allowance(core::steady_ms(), wait);
@@ -393,7 +392,12 @@ size_t TcpProxy::allowance(Flow& f, ev::Deadline& delay) {
         return static_cast<size_t>(std::min<uint64_t>(allowed, SIZE_MAX));
     }
     f.delayed = true;
-    delay.arm(ev::Runtime::current().loop(), wait);
+    std::unique_ptr<ev::Timer>& delay = from_client ? up_delay_ : down_delay_;
+    if (delay == nullptr) {
+        delay =
+            ev::Runtime::current().loop().make_timer([this, from_client] { resume(from_client); });
+    }
+    delay->arm(wait);
     return 0;
 }
 
