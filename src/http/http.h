@@ -49,6 +49,10 @@ enum class Flow {
     kNext,      // this phase is done: go to the next phase
     kDone,      // the response has been produced (or the request finalized)
     kSuspend,   // waiting for I/O; the handler resumes the request with Request::resume()
+    // Access-phase verdicts (the satisfy contract, see run_access() in phases.cc). In another
+    // phase kAllow counts as kDeclined and kDeny answers the refusal at once.
+    kAllow,  // this check lets the request in (nginx's NGX_OK from an access handler)
+    kDeny,   // this check refuses it with Request::access_denied: use http::deny_access()
 };
 
 using PhaseHandler = Flow (*)(Request&);
@@ -350,6 +354,11 @@ struct Request {
     void write_raw(std::string_view data);
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
+    /// The access phase (phases.cc): the status of the refusal a handler returns with kDeny
+    /// (http::deny_access), and under `satisfy any` the refusal kept while the other checks
+    /// run (nginx's r->access_code: a 401 stays once kept, else the last refusal's).
+    int access_denied = 0;
+    int access_code = 0;
 
   private:
     void absolute_location(const HttpLocConf& lc);
@@ -362,6 +371,14 @@ struct Request {
     bool replacing_body_ = false;
     std::string replacement_body_;  // the error page that replaces the handler's body
 };
+
+/// For access-phase handlers: refuses the request with `status` (403; 401 with its
+/// WWW-Authenticate field already in r.out_headers). Under `satisfy all` the engine answers it
+/// at once; under `satisfy any` it is kept and the next check runs (see phases.cc).
+inline Flow deny_access(Request& r, int status) {
+    r.access_denied = status;
+    return Flow::kDeny;
+}
 
 /// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string format_http_date(time_t t);
@@ -408,7 +425,16 @@ struct ServerBlock {
 /// kIf: the nameless location of an `if` block in a location (nginx's "if" location): never
 /// matched by URI; its confs are merged from the enclosing location's, and the rewrite module
 /// selects them when the condition holds.
-enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed, kIf };
+/// kLimitExcept: the nameless location of a `limit_except` block, never matched by URI
+/// either; find_config selects its confs for the methods the block does not list.
+enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed, kIf, kLimitExcept };
+
+/// A request method as a bit for `limit_except` (nginx's NGX_HTTP_GET...): one bit for each
+/// method limit_except knows, kMethodOther for any other.
+inline constexpr uint32_t kMethodOther = 1u << 31;
+uint32_t method_bit(std::string_view method);
+/// The bit of a method `limit_except` accepts (case-insensitive, as nginx), or 0.
+uint32_t limit_except_method(std::string_view name);
 
 struct LocationBlock {
     std::string name;  // prefix, exact URI, regex source or @name
@@ -561,6 +587,12 @@ struct HttpLocConf : core::ConfBase {
     std::optional<bool> open_file_cache_errors;                      // off
     std::optional<bool> client_body_in_single_buffer;                // off (always one)
     std::optional<core::Size> directio_alignment;                    // 512
+    // Access (phases.cc).
+    std::optional<bool> satisfy_any;  // satisfy all|any (all)
+    /// `limit_except`: the methods its block applies to (those it does not list, as bits of
+    /// method_bit()), and the block's confs; 0 / nullptr: none. Not inherited, as nginx.
+    uint32_t limit_except = 0;
+    const core::ConfVector* limit_except_confs = nullptr;
 };
 enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
 enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };

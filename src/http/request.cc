@@ -98,8 +98,11 @@ std::string default_page(const Request& r, int code, std::string_view detail) {
     if (code == 204 || code == 304) {
         return {};
     }
-    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
-    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily") and 401
+    // "Authorization Required" (its status line says "Unauthorized").
+    std::string_view reason = code == 302   ? std::string_view("Found")
+                              : code == 401 ? std::string_view("Authorization Required")
+                                            : status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string head_title =
         detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
