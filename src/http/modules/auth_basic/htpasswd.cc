@@ -219,7 +219,7 @@ Lookup FileCache::find(const std::string& path, std::string_view user) {
         // file whose last change is two seconds old is trusted to be reused.
         timespec now{};
         clock_gettime(CLOCK_REALTIME, &now);
-        e.trusted = ns(now) - std::max(e.mtime_ns, e.ctime_ns) > 2'000'000'000;
+        e.trusted = ns(now) - std::max(e.mtime_ns, e.ctime_ns) >= trust_after_ns_;
         e.users = parse_users(text);
         OPENSSL_cleanse(text.data(), text.size());
         reads_++;

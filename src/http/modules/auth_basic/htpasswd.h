@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,11 +55,15 @@ struct Lookup {
 
 /// The htpasswd files a process has read, keyed by path. A file is opened for every lookup
 /// (nginx reads it for every request); its parsed users are reused while its device, inode,
-/// size, modification and change times are those of the last read and that modification is
-/// older than two seconds (a file rewritten twice within one timestamp tick is read again).
+/// size, modification and change times are those of the last read and that change is older
+/// than two seconds (a file rewritten twice within one timestamp tick is read again).
 /// One per process; not thread-safe.
 class FileCache {
   public:
+    /// `trust_after`: how old a file's last change must be for its users to be reused (tests
+    /// give 0).
+    explicit FileCache(std::chrono::nanoseconds trust_after = std::chrono::seconds(2))
+        : trust_after_ns_(trust_after.count()) {}
     Lookup find(const std::string& path, std::string_view user);
     /// Files read (not served from the cache) since the process started: for tests.
     uint64_t reads() const { return reads_; }
@@ -74,6 +79,7 @@ class FileCache {
         Users users;
     };
     std::unordered_map<std::string, Entry> files_;
+    int64_t trust_after_ns_;
     uint64_t reads_ = 0;
 };
 
