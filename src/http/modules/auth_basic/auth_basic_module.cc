@@ -122,8 +122,8 @@ http::Flow auth_basic_handler(http::Request& r) {
             return http::deny_access(r, missing ? 403 : 500);
         }
         case Lookup::Result::kReadFailed:
-            http::log_error(r, core::LogLevel::kCrit, "read() \"%s\" failed (%d: %s)", path.c_str(),
-                            found.error, strerror(found.error));
+            http::log_error(r, core::LogLevel::kCrit, "pread() \"%s\" failed (%d: %s)",
+                            path.c_str(), found.error, strerror(found.error));
             return http::deny_access(r, 500);
         case Lookup::Result::kNotFound:
             http::log_error(r, core::LogLevel::kError, "user \"%s\" was not found in \"%s\"",
