@@ -362,6 +362,9 @@ struct Request {
 
   private:
     void absolute_location(const HttpLocConf& lc);
+    /// An internal redirect drops the headers collected so far, but an error_page keeps the
+    /// WWW-Authenticate challenge of the 401 it replaces.
+    void clear_out_headers_for_redirect();
     template <class T>
     static inline const char ctx_key = 0;
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;

@@ -697,6 +697,17 @@ void Request::client_gone() {
 
 namespace http {
 
+void Request::clear_out_headers_for_redirect() {
+    if (!in_error_page) {
+        out_headers.clear();
+        return;
+    }
+    // nginx: the challenge of a 401 stays with the error page that replaces it.
+    std::erase_if(out_headers, [](const auto& h) {
+        return strcasecmp(h.first.c_str(), "WWW-Authenticate") != 0;
+    });
+}
+
 Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) {
     if (++redirects > 10) {
         log_error(*this, core::LogLevel::kError,
@@ -718,7 +729,7 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
             send_error(500);
             return Flow::kDone;
         }
-        out_headers.clear();
+        clear_out_headers_for_redirect();
         body_filters.clear();
         clear_ctx();
         session->restart_at_find_config();
@@ -728,7 +739,7 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
     uri_changed = true;
     args_storage.assign(new_args);
     args = args_storage;
-    out_headers.clear();
+    clear_out_headers_for_redirect();
     body_filters.clear();
     clear_ctx();
     session->restart_at_find_config();

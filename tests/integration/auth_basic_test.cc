@@ -132,6 +132,13 @@ constexpr std::string_view kLocations = R"(
                 deny all;
             }
         }
+        location /ep/ {
+            error_page 401 /401.html;
+            auth_basic ep;
+            auth_basic_user_file %%DIR%%/htpasswd;
+        }
+        location = /401.html {
+        }
         location /le-auth/ {
             limit_except GET HEAD {
                 auth_basic writers;
@@ -174,9 +181,10 @@ class AuthBasicTest : public ::testing::Test {
         halo_.write("htpasswd", htpasswd_text());
         halo_.write("teams/blue", "md5:$1$abcdefgh$ywpTNDTYPzAT3Ohgseebp/\n");
         for (const char* d : {"", "missing/", "folder/", "team/", "open/", "open/nested/", "any/",
-                              "any-allow/", "all/", "all-deny/", "le/", "le-auth/"}) {
+                              "any-allow/", "all/", "all-deny/", "le/", "le-auth/", "ep/"}) {
             halo_.write(std::string("www/") + d + "index.html", std::string("page ") + d + "\n");
         }
+        halo_.write("www/401.html", "please log in\n");
         std::string conf =
             "daemon off;\nworker_processes 2;\nerror_log logs/error.log info;\nevents {}\n"
             "http {\n    log_format u '$remote_user|$status|$uri';\n"
@@ -247,6 +255,14 @@ TEST_F(AuthBasicTest, RefusalsGetTheChallengeAndNginxsLogLines) {
     ASSERT_EQ(lines.size(), 1u);
     EXPECT_NE(lines[0].find("[error]"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("request: \"GET / HTTP/1.1\""), std::string::npos) << lines[0];
+}
+
+TEST_F(AuthBasicTest, ErrorPageKeepsTheChallenge) {
+    RawResponse r = get("/ep/");
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(r.body, "please log in\n");
+    EXPECT_EQ(r.header("WWW-Authenticate"), "Basic realm=\"ep\"");
+    EXPECT_EQ(get("/ep/", auth("md5", "secret1")).body, "page ep/\n");
 }
 
 TEST_F(AuthBasicTest, MissingFileIs403AndAnUnreadableOne500AsNginx) {
@@ -436,9 +452,10 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
     halo.write("htpasswd", htpasswd_text());
     halo.write("teams/blue", "md5:$1$abcdefgh$ywpTNDTYPzAT3Ohgseebp/\n");
     for (const char* d : {"", "open/", "open/nested/", "any/", "any-allow/", "all/", "all-deny/",
-                          "le/", "le-auth/", "team/"}) {
+                          "le/", "le-auth/", "team/", "ep/"}) {
         halo.write(std::string("www/") + d + "index.html", std::string("page ") + d + "\n");
     }
+    halo.write("www/401.html", "please log in\n");
     std::string locations = replace_all(std::string(kLocations), "%%DIR%%", dir);
     halo.write_conf(
         "daemon off;\nerror_log logs/error.log info;\nevents {}\nhttp {\n"
@@ -480,6 +497,8 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
         {"/le-auth/", "", "DELETE"},
         {"/le-auth/", auth("md5", "secret1"), "DELETE"},
         {"/le-auth/", "Content-Length: 0\r\n", "POST"},
+        {"/ep/", "", "GET"},
+        {"/ep/", auth("md5", "secret1"), "GET"},
     };
     for (const Account& a : kAccounts) {
         reqs.push_back({"/", auth(a.user, a.password), "GET"});
@@ -492,7 +511,7 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
         ASSERT_NE(n.status, 0) << "nginx did not answer " << request;
         EXPECT_EQ(h.status, n.status) << request;
         EXPECT_EQ(h.lines({"WWW-Authenticate"}), n.lines({"WWW-Authenticate"})) << request;
-        if (n.status == 200) {
+        if (n.status == 200 || q.path == std::string("/ep/")) {
             EXPECT_EQ(h.body, n.body) << request;
         }
     }
