@@ -38,10 +38,11 @@ enum class Phase {
     kRewrite,
     kPreAccess,
     kAccess,
+    kTryFiles,  // after the access checks have let the request in (nginx's try_files phase)
     kContent,
     kLog,
 };
-inline constexpr int kPhaseCount = 8;
+inline constexpr int kPhaseCount = 9;
 
 /// What a phase handler tells the engine.
 enum class Flow {

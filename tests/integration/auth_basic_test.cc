@@ -116,6 +116,21 @@ constexpr std::string_view kLocations = R"(
             auth_basic any;
             auth_basic_user_file %%DIR%%/htpasswd;
         }
+        location /any-try/ {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            auth_basic any;
+            auth_basic_user_file %%DIR%%/htpasswd;
+            try_files $uri /any-try/index.html;
+        }
+        location /any-try-auth/ {
+            satisfy any;
+            deny all;
+            auth_basic any;
+            auth_basic_user_file %%DIR%%/htpasswd;
+            try_files $uri /open/nested/index.html;
+        }
         location /all/ {
             allow 127.0.0.1;
             deny all;
@@ -180,8 +195,9 @@ class AuthBasicTest : public ::testing::Test {
         dir_ = halo_.prefix();
         halo_.write("htpasswd", htpasswd_text());
         halo_.write("teams/blue", "md5:$1$abcdefgh$ywpTNDTYPzAT3Ohgseebp/\n");
-        for (const char* d : {"", "missing/", "folder/", "team/", "open/", "open/nested/", "any/",
-                              "any-allow/", "all/", "all-deny/", "le/", "le-auth/", "ep/"}) {
+        for (const char* d :
+             {"", "missing/", "folder/", "team/", "open/", "open/nested/", "any/", "any-allow/",
+              "all/", "all-deny/", "le/", "le-auth/", "ep/", "any-try/"}) {
             halo_.write(std::string("www/") + d + "index.html", std::string("page ") + d + "\n");
         }
         halo_.write("www/401.html", "please log in\n");
@@ -333,6 +349,11 @@ TEST_F(AuthBasicTest, SatisfyAnyAndAllWithAllowAndDeny) {
     r = get("/any-allow/");
     EXPECT_EQ(r.status, 200);
     EXPECT_FALSE(r.has("WWW-Authenticate"));
+    // try_files runs once the checks let the request in, not before (nginx's phases): an
+    // allow under `satisfy any` does not skip it, and a kept 401 answers before it.
+    EXPECT_EQ(get("/any-try/missing").body, "page any-try/\n");
+    EXPECT_EQ(status("/any-try-auth/missing"), 401);
+    EXPECT_EQ(get("/any-try-auth/missing", auth("md5", "secret1")).body, "page open/nested/\n");
     // all: the address and the password.
     EXPECT_EQ(status("/all/"), 401);
     EXPECT_EQ(status("/all/", auth("md5", "secret1")), 200);
@@ -452,7 +473,7 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
     halo.write("htpasswd", htpasswd_text());
     halo.write("teams/blue", "md5:$1$abcdefgh$ywpTNDTYPzAT3Ohgseebp/\n");
     for (const char* d : {"", "open/", "open/nested/", "any/", "any-allow/", "all/", "all-deny/",
-                          "le/", "le-auth/", "team/", "ep/"}) {
+                          "le/", "le-auth/", "team/", "ep/", "any-try/"}) {
         halo.write(std::string("www/") + d + "index.html", std::string("page ") + d + "\n");
     }
     halo.write("www/401.html", "please log in\n");
@@ -497,6 +518,9 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
         {"/le-auth/", "", "DELETE"},
         {"/le-auth/", auth("md5", "secret1"), "DELETE"},
         {"/le-auth/", "Content-Length: 0\r\n", "POST"},
+        {"/any-try/missing", "", "GET"},
+        {"/any-try-auth/missing", "", "GET"},
+        {"/any-try-auth/missing", auth("md5", "secret1"), "GET"},
         {"/ep/", "", "GET"},
         {"/ep/", auth("md5", "secret1"), "GET"},
     };
