@@ -461,6 +461,13 @@ TEST(StatusHtmlTest, SelfContainedAndFetchesTheJson) {
         EXPECT_NE(page.find("\"" + std::string(k) + "\""), std::string_view::npos) << k;
     }
     EXPECT_NE(page.find("b.h2_requests"), std::string_view::npos);
+    // auth_basic's refusals, from the JSON's "auth_basic" object.
+    for (std::string_view k :
+         {"failures", "no_credentials", "user_not_found", "password_mismatch"}) {
+        EXPECT_NE(page.find("id=\"auth-" + std::string(k) + "\""), std::string_view::npos) << k;
+        EXPECT_NE(page.find("\"" + std::string(k) + "\""), std::string_view::npos) << k;
+    }
+    EXPECT_NE(page.find("s.auth_basic[k]"), std::string_view::npos);
 }
 
 }  // namespace
