@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/h2_client.h"
 #include "support/harness.h"
 #include "support/nginx.h"
 
@@ -205,7 +206,7 @@ class AuthBasicTest : public ::testing::Test {
             "daemon off;\nworker_processes 2;\nerror_log logs/error.log info;\nevents {}\n"
             "http {\n    log_format u '$remote_user|$status|$uri';\n"
             "    access_log logs/access.log u;\n    server {\n"
-            "        listen 127.0.0.1:%%PORT_0%%;\n" +
+            "        listen 127.0.0.1:%%PORT_0%%;\n        listen 127.0.0.1:%%PORT_1%% http2;\n" +
             std::string(kLocations) + std::string(kHaloOnly) + "    }\n}\n";
         conf = replace_all(conf, "%%DIR%%", dir_);
         conf = replace_all(conf, "%%BACKEND%%", backend_->address());
@@ -241,6 +242,23 @@ TEST_F(AuthBasicTest, EachHashKindAcceptsItsPasswordAndRefusesAWrongOne) {
         EXPECT_EQ(bad.status, 401);
         EXPECT_EQ(bad.header("WWW-Authenticate"), "Basic realm=\"Restricted localhost\"");
     }
+}
+
+TEST_F(AuthBasicTest, Http2StreamsAreCheckedTheSame) {
+    h2::Client c;
+    ASSERT_TRUE(c.connect(halo_.port(1)));
+    ASSERT_TRUE(c.handshake()) << c.error();
+    h2::Response none = c.request(h2::Client::request_headers("/"));
+    EXPECT_EQ(none.status, 401) << none.error;
+    EXPECT_EQ(none.header("www-authenticate"), "Basic realm=\"Restricted localhost\"");
+    std::string good = "Basic " + base64("sha512:secret6");
+    h2::Response ok = c.request(h2::Client::request_headers("/", "GET", {{"authorization", good}}));
+    EXPECT_EQ(ok.status, 200) << ok.error;
+    EXPECT_EQ(ok.body, "page \n");
+    h2::Response any = c.request(h2::Client::request_headers("/any/"));
+    EXPECT_EQ(any.status, 401);
+    h2::Response le = c.request(h2::Client::request_headers("/le/", "DELETE"));
+    EXPECT_EQ(le.status, 403);
 }
 
 TEST_F(AuthBasicTest, RefusalsGetTheChallengeAndNginxsLogLines) {
