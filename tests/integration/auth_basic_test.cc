@@ -516,6 +516,7 @@ TEST(AuthBasicNginxTest, StatusesAndChallengesMatchNginx) {
         {"/", "Authorization: Basic !!!!\r\n", "GET"},
         {"/", "Authorization: basic   " + base64("md5:secret1") + "\r\n", "GET"},
         {"/", "Authorization: Basic " + base64("md5:secret1").substr(0, 20) + "\r\n", "GET"},
+        {"/", auth("md5", "secret1") + auth("md5", "secret1"), "GET"},  // duplicate: 400
         {"/missing/", auth("md5", "secret1"), "GET"},
         {"/folder/", auth("md5", "secret1"), "GET"},
         {"/team/?team=blue", "", "GET"},

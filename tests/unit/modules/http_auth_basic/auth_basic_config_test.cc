@@ -121,6 +121,21 @@ TEST_F(AuthBasicConfigTest, ChecksCredentialsAndInherits) {
     EXPECT_EQ(get("/a/b/").body, "b\n");
 }
 
+TEST_F(AuthBasicConfigTest, ARealmThatEvaluatesToOffSwitchesTheCheckOff) {
+    ASSERT_TRUE(load("http {\n"
+                     " map $arg_open $realm { 1 off; default \"Closed\"; }\n"
+                     " server {\n"
+                     "  listen 127.0.0.1:8080;\n" +
+                     root() +
+                     "  auth_basic $realm;\n"
+                     "  auth_basic_user_file htpasswd;\n"
+                     " }\n"
+                     "}\n")
+                    .is_ok());
+    EXPECT_EQ(get("/").header("www-authenticate"), "Basic realm=\"Closed\"");
+    EXPECT_EQ(get("/?open=1").status, 200);
+}
+
 TEST_F(AuthBasicConfigTest, MissingFileRefusesWith403AsNginx) {
     serve(root() + "  auth_basic x;\n  auth_basic_user_file nofile;\n");
     support::Response r = get("/", auth("alice:open"));
