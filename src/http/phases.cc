@@ -78,6 +78,7 @@ Session::~Session() = default;
 
 bool Session::find_config() {
     Request& r = *req_;
+    r.access_code = 0;  // a new location's access checks start afresh
     if (r.named_target != nullptr || r.uri_changed) {
         r.internal = true;  // an internal redirect or a rewrite: `internal` locations match
     }
