@@ -34,6 +34,7 @@ enum Ctx : uint32_t {
     kCtxVrrpSyncGroup = 1u << 11,
     kCtxStream = 1u << 12,        // the `stream { }` block
     kCtxStreamServer = 1u << 13,  // a `server { }` in stream
+    kCtxLimitExcept = 1u << 14,   // a `limit_except` block in a location (nginx's LMT)
 };
 inline constexpr uint32_t kCtxHttpAll = kCtxHttp | kCtxServer | kCtxLocation;
 inline constexpr uint32_t kCtxHttpSrv = kCtxHttp | kCtxServer;

@@ -39,10 +39,11 @@ enum class Phase {
     kRewrite,
     kPreAccess,
     kAccess,
+    kTryFiles,  // after the access checks have let the request in (nginx's try_files phase)
     kContent,
     kLog,
 };
-inline constexpr int kPhaseCount = 8;
+inline constexpr int kPhaseCount = 9;
 
 /// What a phase handler tells the engine.
 enum class Flow {
@@ -50,6 +51,10 @@ enum class Flow {
     kNext,      // this phase is done: go to the next phase
     kDone,      // the response has been produced (or the request finalized)
     kSuspend,   // waiting for I/O; the handler resumes the request with Request::resume()
+    // Access-phase verdicts (the satisfy contract, see run_access() in phases.cc). In another
+    // phase kAllow counts as kDeclined and kDeny answers the refusal at once.
+    kAllow,  // this check lets the request in (nginx's NGX_OK from an access handler)
+    kDeny,   // this check refuses it with Request::access_denied: use http::deny_access()
 };
 
 using PhaseHandler = Flow (*)(Request&);
@@ -355,6 +360,11 @@ struct Request {
     void write_raw(std::string_view data);
     /// Continues the phase engine after a handler returned kSuspend.
     void resume();
+    /// The access phase (phases.cc): the status of the refusal a handler returns with kDeny
+    /// (http::deny_access), and under `satisfy any` the refusal kept while the other checks
+    /// run (nginx's r->access_code: a 401 stays once kept, else the last refusal's).
+    int access_denied = 0;
+    int access_code = 0;
 
   private:
     friend class Pacer;
@@ -367,6 +377,9 @@ struct Request {
         void operator()(Pacer* p) const;
     };
     std::unique_ptr<Pacer, PacerDeleter> pacer_;  // nullptr: not paced (the fast path)
+    /// An internal redirect drops the headers collected so far, but an error_page keeps the
+    /// WWW-Authenticate challenge of the 401 it replaces.
+    void clear_out_headers_for_redirect();
     template <class T>
     static inline const char ctx_key = 0;
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
@@ -376,6 +389,14 @@ struct Request {
     bool replacing_body_ = false;
     std::string replacement_body_;  // the error page that replaces the handler's body
 };
+
+/// For access-phase handlers: refuses the request with `status` (403; 401 with its
+/// WWW-Authenticate field already in r.out_headers). Under `satisfy all` the engine answers it
+/// at once; under `satisfy any` it is kept and the next check runs (see phases.cc).
+inline Flow deny_access(Request& r, int status) {
+    r.access_denied = status;
+    return Flow::kDeny;
+}
 
 /// IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string format_http_date(time_t t);
@@ -422,7 +443,16 @@ struct ServerBlock {
 /// kIf: the nameless location of an `if` block in a location (nginx's "if" location): never
 /// matched by URI; its confs are merged from the enclosing location's, and the rewrite module
 /// selects them when the condition holds.
-enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed, kIf };
+/// kLimitExcept: the nameless location of a `limit_except` block, never matched by URI
+/// either; find_config selects its confs for the methods the block does not list.
+enum class LocationMatch { kPrefix, kExact, kPrefixNoRegex, kRegex, kNamed, kIf, kLimitExcept };
+
+/// A request method as a bit for `limit_except` (nginx's NGX_HTTP_GET...): one bit for each
+/// method limit_except knows, kMethodOther for any other.
+inline constexpr uint32_t kMethodOther = 1u << 31;
+uint32_t method_bit(std::string_view method);
+/// The bit of a method `limit_except` accepts (case-insensitive, as nginx), or 0.
+uint32_t limit_except_method(std::string_view name);
 
 struct LocationBlock {
     std::string name;  // prefix, exact URI, regex source or @name
@@ -577,6 +607,12 @@ struct HttpLocConf : core::ConfBase {
     std::optional<core::Size> directio_alignment;                    // 512
     std::optional<SizeValue> limit_rate;                             // 0: responses not paced
     std::optional<SizeValue> limit_rate_after;                       // 0
+    // Access (phases.cc).
+    std::optional<bool> satisfy_any;  // satisfy all|any (all)
+    /// `limit_except`: the methods its block applies to (those it does not list, as bits of
+    /// method_bit()), and the block's confs; 0 / nullptr: none. Not inherited, as nginx.
+    uint32_t limit_except = 0;
+    const core::ConfVector* limit_except_confs = nullptr;
 };
 enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
 enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };

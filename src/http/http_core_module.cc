@@ -150,7 +150,8 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
         return cf.error("named location \"" + loc->name + "\" can be on the server level only");
     }
     for (const auto& other : *parent.locations) {
-        if (other->match != LocationMatch::kIf && other->name == loc->name &&
+        if (other->match != LocationMatch::kIf && other->match != LocationMatch::kLimitExcept &&
+            other->name == loc->name &&
             (other->match == LocationMatch::kExact) == (loc->match == LocationMatch::kExact) &&
             (other->match == LocationMatch::kRegex) == (loc->match == LocationMatch::kRegex)) {
             return cf.error("duplicate location \"" + loc->name + "\"");
@@ -167,6 +168,53 @@ Status set_location(ConfContext& cf, HttpLocConf& parent) {
     parent.locations->push_back(std::move(loc));
     return Status::ok();
 }
+
+/// The methods `limit_except` knows (nginx's list), each with its bit.
+constexpr std::string_view kLimitExceptMethods[] = {
+    "GET",  "HEAD",    "POST",     "PUT",       "DELETE", "MKCOL",  "COPY",
+    "MOVE", "OPTIONS", "PROPFIND", "PROPPATCH", "LOCK",   "UNLOCK", "PATCH",
+};
+
+/// `limit_except method ... { ... }`: a nameless location inside this one whose confs the
+/// methods not listed get (GET implies HEAD). Only the directives nginx allows there
+/// (kCtxLimitExcept: allow, deny, auth_basic, ...) may be written inside.
+Status set_limit_except(ConfContext& cf, HttpLocConf& parent) {
+    if (parent.limit_except_confs != nullptr) {
+        return cf.duplicate();
+    }
+    if (parent.locations == nullptr || !parent.locations_owner_is_location) {
+        return cf.error("\"limit_except\" directive is not allowed here");
+    }
+    uint32_t allowed = 0;
+    for (const std::string& name : cf.args()) {
+        uint32_t bit = limit_except_method(name);
+        if (bit == 0) {
+            return cf.error("invalid method \"" + name + "\"");
+        }
+        allowed |= bit;
+    }
+    if ((allowed & method_bit("GET")) != 0) {
+        allowed |= method_bit("HEAD");
+    }
+    auto loc = std::make_unique<LocationBlock>();
+    loc->where = cf.node().where();
+    loc->match = LocationMatch::kLimitExcept;
+    loc->loc_confs = cf.create_confs(ConfLevel::kHttpLoc);
+    auto& own = core::conf_of<HttpLocConf>(loc->loc_confs);
+    own.locations = &loc->children;
+    own.exact = parent.exact;
+    own.named = parent.named;
+    own.locations_owner_is_location = true;
+    ConfContext::Frame frame{ConfLevel::kHttpLoc, &loc->loc_confs};
+    HALO_TRY(cf.apply_block(cf.node().children, core::kCtxLimitExcept, std::span(&frame, 1)));
+    parent.limit_except = ~allowed;
+    parent.limit_except_confs = &loc->loc_confs;
+    parent.locations->push_back(std::move(loc));
+    return Status::ok();
+}
+
+constexpr core::Named<bool> kSatisfyNames[] = {{"all", false}, {"any", true}};
+constexpr char kSatisfyDetail[] = "it must be \"all\" or \"any\"";
 
 Status set_large_buffers(ConfContext& cf, HttpSrvConf& conf) {
     if (conf.large_header_buffers) {
@@ -261,6 +309,10 @@ constexpr core::Directive kCoreDirectives[] = {
     {"error_page", kHttpAll | core::kCtxLocationIf, core::kArgs2ToN,
      core::setter<&set_error_page>()},
     {"error_log", kHttpAll, core::kArgs1ToN, core::setter<&set_error_log>()},
+    {"limit_except", core::kCtxLocation, core::Args{1, 255, true},
+     core::setter<&set_limit_except>()},
+    {"satisfy", kHttpAll, core::kArgs1,
+     core::enum_slot<&HttpLocConf::satisfy_any, kSatisfyNames, kSatisfyDetail>()},
 };
 
 /// The core's own directives, then those of listen_conf.h, core_request.h and body_file.h
@@ -446,8 +498,31 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
     if (!child.error_log) {
         child.error_log = parent.error_log;
     }
+    core::inherit(child.satisfy_any, parent.satisfy_any, false);
     merge(parent.conn, child.conn);
     return merge_request(parent, child);
+}
+
+uint32_t limit_except_method(std::string_view name) {
+    for (size_t i = 0; i < std::size(kLimitExceptMethods); i++) {
+        std::string_view m = kLimitExceptMethods[i];
+        if (name.size() == m.size() &&
+            std::equal(name.begin(), name.end(), m.begin(), [](char a, char b) {
+                return (a >= 'a' && a <= 'z' ? static_cast<char>(a - 'a' + 'A') : a) == b;
+            })) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
+uint32_t method_bit(std::string_view method) {
+    for (size_t i = 0; i < std::size(kLimitExceptMethods); i++) {
+        if (method == kLimitExceptMethods[i]) {
+            return 1u << i;
+        }
+    }
+    return kMethodOther;
 }
 
 HttpMainConf::~HttpMainConf() = default;

@@ -349,6 +349,7 @@ struct FieldsSeen {
     const Header* host_header = nullptr;
     const Header* cl = nullptr;
     const Header* te = nullptr;
+    const Header* authorization = nullptr;
     bool conn_close = false;
     bool conn_keepalive = false;
 };
@@ -466,6 +467,12 @@ std::optional<Refusal> header_field(const Header& h, int minor, FieldsSeen& seen
                 501, "client sent unknown \"Transfer-Encoding\": \"" + escape_log(h.value) + "\""};
         }
         r.chunked = true;
+    } else if (iequals(h.name, "Authorization")) {
+        // nginx: one set of credentials ($remote_user, auth_basic), never a choice of two.
+        if (seen.authorization != nullptr) {
+            return Refusal{400, duplicate("header line", h, *seen.authorization)};
+        }
+        seen.authorization = &h;
     } else if (iequals(h.name, "Connection")) {
         connection_tokens(h.value, seen, r);
     } else if (iequals(h.name, "Expect")) {

@@ -30,12 +30,12 @@ enum class ParseResult { kComplete, kIncomplete, kError };
 ///
 /// Rejected, with the status nginx uses: malformed request line or header, a method with other
 /// characters than A-Z, "_" and "-" (nginx's rule), bare CR, obs-fold, whitespace before the colon,
-/// control characters, missing or duplicate Host, invalid or duplicate Content-Length,
-/// Content-Length together with Transfer-Encoding, Transfer-Encoding in HTTP/1.0 (400); a transfer
-/// coding other than chunked (501); request line longer than `max_line` (414); a header line longer
-/// than `max_line` or a head longer than `max_head` (431); HTTP versions other than 1.x (505). A
-/// bad method character (a TLS ClientHello) or a bare CR is refused as soon as it arrives, without
-/// waiting for the end of its line.
+/// control characters, missing or duplicate Host, invalid or duplicate Content-Length, duplicate
+/// Authorization, Content-Length together with Transfer-Encoding, Transfer-Encoding in HTTP/1.0
+/// (400); a transfer coding other than chunked (501); request line longer than `max_line` (414);
+/// a header line longer than `max_line` or a head longer than `max_head` (431); HTTP versions
+/// other than 1.x (505). A bad method character (a TLS ClientHello) or a bare CR is refused as
+/// soon as it arrives, without waiting for the end of its line.
 class HeadParser {
   public:
     HeadParser(size_t max_line, size_t max_head) : max_line_(max_line), max_head_(max_head) {

@@ -1,3 +1,5 @@
+#include <utility>
+
 #include "core/log.h"
 #include "http/error_log.h"
 #include "http/session.h"
@@ -76,6 +78,7 @@ Session::~Session() = default;
 
 bool Session::find_config() {
     Request& r = *req_;
+    r.access_code = 0;  // a new location's access checks start afresh
     if (r.named_target != nullptr || r.uri_changed) {
         r.internal = true;  // an internal redirect or a rewrite: `internal` locations match
     }
@@ -87,6 +90,12 @@ bool Session::find_config() {
         r.named_target = nullptr;
     }
     r.loc_confs = r.location != nullptr ? &r.location->loc_confs : &r.server->loc_confs;
+    // limit_except: the methods the block does not list get its confs (nginx's
+    // ngx_http_update_location_config).
+    const auto& own = core::conf_of<HttpLocConf>(*r.loc_confs);
+    if (own.limit_except_confs != nullptr && (own.limit_except & method_bit(r.method)) != 0) {
+        r.loc_confs = own.limit_except_confs;
+    }
     const auto& lc = loc();
     if (lc.internal && !r.internal) {
         r.send_error(404);  // an `internal` location is not for clients
@@ -103,6 +112,45 @@ bool Session::find_config() {
     return true;
 }
 
+// The access phase and `satisfy` (nginx's ngx_http_core_access_phase and post_access phase).
+//
+// The contract for an access-phase handler (http_access, http_auth_basic, http_auth_request):
+//   - kDeclined: it has nothing to say (not configured here): the next check runs;
+//   - kAllow: it lets the request in. Under `satisfy all` the next check runs; under
+//     `satisfy any` the phase ends there: a refusal kept from an earlier check is dropped,
+//     with the WWW-Authenticate field it added;
+//   - kDeny, through deny_access(r, status): it refuses the request. A 401 adds its
+//     WWW-Authenticate field to r.out_headers first. Under `satisfy all` the engine answers
+//     `status` at once. Under `satisfy any` a 403 or 401 is kept in r.access_code (a 401 stays
+//     once kept; otherwise the later refusal replaces the earlier) and the next check runs;
+//     when no check lets the request in, the kept refusal is answered as the phase ends
+//     (a 403 then logs "access forbidden by rule", as nginx). Any other status (500 for a
+//     broken check) is answered at once whatever `satisfy` says;
+//   - kSuspend: it waits (a subrequest, a file); it calls r.resume() later and is then called
+//     again, at the same place of the engine, and returns its verdict;
+//   - kDone: it answered the request itself, whatever `satisfy` says (avoid it: the verdicts
+//     above are what `satisfy` can combine).
+// A handler logs its own reasons (auth_basic's "user ... was not found"); the access module
+// logs "access forbidden by rule" itself under `satisfy all`, the engine under `satisfy any`.
+
+namespace {
+
+bool satisfy_any(const Request& r) {
+    return r.loc_conf<HttpLocConf>().satisfy_any.value_or(false);
+}
+
+/// The end of the access phase under `satisfy any` with a refusal kept and no check that let
+/// the request in.
+void answer_kept_refusal(Request& r) {
+    int code = std::exchange(r.access_code, 0);
+    if (code == 403) {
+        log_error(r, core::LogLevel::kError, "access forbidden by rule");
+    }
+    r.send_error(code);
+}
+
+}  // namespace
+
 void Session::run_phases() {
     const auto& engine = port_.main().engine;
     Request& r = *req_;
@@ -114,6 +162,10 @@ void Session::run_phases() {
                 return;
             }
             continue;
+        }
+        if (r.access_code != 0 && e.phase > Phase::kAccess) {
+            answer_kept_refusal(r);
+            return;
         }
         if (e.phase == Phase::kContent) {
             // A location's own content handler (proxy_pass...) replaces the phase, as nginx's
@@ -133,7 +185,35 @@ void Session::run_phases() {
             case Flow::kDone:
             case Flow::kSuspend:
                 return;  // `r` may be gone already
+            case Flow::kAllow:
+                if (e.phase == Phase::kAccess && satisfy_any(r)) {
+                    r.access_code = 0;
+                    r.remove_out_header("WWW-Authenticate");
+                    r.phase = e.next;
+                } else {
+                    r.phase++;
+                }
+                break;
+            case Flow::kDeny: {
+                int status = std::exchange(r.access_denied, 0);
+                status = status != 0 ? status : 403;
+                if (e.phase == Phase::kAccess && (status == 403 || status == 401) &&
+                    satisfy_any(r)) {
+                    if (r.access_code != 401) {
+                        r.access_code = status;
+                    }
+                    r.phase++;
+                    break;
+                }
+                r.access_code = 0;
+                r.send_error(status);
+                return;
+            }
         }
+    }
+    if (r.access_code != 0) {
+        answer_kept_refusal(r);
+        return;
     }
     r.send_error(404);  // no content handler answered
 }

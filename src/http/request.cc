@@ -99,8 +99,11 @@ std::string default_page(const Request& r, int code, std::string_view detail) {
     if (code == 204 || code == 304) {
         return {};
     }
-    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
-    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily") and 401
+    // "Authorization Required" (its status line says "Unauthorized").
+    std::string_view reason = code == 302   ? std::string_view("Found")
+                              : code == 401 ? std::string_view("Authorization Required")
+                                            : status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string head_title =
         detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
@@ -707,6 +710,17 @@ void Request::client_gone() {
 
 namespace http {
 
+void Request::clear_out_headers_for_redirect() {
+    if (!in_error_page) {
+        out_headers.clear();
+        return;
+    }
+    // nginx: the challenge of a 401 stays with the error page that replaces it.
+    std::erase_if(out_headers, [](const auto& h) {
+        return strcasecmp(h.first.c_str(), "WWW-Authenticate") != 0;
+    });
+}
+
 Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) {
     if (++redirects > 10) {
         log_error(*this, core::LogLevel::kError,
@@ -728,7 +742,7 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
             send_error(500);
             return Flow::kDone;
         }
-        out_headers.clear();
+        clear_out_headers_for_redirect();
         body_filters.clear();
         clear_ctx();
         session->restart_at_find_config();
@@ -738,7 +752,7 @@ Flow Request::internal_redirect(std::string new_uri, std::string_view new_args) 
     uri_changed = true;
     args_storage.assign(new_args);
     args = args_storage;
-    out_headers.clear();
+    clear_out_headers_for_redirect();
     body_filters.clear();
     clear_ctx();
     session->restart_at_find_config();

@@ -23,7 +23,11 @@ struct ConnCounters {
     std::atomic<uint64_t> h2_connections{0};  // connections that went on in HTTP/2
     std::atomic<int64_t> h2_active{0};        // open HTTP/2 connections (also in `active`)
     std::atomic<uint64_t> h2_streams{0};      // streams HTTP/2 clients opened (HEADERS)
+    std::atomic<uint64_t> auth_basic_failures[3] = {};  // 401s of auth_basic, by AuthBasicFailure
 };
+
+/// Why auth_basic refused a request with 401 (an index of ConnCounters::auth_basic_failures).
+enum class AuthBasicFailure : uint8_t { kNoCredentials, kUserNotFound, kPasswordMismatch };
 
 namespace stats_detail {
 inline ConnCounters* g_counters = nullptr;
@@ -70,6 +74,13 @@ inline void count_h2_connection(int delta) {
 inline void count_h2_stream() {
     if (ConnCounters* c = stats_detail::g_counters) {
         stats_detail::add(c->h2_streams, 1u);
+    }
+}
+
+/// auth_basic refused a request (401).
+inline void count_auth_basic_failure(AuthBasicFailure why) {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        stats_detail::add(c->auth_basic_failures[static_cast<size_t>(why)], 1u);
     }
 }
 

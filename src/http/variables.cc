@@ -10,6 +10,7 @@
 #include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/log.h"
+#include "http/basic_auth.h"
 #include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
@@ -336,8 +337,15 @@ bool get_content_type(const Request& r, std::string_view, std::string& out) {
     return header_value(r, "Content-Type", out);
 }
 
-bool get_none(const Request&, std::string_view, std::string&) {
-    return false;
+/// nginx's $remote_user: the user of Basic credentials in the Authorization field, whether
+/// or not auth_basic checks them.
+bool get_remote_user(const Request& r, std::string_view, std::string& out) {
+    std::optional<BasicCredentials> c = basic_credentials(r);
+    if (!c) {
+        return false;
+    }
+    out += c->user;
+    return true;
 }
 
 /// The built-in variables, nginx's ngx_http_core_variables: {name, getter, prefix, setter}.
@@ -376,7 +384,7 @@ constexpr VariableDef kBuiltins[] = {
     {"hostname", &get_hostname},
     {"content_length", &get_content_length},
     {"content_type", &get_content_type},
-    {"remote_user", &get_none},
+    {"remote_user", &get_remote_user},
     {"0", &get_capture<0>},
     {"1", &get_capture<1>},
     {"2", &get_capture<2>},

@@ -54,7 +54,7 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
         "    worker_aio_requests 32;\n"                   // 4
         "}\n"                                             // 5
         "http {\n"                                        // 6
-        "    auth_basic off;\n"                           // 7
+        "    sub_filter_once off;\n"                      // 7
         "    include conf.d/*.conf;\n"                    // 8
         "    server {\n"                                  // 9
         "        listen 127.0.0.1:%%PORT_0%%;\n"          // 10
@@ -69,7 +69,7 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
     std::vector<std::string> expected = {
         "unknown directive \"lock_file\"" + at("halo.conf", 2),
         "unknown directive \"worker_aio_requests\"" + at("halo.conf", 4),
-        "unknown directive \"auth_basic\"" + at("halo.conf", 7),
+        "unknown directive \"sub_filter_once\"" + at("halo.conf", 7),
         "unknown directive \"brotli\"" + at("conf.d/extra.conf", 3),
         "unknown directive \"fastcgi_pass\"" + at("halo.conf", 12),
     };
@@ -100,7 +100,7 @@ TEST_F(UnknownDirectivesTest, UnknownBlockIsNamedOnceAndItsBodySkipped) {
         "http {\n"                                     // 16
         "    server {\n"                               // 17
         "        listen 127.0.0.1:%%PORT_0%%;\n"       // 18
-        "        limit_except GET { deny all; }\n"     // 19
+        "        match ok { status 200; }\n"          // 19
         "    }\n"                                      // 20
         "}\n");                                        // 21
     RunResult r = halo_.run({"-t"});
@@ -109,7 +109,7 @@ TEST_F(UnknownDirectivesTest, UnknownBlockIsNamedOnceAndItsBodySkipped) {
         // stream is known now: its contents are read (an unknown directive inside is named).
         "unknown directive \"no_such_thing\"" + at("halo.conf", 6),
         "unknown directive \"mail\"" + at("halo.conf", 13),
-        "unknown directive \"limit_except\"" + at("halo.conf", 19),
+        "unknown directive \"match\"" + at("halo.conf", 19),
     };
     EXPECT_EQ(emerg_lines(r.err), expected) << r;
 }
@@ -122,7 +122,7 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
         "lock_file logs/halo.lock;\n"           // 2
         "events {}\n"                           // 3
         "http {\n"                              // 4
-        "    auth_basic_user_file htpasswd;\n"  // 5
+        "    sub_filter_types text/css;\n"      // 5
         "    keepalive_timeout forever;\n"      // 6
         "    tcp_nodelay on;\n"                 // 7
         "}\n");                                 // 8
@@ -130,7 +130,7 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
         "unknown directive \"lock_file\"" + at("halo.conf", 2),
-        "unknown directive \"auth_basic_user_file\"" + at("halo.conf", 5),
+        "unknown directive \"sub_filter_types\"" + at("halo.conf", 5),
         "invalid value \"forever\" in \"keepalive_timeout\" directive, expected a time such as "
         "500ms, 10s, 1m" +
             at("halo.conf", 6),

@@ -421,7 +421,8 @@ Status set_headers_hash(ConfContext& cf, ProxyLocConf& conf) {
 }
 
 constexpr core::Directive kOwnDirectives[] = {
-    {"proxy_pass", core::kCtxLocation, core::kArgs1, core::setter<&set_pass>()},
+    {"proxy_pass", core::kCtxLocation | core::kCtxLimitExcept, core::kArgs1,
+     core::setter<&set_pass>()},
     {"proxy_set_header", kAll, core::kArgs2, core::setter<&set_set_header>()},
     {"proxy_hide_header", kAll, core::kArgs1, core::setter<&set_hide_header>()},
     {"proxy_pass_header", kAll, core::kArgs1, core::setter<&set_pass_header>()},
@@ -539,11 +540,20 @@ Status postconfiguration(core::Cycle& cycle) {
     // What the URI part of proxy_pass replaces, and where it may not stand (nginx's rule).
     struct Walk {
         core::Cycle& cycle;
-        Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs) {
+        Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs,
+                   const http::LocationBlock* parent) {
             for (const auto& loc : locs) {
                 auto& c = core::conf_of<ProxyLocConf>(loc->loc_confs);
+                // nginx: an `if` or `limit_except` block without a proxy_pass of its own
+                // proxies as its location does (the block's confs replace the location's).
+                bool nameless = loc->match == http::LocationMatch::kLimitExcept ||
+                                loc->match == http::LocationMatch::kIf;
+                if (nameless && !c.pass && parent != nullptr) {
+                    c.pass = core::conf_of<ProxyLocConf>(parent->loc_confs).pass;
+                }
                 if (c.pass && c.pass->location_prefix.empty()) {
-                    HALO_TRY(bind(*c.pass, *loc));
+                    HALO_TRY(bind(*c.pass, nameless && parent != nullptr ? *parent : *loc,
+                                  nameless));
                 }
                 if (c.pass) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content = &content_handler;
@@ -558,20 +568,21 @@ Status postconfiguration(core::Cycle& cycle) {
                         }
                     }
                 }
-                HALO_TRY(run(loc->children));
+                HALO_TRY(run(loc->children, loc.get()));
             }
             return Status::ok();
         }
-        Status bind(ProxyPass& p, const http::LocationBlock& loc) {
+        Status bind(ProxyPass& p, const http::LocationBlock& loc, bool in_limit_except) {
             if (p.value) {
                 p.location_prefix = "/";  // with variables, the URI part is the whole URI
                 return Status::ok();
             }
             if (p.uri && (loc.match == http::LocationMatch::kRegex ||
-                          loc.match == http::LocationMatch::kNamed)) {
+                          loc.match == http::LocationMatch::kNamed || in_limit_except)) {
                 return Status::error(
                     "\"proxy_pass\" cannot have URI part in location given by regular "
-                    "expression, or inside named location in " +
+                    "expression, or inside named location, or inside \"if\" statement, or "
+                    "inside \"limit_except\" block in " +
                     p.where);
             }
             p.location_prefix =
@@ -582,7 +593,7 @@ Status postconfiguration(core::Cycle& cycle) {
         }
     } walk{cycle};
     for (auto& srv : main->servers) {
-        HALO_TRY(walk.run(srv->locations));
+        HALO_TRY(walk.run(srv->locations, nullptr));
     }
     // proxy_temp_path: absolute, created (for the worker user) once each.
     std::vector<std::string> made;

@@ -59,6 +59,11 @@ struct Connections {
     uint64_t h2_connections = 0;  // connections that went on in HTTP/2
     int64_t h2_active = 0;        // open HTTP/2 connections (part of `active`)
     uint64_t h2_streams = 0;      // streams HTTP/2 clients opened
+    /// auth_basic's 401s: no (or malformed) credentials, a user not in the file, a wrong
+    /// password.
+    uint64_t auth_basic_no_credentials = 0;
+    uint64_t auth_basic_user_not_found = 0;
+    uint64_t auth_basic_password_mismatch = 0;
 };
 
 struct ServerView {

@@ -50,6 +50,12 @@ tr.peer.down td { background: #fdecea; }
 <td class="n" id="conn-accepted"></td><td class="n" id="conn-handled"></td>
 <td class="n" id="conn-requests"></td><td class="n" id="conn-h2_active"></td>
 <td class="n" id="conn-h2_connections"></td><td class="n" id="conn-h2_streams"></td></tr></table>
+<h2>Access</h2>
+<table id="auth"><tr><th>auth_basic refusals (401)</th><th>no credentials</th>
+<th>user not found</th><th>password mismatch</th></tr>
+<tr><td class="n" id="auth-failures"></td><td class="n" id="auth-no_credentials"></td>
+<td class="n" id="auth-user_not_found"></td><td class="n" id="auth-password_mismatch"></td></tr>
+</table>
 <h2>Processes</h2>
 <table id="processes"></table>
 <h2>Server blocks</h2>
@@ -102,6 +108,8 @@ function draw(s) {
                    "h2_active", "h2_connections", "h2_streams"])
     document.getElementById("conn-" + k).textContent = s.connections[k];
   document.getElementById("conn-requests").textContent = s.requests.total;
+  for (const k of ["failures", "no_credentials", "user_not_found", "password_mismatch"])
+    document.getElementById("auth-" + k).textContent = s.auth_basic ? s.auth_basic[k] : "";
 
   const p = clear("processes");
   row(p, ["type", "pid", "uptime", "respawns", "requests", "connections", "note"], true);

@@ -395,6 +395,11 @@ void connections_prom(Prom& p, const Connections& c) {
     p.sample({}, num(c.h2_active));
     p.family("halo_h2_streams_total", "counter", "Streams HTTP/2 clients opened.");
     p.sample({}, num(c.h2_streams));
+    p.family("halo_auth_basic_failures_total", "counter",
+             "Requests auth_basic refused with 401, by reason.");
+    p.sample({{"reason", "no_credentials"}}, num(c.auth_basic_no_credentials));
+    p.sample({{"reason", "user_not_found"}}, num(c.auth_basic_user_not_found));
+    p.sample({{"reason", "password_mismatch"}}, num(c.auth_basic_password_mismatch));
 }
 
 void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
@@ -753,6 +758,17 @@ std::string render_json(const Snapshot& s) {
         r.raw("total", num(s.connections.requests));
         r.raw("current", num(s.connections.reading + s.connections.writing));
         r.end();
+    }
+    o.key("auth_basic");
+    {
+        Obj a(out);
+        const Connections& c = s.connections;
+        a.raw("failures", num(c.auth_basic_no_credentials + c.auth_basic_user_not_found +
+                              c.auth_basic_password_mismatch));
+        a.raw("no_credentials", num(c.auth_basic_no_credentials));
+        a.raw("user_not_found", num(c.auth_basic_user_not_found));
+        a.raw("password_mismatch", num(c.auth_basic_password_mismatch));
+        a.end();
     }
     o.key("servers");
     array_json(out, s.servers, server_json);

@@ -31,6 +31,7 @@ constexpr CtxName kCtxNames[] = {
     {kCtxLocation, "location"},
     {kCtxServerIf, "if in server"},
     {kCtxLocationIf, "if in location"},
+    {kCtxLimitExcept, "limit_except"},
     {kCtxUpstream, "upstream"},
     {kCtxVrrp, "vrrp"},
     {kCtxVrrpScript, "vrrp_script"},

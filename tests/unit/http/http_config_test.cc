@@ -371,16 +371,16 @@ TEST_F(HttpConfigTest, LargeHeaderBufferErrors) {
 TEST_F(HttpConfigTest, PhaseEngine) {
     ASSERT_TRUE(load("http { server { listen 8080; } }").is_ok());
     // http_realip registers a post_read handler, http_rewrite a server_rewrite and a rewrite
-    // handler, http_access an access handler, http_static its try_files phase (after access)
-    // and a content handler (http_log's log handler runs outside the engine); find_config is
-    // the core's own entry.
+    // handler, http_access and http_auth_basic an access handler each, http_static its
+    // try_files phase (after access) and a content handler (http_log's log handler runs
+    // outside the engine); find_config is the core's own entry.
     const auto& e = main().engine;
-    ASSERT_EQ(e.size(), 7u);
+    ASSERT_EQ(e.size(), 8u);
     const Phase want[] = {Phase::kPostRead, Phase::kServerRewrite, Phase::kFindConfig,
                           Phase::kRewrite,  Phase::kAccess,        Phase::kAccess,
-                          Phase::kContent};
-    const size_t next[] = {1, 2, 3, 4, 6, 6, 7};
-    for (size_t i = 0; i < 7; i++) {
+                          Phase::kTryFiles, Phase::kContent};
+    const size_t next[] = {1, 2, 3, 4, 6, 6, 7, 8};
+    for (size_t i = 0; i < 8; i++) {
         EXPECT_EQ(e[i].phase, want[i]) << i;
         EXPECT_EQ(e[i].next, next[i]) << i;
         EXPECT_EQ(e[i].handler == nullptr, want[i] == Phase::kFindConfig) << i;

@@ -464,6 +464,12 @@ TEST(HeadParserTest, RefusalsSayWhyAndKeepTheRequestLine) {
          "client sent duplicate header line: \"content-length: 6\", previous value: "
          "\"Content-Length: 5\"",
          "POST / HTTP/1.1", false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic YTpi\r\nauthorization: Basic "
+         "Yzpk\r\n\r\n",
+         400,
+         "client sent duplicate header line: \"authorization: Basic Yzpk\", previous value: "
+         "\"Authorization: Basic YTpi\"",
+         "GET / HTTP/1.1", false},
         {"GET / HTTP/2.0\r\n\r\n", 505, "client sent invalid version", "GET / HTTP/2.0", true},
         {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "client sent invalid host header",
          "GET / HTTP/1.1", false},

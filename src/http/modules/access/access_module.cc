@@ -1,5 +1,6 @@
 // allow / deny, as nginx's access module: rules in order, the first that matches the client
-// address decides; a deny answers 403. Rules of a level replace the inherited ones.
+// address decides: an allow lets the request in, a deny refuses it with 403 (both through the
+// access phase's satisfy contract, phases.cc). Rules of a level replace the inherited ones.
 #include <memory>
 #include <vector>
 
@@ -44,8 +45,8 @@ Status set_rule(ConfContext& cf, AccessLocConf& conf) {
 }
 
 constexpr core::Directive kDirectives[] = {
-    {"allow", core::kCtxHttpAll, core::kArgs1, core::setter<&set_rule>()},
-    {"deny", core::kCtxHttpAll, core::kArgs1, core::setter<&set_rule>()},
+    {"allow", core::kCtxHttpAll | core::kCtxLimitExcept, core::kArgs1, core::setter<&set_rule>()},
+    {"deny", core::kCtxHttpAll | core::kCtxLimitExcept, core::kArgs1, core::setter<&set_rule>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -60,11 +61,13 @@ http::Flow access_handler(http::Request& r) {
     for (const Rule& rule : *c.rules) {
         if (rule.cidr.contains(r.peer)) {
             if (rule.allow) {
-                return http::Flow::kDeclined;
+                return http::Flow::kAllow;
             }
-            http::log_error(r, core::LogLevel::kError, "access forbidden by rule");
-            r.send_error(403);
-            return http::Flow::kDone;
+            // Under `satisfy any` the engine logs it, if no other check lets the request in.
+            if (!r.loc_conf<http::HttpLocConf>().satisfy_any.value_or(false)) {
+                http::log_error(r, core::LogLevel::kError, "access forbidden by rule");
+            }
+            return http::deny_access(r, 403);
         }
     }
     return http::Flow::kDeclined;

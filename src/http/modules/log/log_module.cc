@@ -282,8 +282,8 @@ Status set_open_log_file_cache(ConfContext& cf, LogLocConf& conf) {
 
 constexpr core::Directive kDirectives[] = {
     {"log_format", core::kCtxHttp, core::kArgs1ToN, core::setter<&set_log_format>()},
-    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1ToN,
-     core::setter<&set_access_log>()},
+    {"access_log", core::kCtxHttpAll | core::kCtxLocationIf | core::kCtxLimitExcept,
+     core::kArgs1ToN, core::setter<&set_access_log>()},
     {"open_log_file_cache", core::kCtxHttpAll, core::Args{1, 4, false},
      core::setter<&set_open_log_file_cache>()},
 };

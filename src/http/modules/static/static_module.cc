@@ -611,7 +611,7 @@ Status postconfiguration(core::Cycle& cycle) {
     for (auto& srv : main->servers) {
         HALO_TRY(walk.run(srv->locations, nullptr));
     }
-    http::add_phase_handler(cycle, http::Phase::kAccess, &try_files_handler);
+    http::add_phase_handler(cycle, http::Phase::kTryFiles, &try_files_handler);
     http::add_phase_handler(cycle, http::Phase::kContent, &static_handler);
     main->type_of = &type_of;
     http::add_variable(cycle, {"document_root", &get_document_root});

@@ -49,6 +49,9 @@ Snapshot sample() {
     s.connections.h2_connections = 6;
     s.connections.h2_active = 2;
     s.connections.h2_streams = 17;
+    s.connections.auth_basic_no_credentials = 7;
+    s.connections.auth_basic_user_not_found = 2;
+    s.connections.auth_basic_password_mismatch = 3;
     ServerView v;
     v.name = "quote\"d\tname";
     v.listen = {"127.0.0.1:8080", "[::1]:8080"};
@@ -127,6 +130,10 @@ TEST(StatusJsonTest, ParsesAndCarriesEveryNumber) {
     EXPECT_EQ(c["h2_streams"].integer(), 17);
     EXPECT_EQ(d["requests"]["total"].integer(), 41);
     EXPECT_EQ(d["requests"]["current"].integer(), 2);
+    EXPECT_EQ(d["auth_basic"]["failures"].integer(), 12);
+    EXPECT_EQ(d["auth_basic"]["no_credentials"].integer(), 7);
+    EXPECT_EQ(d["auth_basic"]["user_not_found"].integer(), 2);
+    EXPECT_EQ(d["auth_basic"]["password_mismatch"].integer(), 3);
     ASSERT_EQ(d["servers"].size(), 1u);
     const Json& srv = d["servers"][0];
     EXPECT_EQ(srv["name"].str(), "quote\"d\tname");
@@ -302,6 +309,10 @@ TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
     EXPECT_EQ(p->value("halo_h2_connections_active"), 2.0);
     EXPECT_EQ(p->type("halo_h2_streams_total"), "counter");
     EXPECT_EQ(p->value("halo_h2_streams_total"), 17.0);
+    EXPECT_EQ(p->type("halo_auth_basic_failures_total"), "counter");
+    EXPECT_EQ(p->value("halo_auth_basic_failures_total", {{"reason", "no_credentials"}}), 7.0);
+    EXPECT_EQ(p->value("halo_auth_basic_failures_total", {{"reason", "user_not_found"}}), 2.0);
+    EXPECT_EQ(p->value("halo_auth_basic_failures_total", {{"reason", "password_mismatch"}}), 3.0);
     EXPECT_EQ(p->type("halo_server_h2_requests_total"), "counter");
     EXPECT_EQ(p->value("halo_server_h2_requests_total",
                        {{"server", "quote\"d\tname"}, {"listen", "127.0.0.1:8080,[::1]:8080"}}),
@@ -478,6 +489,13 @@ TEST(StatusHtmlTest, SelfContainedAndFetchesTheJson) {
         EXPECT_NE(page.find("\"" + std::string(k) + "\""), std::string_view::npos) << k;
     }
     EXPECT_NE(page.find("b.h2_requests"), std::string_view::npos);
+    // auth_basic's refusals, from the JSON's "auth_basic" object.
+    for (std::string_view k :
+         {"failures", "no_credentials", "user_not_found", "password_mismatch"}) {
+        EXPECT_NE(page.find("id=\"auth-" + std::string(k) + "\""), std::string_view::npos) << k;
+        EXPECT_NE(page.find("\"" + std::string(k) + "\""), std::string_view::npos) << k;
+    }
+    EXPECT_NE(page.find("s.auth_basic[k]"), std::string_view::npos);
 }
 
 }  // namespace
