@@ -115,6 +115,10 @@ void Session::run_phases() {
             }
             continue;
         }
+        if (e.phase == Phase::kAccess && r.parent != nullptr) {
+            r.phase = e.next;  // as nginx: a subrequest is not checked for access
+            continue;
+        }
         if (e.phase == Phase::kContent) {
             // A location's own content handler (proxy_pass...) replaces the phase, as nginx's
             // clcf->handler.

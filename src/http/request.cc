@@ -98,8 +98,11 @@ std::string default_page(const Request& r, int code, std::string_view detail) {
     if (code == 204 || code == 304) {
         return {};
     }
-    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily").
-    std::string_view reason = code == 302 ? std::string_view("Found") : status_text(code);
+    // nginx's pages name 302 "Found" (its status line says "Moved Temporarily") and 401
+    // "Authorization Required" (its status line says "Unauthorized").
+    std::string_view reason = code == 302   ? std::string_view("Found")
+                              : code == 401 ? std::string_view("Authorization Required")
+                                            : status_text(code);
     std::string title = std::to_string(code) + (reason.empty() ? "" : " ") + std::string(reason);
     std::string head_title =
         detail.empty() ? title : std::to_string(code) + " " + std::string(detail);
@@ -535,6 +538,9 @@ std::string Request::log_context() const {
     }
     if (!request_line.empty()) {
         out.append(", request: \"").append(escape_log(request_line)).append("\"");
+    }
+    if (parent != nullptr) {
+        out.append(", subrequest: \"").append(escape_log(uri)).append("\"");
     }
     if (const UpstreamLog* u = ctx<UpstreamLog>(); u != nullptr && !u->current.empty()) {
         out.append(", upstream: \"").append(escape_log(u->current)).append("\"");

@@ -59,6 +59,10 @@ struct Connections {
     uint64_t h2_connections = 0;  // connections that went on in HTTP/2
     int64_t h2_active = 0;        // open HTTP/2 connections (part of `active`)
     uint64_t h2_streams = 0;      // streams HTTP/2 clients opened
+    // auth_request decisions: 2xx (allowed), 401/403 (denied), anything else (failed: 500).
+    uint64_t auth_request_allowed = 0;
+    uint64_t auth_request_denied = 0;
+    uint64_t auth_request_failed = 0;
 };
 
 struct ServerView {

@@ -275,6 +275,9 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.reclaimed += k.reclaimed.load(std::memory_order_relaxed);
         c.h2_connections += k.h2_connections.load(std::memory_order_relaxed);
         c.h2_streams += k.h2_streams.load(std::memory_order_relaxed);
+        c.auth_request_allowed += k.auth_request_allowed.load(std::memory_order_relaxed);
+        c.auth_request_denied += k.auth_request_denied.load(std::memory_order_relaxed);
+        c.auth_request_failed += k.auth_request_failed.load(std::memory_order_relaxed);
         pid_t pid = slot.pid.load(std::memory_order_acquire);
         if (pid == 0 || !(procs != nullptr ? procs->has(pid) : core::process_alive(pid))) {
             continue;
