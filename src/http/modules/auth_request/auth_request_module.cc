@@ -149,6 +149,7 @@ http::Flow decide(http::Request& r, AuthCtx& ctx) {
     http::count_auth_request(http::AuthOutcome::kFailed);
     http::log_error(r, core::LogLevel::kError,
                     "auth request unexpected status: %d while sending to client", status);
+    r.keepalive = false;  // nginx closes the connection after a 500 error page
     r.send_error(500);
     return http::Flow::kDone;
 }
