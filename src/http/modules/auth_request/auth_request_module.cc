@@ -179,9 +179,21 @@ void challenge_filter(http::Request& r) {
     }
 }
 
+/// The handler and the filter are registered only when some level says `auth_request uri`
+/// (requests elsewhere pay nothing).
 Status install(core::Cycle& cycle) {
-    http::add_phase_handler(cycle, http::Phase::kAccess, &auth_request_handler);
-    http::add_header_filter(cycle, &challenge_filter);
+    http::HttpMainConf* main = http::http_main(cycle);
+    if (main == nullptr) {
+        return Status::ok();
+    }
+    bool used = false;
+    http::for_each_location_confs(*main, [&used](core::ConfVector& confs) {
+        used = used || !core::conf_of<AuthRequestLocConf>(confs).uri.value_or("").empty();
+    });
+    if (used) {
+        http::add_phase_handler(cycle, http::Phase::kAccess, &auth_request_handler);
+        http::add_header_filter(cycle, &challenge_filter);
+    }
     return Status::ok();
 }
 
