@@ -462,3 +462,65 @@ TEST_F(AuthRequestTest, TheStatusPageCountsDecisions) {
 
 }  // namespace
 }  // namespace halo_test
+
+namespace halo_test {
+namespace {
+
+// auth_request at the server level is inherited by the auth location too: subrequests run no
+// access phase (nginx's rule), so the auth location does not ask itself again.
+TEST(AuthRequestServerLevelTest, TheAuthLocationInheritsItWithoutRecursion) {
+    if (!halo_has_module("http_auth_request") || !halo_has_module("http_proxy")) {
+        GTEST_SKIP() << "auth_request or proxy is not compiled in";
+    }
+    Backend app("app");
+    Backend auth("auth", [](BackendConn& c, const BackendRequest& req) {
+        bool ok = req.headers.count("authorization") != 0;
+        c.send(ok ? response(204, "No Content", "X-User: bob\r\n")
+                  : response(401, "Unauthorized", "WWW-Authenticate: Basic realm=\"s\"\r\n"));
+    });
+    Halo halo;
+    halo.write_conf(R"(
+daemon off;
+worker_processes 1;
+error_log logs/error.log info;
+events {
+    worker_connections 64;
+}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        auth_request /auth;
+        auth_request_set $user $upstream_http_x_user;
+        add_header X-User $user;
+        location / {
+            proxy_pass http://)" +
+                    app.address() + R"(;
+        }
+        location = /auth {
+            internal;
+            proxy_pass http://)" +
+                    auth.address() + R"(;
+        }
+    }
+}
+)");
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    auto r = http_get(halo.port(0), "/x");
+    ASSERT_TRUE(r) << halo.error_log();
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->header("WWW-Authenticate"), "Basic realm=\"s\"");
+    HttpConnection c;
+    ASSERT_TRUE(c.connect(halo.port(0)));
+    ASSERT_TRUE(c.send("GET /y HTTP/1.1\r\nHost: h\r\nAuthorization: Basic Ym9iOng=\r\n\r\n"));
+    r = c.read_response();
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "app\n");
+    EXPECT_EQ(r->header("X-User"), "bob");
+    EXPECT_EQ(auth.requests(), 2);  // one subrequest per client request, none of its own
+    EXPECT_EQ(app.requests(), 1);
+}
+
+}  // namespace
+}  // namespace halo_test
