@@ -85,6 +85,7 @@ constexpr core::ConfHooks kConfs[] = {
 struct AuthCtx : http::RequestCtx {
     std::unique_ptr<http::Subrequest> sr;
     bool done = false;
+    bool counted = false;  // the decision went into the status counters
     int status = 0;
     std::vector<std::string> www_authenticate;
 };
@@ -129,15 +130,23 @@ void client_closed(http::Request& r) {
     r.client_gone();
 }
 
+void count(AuthCtx& ctx, http::AuthOutcome outcome) {
+    if (!ctx.counted) {
+        ctx.counted = true;
+        http::count_auth_request(outcome);
+    }
+}
+
+/// nginx's decision on the subrequest's status (the handler again, once it is done).
 http::Flow decide(http::Request& r, AuthCtx& ctx) {
     int status = ctx.status;
     ctx.sr.reset();  // its upstream connection is done with
     if (status >= 200 && status < 300) {
-        http::count_auth_request(http::AuthOutcome::kAllowed);
+        count(ctx, http::AuthOutcome::kAllowed);
         return http::Flow::kDeclined;
     }
     if (status == 401 || status == 403) {
-        http::count_auth_request(http::AuthOutcome::kDenied);
+        count(ctx, http::AuthOutcome::kDenied);
         if (status == 401 && !ctx.www_authenticate.empty()) {
             auto* ch = r.ctx<Challenge>();
             (ch != nullptr ? *ch : r.make_ctx<Challenge>()).values =
@@ -146,7 +155,7 @@ http::Flow decide(http::Request& r, AuthCtx& ctx) {
         r.send_error(status);
         return http::Flow::kDone;
     }
-    http::count_auth_request(http::AuthOutcome::kFailed);
+    count(ctx, http::AuthOutcome::kFailed);
     http::log_error(r, core::LogLevel::kError,
                     "auth request unexpected status: %d while sending to client", status);
     r.keepalive = false;  // nginx closes the connection after a 500 error page
