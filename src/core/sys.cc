@@ -6,7 +6,11 @@
 
 #include <cerrno>
 
+#include "core/clock.h"
+
 namespace core {
+
+constinit thread_local TurnTime turn_time;
 
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {

@@ -1,5 +1,7 @@
 #include "event/loop.h"
 
+#include "core/clock.h"
+
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -172,8 +174,13 @@ void Loop::run_once(Duration max_wait) {
     // Tasks posted by this turn's callbacks run right after them, here: the trigger timer
     // would cost another epoll_wait() (a zero timeout) before they run.
     in_turn_ = true;
+    // Clock reads in this turn's callbacks share one reading, taken after the wait.
+    core::TurnTime saved = core::turn_time;
+    core::turn_time.on = true;
+    core::turn_time.fresh = false;
     event_base_loop(base_of(base_), EVLOOP_ONCE);
     run_posted();
+    core::turn_time = saved;
     in_turn_ = false;
 }
 
@@ -293,7 +300,7 @@ DeadlineList& Loop::deadlines(Duration d) {
 }
 
 void Deadline::arm(Loop& loop, Duration after) {
-    TimePoint at = Clock::now() + after;
+    TimePoint at = core::steady_now() + after;
     if (list_ != nullptr && list_->duration() == after) {
         list_->renew(*this, at);
         return;

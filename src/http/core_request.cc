@@ -96,8 +96,6 @@ constexpr OffForm kOffForms[] = {
     {"postpone_output", "0",
      "halo writes a response head with the first body bytes and then as data comes, as "
      "\"postpone_output 0\" does; remove the line"},
-    {"limit_rate", "0", "halo does not pace responses yet"},
-    {"limit_rate_after", "0", "halo does not pace responses yet"},
 };
 
 }  // namespace
@@ -115,6 +113,18 @@ Status set_off_only(ConfContext& cf, HttpLocConf& conf) {
                         std::string(f.directive) + " " + std::string(f.off) + "\" is accepted)");
     }
     return cf.error("\"" + std::string(cf.name()) + "\" is not supported by halo");
+}
+
+Status set_limit_rate(ConfContext& cf, HttpLocConf& conf) {
+    std::optional<SizeValue>& slot =
+        cf.name() == "limit_rate" ? conf.limit_rate : conf.limit_rate_after;
+    if (slot) {
+        return cf.duplicate();
+    }
+    SizeValue v;
+    HALO_TRY(SizeValue::parse(cf, cf.arg(0), v));
+    slot = std::move(v);
+    return Status::ok();
 }
 
 Status set_output_buffers(ConfContext& cf, HttpLocConf& conf) {
@@ -143,6 +153,8 @@ Status merge_request(const HttpLocConf& parent, HttpLocConf& child) {
     core::inherit(child.open_file_cache_errors, parent.open_file_cache_errors, false);
     core::inherit(child.client_body_in_single_buffer, parent.client_body_in_single_buffer, false);
     core::inherit(child.directio_alignment, parent.directio_alignment, core::Size{512});
+    core::inherit(child.limit_rate, parent.limit_rate, SizeValue{});
+    core::inherit(child.limit_rate_after, parent.limit_rate_after, SizeValue{});
     return Status::ok();
 }
 

@@ -2,7 +2,8 @@
 // The request-level directives of the http core module that live apart from
 // http_core_module.cc: log_not_found, internal, recursive_error_pages, server_tokens, the
 // header parsing flags, max_ranges, if_modified_since, open_file_cache and the directives halo
-// accepts only in the form that matches what it does (aio off, limit_rate 0...). The http core
+// accepts only in the form that matches what it does (aio off, postpone_output 0...), and
+// limit_rate / limit_rate_after (the pacing itself is http/pacer.cc). The http core
 // module appends kRequestDirectives to its own table.
 #include <sys/stat.h>
 
@@ -26,6 +27,8 @@ core::Status set_open_file_cache(core::ConfContext& cf, HttpLocConf& conf);
 /// value is refused saying so.
 core::Status set_off_only(core::ConfContext& cf, HttpLocConf& conf);
 core::Status set_output_buffers(core::ConfContext& cf, HttpLocConf& conf);
+/// limit_rate and limit_rate_after: a size, or a value with variables (nginx 1.17.0).
+core::Status set_limit_rate(core::ConfContext& cf, HttpLocConf& conf);
 
 /// Fills the request-level fields of `child` (defaults live here), from HttpLocConf's merge.
 core::Status merge_request(const HttpLocConf& parent, HttpLocConf& child);
@@ -79,9 +82,9 @@ inline constexpr core::Directive kRequestDirectives[] = {
     {"output_buffers", core::kCtxHttpAll, core::kArgs2, core::setter<&set_output_buffers>()},
     {"postpone_output", core::kCtxHttpAll, core::kArgs1, core::setter<&set_off_only>()},
     {"limit_rate", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1,
-     core::setter<&set_off_only>()},
+     core::setter<&set_limit_rate>()},
     {"limit_rate_after", core::kCtxHttpAll | core::kCtxLocationIf, core::kArgs1,
-     core::setter<&set_off_only>()},
+     core::setter<&set_limit_rate>()},
 };
 
 /// One cached open file (open_file_cache): a descriptor of the file (the caller gets its own

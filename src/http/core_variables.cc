@@ -13,6 +13,7 @@
 #include <iterator>
 
 #include "auto_config.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 #include "http/variables.h"
@@ -216,10 +217,22 @@ bool get_request_body_file(const Request& r, std::string_view, std::string& out)
     return true;
 }
 
-/// $limit_rate: halo accepts only `limit_rate 0`.
-bool get_limit_rate(const Request&, std::string_view, std::string& out) {
-    out += "0";
+/// $limit_rate: the response's rate (0 until it is decided: set, or the head sent).
+bool get_limit_rate(const Request& r, std::string_view, std::string& out) {
+    out += std::to_string(r.limit_rate.value_or(0));
     return true;
+}
+
+/// `set $limit_rate 100k;`: the rate of this request's response (nginx's message when the
+/// value is not a size, which is then ignored).
+void set_limit_rate(Request& r, std::string_view value) {
+    auto size = core::parse_size(value);
+    if (!size) {
+        log_error(r, core::LogLevel::kError, "invalid $limit_rate \"%s\"",
+                  escape_log(value).c_str());
+        return;
+    }
+    r.limit_rate = size->bytes;
 }
 
 /// $nginx_version: halo's own version (it is not nginx; a config that prints it shows halo's).
@@ -240,7 +253,7 @@ constexpr VariableDef kMore[] = {
     {"request_completion", &get_request_completion},
     {"request_body", &get_request_body},
     {"request_body_file", &get_request_body_file},
-    {"limit_rate", &get_limit_rate},
+    {"limit_rate", &get_limit_rate, false, &set_limit_rate},
     {"nginx_version", &get_nginx_version},
     {"cookie_", &get_cookie, true},
     {"sent_http_", &get_sent_http, true},

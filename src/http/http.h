@@ -25,6 +25,7 @@ enum class IoStatus;
 
 namespace http {
 
+class Pacer;
 class Port;
 class Session;
 struct Http2Start;
@@ -222,6 +223,10 @@ struct Request {
     void (*on_drained)(Request&) = nullptr;
     void (*filter_on_drained)(Request&) = nullptr;
     bool use_sendfile = true;  // the file chunk of send_file(); false: read and write
+    /// The pace of the response in bytes per second (0: none), nginx's r->limit_rate: set by
+    /// `set $limit_rate` or an upstream's X-Accel-Limit-Rate, else taken from limit_rate when
+    /// the head is sent; nullopt until one of them decides.
+    std::optional<uint64_t> limit_rate;
 
     /// Headers added to the response (Last-Modified, ETag, Location, add_header...).
     std::vector<std::pair<std::string, std::string>> out_headers;
@@ -358,7 +363,16 @@ struct Request {
     void resume();
 
   private:
+    friend class Pacer;
     void absolute_location(const HttpLocConf& lc);
+    /// The writer: the head with the first body bytes, then the body, to the session.
+    void write_out(const BodyChunk& chunk);
+    /// After the head: a response with a rate (limit_rate, $limit_rate) goes through a Pacer.
+    void start_pacing(const HttpLocConf& lc);
+    struct PacerDeleter {
+        void operator()(Pacer* p) const;
+    };
+    std::unique_ptr<Pacer, PacerDeleter> pacer_;  // nullptr: not paced (the fast path)
     template <class T>
     static inline const char ctx_key = 0;
     std::vector<std::pair<const char*, std::unique_ptr<RequestCtx>>> ctxs_;
@@ -569,6 +583,8 @@ struct HttpLocConf : core::ConfBase {
     std::optional<bool> open_file_cache_errors;                      // off
     std::optional<bool> client_body_in_single_buffer;                // off (always one)
     std::optional<core::Size> directio_alignment;                    // 512
+    std::optional<SizeValue> limit_rate;                             // 0: responses not paced
+    std::optional<SizeValue> limit_rate_after;                       // 0
 };
 enum ServerTokens { kServerTokensOff = 0, kServerTokensOn = 1, kServerTokensBuild = 2 };
 enum IfModifiedSince { kImsOff = 0, kImsExact = 1, kImsBefore = 2 };

@@ -14,6 +14,7 @@
 #include "http/core_request.h"
 #include "http/error_log.h"
 #include "http/http.h"
+#include "http/pacer.h"
 #include "http/session.h"
 
 namespace http {
@@ -372,6 +373,9 @@ void Request::send_head(int code, std::string_view content_type,
         bytes_sent = pending_head_.size();
     }
     head_sent = true;
+    if (limit_rate || (lc.limit_rate && !lc.limit_rate->zero())) {
+        start_pacing(lc);
+    }
 }
 
 void Request::next_body(size_t next, const BodyChunk& chunk) {
@@ -393,6 +397,14 @@ void Request::next_body(size_t next, const BodyChunk& chunk) {
         body_filters[next](*this, chunk, next + 1);
         return;
     }
+    if (pacer_ != nullptr) {
+        pacer_->take(chunk);  // limit_rate: the pacer calls write_out() as the rate allows
+        return;
+    }
+    write_out(chunk);
+}
+
+void Request::write_out(const BodyChunk& chunk) {
     // The writer: the head goes out with the first bytes of the body.
     if (out.header_only) {
         if (chunk.is_file()) {
@@ -435,11 +447,12 @@ void Request::next_body(size_t next, const BodyChunk& chunk) {
 }
 
 bool Request::output_pending() const {
-    return session->output_pending();
+    return session->output_pending() || (pacer_ != nullptr && pacer_->holding());
 }
 
 bool Request::output_blocked() const {
-    return filter_on_drained != nullptr || session->output_blocked();
+    return filter_on_drained != nullptr || session->output_blocked() ||
+           (pacer_ != nullptr && pacer_->blocked());
 }
 
 size_t Request::output_buffered() const {
@@ -448,7 +461,7 @@ size_t Request::output_buffered() const {
 
 bool Request::can_splice_body() {
     return head_sent && body_filters.empty() && !out.header_only && !replacing_body_ &&
-           session->prepare_splice();
+           pacer_ == nullptr && session->prepare_splice();
 }
 
 ev::IoStatus Request::splice_body(ev::Connection& from, size_t max, size_t& n) {

@@ -37,7 +37,7 @@ Http1Session::Http1Session(const Port& port, int fd, const core::SockAddr& peer,
     }
     // Until its first byte the connection is idle: its slot may be reclaimed for a new one.
     ev::Runtime::current().set_idle(this);
-    started_ = ev::Clock::now();
+    started_ = core::steady_now();
     conn_.set_timeout(*srv_conf(port_.default_server()).client_header_timeout);
 }
 
@@ -251,7 +251,7 @@ void Http1Session::head_request(std::string_view reason) {
     req_->session = this;
     req_->connection_id = conn_.id();
     req_->peer = conn_.peer();
-    req_->start = std::chrono::steady_clock::now();
+    req_->start = core::steady_now();
     req_->method = method.empty() ? "GET" : method;
     req_->request_line = parser.request_line(in_.view());
     req_->host = host;
@@ -452,7 +452,7 @@ void Http1Session::start_request() {
     r.session = this;
     r.connection_id = conn_.id();
     r.peer = conn_.peer();
-    r.start = std::chrono::steady_clock::now();
+    r.start = core::steady_now();
     r.server = port_.find_server(r.host, &r);
     r.loc_confs = &r.server->loc_confs;
     r.request_length = work().head_len;

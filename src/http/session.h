@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "event/buffer.h"
 #include "event/connection.h"
 #include "event/listener.h"
@@ -374,7 +375,7 @@ class Http1Session final : public Session, public ev::ConnectionHandler, public 
     std::unique_ptr<Work> work_;
     int requests_ = 0;
     ev::TimePoint started_;  // keepalive_time counts from here
-    std::chrono::steady_clock::time_point accepted_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point accepted_ = core::steady_now();
     bool next_pipelined_ = false;  // the next head was in the buffer when a request ended
     State state_ = State::kReadingHead;
     bool corked_ = false;         // TCP_CORK set (tcp_nopush)

@@ -7,8 +7,10 @@
 #include <ctime>
 #include <iterator>
 
+#include "core/conf_context.h"
 #include "core/cycle.h"
 #include "core/log.h"
+#include "http/error_log.h"
 #include "http/http.h"
 #include "http/session.h"
 
@@ -465,6 +467,43 @@ void set_variable(Request& r, const ConfVariable& var, std::string value) {
         r.variables.resize(var.index + 1);
     }
     r.variables[var.index] = std::move(value);
+}
+
+core::Status SizeValue::parse(core::ConfContext& cf, std::string_view text, SizeValue& out) {
+    if (text.find('$') == std::string_view::npos) {
+        auto size = core::parse_size(text);
+        if (!size) {
+            return cf.invalid_value(text);
+        }
+        out.literal = size->bytes;
+        out.value.reset();
+        return core::Status::ok();
+    }
+    auto cv = std::make_shared<ComplexValue>();
+    core::Status st = ComplexValue::parse(text, cf.node().where(), *cv);
+    if (!st.is_ok()) {
+        return st;
+    }
+    register_complex_value(cf.cycle(), cv.get());
+    out.literal = 0;
+    out.value = std::move(cv);
+    return core::Status::ok();
+}
+
+uint64_t SizeValue::eval(const Request& r) const {
+    if (value == nullptr) {
+        return literal;
+    }
+    std::string text = value->eval(r);
+    if (text.empty()) {
+        return 0;
+    }
+    auto size = core::parse_size(text);
+    if (!size) {
+        log_error(r, core::LogLevel::kError, "invalid size \"%s\"", escape_log(text).c_str());
+        return 0;
+    }
+    return size->bytes;
 }
 
 void register_complex_value(core::Cycle& cycle, ComplexValue* cv) {

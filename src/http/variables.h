@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -10,7 +12,8 @@
 
 namespace core {
 class Cycle;
-}
+class ConfContext;
+}  // namespace core
 
 namespace http {
 
@@ -131,6 +134,22 @@ class ComplexValue {
 
 /// Keeps `cv` for binding at the end of the http block (call from a directive setter).
 void register_complex_value(core::Cycle& cycle, ComplexValue* cv);
+
+/// A size that may be given with variables (nginx's complex value of a size, 1.17.0:
+/// limit_rate, limit_rate_after, proxy_limit_rate): a literal is parsed when the directive is
+/// read, a value with variables for each request. Copies share the value (bound once).
+struct SizeValue {
+    uint64_t literal = 0;
+    std::shared_ptr<ComplexValue> value;  // nullptr: the literal
+
+    /// The directive's argument `text`: "invalid value" when a literal is not a size.
+    static core::Status parse(core::ConfContext& cf, std::string_view text, SizeValue& out);
+    /// The size for `r`: a value that is not a size is logged ("invalid size") and counts as
+    /// 0, an empty one is 0, as nginx.
+    uint64_t eval(const Request& r) const;
+    /// A literal 0 (the directive's default: nothing to do for any request).
+    bool zero() const { return value == nullptr && literal == 0; }
+};
 
 /// The variables every http cycle has: $remote_addr, $request, $status, $http_*, ...
 std::vector<VariableDef> builtin_variables();

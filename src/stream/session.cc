@@ -130,7 +130,7 @@ Session::Session(Port& p, const core::SockAddr& client_addr, int fd)
       id(ev::Runtime::current().next_connection_id()),
       peer(client_addr),
       udp(fd < 0),
-      start(std::chrono::steady_clock::now()),
+      start(core::steady_now()),
       start_wall_ms(wall_ms()) {
     g_sessions++;
     ev::Runtime::current().connection_opened();

@@ -358,7 +358,7 @@ TEST_F(RequestDirectivesTest, ChunkedTransferEncodingOffEndsTheBodyWithTheConnec
 TEST_F(RequestDirectivesTest, DirectivesTakenOnlyInTheirDisabledForm) {
     RunResult ok = check(
         "aio off; aio_write off; directio off; directio_alignment 4k; postpone_output 0;\n"
-        "limit_rate 0; limit_rate_after 0; client_body_in_file_only off;\n"
+        "limit_rate 100k; limit_rate_after 1m; client_body_in_file_only off;\n"
         "client_body_in_single_buffer on; log_subrequest on; open_file_cache off;");
     EXPECT_EQ(ok.status, 0) << ok;
     struct Refused {
@@ -368,7 +368,10 @@ TEST_F(RequestDirectivesTest, DirectivesTakenOnlyInTheirDisabledForm) {
     const Refused refused[] = {
         {"aio threads;", "\"aio threads\" is not supported by halo: "},
         {"directio 4m;", "\"directio 4m\" is not supported by halo: "},
-        {"limit_rate 100k;", "\"limit_rate 100k\" is not supported by halo: "},
+        {"limit_rate 10q;", "invalid value \"10q\" in \"limit_rate\" directive"},
+        {"limit_rate_after 1x;", "invalid value \"1x\" in \"limit_rate_after\" directive"},
+        {"limit_rate 1k; limit_rate 2k;", "\"limit_rate\" directive is duplicate"},
+        {"limit_rate $nosuch;", "unknown \"nosuch\" variable"},
         {"postpone_output 1460;", "\"postpone_output 1460\" is not supported by halo: "},
         {"aio on;", "\"aio on\" is not supported by halo: "},
         {"client_body_in_file_only maybe;",

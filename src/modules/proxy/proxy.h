@@ -153,6 +153,7 @@ struct ProxyLocConf : tls::ClientConf {
     std::optional<core::Size> buffer_size;                   // 4k: the response head limit
     std::optional<core::Size> buffers_total;                 // proxy_buffers 8 4k
     std::optional<core::Size> max_temp_file_size;            // 1024m
+    std::optional<http::SizeValue> limit_rate;               // proxy_limit_rate 0: none
     std::optional<std::string> temp_path;                    // proxy_temp
     std::optional<uint32_t> next_upstream;                   // error timeout
     std::optional<int> next_upstream_tries;                  // 0: no limit

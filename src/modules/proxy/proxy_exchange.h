@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "event/connection.h"
+#include "event/rate_limit.h"
 #include "event/resolver.h"
 #include "event/runtime.h"
 #include "http/parse.h"
@@ -152,7 +153,7 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     void read_upstream();
     /// A body piece from a plain upstream, through the worker's scratch space; false when the
     /// exchange moved on (or waits).
-    bool read_body_piece();
+    bool read_body_piece(size_t budget = SIZE_MAX);
     /// The same for the response head (and the body bytes that came with it).
     bool read_head_piece();
     /// Reads at most `want` bytes into the scratch space (`n` set); false when nothing came
@@ -168,6 +169,12 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     /// takes the rest (proxy_buffers; proxy_buffer_size without buffering).
     size_t memory_bound() const;
     bool client_behind() const;
+    /// proxy_limit_rate: how much the next read of the body may take (SIZE_MAX: not paced);
+    /// 0 while the rate says wait (the timer resumes reading).
+    size_t read_budget();
+    /// Counts body bytes read under proxy_limit_rate: the pause after them.
+    void count_read(size_t n);
+    void pause_reading(std::chrono::milliseconds d);
 
     /// New bytes in in_; false when the exchange moved on (or ended).
     bool on_bytes();
@@ -221,8 +228,11 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     std::string request_head_;
     std::optional<std::string> set_body_;  // proxy_set_body, evaluated
     bool buffering_ = true;                // proxy_buffering, or X-Accel-Buffering
-    std::string ssl_name_;  // https: proxy_ssl_name (SNI, verification), without a port
-    std::string pool_tag_;  // https: which pooled connections fit (tls_pool_tag)
+    ev::RateLimit read_rate_;              // proxy_limit_rate (rate 0: not paced)
+    std::unique_ptr<ev::Timer> read_timer_;
+    bool read_paused_ = false;  // the rate's pause: reading waits for read_timer_
+    std::string ssl_name_;      // https: proxy_ssl_name (SNI, verification), without a port
+    std::string pool_tag_;      // https: which pooled connections fit (tls_pool_tag)
     std::unique_ptr<ev::Connection> up_;
     std::unique_ptr<ev::ResolveQuery> query_;  // the resolver is looking up the host
     bool reused_ = false;

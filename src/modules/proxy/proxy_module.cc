@@ -42,6 +42,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     core::inherit(child.max_temp_file_size, parent.max_temp_file_size,
                   core::Size{1024ull * 1024 * 1024});
     core::inherit(child.temp_path, parent.temp_path, "proxy_temp");
+    core::inherit(child.limit_rate, parent.limit_rate, http::SizeValue{});
     core::inherit(child.next_upstream, parent.next_upstream, uint32_t{kNextError | kNextTimeout});
     core::inherit(child.next_upstream_tries, parent.next_upstream_tries, 0);
     core::inherit(child.next_upstream_timeout, parent.next_upstream_timeout, 0ms);
@@ -358,6 +359,17 @@ constexpr core::Named<uint32_t> kIgnoreHeaderNames[] = {
     {"Vary", kIgnoreVary},
 };
 
+/// proxy_limit_rate: a size, or a value with variables (nginx 1.27.0).
+Status set_limit_rate(ConfContext& cf, ProxyLocConf& conf) {
+    if (conf.limit_rate) {
+        return cf.duplicate();
+    }
+    http::SizeValue v;
+    HALO_TRY(http::SizeValue::parse(cf, cf.arg(0), v));
+    conf.limit_rate = std::move(v);
+    return Status::ok();
+}
+
 Status set_ignore_headers(ConfContext& cf, ProxyLocConf& conf) {
     if (conf.ignore_headers) {
         return cf.duplicate();
@@ -432,6 +444,7 @@ constexpr core::Directive kOwnDirectives[] = {
     {"proxy_max_temp_file_size", kAll, core::kArgs1,
      core::length_slot<&ProxyLocConf::max_temp_file_size>()},
     {"proxy_temp_path", kAll, core::kArgs1, core::slot<&ProxyLocConf::temp_path>()},
+    {"proxy_limit_rate", kAll, core::kArgs1, core::setter<&set_limit_rate>()},
     {"proxy_next_upstream", kAll, core::kArgs1ToN,
      core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>()},
     {"proxy_next_upstream_tries", kAll, core::kArgs1,

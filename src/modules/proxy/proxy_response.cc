@@ -49,6 +49,7 @@ bool Exchange::client_behind() const {
 void Exchange::read_upstream() {
     while (up_ && (state_ == State::kReadingHead || state_ == State::kReadingBody ||
                    state_ == State::kSending || state_ == State::kTunnel)) {
+        size_t budget = SIZE_MAX;
         if (state_ == State::kTunnel && r_.output_blocked()) {
             // The client is behind: the upstream waits (send_timeout runs on the client).
             r_.on_drained = &Exchange::resume;
@@ -70,8 +71,12 @@ void Exchange::read_upstream() {
                 up_->clear_timeout();
                 return;
             }
+            budget = read_rate_.rate == 0 ? SIZE_MAX : read_budget();
+            if (budget == 0) {
+                return;
+            }
             if (in_.empty() && up_->transport() == nullptr && !scratch().busy) {
-                if (!read_body_piece()) {
+                if (!read_body_piece(budget)) {
                     return;
                 }
                 continue;
@@ -85,10 +90,14 @@ void Exchange::read_upstream() {
             continue;
         }
         size_t limit = state_ == State::kReadingBody || state_ == State::kTunnel
-                           ? in_.size() + kReadPiece
+                           ? in_.size() + std::min(kReadPiece, budget)
                            : c_.buffer_size->bytes + 1;
+        size_t had = in_.size();
         switch (up_->read(in_, limit > in_.size() ? limit - in_.size() : 1)) {
             case ev::IoStatus::kOk:
+                if (budget != SIZE_MAX) {
+                    count_read(in_.size() - had);
+                }
                 if (!on_bytes()) {
                     return;
                 }
@@ -145,14 +154,56 @@ bool Exchange::read_head_piece() {
     return on_bytes();
 }
 
-bool Exchange::read_body_piece() {
-    size_t want = kReadPiece;
+namespace {
+// proxy_limit_rate: how far reading may fall behind the rate's schedule and catch up.
+constexpr std::chrono::milliseconds kRateSlack{250};
+}  // namespace
+
+size_t Exchange::read_budget() {
+    if (read_paused_) {
+        return 0;
+    }
+    std::chrono::milliseconds wait{0};
+    uint64_t n = read_rate_.allowance(core::steady_ms(), wait);
+    if (n > 0) {
+        // At most 1/16 of a second's worth a read: an even pace (as the client's limit_rate).
+        uint64_t piece = std::max<uint64_t>(read_rate_.rate / 16, 4096);
+        return static_cast<size_t>(std::min<uint64_t>({n, kReadPiece, piece}));
+    }
+    pause_reading(wait);
+    return 0;
+}
+
+void Exchange::count_read(size_t n) {
+    std::chrono::milliseconds pause = read_rate_.account(n, core::steady_ms(), kRateSlack);
+    if (pause.count() > 0) {
+        pause_reading(pause);
+    }
+}
+
+void Exchange::pause_reading(std::chrono::milliseconds d) {
+    if (read_timer_ == nullptr) {
+        read_timer_ = ev::Runtime::current().loop().make_timer([this] {
+            read_paused_ = false;
+            read_upstream();
+        });
+    }
+    read_paused_ = true;
+    read_timer_->arm(d);
+    up_->clear_timeout();  // nginx: a delayed read waits for the rate, not proxy_read_timeout
+}
+
+bool Exchange::read_body_piece(size_t budget) {
+    size_t want = std::min(kReadPiece, budget);
     if (framing_ == http::BodyFraming::kLength && body_left_ < want) {
         want = static_cast<size_t>(body_left_) + 1;  // one more: a server sending too much
     }
     size_t n = 0;
     if (!read_scratch(want, n)) {
         return false;
+    }
+    if (budget != SIZE_MAX) {
+        count_read(n);
     }
     Hold hold(scratch());
     return body_view(std::string_view(scratch().bytes.get(), n));
@@ -282,6 +333,15 @@ bool Exchange::on_head() {
             ulog.headers.emplace_back(h.name, h.value);
         }
     }
+    if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
+        if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
+            // nginx: digits only (no size suffix); anything else leaves the rate alone. Set
+            // first: it paces what an X-Accel-Redirect or an intercepted error leads to too.
+            if (auto n = core::parse_int(h->value)) {
+                r_.limit_rate = static_cast<uint64_t>(*n);
+            }
+        }
+    }
     if (!(*c_.ignore_headers & kIgnoreXAccelRedirect)) {
         if (const http::Header* h = head_.find("X-Accel-Redirect")) {
             accel_redirect(std::string(h->value));
@@ -313,11 +373,20 @@ bool Exchange::on_head() {
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
     body_left_ = head_.content_length.value_or(0);
+    if (buffering_ && !c_.limit_rate->zero()) {
+        // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
+        read_rate_.rate = c_.limit_rate->eval(r_);
+        read_rate_.start_s = core::steady_ms() / 1000;
+        if (read_rate_.rate > 0) {
+            // The body bytes that came with the head count: the next read waits for them.
+            count_read(head_outside_ ? head_rest_ : in_.size() - head_.head_len);
+        }
+    }
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
     splicing_ = framing_ == http::BodyFraming::kLength &&
                 body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
-                r_.can_splice_body();
+                read_rate_.rate == 0 && r_.can_splice_body();
     if (splicing_ && http::request_log(r_).enabled(core::LogLevel::kDebug)) {
         log(core::LogLevel::kDebug, "the body moves by splice(2)");  // built only when wanted
     }

@@ -180,6 +180,18 @@ struct LimitConnView {
     uint64_t keys = 0;  // keys counted now
 };
 
+/// A `limit_req_zone` and its counters, all workers together: each request counted once per
+/// zone that saw its key (rejected or delayed in the zone that decided it, passed in others).
+struct LimitReqView {
+    std::string zone;
+    uint64_t passed = 0;
+    uint64_t delayed = 0;
+    uint64_t rejected = 0;
+    uint64_t delayed_dry_run = 0;
+    uint64_t rejected_dry_run = 0;
+    uint64_t keys = 0;  // keys (buckets) held now
+};
+
 /// Everything one status request reports.
 struct Snapshot {
     std::string version;    // "halo/x.y.z"
@@ -197,6 +209,7 @@ struct Snapshot {
     std::vector<UpstreamView> upstreams;
     std::vector<VrrpView> vrrp;
     std::vector<LimitConnView> limit_conns;
+    std::vector<LimitReqView> limit_reqs;
 };
 
 std::string render_json(const Snapshot& s);

@@ -62,6 +62,8 @@ tr.peer.down td { background: #fdecea; }
 <table id="vrrp"></table>
 <h2>Connection limits</h2>
 <table id="limit-conns"></table>
+<h2>Request rate limits</h2>
+<table id="limit-reqs"></table>
 <script>
 "use strict";
 const REFRESH_MS = 2000;
@@ -179,6 +181,14 @@ function draw(s) {
   for (const z of s.limit_conns || [])
     row(l, [z.zone, z.kind, z.passed, z.rejected, z.rejected_dry_run, z.keys]);
   if (!(s.limit_conns || []).length) empty(l, 6, "no limit_conn zones");
+
+  const q = clear("limit-reqs");
+  row(q, ["zone", "passed", "delayed", "rejected", "delayed (dry run)", "rejected (dry run)",
+          "keys now"], true);
+  for (const z of s.limit_reqs || [])
+    row(q, [z.zone, z.passed, z.delayed, z.rejected, z.delayed_dry_run, z.rejected_dry_run,
+            z.keys]);
+  if (!(s.limit_reqs || []).length) empty(q, 7, "no limit_req zones");
 }
 async function refresh() {
   const box = document.getElementById("error");

@@ -27,6 +27,7 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "modules/limit_conn/limit_conn_zone.h"
+#include "modules/limit_req/limit_req_zone.h"
 #include "modules/status/status.h"
 #include "modules/status/status_stream.h"
 #include "modules/status/status_zone.h"
@@ -232,6 +233,22 @@ std::vector<LimitConnView> limit_conn_zones(core::Cycle& cycle) {
     return out;
 }
 
+/// The limit_req zones of the cycle (none without the limit_req module), read as the
+/// limit_conn ones: through the layer's registry with the header's inline accessors only.
+std::vector<LimitReqView> limit_req_zones(core::Cycle& cycle) {
+    std::vector<LimitReqView> out;
+    const auto* reg = cycle.find_attachment<limit_req::Registry>();
+    if (reg == nullptr) {
+        return out;
+    }
+    for (const auto& z : reg->zones()) {
+        limit_req::ZoneStats st = z->stats();
+        out.push_back(LimitReqView{z->name(), st.passed, st.delayed, st.rejected,
+                                   st.delayed_dry_run, st.rejected_dry_run, st.keys});
+    }
+    return out;
+}
+
 /// The vrrp helper's instances as it last wrote them to its shared slots (none without the
 /// vrrp module or a vrrp block).
 std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
@@ -353,6 +370,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
     }
     s.vrrp = vrrp_instances(cycle);
     s.limit_conns = limit_conn_zones(cycle);
+    s.limit_reqs = limit_req_zones(cycle);
     return s;
 }
 

@@ -252,6 +252,18 @@ void limit_conn_json(std::string& out, const LimitConnView& v) {
     o.end();
 }
 
+void limit_req_json(std::string& out, const LimitReqView& v) {
+    Obj o(out);
+    o.str("zone", v.zone);
+    o.raw("passed", num(v.passed));
+    o.raw("delayed", num(v.delayed));
+    o.raw("rejected", num(v.rejected));
+    o.raw("delayed_dry_run", num(v.delayed_dry_run));
+    o.raw("rejected_dry_run", num(v.rejected_dry_run));
+    o.raw("keys", num(v.keys));
+    o.end();
+}
+
 // ---- Prometheus ----
 
 /// Writes metric families: `# HELP`, `# TYPE`, then the samples given.
@@ -590,6 +602,32 @@ void limit_conns_prom(Prom& p, const std::vector<LimitConnView>& zones) {
          [](const LimitConnView& v) { return v.keys; });
 }
 
+void limit_reqs_prom(Prom& p, const std::vector<LimitReqView>& zones) {
+    auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+        p.family(name, type, help);
+        for (const auto& v : zones) {
+            p.sample({{"zone", v.zone}}, num(value(v)));
+        }
+    };
+    each("halo_limit_req_passed_total", "counter", "Requests a limit_req zone let through at once.",
+         [](const LimitReqView& v) { return v.passed; });
+    each("halo_limit_req_delayed_total", "counter",
+         "Requests a limit_req zone held until their excess drained.",
+         [](const LimitReqView& v) { return v.delayed; });
+    each("halo_limit_req_rejected_total", "counter",
+         "Requests refused by a limit_req zone (over burst, or the zone full).",
+         [](const LimitReqView& v) { return v.rejected; });
+    each("halo_limit_req_delayed_dry_run_total", "counter",
+         "Requests a limit_req zone would have delayed (limit_req_dry_run).",
+         [](const LimitReqView& v) { return v.delayed_dry_run; });
+    each("halo_limit_req_rejected_dry_run_total", "counter",
+         "Requests a limit_req zone would have refused (limit_req_dry_run).",
+         [](const LimitReqView& v) { return v.rejected_dry_run; });
+    each("halo_limit_req_keys", "gauge", "Keys a limit_req zone holds a bucket for now.",
+         [](const LimitReqView& v) { return v.keys; });
+}
+
 }  // namespace
 
 /// The page formats: the word that asks for one (`format=` in the directive and the query)
@@ -739,6 +777,8 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.vrrp, vrrp_json);
     o.key("limit_conns");
     array_json(out, s.limit_conns, limit_conn_json);
+    o.key("limit_reqs");
+    array_json(out, s.limit_reqs, limit_req_json);
     o.end();
     out += '\n';
     return out;
@@ -759,6 +799,7 @@ std::string render_prometheus(const Snapshot& s) {
     upstreams_prom(p, s.upstreams);
     vrrp_prom(p, s.vrrp);
     limit_conns_prom(p, s.limit_conns);
+    limit_reqs_prom(p, s.limit_reqs);
     return out;
 }
 

@@ -134,5 +134,49 @@ TEST(BufferTest, ManySmallAppendsAndConsumes) {
     EXPECT_EQ(b.view(), expect);
 }
 
+TEST(BufferTest, ReleasedStorageIsReusedForTheNextBufferOfThatSize) {
+    const char* first;
+    {
+        Buffer b;
+        b.append("request one");
+        first = b.data();
+        b.consume(b.size());
+        b.release_if_empty();
+        EXPECT_EQ(b.capacity(), 0u);
+        Buffer c;
+        c.append("request two");  // the block b gave back
+        EXPECT_EQ(c.data(), first);
+        EXPECT_EQ(c.view(), "request two");
+    }
+    // A size with no free block of its own gets new storage.
+    Buffer big(64 * 1024);
+    EXPECT_NE(big.data(), first);
+    EXPECT_GE(big.capacity(), 64u * 1024);
+}
+
+TEST(BufferTest, MoveTakesTheStorageAndLeavesAnEmptyBuffer) {
+    Buffer a;
+    a.append("payload");
+    Buffer b(std::move(a));
+    EXPECT_EQ(b.view(), "payload");
+    EXPECT_EQ(a.capacity(), 0u);  // NOLINT(bugprone-use-after-move): the moved-from state
+    EXPECT_TRUE(a.empty());
+    Buffer c;
+    c.append("old");
+    c = std::move(b);
+    EXPECT_EQ(c.view(), "payload");
+    a.append("again");  // a moved-from buffer is usable
+    EXPECT_EQ(a.view(), "again");
+}
+
+TEST(BufferTest, BlocksOfOddSizesGoToTheHeap) {
+    char* b = blocks::take(1500);
+    memset(b, 1, 1500);
+    blocks::give(b, 1500);
+    char* huge = blocks::take(1 << 20);
+    huge[(1 << 20) - 1] = 1;
+    blocks::give(huge, 1 << 20);
+}
+
 }  // namespace
 }  // namespace ev

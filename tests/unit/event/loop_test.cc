@@ -3,6 +3,8 @@
 #include "event/loop.h"
 #include "support/event_wait.h"
 
+#include "core/clock.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ev {
@@ -38,6 +41,29 @@ TEST(LoopTest, NowIsTheSteadyClock) {
     TimePoint now = loop.now();
     EXPECT_GE(now, before);
     EXPECT_LE(now, Clock::now());
+}
+
+TEST(LoopTest, ClockReadsInOneTurnShareOneReading) {
+    Loop loop;
+    std::vector<std::chrono::steady_clock::time_point> seen;
+    auto t1 = loop.make_timer([&] {
+        seen.push_back(core::steady_now());
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        seen.push_back(core::steady_now());
+    });
+    t1->arm(Duration(0));
+    loop.run_once(Duration(1000));
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0], seen[1]);  // one turn: the reading after the wait
+    auto outside = core::steady_now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_GT(core::steady_now(), outside);  // outside a turn: fresh
+    // The next turn reads the clock again.
+    t1->arm(Duration(0));
+    loop.run_once(Duration(1000));
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_GT(seen[2], seen[1]);
+    EXPECT_EQ(seen[2], seen[3]);
 }
 
 TEST(LoopTest, TimerFiresOnce) {

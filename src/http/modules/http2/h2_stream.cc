@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "auto_config.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/error_log.h"
 #include "http/modules/http2/h2_connection.h"
@@ -121,7 +122,7 @@ void H2Stream::start_request() {
     r.session = this;
     r.connection_id = c_.conn().id();
     r.peer = c_.conn().peer();
-    r.start = std::chrono::steady_clock::now();
+    r.start = core::steady_now();
     r.http2 = true;
     r.keepalive = true;
     http::HeadParser parser(max + head_.size(), max + head_.size());

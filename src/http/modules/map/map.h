@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/host_keys.h"
 #include "http/regex.h"
 
 namespace mod::http_map {
@@ -16,18 +17,14 @@ namespace mod::http_map {
 /// with the caller). Immutable once built; shared by every request.
 class MapTable {
   public:
-    enum class AddResult {
-        kOk,
-        kConflict,  // the key (or what its mask covers) is there already
-        kInvalid,   // not a hostname mask nginx accepts
-    };
+    using AddResult = core::HostKeys::AddResult;
 
     /// From now on, keys may be hostname masks and a subject's trailing dot is ignored.
-    void set_hostnames() { hostnames_ = true; }
-    bool hostnames() const { return hostnames_; }
+    void set_hostnames() { keys_.set_hostnames(); }
+    bool hostnames() const { return keys_.hostnames(); }
 
     /// Adds a string key for the value with index `value`.
-    AddResult add(std::string_view key, size_t value);
+    AddResult add(std::string_view key, size_t value) { return keys_.add(key, value); }
     /// Adds a regex key (tried in the order added, after the string keys).
     void add_regex(http::Regex regex, size_t value);
 
@@ -38,20 +35,11 @@ class MapTable {
                                std::vector<std::string_view>* captures = nullptr) const;
 
   private:
-    struct Key {
-        std::string name;  // lower case; masks without their '*' / dots (see add())
-        size_t value;
-    };
     struct RegexKey {
         http::Regex regex;
         size_t value;
     };
-    static const Key* find_in(const std::vector<Key>& keys, std::string_view name);
-
-    bool hostnames_ = false;
-    std::vector<Key> exact_;
-    std::vector<Key> head_;  // "*.x.com" and ".x.com" as ".x.com"
-    std::vector<Key> tail_;  // "www.x.*" as "www.x."
+    core::HostKeys keys_;
     std::vector<RegexKey> regexes_;
 };
 

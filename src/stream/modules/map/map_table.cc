@@ -12,18 +12,6 @@ pcre2_code* code_of(void* p) {
     return static_cast<pcre2_code*>(p);
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 }  // namespace
 
 // ---- MapRegex ----
@@ -76,89 +64,16 @@ bool MapRegex::match(std::string_view subject) const {
 
 // ---- MapTable ----
 
-const MapTable::Mask* MapTable::find_mask(const std::vector<Mask>& masks, std::string_view name) {
-    for (const Mask& m : masks) {
-        if (m.name == name) {
-            return &m;
-        }
-    }
-    return nullptr;
-}
-
-MapTable::AddResult MapTable::add(std::string_view key, size_t value) {
-    std::string name = lower(key);
-    if (hostnames_) {
-        // nginx's wildcard keys: "*.x", ".x" and "x.*" only, one '*', no empty label.
-        size_t stars = static_cast<size_t>(std::count(name.begin(), name.end(), '*'));
-        if (stars > 1 || name.find("..") != std::string::npos) {
-            return AddResult::kInvalid;
-        }
-        std::string mask;
-        bool head = false;
-        if (name.size() > 1 && name[0] == '.') {
-            mask = name;
-            head = true;
-        } else if (name.size() > 2 && name[0] == '*' && name[1] == '.') {
-            mask = name.substr(1);
-            head = true;
-        } else if (name.size() > 2 && ends_with(name, ".*")) {
-            mask = name.substr(0, name.size() - 1);
-        } else if (stars > 0) {
-            return AddResult::kInvalid;
-        }
-        if (!mask.empty()) {
-            if (mask.find('*') != std::string::npos) {
-                return AddResult::kInvalid;
-            }
-            std::vector<Mask>& masks = head ? head_ : tail_;
-            if (find_mask(masks, mask) != nullptr) {
-                return AddResult::kConflict;
-            }
-            if (name[0] == '.') {
-                // ".x.com" is also the exact "x.com"
-                if (!exact_.emplace(name.substr(1), value).second) {
-                    return AddResult::kConflict;
-                }
-            }
-            masks.push_back({std::move(mask), value});
-            return AddResult::kOk;
-        }
-    }
-    if (!exact_.emplace(std::move(name), value).second) {
-        return AddResult::kConflict;
-    }
-    return AddResult::kOk;
-}
-
 void MapTable::add_regex(MapRegex regex, size_t value) {
     regexes_.push_back({std::move(regex), value});
 }
 
 std::optional<size_t> MapTable::find(std::string_view subject) const {
-    if (hostnames_ && !subject.empty() && subject.back() == '.') {
+    if (std::optional<size_t> v = keys_.find(subject)) {
+        return v;
+    }
+    if (keys_.hostnames() && !subject.empty() && subject.back() == '.') {
         subject.remove_suffix(1);
-    }
-    std::string name = lower(subject);
-    if (auto it = exact_.find(name); it != exact_.end()) {
-        return it->second;
-    }
-    const Mask* best = nullptr;
-    for (const Mask& m : head_) {
-        if (name.size() > m.name.size() && ends_with(name, m.name) &&
-            (best == nullptr || m.name.size() > best->name.size())) {
-            best = &m;
-        }
-    }
-    if (best == nullptr) {
-        for (const Mask& m : tail_) {
-            if (name.size() > m.name.size() && name.compare(0, m.name.size(), m.name) == 0 &&
-                (best == nullptr || m.name.size() > best->name.size())) {
-                best = &m;
-            }
-        }
-    }
-    if (best != nullptr) {
-        return best->value;
     }
     if (subject.empty()) {
         return std::nullopt;  // nginx tries no regex on an empty value

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/host_keys.h"
 #include "core/status.h"
 
 namespace mod::stream_map {
@@ -33,18 +34,14 @@ class MapRegex {
 
 class MapTable {
   public:
-    enum class AddResult {
-        kOk,
-        kConflict,  // the key (or what its mask covers) is there already
-        kInvalid,   // not a hostname mask nginx accepts
-    };
+    using AddResult = core::HostKeys::AddResult;
 
     /// From now on, keys may be hostname masks and a subject's trailing dot is ignored.
-    void set_hostnames() { hostnames_ = true; }
-    bool hostnames() const { return hostnames_; }
+    void set_hostnames() { keys_.set_hostnames(); }
+    bool hostnames() const { return keys_.hostnames(); }
 
     /// Adds a string key for the value with index `value`.
-    AddResult add(std::string_view key, size_t value);
+    AddResult add(std::string_view key, size_t value) { return keys_.add(key, value); }
     /// Adds a regex key (tried in the order added, after the string keys).
     void add_regex(MapRegex regex, size_t value);
 
@@ -54,20 +51,11 @@ class MapTable {
     std::optional<size_t> find(std::string_view subject) const;
 
   private:
-    struct Mask {
-        std::string name;  // lower case: ".x.com" for "*.x.com"/".x.com", "www.x." for "www.x.*"
-        size_t value;
-    };
     struct RegexKey {
         MapRegex regex;
         size_t value;
     };
-    static const Mask* find_mask(const std::vector<Mask>& masks, std::string_view name);
-
-    bool hostnames_ = false;
-    std::unordered_map<std::string, size_t> exact_;
-    std::vector<Mask> head_;
-    std::vector<Mask> tail_;
+    core::HostKeys keys_;
     std::vector<RegexKey> regexes_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "event/rate_limit.h"
 #include "event/runtime.h"
 #include "stream/modules/proxy/stream_proxy.h"
 #include "tls/client_context.h"
@@ -34,9 +35,11 @@ class TcpProxy final : public stream::Content {
         pick_.tried.assign(group.servers().size(), false);
         hash_key(s, group, pick_.key);
         first_ms_ = core::steady_ms();
-        start_s_ = first_ms_ / 1000;
-        up_flow_.rate = conf.upload_rate->bytes;
-        down_flow_.rate = conf.download_rate->bytes;
+        up_flow_.limit.rate = conf.upload_rate->bytes;
+        down_flow_.limit.rate = conf.download_rate->bytes;
+        // nginx's start_sec: the second the session began in.
+        up_flow_.limit.start_s = first_ms_ / 1000;
+        down_flow_.limit.start_s = first_ms_ / 1000;
     }
     ~TcpProxy() override { release(upstream::Outcome::kOk); }
 
@@ -56,8 +59,8 @@ class TcpProxy final : public stream::Content {
     };
     /// One direction of the relay.
     struct Flow {
-        uint64_t moved = 0;
-        uint64_t rate = 0;  // proxy_upload_rate / proxy_download_rate: bytes/s read (0: none)
+        // proxy_upload_rate / proxy_download_rate (rate 0: none) and the bytes read (moved).
+        ev::RateLimit limit;
         bool eof = false;
         bool splice = false;
         bool shut = false;     // half-close passed on
@@ -107,7 +110,6 @@ class TcpProxy final : public stream::Content {
     std::string from_up_;   // proxy_ssl: bytes that came with the end of the handshake
     Flow up_flow_;          // client -> upstream
     Flow down_flow_;        // upstream -> client
-    int64_t start_s_ = 0;   // when the session began, in whole seconds (nginx's start_sec)
     ev::Deadline up_delay_{&TcpProxy::upload_resume, this};
     ev::Deadline down_delay_{&TcpProxy::download_resume, this};
     std::unique_ptr<ev::Connection> up_;
@@ -277,14 +279,14 @@ void TcpProxy::connected() {
         up_->send(s_.preread);
         s_.bytes_received += s_.preread.size();  // (not counted when they were read)
         s_.upstream_bytes_sent += s_.preread.size();
-        up_flow_.moved += s_.preread.size();
+        up_flow_.limit.moved += s_.preread.size();
         std::string().swap(s_.preread);
     }
     if (!from_up_.empty()) {
         s_.client->send(from_up_);
         s_.bytes_sent += from_up_.size();
         s_.upstream_bytes_received += from_up_.size();
-        down_flow_.moved += from_up_.size();
+        down_flow_.limit.moved += from_up_.size();
         std::string().swap(from_up_);
     }
     arm_timeout();
@@ -319,7 +321,7 @@ void TcpProxy::pump(bool from_client) {
         if (dst.output_buffered() >= cap) {
             break;  // on_drained(dst) resumes
         }
-        size_t limit = f.rate == 0 ? SIZE_MAX : allowance(f, delay);
+        size_t limit = f.limit.rate == 0 ? SIZE_MAX : allowance(f, delay);
         if (limit == 0) {
             break;
         }
@@ -362,7 +364,7 @@ void TcpProxy::pump(bool from_client) {
             break;
         }
         moved = true;
-        f.moved += n;
+        f.limit.moved += n;
         if (from_client) {
             s_.bytes_received += n;
             s_.upstream_bytes_sent += n;
@@ -370,7 +372,7 @@ void TcpProxy::pump(bool from_client) {
             s_.bytes_sent += n;
             s_.upstream_bytes_received += n;
         }
-        if (!f.splice && f.moved > kSpliceAfter && src.transport() == nullptr &&
+        if (!f.splice && f.limit.moved > kSpliceAfter && src.transport() == nullptr &&
             dst.transport() == nullptr) {
             f.splice = true;
         }
@@ -384,16 +386,14 @@ void TcpProxy::pump(bool from_client) {
 }
 
 size_t TcpProxy::allowance(Flow& f, ev::Deadline& delay) {
-    // nginx's rule: by second t of the session, rate * (t + 1) bytes may have been read.
-    int64_t now_ms = core::steady_ms();
-    int64_t allowed = static_cast<int64_t>(f.rate) * (now_ms / 1000 - start_s_ + 1) -
-                      static_cast<int64_t>(f.moved);
+    // nginx's rule (ev::RateLimit): by second t of the session, rate * t bytes may be read.
+    std::chrono::milliseconds wait{0};
+    uint64_t allowed = f.limit.allowance(core::steady_ms(), wait);
     if (allowed > 0) {
-        return static_cast<size_t>(allowed);
+        return static_cast<size_t>(std::min<uint64_t>(allowed, SIZE_MAX));
     }
     f.delayed = true;
-    delay.arm(ev::Runtime::current().loop(),
-              ev::Duration(-allowed * 1000 / static_cast<int64_t>(f.rate) + 1));
+    delay.arm(ev::Runtime::current().loop(), wait);
     return 0;
 }
 

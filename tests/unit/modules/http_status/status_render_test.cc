@@ -245,6 +245,34 @@ TEST(StatusJsonTest, LimitConnZones) {
     EXPECT_EQ(prom->value("halo_limit_conn_keys", {{"zone", "addr"}}), 1.0);
 }
 
+TEST(StatusJsonTest, LimitReqZones) {
+    Snapshot s = sample();
+    s.limit_reqs.push_back(LimitReqView{"perip", 120, 9, 7, 0, 0, 3});
+    s.limit_reqs.push_back(LimitReqView{"dry", 5, 0, 0, 4, 2, 1});
+    auto j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    const Json& z = (*j)["limit_reqs"];
+    ASSERT_EQ(z.size(), 2u);
+    EXPECT_EQ(z[0]["zone"].str(), "perip");
+    EXPECT_EQ(z[0]["passed"].integer(), 120);
+    EXPECT_EQ(z[0]["delayed"].integer(), 9);
+    EXPECT_EQ(z[0]["rejected"].integer(), 7);
+    EXPECT_EQ(z[1]["delayed_dry_run"].integer(), 4);
+    EXPECT_EQ(z[1]["rejected_dry_run"].integer(), 2);
+    EXPECT_EQ(z[1]["keys"].integer(), 1);
+    std::string err;
+    auto prom = PromText::parse(render_prometheus(s), &err);
+    ASSERT_TRUE(prom) << err;
+    EXPECT_EQ(prom->type("halo_limit_req_rejected_total"), "counter");
+    EXPECT_EQ(prom->type("halo_limit_req_keys"), "gauge");
+    EXPECT_EQ(prom->value("halo_limit_req_passed_total", {{"zone", "perip"}}), 120.0);
+    EXPECT_EQ(prom->value("halo_limit_req_delayed_total", {{"zone", "perip"}}), 9.0);
+    EXPECT_EQ(prom->value("halo_limit_req_rejected_total", {{"zone", "perip"}}), 7.0);
+    EXPECT_EQ(prom->value("halo_limit_req_delayed_dry_run_total", {{"zone", "dry"}}), 4.0);
+    EXPECT_EQ(prom->value("halo_limit_req_rejected_dry_run_total", {{"zone", "dry"}}), 2.0);
+    EXPECT_EQ(prom->value("halo_limit_req_keys", {{"zone", "dry"}}), 1.0);
+}
+
 TEST(StatusPrometheusTest, StrictTextWithEveryNumber) {
     std::string text = render_prometheus(sample());
     std::string err;
