@@ -50,6 +50,7 @@ http {
             proxy_pass http://%%APP%%;
             proxy_set_header X-User $auth_user;
             proxy_set_header X-Auth-Status $auth_status;
+            add_header X-App-Length $upstream_http_content_length;
 
             location /public/ {
                 auth_request off;
@@ -206,6 +207,8 @@ TEST_F(AuthRequestTest, AllowedRequestsReachTheAppWithTheVariables) {
     ASSERT_TRUE(r) << halo_.error_log();
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->body, "app\n");
+    // $upstream_http_*: here the app's response field (the subrequest's stays its own).
+    EXPECT_EQ(r->header("X-App-Length"), "4");
     ASSERT_EQ(app_.seen().size(), 1u);
     const BackendRequest to_app = app_.seen()[0];
     EXPECT_EQ(to_app.target, "/allow/x?q=1");
