@@ -86,6 +86,27 @@ bool names_header(std::string_view name, std::string_view arg) {
     return true;
 }
 
+/// $upstream_http_name: a header field of the last upstream response (the proxy keeps them
+/// when the configuration reads such a variable); several of one name are joined with ", "
+/// ("; " for Set-Cookie's neighbour Cookie), as nginx 1.23+.
+bool get_upstream_http(const Request& r, std::string_view arg, std::string& out) {
+    const UpstreamLog* u = r.ctx<UpstreamLog>();
+    if (u == nullptr) {
+        return false;
+    }
+    bool found = false;
+    for (const auto& [name, value] : u->headers) {
+        if (names_header(name, arg)) {
+            if (found) {
+                out += names_header("cookie", arg) ? "; " : ", ";
+            }
+            out += value;
+            found = true;
+        }
+    }
+    return found;
+}
+
 /// $sent_http_name: a header of the response (the ones halo writes itself included).
 bool get_sent_http(const Request& r, std::string_view arg, std::string& out) {
     if (names_header("content-type", arg)) {
@@ -236,6 +257,7 @@ constexpr VariableDef kMore[] = {
     {"nginx_version", &get_nginx_version},
     {"cookie_", &get_cookie, true},
     {"sent_http_", &get_sent_http, true},
+    {"upstream_http_", &get_upstream_http, true},
     {"sent_trailer_", &get_sent_trailer, true},
 };
 

@@ -136,6 +136,9 @@ struct UpstreamLog : RequestCtx {
     /// The upstream of the attempt in progress as nginx names it in an error log line
     /// ("http://127.0.0.1:8080/uri"); empty when none is.
     std::string current;
+    /// The header fields of the last upstream response ($upstream_http_*): kept only when the
+    /// configuration reads such a variable (HttpMainConf::upstream_headers_used).
+    std::vector<std::pair<std::string, std::string>> headers;
     bool survives_redirect() const override { return true; }
 };
 
@@ -301,6 +304,9 @@ struct Request {
     int error_status = 0;        // the status an error_page redirect answers with (0: its own)
     bool in_error_page = false;  // error_page applies once per request
     bool internal = false;       // reached by an internal redirect or a rewrite (`internal`)
+    /// In a subrequest (subrequest.h): the request it runs for (nginx's r->parent); nullptr
+    /// in a client's request.
+    Request* parent = nullptr;
     /// $0..$9 of the last regex match (location, rewrite, if, map). Mutable: evaluating a
     /// variable may match a regex (map), which sets them as in nginx.
     mutable std::vector<std::string> captures;
@@ -507,6 +513,8 @@ struct HttpMainConf : core::ConfBase {
     std::string_view (*type_of)(const Request& r, std::string_view path) = nullptr;
     std::vector<std::unique_ptr<ConfVariable>> conf_variables;  // set, map (declare_variable)
     std::vector<ComplexValue*> complex_values;  // bound once all variables are known
+    /// Some value reads $upstream_http_*: the proxy keeps the upstream's response fields.
+    bool upstream_headers_used = false;
 };
 
 /// http { } / server { } / location { } directives of the core that later modules read.
@@ -591,7 +599,7 @@ struct HttpLocConf : core::ConfBase {
     // Request-level directives (core_request.cc; defaults in merge_request).
     bool internal = false;                      // internal: nested locations inherit it, as nginx
     std::optional<bool> log_not_found;          // on
-    std::optional<bool> log_subrequest;         // off (halo makes no subrequests)
+    std::optional<bool> log_subrequest;         // off (subrequests are not logged)
     std::optional<bool> recursive_error_pages;  // off
     std::optional<int> max_ranges;              // unlimited; 0: no byte ranges
     std::optional<int> if_modified_since;       // IfModifiedSince (exact)

@@ -435,6 +435,7 @@ Status init_cycle(core::Cycle& cycle) {
     }
     for (ComplexValue* cv : main->complex_values) {
         HALO_TRY(cv->bind(*main));
+        main->upstream_headers_used = main->upstream_headers_used || cv->uses("upstream_http_");
     }
     HALO_TRY(build_ports(cycle, *main));
     for (auto& port : main->ports) {

@@ -163,6 +163,10 @@ void Session::run_phases() {
             }
             continue;
         }
+        if (e.phase == Phase::kAccess && r.parent != nullptr) {
+            r.phase = e.next;  // as nginx: a subrequest is not checked for access
+            continue;
+        }
         if (r.access_code != 0 && e.phase > Phase::kAccess) {
             answer_kept_refusal(r);
             return;

@@ -552,6 +552,9 @@ std::string Request::log_context() const {
     if (!request_line.empty()) {
         out.append(", request: \"").append(escape_log(request_line)).append("\"");
     }
+    if (parent != nullptr) {
+        out.append(", subrequest: \"").append(escape_log(uri)).append("\"");
+    }
     if (const UpstreamLog* u = ctx<UpstreamLog>(); u != nullptr && !u->current.empty()) {
         out.append(", upstream: \"").append(escape_log(u->current)).append("\"");
     }

@@ -24,6 +24,11 @@ struct ConnCounters {
     std::atomic<int64_t> h2_active{0};        // open HTTP/2 connections (also in `active`)
     std::atomic<uint64_t> h2_streams{0};      // streams HTTP/2 clients opened (HEADERS)
     std::atomic<uint64_t> auth_basic_failures[3] = {};  // 401s of auth_basic, by AuthBasicFailure
+    // auth_request decisions (src/http/modules/auth_request): let through (2xx), refused
+    // (401/403), failed (any other status of the subrequest: 500 to the client).
+    std::atomic<uint64_t> auth_request_allowed{0};
+    std::atomic<uint64_t> auth_request_denied{0};
+    std::atomic<uint64_t> auth_request_failed{0};
 };
 
 /// Why auth_basic refused a request with 401 (an index of ConnCounters::auth_basic_failures).
@@ -88,6 +93,17 @@ inline void count_auth_basic_failure(AuthBasicFailure why) {
 inline void count_reclaimed() {
     if (ConnCounters* c = stats_detail::g_counters) {
         stats_detail::add(c->reclaimed, 1u);
+    }
+}
+
+/// What an auth_request subrequest decided.
+enum class AuthOutcome { kAllowed, kDenied, kFailed };
+inline void count_auth_request(AuthOutcome o) {
+    if (ConnCounters* c = stats_detail::g_counters) {
+        stats_detail::add(o == AuthOutcome::kAllowed  ? c->auth_request_allowed
+                          : o == AuthOutcome::kDenied ? c->auth_request_denied
+                                                      : c->auth_request_failed,
+                          1u);
     }
 }
 

@@ -102,6 +102,15 @@ class ComplexValue {
         return parts_.size() <= 1 && (parts_.empty() || parts_[0].name.empty());
     }
     const std::string& text() const { return text_; }
+    /// Once bound: whether a part reads the built-in variable (or prefix) named `name`.
+    bool uses(std::string_view name) const {
+        for (const Part& p : parts_) {
+            if (p.var != nullptr && p.var->name == name) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// Binds every variable name: a built-in by its exact name, then a variable of the
     /// configuration, then the longest built-in prefix. Called by the http core for all values

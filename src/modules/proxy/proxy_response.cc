@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "http/error_log.h"
+#include "http/session.h"
 #include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy::detail {
@@ -324,8 +325,14 @@ bool Exchange::on_head() {
             return false;
         }
     }
-    auto& attempts = upstream_log().attempts;
-    attempts.push_back({peer_.server->name, status, core::steady_ms() - attempt_ms_});
+    http::UpstreamLog& ulog = upstream_log();
+    ulog.attempts.push_back({peer_.server->name, status, core::steady_ms() - attempt_ms_});
+    if (r_.session->port().main().upstream_headers_used) {
+        ulog.headers.clear();  // $upstream_http_*: the last response's
+        for (const http::Header& h : head_.headers) {
+            ulog.headers.emplace_back(h.name, h.value);
+        }
+    }
     if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
         if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
             // nginx: digits only (no size suffix); anything else leaves the rate alone. Set

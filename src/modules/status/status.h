@@ -64,6 +64,10 @@ struct Connections {
     uint64_t auth_basic_no_credentials = 0;
     uint64_t auth_basic_user_not_found = 0;
     uint64_t auth_basic_password_mismatch = 0;
+    // auth_request decisions: 2xx (allowed), 401/403 (denied), anything else (failed: 500).
+    uint64_t auth_request_allowed = 0;
+    uint64_t auth_request_denied = 0;
+    uint64_t auth_request_failed = 0;
 };
 
 struct ServerView {

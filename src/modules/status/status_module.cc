@@ -295,6 +295,9 @@ void add_counters(StatusZone& z, const ProcessBlock* procs, Snapshot& s) {
         c.auth_basic_no_credentials += k.auth_basic_failures[0].load(std::memory_order_relaxed);
         c.auth_basic_user_not_found += k.auth_basic_failures[1].load(std::memory_order_relaxed);
         c.auth_basic_password_mismatch += k.auth_basic_failures[2].load(std::memory_order_relaxed);
+        c.auth_request_allowed += k.auth_request_allowed.load(std::memory_order_relaxed);
+        c.auth_request_denied += k.auth_request_denied.load(std::memory_order_relaxed);
+        c.auth_request_failed += k.auth_request_failed.load(std::memory_order_relaxed);
         pid_t pid = slot.pid.load(std::memory_order_acquire);
         if (pid == 0 || !(procs != nullptr ? procs->has(pid) : core::process_alive(pid))) {
             continue;

@@ -400,6 +400,11 @@ void connections_prom(Prom& p, const Connections& c) {
     p.sample({{"reason", "no_credentials"}}, num(c.auth_basic_no_credentials));
     p.sample({{"reason", "user_not_found"}}, num(c.auth_basic_user_not_found));
     p.sample({{"reason", "password_mismatch"}}, num(c.auth_basic_password_mismatch));
+    p.family("halo_auth_request_total", "counter",
+             "auth_request decisions: allowed (2xx), denied (401, 403), failed (other: 500).");
+    p.sample({{"result", "allowed"}}, num(c.auth_request_allowed));
+    p.sample({{"result", "denied"}}, num(c.auth_request_denied));
+    p.sample({{"result", "failed"}}, num(c.auth_request_failed));
 }
 
 void servers_prom(Prom& p, const std::vector<ServerView>& servers) {
@@ -751,6 +756,14 @@ std::string render_json(const Snapshot& s) {
         c.raw("h2_active", num(s.connections.h2_active));
         c.raw("h2_streams", num(s.connections.h2_streams));
         c.end();
+    }
+    o.key("auth_request");
+    {
+        Obj a(out);
+        a.raw("allowed", num(s.connections.auth_request_allowed));
+        a.raw("denied", num(s.connections.auth_request_denied));
+        a.raw("failed", num(s.connections.auth_request_failed));
+        a.end();
     }
     o.key("requests");
     {
