@@ -75,6 +75,19 @@ http {
             proxy_pass http://%%AUTH%%;
             proxy_set_header X-Original-URI $request_uri;
         }
+        location /any-allow/ {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            auth_request /auth;
+            proxy_pass http://%%APP%%;
+        }
+        location /any-deny/ {
+            satisfy any;
+            deny all;
+            auth_request /auth;
+            proxy_pass http://%%APP%%;
+        }
         location /local/ {
             auth_request /auth-local;
             proxy_pass http://%%APP%%;
@@ -284,6 +297,30 @@ TEST_F(AuthRequestTest, LogSubrequestLogsTheSubrequestFirst) {
               "GET /auth-logged 403 user=- as=-\n"
               "GET /logged/deny403 403 user=- as=-\n"
               "GET /allow/not-logged 200 user=alice as=200\n");
+}
+
+TEST_F(AuthRequestTest, SatisfyAnyCombinesItWithAllowAndDeny) {
+    // An address allowed: the request goes in without asking the service.
+    auto r = http_get(halo_.port(0), "/any-allow/deny403");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(auth_.requests(), 0);
+    // An address denied: the service decides.
+    r = http_get(halo_.port(0), "/any-deny/allow");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    r = http_get(halo_.port(0), "/any-deny/deny401");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);  // the 401 wins over the 403 kept (nginx)
+    EXPECT_EQ(r->header("WWW-Authenticate"), "Basic realm=\"halo\", Bearer");
+    r = http_get(halo_.port(0), "/any-deny/deny403");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403);
+    r = http_get(halo_.port(0), "/any-deny/fail");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500);
+    EXPECT_EQ(auth_.requests(), 4);
+    EXPECT_EQ(app_.requests(), 2);
 }
 
 TEST_F(AuthRequestTest, Forbidden403) {

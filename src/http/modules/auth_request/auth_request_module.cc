@@ -90,13 +90,6 @@ struct AuthCtx : http::RequestCtx {
     std::vector<std::string> www_authenticate;
 };
 
-/// The WWW-Authenticate fields of a 401: added to the response by challenge_filter(), so
-/// that they stay when error_page 401 redirects (nginx keeps headers_out across it).
-struct Challenge : http::RequestCtx {
-    std::vector<std::string> values;
-    bool survives_redirect() const override { return true; }
-};
-
 bool is_www_authenticate(std::string_view name) {
     return strcasecmp(std::string(name).c_str(), "WWW-Authenticate") == 0;
 }
@@ -137,30 +130,30 @@ void count(AuthCtx& ctx, http::AuthOutcome outcome) {
     }
 }
 
-/// nginx's decision on the subrequest's status (the handler again, once it is done).
+/// nginx's decision on the subrequest's status (the handler again, once it is done), as an
+/// access verdict that `satisfy` combines (phases.cc).
 http::Flow decide(http::Request& r, AuthCtx& ctx) {
     int status = ctx.status;
     ctx.sr.reset();  // its upstream connection is done with
     if (status >= 200 && status < 300) {
         count(ctx, http::AuthOutcome::kAllowed);
-        return http::Flow::kDeclined;
+        return http::Flow::kAllow;
     }
     if (status == 401 || status == 403) {
         count(ctx, http::AuthOutcome::kDenied);
-        if (status == 401 && !ctx.www_authenticate.empty()) {
-            auto* ch = r.ctx<Challenge>();
-            (ch != nullptr ? *ch : r.make_ctx<Challenge>()).values =
-                std::move(ctx.www_authenticate);
+        if (status == 401) {
+            for (std::string& v : ctx.www_authenticate) {
+                r.out_headers.emplace_back("WWW-Authenticate", std::move(v));
+            }
+            ctx.www_authenticate.clear();
         }
-        r.send_error(status);
-        return http::Flow::kDone;
+        return http::deny_access(r, status);
     }
     count(ctx, http::AuthOutcome::kFailed);
     http::log_error(r, core::LogLevel::kError,
                     "auth request unexpected status: %d while sending to client", status);
-    r.keepalive = false;  // nginx closes the connection after a 500 error page
-    r.send_error(500);
-    return http::Flow::kDone;
+    r.keepalive = false;               // nginx closes the connection after a 500 error page
+    return http::deny_access(r, 500);  // answered whatever `satisfy` says
 }
 
 http::Flow auth_request_handler(http::Request& r) {
@@ -180,16 +173,8 @@ http::Flow auth_request_handler(http::Request& r) {
     return http::Flow::kSuspend;
 }
 
-void challenge_filter(http::Request& r) {
-    if (const auto* ch = r.ctx<Challenge>()) {
-        for (const std::string& v : ch->values) {
-            r.out_headers.emplace_back("WWW-Authenticate", v);
-        }
-    }
-}
-
-/// The handler and the filter are registered only when some level says `auth_request uri`
-/// (requests elsewhere pay nothing).
+/// The handler is registered only when some level says `auth_request uri` (requests elsewhere
+/// pay nothing).
 Status install(core::Cycle& cycle) {
     http::HttpMainConf* main = http::http_main(cycle);
     if (main == nullptr) {
@@ -201,7 +186,6 @@ Status install(core::Cycle& cycle) {
     });
     if (used) {
         http::add_phase_handler(cycle, http::Phase::kAccess, &auth_request_handler);
-        http::add_header_filter(cycle, &challenge_filter);
     }
     return Status::ok();
 }
