@@ -12,27 +12,30 @@ secs=${1:-5}
 conns=${2:-50}
 rounds=${3:-3}
 . "$(dirname "$0")/lib.sh"
-mkdir -p "$work/www/limited"
-printf 'hello, limits\n' > "$work/www/x"
-cp "$work/www/x" "$work/www/limited/x"
+mkdir -p "$work/www/limited" "$work/www/unlimit"
+printf 'hello, limits\n' > "$work/www/unlimit/x"
+cp "$work/www/unlimit/x" "$work/www/limited/x"
 chmod -R a+rX "$work/www"
 
 zones='limit_req_zone $binary_remote_addr zone=rq:10m rate=100000000r/s;
     limit_conn_zone $binary_remote_addr zone=cn:10m;'
 body="root $work/www;
+        location /unlimit/ {
+        }
         location /limited/ {
             limit_req zone=rq burst=100000 nodelay;
             limit_conn cn 65535;
         }"
 
-# run NAME PID PORT: loads /x and /limited/x in turn, `rounds` times; prints the µs per
+# run NAME PID PORT: loads /unlimit/x and /limited/x in turn (two prefix locations with URIs
+# of one length, so that only the limits differ), `rounds` times; prints the µs per
 # request of each and the overhead.
 run() {
     plain=0
     limited=0
     i=0
     while [ $i -lt "$rounds" ]; do
-        p=$(measure "$1" "$2" "$3" /x)
+        p=$(measure "$1" "$2" "$3" /unlimit/x)
         l=$(measure "$1" "$2" "$3" /limited/x)
         echo "  round $((i + 1)): none $(echo "$p" | cut -d' ' -f2-3) | limits $(echo "$l" | cut -d' ' -f2-3)   (req/s cpu-us/req)"
         plain=$(echo "$plain $p" | awk '{ printf "%.2f", $1 + $4 }')
@@ -50,7 +53,7 @@ bench_conf "$work/nginx/logs/nginx.pid" "$np" "$body" "$zones" > "$work/nginx/ng
 "$nginx" -p "$work/nginx/" -c "$work/nginx/nginx.conf"
 sleep 0.5
 for port in "$hp" "$np"; do
-    for path in /x /limited/x; do
+    for path in /unlimit/x /limited/x; do
         code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$path" || echo 000)
         [ "$code" = 200 ] || { echo "bench: $path on port $port answers $code"; exit 1; }
     done

@@ -6,6 +6,7 @@
 // only logs it. $limit_conn_status: PASSED, REJECTED or REJECTED_DRY_RUN. The zones are the
 // limit_conn layer's (src/modules/limit_conn).
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,7 +88,21 @@ constexpr core::ConfHooks kConfs[] = {
 /// preaccess phase of the new location does not count it again (nginx's r->main).
 struct LimitCtx : http::RequestCtx {
     LimitStatus status = LimitStatus::kNone;
-    std::vector<limit_conn::Hold> holds;
+    // The first hold in place (a location has one limit_conn as a rule: no allocation), the
+    // others after it.
+    std::optional<limit_conn::Hold> first;
+    std::vector<limit_conn::Hold> more;
+    void hold(limit_conn::Zone& zone, limit_conn::Node* node) {
+        if (!first) {
+            first.emplace(zone, node);
+        } else {
+            more.emplace_back(zone, node);
+        }
+    }
+    void release_all() {
+        more.clear();
+        first.reset();
+    }
     bool survives_redirect() const override { return true; }
 };
 
@@ -124,7 +139,7 @@ http::Flow limit_handler(http::Request& r) {
         limit_conn::Node* node = nullptr;
         limit_conn::Outcome out = zone.acquire(key, limit.conn, *conf.dry_run, node);
         if (out == limit_conn::Outcome::kPassed) {
-            ctx->holds.emplace_back(zone, node);
+            ctx->hold(zone, node);
             continue;
         }
         if (out == limit_conn::Outcome::kLimited) {
@@ -135,7 +150,7 @@ http::Flow limit_handler(http::Request& r) {
                             "could not allocate node in limit_conn_zone \"%s\"",
                             zone.name().c_str());
         }
-        ctx->holds.clear();  // nginx's cleanup_all: the zones counted before give theirs back
+        ctx->release_all();  // nginx's cleanup_all: the zones counted before give theirs back
         if (*conf.dry_run) {
             ctx->status = LimitStatus::kRejectedDryRun;
             return http::Flow::kDeclined;
