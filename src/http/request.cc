@@ -123,11 +123,18 @@ std::string default_page(const Request& r, int code, std::string_view detail) {
 }  // namespace
 
 std::string format_http_date(time_t t) {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
+    // The last time formatted, per thread: a file served again and again has one mtime, and
+    // strftime() was a few percent of a small static response.
+    thread_local time_t last = -1;
+    thread_local char buf[40];
+    thread_local size_t len = 0;
+    if (t != last || len == 0) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        len = strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = t;
+    }
+    return std::string(buf, len);
 }
 
 std::optional<time_t> parse_http_date(std::string_view s) {

@@ -412,5 +412,13 @@ TEST_F(VariablesTest, VariablesInARedirectLocation) {
     EXPECT_THAT(out, HasSubstr("\r\nLocation: http://site.example/p?q=1\r\n"));
 }
 
+TEST(HttpDateTest, FormatsEachTimeAndRoundTrips) {
+    EXPECT_EQ(format_http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's
+    EXPECT_EQ(format_http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // cached
+    EXPECT_EQ(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+    EXPECT_EQ(format_http_date(784111778), "Sun, 06 Nov 1994 08:49:38 GMT");
+    EXPECT_EQ(parse_http_date(format_http_date(1700000000)), 1700000000);
+}
+
 }  // namespace
 }  // namespace http
