@@ -562,5 +562,62 @@ http {
     EXPECT_EQ(app.requests(), 1);
 }
 
+TEST(AuthRequestLimitsTest, TheSubrequestOfALimitedRequestIsNotCountedAgain) {
+    // nginx's limit_req and limit_conn look at r->main: a request they counted is not counted
+    // again by its auth subrequest, even where the auth location has the same limits.
+    if (!halo_has_module("http_auth_request") || !halo_has_module("http_proxy") ||
+        !halo_has_module("http_limit_req") || !halo_has_module("http_limit_conn")) {
+        GTEST_SKIP() << "auth_request, proxy, limit_req or limit_conn is not compiled in";
+    }
+    Backend app("app");
+    Backend auth("auth", [](BackendConn& c, const BackendRequest&) {
+        c.send(response(204, "No Content", ""));
+    });
+    Halo halo;
+    halo.write_conf(R"(
+daemon off;
+worker_processes 1;
+error_log logs/error.log info;
+events {
+    worker_connections 64;
+}
+http {
+    access_log off;
+    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;
+    limit_conn_zone $binary_remote_addr zone=conn:1m;
+    server {
+        listen 127.0.0.1:%%PORT_0%%;
+        location / {
+            limit_req zone=one;
+            limit_conn conn 1;
+            auth_request /auth;
+            proxy_pass http://)" +
+                    app.address() + R"(;
+        }
+        location = /auth {
+            internal;
+            limit_req zone=one;
+            limit_conn conn 1;
+            proxy_pass http://)" +
+                    auth.address() + R"(;
+        }
+    }
+}
+)");
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    // One request a minute: the first passes, and so does its subrequest (counted, it would be
+    // refused: the bucket is empty and the connection count is at its limit).
+    auto r = http_get(halo.port(0), "/x");
+    ASSERT_TRUE(r) << halo.error_log();
+    EXPECT_EQ(r->status, 200) << halo.error_log();
+    EXPECT_EQ(auth.requests(), 1);
+    EXPECT_EQ(app.requests(), 1);
+    // The second is refused before its subrequest is made.
+    r = http_get(halo.port(0), "/x");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(auth.requests(), 1);
+}
+
 }  // namespace
 }  // namespace halo_test

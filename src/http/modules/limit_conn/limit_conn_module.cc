@@ -111,6 +111,12 @@ http::Flow limit_handler(http::Request& r) {
     if (ctx != nullptr && ctx->status != LimitStatus::kNone) {
         return http::Flow::kDeclined;
     }
+    if (const LimitCtx* main = r.parent != nullptr ? r.parent->ctx<LimitCtx>() : nullptr;
+        main != nullptr && main->status != LimitStatus::kNone) {
+        // A subrequest (auth_request) of a request the limits already counted: nginx looks at
+        // r->main and does not count it again.
+        return http::Flow::kDeclined;
+    }
     const auto& conf = r.loc_conf<LimitConnLocConf>();
     if (!conf.limits) {
         return http::Flow::kDeclined;

@@ -123,6 +123,12 @@ http::Flow limit_handler(http::Request& r) {
     if (ctx != nullptr && ctx->status != LimitStatus::kNone) {
         return http::Flow::kDeclined;  // limited before a redirect, or back from its delay
     }
+    if (const LimitCtx* main = r.parent != nullptr ? r.parent->ctx<LimitCtx>() : nullptr;
+        main != nullptr && main->status != LimitStatus::kNone) {
+        // A subrequest (auth_request) of a request the limits already counted: nginx looks at
+        // r->main and does not count it again.
+        return http::Flow::kDeclined;
+    }
     const auto& conf = r.loc_conf<LimitReqLocConf>();
     if (!conf.limits || conf.limits->empty()) {
         return http::Flow::kDeclined;
