@@ -372,13 +372,22 @@ TEST_F(HaTest, TwentyMillisecondAdvertsStaySteadyAndTakeOverACrash) {
     int64_t took = now_ms() - t0;
     ASSERT_TRUE(lab_.set_link(1, false));  // the dead node's stale VIP stops answering ARP
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node2\n"; }, 10s));
+    // Node 3's Master_Down_Interval is 73 ms against node 2's 72 (Skew_Time 13 against 12 ms
+    // at priorities 80 and 90): within that millisecond node 3 may take over as well, and it
+    // gives way at node 2's next advertisement (RFC 5798 §6.4.3). On some machines it does
+    // every time; what must hold is that it gives way at once and only once.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_LE(node(3).count("-> MASTER"), 1u) << node(3).error_log();
+    EXPECT_EQ(node(3).count("-> MASTER"),
+              node(3).count("MASTER -> BACKUP (advertisement with a higher priority)"))
+        << node(3).error_log();
     // Steady again: node 2 stays master, node 3 backup, for 3s.
     size_t after[] = {node(2).count(" -> "), node(3).count(" -> ")};
     std::this_thread::sleep_for(3s);
     EXPECT_EQ(node(2).count(" -> "), after[0]) << node(2).error_log();
     EXPECT_EQ(node(3).count(" -> "), after[1]) << node(3).error_log();
     EXPECT_EQ(node(2).count("BACKUP -> MASTER"), 1u);
-    EXPECT_EQ(node(3).count("-> MASTER"), 0u);
+    EXPECT_FALSE(lab_.has_vip(3));
     std::cout << "[ measured ] advert_int 20ms: node 2 holds the VIP " << took
               << "ms after SIGKILL of node 1 (Master_Down_Interval 72ms)\n";
 }
