@@ -31,7 +31,7 @@
 namespace vrrp {
 namespace {
 
-constexpr size_t kZoneSize = 128 * 1024;
+constexpr size_t kZoneSize = 256 * 1024;  // SharedState (~70 KiB) rounds up to 128 KiB
 const char kZoneTag = 0;
 /// How long a new helper waits for its predecessor to hand its instances over.
 constexpr auto kHandoverWait = std::chrono::seconds(3);
@@ -112,10 +112,10 @@ uint64_t fingerprint(const InstanceConf& c) {
          (c.auth_pass ? *c.auth_pass : "-") + "|" + (c.preempt ? "p" : "n") +
          std::to_string(c.preempt_delay.count()) + "|";
     for (const VirtualIp& v : c.vips) {
-        s += v.text() + ",";
+        s += v.text() + (v.excluded ? " excluded" : "") + (v.dad ? " -nodad" : "") + ",";
     }
     s += "|" + (c.unicast_src ? c.unicast_src->text() : "-") + "|";
-    for (Ip4 p : c.unicast_peers) {
+    for (IpAddr p : c.unicast_peers) {
         s += p.text() + ",";
     }
     return std::hash<std::string>()(s) ^ identity(c);
@@ -123,7 +123,7 @@ uint64_t fingerprint(const InstanceConf& c) {
 
 uint64_t identity(const InstanceConf& c) {
     return std::hash<std::string>()(c.interface + "|" + std::to_string(c.vrid) + "|" +
-                                    std::to_string(c.version)) |
+                                    std::to_string(c.version) + (c.ipv6 ? "|6" : "")) |
            1;  // never 0
 }
 
@@ -201,7 +201,7 @@ std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
             }
             st.state = std::string(state_name(static_cast<State>(s.state)));
             st.priority = s.priority;
-            st.master = s.master != 0 ? Ip4{s.master}.text() : "";
+            st.master = s.master.text();
             st.transitions = s.transitions;
             st.last_change_ms = s.last_change_ms;
             st.addresses_up = s.vip_count > 0;
@@ -444,7 +444,7 @@ void drop_removed_slots(Helper& helper, SharedState& shared) {
 /// How an instance starts: in the state a previous helper handed over, or afresh.
 struct Start {
     std::optional<State> resume;
-    std::optional<Ip4> master;
+    std::optional<IpAddr> master;
 };
 
 /// The slot of instance `c`: the one a previous helper left (a handed over state resumes,
@@ -461,8 +461,8 @@ Slot* slot_for(Helper& helper, SharedState& shared, const InstanceConf& c, Start
         auto st = static_cast<State>(slot->state);
         if (handed_over && (st == State::kMaster || st == State::kBackup || st == State::kFault)) {
             start.resume = st;
-            if (slot->master != 0) {
-                start.master = Ip4{slot->master};
+            if (!slot->master.empty()) {
+                start.master = slot->master;
             }
         } else {
             // Its helper died (crash): remove what it left, start over in Backup.
@@ -500,7 +500,7 @@ std::unique_ptr<Instance> Helper::make_instance(const InstanceConf& c, Slot& slo
         drop_slot_vips(slot);
         slot.state = static_cast<uint8_t>(State::kInit);
         slot.priority = 0;
-        slot.master = 0;
+        slot.master = IpAddr{};
         link_up(c.interface);
     }
     return inst;
@@ -560,7 +560,7 @@ void Helper::retry_setup() {
 void Helper::drop_slot_vips(Slot& slot) {
     std::string err;
     for (uint32_t i = 0; i < slot.vip_count && i < kMaxSlotVips; i++) {
-        Ip4 addr{slot.vips[i].addr};
+        IpAddr addr = slot.vips[i].addr;
         if (!io_.del_address(slot.vips[i].ifindex, addr, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", slot.name,
                      addr.text().c_str(), err.c_str());

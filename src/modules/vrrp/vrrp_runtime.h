@@ -49,7 +49,7 @@ inline Millis leave_linger(const InstanceConf& c) {
 
 /// A virtual IP a helper put on a link (in its slot, for the next helper or a cleanup).
 struct SlotVip {
-    uint32_t addr;  // host order
+    IpAddr addr;
     uint32_t ifindex;
     uint8_t prefix;
 };
@@ -64,7 +64,7 @@ struct Slot {
     uint8_t state;  // State
     uint8_t priority;
     uint8_t base_priority;
-    uint32_t master;  // host order, 0 = unknown
+    IpAddr master;  // empty = unknown
     uint64_t transitions;
     int64_t last_change_ms;  // Unix ms of the last state change (status page)
     uint32_t vip_count;      // the virtual IPs on the links now (while Master)
@@ -165,7 +165,7 @@ class Instance : public FsmListener {
     bool setup();
     /// Starts the state machine: `resume` the state a previous helper handed over (kMaster
     /// or kBackup with its VIPs in `old_vips`), or a fresh start (stale VIPs removed first).
-    void start(std::optional<State> resume, std::optional<Ip4> master);
+    void start(std::optional<State> resume, std::optional<IpAddr> master);
     /// Trackers changed: recompute the effective priority and the fault state.
     void update();
     /// SIGTERM/-s quit: priority 0 if Master, VIPs removed, slot released in Initialize.
@@ -204,14 +204,17 @@ class Instance : public FsmListener {
     void add_vips(bool garp_new_only, const std::vector<SlotVip>& present);
     void remove_vips();
     void send_garps();
+    /// One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) for `addr`.
+    bool announce(unsigned ifindex, const std::array<uint8_t, 6>& mac, const IpAddr& addr,
+                  std::string& err);
     void store();
 
     Helper& helper_;
     const InstanceConf& conf_;
     Slot& slot_;
     unsigned ifindex_ = 0;
-    Ip4 primary_;
-    Ip4 src_;
+    IpAddr primary_;
+    IpAddr src_;
     std::vector<unsigned> vip_ifindex_;  // per conf_.vips (0: device missing)
     std::unique_ptr<AdvertSocket> socket_;
     std::unique_ptr<ev::IoWatcher> watch_;
