@@ -561,7 +561,7 @@ void Helper::drop_slot_vips(Slot& slot) {
     std::string err;
     for (uint32_t i = 0; i < slot.vip_count && i < kMaxSlotVips; i++) {
         IpAddr addr = slot.vips[i].addr;
-        if (!io_.del_address(slot.vips[i].ifindex, addr, err)) {
+        if (!io_.del_address(slot.vips[i].ifindex, addr, slot.vips[i].prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", slot.name,
                      addr.text().c_str(), err.c_str());
         }

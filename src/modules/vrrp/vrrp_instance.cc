@@ -401,7 +401,7 @@ void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present)
         for (size_t i = 0; i < conf_.vips.size(); i++) {
             kept = kept || (conf_.vips[i].addr == old.addr && vip_ifindex_[i] == old.ifindex);
         }
-        if (!kept && !helper_.io().del_address(old.ifindex, old.addr, err)) {
+        if (!kept && !helper_.io().del_address(old.ifindex, old.addr, old.prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
                      old.addr.text().c_str(), err.c_str());
         }
@@ -416,8 +416,8 @@ void Instance::remove_vips() {
     }
     std::string err;
     for (size_t i = 0; i < conf_.vips.size(); i++) {
-        if (vip_ifindex_[i] != 0 &&
-            !helper_.io().del_address(vip_ifindex_[i], conf_.vips[i].addr, err)) {
+        if (vip_ifindex_[i] != 0 && !helper_.io().del_address(vip_ifindex_[i], conf_.vips[i].addr,
+                                                              conf_.vips[i].prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
                      conf_.vips[i].text().c_str(), err.c_str());
         }

@@ -400,8 +400,8 @@ bool Netlink::add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::st
     return errno == EEXIST;
 }
 
-bool Netlink::del_address(unsigned ifindex, IpAddr addr, std::string& error) {
-    if (request(RTM_DELADDR, 0, ifindex, addr, 0, false, error)) {
+bool Netlink::del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) {
+    if (request(RTM_DELADDR, 0, ifindex, addr, addr.is_v6() ? prefix : 0, false, error)) {
         return true;
     }
     return errno == EADDRNOTAVAIL || errno == ENODEV;
@@ -562,8 +562,8 @@ bool KernelIo::add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, bool d
     return netlink_.add_address(ifindex, addr, prefix, error, dad);
 }
 
-bool KernelIo::del_address(unsigned ifindex, IpAddr addr, std::string& error) {
-    return netlink_.del_address(ifindex, addr, error);
+bool KernelIo::del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) {
+    return netlink_.del_address(ifindex, addr, prefix, error);
 }
 
 std::unique_ptr<AdvertSocket> KernelIo::open_socket(const std::string& ifname, unsigned ifindex,

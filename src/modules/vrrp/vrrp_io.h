@@ -89,7 +89,8 @@ class Netlink {
     bool add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error,
                      bool dad = false);
     /// Removes `addr` (any prefix) from `ifindex`; an address not there is success.
-    bool del_address(unsigned ifindex, IpAddr addr, std::string& error);
+    /// IPv4: any prefix; IPv6: the kernel matches `prefix` too (inet6_addr_del).
+    bool del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error);
 
   private:
     bool request(uint16_t type, uint16_t flags, unsigned ifindex, IpAddr addr, uint8_t prefix,
@@ -143,7 +144,7 @@ class SystemIo {
     /// As Netlink::add_address / del_address.
     virtual bool add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, bool dad,
                              std::string& error) = 0;
-    virtual bool del_address(unsigned ifindex, IpAddr addr, std::string& error) = 0;
+    virtual bool del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) = 0;
     /// An open socket (VrrpSocket::open), nullptr with `error` set.
     virtual std::unique_ptr<AdvertSocket> open_socket(const std::string& ifname, unsigned ifindex,
                                                       IpAddr src, bool multicast,
@@ -166,7 +167,7 @@ class KernelIo final : public SystemIo {
                              std::string& error) override;
     bool add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, bool dad,
                      std::string& error) override;
-    bool del_address(unsigned ifindex, IpAddr addr, std::string& error) override;
+    bool del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) override;
     std::unique_ptr<AdvertSocket> open_socket(const std::string& ifname, unsigned ifindex,
                                               IpAddr src, bool multicast,
                                               std::string& error) override;

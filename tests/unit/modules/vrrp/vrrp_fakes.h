@@ -242,8 +242,11 @@ class FakeIo final : public SystemIo {
         vips.insert({ifindex, addr});
         return true;
     }
-    bool del_address(unsigned ifindex, IpAddr addr, std::string& error) override {
-        events.push_back("del " + addr.text() + " " + std::to_string(ifindex));
+    bool del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) override {
+        // IPv6 removals name the prefix: the kernel matches it (IPv4 ones any prefix).
+        events.push_back("del " + addr.text() +
+                         (addr.is_v6() ? "/" + std::to_string(prefix) : std::string()) + " " +
+                         std::to_string(ifindex));
         vips.erase({ifindex, addr});
         return true;
     }

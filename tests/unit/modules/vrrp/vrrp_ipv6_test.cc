@@ -56,7 +56,8 @@ class VrrpIpv6Test : public HelperFixture {
 
 TEST_F(VrrpIpv6Test, MasterAdvertisesToFf02_12AndAnnouncesWithNeighbourAdvertisements) {
     start(v6_instance());
-    EXPECT_THAT(io_.take(), ElementsAre("del fd77::100 2", "del fd77::101 3", "del 10.0.0.100 2"));
+    EXPECT_THAT(io_.take(),
+                ElementsAre("del fd77::100/64 2", "del fd77::101/128 3", "del 10.0.0.100 2"));
     time_.advance(kDown100);
     ASSERT_EQ(instance("V6").state(), State::kMaster);
     // IFA_F_NODAD unless `-nodad`; NA for IPv6, gratuitous ARP for the excluded IPv4 address.
@@ -92,7 +93,8 @@ TEST_F(VrrpIpv6Test, HigherPriorityFromALinkLocalSenderWins) {
     io_.take();
     advert6("fe80::9", 150);
     EXPECT_EQ(instance("V6").state(), State::kBackup);
-    EXPECT_THAT(io_.take(), ElementsAre("del fd77::100 2", "del fd77::101 3", "del 10.0.0.100 2"));
+    EXPECT_THAT(io_.take(),
+                ElementsAre("del fd77::100/64 2", "del fd77::101/128 3", "del 10.0.0.100 2"));
     EXPECT_EQ(slot("V6")->master, ip("fe80::9"));
 }
 
