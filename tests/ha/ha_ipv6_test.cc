@@ -1,7 +1,8 @@
 // IPv6 VRRP (VRRPv3, RFC 5798 §5.1.2) through the real binary, in the lab of ha_lab.h (a
 // bridge, fd77::/64 beside 10.77.0.0/24, link-local addresses): two halo nodes fail the IPv6
 // VIP fd77::100 over on a crash, the client reaches it with curl -6 before and after, and its
-// neighbour cache follows the new master's unsolicited neighbour advertisement; halo and
+// neighbour cache follows the new master's unsolicited neighbour advertisement; an instance
+// whose link-local address is still tentative starts once DAD is done with it; halo and
 // Debian's keepalived in one IPv6 group elect each other, the higher priority winning both
 // ways.
 //
@@ -95,6 +96,26 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node2\n"; }, 10s));
     EXPECT_EQ(vrrp_entry(2)["master"].str(), lab_.link_local(lab_.node(2)));
     EXPECT_EQ(node(2).count("cannot"), 0u) << node(2).error_log();
+}
+
+TEST_F(HaIpv6Test, AnInstanceStartsOnceItsLinkLocalAddressLeavesDad) {
+    // Node 1's eth0 down: no link-local address, the instance cannot run.
+    ASSERT_TRUE(lab_.set_link(1, false));
+    add_node(1, 100).start();
+    ASSERT_TRUE(wait_until([&] { return node(1).count("has no IPv6 link-local address") >= 1; }))
+        << node(1).error_log();
+    // Up again with duplicate address detection on: its new link-local address is tentative
+    // for a second or more (a tentative address cannot be bound), past the link-up event.
+    ASSERT_EQ(run_command({"ip", "netns", "exec", lab_.node(1), "sysctl", "-qw",
+                           "net.ipv6.conf.eth0.accept_dad=1"},
+                          10s)
+                  .status,
+              0);
+    ASSERT_TRUE(lab_.set_link(1, true));
+    // The address change (RTMGRP_IPV6_IFADDR) that ends DAD lets it start.
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip6(1); }, 20s)) << node(1).error_log();
+    EXPECT_EQ(node(1).count("can run now"), 1u) << node(1).error_log();
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node1\n"; }, 10s));
 }
 
 // ---- halo and Debian's keepalived in one IPv6 group ----

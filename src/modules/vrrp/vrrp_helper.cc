@@ -436,7 +436,7 @@ void drop_removed_slots(Helper& helper, SharedState& shared) {
         if (!kept) {
             helper.drop_slot_vips(s);
             HALO_LOG(kNotice, "vrrp_instance \"%s\" removed", s.name);
-            memset(&s, 0, sizeof(s));
+            s = Slot{};
         }
     }
 }
@@ -472,7 +472,7 @@ Slot* slot_for(Helper& helper, SharedState& shared, const InstanceConf& c, Start
     }
     for (Slot& s : shared.slots) {
         if (!s.used) {
-            memset(&s, 0, sizeof(s));
+            s = Slot{};
             snprintf(s.name, sizeof(s.name), "%s", c.name.c_str());
             s.used = 1;
             return &s;
@@ -648,17 +648,25 @@ int Helper::run() {
     if (links_.open(err)) {
         links_watch_ = loop_.make_io(links_.fd(), ev::kRead, false, [this](uint32_t) {
             bool changed = false;
-            links_.read([&](const std::string& name, bool up) {
-                auto it = link_state_.find(name);
-                if (it != link_state_.end() && it->second != up) {
-                    HALO_LOG(kNotice, "vrrp: link %s is %s", name.c_str(), up ? "up" : "down");
-                    it->second = up;
-                    changed = true;
-                }
-            });
+            bool addresses = false;
+            links_.read(
+                [&](const std::string& name, bool up) {
+                    auto it = link_state_.find(name);
+                    if (it != link_state_.end() && it->second != up) {
+                        HALO_LOG(kNotice, "vrrp: link %s is %s", name.c_str(), up ? "up" : "down");
+                        it->second = up;
+                        changed = true;
+                    }
+                },
+                [&] { addresses = true; });
             if (changed) {
                 retry_setup();
                 trackers_changed();
+            } else if (addresses && std::any_of(instances_.begin(), instances_.end(),
+                                                [](const auto& i) { return !i->running(); })) {
+                // An IPv6 instance waits for its link-local address to leave the tentative
+                // state (duplicate address detection, a second after the link comes up).
+                retry_setup();
             }
         });
         links_watch_->enable();

@@ -147,9 +147,10 @@ bool Instance::setup() {
     }
     auto primary = helper_.io().primary_address(conf_.interface, conf_.ipv6 ? 6 : 4, vips);
     if (!primary) {
-        HALO_LOG(kError, "vrrp_instance \"%s\": interface \"%s\" has no %s address",
-                 conf_.name.c_str(), conf_.interface.c_str(),
-                 conf_.ipv6 ? "IPv6 link-local" : "IPv4");
+        HALO_LOG(
+            kError, "vrrp_instance \"%s\": interface \"%s\" has no %s address%s",
+            conf_.name.c_str(), conf_.interface.c_str(), conf_.ipv6 ? "IPv6 link-local" : "IPv4",
+            conf_.ipv6 ? " (or it is tentative: duplicate address detection is not done)" : "");
         return false;
     }
     primary_ = *primary;

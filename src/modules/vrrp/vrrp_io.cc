@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -37,12 +39,6 @@ in6_addr to_in6(const IpAddr& a) {
     in6_addr r{};
     memcpy(&r, a.bytes.data(), 16);
     return r;
-}
-
-IpAddr from_in6(const in6_addr& a) {
-    std::array<uint8_t, 16> b;
-    memcpy(b.data(), &a, 16);
-    return IpAddr::from_v6(b);
 }
 
 /// A sockaddr_in6 for `a`; link-scoped addresses (link-local, ff02::/16) get `ifindex` as
@@ -86,30 +82,57 @@ bool link_is_up(const std::string& name) {
     return (r.ifr_flags & IFF_UP) && (r.ifr_flags & IFF_RUNNING);
 }
 
+namespace {
+
+/// RFC 5798 §5.1.2.1: the link-local address of `name`, from /proc/net/if_inet6 (address,
+/// ifindex, prefix length, scope, flags, name; hex), which gives the flags getifaddrs() does
+/// not: a tentative address (IFA_F_TENTATIVE, DAD under way) or a duplicate one is skipped.
+std::optional<IpAddr> link_local_address(const std::string& name, const std::vector<IpAddr>& skip) {
+    FILE* f = fopen("/proc/net/if_inet6", "re");
+    if (f == nullptr) {
+        return std::nullopt;
+    }
+    std::optional<IpAddr> found;
+    char hex[33], ifname[IFNAMSIZ + 1];
+    unsigned index, plen, scope, flags;
+    while (!found &&
+           fscanf(f, "%32s %x %x %x %x %16s", hex, &index, &plen, &scope, &flags, ifname) == 6) {
+        std::array<uint8_t, 16> b;
+        for (size_t i = 0; i < 16; i++) {
+            b[i] = static_cast<uint8_t>(std::stoul(std::string(hex + 2 * i, 2), nullptr, 16));
+        }
+        IpAddr a = IpAddr::from_v6(b);
+        if (name != ifname || !a.is_link_local() ||
+            (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) != 0 ||
+            std::find(skip.begin(), skip.end(), a) != skip.end()) {
+            continue;
+        }
+        found = a;
+    }
+    fclose(f);
+    return found;
+}
+
+}  // namespace
+
 std::optional<IpAddr> primary_address(const std::string& name, int family,
                                       const std::vector<IpAddr>& skip) {
+    if (family == 6) {
+        return link_local_address(name, skip);
+    }
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) {
         return std::nullopt;
     }
-    int af = family == 6 ? AF_INET6 : AF_INET;
     std::optional<IpAddr> found;
     for (ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
-        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != af || name != i->ifa_name) {
+        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || name != i->ifa_name) {
             continue;
         }
-        IpAddr a;
-        if (af == AF_INET6) {
-            a = from_in6(reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
-            if (!a.is_link_local()) {
-                continue;  // RFC 5798 §5.1.2.1: the link-local address
-            }
-        } else {
-            a = IpAddr::from_v4(
-                ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr));
-        }
+        IpAddr a =
+            IpAddr::from_v4(ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr));
         bool is_vip = false;
-        for (IpAddr s : skip) {
+        for (const IpAddr& s : skip) {
             is_vip = is_vip || s == a;
         }
         if (!is_vip) {
@@ -410,8 +433,8 @@ bool Netlink::del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::st
 // ---- LinkMonitor ----
 
 bool LinkMonitor::open(std::string& error) {
-    nl_ =
-        open_rtnetlink(SOCK_CLOEXEC | SOCK_NONBLOCK, RTMGRP_LINK, "rtnetlink link monitor", error);
+    nl_ = open_rtnetlink(SOCK_CLOEXEC | SOCK_NONBLOCK, RTMGRP_LINK | RTMGRP_IPV6_IFADDR,
+                         "rtnetlink link monitor", error);
     return nl_ != nullptr;
 }
 
@@ -423,6 +446,7 @@ namespace {
 
 struct LinkCb {
     const std::function<void(const std::string&, bool)>* changed;
+    bool addresses = false;
 };
 
 int link_attr(const nlattr* attr, void* data) {
@@ -433,6 +457,10 @@ int link_attr(const nlattr* attr, void* data) {
 }
 
 int link_msg(const nlmsghdr* nlh, void* data) {
+    if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR) {
+        static_cast<LinkCb*>(data)->addresses = true;
+        return MNL_CB_OK;
+    }
     if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK) {
         return MNL_CB_OK;
     }
@@ -449,15 +477,19 @@ int link_msg(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-void LinkMonitor::read(const std::function<void(const std::string&, bool)>& changed) {
+void LinkMonitor::read(const std::function<void(const std::string&, bool)>& changed,
+                       const std::function<void()>& addresses) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     LinkCb cb{&changed};
     for (;;) {
         ssize_t n = mnl_socket_recvfrom(nl_.get(), buf.data(), buf.size());
         if (n <= 0) {
-            return;
+            break;
         }
         mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, link_msg, &cb);
+    }
+    if (cb.addresses && addresses) {
+        addresses();
     }
 }
 

@@ -27,7 +27,8 @@ unsigned if_index(const std::string& name);
 bool link_is_up(const std::string& name);
 /// The address adverts of family `family` (4 or 6) are sent from: IPv4, the first address of
 /// `name` that is not in `skip` (the virtual IPs; RFC 5798 §5.1.1.1); IPv6, its link-local
-/// address (RFC 5798 §5.1.2.1) not in `skip`.
+/// address (RFC 5798 §5.1.2.1) not in `skip`, once duplicate address detection is done with
+/// it (a tentative address cannot be bound).
 std::optional<IpAddr> primary_address(const std::string& name, int family,
                                       const std::vector<IpAddr>& skip);
 /// The link-layer address of `name` (Ethernet), for gratuitous ARP.
@@ -100,13 +101,16 @@ class Netlink {
     uint32_t portid_ = 0;
 };
 
-/// Link up/down notifications (RTMGRP_LINK).
+/// Link up/down notifications (RTMGRP_LINK), and IPv6 address changes (RTMGRP_IPV6_IFADDR:
+/// a link-local address leaving the tentative state lets an IPv6 instance start).
 class LinkMonitor {
   public:
     bool open(std::string& error);
     int fd() const;
-    /// Reads what is waiting; calls `changed(ifname, up)` for every link message.
-    void read(const std::function<void(const std::string& ifname, bool up)>& changed);
+    /// Reads what is waiting; calls `changed(ifname, up)` for every link message, then
+    /// `addresses()` once if any IPv6 address message came (when given).
+    void read(const std::function<void(const std::string& ifname, bool up)>& changed,
+              const std::function<void()>& addresses = {});
 
   private:
     MnlSocket nl_;

@@ -198,7 +198,7 @@ class FakeIo final : public SystemIo {
     /// Adds link `name` with `primary` as its address; returns its index.
     unsigned add_link(const std::string& name, const char* primary) {
         unsigned index = static_cast<unsigned>(links.size()) + 2;
-        links[name] = Link{index, true, ip(primary)};
+        links[name] = Link{index, true, ip(primary), {2, 0, 0, 0, 0, 1}, std::nullopt};
         return index;
     }
 
