@@ -1,7 +1,8 @@
 // IPv6 VRRP (VRRPv3, RFC 5798 §5.1.2) through the real binary, in the lab of ha_lab.h (a
 // bridge, fd77::/64 beside 10.77.0.0/24, link-local addresses): two halo nodes fail the IPv6
 // VIP fd77::100 over on a crash, the client reaches it with curl -6 before and after, and its
-// neighbour cache follows the new master's unsolicited neighbour advertisement; an instance
+// neighbour cache follows the new master's unsolicited neighbour advertisement; unicast peers
+// hand it over and back; an instance
 // whose link-local address is still tentative starts once DAD is done with it; halo and
 // Debian's keepalived in one IPv6 group elect each other, the higher priority winning both
 // ways.
@@ -18,11 +19,10 @@
 namespace halo_test {
 namespace {
 
-std::string v6_instance(int priority) {
+std::string v6_instance(int priority, const std::string& extra = {}) {
     return "  vrrp_instance VI_6 {\n    state BACKUP;\n    interface eth0;\n"
            "    virtual_router_id 61;\n    priority " +
-           std::to_string(priority) +
-           ";\n    advert_int 100ms;\n"
+           std::to_string(priority) + ";\n    advert_int 100ms;\n" + extra +
            "    virtual_ipaddress { fd77::100/64; }\n  }\n";
 }
 
@@ -43,9 +43,9 @@ class HaIpv6Test : public ::testing::Test {
             GTEST_SKIP() << "HA tests need root and network namespaces: " << why;
         }
     }
-    HaloNode& add_node(int i, int priority) {
-        nodes_.push_back(std::make_unique<HaloNode>(lab_, i, v6_instance(priority), std::string(),
-                                                    kServerExtra));
+    HaloNode& add_node(int i, int priority, const std::string& extra = {}) {
+        nodes_.push_back(std::make_unique<HaloNode>(lab_, i, v6_instance(priority, extra),
+                                                    std::string(), kServerExtra));
         return *nodes_.back();
     }
     HaloNode& node(int i) { return *nodes_[static_cast<size_t>(i - 1)]; }
@@ -96,6 +96,28 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node2\n"; }, 10s));
     EXPECT_EQ(vrrp_entry(2)["master"].str(), lab_.link_local(lab_.node(2)));
     EXPECT_EQ(node(2).count("cannot"), 0u) << node(2).error_log();
+}
+
+TEST_F(HaIpv6Test, UnicastPeersHandTheVipOverAndBack) {
+    // Each node sends from its fd77:: address to the other's (the source a peer accepts is
+    // the address it lists).
+    add_node(1, 100, "    unicast_src_ip fd77::1;\n    unicast_peer { fd77::2; }\n").start();
+    ASSERT_TRUE(wait_until([&] { return lab_.has_vip6(1); }, 20s)) << node(1).error_log();
+    add_node(2, 90, "    unicast_src_ip fd77::2;\n    unicast_peer { fd77::1; }\n").start();
+    ASSERT_TRUE(wait_until([&] { return vrrp_entry(2)["master"].str() == "fd77::1"; }))
+        << node(2).error_log();
+    ASSERT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node1\n"; }, 10s));
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit());
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(2, true) == std::vector<int>{2}; }, 10s))
+        << node(2).error_log();
+    EXPECT_EQ(node(2).count("(the master sent priority 0)"), 1u) << node(2).error_log();
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node2\n"; }, 10s));
+    node(1).start();
+    ASSERT_TRUE(wait_until([&] { return lab_.vip_holders(2, true) == std::vector<int>{1}; }, 20s))
+        << node(1).error_log();
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node1\n"; }, 10s));
+    EXPECT_EQ(node(1).count("dropped a packet") + node(2).count("dropped a packet"), 0u);
 }
 
 TEST_F(HaIpv6Test, AnInstanceStartsOnceItsLinkLocalAddressLeavesDad) {

@@ -114,6 +114,21 @@ TEST_F(VrrpIpv6Test, EqualPriorityTheGreaterLinkLocalAddressWins) {
     EXPECT_EQ(instance("V6").state(), State::kMaster);
 }
 
+TEST_F(VrrpIpv6Test, UnicastPeersGetTheAdvertsAndOnlyTheirsCount) {
+    start(v6_instance(100, "unicast_src_ip fd77::1; unicast_peer { fd77::2; fd77::3; }\n"));
+    time_.advance(kDown100);
+    ASSERT_EQ(instance("V6").state(), State::kMaster);
+    ASSERT_EQ(io_.sent["eth0"].size(), 2u);
+    EXPECT_EQ(io_.sent["eth0"][0].dst, ip("fd77::2"));
+    EXPECT_EQ(io_.sent["eth0"][1].dst, ip("fd77::3"));
+    EXPECT_EQ(slot("V6")->master, ip("fd77::1"));  // the source: unicast_src_ip
+    // A better advert from an address that is not a peer is ignored; from a peer it counts.
+    advert6("fd77::9", 200);
+    EXPECT_EQ(instance("V6").state(), State::kMaster);
+    advert6("fd77::3", 200);
+    EXPECT_EQ(instance("V6").state(), State::kBackup);
+}
+
 TEST_F(VrrpIpv6Test, NoLinkLocalAddressNoInstance) {
     io_.links["eth0"].link_local.reset();
     start(v6_instance());
