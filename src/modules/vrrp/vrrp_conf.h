@@ -14,7 +14,9 @@
 //           state BACKUP;  interface eth0;  virtual_router_id 51;  priority 100;
 //           advert_int 1s;                  # v2: whole seconds; v3: 10ms steps
 //           authentication { auth_type PASS; auth_pass 1111; }   # v2 only
-//           virtual_ipaddress { 10.77.0.100/24; 10.77.0.101/24 dev eth1; }
+//           virtual_ipaddress { 10.77.0.100/24; 10.77.0.101/24 dev eth1; }  # or IPv6 (one
+//                                           # family; fd77::100/64 [-nodad]), VRRPv3 only
+//           virtual_ipaddress_excluded { fd77::100/64; }   # not advertised, either family
 //           nopreempt;  preempt_delay 5s;
 //           unicast_src_ip 10.77.0.1;  unicast_peer { 10.77.0.2; 10.77.0.3; }
 //           track_script chk [weight=-30];  track_interface eth1 [weight=-10];
