@@ -64,9 +64,12 @@ class HaIpv6Test : public ::testing::Test {
 };
 
 TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdvertisement) {
-    add_node(1, 100).start();
+    // A dual-stack service as keepalived writes it: the IPv4 address rides along, excluded
+    // from the IPv6 adverts.
+    const std::string excluded = "    virtual_ipaddress_excluded { 10.77.0.100/24; }\n";
+    add_node(1, 100, excluded).start();
     ASSERT_TRUE(wait_until([&] { return lab_.has_vip6(1); }, 20s)) << node(1).error_log();
-    add_node(2, 90).start();
+    add_node(2, 90, excluded).start();
     ASSERT_TRUE(wait_until([&] { return node(2).count("INIT -> BACKUP") == 1; }));
     // The backup learns the master from its adverts: its link-local address (§5.1.2.1).
     std::string ll1 = lab_.link_local(lab_.node(1));
@@ -75,6 +78,8 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
         << node(2).error_log();
     EXPECT_EQ(lab_.vip_holders(2, true), std::vector<int>{1});
     ASSERT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node1\n"; }, 10s));
+    EXPECT_EQ(lab_.vip_holders(2), std::vector<int>{1});
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node1\n"; }, 10s));
     std::string mac1 = lab_.mac(lab_.node(1));
     std::string mac2 = lab_.mac(lab_.node(2));
     ASSERT_NE(mac1, mac2);
@@ -94,6 +99,7 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     EXPECT_TRUE(wait_until([&] { return lab_.client_neighbour(kVip6) == mac2; }, 5s))
         << "the client's neighbour entry: " << lab_.client_neighbour(kVip6);
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node2\n"; }, 10s));
+    EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node2\n"; }, 10s));
     EXPECT_EQ(vrrp_entry(2)["master"].str(), lab_.link_local(lab_.node(2)));
     EXPECT_EQ(node(2).count("cannot"), 0u) << node(2).error_log();
 }

@@ -537,6 +537,9 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
 /// The instance's family (its first advertised address's; IPv4 without one, as keepalived):
 /// IPv6 needs VRRPv3 and unicast addresses of the same family.
 Status resolve_family(InstanceConf& c) {
+    // virtual_ipaddress first, whichever block came first (adverts, status page).
+    std::stable_partition(c.vips.begin(), c.vips.end(),
+                          [](const VirtualIp& v) { return !v.excluded; });
     for (const VirtualIp& v : c.vips) {
         if (!v.excluded) {
             c.ipv6 = v.addr.is_v6();

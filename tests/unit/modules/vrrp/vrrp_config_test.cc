@@ -329,8 +329,8 @@ TEST_F(VrrpConfigTest, VirtualAddresses) {
 
 TEST_F(VrrpConfigTest, Ipv6Instance) {
     ASSERT_TRUE(load("vrrp {\nvrrp_instance V6 {\ninterface eth0;\nvirtual_router_id 5;\n"
-                     "virtual_ipaddress {\nfd77::100/64;\nfd77::101 dev eth1 -nodad;\n}\n"
-                     "virtual_ipaddress_excluded {\n10.0.0.5/24;\nfd77::102/64;\n}\n}\n"
+                     "virtual_ipaddress_excluded {\n10.0.0.5/24;\nfd77::102/64;\n}\n"
+                     "virtual_ipaddress {\nfd77::100/64;\nfd77::101 dev eth1 -nodad;\n}\n}\n"
                      // The same VRID on the same link: IPv4 and IPv6 routers are apart.
                      "vrrp_instance V4 {\ninterface eth0;\nvirtual_router_id 5;\n"
                      "virtual_ipaddress {\n10.0.0.1/24;\n}\n}\n}\n")
