@@ -387,5 +387,55 @@ TEST_F(AnycastTest, GracefulStopLosesNothing) {
     EXPECT_GT(c.by_node()[1] + c.by_node()[2], 0u);
 }
 
+// A reload (SIGHUP) while the client sends requests: the new helper joins the TUN device
+// before the old one leaves, so the router never loses the node and no request fails; an
+// address the new configuration adds is announced, one it drops is withdrawn.
+TEST_F(AnycastTest, ReloadKeepsTheRoute) {
+    ASSERT_NO_FATAL_FAILURE(start_all());
+    Client c(lab_.ns("rc"));
+    ASSERT_TRUE(wait_until([&] { return c.total() >= 50; }, 20s));
+    node(1).set_main(
+        "anycast {\n  address 10.77.0.200/32;\n  address 10.77.0.201/32;\n"
+        "  track_upstream app;\n  track_workers;\n  drain_timeout 1s;\n}\n");
+    node(1).write_conf();
+    node(1).proc().signal(SIGHUP);
+    size_t samples = 0;
+    size_t without_node1 = 0;
+    bool handed_over = false;
+    wait_until(
+        [&] {
+            samples++;
+            std::vector<int> p = paths();
+            if (std::find(p.begin(), p.end(), 1) == p.end()) {
+                without_node1++;
+            }
+            handed_over = node(1).count("the new configuration runs the block") == 1;
+            return handed_over;
+        },
+        20s, 5ms);
+    ASSERT_TRUE(handed_over) << node(1).error_log();
+    size_t before = c.total();
+    wait_until([&] { return c.total() >= before + 50; }, 20s);
+    c.stop();
+    EXPECT_EQ(without_node1, 0u) << "of " << samples << " looks at the router's route";
+    EXPECT_EQ(c.failed(), 0u) << c.first_failures();
+    std::string addrs = ip({"-n", lab_.node(1), "-4", "-o", "addr", "show", "dev", "anycast0"}).out;
+    EXPECT_NE(addrs.find("10.77.0.201/32"), std::string::npos) << addrs;
+
+    // The second address goes away again with the next reload.
+    node(1).set_main(
+        "anycast {\n  address 10.77.0.200/32;\n  track_upstream app;\n  track_workers;\n"
+        "  drain_timeout 1s;\n}\n");
+    node(1).write_conf();
+    node(1).proc().signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] {
+        return node(1).count("anycast: 10.77.0.201 removed from the configuration") == 1;
+    })) << node(1).error_log();
+    addrs = ip({"-n", lab_.node(1), "-4", "-o", "addr", "show", "dev", "anycast0"}).out;
+    EXPECT_EQ(addrs.find("10.77.0.201/32"), std::string::npos) << addrs;
+    EXPECT_NE(addrs.find("10.77.0.200/32"), std::string::npos) << addrs;
+    EXPECT_EQ(paths(), (std::vector<int>{1, 2, 3})) << route_text();
+}
+
 }  // namespace
 }  // namespace halo_test
