@@ -306,11 +306,15 @@ std::string verdict(const AnycastConf& conf, const std::vector<std::string>& fai
 
 core::Status init_worker(core::Cycle& cycle, const core::ProcessInfo& info) {
     const AnycastConf* conf = anycast_conf(cycle);
-    if (conf == nullptr || !conf->active() || !conf->track_workers) {
+    if (conf == nullptr || !conf->active()) {
         return core::Status::ok();
     }
     if (info.role == core::ProcessRole::kSingle) {
+        // The helper is a child of the master: a debugging run without one announces nothing.
         HALO_LOG(kWarn, "the anycast block does not run with \"master_process off\"");
+    }
+    if (!conf->track_workers) {
+        return core::Status::ok();
     }
     if (info.role != core::ProcessRole::kWorker || g_shared == nullptr || info.worker_index < 0 ||
         static_cast<size_t>(info.worker_index) >= kMaxWorkers) {
