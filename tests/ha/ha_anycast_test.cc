@@ -318,6 +318,33 @@ TEST_F(AnycastTest, SpreadCrashRejoin) {
     std::printf("anycast rejoin: route back at the router %lldms after the start\n",
                 static_cast<long long>(now_ms() - t0));
     EXPECT_TRUE(wait_until([&] { return spread(30).count(2) == 1; }, 20s));
+
+    // The anycast helper alone killed: its device goes, the route with it; the master starts
+    // a new helper at once, which announces again (so fast that the node's bgpd may never
+    // send the withdrawal: printed, not asserted).
+    pid_t helper = -1;
+    for (const std::string& line : log_lines_with(node(1).error_log(), "start anycast helper")) {
+        helper = static_cast<pid_t>(std::stol(line.substr(line.rfind(' ') + 1)));
+    }
+    ASSERT_GT(helper, 0) << node(1).error_log();
+    ASSERT_EQ(::kill(helper, SIGKILL), 0);
+    size_t without_node1 = 0;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            std::vector<int> p = paths();
+            without_node1 += std::find(p.begin(), p.end(), 1) == p.end() ? 1 : 0;
+            return node(1).count("start anycast helper process") == 2 &&
+                   node(1).count("announced on anycast0") == 2;
+        },
+        20s, 5ms))
+        << node(1).error_log();
+    ASSERT_TRUE(paths_are({1, 2, 3})) << route_text() << node(1).error_log();
+    std::string addrs = ip({"-n", lab_.node(1), "-4", "-o", "addr", "show", "dev", "anycast0"}).out;
+    EXPECT_NE(addrs.find("10.77.0.200/32"), std::string::npos) << addrs;
+    std::printf(
+        "anycast helper killed and respawned: the router was seen without node 1 in %zu "
+        "looks\n",
+        without_node1);
 }
 
 // The upstream group a node tracks loses its only server (health check): the node withdraws,

@@ -378,7 +378,9 @@ std::vector<ServiceStatus> service_status(const core::Cycle& cycle) {
     st.interface = conf->interface;
     st.addresses = conf->address_text;
     // Written by the helper without a lock: each field is stored whole.
-    bool running = g_shared->owner != 0;
+    // A helper that died (SIGKILL) took its TUN device, so its route, with it: not announced.
+    pid_t owner = g_shared->owner;
+    bool running = owner != 0 && core::process_alive(owner);
     auto state = static_cast<ServiceState>(g_shared->state);
     st.state = !running || state == ServiceState::kInit ? "INIT"
                : state == ServiceState::kAnnounced      ? "ANNOUNCED"
