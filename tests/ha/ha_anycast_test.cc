@@ -374,6 +374,12 @@ TEST_F(AnycastTest, TrackersWithdraw) {
     ASSERT_TRUE(paths_are({1, 2, 3})) << route_text() << node(1).error_log();
     status = lab_.curl("http://10.77.0.1/status");
     EXPECT_NE(status.find("\"anycast\":[{\"state\":\"ANNOUNCED\""), std::string::npos) << status;
+    std::string prom = lab_.curl("http://10.77.0.1/status?format=prometheus");
+    EXPECT_NE(prom.find("halo_anycast_announced{interface=\"anycast0\"} 1\n"), std::string::npos)
+        << prom;
+    EXPECT_NE(prom.find("halo_anycast_transitions_total{interface=\"anycast0\"} 3\n"),
+              std::string::npos)
+        << prom;
 
     std::vector<pid_t> workers = node(3).workers();
     ASSERT_EQ(workers.size(), 1u);
