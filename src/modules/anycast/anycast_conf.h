@@ -36,6 +36,7 @@ struct TrackedUpstream {
     std::string where;  // file:line
 };
 
+/// The `anycast` block of a cycle (main level; immutable once the cycle is built).
 struct AnycastConf : core::ConfBase {
     bool seen = false;
     std::string where;                // the block's file:line

@@ -35,6 +35,7 @@ struct SharedState {
     } workers[kMaxWorkers];
 };
 
+/// What the helper last did with the addresses (SharedState::state).
 enum class ServiceState : uint8_t { kInit = 0, kAnnounced = 1, kWithdrawn = 2 };
 
 /// What the trackers say: "" = healthy, else the first failing tracker ("upstream app",

@@ -54,8 +54,8 @@ bool TunDevice::open(const std::string& name, std::string& error) {
     name_ = name;
     // No IPv6 on it: no link-local address, no router solicitations queued to a device
     // nobody reads (best effort: a kernel without IPv6 has no such file).
-    int v6 = ::open(("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6").c_str(),
-                    O_WRONLY | O_CLOEXEC);
+    int v6 =
+        ::open(("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6").c_str(), O_WRONLY | O_CLOEXEC);
     if (v6 >= 0) {
         (void)!write(v6, "1", 1);
         ::close(v6);
