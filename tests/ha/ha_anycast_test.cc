@@ -345,6 +345,17 @@ TEST_F(AnycastTest, SpreadCrashRejoin) {
         "anycast helper killed and respawned: the router was seen without node 1 in %zu "
         "looks\n",
         without_node1);
+
+    // The master alone killed: its children get SIGTERM (parent-death signal), the helper
+    // withdraws on its way out.
+    t0 = now_ms();
+    node(3).proc().signal(SIGKILL);
+    ASSERT_TRUE(paths_are({1, 2})) << route_text() << node(3).error_log();
+    std::printf("anycast master killed alone: route withdrawn at the router after %lldms\n",
+                static_cast<long long>(now_ms() - t0));
+    ASSERT_TRUE(node(3).proc().wait_exit());
+    node(3).start();
+    ASSERT_TRUE(paths_are({1, 2, 3})) << route_text() << node(3).error_log();
 }
 
 // The upstream group a node tracks loses its only server (health check): the node withdraws,
