@@ -438,7 +438,8 @@ TEST_F(AnycastTest, GracefulStopLosesNothing) {
 
 // A reload (SIGHUP) while the client sends requests: the new helper joins the TUN device
 // before the old one leaves, so the router never loses the node and no request fails; an
-// address the new configuration adds is announced, one it drops is withdrawn.
+// address the new configuration adds is announced, one it drops is withdrawn. Then `-s stop`
+// leaves nothing behind.
 TEST_F(AnycastTest, ReloadKeepsTheRoute) {
     ASSERT_NO_FATAL_FAILURE(start_all());
     Client c(lab_.ns("rc"));
@@ -484,6 +485,15 @@ TEST_F(AnycastTest, ReloadKeepsTheRoute) {
     EXPECT_EQ(addrs.find("10.77.0.201/32"), std::string::npos) << addrs;
     EXPECT_NE(addrs.find("10.77.0.200/32"), std::string::npos) << addrs;
     EXPECT_EQ(paths(), (std::vector<int>{1, 2, 3})) << route_text();
+
+    // `halo -s stop` (SIGTERM): withdrawn, and nothing left behind on the node: no device,
+    // no local route.
+    node(1).proc().signal(SIGTERM);
+    ASSERT_TRUE(node(1).proc().wait_exit()) << node(1).error_log();
+    ASSERT_TRUE(paths_are({2, 3})) << route_text();
+    EXPECT_NE(ip({"-n", lab_.node(1), "link", "show", "anycast0"}).status, 0);
+    std::string local = ip({"-n", lab_.node(1), "route", "show", "table", "local"}).out;
+    EXPECT_EQ(local.find("10.77.0.20"), std::string::npos) << local;
 }
 
 }  // namespace
