@@ -218,7 +218,7 @@ struct InstanceDraft {
     std::optional<int> version;
     std::optional<int> priority;
     std::optional<Millis> advert_int;
-    std::string advert_where, auth_where, state_where, preempt_delay_where;
+    std::string advert_where, auth_where, state_where, preempt_delay_where, version_where;
     bool has_state = false, has_interface = false, has_vrid = false, has_auth = false;
     bool has_vips = false, has_excluded = false, has_nopreempt = false, has_src = false,
          has_peers = false;

@@ -69,6 +69,9 @@ Status set_version(ConfContext& cf, VrrpConf& conf) {
         return cf.invalid_value(cf.arg(0), "it must be 2 or 3");
     }
     slot = cf.arg(0) == "2" ? 2 : 3;
+    if (conf.current != nullptr) {
+        conf.current->version_where = cf.node().where();
+    }
     return Status::ok();
 }
 
@@ -536,7 +539,7 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
 
 /// The instance's family (its first advertised address's; IPv4 without one, as keepalived):
 /// IPv6 needs VRRPv3 and unicast addresses of the same family.
-Status resolve_family(InstanceConf& c) {
+Status resolve_family(const InstanceDraft& d, InstanceConf& c) {
     // virtual_ipaddress first, whichever block came first (adverts, status page).
     std::stable_partition(c.vips.begin(), c.vips.end(),
                           [](const VirtualIp& v) { return !v.excluded; });
@@ -549,7 +552,7 @@ Status resolve_family(InstanceConf& c) {
     const char* fam = c.ipv6 ? "IPv6" : "IPv4";
     if (c.ipv6 && c.version == 2) {
         // RFC 3768 is IPv4 only; keepalived sends IPv6 "v2" adverts only outside vrrp_strict.
-        return at(c.where,
+        return at(d.version_where.empty() ? c.where : d.version_where,
                   "vrrp_instance \"" + c.name +
                       "\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, IPv6 needs "
                       "version 3 (RFC 5798)");
@@ -604,7 +607,7 @@ Status resolve(VrrpConf& conf) {
                               c.name + "\" uses version 3)");
             }
         }
-        HALO_TRY(resolve_family(c));
+        HALO_TRY(resolve_family(d, c));
         if (c.unicast_src && c.unicast_peers.empty()) {
             return at(c.where, "\"unicast_src_ip\" without \"unicast_peer\" in vrrp_instance \"" +
                                    c.name + "\"");

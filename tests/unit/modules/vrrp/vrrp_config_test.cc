@@ -364,7 +364,7 @@ TEST_F(VrrpConfigTest, Ipv6Refusals) {
     EXPECT_EQ(instance_error(std::string(kBase) + "version 2;\nvirtual_ipaddress {\nfd77::1;\n}\n"),
               "vrrp_instance \"VI_1\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, "
               "IPv6 needs version 3 (RFC 5798)" +
-                  at(2));
+                  at(5));  // the instance's `version 2;`
     EXPECT_EQ(
         instance_error(std::string(kBase) + "virtual_ipaddress {\nfd77::1;\n}\n", "version 2;\n"),
         "vrrp_instance \"VI_1\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, "
