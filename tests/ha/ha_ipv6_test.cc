@@ -69,6 +69,13 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     const std::string excluded = "    virtual_ipaddress_excluded { 10.77.0.100/24; }\n";
     add_node(1, 100, excluded).start();
     ASSERT_TRUE(wait_until([&] { return lab_.has_vip6(1); }, 20s)) << node(1).error_log();
+    // Node 2 forwards IPv6: its neighbour advertisements carry the Router flag (keepalived's
+    // rule), node 1's do not.
+    ASSERT_EQ(run_command({"ip", "netns", "exec", lab_.node(2), "sysctl", "-qw",
+                           "net.ipv6.conf.eth0.forwarding=1"},
+                          10s)
+                  .status,
+              0);
     add_node(2, 90, excluded).start();
     ASSERT_TRUE(wait_until([&] { return node(2).count("INIT -> BACKUP") == 1; }));
     // The backup learns the master from its adverts: its link-local address (§5.1.2.1).
@@ -84,6 +91,8 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     std::string mac2 = lab_.mac(lab_.node(2));
     ASSERT_NE(mac1, mac2);
     EXPECT_EQ(lab_.client_neighbour(kVip6), mac1);
+    EXPECT_EQ(ip({"-n", lab_.ns("cl"), "-6", "neigh", "show", kVip6}).out.find(" router"),
+              std::string::npos);
     Json n1 = vrrp_entry(1);
     EXPECT_EQ(n1["state"].str(), "MASTER");
     EXPECT_EQ(n1["addresses"][0].str(), "fd77::100/64");
@@ -98,6 +107,8 @@ TEST_F(HaIpv6Test, TwoNodesFailAnIpv6VipOverAndTheClientFollowsTheNeighbourAdver
     // Override flag) can have moved the client's entry for the VIP to node 2's MAC.
     EXPECT_TRUE(wait_until([&] { return lab_.client_neighbour(kVip6) == mac2; }, 5s))
         << "the client's neighbour entry: " << lab_.client_neighbour(kVip6);
+    EXPECT_NE(ip({"-n", lab_.ns("cl"), "-6", "neigh", "show", kVip6}).out.find(" router"),
+              std::string::npos);
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip6() == "node2\n"; }, 10s));
     EXPECT_TRUE(wait_until([&] { return lab_.curl_vip() == "node2\n"; }, 10s));
     EXPECT_EQ(vrrp_entry(2)["master"].str(), lab_.link_local(lab_.node(2)));

@@ -526,6 +526,27 @@ bool send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip
 
 // ---- unsolicited neighbour advertisement ----
 
+namespace {
+
+/// Whether `ifindex` forwards IPv6 (net.ipv6.conf.IF.forwarding): a router, for the R flag.
+bool ipv6_forwarding(unsigned ifindex) {
+    char name[IF_NAMESIZE];
+    if (if_indextoname(ifindex, name) == nullptr) {
+        return false;
+    }
+    std::string path = std::string("/proc/sys/net/ipv6/conf/") + name + "/forwarding";
+    FILE* f = fopen(path.c_str(), "re");
+    if (f == nullptr) {
+        return false;
+    }
+    int on = 0;
+    bool ok = fscanf(f, "%d", &on) == 1;
+    fclose(f);
+    return ok && on != 0;
+}
+
+}  // namespace
+
 bool send_unsolicited_na(unsigned ifindex, const std::array<uint8_t, 6>& mac, IpAddr addr,
                          std::string& error) {
     // The kernel fills in the ICMPv6 checksum of a raw ICMPv6 socket (RFC 3542 §3.1) and picks
@@ -544,6 +565,12 @@ bool send_unsolicited_na(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip
     // then option 2 (target link-layer address, length 1 = 8 octets).
     uint8_t p[32] = {ND_NEIGHBOR_ADVERT, 0, 0, 0};
     p[4] = 0x20;  // O (Override): replace the cached link-layer address; S=0: unsolicited
+    // R (Router), which RFC 5798 §6.4.1 asks of a virtual router, only when the interface
+    // forwards IPv6, as keepalived: a neighbour takes a node that says R for a router, and
+    // a service address on a host is not one.
+    if (ipv6_forwarding(ifindex)) {
+        p[4] |= 0x80;
+    }
     memcpy(p + 8, addr.bytes.data(), 16);
     p[24] = ND_OPT_TARGET_LINKADDR;
     p[25] = 1;

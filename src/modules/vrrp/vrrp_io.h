@@ -123,10 +123,10 @@ bool send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip
                          std::string& error);
 
 /// Sends one unsolicited neighbour advertisement for the IPv6 `addr` out of `ifindex` to
-/// all-nodes ff02::1, hop limit 255, Override flag set, with `mac` as the target link-layer
-/// address (RFC 5798 §6.4.2: "for each IPv6 address ... send an Unsolicited Neighbor
-/// Advertisement"; RFC 4861 §7.2.6). The neighbours that have an entry for `addr` switch to
-/// `mac`.
+/// all-nodes ff02::1, hop limit 255, Override flag set (Router flag too when the interface
+/// forwards IPv6, as keepalived), with `mac` as the target link-layer address (RFC 5798 §6.4.1:
+/// "for each IPv6 address ... send an unsolicited ND Neighbor Advertisement"; RFC 4861
+/// §7.2.6). The neighbours that have an entry for `addr` switch to `mac`.
 bool send_unsolicited_na(unsigned ifindex, const std::array<uint8_t, 6>& mac, IpAddr addr,
                          std::string& error);
 
