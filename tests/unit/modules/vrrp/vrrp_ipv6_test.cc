@@ -103,11 +103,11 @@ TEST_F(VrrpIpv6Test, EqualPriorityTheGreaterLinkLocalAddressWins) {
     start(v6_instance());
     time_.advance(kDown100);
     io_.take();
-    advert6("fe80::0:0:1", 100);  // ours: ignored (our own address)
+    advert6("fe80::1", 100);  // our own address (a looped copy): ignored
     EXPECT_EQ(instance("V6").state(), State::kMaster);
-    advert6("fe80::0:9", 100);
+    advert6("fe80::9", 100);
     EXPECT_EQ(instance("V6").state(), State::kBackup);
-    // A backup with the greater address would stay master: fe80::1 vs a smaller fe80::0.
+    // A master with the greater address stays master: fe80:: < fe80::1.
     start(v6_instance());
     time_.advance(kDown100);
     advert6("fe80::", 100);
@@ -127,6 +127,36 @@ TEST_F(VrrpIpv6Test, UnicastPeersGetTheAdvertsAndOnlyTheirsCount) {
     EXPECT_EQ(instance("V6").state(), State::kMaster);
     advert6("fd77::3", 200);
     EXPECT_EQ(instance("V6").state(), State::kBackup);
+}
+
+TEST_F(VrrpIpv6Test, AReloadHandsTheIpv6MasterOverWithoutAMove) {
+    // The slot a previous helper left: V6 master (handed over), fd77::100/64 up, the master
+    // fe80::1 (IPv6 addresses in the shared slot).
+    make(v6_instance());
+    const InstanceConf& c = helper_->conf().instances[0];
+    Slot& s = shared_->slots[3];
+    snprintf(s.name, sizeof(s.name), "V6");
+    s.used = 1;
+    s.owner = 0;
+    s.state = static_cast<uint8_t>(State::kMaster);
+    s.identity = identity(c);
+    s.fingerprint = fingerprint(c);
+    s.master = ip("fe80::1");
+    s.transitions = 3;
+    s.vip_count = 1;
+    s.vips[0] = SlotVip{ip("fd77::100"), eth0_, 64};
+    peer().make_scripts();
+    peer().claim_slots();
+    EXPECT_EQ(instance("V6").state(), State::kMaster);
+    // Nothing removed; only what the previous helper did not have is announced.
+    EXPECT_THAT(io_.take(),
+                ElementsAre("add fd77::100/64 2", "add fd77::101/128 3 dad", "na fd77::101 3",
+                            "add 10.0.0.100/24 2", "garp 10.0.0.100 2"));
+    EXPECT_EQ(s.master, ip("fe80::1"));
+    EXPECT_EQ(s.transitions, 3u);
+    EXPECT_EQ(s.vip_count, 3u);
+    EXPECT_EQ(s.vips[1].addr, ip("fd77::101"));
+    EXPECT_EQ(s.vips[1].prefix, 128);
 }
 
 TEST_F(VrrpIpv6Test, NoLinkLocalAddressNoInstance) {
