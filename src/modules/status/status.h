@@ -173,6 +173,8 @@ struct VrrpView {
     std::vector<std::string> addresses;  // configured virtual addresses
     bool addresses_up = false;           // on this node's links now
     int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
+    std::string tracker;                 // the tracker that last changed it, "" = none
+    std::vector<std::string> failing;    // the trackers failing now
 };
 
 /// A `limit_conn_zone` (http or stream) and its counters, all workers together.
@@ -215,6 +217,9 @@ struct Snapshot {
     std::vector<VrrpView> vrrp;
     std::vector<LimitConnView> limit_conns;
     std::vector<LimitReqView> limit_reqs;
+    std::string node;  // node_name (the host name by default)
+    /// The cluster view (cluster.h) as JSON, when the location has status_peers; "" = none.
+    std::string cluster_json;
 };
 
 std::string render_json(const Snapshot& s);
