@@ -377,8 +377,18 @@ void analyse(ClusterView& view) {
     std::map<std::tuple<std::string, std::string, std::string>,
              std::vector<std::pair<std::string, std::string>>>
         servers;
-    for (const NodeView& n : view.nodes) {
+    std::set<std::string> names;
+    for (NodeView& n : view.nodes) {
         if (!n.reachable) {
+            continue;
+        }
+        // Two entries of one name (a node listed among its own peers, or nodes left with the
+        // host name they share) would compare a node with itself: the later one is left out.
+        if (!names.insert(n.node).second) {
+            n.reachable = false;
+            n.error = "node_name \"" + n.node +
+                      "\" is in the view already (this node itself, or give each node its own "
+                      "node_name)";
             continue;
         }
         for (const VrrpView& v : n.vrrp) {

@@ -103,7 +103,8 @@ struct ClusterView {
     std::vector<std::pair<std::string, std::string>> faults;  // node, instance in FAULT
 };
 
-/// Compares the nodes' views.
+/// Compares the nodes' views. A reachable node whose name is in the view already is left out
+/// (made unreachable, with the reason in its `error`).
 void analyse(ClusterView& view);
 
 /// The "cluster" member of the JSON page.

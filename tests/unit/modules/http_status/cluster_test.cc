@@ -190,6 +190,18 @@ TEST(ClusterTest, ComparesTheNodes) {
     EXPECT_EQ((*j)["disagreements"][0]["states"]["b"].str(), "down");
     EXPECT_EQ((*j)["disagreements"][0]["states"]["a"].str(), "up");
 
+    // A node listed twice (or two nodes of one name) is compared once.
+    ClusterView twice;
+    twice.nodes.push_back(node_from_snapshot(node_snapshot("a", "MASTER", 51, "up"), "a"));
+    twice.nodes.push_back(view.nodes[0]);
+    twice.nodes.back().self = false;
+    analyse(twice);
+    EXPECT_TRUE(twice.split_brain.empty());
+    EXPECT_FALSE(twice.nodes[1].reachable);
+    EXPECT_EQ(twice.nodes[1].error,
+              "node_name \"a\" is in the view already (this node itself, or give each node its "
+              "own node_name)");
+
     // The page carries it whole.
     Snapshot s = node_snapshot("a", "MASTER", 51, "up");
     s.cluster_json = out;
