@@ -6,7 +6,8 @@
 // JSON (node 3 in FAULT with the tracker that put it there, the upstream server seen down by
 // node 3 only, no split-brain) and the HTML page rendered in headless Chromium from the client
 // namespace (the FAULT row, the alert, the odd cell). A second test makes a split-brain (node 3
-// advertises to an address nobody has and hears nobody): both masters are flagged.
+// advertises to an address nobody has and hears nobody): both masters are flagged, in the
+// JSON and in red on the page in Chromium.
 #include <regex>
 #include <string>
 #include <vector>
@@ -76,6 +77,46 @@ class ClusterViewTest : public HaTest {
         return j ? *j : Json();
     }
     std::string last_;  // the last page read
+
+    /// Node i's /dashboard rendered by headless Chromium run in the client namespace: its DOM
+    /// in `dom`, saved with a screenshot as `<name>.dom.html` and `<name>.png` in the test's
+    /// output folder. False when chromium is not installed.
+    bool dashboard(int i, const std::string& name, std::string& dom) {
+        std::string chromium = find_chromium();
+        if (chromium.empty()) {
+            return false;
+        }
+        TempDir profile("halo-chromium");
+        std::string out = test_output_dir();
+        std::vector<std::string> base = {"ip",
+                                         "netns",
+                                         "exec",
+                                         lab_.ns("cl"),
+                                         chromium,
+                                         "--headless",
+                                         "--no-sandbox",
+                                         "--disable-gpu",
+                                         "--no-first-run",
+                                         "--user-data-dir=" + profile.path(),
+                                         "--virtual-time-budget=5000"};
+        std::string url = "http://10.77.0." + std::to_string(i) + "/dashboard";
+        auto dom_args = base;
+        dom_args.push_back("--dump-dom");
+        dom_args.push_back(url);
+        RunResult r = run_command(dom_args, 90s);
+        EXPECT_EQ(r.status, 0) << r;
+        dom = r.out;
+        write_file(out + "/" + name + ".dom.html", dom);
+        std::string png = out + "/" + name + ".png";
+        auto shot_args = base;
+        shot_args.push_back("--screenshot=" + png);
+        shot_args.push_back("--window-size=1280,1000");
+        shot_args.push_back(url);
+        RunResult shot = run_command(shot_args, 90s);
+        EXPECT_EQ(shot.status, 0) << shot;
+        EXPECT_TRUE(read_file(png).has_value()) << "no screenshot at " << png;
+        return true;
+    }
     /// The entry for node `name` in a page's cluster.nodes (null when absent).
     static Json node_entry(const Json& page, const std::string& name) {
         const Json& nodes = page["cluster"]["nodes"];
@@ -165,36 +206,16 @@ TEST_F(ClusterViewTest, ThreeNodesOneInFaultEveryNodeShowsIt) {
     EXPECT_EQ(own["vrrp"][0]["tracker"].str(), "track_upstream app failed");
 
     // The HTML page in headless Chromium, from the client namespace, on node 1.
-    std::string chromium = find_chromium();
-    if (chromium.empty()) {
+    std::string dom;
+    if (!dashboard(1, "cluster", dom)) {
         GTEST_SKIP() << "chromium is not installed (auto/deps --test installs it)";
     }
-    TempDir profile("halo-chromium");
-    std::string out = test_output_dir();
-    std::vector<std::string> base = {"ip",
-                                     "netns",
-                                     "exec",
-                                     lab_.ns("cl"),
-                                     chromium,
-                                     "--headless",
-                                     "--no-sandbox",
-                                     "--disable-gpu",
-                                     "--no-first-run",
-                                     "--user-data-dir=" + profile.path(),
-                                     "--virtual-time-budget=5000"};
-    std::string url = "http://10.77.0.1/dashboard";
-    auto dom_args = base;
-    dom_args.push_back("--dump-dom");
-    dom_args.push_back(url);
-    RunResult dom = run_command(dom_args, 90s);
-    ASSERT_EQ(dom.status, 0) << dom;
-    write_file(out + "/cluster.dom.html", dom.out);
-    auto has = [&](const std::string& re) { return std::regex_search(dom.out, std::regex(re)); };
-    EXPECT_TRUE(has("<span id=\"node\">n1</span>")) << dom.out;
+    auto has = [&](const std::string& re) { return std::regex_search(dom, std::regex(re)); };
+    EXPECT_TRUE(has("<span id=\"node\">n1</span>")) << dom;
     EXPECT_TRUE(
         has("class=\"cluster-vrrp fault\" data-node=\"n3\" data-instance=\"VI_1\" "
             "data-state=\"FAULT\""))
-        << dom.out;
+        << dom;
     EXPECT_TRUE(has("data-node=\"n1\" data-instance=\"VI_1\" data-state=\"MASTER\""));
     EXPECT_TRUE(has("data-node=\"n2\" data-instance=\"VI_1\" data-state=\"BACKUP\""));
     EXPECT_TRUE(has("<td>track_upstream app failed</td>"));
@@ -203,15 +224,7 @@ TEST_F(ClusterViewTest, ThreeNodesOneInFaultEveryNodeShowsIt) {
                     std::string(kBackend) + ":80\" data-disagree=\"true\""));
     EXPECT_TRUE(has("class=\"cluster-peer odd\" data-node=\"n3\" data-state=\"down\""));
     EXPECT_FALSE(has("class=\"alert split-brain\""));
-    EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom.out;
-    std::string png = out + "/cluster.png";
-    auto shot_args = base;
-    shot_args.push_back("--screenshot=" + png);
-    shot_args.push_back("--window-size=1280,1000");
-    shot_args.push_back(url);
-    RunResult shot = run_command(shot_args, 90s);
-    EXPECT_EQ(shot.status, 0) << shot;
-    EXPECT_TRUE(read_file(png).has_value()) << "no screenshot at " << png;
+    EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom;
 }
 
 TEST_F(ClusterViewTest, SplitBrainIsFlagged) {
@@ -234,6 +247,24 @@ TEST_F(ClusterViewTest, SplitBrainIsFlagged) {
     EXPECT_EQ(c["split_brain"][0]["masters"][1].str(), "n3");
     EXPECT_EQ(c["faults"].size(), 0u);
     EXPECT_EQ(c["disagreements"].size(), 0u);
+
+    // Node 2's page in headless Chromium: the red alert and both masters' rows marked.
+    std::string dom;
+    if (!dashboard(2, "split-brain", dom)) {
+        GTEST_SKIP() << "chromium is not installed (auto/deps --test installs it)";
+    }
+    auto has = [&](const std::string& re) { return std::regex_search(dom, std::regex(re)); };
+    EXPECT_TRUE(has("class=\"alert split-brain\">Split brain: VRID 51 has 2 masters: n1, n3<"))
+        << dom;
+    EXPECT_TRUE(
+        has("class=\"cluster-vrrp split\" data-node=\"n1\" data-instance=\"VI_1\" "
+            "data-state=\"MASTER\""));
+    EXPECT_TRUE(
+        has("class=\"cluster-vrrp split\" data-node=\"n3\" data-instance=\"VI_1\" "
+            "data-state=\"MASTER\""));
+    EXPECT_TRUE(
+        has("class=\"cluster-vrrp split\" data-node=\"n2\" data-instance=\"VI_1\" "
+            "data-state=\"BACKUP\""));
 }
 
 }  // namespace
