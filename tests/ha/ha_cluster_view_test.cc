@@ -1,13 +1,13 @@
 // One view of the cluster (docs/status.md, "Cluster view") through the real binary, in the
 // namespace lab: three halo nodes (node_name n1..n3), each listing the two others in
-// `status_peers`. All three proxy /app to one backend, 10.77.0.60:80 (an address of node 2,
-// served by its halo); node 3 has lost its route to it (a `prohibit` route), so its group goes
-// down and its VI_1 (track_upstream app fault) enters FAULT. Every node's page shows it: the
-// JSON (node 3 in FAULT with the tracker that put it there, the upstream server seen down by
-// node 3 only, no split-brain) and the HTML page rendered in headless Chromium from the client
-// namespace (the FAULT row, the alert, the odd cell). A second test makes a split-brain (node 3
-// advertises to an address nobody has and hears nobody): both masters are flagged, in the
-// JSON and in red on the page in Chromium.
+// `status_peers`. All three proxy /app to one backend at 10.77.0.60:80 and 10.77.0.61:80
+// (addresses of node 2, served by its halo); node 3 has lost its routes to them (`prohibit`
+// routes), so its group goes down and its VI_1 (track_upstream app fault) enters FAULT. Every
+// node's page shows it: the JSON (node 3 in FAULT with the tracker that put it there, the upstream
+// server seen down by node 3 only, no split-brain) and the HTML page rendered in headless Chromium
+// from the client namespace (the FAULT row, the alert, the odd cell). A second test makes a
+// split-brain (node 3 advertises to an address nobody has and hears nobody): both masters are
+// flagged, in the JSON and in red on the page in Chromium.
 #include <regex>
 #include <string>
 #include <vector>
