@@ -198,6 +198,9 @@ TEST_F(ClusterViewTest, ThreeNodesOneInFaultEveryNodeShowsIt) {
             EXPECT_EQ(d["states"]["n2"].str(), "up");
             EXPECT_EQ(d["states"]["n3"].str(), "down");
         }
+        // Why node 3 has them down: max_fails (the failed attempts), not a health check.
+        EXPECT_EQ(node_entry(p, "n3")["upstreams"][0]["down_reason"].str(), "failures");
+        EXPECT_TRUE(node_entry(p, "n1")["upstreams"][0]["down_reason"].is_null());
     }
     // Its own page says the same about itself (its vrrp entry, and no peers with peers=off).
     Json own = page(3, "?peers=off");
@@ -222,7 +225,10 @@ TEST_F(ClusterViewTest, ThreeNodesOneInFaultEveryNodeShowsIt) {
     EXPECT_TRUE(has("class=\"alert warn fault\">n3: VI_1 is in FAULT<"));
     EXPECT_TRUE(has("class=\"cluster-upstream disagree\" data-upstream=\"app\" data-server=\"" +
                     std::string(kBackend) + ":80\" data-disagree=\"true\""));
-    EXPECT_TRUE(has("class=\"cluster-peer odd\" data-node=\"n3\" data-state=\"down\""));
+    EXPECT_TRUE(
+        has("class=\"cluster-peer odd\" data-node=\"n3\" data-state=\"down\" "
+            "title=\"down: failures\""))
+        << dom;
     EXPECT_FALSE(has("class=\"alert split-brain\""));
     EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom;
 }

@@ -349,8 +349,8 @@ bool node_from_page(const JsonValue& page, NodeView& out) {
     }
     for (const JsonValue& u : page["upstreams"].items) {
         for (const JsonValue& p : u["peers"].items) {
-            out.upstreams.push_back(
-                {u["name"].str(), u["block"].str(), p["server"].str(), p["state"].str()});
+            out.upstreams.push_back({u["name"].str(), u["block"].str(), p["server"].str(),
+                                     p["state"].str(), p["down_reason"].str()});
         }
     }
     out.reachable = true;
@@ -366,7 +366,8 @@ NodeView node_from_snapshot(const Snapshot& s, const std::string& node) {
     n.vrrp = s.vrrp;
     for (const UpstreamView& u : s.upstreams) {
         for (const PeerView& p : u.peers) {
-            n.upstreams.push_back({u.name, u.stream ? "stream" : "http", p.server, p.state});
+            n.upstreams.push_back(
+                {u.name, u.stream ? "stream" : "http", p.server, p.state, p.down_reason});
         }
     }
     return n;
@@ -499,6 +500,12 @@ void node_json(std::string& out, const NodeView& n) {
         str_member(out, "server", p.server);
         out += ',';
         str_member(out, "state", p.state);
+        out += ",\"down_reason\":";
+        if (p.down_reason.empty()) {
+            out += "null";
+        } else {
+            append_json_string(out, p.down_reason);
+        }
         out += '}';
     }
     out += "]}";

@@ -61,7 +61,8 @@ struct ClusterPeerState {
     std::string upstream;
     std::string block;  // "http" or "stream"
     std::string server;
-    std::string state;  // up, down, backup, draining
+    std::string state;        // up, down, backup, draining
+    std::string down_reason;  // config, health_check, failures; "" when not down
 };
 
 /// One node of the cluster: this one (from its Snapshot) or a peer (from its page).

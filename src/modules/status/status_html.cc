@@ -176,8 +176,9 @@ function drawCluster(c) {
       const k = p.block + " " + p.upstream + " " + p.server;
       if (!keys.has(k)) keys.set(k, {p: p, states: {}});
       keys.get(k).states[n.node] = p.state;
+      if (p.down_reason) (keys.get(k).reasons = keys.get(k).reasons || {})[n.node] = p.down_reason;
     }
-  for (const {p, states} of keys.values()) {
+  for (const {p, states, reasons} of keys.values()) {
     const values = Object.values(states);
     const differ = new Set(values).size > 1;
     // The state most nodes see; the cells that differ from it are outlined (none on a tie).
@@ -198,6 +199,10 @@ function drawCluster(c) {
       if (st) td.appendChild(badge(st)); else td.textContent = "-";
       td.className = "cluster-peer" + (differ && usual && st && st !== usual ? " odd" : "");
       td.dataset.node = n.node; td.dataset.state = st || "";
+      if (reasons && reasons[n.node]) {
+        td.title = "down: " + reasons[n.node];
+        td.appendChild(el("span", " " + reasons[n.node].replace("_", " "), "reason"));
+      }
       tr.appendChild(td);
     }
     u.appendChild(tr);

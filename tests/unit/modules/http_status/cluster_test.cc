@@ -110,6 +110,7 @@ Snapshot node_snapshot(const std::string& name, const std::string& state, int vr
     PeerView p;
     p.server = "10.0.0.9:80";
     p.state = peer_state;
+    p.down_reason = peer_state == "down" ? "health_check" : "";
     u.peers.push_back(p);
     s.upstreams.push_back(u);
     return s;
@@ -136,6 +137,7 @@ TEST(ClusterTest, APeersPageReadBack) {
     EXPECT_EQ(n.upstreams[0].block, "http");
     EXPECT_EQ(n.upstreams[0].server, "10.0.0.9:80");
     EXPECT_EQ(n.upstreams[0].state, "down");
+    EXPECT_EQ(n.upstreams[0].down_reason, "health_check");
 
     NodeView other;
     EXPECT_FALSE(node_from_page(*parse_json("{\"a\": 1}"), other));
@@ -189,6 +191,8 @@ TEST(ClusterTest, ComparesTheNodes) {
     EXPECT_EQ((*j)["faults"][0]["node"].str(), "c");
     EXPECT_EQ((*j)["disagreements"][0]["states"]["b"].str(), "down");
     EXPECT_EQ((*j)["disagreements"][0]["states"]["a"].str(), "up");
+    EXPECT_EQ((*j)["nodes"][1]["upstreams"][0]["down_reason"].str(), "health_check");
+    EXPECT_TRUE((*j)["nodes"][0]["upstreams"][0]["down_reason"].is_null());
 
     // A node listed twice (or two nodes of one name) is compared once.
     ClusterView twice;
