@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 
@@ -317,6 +318,48 @@ std::optional<JsonValue> parse_json(std::string_view text) {
     return v;
 }
 
+void write_json(std::string& out, const JsonValue& v) {
+    switch (v.type) {
+        case JsonValue::Type::kNull:
+            out += "null";
+            return;
+        case JsonValue::Type::kBool:
+            out += v.boolean ? "true" : "false";
+            return;
+        case JsonValue::Type::kNumber: {
+            char buf[40];
+            if (std::trunc(v.number) == v.number && std::fabs(v.number) < 9e15) {
+                snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(v.number));
+            } else {
+                snprintf(buf, sizeof(buf), "%.17g", v.number);
+            }
+            out += buf;
+            return;
+        }
+        case JsonValue::Type::kString:
+            append_json_string(out, v.string);
+            return;
+        case JsonValue::Type::kArray:
+            out += '[';
+            for (size_t i = 0; i < v.items.size(); i++) {
+                out += i > 0 ? "," : "";
+                write_json(out, v.items[i]);
+            }
+            out += ']';
+            return;
+        case JsonValue::Type::kObject:
+            out += '{';
+            for (size_t i = 0; i < v.members.size(); i++) {
+                out += i > 0 ? "," : "";
+                append_json_string(out, v.members[i].first);
+                out += ':';
+                write_json(out, v.members[i].second);
+            }
+            out += '}';
+            return;
+    }
+}
+
 // ---- the nodes ----
 
 bool node_from_page(const JsonValue& page, NodeView& out) {
@@ -353,23 +396,27 @@ bool node_from_page(const JsonValue& page, NodeView& out) {
                                      p["state"].str(), p["down_reason"].str()});
         }
     }
+    if (page["anycast"].type != JsonValue::Type::kNull) {
+        write_json(out.anycast, page["anycast"]);
+    }
     out.reachable = true;
     return true;
 }
 
 NodeView node_from_snapshot(const Snapshot& s, const std::string& node) {
+    // Through its own JSON, so that this node is read as its peers read it (members other
+    // modules add to the page, such as `anycast`, included).
+    Snapshot alone = s;
+    alone.cluster_json.clear();
     NodeView n;
+    auto page = parse_json(render_json(alone));
+    if (page) {
+        node_from_page(*page, n);
+    }
     n.node = node;
     n.self = true;
     n.reachable = true;
-    n.fetched_ms = s.now_ms;
-    n.vrrp = s.vrrp;
-    for (const UpstreamView& u : s.upstreams) {
-        for (const PeerView& p : u.peers) {
-            n.upstreams.push_back(
-                {u.name, u.stream ? "stream" : "http", p.server, p.state, p.down_reason});
-        }
-    }
+    n.error.clear();
     return n;
 }
 
@@ -489,7 +536,9 @@ void node_json(std::string& out, const NodeView& n) {
         out += v.addresses_up ? "true" : "false";
         out += '}';
     }
-    out += "],\"upstreams\":[";
+    out += "],\"anycast\":";
+    out += n.anycast.empty() ? "null" : n.anycast;
+    out += ",\"upstreams\":[";
     for (size_t i = 0; i < n.upstreams.size(); i++) {
         const ClusterPeerState& p = n.upstreams[i];
         out += i > 0 ? ",{" : "{";

@@ -55,6 +55,8 @@ struct JsonValue {
 
 /// Parses a whole document; nullopt when it is not valid JSON (or nests deeper than 64).
 std::optional<JsonValue> parse_json(std::string_view text);
+/// Writes `v` back as compact JSON (numbers as %.17g, integers without a fraction).
+void write_json(std::string& out, const JsonValue& v);
 
 /// One upstream server as a node sees it.
 struct ClusterPeerState {
@@ -75,11 +77,14 @@ struct NodeView {
     int64_t fetched_ms = 0;  // Unix ms of the page
     std::vector<VrrpView> vrrp;
     std::vector<ClusterPeerState> upstreams;
+    /// The page's `anycast` member as it came (the anycast module's state), compact JSON;
+    /// "" when the page has none.
+    std::string anycast;
 };
 
 /// Fills `out` from a peer's JSON page; false (with `out.error`) when it is not one.
 bool node_from_page(const JsonValue& page, NodeView& out);
-/// This node's view, from its own Snapshot.
+/// This node's view, from its own Snapshot (its JSON read back: what a peer would see).
 NodeView node_from_snapshot(const Snapshot& s, const std::string& node);
 
 /// A virtual router (VRID) that more than one reachable node calls MASTER.

@@ -83,6 +83,14 @@ TEST(ClusterTest, JsonReader) {
                             "\"\x01\"", "\"\\q\"", "01x", "nan"}) {
         EXPECT_FALSE(parse_json(bad)) << bad;
     }
+    std::string back;
+    write_json(back, *v);
+    EXPECT_EQ(back,
+              "{\"a\":[1,-25,true,false,null],\"s\":\"x\\\"\\\\/\\n\xc3\xa9\xf0\x9f\x98\x80\","
+              "\"o\":{}}");
+    back.clear();
+    write_json(back, *parse_json("[0.5, 1e300, -3]"));
+    EXPECT_EQ(back, "[0.5,1.0000000000000001e+300,-3]");
     EXPECT_FALSE(parse_json(std::string(100, '[') + std::string(100, ']')));
     EXPECT_TRUE(parse_json(std::string(60, '[') + std::string(60, ']')));
 }
@@ -139,6 +147,16 @@ TEST(ClusterTest, APeersPageReadBack) {
     EXPECT_EQ(n.upstreams[0].state, "down");
     EXPECT_EQ(n.upstreams[0].down_reason, "health_check");
 
+    // Another module's state on the page (the anycast module's `anycast`) is carried as is.
+    auto with_anycast = parse_json(
+        "{\"node\":\"x\",\"vrrp\":[],\"upstreams\":[],"
+        "\"anycast\":{\"address\":\"10.77.0.200/32\",\"announced\":true}}");
+    ASSERT_TRUE(with_anycast);
+    NodeView any;
+    ASSERT_TRUE(node_from_page(*with_anycast, any));
+    EXPECT_EQ(any.anycast, "{\"address\":\"10.77.0.200/32\",\"announced\":true}");
+    EXPECT_EQ(n.anycast, "");
+
     NodeView other;
     EXPECT_FALSE(node_from_page(*parse_json("{\"a\": 1}"), other));
     EXPECT_EQ(other.error, "not a halo status page");
@@ -185,6 +203,7 @@ TEST(ClusterTest, ComparesTheNodes) {
     EXPECT_EQ((*j)["nodes"][1]["url"].str(), "http://b/status");
     EXPECT_FALSE((*j)["nodes"][3]["reachable"].boolean());
     EXPECT_EQ((*j)["nodes"][3]["error"].str(), "timed out");
+    EXPECT_TRUE((*j)["nodes"][0]["anycast"].is_null());
     EXPECT_EQ((*j)["nodes"][2]["vrrp"][0]["tracker"].str(), "track_script chk failed");
     EXPECT_EQ((*j)["split_brain"][0]["masters"][1].str(), "b");
     EXPECT_EQ((*j)["no_master"][0].integer(), 52);
