@@ -396,7 +396,10 @@ bool node_from_page(const JsonValue& page, NodeView& out) {
                                      p["state"].str(), p["down_reason"].str()});
         }
     }
-    if (page["anycast"].type != JsonValue::Type::kNull) {
+    // The anycast module's member: an empty list is a node without an anycast block.
+    const JsonValue& anycast = page["anycast"];
+    if (anycast.type != JsonValue::Type::kNull &&
+        !(anycast.type == JsonValue::Type::kArray && anycast.items.empty())) {
         write_json(out.anycast, page["anycast"]);
     }
     out.reachable = true;
