@@ -75,12 +75,19 @@ void Exchange::read_upstream() {
             if (budget == 0) {
                 return;
             }
-            if (in_.empty() && up_->transport() == nullptr && !scratch().busy) {
+            if (in_.empty() && codec_ == nullptr && up_->transport() == nullptr &&
+                !scratch().busy) {
                 if (!read_body_piece(budget)) {
                     return;
                 }
                 continue;
             }
+        }
+        if (codec_) {
+            if (!codec_bytes(budget)) {
+                return;
+            }
+            continue;
         }
         if (state_ == State::kReadingHead && in_.empty() && up_->transport() == nullptr &&
             !scratch().busy) {
@@ -286,7 +293,10 @@ bool Exchange::on_bytes() {
         return body_bytes();
     }
     std::string why;
-    switch (http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)) {
+    auto parsed =
+        codec_ ? codec_->parse_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)
+               : http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why);
+    switch (parsed) {
         case http::ParseResult::kIncomplete:
             return true;
         case http::ParseResult::kError:
@@ -372,6 +382,9 @@ bool Exchange::on_head() {
     pass_head();
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
+    if (codec_ && framing_ != http::BodyFraming::kNone) {
+        framing_ = http::BodyFraming::kUntilClose;  // the records (or the close) end it
+    }
     body_left_ = head_.content_length.value_or(0);
     if (buffering_ && !c_.limit_rate->zero()) {
         // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
@@ -613,7 +626,7 @@ void Exchange::on_upstream_closed() {
         return;
     }
     if (state_ == State::kReadingBody) {
-        if (framing_ == http::BodyFraming::kUntilClose) {
+        if (framing_ == http::BodyFraming::kUntilClose && !(codec_ && codec_->framed())) {
             drop_upstream();
             finish_body();
             return;
@@ -654,8 +667,10 @@ void Exchange::pass_trailers() {
 void Exchange::finish_body(std::string_view last_bytes) {
     state_ = State::kDone;
     // A streamed body must have gone out whole (nginx's request_body_sent).
-    bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 && !head_.close &&
-                    !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose &&
+    bool reusable = up_ && pass_.group->keepalive() > 0 &&
+                    (codec_ ? codec_end_ && raw_.empty() && codec_->reusable()
+                            : *c_.http_minor == 1 && !head_.close && !extra_bytes_ &&
+                                  framing_ != http::BodyFraming::kUntilClose) &&
                     (!streaming_ || body_in_) && !up_->output_pending();
     release(upstream::Outcome::kOk);
     if (reusable) {
@@ -702,6 +717,77 @@ bool Exchange::start_tunnel() {
     if (!early.empty()) {
         r_.write_raw(early);
     }
+    return true;
+}
+
+bool Exchange::codec_bytes(size_t budget) {
+    size_t had = in_.size();
+    switch (up_->read(raw_, std::min(kReadPiece, budget))) {
+        case ev::IoStatus::kOk:
+            break;
+        case ev::IoStatus::kAgain:
+            up_->set_timeout(*c_.read_timeout);
+            return false;
+        case ev::IoStatus::kEof:
+        case ev::IoStatus::kError:
+            on_upstream_closed();
+            return false;
+    }
+    if (codec_->framed() && !decode_records()) {
+        return false;
+    }
+    if (!codec_->framed()) {
+        in_.append(raw_.view());
+        raw_.clear();
+    }
+    if (budget != SIZE_MAX) {
+        count_read(in_.size() - had);
+    }
+    if (!on_bytes()) {
+        return false;
+    }
+    if (!codec_end_) {
+        return true;
+    }
+    if (state_ == State::kReadingHead) {
+        fail(kNextInvalidHeader, 502,
+             "upstream prematurely closed FastCGI stdout while reading response header from "
+             "upstream");
+        return false;
+    }
+    if (state_ == State::kReadingBody) {
+        finish_body();
+    }
+    return false;
+}
+
+bool Exchange::decode_records() {
+    std::vector<std::string> messages;
+    std::string why;
+    Codec::Decoded d = codec_->decode(raw_, in_, messages, why);
+    bool head = state_ != State::kReadingBody;
+    const char* during =
+        head ? " while reading response header from upstream" : " while reading upstream";
+    for (const std::string& m : messages) {
+        log_text(core::LogLevel::kError, m + during);
+        if (head && codec_->fatal_message(m)) {
+            fail_text(kNextInvalidHeader, 502,
+                      std::string("upstream sent invalid header") + during);
+            return false;
+        }
+    }
+    if (d == Codec::Decoded::kError) {
+        if (head) {
+            fail_text(kNextInvalidHeader, 502, why + during);
+        } else {
+            log_text(core::LogLevel::kError, why + during);
+            release(upstream::Outcome::kFailed);
+            drop_upstream();
+            r_.abort();
+        }
+        return false;
+    }
+    codec_end_ = d == Codec::Decoded::kEnd;
     return true;
 }
 
