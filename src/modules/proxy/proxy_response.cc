@@ -475,6 +475,7 @@ bool Exchange::has_error_page(int status) const {
 
 void Exchange::pass_head() {
     std::string_view type = pass_response_headers(r_, c_, pass_, head_);
+    r_.out.location_as_is = codec_ != nullptr;
     std::optional<uint64_t> length = head_.content_length;
     if (head_.chunked || head_.status == 204 || head_.status == 304) {
         length.reset();
