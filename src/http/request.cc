@@ -207,6 +207,8 @@ std::string_view status_text(int status) {
             return "OK";
         case 201:
             return "Created";
+        case 202:
+            return "Accepted";  // nginx's table has it
         case 204:
             return "No Content";
         case 206:

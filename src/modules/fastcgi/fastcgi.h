@@ -14,21 +14,15 @@
 #include "http/variables.h"
 #include "modules/proxy/proxy.h"
 #include "modules/proxy/proxy_codec.h"
+#include "modules/proxy/proxy_shared.h"
 
 namespace mod::fastcgi {
 
-/// `fastcgi_param NAME value [if_not_empty];`
-struct Param {
-    std::string name;
-    http::ComplexValue value;
-    bool if_not_empty = false;
-};
-
 struct FastcgiLocConf : proxy::ProxyLocConf {
     // pass (ProxyLocConf's): fastcgi_pass, not inherited.
-    std::shared_ptr<std::deque<Param>> params;  // a deque: the values are registered by address
-    std::optional<std::string> index;           // fastcgi_index
-    std::shared_ptr<http::Regex> split;         // fastcgi_split_path_info (two captures)
+    proxy::CgiParams params;             // fastcgi_param
+    std::optional<std::string> index;    // fastcgi_index
+    std::shared_ptr<http::Regex> split;  // fastcgi_split_path_info (two captures)
     bool split_set = false;
     std::optional<bool> keep_conn;                           // off
     std::shared_ptr<std::vector<std::string>> catch_stderr;  // fastcgi_catch_stderr

@@ -35,15 +35,6 @@ void append_length(size_t n, std::string& out) {
     out += static_cast<char>(n & 0xff);
 }
 
-/// "X-Forwarded-For" -> "HTTP_X_FORWARDED_FOR".
-std::string cgi_header_name(std::string_view name) {
-    std::string out = "HTTP_";
-    for (char c : name) {
-        out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
-
 }  // namespace
 
 void name_value(std::string_view name, std::string_view value, std::string& out) {
@@ -55,43 +46,9 @@ void name_value(std::string_view name, std::string_view value, std::string& out)
 
 std::string FastcgiCodec::request_head(const http::Request& r, bool) {
     std::string pairs;
-    std::vector<std::string> set_names;
-    if (c_.params) {
-        std::string value;
-        for (const Param& p : *c_.params) {
-            value.clear();
-            p.value.eval(r, value);
-            if (p.if_not_empty && value.empty()) {
-                continue;
-            }
-            name_value(p.name, value, pairs);
-            if (p.name.size() > 5 && p.name.compare(0, 5, "HTTP_") == 0) {
-                set_names.push_back(p.name);
-            }
-        }
-    }
-    if (*c_.pass_request_headers) {
-        // Each field as HTTP_NAME, but those a fastcgi_param sets; repeated fields joined
-        // (", ", "; " for Cookie), as nginx 1.23 does.
-        std::vector<std::pair<std::string, std::string>> fields;
-        for (const http::Header& h : r.headers) {
-            std::string name = cgi_header_name(h.name);
-            if (std::find(set_names.begin(), set_names.end(), name) != set_names.end()) {
-                continue;
-            }
-            auto same = std::find_if(fields.begin(), fields.end(),
-                                     [&](const auto& f) { return f.first == name; });
-            if (same != fields.end()) {
-                same->second += name == "HTTP_COOKIE" ? "; " : ", ";
-                same->second.append(h.value);
-                continue;
-            }
-            fields.emplace_back(std::move(name), std::string(h.value));
-        }
-        for (const auto& [name, value] : fields) {
-            name_value(name, value, pairs);
-        }
-    }
+    proxy::cgi_params(
+        r, c_.params, *c_.pass_request_headers,
+        [&](std::string_view name, std::string_view value) { name_value(name, value, pairs); });
     std::string out;
     out.reserve(16 + pairs.size() + 8 * (pairs.size() / 32768 + 2));
     record_head(kBeginRequest, 8, out);

@@ -224,6 +224,8 @@ core::Status limit_rate(core::ConfContext& cf, ProxyLocConf& c);
 core::Status ignore_headers(core::ConfContext& cf, ProxyLocConf& c);
 core::Status bind(core::ConfContext& cf, ProxyLocConf& c);
 core::Status next_upstream(core::ConfContext& cf, ProxyLocConf& c);
+/// *_busy_buffers_size: accepted for nginx configs, halo sizes these itself.
+core::Status ignored(core::ConfContext& cf);
 }  // namespace shared
 
 /// The content handler of a location with proxy_pass (or fastcgi_pass, ...: `codec` speaks

@@ -32,6 +32,8 @@ class Codec {
     /// The request up to its body (FastCGI: BEGIN_REQUEST and PARAMS); `streamed`: the body
     /// follows as the client sends it, its length unknown when it came chunked.
     virtual std::string request_head(const http::Request& r, bool streamed) = 0;
+    /// Why request_head() gave nothing (the request cannot be sent: 500).
+    virtual std::string_view request_error() const { return {}; }
     /// The body is sent in pieces of at most this many bytes, each after body_prefix().
     virtual size_t max_piece() const = 0;
     /// Appends what goes before a body piece of `len` bytes (FastCGI: a STDIN record head).

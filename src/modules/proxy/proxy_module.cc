@@ -639,6 +639,9 @@ Status bind(ConfContext& cf, ProxyLocConf& c) {
 Status next_upstream(ConfContext& cf, ProxyLocConf& c) {
     return core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>().fn(cf, c);
 }
+Status ignored(ConfContext& cf) {
+    return set_ignored(cf);
+}
 }  // namespace shared
 
 extern const core::Module kModule{

@@ -43,6 +43,11 @@ void Exchange::begin_with_peers() {
     if (codec_) {
         request_head_ = codec_->request_head(r_, streaming_);
         pool_tag_ = codec_->pool_tag();
+        if (request_head_.empty()) {
+            log_request(core::LogLevel::kError, std::string(codec_->request_error()));
+            finish_error(500);
+            return;
+        }
         attempt();
         return;
     }

@@ -84,7 +84,7 @@ TEST(CgiHeadTest, StatusLocationAndDefault) {
               http::ParseResult::kComplete);
     EXPECT_EQ(h.status, 404);
     EXPECT_EQ(h.reason, "Not Found");
-    EXPECT_EQ(h.head_len, 36u);
+    EXPECT_EQ(h.head_len, 33u);
     scan = 0;
     ASSERT_EQ(mod::proxy::parse_cgi_head("Location: /x\n\n", 4096, scan, h, nullptr),
               http::ParseResult::kComplete);
