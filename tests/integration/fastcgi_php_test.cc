@@ -40,7 +40,9 @@ if (isset($_GET['err'])) { error_log("custom error from php"); }
 /// One PHP-FPM master with one static pool on 127.0.0.1:port, in the foreground, ours.
 class Fpm {
   public:
-    Fpm(const std::string& dir, std::string name) : dir_(dir), name_(std::move(name)) {
+    /// `unix_path`: listen there instead of on a loopback port.
+    Fpm(const std::string& dir, std::string name, std::string unix_path = {})
+        : dir_(dir), name_(std::move(name)), unix_path_(std::move(unix_path)) {
         port_ = free_port();
     }
     ~Fpm() { stop(); }
@@ -55,15 +57,21 @@ class Fpm {
         }
         fprintf(f,
                 "[global]\nerror_log = %s/%s.log\ndaemonize = no\n"
-                "[%s]\nlisten = 127.0.0.1:%u\npm = static\npm.max_children = 4\n"
+                "[%s]\nlisten = %s\nlisten.mode = 0666\npm = static\npm.max_children = 4\n"
                 "env[POOL] = %s\nclear_env = no\n",
-                dir_.c_str(), name_.c_str(), name_.c_str(), port_, name_.c_str());
+                dir_.c_str(), name_.c_str(), name_.c_str(),
+                unix_path_.empty() ? ("127.0.0.1:" + std::to_string(port_)).c_str()
+                                   : unix_path_.c_str(),
+                name_.c_str());
         fclose(f);
         pid_ = fork();
         if (pid_ == 0) {
             setpgid(0, 0);
             execl(kFpm, kFpm, "-n", "-y", conf.c_str(), "-F", "-R", nullptr);
             _exit(127);
+        }
+        if (!unix_path_.empty()) {
+            return pid_ > 0 && wait_until([&] { return access(unix_path_.c_str(), F_OK) == 0; });
         }
         return pid_ > 0 && wait_for_port(port_, 10s);
     }
@@ -73,13 +81,16 @@ class Fpm {
             int st = 0;
             waitpid(pid_, &st, 0);
             pid_ = -1;
-            wait_port_closed(port_, 10s);
+            if (unix_path_.empty()) {
+                wait_port_closed(port_, 10s);
+            }
         }
     }
 
   private:
     std::string dir_;
     std::string name_;
+    std::string unix_path_;
     uint16_t port_ = 0;
     pid_t pid_ = -1;
 };
@@ -343,6 +354,51 @@ TEST_F(FastcgiPhpTest, PoolRestartedUnderLoadNextUpstreamRetries) {
     EXPECT_GE(ok, 35);
     // The refused connections were logged and the requests moved on.
     EXPECT_FALSE(log_lines_with(halo_.error_log(), "while connecting to upstream").empty());
+}
+
+TEST_F(FastcgiPhpTest, UnixSocketVariablesAndCatchStderr) {
+    std::string sock = fpm_dir_ / "fpm.sock";
+    Fpm unix_fpm(fpm_dir_.path(), "u", sock);
+    ASSERT_TRUE(unix_fpm.start());
+    Fpm tcp_fpm(fpm_dir_.path(), "t");
+    ASSERT_TRUE(tcp_fpm.start());
+    std::string common = R"(
+            include fastcgi.conf;
+            fastcgi_param SCRIPT_FILENAME %%PREFIX%%/html/index.php;
+)";
+    ASSERT_TRUE(start_halo("", R"(
+        location /unix/ {)" + common +
+                                   R"(
+            fastcgi_pass unix:)" + sock +
+                                   R"(;
+        }
+        location /var/ {)" + common +
+                                   R"(
+            set $fpm 127.0.0.1:)" + std::to_string(tcp_fpm.port()) +
+                                   R"(;
+            fastcgi_pass $fpm;
+        }
+        location /caught/ {)" + common +
+                                   R"(
+            fastcgi_catch_stderr "custom error";
+            fastcgi_pass unix:)" + sock +
+                                   R"(;
+        }
+)")) << halo_.error_log();
+    RunResult r = curl({}, "/unix/x");
+    EXPECT_NE(r.out.find("pool=u\n"), std::string::npos) << r.out;
+    r = curl({}, "/var/x");
+    EXPECT_NE(r.out.find("pool=t\n"), std::string::npos) << r.out;
+    // A STDERR record with the string before the head: the answer is invalid, 502.
+    r = curl({}, "/caught/x?err=1");
+    EXPECT_NE(r.out.find("HTTP/1.1 502 Bad Gateway\r\n"), std::string::npos) << r.out;
+    EXPECT_FALSE(log_lines_with(halo_.error_log(), "upstream sent invalid header").empty())
+        << halo_.error_log();
+    r = curl({}, "/caught/x");
+    EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(
+        log_lines_with(halo_.error_log(), "upstream: \"fastcgi://unix:" + sock + ":\"").size(), 0u)
+        << halo_.error_log();
 }
 
 TEST_F(FastcgiPhpTest, SameAnswersAsDebianNginxToTheSameFpm) {
