@@ -108,7 +108,8 @@ class FastcgiPhpTest : public ::testing::Test {
     }
 
     /// halo with `locations` in a server on PORT_0, `http_extra` at the http level.
-    bool start_halo(const std::string& http_extra, const std::string& locations) {
+    bool start_halo(const std::string& http_extra, const std::string& locations,
+                    const std::string& listen_params = "") {
         halo_.write_conf(R"(
 daemon off;
 worker_processes 1;
@@ -118,7 +119,8 @@ http {
     access_log off;
 )" + http_extra + R"(
     server {
-        listen 127.0.0.1:%%PORT_0%%;
+        listen 127.0.0.1:%%PORT_0%%)" +
+                         listen_params + R"(;
         root %%PREFIX%%/html;
         index index.php;
 )" + locations + R"(
@@ -399,6 +401,50 @@ TEST_F(FastcgiPhpTest, UnixSocketVariablesAndCatchStderr) {
     EXPECT_NE(
         log_lines_with(halo_.error_log(), "upstream: \"fastcgi://unix:" + sock + ":\"").size(), 0u)
         << halo_.error_log();
+}
+
+TEST_F(FastcgiPhpTest, LargeAnswerToASlowClientGoesThroughTheTempFile) {
+    halo_.write("html/big.php", R"(<?php
+$s = '';
+for ($i = 0; strlen($s) < 3000000; $i++) { $s .= md5((string)$i) . "\n"; }
+echo substr($s, 0, 3000000);
+)");
+    Fpm fpm(fpm_dir_.path(), "www");
+    ASSERT_TRUE(fpm.start());
+    ASSERT_TRUE(start_halo("",
+                           R"(
+        location / {
+            include fastcgi.conf;
+            fastcgi_buffers 2 4k;
+            fastcgi_pass 127.0.0.1:)" +
+                               std::to_string(fpm.port()) + ";\n        }\n",
+                           " sndbuf=65536"))
+        << halo_.error_log();
+    std::string fast = fpm_dir_ / "fast";
+    RunResult r = run_command({"curl", "-sS", "-o", fast,
+                               "http://127.0.0.1:" + std::to_string(halo_.port(0)) + "/big.php"},
+                              25s);
+    ASSERT_EQ(r.status, 0) << r;
+    EXPECT_EQ(run_command({"stat", "-c", "%s", fast}).out, "3000000\n");
+    // A client that reads nothing for now (a small socket buffer on halo's side): the answer
+    // outruns it and the rest waits in fastcgi_temp; then it reads it all.
+    HttpConnection slow;
+    ASSERT_TRUE(slow.connect(halo_.port(0)));
+    ASSERT_TRUE(slow.send("GET /big.php HTTP/1.0\r\nHost: x\r\n\r\n"));  // not chunked
+    ASSERT_TRUE(wait_until([&] {
+        return !log_lines_with(halo_.error_log(), "buffered to a temporary file").empty();
+    })) << halo_.error_log();
+    std::optional<HttpResponse> resp = slow.read_response(20s);
+    ASSERT_TRUE(resp.has_value()) << slow.error();
+    EXPECT_EQ(resp->status, 200);
+    std::string body_file = fpm_dir_ / "slow";
+    FILE* f = fopen(body_file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fwrite(resp->body.data(), 1, resp->body.size(), f);
+    fclose(f);
+    EXPECT_EQ(run_command({"md5sum", body_file}).out.substr(0, 32),
+              run_command({"md5sum", fast}).out.substr(0, 32));
+    EXPECT_EQ(access(halo_.path("fastcgi_temp").c_str(), F_OK), 0);
 }
 
 TEST_F(FastcgiPhpTest, SameAnswersAsDebianNginxToTheSameFpm) {
