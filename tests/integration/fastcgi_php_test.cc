@@ -310,12 +310,14 @@ TEST_F(FastcgiPhpTest, PoolRestartedUnderLoadNextUpstreamRetries) {
     ASSERT_TRUE(a.start());
     ASSERT_TRUE(b.start());
     ASSERT_TRUE(start_halo("upstream pools { server 127.0.0.1:" + std::to_string(a.port()) +
-                               "; server 127.0.0.1:" + std::to_string(b.port()) + "; }",
+                               "; server 127.0.0.1:" + std::to_string(b.port()) +
+                               "; keepalive 2; }",
                            R"(
         location / {
             include fastcgi.conf;
             fastcgi_param SCRIPT_FILENAME %%PREFIX%%/html/index.php;
             fastcgi_next_upstream error timeout;
+            fastcgi_keep_conn on;
             fastcgi_pass pools;
         }
 )")) << halo_.error_log();
@@ -330,7 +332,7 @@ TEST_F(FastcgiPhpTest, PoolRestartedUnderLoadNextUpstreamRetries) {
     EXPECT_EQ(from_a, 3);
     EXPECT_EQ(from_b, 3);
     // Load from a thread while pool a is stopped and started again, twice: every request
-    // is answered by PHP (b takes those a cannot).
+    // is answered by PHP (b takes those a cannot; a kept connection a closed is retried).
     std::atomic<bool> done{false};
     std::atomic<int> ok{0};
     std::atomic<int> bad{0};
