@@ -141,7 +141,7 @@ http {
             include /etc/nginx/uwsgi_params;
             uwsgi_modifier1 5;
             uwsgi_modifier2 3;
-            uwsgi_pass 127.0.0.1:)" +
+            uwsgi_pass uwsgi://127.0.0.1:)" +
                          std::to_string(uwsgi_port) +
                          R"(;
         }
@@ -246,6 +246,34 @@ http {
     t = halo_.run({"-t"});
     EXPECT_NE(t.status, 0) << t;
     EXPECT_NE(t.err.find("invalid value \"maybe\""), std::string::npos) << t;
+    // nginx's words for the FastCGI ones (the same as nginx -t prints, checked by hand).
+    const std::pair<std::string, std::string> kRefused[] = {
+        {"fastcgi_pass 127.0.0.1;", "no port in upstream \"127.0.0.1\""},
+        {"fastcgi_split_path_info ^(.+)$; fastcgi_pass 127.0.0.1:9;",
+         "pattern \"^(.+)$\" must have 2 captures"},
+        {"fastcgi_keep_conn maybe; fastcgi_pass 127.0.0.1:9;",
+         "invalid value \"maybe\" in \"fastcgi_keep_conn\" directive, it must be \"on\" or "
+         "\"off\""},
+        {"fastcgi_pass 127.0.0.1:9; fastcgi_pass 127.0.0.1:9;",
+         "\"fastcgi_pass\" directive is duplicate"},
+        {"fastcgi_store on; fastcgi_pass 127.0.0.1:9;",
+         "\"fastcgi_store\" is not supported by halo: it keeps no copies of upstream responses "
+         "as files; serve them from the FastCGI server"},
+        {"uwsgi_pass http://127.0.0.1:9;",
+         "invalid value \"http://127.0.0.1:9\" in \"uwsgi_pass\" directive, an address, "
+         "unix:/path or an upstream name, no URL"},
+        {"uwsgi_pass suwsgi://127.0.0.1:9;",
+         "\"suwsgi://\" (uwsgi over TLS) is not supported by halo"},
+    };
+    for (const auto& [directives, message] : kRefused) {
+        halo_.write_conf("events {}\nhttp { server { listen 127.0.0.1:%%PORT_0%%; location / { " +
+                         directives + " } } }\n");
+        t = halo_.run({"-t"});
+        EXPECT_NE(t.status, 0) << directives << "\n" << t;
+        EXPECT_NE(t.err.find(message + " in " + halo_.conf_path() + ":2"), std::string::npos)
+            << directives << "\n"
+            << t;
+    }
 }
 
 }  // namespace

@@ -60,7 +60,15 @@ Status set_protocol_pass(core::ConfContext& cf, ProxyLocConf& conf) {
     if (conf.pass) {
         return cf.duplicate();
     }
-    const std::string& arg = cf.arg(0);
+    std::string arg = cf.arg(0);
+    if (cf.name() == "uwsgi_pass") {
+        // nginx: "uwsgi://" may stand before the address; "suwsgi://" is uwsgi over TLS.
+        if (arg.compare(0, 8, "uwsgi://") == 0) {
+            arg.erase(0, 8);
+        } else if (arg.compare(0, 9, "suwsgi://") == 0) {
+            return cf.error("\"suwsgi://\" (uwsgi over TLS) is not supported by halo");
+        }
+    }
     auto p = std::make_shared<ProxyPass>();
     p->url = arg;
     p->where = cf.node().where();
