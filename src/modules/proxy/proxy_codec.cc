@@ -1,8 +1,11 @@
-// The CGI response head (RFC 3875 §6), shared by the FastCGI and SCGI codecs.
+// The exchange's side of another upstream protocol (Exchange::codec_bytes, decode_records:
+// the bytes read, taken apart by the codec, handed to the HTTP path), and the CGI response
+// head (RFC 3875 §6) the FastCGI, SCGI and uwsgi codecs parse.
 
 #include "modules/proxy/proxy_codec.h"
 
 #include "core/conf_context.h"
+#include "modules/proxy/proxy_exchange.h"
 
 namespace mod::proxy {
 namespace {
@@ -124,3 +127,78 @@ http::ParseResult parse_cgi_head(std::string_view in, size_t max_head, size_t& s
 }
 
 }  // namespace mod::proxy
+
+namespace mod::proxy::detail {
+
+bool Exchange::codec_bytes(size_t budget) {
+    size_t had = in_.size();
+    switch (up_->read(raw_, std::min(kReadPiece, budget))) {
+        case ev::IoStatus::kOk:
+            break;
+        case ev::IoStatus::kAgain:
+            up_->set_timeout(*c_.read_timeout);
+            return false;
+        case ev::IoStatus::kEof:
+        case ev::IoStatus::kError:
+            on_upstream_closed();
+            return false;
+    }
+    if (codec_->framed() && !decode_records()) {
+        return false;
+    }
+    if (!codec_->framed()) {
+        in_.append(raw_.view());
+        raw_.clear();
+    }
+    if (budget != SIZE_MAX) {
+        count_read(in_.size() - had);
+    }
+    if (!on_bytes()) {
+        return false;
+    }
+    if (!codec_end_) {
+        return true;
+    }
+    if (state_ == State::kReadingHead) {
+        fail(kNextInvalidHeader, 502,
+             "upstream prematurely closed FastCGI stdout while reading response header from "
+             "upstream");
+        return false;
+    }
+    if (state_ == State::kReadingBody) {
+        finish_body();
+    }
+    return false;
+}
+
+bool Exchange::decode_records() {
+    std::vector<std::string> messages;
+    std::string why;
+    Codec::Decoded d = codec_->decode(raw_, in_, messages, why);
+    bool head = state_ != State::kReadingBody;
+    const char* during =
+        head ? " while reading response header from upstream" : " while reading upstream";
+    for (const std::string& m : messages) {
+        log_text(core::LogLevel::kError, m + during);
+        if (head && codec_->fatal_message(m)) {
+            fail_text(kNextInvalidHeader, 502,
+                      std::string("upstream sent invalid header") + during);
+            return false;
+        }
+    }
+    if (d == Codec::Decoded::kError) {
+        if (head) {
+            fail_text(kNextInvalidHeader, 502, why + during);
+        } else {
+            log_text(core::LogLevel::kError, why + during);
+            release(upstream::Outcome::kFailed);
+            drop_upstream();
+            r_.abort();
+        }
+        return false;
+    }
+    codec_end_ = d == Codec::Decoded::kEnd;
+    return true;
+}
+
+}  // namespace mod::proxy::detail
