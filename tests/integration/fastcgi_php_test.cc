@@ -98,6 +98,9 @@ class Fpm {
 class FastcgiPhpTest : public ::testing::Test {
   protected:
     void SetUp() override {
+        if (!halo_has_module("http_fastcgi")) {
+            GTEST_SKIP() << "the fastcgi module is not compiled in";
+        }
         if (access(kFpm, X_OK) != 0 || access(std::string(kFastcgiPhp).c_str(), R_OK) != 0) {
             GTEST_SKIP() << kFpm << " or " << kFastcgiPhp << " is missing";
         }

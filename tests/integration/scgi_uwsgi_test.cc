@@ -114,6 +114,10 @@ class PyBackend {
 class ScgiUwsgiTest : public ::testing::Test {
   protected:
     void SetUp() override {
+        if (!halo_has_module("http_scgi") || !halo_has_module("http_uwsgi") ||
+            !halo_has_module("http_fastcgi")) {
+            GTEST_SKIP() << "the scgi, uwsgi or fastcgi module is not compiled in";
+        }
         if (access("/etc/nginx/scgi_params", R_OK) != 0 ||
             access("/etc/nginx/uwsgi_params", R_OK) != 0) {
             GTEST_SKIP() << "Debian's scgi_params / uwsgi_params are missing";
