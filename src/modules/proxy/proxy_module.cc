@@ -327,8 +327,9 @@ Status set_bind(ConfContext& cf, ProxyLocConf& conf) {
             return cf.invalid_value(cf.arg(1));
         }
         return cf.error(
-            "\"proxy_bind ... transparent\" is not supported by halo: binding to a non-local "
-            "address needs IP_TRANSPARENT and routing halo does not set up; bind a local address");
+            "\"" + std::string(cf.name()) +
+            " ... transparent\" is not supported by halo: binding to a non-local address needs "
+            "IP_TRANSPARENT and routing halo does not set up; bind a local address");
     }
     const std::string& a = cf.arg(0);
     if (a == "off") {
@@ -552,8 +553,8 @@ Status postconfiguration(core::Cycle& cycle) {
                     c.pass = core::conf_of<ProxyLocConf>(parent->loc_confs).pass;
                 }
                 if (c.pass && c.pass->location_prefix.empty()) {
-                    HALO_TRY(bind(*c.pass, nameless && parent != nullptr ? *parent : *loc,
-                                  nameless));
+                    HALO_TRY(
+                        bind(*c.pass, nameless && parent != nullptr ? *parent : *loc, nameless));
                 }
                 if (c.pass) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content = &content_handler;
@@ -615,6 +616,33 @@ void exit_process(core::Cycle&) {
 }
 
 }  // namespace
+
+namespace shared {
+Status hide_header(ConfContext& cf, ProxyLocConf& c) {
+    return set_hide_header(cf, c);
+}
+Status pass_header(ConfContext& cf, ProxyLocConf& c) {
+    return set_pass_header(cf, c);
+}
+Status buffers(ConfContext& cf, ProxyLocConf& c) {
+    return set_buffers(cf, c);
+}
+Status limit_rate(ConfContext& cf, ProxyLocConf& c) {
+    return set_limit_rate(cf, c);
+}
+Status ignore_headers(ConfContext& cf, ProxyLocConf& c) {
+    return set_ignore_headers(cf, c);
+}
+Status bind(ConfContext& cf, ProxyLocConf& c) {
+    return set_bind(cf, c);
+}
+Status next_upstream(ConfContext& cf, ProxyLocConf& c) {
+    return core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>().fn(cf, c);
+}
+Status ignored(ConfContext& cf) {
+    return set_ignored(cf);
+}
+}  // namespace shared
 
 extern const core::Module kModule{
     .name = "http_proxy",

@@ -75,12 +75,19 @@ void Exchange::read_upstream() {
             if (budget == 0) {
                 return;
             }
-            if (in_.empty() && up_->transport() == nullptr && !scratch().busy) {
+            if (in_.empty() && codec_ == nullptr && up_->transport() == nullptr &&
+                !scratch().busy) {
                 if (!read_body_piece(budget)) {
                     return;
                 }
                 continue;
             }
+        }
+        if (codec_) {
+            if (!codec_bytes(budget)) {
+                return;
+            }
+            continue;
         }
         if (state_ == State::kReadingHead && in_.empty() && up_->transport() == nullptr &&
             !scratch().busy) {
@@ -286,7 +293,10 @@ bool Exchange::on_bytes() {
         return body_bytes();
     }
     std::string why;
-    switch (http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)) {
+    auto parsed =
+        codec_ ? codec_->parse_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)
+               : http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why);
+    switch (parsed) {
         case http::ParseResult::kIncomplete:
             return true;
         case http::ParseResult::kError:
@@ -372,6 +382,9 @@ bool Exchange::on_head() {
     pass_head();
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD");
+    if (codec_ && framing_ != http::BodyFraming::kNone) {
+        framing_ = http::BodyFraming::kUntilClose;  // the records (or the close) end it
+    }
     body_left_ = head_.content_length.value_or(0);
     if (buffering_ && !c_.limit_rate->zero()) {
         // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
@@ -462,6 +475,7 @@ bool Exchange::has_error_page(int status) const {
 
 void Exchange::pass_head() {
     std::string_view type = pass_response_headers(r_, c_, pass_, head_);
+    r_.out.location_as_is = codec_ != nullptr;
     std::optional<uint64_t> length = head_.content_length;
     if (head_.chunked || head_.status == 204 || head_.status == 304) {
         length.reset();
@@ -613,7 +627,7 @@ void Exchange::on_upstream_closed() {
         return;
     }
     if (state_ == State::kReadingBody) {
-        if (framing_ == http::BodyFraming::kUntilClose) {
+        if (framing_ == http::BodyFraming::kUntilClose && !(codec_ && codec_->framed())) {
             drop_upstream();
             finish_body();
             return;
@@ -654,8 +668,10 @@ void Exchange::pass_trailers() {
 void Exchange::finish_body(std::string_view last_bytes) {
     state_ = State::kDone;
     // A streamed body must have gone out whole (nginx's request_body_sent).
-    bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 && !head_.close &&
-                    !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose &&
+    bool reusable = up_ && pass_.group->keepalive() > 0 &&
+                    (codec_ ? codec_end_ && raw_.empty() && codec_->reusable()
+                            : *c_.http_minor == 1 && !head_.close && !extra_bytes_ &&
+                                  framing_ != http::BodyFraming::kUntilClose) &&
                     (!streaming_ || body_in_) && !up_->output_pending();
     release(upstream::Outcome::kOk);
     if (reusable) {

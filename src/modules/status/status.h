@@ -173,6 +173,8 @@ struct VrrpView {
     std::vector<std::string> addresses;  // configured virtual addresses
     bool addresses_up = false;           // on this node's links now
     int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
+    std::string tracker;                 // the tracker that last changed it, "" = none
+    std::vector<std::string> failing;    // the trackers failing now
 };
 
 /// The anycast block (modules/anycast): whether this node announces its service addresses.
@@ -226,6 +228,9 @@ struct Snapshot {
     std::vector<AnycastView> anycast;
     std::vector<LimitConnView> limit_conns;
     std::vector<LimitReqView> limit_reqs;
+    std::string node;  // node_name (the host name by default)
+    /// The cluster view (cluster.h) as JSON, when the location has status_peers; "" = none.
+    std::string cluster_json;
 };
 
 std::string render_json(const Snapshot& s);

@@ -238,6 +238,9 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.key("addresses");
     array_json(out, v.addresses, append_json_string);
     o.raw("last_change", num(v.last_change_ms));
+    o.str_or_null("tracker", v.tracker);
+    o.key("failing");
+    array_json(out, v.failing, append_json_string);
     o.end();
 }
 
@@ -736,6 +739,7 @@ std::string render_json(const Snapshot& s) {
     out.reserve(4096);
     Obj o(out);
     o.str("version", s.version);
+    o.str("node", s.node);
     o.raw("time", num(s.now_ms));
     o.boolean("counting", s.counting);
 
@@ -825,6 +829,9 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.limit_conns, limit_conn_json);
     o.key("limit_reqs");
     array_json(out, s.limit_reqs, limit_req_json);
+    if (!s.cluster_json.empty()) {
+        o.raw("cluster", s.cluster_json);
+    }
     o.end();
     out += '\n';
     return out;
@@ -834,8 +841,8 @@ std::string render_prometheus(const Snapshot& s) {
     std::string out;
     out.reserve(8192);
     Prom p(out);
-    p.family("halo_info", "gauge", "Version of the halo binary.");
-    p.sample({{"version", s.version}}, "1");
+    p.family("halo_info", "gauge", "Version of the halo binary and the node's name.");
+    p.sample({{"version", s.version}, {"node", s.node}}, "1");
     p.family("halo_reloads_total", "counter", "Configuration reloads since the master started.");
     p.sample({}, num(s.reloads));
     processes_prom(p, s);

@@ -205,6 +205,14 @@ std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
             st.transitions = s.transitions;
             st.last_change_ms = s.last_change_ms;
             st.addresses_up = s.vip_count > 0;
+            st.tracker = std::string(s.tracker, strnlen(s.tracker, sizeof(s.tracker)));
+            std::string_view failing(s.failing, strnlen(s.failing, sizeof(s.failing)));
+            while (!failing.empty()) {
+                size_t comma = failing.find(',');
+                st.failing.emplace_back(failing.substr(0, comma));
+                failing = comma == std::string_view::npos ? std::string_view()
+                                                          : failing.substr(comma + 1);
+            }
         }
         out.push_back(std::move(st));
     }
@@ -304,14 +312,18 @@ void Helper::trackers_changed() {
 
 Tracking Helper::track(const InstanceConf& c) {
     Tracking t;
-    t.fault = !link_up(c.interface);
-    auto failing = [&t](const TrackAction& a) {
+    if (!link_up(c.interface)) {
+        t.fault = true;
+        t.failing.push_back("interface " + c.interface);
+    }
+    auto failing = [&t](const TrackAction& a, std::string what) {
         t.fault = t.fault || a.fault;
         t.weight += a.weight;
+        t.failing.push_back(std::move(what));
     };
     for (const TrackedName& n : c.track_interfaces) {
         if (!link_up(n.name)) {
-            failing(n.action);
+            failing(n.action, "track_interface " + n.name);
         }
     }
     for (const TrackedScript& n : c.track_scripts) {
@@ -325,13 +337,16 @@ Tracking Helper::track(const InstanceConf& c) {
         } else if ((w < 0 && !s->ok()) || (w > 0 && s->ok())) {
             t.weight += w;  // keepalived: a positive weight is added while the script passes
         }
+        if (!s->ok()) {
+            t.failing.push_back("track_script " + n.name);
+        }
     }
     if (c.track_workers && !workers_ok(c.track_workers_timeout)) {
-        failing(*c.track_workers);
+        failing(*c.track_workers, "track_workers");
     }
     for (const TrackedName& n : c.track_upstreams) {
         if (!upstream_ok(n.name)) {
-            failing(n.action);
+            failing(n.action, "track_upstream " + n.name);
         }
     }
     return t;

@@ -216,6 +216,7 @@ void Instance::update() {
         return;
     }
     Tracking t = helper_.track(conf_);
+    note_trackers(t.failing);
     int prio = conf_.priority;
     if (prio != kPriorityOwner) {
         prio = std::clamp(prio + t.weight, 1, 254);
@@ -223,6 +224,46 @@ void Instance::update() {
     fsm_->set_priority(static_cast<uint8_t>(prio));
     fsm_->set_fault(t.fault || (group_ != nullptr && group_->other_in_fault(*this)));
     store();
+}
+
+namespace {
+/// Copies `s` into `out` (NUL-terminated), cut to fit.
+template <size_t N>
+void copy_cut(char (&out)[N], std::string_view s) {
+    size_t n = std::min(s.size(), N - 1);
+    memcpy(out, s.data(), n);
+    out[n] = '\0';
+}
+}  // namespace
+
+void Instance::note_trackers(const std::vector<std::string>& now) {
+    if (now == failing_) {
+        return;
+    }
+    // The last tracker that changed: one that failed since the last look, else one that
+    // recovered (several at once: the first in config order).
+    std::string what;
+    for (const std::string& n : now) {
+        if (what.empty() && std::find(failing_.begin(), failing_.end(), n) == failing_.end()) {
+            what = n + " failed";
+        }
+    }
+    for (const std::string& n : failing_) {
+        if (what.empty() && std::find(now.begin(), now.end(), n) == now.end()) {
+            what = n + " recovered";
+        }
+    }
+    failing_ = now;
+    if (handed_over_) {
+        return;
+    }
+    copy_cut(slot_.tracker, what);
+    std::string list;
+    for (const std::string& n : now) {
+        list += list.empty() ? "" : ",";
+        list += n;
+    }
+    copy_cut(slot_.failing, list);
 }
 
 bool Instance::may_become_master() {

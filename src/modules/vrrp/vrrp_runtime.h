@@ -69,6 +69,11 @@ struct Slot {
     int64_t last_change_ms;  // Unix ms of the last state change (status page)
     uint32_t vip_count;      // the virtual IPs on the links now (while Master)
     SlotVip vips[kMaxSlotVips];
+    /// The tracker that last changed the instance's priority or fault ("track_upstream app
+    /// failed", "interface eth0 recovered"), and those failing now (comma-separated), for the
+    /// status page; cut to fit, always NUL-terminated.
+    char tracker[80];
+    char failing[160];
 };
 
 /// The root of the "vrrp" shared zone. `generation` grows with every cycle (the master's
@@ -109,6 +114,8 @@ struct HelperSeams {
 struct Tracking {
     bool fault = false;
     int weight = 0;
+    /// The trackers that fail now and count ("track_script chk", "interface eth0"...).
+    std::vector<std::string> failing;
 };
 
 /// The notify scripts of one instance or sync group: run one at a time, in transition order
@@ -208,6 +215,8 @@ class Instance : public FsmListener {
     bool announce(unsigned ifindex, const std::array<uint8_t, 6>& mac, const IpAddr& addr,
                   std::string& err);
     void store();
+    /// Records in the slot which tracker changed (the status page's "tracker").
+    void note_trackers(const std::vector<std::string>& now);
 
     Helper& helper_;
     const InstanceConf& conf_;
@@ -227,7 +236,8 @@ class Instance : public FsmListener {
     NotifyQueue notify_;
     SyncGroup* group_ = nullptr;
     uint64_t dropped_logged_ = 0;
-    uint64_t inherited_transitions_;  // counted in this slot by the helpers before this one
+    uint64_t inherited_transitions_;    // counted in this slot by the helpers before this one
+    std::vector<std::string> failing_;  // the trackers failing at the last update()
     bool handed_over_ = false;
     // leave(): while waiting for the new master
     bool leaving_ = false;

@@ -185,6 +185,37 @@ TEST_F(VrrpHelperTest, InterfacesWorkersAndUpstreams) {
     EXPECT_TRUE(track().fault);
 }
 
+TEST_F(VrrpHelperTest, TheSlotSaysWhichTrackerChangedLast) {
+    // For the status page: the last tracker change ("... failed" / "... recovered") and the
+    // trackers failing now, in config order.
+    start(vrrp_block("track_interface eth1 weight=-10; track_upstream u fault;\n") +
+          "http { upstream u { server 127.0.0.1:1; } }\n");
+    Slot* s = slot("VI_1");
+    ASSERT_NE(s, nullptr);
+    EXPECT_STREQ(s->tracker, "");
+    EXPECT_STREQ(s->failing, "");
+    peer().set_link("eth1", false);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_interface eth1 failed");
+    EXPECT_STREQ(s->failing, "track_interface eth1");
+    EXPECT_EQ(s->priority, 90);
+    peer().set_upstream_ok("u", false);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_upstream u failed");
+    EXPECT_STREQ(s->failing, "track_interface eth1,track_upstream u");
+    EXPECT_EQ(instance("VI_1").state(), State::kFault);
+    peer().set_link("eth1", true);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_interface eth1 recovered");
+    EXPECT_STREQ(s->failing, "track_upstream u");
+    helper_->trackers_changed();  // nothing changed: the last change stays
+    EXPECT_STREQ(s->tracker, "track_interface eth1 recovered");
+    peer().set_link("eth0", false);  // the instance's own link
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "interface eth0 failed");
+    EXPECT_STREQ(s->failing, "interface eth0,track_upstream u");
+}
+
 TEST_F(VrrpHelperTest, TrackUpstreamReadsAStreamGroup) {
     if (registry_.find("stream") == nullptr) {
         GTEST_SKIP() << "the stream module is not compiled in";
