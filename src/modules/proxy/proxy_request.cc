@@ -44,6 +44,7 @@ void Exchange::begin_with_peers() {
         set_body_ = c_.set_body->eval(r_);
     }
     request_head_ = request_head(r_, c_, pass_, streaming_, set_body_ ? &*set_body_ : nullptr);
+    cache_request_head(r_, request_head_);
     if (pass_.https) {
         ssl_name_ = ssl_name_without_port(c_.ssl_name ? c_.ssl_name->eval(r_) : pass_.host);
         pool_tag_ = tls_pool_tag(*c_.ssl, ssl_name_, *c_.ssl_server_name);
@@ -480,6 +481,9 @@ void Exchange::pace_client() {
 
 void Exchange::finish_error(int status) {
     state_ = State::kDone;
+    if (cache_on_error(r_, c_, pass_, status)) {
+        return;  // proxy_cache_use_stale: the stale entry answered
+    }
     r_.send_error(status);  // may finish the request: nothing after this
 }
 
@@ -513,6 +517,18 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf) {
             return http::Flow::kDone;
         }
     }
+    if (conf.cache.enabled()) {
+        if (auto f = detail::cache_lookup(r, conf, *pass)) {
+            return *f;  // answered from the cache, or waiting for proxy_cache_lock
+        }
+    }
+    return detail::start_exchange(r, conf, *pass);
+}
+
+namespace detail {
+
+http::Flow start_exchange(http::Request& r, const ProxyLocConf& conf, const ProxyPass& p) {
+    const ProxyPass* pass = &p;
     Exchange& x = r.make_ctx<Exchange>(r, conf, *pass);
     if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering && !conf.set_body &&
         (!r.chunked || *conf.http_minor == 1)) {
@@ -529,5 +545,7 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf) {
     x.begin(false);
     return http::Flow::kSuspend;
 }
+
+}  // namespace detail
 
 }  // namespace mod::proxy

@@ -333,6 +333,14 @@ bool Exchange::on_head() {
             ulog.headers.emplace_back(h.name, h.value);
         }
     }
+    if (cache_answers(r_, c_, pass_, head_, false)) {
+        // proxy_cache_revalidate's 304, or a stale entry for this status: the cache answers.
+        release(upstream::Outcome::kOk);
+        drop_upstream();
+        state_ = State::kDone;
+        cache_answers(r_, c_, pass_, head_, true);  // may end the request: nothing after this
+        return false;
+    }
     if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
         if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
             // nginx: digits only (no size suffix); anything else leaves the rate alone. Set
@@ -369,9 +377,10 @@ bool Exchange::on_head() {
             r_.out.override_charset = std::string(h->value);  // for the charset filter
         }
     }
+    cache_ = cache_store_begin(r_, c_, head_);
     pass_head();
     state_ = State::kReadingBody;
-    framing_ = head_.framing(r_.method == "HEAD");
+    framing_ = head_.framing(r_.method == "HEAD" && !cache_converted_head(r_));
     body_left_ = head_.content_length.value_or(0);
     if (buffering_ && !c_.limit_rate->zero()) {
         // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
@@ -384,7 +393,7 @@ bool Exchange::on_head() {
     }
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
-    splicing_ = framing_ == http::BodyFraming::kLength &&
+    splicing_ = cache_ == nullptr && framing_ == http::BodyFraming::kLength &&
                 body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
                 read_rate_.rate == 0 && r_.can_splice_body();
     if (splicing_ && http::request_log(r_).enabled(core::LogLevel::kDebug)) {
@@ -470,6 +479,9 @@ void Exchange::pass_head() {
 }
 
 bool Exchange::deliver(std::string_view data) {
+    if (cache_ != nullptr) {
+        cache_write(*cache_, data);
+    }
     if (spill_fd_ < 0 && (!can_spill() || !client_behind())) {
         http::BodyChunk c;
         c.data = data;
@@ -653,6 +665,12 @@ void Exchange::pass_trailers() {
 
 void Exchange::finish_body(std::string_view last_bytes) {
     state_ = State::kDone;
+    if (cache_ != nullptr) {
+        CacheState* cs = cache_;
+        cache_ = nullptr;
+        cache_write(*cs, last_bytes);
+        cache_store_end(*cs);
+    }
     // A streamed body must have gone out whole (nginx's request_body_sent).
     bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 && !head_.close &&
                     !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose &&
