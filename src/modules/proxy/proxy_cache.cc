@@ -163,6 +163,10 @@ bool serve(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int f
 }
 
 bool serve_old(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, CacheState& s) {
+    if (s.claimed) {
+        s.path->zone.release(s.claim_md5);  // the next request may refresh it
+        s.claimed = false;
+    }
     int fd = ::dup(s.old_fd);
     return fd >= 0 && serve(r, c, pass, fd, s.old);
 }

@@ -1,0 +1,443 @@
+// proxy_cache through the real binary (2 workers, the cache loader and manager helpers) against
+// a backend that counts requests: MISS then HIT, Cache-Control / Expires / X-Accel-Expires /
+// Set-Cookie / Vary rules, stale answers with the backend stopped, one backend request for 100
+// concurrent clients with proxy_cache_lock, revalidation with 304, max_size eviction by the
+// manager (files on disk), the cache kept across a restart (loader) and a reload, purge.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/backend.h"
+#include "support/harness.h"
+
+namespace halo_test {
+namespace {
+
+constexpr std::string_view kConf = R"(
+daemon off;
+worker_processes 2;
+error_log logs/error.log notice;
+
+events {
+    worker_connections 512;
+}
+
+http {
+    access_log off;
+    proxy_cache_path %%PREFIX%%/cache levels=1:2 keys_zone=main:1m inactive=10m;
+    proxy_cache_path %%PREFIX%%/small levels=1 keys_zone=small:256k max_size=64k;
+
+    server {
+        listen 127.0.0.1:%%PORT_0%% reuseport;
+        proxy_cache_key $uri$is_args$args;
+        add_header X-Cache $upstream_cache_status always;
+
+        location / {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+            proxy_cache_valid 200 1m;
+        }
+        location /hdr/ {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+        }
+        location /short/ {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+            proxy_cache_valid 200 1s;
+            proxy_cache_use_stale error timeout http_500 updating;
+            proxy_cache_revalidate on;
+            proxy_connect_timeout 1s;
+        }
+        location /lock/ {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+            proxy_cache_valid 200 1m;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 20s;
+            proxy_cache_lock_age 20s;
+        }
+        location /cond/ {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+            proxy_cache_valid 200 1m;
+            proxy_cache_bypass $arg_fresh;
+            proxy_no_cache $arg_nostore;
+            proxy_cache_min_uses 2;
+        }
+        location /small/ {
+            proxy_pass http://%%B%%;
+            proxy_cache small;
+            proxy_cache_valid 200 1m;
+        }
+        location /purge {
+            allow 127.0.0.1;
+            deny all;
+            proxy_cache_purge main $arg_key;
+        }
+        location /purge-denied {
+            deny all;
+            proxy_cache_purge main $arg_key;
+        }
+    }
+}
+)";
+
+/// The backend's answer for a target: a counter in the body, headers by path.
+void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
+    int k = ++n;
+    std::string t = req.target;
+    std::string extra;
+    std::string body = t + " #" + std::to_string(k) + "\n";
+    auto has = [&](std::string_view s) { return t.find(s) != std::string::npos; };
+    if (has("/hdr/nocache")) {
+        extra = "Cache-Control: no-cache\r\n";
+    } else if (has("/hdr/private")) {
+        extra = "Cache-Control: private, max-age=60\r\n";
+    } else if (has("/hdr/nostore")) {
+        extra = "Cache-Control: no-store\r\n";
+    } else if (has("/hdr/maxage0")) {
+        extra = "Cache-Control: max-age=0\r\n";
+    } else if (has("/hdr/maxage")) {
+        extra = "Cache-Control: public, max-age=60\r\n";
+    } else if (has("/hdr/smaxage")) {
+        extra = "Cache-Control: max-age=0, s-maxage=60\r\n";
+    } else if (has("/hdr/expires-past")) {
+        extra = "Expires: Thu, 01 Jan 1970 00:00:01 GMT\r\n";
+    } else if (has("/hdr/expires-future")) {
+        extra = "Expires: Fri, 01 Jan 2100 00:00:00 GMT\r\n";
+    } else if (has("/hdr/xae0")) {
+        extra = "X-Accel-Expires: 0\r\nCache-Control: max-age=60\r\n";
+    } else if (has("/hdr/xae60")) {
+        extra = "X-Accel-Expires: 60\r\nCache-Control: no-cache\r\n";
+    } else if (has("/hdr/cookie")) {
+        extra = "Set-Cookie: a=b\r\nCache-Control: max-age=60\r\n";
+    } else if (has("/hdr/varystar")) {
+        extra = "Vary: *\r\nCache-Control: max-age=60\r\n";
+    } else if (has("/vary")) {
+        auto it = req.headers.find("accept-encoding");
+        body = "enc=" + (it == req.headers.end() ? std::string("none") : it->second) + " #" +
+               std::to_string(k) + "\n";
+        extra = "Vary: Accept-Encoding\r\n";
+    } else if (has("/reval")) {
+        auto it = req.headers.find("if-none-match");
+        if (it != req.headers.end() && it->second == "\"v1\"") {
+            c.send("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 0\r\n\r\n");
+            return;
+        }
+        extra = "ETag: \"v1\"\r\n";
+    } else if (has("/lock/") || has("/slow")) {
+        std::this_thread::sleep_for(600ms);
+    } else if (has("/small/")) {
+        body = std::string(8000, 'x');
+    }
+    c.send(Backend::ok_response(body, false, extra));
+}
+
+class ProxyCacheTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!halo_has_module("http_proxy")) {
+            GTEST_SKIP() << "the proxy module is not compiled in";
+        }
+        backend_ = std::make_unique<Backend>(
+            "b", [this](BackendConn& c, const BackendRequest& r) { answer(c, r, count_); });
+        std::string conf(kConf);
+        for (size_t at; (at = conf.find("%%B%%")) != std::string::npos;) {
+            conf.replace(at, 5, backend_->address());
+        }
+        halo_.write_conf(conf);
+        ASSERT_TRUE(halo_.start()) << halo_.error_log();
+    }
+
+    HttpResponse get(std::string_view path, std::string_view extra = {},
+                     std::string_view method = "GET") {
+        HttpConnection c;
+        if (!c.connect(halo_.port(0))) {
+            return {};
+        }
+        c.send(std::string(method) + " " + std::string(path) +
+               " HTTP/1.1\r\nHost: w\r\nConnection: close\r\n" + std::string(extra) + "\r\n");
+        auto r = c.read_response(30s, method == "HEAD");
+        return r ? *r : HttpResponse{};
+    }
+
+    /// Requests the backend saw for `target`.
+    int seen(std::string_view target) {
+        int n = 0;
+        for (const BackendRequest& r : backend_->seen()) {
+            n += r.target == target;
+        }
+        return n;
+    }
+
+    std::string status_of(std::string_view path, std::string_view extra = {}) {
+        return get(path, extra).header("X-Cache");
+    }
+
+    std::atomic<int> count_{0};
+    std::unique_ptr<Backend> backend_;
+    Halo halo_;
+};
+
+TEST_F(ProxyCacheTest, MissThenHit) {
+    HttpResponse a = get("/page");
+    ASSERT_EQ(a.status, 200) << halo_.error_log();
+    EXPECT_EQ(a.header("X-Cache"), "MISS");
+    HttpResponse b = get("/page");
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "HIT");
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(b.header("Content-Type"), "text/plain");
+    EXPECT_EQ(seen("/page"), 1);
+    // The file is where nginx puts it: levels=1:2 from the MD5 of the key "/page".
+    EXPECT_TRUE(file_exists(halo_.path("cache/c/2c/5686126ba845fe5d220d670589e332cc")));
+    // A range of a cached response comes from the file too.
+    HttpResponse r = get("/page", "Range: bytes=1-3\r\n");
+    EXPECT_EQ(r.status, 206);
+    EXPECT_EQ(r.body, a.body.substr(1, 3));
+    EXPECT_EQ(r.header("X-Cache"), "HIT");
+    EXPECT_EQ(seen("/page"), 1);
+}
+
+TEST_F(ProxyCacheTest, HeaderRules) {
+    struct Case {
+        const char* path;
+        bool cached;
+    } cases[] = {
+        {"/hdr/nocache", false},      {"/hdr/private", false},       {"/hdr/nostore", false},
+        {"/hdr/maxage0", false},      {"/hdr/maxage", true},         {"/hdr/smaxage", true},
+        {"/hdr/expires-past", false}, {"/hdr/expires-future", true}, {"/hdr/xae0", false},
+        {"/hdr/xae60", true},         {"/hdr/cookie", false},        {"/hdr/varystar", false},
+        {"/hdr/none", false},  // no proxy_cache_valid here, no header: not cached
+    };
+    for (const Case& c : cases) {
+        ASSERT_EQ(get(c.path).status, 200) << c.path;
+        HttpResponse again = get(c.path);
+        EXPECT_EQ(seen(c.path), c.cached ? 1 : 2) << c.path;
+        EXPECT_EQ(again.header("X-Cache"), c.cached ? "HIT" : "MISS") << c.path;
+    }
+}
+
+TEST_F(ProxyCacheTest, VaryKeepsVariantsApart) {
+    HttpResponse gz = get("/vary", "Accept-Encoding: gzip\r\n");
+    HttpResponse plain = get("/vary");
+    HttpResponse gz2 = get("/vary", "Accept-Encoding: gzip\r\n");
+    HttpResponse plain2 = get("/vary");
+    EXPECT_EQ(gz.body.substr(0, 8), "enc=gzip");
+    EXPECT_EQ(plain.body.substr(0, 8), "enc=none");
+    EXPECT_EQ(gz2.body, gz.body);
+    EXPECT_EQ(plain2.body, plain.body);
+    EXPECT_EQ(gz2.header("X-Cache"), "HIT");
+    EXPECT_EQ(plain2.header("X-Cache"), "HIT");
+    EXPECT_EQ(seen("/vary"), 2);
+}
+
+TEST_F(ProxyCacheTest, StaleServedWhenBackendStopped) {
+    HttpResponse a = get("/short/s");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    std::this_thread::sleep_for(1100ms);  // proxy_cache_valid 1s: expired now
+    backend_->stop();
+    HttpResponse b = get("/short/s");
+    EXPECT_EQ(b.status, 200) << halo_.error_log();
+    EXPECT_EQ(b.header("X-Cache"), "STALE");
+    EXPECT_EQ(b.body, a.body);
+    ASSERT_TRUE(backend_->restart());
+    HttpResponse c = get("/short/s");
+    EXPECT_EQ(c.header("X-Cache"), "EXPIRED");
+    EXPECT_NE(c.body, a.body);
+}
+
+TEST_F(ProxyCacheTest, RevalidateWith304) {
+    HttpResponse a = get("/short/reval");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    std::this_thread::sleep_for(1100ms);
+    HttpResponse b = get("/short/reval");
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "REVALIDATED");
+    EXPECT_EQ(b.body, a.body);
+    auto reqs = backend_->seen();
+    ASSERT_EQ(reqs.size(), 2u);
+    EXPECT_EQ(reqs[1].headers["if-none-match"], "\"v1\"");
+    // Refreshed: a HIT again, no third backend request.
+    EXPECT_EQ(get("/short/reval").header("X-Cache"), "HIT");
+    EXPECT_EQ(seen("/short/reval"), 2);
+}
+
+TEST_F(ProxyCacheTest, UpdatingServesStaleWhileOneRefreshes) {
+    ASSERT_EQ(get("/short/slow").header("X-Cache"), "MISS");
+    std::this_thread::sleep_for(1100ms);
+    std::string first;
+    std::thread t([&] { first = status_of("/short/slow"); });  // refreshes, 600 ms
+    ASSERT_TRUE(wait_until([&] { return seen("/short/slow") == 2; }));
+    EXPECT_EQ(status_of("/short/slow"), "UPDATING");
+    t.join();
+    EXPECT_EQ(first, "EXPIRED");
+    EXPECT_EQ(status_of("/short/slow"), "HIT");
+    EXPECT_EQ(seen("/short/slow"), 2);
+}
+
+TEST_F(ProxyCacheTest, LockHundredConcurrentOneBackendRequest) {
+    std::vector<std::thread> ts;
+    std::vector<HttpResponse> rs(100);
+    for (int i = 0; i < 100; i++) {
+        ts.emplace_back([&, i] { rs[i] = get("/lock/cold"); });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
+    std::map<std::string, int> statuses;
+    for (const HttpResponse& r : rs) {
+        ASSERT_EQ(r.status, 200) << halo_.error_log();
+        EXPECT_EQ(r.body, rs[0].body);
+        statuses[r.header("X-Cache")]++;
+    }
+    EXPECT_EQ(seen("/lock/cold"), 1);
+    EXPECT_EQ(statuses["MISS"], 1);
+    EXPECT_EQ(statuses["HIT"], 99);
+}
+
+TEST_F(ProxyCacheTest, BypassNoCacheMinUses) {
+    // min_uses 2: the first answer is not stored, the second is.
+    EXPECT_EQ(status_of("/cond/a"), "MISS");
+    EXPECT_EQ(status_of("/cond/a"), "MISS");
+    EXPECT_EQ(status_of("/cond/a"), "HIT");
+    EXPECT_EQ(seen("/cond/a"), 2);
+    // proxy_cache_bypass: from the backend (and stored: the next HIT has the new body).
+    HttpResponse b = get("/cond/a?fresh=1");
+    EXPECT_EQ(b.header("X-Cache"), "BYPASS");
+    EXPECT_EQ(seen("/cond/a?fresh=1"), 1);
+    // proxy_no_cache: never stored.
+    for (int i = 0; i < 3; i++) {
+        get("/cond/n?nostore=1");
+    }
+    EXPECT_EQ(seen("/cond/n?nostore=1"), 3);
+}
+
+TEST_F(ProxyCacheTest, HeadIsFetchedAsGetAndFillsTheCache) {
+    HttpResponse h = get("/headfill", {}, "HEAD");
+    EXPECT_EQ(h.status, 200);
+    EXPECT_EQ(h.header("X-Cache"), "MISS");
+    auto reqs = backend_->seen();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].method, "GET");
+    HttpResponse g = get("/headfill");
+    EXPECT_EQ(g.header("X-Cache"), "HIT");
+    EXPECT_EQ(g.body, "/headfill #1\n");
+}
+
+/// Bytes the files under `dir` take on disk.
+uint64_t disk_usage(const std::string& dir, int* files) {
+    uint64_t n = 0;
+    *files = 0;
+    std::error_code ec;
+    for (auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+        struct stat st;
+        if (e.is_regular_file() && stat(e.path().c_str(), &st) == 0) {
+            n += static_cast<uint64_t>(st.st_blocks) * 512;
+            ++*files;
+        }
+    }
+    return n;
+}
+
+TEST_F(ProxyCacheTest, MaxSizeEvictsOnDisk) {
+    for (int i = 0; i < 30; i++) {
+        ASSERT_EQ(get("/small/" + std::to_string(i)).status, 200);
+    }
+    int files = 0;
+    // The manager (once a second) brings the size under max_size=64k, oldest first.
+    ASSERT_TRUE(
+        wait_until([&] { return disk_usage(halo_.path("small"), &files) <= 64 * 1024; }, 10s))
+        << files << " files, " << disk_usage(halo_.path("small"), &files) << " bytes";
+    EXPECT_GT(files, 0);
+    EXPECT_LT(files, 30);
+    // The newest stayed, the oldest went.
+    EXPECT_EQ(status_of("/small/29"), "HIT");
+    EXPECT_EQ(status_of("/small/0"), "MISS");
+}
+
+TEST_F(ProxyCacheTest, RestartKeepsTheCache) {
+    HttpResponse a = get("/keep");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    halo_.kill_all();
+    ASSERT_TRUE(halo_.start()) << halo_.error_log();
+    // The cache loader runs at start: once it logged, the entry is known again.
+    ASSERT_TRUE(wait_until([&] {
+        return log_lines_with(halo_.error_log(), "1 files loaded").size() >= 1;
+    })) << halo_.error_log();
+    HttpResponse b = get("/keep");
+    EXPECT_EQ(b.header("X-Cache"), "HIT");
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(seen("/keep"), 1);
+}
+
+TEST_F(ProxyCacheTest, ReloadKeepsTheCache) {
+    HttpResponse a = get("/reload");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    auto old = halo_.workers();
+    ASSERT_EQ(halo_.run({"-s", "reload"}).status, 0);
+    ASSERT_TRUE(wait_until([&] {
+        return log_lines_with(halo_.error_log(), "reconfiguring").size() >= 1 ||
+               log_lines_with(halo_.error_log(), "reload").size() >= 1;
+    }));
+    for (int i = 0; i < 10; i++) {  // on both workers of the new generation
+        HttpResponse b = get("/reload");
+        EXPECT_EQ(b.header("X-Cache"), "HIT");
+        EXPECT_EQ(b.body, a.body);
+    }
+    EXPECT_EQ(seen("/reload"), 1);
+}
+
+TEST_F(ProxyCacheTest, PurgeByKey) {
+    ASSERT_EQ(status_of("/gone"), "MISS");
+    ASSERT_EQ(status_of("/gone"), "HIT");
+    EXPECT_EQ(get("/purge-denied?key=/gone").status, 403);
+    EXPECT_EQ(status_of("/gone"), "HIT");
+    HttpResponse p = get("/purge?key=/gone");
+    EXPECT_EQ(p.status, 200);
+    EXPECT_EQ(p.body, "{\"key\":\"/gone\",\"purged\":true}\n");
+    EXPECT_EQ(status_of("/gone"), "MISS");
+    EXPECT_EQ(seen("/gone"), 2);
+    EXPECT_EQ(get("/purge?key=/never").status, 404);
+}
+
+TEST(ProxyCacheConfigTest, Refusals) {
+    if (!halo_has_module("http_proxy")) {
+        GTEST_SKIP();
+    }
+    struct Case {
+        const char* conf;
+        const char* message;
+    } cases[] = {
+        {"proxy_cache_path c keys_zone=z:1m manager_files=10;",
+         "\"manager_files\" is not supported by halo in \"proxy_cache_path\""},
+        {"proxy_cache_path c levels=3 keys_zone=z:1m;", "invalid \"levels\" \"3\""},
+        {"proxy_cache_path c levels=1;", "\"proxy_cache_path\" must have \"keys_zone\" parameter"},
+        {"proxy_cache_path c keys_zone=z:1m; proxy_cache_path d keys_zone=z:1m;",
+         "duplicate zone \"z\""},
+        {"proxy_cache nope;", "\"proxy_cache\" zone \"nope\" is unknown"},
+        {"proxy_cache_path c keys_zone=z:1m; proxy_cache_background_update on;",
+         "\"proxy_cache_background_update on\" is not supported by halo"},
+        {"proxy_cache_use_stale error bogus;", "invalid value \"bogus\""},
+        {"proxy_cache_valid 200 abc;", "invalid time value \"abc\""},
+        {"proxy_cache_methods PUT;", "invalid value \"PUT\""},
+    };
+    for (const Case& c : cases) {
+        Halo h;
+        h.write_conf(std::string("events {}\nhttp {\n") + c.conf +
+                     "\nserver { listen 127.0.0.1:%%PORT_0%%; location / { proxy_pass "
+                     "http://127.0.0.1:1; } }\n}\n");
+        RunResult r = h.run({"-t"});
+        EXPECT_NE(r.status, 0) << c.conf;
+        EXPECT_NE(r.err.find(c.message), std::string::npos) << c.conf << "\n" << r;
+    }
+}
+
+}  // namespace
+}  // namespace halo_test
