@@ -80,6 +80,9 @@ http {
             deny all;
             proxy_cache_purge main $arg_key;
         }
+        location /st {
+            status format=prometheus;
+        }
         location /purge-denied {
             deny all;
             proxy_cache_purge main $arg_key;
@@ -405,6 +408,23 @@ TEST_F(ProxyCacheTest, PurgeByKey) {
     EXPECT_EQ(status_of("/gone"), "MISS");
     EXPECT_EQ(seen("/gone"), 2);
     EXPECT_EQ(get("/purge?key=/never").status, 404);
+}
+
+TEST_F(ProxyCacheTest, StatusPageCounts) {
+    if (!halo_has_module("http_status")) {
+        GTEST_SKIP() << "the status module is not compiled in";
+    }
+    get("/counted");         // MISS
+    get("/counted");         // HIT
+    get("/counted");         // HIT
+    get("/cond/x?fresh=1");  // BYPASS
+    std::string page = get("/st").body;
+    EXPECT_NE(page.find("halo_cache_hits_total{zone=\"main\"} 2\n"), std::string::npos) << page;
+    EXPECT_NE(page.find("halo_cache_misses_total{zone=\"main\"} 1\n"), std::string::npos);
+    EXPECT_NE(page.find("halo_cache_bypass_total{zone=\"main\"} 1\n"), std::string::npos);
+    EXPECT_NE(page.find("halo_cache_entries{zone=\"main\"} 2\n"), std::string::npos);
+    EXPECT_NE(page.find("halo_cache_max_size_bytes{zone=\"small\"} 65536\n"), std::string::npos);
+    EXPECT_EQ(page.find("halo_cache_size_bytes{zone=\"main\"} 0\n"), std::string::npos);
 }
 
 TEST(ProxyCacheConfigTest, Refusals) {

@@ -68,6 +68,19 @@ struct Found {
     uint32_t uses = 0;
 };
 
+/// A zone's counters and size, read at once (the status page).
+struct ZoneStats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t expired = 0;
+    uint64_t stale = 0;
+    uint64_t updating = 0;
+    uint64_t revalidated = 0;
+    uint64_t bypass = 0;
+    uint64_t size = 0;
+    uint64_t entries = 0;
+};
+
 /// The process-side handle of one keys zone; valid once attach() ran (in the master, before
 /// the children are forked). Every method is callable from any process of the cycle.
 class Zone {
@@ -111,6 +124,25 @@ class Zone {
     uint64_t entries() const;
     bool loaded() const;
     void set_loaded();
+    /// Inline, so that readers (the status module) need only this header.
+    ZoneStats stats() const {
+        ZoneStats st;
+        if (index_ == nullptr) {
+            return st;
+        }
+        const ZoneCounters& c = index_->counters;
+        st.hits = c.hits.load(std::memory_order_relaxed);
+        st.misses = c.misses.load(std::memory_order_relaxed);
+        st.expired = c.expired.load(std::memory_order_relaxed);
+        st.stale = c.stale.load(std::memory_order_relaxed);
+        st.updating = c.updating.load(std::memory_order_relaxed);
+        st.revalidated = c.revalidated.load(std::memory_order_relaxed);
+        st.bypass = c.bypass.load(std::memory_order_relaxed);
+        core::ShmLockGuard g(pool_->mutex());
+        st.size = index_->size;
+        st.entries = index_->entries;
+        return st;
+    }
     ZoneCounters& counters() { return index_->counters; }
     const ZoneCounters& counters() const { return index_->counters; }
 
