@@ -244,7 +244,7 @@ TEST_F(ProxyCacheTest, VaryKeepsVariantsApart) {
 TEST_F(ProxyCacheTest, StaleServedWhenBackendStopped) {
     HttpResponse a = get("/short/s");
     ASSERT_EQ(a.header("X-Cache"), "MISS");
-    std::this_thread::sleep_for(1100ms);  // proxy_cache_valid 1s: expired now
+    std::this_thread::sleep_for(2100ms);  // proxy_cache_valid 1s: expired now
     backend_->stop();
     HttpResponse b = get("/short/s");
     EXPECT_EQ(b.status, 200) << halo_.error_log();
@@ -259,7 +259,7 @@ TEST_F(ProxyCacheTest, StaleServedWhenBackendStopped) {
 TEST_F(ProxyCacheTest, RevalidateWith304) {
     HttpResponse a = get("/short/reval");
     ASSERT_EQ(a.header("X-Cache"), "MISS");
-    std::this_thread::sleep_for(1100ms);
+    std::this_thread::sleep_for(2100ms);
     HttpResponse b = get("/short/reval");
     EXPECT_EQ(b.status, 200);
     EXPECT_EQ(b.header("X-Cache"), "REVALIDATED");
@@ -274,7 +274,7 @@ TEST_F(ProxyCacheTest, RevalidateWith304) {
 
 TEST_F(ProxyCacheTest, UpdatingServesStaleWhileOneRefreshes) {
     ASSERT_EQ(get("/short/slow").header("X-Cache"), "MISS");
-    std::this_thread::sleep_for(1100ms);
+    std::this_thread::sleep_for(2100ms);
     std::string first;
     std::thread t([&] { first = status_of("/short/slow"); });  // refreshes, 600 ms
     ASSERT_TRUE(wait_until([&] { return seen("/short/slow") == 2; }));

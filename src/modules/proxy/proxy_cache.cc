@@ -256,7 +256,7 @@ std::optional<http::Flow> cache_lookup(http::Request& r, const ProxyLocConf& c,
         }
     }
     if (fd >= 0) {
-        if (e.h.valid_until > now) {
+        if (e.h.valid_until >= now) {  // nginx: fresh through the second it ends in
             mark(r, *path, "HIT");
             if (!serve(r, c, pass, fd, e)) {
                 r.send_error(500);
@@ -424,10 +424,13 @@ std::optional<int64_t> header_validity(const http::ParsedResponse& head, uint32_
             std::string_view v = h->value;
             bool absolute = !v.empty() && v[0] == '@';
             auto n = core::parse_int(absolute ? v.substr(1) : v);
-            if (!n || *n == 0) {
+            if (n && *n == 0 && !absolute) {
                 return 0;
             }
-            return absolute ? *n : now + *n;
+            if (n) {
+                return absolute ? *n : now + *n;
+            }
+            // nginx: an invalid value is ignored; the other fields decide.
         }
     }
     if (!(ignore & kIgnoreCacheControl)) {
@@ -452,7 +455,7 @@ std::optional<int64_t> header_validity(const http::ParsedResponse& head, uint32_
     if (!(ignore & kIgnoreExpires)) {
         if (const http::Header* h = head.find("Expires")) {
             auto t = http::parse_http_date(h->value);
-            if (!t || *t <= now) {
+            if (!t || *t < now) {
                 return 0;
             }
             return static_cast<int64_t>(*t);
@@ -548,7 +551,7 @@ bool cache_answers(http::Request& r, const ProxyLocConf& c, const ProxyPass& pas
             int64_t secs = cache::valid_for(c.cache, s->old.h.status);
             until = secs > 0 ? now + secs : 0;
         }
-        if (until > now) {
+        if (until != 0 && until >= now) {
             // In place: the file's valid_until, then the zone (the claim ends).
             std::string f = s->path->file_path(s->old_md5);
             int wfd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
@@ -636,7 +639,7 @@ CacheState* cache_store_begin(http::Request& r, const ProxyLocConf& c,
     } else if (int64_t secs = cache::valid_for(c.cache, head.status); secs > 0) {
         until = now + secs;
     }
-    if (until <= now) {
+    if (until == 0 || until < now) {
         return nullptr;
     }
     s->tmp_fd = open_tmp(*s->path, c, s->tmp_path);
