@@ -138,6 +138,15 @@ void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
         std::this_thread::sleep_for(600ms);
     } else if (has("/small/")) {
         body = std::string(8000, 'x');
+    } else if (has("/big")) {
+        body = pattern_bytes(1 << 20);
+    } else if (has("/chunked")) {
+        c.send(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        return;
+    } else if (has("/etagged")) {
+        extra = "ETag: \"e1\"\r\nLast-Modified: Sat, 01 Jan 2022 00:00:00 GMT\r\n";
     }
     c.send(Backend::ok_response(body, false, extra));
 }
@@ -206,6 +215,39 @@ TEST_F(ProxyCacheTest, MissThenHit) {
     EXPECT_EQ(r.body, a.body.substr(1, 3));
     EXPECT_EQ(r.header("X-Cache"), "HIT");
     EXPECT_EQ(seen("/page"), 1);
+}
+
+TEST_F(ProxyCacheTest, LargeAndChunkedBodiesStoredWhole) {
+    HttpResponse a = get("/big");
+    ASSERT_EQ(a.status, 200);
+    ASSERT_EQ(a.body.size(), 1u << 20);
+    HttpResponse b = get("/big");
+    EXPECT_EQ(b.header("X-Cache"), "HIT");
+    EXPECT_TRUE(b.body == a.body) << "the cached 1 MiB body differs";
+    EXPECT_EQ(b.header("Content-Length"), std::to_string(1 << 20));
+    // The MISS passes the chunks on (this client reads them raw); the HIT has a length.
+    EXPECT_EQ(get("/chunked").body, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    HttpResponse c = get("/chunked");
+    EXPECT_EQ(c.header("X-Cache"), "HIT");
+    EXPECT_EQ(c.body, "hello world");
+    EXPECT_EQ(c.header("Content-Length"), "11");
+    EXPECT_EQ(seen("/big") + seen("/chunked"), 2);
+}
+
+TEST_F(ProxyCacheTest, ConditionalRequestsOnAHit) {
+    ASSERT_EQ(status_of("/etagged"), "MISS");
+    HttpResponse a = get("/etagged", "If-None-Match: \"e1\"\r\n");
+    EXPECT_EQ(a.status, 304);
+    EXPECT_EQ(a.header("X-Cache"), "HIT");
+    HttpResponse b = get("/etagged", "If-Modified-Since: Sat, 01 Jan 2022 00:00:00 GMT\r\n");
+    EXPECT_EQ(b.status, 304);
+    HttpResponse c = get("/etagged", "If-None-Match: \"other\"\r\n");
+    EXPECT_EQ(c.status, 200);
+    EXPECT_EQ(c.header("ETag"), "\"e1\"");
+    // The client's conditional fields are not passed upstream with a cached request.
+    auto reqs = backend_->seen();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].headers.count("if-none-match"), 0u);
 }
 
 TEST_F(ProxyCacheTest, HeaderRules) {

@@ -146,6 +146,47 @@ int open_entry(CachePath& p, const Md5& md5, cache::Entry& e) {
     return fd;
 }
 
+/// Whether `list` (If-None-Match) names `etag` (weak comparison, RFC 9110 §13.1.2).
+bool etag_listed(std::string_view list, std::string_view etag) {
+    auto strong = [](std::string_view t) { return t.starts_with("W/") ? t.substr(2) : t; };
+    etag = strong(etag);
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view t = list.substr(0, comma);
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
+            t.remove_prefix(1);
+        }
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
+            t.remove_suffix(1);
+        }
+        if (t == "*" || (!etag.empty() && strong(t) == etag)) {
+            return true;
+        }
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    }
+    return false;
+}
+
+/// The client's conditional fields against a cached 200 (If-None-Match wins, RFC 9110
+/// §13.2.2; If-Modified-Since as `if_modified_since` says).
+bool not_modified(const http::Request& r, const cache::Entry& e) {
+    if (const http::Header* inm = r.find_header("If-None-Match")) {
+        return !e.etag.empty() && etag_listed(inm->value, e.etag);
+    }
+    const http::Header* ims = r.find_header("If-Modified-Since");
+    if (ims == nullptr || e.h.last_modified < 0) {
+        return false;
+    }
+    auto t = http::parse_http_date(ims->value);
+    if (!t) {
+        return false;
+    }
+    auto mode = *r.loc_conf<http::HttpLocConf>().if_modified_since;
+    return mode == http::kImsExact    ? static_cast<int64_t>(*t) == e.h.last_modified
+           : mode == http::kImsBefore ? e.h.last_modified <= static_cast<int64_t>(*t)
+                                      : false;
+}
+
 /// Answers `r` from an entry's file (the fd is the request's then).
 bool serve(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int fd,
            const cache::Entry& e) {
@@ -157,6 +198,11 @@ bool serve(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int f
         return false;
     }
     std::string_view type = pass_response_headers(r, c, pass, head);
+    if (head.status == 200 && not_modified(r, e)) {
+        ::close(fd);
+        r.send(304, {}, {});  // nginx's not-modified filter on a cached answer
+        return true;
+    }
     r.allow_ranges = head.status == 200;
     r.send_file(head.status, type, fd, e.h.header_size, e.h.body_len, r.use_sendfile);
     return true;
