@@ -250,6 +250,39 @@ TEST_F(ProxyCacheTest, ConditionalRequestsOnAHit) {
     EXPECT_EQ(reqs[0].headers.count("if-none-match"), 0u);
 }
 
+TEST_F(ProxyCacheTest, RangeOnAMissIsCutFromTheWholeAnswer) {
+    HttpResponse a = get("/ranged", "Range: bytes=0-3\r\n");
+    EXPECT_EQ(a.status, 206);
+    EXPECT_EQ(a.header("X-Cache"), "MISS");
+    EXPECT_EQ(a.body, "/ran");
+    auto reqs = backend_->seen();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].headers.count("range"), 0u);  // the whole answer was asked for
+    HttpResponse b = get("/ranged");
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "HIT");
+    EXPECT_EQ(b.body, "/ranged #1\n");
+}
+
+TEST_F(ProxyCacheTest, DamagedFileIsAMissNotACrash) {
+    ASSERT_EQ(status_of("/damaged"), "MISS");
+    // The only file in the cache, overwritten with garbage.
+    std::string file;
+    for (auto& e : std::filesystem::recursive_directory_iterator(halo_.path("cache"))) {
+        if (e.is_regular_file()) {
+            file = e.path();
+        }
+    }
+    ASSERT_FALSE(file.empty());
+    ASSERT_TRUE(write_file(file, "garbage"));
+    HttpResponse b = get("/damaged");
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "MISS");
+    EXPECT_EQ(b.body, "/damaged #2\n");
+    EXPECT_EQ(status_of("/damaged"), "HIT");
+    EXPECT_TRUE(halo_.master_alive());
+}
+
 TEST_F(ProxyCacheTest, HeaderRules) {
     struct Case {
         const char* path;

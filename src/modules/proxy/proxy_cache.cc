@@ -568,6 +568,32 @@ bool place(const CachePath& p, const std::string& tmp, const Md5& md5) {
             return true;
         }
     }
+    if (errno == EXDEV) {
+        // proxy_temp_path on another file system: copied into the cache directory first.
+        std::string near =
+            p.path + "/" + std::to_string(getpid()) + "." + std::to_string(++g_tmp_seq) + ".tmp";
+        int in = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+        int out = ::open(near.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        bool ok = in >= 0 && out >= 0;
+        while (ok) {
+            ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 20, 0);
+            if (n == 0) {
+                break;
+            }
+            ok = n > 0 || errno == EINTR;
+        }
+        if (in >= 0) {
+            ::close(in);
+        }
+        if (out >= 0) {
+            ::close(out);
+        }
+        ::unlink(tmp.c_str());
+        if (ok && ::rename(near.c_str(), target.c_str()) == 0) {
+            return true;
+        }
+        ::unlink(near.c_str());
+    }
     HALO_LOG(kCrit, "rename() \"%s\" to \"%s\" failed (%d: %s)", tmp.c_str(), target.c_str(), errno,
              strerror(errno));
     return false;

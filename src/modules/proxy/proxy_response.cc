@@ -378,6 +378,9 @@ bool Exchange::on_head() {
         }
     }
     cache_ = cache_store_begin(r_, c_, head_);
+    if (cache_ != nullptr && head_.status == 200) {
+        r_.allow_ranges = true;  // the client's Range was not sent upstream: cut it here (nginx)
+    }
     pass_head();
     state_ = State::kReadingBody;
     framing_ = head_.framing(r_.method == "HEAD" && !cache_converted_head(r_));
