@@ -31,6 +31,7 @@ http {
     access_log off;
     proxy_cache_path %%PREFIX%%/cache levels=1:2 keys_zone=main:1m inactive=10m;
     proxy_cache_path %%PREFIX%%/small levels=1 keys_zone=small:256k max_size=64k;
+    proxy_cache_path %%PREFIX%%/brief keys_zone=brief:256k inactive=1s;
 
     server {
         listen 127.0.0.1:%%PORT_0%% reuseport;
@@ -70,6 +71,16 @@ http {
             proxy_no_cache $arg_nostore;
             proxy_cache_min_uses 2;
         }
+        location /brief/ {
+            proxy_pass http://%%B%%;
+            proxy_cache brief;
+            proxy_cache_valid 200 1h;
+        }
+        location /byvar/ {
+            proxy_pass http://%%B%%;
+            proxy_cache $arg_zone;
+            proxy_cache_valid 200 1h;
+        }
         location /small/ {
             proxy_pass http://%%B%%;
             proxy_cache small;
@@ -91,9 +102,15 @@ http {
 }
 )";
 
+std::atomic<bool> g_fail500{false};  // /short/err answers 500 while set
+
 /// The backend's answer for a target: a counter in the body, headers by path.
 void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
     int k = ++n;
+    if (req.target.find("/short/err") != std::string::npos && g_fail500) {
+        c.send("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nbad\n");
+        return;
+    }
     std::string t = req.target;
     std::string extra;
     std::string body = t + " #" + std::to_string(k) + "\n";
@@ -149,6 +166,21 @@ void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
         extra = "ETag: \"e1\"\r\nLast-Modified: Sat, 01 Jan 2022 00:00:00 GMT\r\n";
     }
     c.send(Backend::ok_response(body, false, extra));
+}
+
+/// Bytes the files under `dir` take on disk.
+uint64_t disk_usage(const std::string& dir, int* files) {
+    uint64_t n = 0;
+    *files = 0;
+    std::error_code ec;
+    for (auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+        struct stat st;
+        if (e.is_regular_file() && stat(e.path().c_str(), &st) == 0) {
+            n += static_cast<uint64_t>(st.st_blocks) * 512;
+            ++*files;
+        }
+    }
+    return n;
 }
 
 class ProxyCacheTest : public ::testing::Test {
@@ -331,6 +363,49 @@ TEST_F(ProxyCacheTest, StaleServedWhenBackendStopped) {
     EXPECT_NE(c.body, a.body);
 }
 
+TEST_F(ProxyCacheTest, StaleServedForA500) {
+    g_fail500 = false;
+    HttpResponse a = get("/short/err");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    std::this_thread::sleep_for(2100ms);
+    g_fail500 = true;
+    HttpResponse b = get("/short/err");
+    g_fail500 = false;
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "STALE");
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(seen("/short/err"), 2);
+}
+
+TEST_F(ProxyCacheTest, InactiveEntriesLeaveTheDisk) {
+    ASSERT_EQ(status_of("/brief/x"), "MISS");
+    ASSERT_EQ(status_of("/brief/x"), "HIT");
+    int files = 0;
+    disk_usage(halo_.path("brief"), &files);
+    ASSERT_EQ(files, 1);
+    // inactive=1s: the manager removes the entry and its file within a few of its passes.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            disk_usage(halo_.path("brief"), &files);
+            return files == 0;
+        },
+        10s));
+    EXPECT_EQ(status_of("/brief/x"), "MISS");
+    EXPECT_EQ(seen("/brief/x"), 2);
+}
+
+TEST_F(ProxyCacheTest, ZoneNamedByAVariable) {
+    EXPECT_EQ(status_of("/byvar/a?zone=main"), "MISS");
+    EXPECT_EQ(status_of("/byvar/a?zone=main"), "HIT");
+    EXPECT_EQ(status_of("/byvar/a?zone=brief"), "MISS");  // another cache, another entry
+    HttpResponse off = get("/byvar/a?zone=off");
+    EXPECT_EQ(off.status, 200);
+    EXPECT_EQ(off.header("X-Cache"), "");
+    EXPECT_EQ(get("/byvar/a?zone=nosuch").status, 500);
+    EXPECT_EQ(seen("/byvar/a?zone=main") + seen("/byvar/a?zone=brief") + seen("/byvar/a?zone=off"),
+              3);
+}
+
 TEST_F(ProxyCacheTest, RevalidateWith304) {
     HttpResponse a = get("/short/reval");
     ASSERT_EQ(a.header("X-Cache"), "MISS");
@@ -409,21 +484,6 @@ TEST_F(ProxyCacheTest, HeadIsFetchedAsGetAndFillsTheCache) {
     EXPECT_EQ(g.body, "/headfill #1\n");
 }
 
-/// Bytes the files under `dir` take on disk.
-uint64_t disk_usage(const std::string& dir, int* files) {
-    uint64_t n = 0;
-    *files = 0;
-    std::error_code ec;
-    for (auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
-        struct stat st;
-        if (e.is_regular_file() && stat(e.path().c_str(), &st) == 0) {
-            n += static_cast<uint64_t>(st.st_blocks) * 512;
-            ++*files;
-        }
-    }
-    return n;
-}
-
 TEST_F(ProxyCacheTest, MaxSizeEvictsOnDisk) {
     for (int i = 0; i < 30; i++) {
         ASSERT_EQ(get("/small/" + std::to_string(i)).status, 200);
@@ -470,6 +530,26 @@ TEST_F(ProxyCacheTest, ReloadKeepsTheCache) {
         EXPECT_EQ(b.body, a.body);
     }
     EXPECT_EQ(seen("/reload"), 1);
+}
+
+TEST_F(ProxyCacheTest, ReloadWithANewZoneSizeLoadsTheFilesAgain) {
+    HttpResponse a = get("/resized");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    // keys_zone=main:1m becomes 2m: a new zone, which the new generation's loader fills.
+    std::string conf = read_file(halo_.conf_path()).value_or("");
+    size_t at = conf.find("keys_zone=main:1m");
+    ASSERT_NE(at, std::string::npos);
+    conf.replace(at, 17, "keys_zone=main:2m");
+    ASSERT_TRUE(write_file(halo_.conf_path(), conf));
+    ASSERT_EQ(halo_.run({"-s", "reload"}).status, 0);
+    // The first loader found nothing; the new one finds the file stored before the reload.
+    ASSERT_TRUE(wait_until([&] {
+        return !log_lines_with(halo_.error_log(), "1 files loaded").empty();
+    })) << halo_.error_log();
+    HttpResponse b = get("/resized");
+    EXPECT_EQ(b.header("X-Cache"), "HIT");
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(seen("/resized"), 1);
 }
 
 TEST_F(ProxyCacheTest, PurgeByKey) {
