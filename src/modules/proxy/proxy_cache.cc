@@ -770,6 +770,7 @@ void cache_store_end(CacheState& s) {
     }
     int64_t now = now_s();
     p.zone.stored(s.out_md5, s.out.h.valid_until, size, now);
+    bool claim_ended = s.claim_md5 == s.out_md5;  // stored() ends the claim of its entry
     if (s.out_md5 != s.primary) {
         // The primary key names the Vary fields; the variants are found through it.
         cache::Entry idx;
@@ -787,12 +788,16 @@ void cache_store_end(CacheState& s) {
             ::close(fd);
             if (ok && place(p, name, s.primary)) {
                 p.zone.stored(s.primary, idx.h.valid_until, isize, now);
+                claim_ended |= s.claim_md5 == s.primary;
             } else {
                 ::unlink(name.c_str());
             }
         }
     }
-    s.claimed = false;  // stored() ended it
+    if (s.claimed && !claim_ended) {
+        p.zone.release(s.claim_md5);
+    }
+    s.claimed = false;
 }
 
 http::Flow purge_handler(http::Request& r) {
