@@ -1,7 +1,7 @@
 // proxy_cache next to Debian's nginx: the same cache configuration and the same request
 // sequence against a backend of each's own give the same $upstream_cache_status sequence
-// (MISS HIT EXPIRED STALE UPDATING REVALIDATED BYPASS), the same bodies and the same number
-// of backend requests.
+// (MISS HIT EXPIRED STALE UPDATING REVALIDATED BYPASS, and a background update's STALE then
+// HIT) and the same number of backend requests.
 #include <atomic>
 #include <string>
 #include <thread>
@@ -28,6 +28,13 @@ constexpr std::string_view kHttp = R"(
             proxy_cache_revalidate on;
             proxy_cache_bypass $arg_fresh;
             proxy_connect_timeout 1s;
+        }
+        location /bgu {
+            proxy_pass http://%%B%%;
+            proxy_cache cmp;
+            proxy_cache_valid 200 1s;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
         }
     }
 )";
@@ -70,12 +77,16 @@ struct Server {
         seq.push_back(status("/a?fresh=1"));  // BYPASS
         seq.push_back(status("/reval"));      // MISS
         seq.push_back(status("/slow"));       // MISS
+        seq.push_back(status("/bgu"));        // MISS
         std::this_thread::sleep_for(2100ms);  // everything expired
         seq.push_back(status("/a"));          // EXPIRED
         seq.push_back(status("/reval"));      // REVALIDATED
+        seq.push_back(status("/bgu"));        // STALE, refreshed in the background
+        wait_until([&] { return count.load() == 8; });
+        seq.push_back(wait_until([&] { return status("/bgu") == "HIT"; }) ? "then HIT" : "no HIT");
         std::string first;
         std::thread t([&] { first = status("/slow"); });  // EXPIRED, refreshing for 600 ms
-        wait_until([&] { return count.load() == 7; });
+        wait_until([&] { return count.load() == 9; });
         seq.push_back(status("/slow"));  // UPDATING
         t.join();
         seq.push_back(first);
@@ -112,9 +123,9 @@ TEST(ProxyCacheNginxTest, SameStatusSequenceAsNginx) {
 
     std::vector<std::string> want = ng.run();
     std::vector<std::string> got = ha.run();
-    std::vector<std::string> expected = {"MISS",    "HIT",         "BYPASS",   "MISS",    "MISS",
-                                         "EXPIRED", "REVALIDATED", "UPDATING", "EXPIRED", "STALE",
-                                         "7"};
+    std::vector<std::string> expected = {"MISS",     "HIT",     "BYPASS",      "MISS",  "MISS",
+                                         "MISS",     "EXPIRED", "REVALIDATED", "STALE", "then HIT",
+                                         "UPDATING", "EXPIRED", "STALE",       "9"};
     EXPECT_EQ(want, expected) << "nginx did not do what this test expects of it:\n"
                               << nginx.error_log();
     EXPECT_EQ(got, want) << halo.error_log();

@@ -55,6 +55,13 @@ http {
             proxy_cache_revalidate on;
             proxy_connect_timeout 1s;
         }
+        location /bg/ {
+            proxy_pass http://%%B%%;
+            proxy_cache main;
+            proxy_cache_valid 200 1s;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
+        }
         location /lock/ {
             proxy_pass http://%%B%%;
             proxy_cache main;
@@ -103,6 +110,8 @@ http {
 )";
 
 std::atomic<bool> g_fail500{false};  // /short/err answers 500 while set
+std::atomic<bool> g_hold_bg{false};  // /bg/ answers wait while set
+std::atomic<int> g_bg_answered{0};   // /bg/ answers sent
 
 /// The backend's answer for a target: a counter in the body, headers by path.
 void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
@@ -155,6 +164,13 @@ void answer(BackendConn& c, const BackendRequest& req, std::atomic<int>& n) {
         std::this_thread::sleep_for(600ms);
     } else if (has("/small/")) {
         body = std::string(8000, 'x');
+    } else if (has("/bg/")) {
+        while (g_hold_bg) {
+            std::this_thread::sleep_for(10ms);
+        }
+        c.send(Backend::ok_response(body, false, extra));
+        ++g_bg_answered;
+        return;
     } else if (has("/big")) {
         body = pattern_bytes(1 << 20);
     } else if (has("/chunked")) {
@@ -406,6 +422,29 @@ TEST_F(ProxyCacheTest, ZoneNamedByAVariable) {
               3);
 }
 
+TEST_F(ProxyCacheTest, BackgroundUpdateServesStaleAtOnce) {
+    g_hold_bg = false;
+    g_bg_answered = 0;
+    HttpResponse a = get("/bg/x");
+    ASSERT_EQ(a.header("X-Cache"), "MISS");
+    std::this_thread::sleep_for(2100ms);  // expired
+    g_hold_bg = true;                     // the backend holds the refresh until released
+    HttpResponse b = get("/bg/x");
+    // The stale answer came while the backend had not answered the refresh yet.
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(b.header("X-Cache"), "STALE");
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(g_bg_answered.load(), 1);
+    ASSERT_TRUE(wait_until([&] { return seen("/bg/x") == 2; }));
+    EXPECT_EQ(status_of("/bg/x"), "UPDATING");  // another request meanwhile
+    g_hold_bg = false;
+    ASSERT_TRUE(wait_until([&] { return g_bg_answered.load() == 2; }));
+    ASSERT_TRUE(wait_until([&] { return status_of("/bg/x") == "HIT"; }));
+    HttpResponse c = get("/bg/x");
+    EXPECT_EQ(c.body, "/bg/x #2\n");
+    EXPECT_EQ(seen("/bg/x"), 2);
+}
+
 TEST_F(ProxyCacheTest, RevalidateWith304) {
     HttpResponse a = get("/short/reval");
     ASSERT_EQ(a.header("X-Cache"), "MISS");
@@ -597,8 +636,6 @@ TEST(ProxyCacheConfigTest, Refusals) {
         {"proxy_cache_path c keys_zone=z:1m; proxy_cache_path d keys_zone=z:1m;",
          "duplicate zone \"z\""},
         {"proxy_cache nope;", "\"proxy_cache\" zone \"nope\" is unknown"},
-        {"proxy_cache_path c keys_zone=z:1m; proxy_cache_background_update on;",
-         "\"proxy_cache_background_update on\" is not supported by halo"},
         {"proxy_cache_use_stale error bogus;", "invalid value \"bogus\""},
         {"proxy_cache_valid 200 abc;", "invalid time value \"abc\""},
         {"proxy_cache_methods PUT;", "invalid value \"PUT\""},

@@ -211,13 +211,6 @@ core::Status set_flag(core::ConfContext& cf, CacheLocConf& c) {
         return cf.error("invalid value \"" + a + "\" in \"" + std::string(cf.name()) +
                         "\" directive, it must be \"on\" or \"off\"");
     }
-    if (s == "_background_update" && a == "on") {
-        // It needs the upstream answer read on after the client got the stale one (nginx's
-        // background subrequest); halo has no such detached exchange yet.
-        return cf.error("\"" + std::string(cf.name()) +
-                        " on\" is not supported by halo: a stale entry is served while "
-                        "updating only with \"updating\" in the use_stale directive");
-    }
     *slot = a == "on";
     return core::Status::ok();
 }

@@ -49,6 +49,7 @@ class CacheState : public http::RequestCtx {
     bool store = false;
     bool converted_head = false;
     bool revalidate = false;
+    bool background = false;  // proxy_cache_background_update: the client has the stale one
     // The expired entry (revalidation, stale answers).
     int old_fd = -1;
     cache::Entry old;
@@ -187,9 +188,10 @@ bool not_modified(const http::Request& r, const cache::Entry& e) {
                                       : false;
 }
 
-/// Answers `r` from an entry's file (the fd is the request's then).
+/// Answers `r` from an entry's file (the fd is the request's then). With `hold_end`, the body
+/// goes out without its end (proxy_cache_background_update ends the request later).
 bool serve(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int fd,
-           const cache::Entry& e) {
+           const cache::Entry& e, bool hold_end = false) {
     http::ParsedResponse head;
     size_t scan = 0;
     if (http::parse_response_head(e.head, e.head.size() + 1, scan, head) !=
@@ -204,6 +206,15 @@ bool serve(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int f
         return true;
     }
     r.allow_ranges = head.status == 200;
+    if (hold_end) {
+        r.send_head(head.status, type, e.h.body_len);
+        http::BodyChunk b;
+        b.fd = fd;
+        b.offset = e.h.header_size;
+        b.length = e.h.body_len;
+        r.send_body(b);
+        return true;
+    }
     r.send_file(head.status, type, fd, e.h.header_size, e.h.body_len, r.use_sendfile);
     return true;
 }
@@ -327,6 +338,18 @@ std::optional<http::Flow> cache_lookup(http::Request& r, const ProxyLocConf& c,
         s.store = claim(s.md5);
         s.revalidate =
             s.store && *cc.revalidate && (!s.old.etag.empty() || s.old.h.last_modified >= 0);
+        if (s.store && stale_updating && *cc.background_update && !r.has_body()) {
+            // The stale answer now, its end held back; the exchange that follows refreshes
+            // the entry and then ends the request (nginx's background subrequest).
+            int sfd = ::dup(s.old_fd);
+            if (sfd >= 0) {
+                mark(r, *path, "STALE");
+                if (serve(r, c, pass, sfd, s.old, /*hold_end=*/true)) {
+                    s.background = true;
+                    return std::nullopt;
+                }
+            }
+        }
         mark(r, *path, "EXPIRED");
         return std::nullopt;
     }
@@ -418,6 +441,17 @@ void cache_request_head(http::Request& r, std::string& head) {
         }
         head.insert(head.size() - 2, add);
     }
+}
+
+bool cache_background(const http::Request& r) {
+    const CacheState* s = r.ctx<CacheState>();
+    return s != nullptr && s->background;
+}
+
+void cache_background_end(http::Request& r) {
+    http::BodyChunk last;
+    last.last = true;
+    r.send_body(last);
 }
 
 bool cache_converted_head(const http::Request& r) {
@@ -637,6 +671,10 @@ bool cache_answers(http::Request& r, const ProxyLocConf& c, const ProxyPass& pas
             s->path->zone.refreshed(s->old_md5, until);
             s->claimed = false;
         }
+        if (s->background) {
+            cache_background_end(r);  // refreshed; the client had the stale answer
+            return true;
+        }
         mark(r, *s->path, "REVALIDATED");
         return serve_old(r, c, pass, *s);
     }
@@ -647,6 +685,10 @@ bool cache_answers(http::Request& r, const ProxyLocConf& c, const ProxyPass& pas
     for (auto [code, bit] : kBits) {
         if (head.status == code && (*c.cache.use_stale & bit)) {
             if (!act) {
+                return true;
+            }
+            if (s->background) {
+                cache_background_end(r);  // the stale answer stays
                 return true;
             }
             mark(r, *s->path, "STALE");

@@ -48,6 +48,12 @@ void cache_write(CacheState& s, std::string_view data);
 /// The whole body is in: the file goes into place.
 void cache_store_end(CacheState& s);
 
+/// proxy_cache_background_update: whether this request's exchange only refreshes the cache
+/// (its client got the stale entry, the end of the response held back).
+bool cache_background(const http::Request& r);
+/// Ends a background update's request: the end of the stale answer goes out.
+void cache_background_end(http::Request& r);
+
 /// The exchange failed with `status` (502, 504): true when a stale entry answers instead
 /// (proxy_cache_use_stale error, timeout, invalid_header).
 bool cache_on_error(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int status);

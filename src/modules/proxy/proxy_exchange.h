@@ -265,6 +265,9 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     uint64_t body_sent_ = 0;       // bytes of it handed to an upstream (framing included)
     std::string chunk_;            // one re-chunked piece
     CacheState* cache_ = nullptr;  // proxy_cache: the response is being stored (a request ctx)
+    // proxy_cache_background_update: the client got the stale entry; this exchange only
+    // refreshes the cache, and ends the request once done.
+    bool background_ = false;
 };
 
 }  // namespace mod::proxy::detail

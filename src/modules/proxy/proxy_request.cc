@@ -24,7 +24,8 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
-    if (!*c_.ignore_client_abort) {
+    background_ = cache_background(r_);
+    if (!*c_.ignore_client_abort && !background_) {  // a refresh runs on without its client
         r_.on_client_closed = &Exchange::client_closed;
     }
     buffering_ = *c_.buffering;
@@ -481,6 +482,10 @@ void Exchange::pace_client() {
 
 void Exchange::finish_error(int status) {
     state_ = State::kDone;
+    if (background_) {
+        cache_background_end(r_);  // the client has the stale answer: the request ends
+        return;
+    }
     if (cache_on_error(r_, c_, pass_, status)) {
         return;  // proxy_cache_use_stale: the stale entry answered
     }

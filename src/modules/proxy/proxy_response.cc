@@ -43,7 +43,7 @@ size_t Exchange::memory_bound() const {
 }
 
 bool Exchange::client_behind() const {
-    return r_.output_blocked() || r_.output_buffered() > memory_bound();
+    return !background_ && r_.output_blocked() || r_.output_buffered() > memory_bound();
 }
 
 void Exchange::read_upstream() {
@@ -350,7 +350,7 @@ bool Exchange::on_head() {
             }
         }
     }
-    if (!(*c_.ignore_headers & kIgnoreXAccelRedirect)) {
+    if (!(*c_.ignore_headers & kIgnoreXAccelRedirect) && !background_) {
         if (const http::Header* h = head_.find("X-Accel-Redirect")) {
             accel_redirect(std::string(h->value));
             return false;
@@ -365,7 +365,7 @@ bool Exchange::on_head() {
             }
         }
     }
-    if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
+    if (*c_.intercept_errors && status >= 300 && has_error_page(status) && !background_) {
         release(upstream::Outcome::kOk);
         drop_upstream();
         state_ = State::kDone;
@@ -396,7 +396,7 @@ bool Exchange::on_head() {
     }
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
-    splicing_ = cache_ == nullptr && framing_ == http::BodyFraming::kLength &&
+    splicing_ = cache_ == nullptr && !background_ && framing_ == http::BodyFraming::kLength &&
                 body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
                 read_rate_.rate == 0 && r_.can_splice_body();
     if (splicing_ && http::request_log(r_).enabled(core::LogLevel::kDebug)) {
@@ -473,6 +473,9 @@ bool Exchange::has_error_page(int status) const {
 }
 
 void Exchange::pass_head() {
+    if (background_) {
+        return;  // the client has its answer (the stale entry)
+    }
     std::string_view type = pass_response_headers(r_, c_, pass_, head_);
     std::optional<uint64_t> length = head_.content_length;
     if (head_.chunked || head_.status == 204 || head_.status == 304) {
@@ -484,6 +487,9 @@ void Exchange::pass_head() {
 bool Exchange::deliver(std::string_view data) {
     if (cache_ != nullptr) {
         cache_write(*cache_, data);
+    }
+    if (background_) {
+        return true;
     }
     if (spill_fd_ < 0 && (!can_spill() || !client_behind())) {
         http::BodyChunk c;
@@ -698,7 +704,7 @@ void Exchange::finish_body(std::string_view last_bytes) {
         return;
     }
     http::BodyChunk c;
-    c.data = last_bytes;
+    c.data = background_ ? std::string_view() : last_bytes;
     c.last = true;
     r_.send_body(c);
 }
