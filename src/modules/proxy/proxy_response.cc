@@ -43,7 +43,7 @@ size_t Exchange::memory_bound() const {
 }
 
 bool Exchange::client_behind() const {
-    return !background_ && r_.output_blocked() || r_.output_buffered() > memory_bound();
+    return !background_ && (r_.output_blocked() || r_.output_buffered() > memory_bound());
 }
 
 void Exchange::read_upstream() {
