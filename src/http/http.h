@@ -616,7 +616,8 @@ struct HttpLocConf : core::ConfBase {
     std::optional<SizeValue> limit_rate;                             // 0: responses not paced
     std::optional<SizeValue> limit_rate_after;                       // 0
     // Access (phases.cc).
-    std::optional<bool> satisfy_any;  // satisfy all|any (all)
+    std::optional<bool> satisfy_any;                      // satisfy all|any (all)
+    std::optional<std::chrono::milliseconds> auth_delay;  // 0s: a 401 is answered at once
     /// `limit_except`: the methods its block applies to (those it does not list, as bits of
     /// method_bit()), and the block's confs; 0 / nullptr: none. Not inherited, as nginx.
     uint32_t limit_except = 0;

@@ -313,6 +313,7 @@ constexpr core::Directive kCoreDirectives[] = {
      core::setter<&set_limit_except>()},
     {"satisfy", kHttpAll, core::kArgs1,
      core::enum_slot<&HttpLocConf::satisfy_any, kSatisfyNames, kSatisfyDetail>()},
+    {"auth_delay", kHttpAll, core::kArgs1, core::slot<&HttpLocConf::auth_delay>()},
 };
 
 /// The core's own directives, then those of listen_conf.h, core_request.h and body_file.h
@@ -500,6 +501,7 @@ Status merge(const HttpLocConf& parent, HttpLocConf& child) {
         child.error_log = parent.error_log;
     }
     core::inherit(child.satisfy_any, parent.satisfy_any, false);
+    core::inherit(child.auth_delay, parent.auth_delay, std::chrono::milliseconds(0));
     merge(parent.conn, child.conn);
     return merge_request(parent, child);
 }

@@ -1,6 +1,8 @@
+#include <memory>
 #include <utility>
 
 #include "core/log.h"
+#include "event/runtime.h"
 #include "http/error_log.h"
 #include "http/session.h"
 
@@ -139,6 +141,42 @@ bool satisfy_any(const Request& r) {
     return r.loc_conf<HttpLocConf>().satisfy_any.value_or(false);
 }
 
+/// `auth_delay`: the timer of a 401 held back (nginx's ngx_http_core_auth_delay: every
+/// unauthorized answer takes the same time, whatever check refused it).
+struct AuthDelayCtx : RequestCtx {
+    std::unique_ptr<ev::Timer> timer;
+};
+
+/// A client that went away while its 401 was held back: ended, 499 (ngx_http_test_reading).
+void auth_delay_client_closed(Request& r) {
+    if (AuthDelayCtx* ctx = r.ctx<AuthDelayCtx>()) {
+        ctx->timer.reset();
+    }
+    log_error(r, core::LogLevel::kInfo, "client prematurely closed connection");
+    r.client_gone();
+}
+
+/// Answers a refusal of the access phase: a 401 after `auth_delay` when it is set.
+void answer_refusal(Request& r, int status) {
+    auto delay = *r.loc_conf<HttpLocConf>().auth_delay;
+    if (status != 401 || delay.count() == 0) {
+        r.send_error(status);
+        return;
+    }
+    log_error(r, core::LogLevel::kInfo, "delaying unauthorized request");
+    AuthDelayCtx* ctx = r.ctx<AuthDelayCtx>();
+    if (ctx == nullptr) {
+        ctx = &r.make_ctx<AuthDelayCtx>();
+    }
+    Request* req = &r;
+    ctx->timer = ev::Runtime::current().loop().make_timer([req] {
+        req->on_client_closed = nullptr;
+        req->send_error(401);  // may end the request (and free this timer): nothing after it
+    });
+    ctx->timer->arm(delay);
+    r.on_client_closed = &auth_delay_client_closed;
+}
+
 /// The end of the access phase under `satisfy any` with a refusal kept and no check that let
 /// the request in.
 void answer_kept_refusal(Request& r) {
@@ -146,7 +184,7 @@ void answer_kept_refusal(Request& r) {
     if (code == 403) {
         log_error(r, core::LogLevel::kError, "access forbidden by rule");
     }
-    r.send_error(code);
+    answer_refusal(r, code);
 }
 
 }  // namespace
@@ -210,7 +248,7 @@ void Session::run_phases() {
                     break;
                 }
                 r.access_code = 0;
-                r.send_error(status);
+                answer_refusal(r, status);
                 return;
             }
         }

@@ -637,6 +637,21 @@ void Request::send_error(int code, std::string_view location) {
         abort();
         return;
     }
+    // nginx closes the connection after these, error_page or not (special response handler).
+    switch (code) {
+        case 400:
+        case 413:
+        case 414:
+        case 500:
+        case 501:
+        case kStatusPlainHttpToHttps:
+        case kStatusSslCertError:
+        case kStatusSslNoCert:
+            keepalive = false;
+            break;
+        default:
+            break;
+    }
     // error_page: once per request, for statuses it lists (nginx does not recurse either).
     const auto& pages = loc_conf<HttpLocConf>().error_pages;
     bool again = in_error_page && *loc_conf<HttpLocConf>().recursive_error_pages;

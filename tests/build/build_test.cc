@@ -352,7 +352,7 @@ TEST_F(BuildTest, ConfigureRejectsInvalidOptions) {
 TEST_F(BuildTest, WithoutHttpLeavesOutEveryHttpModule) {
     RunResult r = configure({"--without-http_module", "--without-stream_module"});
     ASSERT_EQ(r.status, 0) << r;
-    EXPECT_NE(r.out.find("modules built (3): core events vrrp\n"), std::string::npos) << r;
+    EXPECT_NE(r.out.find("modules built (4): core events vrrp anycast\n"), std::string::npos) << r;
     for (const char* m : {"http_ssl", "http_rewrite", "http_upstream", "http_proxy",
                           "http_healthcheck", "http_status", "http_upstream_hash"}) {
         EXPECT_NE(r.out.find(std::string(m) + " (requires http)"), std::string::npos) << m << r;
@@ -410,7 +410,7 @@ class VrrpOnlyBuildTest : public BuildTest {
 
 TEST_F(VrrpOnlyBuildTest, HasNoHttpCode) {
     RunResult v = run_command({vrrp_only().bin(), "-V"});
-    EXPECT_NE(v.err.find("modules: core events vrrp\n"), std::string::npos) << v;
+    EXPECT_NE(v.err.find("modules: core events vrrp anycast\n"), std::string::npos) << v;
     RunResult nm = run_command({"nm", "-C", "--defined-only", vrrp_only().bin()}, 60s);
     ASSERT_EQ(nm.status, 0) << nm.err;
     ASSERT_NE(nm.out.find("vrrp::"), std::string::npos) << "nm shows no symbols?";

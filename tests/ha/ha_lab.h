@@ -130,6 +130,39 @@ class Lab {
         return {};
     }
 
+    /// A router (10.77.0.254 on the bridge, 10.77.1.1 on eth1) with a client behind it
+    /// ("rc", 10.77.1.2): the anycast tests' topology. Nodes 1..`nodes` route 10.77.1.0/24
+    /// through it; it forwards and hashes flows over equal-cost paths by their ports
+    /// (fib_multipath_hash_policy=1: the connections of one client spread). Empty on success.
+    std::string add_router(int nodes) {
+        if (!add_host("rt", "10.77.0.254")) {
+            return error_;
+        }
+        if (ip({"netns", "add", ns("rc")}).status != 0) {
+            return "ip netns add " + ns("rc") + " failed";
+        }
+        namespaces_.push_back(ns("rc"));
+        if (!run_all({{"-n", ns("rt"), "link", "add", "eth1", "type", "veth", "peer", "name",
+                       "eth0", "netns", ns("rc")},
+                      {"-n", ns("rt"), "addr", "add", "10.77.1.1/24", "dev", "eth1"},
+                      {"-n", ns("rt"), "link", "set", "eth1", "up"},
+                      {"-n", ns("rc"), "addr", "add", "10.77.1.2/24", "dev", "eth0"},
+                      {"-n", ns("rc"), "link", "set", "eth0", "up"},
+                      {"-n", ns("rc"), "link", "set", "lo", "up"},
+                      {"-n", ns("rc"), "route", "add", "default", "via", "10.77.1.1"}})) {
+            return error_;
+        }
+        for (int i = 1; i <= nodes; i++) {
+            if (!run_all({{"-n", node(i), "route", "add", "10.77.1.0/24", "via", "10.77.0.254"}})) {
+                return error_;
+            }
+        }
+        RunResult r = run_command({"ip", "netns", "exec", ns("rt"), "sysctl", "-qw",
+                                   "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1"},
+                                  10s);
+        return r.status == 0 ? std::string() : "sysctl in " + ns("rt") + ": " + r.err;
+    }
+
     std::string ns(const std::string& name) const { return "halo-" + tag_ + "-" + name; }
     std::string node(int i) const { return ns("n" + std::to_string(i)); }
 

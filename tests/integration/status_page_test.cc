@@ -304,6 +304,7 @@ std::string check_dashboard(const std::string& chromium, const std::string& url,
     EXPECT_TRUE(has("<td>worker 0</td>"));
     EXPECT_TRUE(has("<td>healthcheck helper</td>"));
     EXPECT_TRUE(has("no VRRP instances"));
+    EXPECT_TRUE(has("no anycast block"));
     EXPECT_FALSE(has("id=\"updated\">never<")) << "the page never drew the JSON";
     EXPECT_FALSE(has("id=\"error\" style=\"display: block")) << dom.out;
 

@@ -175,6 +175,16 @@ struct VrrpView {
     int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
 };
 
+/// The anycast block (modules/anycast): whether this node announces its service addresses.
+struct AnycastView {
+    std::string state;   // "ANNOUNCED", "WITHDRAWN", "INIT"
+    std::string reason;  // why withdrawn ("upstream app", "workers", "stopping"), else ""
+    std::string interface;
+    std::vector<std::string> addresses;
+    uint64_t transitions = 0;
+    int64_t last_change_ms = 0;  // Unix ms, 0 = no change yet
+};
+
 /// A `limit_conn_zone` (http or stream) and its counters, all workers together.
 struct LimitConnView {
     std::string zone;
@@ -229,6 +239,7 @@ struct Snapshot {
     std::vector<StreamServerView> stream_servers;
     std::vector<UpstreamView> upstreams;
     std::vector<VrrpView> vrrp;
+    std::vector<AnycastView> anycast;
     std::vector<LimitConnView> limit_conns;
     std::vector<LimitReqView> limit_reqs;
     std::vector<CacheView> caches;

@@ -31,6 +31,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .s-backup { background: #6c7a89; } .s-draining { background: #e8930c; }
 .s-MASTER { background: #2e9e48; } .s-BACKUP { background: #6c7a89; }
 .s-FAULT { background: #d33a2c; } .s-INIT { background: #999; }
+.s-ANNOUNCED { background: #2e9e48; } .s-WITHDRAWN { background: #d33a2c; }
 tr.peer.down td { background: #fdecea; }
 #meta { color: #666; }
 #error { display: none; margin: 1em 0; padding: .5em 1em; background: #d33a2c; color: #fff; }
@@ -66,6 +67,8 @@ tr.peer.down td { background: #fdecea; }
 <table id="upstreams"></table>
 <h2>VRRP instances</h2>
 <table id="vrrp"></table>
+<h2>Anycast</h2>
+<table id="anycast"></table>
 <h2>Connection limits</h2>
 <table id="limit-conns"></table>
 <h2>Request rate limits</h2>
@@ -183,6 +186,13 @@ function draw(s) {
             i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
             i.master, i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
   if (!s.vrrp.length) empty(v, 7, "no VRRP instances");
+
+  const a = clear("anycast");
+  row(a, ["addresses", "state", "reason", "interface", "transitions", "last change"], true);
+  for (const i of s.anycast || [])
+    row(a, [i.addresses.join(" "), badge(i.state), i.reason, i.interface, i.transitions,
+            when(i.last_change)]);
+  if (!(s.anycast || []).length) empty(a, 6, "no anycast block");
 
   const l = clear("limit-conns");
   row(l, ["zone", "block", "passed", "rejected", "rejected (dry run)", "keys now"], true);

@@ -26,6 +26,7 @@
 #include "core/sys.h"
 #include "event/runtime.h"
 #include "http/http.h"
+#include "modules/anycast/anycast_status.h"
 #include "modules/cache/cache_path.h"
 #include "modules/limit_conn/limit_conn_zone.h"
 #include "modules/limit_req/limit_req_zone.h"
@@ -295,6 +296,20 @@ std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
     return out;
 }
 
+/// The anycast helper's state (none without the anycast module or an anycast block).
+std::vector<AnycastView> anycast_services(core::Cycle& cycle) {
+    std::vector<AnycastView> out;
+    const anycast::StatusReader* reader = cycle.find_attachment<anycast::StatusReader>();
+    if (reader == nullptr || reader->read == nullptr) {
+        return out;
+    }
+    for (anycast::ServiceStatus& a : reader->read(cycle)) {
+        out.push_back(AnycastView{std::move(a.state), std::move(a.reason), std::move(a.interface),
+                                  std::move(a.addresses), a.transitions, a.last_change_ms});
+    }
+    return out;
+}
+
 /// The connection totals and each serving process's own counters. A slot counts in the
 /// totals always (what an exited worker counted stays counted); its gauges only while its
 /// process lives.
@@ -390,6 +405,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
         s.upstreams.push_back(upstream_view(cycle, *g, now));
     }
     s.vrrp = vrrp_instances(cycle);
+    s.anycast = anycast_services(cycle);
     s.limit_conns = limit_conn_zones(cycle);
     s.limit_reqs = limit_req_zones(cycle);
     s.caches = cache_zones(cycle);

@@ -241,6 +241,18 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.end();
 }
 
+void anycast_json(std::string& out, const AnycastView& v) {
+    Obj o(out);
+    o.str("state", v.state);
+    o.str("reason", v.reason);
+    o.str("interface", v.interface);
+    o.key("addresses");
+    array_json(out, v.addresses, append_json_string);
+    o.raw("transitions", num(v.transitions));
+    o.raw("last_change", num(v.last_change_ms));
+    o.end();
+}
+
 void limit_conn_json(std::string& out, const LimitConnView& v) {
     Obj o(out);
     o.str("zone", v.zone);
@@ -603,6 +615,22 @@ void vrrp_prom(Prom& p, const std::vector<VrrpView>& instances) {
          [](const VrrpView& v) { return std::string(v.addresses_up ? "1" : "0"); });
 }
 
+void anycast_prom(Prom& p, const std::vector<AnycastView>& services) {
+    if (services.empty()) {
+        return;  // no anycast block: no families (the vrrp ones predate this rule)
+    }
+    p.family("halo_anycast_announced", "gauge",
+             "1 while this node announces its anycast addresses (anycast block).");
+    for (const auto& v : services) {
+        p.sample({{"interface", v.interface}}, v.state == "ANNOUNCED" ? "1" : "0");
+    }
+    p.family("halo_anycast_transitions_total", "counter",
+             "Announcements and withdrawals of the anycast addresses.");
+    for (const auto& v : services) {
+        p.sample({{"interface", v.interface}}, num(v.transitions));
+    }
+}
+
 void limit_conns_prom(Prom& p, const std::vector<LimitConnView>& zones) {
     auto each = [&](std::string_view name, std::string_view type, std::string_view help,
                     auto value) {
@@ -843,6 +871,8 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.upstreams, upstream_json);
     o.key("vrrp");
     array_json(out, s.vrrp, vrrp_json);
+    o.key("anycast");
+    array_json(out, s.anycast, anycast_json);
     o.key("limit_conns");
     array_json(out, s.limit_conns, limit_conn_json);
     o.key("limit_reqs");
@@ -868,6 +898,7 @@ std::string render_prometheus(const Snapshot& s) {
     stream_servers_prom(p, s.stream_servers);
     upstreams_prom(p, s.upstreams);
     vrrp_prom(p, s.vrrp);
+    anycast_prom(p, s.anycast);
     limit_conns_prom(p, s.limit_conns);
     limit_reqs_prom(p, s.limit_reqs);
     caches_prom(p, s.caches);

@@ -224,6 +224,29 @@ TEST(StatusJsonTest, VrrpInstancesOnceReported) {
     EXPECT_EQ(prom->value("halo_vrrp_instance_addresses_up", {{"instance", "VI_1"}}), 1.0);
 }
 
+TEST(StatusJsonTest, Anycast) {
+    Snapshot s = sample();
+    auto j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    EXPECT_EQ((*j)["anycast"].size(), 0u);
+    EXPECT_EQ(render_prometheus(s).find("halo_anycast"), std::string::npos);
+    s.anycast.push_back(
+        AnycastView{"WITHDRAWN", "upstream app", "anycast0", {"10.77.0.200/32"}, 4, 1700000000000});
+    j = Json::parse(render_json(s));
+    ASSERT_TRUE(j);
+    const Json& a = (*j)["anycast"][0];
+    EXPECT_EQ(a["state"].str(), "WITHDRAWN");
+    EXPECT_EQ(a["reason"].str(), "upstream app");
+    EXPECT_EQ(a["interface"].str(), "anycast0");
+    EXPECT_EQ(a["addresses"][0].str(), "10.77.0.200/32");
+    EXPECT_EQ(a["transitions"].integer(), 4);
+    EXPECT_EQ(a["last_change"].integer(), 1700000000000);
+    auto prom = PromText::parse(render_prometheus(s));
+    ASSERT_TRUE(prom);
+    EXPECT_EQ(prom->value("halo_anycast_announced", {{"interface", "anycast0"}}), 0.0);
+    EXPECT_EQ(prom->value("halo_anycast_transitions_total", {{"interface", "anycast0"}}), 4.0);
+}
+
 TEST(StatusJsonTest, LimitConnZones) {
     Snapshot s = sample();
     s.limit_conns.push_back(LimitConnView{"perip", "http", 120, 7, 0, 3});
