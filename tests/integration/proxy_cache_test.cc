@@ -621,6 +621,36 @@ TEST_F(ProxyCacheTest, StatusPageCounts) {
     EXPECT_EQ(page.find("halo_cache_size_bytes{zone=\"main\"} 0\n"), std::string::npos);
 }
 
+TEST(ProxyCacheSingleProcessTest, RestartKeepsTheCacheWithoutHelpers) {
+    if (!halo_has_module("http_proxy")) {
+        GTEST_SKIP();
+    }
+    std::atomic<int> n{0};
+    Backend backend("b", [&](BackendConn& c, const BackendRequest& r) { answer(c, r, n); });
+    Halo halo;
+    halo.write_conf(
+        "daemon off;\nmaster_process off;\nerror_log logs/error.log notice;\n"
+        "events {}\nhttp {\naccess_log off;\n"
+        "proxy_cache_path %%PREFIX%%/cache levels=1:2 keys_zone=one:1m;\n"
+        "server { listen 127.0.0.1:%%PORT_0%%;\n"
+        "add_header X-Cache $upstream_cache_status always;\n"
+        "location / { proxy_pass http://" +
+        backend.address() + "; proxy_cache one; proxy_cache_valid 200 1h; } }\n}\n");
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    auto get = [&] {
+        auto r = http_get(halo.port(0), "/single");
+        return r ? *r : HttpResponse{};
+    };
+    EXPECT_EQ(get().header("X-Cache"), "MISS");
+    halo.kill_all();
+    ASSERT_TRUE(halo.start()) << halo.error_log();
+    // The single process loaded the files itself before serving.
+    HttpResponse b = get();
+    EXPECT_EQ(b.header("X-Cache"), "HIT") << halo.error_log();
+    EXPECT_EQ(n.load(), 1);
+    EXPECT_EQ(log_lines_with(halo.error_log(), "1 files loaded").size(), 1u) << halo.error_log();
+}
+
 TEST(ProxyCacheConfigTest, Refusals) {
     if (!halo_has_module("http_proxy")) {
         GTEST_SKIP();

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "event/loop.h"
+#include "event/runtime.h"
 
 namespace mod::cache {
 
@@ -324,6 +325,38 @@ bool var_cache_status(const http::Request& r, std::string_view, std::string& out
 }
 
 }  // namespace
+
+namespace {
+std::unique_ptr<ev::Timer> g_single_manager;  // master_process off: the manager's pass
+}  // namespace
+
+core::Status init_process(core::Cycle& cycle, const core::ProcessInfo& info) {
+    Registry& reg = registry(cycle);
+    if (info.role != core::ProcessRole::kSingle || reg.paths.empty() || g_single_manager) {
+        return core::Status::ok();
+    }
+    for (const auto& p : reg.paths) {
+        if (!p->zone.loaded()) {
+            size_t n = load_path(*p);
+            HALO_LOG(kNotice, "http file cache: %s %.3fM, %zu files loaded", p->path.c_str(),
+                     static_cast<double>(p->zone.size()) / 1048576.0, n);
+        }
+    }
+    core::Cycle* cy = &cycle;
+    g_single_manager = ev::Runtime::current().loop().make_timer([cy] {
+        int64_t now = core::unix_ms() / 1000;
+        for (const auto& p : registry(*cy).paths) {
+            manage_path(*p, now);
+        }
+        g_single_manager->arm(kManagerInterval);
+    });
+    g_single_manager->arm(kManagerInterval);
+    return core::Status::ok();
+}
+
+void exit_process(core::Cycle&) {
+    g_single_manager.reset();
+}
 
 core::Status install(core::Cycle& cycle) {
     Registry& reg = registry(cycle);

@@ -65,6 +65,12 @@ struct StatusCtx : http::RequestCtx {
 };
 void set_status(http::Request& r, std::string_view status);
 
+/// `master_process off`: no helper runs, so the single process loads the caches at start and
+/// runs the manager's pass every second on its own loop. For init_process / exit_process of a
+/// module with a cache (idempotent: once per cycle whoever calls).
+core::Status init_process(core::Cycle& cycle, const core::ProcessInfo& info);
+void exit_process(core::Cycle& cycle);
+
 /// The loader's work for one path: every file under it known to the zone (used by the helper
 /// and by `master_process off`). Returns the number of files loaded.
 size_t load_path(CachePath& p);

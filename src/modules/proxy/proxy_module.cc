@@ -623,7 +623,12 @@ Status postconfiguration(core::Cycle& cycle) {
     return make_ssl_contexts(*main);
 }
 
-void exit_process(core::Cycle&) {
+Status init_process(core::Cycle& cycle, const core::ProcessInfo& info) {
+    return cache::init_process(cycle, info);
+}
+
+void exit_process(core::Cycle& cycle) {
+    cache::exit_process(cycle);
     upstream::pool_clear();
 }
 
@@ -635,6 +640,7 @@ extern const core::Module kModule{
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .init_process = &init_process,
     .exit_process = &exit_process,
 };
 
