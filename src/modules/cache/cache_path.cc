@@ -152,6 +152,7 @@ core::Status add_cache_path(core::ConfContext& cf) {
     }
     CachePath* raw = p.get();
     shm->init = [raw](core::ShmZone& s, bool reused) { return raw->zone.attach(s, reused); };
+    raw->zone.set_unlink([raw](const Md5& m) { raw->unlink_file(m); });
     reg.paths.push_back(std::move(p));
     return core::Status::ok();
 }

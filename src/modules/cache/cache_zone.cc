@@ -112,6 +112,19 @@ ShmEntry* Zone::make_locked(const Md5& md5) {
             }
             e = prev;
         }
+        // Still full: the least recently used entry with a file goes, file and all (nginx's
+        // forced expiry), when its file can be removed.
+        for (ShmEntry* e = index_->lru_tail; e != nullptr && mem == nullptr && unlink_;) {
+            ShmEntry* prev = e->lru_prev;
+            if (!e->updating) {
+                if (e->exists) {
+                    dropped_.push_back(e->md5);
+                }
+                erase_locked(e);
+                mem = pool_->alloc_locked(sizeof(ShmEntry));
+            }
+            e = prev;
+        }
         if (mem == nullptr) {
             return nullptr;
         }
@@ -128,25 +141,37 @@ ShmEntry* Zone::make_locked(const Md5& md5) {
 
 // ---- operations ----
 
-bool Zone::lookup(const Md5& md5, int64_t now, Found& out) {
-    core::ShmLockGuard g(pool_->mutex());
-    ShmEntry* e = find_locked(md5);
-    if (e == nullptr) {
-        e = make_locked(md5);
-        if (e == nullptr) {
-            return false;
-        }
-    } else {
-        unlink_lru(e);
-        push_front(e);
+void Zone::flush_dropped() {
+    std::vector<Md5> files;
+    files.swap(dropped_);
+    for (const Md5& m : files) {
+        unlink_(m);
     }
-    e->uses++;
-    e->last_used = now;
-    out.exists = e->exists;
-    out.valid_until = e->valid_until;
-    out.updating = e->updating && e->lock_until > now * 1000;
-    out.uses = e->uses;
-    return true;
+}
+
+bool Zone::lookup(const Md5& md5, int64_t now, Found& out) {
+    bool found = false;
+    {
+        core::ShmLockGuard g(pool_->mutex());
+        ShmEntry* e = find_locked(md5);
+        if (e == nullptr) {
+            e = make_locked(md5);
+        } else {
+            unlink_lru(e);
+            push_front(e);
+        }
+        if (e != nullptr) {
+            e->uses++;
+            e->last_used = now;
+            out.exists = e->exists;
+            out.valid_until = e->valid_until;
+            out.updating = e->updating && e->lock_until > now * 1000;
+            out.uses = e->uses;
+            found = true;
+        }
+    }
+    flush_dropped();
+    return found;
 }
 
 bool Zone::peek(const Md5& md5, Found& out) {
@@ -163,20 +188,21 @@ bool Zone::peek(const Md5& md5, Found& out) {
 }
 
 bool Zone::try_claim(const Md5& md5, int64_t now_ms, int64_t age_ms) {
-    core::ShmLockGuard g(pool_->mutex());
-    ShmEntry* e = find_locked(md5);
-    if (e == nullptr) {
-        e = make_locked(md5);
+    bool claimed = false;
+    {
+        core::ShmLockGuard g(pool_->mutex());
+        ShmEntry* e = find_locked(md5);
         if (e == nullptr) {
-            return false;
+            e = make_locked(md5);
+        }
+        if (e != nullptr && !(e->updating && e->lock_until > now_ms)) {
+            e->updating = true;
+            e->lock_until = now_ms + age_ms;
+            claimed = true;
         }
     }
-    if (e->updating && e->lock_until > now_ms) {
-        return false;
-    }
-    e->updating = true;
-    e->lock_until = now_ms + age_ms;
-    return true;
+    flush_dropped();
+    return claimed;
 }
 
 void Zone::release(const Md5& md5) {
@@ -187,23 +213,25 @@ void Zone::release(const Md5& md5) {
 }
 
 void Zone::stored(const Md5& md5, int64_t valid_until, uint64_t disk_size, int64_t now) {
-    core::ShmLockGuard g(pool_->mutex());
-    ShmEntry* e = find_locked(md5);
-    if (e == nullptr) {
-        e = make_locked(md5);
+    {
+        core::ShmLockGuard g(pool_->mutex());
+        ShmEntry* e = find_locked(md5);
         if (e == nullptr) {
-            return;  // the manager's next pass finds the file unknown: the loader's job
+            e = make_locked(md5);  // nullptr: the file stays unknown until the next loader
+        }
+        if (e != nullptr) {
+            if (e->exists) {
+                index_->size -= std::min(index_->size, e->disk_size);
+            }
+            e->exists = true;
+            e->disk_size = disk_size;
+            e->valid_until = valid_until;
+            e->last_used = now;
+            e->updating = false;
+            index_->size += disk_size;
         }
     }
-    if (e->exists) {
-        index_->size -= std::min(index_->size, e->disk_size);
-    }
-    e->exists = true;
-    e->disk_size = disk_size;
-    e->valid_until = valid_until;
-    e->last_used = now;
-    e->updating = false;
-    index_->size += disk_size;
+    flush_dropped();
 }
 
 void Zone::refreshed(const Md5& md5, int64_t valid_until) {
@@ -231,7 +259,11 @@ bool Zone::add_loaded(const Md5& md5, int64_t valid_until, uint64_t disk_size, i
     if (e != nullptr) {
         return true;  // a worker stored or looked it up meanwhile
     }
+    // No forced expiry for the loader: a zone too small for the disk keeps what fits.
+    std::function<void(const Md5&)> keep;
+    keep.swap(unlink_);
     e = make_locked(md5);
+    unlink_.swap(keep);
     if (e == nullptr) {
         return false;
     }

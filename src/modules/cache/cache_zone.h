@@ -89,6 +89,10 @@ class Zone {
     core::Status attach(core::ShmZone& shm, bool reused);
     /// For unit tests: the zone on `pool`, formatted.
     core::Status attach_pool(core::ShmPool& pool);
+    /// Removes the file of an entry the zone had to drop for room (nginx's forced expiry:
+    /// the least recently used entry with a file goes when the zone is full). Called after
+    /// the zone's lock is released.
+    void set_unlink(std::function<void(const Md5&)> f) { unlink_ = std::move(f); }
 
     /// Finds (or makes) the entry of `md5`, counts a use and touches it (`now` unix seconds).
     /// False when the zone has no room even after dropping unused entries (the request then
@@ -153,8 +157,13 @@ class Zone {
     void erase_locked(ShmEntry* e);
     ShmEntry* make_locked(const Md5& md5);
 
+    /// Unlinks the files of entries dropped under the lock (forced expiry).
+    void flush_dropped();
+
     core::ShmPool* pool_ = nullptr;
     ShmIndex* index_ = nullptr;
+    std::function<void(const Md5&)> unlink_;
+    std::vector<Md5> dropped_;  // files to unlink once the lock is released (this process)
 };
 
 }  // namespace mod::cache

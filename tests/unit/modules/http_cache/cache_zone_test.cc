@@ -178,5 +178,25 @@ TEST(CacheZoneTest, FullZoneDropsUnusedEntriesWithoutFiles) {
     EXPECT_LT(t.zone.entries(), 5000u);
 }
 
+TEST(CacheZoneTest, FullZoneForcesTheOldestFileOut) {
+    TestZone t(64 * 1024);
+    std::vector<Md5> unlinked;
+    t.zone.set_unlink([&](const Md5& m) { unlinked.push_back(m); });
+    int stored = 0;
+    for (int i = 0; i < 5000 && unlinked.empty(); i++) {
+        t.zone.stored(key(i), 10000, 4096, 100 + i);
+        stored++;
+    }
+    // Once full, the next entry made room by dropping the least recently used file.
+    ASSERT_EQ(unlinked.size(), 1u);
+    EXPECT_EQ(unlinked[0], key(0));
+    Found f;
+    EXPECT_TRUE(t.zone.peek(key(stored - 1), f));
+    EXPECT_FALSE(t.zone.peek(key(0), f));
+    EXPECT_TRUE(t.zone.lookup(key(99999), 200, f));  // a lookup makes room the same way
+    EXPECT_EQ(unlinked.size(), 2u);
+    EXPECT_EQ(unlinked[1], key(1));
+}
+
 }  // namespace
 }  // namespace mod::cache
