@@ -102,7 +102,7 @@ core::Status add_cache_path(core::ConfContext& cf) {
             p->zone_size = size->bytes;
             zone = true;
         } else if (name == "inactive") {
-            if (!parse_seconds(v, p->inactive_s) || p->inactive_s == 0) {
+            if (!parse_seconds(v, p->inactive_s)) {
                 return cf.error("invalid inactive value \"" + std::string(a) + "\"");
             }
         } else if (name == "max_size" || name == "min_free") {
