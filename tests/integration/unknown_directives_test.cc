@@ -186,7 +186,7 @@ TEST_F(UnknownDirectivesTest, ReloadLogsOneLinePerUnknownDirectiveAndKeepsServin
         "    access_log off;\n"
         "    server {\n"
         "        listen 127.0.0.1:%%PORT_0%%;\n"
-        "        proxy_cache_path /tmp/cache keys_zone=c:1m;\n"  // 9
+        "        proxy_store on;\n"  // 9
         "        location / { return 200 \"new\\n\"; }\n"
         "        ssi on;\n"  // 11
         "    }\n"
@@ -196,7 +196,7 @@ TEST_F(UnknownDirectivesTest, ReloadLogsOneLinePerUnknownDirectiveAndKeepsServin
         return !log_lines_with(halo_.error_log(), "reload failed").empty();
     })) << halo_.error_log();
     std::vector<std::string> first =
-        log_lines_with(halo_.error_log(), "unknown directive \"proxy_cache_path\"");
+        log_lines_with(halo_.error_log(), "unknown directive \"proxy_store\"");
     std::vector<std::string> second =
         log_lines_with(halo_.error_log(), "unknown directive \"ssi\"");
     ASSERT_EQ(first.size(), 1u) << halo_.error_log();

@@ -15,6 +15,7 @@
 #include "http/http.h"
 #include "http/regex.h"
 #include "http/response_parse.h"
+#include "modules/cache/cache_conf.h"
 #include "modules/proxy/proxy_codec.h"
 #include "tls/client_conf.h"
 #include "tls/client_context.h"
@@ -177,8 +178,8 @@ struct ProxyLocConf : tls::ClientConf {
     std::shared_ptr<std::deque<CookieRewrite>> cookie_domains;
     std::shared_ptr<std::deque<CookieRewrite>> cookie_paths;
     std::shared_ptr<std::deque<CookieFlags>> cookie_flags;
-    // proxy_cache_bypass / proxy_no_cache values: checked, no effect without a cache.
-    std::shared_ptr<std::deque<http::ComplexValue>> cache_conditions;
+    // proxy_cache, proxy_cache_key, proxy_cache_valid, ... (the cache layer's settings).
+    cache::CacheLocConf cache;
 
     // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
     std::optional<uint64_t> headers_hash_max_size;

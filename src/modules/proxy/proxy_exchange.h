@@ -20,6 +20,7 @@
 #include "http/parse.h"
 #include "http/response_parse.h"
 #include "modules/proxy/proxy.h"
+#include "modules/proxy/proxy_cache.h"
 #include "modules/proxy/proxy_codec.h"
 #include "tls/client_context.h"
 #include "upstream/pool.h"
@@ -269,11 +270,15 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     size_t head_rest_ = 0;       // then: the body bytes read with it (not in in_)
     // A streamed request body (proxy_request_buffering off).
     bool streaming_ = false;
-    bool body_started_ = false;   // r_.stream_body() was called
-    bool body_in_ = false;        // its end was handed to the upstream connection
-    bool client_paused_ = false;  // the client is not read: the upstream is behind (or gone)
-    uint64_t body_sent_ = 0;      // bytes of it handed to an upstream (framing included)
-    std::string chunk_;           // one re-chunked piece
+    bool body_started_ = false;    // r_.stream_body() was called
+    bool body_in_ = false;         // its end was handed to the upstream connection
+    bool client_paused_ = false;   // the client is not read: the upstream is behind (or gone)
+    uint64_t body_sent_ = 0;       // bytes of it handed to an upstream (framing included)
+    std::string chunk_;            // one re-chunked piece
+    CacheState* cache_ = nullptr;  // proxy_cache: the response is being stored (a request ctx)
+    // proxy_cache_background_update: the client got the stale entry; this exchange only
+    // refreshes the cache, and ends the request once done.
+    bool background_ = false;
     // Another protocol than HTTP: its codec, the undecoded bytes, and whether its end came.
     std::unique_ptr<Codec> codec_;
     ev::Buffer raw_;

@@ -24,7 +24,8 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
-    if (!*c_.ignore_client_abort) {
+    background_ = cache_background(r_);
+    if (!*c_.ignore_client_abort && !background_) {  // a refresh runs on without its client
         r_.on_client_closed = &Exchange::client_closed;
     }
     buffering_ = *c_.buffering;
@@ -55,6 +56,7 @@ void Exchange::begin_with_peers() {
         set_body_ = c_.set_body->eval(r_);
     }
     request_head_ = request_head(r_, c_, pass_, streaming_, set_body_ ? &*set_body_ : nullptr);
+    cache_request_head(r_, request_head_);
     if (pass_.https) {
         ssl_name_ = ssl_name_without_port(c_.ssl_name ? c_.ssl_name->eval(r_) : pass_.host);
         pool_tag_ = tls_pool_tag(*c_.ssl, ssl_name_, *c_.ssl_server_name);
@@ -549,6 +551,13 @@ void Exchange::pace_client() {
 
 void Exchange::finish_error(int status) {
     state_ = State::kDone;
+    if (background_) {
+        cache_background_end(r_);  // the client has the stale answer: the request ends
+        return;
+    }
+    if (cache_on_error(r_, c_, pass_, status)) {
+        return;  // proxy_cache_use_stale: the stale entry answered
+    }
     r_.send_error(status);  // may finish the request: nothing after this
 }
 
@@ -582,6 +591,19 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf, std::unique_ptr<Cod
             return http::Flow::kDone;
         }
     }
+    if (conf.cache.enabled()) {
+        if (auto f = detail::cache_lookup(r, conf, *pass, codec)) {
+            return *f;  // answered from the cache, or waiting for proxy_cache_lock
+        }
+    }
+    return detail::start_exchange(r, conf, *pass, std::move(codec));
+}
+
+namespace detail {
+
+http::Flow start_exchange(http::Request& r, const ProxyLocConf& conf, const ProxyPass& p,
+                          std::unique_ptr<Codec> codec) {
+    const ProxyPass* pass = &p;
     bool chunked_ok = codec ? codec->streams_unknown_length() : *conf.http_minor == 1;
     Exchange& x = r.make_ctx<Exchange>(r, conf, *pass, std::move(codec));
     if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering && !conf.set_body &&
@@ -599,5 +621,7 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf, std::unique_ptr<Cod
     x.begin(false);
     return http::Flow::kSuspend;
 }
+
+}  // namespace detail
 
 }  // namespace mod::proxy

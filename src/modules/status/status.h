@@ -209,6 +209,22 @@ struct LimitReqView {
     uint64_t keys = 0;  // keys (buckets) held now
 };
 
+/// A cache's keys zone (`proxy_cache_path`) and its counters, all workers together.
+struct CacheView {
+    std::string zone;
+    std::string path;
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t expired = 0;
+    uint64_t stale = 0;
+    uint64_t updating = 0;
+    uint64_t revalidated = 0;
+    uint64_t bypass = 0;
+    uint64_t size = 0;      // bytes the cached files take on disk
+    uint64_t max_size = 0;  // 0: no bound
+    uint64_t entries = 0;   // keys in the zone
+};
+
 /// Everything one status request reports.
 struct Snapshot {
     std::string version;    // "halo/x.y.z"
@@ -231,6 +247,7 @@ struct Snapshot {
     std::string node;  // node_name (the host name by default)
     /// The cluster view (cluster.h) as JSON, when the location has status_peers; "" = none.
     std::string cluster_json;
+    std::vector<CacheView> caches;
 };
 
 std::string render_json(const Snapshot& s);

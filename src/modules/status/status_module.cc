@@ -27,6 +27,7 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "modules/anycast/anycast_status.h"
+#include "modules/cache/cache_path.h"
 #include "modules/limit_conn/limit_conn_zone.h"
 #include "modules/limit_req/limit_req_zone.h"
 #include "modules/status/status.h"
@@ -271,6 +272,23 @@ std::vector<LimitReqView> limit_req_zones(core::Cycle& cycle) {
     return out;
 }
 
+/// The caches of the cycle (proxy_cache_path), through the cache layer's registry with the
+/// header's inline accessors only.
+std::vector<CacheView> cache_zones(core::Cycle& cycle) {
+    std::vector<CacheView> out;
+    const auto* reg = cycle.find_attachment<mod::cache::Registry>();
+    if (reg == nullptr) {
+        return out;
+    }
+    for (const auto& p : reg->paths) {
+        mod::cache::ZoneStats st = p->zone.stats();
+        out.push_back(CacheView{p->name, p->path, st.hits, st.misses, st.expired, st.stale,
+                                st.updating, st.revalidated, st.bypass, st.size, p->max_size,
+                                st.entries});
+    }
+    return out;
+}
+
 /// The vrrp helper's instances as it last wrote them to its shared slots (none without the
 /// vrrp module or a vrrp block).
 std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
@@ -413,6 +431,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
     s.anycast = anycast_services(cycle);
     s.limit_conns = limit_conn_zones(cycle);
     s.limit_reqs = limit_req_zones(cycle);
+    s.caches = cache_zones(cycle);
     return s;
 }
 
