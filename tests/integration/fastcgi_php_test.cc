@@ -505,3 +505,76 @@ http {
 
 }  // namespace
 }  // namespace halo_test
+
+namespace halo_test {
+namespace {
+
+// fastcgi_cache: the cache layer of proxy_cache on the FastCGI exchange. A PHP page counting
+// its runs: MISS then HIT with the same count (PHP ran once), another key its own entry, the
+// client's conditional fields not passed to PHP while caching, purge, and fastcgi_cache_key
+// required as nginx requires it.
+TEST_F(FastcgiPhpTest, FastcgiCacheMissHitPurge) {
+    Fpm fpm(fpm_dir_.path(), "www");
+    ASSERT_TRUE(fpm.start());
+    halo_.write("html/count.php", R"(<?php
+$f = __DIR__ . '/count.txt';
+$n = (int)@file_get_contents($f) + 1;
+file_put_contents($f, $n);
+header("Cache-Control: max-age=60");
+echo "run=", $n, " ims=", $_SERVER['HTTP_IF_MODIFIED_SINCE'] ?? '-', "\n";
+)");
+    std::string loc = R"(
+        location ~ \.php$ {
+            include fastcgi.conf;
+            fastcgi_pass 127.0.0.1:)" +
+                      std::to_string(fpm.port()) + R"(;
+            fastcgi_cache php;
+            fastcgi_cache_key $request_uri;
+            add_header X-Cache $upstream_cache_status;
+        }
+        location /purge/ {
+            fastcgi_cache_purge php /count.php;
+        }
+)";
+    ASSERT_TRUE(
+        start_halo("fastcgi_cache_path %%PREFIX%%/fcache levels=1:2 keys_zone=php:1m;", loc))
+        << halo_.error_log();
+    RunResult r = curl({"-H", "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT"}, "/count.php");
+    EXPECT_NE(r.out.find("X-Cache: MISS\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run=1 ims=-\n"), std::string::npos) << r.out;
+    r = curl({}, "/count.php");
+    EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("X-Cache: HIT\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run=1 ims=-\n"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Status:"), std::string::npos) << r.out;
+    r = curl({}, "/count.php?other");
+    EXPECT_NE(r.out.find("X-Cache: MISS\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run=2 "), std::string::npos) << r.out;
+    r = curl({}, "/purge/");
+    EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out;
+    r = curl({}, "/count.php");
+    EXPECT_NE(r.out.find("X-Cache: MISS\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run=3 "), std::string::npos) << r.out;
+    r = curl({}, "/count.php");
+    EXPECT_NE(r.out.find("X-Cache: HIT\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run=3 "), std::string::npos) << r.out;
+    // Entries on disk under levels=1:2.
+    RunResult files = run_command({"find", halo_.path("fcache"), "-type", "f"});
+    EXPECT_EQ(std::count(files.out.begin(), files.out.end(), '\n'), 2) << files.out;
+
+    // Without fastcgi_cache_key: nginx's refusal.
+    halo_.write_conf(R"(
+events {}
+http {
+    fastcgi_cache_path /tmp/x keys_zone=z:1m;
+    server { location / { fastcgi_pass 127.0.0.1:9; fastcgi_cache z; } }
+}
+)");
+    RunResult t = halo_.run({"-t"});
+    EXPECT_NE(t.status, 0);
+    EXPECT_NE(t.err.find("no \"fastcgi_cache_key\" for \"fastcgi_cache\""), std::string::npos)
+        << t.err;
+}
+
+}  // namespace
+}  // namespace halo_test

@@ -122,6 +122,8 @@ constexpr core::Directive kOwnDirectives[] = {
     {"fastcgi_store_access", kAll, core::kArgs1To3, core::setter_noconf<&refuse_store>()},
 };
 
+constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("fastcgi");
+
 constexpr proxy::SharedNames kSharedNames = {
     "fastcgi_hide_header",
     "fastcgi_pass_header",
@@ -148,8 +150,10 @@ constexpr proxy::SharedNames kSharedNames = {
     "fastcgi_next_upstream_timeout",
 };
 
-constexpr auto kDirectives = tls::concat(std::to_array(kOwnDirectives),
-                                         proxy::shared_directives<FastcgiLocConf>(kSharedNames));
+constexpr auto kDirectives =
+    tls::concat(tls::concat(std::to_array(kOwnDirectives),
+                            proxy::shared_directives<FastcgiLocConf>(kSharedNames)),
+                proxy::cache_directives<FastcgiLocConf>(kCacheNames));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<FastcgiLocConf>(core::ConfLevel::kHttpLoc),
@@ -189,7 +193,7 @@ Status postconfiguration(core::Cycle& cycle) {
     return proxy::install_protocol(
         cycle,
         [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<FastcgiLocConf>(v); },
-        &content_handler);
+        &content_handler, "fastcgi", &proxy::purge_handler<FastcgiLocConf>);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // renamed into place), revalidation, stale answers, and the purge handler.
 
 #include "modules/proxy/proxy_cache.h"
+#include "modules/proxy/proxy_shared.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -850,11 +851,29 @@ void cache_store_end(CacheState& s) {
     s.claimed = false;
 }
 
-http::Flow purge_handler(http::Request& r) {
-    const auto& c = r.loc_conf<ProxyLocConf>().cache;
-    CachePath& p = *c.purge_path;
+}  // namespace mod::proxy::detail
+
+namespace mod::proxy {
+
+bool cache_upstream_fields(const http::Request& r, std::string& if_modified_since,
+                           std::string& if_none_match) {
+    const detail::CacheState* s = r.ctx<detail::CacheState>();
+    if (s == nullptr || s->path == nullptr) {
+        return false;
+    }
+    if (s->revalidate) {
+        if (s->old.h.last_modified >= 0) {
+            if_modified_since = http::format_http_date(s->old.h.last_modified);
+        }
+        if_none_match = s->old.etag;
+    }
+    return true;
+}
+
+http::Flow cache_purge(http::Request& r, const cache::CacheLocConf& c) {
+    cache::CachePath& p = *c.purge_path;
     std::string key = c.purge_key->eval(r);
-    Md5 md5 = cache::md5_of(key);
+    cache::Md5 md5 = cache::md5_of(key);
     bool found = false;
     // A vary index: its variants are unreachable once it is gone (the manager removes them
     // when they turn inactive).
@@ -867,4 +886,4 @@ http::Flow purge_handler(http::Request& r) {
     return http::Flow::kDone;
 }
 
-}  // namespace mod::proxy::detail
+}  // namespace mod::proxy

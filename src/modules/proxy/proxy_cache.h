@@ -62,7 +62,4 @@ void cache_background_end(http::Request& r);
 /// (proxy_cache_use_stale error, timeout, invalid_header).
 bool cache_on_error(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass, int status);
 
-/// The content handler of a location with proxy_cache_purge.
-http::Flow purge_handler(http::Request& r);
-
 }  // namespace mod::proxy::detail

@@ -11,6 +11,7 @@
 #include "http/listen_conf.h"
 #include "modules/proxy/proxy.h"
 #include "modules/proxy/proxy_cache.h"
+#include "modules/proxy/proxy_shared.h"
 #include "upstream/pool.h"
 
 namespace mod::proxy {
@@ -570,7 +571,7 @@ Status postconfiguration(core::Cycle& cycle) {
                 HALO_TRY(cache::resolve(cycle, c.cache, "proxy", "$scheme$proxy_host$request_uri"));
                 if (c.cache.purge_key) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content =
-                        &detail::purge_handler;
+                        &purge_handler<ProxyLocConf>;
                 }
                 if (c.pass && c.pass->value && c.redirects) {
                     for (const Redirect& rd : *c.redirects) {

@@ -96,16 +96,21 @@ Status set_protocol_pass(core::ConfContext& cf, ProxyLocConf& conf) {
 }
 
 Status install_protocol(core::Cycle& cycle, ProxyLocConf& (*conf_of)(core::ConfVector&),
-                        http::PhaseHandler handler) {
+                        http::PhaseHandler handler, std::string_view prefix,
+                        http::PhaseHandler purge) {
     http::HttpMainConf* main = http::http_main(cycle);
     if (main == nullptr) {
         return Status::ok();
     }
+    HALO_TRY(cache::install(cycle));
     struct Walk {
+        core::Cycle& cycle;
         ProxyLocConf& (*conf_of)(core::ConfVector&);
         http::PhaseHandler handler;
-        void run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs,
-                 http::LocationBlock* parent) {
+        std::string_view prefix;
+        http::PhaseHandler purge;
+        Status run(const std::vector<std::unique_ptr<http::LocationBlock>>& locs,
+                   http::LocationBlock* parent) {
             for (const auto& loc : locs) {
                 ProxyLocConf& c = conf_of(loc->loc_confs);
                 // As the proxy: an `if` or `limit_except` block passes as its location does.
@@ -117,12 +122,17 @@ Status install_protocol(core::Cycle& cycle, ProxyLocConf& (*conf_of)(core::ConfV
                 if (c.pass) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content = handler;
                 }
-                run(loc->children, loc.get());
+                HALO_TRY(cache::resolve(cycle, c.cache, prefix, ""));
+                if (c.cache.purge_key) {
+                    core::conf_of<http::HttpLocConf>(loc->loc_confs).content = purge;
+                }
+                HALO_TRY(run(loc->children, loc.get()));
             }
+            return Status::ok();
         }
-    } walk{conf_of, handler};
+    } walk{cycle, conf_of, handler, prefix, purge};
     for (auto& srv : main->servers) {
-        walk.run(srv->locations, nullptr);
+        HALO_TRY(walk.run(srv->locations, nullptr));
     }
     // *_temp_path: absolute, created (for the worker user) once each.
     std::vector<std::string> made;

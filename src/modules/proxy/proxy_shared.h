@@ -5,6 +5,7 @@
 // conf by the proxy's own setters; and the CGI parameters (`*_param NAME value
 // [if_not_empty]`, then the client's fields as HTTP_*) the three send.
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <memory>
@@ -13,6 +14,8 @@
 
 #include "core/module.h"
 #include "http/variables.h"
+#include "modules/cache/cache_conf.h"
+#include "modules/cache/cache_path.h"
 #include "modules/proxy/proxy.h"
 #include "tls/directive_rows.h"
 
@@ -42,6 +45,12 @@ std::string cgi_header_name(std::string_view name);
 std::vector<std::pair<std::string, std::string>> cgi_header_params(
     const http::Request& r, const std::vector<std::string>& skip);
 
+/// A request that goes upstream for the cache (proxy_cache.cc): true, with the validators of
+/// the expired entry when it is revalidated (else empty). Its client's conditional and range
+/// fields are not passed (nginx's cache headers).
+bool cache_upstream_fields(const http::Request& r, std::string& if_modified_since,
+                           std::string& if_none_match);
+
 template <class Add>
 void cgi_params(const http::Request& r, const CgiParams& params, bool pass_headers, Add&& add) {
     std::vector<std::string> set_names;
@@ -57,6 +66,23 @@ void cgi_params(const http::Request& r, const CgiParams& params, bool pass_heade
             if (p.name.size() > 5 && p.name.compare(0, 5, "HTTP_") == 0) {
                 set_names.push_back(p.name);
             }
+        }
+    }
+    std::string ims;
+    std::string inm;
+    if (cache_upstream_fields(r, ims, inm)) {
+        for (std::string_view n :
+             {"HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_NONE_MATCH",
+              "HTTP_IF_MATCH", "HTTP_RANGE", "HTTP_IF_RANGE"}) {
+            if (std::find(set_names.begin(), set_names.end(), n) != set_names.end()) {
+                continue;  // a *_param of the config sets it
+            }
+            if (n == "HTTP_IF_MODIFIED_SINCE" && !ims.empty()) {
+                add(n, std::string_view(ims));
+            } else if (n == "HTTP_IF_NONE_MATCH" && !inm.empty()) {
+                add(n, std::string_view(inm));
+            }
+            set_names.emplace_back(n);
         }
     }
     if (pass_headers) {
@@ -112,6 +138,47 @@ constexpr std::array<core::Directive, kSharedDirectives> shared_directives(const
     }};
 }
 
+/// The cache family (nginx's <p>_cache_path, <p>_cache ... <p>_no_cache), in this order, under
+/// each module's names: the cache layer's setters on Conf's `cache` (a ProxyLocConf's).
+inline constexpr size_t kCacheDirectives = 17;
+using CacheNames = std::array<std::string_view, kCacheDirectives>;
+
+/// The names of the cache family for `p` ("fastcgi"): written out, the table is constexpr.
+#define HALO_CACHE_NAMES(p)                                                                \
+    {                                                                                      \
+        p "_cache_path", p "_cache", p "_cache_key", p "_cache_valid", p "_cache_methods", \
+            p "_cache_min_uses", p "_cache_bypass", p "_no_cache", p "_cache_use_stale",   \
+            p "_cache_background_update", p "_cache_lock", p "_cache_lock_timeout",        \
+            p "_cache_lock_age", p "_cache_revalidate", p "_cache_convert_head",           \
+            p "_cache_max_range_offset", p "_cache_purge"                                  \
+    }
+
+template <class Conf>
+constexpr std::array<core::Directive, kCacheDirectives> cache_directives(const CacheNames& n) {
+    static_assert(std::is_base_of_v<ProxyLocConf, Conf>);
+    constexpr uint32_t kAll = core::kCtxHttpAll;
+    using namespace cache;
+    return {{
+        {n[0], core::kCtxHttp, core::kArgs2ToN, core::setter_noconf<&add_cache_path>()},
+        {n[1], kAll, core::kArgs1, core::setter<&on<Conf, &set_cache>>()},
+        {n[2], kAll, core::kArgs1, core::setter<&on<Conf, &set_key>>()},
+        {n[3], kAll, core::kArgs1ToN, core::setter<&on<Conf, &set_valid>>()},
+        {n[4], kAll, core::kArgs1ToN, core::setter<&on<Conf, &set_methods>>()},
+        {n[5], kAll, core::kArgs1, core::setter<&on<Conf, &set_min_uses>>()},
+        {n[6], kAll, core::kArgs1ToN, core::setter<&on<Conf, &set_conditions>>()},
+        {n[7], kAll, core::kArgs1ToN, core::setter<&on<Conf, &set_conditions>>()},
+        {n[8], kAll, core::kArgs1ToN, core::setter<&on<Conf, &set_use_stale>>()},
+        {n[9], kAll, core::kArgs1, core::setter<&on<Conf, &set_flag>>()},
+        {n[10], kAll, core::kArgs1, core::setter<&on<Conf, &set_flag>>()},
+        {n[11], kAll, core::kArgs1, core::setter<&on<Conf, &set_time>>()},
+        {n[12], kAll, core::kArgs1, core::setter<&on<Conf, &set_time>>()},
+        {n[13], kAll, core::kArgs1, core::setter<&on<Conf, &set_flag>>()},
+        {n[14], kAll, core::kArgs1, core::setter<&on<Conf, &set_flag>>()},
+        {n[15], kAll, core::kArgs1, core::setter<&on<Conf, &set_max_range_offset>>()},
+        {n[16], core::kCtxLocation, core::kArgs2, core::setter<&on<Conf, &set_purge>>()},
+    }};
+}
+
 /// `fastcgi_pass` and the like: an address with a port, unix:/path, an upstream name, or a
 /// value with variables (evaluated per request as the proxy evaluates its URL). `name`: the
 /// directive, for messages.
@@ -120,7 +187,17 @@ core::Status set_protocol_pass(core::ConfContext& cf, ProxyLocConf& conf);
 /// Sets each location whose conf (found by `conf_of`) has a pass to `handler`, as the proxy
 /// does (an `if` or `limit_except` block passes as its location), and makes the temp paths
 /// absolute and present.
+/// `prefix` ("fastcgi"): the cache family's, whose key has no default (nginx); `purge`: the
+/// content handler of its <prefix>_cache_purge locations (purge_handler<Conf>).
 core::Status install_protocol(core::Cycle& cycle, ProxyLocConf& (*conf_of)(core::ConfVector&),
-                              http::PhaseHandler handler);
+                              http::PhaseHandler handler, std::string_view prefix,
+                              http::PhaseHandler purge);
+
+/// Removes the entry of the purge key of `c` (proxy_cache.cc): halo's <p>_cache_purge.
+http::Flow cache_purge(http::Request& r, const cache::CacheLocConf& c);
+template <class Conf>
+http::Flow purge_handler(http::Request& r) {
+    return cache_purge(r, r.loc_conf<Conf>().cache);
+}
 
 }  // namespace mod::proxy

@@ -99,6 +99,8 @@ constexpr core::Directive kOwnDirectives[] = {
     {"scgi_store_access", kAll, core::kArgs1To3, core::setter_noconf<&refuse_store>()},
 };
 
+constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("scgi");
+
 constexpr proxy::SharedNames kSharedNames = {
     "scgi_hide_header",
     "scgi_pass_header",
@@ -125,8 +127,9 @@ constexpr proxy::SharedNames kSharedNames = {
     "scgi_next_upstream_timeout",
 };
 
-constexpr auto kDirectives =
-    tls::concat(std::to_array(kOwnDirectives), proxy::shared_directives<ScgiLocConf>(kSharedNames));
+constexpr auto kDirectives = tls::concat(
+    tls::concat(std::to_array(kOwnDirectives), proxy::shared_directives<ScgiLocConf>(kSharedNames)),
+    proxy::cache_directives<ScgiLocConf>(kCacheNames));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<ScgiLocConf>(core::ConfLevel::kHttpLoc),
@@ -143,7 +146,7 @@ http::Flow content_handler(http::Request& r) {
 Status postconfiguration(core::Cycle& cycle) {
     return proxy::install_protocol(
         cycle, [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<ScgiLocConf>(v); },
-        &content_handler);
+        &content_handler, "scgi", &proxy::purge_handler<ScgiLocConf>);
 }
 
 }  // namespace

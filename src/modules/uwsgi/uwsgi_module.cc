@@ -115,6 +115,8 @@ constexpr core::Directive kOwnDirectives[] = {
     {"uwsgi_store_access", kAll, core::kArgs1To3, core::setter_noconf<&refuse_store>()},
 };
 
+constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("uwsgi");
+
 constexpr proxy::SharedNames kSharedNames = {
     "uwsgi_hide_header",
     "uwsgi_pass_header",
@@ -141,8 +143,10 @@ constexpr proxy::SharedNames kSharedNames = {
     "uwsgi_next_upstream_timeout",
 };
 
-constexpr auto kDirectives = tls::concat(std::to_array(kOwnDirectives),
-                                         proxy::shared_directives<UwsgiLocConf>(kSharedNames));
+constexpr auto kDirectives =
+    tls::concat(tls::concat(std::to_array(kOwnDirectives),
+                            proxy::shared_directives<UwsgiLocConf>(kSharedNames)),
+                proxy::cache_directives<UwsgiLocConf>(kCacheNames));
 
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<UwsgiLocConf>(core::ConfLevel::kHttpLoc),
@@ -159,7 +163,7 @@ http::Flow content_handler(http::Request& r) {
 Status postconfiguration(core::Cycle& cycle) {
     return proxy::install_protocol(
         cycle, [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<UwsgiLocConf>(v); },
-        &content_handler);
+        &content_handler, "uwsgi", &proxy::purge_handler<UwsgiLocConf>);
 }
 
 }  // namespace
