@@ -226,9 +226,9 @@ int Connection::open_connecting(const core::SockAddr& addr, int& err, const Conn
     return fd;
 }
 
-void Connection::start_connect() {
+void Connection::start_connect(bool nodelay) {
     connecting_ = true;
-    start();
+    start(nodelay);
 }
 
 IoStatus Connection::read(Buffer& buf, size_t max) {

@@ -85,7 +85,8 @@ class Connection {
                                bool& bind_failed);
     /// Like start(), for a socket from open_connecting(): on_connect() tells the outcome. Call
     /// it before queueing output: what is sent meanwhile waits for the connection.
-    void start_connect();
+    /// `nodelay` false: no TCP_NODELAY (a unix socket has no such option).
+    void start_connect(bool nodelay = true);
     /// Hands the connection to a new owner (a keepalive pool, or back to a request).
     ConnectionHandler* handler() const { return handler_; }
 

@@ -329,11 +329,11 @@ void Exchange::attempt() {
             fail(kNextError, 502, "SSL_new() failed while connecting to upstream");
             return;
         }
-        up_->start_connect();
+        up_->start_connect(peer_.server->addr.family() != AF_UNIX);
         up_->set_timeout(*c_.connect_timeout);
         return;
     }
-    up_->start_connect();
+    up_->start_connect(peer_.server->addr.family() != AF_UNIX);
     if (!send_request()) {  // queued until connected
         request_not_sent();
         return;

@@ -618,6 +618,14 @@ bool Exchange::body_bytes() {
                 break;  // needs more input
             }
         } else {
+            if (codec_end_) {
+                // The records ended with these bytes: they go out with the end of the body
+                // (one write to the client, as the last bytes of a length-framed body).
+                std::string last(in_.view());
+                in_.clear();
+                finish_body(last);
+                return false;
+            }
             if (!deliver(in_.view())) {
                 return give_up();
             }
