@@ -1,6 +1,7 @@
 #include "http/session.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -614,8 +615,38 @@ void Http1Session::close() {
     rt.loop().post([this] { delete this; });
 }
 
+namespace {
+
+/// The listening socket's own address when it names one (not 0.0.0.0 or [::]): the local
+/// address of every connection it accepts, no getsockname() needed (nginx's rule).
+const core::SockAddr* specific_listen_addr(const Port& port) {
+    if (const core::SockAddr* hosted = port.hosted_addr()) {
+        return hosted;
+    }
+    const core::Listening* l = port.listening();
+    if (l == nullptr || l->addr.len == 0) {
+        return nullptr;
+    }
+    const sockaddr* sa = l->addr.get();
+    if (sa->sa_family == AF_INET) {
+        return reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr != INADDR_ANY ? &l->addr
+                                                                                       : nullptr;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+        return IN6_IS_ADDR_UNSPECIFIED(&a) ? nullptr : &l->addr;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 const core::SockAddr& Http1Session::local_addr() {
     if (work().local.len == 0) {
+        if (const core::SockAddr* a = specific_listen_addr(port_)) {
+            work().local = *a;
+            return work().local;
+        }
         work().local.len = sizeof(work().local.storage);
         if (getsockname(conn_.fd(), work().local.get(), &work().local.len) != 0) {
             work().local.len = 0;
