@@ -22,7 +22,6 @@
 
 #include "core/conf_context.h"
 #include "core/log.h"
-#include "core/named.h"
 #include "core/shm.h"
 #include "core/shm_table.h"
 #include "core/status.h"
@@ -179,13 +178,5 @@ class Registry {
 /// whole argument ("invalid parameter" when it does not start with `zone=`).
 core::Status parse_zone_arg(core::ConfContext& cf, std::string_view arg, std::string& name,
                             uint64_t& size);
-
-/// The levels `limit_conn_log_level` takes (nginx's: info, notice, warn, error).
-inline constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
 
 }  // namespace limit_conn

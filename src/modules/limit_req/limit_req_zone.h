@@ -28,7 +28,6 @@
 
 #include "core/conf_context.h"
 #include "core/log.h"
-#include "core/named.h"
 #include "core/shm.h"
 #include "core/shm_table.h"
 #include "core/status.h"
@@ -220,13 +219,6 @@ class Registry {
 core::Status parse_zone_args(core::ConfContext& cf, std::span<const std::string> args,
                              std::string& name, uint64_t& size, uint64_t& rate);
 
-/// The levels `limit_req_log_level` takes (nginx's: info, notice, warn, error).
-inline constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
 /// nginx: a delayed request is logged one level below limit_req_log_level (info stays info).
 core::LogLevel delay_log_level(core::LogLevel limit_level);
 
