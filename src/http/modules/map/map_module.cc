@@ -7,7 +7,7 @@
 
 #include "core/module.h"
 #include "http/http.h"
-#include "http/modules/map/map.h"
+#include "modules/map/map_table.h"
 
 namespace mod::http_map {
 namespace {
@@ -36,7 +36,7 @@ class MapBlock : public http::VariableSource {
     }
 
     http::ComplexValue source;
-    MapTable table;
+    map::MapTable table;
     std::vector<std::unique_ptr<http::ComplexValue>> values;
     const http::ComplexValue* default_value = nullptr;  // nullptr: ""
 };
@@ -97,11 +97,11 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry, bo
         key.remove_prefix(1);  // "\default", "\~x": the literal key
     }
     switch (map.table.add(key, index)) {
-        case MapTable::AddResult::kOk:
+        case map::MapTable::AddResult::kOk:
             return Status::ok();
-        case MapTable::AddResult::kInvalid:
+        case map::MapTable::AddResult::kInvalid:
             return entry_error(entry, "invalid hostname or wildcard \"" + std::string(key) + "\"");
-        case MapTable::AddResult::kConflict:
+        case map::MapTable::AddResult::kConflict:
             break;
     }
     return entry_error(entry, "conflicting parameter \"" + std::string(key) + "\"");

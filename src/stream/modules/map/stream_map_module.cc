@@ -10,7 +10,7 @@
 
 #include "core/module.h"
 #include "event/runtime.h"
-#include "stream/modules/map/map_table.h"
+#include "modules/map/map_table.h"
 #include "stream/stream.h"
 
 namespace mod::stream_map {
@@ -27,7 +27,7 @@ struct MapBlock {
     std::string name;  // $dst without the '$'
     std::string where;
     stream::ComplexValue source;
-    MapTable table;
+    map::MapTable table;
     std::vector<std::unique_ptr<stream::ComplexValue>> values;
     const stream::ComplexValue* default_value = nullptr;  // nullptr: ""
     bool cacheable = true;
@@ -92,8 +92,8 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry) {
         if (caseless) {
             key.remove_prefix(1);
         }
-        MapRegex re;
-        Status s = MapRegex::compile(key, caseless, re);
+        regex::Regex re;
+        Status s = regex::Regex::compile(key, caseless, re);
         if (!s.is_ok()) {
             return entry_error(entry, s.message());
         }
@@ -104,11 +104,11 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry) {
         key.remove_prefix(1);  // "\default", "\~x": the literal key
     }
     switch (map.table.add(key, index)) {
-        case MapTable::AddResult::kOk:
+        case map::MapTable::AddResult::kOk:
             return Status::ok();
-        case MapTable::AddResult::kInvalid:
+        case map::MapTable::AddResult::kInvalid:
             return entry_error(entry, "invalid hostname or wildcard \"" + std::string(key) + "\"");
-        case MapTable::AddResult::kConflict:
+        case map::MapTable::AddResult::kConflict:
             break;
     }
     std::string lowered(key);  // nginx names the key as it compares it

@@ -1,8 +1,9 @@
-#include "http/modules/map/map.h"
+// The map lookup: string keys and masks (core::HostKeys), then the regexes in order.
+#include "modules/map/map_table.h"
 
-namespace mod::http_map {
+namespace map {
 
-void MapTable::add_regex(http::Regex regex, size_t value) {
+void MapTable::add_regex(regex::Regex regex, size_t value) {
     regexes_.push_back({std::move(regex), value});
 }
 
@@ -25,4 +26,4 @@ std::optional<size_t> MapTable::find(std::string_view subject,
     return std::nullopt;
 }
 
-}  // namespace mod::http_map
+}  // namespace map
