@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/host_keys.h"
+#include "core/status.h"
 #include "regex/regex.h"
 
 namespace map {
@@ -29,6 +30,12 @@ class MapTable {
     AddResult add(std::string_view key, size_t value) { return keys_.add(key, value); }
     /// Adds a regex key (tried in the order added, after the string keys).
     void add_regex(regex::Regex regex, size_t value);
+    /// Adds the key of a block line (`key value;`, not `default`) for the value with index
+    /// `value`, as nginx reads it: `~re` and `~*re` a regex (caseless), `\x` the literal key x
+    /// (`\default`, `\~x`), else a string key (with hostnames, maybe a mask). Errors in
+    /// nginx's words, without the line's place: the regex's, "invalid hostname or wildcard",
+    /// "conflicting parameter" (naming the key lowered, as nginx compares it).
+    core::Status add_key(std::string_view key, size_t value);
 
     /// The value index for `subject`: an exact key, else the most specific leading mask, else
     /// the most specific trailing mask, else the first regex that matches a non-empty subject
