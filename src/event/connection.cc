@@ -314,7 +314,7 @@ void Connection::send(std::string_view data, bool more) {
     if (write_failed_) {
         return;
     }
-    if (connecting_) {
+    if (connecting_ && !files_busy()) {
         out_.append(data);  // goes out once connected
         return;
     }

@@ -151,6 +151,9 @@ struct ResponseHead {
     /// An upstream's X-Accel-Charset: the charset filter recodes to it (nginx's
     /// headers_out.override_charset); empty: none.
     std::string override_charset;
+    /// An upstream's Location that nginx passes as it came (FastCGI, SCGI, uwsgi: no
+    /// redirect rewriting), not made absolute by absolute_redirect.
+    bool location_as_is = false;
 };
 
 /// One request on a connection. Views point into the connection's buffer.

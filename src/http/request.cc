@@ -207,6 +207,8 @@ std::string_view status_text(int status) {
             return "OK";
         case 201:
             return "Created";
+        case 202:
+            return "Accepted";  // nginx's table has it
         case 204:
             return "No Content";
         case 206:
@@ -577,7 +579,8 @@ std::string Request::log_context() const {
 /// nginx's absolute_redirect: "/path" in Location becomes "scheme://host[:port]/path".
 void Request::absolute_location(const HttpLocConf& lc) {
     std::string* loc = find_out_header("Location");
-    if (loc == nullptr || loc->empty() || (*loc)[0] != '/' || !*lc.absolute_redirect) {
+    if (loc == nullptr || loc->empty() || (*loc)[0] != '/' || !*lc.absolute_redirect ||
+        out.location_as_is) {
         return;
     }
     std::string base(scheme());

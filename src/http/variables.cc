@@ -330,7 +330,14 @@ bool get_hostname(const Request&, std::string_view, std::string& out) {
 }
 
 bool get_content_length(const Request& r, std::string_view, std::string& out) {
-    return header_value(r, "Content-Length", out);
+    if (header_value(r, "Content-Length", out)) {
+        return true;
+    }
+    if (r.chunked && r.body) {
+        out += std::to_string(r.body->size);  // nginx: a chunked body's size, once read whole
+        return true;
+    }
+    return false;
 }
 
 bool get_content_type(const Request& r, std::string_view, std::string& out) {

@@ -1,8 +1,9 @@
 #pragma once
 
 // The network-namespace lab of the HA tests (tests/ha): a bridge, N halo nodes
-// (10.77.0.1..N on eth0) sharing the VIP 10.77.0.100, a client namespace (10.77.0.50), the
-// processes run in them, and the HaTest fixture that starts the three-node cluster.
+// (10.77.0.1..N and fd77::1..N on eth0, with their link-local addresses) sharing the VIP
+// 10.77.0.100 (IPv6: fd77::100), a client namespace (10.77.0.50, fd77::50), the processes run
+// in them, and the HaTest fixture that starts the three-node cluster.
 // Needs root and `ip netns`; every namespace is deleted and every process killed (by process
 // group, never by name) when a test ends.
 #include <signal.h>
@@ -22,6 +23,7 @@
 namespace halo_test {
 
 inline const char* const kVip = "10.77.0.100";
+inline const char* const kVip6 = "fd77::100";
 
 inline RunResult ip(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"ip"};
@@ -120,11 +122,12 @@ class Lab {
             return error_;
         }
         for (int i = 1; i <= nodes; i++) {
-            if (!add_host("n" + std::to_string(i), "10.77.0." + std::to_string(i))) {
+            if (!add_host("n" + std::to_string(i), "10.77.0." + std::to_string(i),
+                          "fd77::" + std::to_string(i))) {
                 return error_;
             }
         }
-        if (!add_host("cl", "10.77.0.50")) {
+        if (!add_host("cl", "10.77.0.50", "fd77::50")) {
             return error_;
         }
         return {};
@@ -171,15 +174,42 @@ class Lab {
         RunResult r = ip({"-n", node(i), "-4", "-o", "addr", "show", "dev", "eth0"});
         return r.out.find(" " + addr + "/") != std::string::npos;
     }
-    /// Nodes (1-based) that hold the VIP now.
-    std::vector<int> vip_holders(int nodes) const {
+    /// Whether node i has the IPv6 `addr` on eth0.
+    bool has_vip6(int i, const std::string& addr = kVip6) const {
+        RunResult r = ip({"-n", node(i), "-6", "-o", "addr", "show", "dev", "eth0"});
+        return r.out.find(" " + addr + "/") != std::string::npos;
+    }
+    /// Nodes (1-based) that hold the VIP (`v6`: the IPv6 one) now.
+    std::vector<int> vip_holders(int nodes, bool v6 = false) const {
         std::vector<int> out;
         for (int i = 1; i <= nodes; i++) {
-            if (has_vip(i)) {
+            if (v6 ? has_vip6(i) : has_vip(i)) {
                 out.push_back(i);
             }
         }
         return out;
+    }
+    /// The link-layer address of eth0 in namespace `name` (node(i), ns("cl")).
+    std::string mac(const std::string& name) const {
+        RunResult r = ip({"-n", name, "-o", "link", "show", "dev", "eth0"});
+        size_t at = r.out.find("link/ether ");
+        return at == std::string::npos ? "" : r.out.substr(at + 11, 17);
+    }
+    /// The link-local address of eth0 in namespace `name`, "" if none.
+    std::string link_local(const std::string& name) const {
+        RunResult r = ip({"-n", name, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"});
+        size_t at = r.out.find("inet6 ");
+        if (at == std::string::npos) {
+            return "";
+        }
+        size_t end = r.out.find('/', at);
+        return r.out.substr(at + 6, end - at - 6);
+    }
+    /// The link-layer address the client's neighbour cache holds for `addr`, "" if none.
+    std::string client_neighbour(const std::string& addr) const {
+        RunResult r = ip({"-n", ns("cl"), "-6", "neigh", "show", addr, "dev", "eth0"});
+        size_t at = r.out.find("lladdr ");
+        return at == std::string::npos ? "" : r.out.substr(at + 7, 17);
     }
     /// GET http://VIP/ from the client namespace: the body, or "" on failure.
     std::string curl_vip() const { return curl(std::string("http://") + kVip + "/"); }
@@ -187,6 +217,13 @@ class Lab {
     std::string curl(const std::string& url) const {
         RunResult r =
             run_command({"ip", "netns", "exec", ns("cl"), "curl", "-s", "-f", "-m", "2", url}, 5s);
+        return r.status == 0 ? r.out : "";
+    }
+    /// GET http://[VIP6]/ over IPv6 from the client namespace: the body, or "" on failure.
+    std::string curl_vip6() const {
+        RunResult r = run_command({"ip", "netns", "exec", ns("cl"), "curl", "-6", "-g", "-s", "-f",
+                                   "-m", "2", std::string("http://[") + kVip6 + "]/"},
+                                  5s);
         return r.status == 0 ? r.out : "";
     }
     /// A veth pair `a`/`b` in node i, both up: a link a test can take down (the dummy
@@ -216,20 +253,32 @@ class Lab {
         }
         return true;
     }
-    bool add_host(const std::string& name, const std::string& addr) {
+    /// Namespace `name` on the bridge with `addr`/24 and, when given, `addr6`/64.
+    bool add_host(const std::string& name, const std::string& addr, const std::string& addr6 = {}) {
         std::string n = ns(name);
         if (ip({"netns", "add", n}).status != 0) {
             error_ = "ip netns add " + n + " failed";
             return false;
         }
         namespaces_.push_back(n);
+        // No duplicate address detection on the lab's links: the link-local address (the
+        // VRRPv3 source) and fd77::N are usable as soon as the link is up, not a second later.
+        run_command({"ip", "netns", "exec", n, "sysctl", "-qw",
+                     "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"},
+                    10s);
         std::string port = "v" + tag_ + name;  // <= 15 characters
-        return run_all({{"-n", ns("br"), "link", "add", port, "type", "veth", "peer", "name",
-                         "eth0", "netns", n},
-                        {"-n", ns("br"), "link", "set", port, "master", "br0", "up"},
-                        {"-n", n, "addr", "add", addr + "/24", "dev", "eth0"},
-                        {"-n", n, "link", "set", "eth0", "up"},
-                        {"-n", n, "link", "set", "lo", "up"}});
+        std::vector<std::vector<std::string>> cmds = {
+            {"-n", ns("br"), "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+             n},
+            {"-n", ns("br"), "link", "set", port, "master", "br0", "up"},
+            {"-n", n, "addr", "add", addr + "/24", "dev", "eth0"},
+            {"-n", n, "link", "set", "eth0", "up"},
+            {"-n", n, "link", "set", "lo", "up"}};
+        if (!addr6.empty()) {
+            cmds.insert(cmds.begin() + 3,
+                        {"-n", n, "addr", "add", addr6 + "/64", "dev", "eth0", "nodad"});
+        }
+        return run_all(cmds);
     }
 
     std::string tag_;

@@ -311,7 +311,7 @@ TEST_F(ProxyDirectivesConfTest, AcceptsNginxForms) {
     EXPECT_EQ(r.status, 0) << r;
 }
 
-// Without proxy_cache nginx gives these no effect; halo checks their values as nginx does.
+// Without proxy_cache these have no effect; their values are checked as nginx checks them.
 TEST_F(ProxyDirectivesConfTest, CacheConditionsWithoutACacheAreChecked) {
     RunResult r = check(
         "proxy_cache_bypass $http_upgrade $arg_nocache;\n"

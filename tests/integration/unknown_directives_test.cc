@@ -48,22 +48,22 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
                 "    brotli on;\n"
                 "}\n");
     halo_.write_conf(
-        "daemon off;\n"                                   // 1
-        "lock_file logs/halo.lock;\n"                     // 2
-        "events {\n"                                      // 3
-        "    worker_aio_requests 32;\n"                   // 4
-        "}\n"                                             // 5
-        "http {\n"                                        // 6
-        "    sub_filter_once off;\n"                      // 7
-        "    include conf.d/*.conf;\n"                    // 8
-        "    server {\n"                                  // 9
-        "        listen 127.0.0.1:%%PORT_0%%;\n"          // 10
-        "        location / {\n"                          // 11
-        "            fastcgi_pass unix:/run/php.sock;\n"  // 12
-        "            root html;\n"                        // 13
-        "        }\n"                                     // 14
-        "    }\n"                                         // 15
-        "}\n");                                           // 16
+        "daemon off;\n"                                    // 1
+        "lock_file logs/halo.lock;\n"                      // 2
+        "events {\n"                                       // 3
+        "    worker_aio_requests 32;\n"                    // 4
+        "}\n"                                              // 5
+        "http {\n"                                         // 6
+        "    sub_filter_once off;\n"                       // 7
+        "    include conf.d/*.conf;\n"                     // 8
+        "    server {\n"                                   // 9
+        "        listen 127.0.0.1:%%PORT_0%%;\n"           // 10
+        "        location / {\n"                           // 11
+        "            memcached_pass unix:/run/mc.sock;\n"  // 12
+        "            root html;\n"                         // 13
+        "        }\n"                                      // 14
+        "    }\n"                                          // 15
+        "}\n");                                            // 16
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
@@ -71,7 +71,7 @@ TEST_F(UnknownDirectivesTest, EveryUnknownDirectiveIsNamedInFileOrder) {
         "unknown directive \"worker_aio_requests\"" + at("halo.conf", 4),
         "unknown directive \"sub_filter_once\"" + at("halo.conf", 7),
         "unknown directive \"brotli\"" + at("conf.d/extra.conf", 3),
-        "unknown directive \"fastcgi_pass\"" + at("halo.conf", 12),
+        "unknown directive \"memcached_pass\"" + at("halo.conf", 12),
     };
     EXPECT_EQ(emerg_lines(r.err), expected) << r;
     EXPECT_NE(r.err.find("halo: configuration file " + halo_.conf_path() + " test failed\n"),
@@ -100,7 +100,7 @@ TEST_F(UnknownDirectivesTest, UnknownBlockIsNamedOnceAndItsBodySkipped) {
         "http {\n"                                     // 16
         "    server {\n"                               // 17
         "        listen 127.0.0.1:%%PORT_0%%;\n"       // 18
-        "        match ok { status 200; }\n"          // 19
+        "        match ok { status 200; }\n"           // 19
         "    }\n"                                      // 20
         "}\n");                                        // 21
     RunResult r = halo_.run({"-t"});
@@ -118,14 +118,14 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesComeBeforeTheFirstOtherError) {
     // Other errors still stop the load at the first one; the unknown directives met before it
     // are all named, then that error.
     halo_.write_conf(
-        "daemon off;\n"                         // 1
-        "lock_file logs/halo.lock;\n"           // 2
-        "events {}\n"                           // 3
-        "http {\n"                              // 4
-        "    sub_filter_types text/css;\n"      // 5
-        "    keepalive_timeout forever;\n"      // 6
-        "    tcp_nodelay on;\n"                 // 7
-        "}\n");                                 // 8
+        "daemon off;\n"                     // 1
+        "lock_file logs/halo.lock;\n"       // 2
+        "events {}\n"                       // 3
+        "http {\n"                          // 4
+        "    sub_filter_types text/css;\n"  // 5
+        "    keepalive_timeout forever;\n"  // 6
+        "    tcp_nodelay on;\n"             // 7
+        "}\n");                             // 8
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     std::vector<std::string> expected = {
@@ -149,14 +149,14 @@ TEST_F(UnknownDirectivesTest, UnknownDirectivesStopBeforeCrossDirectiveChecks) {
         "    upstream app { sevrer 127.0.0.1:1; }\n"
         "    server {\n"
         "        listen 127.0.0.1:%%PORT_0%%;\n"
-        "        location / { uwsgi_pass app; }\n"
+        "        location / { grpc_pass app; }\n"
         "    }\n"
         "}\n");
     RunResult r = halo_.run({"-t"});
     EXPECT_EQ(r.status, 1) << r;
     EXPECT_EQ(emerg_lines(r.err),
               (std::vector<std::string>{"unknown directive \"sevrer\"" + at("halo.conf", 4),
-                                        "unknown directive \"uwsgi_pass\"" + at("halo.conf", 7)}))
+                                        "unknown directive \"grpc_pass\"" + at("halo.conf", 7)}))
         << r;
 }
 
@@ -186,7 +186,7 @@ TEST_F(UnknownDirectivesTest, ReloadLogsOneLinePerUnknownDirectiveAndKeepsServin
         "    access_log off;\n"
         "    server {\n"
         "        listen 127.0.0.1:%%PORT_0%%;\n"
-        "        proxy_cache_path /tmp/cache keys_zone=c:1m;\n"  // 9
+        "        proxy_store on;\n"  // 9
         "        location / { return 200 \"new\\n\"; }\n"
         "        ssi on;\n"  // 11
         "    }\n"
@@ -196,7 +196,7 @@ TEST_F(UnknownDirectivesTest, ReloadLogsOneLinePerUnknownDirectiveAndKeepsServin
         return !log_lines_with(halo_.error_log(), "reload failed").empty();
     })) << halo_.error_log();
     std::vector<std::string> first =
-        log_lines_with(halo_.error_log(), "unknown directive \"proxy_cache_path\"");
+        log_lines_with(halo_.error_log(), "unknown directive \"proxy_store\"");
     std::vector<std::string> second =
         log_lines_with(halo_.error_log(), "unknown directive \"ssi\"");
     ASSERT_EQ(first.size(), 1u) << halo_.error_log();

@@ -83,10 +83,12 @@ vrrp {
 }
 
 TEST_F(VrrpConfigTest, ClusterExamplesPass) {
-    for (int n = 1; n <= 3; n++) {
-        std::string conf = halo_top() + "/conf/examples/ha-node" + std::to_string(n) + ".conf";
-        RunResult r = halo_.run_raw({"-t", "-p", halo_.prefix() + "/", "-c", conf});
-        EXPECT_EQ(r.status, 0) << conf << "\n" << r;
+    for (const char* name : {"ha-node", "active-active-node"}) {
+        for (int n = 1; n <= 3; n++) {
+            std::string conf = halo_top() + "/conf/examples/" + name + std::to_string(n) + ".conf";
+            RunResult r = halo_.run_raw({"-t", "-p", halo_.prefix() + "/", "-c", conf});
+            EXPECT_EQ(r.status, 0) << conf << "\n" << r;
+        }
     }
 }
 

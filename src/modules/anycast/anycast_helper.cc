@@ -41,7 +41,7 @@ int64_t unix_ms() {
 }
 
 std::string ip_text(uint32_t addr) {
-    return vrrp::Ip4{addr}.text();
+    return vrrp::IpAddr::from_v4(addr).text();
 }
 
 class Helper {
@@ -108,7 +108,7 @@ class Helper {
                 conf_.addresses.end()) {
                 continue;
             }
-            if (!netlink_.del_address(ifindex_, vrrp::Ip4{a}, err) ||
+            if (!netlink_.del_address(ifindex_, vrrp::IpAddr::from_v4(a), 32, err) ||
                 !set_local_route(false, a, err)) {
                 HALO_LOG(kError, "anycast: removing %s: %s", ip_text(a).c_str(), err.c_str());
             }
@@ -163,8 +163,8 @@ class Helper {
         bool ok = true;
         for (uint32_t a : conf_.addresses) {
             bool done = want == ServiceState::kAnnounced
-                            ? netlink_.add_address(ifindex_, vrrp::Ip4{a}, 32, err)
-                            : netlink_.del_address(ifindex_, vrrp::Ip4{a}, err);
+                            ? netlink_.add_address(ifindex_, vrrp::IpAddr::from_v4(a), 32, err)
+                            : netlink_.del_address(ifindex_, vrrp::IpAddr::from_v4(a), 32, err);
             if (!done) {
                 HALO_LOG(kError, "anycast: %s on \"%s\": %s", ip_text(a).c_str(),
                          conf_.interface.c_str(), err.c_str());

@@ -15,6 +15,8 @@
 #include "http/http.h"
 #include "http/regex.h"
 #include "http/response_parse.h"
+#include "modules/cache/cache_conf.h"
+#include "modules/proxy/proxy_codec.h"
 #include "tls/client_conf.h"
 #include "tls/client_context.h"
 #include "upstream/upstream.h"
@@ -176,8 +178,8 @@ struct ProxyLocConf : tls::ClientConf {
     std::shared_ptr<std::deque<CookieRewrite>> cookie_domains;
     std::shared_ptr<std::deque<CookieRewrite>> cookie_paths;
     std::shared_ptr<std::deque<CookieFlags>> cookie_flags;
-    // proxy_cache_bypass / proxy_no_cache values: checked, no effect without a cache.
-    std::shared_ptr<std::deque<http::ComplexValue>> cache_conditions;
+    // proxy_cache, proxy_cache_key, proxy_cache_valid, ... (the cache layer's settings).
+    cache::CacheLocConf cache;
 
     // proxy_headers_hash_max_size / _bucket_size: nginx's sizing hints, checked, no effect.
     std::optional<uint64_t> headers_hash_max_size;
@@ -213,7 +215,23 @@ bool parse_pass_url(std::string_view url, ProxyPass& p, std::string& error);
 /// proxy_hide_header) unless proxy_pass_header lets it through.
 bool skip_response_header(std::string_view name, const ProxyLocConf& c);
 
-/// The content handler of a location with proxy_pass: starts the exchange.
-http::Flow start(http::Request& r, const ProxyLocConf& conf);
+/// The proxy_* setters that the other upstream protocols' modules reuse for their own
+/// directives (fastcgi_buffers, scgi_hide_header, ...): their confs are ProxyLocConfs.
+namespace shared {
+core::Status hide_header(core::ConfContext& cf, ProxyLocConf& c);
+core::Status pass_header(core::ConfContext& cf, ProxyLocConf& c);
+core::Status buffers(core::ConfContext& cf, ProxyLocConf& c);
+core::Status limit_rate(core::ConfContext& cf, ProxyLocConf& c);
+core::Status ignore_headers(core::ConfContext& cf, ProxyLocConf& c);
+core::Status bind(core::ConfContext& cf, ProxyLocConf& c);
+core::Status next_upstream(core::ConfContext& cf, ProxyLocConf& c);
+/// *_busy_buffers_size: accepted for nginx configs, halo sizes these itself.
+core::Status ignored(core::ConfContext& cf);
+}  // namespace shared
+
+/// The content handler of a location with proxy_pass (or fastcgi_pass, ...: `codec` speaks
+/// that protocol): starts the exchange.
+http::Flow start(http::Request& r, const ProxyLocConf& conf,
+                 std::unique_ptr<Codec> codec = nullptr);
 
 }  // namespace mod::proxy

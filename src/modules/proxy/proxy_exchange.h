@@ -20,6 +20,8 @@
 #include "http/parse.h"
 #include "http/response_parse.h"
 #include "modules/proxy/proxy.h"
+#include "modules/proxy/proxy_cache.h"
+#include "modules/proxy/proxy_codec.h"
 #include "tls/client_context.h"
 #include "upstream/pool.h"
 
@@ -44,8 +46,10 @@ const ProxyPass* eval_pass(http::Request& r, const ProxyPass& conf);
 
 class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
   public:
-    Exchange(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass)
-        : r_(r), c_(c), pass_(pass) {}
+    /// `codec`: the upstream's protocol when it is not HTTP (fastcgi_pass, scgi_pass, ...).
+    Exchange(http::Request& r, const ProxyLocConf& c, const ProxyPass& pass,
+             std::unique_ptr<Codec> codec = nullptr)
+        : r_(r), c_(c), pass_(pass), codec_(std::move(codec)) {}
     ~Exchange() override {
         release(upstream::Outcome::kAborted);
         drop_upstream();
@@ -216,6 +220,14 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
 
     bool start_tunnel();
 
+    // ---- another protocol (codec_) ----
+    /// Records in raw_ taken apart into in_ (stderr logged); false when the exchange moved on.
+    bool decode_records();
+    /// New bytes from such an upstream (read into raw_); false when the exchange moved on.
+    bool codec_bytes(size_t budget);
+    /// The body (buffered) framed as the protocol wants it; false as send_request().
+    bool send_codec_body();
+
     http::Request& r_;
     const ProxyLocConf& c_;
     const ProxyPass& pass_;
@@ -258,11 +270,19 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     size_t head_rest_ = 0;       // then: the body bytes read with it (not in in_)
     // A streamed request body (proxy_request_buffering off).
     bool streaming_ = false;
-    bool body_started_ = false;   // r_.stream_body() was called
-    bool body_in_ = false;        // its end was handed to the upstream connection
-    bool client_paused_ = false;  // the client is not read: the upstream is behind (or gone)
-    uint64_t body_sent_ = 0;      // bytes of it handed to an upstream (framing included)
-    std::string chunk_;           // one re-chunked piece
+    bool body_started_ = false;    // r_.stream_body() was called
+    bool body_in_ = false;         // its end was handed to the upstream connection
+    bool client_paused_ = false;   // the client is not read: the upstream is behind (or gone)
+    uint64_t body_sent_ = 0;       // bytes of it handed to an upstream (framing included)
+    std::string chunk_;            // one re-chunked piece
+    CacheState* cache_ = nullptr;  // proxy_cache: the response is being stored (a request ctx)
+    // proxy_cache_background_update: the client got the stale entry; this exchange only
+    // refreshes the cache, and ends the request once done.
+    bool background_ = false;
+    // Another protocol than HTTP: its codec, the undecoded bytes, and whether its end came.
+    std::unique_ptr<Codec> codec_;
+    ev::Buffer raw_;
+    bool codec_end_ = false;
 };
 
 }  // namespace mod::proxy::detail

@@ -10,6 +10,7 @@
 #include "http/http.h"
 #include "http/listen_conf.h"
 #include "modules/proxy/proxy.h"
+#include "modules/proxy/proxy_cache.h"
 #include "upstream/pool.h"
 
 namespace mod::proxy {
@@ -80,6 +81,7 @@ Status merge(const ProxyLocConf& parent, ProxyLocConf& child) {
     if (!child.cookie_flags) {
         child.cookie_flags = parent.cookie_flags;
     }
+    cache::merge(parent.cache, child.cache);
     return Status::ok();
 }
 
@@ -327,8 +329,9 @@ Status set_bind(ConfContext& cf, ProxyLocConf& conf) {
             return cf.invalid_value(cf.arg(1));
         }
         return cf.error(
-            "\"proxy_bind ... transparent\" is not supported by halo: binding to a non-local "
-            "address needs IP_TRANSPARENT and routing halo does not set up; bind a local address");
+            "\"" + std::string(cf.name()) +
+            " ... transparent\" is not supported by halo: binding to a non-local address needs "
+            "IP_TRANSPARENT and routing halo does not set up; bind a local address");
     }
     const std::string& a = cf.arg(0);
     if (a == "off") {
@@ -391,26 +394,15 @@ Status set_ignore_headers(ConfContext& cf, ProxyLocConf& conf) {
     return Status::ok();
 }
 
-/// proxy_cache_bypass / proxy_no_cache: conditions on nginx's cache. Without `proxy_cache`
-/// (which halo refuses) nginx gives them no effect either; the values are checked as nginx
-/// checks them (unknown variables are errors) and kept for the cycle's life.
-Status set_cache_condition(ConfContext& cf, ProxyLocConf& conf) {
-    if (!conf.cache_conditions) {
-        conf.cache_conditions = std::make_shared<std::deque<http::ComplexValue>>();
-    }
-    for (const std::string& a : cf.args()) {
-        http::ComplexValue& cv = conf.cache_conditions->emplace_back();
-        HALO_TRY(http::ComplexValue::parse(a, cf.node().where(), cv));
-        http::register_complex_value(cf.cycle(), &cv);
-    }
-    return Status::ok();
-}
-
 Status set_ignored(ConfContext& cf) {
     return Status::ok();  // accepted for nginx configs; halo sizes these itself
 }
 
 constexpr uint32_t kAll = core::kCtxHttpAll;
+
+/// A row of the proxy_cache* family: the cache layer's setter on ProxyLocConf::cache.
+template <core::Status (*F)(ConfContext&, cache::CacheLocConf&)>
+constexpr core::Setter kCache = core::setter<&cache::on<ProxyLocConf, F>>();
 
 /// proxy_headers_hash_max_size and _bucket_size size nginx's hash of proxied header names;
 /// halo has none: checked as nginx checks them, no effect.
@@ -461,8 +453,24 @@ constexpr core::Directive kOwnDirectives[] = {
     {"proxy_ignore_client_abort", kAll, core::kArgs1,
      core::slot<&ProxyLocConf::ignore_client_abort>()},
     {"proxy_pass_trailers", kAll, core::kArgs1, core::slot<&ProxyLocConf::pass_trailers>()},
-    {"proxy_cache_bypass", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
-    {"proxy_no_cache", kAll, core::kArgs1ToN, core::setter<&set_cache_condition>()},
+    {"proxy_cache_path", core::kCtxHttp, core::kArgs2ToN,
+     core::setter_noconf<&cache::add_cache_path>()},
+    {"proxy_cache", kAll, core::kArgs1, kCache<&cache::set_cache>},
+    {"proxy_cache_key", kAll, core::kArgs1, kCache<&cache::set_key>},
+    {"proxy_cache_valid", kAll, core::kArgs1ToN, kCache<&cache::set_valid>},
+    {"proxy_cache_methods", kAll, core::kArgs1ToN, kCache<&cache::set_methods>},
+    {"proxy_cache_min_uses", kAll, core::kArgs1, kCache<&cache::set_min_uses>},
+    {"proxy_cache_bypass", kAll, core::kArgs1ToN, kCache<&cache::set_conditions>},
+    {"proxy_no_cache", kAll, core::kArgs1ToN, kCache<&cache::set_conditions>},
+    {"proxy_cache_use_stale", kAll, core::kArgs1ToN, kCache<&cache::set_use_stale>},
+    {"proxy_cache_background_update", kAll, core::kArgs1, kCache<&cache::set_flag>},
+    {"proxy_cache_lock", kAll, core::kArgs1, kCache<&cache::set_flag>},
+    {"proxy_cache_lock_timeout", kAll, core::kArgs1, kCache<&cache::set_time>},
+    {"proxy_cache_lock_age", kAll, core::kArgs1, kCache<&cache::set_time>},
+    {"proxy_cache_revalidate", kAll, core::kArgs1, kCache<&cache::set_flag>},
+    {"proxy_cache_convert_head", kAll, core::kArgs1, kCache<&cache::set_flag>},
+    {"proxy_cache_max_range_offset", kAll, core::kArgs1, kCache<&cache::set_max_range_offset>},
+    {"proxy_cache_purge", core::kCtxLocation, core::kArgs2, kCache<&cache::set_purge>},
     {"proxy_ignore_headers", kAll, core::kArgs1ToN, core::setter<&set_ignore_headers>()},
     {"proxy_cookie_domain", kAll, core::kArgs1To2, core::setter<&set_cookie_domain>()},
     {"proxy_cookie_path", kAll, core::kArgs1To2, core::setter<&set_cookie_path>()},
@@ -536,6 +544,7 @@ Status postconfiguration(core::Cycle& cycle) {
     http::add_variable(cycle, {"proxy_host", &var_proxy_pass<&ProxyPass::host>});
     http::add_variable(cycle, {"proxy_port", &var_proxy_pass<&ProxyPass::port>});
     http::add_variable(cycle, {"proxy_add_x_forwarded_for", &var_add_x_forwarded_for});
+    HALO_TRY(cache::install(cycle));
 
     // What the URI part of proxy_pass replaces, and where it may not stand (nginx's rule).
     struct Walk {
@@ -552,11 +561,16 @@ Status postconfiguration(core::Cycle& cycle) {
                     c.pass = core::conf_of<ProxyLocConf>(parent->loc_confs).pass;
                 }
                 if (c.pass && c.pass->location_prefix.empty()) {
-                    HALO_TRY(bind(*c.pass, nameless && parent != nullptr ? *parent : *loc,
-                                  nameless));
+                    HALO_TRY(
+                        bind(*c.pass, nameless && parent != nullptr ? *parent : *loc, nameless));
                 }
                 if (c.pass) {
                     core::conf_of<http::HttpLocConf>(loc->loc_confs).content = &content_handler;
+                }
+                HALO_TRY(cache::resolve(cycle, c.cache, "proxy", "$scheme$proxy_host$request_uri"));
+                if (c.cache.purge_key) {
+                    core::conf_of<http::HttpLocConf>(loc->loc_confs).content =
+                        &detail::purge_handler;
                 }
                 if (c.pass && c.pass->value && c.redirects) {
                     for (const Redirect& rd : *c.redirects) {
@@ -610,11 +624,43 @@ Status postconfiguration(core::Cycle& cycle) {
     return make_ssl_contexts(*main);
 }
 
-void exit_process(core::Cycle&) {
+Status init_process(core::Cycle& cycle, const core::ProcessInfo& info) {
+    return cache::init_process(cycle, info);
+}
+
+void exit_process(core::Cycle& cycle) {
+    cache::exit_process(cycle);
     upstream::pool_clear();
 }
 
 }  // namespace
+
+namespace shared {
+Status hide_header(ConfContext& cf, ProxyLocConf& c) {
+    return set_hide_header(cf, c);
+}
+Status pass_header(ConfContext& cf, ProxyLocConf& c) {
+    return set_pass_header(cf, c);
+}
+Status buffers(ConfContext& cf, ProxyLocConf& c) {
+    return set_buffers(cf, c);
+}
+Status limit_rate(ConfContext& cf, ProxyLocConf& c) {
+    return set_limit_rate(cf, c);
+}
+Status ignore_headers(ConfContext& cf, ProxyLocConf& c) {
+    return set_ignore_headers(cf, c);
+}
+Status bind(ConfContext& cf, ProxyLocConf& c) {
+    return set_bind(cf, c);
+}
+Status next_upstream(ConfContext& cf, ProxyLocConf& c) {
+    return core::bitmask_slot<&ProxyLocConf::next_upstream, kNextUpstreamNames>().fn(cf, c);
+}
+Status ignored(ConfContext& cf) {
+    return set_ignored(cf);
+}
+}  // namespace shared
 
 extern const core::Module kModule{
     .name = "http_proxy",
@@ -622,6 +668,7 @@ extern const core::Module kModule{
     .directives = kDirectives,
     .confs = kConfs,
     .postconfiguration = &postconfiguration,
+    .init_process = &init_process,
     .exit_process = &exit_process,
 };
 

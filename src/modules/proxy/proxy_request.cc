@@ -24,7 +24,8 @@ namespace detail {
 
 void Exchange::begin(bool streamed) {
     streaming_ = streamed;
-    if (!*c_.ignore_client_abort) {
+    background_ = cache_background(r_);
+    if (!*c_.ignore_client_abort && !background_) {  // a refresh runs on without its client
         r_.on_client_closed = &Exchange::client_closed;
     }
     buffering_ = *c_.buffering;
@@ -40,10 +41,22 @@ void Exchange::begin_with_peers() {
     pick_.request = &r_;
     pick_.client = r_.peer;
     pick_.tried.assign(pass_.group->servers().size(), false);
+    if (codec_) {
+        request_head_ = codec_->request_head(r_, streaming_);
+        pool_tag_ = codec_->pool_tag();
+        if (request_head_.empty()) {
+            log_request(core::LogLevel::kError, std::string(codec_->request_error()));
+            finish_error(500);
+            return;
+        }
+        attempt();
+        return;
+    }
     if (c_.set_body) {
         set_body_ = c_.set_body->eval(r_);
     }
     request_head_ = request_head(r_, c_, pass_, streaming_, set_body_ ? &*set_body_ : nullptr);
+    cache_request_head(r_, request_head_);
     if (pass_.https) {
         ssl_name_ = ssl_name_without_port(c_.ssl_name ? c_.ssl_name->eval(r_) : pass_.host);
         pool_tag_ = tls_pool_tag(*c_.ssl, ssl_name_, *c_.ssl_server_name);
@@ -198,12 +211,16 @@ void Exchange::log_text(core::LogLevel level, const std::string& msg) {
     // nginx's `upstream: "http://127.0.0.1:8080/uri"`: the peer's address (the group's name
     // when no peer was picked) and the URI sent to it.
     std::string& current = upstream_log().current;
-    current = pass_.https ? "https://" : "http://";
+    current = codec_ ? codec_->scheme() : pass_.https ? "https://" : "http://";
     current += peer_.server != nullptr  ? peer_.server->addr.text()
                : pass_.group != nullptr ? pass_.group->name()
                                         : pass_.authority;
     if (peer_.server != nullptr && peer_.server->addr.family() == AF_UNIX) {
         current += ':';  // nginx: "http://unix:/run/app.sock:/uri"
+    }
+    if (codec_) {
+        http::log_error(r_, level, "%s", msg.c_str());  // nginx: no URI after the address
+        return;
     }
     std::string_view line(request_head_);
     line = line.substr(0, line.find('\r'));
@@ -239,6 +256,11 @@ void Exchange::attempt() {
     in_.clear();
     scan_ = 0;
     chunked_.reset();
+    if (codec_) {
+        raw_.clear();
+        codec_end_ = false;
+        codec_->reset();
+    }
     state_ = State::kConnecting;
     up_ = upstream::pool_take(*pass_.group, peer_.server->addr, pool_tag_, conn_requests_);
     reused_ = up_ != nullptr;
@@ -362,6 +384,9 @@ bool Exchange::send_request() {
         }
         return true;
     }
+    if (codec_) {
+        return send_codec_body();
+    }
     bool body = *c_.pass_request_body && r_.body && r_.body->size > 0;
     int fd = -1;
     if (body && r_.body->in_file() && (fd = ::dup(r_.body->fd)) < 0) {
@@ -374,6 +399,41 @@ bool Exchange::send_request() {
     } else if (body) {
         up_->send(r_.body->memory);
     }
+    return true;
+}
+
+bool Exchange::send_codec_body() {
+    bool body = *c_.pass_request_body && r_.body && r_.body->size > 0;
+    if (streaming_) {
+        up_->send(request_head_);  // the body follows as it comes (forward_body)
+        return true;
+    }
+    std::string out = request_head_;
+    if (body && !r_.body->in_file()) {
+        std::string_view data = r_.body->memory;
+        for (size_t at = 0; at < data.size(); at += codec_->max_piece()) {
+            std::string_view piece = data.substr(at, codec_->max_piece());
+            codec_->body_prefix(piece.size(), out);
+            out.append(piece);
+        }
+    } else if (body) {
+        // The file in pieces, each after its prefix (a record head), each its own descriptor.
+        for (uint64_t at = 0; at < r_.body->size; at += codec_->max_piece()) {
+            size_t len =
+                static_cast<size_t>(std::min<uint64_t>(codec_->max_piece(), r_.body->size - at));
+            codec_->body_prefix(len, out);
+            int fd = ::dup(r_.body->fd);
+            if (fd < 0) {
+                log(core::LogLevel::kCrit, "dup() of the request body file failed (%d: %s)", errno);
+                return false;
+            }
+            up_->send(out, true);
+            out.clear();
+            up_->send_file(fd, at, len, true);
+        }
+    }
+    codec_->body_end(out);
+    up_->send(out);
     return true;
 }
 
@@ -440,7 +500,18 @@ void Exchange::forward_body(std::string_view data, bool last) {
         body_sent_ += data.size() + 1;  // no upstream (it failed): dropped, never resent
         return;
     }
-    if (r_.chunked) {
+    if (codec_) {
+        chunk_.clear();
+        for (size_t at = 0; at < data.size(); at += codec_->max_piece()) {
+            std::string_view piece = data.substr(at, codec_->max_piece());
+            codec_->body_prefix(piece.size(), chunk_);
+            chunk_.append(piece);
+        }
+        if (last) {
+            codec_->body_end(chunk_);
+        }
+        data = chunk_;
+    } else if (r_.chunked) {
         chunk_.clear();
         if (!data.empty()) {
             char size[20];
@@ -480,6 +551,13 @@ void Exchange::pace_client() {
 
 void Exchange::finish_error(int status) {
     state_ = State::kDone;
+    if (background_) {
+        cache_background_end(r_);  // the client has the stale answer: the request ends
+        return;
+    }
+    if (cache_on_error(r_, c_, pass_, status)) {
+        return;  // proxy_cache_use_stale: the stale entry answered
+    }
     r_.send_error(status);  // may finish the request: nothing after this
 }
 
@@ -504,7 +582,7 @@ using detail::body_read;
 using detail::eval_pass;
 using detail::Exchange;
 
-http::Flow start(http::Request& r, const ProxyLocConf& conf) {
+http::Flow start(http::Request& r, const ProxyLocConf& conf, std::unique_ptr<Codec> codec) {
     const ProxyPass* pass = conf.pass.get();
     if (pass->value) {
         pass = eval_pass(r, *pass);
@@ -513,9 +591,23 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf) {
             return http::Flow::kDone;
         }
     }
-    Exchange& x = r.make_ctx<Exchange>(r, conf, *pass);
+    if (conf.cache.enabled()) {
+        if (auto f = detail::cache_lookup(r, conf, *pass, codec)) {
+            return *f;  // answered from the cache, or waiting for proxy_cache_lock
+        }
+    }
+    return detail::start_exchange(r, conf, *pass, std::move(codec));
+}
+
+namespace detail {
+
+http::Flow start_exchange(http::Request& r, const ProxyLocConf& conf, const ProxyPass& p,
+                          std::unique_ptr<Codec> codec) {
+    const ProxyPass* pass = &p;
+    bool chunked_ok = codec ? codec->streams_unknown_length() : *conf.http_minor == 1;
+    Exchange& x = r.make_ctx<Exchange>(r, conf, *pass, std::move(codec));
     if (r.has_body() && *conf.pass_request_body && !*conf.request_buffering && !conf.set_body &&
-        (!r.chunked || *conf.http_minor == 1)) {
+        (!r.chunked || chunked_ok)) {
         // proxy_request_buffering off: the body follows the head as it comes. A chunked one
         // needs HTTP/1.1 to the upstream; with 1.0 it is read whole for its length (nginx).
         x.begin(true);
@@ -529,5 +621,7 @@ http::Flow start(http::Request& r, const ProxyLocConf& conf) {
     x.begin(false);
     return http::Flow::kSuspend;
 }
+
+}  // namespace detail
 
 }  // namespace mod::proxy

@@ -43,7 +43,7 @@ size_t Exchange::memory_bound() const {
 }
 
 bool Exchange::client_behind() const {
-    return r_.output_blocked() || r_.output_buffered() > memory_bound();
+    return !background_ && (r_.output_blocked() || r_.output_buffered() > memory_bound());
 }
 
 void Exchange::read_upstream() {
@@ -75,12 +75,19 @@ void Exchange::read_upstream() {
             if (budget == 0) {
                 return;
             }
-            if (in_.empty() && up_->transport() == nullptr && !scratch().busy) {
+            if (in_.empty() && codec_ == nullptr && up_->transport() == nullptr &&
+                !scratch().busy) {
                 if (!read_body_piece(budget)) {
                     return;
                 }
                 continue;
             }
+        }
+        if (codec_) {
+            if (!codec_bytes(budget)) {
+                return;
+            }
+            continue;
         }
         if (state_ == State::kReadingHead && in_.empty() && up_->transport() == nullptr &&
             !scratch().busy) {
@@ -286,7 +293,10 @@ bool Exchange::on_bytes() {
         return body_bytes();
     }
     std::string why;
-    switch (http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)) {
+    auto parsed =
+        codec_ ? codec_->parse_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why)
+               : http::parse_response_head(in_.view(), c_.buffer_size->bytes, scan_, head_, &why);
+    switch (parsed) {
         case http::ParseResult::kIncomplete:
             return true;
         case http::ParseResult::kError:
@@ -333,6 +343,14 @@ bool Exchange::on_head() {
             ulog.headers.emplace_back(h.name, h.value);
         }
     }
+    if (cache_answers(r_, c_, pass_, head_, false)) {
+        // proxy_cache_revalidate's 304, or a stale entry for this status: the cache answers.
+        release(upstream::Outcome::kOk);
+        drop_upstream();
+        state_ = State::kDone;
+        cache_answers(r_, c_, pass_, head_, true);  // may end the request: nothing after this
+        return false;
+    }
     if (!(*c_.ignore_headers & kIgnoreXAccelLimitRate)) {
         if (const http::Header* h = head_.find("X-Accel-Limit-Rate")) {
             // nginx: digits only (no size suffix); anything else leaves the rate alone. Set
@@ -342,7 +360,7 @@ bool Exchange::on_head() {
             }
         }
     }
-    if (!(*c_.ignore_headers & kIgnoreXAccelRedirect)) {
+    if (!(*c_.ignore_headers & kIgnoreXAccelRedirect) && !background_) {
         if (const http::Header* h = head_.find("X-Accel-Redirect")) {
             accel_redirect(std::string(h->value));
             return false;
@@ -357,7 +375,7 @@ bool Exchange::on_head() {
             }
         }
     }
-    if (*c_.intercept_errors && status >= 300 && has_error_page(status)) {
+    if (*c_.intercept_errors && status >= 300 && has_error_page(status) && !background_) {
         release(upstream::Outcome::kOk);
         drop_upstream();
         state_ = State::kDone;
@@ -369,9 +387,16 @@ bool Exchange::on_head() {
             r_.out.override_charset = std::string(h->value);  // for the charset filter
         }
     }
+    cache_ = cache_store_begin(r_, c_, head_);
+    if (cache_ != nullptr && head_.status == 200) {
+        r_.allow_ranges = true;  // the client's Range was not sent upstream: cut it here (nginx)
+    }
     pass_head();
     state_ = State::kReadingBody;
-    framing_ = head_.framing(r_.method == "HEAD");
+    framing_ = head_.framing(r_.method == "HEAD" && !cache_converted_head(r_));
+    if (codec_ && framing_ != http::BodyFraming::kNone) {
+        framing_ = http::BodyFraming::kUntilClose;  // the records (or the close) end it
+    }
     body_left_ = head_.content_length.value_or(0);
     if (buffering_ && !c_.limit_rate->zero()) {
         // proxy_limit_rate: as nginx, only with buffering, counted from the response head.
@@ -384,7 +409,7 @@ bool Exchange::on_head() {
     }
     // A body of known length between two plain sockets that no filter changes: the kernel
     // moves it (splice(2)) while the client keeps up (without buffering, always).
-    splicing_ = framing_ == http::BodyFraming::kLength &&
+    splicing_ = cache_ == nullptr && !background_ && framing_ == http::BodyFraming::kLength &&
                 body_left_ > in_.size() + head_rest_ + kSpliceMin && up_->transport() == nullptr &&
                 read_rate_.rate == 0 && r_.can_splice_body();
     if (splicing_ && http::request_log(r_).enabled(core::LogLevel::kDebug)) {
@@ -461,7 +486,11 @@ bool Exchange::has_error_page(int status) const {
 }
 
 void Exchange::pass_head() {
+    if (background_) {
+        return;  // the client has its answer (the stale entry)
+    }
     std::string_view type = pass_response_headers(r_, c_, pass_, head_);
+    r_.out.location_as_is = codec_ != nullptr;
     std::optional<uint64_t> length = head_.content_length;
     if (head_.chunked || head_.status == 204 || head_.status == 304) {
         length.reset();
@@ -470,6 +499,12 @@ void Exchange::pass_head() {
 }
 
 bool Exchange::deliver(std::string_view data) {
+    if (cache_ != nullptr) {
+        cache_write(*cache_, data);
+    }
+    if (background_) {
+        return true;
+    }
     if (spill_fd_ < 0 && (!can_spill() || !client_behind())) {
         http::BodyChunk c;
         c.data = data;
@@ -613,7 +648,7 @@ void Exchange::on_upstream_closed() {
         return;
     }
     if (state_ == State::kReadingBody) {
-        if (framing_ == http::BodyFraming::kUntilClose) {
+        if (framing_ == http::BodyFraming::kUntilClose && !(codec_ && codec_->framed())) {
             drop_upstream();
             finish_body();
             return;
@@ -653,9 +688,17 @@ void Exchange::pass_trailers() {
 
 void Exchange::finish_body(std::string_view last_bytes) {
     state_ = State::kDone;
+    if (cache_ != nullptr) {
+        CacheState* cs = cache_;
+        cache_ = nullptr;
+        cache_write(*cs, last_bytes);
+        cache_store_end(*cs);
+    }
     // A streamed body must have gone out whole (nginx's request_body_sent).
-    bool reusable = up_ && pass_.group->keepalive() > 0 && *c_.http_minor == 1 && !head_.close &&
-                    !extra_bytes_ && framing_ != http::BodyFraming::kUntilClose &&
+    bool reusable = up_ && pass_.group->keepalive() > 0 &&
+                    (codec_ ? codec_end_ && raw_.empty() && codec_->reusable()
+                            : *c_.http_minor == 1 && !head_.close && !extra_bytes_ &&
+                                  framing_ != http::BodyFraming::kUntilClose) &&
                     (!streaming_ || body_in_) && !up_->output_pending();
     release(upstream::Outcome::kOk);
     if (reusable) {
@@ -677,7 +720,7 @@ void Exchange::finish_body(std::string_view last_bytes) {
         return;
     }
     http::BodyChunk c;
-    c.data = last_bytes;
+    c.data = background_ ? std::string_view() : last_bytes;
     c.last = true;
     r_.send_body(c);
 }

@@ -173,6 +173,8 @@ struct VrrpView {
     std::vector<std::string> addresses;  // configured virtual addresses
     bool addresses_up = false;           // on this node's links now
     int64_t last_change_ms = 0;          // Unix ms, 0 = no change yet
+    std::string tracker;                 // the tracker that last changed it, "" = none
+    std::vector<std::string> failing;    // the trackers failing now
 };
 
 /// The anycast block (modules/anycast): whether this node announces its service addresses.
@@ -207,6 +209,22 @@ struct LimitReqView {
     uint64_t keys = 0;  // keys (buckets) held now
 };
 
+/// A cache's keys zone (`proxy_cache_path`) and its counters, all workers together.
+struct CacheView {
+    std::string zone;
+    std::string path;
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t expired = 0;
+    uint64_t stale = 0;
+    uint64_t updating = 0;
+    uint64_t revalidated = 0;
+    uint64_t bypass = 0;
+    uint64_t size = 0;      // bytes the cached files take on disk
+    uint64_t max_size = 0;  // 0: no bound
+    uint64_t entries = 0;   // keys in the zone
+};
+
 /// Everything one status request reports.
 struct Snapshot {
     std::string version;    // "halo/x.y.z"
@@ -226,6 +244,10 @@ struct Snapshot {
     std::vector<AnycastView> anycast;
     std::vector<LimitConnView> limit_conns;
     std::vector<LimitReqView> limit_reqs;
+    std::string node;  // node_name (the host name by default)
+    /// The cluster view (cluster.h) as JSON, when the location has status_peers; "" = none.
+    std::string cluster_json;
+    std::vector<CacheView> caches;
 };
 
 std::string render_json(const Snapshot& s);

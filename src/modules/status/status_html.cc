@@ -4,7 +4,11 @@
 // data). Elements carry ids and data- attributes that tests (and scripts) can read:
 // tr.peer[data-upstream][data-peer][data-state], tr.server[data-server][data-requests]
 // [data-h2-requests], tr.stream-listen[data-listen][data-protocol][data-connections]
-// [data-sessions], tr.peer[data-block], #conn-<name> (h2_active... too), #updated, #error.
+// [data-sessions], tr.peer[data-block], #conn-<name> (h2_active... too), #updated, #error;
+// the cluster view (status_peers): #node, #cluster-alerts div.alert(.split-brain, .fault,
+// .disagreement, .unreachable), tr.cluster-vrrp[data-node][data-instance][data-state]
+// [data-vrid] (.split, .fault), tr.cluster-node[data-reachable], tr.cluster-upstream
+// [data-disagree] with td.cluster-peer[data-node][data-state].
 #include "modules/status/status.h"
 
 namespace mod::status {
@@ -35,13 +39,26 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.peer.down td { background: #fdecea; }
 #meta { color: #666; }
 #error { display: none; margin: 1em 0; padding: .5em 1em; background: #d33a2c; color: #fff; }
+#cluster-section { display: none; }
+.alert { margin: .3em 0; padding: .4em 1em; background: #d33a2c; color: #fff; font-weight: 600; }
+.alert.warn { background: #e8930c; }
+tr.split td, tr.disagree td { background: #fdecea; }
+tr.unreachable td { background: #fff4e0; }
+td.odd { outline: 2px solid #d33a2c; }
 .empty { color: #888; font-style: italic; }
 </style>
 </head>
 <body>
-<h1>halo</h1>
+<h1>halo <span id="node"></span></h1>
 <div id="meta"><span id="version"></span> &middot; updated <span id="updated">never</span></div>
 <div id="error"></div>
+<div id="cluster-section">
+<h2>Cluster</h2>
+<div id="cluster-alerts"></div>
+<table id="cluster-nodes"></table>
+<h2>Upstream servers as each node sees them</h2>
+<table id="cluster-upstreams"></table>
+</div>
 <h2>Connections</h2>
 <table id="connections"><tr><th>active</th><th>reading</th><th>writing</th><th>waiting</th>
 <th>accepted</th><th>handled</th><th>requests</th>
@@ -104,8 +121,102 @@ function empty(table, cols, text) {
   tr.firstChild.colSpan = cols;
   tr.firstChild.className = "empty";
 }
+function alert(box, text, cls) { box.appendChild(el("div", text, "alert " + cls)); }
+function drawCluster(c) {
+  const section = document.getElementById("cluster-section");
+  if (!c) { section.style.display = "none"; return; }
+  section.style.display = "block";
+  const split = new Set(c.split_brain.map(b => b.vrid));
+  const box = document.getElementById("cluster-alerts");
+  box.textContent = "";
+  for (const b of c.split_brain)
+    alert(box, "Split brain: VRID " + b.vrid + " has " + b.masters.length + " masters: " +
+          b.masters.join(", "), "split-brain");
+  for (const v of c.no_master) alert(box, "No master for VRID " + v, "warn no-master");
+  for (const f of c.faults) alert(box, f.node + ": " + f.instance + " is in FAULT", "warn fault");
+  for (const d of c.disagreements)
+    alert(box, "Nodes disagree on " + d.upstream + " " + d.server + ": " +
+          Object.entries(d.states).map(([n, st]) => n + " " + st).join(", "), "warn disagreement");
+  for (const n of c.nodes)
+    if (!n.reachable) alert(box, "Cannot read " + n.url + ": " + n.error, "warn unreachable");
+
+  const t = clear("cluster-nodes");
+  row(t, ["node", "instance", "state", "vrid", "priority", "master", "last tracker change",
+          "trackers failing", "addresses"], true);
+  for (const n of c.nodes) {
+    const name = (n.node || n.url) + (n.self ? " (this node)" : "");
+    if (!n.reachable) {
+      const tr = row(t, [name, "unreachable: " + n.error]);
+      tr.lastChild.colSpan = 8;
+      tr.className = "cluster-node unreachable";
+      tr.dataset.node = n.node; tr.dataset.url = n.url; tr.dataset.reachable = "false";
+      continue;
+    }
+    if (!n.vrrp.length) {
+      const tr = row(t, [name, "no VRRP instances"]);
+      tr.lastChild.colSpan = 8;
+      tr.className = "cluster-node";
+      tr.dataset.node = n.node; tr.dataset.reachable = "true";
+    }
+    for (const i of n.vrrp) {
+      const tr = row(t, [name, i.name, badge(i.state), i.vrid,
+        i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
+        i.master, i.tracker || "-", i.failing.join(", ") || "-",
+        i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
+      tr.className = "cluster-vrrp" + (split.has(i.vrid) ? " split" : "") +
+                     (i.state === "FAULT" ? " fault" : "");
+      tr.dataset.node = n.node; tr.dataset.instance = i.name; tr.dataset.state = i.state;
+      tr.dataset.vrid = i.vrid; tr.dataset.reachable = "true";
+    }
+  }
+
+  const u = clear("cluster-upstreams");
+  const seen = c.nodes.filter(n => n.reachable);
+  row(u, ["upstream", "server"].concat(seen.map(n => n.node)), true);
+  const keys = new Map();
+  for (const n of seen)
+    for (const p of n.upstreams) {
+      const k = p.block + " " + p.upstream + " " + p.server;
+      if (!keys.has(k)) keys.set(k, {p: p, states: {}});
+      keys.get(k).states[n.node] = p.state;
+      if (p.down_reason) (keys.get(k).reasons = keys.get(k).reasons || {})[n.node] = p.down_reason;
+    }
+  for (const {p, states, reasons} of keys.values()) {
+    const values = Object.values(states);
+    const differ = new Set(values).size > 1;
+    // The state most nodes see; the cells that differ from it are outlined (none on a tie).
+    const counts = {};
+    for (const v of values) counts[v] = (counts[v] || 0) + 1;
+    const top = Math.max(...Object.values(counts));
+    const leaders = Object.keys(counts).filter(k => counts[k] === top);
+    const usual = leaders.length === 1 ? leaders[0] : null;
+    const tr = document.createElement("tr");
+    tr.className = "cluster-upstream" + (differ ? " disagree" : "");
+    tr.dataset.upstream = p.upstream; tr.dataset.server = p.server;
+    tr.dataset.disagree = differ ? "true" : "false";
+    tr.appendChild(el("td", p.upstream + (p.block === "stream" ? " (stream)" : "")));
+    tr.appendChild(el("td", p.server));
+    for (const n of seen) {
+      const st = states[n.node];
+      const td = el("td");
+      if (st) td.appendChild(badge(st)); else td.textContent = "-";
+      td.className = "cluster-peer" + (differ && usual && st && st !== usual ? " odd" : "");
+      td.dataset.node = n.node; td.dataset.state = st || "";
+      if (reasons && reasons[n.node]) {
+        td.title = "down: " + reasons[n.node];
+        td.appendChild(el("span", " " + reasons[n.node].replace("_", " "), "reason"));
+      }
+      tr.appendChild(td);
+    }
+    u.appendChild(tr);
+  }
+  if (!keys.size) empty(u, 2 + seen.length, "no upstream servers");
+}
 function draw(s) {
   document.getElementById("version").textContent = s.version;
+  document.getElementById("node").textContent = s.node || "";
+  if (s.node) document.title = "halo status: " + s.node;
+  drawCluster(s.cluster);
   document.getElementById("updated").textContent = new Date(s.time).toLocaleTimeString();
   for (const k of ["active", "reading", "writing", "waiting", "accepted", "handled",
                    "h2_active", "h2_connections", "h2_streams"])
@@ -179,13 +290,15 @@ function draw(s) {
   if (!s.upstreams.length) empty(u, 9, "no upstream groups");
 
   const v = clear("vrrp");
-  row(v, ["instance", "state", "interface", "vrid", "priority", "master", "addresses"], true);
+  row(v, ["instance", "state", "interface", "vrid", "priority", "master", "last tracker change",
+           "addresses"], true);
   for (const i of s.vrrp)
     row(v, [i.name + (i.sync_group ? " (group " + i.sync_group + ")" : ""), badge(i.state),
             i.interface, i.vrid,
             i.priority + (i.priority != i.base_priority ? " (" + i.base_priority + ")" : ""),
-            i.master, i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
-  if (!s.vrrp.length) empty(v, 7, "no VRRP instances");
+            i.master, i.tracker || "-",
+            i.addresses.join(" ") + (i.addresses_up ? " (up here)" : "")]);
+  if (!s.vrrp.length) empty(v, 8, "no VRRP instances");
 
   const a = clear("anycast");
   row(a, ["addresses", "state", "reason", "interface", "transitions", "last change"], true);

@@ -27,9 +27,11 @@
 #include "event/runtime.h"
 #include "http/http.h"
 #include "modules/anycast/anycast_status.h"
+#include "modules/cache/cache_path.h"
 #include "modules/limit_conn/limit_conn_zone.h"
 #include "modules/limit_req/limit_req_zone.h"
 #include "modules/status/status.h"
+#include "modules/status/status_cluster.h"
 #include "modules/status/status_stream.h"
 #include "modules/status/status_zone.h"
 #include "modules/vrrp/vrrp_status.h"
@@ -51,7 +53,8 @@ constexpr std::string_view kZoneName = "status";
 struct StatusMainConf : core::ConfBase {
     std::string first_where;     // the first status / stub_status directive
     StatusZone* root = nullptr;  // nullptr: nothing is counted (-t, or no status location)
-    WorkerSlot* slot = nullptr;  // this process's slot (serving processes)
+    std::optional<std::string> node_name;  // node_name (status_cluster.h)
+    WorkerSlot* slot = nullptr;            // this process's slot (serving processes)
 };
 
 /// Per server block: its counters in the zone.
@@ -66,6 +69,7 @@ struct StatusLocConf : core::ConfBase {
     Page page = Page::kNone;
     Format format = Format::kJson;
     std::string where;
+    ClusterLocConf cluster;  // status_peers... (status_cluster.h)
 };
 
 StatusMainConf* main_conf(core::Cycle& cycle) {
@@ -115,9 +119,27 @@ Status set_stub_status(ConfContext& cf, StatusLocConf& lc) {
     return mark_page(cf, lc, Page::kStub);
 }
 
+Status set_node(ConfContext& cf) {
+    return set_node_name(cf, cf.cycle().conf<StatusMainConf>().node_name);
+}
+Status set_peers(ConfContext& cf, StatusLocConf& lc) {
+    return set_status_peers(cf, lc.cluster);
+}
+Status set_peers_timeout(ConfContext& cf, StatusLocConf& lc) {
+    return core::detail::set_positive_duration(cf, lc.cluster.timeout);
+}
+Status set_peers_valid(ConfContext& cf, StatusLocConf& lc) {
+    return core::detail::set_duration(cf, lc.cluster.valid);
+}
+
 constexpr core::Directive kDirectives[] = {
     {"status", core::kCtxLocation, core::Args{0, 1, false}, core::setter<&set_status>()},
     {"stub_status", core::kCtxLocation, core::Args{0, 1, false}, core::setter<&set_stub_status>()},
+    // The cluster view (status_cluster.h).
+    {"node_name", core::kCtxHttp, core::kArgs1, core::setter_noconf<&set_node>()},
+    {"status_peers", core::kCtxLocation, core::kArgs1ToN, core::setter<&set_peers>()},
+    {"status_peers_timeout", core::kCtxLocation, core::kArgs1, core::setter<&set_peers_timeout>()},
+    {"status_peers_valid", core::kCtxLocation, core::kArgs1, core::setter<&set_peers_valid>()},
 };
 
 constexpr core::ConfHooks kConfs[] = {
@@ -250,6 +272,23 @@ std::vector<LimitReqView> limit_req_zones(core::Cycle& cycle) {
     return out;
 }
 
+/// The caches of the cycle (proxy_cache_path), through the cache layer's registry with the
+/// header's inline accessors only.
+std::vector<CacheView> cache_zones(core::Cycle& cycle) {
+    std::vector<CacheView> out;
+    const auto* reg = cycle.find_attachment<mod::cache::Registry>();
+    if (reg == nullptr) {
+        return out;
+    }
+    for (const auto& p : reg->paths) {
+        mod::cache::ZoneStats st = p->zone.stats();
+        out.push_back(CacheView{p->name, p->path, st.hits, st.misses, st.expired, st.stale,
+                                st.updating, st.revalidated, st.bypass, st.size, p->max_size,
+                                st.entries});
+    }
+    return out;
+}
+
 /// The vrrp helper's instances as it last wrote them to its shared slots (none without the
 /// vrrp module or a vrrp block).
 std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
@@ -273,6 +312,8 @@ std::vector<VrrpView> vrrp_instances(core::Cycle& cycle) {
         v.addresses = std::move(i.addresses);
         v.addresses_up = i.addresses_up;
         v.last_change_ms = i.last_change_ms;
+        v.tracker = std::move(i.tracker);
+        v.failing = std::move(i.failing);
         out.push_back(std::move(v));
     }
     return out;
@@ -390,6 +431,7 @@ Snapshot take_snapshot(core::Cycle& cycle, const StatusMainConf& mc) {
     s.anycast = anycast_services(cycle);
     s.limit_conns = limit_conn_zones(cycle);
     s.limit_reqs = limit_req_zones(cycle);
+    s.caches = cache_zones(cycle);
     return s;
 }
 
@@ -435,12 +477,22 @@ http::Flow status_handler(http::Request& r) {
         }
         format = *f;
     }
+    const ClusterLocConf& cluster = lc.cluster;
+    if (format == Format::kJson) {
+        if (auto wait = wait_for_peers(r, cluster)) {
+            return *wait;  // this handler runs again once the peers' pages are in
+        }
+    }
     r.out_headers.emplace_back("Cache-Control", "no-store");
     if (format == Format::kHtml) {
         r.send(200, content_type(format), html_page());
         return http::Flow::kDone;
     }
     Snapshot s = take_snapshot(cycle, cycle.conf<StatusMainConf>());
+    s.node = node_name(cycle.conf<StatusMainConf>().node_name);
+    if (format == Format::kJson) {
+        s.cluster_json = cluster_view_json(r, cluster, s);
+    }
     std::string body = format == Format::kJson ? render_json(s) : render_prometheus(s);
     r.send(200, content_type(format), body);
     return http::Flow::kDone;
@@ -490,6 +542,7 @@ bool var_connections(const http::Request&, std::string_view, std::string& out) {
 Status install_pages(const std::vector<std::unique_ptr<http::LocationBlock>>& locs, bool& any) {
     for (const auto& loc : locs) {
         const auto& lc = core::conf_of<StatusLocConf>(loc->loc_confs);
+        HALO_TRY(check_peers(lc.cluster, lc.page == Page::kStatus));
         if (lc.page != Page::kNone) {
             auto& hc = core::conf_of<http::HttpLocConf>(loc->loc_confs);
             if (hc.content != nullptr) {

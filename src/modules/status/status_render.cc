@@ -238,6 +238,9 @@ void vrrp_json(std::string& out, const VrrpView& v) {
     o.key("addresses");
     array_json(out, v.addresses, append_json_string);
     o.raw("last_change", num(v.last_change_ms));
+    o.str_or_null("tracker", v.tracker);
+    o.key("failing");
+    array_json(out, v.failing, append_json_string);
     o.end();
 }
 
@@ -273,6 +276,23 @@ void limit_req_json(std::string& out, const LimitReqView& v) {
     o.raw("delayed_dry_run", num(v.delayed_dry_run));
     o.raw("rejected_dry_run", num(v.rejected_dry_run));
     o.raw("keys", num(v.keys));
+    o.end();
+}
+
+void cache_json(std::string& out, const CacheView& v) {
+    Obj o(out);
+    o.str("zone", v.zone);
+    o.str("path", v.path);
+    o.raw("hits", num(v.hits));
+    o.raw("misses", num(v.misses));
+    o.raw("expired", num(v.expired));
+    o.raw("stale", num(v.stale));
+    o.raw("updating", num(v.updating));
+    o.raw("revalidated", num(v.revalidated));
+    o.raw("bypass", num(v.bypass));
+    o.raw("size", num(v.size));
+    o.raw("max_size", num(v.max_size));
+    o.raw("entries", num(v.entries));
     o.end();
 }
 
@@ -661,6 +681,41 @@ void limit_reqs_prom(Prom& p, const std::vector<LimitReqView>& zones) {
          [](const LimitReqView& v) { return v.keys; });
 }
 
+void caches_prom(Prom& p, const std::vector<CacheView>& zones) {
+    auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+        p.family(name, type, help);
+        for (const auto& v : zones) {
+            p.sample({{"zone", v.zone}}, num(value(v)));
+        }
+    };
+    each("halo_cache_hits_total", "counter", "Responses served from a cache (HIT).",
+         [](const CacheView& v) { return v.hits; });
+    each("halo_cache_misses_total", "counter", "Requests a cache had no entry for (MISS).",
+         [](const CacheView& v) { return v.misses; });
+    each("halo_cache_expired_total", "counter",
+         "Requests whose cache entry had expired and went to the upstream (EXPIRED).",
+         [](const CacheView& v) { return v.expired; });
+    each("halo_cache_stale_total", "counter",
+         "Expired entries served because the upstream failed (STALE).",
+         [](const CacheView& v) { return v.stale; });
+    each("halo_cache_updating_total", "counter",
+         "Expired entries served while another request refreshed them (UPDATING).",
+         [](const CacheView& v) { return v.updating; });
+    each("halo_cache_revalidated_total", "counter",
+         "Expired entries the upstream confirmed with 304 (REVALIDATED).",
+         [](const CacheView& v) { return v.revalidated; });
+    each("halo_cache_bypass_total", "counter",
+         "Requests sent to the upstream by proxy_cache_bypass (BYPASS).",
+         [](const CacheView& v) { return v.bypass; });
+    each("halo_cache_size_bytes", "gauge", "Bytes the cached files take on disk.",
+         [](const CacheView& v) { return v.size; });
+    each("halo_cache_max_size_bytes", "gauge", "The cache's max_size (0: no bound).",
+         [](const CacheView& v) { return v.max_size; });
+    each("halo_cache_entries", "gauge", "Keys the cache's zone holds now.",
+         [](const CacheView& v) { return v.entries; });
+}
+
 }  // namespace
 
 /// The page formats: the word that asks for one (`format=` in the directive and the query)
@@ -736,6 +791,7 @@ std::string render_json(const Snapshot& s) {
     out.reserve(4096);
     Obj o(out);
     o.str("version", s.version);
+    o.str("node", s.node);
     o.raw("time", num(s.now_ms));
     o.boolean("counting", s.counting);
 
@@ -825,6 +881,11 @@ std::string render_json(const Snapshot& s) {
     array_json(out, s.limit_conns, limit_conn_json);
     o.key("limit_reqs");
     array_json(out, s.limit_reqs, limit_req_json);
+    o.key("caches");
+    array_json(out, s.caches, cache_json);
+    if (!s.cluster_json.empty()) {
+        o.raw("cluster", s.cluster_json);
+    }
     o.end();
     out += '\n';
     return out;
@@ -834,8 +895,8 @@ std::string render_prometheus(const Snapshot& s) {
     std::string out;
     out.reserve(8192);
     Prom p(out);
-    p.family("halo_info", "gauge", "Version of the halo binary.");
-    p.sample({{"version", s.version}}, "1");
+    p.family("halo_info", "gauge", "Version of the halo binary and the node's name.");
+    p.sample({{"version", s.version}, {"node", s.node}}, "1");
     p.family("halo_reloads_total", "counter", "Configuration reloads since the master started.");
     p.sample({}, num(s.reloads));
     processes_prom(p, s);
@@ -847,6 +908,7 @@ std::string render_prometheus(const Snapshot& s) {
     anycast_prom(p, s.anycast);
     limit_conns_prom(p, s.limit_conns);
     limit_reqs_prom(p, s.limit_reqs);
+    caches_prom(p, s.caches);
     return out;
 }
 

@@ -586,7 +586,9 @@ Status postconfiguration(core::Cycle& cycle) {
                                  e->other_default_where +
                                  " (give the port, or declare an upstream block of that name)");
         }
-        if (!e->block && e->stream && e->port == 0 && !is_unix(g.name())) {
+        // The stream proxy and fastcgi_pass (scgi, uwsgi) have no default port (default 0).
+        if (!e->block && (e->stream || e->default_port == 0) && e->port == 0 &&
+            !is_unix(g.name())) {
             return Status::error("no port in upstream \"" + g.name() + "\" in " + e->where);
         }
         if (!e->block && g.servers().empty()) {

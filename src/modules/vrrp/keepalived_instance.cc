@@ -84,59 +84,6 @@ void map_tracks(const KaNode& n, bool scripts, bool weights, const VrrpState& st
     }
 }
 
-/// `virtual_ipaddress { 10.0.0.1/24 dev eth1 label eth1:1 }`: the address and its `dev`.
-void map_vips(const KaNode& n, std::vector<std::string>& out, Report& report) {
-    std::set<std::string> seen;
-    for (const KaNode& v : n.children) {
-        if (!v.condition.empty() || v.block) {
-            report.skip(v);
-            continue;
-        }
-        std::string addr = v.words[0];
-        size_t slash = addr.find('/');
-        std::string host = addr.substr(0, slash);
-        AddrKind kind = addr_kind(host);
-        std::optional<long> prefix = 32;
-        if (slash != std::string::npos) {
-            prefix = parse_count(std::string_view(addr).substr(slash + 1));
-        }
-        if (kind == AddrKind::kV6) {
-            report.skip(v, "virtual_ipaddress " + addr, "halo has no IPv6 virtual addresses yet");
-            continue;
-        }
-        if (kind != AddrKind::kV4 || !prefix || *prefix < 1 || *prefix > 32) {
-            report.skip(v, "virtual_ipaddress " + addr, "not an IPv4 address[/prefix]");
-            continue;
-        }
-        if (!seen.insert(host).second) {
-            report.skip(v, "virtual_ipaddress " + addr, "the address is listed twice");
-            continue;
-        }
-        if (out.size() == kMaxSlotVips) {
-            report.skip(v, "virtual_ipaddress " + addr,
-                        "halo takes " + std::to_string(kMaxSlotVips) + " per instance at most");
-            continue;
-        }
-        std::string line = addr;
-        for (size_t i = 1; i < v.words.size(); i++) {
-            if (v.words[i] == "dev" && i + 1 < v.words.size()) {
-                line += " dev " + word(v.words[i + 1]);
-                i++;
-                continue;
-            }
-            // label, scope, brd, broadcast, no_track, preferred_lft, ...: report the option
-            // and its value (the next word when it is not itself a known option).
-            report.skip(v, v.words[i]);
-            if (v.words[i] != "no_track" && v.words[i] != "home" && v.words[i] != "nodad" &&
-                v.words[i] != "noprefixroute" && v.words[i] != "autojoin" &&
-                v.words[i] != "broadcast") {
-                i++;
-            }
-        }
-        out.push_back(line + ";");
-    }
-}
-
 /// One vrrp_instance being mapped: its lines and what its keywords said.
 struct InstanceMapping {
     const std::string& name;
@@ -153,7 +100,75 @@ struct InstanceMapping {
     std::optional<std::string> src{};  // unicast_src_ip
     const KaNode* src_node = nullptr;
     bool has_peers = false;
+    bool v6 = false;                    // the family of the first virtual_ipaddress
+    std::set<std::string> vips_seen{};  // both address lists
+    size_t vip_count = 0;
 };
+
+/// `virtual_ipaddress { 10.0.0.1/24 dev eth1 label eth1:1 }` (`excluded`:
+/// virtual_ipaddress_excluded): the address, its `dev` and IPv6 `-nodad`. The advertised ones
+/// are of the instance's family (keepalived ignores the others: "address family must match
+/// VRRP instance"); the excluded ones of either.
+void map_vips(const KaNode& n, bool excluded, InstanceMapping& in, std::vector<std::string>& out,
+              Report& report) {
+    for (const KaNode& v : n.children) {
+        if (!v.condition.empty() || v.block) {
+            report.skip(v);
+            continue;
+        }
+        std::string addr = v.words[0];
+        size_t slash = addr.find('/');
+        std::string host = addr.substr(0, slash);
+        AddrKind kind = addr_kind(host);
+        long max = kind == AddrKind::kV6 ? 128 : 32;
+        std::optional<long> prefix = max;
+        if (slash != std::string::npos) {
+            prefix = parse_count(std::string_view(addr).substr(slash + 1));
+        }
+        std::string what = std::string(n.keyword()) + " " + addr;
+        if (kind == AddrKind::kBad || !prefix || *prefix < 1 || *prefix > max) {
+            report.skip(v, what, "not an IPv4 or IPv6 address[/prefix]");
+            continue;
+        }
+        if (!excluded && kind != (in.v6 ? AddrKind::kV6 : AddrKind::kV4)) {
+            report.skip(v, what,
+                        "keepalived ignores it too: its family is not the one of the instance's "
+                        "first address (list it in virtual_ipaddress_excluded)");
+            continue;
+        }
+        if (!in.vips_seen.insert(host).second) {
+            report.skip(v, what, "the address is listed twice");
+            continue;
+        }
+        if (in.vip_count == kMaxSlotVips) {
+            report.skip(v, what,
+                        "halo takes " + std::to_string(kMaxSlotVips) + " per instance at most");
+            continue;
+        }
+        in.vip_count++;
+        std::string line = addr;
+        for (size_t i = 1; i < v.words.size(); i++) {
+            if (v.words[i] == "dev" && i + 1 < v.words.size()) {
+                line += " dev " + word(v.words[i + 1]);
+                i++;
+                continue;
+            }
+            if (v.words[i] == "-nodad" && kind == AddrKind::kV6) {
+                line += " -nodad";
+                continue;
+            }
+            // label, scope, brd, broadcast, no_track, preferred_lft, ...: report the option
+            // and its value (the next word when it is not itself a known option).
+            report.skip(v, v.words[i]);
+            if (v.words[i] != "no_track" && v.words[i] != "home" && v.words[i] != "-nodad" &&
+                v.words[i] != "noprefixroute" && v.words[i] != "autojoin" &&
+                v.words[i] != "broadcast") {
+                i++;
+            }
+        }
+        out.push_back(line + ";");
+    }
+}
 
 Mapped instance_state(const KaNode& n, InstanceMapping& in, Report&) {
     if (arg_count(n) != 1 || (n.words[1] != "MASTER" && n.words[1] != "BACKUP")) {
@@ -245,9 +260,9 @@ Mapped instance_vips(const KaNode& n, InstanceMapping& in, Report& report) {
         return Mapped::kInvalid;
     }
     std::vector<std::string> vips;
-    map_vips(n, vips, report);
+    map_vips(n, n.keyword() == "virtual_ipaddress_excluded", in, vips, report);
     if (!vips.empty()) {
-        in.lines.push_back("virtual_ipaddress {");
+        in.lines.push_back(std::string(n.keyword()) + " {");
         for (const std::string& v : vips) {
             in.lines.push_back("    " + v);
         }
@@ -274,7 +289,7 @@ Mapped instance_preempt_delay(const KaNode& n, InstanceMapping& in, Report&) {
 }
 
 Mapped instance_src_ip(const KaNode& n, InstanceMapping& in, Report&) {
-    if (arg_count(n) != 1 || addr_kind(n.words[1]) != AddrKind::kV4) {
+    if (arg_count(n) != 1 || addr_kind(n.words[1]) != (in.v6 ? AddrKind::kV6 : AddrKind::kV4)) {
         return Mapped::kInvalid;
     }
     in.lines.push_back("unicast_src_ip " + n.words[1] + ";");
@@ -290,9 +305,12 @@ Mapped instance_peers(const KaNode& n, InstanceMapping& in, Report& report) {
     std::set<std::string> peers;
     std::string list;
     for (const KaNode& p : n.children) {
-        if (p.words.empty() || addr_kind(p.words[0]) != AddrKind::kV4 || p.block ||
-            !p.condition.empty()) {
-            report.skip(p, p.words.empty() ? "" : p.words[0], "not an IPv4 peer");
+        // keepalived skips a peer of another family than the instance's ("MUST be of the
+        // same family").
+        if (p.words.empty() || addr_kind(p.words[0]) != (in.v6 ? AddrKind::kV6 : AddrKind::kV4) ||
+            p.block || !p.condition.empty()) {
+            report.skip(p, p.words.empty() ? "" : p.words[0],
+                        in.v6 ? "not an IPv6 peer" : "not an IPv4 peer");
             continue;
         }
         for (size_t i = 1; i < p.words.size(); i++) {
@@ -366,6 +384,7 @@ constexpr Keyword<InstanceMapping> kInstanceKeywords[] = {
     {"advert_int", &instance_advert_int},
     {"authentication", &instance_authentication},
     {"virtual_ipaddress", &instance_vips},
+    {"virtual_ipaddress_excluded", &instance_vips},
     {"nopreempt", &instance_nopreempt},
     {"preempt_delay", &instance_preempt_delay},
     {"unicast_src_ip", &instance_src_ip},
@@ -402,9 +421,9 @@ bool admit_name(const KaNode& block, VrrpState& st, Report& report) {
     return true;
 }
 
-/// The VRRP version of the instance: its own `version`, else global_defs', else 2.
-int instance_vrrp_version(const KaNode& block, const Globals& g) {
-    int version = g.version.value_or(2);  // keepalived's default is VRRPv2
+/// The instance's own `version` (2 or 3), 0 without one.
+int own_version(const KaNode& block) {
+    int version = 0;
     for (const KaNode& n : block.children) {
         if (n.keyword() == "version" && n.words.size() == 2 && n.condition.empty() &&
             (n.words[1] == "2" || n.words[1] == "3")) {
@@ -412,6 +431,34 @@ int instance_vrrp_version(const KaNode& block, const Globals& g) {
         }
     }
     return version;
+}
+
+/// The VRRP version of the instance: its own `version`, else 3 for IPv6 (keepalived's
+/// vrrp_complete_instance), else global_defs', else 2.
+int instance_vrrp_version(const KaNode& block, const Globals& g, bool v6) {
+    int own = own_version(block);
+    if (own != 0) {
+        return own;
+    }
+    return v6 ? 3 : g.version.value_or(2);  // keepalived's default is VRRPv2
+}
+
+/// Whether the first address of the first virtual_ipaddress block is IPv6: keepalived's
+/// instance family (IPv4 without one).
+bool first_vip_is_v6(const KaNode& block) {
+    for (const KaNode& n : block.children) {
+        if (n.keyword() != "virtual_ipaddress" || !n.block || !n.condition.empty()) {
+            continue;
+        }
+        for (const KaNode& v : n.children) {
+            std::string host = v.words.empty() ? "" : v.words[0].substr(0, v.words[0].find('/'));
+            AddrKind kind = addr_kind(host);
+            if (v.condition.empty() && !v.block && kind != AddrKind::kBad) {
+                return kind == AddrKind::kV6;
+            }
+        }
+    }
+    return false;
 }
 
 /// Maps the instance's keywords; a single-valued one given twice is reported.
@@ -447,7 +494,15 @@ bool admit_instance(const KaNode& block, InstanceMapping& in, VrrpState& st, Rep
                                      : "it has no usable \"virtual_router_id\"");
         return false;
     }
-    if (!st.vrids.insert({in.iface, in.vrid, in.version}).second) {
+    if (in.v6 && in.version == 2) {
+        // keepalived sends these outside vrrp_strict only (and turns them into v3 in it).
+        report.skip(block, "vrrp_instance " + in.name,
+                    "IPv6 with VRRP version 2 is keepalived's own (RFC 3768 is IPv4 only); "
+                    "halo runs IPv6 instances with version 3 (RFC 5798)");
+        return false;
+    }
+    // IPv4 and IPv6 virtual routers have VRIDs of their own (RFC 5798 §5.2.3).
+    if (!st.vrids.insert({in.iface, in.vrid, in.version * (in.v6 ? -1 : 1)}).second) {
         report.skip(block, "vrrp_instance " + in.name,
                     "virtual_router_id " + std::to_string(in.vrid) + " on " + in.iface +
                         " is used by an instance before");
@@ -515,8 +570,14 @@ void map_instance(const KaNode& block, const Globals& g, VrrpState& st, Writer& 
     if (!admit_name(block, st, report)) {
         return;
     }
+    bool v6 = first_vip_is_v6(block);
     InstanceMapping in{
-        .name = block.words[1], .version = instance_vrrp_version(block, g), .st = st};
+        .name = block.words[1], .version = instance_vrrp_version(block, g, v6), .st = st};
+    in.v6 = v6;
+    if (v6 && own_version(block) == 0 && g.version.value_or(2) != 3) {
+        // The vrrp block's version is global_defs' (2 by default): IPv6 is v3 in keepalived.
+        in.lines.push_back("version 3;");
+    }
     read_instance(block, in, report);
     if (!admit_instance(block, in, st, report)) {
         return;

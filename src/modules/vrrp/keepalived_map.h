@@ -185,7 +185,7 @@ struct VrrpState {
     std::set<std::string> instances;
     std::set<std::string> written;     // the instances in the output
     std::set<std::string> unweighted;  // in a sync group that ignores tracker weights
-    std::set<std::tuple<std::string, int, int>> vrids;  // interface, vrid, version
+    std::set<std::tuple<std::string, int, int>> vrids;  // interface, vrid, version (IPv6: -)
 };
 
 /// Writes one vrrp_instance (keepalived_instance.cc); reports and leaves out what halo's vrrp

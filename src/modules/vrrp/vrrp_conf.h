@@ -14,7 +14,9 @@
 //           state BACKUP;  interface eth0;  virtual_router_id 51;  priority 100;
 //           advert_int 1s;                  # v2: whole seconds; v3: 10ms steps
 //           authentication { auth_type PASS; auth_pass 1111; }   # v2 only
-//           virtual_ipaddress { 10.77.0.100/24; 10.77.0.101/24 dev eth1; }
+//           virtual_ipaddress { 10.77.0.100/24; 10.77.0.101/24 dev eth1; }  # or IPv6 (one
+//                                           # family; fd77::100/64 [-nodad]), VRRPv3 only
+//           virtual_ipaddress_excluded { fd77::100/64; }   # not advertised, either family
 //           nopreempt;  preempt_delay 5s;
 //           unicast_src_ip 10.77.0.1;  unicast_peer { 10.77.0.2; 10.77.0.3; }
 //           track_script chk [weight=-30];  track_interface eth1 [weight=-10];
@@ -30,6 +32,7 @@
 //       }
 //   }
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -58,21 +61,64 @@ inline constexpr size_t kMaxInstanceName = 63;  // bytes
 inline constexpr Millis kWorkerBeat{50};
 inline constexpr Millis kMinWorkersTimeout{100};
 
-/// An IPv4 address in host byte order (so that `<` is the RFC's "greater address").
-struct Ip4 {
-    uint32_t value = 0;
-    friend bool operator==(Ip4, Ip4) = default;
-    friend auto operator<=>(Ip4, Ip4) = default;
-    /// Dotted quad.
+/// An IPv4 or IPv6 address, its octets in network order (so that `<` is the RFC's "greater
+/// address": RFC 5798 §6.4.3 compares primary addresses as unsigned integers). Plain data, so
+/// that the helper's shared slots can hold it. Default: no address (family 0).
+struct IpAddr {
+    uint8_t family = 0;               // 4, 6, or 0 = none
+    std::array<uint8_t, 16> bytes{};  // IPv4: the first 4
+    friend bool operator==(const IpAddr&, const IpAddr&) = default;
+    friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+
+    /// An IPv4 address from its value in host order.
+    static constexpr IpAddr from_v4(uint32_t host) {
+        IpAddr a;
+        a.family = 4;
+        a.bytes[0] = static_cast<uint8_t>(host >> 24);
+        a.bytes[1] = static_cast<uint8_t>(host >> 16);
+        a.bytes[2] = static_cast<uint8_t>(host >> 8);
+        a.bytes[3] = static_cast<uint8_t>(host);
+        return a;
+    }
+    /// An IPv6 address from its 16 octets.
+    static constexpr IpAddr from_v6(const std::array<uint8_t, 16>& octets) {
+        IpAddr a;
+        a.family = 6;
+        a.bytes = octets;
+        return a;
+    }
+    bool is_v6() const { return family == 6; }
+    bool empty() const { return family == 0; }
+    /// 4 or 16 octets (0 for none).
+    size_t size() const { return family == 6 ? 16 : family == 4 ? 4 : 0; }
+    /// The IPv4 value in host order (0 for IPv6 or none).
+    uint32_t v4_value() const {
+        return family != 4 ? 0
+                           : (static_cast<uint32_t>(bytes[0]) << 24) |
+                                 (static_cast<uint32_t>(bytes[1]) << 16) |
+                                 (static_cast<uint32_t>(bytes[2]) << 8) | bytes[3];
+    }
+    /// RFC 4291 §2.5.6: fe80::/10.
+    bool is_link_local() const {
+        return family == 6 && bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0x80;
+    }
+    /// Dotted quad or RFC 5952 text ("" for none).
     std::string text() const;
-    static std::optional<Ip4> parse(std::string_view text);
+    /// Either family; nullopt when `text` is neither.
+    static std::optional<IpAddr> parse(std::string_view text);
 };
 
 /// One `virtual_ipaddress` line: `10.77.0.100/24 [dev eth1]`.
 struct VirtualIp {
-    Ip4 addr;
+    IpAddr addr;
     uint8_t prefix = 32;
     std::string dev;  // "" = the instance's interface
+    /// `virtual_ipaddress_excluded`: up and down with the instance, never in its adverts (the
+    /// place for addresses of the other family, as in keepalived).
+    bool excluded = false;
+    /// IPv6 `-nodad` (keepalived's word): let the kernel run duplicate address detection.
+    /// Without it an IPv6 virtual address is added with IFA_F_NODAD, usable at once.
+    bool dad = false;
     friend bool operator==(const VirtualIp&, const VirtualIp&) = default;
     /// "10.77.0.100/24" (with " dev X" when given).
     std::string text() const;
@@ -127,11 +173,13 @@ struct InstanceConf {
     int priority = 100;
     Millis advert_int{1000};
     std::optional<std::string> auth_pass;  // v2 `auth_type PASS`
-    std::vector<VirtualIp> vips;
+    std::vector<VirtualIp> vips;           // virtual_ipaddress, then virtual_ipaddress_excluded
+    /// The family of the advertised addresses (RFC 5798 §5.1.1 IPv4, §5.1.2 IPv6).
+    bool ipv6 = false;
     bool preempt = true;
     Millis preempt_delay{0};
-    std::optional<Ip4> unicast_src;
-    std::vector<Ip4> unicast_peers;
+    std::optional<IpAddr> unicast_src;
+    std::vector<IpAddr> unicast_peers;
     std::vector<TrackedScript> track_scripts;
     std::vector<TrackedName> track_interfaces;
     std::optional<TrackAction> track_workers;
@@ -170,9 +218,10 @@ struct InstanceDraft {
     std::optional<int> version;
     std::optional<int> priority;
     std::optional<Millis> advert_int;
-    std::string advert_where, auth_where, state_where, preempt_delay_where;
+    std::string advert_where, auth_where, state_where, preempt_delay_where, version_where;
     bool has_state = false, has_interface = false, has_vrid = false, has_auth = false;
-    bool has_vips = false, has_nopreempt = false, has_src = false, has_peers = false;
+    bool has_vips = false, has_excluded = false, has_nopreempt = false, has_src = false,
+         has_peers = false;
     bool has_garp_delay = false, has_garp_repeat = false, has_garp_refresh = false;
 };
 

@@ -122,7 +122,7 @@ void Fsm::start() {
     }
 }
 
-void Fsm::resume(State state, std::optional<Ip4> master) {
+void Fsm::resume(State state, std::optional<IpAddr> master) {
     if (state_ != State::kInit) {
         return;
     }
@@ -175,7 +175,7 @@ void Fsm::on_adver_timer() {
     }
 }
 
-void Fsm::on_advert(const Advert& a, Ip4 src) {
+void Fsm::on_advert(const Advert& a, IpAddr src) {
     if (resigned_) {
         return;
     }

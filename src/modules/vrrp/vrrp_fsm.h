@@ -56,7 +56,7 @@ struct FsmConfig {
     Millis advert_int{1000};              // Advertisement_Interval
     bool preempt = true;                  // Preempt_Mode
     Millis preempt_delay{0};              // keepalived: wait this long before preempting
-    Ip4 primary;                          // our primary address (for equal priorities)
+    IpAddr primary;                       // our primary address (for equal priorities)
 };
 
 class Fsm {
@@ -72,9 +72,9 @@ class Fsm {
     /// Takes over the state a previous helper left (reload): Master goes on advertising
     /// (one advert at once), Backup arms Master_Down_Timer, Fault stays while a fault is
     /// pending (else Backup, cause kFaultCleared). Cause kResumed.
-    void resume(State state, std::optional<Ip4> master);
+    void resume(State state, std::optional<IpAddr> master);
     /// An advertisement for this virtual router that passed decode() and check().
-    void on_advert(const Advert& advert, Ip4 src);
+    void on_advert(const Advert& advert, IpAddr src);
     /// The effective priority changed (tracking weights). A master advertises it at once.
     void set_priority(uint8_t priority);
     /// Enter (true) or leave (false) Fault. A master entering Fault sends priority 0.
@@ -100,7 +100,7 @@ class Fsm {
     State state() const { return state_; }
     uint8_t priority() const { return priority_; }
     /// The current master's address (ours when Master; unknown before any advert).
-    std::optional<Ip4> master() const { return master_; }
+    std::optional<IpAddr> master() const { return master_; }
     uint64_t transitions() const { return transitions_; }
     Millis master_adver_interval() const { return master_adver_int_; }
     /// RFC 5798 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
@@ -125,7 +125,7 @@ class Fsm {
     uint8_t priority_;
     bool fault_ = false;
     Millis master_adver_int_;
-    std::optional<Ip4> master_;
+    std::optional<IpAddr> master_;
     std::optional<ev::TimePoint> lower_since_;  // preempt_delay: first lower-priority advert
     bool master_down_from_zero_ = false;        // Master_Down_Timer armed with Skew_Time (prio 0)
     bool resigned_ = false;                     // resign(): priority 0 sent, still Master

@@ -31,7 +31,7 @@
 namespace vrrp {
 namespace {
 
-constexpr size_t kZoneSize = 128 * 1024;
+constexpr size_t kZoneSize = 256 * 1024;  // SharedState (~70 KiB) rounds up to 128 KiB
 const char kZoneTag = 0;
 /// How long a new helper waits for its predecessor to hand its instances over.
 constexpr auto kHandoverWait = std::chrono::seconds(3);
@@ -112,10 +112,10 @@ uint64_t fingerprint(const InstanceConf& c) {
          (c.auth_pass ? *c.auth_pass : "-") + "|" + (c.preempt ? "p" : "n") +
          std::to_string(c.preempt_delay.count()) + "|";
     for (const VirtualIp& v : c.vips) {
-        s += v.text() + ",";
+        s += v.text() + (v.excluded ? " excluded" : "") + (v.dad ? " -nodad" : "") + ",";
     }
     s += "|" + (c.unicast_src ? c.unicast_src->text() : "-") + "|";
-    for (Ip4 p : c.unicast_peers) {
+    for (IpAddr p : c.unicast_peers) {
         s += p.text() + ",";
     }
     return std::hash<std::string>()(s) ^ identity(c);
@@ -123,7 +123,7 @@ uint64_t fingerprint(const InstanceConf& c) {
 
 uint64_t identity(const InstanceConf& c) {
     return std::hash<std::string>()(c.interface + "|" + std::to_string(c.vrid) + "|" +
-                                    std::to_string(c.version)) |
+                                    std::to_string(c.version) + (c.ipv6 ? "|6" : "")) |
            1;  // never 0
 }
 
@@ -201,10 +201,18 @@ std::vector<InstanceStatus> instance_status(const core::Cycle& cycle) {
             }
             st.state = std::string(state_name(static_cast<State>(s.state)));
             st.priority = s.priority;
-            st.master = s.master != 0 ? Ip4{s.master}.text() : "";
+            st.master = s.master.text();
             st.transitions = s.transitions;
             st.last_change_ms = s.last_change_ms;
             st.addresses_up = s.vip_count > 0;
+            st.tracker = std::string(s.tracker, strnlen(s.tracker, sizeof(s.tracker)));
+            std::string_view failing(s.failing, strnlen(s.failing, sizeof(s.failing)));
+            while (!failing.empty()) {
+                size_t comma = failing.find(',');
+                st.failing.emplace_back(failing.substr(0, comma));
+                failing = comma == std::string_view::npos ? std::string_view()
+                                                          : failing.substr(comma + 1);
+            }
         }
         out.push_back(std::move(st));
     }
@@ -304,14 +312,18 @@ void Helper::trackers_changed() {
 
 Tracking Helper::track(const InstanceConf& c) {
     Tracking t;
-    t.fault = !link_up(c.interface);
-    auto failing = [&t](const TrackAction& a) {
+    if (!link_up(c.interface)) {
+        t.fault = true;
+        t.failing.push_back("interface " + c.interface);
+    }
+    auto failing = [&t](const TrackAction& a, std::string what) {
         t.fault = t.fault || a.fault;
         t.weight += a.weight;
+        t.failing.push_back(std::move(what));
     };
     for (const TrackedName& n : c.track_interfaces) {
         if (!link_up(n.name)) {
-            failing(n.action);
+            failing(n.action, "track_interface " + n.name);
         }
     }
     for (const TrackedScript& n : c.track_scripts) {
@@ -325,13 +337,16 @@ Tracking Helper::track(const InstanceConf& c) {
         } else if ((w < 0 && !s->ok()) || (w > 0 && s->ok())) {
             t.weight += w;  // keepalived: a positive weight is added while the script passes
         }
+        if (!s->ok()) {
+            t.failing.push_back("track_script " + n.name);
+        }
     }
     if (c.track_workers && !workers_ok(c.track_workers_timeout)) {
-        failing(*c.track_workers);
+        failing(*c.track_workers, "track_workers");
     }
     for (const TrackedName& n : c.track_upstreams) {
         if (!upstream_ok(n.name)) {
-            failing(n.action);
+            failing(n.action, "track_upstream " + n.name);
         }
     }
     return t;
@@ -436,7 +451,7 @@ void drop_removed_slots(Helper& helper, SharedState& shared) {
         if (!kept) {
             helper.drop_slot_vips(s);
             HALO_LOG(kNotice, "vrrp_instance \"%s\" removed", s.name);
-            memset(&s, 0, sizeof(s));
+            s = Slot{};
         }
     }
 }
@@ -444,7 +459,7 @@ void drop_removed_slots(Helper& helper, SharedState& shared) {
 /// How an instance starts: in the state a previous helper handed over, or afresh.
 struct Start {
     std::optional<State> resume;
-    std::optional<Ip4> master;
+    std::optional<IpAddr> master;
 };
 
 /// The slot of instance `c`: the one a previous helper left (a handed over state resumes,
@@ -461,8 +476,8 @@ Slot* slot_for(Helper& helper, SharedState& shared, const InstanceConf& c, Start
         auto st = static_cast<State>(slot->state);
         if (handed_over && (st == State::kMaster || st == State::kBackup || st == State::kFault)) {
             start.resume = st;
-            if (slot->master != 0) {
-                start.master = Ip4{slot->master};
+            if (!slot->master.empty()) {
+                start.master = slot->master;
             }
         } else {
             // Its helper died (crash): remove what it left, start over in Backup.
@@ -472,7 +487,7 @@ Slot* slot_for(Helper& helper, SharedState& shared, const InstanceConf& c, Start
     }
     for (Slot& s : shared.slots) {
         if (!s.used) {
-            memset(&s, 0, sizeof(s));
+            s = Slot{};
             snprintf(s.name, sizeof(s.name), "%s", c.name.c_str());
             s.used = 1;
             return &s;
@@ -500,7 +515,7 @@ std::unique_ptr<Instance> Helper::make_instance(const InstanceConf& c, Slot& slo
         drop_slot_vips(slot);
         slot.state = static_cast<uint8_t>(State::kInit);
         slot.priority = 0;
-        slot.master = 0;
+        slot.master = IpAddr{};
         link_up(c.interface);
     }
     return inst;
@@ -560,8 +575,8 @@ void Helper::retry_setup() {
 void Helper::drop_slot_vips(Slot& slot) {
     std::string err;
     for (uint32_t i = 0; i < slot.vip_count && i < kMaxSlotVips; i++) {
-        Ip4 addr{slot.vips[i].addr};
-        if (!io_.del_address(slot.vips[i].ifindex, addr, err)) {
+        IpAddr addr = slot.vips[i].addr;
+        if (!io_.del_address(slot.vips[i].ifindex, addr, slot.vips[i].prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", slot.name,
                      addr.text().c_str(), err.c_str());
         }
@@ -648,17 +663,25 @@ int Helper::run() {
     if (links_.open(err)) {
         links_watch_ = loop_.make_io(links_.fd(), ev::kRead, false, [this](uint32_t) {
             bool changed = false;
-            links_.read([&](const std::string& name, bool up) {
-                auto it = link_state_.find(name);
-                if (it != link_state_.end() && it->second != up) {
-                    HALO_LOG(kNotice, "vrrp: link %s is %s", name.c_str(), up ? "up" : "down");
-                    it->second = up;
-                    changed = true;
-                }
-            });
+            bool addresses = false;
+            links_.read(
+                [&](const std::string& name, bool up) {
+                    auto it = link_state_.find(name);
+                    if (it != link_state_.end() && it->second != up) {
+                        HALO_LOG(kNotice, "vrrp: link %s is %s", name.c_str(), up ? "up" : "down");
+                        it->second = up;
+                        changed = true;
+                    }
+                },
+                [&] { addresses = true; });
             if (changed) {
                 retry_setup();
                 trackers_changed();
+            } else if (addresses && std::any_of(instances_.begin(), instances_.end(),
+                                                [](const auto& i) { return !i->running(); })) {
+                // An IPv6 instance waits for its link-local address to leave the tentative
+                // state (duplicate address detection, a second after the link comes up).
+                retry_setup();
             }
         });
         links_watch_->enable();

@@ -130,10 +130,14 @@ bool Instance::setup() {
                  conf_.interface.c_str());
         return false;
     }
-    std::vector<Ip4> vips;
+    std::vector<IpAddr> vips;
+    std::vector<IpAddr> advertised;
     vip_ifindex_.clear();
     for (const VirtualIp& v : conf_.vips) {
         vips.push_back(v.addr);
+        if (!v.excluded) {
+            advertised.push_back(v.addr);
+        }
         unsigned idx = v.dev.empty() ? ifindex_ : helper_.io().if_index(v.dev);
         if (idx == 0) {
             HALO_LOG(kError, "vrrp_instance \"%s\": no interface \"%s\" for %s", conf_.name.c_str(),
@@ -141,10 +145,12 @@ bool Instance::setup() {
         }
         vip_ifindex_.push_back(idx);
     }
-    auto primary = helper_.io().primary_address(conf_.interface, vips);
+    auto primary = helper_.io().primary_address(conf_.interface, conf_.ipv6 ? 6 : 4, vips);
     if (!primary) {
-        HALO_LOG(kError, "vrrp_instance \"%s\": interface \"%s\" has no IPv4 address",
-                 conf_.name.c_str(), conf_.interface.c_str());
+        HALO_LOG(
+            kError, "vrrp_instance \"%s\": interface \"%s\" has no %s address%s",
+            conf_.name.c_str(), conf_.interface.c_str(), conf_.ipv6 ? "IPv6 link-local" : "IPv4",
+            conf_.ipv6 ? " (or it is tentative: duplicate address detection is not done)" : "");
         return false;
     }
     primary_ = *primary;
@@ -164,7 +170,7 @@ bool Instance::setup() {
     expect_.priority = static_cast<uint8_t>(conf_.priority);
     expect_.interval = conf_.advert_int;
     expect_.auth_pass = conf_.auth_pass;
-    expect_.addrs = vips;
+    expect_.addrs = advertised;
 
     FsmConfig fc;
     fc.version = conf_.version;
@@ -177,7 +183,7 @@ bool Instance::setup() {
     return true;
 }
 
-void Instance::start(std::optional<State> resume, std::optional<Ip4> master) {
+void Instance::start(std::optional<State> resume, std::optional<IpAddr> master) {
     if (!fsm_) {
         return;
     }
@@ -210,6 +216,7 @@ void Instance::update() {
         return;
     }
     Tracking t = helper_.track(conf_);
+    note_trackers(t.failing);
     int prio = conf_.priority;
     if (prio != kPriorityOwner) {
         prio = std::clamp(prio + t.weight, 1, 254);
@@ -217,6 +224,46 @@ void Instance::update() {
     fsm_->set_priority(static_cast<uint8_t>(prio));
     fsm_->set_fault(t.fault || (group_ != nullptr && group_->other_in_fault(*this)));
     store();
+}
+
+namespace {
+/// Copies `s` into `out` (NUL-terminated), cut to fit.
+template <size_t N>
+void copy_cut(char (&out)[N], std::string_view s) {
+    size_t n = std::min(s.size(), N - 1);
+    memcpy(out, s.data(), n);
+    out[n] = '\0';
+}
+}  // namespace
+
+void Instance::note_trackers(const std::vector<std::string>& now) {
+    if (now == failing_) {
+        return;
+    }
+    // The last tracker that changed: one that failed since the last look, else one that
+    // recovered (several at once: the first in config order).
+    std::string what;
+    for (const std::string& n : now) {
+        if (what.empty() && std::find(failing_.begin(), failing_.end(), n) == failing_.end()) {
+            what = n + " failed";
+        }
+    }
+    for (const std::string& n : failing_) {
+        if (what.empty() && std::find(now.begin(), now.end(), n) == now.end()) {
+            what = n + " recovered";
+        }
+    }
+    failing_ = now;
+    if (handed_over_) {
+        return;
+    }
+    copy_cut(slot_.tracker, what);
+    std::string list;
+    for (const std::string& n : now) {
+        list += list.empty() ? "" : ",";
+        list += n;
+    }
+    copy_cut(slot_.failing, list);
 }
 
 bool Instance::may_become_master() {
@@ -255,16 +302,19 @@ void Instance::send_advert(uint8_t priority) {
         a.auth_data = pass_data(*conf_.auth_pass);
     }
     for (const VirtualIp& v : conf_.vips) {
-        a.addrs.push_back(v.addr);
+        if (!v.excluded) {
+            a.addrs.push_back(v.addr);
+        }
     }
     std::string err;
     if (conf_.unicast_peers.empty()) {
-        if (!socket_->send(encode(a, src_, kMulticastGroup), kMulticastGroup, err)) {
+        const IpAddr& group = conf_.ipv6 ? kMulticastGroup6 : kMulticastGroup;
+        if (!socket_->send(encode(a, src_, group), group, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
         }
         return;
     }
-    for (Ip4 peer : conf_.unicast_peers) {
+    for (IpAddr peer : conf_.unicast_peers) {
         if (!socket_->send(encode(a, src_, peer), peer, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
         }
@@ -374,16 +424,16 @@ void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present)
         if (vip_ifindex_[i] == 0) {
             continue;
         }
-        if (!helper_.io().add_address(vip_ifindex_[i], v.addr, v.prefix, err)) {
+        if (!helper_.io().add_address(vip_ifindex_[i], v.addr, v.prefix, v.dad, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot add %s: %s", conf_.name.c_str(),
                      v.text().c_str(), err.c_str());
             continue;
         }
         bool was = std::any_of(present.begin(), present.end(), [&](const SlotVip& p) {
-            return p.addr == v.addr.value && p.ifindex == vip_ifindex_[i];
+            return p.addr == v.addr && p.ifindex == vip_ifindex_[i];
         });
         if (garp_new_only && !was && mac) {
-            helper_.io().send_gratuitous_arp(vip_ifindex_[i], *mac, v.addr, err);
+            announce(vip_ifindex_[i], *mac, v.addr, err);
         }
     }
     // A reload that dropped addresses (or moved them to another device): remove those the
@@ -391,11 +441,11 @@ void Instance::add_vips(bool garp_new_only, const std::vector<SlotVip>& present)
     for (const SlotVip& old : present) {
         bool kept = false;
         for (size_t i = 0; i < conf_.vips.size(); i++) {
-            kept = kept || (conf_.vips[i].addr.value == old.addr && vip_ifindex_[i] == old.ifindex);
+            kept = kept || (conf_.vips[i].addr == old.addr && vip_ifindex_[i] == old.ifindex);
         }
-        if (!kept && !helper_.io().del_address(old.ifindex, Ip4{old.addr}, err)) {
+        if (!kept && !helper_.io().del_address(old.ifindex, old.addr, old.prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
-                     Ip4{old.addr}.text().c_str(), err.c_str());
+                     old.addr.text().c_str(), err.c_str());
         }
     }
     vips_on_ = true;
@@ -408,14 +458,22 @@ void Instance::remove_vips() {
     }
     std::string err;
     for (size_t i = 0; i < conf_.vips.size(); i++) {
-        if (vip_ifindex_[i] != 0 &&
-            !helper_.io().del_address(vip_ifindex_[i], conf_.vips[i].addr, err)) {
+        if (vip_ifindex_[i] != 0 && !helper_.io().del_address(vip_ifindex_[i], conf_.vips[i].addr,
+                                                              conf_.vips[i].prefix, err)) {
             HALO_LOG(kError, "vrrp_instance \"%s\": cannot remove %s: %s", conf_.name.c_str(),
                      conf_.vips[i].text().c_str(), err.c_str());
         }
     }
     vips_on_ = false;
     store();
+}
+
+bool Instance::announce(unsigned ifindex, const std::array<uint8_t, 6>& mac, const IpAddr& addr,
+                        std::string& err) {
+    // RFC 5798 §6.4.2: gratuitous ARP for each IPv4 address, an unsolicited neighbour
+    // advertisement for each IPv6 one (excluded addresses too: they move with the instance).
+    return addr.is_v6() ? helper_.io().send_unsolicited_na(ifindex, mac, addr, err)
+                        : helper_.io().send_gratuitous_arp(ifindex, mac, addr, err);
 }
 
 void Instance::send_garps() {
@@ -429,8 +487,7 @@ void Instance::send_garps() {
     std::string err;
     for (int r = 0; r < conf_.garp_master_repeat; r++) {
         for (size_t i = 0; i < conf_.vips.size(); i++) {
-            if (vip_ifindex_[i] != 0 &&
-                !helper_.io().send_gratuitous_arp(vip_ifindex_[i], *mac, conf_.vips[i].addr, err) &&
+            if (vip_ifindex_[i] != 0 && !announce(vip_ifindex_[i], *mac, conf_.vips[i].addr, err) &&
                 r == 0) {
                 HALO_LOG(kError, "vrrp_instance \"%s\": %s", conf_.name.c_str(), err.c_str());
             }
@@ -516,12 +573,12 @@ void Instance::store() {
     slot_.priority = fsm_ ? fsm_->priority() : 0;
     slot_.base_priority = static_cast<uint8_t>(conf_.priority);
     auto m = fsm_ ? fsm_->master() : std::nullopt;
-    slot_.master = m ? m->value : 0;
+    slot_.master = m ? *m : IpAddr{};
     slot_.transitions = inherited_transitions_ + (fsm_ ? fsm_->transitions() : 0);
     slot_.vip_count = 0;
     if (vips_on_) {
         for (size_t i = 0; i < conf_.vips.size() && i < kMaxSlotVips; i++) {
-            slot_.vips[i].addr = conf_.vips[i].addr.value;
+            slot_.vips[i].addr = conf_.vips[i].addr;
             slot_.vips[i].ifindex = vip_ifindex_.size() > i ? vip_ifindex_[i] : 0;
             slot_.vips[i].prefix = conf_.vips[i].prefix;
             slot_.vip_count++;

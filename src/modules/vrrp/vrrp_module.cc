@@ -69,6 +69,9 @@ Status set_version(ConfContext& cf, VrrpConf& conf) {
         return cf.invalid_value(cf.arg(0), "it must be 2 or 3");
     }
     slot = cf.arg(0) == "2" ? 2 : 3;
+    if (conf.current != nullptr) {
+        conf.current->version_where = cf.node().where();
+    }
     return Status::ok();
 }
 
@@ -269,48 +272,75 @@ Status set_authentication(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
+/// One line of `virtual_ipaddress` / `virtual_ipaddress_excluded`:
+/// `ADDRESS[/PREFIX] [dev NAME] [-nodad]` (IPv4 /32 and IPv6 /128 by default).
+Status parse_vip(const ConfNode& n, const std::string& block, VirtualIp& vip) {
+    if (n.block) {
+        return at(n.where(), "unexpected \"{\" in \"" + block + "\"");
+    }
+    std::string_view a = n.args[0];
+    size_t slash = a.find('/');
+    auto ip = IpAddr::parse(a.substr(0, slash));
+    int max = ip && ip->is_v6() ? 128 : 32;
+    std::optional<int64_t> prefix = max;
+    if (slash != std::string_view::npos) {
+        prefix = core::parse_int(a.substr(slash + 1));
+    }
+    if (!ip || !prefix || *prefix < 1 || *prefix > max) {
+        return at(n.where(), "invalid virtual address \"" + n.args[0] + "\"");
+    }
+    vip.addr = *ip;
+    vip.prefix = static_cast<uint8_t>(*prefix);
+    size_t i = 1;
+    while (i < n.args.size()) {
+        if (n.args[i] == "dev" && i + 1 < n.args.size()) {
+            vip.dev = n.args[i + 1];
+            i += 2;
+        } else if (n.args[i] == "-nodad" && ip->is_v6()) {
+            vip.dad = true;
+            i++;
+        } else {
+            return at(n.where(), "invalid parameter \"" + n.args[i] + "\" of virtual address " +
+                                     n.args[0] + " (expected \"dev NAME\"" +
+                                     (ip->is_v6() ? " or \"-nodad\")" : ")"));
+        }
+    }
+    return Status::ok();
+}
+
+/// `virtual_ipaddress { }` (advertised: one family, RFC 5798 §5.2.5) and
+/// `virtual_ipaddress_excluded { }` (not advertised: either family).
 Status set_virtual_ipaddress(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
-    HALO_TRY(cf.mark_given(d.has_vips));
+    bool excluded = cf.node().name() == "virtual_ipaddress_excluded";
+    HALO_TRY(cf.mark_given(excluded ? d.has_excluded : d.has_vips));
+    std::string block(cf.node().name());
     for (const ConfNode& n : cf.node().children) {
-        if (n.block) {
-            return at(n.where(), "unexpected \"{\" in \"virtual_ipaddress\"");
-        }
         VirtualIp vip;
-        std::string_view a = n.args[0];
-        size_t slash = a.find('/');
-        std::string_view host = a.substr(0, slash);
-        if (host.find(':') != std::string_view::npos) {
-            return at(n.where(), "IPv6 virtual address \"" + n.args[0] + "\" is not supported yet");
-        }
-        auto ip = Ip4::parse(host);
-        std::optional<int64_t> prefix = 32;
-        if (slash != std::string_view::npos) {
-            prefix = core::parse_int(a.substr(slash + 1));
-        }
-        if (!ip || !prefix || *prefix < 1 || *prefix > 32) {
-            return at(n.where(), "invalid virtual address \"" + n.args[0] + "\"");
-        }
-        vip.addr = *ip;
-        vip.prefix = static_cast<uint8_t>(*prefix);
-        size_t i = 1;
-        while (i < n.args.size()) {
-            if (n.args[i] == "dev" && i + 1 < n.args.size()) {
-                vip.dev = n.args[i + 1];
-                i += 2;
-            } else {
-                return at(n.where(), "invalid parameter \"" + n.args[i] + "\" of virtual address " +
-                                         n.args[0] + " (expected \"dev NAME\")");
-            }
-        }
+        HALO_TRY(parse_vip(n, block, vip));
+        vip.excluded = excluded;
         for (const VirtualIp& other : d.conf.vips) {
             if (other.addr == vip.addr) {
                 return at(n.where(), "duplicate virtual address \"" + n.args[0] + "\"");
             }
+            if (!excluded && !other.excluded && other.addr.family != vip.addr.family) {
+                // keepalived ignores such a line with "address family must match VRRP
+                // instance"; an advert carries addresses of one family only.
+                return at(n.where(),
+                          "virtual address \"" + n.args[0] + "\" is " +
+                              (vip.addr.is_v6() ? "IPv6" : "IPv4") + " but \"" + other.text() +
+                              "\" before it is not: the addresses of \"virtual_ipaddress\" are "
+                              "advertised together and must be of one family; list the other "
+                              "family in \"virtual_ipaddress_excluded\"");
+            }
         }
         d.conf.vips.push_back(vip);
     }
-    if (d.conf.vips.size() > 255) {
+    size_t advertised = 0;
+    for (const VirtualIp& v : d.conf.vips) {
+        advertised += v.excluded ? 0 : 1;
+    }
+    if (advertised > 255) {
         return cf.error("too many virtual addresses (at most 255)");
     }
     return Status::ok();
@@ -342,9 +372,9 @@ Status set_unicast_src_ip(ConfContext& cf, VrrpConf& conf) {
     if (d.has_src) {
         return cf.duplicate();
     }
-    auto ip = Ip4::parse(cf.arg(0));
+    auto ip = IpAddr::parse(cf.arg(0));
     if (!ip) {
-        return cf.invalid_value(cf.arg(0), "expected an IPv4 address");
+        return cf.invalid_value(cf.arg(0), "expected an IPv4 or IPv6 address");
     }
     d.conf.unicast_src = *ip;
     d.has_src = true;
@@ -355,7 +385,7 @@ Status set_unicast_peer(ConfContext& cf, VrrpConf& conf) {
     InstanceDraft& d = draft(conf);
     HALO_TRY(cf.mark_given(d.has_peers));
     for (const ConfNode& n : cf.node().children) {
-        auto ip = n.block || n.args.size() != 1 ? std::nullopt : Ip4::parse(n.args[0]);
+        auto ip = n.block || n.args.size() != 1 ? std::nullopt : IpAddr::parse(n.args[0]);
         if (!ip) {
             return at(n.where(), "invalid unicast peer \"" + n.args[0] + "\"");
         }
@@ -507,6 +537,39 @@ Status set_garp(ConfContext& cf, VrrpConf& conf) {
     return Status::ok();
 }
 
+/// The instance's family (its first advertised address's; IPv4 without one, as keepalived):
+/// IPv6 needs VRRPv3 and unicast addresses of the same family.
+Status resolve_family(const InstanceDraft& d, InstanceConf& c) {
+    // virtual_ipaddress first, whichever block came first (adverts, status page).
+    std::stable_partition(c.vips.begin(), c.vips.end(),
+                          [](const VirtualIp& v) { return !v.excluded; });
+    for (const VirtualIp& v : c.vips) {
+        if (!v.excluded) {
+            c.ipv6 = v.addr.is_v6();
+            break;
+        }
+    }
+    const char* fam = c.ipv6 ? "IPv6" : "IPv4";
+    if (c.ipv6 && c.version == 2) {
+        // RFC 3768 is IPv4 only; keepalived sends IPv6 "v2" adverts only outside vrrp_strict.
+        return at(d.version_where.empty() ? c.where : d.version_where,
+                  "vrrp_instance \"" + c.name +
+                      "\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, IPv6 needs "
+                      "version 3 (RFC 5798)");
+    }
+    if (c.unicast_src && c.unicast_src->is_v6() != c.ipv6) {
+        return at(c.where, "\"unicast_src_ip\" " + c.unicast_src->text() + " is not " + fam +
+                               " as the virtual addresses of vrrp_instance \"" + c.name + "\"");
+    }
+    for (const IpAddr& p : c.unicast_peers) {
+        if (p.is_v6() != c.ipv6) {
+            return at(c.where, "\"unicast_peer\" " + p.text() + " is not " + fam +
+                                   " as the virtual addresses of vrrp_instance \"" + c.name + "\"");
+        }
+    }
+    return Status::ok();
+}
+
 /// Once the vrrp block is read: versions, intervals, authentication, VRIDs, script names.
 Status resolve(VrrpConf& conf) {
     for (auto& dp : conf.drafts) {
@@ -544,6 +607,7 @@ Status resolve(VrrpConf& conf) {
                               c.name + "\" uses version 3)");
             }
         }
+        HALO_TRY(resolve_family(d, c));
         if (c.unicast_src && c.unicast_peers.empty()) {
             return at(c.where, "\"unicast_src_ip\" without \"unicast_peer\" in vrrp_instance \"" +
                                    c.name + "\"");
@@ -554,7 +618,9 @@ Status resolve(VrrpConf& conf) {
             }
         }
         for (const InstanceConf& o : conf.instances) {
-            if (o.vrid == c.vrid && o.interface == c.interface && o.version == c.version) {
+            // RFC 5798 §5.2.3: IPv4 and IPv6 virtual routers have VRIDs of their own.
+            if (o.vrid == c.vrid && o.interface == c.interface && o.version == c.version &&
+                o.ipv6 == c.ipv6) {
                 return at(c.where, "virtual_router_id " + std::to_string(c.vrid) + " on \"" +
                                        c.interface + "\" is already used by vrrp_instance \"" +
                                        o.name + "\"");
@@ -615,6 +681,7 @@ constexpr core::Directive kDirectives[] = {
     {"advert_int", kInst, core::kArgs1, core::setter<&set_advert_int>()},
     {"authentication", kInst, core::kArgsBlock, core::setter<&set_authentication>()},
     {"virtual_ipaddress", kInst, core::kArgsBlock, core::setter<&set_virtual_ipaddress>()},
+    {"virtual_ipaddress_excluded", kInst, core::kArgsBlock, core::setter<&set_virtual_ipaddress>()},
     {"nopreempt", kInst, core::kArgs0, core::setter<&set_nopreempt>()},
     {"preempt_delay", kInst, core::kArgs1, core::setter<&set_preempt_delay>()},
     {"unicast_src_ip", kInst, core::kArgs1, core::setter<&set_unicast_src_ip>()},
@@ -645,20 +712,27 @@ Status postconfiguration(core::Cycle& cycle) {
 
 }  // namespace
 
-std::string Ip4::text() const {
-    char buf[INET_ADDRSTRLEN];
-    in_addr a{htonl(value)};
-    inet_ntop(AF_INET, &a, buf, sizeof(buf));
+std::string IpAddr::text() const {
+    if (empty()) {
+        return "";
+    }
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(is_v6() ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof(buf));
     return buf;
 }
 
-std::optional<Ip4> Ip4::parse(std::string_view text) {
+std::optional<IpAddr> IpAddr::parse(std::string_view text) {
     std::string s(text);
-    in_addr a{};
-    if (inet_pton(AF_INET, s.c_str(), &a) != 1) {
-        return std::nullopt;
+    IpAddr a;
+    if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
+        a.family = 4;
+        return a;
     }
-    return Ip4{ntohl(a.s_addr)};
+    if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) == 1) {
+        a.family = 6;
+        return a;
+    }
+    return std::nullopt;
 }
 
 std::string VirtualIp::text() const {

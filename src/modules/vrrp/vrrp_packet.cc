@@ -26,16 +26,36 @@ void put32(std::vector<uint8_t>& out, uint32_t v) {
     out.push_back(static_cast<uint8_t>(v));
 }
 
-/// RFC 5798 §5.2.8: the v3 checksum covers an IPv4 pseudo-header (source, destination, zero,
-/// protocol 112, VRRP length), as TCP and UDP do, then the VRRP message.
-uint32_t pseudo_header_sum(Ip4 src, Ip4 dst, size_t length) {
+void put_addr(std::vector<uint8_t>& out, const IpAddr& a) {
+    out.insert(out.end(), a.bytes.begin(), a.bytes.begin() + static_cast<long>(a.size()));
+}
+
+IpAddr get_addr(std::span<const uint8_t> in, size_t at, bool v6) {
+    if (!v6) {
+        return IpAddr::from_v4(get32(in, at));
+    }
+    std::array<uint8_t, 16> b;
+    std::copy_n(in.begin() + static_cast<long>(at), 16, b.begin());
+    return IpAddr::from_v6(b);
+}
+
+/// RFC 5798 §5.2.8: the v3 checksum covers a pseudo-header, then the VRRP message. IPv4: as
+/// TCP and UDP do (source, destination, zero, protocol 112, 16-bit VRRP length); IPv6: RFC
+/// 8200 §8.1 (source, destination, 32-bit upper-layer length, three zero octets, Next Header
+/// 112).
+uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, size_t length) {
     std::vector<uint8_t> ph;
-    put32(ph, src.value);
-    put32(ph, dst.value);
-    ph.push_back(0);
-    ph.push_back(kIpProtoVrrp);
-    ph.push_back(static_cast<uint8_t>(length >> 8));
-    ph.push_back(static_cast<uint8_t>(length));
+    put_addr(ph, src);
+    put_addr(ph, dst);
+    if (src.is_v6()) {
+        put32(ph, static_cast<uint32_t>(length));
+        ph.insert(ph.end(), {0, 0, 0, kIpProtoVrrp});
+    } else {
+        ph.push_back(0);
+        ph.push_back(kIpProtoVrrp);
+        ph.push_back(static_cast<uint8_t>(length >> 8));
+        ph.push_back(static_cast<uint8_t>(length));
+    }
     return checksum_add(ph);
 }
 
@@ -65,7 +85,7 @@ std::array<uint8_t, 8> pass_data(std::string_view pass) {
     return d;
 }
 
-std::vector<uint8_t> encode(const Advert& a, Ip4 src, Ip4 dst) {
+std::vector<uint8_t> encode(const Advert& a, IpAddr src, IpAddr dst) {
     std::vector<uint8_t> out(kFixedSize);
     out[0] = static_cast<uint8_t>((a.version << 4) | kTypeAdvertisement);
     out[1] = a.vrid;
@@ -80,8 +100,8 @@ std::vector<uint8_t> encode(const Advert& a, Ip4 src, Ip4 dst) {
         out[4] = a.auth_type;
         out[5] = static_cast<uint8_t>(std::min<int64_t>(a.interval.count() / 1000, 255));
     }
-    for (Ip4 ip : a.addrs) {
-        put32(out, ip.value);
+    for (const IpAddr& ip : a.addrs) {
+        put_addr(out, ip);
     }
     if (a.version == 2) {
         out.insert(out.end(), a.auth_data.begin(), a.auth_data.end());
@@ -97,12 +117,12 @@ std::string_view decode_error_text(DecodeError e) {
             return "ok";
         case DecodeError::kTruncated:
             return "truncated packet";
-        case DecodeError::kNotIpv4:
-            return "not an IPv4 packet";
+        case DecodeError::kNotIp:
+            return "not an IPv4 or IPv6 packet";
         case DecodeError::kNotVrrp:
             return "not a VRRP packet (IP protocol is not 112)";
         case DecodeError::kBadTtl:
-            return "TTL is not 255";
+            return "TTL (hop limit) is not 255";
         case DecodeError::kBadVersion:
             return "VRRP version differs";
         case DecodeError::kBadType:
@@ -113,14 +133,14 @@ std::string_view decode_error_text(DecodeError e) {
     return "?";
 }
 
-DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
-    if (d.size() < kIpHeaderMin) {
-        return DecodeError::kTruncated;
-    }
-    // RFC 791: version 4, IHL in 32-bit words (5..15).
-    size_t ihl = static_cast<size_t>(d[0] & 0x0F) * 4;
-    if ((d[0] >> 4) != 4 || ihl < kIpHeaderMin) {
-        return DecodeError::kNotIpv4;
+namespace {
+
+/// RFC 791: the IPv4 header. Sets the addresses and TTL; `ihl` is its length.
+DecodeError decode_ipv4(std::span<const uint8_t>& d, size_t& ihl, Received& out) {
+    // IHL in 32-bit words (5..15).
+    ihl = static_cast<size_t>(d[0] & 0x0F) * 4;
+    if (ihl < kIpHeaderMin) {
+        return DecodeError::kNotIp;
     }
     size_t total = get16(d, 2);
     if (total < ihl || total > d.size()) {
@@ -131,9 +151,47 @@ DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
         return DecodeError::kNotVrrp;
     }
     out.ttl = d[8];
-    out.src = Ip4{get32(d, 12)};
-    out.dst = Ip4{get32(d, 16)};
-    // RFC 5798 §7.1 / RFC 3768 §7.1: MUST verify that the IP TTL is 255.
+    out.src = get_addr(d, 12, false);
+    out.dst = get_addr(d, 16, false);
+    return DecodeError::kOk;
+}
+
+/// RFC 8200 §3: the IPv6 header (no extension headers: the helper's socket gives none).
+DecodeError decode_ipv6(std::span<const uint8_t>& d, size_t& ihl, Received& out) {
+    ihl = kIp6HeaderSize;
+    if (d.size() < kIp6HeaderSize) {
+        return DecodeError::kTruncated;
+    }
+    size_t payload = get16(d, 4);
+    if (kIp6HeaderSize + payload > d.size()) {
+        return DecodeError::kTruncated;
+    }
+    d = d.first(kIp6HeaderSize + payload);
+    if (d[6] != kIpProtoVrrp) {
+        return DecodeError::kNotVrrp;
+    }
+    out.ttl = d[7];
+    out.src = get_addr(d, 8, true);
+    out.dst = get_addr(d, 24, true);
+    return DecodeError::kOk;
+}
+
+}  // namespace
+
+DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
+    if (d.size() < kIpHeaderMin) {
+        return DecodeError::kTruncated;
+    }
+    bool v6 = (d[0] >> 4) == 6;
+    if ((d[0] >> 4) != 4 && !v6) {
+        return DecodeError::kNotIp;
+    }
+    size_t ihl = 0;
+    DecodeError e = v6 ? decode_ipv6(d, ihl, out) : decode_ipv4(d, ihl, out);
+    if (e != DecodeError::kOk) {
+        return e;
+    }
+    // RFC 5798 §7.1 / RFC 3768 §7.1: MUST verify that the IP TTL (IPv6: Hop Limit) is 255.
     if (out.ttl != kTtl) {
         return DecodeError::kBadTtl;
     }
@@ -141,8 +199,8 @@ DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
     if (v.size() < kFixedSize) {
         return DecodeError::kTruncated;
     }
-    // RFC 5798 §7.1 / RFC 3768 §7.1: MUST verify the VRRP version.
-    if ((v[0] >> 4) != version) {
+    // RFC 5798 §7.1 / RFC 3768 §7.1: MUST verify the VRRP version (IPv6: v3 only).
+    if ((v[0] >> 4) != version || (v6 && version != 3)) {
         return DecodeError::kBadVersion;
     }
     // RFC 5798 §5.2.2 / RFC 3768 §5.3.2: a packet of unknown type MUST be discarded.
@@ -156,7 +214,8 @@ DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
     size_t count = v[3];
     // RFC 5798 §7.1 / RFC 3768 §7.1: MUST verify that the packet holds the whole message
     // (the fixed fields, every address and, in v2, the authentication data).
-    size_t need = kFixedSize + count * 4 + (version == 2 ? kAuthDataSize : 0);
+    size_t asize = v6 ? 16 : 4;
+    size_t need = kFixedSize + count * asize + (version == 2 ? kAuthDataSize : 0);
     if (v.size() < need) {
         return DecodeError::kTruncated;
     }
@@ -176,10 +235,10 @@ DecodeError decode(std::span<const uint8_t> d, int version, Received& out) {
     }
     a.addrs.clear();
     for (size_t i = 0; i < count; i++) {
-        a.addrs.push_back(Ip4{get32(v, kFixedSize + i * 4)});
+        a.addrs.push_back(get_addr(v, kFixedSize + i * asize, v6));
     }
     if (version == 2) {
-        std::copy_n(v.begin() + static_cast<long>(kFixedSize + count * 4), kAuthDataSize,
+        std::copy_n(v.begin() + static_cast<long>(kFixedSize + count * asize), kAuthDataSize,
                     a.auth_data.begin());
     }
     return DecodeError::kOk;
@@ -234,7 +293,7 @@ Verdict check(const Advert& a, const Expect& e) {
     }
     // RFC 5798 §7.1 / RFC 3768 §7.1: MAY verify the address list; on a mismatch log it, and
     // drop the packet unless its sender is the address owner (priority 255).
-    std::vector<Ip4> got = a.addrs, want = e.addrs;
+    std::vector<IpAddr> got = a.addrs, want = e.addrs;
     std::sort(got.begin(), got.end());
     std::sort(want.begin(), want.end());
     if (got != want) {

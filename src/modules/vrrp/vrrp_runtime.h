@@ -49,7 +49,7 @@ inline Millis leave_linger(const InstanceConf& c) {
 
 /// A virtual IP a helper put on a link (in its slot, for the next helper or a cleanup).
 struct SlotVip {
-    uint32_t addr;  // host order
+    IpAddr addr;
     uint32_t ifindex;
     uint8_t prefix;
 };
@@ -64,11 +64,16 @@ struct Slot {
     uint8_t state;  // State
     uint8_t priority;
     uint8_t base_priority;
-    uint32_t master;  // host order, 0 = unknown
+    IpAddr master;  // empty = unknown
     uint64_t transitions;
     int64_t last_change_ms;  // Unix ms of the last state change (status page)
     uint32_t vip_count;      // the virtual IPs on the links now (while Master)
     SlotVip vips[kMaxSlotVips];
+    /// The tracker that last changed the instance's priority or fault ("track_upstream app
+    /// failed", "interface eth0 recovered"), and those failing now (comma-separated), for the
+    /// status page; cut to fit, always NUL-terminated.
+    char tracker[80];
+    char failing[160];
 };
 
 /// The root of the "vrrp" shared zone. `generation` grows with every cycle (the master's
@@ -109,6 +114,8 @@ struct HelperSeams {
 struct Tracking {
     bool fault = false;
     int weight = 0;
+    /// The trackers that fail now and count ("track_script chk", "interface eth0"...).
+    std::vector<std::string> failing;
 };
 
 /// The notify scripts of one instance or sync group: run one at a time, in transition order
@@ -165,7 +172,7 @@ class Instance : public FsmListener {
     bool setup();
     /// Starts the state machine: `resume` the state a previous helper handed over (kMaster
     /// or kBackup with its VIPs in `old_vips`), or a fresh start (stale VIPs removed first).
-    void start(std::optional<State> resume, std::optional<Ip4> master);
+    void start(std::optional<State> resume, std::optional<IpAddr> master);
     /// Trackers changed: recompute the effective priority and the fault state.
     void update();
     /// SIGTERM/-s quit: priority 0 if Master, VIPs removed, slot released in Initialize.
@@ -204,14 +211,19 @@ class Instance : public FsmListener {
     void add_vips(bool garp_new_only, const std::vector<SlotVip>& present);
     void remove_vips();
     void send_garps();
+    /// One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) for `addr`.
+    bool announce(unsigned ifindex, const std::array<uint8_t, 6>& mac, const IpAddr& addr,
+                  std::string& err);
     void store();
+    /// Records in the slot which tracker changed (the status page's "tracker").
+    void note_trackers(const std::vector<std::string>& now);
 
     Helper& helper_;
     const InstanceConf& conf_;
     Slot& slot_;
     unsigned ifindex_ = 0;
-    Ip4 primary_;
-    Ip4 src_;
+    IpAddr primary_;
+    IpAddr src_;
     std::vector<unsigned> vip_ifindex_;  // per conf_.vips (0: device missing)
     std::unique_ptr<AdvertSocket> socket_;
     std::unique_ptr<ev::IoWatcher> watch_;
@@ -224,7 +236,8 @@ class Instance : public FsmListener {
     NotifyQueue notify_;
     SyncGroup* group_ = nullptr;
     uint64_t dropped_logged_ = 0;
-    uint64_t inherited_transitions_;  // counted in this slot by the helpers before this one
+    uint64_t inherited_transitions_;    // counted in this slot by the helpers before this one
+    std::vector<std::string> failing_;  // the trackers failing at the last update()
     bool handed_over_ = false;
     // leave(): while waiting for the new master
     bool leaving_ = false;

@@ -27,6 +27,10 @@ struct InstanceStatus {
     int64_t last_change_ms = 0;          // Unix ms; 0 = none yet
     std::vector<std::string> addresses;  // configured, "10.77.0.100/24"
     bool addresses_up = false;           // on the links now (this node is master)
+    /// The tracker that last changed the priority or the fault ("track_upstream app failed",
+    /// "track_interface eth1 recovered"); "" = none since the instance started.
+    std::string tracker;
+    std::vector<std::string> failing;  // the trackers failing now
 };
 
 /// The instances of `cycle`'s vrrp block in config order; an instance no helper runs (yet)

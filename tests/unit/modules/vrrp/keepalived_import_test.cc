@@ -460,7 +460,9 @@ vrrp_instance VI_1 {
                             "k.conf:20: keepalived keyword \"virtual_ipaddress 192.168.200.18\" "
                             "is not supported: the address is listed twice (skipped)",
                             "k.conf:21: keepalived keyword \"virtual_ipaddress fe80::1/64\" is "
-                            "not supported: halo has no IPv6 virtual addresses yet (skipped)",
+                            "not supported: keepalived ignores it too: its family is not the one "
+                            "of the instance's first address (list it in "
+                            "virtual_ipaddress_excluded) (skipped)",
                             "k.conf:24: keepalived keyword \"track_script\" is not supported: "
                             "vrrp_script \"missing\" was not imported (skipped)"));
     ASSERT_EQ(conf().instances.size(), 1u);
@@ -574,6 +576,80 @@ vrrp_instance "my inst" {
                     "k.conf:19: keepalived keyword \"priority 0\" is not supported: invalid "
                     "value (skipped)",
                     HasSubstr("k.conf:20: keepalived keyword \"preempt_delay 5000\"")));
+}
+
+TEST_F(KeepalivedRoundTripTest, Ipv6Instances) {
+    import(R"(global_defs {
+    vrrp_version 2
+}
+vrrp_instance V6 {
+    interface eth0
+    virtual_router_id 61
+    priority 150
+    advert_int 0.1
+    virtual_ipaddress {
+        fd77::100/64
+        fd77::101 dev eth1 -nodad
+        10.0.0.5/24
+    }
+    virtual_ipaddress_excluded {
+        10.0.0.6/24
+        fd77::102
+        fd77::100
+    }
+    unicast_src_ip fe80::1
+    unicast_peer {
+        fe80::2
+        10.0.0.9
+    }
+}
+vrrp_instance V4 {
+    interface eth0
+    virtual_router_id 61
+    virtual_ipaddress {
+        10.0.0.1/24
+    }
+}
+vrrp_instance V6v2 {
+    interface eth1
+    version 2
+    virtual_router_id 62
+    virtual_ipaddress {
+        fd77::200
+    }
+}
+)");
+    ASSERT_EQ(conf().instances.size(), 2u) << result_.conf;
+    const InstanceConf& v6 = conf().instances[0];
+    EXPECT_EQ(v6.name, "V6");
+    EXPECT_TRUE(v6.ipv6);
+    EXPECT_EQ(v6.version, 3);  // keepalived: IPv6 is v3 unless the instance says otherwise
+    EXPECT_EQ(v6.advert_int, 100ms);
+    ASSERT_EQ(v6.vips.size(), 4u) << result_.conf;
+    EXPECT_EQ(v6.vips[0].text(), "fd77::100/64");
+    EXPECT_EQ(v6.vips[1].text(), "fd77::101/128 dev eth1");
+    EXPECT_TRUE(v6.vips[1].dad);
+    EXPECT_EQ(v6.vips[2].text(), "10.0.0.6/24");
+    EXPECT_TRUE(v6.vips[2].excluded);
+    EXPECT_EQ(v6.vips[3].text(), "fd77::102/128");
+    EXPECT_TRUE(v6.vips[3].excluded);
+    EXPECT_EQ(v6.unicast_src, IpAddr::parse("fe80::1"));
+    EXPECT_THAT(v6.unicast_peers, ElementsAre(*IpAddr::parse("fe80::2")));
+    const InstanceConf& v4 = conf().instances[1];
+    EXPECT_FALSE(v4.ipv6);
+    EXPECT_EQ(v4.version, 2);
+    EXPECT_EQ(v4.vrid, 61);  // the same VRID as V6's on eth0: another virtual router
+    EXPECT_THAT(
+        result_.skipped,
+        ElementsAre(HasSubstr("k.conf:12: keepalived keyword \"virtual_ipaddress 10.0.0.5/24\" "
+                              "is not supported: keepalived ignores it too"),
+                    HasSubstr("k.conf:17: keepalived keyword \"virtual_ipaddress_excluded "
+                              "fd77::100\" is not supported: the address is listed twice"),
+                    "k.conf:22: keepalived keyword \"10.0.0.9\" is not supported: not an IPv6 "
+                    "peer (skipped)",
+                    "k.conf:32: keepalived keyword \"vrrp_instance V6v2\" is not supported: IPv6 "
+                    "with VRRP version 2 is keepalived's own (RFC 3768 is IPv4 only); halo runs "
+                    "IPv6 instances with version 3 (RFC 5798) (skipped)"));
 }
 
 // A removed unicast_src_ip before the raised priority, more VIPs than a slot holds, and the

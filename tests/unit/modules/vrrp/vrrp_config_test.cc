@@ -169,7 +169,7 @@ vrrp {
     EXPECT_EQ(b.advert_int, 100ms);
     EXPECT_FALSE(b.preempt);
     EXPECT_EQ(b.preempt_delay, 5s);
-    EXPECT_EQ(b.unicast_src, Ip4::parse("10.77.0.1"));
+    EXPECT_EQ(b.unicast_src, IpAddr::parse("10.77.0.1"));
     ASSERT_EQ(b.unicast_peers.size(), 2u);
     EXPECT_EQ(b.unicast_peers[1].text(), "10.77.0.3");
     ASSERT_EQ(b.track_scripts.size(), 2u);
@@ -320,8 +320,67 @@ TEST_F(VrrpConfigTest, VirtualAddresses) {
                   at(4));
     EXPECT_EQ(instance_error("virtual_ipaddress {\n10.0.0.1/24;\n10.0.0.1/16;\n}\n"),
               "duplicate virtual address \"10.0.0.1/16\"" + at(5));
-    EXPECT_EQ(instance_error("virtual_ipaddress {\nfd00::1/64;\n}\n"),
-              "IPv6 virtual address \"fd00::1/64\" is not supported yet" + at(4));
+    EXPECT_EQ(instance_error("virtual_ipaddress {\nfd00::1/129;\n}\n"),
+              "invalid virtual address \"fd00::1/129\"" + at(4));
+    EXPECT_EQ(
+        instance_error("virtual_ipaddress {\n10.0.0.1 -nodad;\n}\n"),
+        "invalid parameter \"-nodad\" of virtual address 10.0.0.1 (expected \"dev NAME\")" + at(4));
+}
+
+TEST_F(VrrpConfigTest, Ipv6Instance) {
+    ASSERT_TRUE(load("vrrp {\nvrrp_instance V6 {\ninterface eth0;\nvirtual_router_id 5;\n"
+                     "virtual_ipaddress_excluded {\n10.0.0.5/24;\nfd77::102/64;\n}\n"
+                     "virtual_ipaddress {\nfd77::100/64;\nfd77::101 dev eth1 -nodad;\n}\n}\n"
+                     // The same VRID on the same link: IPv4 and IPv6 routers are apart.
+                     "vrrp_instance V4 {\ninterface eth0;\nvirtual_router_id 5;\n"
+                     "virtual_ipaddress {\n10.0.0.1/24;\n}\n}\n}\n")
+                    .is_ok());
+    const InstanceConf& c = conf().instances[0];
+    EXPECT_TRUE(c.ipv6);
+    EXPECT_EQ(c.version, 3);
+    ASSERT_EQ(c.vips.size(), 4u);
+    EXPECT_EQ(c.vips[0].text(), "fd77::100/64");
+    EXPECT_FALSE(c.vips[0].dad);
+    EXPECT_FALSE(c.vips[0].excluded);
+    EXPECT_EQ(c.vips[1].text(), "fd77::101/128 dev eth1");
+    EXPECT_TRUE(c.vips[1].dad);
+    EXPECT_TRUE(c.vips[2].excluded);
+    EXPECT_EQ(c.vips[2].text(), "10.0.0.5/24");
+    EXPECT_TRUE(c.vips[3].excluded);
+    EXPECT_FALSE(conf().instances[1].ipv6);
+}
+
+TEST_F(VrrpConfigTest, Ipv6Refusals) {
+    // One family in the adverts (keepalived drops the other with "address family must match").
+    EXPECT_EQ(instance_error("virtual_ipaddress {\n10.0.0.1/24;\nfd77::1/64;\n}\n"),
+              "virtual address \"fd77::1/64\" is IPv6 but \"10.0.0.1/24\" before it is not: the "
+              "addresses of \"virtual_ipaddress\" are advertised together and must be of one "
+              "family; list the other family in \"virtual_ipaddress_excluded\"" +
+                  at(5));
+    EXPECT_EQ(instance_error("virtual_ipaddress {\nfd77::1;\n}\n"
+                             "virtual_ipaddress_excluded {\nfd77::1;\n}\n"),
+              "duplicate virtual address \"fd77::1\"" + at(7));
+    // RFC 3768 is IPv4 only.
+    EXPECT_EQ(instance_error(std::string(kBase) + "version 2;\nvirtual_ipaddress {\nfd77::1;\n}\n"),
+              "vrrp_instance \"VI_1\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, "
+              "IPv6 needs version 3 (RFC 5798)" +
+                  at(5));  // the instance's `version 2;`
+    EXPECT_EQ(
+        instance_error(std::string(kBase) + "virtual_ipaddress {\nfd77::1;\n}\n", "version 2;\n"),
+        "vrrp_instance \"VI_1\" has IPv6 virtual addresses: VRRP version 2 is IPv4 only, "
+        "IPv6 needs version 3 (RFC 5798)" +
+            at(3));
+    EXPECT_EQ(instance_error(std::string(kBase) +
+                             "virtual_ipaddress {\nfd77::1;\n}\nunicast_peer {\n10.0.0.2;\n}\n"),
+              "\"unicast_peer\" 10.0.0.2 is not IPv6 as the virtual addresses of vrrp_instance "
+              "\"VI_1\"" +
+                  at(2));
+    EXPECT_EQ(instance_error(std::string(kBase) + "virtual_ipaddress {\n10.0.0.1;\n}\n"
+                                                  "unicast_src_ip fe80::1;\nunicast_peer {\n"
+                                                  "10.0.0.2;\n}\n"),
+              "\"unicast_src_ip\" fe80::1 is not IPv4 as the virtual addresses of vrrp_instance "
+              "\"VI_1\"" +
+                  at(2));
 }
 
 TEST_F(VrrpConfigTest, StateAndFlags) {
@@ -342,7 +401,8 @@ TEST_F(VrrpConfigTest, Unicast) {
               "\"unicast_src_ip\" without \"unicast_peer\" in vrrp_instance \"VI_1\"" + at(2));
     EXPECT_EQ(
         instance_error("unicast_src_ip x;\n"),
-        "invalid value \"x\" in \"unicast_src_ip\" directive, expected an IPv4 address" + at(3));
+        "invalid value \"x\" in \"unicast_src_ip\" directive, expected an IPv4 or IPv6 address" +
+            at(3));
 }
 
 TEST_F(VrrpConfigTest, Tracking) {

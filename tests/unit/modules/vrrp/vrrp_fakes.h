@@ -85,31 +85,43 @@ class HelperTestPeer {
 
 namespace vrrp::test {
 
-inline Ip4 ip(const char* s) {
-    return *Ip4::parse(s);
+inline IpAddr ip(const char* s) {
+    return *IpAddr::parse(s);
 }
 
 /// `message` (a VRRP message) behind a minimal IPv4 header from `src` to `dst` (TTL 255,
-/// protocol 112): what a raw socket reads.
-inline std::vector<uint8_t> datagram(std::span<const uint8_t> message, Ip4 src, Ip4 dst) {
+/// protocol 112), or an IPv6 header (hop limit 255, Next Header 112) when they are IPv6: what
+/// the helper's socket reads.
+inline std::vector<uint8_t> datagram(std::span<const uint8_t> message, IpAddr src, IpAddr dst,
+                                     uint8_t ttl = kTtl) {
+    if (src.is_v6()) {
+        std::vector<uint8_t> d(kIp6HeaderSize, 0);
+        d[0] = 0x60;
+        d[4] = static_cast<uint8_t>(message.size() >> 8);
+        d[5] = static_cast<uint8_t>(message.size());
+        d[6] = kIpProtoVrrp;
+        d[7] = ttl;
+        std::copy_n(src.bytes.begin(), 16, d.begin() + 8);
+        std::copy_n(dst.bytes.begin(), 16, d.begin() + 24);
+        d.insert(d.end(), message.begin(), message.end());
+        return d;
+    }
     std::vector<uint8_t> d(kIpHeaderMin, 0);
     size_t total = d.size() + message.size();
     d[0] = 0x45;
     d[2] = static_cast<uint8_t>(total >> 8);
     d[3] = static_cast<uint8_t>(total);
-    d[8] = kTtl;
+    d[8] = ttl;
     d[9] = kIpProtoVrrp;
-    for (int i = 0; i < 4; i++) {
-        d[12 + i] = static_cast<uint8_t>(src.value >> (24 - 8 * i));
-        d[16 + i] = static_cast<uint8_t>(dst.value >> (24 - 8 * i));
-    }
+    std::copy_n(src.bytes.begin(), 4, d.begin() + 12);
+    std::copy_n(dst.bytes.begin(), 4, d.begin() + 16);
     d.insert(d.end(), message.begin(), message.end());
     return d;
 }
 
 /// One advert an instance sent.
 struct Sent {
-    Ip4 dst;
+    IpAddr dst;
     Advert advert;
 };
 
@@ -117,7 +129,7 @@ struct Sent {
 /// a pipe made readable while a datagram waits, so the helper's IoWatcher sees it.
 class FakeSocket final : public AdvertSocket {
   public:
-    FakeSocket(Ip4 src, int version, std::vector<Sent>& sent)
+    FakeSocket(IpAddr src, int version, std::vector<Sent>& sent)
         : src_(src), version_(version), sent_(sent) {
         if (pipe2(pipe_, O_NONBLOCK | O_CLOEXEC) != 0) {
             pipe_[0] = pipe_[1] = -1;
@@ -130,7 +142,7 @@ class FakeSocket final : public AdvertSocket {
             }
         }
     }
-    bool send(std::span<const uint8_t> message, Ip4 dst, std::string& error) override {
+    bool send(std::span<const uint8_t> message, IpAddr dst, std::string& error) override {
         Received r;
         std::vector<uint8_t> d = datagram(message, src_, dst);
         if (decode(d, version_, r) != DecodeError::kOk) {
@@ -158,14 +170,14 @@ class FakeSocket final : public AdvertSocket {
     int recv_fd() const override { return pipe_[0]; }
 
     /// Queues `advert` as sent by `from` to `to` (multicast by default).
-    void deliver(const Advert& advert, Ip4 from, Ip4 to = kMulticastGroup) {
+    void deliver(const Advert& advert, IpAddr from, IpAddr to = kMulticastGroup) {
         queue_.push_back(datagram(encode(advert, from, to), from, to));
         char one = 1;
         (void)!write(pipe_[1], &one, 1);
     }
 
   private:
-    Ip4 src_;
+    IpAddr src_;
     int version_;
     std::vector<Sent>& sent_;
     std::deque<std::vector<uint8_t>> queue_;
@@ -178,14 +190,15 @@ class FakeIo final : public SystemIo {
     struct Link {
         unsigned index;
         bool up = true;
-        std::optional<Ip4> primary;
+        std::optional<IpAddr> primary;
         std::array<uint8_t, 6> mac{2, 0, 0, 0, 0, 1};
+        std::optional<IpAddr> link_local;  // the IPv6 primary
     };
 
     /// Adds link `name` with `primary` as its address; returns its index.
     unsigned add_link(const std::string& name, const char* primary) {
         unsigned index = static_cast<unsigned>(links.size()) + 2;
-        links[name] = Link{index, true, ip(primary)};
+        links[name] = Link{index, true, ip(primary), {2, 0, 0, 0, 0, 1}, std::nullopt};
         return index;
     }
 
@@ -197,10 +210,13 @@ class FakeIo final : public SystemIo {
         auto it = links.find(name);
         return it != links.end() && it->second.up;
     }
-    std::optional<Ip4> primary_address(const std::string& name,
-                                       const std::vector<Ip4>& skip) override {
+    std::optional<IpAddr> primary_address(const std::string& name, int family,
+                                          const std::vector<IpAddr>& skip) override {
         auto it = links.find(name);
-        return it == links.end() ? std::nullopt : it->second.primary;
+        if (it == links.end()) {
+            return std::nullopt;
+        }
+        return family == 6 ? it->second.link_local : it->second.primary;
     }
     std::optional<std::array<uint8_t, 6>> hw_address(const std::string& name) override {
         auto it = links.find(name);
@@ -209,24 +225,34 @@ class FakeIo final : public SystemIo {
         }
         return it->second.mac;
     }
-    bool send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, Ip4 addr,
+    bool send_gratuitous_arp(unsigned ifindex, const std::array<uint8_t, 6>& mac, IpAddr addr,
                              std::string& error) override {
         events.push_back("garp " + addr.text() + " " + std::to_string(ifindex));
         return true;
     }
-    bool add_address(unsigned ifindex, Ip4 addr, uint8_t prefix, std::string& error) override {
+    bool send_unsolicited_na(unsigned ifindex, const std::array<uint8_t, 6>& mac, IpAddr addr,
+                             std::string& error) override {
+        events.push_back("na " + addr.text() + " " + std::to_string(ifindex));
+        return true;
+    }
+    bool add_address(unsigned ifindex, IpAddr addr, uint8_t prefix, bool dad,
+                     std::string& error) override {
         events.push_back("add " + addr.text() + "/" + std::to_string(prefix) + " " +
+                         std::to_string(ifindex) + (dad ? " dad" : ""));
+        vips.insert({ifindex, addr});
+        return true;
+    }
+    bool del_address(unsigned ifindex, IpAddr addr, uint8_t prefix, std::string& error) override {
+        // IPv6 removals name the prefix: the kernel matches it (IPv4 ones any prefix).
+        events.push_back("del " + addr.text() +
+                         (addr.is_v6() ? "/" + std::to_string(prefix) : std::string()) + " " +
                          std::to_string(ifindex));
-        vips.insert({ifindex, addr.value});
+        vips.erase({ifindex, addr});
         return true;
     }
-    bool del_address(unsigned ifindex, Ip4 addr, std::string& error) override {
-        events.push_back("del " + addr.text() + " " + std::to_string(ifindex));
-        vips.erase({ifindex, addr.value});
-        return true;
-    }
-    std::unique_ptr<AdvertSocket> open_socket(const std::string& ifname, unsigned ifindex, Ip4 src,
-                                              bool multicast, std::string& error) override {
+    std::unique_ptr<AdvertSocket> open_socket(const std::string& ifname, unsigned ifindex,
+                                              IpAddr src, bool multicast,
+                                              std::string& error) override {
         if (fail_sockets) {
             error = "no socket (fake)";
             return nullptr;
@@ -238,7 +264,7 @@ class FakeIo final : public SystemIo {
 
     /// Whether `addr` is on link `ifindex` now.
     bool has_vip(unsigned ifindex, const char* addr) const {
-        return vips.count({ifindex, ip(addr).value}) > 0;
+        return vips.count({ifindex, ip(addr)}) > 0;
     }
     /// The events since the last call, and forgets them.
     std::vector<std::string> take() {
@@ -257,7 +283,7 @@ class FakeIo final : public SystemIo {
     }
 
     std::map<std::string, Link> links;
-    std::set<std::pair<unsigned, uint32_t>> vips;
+    std::set<std::pair<unsigned, IpAddr>> vips;
     std::vector<std::string> events;
     std::map<std::string, std::vector<Sent>> sent;  // by interface
     std::map<std::string, FakeSocket*> sockets;     // the last one opened, by interface
@@ -383,7 +409,7 @@ class HelperFixture : public ::testing::Test {
     std::unique_ptr<Helper> helper_;
     unsigned eth0_ = 0;
     unsigned eth1_ = 0;
-    std::vector<Ip4> peer_addrs_ = {ip("10.0.0.100"), ip("10.0.0.101")};  // in advert_from()
+    std::vector<IpAddr> peer_addrs_ = {ip("10.0.0.100"), ip("10.0.0.101")};  // in advert_from()
 };
 
 }  // namespace vrrp::test

@@ -17,8 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 
-Ip4 ip(const char* s) {
-    return *Ip4::parse(s);
+IpAddr ip(const char* s) {
+    return *IpAddr::parse(s);
 }
 
 /// Records what the state machine asks for, as text.
@@ -522,7 +522,7 @@ class Cluster {
     struct Node : FsmListener {
         Cluster* net = nullptr;
         size_t index = 0;
-        Ip4 addr;
+        IpAddr addr;
         std::unique_ptr<Fsm> fsm;
         bool up = false;
         void send_advert(uint8_t priority) override { net->send(index, priority); }
@@ -574,7 +574,7 @@ class Cluster {
   private:
     void send(size_t from, uint8_t priority) {
         Advert a = advert(priority);
-        Ip4 src = nodes_[from]->addr;
+        IpAddr src = nodes_[from]->addr;
         // Deliver 1ms later (timers made in callbacks fire within the same advance()). The
         // timers are kept until the cluster goes away (one per advert, a test sends few).
         auto t = time_.make_timer([this, a, src, from] {

@@ -64,10 +64,10 @@ class VrrpHelperTest : public HelperFixture {
         s.state = static_cast<uint8_t>(state);
         s.identity = identity(conf_vi1());
         s.fingerprint = fingerprint(conf_vi1());
-        s.master = ip("10.0.0.9").value;
+        s.master = ip("10.0.0.9");
         s.transitions = 7;
         s.vip_count = 1;
-        s.vips[0] = SlotVip{ip("10.0.0.100").value, eth0_, 24};
+        s.vips[0] = SlotVip{ip("10.0.0.100"), eth0_, 24};
         return s;
     }
 };
@@ -185,6 +185,37 @@ TEST_F(VrrpHelperTest, InterfacesWorkersAndUpstreams) {
     EXPECT_TRUE(track().fault);
 }
 
+TEST_F(VrrpHelperTest, TheSlotSaysWhichTrackerChangedLast) {
+    // For the status page: the last tracker change ("... failed" / "... recovered") and the
+    // trackers failing now, in config order.
+    start(vrrp_block("track_interface eth1 weight=-10; track_upstream u fault;\n") +
+          "http { upstream u { server 127.0.0.1:1; } }\n");
+    Slot* s = slot("VI_1");
+    ASSERT_NE(s, nullptr);
+    EXPECT_STREQ(s->tracker, "");
+    EXPECT_STREQ(s->failing, "");
+    peer().set_link("eth1", false);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_interface eth1 failed");
+    EXPECT_STREQ(s->failing, "track_interface eth1");
+    EXPECT_EQ(s->priority, 90);
+    peer().set_upstream_ok("u", false);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_upstream u failed");
+    EXPECT_STREQ(s->failing, "track_interface eth1,track_upstream u");
+    EXPECT_EQ(instance("VI_1").state(), State::kFault);
+    peer().set_link("eth1", true);
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "track_interface eth1 recovered");
+    EXPECT_STREQ(s->failing, "track_upstream u");
+    helper_->trackers_changed();  // nothing changed: the last change stays
+    EXPECT_STREQ(s->tracker, "track_interface eth1 recovered");
+    peer().set_link("eth0", false);  // the instance's own link
+    helper_->trackers_changed();
+    EXPECT_STREQ(s->tracker, "interface eth0 failed");
+    EXPECT_STREQ(s->failing, "interface eth0,track_upstream u");
+}
+
 TEST_F(VrrpHelperTest, TrackUpstreamReadsAStreamGroup) {
     if (registry_.find("stream") == nullptr) {
         GTEST_SKIP() << "the stream module is not compiled in";
@@ -248,7 +279,7 @@ TEST_F(VrrpHelperTest, HandedOverBackupContinuesWithItsMaster) {
     s.vip_count = 0;
     peer().claim_slots();
     EXPECT_EQ(instance("VI_1").state(), State::kBackup);
-    EXPECT_EQ(s.master, ip("10.0.0.9").value);
+    EXPECT_EQ(s.master, ip("10.0.0.9"));
     EXPECT_THAT(io_.take(), IsEmpty());  // a backup had no VIPs: nothing to remove
     time_.advance(kDown100 - 1ms);
     EXPECT_EQ(instance("VI_1").state(), State::kBackup);
@@ -258,8 +289,8 @@ TEST_F(VrrpHelperTest, HandedOverBackupContinuesWithItsMaster) {
 
 TEST_F(VrrpHelperTest, CrashedPredecessorsVipsAreRemovedAndItStartsOver) {
     Slot& s = previous_slot(State::kMaster, kDeadPid, vrrp_block());
-    s.vips[0] = SlotVip{ip("10.0.0.77").value, eth0_, 24};  // an address of an older config
-    io_.vips.insert({eth0_, ip("10.0.0.77").value});
+    s.vips[0] = SlotVip{ip("10.0.0.77"), eth0_, 24};  // an address of an older config
+    io_.vips.insert({eth0_, ip("10.0.0.77")});
     peer().claim_slots();
     EXPECT_EQ(instance("VI_1").state(), State::kBackup);
     std::vector<std::string> ev = io_.take();
@@ -273,7 +304,7 @@ TEST_F(VrrpHelperTest, CrashedPredecessorsVipsAreRemovedAndItStartsOver) {
 TEST_F(VrrpHelperTest, InstanceMovedToAnotherRouterIsDropped) {
     // The slot is VI_1 on VRID 51; the new config has VI_1 on VRID 52: another virtual router.
     Slot& s = previous_slot(State::kMaster, 0, vrrp_block());
-    s.vips[0] = SlotVip{ip("10.0.0.77").value, eth0_, 24};
+    s.vips[0] = SlotVip{ip("10.0.0.77"), eth0_, 24};
     uint64_t old_identity = s.identity;
     make(vrrp_block("", "", 52));
     peer().claim_slots();
@@ -289,7 +320,7 @@ TEST_F(VrrpHelperTest, InstanceMovedToAnotherRouterIsDropped) {
 
 TEST_F(VrrpHelperTest, InstanceThatCannotRunDropsWhatItsPredecessorHad) {
     Slot& s = previous_slot(State::kMaster, 0, vrrp_block());
-    io_.vips.insert({eth0_, ip("10.0.0.100").value});
+    io_.vips.insert({eth0_, ip("10.0.0.100")});
     io_.links.erase("eth0");
     peer().claim_slots();
     EXPECT_FALSE(instance("VI_1").running());
@@ -298,7 +329,7 @@ TEST_F(VrrpHelperTest, InstanceThatCannotRunDropsWhatItsPredecessorHad) {
     // The status page shows it not running, not the previous helper's Master.
     EXPECT_EQ(s.state, static_cast<uint8_t>(State::kInit));
     EXPECT_EQ(s.priority, 0);
-    EXPECT_EQ(s.master, 0u);
+    EXPECT_TRUE(s.master.empty());
     EXPECT_EQ(s.vip_count, 0u);
 }
 

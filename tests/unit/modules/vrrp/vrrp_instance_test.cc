@@ -114,7 +114,7 @@ TEST_F(VrrpInstanceTest, HigherPriorityAdvertTakesAMasterToBackupAndRemovesTheVi
     // No more adverts from a backup.
     time_.advance(3s);
     EXPECT_THAT(io_.take_priorities("eth0"), IsEmpty());
-    EXPECT_EQ(slot("VI_1")->master, ip("10.0.0.2").value);
+    EXPECT_EQ(slot("VI_1")->master, ip("10.0.0.2"));
 }
 
 TEST_F(VrrpInstanceTest, LowerPriorityAdvertDoesNotMoveAMaster) {
@@ -310,19 +310,19 @@ TEST_F(VrrpInstanceTest, SlotShowsTheStateForTheStatusPageAndTheNextHelper) {
     EXPECT_EQ(s->transitions, 1u);
     time_.advance(kDown100);
     EXPECT_EQ(s->state, static_cast<uint8_t>(State::kMaster));
-    EXPECT_EQ(s->master, ip("10.0.0.1").value);
+    EXPECT_EQ(s->master, ip("10.0.0.1"));
     EXPECT_EQ(s->transitions, 2u);
     EXPECT_GT(s->last_change_ms, 0);
     ASSERT_EQ(s->vip_count, 2u);
-    EXPECT_EQ(s->vips[0].addr, ip("10.0.0.100").value);
+    EXPECT_EQ(s->vips[0].addr, ip("10.0.0.100"));
     EXPECT_EQ(s->vips[0].ifindex, eth0_);
     EXPECT_EQ(s->vips[0].prefix, 24);
-    EXPECT_EQ(s->vips[1].addr, ip("10.0.0.101").value);
+    EXPECT_EQ(s->vips[1].addr, ip("10.0.0.101"));
     EXPECT_EQ(s->vips[1].ifindex, eth1_);
     EXPECT_EQ(s->vips[1].prefix, 32);
     advert_from("10.0.0.2", 150);
     EXPECT_EQ(s->state, static_cast<uint8_t>(State::kBackup));
-    EXPECT_EQ(s->master, ip("10.0.0.2").value);
+    EXPECT_EQ(s->master, ip("10.0.0.2"));
     EXPECT_EQ(s->vip_count, 0u);
     EXPECT_EQ(s->transitions, 3u);
 }

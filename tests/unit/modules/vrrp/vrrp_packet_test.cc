@@ -21,8 +21,8 @@ std::vector<uint8_t> hex(std::string_view h) {
     return out;
 }
 
-Ip4 ip(const char* s) {
-    return *Ip4::parse(s);
+IpAddr ip(const char* s) {
+    return *IpAddr::parse(s);
 }
 
 // Captured from keepalived 2.2.7 (`state MASTER; virtual_router_id 51; priority 100;
@@ -174,10 +174,10 @@ TEST(VrrpPacketTest, IgnoresLinkLayerPadding) {
 TEST(VrrpPacketTest, RejectsNonIpv4AndNonVrrp) {
     Received r;
     std::vector<uint8_t> p = v2_packet();
-    p[0] = 0x65;
-    EXPECT_EQ(decode(p, 2, r), DecodeError::kNotIpv4);
+    p[0] = 0x55;  // IP version 5
+    EXPECT_EQ(decode(p, 2, r), DecodeError::kNotIp);
     p[0] = 0x44;  // IHL 4 words < 20 bytes
-    EXPECT_EQ(decode(p, 2, r), DecodeError::kNotIpv4);
+    EXPECT_EQ(decode(p, 2, r), DecodeError::kNotIp);
     p = v2_packet();
     p[9] = 17;
     EXPECT_EQ(decode(p, 2, r), DecodeError::kNotVrrp);
@@ -219,7 +219,7 @@ TEST(VrrpPacketTest, RejectsBadChecksum) {
     a.priority = 100;
     a.addrs = {ip("10.77.0.100")};
     a.version = 3;
-    std::vector<uint8_t> v = encode(a, Ip4{0}, Ip4{0});
+    std::vector<uint8_t> v = encode(a, IpAddr::from_v4(0), IpAddr::from_v4(0));
     v[6] = v[7] = 0;
     uint16_t c = checksum_fold(checksum_add(v));
     v[6] = static_cast<uint8_t>(c >> 8);
@@ -281,6 +281,128 @@ TEST(VrrpPacketTest, CheckAddresses) {
     Advert owner = v2_advert();
     owner.priority = kPriorityOwner;
     EXPECT_EQ(check(owner, e), Verdict::kAcceptMismatch);
+}
+
+// ---- IPv6 (RFC 5798 §5.1.2, §5.2.8 with the RFC 8200 §8.1 pseudo-header, §7.1) ----
+
+// VRRPv3 from fe80::1 to ff02::12: VRID 51, priority 100, 1s, fd77::100. The checksum was
+// computed apart from halo (Python: one's complement sum over source, destination, 32-bit
+// length, three zeros, Next Header 112, then the message).
+constexpr std::string_view kV6Message =
+    "31336401"                          // v3 advertisement, VRID 51, priority 100, 1 address
+    "00646dd0"                          // max adver int 100 cs, checksum
+    "fd770000000000000000000000000100"  // fd77::100
+    ;
+
+/// `message` behind an IPv6 header (what the helper's socket rebuilds from ancillary data).
+std::vector<uint8_t> v6_datagram(std::span<const uint8_t> message, IpAddr src, IpAddr dst,
+                                 uint8_t hops = 255) {
+    std::vector<uint8_t> d(kIp6HeaderSize, 0);
+    d[0] = 0x60;
+    d[4] = static_cast<uint8_t>(message.size() >> 8);
+    d[5] = static_cast<uint8_t>(message.size());
+    d[6] = kIpProtoVrrp;
+    d[7] = hops;
+    std::copy_n(src.bytes.begin(), 16, d.begin() + 8);
+    std::copy_n(dst.bytes.begin(), 16, d.begin() + 24);
+    d.insert(d.end(), message.begin(), message.end());
+    return d;
+}
+
+Advert v6_advert() {
+    Advert a;
+    a.version = 3;
+    a.vrid = 51;
+    a.priority = 100;
+    a.interval = 1s;
+    a.addrs = {ip("fd77::100")};
+    return a;
+}
+
+TEST(VrrpPacketTest, EncodesIpv6WithTheIpv6PseudoHeader) {
+    EXPECT_EQ(encode(v6_advert(), ip("fe80::1"), kMulticastGroup6), hex(kV6Message));
+    EXPECT_EQ(kMulticastGroup6, ip("ff02::12"));
+    // Another source changes the checksum: the pseudo-header covers it.
+    EXPECT_NE(encode(v6_advert(), ip("fe80::2"), kMulticastGroup6), hex(kV6Message));
+}
+
+TEST(VrrpPacketTest, DecodesIpv6) {
+    Received r;
+    std::vector<uint8_t> d = v6_datagram(hex(kV6Message), ip("fe80::1"), kMulticastGroup6);
+    ASSERT_EQ(decode(d, 3, r), DecodeError::kOk);
+    EXPECT_EQ(r.src, ip("fe80::1"));
+    EXPECT_EQ(r.dst, ip("ff02::12"));
+    EXPECT_TRUE(r.src.is_link_local());
+    EXPECT_EQ(r.ttl, 255);
+    EXPECT_EQ(r.advert, v6_advert());
+    EXPECT_EQ(r.advert.addrs[0].text(), "fd77::100");
+    // Round trip with several addresses.
+    Advert a = v6_advert();
+    a.addrs = {ip("fd77::1"), ip("2001:db8::5"), ip("fe80::12")};
+    a.interval = 40950ms;
+    a.priority = 255;
+    ASSERT_EQ(
+        decode(v6_datagram(encode(a, ip("fe80::9"), ip("fe80::7")), ip("fe80::9"), ip("fe80::7")),
+               3, r),
+        DecodeError::kOk);
+    EXPECT_EQ(r.advert, a);
+}
+
+TEST(VrrpPacketTest, Ipv6ReceiveChecks) {
+    Received r;
+    std::vector<uint8_t> msg = hex(kV6Message);
+    IpAddr src = ip("fe80::1");
+    // RFC 5798 §7.1: MUST verify the Hop Limit is 255.
+    EXPECT_EQ(decode(v6_datagram(msg, src, kMulticastGroup6, 254), 3, r), DecodeError::kBadTtl);
+    EXPECT_EQ(decode(v6_datagram(msg, src, kMulticastGroup6, 1), 3, r), DecodeError::kBadTtl);
+    // ...the checksum: another source, destination, or a flipped bit.
+    EXPECT_EQ(decode(v6_datagram(msg, ip("fe80::2"), kMulticastGroup6), 3, r),
+              DecodeError::kBadChecksum);
+    EXPECT_EQ(decode(v6_datagram(msg, src, ip("ff02::1")), 3, r), DecodeError::kBadChecksum);
+    std::vector<uint8_t> bad = msg;
+    bad[23] ^= 1;
+    EXPECT_EQ(decode(v6_datagram(bad, src, kMulticastGroup6), 3, r), DecodeError::kBadChecksum);
+    // ...the version: VRRPv2 has no IPv6 (RFC 3768 is IPv4 only).
+    EXPECT_EQ(decode(v6_datagram(msg, src, kMulticastGroup6), 2, r), DecodeError::kBadVersion);
+    // ...that the packet holds every address the count announces.
+    std::vector<uint8_t> two = msg;
+    two[3] = 2;
+    EXPECT_EQ(decode(v6_datagram(two, src, kMulticastGroup6), 3, r), DecodeError::kTruncated);
+    std::vector<uint8_t> d = v6_datagram(msg, src, kMulticastGroup6);
+    d.resize(d.size() - 1);  // the payload length says one octet more than there is
+    EXPECT_EQ(decode(d, 3, r), DecodeError::kTruncated);
+    d = v6_datagram(msg, src, kMulticastGroup6);
+    d[6] = 17;  // Next Header UDP
+    EXPECT_EQ(decode(d, 3, r), DecodeError::kNotVrrp);
+    d.resize(30);
+    EXPECT_EQ(decode(d, 3, r), DecodeError::kTruncated);
+}
+
+TEST(VrrpPacketTest, Ipv6AddressListCheck) {
+    Expect e;
+    e.vrid = 51;
+    e.priority = 100;
+    e.addrs = {ip("fd77::100")};
+    EXPECT_EQ(check(v6_advert(), e), Verdict::kAccept);
+    e.addrs = {ip("fd77::101")};
+    EXPECT_EQ(check(v6_advert(), e), Verdict::kAddressMismatch);
+}
+
+TEST(VrrpPacketTest, AddressTextAndOrder) {
+    EXPECT_EQ(ip("FD77:0:0::1").text(), "fd77::1");
+    EXPECT_EQ(ip("10.1.2.3").text(), "10.1.2.3");
+    EXPECT_EQ(IpAddr{}.text(), "");
+    EXPECT_FALSE(IpAddr::parse("fd77::1/64"));
+    EXPECT_FALSE(IpAddr::parse("10.0.0.256"));
+    // RFC 5798 §6.4.3 compares addresses as unsigned integers: network order octets.
+    EXPECT_LT(ip("fe80::1"), ip("fe80::2"));
+    EXPECT_LT(ip("fe80::ff"), ip("fe80::1:0"));
+    EXPECT_LT(ip("10.0.0.255"), ip("10.0.1.0"));
+    EXPECT_EQ(ip("10.0.1.0").v4_value(), 0x0A000100u);
+    EXPECT_TRUE(ip("fe80::1").is_link_local());
+    EXPECT_TRUE(ip("febf::1").is_link_local());
+    EXPECT_FALSE(ip("fec0::1").is_link_local());
+    EXPECT_FALSE(ip("fd77::1").is_link_local());
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ class VrrpSyncTest : public HelperFixture {
     State state(const char* name) { return instance(name).state(); }
     /// An advert from `from` for VI_2 (VRID 52 on eth1, its address).
     void advert_vi2(const char* from, uint8_t priority) {
-        std::vector<Ip4> saved = peer_addrs_;
+        std::vector<IpAddr> saved = peer_addrs_;
         peer_addrs_ = {ip("10.0.1.100")};
         advert_from(from, priority, "eth1", 52);
         peer_addrs_ = saved;

@@ -1,0 +1,162 @@
+// FastCGI on the wire (the FastCGI Specification 1.0): the request as BEGIN_REQUEST, PARAMS
+// and STDIN records, the response's STDOUT records joined into the CGI answer, STDERR records
+// logged as nginx logs them, END_REQUEST ending it.
+
+#include <algorithm>
+#include <cctype>
+
+#include "modules/fastcgi/fastcgi.h"
+
+namespace mod::fastcgi {
+
+void record_head(uint8_t type, size_t len, std::string& out) {
+    char h[8] = {static_cast<char>(kVersion1),
+                 static_cast<char>(type),
+                 static_cast<char>(kRequestId >> 8),
+                 static_cast<char>(kRequestId & 0xff),
+                 static_cast<char>((len >> 8) & 0xff),
+                 static_cast<char>(len & 0xff),
+                 0,
+                 0};
+    out.append(h, sizeof(h));
+}
+
+namespace {
+
+void append_length(size_t n, std::string& out) {
+    if (n < 128) {
+        out += static_cast<char>(n);
+        return;
+    }
+    // §3.4: four bytes, the high bit of the first set.
+    out += static_cast<char>(((n >> 24) & 0x7f) | 0x80);
+    out += static_cast<char>((n >> 16) & 0xff);
+    out += static_cast<char>((n >> 8) & 0xff);
+    out += static_cast<char>(n & 0xff);
+}
+
+}  // namespace
+
+void name_value(std::string_view name, std::string_view value, std::string& out) {
+    append_length(name.size(), out);
+    append_length(value.size(), out);
+    out.append(name);
+    out.append(value);
+}
+
+std::string FastcgiCodec::request_head(const http::Request& r, bool) {
+    std::string pairs;
+    proxy::cgi_params(
+        r, c_.params, *c_.pass_request_headers,
+        [&](std::string_view name, std::string_view value) { name_value(name, value, pairs); });
+    std::string out;
+    out.reserve(16 + pairs.size() + 8 * (pairs.size() / 32768 + 2));
+    record_head(kBeginRequest, 8, out);
+    char body[8] = {0,
+                    static_cast<char>(kResponder),
+                    static_cast<char>(*c_.keep_conn ? kKeepConn : 0),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0};
+    out.append(body, sizeof(body));
+    for (size_t at = 0; at < pairs.size(); at += 32768) {
+        size_t len = std::min<size_t>(32768, pairs.size() - at);
+        record_head(kParams, len, out);
+        out.append(pairs, at, len);
+    }
+    record_head(kParams, 0, out);
+    return out;
+}
+
+void FastcgiCodec::reset() {
+    in_record_ = false;
+    type_ = 0;
+    content_left_ = 0;
+    padding_left_ = 0;
+}
+
+proxy::Codec::Decoded FastcgiCodec::decode(ev::Buffer& raw, ev::Buffer& out,
+                                           std::vector<std::string>& messages, std::string& why) {
+    for (;;) {
+        if (!in_record_) {
+            if (raw.size() < 8) {
+                return Decoded::kMore;
+            }
+            auto h = reinterpret_cast<const unsigned char*>(raw.data());
+            if (h[0] != kVersion1) {
+                why = "upstream sent unsupported FastCGI protocol version: " + std::to_string(h[0]);
+                return Decoded::kError;
+            }
+            if (((h[2] << 8) | h[3]) != kRequestId) {
+                why = "upstream sent unexpected FastCGI request id " +
+                      std::to_string((h[2] << 8) | h[3]);
+                return Decoded::kError;
+            }
+            uint8_t type = h[1];
+            size_t len = static_cast<size_t>((h[4] << 8) | h[5]);
+            size_t pad = h[6];
+            if (type == kStderr || type == kEndRequest) {
+                // Taken whole: a message is logged at once, the end checked.
+                if (raw.size() < 8 + len + pad) {
+                    return Decoded::kMore;
+                }
+                std::string_view msg(raw.data() + 8, len);
+                if (type == kEndRequest) {
+                    raw.consume(8 + len + pad);
+                    in_record_ = false;
+                    return Decoded::kEnd;
+                }
+                // nginx trims the line ends, dots and spaces at the end.
+                while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r' ||
+                                        msg.back() == '.' || msg.back() == ' ')) {
+                    msg.remove_suffix(1);
+                }
+                if (len > 0) {
+                    messages.push_back("FastCGI sent in stderr: \"" + std::string(msg) + "\"");
+                }
+                raw.consume(8 + len + pad);
+                continue;
+            }
+            if (type != kStdout) {
+                why = "upstream sent unexpected FastCGI record: " + std::to_string(type);
+                return Decoded::kError;
+            }
+            raw.consume(8);
+            in_record_ = true;
+            type_ = type;
+            content_left_ = len;
+            padding_left_ = pad;
+        }
+        if (content_left_ > 0) {
+            size_t n = std::min(content_left_, raw.size());
+            out.append(std::string_view(raw.data(), n));
+            raw.consume(n);
+            content_left_ -= n;
+        }
+        if (content_left_ == 0 && padding_left_ > 0) {
+            size_t n = std::min(padding_left_, raw.size());
+            raw.consume(n);
+            padding_left_ -= n;
+        }
+        if (content_left_ > 0 || padding_left_ > 0) {
+            return Decoded::kMore;
+        }
+        in_record_ = false;
+    }
+}
+
+bool FastcgiCodec::fatal_message(std::string_view msg) const {
+    if (!c_.catch_stderr) {
+        return false;
+    }
+    for (const std::string& s : *c_.catch_stderr) {
+        if (msg.find(s) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace mod::fastcgi
