@@ -22,8 +22,8 @@
 
 #include "core/conf_context.h"
 #include "core/log.h"
-#include "core/named.h"
 #include "core/shm.h"
+#include "core/shm_table.h"
 #include "core/status.h"
 
 namespace core {
@@ -37,7 +37,7 @@ inline constexpr size_t kMaxKeyLength = 255;
 /// nginx: `limit_conn zone number` takes 1..65535.
 inline constexpr uint32_t kMaxConn = 65535;
 /// nginx: a zone of less than 8 pages is refused ("is too small").
-inline constexpr uint64_t kMinZoneSize = 8 * 4096;
+inline constexpr uint64_t kMinZoneSize = core::kMinTableZoneSize;
 
 /// What acquire() decided.
 enum class Outcome : uint8_t {
@@ -62,13 +62,7 @@ struct ZoneStats {
 };
 
 /// The part of a zone in shared memory (its pool's root object).
-struct Shared {
-    uint64_t magic = 0;
-    uint32_t buckets = 0;
-    Node** table = nullptr;
-    char* key_text = nullptr;  // the `limit_conn_zone` key, to refuse a reload that changes it
-    uint32_t key_len = 0;
-    std::atomic<uint64_t> keys{0};
+struct Shared : core::ShmTableHead<Node> {
     std::atomic<uint64_t> passed{0};
     std::atomic<uint64_t> rejected{0};
     std::atomic<uint64_t> rejected_dry_run{0};
@@ -77,17 +71,11 @@ struct Shared {
 /// One `limit_conn_zone` of a cycle (its process-local handle; the counts are in shared
 /// memory). A module may derive from it to keep its key's compiled form. Owned by the cycle's
 /// Registry; usable in every process once the cycle's zones are initialized.
-class Zone {
+class Zone : public core::ShmTable<Node, Shared> {
   public:
     Zone(std::string name, uint64_t size, std::string key_text, std::string where);
     virtual ~Zone();
-    Zone(const Zone&) = delete;
-    Zone& operator=(const Zone&) = delete;
 
-    const std::string& name() const { return name_; }
-    uint64_t size() const { return size_; }
-    const std::string& key_text() const { return key_text_; }
-    const std::string& where() const { return where_; }
     /// "http" or "stream" (set by the module that declared it).
     std::string_view kind() const { return kind_; }
     void set_kind(std::string_view k) { kind_ = k; }
@@ -96,7 +84,6 @@ class Zone {
     /// tests on a segment of their own): formats the table, or takes the previous cycle's when
     /// `reused`. Fails when the zone is too small or a reload changed the key.
     core::Status attach(core::ShmZone& shm, bool reused);
-    bool attached() const { return shared_ != nullptr; }
 
     /// Counts one more holder of `key` (1..kMaxKeyLength bytes) unless it holds `limit`
     /// already. kPassed sets `node`, to be given back to release(). Counts the outcome in the
@@ -119,15 +106,7 @@ class Zone {
     }
 
   private:
-    Node* find_locked(std::string_view key, uint32_t hash) const;
-
-    std::string name_;
-    uint64_t size_;
-    std::string key_text_;
-    std::string where_;
     std::string_view kind_ = "http";
-    core::ShmPool* pool_ = nullptr;
-    Shared* shared_ = nullptr;
 };
 
 /// A count held by a request or session: released when destroyed.
@@ -199,16 +178,5 @@ class Registry {
 /// whole argument ("invalid parameter" when it does not start with `zone=`).
 core::Status parse_zone_arg(core::ConfContext& cf, std::string_view arg, std::string& name,
                             uint64_t& size);
-
-/// The levels `limit_conn_log_level` takes (nginx's: info, notice, warn, error).
-inline constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
-
-/// The number of hash buckets of a zone of `size` bytes (the rest holds the nodes).
-uint32_t bucket_count(uint64_t size);
 
 }  // namespace limit_conn

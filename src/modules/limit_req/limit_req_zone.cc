@@ -35,16 +35,6 @@ namespace {
 
 constexpr uint64_t kMagic = 0x6c696d6974726571ull;  // "limitreq"
 
-// FNV-1a: the same value in every process (and every build), unlike std::hash.
-uint32_t hash_of(std::string_view key) {
-    uint32_t h = 2166136261u;
-    for (unsigned char c : key) {
-        h ^= c;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 }  // namespace
 
 std::string_view status_name(LimitStatus s) {
@@ -72,71 +62,16 @@ core::LogLevel delay_log_level(core::LogLevel limit_level) {
     return static_cast<core::LogLevel>(static_cast<int>(limit_level) + 1);
 }
 
-uint32_t bucket_count(uint64_t size) {
-    // About one bucket per 128 bytes of zone (a node of a short key takes a 64- or 128-byte
-    // block), the table in one block of the pool without its power-of-two rounding wasting it.
-    uint64_t bytes = 512;
-    while (bytes * 2 <= size / 16 && bytes < (uint64_t{1} << 24)) {
-        bytes *= 2;
-    }
-    return static_cast<uint32_t>((bytes - 16) / sizeof(Node*));
-}
-
 Zone::Zone(std::string name, uint64_t size, std::string key_text, uint64_t rate, std::string where)
-    : name_(std::move(name)),
-      size_(size),
-      key_text_(std::move(key_text)),
-      rate_(rate),
-      where_(std::move(where)) {}
+    : ShmTable(std::move(name), size, std::move(key_text), std::move(where)), rate_(rate) {}
 
 Zone::~Zone() = default;
 
 core::Status Zone::attach(core::ShmZone& shm, bool reused) {
-    core::ShmPool& pool = shm.pool();
-    pool_ = &pool;
-    if (reused && pool.root != nullptr) {
-        auto* sh = static_cast<Shared*>(pool.root);
-        if (sh->magic != kMagic) {
-            return core::Status::error("zone \"" + name_ + "\" holds other data in " + where_);
-        }
-        std::string_view before(sh->key_text, sh->key_len);
-        if (before != key_text_) {
-            return core::Status::error("limit_req \"" + name_ + "\" uses the \"" + key_text_ +
-                                       "\" key while previously it used the \"" +
-                                       std::string(before) + "\" key in " + where_);
-        }
-        shared_ = sh;
-        return core::Status::ok();
-    }
-    std::string too_small = "zone \"" + name_ + "\" is too small in " + where_;
-    auto* sh = pool.root_object<Shared>(false);
-    if (sh == nullptr) {
-        return core::Status::error(too_small);
-    }
-    uint32_t buckets = bucket_count(size_);
-    sh->table = static_cast<Node**>(pool.alloc(buckets * sizeof(Node*)));
-    sh->key_text = static_cast<char*>(pool.alloc(key_text_.size() + 1));
-    if (sh->table == nullptr || sh->key_text == nullptr) {
-        return core::Status::error(too_small);
-    }
-    memcpy(sh->key_text, key_text_.data(), key_text_.size());
-    sh->key_len = static_cast<uint32_t>(key_text_.size());
-    sh->buckets = buckets;
-    sh->magic = kMagic;
-    shared_ = sh;
-    return core::Status::ok();
+    return attach_table(shm, reused, kMagic, "limit_req");
 }
 
 // ---- the buckets (the caller holds the zone's lock in the *_locked and LRU helpers) ----
-
-Node* Zone::find_locked(std::string_view key, uint32_t hash) const {
-    for (Node* n = shared_->table[hash % shared_->buckets]; n != nullptr; n = n->next) {
-        if (n->hash == hash && n->key() == key) {
-            return n;
-        }
-    }
-    return nullptr;
-}
 
 void Zone::lru_unlink(Node* n) {
     (n->lru_prev != nullptr ? n->lru_prev->lru_next : shared_->lru_head) = n->lru_next;
@@ -156,15 +91,8 @@ void Zone::lru_push_front(Node* n) {
 }
 
 void Zone::remove_locked(Node* n) {
-    Node** p = &shared_->table[n->hash % shared_->buckets];
-    while (*p != nullptr && *p != n) {
-        p = &(*p)->next;
-    }
-    if (*p != nullptr) {
-        *p = n->next;
-    }
+    unlink_locked(n);
     lru_unlink(n);
-    shared_->keys.fetch_sub(1, std::memory_order_relaxed);
     pool_->free_locked(n);
 }
 
@@ -214,7 +142,7 @@ void Zone::expire_locked(int n, int64_t now) {
 Zone::Lookup Zone::lookup(std::string_view key, uint64_t burst, bool account, int64_t now,
                           uint64_t& excess, Node*& held) {
     held = nullptr;
-    uint32_t hash = hash_of(key);
+    uint32_t hash = core::shm_key_hash(key);
     core::ShmLockGuard guard(pool_->mutex());
     if (Node* n = find_locked(key, hash); n != nullptr) {
         lru_unlink(n);
@@ -240,26 +168,19 @@ Zone::Lookup Zone::lookup(std::string_view key, uint64_t burst, bool account, in
         return Lookup::kAgain;
     }
     excess = 0;
-    size_t bytes = sizeof(Node) + key.size();
     expire_locked(1, now);
-    auto* n = static_cast<Node*>(pool_->alloc_locked(bytes));
+    Node* n = alloc_locked(key);
     if (n == nullptr) {
         expire_locked(0, now);
-        n = static_cast<Node*>(pool_->alloc_locked(bytes));
+        n = alloc_locked(key);
         if (n == nullptr) {
             HALO_LOG(kAlert, "could not allocate node in limit_req zone \"%s\"", name_.c_str());
             return Lookup::kNoMemory;
         }
     }
-    n->hash = hash;
-    n->len = static_cast<uint16_t>(key.size());
     n->excess = 0;
-    memcpy(n->data(), key.data(), key.size());
-    Node*& head = shared_->table[hash % shared_->buckets];
-    n->next = head;
-    head = n;
+    link_locked(n, key, hash);
     lru_push_front(n);
-    shared_->keys.fetch_add(1, std::memory_order_relaxed);
     if (account) {
         n->last = now;
         n->count = 0;
@@ -320,7 +241,7 @@ std::optional<BucketView> Zone::bucket(std::string_view key) const {
         return std::nullopt;
     }
     core::ShmLockGuard guard(pool_->mutex());
-    const Node* n = find_locked(key, hash_of(key));
+    const Node* n = find_locked(key, core::shm_key_hash(key));
     if (n == nullptr) {
         return std::nullopt;
     }
@@ -430,20 +351,7 @@ core::Status parse_zone_args(core::ConfContext& cf, std::span<const std::string>
     for (const std::string& arg : args) {
         std::string_view a(arg);
         if (a.starts_with("zone=")) {
-            std::string_view spec = a.substr(5);
-            size_t colon = spec.find(':');
-            if (colon == std::string_view::npos) {
-                return cf.error("invalid zone size \"" + arg + "\"");
-            }
-            name = std::string(spec.substr(0, colon));
-            auto sz = core::parse_size(spec.substr(colon + 1));
-            if (!sz) {
-                return cf.error("invalid zone size \"" + arg + "\"");
-            }
-            if (sz->bytes < kMinZoneSize) {
-                return cf.error("zone \"" + arg + "\" is too small");
-            }
-            size = sz->bytes;
+            HALO_TRY(core::parse_zone_spec(cf, a, name, size));
             continue;
         }
         if (a.starts_with("rate=")) {
@@ -490,13 +398,8 @@ core::Status Registry::add_zone(core::ConfContext& cf, const void* tag,
         return cf.error(std::string(cf.name()) + " \"" + z->name() +
                         "\" is already bound to key \"" + z->key_text() + "\"");
     }
-    if (cf.cycle().find_shm_zone(zone->name()) != nullptr) {
-        return cf.error("the shared memory zone \"" + zone->name() +
-                        "\" is already declared for a different use");
-    }
     core::Status err = core::Status::ok();
-    core::ShmZone* shm =
-        cf.cycle().add_shm_zone(zone->name(), zone->size(), tag, cf.node().where(), err);
+    core::ShmZone* shm = core::add_table_zone(cf, zone->name(), zone->size(), tag, err);
     if (shm == nullptr) {
         return err;
     }

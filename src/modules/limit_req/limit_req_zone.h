@@ -28,8 +28,8 @@
 
 #include "core/conf_context.h"
 #include "core/log.h"
-#include "core/named.h"
 #include "core/shm.h"
+#include "core/shm_table.h"
 #include "core/status.h"
 
 namespace core {
@@ -41,7 +41,7 @@ namespace limit_req {
 /// nginx: a key longer than this is not limited (an error line says so).
 inline constexpr size_t kMaxKeyLength = 65535;
 /// nginx: a zone of less than 8 pages is refused ("is too small").
-inline constexpr uint64_t kMinZoneSize = 8 * 4096;
+inline constexpr uint64_t kMinZoneSize = core::kMinTableZoneSize;
 /// nginx: a key idle this long whose excess has drained may be expired for a new one.
 inline constexpr int64_t kIdleExpireMs = 60000;
 /// `nodelay`: no excess is ever delayed (nginx's NGX_MAX_INT_T_VALUE / 1000, in thousandths).
@@ -78,15 +78,9 @@ struct ZoneStats {
 };
 
 /// The part of a zone in shared memory (its pool's root object).
-struct Shared {
-    uint64_t magic = 0;
-    uint32_t buckets = 0;
-    Node** table = nullptr;
+struct Shared : core::ShmTableHead<Node> {
     Node* lru_head = nullptr;  // the most recently used key
     Node* lru_tail = nullptr;  // the least recently used: expired first
-    char* key_text = nullptr;  // the `limit_req_zone` key, to refuse a reload that changes it
-    uint32_t key_len = 0;
-    std::atomic<uint64_t> keys{0};
     std::atomic<uint64_t> passed{0};
     std::atomic<uint64_t> delayed{0};
     std::atomic<uint64_t> rejected{0};
@@ -104,25 +98,18 @@ struct BucketView {
 /// One `limit_req_zone` of a cycle (its process-local handle; the buckets are in shared
 /// memory). A module may derive from it to keep its key's compiled form. Owned by the cycle's
 /// Registry; usable in every process once the cycle's zones are initialized.
-class Zone {
+class Zone : public core::ShmTable<Node, Shared> {
   public:
     /// `rate`: in thousandths of a request per second (10r/s is 10000, 1r/m is 16).
     Zone(std::string name, uint64_t size, std::string key_text, uint64_t rate, std::string where);
     virtual ~Zone();
-    Zone(const Zone&) = delete;
-    Zone& operator=(const Zone&) = delete;
 
-    const std::string& name() const { return name_; }
-    uint64_t size() const { return size_; }
-    const std::string& key_text() const { return key_text_; }
     uint64_t rate() const { return rate_; }
-    const std::string& where() const { return where_; }
 
     /// The init hook of its ShmZone (in the master, before the workers exist; also usable by
     /// tests on a segment of their own): formats the table, or takes the previous cycle's when
     /// `reused`. Fails when the zone is too small or a reload changed the key.
     core::Status attach(core::ShmZone& shm, bool reused);
-    bool attached() const { return shared_ != nullptr; }
 
     /// What lookup() found.
     enum class Lookup : uint8_t {
@@ -159,20 +146,13 @@ class Zone {
     std::optional<BucketView> bucket(std::string_view key) const;
 
   private:
-    Node* find_locked(std::string_view key, uint32_t hash) const;
     void lru_unlink(Node* n);
     void lru_push_front(Node* n);
     void remove_locked(Node* n);
     void expire_locked(int n, int64_t now);
     int64_t drained(int64_t ms) const;
 
-    std::string name_;
-    uint64_t size_;
-    std::string key_text_;
     uint64_t rate_;
-    std::string where_;
-    core::ShmPool* pool_ = nullptr;
-    Shared* shared_ = nullptr;
 };
 
 /// One `limit_req zone=name [burst=N] [nodelay | delay=N]` (the zone is resolved after the
@@ -239,17 +219,7 @@ class Registry {
 core::Status parse_zone_args(core::ConfContext& cf, std::span<const std::string> args,
                              std::string& name, uint64_t& size, uint64_t& rate);
 
-/// The levels `limit_req_log_level` takes (nginx's: info, notice, warn, error).
-inline constexpr core::Named<core::LogLevel> kLogLevels[] = {
-    {"info", core::LogLevel::kInfo},
-    {"notice", core::LogLevel::kNotice},
-    {"warn", core::LogLevel::kWarn},
-    {"error", core::LogLevel::kError},
-};
 /// nginx: a delayed request is logged one level below limit_req_log_level (info stays info).
 core::LogLevel delay_log_level(core::LogLevel limit_level);
-
-/// The number of hash buckets of a zone of `size` bytes (the rest holds the nodes).
-uint32_t bucket_count(uint64_t size);
 
 }  // namespace limit_req

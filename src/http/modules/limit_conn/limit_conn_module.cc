@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/limit_conf.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/named.h"
@@ -33,22 +34,8 @@ struct HttpZone : limit_conn::Zone {
     http::ComplexValue key;
 };
 
-struct LimitConnLocConf : core::ConfBase {
-    std::shared_ptr<limit_conn::LimitList> limits;  // this level's, else the inherited ones
-    std::optional<core::LogLevel> log_level;        // error
-    std::optional<int> status;                      // 503
-    std::optional<bool> dry_run;                    // off
-};
-
-Status merge(const LimitConnLocConf& parent, LimitConnLocConf& child) {
-    if (!child.limits) {
-        child.limits = parent.limits;
-    }
-    core::inherit(child.log_level, parent.log_level, core::LogLevel::kError);
-    core::inherit(child.status, parent.status, 503);
-    core::inherit(child.dry_run, parent.dry_run, false);
-    return Status::ok();
-}
+struct HttpLimitConn;
+using LimitConnLocConf = core::LimitConf<limit_conn::LimitList, HttpLimitConn>;
 
 Status set_zone(ConfContext& cf) {
     const std::string& key = cf.arg(0);
@@ -67,15 +54,13 @@ Status set_limit(ConfContext& cf, LimitConnLocConf& conf) {
     return cf.cycle().attachment<limit_conn::Registry>().add_limit(cf, &kZoneTag, conf.limits);
 }
 
-constexpr char kStatusRange[] = "it must be between 400 and 599";
-
 constexpr core::Directive kDirectives[] = {
     {"limit_conn_zone", core::kCtxHttp, core::kArgs2, core::setter_noconf<&set_zone>()},
     {"limit_conn", core::kCtxHttpAll, core::kArgs2, core::setter<&set_limit>()},
     {"limit_conn_log_level", core::kCtxHttpAll, core::kArgs1,
-     core::enum_slot<&LimitConnLocConf::log_level, limit_conn::kLogLevels>()},
+     core::enum_slot<&LimitConnLocConf::log_level, core::kLimitLogLevels>()},
     {"limit_conn_status", core::kCtxHttpAll, core::kArgs1,
-     core::slot<&LimitConnLocConf::status, 400, 599, kStatusRange>()},
+     core::slot<&LimitConnLocConf::status, 400, 599, core::kLimitStatusRange>()},
     {"limit_conn_dry_run", core::kCtxHttpAll, core::kArgs1,
      core::slot<&LimitConnLocConf::dry_run>()},
 };

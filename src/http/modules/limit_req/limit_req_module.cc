@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/limit_conf.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/named.h"
@@ -38,22 +39,8 @@ struct HttpZone : limit_req::Zone {
     http::ComplexValue key;
 };
 
-struct LimitReqLocConf : core::ConfBase {
-    std::shared_ptr<limit_req::LimitList> limits;  // this level's, else the inherited ones
-    std::optional<core::LogLevel> log_level;       // error
-    std::optional<int> status;                     // 503
-    std::optional<bool> dry_run;                   // off
-};
-
-Status merge(const LimitReqLocConf& parent, LimitReqLocConf& child) {
-    if (!child.limits) {
-        child.limits = parent.limits;
-    }
-    core::inherit(child.log_level, parent.log_level, core::LogLevel::kError);
-    core::inherit(child.status, parent.status, 503);
-    core::inherit(child.dry_run, parent.dry_run, false);
-    return Status::ok();
-}
+struct HttpLimitReq;
+using LimitReqLocConf = core::LimitConf<limit_req::LimitList, HttpLimitReq>;
 
 Status set_zone(ConfContext& cf) {
     const std::string& key = cf.arg(0);
@@ -71,7 +58,6 @@ Status set_limit(ConfContext& cf, LimitReqLocConf& conf) {
     return cf.cycle().attachment<limit_req::Registry>().add_limit(cf, conf.limits);
 }
 
-constexpr char kStatusRange[] = "it must be between 400 and 599";
 // nginx's TAKE3; a fourth argument is let through only to refuse `sync` by name.
 constexpr core::Args kArgs3To4{3, 4, false};
 
@@ -79,9 +65,9 @@ constexpr core::Directive kDirectives[] = {
     {"limit_req_zone", core::kCtxHttp, kArgs3To4, core::setter_noconf<&set_zone>()},
     {"limit_req", core::kCtxHttpAll, core::kArgs1To3, core::setter<&set_limit>()},
     {"limit_req_log_level", core::kCtxHttpAll, core::kArgs1,
-     core::enum_slot<&LimitReqLocConf::log_level, limit_req::kLogLevels>()},
+     core::enum_slot<&LimitReqLocConf::log_level, core::kLimitLogLevels>()},
     {"limit_req_status", core::kCtxHttpAll, core::kArgs1,
-     core::slot<&LimitReqLocConf::status, 400, 599, kStatusRange>()},
+     core::slot<&LimitReqLocConf::status, 400, 599, core::kLimitStatusRange>()},
     {"limit_req_dry_run", core::kCtxHttpAll, core::kArgs1, core::slot<&LimitReqLocConf::dry_run>()},
 };
 

@@ -7,7 +7,7 @@
 
 #include "core/module.h"
 #include "http/http.h"
-#include "http/modules/map/map.h"
+#include "modules/map/map_table.h"
 
 namespace mod::http_map {
 namespace {
@@ -36,7 +36,7 @@ class MapBlock : public http::VariableSource {
     }
 
     http::ComplexValue source;
-    MapTable table;
+    map::MapTable table;
     std::vector<std::unique_ptr<http::ComplexValue>> values;
     const http::ComplexValue* default_value = nullptr;  // nullptr: ""
 };
@@ -79,32 +79,10 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry, bo
         map.default_value = map.values.back().get();
         return Status::ok();
     }
-    if (!key.empty() && key[0] == '~') {
-        key.remove_prefix(1);
-        bool caseless = !key.empty() && key[0] == '*';
-        if (caseless) {
-            key.remove_prefix(1);
-        }
-        http::Regex re;
-        Status s = http::Regex::compile(key, caseless, re);
-        if (!s.is_ok()) {
-            return entry_error(entry, s.message());
-        }
-        map.table.add_regex(std::move(re), index);
-        return Status::ok();
+    if (Status s = map.table.add_key(key, index); !s.is_ok()) {
+        return entry_error(entry, s.message());
     }
-    if (!key.empty() && key[0] == '\\') {
-        key.remove_prefix(1);  // "\default", "\~x": the literal key
-    }
-    switch (map.table.add(key, index)) {
-        case MapTable::AddResult::kOk:
-            return Status::ok();
-        case MapTable::AddResult::kInvalid:
-            return entry_error(entry, "invalid hostname or wildcard \"" + std::string(key) + "\"");
-        case MapTable::AddResult::kConflict:
-            break;
-    }
-    return entry_error(entry, "conflicting parameter \"" + std::string(key) + "\"");
+    return Status::ok();
 }
 
 Status set_map(ConfContext& cf, MapMainConf& conf) {

@@ -7,8 +7,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/log.h"
 #include "http/http.h"
@@ -112,35 +114,27 @@ bool get_verify(const http::Request& r, std::string_view, std::string& out) {
     return ssl != nullptr && tls::ssl_client_verify(ssl, out, ocsp_failure(ssl));
 }
 
+/// The rows of tls::kSslValues, each with its getter.
+template <size_t... I>
+constexpr std::array<http::VariableDef, sizeof...(I)> common_rows(std::index_sequence<I...>) {
+    return {http::VariableDef{tls::kSslValues[I].name, &get_ssl<tls::kSslValues[I].get>}...};
+}
+constexpr auto kCommonVariables =
+    common_rows(std::make_index_sequence<std::size(tls::kSslValues)>());
+
+/// http's own.
 constexpr http::VariableDef kVariables[] = {
-    {"ssl_protocol", &get_ssl<&tls::ssl_protocol>},
-    {"ssl_cipher", &get_ssl<&tls::ssl_cipher>},
-    {"ssl_ciphers", &get_ssl<&tls::ssl_ciphers>},
-    {"ssl_curve", &get_ssl<&tls::ssl_curve>},
-    {"ssl_curves", &get_ssl<&tls::ssl_curves>},
-    {"ssl_server_name", &get_ssl<&tls::ssl_server_name>},
-    {"ssl_session_id", &get_ssl<&tls::ssl_session_id>},
-    {"ssl_session_reused", &get_ssl<&tls::ssl_session_reused>},
-    {"ssl_alpn_protocol", &get_ssl<&tls::ssl_alpn_protocol>},
     {"ssl_early_data", &get_early_data},
-    {"ssl_client_cert", &get_ssl<&tls::ssl_client_cert>},
-    {"ssl_client_raw_cert", &get_ssl<&tls::ssl_client_raw_cert>},
     {"ssl_client_escaped_cert", &get_ssl<&tls::ssl_client_escaped_cert>},
-    {"ssl_client_s_dn", &get_ssl<&tls::ssl_client_s_dn>},
-    {"ssl_client_i_dn", &get_ssl<&tls::ssl_client_i_dn>},
-    {"ssl_client_s_dn_legacy", &get_ssl<&tls::ssl_client_s_dn_legacy>},
-    {"ssl_client_i_dn_legacy", &get_ssl<&tls::ssl_client_i_dn_legacy>},
-    {"ssl_client_serial", &get_ssl<&tls::ssl_client_serial>},
-    {"ssl_client_fingerprint", &get_ssl<&tls::ssl_client_fingerprint>},
     {"ssl_client_verify", &get_verify},
-    {"ssl_client_v_start", &get_ssl<&tls::ssl_client_v_start>},
-    {"ssl_client_v_end", &get_ssl<&tls::ssl_client_v_end>},
-    {"ssl_client_v_remain", &get_ssl<&tls::ssl_client_v_remain>},
 };
 
 }  // namespace
 
 Status register_request_side(core::Cycle& cycle, bool verify_client) {
+    for (const http::VariableDef& v : kCommonVariables) {
+        http::add_variable(cycle, v);
+    }
     for (const http::VariableDef& v : kVariables) {
         http::add_variable(cycle, v);
     }

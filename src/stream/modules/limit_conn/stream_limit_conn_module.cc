@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/limit_conf.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "core/named.h"
@@ -30,20 +31,9 @@ struct StreamZone : limit_conn::Zone {
     stream::ComplexValue key;
 };
 
-struct LimitConnSrvConf : core::ConfBase {
-    std::shared_ptr<limit_conn::LimitList> limits;  // this level's, else the stream block's
-    std::optional<core::LogLevel> log_level;        // error
-    std::optional<bool> dry_run;                    // off
-};
-
-Status merge(const LimitConnSrvConf& parent, LimitConnSrvConf& child) {
-    if (!child.limits) {
-        child.limits = parent.limits;
-    }
-    core::inherit(child.log_level, parent.log_level, core::LogLevel::kError);
-    core::inherit(child.dry_run, parent.dry_run, false);
-    return Status::ok();
-}
+struct StreamLimitConn;
+/// (`status` unused: nginx's stream limit_conn has no limit_conn_status, a session ends 503.)
+using LimitConnSrvConf = core::LimitConf<limit_conn::LimitList, StreamLimitConn>;
 
 Status set_zone(ConfContext& cf) {
     const std::string& key = cf.arg(0);
@@ -66,7 +56,7 @@ constexpr core::Directive kDirectives[] = {
     {"limit_conn_zone", core::kCtxStream, core::kArgs2, core::setter_noconf<&set_zone>()},
     {"limit_conn", core::kCtxStreamAll, core::kArgs2, core::setter<&set_limit>()},
     {"limit_conn_log_level", core::kCtxStreamAll, core::kArgs1,
-     core::enum_slot<&LimitConnSrvConf::log_level, limit_conn::kLogLevels>()},
+     core::enum_slot<&LimitConnSrvConf::log_level, core::kLimitLogLevels>()},
     {"limit_conn_dry_run", core::kCtxStreamAll, core::kArgs1,
      core::slot<&LimitConnSrvConf::dry_run>()},
 };

@@ -10,7 +10,7 @@
 
 #include "core/module.h"
 #include "event/runtime.h"
-#include "stream/modules/map/map_table.h"
+#include "modules/map/map_table.h"
 #include "stream/stream.h"
 
 namespace mod::stream_map {
@@ -27,7 +27,7 @@ struct MapBlock {
     std::string name;  // $dst without the '$'
     std::string where;
     stream::ComplexValue source;
-    MapTable table;
+    map::MapTable table;
     std::vector<std::unique_ptr<stream::ComplexValue>> values;
     const stream::ComplexValue* default_value = nullptr;  // nullptr: ""
     bool cacheable = true;
@@ -86,36 +86,10 @@ Status add_entry(ConfContext& cf, MapBlock& map, const core::ConfNode& entry) {
         map.default_value = map.values.back().get();
         return Status::ok();
     }
-    if (!key.empty() && key[0] == '~') {
-        key.remove_prefix(1);
-        bool caseless = !key.empty() && key[0] == '*';
-        if (caseless) {
-            key.remove_prefix(1);
-        }
-        MapRegex re;
-        Status s = MapRegex::compile(key, caseless, re);
-        if (!s.is_ok()) {
-            return entry_error(entry, s.message());
-        }
-        map.table.add_regex(std::move(re), index);
-        return Status::ok();
+    if (Status s = map.table.add_key(key, index); !s.is_ok()) {
+        return entry_error(entry, s.message());
     }
-    if (!key.empty() && key[0] == '\\') {
-        key.remove_prefix(1);  // "\default", "\~x": the literal key
-    }
-    switch (map.table.add(key, index)) {
-        case MapTable::AddResult::kOk:
-            return Status::ok();
-        case MapTable::AddResult::kInvalid:
-            return entry_error(entry, "invalid hostname or wildcard \"" + std::string(key) + "\"");
-        case MapTable::AddResult::kConflict:
-            break;
-    }
-    std::string lowered(key);  // nginx names the key as it compares it
-    for (char& c : lowered) {
-        c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    }
-    return entry_error(entry, "conflicting parameter \"" + lowered + "\"");
+    return Status::ok();
 }
 
 bool get_map(const stream::Session& s, std::string_view name, std::string& out);

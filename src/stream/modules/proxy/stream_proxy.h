@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/conf_context.h"
+#include "core/log.h"
 #include "core/net.h"
 #include "stream/stream.h"
 #include "tls/client_conf.h"
@@ -70,5 +71,34 @@ void hash_key(stream::Session& s, const upstream::Group& group, std::string& out
 
 /// "client: 1.2.3.4, server: 0.0.0.0:53, upstream: ..." for log lines, as nginx ends them.
 std::string log_context(stream::Session& s, const upstream::Peer* peer);
+
+/// What the TCP and UDP halves of a session share (their base): the session, its conf, the
+/// group and the peers tried, nginx's proxy_next_upstream accounting and log lines.
+class PeerAttempts {
+  protected:
+    PeerAttempts(stream::Session& s, const ProxyConf& conf, const upstream::Group& group);
+    ~PeerAttempts() = default;
+
+    /// Picks the next peer and counts the attempt; false when none is live (logged as nginx:
+    /// "no live upstreams while connecting to upstream").
+    bool acquire_peer();
+    /// Gives the peer of this attempt back with `outcome` (once).
+    void release(upstream::Outcome outcome);
+    /// After a failed attempt: whether another peer may be tried (proxy_next_upstream, a peer
+    /// not tried yet, proxy_next_upstream_tries, proxy_next_upstream_timeout).
+    bool may_try_next() const;
+    /// Logs `what` with the session's client, server and upstream.
+    void log(core::LogLevel level, const std::string& what);
+
+    stream::Session& s_;
+    const ProxyConf& c_;
+    const upstream::Group& group_;
+    upstream::PickContext pick_;
+    upstream::Peer peer_;
+    bool released_ = true;
+    int tries_ = 0;
+    int64_t first_ms_ = 0;
+    int64_t attempt_ms_ = 0;
+};
 
 }  // namespace mod::stream_proxy

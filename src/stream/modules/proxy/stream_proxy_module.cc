@@ -2,6 +2,7 @@
 // buffer, UDP limits, bind; proxy_ssl_* (stream_proxy_ssl.cc and the tls layer).
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/module.h"
 #include "event/runtime.h"
@@ -258,6 +259,47 @@ std::string log_context(stream::Session& s, const upstream::Peer* peer) {
         out += ", upstream: \"" + peer->server->addr.text() + "\"";
     }
     return out;
+}
+
+PeerAttempts::PeerAttempts(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
+    : s_(s), c_(conf), group_(group), first_ms_(core::steady_ms()) {
+    pick_.client = s.peer;
+    pick_.tried.assign(group.servers().size(), false);
+    hash_key(s, group, pick_.key);
+}
+
+bool PeerAttempts::acquire_peer() {
+    peer_ = group_.acquire(pick_);
+    if (peer_.index < 0) {
+        log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
+        return false;
+    }
+    released_ = false;
+    pick_.tried[static_cast<size_t>(peer_.index)] = true;
+    tries_++;
+    attempt_ms_ = core::steady_ms();
+    return true;
+}
+
+void PeerAttempts::release(upstream::Outcome outcome) {
+    if (released_) {
+        return;
+    }
+    released_ = true;
+    int64_t now = core::steady_ms();
+    group_.release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
+}
+
+bool PeerAttempts::may_try_next() const {
+    int64_t elapsed = core::steady_ms() - first_ms_;
+    return *c_.next_upstream && static_cast<size_t>(tries_) < group_.servers().size() &&
+           (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
+           (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
+}
+
+void PeerAttempts::log(core::LogLevel level, const std::string& what) {
+    std::string line = what + log_context(s_, peer_.index >= 0 ? &peer_ : nullptr);
+    core::log_conn(level, s_.id, "%s", line.c_str());
 }
 
 extern const core::Module kModule{

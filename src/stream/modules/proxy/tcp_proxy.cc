@@ -27,14 +27,10 @@ constexpr uint64_t kSpliceAfter = 64 * 1024;
 char g_scratch[kScratch];
 ev::Buffer g_tls_scratch;  // what a TLS side gives (decrypted) on its way to the other
 
-class TcpProxy final : public stream::Content {
+class TcpProxy final : public stream::Content, PeerAttempts {
   public:
     TcpProxy(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
-        : s_(s), c_(conf), group_(group), client_side_(this, true), up_side_(this, false) {
-        pick_.client = s.peer;
-        pick_.tried.assign(group.servers().size(), false);
-        hash_key(s, group, pick_.key);
-        first_ms_ = core::steady_ms();
+        : PeerAttempts(s, conf, group), client_side_(this, true), up_side_(this, false) {
         up_flow_.limit.rate = conf.upload_rate->bytes;
         down_flow_.limit.rate = conf.download_rate->bytes;
         // nginx's start_sec: the second the session began in.
@@ -85,22 +81,11 @@ class TcpProxy final : public stream::Content {
     /// What `f` may read now under its rate (SIZE_MAX: no limit); 0 after arming its delay timer.
     size_t allowance(Flow& f, bool from_client);
     void resume(bool from_client);
-    void release(upstream::Outcome outcome);
     void end(int status);
-    void log(core::LogLevel level, const std::string& what);
     ev::Connection& conn(bool client) { return client ? *s_.client : *up_; }
 
-    stream::Session& s_;
-    const ProxyConf& c_;
-    const upstream::Group& group_;
     Side client_side_;
     Side up_side_;
-    upstream::PickContext pick_;
-    upstream::Peer peer_;
-    bool released_ = true;
-    int tries_ = 0;
-    int64_t first_ms_ = 0;
-    int64_t attempt_ms_ = 0;
     bool relaying_ = false;
     bool handshaking_ = false;
     bool done_ = false;
@@ -115,20 +100,6 @@ class TcpProxy final : public stream::Content {
     std::unique_ptr<ev::Connection> up_;
 };
 
-void TcpProxy::log(core::LogLevel level, const std::string& what) {
-    std::string line = what + log_context(s_, peer_.index >= 0 ? &peer_ : nullptr);
-    core::log_conn(level, s_.id, "%s", line.c_str());
-}
-
-void TcpProxy::release(upstream::Outcome outcome) {
-    if (released_) {
-        return;
-    }
-    released_ = true;
-    int64_t now = core::steady_ms();
-    group_.release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
-}
-
 void TcpProxy::end(int status) {
     if (done_) {
         return;
@@ -142,16 +113,10 @@ void TcpProxy::end(int status) {
 }
 
 void TcpProxy::attempt() {
-    peer_ = group_.acquire(pick_);
-    if (peer_.index < 0) {
-        log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
+    if (!acquire_peer()) {
         end(502);
         return;
     }
-    released_ = false;
-    pick_.tried[static_cast<size_t>(peer_.index)] = true;
-    tries_++;
-    attempt_ms_ = core::steady_ms();
     if (!s_.upstream_addr.empty()) {
         s_.upstream_connect_time += ", ";
     }
@@ -201,12 +166,7 @@ void TcpProxy::attempt_failed(const std::string& why) {
         up_->clear_timeout();
         upstream::drop_connection(std::move(up_));
     }
-    int64_t elapsed = core::steady_ms() - first_ms_;
-    bool more =
-        *c_.next_upstream && static_cast<size_t>(tries_) < group_.servers().size() &&
-        (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
-        (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
-    if (!more) {
+    if (!may_try_next()) {
         end(502);
         return;
     }

@@ -17,15 +17,10 @@
 namespace mod::stream_proxy {
 namespace {
 
-class UdpProxy final : public stream::Content {
+class UdpProxy final : public stream::Content, PeerAttempts {
   public:
     UdpProxy(stream::Session& s, const ProxyConf& conf, const upstream::Group& group)
-        : s_(s), c_(conf), group_(group) {
-        pick_.client = s.peer;
-        pick_.tried.assign(group.servers().size(), false);
-        hash_key(s, group, pick_.key);
-        first_ms_ = core::steady_ms();
-    }
+        : PeerAttempts(s, conf, group) {}
     ~UdpProxy() override {
         release(upstream::Outcome::kOk);
         close_socket();
@@ -39,7 +34,6 @@ class UdpProxy final : public stream::Content {
     void on_timeout();
     bool send_upstream(std::string_view data);
     void failed(const std::string& what, int err);
-    void release(upstream::Outcome outcome);
     void close_socket();
     void end(int status);
     /// nginx's test for the end of a UDP session: with proxy_requests, not before that many
@@ -52,20 +46,6 @@ class UdpProxy final : public stream::Content {
         }
         return c_.responses && responses_ >= *c_.responses * requests;
     }
-    void log(core::LogLevel level, const std::string& what) {
-        std::string line = what + log_context(s_, peer_.index >= 0 ? &peer_ : nullptr);
-        core::log_conn(level, s_.id, "%s", line.c_str());
-    }
-
-    stream::Session& s_;
-    const ProxyConf& c_;
-    const upstream::Group& group_;
-    upstream::PickContext pick_;
-    upstream::Peer peer_;
-    bool released_ = true;
-    int tries_ = 0;
-    int64_t first_ms_ = 0;
-    int64_t attempt_ms_ = 0;
     int fd_ = -1;
     std::unique_ptr<ev::IoWatcher> io_;
     static void timed_out(void* self) { static_cast<UdpProxy*>(self)->on_timeout(); }
@@ -76,15 +56,6 @@ class UdpProxy final : public stream::Content {
     int64_t responses_ = 0;
     bool done_ = false;
 };
-
-void UdpProxy::release(upstream::Outcome outcome) {
-    if (released_) {
-        return;
-    }
-    released_ = true;
-    int64_t now = core::steady_ms();
-    group_.release(peer_, outcome, upstream::Millis(now - attempt_ms_), now);
-}
 
 void UdpProxy::close_socket() {
     io_.reset();
@@ -105,16 +76,10 @@ void UdpProxy::end(int status) {
 }
 
 void UdpProxy::attempt() {
-    peer_ = group_.acquire(pick_);
-    if (peer_.index < 0) {
-        log(core::LogLevel::kError, "no live upstreams while connecting to upstream");
+    if (!acquire_peer()) {
         end(502);
         return;
     }
-    released_ = false;
-    pick_.tried[static_cast<size_t>(peer_.index)] = true;
-    tries_++;
-    attempt_ms_ = core::steady_ms();
     s_.add_upstream_attempt(peer_.server->addr.text());
     const core::SockAddr& to = peer_.server->addr;
     fd_ = ::socket(to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -206,13 +171,7 @@ void UdpProxy::failed(const std::string& what, int err) {
         what + " (" + std::to_string(err) + ": " + strerror(err) + ") while proxying connection");
     release(upstream::Outcome::kFailed);
     close_socket();
-    int64_t elapsed = core::steady_ms() - first_ms_;
-    bool more =
-        responses_ == 0 && *c_.next_upstream &&
-        static_cast<size_t>(tries_) < group_.servers().size() &&
-        (*c_.next_upstream_tries == 0 || tries_ < *c_.next_upstream_tries) &&
-        (c_.next_upstream_timeout->count() == 0 || elapsed < c_.next_upstream_timeout->count());
-    if (!more) {
+    if (responses_ != 0 || !may_try_next()) {
         end(502);
         return;
     }

@@ -11,6 +11,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/log.h"
@@ -270,29 +271,17 @@ bool get_verify(const stream::Session& s, std::string_view, std::string& out) {
     return ssl != nullptr && tls::ssl_client_verify(ssl, out);
 }
 
-/// nginx's stream ssl variables.
+/// The rows of tls::kSslValues, each with its getter.
+template <size_t... I>
+constexpr std::array<stream::VariableDef, sizeof...(I)> common_rows(std::index_sequence<I...>) {
+    return {stream::VariableDef{tls::kSslValues[I].name, &get_ssl<tls::kSslValues[I].get>}...};
+}
+constexpr auto kCommonVariables =
+    common_rows(std::make_index_sequence<std::size(tls::kSslValues)>());
+
+/// stream's own.
 constexpr stream::VariableDef kVariables[] = {
-    {"ssl_protocol", &get_ssl<&tls::ssl_protocol>},
-    {"ssl_cipher", &get_ssl<&tls::ssl_cipher>},
-    {"ssl_ciphers", &get_ssl<&tls::ssl_ciphers>},
-    {"ssl_curve", &get_ssl<&tls::ssl_curve>},
-    {"ssl_curves", &get_ssl<&tls::ssl_curves>},
-    {"ssl_server_name", &get_ssl<&tls::ssl_server_name>},
-    {"ssl_session_id", &get_ssl<&tls::ssl_session_id>},
-    {"ssl_session_reused", &get_ssl<&tls::ssl_session_reused>},
-    {"ssl_alpn_protocol", &get_ssl<&tls::ssl_alpn_protocol>},
-    {"ssl_client_cert", &get_ssl<&tls::ssl_client_cert>},
-    {"ssl_client_raw_cert", &get_ssl<&tls::ssl_client_raw_cert>},
-    {"ssl_client_s_dn", &get_ssl<&tls::ssl_client_s_dn>},
-    {"ssl_client_i_dn", &get_ssl<&tls::ssl_client_i_dn>},
-    {"ssl_client_s_dn_legacy", &get_ssl<&tls::ssl_client_s_dn_legacy>},
-    {"ssl_client_i_dn_legacy", &get_ssl<&tls::ssl_client_i_dn_legacy>},
-    {"ssl_client_serial", &get_ssl<&tls::ssl_client_serial>},
-    {"ssl_client_fingerprint", &get_ssl<&tls::ssl_client_fingerprint>},
     {"ssl_client_verify", &get_verify},
-    {"ssl_client_v_start", &get_ssl<&tls::ssl_client_v_start>},
-    {"ssl_client_v_end", &get_ssl<&tls::ssl_client_v_end>},
-    {"ssl_client_v_remain", &get_ssl<&tls::ssl_client_v_remain>},
 };
 
 // ---- hooks ----
@@ -343,6 +332,9 @@ Status postconfiguration(core::Cycle& cycle) {
         c.context = std::move(ctx);
     }
     stream::add_phase_handler(cycle, stream::Phase::kSsl, &ssl_phase);
+    for (const stream::VariableDef& v : kCommonVariables) {
+        stream::add_variable(cycle, v);
+    }
     for (const stream::VariableDef& v : kVariables) {
         stream::add_variable(cycle, v);
     }

@@ -59,7 +59,7 @@ TEST_F(MapConfigTest, IncludeInsideTheBlock) {
 TEST_F(MapConfigTest, Rejections) {
     EXPECT_EQ(map_error("map $uri $m {\n default a;\n default b; }"),
               "duplicate default map parameter" + at(4));
-    EXPECT_EQ(map_error("map $uri $m {\n /a x;\n /A y; }"), "conflicting parameter \"/A\"" + at(4));
+    EXPECT_EQ(map_error("map $uri $m {\n /a x;\n /A y; }"), "conflicting parameter \"/a\"" + at(4));
     EXPECT_EQ(map_error("map $host $m {\n hostnames;\n .a.com x;\n *.a.com y; }"),
               "conflicting parameter \"*.a.com\"" + at(5));
     EXPECT_EQ(map_error("map $host $m {\n hostnames;\n a.*.com x; }"),

@@ -201,9 +201,9 @@ TEST(LimitConnZoneTest, ReloadKeepsCountsAndRefusesAnotherKey) {
 }
 
 TEST(LimitConnZoneTest, BucketCountGrowsWithTheZone) {
-    EXPECT_GT(bucket_count(kMinZoneSize), 0u);
-    EXPECT_LT(bucket_count(kMinZoneSize) * sizeof(void*), kMinZoneSize / 8);
-    EXPECT_GT(bucket_count(10 << 20), bucket_count(1 << 20));
+    EXPECT_GT(core::shm_table_buckets(kMinZoneSize), 0u);
+    EXPECT_LT(core::shm_table_buckets(kMinZoneSize) * sizeof(void*), kMinZoneSize / 8);
+    EXPECT_GT(core::shm_table_buckets(10 << 20), core::shm_table_buckets(1 << 20));
 }
 
 TEST(LimitConnZoneTest, StatusNames) {

@@ -1,11 +1,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "http/regex.h"
+#include "regex/regex.h"
 
 #include <pcre2.h>
 
 #include <vector>
 
-namespace http {
+namespace regex {
 namespace {
 
 pcre2_code* code_of(void* p) {
@@ -143,4 +143,4 @@ bool Regex::match(std::string_view subject, std::vector<std::string_view>* captu
     return true;
 }
 
-}  // namespace http
+}  // namespace regex
