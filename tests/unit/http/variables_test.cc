@@ -224,8 +224,11 @@ TEST_F(VariablesTest, Addresses) {
     uint16_t server = 0;
     std::string out = tcp_exchange(
         cycle_.get(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &client, &server);
-    EXPECT_EQ(body_of(out),
-              "127.0.0.1|" + std::to_string(client) + "|127.0.0.1|" + std::to_string(server));
+    // The server side comes from the listen directive (127.0.0.1:8080) when it names an
+    // address, without asking the socket (nginx's rule): this harness accepts on a socket of
+    // its own, on another port, so the configured port shows that no getsockname() was made.
+    (void)server;
+    EXPECT_EQ(body_of(out), "127.0.0.1|" + std::to_string(client) + "|127.0.0.1|8080");
 }
 
 TEST_F(VariablesTest, Host) {

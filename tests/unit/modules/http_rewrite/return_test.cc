@@ -190,14 +190,14 @@ TEST_F(ReturnTest, EveryRedirectCode) {
         std::string out = get();
         EXPECT_THAT(out, StartsWith("HTTP/1.1 " + std::to_string(code) + " ")) << code;
         // absolute_redirect (on by default) completes the path with the scheme and host.
-        EXPECT_THAT(out, HasSubstr("\r\nLocation: http://a/next\r\n")) << code;
+        EXPECT_THAT(out, HasSubstr("\r\nLocation: http://a:8080/next\r\n")) << code;
     }
     ASSERT_TRUE(load_location("absolute_redirect off; return 301 /next;").is_ok());
     EXPECT_THAT(get(), HasSubstr("\r\nLocation: /next\r\n"));
     ASSERT_TRUE(load("http {\n server_name_in_redirect on;\n server {\n  listen 127.0.0.1:8080;\n"
                      "  server_name main.example;\n  return 302 /x;\n }\n}\n")
                     .is_ok());
-    EXPECT_THAT(get(), HasSubstr("\r\nLocation: http://main.example/x\r\n"));
+    EXPECT_THAT(get(), HasSubstr("\r\nLocation: http://main.example:8080/x\r\n"));
 }
 
 TEST_F(ReturnTest, ErrorCodeWithoutTextSendsTheDefaultPage) {

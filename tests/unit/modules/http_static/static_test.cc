@@ -420,10 +420,10 @@ TEST_F(HttpStaticTest, DirectoryWithoutSlashRedirects) {
     Response r = get("/dir");
     EXPECT_EQ(r.status, 301) << r.raw;
     // Absolute, as nginx's absolute_redirect: scheme and Host in front.
-    EXPECT_EQ(r.header("location"), "http://a/dir/");
+    EXPECT_EQ(r.header("location"), "http://a:8080/dir/");
     Response q = get("/dir?a=1&b=2");
     EXPECT_EQ(q.status, 301);
-    EXPECT_EQ(q.header("location"), "http://a/dir/?a=1&b=2");
+    EXPECT_EQ(q.header("location"), "http://a:8080/dir/?a=1&b=2");
 }
 
 TEST_F(HttpStaticTest, RedirectLocationIsEscaped) {
@@ -432,7 +432,7 @@ TEST_F(HttpStaticTest, RedirectLocationIsEscaped) {
     serve("");
     Response r = get("/my%20dir");
     EXPECT_EQ(r.status, 301) << r.raw;
-    EXPECT_EQ(r.header("location"), "http://a/my%20dir/");
+    EXPECT_EQ(r.header("location"), "http://a:8080/my%20dir/");
 }
 
 TEST_F(HttpStaticTest, DirectoryWithoutIndexIsForbidden) {
