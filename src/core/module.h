@@ -118,8 +118,8 @@ struct Command {
 struct Module {
     std::string_view name;
     ModuleType type = ModuleType::kCore;
-    std::span<const Directive> directives;
-    std::span<const ConfHooks> confs;
+    std::span<const Directive> directives = {};
+    std::span<const ConfHooks> confs = {};
     /// After the whole config is parsed and merged, in table order: register phase handlers,
     /// filters, listeners, shared zones, helper processes; cross-directive checks.
     Status (*postconfiguration)(Cycle&) = nullptr;
@@ -131,7 +131,7 @@ struct Module {
     /// When that process exits.
     void (*exit_process)(Cycle&) = nullptr;
     /// Command-line verbs (see Command).
-    std::span<const Command> commands;
+    std::span<const Command> commands = {};
 };
 
 /// The module table compiled in by ./configure (objs/modules.cc).
