@@ -391,6 +391,12 @@ TEST_F(FastcgiPhpTest, UnixSocketVariablesAndCatchStderr) {
             fastcgi_pass unix:)" + sock +
                                    R"(;
         }
+        location /words/ {)" + common +
+                                   R"(
+            fastcgi_catch_stderr "sent in stderr";
+            fastcgi_pass unix:)" + sock +
+                                   R"(;
+        }
 )")) << halo_.error_log();
     RunResult r = curl({}, "/unix/x");
     EXPECT_NE(r.out.find("pool=u\n"), std::string::npos) << r.out;
@@ -402,6 +408,9 @@ TEST_F(FastcgiPhpTest, UnixSocketVariablesAndCatchStderr) {
     EXPECT_FALSE(log_lines_with(halo_.error_log(), "upstream sent invalid header").empty())
         << halo_.error_log();
     r = curl({}, "/caught/x");
+    EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out;
+    // The patterns look at what PHP wrote, not at the words of halo's log line around it.
+    r = curl({}, "/words/x?err=1");
     EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out;
     EXPECT_NE(
         log_lines_with(halo_.error_log(), "upstream: \"fastcgi://unix:" + sock + ":\"").size(), 0u)
@@ -574,6 +583,64 @@ http {
     EXPECT_NE(t.status, 0);
     EXPECT_NE(t.err.find("no \"fastcgi_cache_key\" for \"fastcgi_cache\""), std::string::npos)
         << t.err;
+}
+
+}  // namespace
+}  // namespace halo_test
+
+namespace halo_test {
+namespace {
+
+// PARAMS records hold whole pairs (PHP-FPM parses each record alone): 60 KB of request
+// headers reach PHP intact. A Content-Length from PHP bounds the body as nginx bounds it: the
+// excess is dropped (the keep-alive connection stays in step), a short body closes the
+// connection (logged).
+TEST_F(FastcgiPhpTest, LargeParamsAndContentLengthFromPhp) {
+    Fpm fpm(fpm_dir_.path(), "www");
+    ASSERT_TRUE(fpm.start());
+    halo_.write("html/len.php", R"(<?php
+if (isset($_GET['more'])) { header('Content-Length: 5'); echo str_repeat('x', 20); exit; }
+if (isset($_GET['less'])) { header('Content-Length: 50'); echo 'short'; exit; }
+$n = 0;
+foreach (['HTTP_X_A', 'HTTP_X_B', 'HTTP_X_C', 'HTTP_X_D', 'HTTP_X_E'] as $h) {
+    $n += strlen($_SERVER[$h] ?? '');
+}
+echo "headers=", $n, "\n";
+)");
+    std::string loc = R"(
+        location ~ \.php$ {
+            include fastcgi.conf;
+            fastcgi_pass 127.0.0.1:)" +
+                      std::to_string(fpm.port()) + ";\n        }\n";
+    ASSERT_TRUE(start_halo("large_client_header_buffers 8 16k;", loc)) << halo_.error_log();
+    std::vector<std::string> args;
+    for (const char* h : {"X-A", "X-B", "X-C", "X-D", "X-E"}) {
+        args.push_back("-H");
+        args.push_back(std::string(h) + ": " + std::string(12000, 'v'));
+    }
+    RunResult r = curl(args, "/len.php");
+    EXPECT_NE(r.out.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << r.out.substr(0, 300);
+    EXPECT_NE(r.out.find("headers=60000\n"), std::string::npos) << r.out.substr(0, 300);
+
+    // Two requests on one connection: the 15 bytes beyond Content-Length are not sent.
+    std::string base = "http://127.0.0.1:" + std::to_string(halo_.port(0));
+    RunResult two = run_command(
+        {"curl", "-sS", "--max-time", "10", base + "/len.php?more", base + "/len.php?more"}, 15s);
+    EXPECT_EQ(two.status, 0) << two;
+    EXPECT_EQ(two.out, "xxxxxxxxxx");
+    EXPECT_TRUE(wait_until([&] {
+        return halo_.error_log().find(
+                   "upstream sent more data than specified in "
+                   "\"Content-Length\" header") != std::string::npos;
+    })) << halo_.error_log();
+    // Short of its Content-Length: the client sees the transfer cut (curl: 18).
+    RunResult less = run_command({"curl", "-sS", "--max-time", "10", base + "/len.php?less"}, 15s);
+    EXPECT_EQ(less.status, 18) << less;
+    EXPECT_TRUE(wait_until([&] {
+        return halo_.error_log().find(
+                   "upstream prematurely closed connection while reading "
+                   "upstream") != std::string::npos;
+    })) << halo_.error_log();
 }
 
 }  // namespace

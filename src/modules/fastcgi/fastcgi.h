@@ -75,9 +75,11 @@ class FastcgiCodec final : public proxy::Codec {
     }
     bool reusable() const override { return *c_.keep_conn; }
     bool fatal_message(std::string_view msg) const override;
+    std::string_view request_error() const override { return error_; }
 
   private:
     const FastcgiLocConf& c_;
+    std::string error_;  // why request_head() gave nothing
     // The record being read: its type, the content and padding bytes still to come.
     bool in_record_ = false;
     uint8_t type_ = 0;

@@ -45,12 +45,38 @@ void name_value(std::string_view name, std::string_view value, std::string& out)
 }
 
 std::string FastcgiCodec::request_head(const http::Request& r, bool) {
-    std::string pairs;
-    proxy::cgi_params(
-        r, c_.params, *c_.pass_request_headers,
-        [&](std::string_view name, std::string_view value) { name_value(name, value, pairs); });
+    // PARAMS records of whole pairs (PHP-FPM parses each record's content on its own, so a
+    // pair may not run into the next record), each at most 65535 bytes of content.
+    constexpr size_t kMaxContent = 65535;
+    std::string params;  // the records
+    std::string record;  // the pairs of the record being filled
+    std::string pair;
+    size_t too_big = 0;
+    proxy::cgi_params(r, c_.params, *c_.pass_request_headers,
+                      [&](std::string_view name, std::string_view value) {
+                          pair.clear();
+                          name_value(name, value, pair);
+                          if (pair.size() > kMaxContent) {
+                              too_big = std::max(too_big, pair.size());
+                              return;
+                          }
+                          if (record.size() + pair.size() > kMaxContent) {
+                              record_head(kParams, record.size(), params);
+                              params += record;
+                              record.clear();
+                          }
+                          record += pair;
+                      });
+    if (too_big > 0) {
+        error_ = "fastcgi request record is too big: " + std::to_string(too_big);
+        return {};
+    }
+    if (!record.empty()) {
+        record_head(kParams, record.size(), params);
+        params += record;
+    }
     std::string out;
-    out.reserve(16 + pairs.size() + 8 * (pairs.size() / 32768 + 2));
+    out.reserve(32 + params.size());
     record_head(kBeginRequest, 8, out);
     char body[8] = {0,
                     static_cast<char>(kResponder),
@@ -61,11 +87,7 @@ std::string FastcgiCodec::request_head(const http::Request& r, bool) {
                     0,
                     0};
     out.append(body, sizeof(body));
-    for (size_t at = 0; at < pairs.size(); at += 32768) {
-        size_t len = std::min<size_t>(32768, pairs.size() - at);
-        record_head(kParams, len, out);
-        out.append(pairs, at, len);
-    }
+    out += params;
     record_head(kParams, 0, out);
     return out;
 }
@@ -150,6 +172,11 @@ proxy::Codec::Decoded FastcgiCodec::decode(ev::Buffer& raw, ev::Buffer& out,
 bool FastcgiCodec::fatal_message(std::string_view msg) const {
     if (!c_.catch_stderr) {
         return false;
+    }
+    // `msg` is the log line decode() made: the patterns look at the stderr text alone.
+    constexpr std::string_view kPrefix = "FastCGI sent in stderr: \"";
+    if (msg.starts_with(kPrefix) && msg.ends_with('"')) {
+        msg = msg.substr(kPrefix.size(), msg.size() - kPrefix.size() - 1);
     }
     for (const std::string& s : *c_.catch_stderr) {
         if (msg.find(s) != std::string_view::npos) {

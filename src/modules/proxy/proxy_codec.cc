@@ -166,9 +166,38 @@ bool Exchange::codec_bytes(size_t budget) {
         return false;
     }
     if (state_ == State::kReadingBody) {
-        finish_body();
+        if (codec_short()) {
+            give_up();
+        } else {
+            finish_body();
+        }
     }
     return false;
+}
+
+std::string_view Exchange::codec_due(std::string_view data) {
+    if (!head_.content_length || background_) {
+        return data;
+    }
+    if (data.size() > body_left_) {
+        if (!length_warned_) {
+            length_warned_ = true;
+            log(core::LogLevel::kWarn,
+                "upstream sent more data than specified in \"Content-Length\" header while "
+                "reading upstream");
+        }
+        data = data.substr(0, body_left_);
+    }
+    body_left_ -= data.size();
+    return data;
+}
+
+bool Exchange::codec_short() {
+    if (!head_.content_length || body_left_ == 0 || background_) {
+        return false;
+    }
+    log(core::LogLevel::kError, "upstream prematurely closed connection while reading upstream");
+    return true;
 }
 
 bool Exchange::decode_records() {

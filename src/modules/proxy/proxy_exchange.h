@@ -283,6 +283,13 @@ class Exchange : public http::RequestCtx, public ev::ConnectionHandler {
     std::unique_ptr<Codec> codec_;
     ev::Buffer raw_;
     bool codec_end_ = false;
+    bool length_warned_ = false;  // more STDOUT than the head's Content-Length (logged once)
+    /// A codec's response with a Content-Length: `data` cut to what is still due (the excess
+    /// logged, as nginx); its length counted off body_left_.
+    std::string_view codec_due(std::string_view data);
+    /// The records ended before the Content-Length was reached: logged, the client's
+    /// connection closed (nginx's premature close). True when so.
+    bool codec_short();
 };
 
 }  // namespace mod::proxy::detail

@@ -618,18 +618,22 @@ bool Exchange::body_bytes() {
                 break;  // needs more input
             }
         } else {
-            if (codec_end_) {
+            std::string_view data = codec_ ? codec_due(in_.view()) : in_.view();
+            if (codec_end_ && !codec_short()) {
                 // The records ended with these bytes: they go out with the end of the body
                 // (one write to the client, as the last bytes of a length-framed body).
-                std::string last(in_.view());
+                std::string last(data);
                 in_.clear();
                 finish_body(last);
                 return false;
             }
-            if (!deliver(in_.view())) {
+            if (!data.empty() && !deliver(data)) {
                 return give_up();
             }
             in_.clear();
+            if (codec_end_) {
+                return give_up();  // short of its Content-Length (logged): the client sees it
+            }
         }
     }
     return true;
