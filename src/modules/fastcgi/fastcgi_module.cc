@@ -124,31 +124,7 @@ constexpr core::Directive kOwnDirectives[] = {
 
 constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("fastcgi");
 
-constexpr proxy::SharedNames kSharedNames = {
-    "fastcgi_hide_header",
-    "fastcgi_pass_header",
-    "fastcgi_ignore_headers",
-    "fastcgi_connect_timeout",
-    "fastcgi_send_timeout",
-    "fastcgi_read_timeout",
-    "fastcgi_buffering",
-    "fastcgi_request_buffering",
-    "fastcgi_intercept_errors",
-    "fastcgi_pass_request_headers",
-    "fastcgi_pass_request_body",
-    "fastcgi_ignore_client_abort",
-    "fastcgi_socket_keepalive",
-    "fastcgi_buffer_size",
-    "fastcgi_buffers",
-    "fastcgi_busy_buffers_size",
-    "fastcgi_max_temp_file_size",
-    "fastcgi_temp_path",
-    "fastcgi_limit_rate",
-    "fastcgi_bind",
-    "fastcgi_next_upstream",
-    "fastcgi_next_upstream_tries",
-    "fastcgi_next_upstream_timeout",
-};
+constexpr proxy::SharedNames kSharedNames = HALO_SHARED_NAMES("fastcgi");
 
 constexpr auto kDirectives =
     tls::concat(tls::concat(std::to_array(kOwnDirectives),
@@ -158,14 +134,6 @@ constexpr auto kDirectives =
 constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<FastcgiLocConf>(core::ConfLevel::kHttpLoc),
 };
-
-http::Flow content_handler(http::Request& r) {
-    const auto& c = r.loc_conf<FastcgiLocConf>();
-    if (!c.pass) {
-        return http::Flow::kDeclined;
-    }
-    return proxy::start(r, c, std::make_unique<FastcgiCodec>(c));
-}
 
 bool var_script_name(const http::Request& r, std::string_view, std::string& out) {
     if (r.loc_confs == nullptr) {
@@ -190,10 +158,7 @@ Status postconfiguration(core::Cycle& cycle) {
     }
     http::add_variable(cycle, {"fastcgi_script_name", &var_script_name});
     http::add_variable(cycle, {"fastcgi_path_info", &var_path_info});
-    return proxy::install_protocol(
-        cycle,
-        [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<FastcgiLocConf>(v); },
-        &content_handler, "fastcgi", &proxy::purge_handler<FastcgiLocConf>);
+    return proxy::install_protocol<FastcgiLocConf, FastcgiCodec>(cycle, "fastcgi");
 }
 
 }  // namespace

@@ -138,6 +138,17 @@ constexpr std::array<core::Directive, kSharedDirectives> shared_directives(const
     }};
 }
 
+/// The names of the upstream-generic family for `p` ("fastcgi"), in shared_directives' order.
+#define HALO_SHARED_NAMES(p)                                                                    \
+    {                                                                                           \
+        p "_hide_header", p "_pass_header", p "_ignore_headers", p "_connect_timeout",          \
+            p "_send_timeout", p "_read_timeout", p "_buffering", p "_request_buffering",       \
+            p "_intercept_errors", p "_pass_request_headers", p "_pass_request_body",           \
+            p "_ignore_client_abort", p "_socket_keepalive", p "_buffer_size", p "_buffers",    \
+            p "_busy_buffers_size", p "_max_temp_file_size", p "_temp_path", p "_limit_rate",   \
+            p "_bind", p "_next_upstream", p "_next_upstream_tries", p "_next_upstream_timeout" \
+    }
+
 /// The cache family (nginx's <p>_cache_path, <p>_cache ... <p>_no_cache), in this order, under
 /// each module's names: the cache layer's setters on Conf's `cache` (a ProxyLocConf's).
 inline constexpr size_t kCacheDirectives = 17;
@@ -193,11 +204,33 @@ core::Status install_protocol(core::Cycle& cycle, ProxyLocConf& (*conf_of)(core:
                               http::PhaseHandler handler, std::string_view prefix,
                               http::PhaseHandler purge);
 
+/// The content handler of a protocol module: a location with a pass runs the proxy's
+/// exchange with a new `CodecT` (the module's protocol).
+template <class Conf, class CodecT>
+http::Flow protocol_handler(http::Request& r) {
+    const auto& c = r.loc_conf<Conf>();
+    if (!c.pass) {
+        return http::Flow::kDeclined;
+    }
+    return start(r, c, std::make_unique<CodecT>(c));
+}
+
+/// install_protocol() for the module whose loc conf is `Conf` and protocol `CodecT`.
+template <class Conf, class CodecT>
+core::Status install_protocol(core::Cycle& cycle, std::string_view prefix);
+
 /// Removes the entry of the purge key of `c` (proxy_cache.cc): halo's <p>_cache_purge.
 http::Flow cache_purge(http::Request& r, const cache::CacheLocConf& c);
 template <class Conf>
 http::Flow purge_handler(http::Request& r) {
     return cache_purge(r, r.loc_conf<Conf>().cache);
+}
+
+template <class Conf, class CodecT>
+core::Status install_protocol(core::Cycle& cycle, std::string_view prefix) {
+    return install_protocol(
+        cycle, [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<Conf>(v); },
+        &protocol_handler<Conf, CodecT>, prefix, &purge_handler<Conf>);
 }
 
 }  // namespace mod::proxy

@@ -101,31 +101,7 @@ constexpr core::Directive kOwnDirectives[] = {
 
 constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("scgi");
 
-constexpr proxy::SharedNames kSharedNames = {
-    "scgi_hide_header",
-    "scgi_pass_header",
-    "scgi_ignore_headers",
-    "scgi_connect_timeout",
-    "scgi_send_timeout",
-    "scgi_read_timeout",
-    "scgi_buffering",
-    "scgi_request_buffering",
-    "scgi_intercept_errors",
-    "scgi_pass_request_headers",
-    "scgi_pass_request_body",
-    "scgi_ignore_client_abort",
-    "scgi_socket_keepalive",
-    "scgi_buffer_size",
-    "scgi_buffers",
-    "scgi_busy_buffers_size",
-    "scgi_max_temp_file_size",
-    "scgi_temp_path",
-    "scgi_limit_rate",
-    "scgi_bind",
-    "scgi_next_upstream",
-    "scgi_next_upstream_tries",
-    "scgi_next_upstream_timeout",
-};
+constexpr proxy::SharedNames kSharedNames = HALO_SHARED_NAMES("scgi");
 
 constexpr auto kDirectives = tls::concat(
     tls::concat(std::to_array(kOwnDirectives), proxy::shared_directives<ScgiLocConf>(kSharedNames)),
@@ -135,18 +111,8 @@ constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<ScgiLocConf>(core::ConfLevel::kHttpLoc),
 };
 
-http::Flow content_handler(http::Request& r) {
-    const auto& c = r.loc_conf<ScgiLocConf>();
-    if (!c.pass) {
-        return http::Flow::kDeclined;
-    }
-    return proxy::start(r, c, std::make_unique<ScgiCodec>(c));
-}
-
 Status postconfiguration(core::Cycle& cycle) {
-    return proxy::install_protocol(
-        cycle, [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<ScgiLocConf>(v); },
-        &content_handler, "scgi", &proxy::purge_handler<ScgiLocConf>);
+    return proxy::install_protocol<ScgiLocConf, ScgiCodec>(cycle, "scgi");
 }
 
 }  // namespace

@@ -117,31 +117,7 @@ constexpr core::Directive kOwnDirectives[] = {
 
 constexpr proxy::CacheNames kCacheNames = HALO_CACHE_NAMES("uwsgi");
 
-constexpr proxy::SharedNames kSharedNames = {
-    "uwsgi_hide_header",
-    "uwsgi_pass_header",
-    "uwsgi_ignore_headers",
-    "uwsgi_connect_timeout",
-    "uwsgi_send_timeout",
-    "uwsgi_read_timeout",
-    "uwsgi_buffering",
-    "uwsgi_request_buffering",
-    "uwsgi_intercept_errors",
-    "uwsgi_pass_request_headers",
-    "uwsgi_pass_request_body",
-    "uwsgi_ignore_client_abort",
-    "uwsgi_socket_keepalive",
-    "uwsgi_buffer_size",
-    "uwsgi_buffers",
-    "uwsgi_busy_buffers_size",
-    "uwsgi_max_temp_file_size",
-    "uwsgi_temp_path",
-    "uwsgi_limit_rate",
-    "uwsgi_bind",
-    "uwsgi_next_upstream",
-    "uwsgi_next_upstream_tries",
-    "uwsgi_next_upstream_timeout",
-};
+constexpr proxy::SharedNames kSharedNames = HALO_SHARED_NAMES("uwsgi");
 
 constexpr auto kDirectives =
     tls::concat(tls::concat(std::to_array(kOwnDirectives),
@@ -152,18 +128,8 @@ constexpr core::ConfHooks kConfs[] = {
     core::conf_hooks<UwsgiLocConf>(core::ConfLevel::kHttpLoc),
 };
 
-http::Flow content_handler(http::Request& r) {
-    const auto& c = r.loc_conf<UwsgiLocConf>();
-    if (!c.pass) {
-        return http::Flow::kDeclined;
-    }
-    return proxy::start(r, c, std::make_unique<UwsgiCodec>(c));
-}
-
 Status postconfiguration(core::Cycle& cycle) {
-    return proxy::install_protocol(
-        cycle, [](core::ConfVector& v) -> ProxyLocConf& { return core::conf_of<UwsgiLocConf>(v); },
-        &content_handler, "uwsgi", &proxy::purge_handler<UwsgiLocConf>);
+    return proxy::install_protocol<UwsgiLocConf, UwsgiCodec>(cycle, "uwsgi");
 }
 
 }  // namespace
