@@ -89,6 +89,8 @@ TEST(StreamBackendTest, TcpEchoStopClosesConnectionsAndRestartReusesThePort) {
     Held held(port);
     ASSERT_GE(held.fd, 0);
     ASSERT_TRUE(wait_until([&] { return a.open_connections() == 1; }));
+    // Counted open at accept, greeted by its thread a moment later: stop() only after that.
+    ASSERT_TRUE(wait_until([&] { return a.greeted() == 1; }));
     a.stop();
     EXPECT_EQ(held.read_to_eof(), "hello from a\n");  // then EOF, not a timeout
     EXPECT_FALSE(port_accepts(port));

@@ -312,8 +312,11 @@ TcpEchoBackend::TcpEchoBackend(std::string name, bool greeting)
 }
 
 void TcpEchoBackend::serve(int fd) {
-    if (greeting_ && !send_all(fd, greeting())) {
-        return;
+    if (greeting_) {
+        if (!send_all(fd, greeting())) {
+            return;
+        }
+        greeted_++;
     }
     char buf[65536];
     for (;;) {

@@ -86,6 +86,8 @@ class TcpEchoBackend {
     int open_connections() const { return acceptor_.open(); }
     /// Bytes echoed so far, over all connections.
     uint64_t bytes() const { return bytes_.load(); }
+    /// Connections that were sent the greeting (a connection counts as open before that).
+    int greeted() const { return greeted_.load(); }
     void stop() { acceptor_.stop(); }
     bool restart() { return acceptor_.restart(); }
 
@@ -95,6 +97,7 @@ class TcpEchoBackend {
     std::string name_;
     bool greeting_;
     std::atomic<uint64_t> bytes_{0};
+    std::atomic<int> greeted_{0};
     TcpAcceptor acceptor_;  // last: its threads use the members above
 };
 
